@@ -1,0 +1,470 @@
+/*
+ * core/host_api.c - the functions behind strata_host_api, version 1.0.
+ *
+ * Each entry adapts an SDK call on an opaque handle to the core module that
+ * does the work (engine, batch, metrics, http_server, state). The table is
+ * built once and never changes; fields only ever get added at its end.
+ * Thread: as marked in sdk/include/strata/host.h; [loop] functions check.
+ */
+#include "host_api.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "batch.h"
+#include "engine.h"
+#include "http_server.h"
+#include "log.h"
+#include "metrics.h"
+#include "state.h"
+
+#define INST(p) ((instance *)(p))
+
+struct strata_timer {
+    ev_timer w;
+    instance *in;
+    strata_timer_fn fn;
+    void *arg;
+};
+
+struct strata_io {
+    ev_io w;
+    instance *in;
+    strata_io_fn fn;
+    void *arg;
+};
+
+struct strata_thread {
+    pthread_t t;
+    instance *in;
+    strata_thread_fn fn;
+    void *arg;
+    char name[16];
+};
+
+/* ---- logging ------------------------------------------------------------ */
+
+static void h_log(strata_instance *inst, int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (level < STRATA_LOG_ERROR)
+        level = STRATA_LOG_ERROR;
+    if (level > STRATA_LOG_DEBUG)
+        level = STRATA_LOG_DEBUG;
+    log_vwrite(level, inst ? INST(inst)->label : "plugin", fmt, ap);
+    va_end(ap);
+}
+
+static void h_set_error(strata_instance *inst, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(INST(inst)->errbuf, sizeof INST(inst)->errbuf, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- config --------------------------------------------------------------- */
+
+static const char *h_cfg_str(const strata_config *c, const char *key)
+{
+    const cfg_value *v = strata_config_find(c, key);
+    return v ? v->str : NULL;
+}
+
+static int64_t h_cfg_int(const strata_config *c, const char *key)
+{
+    const cfg_value *v = strata_config_find(c, key);
+    return v ? v->i64 : 0;
+}
+
+static double h_cfg_double(const strata_config *c, const char *key)
+{
+    const cfg_value *v = strata_config_find(c, key);
+    if (!v)
+        return 0;
+    return v->type == STRATA_CFG_DOUBLE ? v->dbl : (double)v->i64;
+}
+
+static int h_cfg_bool(const strata_config *c, const char *key)
+{
+    const cfg_value *v = strata_config_find(c, key);
+    return v ? v->i64 != 0 : 0;
+}
+
+static uint32_t h_cfg_list_len(const strata_config *c, const char *key)
+{
+    const cfg_value *v = strata_config_find(c, key);
+    return v && (v->type == STRATA_CFG_LIST || v->type == STRATA_CFG_MAP) ? v->n : 0;
+}
+
+static const char *h_cfg_list_at(const strata_config *c, const char *key, uint32_t i)
+{
+    const cfg_value *v = strata_config_find(c, key);
+    return v && v->type == STRATA_CFG_LIST && i < v->n ? v->list[i] : NULL;
+}
+
+static int h_cfg_map_at(const strata_config *c, const char *key, uint32_t i, const char **k,
+                        const char **val)
+{
+    const cfg_value *v = strata_config_find(c, key);
+    if (!v || v->type != STRATA_CFG_MAP || i >= v->n)
+        return STRATA_ENOTFOUND;
+    *k = v->list[i];
+    *val = v->vals[i];
+    return STRATA_OK;
+}
+
+/* ---- metrics --------------------------------------------------------------- */
+
+static strata_metric *h_metric_new(strata_instance *inst, int type, const char *name,
+                                   const char *help, const char *label_name,
+                                   const double *buckets, uint32_t nbuckets)
+{
+    char err[256];
+    instance *in = INST(inst);
+    strata_metric *m = metrics_new(type, name, help, in->metric_labels, label_name, buckets,
+                                   nbuckets, err, sizeof err);
+    if (!m) {
+        log_write(LOG_ERROR, in->label, "metric_new: %s", err);
+        return NULL;
+    }
+    if (instance_add_resource(in, RES_METRIC, m) != STRATA_OK) {
+        metrics_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* ---- loop: timers, fds, calls ------------------------------------------------ */
+
+static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    strata_timer *t = (strata_timer *)w;
+    t->fn(t->arg);
+}
+
+static strata_timer *h_timer_start(strata_instance *inst, double after, double repeat,
+                                   strata_timer_fn fn, void *arg)
+{
+    instance *in = INST(inst);
+    if (!fn || !engine_on_loop_thread(in->eng) || after < 0 || repeat < 0)
+        return NULL;
+    strata_timer *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->in = in;
+    t->fn = fn;
+    t->arg = arg;
+    ev_timer_init(&t->w, timer_cb, after, repeat);
+    if (instance_add_resource(in, RES_TIMER, t) != STRATA_OK) {
+        free(t);
+        return NULL;
+    }
+    ev_timer_start(in->eng->loop, &t->w);
+    return t;
+}
+
+static void timer_release(strata_timer *t)
+{
+    ev_timer_stop(t->in->eng->loop, &t->w);
+    free(t);
+}
+
+static void h_timer_stop(strata_timer *t)
+{
+    if (!t)
+        return;
+    instance_drop_resource(t->in, t);
+    timer_release(t);
+}
+
+static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    strata_io *io = (strata_io *)w;
+    int ev = (revents & EV_READ ? STRATA_IO_READ : 0) | (revents & EV_WRITE ? STRATA_IO_WRITE : 0);
+    io->fn(io->w.fd, ev, io->arg);
+}
+
+static strata_io *h_io_watch(strata_instance *inst, int fd, int events, strata_io_fn fn,
+                             void *arg)
+{
+    instance *in = INST(inst);
+    if (!fn || fd < 0 || !engine_on_loop_thread(in->eng) || !(events & 3))
+        return NULL;
+    strata_io *io = calloc(1, sizeof *io);
+    if (!io)
+        return NULL;
+    io->in = in;
+    io->fn = fn;
+    io->arg = arg;
+    ev_io_init(&io->w, io_cb, fd,
+               (events & STRATA_IO_READ ? EV_READ : 0) | (events & STRATA_IO_WRITE ? EV_WRITE : 0));
+    if (instance_add_resource(in, RES_IO, io) != STRATA_OK) {
+        free(io);
+        return NULL;
+    }
+    ev_io_start(in->eng->loop, &io->w);
+    return io;
+}
+
+static void io_release(strata_io *io)
+{
+    ev_io_stop(io->in->eng->loop, &io->w);
+    free(io);
+}
+
+static void h_io_stop(strata_io *io)
+{
+    if (!io)
+        return;
+    instance_drop_resource(io->in, io);
+    io_release(io);
+}
+
+typedef struct call_msg {
+    strata_call_fn fn;
+    void *arg;
+} call_msg;
+
+static void call_on_loop_cb(engine *eng, void *arg, int status)
+{
+    (void)eng;
+    (void)status;
+    call_msg *m = arg;
+    m->fn(m->arg);
+    free(m);
+}
+
+static int h_call_on_loop(strata_instance *inst, strata_call_fn fn, void *arg)
+{
+    call_msg *m = malloc(sizeof *m);
+    if (!m || !fn) {
+        free(m);
+        return fn ? STRATA_ENOMEM : STRATA_EINVAL;
+    }
+    m->fn = fn;
+    m->arg = arg;
+    int rc = engine_post(INST(inst)->eng, call_on_loop_cb, m, 0);
+    if (rc != STRATA_OK)
+        free(m);
+    return rc;
+}
+
+/* ---- threads --------------------------------------------------------------------- */
+
+static void *thread_main(void *arg)
+{
+    strata_thread *t = arg;
+    pthread_setname_np(pthread_self(), t->name);
+    t->fn(t->arg);
+    return NULL;
+}
+
+static strata_thread *h_thread_start(strata_instance *inst, const char *name,
+                                     strata_thread_fn fn, void *arg)
+{
+    instance *in = INST(inst);
+    if (!fn || !engine_on_loop_thread(in->eng))
+        return NULL;
+    strata_thread *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->in = in;
+    t->fn = fn;
+    t->arg = arg;
+    snprintf(t->name, sizeof t->name, "%s", name && *name ? name : in->p->name);
+    if (instance_add_resource(in, RES_THREAD, t) != STRATA_OK) {
+        free(t);
+        return NULL;
+    }
+    if (pthread_create(&t->t, NULL, thread_main, t) != 0) {
+        instance_drop_resource(in, t);
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static void h_thread_join(strata_thread *t)
+{
+    if (!t)
+        return;
+    instance_drop_resource(t->in, t);
+    pthread_join(t->t, NULL);
+    free(t);
+}
+
+/* ---- HTTP ------------------------------------------------------------------------ */
+
+static int h_http_route(strata_instance *inst, const char *method, const char *path,
+                        strata_http_fn fn, void *arg)
+{
+    instance *in = INST(inst);
+    if (!engine_on_loop_thread(in->eng))
+        return STRATA_EINVAL;
+    if (!in->eng->http) {
+        snprintf(in->errbuf, sizeof in->errbuf,
+                 "cannot register %s %s: the HTTP server is disabled (service.http_listen is "
+                 "empty)",
+                 method ? method : "?", path ? path : "?");
+        return STRATA_ENOTFOUND;
+    }
+    char err[256];
+    int rc = http_route_add(in->eng->http, in, method, path, fn, arg, err, sizeof err);
+    if (rc != STRATA_OK)
+        snprintf(in->errbuf, sizeof in->errbuf, "%s", err);
+    return rc;
+}
+
+/* ---- batches ------------------------------------------------------------------------ */
+
+static strata_batch *h_batch_new(strata_instance *inst, const char *tag)
+{
+    return batch_new(tag ? tag : (inst ? INST(inst)->tag : NULL));
+}
+
+static void h_batch_free(strata_batch *b) { batch_unref(b); }
+static uint32_t h_batch_count(const strata_batch *b) { return b ? b->count : 0; }
+static size_t h_batch_bytes(const strata_batch *b) { return b ? b->len : 0; }
+static const char *h_batch_tag(const strata_batch *b) { return b ? b->tag : ""; }
+
+static int h_batch_encoded(const strata_batch *b, const void **data, size_t *len)
+{
+    if (!b || !data || !len)
+        return STRATA_EINVAL;
+    *data = b->data;
+    *len = b->len;
+    return STRATA_OK;
+}
+
+static int h_batch_decode(strata_instance *inst, const void *data, size_t len,
+                          strata_batch **out)
+{
+    char err[256];
+    int rc = batch_decode(data, len, out, err, sizeof err);
+    if (rc != STRATA_OK && inst)
+        snprintf(INST(inst)->errbuf, sizeof INST(inst)->errbuf, "%s", err);
+    return rc;
+}
+
+static int h_emit(strata_instance *inst, strata_batch *b, strata_ack_fn ack, void *arg)
+{
+    return engine_emit(INST(inst), b, ack, arg);
+}
+
+/* ---- state and identity ----------------------------------------------------------------- */
+
+static int h_state_put(strata_instance *inst, const char *key, const void *val, size_t len)
+{
+    instance *in = INST(inst);
+    return state_put(in->eng->data_dir, in->pipeline, in->name, key, val, len);
+}
+
+static int h_state_get(strata_instance *inst, const char *key, void *buf, size_t cap, size_t *len)
+{
+    instance *in = INST(inst);
+    return state_get(in->eng->data_dir, in->pipeline, in->name, key, buf, cap, len);
+}
+
+static const char *h_instance_name(const strata_instance *inst) { return INST(inst)->name; }
+static const char *h_pipeline_name(const strata_instance *inst) { return INST(inst)->pipeline; }
+static const char *h_data_dir(const strata_instance *inst) { return INST(inst)->eng->data_dir; }
+
+static int64_t h_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- the table ---------------------------------------------------------------------------- */
+
+static const strata_host_api table = {
+    .struct_size = sizeof(strata_host_api),
+    .abi_major = STRATA_ABI_MAJOR,
+    .abi_minor = STRATA_ABI_MINOR,
+    .log = h_log,
+    .set_error = h_set_error,
+    .cfg_str = h_cfg_str,
+    .cfg_int = h_cfg_int,
+    .cfg_double = h_cfg_double,
+    .cfg_bool = h_cfg_bool,
+    .cfg_list_len = h_cfg_list_len,
+    .cfg_list_at = h_cfg_list_at,
+    .cfg_map_len = h_cfg_list_len,
+    .cfg_map_at = h_cfg_map_at,
+    .metric_new = h_metric_new,
+    .metric_add = metrics_add,
+    .metric_set = metrics_set,
+    .metric_observe = metrics_observe,
+    .timer_start = h_timer_start,
+    .timer_stop = h_timer_stop,
+    .io_watch = h_io_watch,
+    .io_stop = h_io_stop,
+    .call_on_loop = h_call_on_loop,
+    .thread_start = h_thread_start,
+    .thread_join = h_thread_join,
+    .http_route = h_http_route,
+    .http_method = http_req_method,
+    .http_path = http_req_path,
+    .http_query = http_req_query,
+    .http_header = http_req_header,
+    .http_body = http_req_body,
+    .http_add_header = http_req_add_header,
+    .http_respond = http_req_respond,
+    .http_stream_start = http_req_stream_start,
+    .http_stream_write = http_req_stream_write,
+    .http_stream_end = http_req_stream_end,
+    .http_on_close = http_req_on_close,
+    .batch_new = h_batch_new,
+    .batch_append = batch_append,
+    .batch_free = h_batch_free,
+    .batch_count = h_batch_count,
+    .batch_bytes = h_batch_bytes,
+    .batch_tag = h_batch_tag,
+    .batch_event = batch_get,
+    .batch_event_json = batch_event_json,
+    .batch_encoded = h_batch_encoded,
+    .batch_decode = h_batch_decode,
+    .emit = h_emit,
+    .state_put = h_state_put,
+    .state_get = h_state_get,
+    .instance_name = h_instance_name,
+    .pipeline_name = h_pipeline_name,
+    .data_dir = h_data_dir,
+    .now_ns = h_now_ns,
+};
+
+const strata_host_api *host_api_table(void) { return &table; }
+
+void host_api_release_resource(instance *in, int type, void *ptr)
+{
+    switch (type) {
+    case RES_TIMER:
+        timer_release(ptr);
+        break;
+    case RES_IO:
+        io_release(ptr);
+        break;
+    case RES_THREAD: {
+        strata_thread *t = ptr;
+        log_write(LOG_WARN, in->label, "thread '%s' was not joined by stop(); joining it now",
+                  t->name);
+        pthread_join(t->t, NULL);
+        free(t);
+        break;
+    }
+    case RES_METRIC:
+        metrics_free(ptr);
+        break;
+    default:
+        break;
+    }
+}

@@ -1,0 +1,318 @@
+/*
+ * core/loader.c - find plugin shared objects, dlopen them, check their ABI.
+ *
+ * Thread: the loop thread.
+ */
+#include "loader.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+/* The v1.0 descriptor ends with `flush`; anything shorter is not v1. */
+#define DESC_MIN_SIZE (offsetof(strata_plugin, flush) + sizeof(((strata_plugin *)0)->flush))
+/* The v1.0 config key ends with `doc`. */
+#define KEY_MIN_SIZE (offsetof(strata_config_key, doc) + sizeof(const char *))
+
+static int add_dir(loader *ld, const char *dir, int front)
+{
+    if (!dir || !*dir)
+        return 0;
+    for (size_t i = 0; i < ld->ndirs; i++)
+        if (strcmp(ld->dirs[i], dir) == 0)
+            return 0;
+    char **d = realloc(ld->dirs, (ld->ndirs + 1) * sizeof *d);
+    if (!d)
+        return -1;
+    ld->dirs = d;
+    char *copy = strdup(dir);
+    if (!copy)
+        return -1;
+    if (front) {
+        memmove(d + 1, d, ld->ndirs * sizeof *d);
+        d[0] = copy;
+    } else {
+        d[ld->ndirs] = copy;
+    }
+    ld->ndirs++;
+    return 0;
+}
+
+/* Directory of the running binary (from /proc/self/exe, else argv0). */
+static int exe_dir(const char *argv0, char *out, size_t cap)
+{
+    char buf[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n > 0) {
+        buf[n] = 0;
+    } else if (argv0 && realpath(argv0, buf)) {
+        /* fine */
+    } else {
+        return -1;
+    }
+    char *slash = strrchr(buf, '/');
+    if (!slash || (size_t)(slash - buf) >= cap)
+        return -1;
+    *slash = 0;
+    memcpy(out, buf, (size_t)(slash - buf) + 1);
+    return 0;
+}
+
+loader *loader_new(const char *argv0)
+{
+    loader *ld = calloc(1, sizeof *ld);
+    if (!ld)
+        return NULL;
+    const char *env = getenv("STRATA_PLUGIN_PATH");
+    if (env) {
+        char *copy = strdup(env), *save = NULL;
+        if (!copy) {
+            free(ld);
+            return NULL;
+        }
+        for (char *t = strtok_r(copy, ":", &save); t; t = strtok_r(NULL, ":", &save))
+            add_dir(ld, t, 0);
+        free(copy);
+    }
+    char dir[PATH_MAX];
+    if (exe_dir(argv0, dir, sizeof dir) == 0) {
+        char p[PATH_MAX + 32];
+        snprintf(p, sizeof p, "%s/plugins", dir);
+        add_dir(ld, p, 0);
+        snprintf(p, sizeof p, "%s/../lib/strata/plugins", dir);
+        add_dir(ld, p, 0);
+    }
+    return ld;
+}
+
+void loader_free(loader *ld)
+{
+    if (!ld)
+        return;
+    loaded_plugin *lp = ld->loaded;
+    while (lp) {
+        loaded_plugin *n = lp->next;
+        /* Under sanitizers, keep the code mapped so leak reports can still
+         * symbolize frames inside plugins. */
+#ifndef STRATA_NO_DLCLOSE
+        dlclose(lp->handle);
+#endif
+        free(lp->path);
+        free(lp);
+        lp = n;
+    }
+    for (size_t i = 0; i < ld->ndirs; i++)
+        free(ld->dirs[i]);
+    free(ld->dirs);
+    free(ld);
+}
+
+int loader_prepend_dirs(loader *ld, char *const *dirs, size_t n, const char *base_dir)
+{
+    for (size_t i = n; i-- > 0;) {
+        char p[2 * PATH_MAX + 2];
+        if (dirs[i][0] == '/' || !base_dir)
+            snprintf(p, sizeof p, "%s", dirs[i]);
+        else
+            snprintf(p, sizeof p, "%s/%s", base_dir, dirs[i]);
+        if (add_dir(ld, p, 1))
+            return -1;
+    }
+    return 0;
+}
+
+static int name_ok(const char *s)
+{
+    if (!s || !*s || strlen(s) > 64)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
+            return 0;
+    return 1;
+}
+
+int loader_check_descriptor(const strata_plugin *d, const char *path, char *err, size_t errlen)
+{
+    if (!d) {
+        snprintf(err, errlen, "%s: %s() returned no descriptor", path, STRATA_PLUGIN_ENTRY_SYMBOL);
+        return -1;
+    }
+    if (d->abi_major != STRATA_ABI_MAJOR) {
+        snprintf(err, errlen,
+                 "%s: plugin was built for Strata plugin ABI %u.%u, this host speaks ABI %d.%d;"
+                 " rebuild the plugin against the Strata %d.x SDK",
+                 path, d->abi_major, d->abi_minor, STRATA_ABI_MAJOR, STRATA_ABI_MINOR,
+                 STRATA_ABI_MAJOR);
+        return -1;
+    }
+    /* Same major: the layout up to the v1.0 end is known, names are safe. */
+    const char *nm = d->struct_size >= DESC_MIN_SIZE && d->name ? d->name : "?";
+    if (d->abi_minor > STRATA_ABI_MINOR) {
+        snprintf(err, errlen,
+                 "%s: plugin '%s' needs Strata plugin ABI %u.%u, this host speaks ABI %d.%d;"
+                 " upgrade Strata or rebuild the plugin against this SDK",
+                 path, nm, d->abi_major, d->abi_minor, STRATA_ABI_MAJOR, STRATA_ABI_MINOR);
+        return -1;
+    }
+    if (d->struct_size < DESC_MIN_SIZE) {
+        snprintf(err, errlen,
+                 "%s: plugin descriptor is %u bytes, smaller than ABI %d.0's %zu; it was not"
+                 " built with the Strata SDK headers",
+                 path, d->struct_size, STRATA_ABI_MAJOR, (size_t)DESC_MIN_SIZE);
+        return -1;
+    }
+    if (!name_ok(d->name)) {
+        snprintf(err, errlen, "%s: plugin name '%s' must be 1-64 of [a-z0-9_]", path,
+                 d->name ? d->name : "(null)");
+        return -1;
+    }
+    if (d->kind < STRATA_KIND_INPUT || d->kind > STRATA_KIND_STORE) {
+        snprintf(err, errlen, "%s: plugin '%s' has unknown kind %u", path, d->name, d->kind);
+        return -1;
+    }
+    if (!d->init || !d->destroy) {
+        snprintf(err, errlen, "%s: plugin '%s' lacks the required init or destroy callback",
+                 path, d->name);
+        return -1;
+    }
+    if (d->kind == STRATA_KIND_FILTER && !d->process) {
+        snprintf(err, errlen, "%s: filter plugin '%s' lacks its process callback", path, d->name);
+        return -1;
+    }
+    if (d->kind == STRATA_KIND_OUTPUT && !d->flush) {
+        snprintf(err, errlen, "%s: output plugin '%s' lacks its flush callback", path, d->name);
+        return -1;
+    }
+    if (d->config_count && (!d->config || d->config_key_size < KEY_MIN_SIZE)) {
+        snprintf(err, errlen, "%s: plugin '%s' declares %u config keys but no valid key table",
+                 path, d->name, d->config_count);
+        return -1;
+    }
+    if (d->config_count > 256) {
+        snprintf(err, errlen, "%s: plugin '%s' declares %u config keys; at most 256", path,
+                 d->name, d->config_count);
+        return -1;
+    }
+    for (uint32_t i = 0; i < d->config_count; i++) {
+        const strata_config_key *k =
+            (const strata_config_key *)((const char *)d->config + (size_t)i * d->config_key_size);
+        if (!k->name || !*k->name || k->type < STRATA_CFG_STRING || k->type > STRATA_CFG_MAP) {
+            snprintf(err, errlen, "%s: plugin '%s' config key #%u has no name or a bad type",
+                     path, d->name, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const loaded_plugin *loader_open(loader *ld, const char *path, char *err, size_t errlen)
+{
+    char real[PATH_MAX];
+    if (!realpath(path, real)) {
+        snprintf(err, errlen, "%s: no such plugin file", path);
+        return NULL;
+    }
+    for (loaded_plugin *lp = ld->loaded; lp; lp = lp->next)
+        if (strcmp(lp->path, real) == 0)
+            return lp;
+    void *h = dlopen(real, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        snprintf(err, errlen, "%s: cannot load: %s", real, dlerror());
+        return NULL;
+    }
+    strata_plugin_entry_fn entry;
+    *(void **)(&entry) = dlsym(h, STRATA_PLUGIN_ENTRY_SYMBOL);
+    if (!entry) {
+        snprintf(err, errlen, "%s: not a Strata plugin: it does not export %s()", real,
+                 STRATA_PLUGIN_ENTRY_SYMBOL);
+        dlclose(h);
+        return NULL;
+    }
+    const strata_plugin *d = entry();
+    if (loader_check_descriptor(d, real, err, errlen) != 0) {
+        dlclose(h);
+        return NULL;
+    }
+    loaded_plugin *lp = calloc(1, sizeof *lp);
+    if (!lp || !(lp->path = strdup(real))) {
+        free(lp);
+        dlclose(h);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    lp->handle = h;
+    lp->desc = d;
+    lp->next = ld->loaded;
+    ld->loaded = lp;
+    return lp;
+}
+
+const loaded_plugin *loader_get(loader *ld, int kind, const char *name, char *err, size_t errlen)
+{
+    for (loaded_plugin *lp = ld->loaded; lp; lp = lp->next)
+        if ((int)lp->desc->kind == kind && strcmp(lp->desc->name, name) == 0)
+            return lp;
+    if (!name_ok(name)) {
+        snprintf(err, errlen, "plugin name '%s' is invalid (use [a-z0-9_])", name);
+        return NULL;
+    }
+    char file[128];
+    snprintf(file, sizeof file, "strata_%s_%s.so", kind_name(kind), name);
+    for (size_t i = 0; i < ld->ndirs; i++) {
+        char p[PATH_MAX + 160];
+        snprintf(p, sizeof p, "%s/%s", ld->dirs[i], file);
+        struct stat st;
+        if (stat(p, &st) != 0)
+            continue;
+        const loaded_plugin *lp = loader_open(ld, p, err, errlen);
+        if (!lp)
+            return NULL;
+        if ((int)lp->desc->kind != kind || strcmp(lp->desc->name, name) != 0) {
+            snprintf(err, errlen, "%s: file is named for %s '%s' but the plugin says it is %s '%s'",
+                     lp->path, kind_name(kind), name, kind_name((int)lp->desc->kind),
+                     lp->desc->name);
+            return NULL;
+        }
+        return lp;
+    }
+    size_t off = (size_t)snprintf(err, errlen, "unknown %s plugin '%s': no %s in", kind_name(kind),
+                                  name, file);
+    for (size_t i = 0; i < ld->ndirs && off < errlen; i++)
+        off += (size_t)snprintf(err + off, errlen - off, "%s %s", i ? "," : "", ld->dirs[i]);
+    if (!ld->ndirs && off < errlen)
+        snprintf(err + off, errlen - off, " (no plugin directories)");
+    return NULL;
+}
+
+int loader_scan(loader *ld)
+{
+    int n = 0;
+    for (size_t i = 0; i < ld->ndirs; i++) {
+        DIR *d = opendir(ld->dirs[i]);
+        if (!d)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            size_t len = strlen(e->d_name);
+            if (strncmp(e->d_name, "strata_", 7) != 0 || len < 4 ||
+                strcmp(e->d_name + len - 3, ".so") != 0)
+                continue;
+            char p[PATH_MAX + 260], err[1024];
+            snprintf(p, sizeof p, "%s/%s", ld->dirs[i], e->d_name);
+            if (loader_open(ld, p, err, sizeof err))
+                n++;
+            else
+                log_warn("%s", err);
+        }
+        closedir(d);
+    }
+    return n;
+}

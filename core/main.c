@@ -1,0 +1,215 @@
+/*
+ * core/main.c - the `strata` command line.
+ *
+ *   strata run CONFIG.yaml        run the pipelines until SIGTERM/SIGINT
+ *   strata validate CONFIG.yaml   check a config completely, start nothing
+ *   strata plugins [NAME] [--json] list plugins, or one plugin's config keys
+ *   strata --version
+ *
+ * Thread: main (which becomes the loop thread).
+ */
+#include <ev.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "engine.h"
+#include "http_server.h"
+#include "loader.h"
+#include "log.h"
+#include "metrics.h"
+#include "strbuf.h"
+
+#ifndef STRATA_VERSION
+#define STRATA_VERSION "0.0.0"
+#endif
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Strata %s - log pipelines, storage and search\n\n"
+               "usage:\n"
+               "  strata run CONFIG.yaml           run the pipelines in CONFIG until SIGTERM\n"
+               "  strata validate CONFIG.yaml      check CONFIG completely; start nothing\n"
+               "  strata plugins [NAME] [--json]   list plugins, or NAME's config keys\n"
+               "  strata --version                 print the version and plugin ABI\n\n"
+               "Plugins are searched in service.plugins_dir, $STRATA_PLUGIN_PATH, and the\n"
+               "plugins directory beside this binary. SIGHUP or POST /v1/admin/reload\n"
+               "reloads the config; SIGTERM drains and stops.\n",
+            STRATA_VERSION);
+}
+
+/* Load and validate; on failure print every error and return NULL. */
+static config *load_or_report(const char *path, loader *ld)
+{
+    cfg_errors errs = {0};
+    config *cfg = NULL;
+    if (config_load(path, ld, &cfg, &errs) != 0) {
+        char *text = cfg_errors_join(&errs);
+        fprintf(stderr, "strata: %s is not valid:\n%s", path, text ? text : "");
+        free(text);
+        cfg_errors_free(&errs);
+        return NULL;
+    }
+    return cfg;
+}
+
+static int cmd_validate(const char *path, loader *ld)
+{
+    config *cfg = load_or_report(path, ld);
+    if (!cfg)
+        return 2;
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->npipes; i++)
+        n += cfg->pipes[i].n;
+    printf("%s: OK (%zu pipelines, %zu instances)\n", path, cfg->npipes, n);
+    config_free(cfg);
+    return 0;
+}
+
+static int cmd_run(const char *path, loader *ld)
+{
+    config *cfg = load_or_report(path, ld);
+    if (!cfg)
+        return 2;
+    int lvl = log_level_parse(cfg->svc.log_level);
+    if (lvl >= 0)
+        log_set_level(lvl);
+    if (cfg->svc.log_file[0] && log_set_file(cfg->svc.log_file) != 0) {
+        fprintf(stderr, "strata: cannot open log_file %s\n", cfg->svc.log_file);
+        config_free(cfg);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
+    engine *eng = engine_new(loop, ld, cfg, path);
+    if (!eng) {
+        config_free(cfg);
+        return 1;
+    }
+    if (engine_start(eng) != 0) {
+        engine_free(eng);
+        return 1;
+    }
+    if (eng->http)
+        log_info("Strata %s is running; try: curl http://%s/health  or  curl http://%s/metrics",
+                 STRATA_VERSION, http_server_address(eng->http), http_server_address(eng->http));
+    int rc = engine_run(eng);
+    engine_free(eng);
+    ev_loop_destroy(loop);
+    return rc;
+}
+
+static const char *type_names[] = {"?", "string", "int", "double", "bool", "size", "duration",
+                                   "list", "map"};
+
+static int cmd_plugins(const char *name, int json, loader *ld)
+{
+    loader_scan(ld);
+    strbuf sb = {0};
+    int found = 0;
+    if (json)
+        sb_puts(&sb, "[");
+    for (int kind = STRATA_KIND_INPUT; kind <= STRATA_KIND_STORE; kind++)
+        for (loaded_plugin *lp = ld->loaded; lp; lp = lp->next) {
+            const strata_plugin *d = lp->desc;
+            if ((int)d->kind != kind || (name && strcmp(name, d->name) != 0))
+                continue;
+            /* the first of a name in search order wins; skip shadowed copies */
+            int shadowed = 0;
+            for (loaded_plugin *o = lp->next; o; o = o->next)
+                shadowed |= (int)o->desc->kind == kind && strcmp(o->desc->name, d->name) == 0;
+            if (shadowed)
+                continue;
+            if (json) {
+                if (found)
+                    sb_puts(&sb, ",");
+                plugin_describe_json(lp, &sb);
+            } else if (!name) {
+                sb_printf(&sb, "%-7s %-12s %-8s %s\n", kind_name(kind), d->name,
+                          d->version ? d->version : "", d->description ? d->description : "");
+            } else {
+                sb_printf(&sb, "%s %s %s (ABI %u.%u)\n  %s\n  file: %s\n\n  config keys:\n",
+                          kind_name(kind), d->name, d->version ? d->version : "", d->abi_major,
+                          d->abi_minor, d->description ? d->description : "", lp->path);
+                for (uint32_t k = 0; k < d->config_count; k++) {
+                    const strata_config_key *ck =
+                        (const void *)((const char *)d->config + (size_t)k * d->config_key_size);
+                    sb_printf(&sb, "    %-18s %-8s %s%s%s%s\n        %s\n", ck->name,
+                              ck->type <= STRATA_CFG_MAP ? type_names[ck->type] : "?",
+                              ck->required ? "required" : "",
+                              ck->default_value ? "default: " : "",
+                              ck->default_value ? ck->default_value : "",
+                              !ck->required && !ck->default_value ? "optional" : "",
+                              ck->doc ? ck->doc : "");
+                }
+                if (kind == STRATA_KIND_INPUT)
+                    sb_puts(&sb, "    (common: name, tag)\n");
+                else if (kind == STRATA_KIND_FILTER)
+                    sb_puts(&sb, "    (common: name, match)\n");
+                else if (kind == STRATA_KIND_OUTPUT)
+                    sb_puts(&sb, "    (common: name, match, queue_max_events, queue_max_bytes, "
+                                 "retry_limit)\n");
+                sb_puts(&sb, "\n");
+            }
+            found++;
+        }
+    if (json)
+        sb_puts(&sb, "]\n");
+    if (name && !found) {
+        fprintf(stderr, "strata: no plugin named '%s' in:", name);
+        for (size_t i = 0; i < ld->ndirs; i++)
+            fprintf(stderr, " %s", ld->dirs[i]);
+        fprintf(stderr, "\n");
+        sb_free(&sb);
+        return 1;
+    }
+    fputs(sb.buf ? sb.buf : "", stdout);
+    sb_free(&sb);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        printf("strata %s (plugin ABI %d.%d)\n", STRATA_VERSION, STRATA_ABI_MAJOR,
+               STRATA_ABI_MINOR);
+        return 0;
+    }
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    loader *ld = loader_new(argv[0]);
+    if (!ld) {
+        fprintf(stderr, "strata: out of memory\n");
+        return 1;
+    }
+    int rc;
+    if ((!strcmp(cmd, "run") || !strcmp(cmd, "validate")) && argc == 3) {
+        rc = !strcmp(cmd, "run") ? cmd_run(argv[2], ld) : cmd_validate(argv[2], ld);
+    } else if (!strcmp(cmd, "plugins") && argc <= 4) {
+        const char *name = NULL;
+        int json = 0;
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--json"))
+                json = 1;
+            else
+                name = argv[i];
+        }
+        rc = cmd_plugins(name, json, ld);
+    } else {
+        usage(stderr);
+        rc = 2;
+    }
+    loader_free(ld);
+    metrics_shutdown();
+    log_close();
+    return rc;
+}

@@ -1,0 +1,23 @@
+/*
+ * core/state.h - durable per-instance key/value state (checkpoints).
+ *
+ * Files live at DATA_DIR/state/PIPELINE/INSTANCE/KEY. A put writes a
+ * temporary file, fsyncs it, renames it over the old one and fsyncs the
+ * directory, so a crash leaves either the old or the new value, never a
+ * torn one. Each file carries a header with a magic, version, length and
+ * CRC32C; a get that finds a damaged file says so instead of returning it.
+ * Thread: any (different keys); concurrent puts of one key: last wins.
+ */
+#ifndef STRATA_CORE_STATE_H
+#define STRATA_CORE_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int state_put(const char *data_dir, const char *pipeline, const char *instance,
+              const char *key, const void *val, size_t len);
+int state_get(const char *data_dir, const char *pipeline, const char *instance,
+              const char *key, void *buf, size_t cap, size_t *len);
+uint32_t crc32c(uint32_t crc, const void *data, size_t len);
+
+#endif /* STRATA_CORE_STATE_H */

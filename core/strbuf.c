@@ -1,0 +1,115 @@
+/*
+ * core/strbuf.c - growable byte buffer (see strbuf.h).
+ */
+#include "strbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "strata/abi.h"
+
+/* Grow so that n more bytes plus a NUL fit. */
+static int sb_grow(strbuf *sb, size_t n)
+{
+    if (sb->len + n + 1 <= sb->cap)
+        return 0;
+    size_t cap = sb->cap ? sb->cap : 256;
+    while (cap < sb->len + n + 1) {
+        if (cap > ((size_t)-1) / 2) {
+            sb->oom = 1;
+            return STRATA_ENOMEM;
+        }
+        cap *= 2;
+    }
+    char *b = realloc(sb->buf, cap);
+    if (!b) {
+        sb->oom = 1;
+        return STRATA_ENOMEM;
+    }
+    sb->buf = b;
+    sb->cap = cap;
+    return 0;
+}
+
+int sb_append(strbuf *sb, const void *data, size_t n)
+{
+    if (sb_grow(sb, n))
+        return STRATA_ENOMEM;
+    if (n)
+        memcpy(sb->buf + sb->len, data, n);
+    sb->len += n;
+    sb->buf[sb->len] = 0;
+    return 0;
+}
+
+int sb_puts(strbuf *sb, const char *s) { return sb_append(sb, s, strlen(s)); }
+
+int sb_printf(strbuf *sb, const char *fmt, ...)
+{
+    va_list ap;
+    char small[256];
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return STRATA_EINVAL;
+    if ((size_t)n < sizeof small)
+        return sb_append(sb, small, (size_t)n);
+    if (sb_grow(sb, (size_t)n))
+        return STRATA_ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb->len += (size_t)n;
+    return 0;
+}
+
+/* Append s as a JSON string literal. Control bytes are \u-escaped; other
+ * bytes pass through (callers hand it text they produced or validated). */
+int sb_json_str(strbuf *sb, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    sb_append(sb, "\"", 1);
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            sb_append(sb, e, 2);
+        } else if (c == '\n') {
+            sb_append(sb, "\\n", 2);
+        } else if (c < 0x20) {
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            sb_append(sb, e, 6);
+        } else {
+            sb_append(sb, p, 1);
+        }
+    }
+    return sb_append(sb, "\"", 1);
+}
+
+void sb_reset(strbuf *sb)
+{
+    sb->len = 0;
+    sb->oom = 0;
+    if (sb->buf)
+        sb->buf[0] = 0;
+}
+
+void sb_free(strbuf *sb)
+{
+    free(sb->buf);
+    sb->buf = NULL;
+    sb->len = sb->cap = 0;
+    sb->oom = 0;
+}
+
+char *sb_steal(strbuf *sb)
+{
+    char *b = sb->buf;
+    if (!b)
+        b = calloc(1, 1);
+    sb->buf = NULL;
+    sb->len = sb->cap = 0;
+    return b;
+}

@@ -1,0 +1,31 @@
+/*
+ * core/strbuf.h - a growable byte buffer for building responses and text.
+ *
+ * Ownership: the struct is the caller's (usually on the stack); sb_free
+ * releases its memory. Every append returns 0 or STRATA_ENOMEM, and after a
+ * failed append the buffer keeps what it had (sb->oom is set so a long
+ * sequence of appends can be checked once at the end).
+ * Thread: whoever owns it.
+ */
+#ifndef STRATA_CORE_STRBUF_H
+#define STRATA_CORE_STRBUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct strbuf {
+    char *buf; /* always NUL-terminated when non-NULL */
+    size_t len;
+    size_t cap;
+    int oom;
+} strbuf;
+
+int sb_append(strbuf *sb, const void *data, size_t n);
+int sb_puts(strbuf *sb, const char *s);
+int sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int sb_json_str(strbuf *sb, const char *s); /* s as a quoted JSON string */
+void sb_reset(strbuf *sb);
+void sb_free(strbuf *sb);
+char *sb_steal(strbuf *sb); /* the buffer (caller frees), or NULL */
+
+#endif /* STRATA_CORE_STRBUF_H */

@@ -1,0 +1,140 @@
+/*
+ * plugins/output/file - appends events as JSON lines to a file.
+ *
+ * Each flushed batch is one write() of whole lines, so a reader never sees
+ * half a batch interleaved with another. With fsync: true the batch is
+ * fdatasync'ed before the flush reports success (and so before the input's
+ * acknowledgement). A write error such as a full disk is retried with
+ * backoff rather than dropped at once. Reconfigure reopens a changed path.
+ * Thread: the output's worker thread.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <strata/strata.h>
+
+#include "../common/jsonl.h"
+
+static const strata_config_key file_keys[] = {
+    {"path", STRATA_CFG_STRING, NULL, 1, "File to append to; created with mode 0640 if missing."},
+    {"fsync", STRATA_CFG_BOOL, "false", 0, "fdatasync after every batch before acknowledging it."},
+    {"format", STRATA_CFG_STRING, "json", 0, "Only json (one JSON object per line) for now."},
+};
+
+typedef struct out_file {
+    strata_instance *inst;
+    const strata_host_api *h;
+    char *path;
+    int fd;
+    int fsync;
+    jsonl_buf jb;
+} out_file;
+
+static int open_path(out_file *f, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        f->h->set_error(f->inst, "cannot open %s: %s", path, strerror(errno));
+        return STRATA_ERR;
+    }
+    char *p = strdup(path);
+    if (!p) {
+        close(fd);
+        return STRATA_ENOMEM;
+    }
+    if (f->fd >= 0)
+        close(f->fd);
+    free(f->path);
+    f->fd = fd;
+    f->path = p;
+    return STRATA_OK;
+}
+
+static int file_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
+                     void **state)
+{
+    if (strcmp(h->cfg_str(cfg, "format"), "json") != 0) {
+        h->set_error(inst, "format '%s' is not supported (only json)", h->cfg_str(cfg, "format"));
+        return STRATA_EINVAL;
+    }
+    out_file *f = calloc(1, sizeof *f);
+    if (!f)
+        return STRATA_ENOMEM;
+    f->inst = inst;
+    f->h = h;
+    f->fd = -1;
+    f->fsync = h->cfg_bool(cfg, "fsync");
+    int rc = open_path(f, h->cfg_str(cfg, "path"));
+    if (rc != STRATA_OK) {
+        free(f);
+        return rc;
+    }
+    *state = f;
+    return STRATA_OK;
+}
+
+static int file_reconfigure(void *state, const strata_config *cfg)
+{
+    out_file *f = state;
+    const char *path = f->h->cfg_str(cfg, "path");
+    if (strcmp(f->h->cfg_str(cfg, "format"), "json") != 0)
+        return STRATA_EINVAL;
+    if (strcmp(path, f->path) != 0) {
+        int rc = open_path(f, path);
+        if (rc != STRATA_OK)
+            return rc;
+    }
+    f->fsync = f->h->cfg_bool(cfg, "fsync");
+    return STRATA_OK;
+}
+
+static int file_flush(void *state, const strata_batch *b)
+{
+    out_file *f = state;
+    if (jsonl_format(f->h, b, &f->jb) != 0)
+        return STRATA_RETRY;
+    off_t before = lseek(f->fd, 0, SEEK_END);
+    if (jsonl_write_all(f->fd, f->jb.buf, f->jb.len) != 0) {
+        int e = errno;
+        /* never leave half a batch behind: a retry would duplicate it */
+        if (before >= 0 && ftruncate(f->fd, before) != 0)
+            f->h->log(f->inst, STRATA_LOG_ERROR, "cannot trim a partial write of %s", f->path);
+        f->h->log(f->inst, STRATA_LOG_WARN, "write to %s failed: %s", f->path, strerror(e));
+        return STRATA_RETRY;
+    }
+    if (f->fsync && fdatasync(f->fd) != 0) {
+        f->h->log(f->inst, STRATA_LOG_WARN, "fdatasync %s failed: %s", f->path, strerror(errno));
+        return STRATA_RETRY;
+    }
+    return STRATA_OK;
+}
+
+static void file_destroy(void *state)
+{
+    out_file *f = state;
+    if (f->fd >= 0)
+        close(f->fd);
+    jsonl_free(&f->jb);
+    free(f->path);
+    free(f);
+}
+
+static const strata_plugin file_plugin = {
+    STRATA_PLUGIN_HEADER,
+    .name = "file",
+    .kind = STRATA_KIND_OUTPUT,
+    .version = "1.0.0",
+    .description = "Appends events to a file as JSON lines.",
+    .config = file_keys,
+    .config_count = sizeof file_keys / sizeof file_keys[0],
+    .init = file_init,
+    .reconfigure = file_reconfigure,
+    .destroy = file_destroy,
+    .flush = file_flush,
+};
+
+STRATA_PLUGIN_DEFINE(file_plugin)
