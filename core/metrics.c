@@ -328,7 +328,10 @@ int metrics_render(strbuf *out)
         for (struct series *s = f->series; s; s = s->next) {
             const char *sep = s->labels[0] ? "," : "";
             if (f->type != STRATA_METRIC_HISTOGRAM) {
-                sb_printf(out, "%s{%s} ", f->name, s->labels);
+                if (s->labels[0])
+                    sb_printf(out, "%s{%s} ", f->name, s->labels);
+                else
+                    sb_printf(out, "%s ", f->name);
                 fmt_double(out, s->value);
                 sb_puts(out, "\n");
                 continue;
@@ -342,9 +345,10 @@ int metrics_render(strbuf *out)
             }
             sb_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", f->name, s->labels, sep,
                       (unsigned long long)s->count);
-            sb_printf(out, "%s_sum{%s} ", f->name, s->labels);
+            const char *lo = s->labels[0] ? "{" : "", *lc = s->labels[0] ? "}" : "";
+            sb_printf(out, "%s_sum%s%s%s ", f->name, lo, s->labels, lc);
             fmt_double(out, s->value);
-            sb_printf(out, "\n%s_count{%s} %llu\n", f->name, s->labels,
+            sb_printf(out, "\n%s_count%s%s%s %llu\n", f->name, lo, s->labels, lc,
                       (unsigned long long)s->count);
         }
         pthread_mutex_unlock(&f->lock);

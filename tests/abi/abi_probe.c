@@ -1,0 +1,29 @@
+/*
+ * tests/abi/abi_probe.c - a shared object whose exported function mentions
+ * every public SDK type, so `abidw` records their layout. The committed
+ * baseline (sdk/abi/strata-abi-1.xml) is compared with abidiff by
+ * tests/abi/check_abi.sh: growing a table at its end is allowed, anything
+ * else that breaks binary compatibility fails the test.
+ */
+#include <strata/strata.h>
+
+typedef struct strata_abi_everything {
+    strata_plugin plugin;
+    strata_host_api host;
+    strata_event event;
+    strata_kv kv;
+    strata_str str;
+    strata_config_key key;
+    strata_plugin_kind kind;
+    strata_config_type ctype;
+    strata_level level;
+    strata_value_type vtype;
+    strata_log_level llevel;
+    strata_metric_type mtype;
+} strata_abi_everything;
+
+__attribute__((visibility("default"))) size_t strata_abi_probe(const strata_abi_everything *e);
+__attribute__((visibility("default"))) size_t strata_abi_probe(const strata_abi_everything *e)
+{
+    return e ? sizeof *e : 0;
+}
