@@ -1148,6 +1148,15 @@ static void on_shutdown_timer(struct ev_loop *loop, ev_timer *w, int revents)
     if (busy)
         return;
     ev_timer_stop(loop, w);
+    /* one line per instance with its final counts: what an operator (and
+     * the drain test) needs to tell that nothing was lost on the way out */
+    GRAPH_EACH(g, in, {
+        log_write(LOG_INFO, in->label, "final: in=%llu out=%llu dropped=%llu errors=%llu",
+                  (unsigned long long)atomic_load(&in->events_in),
+                  (unsigned long long)atomic_load(&in->events_out),
+                  (unsigned long long)atomic_load(&in->events_dropped),
+                  (unsigned long long)atomic_load(&in->errors));
+    })
     /* all drained: stop the rest, outputs last */
     static const int order[] = {STRATA_KIND_INPUT, STRATA_KIND_QUERY, STRATA_KIND_FILTER,
                                 STRATA_KIND_STORE, STRATA_KIND_OUTPUT};
