@@ -71,6 +71,9 @@
 #define HTTP_REQUEST_TIMEOUT_S 30.0
 /* Idle keep-alive connections are closed after this. */
 #define HTTP_IDLE_TIMEOUT_S 60.0
+/* After an error response, how long we keep reading (and discarding) what
+ * the client still sends, so it gets the response rather than a reset. */
+#define HTTP_LINGER_S 2.0
 /* Concurrent connections; past it new ones are closed at once. */
 #define HTTP_MAX_CONNECTIONS 4096
 /* Unsent response bytes buffered per connection before a stream write

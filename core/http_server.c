@@ -79,6 +79,7 @@ struct conn {
     int close_after_write;
     int processing; /* inside conn_process: a close is deferred to its end */
     int zombie;     /* closed while processing; conn_process frees it */
+    int lingering;  /* response sent, write side shut: discard input until EOF */
     conn *prev, *next;
 };
 
@@ -455,9 +456,11 @@ static void conn_process(conn *c)
             char why[256];
             snprintf(why, sizeof why, "malformed HTTP request: %s",
                      c->parse_why ? c->parse_why : http_errno_description(e));
-            if (c->req && !c->active) {
-                strata_http_request *r = c->req;
-                c->req = NULL;
+            strata_http_request *r = c->req ? c->req : calloc(1, sizeof *r);
+            c->req = NULL;
+            if (r) {
+                /* garbage before a request line still gets an answer */
+                r->c = c;
                 r->keepalive = 0;
                 c->active = r;
                 respond_error(r, status, why);
@@ -513,8 +516,19 @@ static void conn_flush(conn *c)
     sb_reset(&c->out);
     c->out_off = 0;
     ev_io_stop(c->srv->loop, &c->wio);
-    if (c->close_after_write && !c->active)
-        conn_close(c);
+    if (c->close_after_write && !c->active && !c->lingering) {
+        /* Lingering close: shut our write side and read (and discard) what
+         * the client is still sending, so it sees our error response
+         * instead of a reset. Bounded by HTTP_LINGER_S. */
+        c->lingering = 1;
+        shutdown(c->fd, SHUT_WR);
+        c->inlen = 0;
+        ev_timer_stop(c->srv->loop, &c->timer);
+        ev_timer_set(&c->timer, HTTP_LINGER_S, 0.0);
+        ev_timer_start(c->srv->loop, &c->timer);
+        if (!ev_is_active(&c->rio))
+            ev_io_start(c->srv->loop, &c->rio);
+    }
 }
 
 static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -529,6 +543,13 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     conn *c = w->data;
+    if (c->lingering) {
+        char junk[16384];
+        ssize_t n = read(c->fd, junk, sizeof junk);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            conn_close(c);
+        return;
+    }
     /* stop reading while a request is with a handler and input piles up:
      * pipelining clients get TCP backpressure instead of unbounded memory */
     if (c->inlen >= HTTP_MAX_HEADER_BYTES + c->srv->max_body) {
@@ -562,6 +583,10 @@ static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     conn *c = w->data;
+    if (c->lingering) {
+        conn_close(c);
+        return;
+    }
     if (c->active)
         return;
     if (c->req && c->inlen + c->req->body.len + c->req->url.len > 0) {
