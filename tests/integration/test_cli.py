@@ -1,0 +1,88 @@
+"""The command line: --version, validate (good, bad, wrong-ABI plugin),
+plugins listing and one plugin's documented keys."""
+import os
+import subprocess
+import tempfile
+import unittest
+
+from harness import BIN, TEST_PLUGINS
+
+
+def run(*args, env=None):
+    e = dict(os.environ)
+    e.update(env or {})
+    r = subprocess.run([BIN] + list(args), capture_output=True, text=True, env=e, timeout=60)
+    return r.returncode, r.stdout, r.stderr
+
+
+class CliTest(unittest.TestCase):
+    def write(self, text):
+        fd, path = tempfile.mkstemp(suffix=".yaml")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        self.addCleanup(os.unlink, path)
+        return path
+
+    def test_version(self):
+        rc, out, _ = run("--version")
+        self.assertEqual(rc, 0)
+        self.assertRegex(out, r"^strata \d+\.\d+\.\d+ \(plugin ABI 1\.0\)")
+
+    def test_validate_good_and_bad(self):
+        good = self.write("pipelines:\n  - name: p\n    inputs: [{plugin: dummy}]\n"
+                          "    outputs: [{plugin: stdout}]\n")
+        rc, out, _ = run("validate", good)
+        self.assertEqual(rc, 0)
+        self.assertIn("OK (1 pipelines, 2 instances)", out)
+        bad = self.write("pipelines:\n  - name: p\n    inputs: [{plugin: dummy, rate: lots}]\n"
+                         "    outputs: [{plugin: file}]\n")
+        rc, _, err = run("validate", bad)
+        self.assertEqual(rc, 2)
+        self.assertIn(f"{bad}:3:", err)
+        self.assertIn("key 'rate'", err)
+        self.assertIn(f"{bad}:4:", err)
+        self.assertIn("needs key 'path'", err)
+        rc, _, err = run("run", bad)  # run refuses before starting anything
+        self.assertEqual(rc, 2)
+        self.assertIn("is not valid", err)
+
+    def test_wrong_abi_plugin_is_refused_by_name_and_versions(self):
+        cfg = self.write(f"service: {{plugins_dir: '{TEST_PLUGINS}'}}\n"
+                         "pipelines:\n  - name: p\n    inputs: [{plugin: dummy}]\n"
+                         "    outputs: [{plugin: abi_major}]\n")
+        rc, _, err = run("validate", cfg)
+        self.assertEqual(rc, 2)
+        self.assertIn("strata_output_abi_major.so", err)
+        self.assertIn("built for Strata plugin ABI 2.0, this host speaks ABI 1.0", err)
+
+    def test_plugins_list_and_details(self):
+        rc, out, _ = run("plugins")
+        self.assertEqual(rc, 0)
+        for name in ("dummy", "stdin", "modify", "grep", "stdout", "file", "null"):
+            self.assertRegex(out, rf"(?m)^\w+\s+{name}\s")
+        rc, out, _ = run("plugins", "file")
+        self.assertEqual(rc, 0)
+        self.assertIn("path", out)
+        self.assertIn("required", out)
+        self.assertIn("fdatasync", out)
+        rc, out, _ = run("plugins", "--json")
+        self.assertEqual(rc, 0)
+        import json
+        self.assertTrue(any(p["name"] == "grep" for p in json.loads(out)))
+        rc, _, err = run("plugins", "nonesuch")
+        self.assertEqual(rc, 1)
+        self.assertIn("no plugin named 'nonesuch'", err)
+
+    def test_plugin_search_path_from_environment(self):
+        rc, out, _ = run("plugins", "flaky", env={"STRATA_PLUGIN_PATH": TEST_PLUGINS})
+        self.assertEqual(rc, 0)
+        self.assertIn("fails on purpose", out)
+
+    def test_usage_errors(self):
+        rc, _, err = run("frobnicate")
+        self.assertEqual(rc, 2)
+        self.assertIn("usage:", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
