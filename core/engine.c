@@ -689,9 +689,31 @@ static void graph_free(graph *g)
         for (int li_ = 0; li_ < 4; li_++)                                                   \
             for (size_t ii_ = 0; ii_ < ns_[li_]; ii_++) {                                   \
                 instance *var = lists_[li_][ii_];                                           \
+                if (!var)                                                                   \
+                    continue;                                                               \
                 body                                                                        \
             }                                                                               \
     }
+
+/* Stop and destroy every instance of g, inputs first and outputs last, so
+ * nothing is fed after its consumer is gone. Slots are cleared as they go. */
+static void graph_finish_all(graph *g)
+{
+    static const int order[] = {STRATA_KIND_INPUT, STRATA_KIND_QUERY, STRATA_KIND_FILTER,
+                                STRATA_KIND_STORE, STRATA_KIND_OUTPUT};
+    for (int o = 0; o < 5; o++)
+        for (size_t i = 0; g && i < g->npipes; i++) {
+            pipeline *p = &g->pipes[i];
+            instance **lists[4] = {p->inputs, p->filters, p->outputs, p->others};
+            size_t ns[4] = {p->n_in, p->n_f, p->n_out, p->n_oth};
+            for (int l = 0; l < 4; l++)
+                for (size_t k = 0; k < ns[l]; k++)
+                    if (lists[l][k] && lists[l][k]->kind == order[o]) {
+                        instance_finish(lists[l][k]);
+                        lists[l][k] = NULL;
+                    }
+        }
+}
 
 static int graph_contains(graph *g, instance *x)
 {
@@ -1158,13 +1180,7 @@ static void on_shutdown_timer(struct ev_loop *loop, ev_timer *w, int revents)
                   (unsigned long long)atomic_load(&in->errors));
     })
     /* all drained: stop the rest, outputs last */
-    static const int order[] = {STRATA_KIND_INPUT, STRATA_KIND_QUERY, STRATA_KIND_FILTER,
-                                STRATA_KIND_STORE, STRATA_KIND_OUTPUT};
-    for (int o = 0; o < 5; o++)
-        GRAPH_EACH(g, in, {
-            if (in->kind == order[o])
-                instance_finish(in);
-        })
+    graph_finish_all(g);
     graph_free(g);
     eng->current = NULL;
     drain_messages(eng);
@@ -1233,11 +1249,7 @@ void engine_free(engine *eng)
         free(r);
     }
     if (eng->current) {
-        GRAPH_EACH(eng->current, in, {
-            if (in->kind == STRATA_KIND_INPUT)
-                instance_stop(in);
-        })
-        GRAPH_EACH(eng->current, in, { instance_finish(in); })
+        graph_finish_all(eng->current);
         graph_free(eng->current);
     }
     drain_messages(eng);

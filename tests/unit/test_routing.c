@@ -40,6 +40,7 @@ typedef struct snap {
 typedef struct run {
     snap snaps[16];
     int nsnaps;
+    char *dir, *path;
     engine *eng;
     int (*done)(struct run *);
     int64_t max_q;      /* largest queue depth seen on the watched output */
@@ -114,8 +115,8 @@ static const snap *S(run *r, const char *name)
 
 static void run_config(const char *yaml, run *r)
 {
-    char *dir = tmpdir_new();
-    char *path = write_file(dir, "p.yaml", yaml);
+    char *dir = r->dir = tmpdir_new();
+    char *path = r->path = write_file(dir, "p.yaml", yaml);
     loader *ld = loader_new("/proc/self/exe");
     cfg_errors e = {0};
     config *cfg = NULL;
@@ -145,6 +146,9 @@ static void run_free(run *r)
     loader *ld = r->eng->ld;
     engine_free(r->eng);
     loader_free(ld);
+    rm_rf(r->dir);
+    free(r->dir);
+    free(r->path);
 }
 
 static unsigned long long out_of(engine *eng, const char *name)
