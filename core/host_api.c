@@ -48,6 +48,11 @@ struct strata_thread {
 /* ---- logging ------------------------------------------------------------ */
 
 static void h_log(strata_instance *inst, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void h_set_error(strata_instance *inst, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void h_log(strata_instance *inst, int level, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

@@ -13,7 +13,8 @@ int log_level_parse(const char *s);
 int log_set_file(const char *path);
 void log_close(void);
 unsigned long long log_suppressed(void);
-void log_vwrite(int level, const char *who, const char *fmt, va_list ap);
+void log_vwrite(int level, const char *who, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 void log_write(int level, const char *who, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
