@@ -78,6 +78,18 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 0)
         self.assertIn("fails on purpose", out)
 
+    def test_shipped_configs_are_valid(self):
+        root = os.environ.get("STRATA_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
+        confd = os.path.join(root, "conf.d")
+        found = 0
+        for dirpath, _, files in os.walk(confd):
+            for f in files:
+                if f.endswith(".yaml"):
+                    found += 1
+                    rc, out, err = run("validate", os.path.join(dirpath, f))
+                    self.assertEqual(rc, 0, f"{f}: {err}")
+        self.assertGreaterEqual(found, 2)
+
     def test_usage_errors(self):
         rc, _, err = run("frobnicate")
         self.assertEqual(rc, 2)
