@@ -318,13 +318,8 @@ int batch_decode(const void *data, size_t len, batch_t **out, char *err, size_t 
     return STRATA_OK;
 }
 
-static const char *const level_names[] = {"", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
-
 /* Upper-case name of a level, "" for unset or out of range. */
-const char *level_name(int level)
-{
-    return level >= 0 && level <= STRATA_LEVEL_FATAL ? level_names[level] : "";
-}
+const char *level_name(int level) { return strata_level_name(level); }
 
 /* Parse a level name, case-insensitively, with the usual aliases; returns
  * STRATA_LEVEL_UNSET when unknown. */

@@ -347,17 +347,17 @@ static void inflight_done(engine *eng, inflight *inf, int ok)
 
 int output_has_room(instance *o)
 {
-    return atomic_load_explicit((atomic_llong *)&o->q_events, memory_order_relaxed) <
+    return atomic_load_explicit(&o->q_events, memory_order_relaxed) <
                o->max_events &&
-           atomic_load_explicit((atomic_llong *)&o->q_bytes, memory_order_relaxed) < o->max_bytes;
+           atomic_load_explicit(&o->q_bytes, memory_order_relaxed) < o->max_bytes;
 }
 
 /* Below the resume threshold (hysteresis, ROUTE_RESUME_FRACTION). */
 static int output_can_resume(instance *o)
 {
-    return (double)atomic_load((atomic_llong *)&o->q_events) <=
+    return (double)atomic_load(&o->q_events) <=
                (double)o->max_events * ROUTE_RESUME_FRACTION &&
-           (double)atomic_load((atomic_llong *)&o->q_bytes) <=
+           (double)atomic_load(&o->q_bytes) <=
                (double)o->max_bytes * ROUTE_RESUME_FRACTION;
 }
 
@@ -563,8 +563,8 @@ int engine_emit(instance *in, batch_t *b, strata_ack_fn ack, void *arg)
         atomic_fetch_add(&o->events_in, b->count);
         atomic_fetch_add(&eng->buffered_bytes, (long long)bytes);
         pthread_mutex_lock(&o->qlock);
-        atomic_fetch_add((atomic_llong *)&o->q_events, b->count);
-        atomic_fetch_add((atomic_llong *)&o->q_bytes, (long long)bytes);
+        atomic_fetch_add(&o->q_events, b->count);
+        atomic_fetch_add(&o->q_bytes, (long long)bytes);
         if (o->qtail)
             o->qtail->next = it;
         else
@@ -645,8 +645,8 @@ static void *output_worker(void *arg)
                       : rc == STRATA_RETRY  ? "retries exhausted"
                                             : "flush failed");
         }
-        atomic_fetch_sub((atomic_llong *)&o->q_events, it->events);
-        atomic_fetch_sub((atomic_llong *)&o->q_bytes, (long long)it->bytes);
+        atomic_fetch_sub(&o->q_events, it->events);
+        atomic_fetch_sub(&o->q_bytes, (long long)it->bytes);
         atomic_fetch_sub(&eng->buffered_bytes, (long long)it->bytes);
         inflight_done(eng, it->inf, rc == STRATA_OK);
         batch_unref(it->b);
@@ -1304,14 +1304,14 @@ void engine_render_metrics(engine *eng, strbuf *sb)
     GRAPH_EACH(g, in, {
         if (in->kind == STRATA_KIND_OUTPUT)
             render_instance(sb, "strata_queue_events", in,
-                            (unsigned long long)atomic_load((atomic_llong *)&in->q_events));
+                            (unsigned long long)atomic_load(&in->q_events));
     })
     sb_puts(sb, "# HELP strata_queue_bytes Bytes waiting in an output's queue.\n"
                 "# TYPE strata_queue_bytes gauge\n");
     GRAPH_EACH(g, in, {
         if (in->kind == STRATA_KIND_OUTPUT)
             render_instance(sb, "strata_queue_bytes", in,
-                            (unsigned long long)atomic_load((atomic_llong *)&in->q_bytes));
+                            (unsigned long long)atomic_load(&in->q_bytes));
     })
     sb_puts(sb, "# HELP strata_input_paused 1 while backpressure pauses the input.\n"
                 "# TYPE strata_input_paused gauge\n");

@@ -79,7 +79,7 @@ typedef struct instance {
     pthread_mutex_t qlock;
     pthread_cond_t qcond;
     qitem *qhead, *qtail;
-    int64_t q_events, q_bytes;
+    atomic_llong q_events, q_bytes; /* read without qlock for admission */
     int64_t max_events, max_bytes, retry_limit;
     int q_stop;  /* worker: exit once the queue is empty */
     int q_abort; /* worker: drop what is left and exit */

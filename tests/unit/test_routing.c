@@ -73,7 +73,7 @@ static void on_sample(struct ev_loop *loop, ev_timer *w, int revents)
         return;
     instance *o = r->watch ? find(r->eng, r->watch) : NULL;
     if (o) {
-        int64_t q = atomic_load((atomic_llong *)&o->q_events);
+        int64_t q = atomic_load(&o->q_events);
         if (q > r->max_q)
             r->max_q = q;
     }

@@ -128,7 +128,6 @@ static int grep_reconfigure(void *state, const strata_config *cfg)
 
 static int event_matches(grep *g, const strata_batch *b, uint32_t i)
 {
-    static const char *levels[] = {"", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
     strata_event ev;
     int meta = g->m.field == F_META;
     if (g->h->batch_event(b, i, &ev, g->meta, meta ? GREP_MAX_META : 0) == STRATA_EINVAL)
@@ -139,7 +138,7 @@ static int event_matches(grep *g, const strata_batch *b, uint32_t i)
     case F_SERVICE: s = ev.service; break;
     case F_HOST: s = ev.host; break;
     case F_TENANT: s = ev.tenant; break;
-    case F_LEVEL: s = strata_cstr(ev.level <= 6 ? levels[ev.level] : ""); break;
+    case F_LEVEL: s = strata_cstr(strata_level_name(ev.level)); break;
     default: {
         size_t kl = strlen(g->m.meta_key);
         uint32_t n = ev.meta_count < GREP_MAX_META ? ev.meta_count : GREP_MAX_META;

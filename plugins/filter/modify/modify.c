@@ -199,12 +199,9 @@ static int top_field(strata_event *ev, const rule *ru, int overwrite)
     else if (str_eq(ru->key, strata_cstr("tenant")))
         f = &ev->tenant;
     else if (str_eq(ru->key, strata_cstr("level"))) {
-        static const char *names[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
-        if (overwrite || ev->level == STRATA_LEVEL_UNSET)
-            for (int i = 0; i < 6; i++)
-                if (ru->value.len == strlen(names[i]) &&
-                    strncasecmp(ru->value.ptr, names[i], ru->value.len) == 0)
-                    ev->level = (uint8_t)(i + 1);
+        int l = strata_level_parse(ru->value.ptr, ru->value.len);
+        if (l > 0 && (overwrite || ev->level == STRATA_LEVEL_UNSET))
+            ev->level = (uint8_t)l;
         return 1;
     }
     if (!f)

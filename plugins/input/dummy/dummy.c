@@ -56,15 +56,6 @@ typedef struct dummy {
     int paused;
 } dummy;
 
-static int parse_level(const char *s)
-{
-    static const char *names[] = {"", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
-    for (int i = 1; i <= 6; i++)
-        if (strcasecmp(s, names[i]) == 0)
-            return i;
-    return -1;
-}
-
 static int dummy_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                       void **state)
 {
@@ -101,7 +92,7 @@ static int dummy_init(strata_instance *inst, const strata_host_api *h, const str
         snprintf(d->host, sizeof d->host, "%s", host);
     else if (gethostname(d->host, sizeof d->host - 1) != 0)
         snprintf(d->host, sizeof d->host, "localhost");
-    d->level = parse_level(h->cfg_str(cfg, "level"));
+    d->level = strata_level_parse(h->cfg_str(cfg, "level"), strlen(h->cfg_str(cfg, "level")));
     if (d->level < 0) {
         h->set_error(inst, "level '%s' is not one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL",
                      h->cfg_str(cfg, "level"));

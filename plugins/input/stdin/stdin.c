@@ -42,15 +42,6 @@ typedef struct in_stdin {
     strata_metric *truncated;
 } in_stdin;
 
-static int parse_level(const char *s)
-{
-    static const char *names[] = {"", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
-    for (int i = 1; i <= 6; i++)
-        if (strcasecmp(s, names[i]) == 0)
-            return i;
-    return -1;
-}
-
 static int stdin_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                       void **state)
 {
@@ -62,7 +53,7 @@ static int stdin_init(strata_instance *inst, const strata_host_api *h, const str
     s->fd = STDIN_FILENO;
     s->max_line = (size_t)h->cfg_int(cfg, "max_line");
     s->batch_size = h->cfg_int(cfg, "batch_size");
-    s->level = parse_level(h->cfg_str(cfg, "level"));
+    s->level = strata_level_parse(h->cfg_str(cfg, "level"), strlen(h->cfg_str(cfg, "level")));
     snprintf(s->service, sizeof s->service, "%s", h->cfg_str(cfg, "service"));
     snprintf(s->host, sizeof s->host, "%s", h->cfg_str(cfg, "host"));
     snprintf(s->tenant, sizeof s->tenant, "%s", h->cfg_str(cfg, "tenant"));

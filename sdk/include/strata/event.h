@@ -88,6 +88,27 @@ static inline strata_str strata_cstr(const char *s)
     return r;
 }
 
+/* Upper-case name of a level ("" for unset or out of range). */
+static inline const char *strata_level_name(int level)
+{
+    static const char *const names[] = {"", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"};
+    return level >= 0 && level <= STRATA_LEVEL_FATAL ? names[level] : "";
+}
+
+/* Parse TRACE..FATAL case-insensitively from n bytes of s; -1 if unknown. */
+static inline int strata_level_parse(const char *s, size_t n)
+{
+    for (int l = STRATA_LEVEL_TRACE; l <= STRATA_LEVEL_FATAL; l++) {
+        const char *name = strata_level_name(l);
+        size_t k = 0;
+        while (k < n && name[k] && (s[k] | 0x20) == (name[k] | 0x20))
+            k++;
+        if (k == n && !name[k])
+            return l;
+    }
+    return -1;
+}
+
 #ifdef __cplusplus
 }
 #endif
