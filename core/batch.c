@@ -21,9 +21,18 @@
 
 #include "core_limits.h"
 
-static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, int64_t v) { memcpy(p, &v, 8); }
+static void put16(uint8_t *p, uint16_t v)
+{
+    memcpy(p, &v, 2);
+}
+static void put32(uint8_t *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+static void put64(uint8_t *p, int64_t v)
+{
+    memcpy(p, &v, 8);
+}
 static uint16_t get16(const uint8_t *p)
 {
     uint16_t v;
@@ -104,7 +113,10 @@ batch_t *batch_new(const char *tag)
     return b;
 }
 
-void batch_ref(batch_t *b) { atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed); }
+void batch_ref(batch_t *b)
+{
+    atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+}
 
 /* Drop one reference; the last one frees. NULL is fine. */
 void batch_unref(batch_t *b)
@@ -157,11 +169,11 @@ int batch_append(batch_t *b, const strata_event *ev)
     put16(p + 28, (uint16_t)ev->host.len);
     put32(p + 30, ev->msg.len);
     p += BATCH_EVENT_FIXED_BYTES;
-#define COPY(s)                                                                            \
-    do {                                                                                   \
-        if ((s).len)                                                                       \
-            memcpy(p, (s).ptr, (s).len);                                                   \
-        p += (s).len;                                                                      \
+#define COPY(s)                                                                                    \
+    do {                                                                                           \
+        if ((s).len)                                                                               \
+            memcpy(p, (s).ptr, (s).len);                                                           \
+        p += (s).len;                                                                              \
     } while (0)
     COPY(ev->tenant);
     COPY(ev->service);
@@ -223,12 +235,12 @@ int batch_get(const batch_t *b, uint32_t i, strata_event *ev, strata_kv *meta, u
     return ev->meta_count > cap ? STRATA_ERANGE : STRATA_OK;
 }
 
-#define DECODE_FAIL(...)                                                                   \
-    do {                                                                                   \
-        if (err)                                                                           \
-            snprintf(err, errlen, __VA_ARGS__);                                            \
-        batch_unref(b);                                                                    \
-        return STRATA_EINVAL;                                                              \
+#define DECODE_FAIL(...)                                                                           \
+    do {                                                                                           \
+        if (err)                                                                                   \
+            snprintf(err, errlen, __VA_ARGS__);                                                    \
+        batch_unref(b);                                                                            \
+        return STRATA_EINVAL;                                                                      \
     } while (0)
 
 /* Validate an encoded batch and copy it into a new batch (*out, owned by the
@@ -240,8 +252,7 @@ int batch_decode(const void *data, size_t len, batch_t **out, char *err, size_t 
     batch_t *b = NULL;
     *out = NULL;
     if (len < BATCH_HEADER_BYTES)
-        DECODE_FAIL("batch is %zu bytes, shorter than its %d-byte header", len,
-                    BATCH_HEADER_BYTES);
+        DECODE_FAIL("batch is %zu bytes, shorter than its %d-byte header", len, BATCH_HEADER_BYTES);
     if (len > BATCH_MAX_BYTES)
         DECODE_FAIL("batch is %zu bytes, over the %u-byte limit", len, BATCH_MAX_BYTES);
     if (get32(d) != BATCH_MAGIC)
@@ -295,8 +306,7 @@ int batch_decode(const void *data, size_t len, batch_t **out, char *err, size_t 
             if (m[2] > STRATA_VALUE_NULL)
                 DECODE_FAIL("event %u meta %u has unknown type %u", i, k, m[2]);
             if (kv > rec - used)
-                DECODE_FAIL("event %u meta %u at offset %zu overruns the record", i, k,
-                            pos + used);
+                DECODE_FAIL("event %u meta %u at offset %zu overruns the record", i, k, pos + used);
             used += kv;
         }
         if (used != rec)
@@ -319,7 +329,10 @@ int batch_decode(const void *data, size_t len, batch_t **out, char *err, size_t 
 }
 
 /* Upper-case name of a level, "" for unset or out of range. */
-const char *level_name(int level) { return strata_level_name(level); }
+const char *level_name(int level)
+{
+    return strata_level_name(level);
+}
 
 /* Parse a level name, case-insensitively, with the usual aliases; returns
  * STRATA_LEVEL_UNSET when unknown. */
@@ -328,9 +341,9 @@ int level_parse(const char *s, size_t n)
     static const struct {
         const char *name;
         int level;
-    } names[] = {{"trace", 1}, {"debug", 2},   {"info", 3},  {"information", 3},
-                 {"warn", 4},  {"warning", 4}, {"error", 5}, {"err", 5},
-                 {"fatal", 6}, {"critical", 6}, {"crit", 6}, {"panic", 6}};
+    } names[] = {{"trace", 1}, {"debug", 2},    {"info", 3},  {"information", 3},
+                 {"warn", 4},  {"warning", 4},  {"error", 5}, {"err", 5},
+                 {"fatal", 6}, {"critical", 6}, {"crit", 6},  {"panic", 6}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         size_t m = strlen(names[i].name);
         if (m != n)
@@ -545,11 +558,8 @@ size_t batch_event_json(const batch_t *b, uint32_t i, char *buf, size_t cap)
             else
                 jw_str(&w, all[k].value.ptr, all[k].value.len);
             break;
-        case STRATA_VALUE_NULL:
-            jw_raw(&w, "null", 4);
-            break;
-        default:
-            jw_str(&w, all[k].value.ptr, all[k].value.len);
+        case STRATA_VALUE_NULL: jw_raw(&w, "null", 4); break;
+        default: jw_str(&w, all[k].value.ptr, all[k].value.len);
         }
     }
     free(heap);

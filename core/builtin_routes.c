@@ -92,8 +92,10 @@ int builtin_routes_register(engine *eng)
     struct {
         const char *method, *path;
         strata_http_fn fn;
-    } routes[] = {{"GET", "/health", h_health},   {"GET", "/ready", h_ready},
-                  {"GET", "/metrics", h_metrics}, {"GET", "/v1/plugins", h_plugins},
+    } routes[] = {{"GET", "/health", h_health},
+                  {"GET", "/ready", h_ready},
+                  {"GET", "/metrics", h_metrics},
+                  {"GET", "/v1/plugins", h_plugins},
                   {"POST", "/v1/admin/reload", h_reload}};
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (http_route_add(eng->http, NULL, routes[i].method, routes[i].path, routes[i].fn, eng,

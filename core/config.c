@@ -173,8 +173,8 @@ static cnode *convert(yaml_document_t *doc, int id, const char *file, cfg_errors
         return NULL;
     int line = (int)yn->start_mark.line + 1, col = (int)yn->start_mark.column + 1;
     if (*budget == 0) {
-        cfg_errors_add(err, file, line, col,
-                       "document expands to more than %d nodes (alias bomb?)", CFG_MAX_NODES);
+        cfg_errors_add(err, file, line, col, "document expands to more than %d nodes (alias bomb?)",
+                       CFG_MAX_NODES);
         return NULL;
     }
     (*budget)--;
@@ -207,14 +207,13 @@ static cnode *convert(yaml_document_t *doc, int id, const char *file, cfg_errors
     case YAML_SEQUENCE_NODE: {
         n->type = CN_SEQ;
         size_t cnt = (size_t)(yn->data.sequence.items.top - yn->data.sequence.items.start);
-        n->items = calloc(cnt ? cnt : 1, sizeof *n->items);
+        n->items = calloc(cnt ? cnt : 1, sizeof(cnode *));
         if (!n->items) {
             cnode_free(n);
             return NULL;
         }
         for (size_t i = 0; i < cnt; i++) {
-            cnode *c = convert(doc, yn->data.sequence.items.start[i], file, err, budget,
-                               depth + 1);
+            cnode *c = convert(doc, yn->data.sequence.items.start[i], file, err, budget, depth + 1);
             if (!c) {
                 cnode_free(n);
                 return NULL;
@@ -226,8 +225,8 @@ static cnode *convert(yaml_document_t *doc, int id, const char *file, cfg_errors
     case YAML_MAPPING_NODE: {
         n->type = CN_MAP;
         size_t cnt = (size_t)(yn->data.mapping.pairs.top - yn->data.mapping.pairs.start);
-        n->items = calloc(cnt ? cnt : 1, sizeof *n->items);
-        n->keys = calloc(cnt ? cnt : 1, sizeof *n->keys);
+        n->items = calloc(cnt ? cnt : 1, sizeof(cnode *));
+        n->keys = calloc(cnt ? cnt : 1, sizeof(char *));
         if (!n->items || !n->keys) {
             cnode_free(n);
             return NULL;
@@ -262,7 +261,6 @@ static cnode *convert(yaml_document_t *doc, int id, const char *file, cfg_errors
                 cnode_free(n);
                 return NULL;
             }
-            c->line = c->type == CN_SCALAR ? c->line : c->line;
             n->items[n->n++] = c;
         }
         return n;
@@ -339,10 +337,20 @@ int cfg_parse_size(const char *s, int64_t *out)
     static const struct {
         const char *u;
         double mul;
-    } units[] = {{"", 1},         {"b", 1},         {"k", 1e3},        {"kb", 1e3},
-                 {"kib", 1024.0}, {"m", 1e6},       {"mb", 1e6},       {"mib", 1048576.0},
-                 {"g", 1e9},      {"gb", 1e9},      {"gib", 1073741824.0},
-                 {"t", 1e12},     {"tb", 1e12},     {"tib", 1099511627776.0}};
+    } units[] = {{"", 1},
+                 {"b", 1},
+                 {"k", 1e3},
+                 {"kb", 1e3},
+                 {"kib", 1024.0},
+                 {"m", 1e6},
+                 {"mb", 1e6},
+                 {"mib", 1048576.0},
+                 {"g", 1e9},
+                 {"gb", 1e9},
+                 {"gib", 1073741824.0},
+                 {"t", 1e12},
+                 {"tb", 1e12},
+                 {"tib", 1099511627776.0}};
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
         if (strcasecmp(end, units[i].u) == 0) {
             double r = v * units[i].mul;
@@ -406,8 +414,9 @@ static int parse_bool(const char *s, int *out)
 
 static const char *type_name(uint32_t t)
 {
-    static const char *names[] = {"?",      "string",   "integer", "number", "boolean",
-                                  "size (e.g. 64MiB)", "duration (e.g. 5s)", "list", "map"};
+    static const char *names[] = {
+        "?",    "string", "integer", "number", "boolean", "size (e.g. 64MiB)", "duration (e.g. 5s)",
+        "list", "map"};
     return t <= STRATA_CFG_MAP ? names[t] : "?";
 }
 
@@ -449,10 +458,8 @@ static int set_scalar(cfg_value *v, const char *text)
     if (!(v->str = strdup(text)))
         return -1;
     switch (v->type) {
-    case STRATA_CFG_STRING:
-        return 0;
-    case STRATA_CFG_INT:
-        return parse_int(text, &v->i64);
+    case STRATA_CFG_STRING: return 0;
+    case STRATA_CFG_INT: return parse_int(text, &v->i64);
     case STRATA_CFG_DOUBLE: {
         char *end;
         errno = 0;
@@ -469,12 +476,9 @@ static int set_scalar(cfg_value *v, const char *text)
         v->i64 = b;
         return 0;
     }
-    case STRATA_CFG_SIZE:
-        return cfg_parse_size(text, &v->i64);
-    case STRATA_CFG_DURATION:
-        return cfg_parse_duration(text, &v->i64);
-    default:
-        return -1;
+    case STRATA_CFG_SIZE: return cfg_parse_size(text, &v->i64);
+    case STRATA_CFG_DURATION: return cfg_parse_duration(text, &v->i64);
+    default: return -1;
     }
 }
 
@@ -750,7 +754,7 @@ static void load_file(config *c, const char *path, int depth, cfg_errors *err)
         cnode_free(root);
         return;
     }
-    cnode **r = realloc(c->roots, (c->nroots + 1) * sizeof *r);
+    cnode **r = realloc(c->roots, (c->nroots + 1) * sizeof(cnode *));
     if (!r) {
         cnode_free(root);
         return;
@@ -759,7 +763,7 @@ static void load_file(config *c, const char *path, int depth, cfg_errors *err)
     c->roots[c->nroots++] = root;
     for (size_t i = 0; i < root->n; i++) {
         const char *k = root->keys[i];
-        if (strcmp(k, "service") && strcmp(k, "include") && strcmp(k, "pipelines"))
+        if (strcmp(k, "service") != 0 && strcmp(k, "include") != 0 && strcmp(k, "pipelines") != 0)
             cfg_errors_add(err, file, root->items[i]->line, root->items[i]->col,
                            "unknown top-level key '%s' (expected service, include, pipelines)", k);
     }
@@ -802,8 +806,8 @@ static void load_file(config *c, const char *path, int depth, cfg_errors *err)
     }
 }
 
-static const char *const service_keys[] = {"log_level",   "log_file",         "http_listen",
-                                           "data_dir",    "plugins_dir",      "grace",
+static const char *const service_keys[] = {"log_level",        "log_file",      "http_listen",
+                                           "data_dir",         "plugins_dir",   "grace",
                                            "buffer_max_bytes", "http_max_body", NULL};
 
 /* Read the `service:` sections (later files may not redefine a key). */
@@ -894,8 +898,8 @@ static void load_service(config *c, cfg_errors *err)
                     cfg_errors_add(err, v->file, v->line, v->col,
                                    "grace must be a duration such as 5s, got '%s'", val);
             } else {
-                int64_t *dst = strcmp(k, "buffer_max_bytes") == 0 ? &s->buffer_max_bytes
-                                                                  : &s->http_max_body;
+                int64_t *dst =
+                    strcmp(k, "buffer_max_bytes") == 0 ? &s->buffer_max_bytes : &s->http_max_body;
                 if (cfg_parse_size(val, dst) || *dst <= 0)
                     cfg_errors_add(err, v->file, v->line, v->col,
                                    "%s must be a size such as 64MiB, got '%s'", k, val);
@@ -906,8 +910,8 @@ static void load_service(config *c, cfg_errors *err)
 
 static const char *const input_common[] = {"plugin", "name", "tag", NULL};
 static const char *const route_common[] = {"plugin", "name", "match", NULL};
-static const char *const output_common[] = {"plugin", "name", "match", "queue_max_events",
-                                            "queue_max_bytes", "retry_limit", NULL};
+static const char *const output_common[] = {
+    "plugin", "name", "match", "queue_max_events", "queue_max_bytes", "retry_limit", NULL};
 static const char *const plain_common[] = {"plugin", "name", NULL};
 
 /* Validate one instance mapping of kind `kind` in pipeline p. */
@@ -992,16 +996,16 @@ static void load_instance(config *c, pipeline_cfg *p, int kind, const cnode *m, 
         return;
     }
     char what[3 * CFG_MAX_NAME];
-    snprintf(what, sizeof what, "%s '%s' (plugin %s) in pipeline '%s'", kind_name(kind),
-             ic->name, plugin, p->name);
+    snprintf(what, sizeof what, "%s '%s' (plugin %s) in pipeline '%s'", kind_name(kind), ic->name,
+             plugin, p->name);
     const char *const *common = kind == STRATA_KIND_INPUT    ? input_common
                                 : kind == STRATA_KIND_OUTPUT ? output_common
                                 : kind == STRATA_KIND_FILTER ? route_common
                                                              : plain_common;
     ic->cfg = resolve_schema(ic->lp->desc, m, common, what, err);
     strbuf fp = {0};
-    sb_printf(&fp, "plugin=%s;tag=%s;match=%s;qe=%lld;qb=%lld;rl=%lld;", plugin, ic->tag,
-              ic->match, (long long)ic->queue_max_events, (long long)ic->queue_max_bytes,
+    sb_printf(&fp, "plugin=%s;tag=%s;match=%s;qe=%lld;qb=%lld;rl=%lld;", plugin, ic->tag, ic->match,
+              (long long)ic->queue_max_events, (long long)ic->queue_max_bytes,
               (long long)ic->retry_limit);
     fingerprint_cfg(&fp, ic->cfg);
     ic->fingerprint = sb_steal(&fp);
@@ -1047,8 +1051,7 @@ static void load_pipelines(config *c, loader *ld, cfg_errors *err)
                 for (int s = 0; s < 5; s++)
                     ok |= strcmp(pm->keys[k], section_names[s]) == 0;
                 if (!ok)
-                    cfg_errors_add(err, pm->items[k]->file, pm->items[k]->line,
-                                   pm->items[k]->col,
+                    cfg_errors_add(err, pm->items[k]->file, pm->items[k]->line, pm->items[k]->col,
                                    "unknown pipeline key '%s' (expected name, inputs, filters, "
                                    "outputs, queries, stores)",
                                    pm->keys[k]);

@@ -25,8 +25,8 @@ typedef enum { CN_SCALAR = 1, CN_SEQ = 2, CN_MAP = 3 } cnode_type;
 
 typedef struct cnode {
     cnode_type type;
-    char *value; /* scalar, after ${ENV} substitution */
-    int quoted;  /* scalar was written in quotes */
+    char *value;          /* scalar, after ${ENV} substitution */
+    int quoted;           /* scalar was written in quotes */
     struct cnode **items; /* seq items, or map values */
     char **keys;          /* map keys */
     size_t n;
@@ -69,11 +69,11 @@ const cfg_value *strata_config_find(const struct strata_config *c, const char *k
 
 /* The configuration of one instance. */
 typedef struct inst_cfg {
-    int kind;           /* strata_plugin_kind */
-    char *plugin;       /* plugin name */
-    char *name;         /* instance name, unique within its pipeline and kind */
-    char *tag;          /* inputs */
-    char *match;        /* filters, outputs */
+    int kind;                 /* strata_plugin_kind */
+    char *plugin;             /* plugin name */
+    char *name;               /* instance name, unique within its pipeline and kind */
+    char *tag;                /* inputs */
+    char *match;              /* filters, outputs */
     int64_t queue_max_events; /* outputs */
     int64_t queue_max_bytes;  /* outputs */
     int64_t retry_limit;      /* outputs */

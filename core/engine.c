@@ -34,7 +34,10 @@ int64_t engine_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int engine_on_loop_thread(const engine *eng) { return pthread_equal(pthread_self(), eng->loop_thread); }
+int engine_on_loop_thread(const engine *eng)
+{
+    return pthread_equal(pthread_self(), eng->loop_thread);
+}
 
 /* Fluent Bit style tag match: '*' any run, '?' one character. */
 int route_match(const char *pattern, const char *tag)
@@ -333,12 +336,15 @@ static void inflight_done(engine *eng, inflight *inf, int ok)
         atomic_store(&inf->failed, 1);
     if (atomic_fetch_sub(&inf->pending, 1) != 1)
         return;
+    /* pending counted every output exactly once, so only the last caller
+     * gets here and nobody touches `a` after it */
     ack_ctx *a = (ack_ctx *)inf;
+    instance *input = a->input; // NOLINT(clang-analyzer-unix.Malloc)
     int status = atomic_load(&inf->failed) ? STRATA_EDROPPED : STRATA_OK;
     if (engine_post(eng, ack_on_loop, a, status) != STRATA_OK) {
         /* cannot reach the loop: the ack is lost, but the count stays right */
         log_error("out of memory posting an acknowledgement");
-        atomic_fetch_sub(&a->input->inflight, 1);
+        atomic_fetch_sub(&input->inflight, 1);
         free(a);
     }
 }
@@ -347,18 +353,15 @@ static void inflight_done(engine *eng, inflight *inf, int ok)
 
 int output_has_room(instance *o)
 {
-    return atomic_load_explicit(&o->q_events, memory_order_relaxed) <
-               o->max_events &&
+    return atomic_load_explicit(&o->q_events, memory_order_relaxed) < o->max_events &&
            atomic_load_explicit(&o->q_bytes, memory_order_relaxed) < o->max_bytes;
 }
 
 /* Below the resume threshold (hysteresis, ROUTE_RESUME_FRACTION). */
 static int output_can_resume(instance *o)
 {
-    return (double)atomic_load(&o->q_events) <=
-               (double)o->max_events * ROUTE_RESUME_FRACTION &&
-           (double)atomic_load(&o->q_bytes) <=
-               (double)o->max_bytes * ROUTE_RESUME_FRACTION;
+    return (double)atomic_load(&o->q_events) <= (double)o->max_events * ROUTE_RESUME_FRACTION &&
+           (double)atomic_load(&o->q_bytes) <= (double)o->max_bytes * ROUTE_RESUME_FRACTION;
 }
 
 static void resume_inputs(engine *eng)
@@ -681,18 +684,18 @@ static void graph_free(graph *g)
 }
 
 /* Call fn on every instance of g. */
-#define GRAPH_EACH(g, var, body)                                                            \
-    for (size_t gi_ = 0; (g) && gi_ < (g)->npipes; gi_++) {                                 \
-        pipeline *gp_ = &(g)->pipes[gi_];                                                   \
-        instance **lists_[4] = {gp_->inputs, gp_->filters, gp_->outputs, gp_->others};      \
-        size_t ns_[4] = {gp_->n_in, gp_->n_f, gp_->n_out, gp_->n_oth};                       \
-        for (int li_ = 0; li_ < 4; li_++)                                                   \
-            for (size_t ii_ = 0; ii_ < ns_[li_]; ii_++) {                                   \
-                instance *var = lists_[li_][ii_];                                           \
-                if (!var)                                                                   \
-                    continue;                                                               \
-                body                                                                        \
-            }                                                                               \
+#define GRAPH_EACH(g, var, body)                                                                   \
+    for (size_t gi_ = 0; (g) && gi_ < (g)->npipes; gi_++) {                                        \
+        pipeline *gp_ = &(g)->pipes[gi_];                                                          \
+        instance **lists_[4] = {gp_->inputs, gp_->filters, gp_->outputs, gp_->others};             \
+        size_t ns_[4] = {gp_->n_in, gp_->n_f, gp_->n_out, gp_->n_oth};                             \
+        for (int li_ = 0; li_ < 4; li_++)                                                          \
+            for (size_t ii_ = 0; ii_ < ns_[li_]; ii_++) {                                          \
+                instance *var = lists_[li_][ii_];                                                  \
+                if (!var)                                                                          \
+                    continue;                                                                      \
+                body                                                                               \
+            }                                                                                      \
     }
 
 /* Stop and destroy every instance of g, inputs first and outputs last, so
@@ -751,7 +754,7 @@ typedef struct plan {
 
 static int push_inst(instance ***arr, size_t *n, instance *in)
 {
-    instance **a = realloc(*arr, (*n + 1) * sizeof *a);
+    instance **a = realloc(*arr, (*n + 1) * sizeof(instance *));
     if (!a)
         return -1;
     a[(*n)++] = in;
@@ -814,17 +817,10 @@ static int plan_build(engine *eng, config *cfg, graph *old, plan *pl, char *err,
             }
             int rc;
             switch (ic->kind) {
-            case STRATA_KIND_INPUT:
-                rc = push_inst(&p->inputs, &p->n_in, in);
-                break;
-            case STRATA_KIND_FILTER:
-                rc = push_inst(&p->filters, &p->n_f, in);
-                break;
-            case STRATA_KIND_OUTPUT:
-                rc = push_inst(&p->outputs, &p->n_out, in);
-                break;
-            default:
-                rc = push_inst(&p->others, &p->n_oth, in);
+            case STRATA_KIND_INPUT: rc = push_inst(&p->inputs, &p->n_in, in); break;
+            case STRATA_KIND_FILTER: rc = push_inst(&p->filters, &p->n_f, in); break;
+            case STRATA_KIND_OUTPUT: rc = push_inst(&p->outputs, &p->n_out, in); break;
+            default: rc = push_inst(&p->others, &p->n_oth, in);
             }
             if (rc) {
                 snprintf(err, errlen, "out of memory");
@@ -1108,7 +1104,7 @@ int engine_reload(engine *eng, char **why)
         return -1;
     }
     const service_cfg *os = &eng->cfg->svc, *ns = &nc->svc;
-    if (strcmp(os->http_listen, ns->http_listen) || strcmp(os->data_dir, ns->data_dir))
+    if (strcmp(os->http_listen, ns->http_listen) != 0 || strcmp(os->data_dir, ns->data_dir) != 0)
         log_warn("service.http_listen and service.data_dir change only on restart; keeping %s "
                  "and %s",
                  os->http_listen, os->data_dir);
@@ -1271,7 +1267,8 @@ void engine_free(engine *eng)
 
 /* ---- introspection ---------------------------------------------------------------------- */
 
-static void render_instance(strbuf *sb, const char *metric, const instance *in, unsigned long long v)
+static void render_instance(strbuf *sb, const char *metric, const instance *in,
+                            unsigned long long v)
 {
     sb_printf(sb, "%s{%s} %llu\n", metric, in->metric_labels, v);
 }
@@ -1284,7 +1281,8 @@ void engine_render_metrics(engine *eng, strbuf *sb)
     } counters[] = {
         {"strata_events_in_total", "Events received by the instance.", 0},
         {"strata_events_out_total", "Events the instance passed on or delivered.", 1},
-        {"strata_events_dropped_total", "Events a limit or failure forced the instance to drop.", 2},
+        {"strata_events_dropped_total", "Events a limit or failure forced the instance to drop.",
+         2},
         {"strata_errors_total", "Errors of the instance (failed process/flush calls).", 3},
     };
     graph *g = eng->current;
@@ -1348,8 +1346,8 @@ void engine_render_metrics(engine *eng, strbuf *sb)
 
 static const char *cfg_type_name(uint32_t t)
 {
-    static const char *n[] = {"?", "string", "int", "double", "bool", "size", "duration",
-                              "list", "map"};
+    static const char *n[] = {"?",    "string",   "int",  "double", "bool",
+                              "size", "duration", "list", "map"};
     return t <= STRATA_CFG_MAP ? n[t] : "?";
 }
 

@@ -65,7 +65,7 @@ typedef struct instance {
     char *match;
     void *state;
     int initialized, started, stopped;
-    int graphs; /* graphs that include it (loop thread) */
+    int graphs;           /* graphs that include it (loop thread) */
     pthread_mutex_t lock; /* serialises process/flush against reconfigure */
 
     /* counters */
@@ -114,8 +114,8 @@ typedef struct loop_msg {
 } loop_msg;
 
 typedef struct retiring {
-    graph *g;           /* old graph, waiting for refs == 0 */
-    instance **gone;    /* instances to drain, stop and destroy */
+    graph *g;        /* old graph, waiting for refs == 0 */
+    instance **gone; /* instances to drain, stop and destroy */
     size_t ngone;
     int64_t deadline_ms;
     struct retiring *next;

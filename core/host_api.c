@@ -126,8 +126,8 @@ static int h_cfg_map_at(const strata_config *c, const char *key, uint32_t i, con
 /* ---- metrics --------------------------------------------------------------- */
 
 static strata_metric *h_metric_new(strata_instance *inst, int type, const char *name,
-                                   const char *help, const char *label_name,
-                                   const double *buckets, uint32_t nbuckets)
+                                   const char *help, const char *label_name, const double *buckets,
+                                   uint32_t nbuckets)
 {
     char err[256];
     instance *in = INST(inst);
@@ -197,8 +197,7 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     io->fn(io->w.fd, ev, io->arg);
 }
 
-static strata_io *h_io_watch(strata_instance *inst, int fd, int events, strata_io_fn fn,
-                             void *arg)
+static strata_io *h_io_watch(strata_instance *inst, int fd, int events, strata_io_fn fn, void *arg)
 {
     instance *in = INST(inst);
     if (!fn || fd < 0 || !engine_on_loop_thread(in->eng) || !(events & 3))
@@ -272,8 +271,8 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
-static strata_thread *h_thread_start(strata_instance *inst, const char *name,
-                                     strata_thread_fn fn, void *arg)
+static strata_thread *h_thread_start(strata_instance *inst, const char *name, strata_thread_fn fn,
+                                     void *arg)
 {
     instance *in = INST(inst);
     if (!fn || !engine_on_loop_thread(in->eng))
@@ -335,10 +334,22 @@ static strata_batch *h_batch_new(strata_instance *inst, const char *tag)
     return batch_new(tag ? tag : (inst ? INST(inst)->tag : NULL));
 }
 
-static void h_batch_free(strata_batch *b) { batch_unref(b); }
-static uint32_t h_batch_count(const strata_batch *b) { return b ? b->count : 0; }
-static size_t h_batch_bytes(const strata_batch *b) { return b ? b->len : 0; }
-static const char *h_batch_tag(const strata_batch *b) { return b ? b->tag : ""; }
+static void h_batch_free(strata_batch *b)
+{
+    batch_unref(b);
+}
+static uint32_t h_batch_count(const strata_batch *b)
+{
+    return b ? b->count : 0;
+}
+static size_t h_batch_bytes(const strata_batch *b)
+{
+    return b ? b->len : 0;
+}
+static const char *h_batch_tag(const strata_batch *b)
+{
+    return b ? b->tag : "";
+}
 
 static int h_batch_encoded(const strata_batch *b, const void **data, size_t *len)
 {
@@ -349,8 +360,7 @@ static int h_batch_encoded(const strata_batch *b, const void **data, size_t *len
     return STRATA_OK;
 }
 
-static int h_batch_decode(strata_instance *inst, const void *data, size_t len,
-                          strata_batch **out)
+static int h_batch_decode(strata_instance *inst, const void *data, size_t len, strata_batch **out)
 {
     char err[256];
     int rc = batch_decode(data, len, out, err, sizeof err);
@@ -378,9 +388,18 @@ static int h_state_get(strata_instance *inst, const char *key, void *buf, size_t
     return state_get(in->eng->data_dir, in->pipeline, in->name, key, buf, cap, len);
 }
 
-static const char *h_instance_name(const strata_instance *inst) { return INST(inst)->name; }
-static const char *h_pipeline_name(const strata_instance *inst) { return INST(inst)->pipeline; }
-static const char *h_data_dir(const strata_instance *inst) { return INST(inst)->eng->data_dir; }
+static const char *h_instance_name(const strata_instance *inst)
+{
+    return INST(inst)->name;
+}
+static const char *h_pipeline_name(const strata_instance *inst)
+{
+    return INST(inst)->pipeline;
+}
+static const char *h_data_dir(const strata_instance *inst)
+{
+    return INST(inst)->eng->data_dir;
+}
 
 static int64_t h_now_ns(void)
 {
@@ -447,17 +466,16 @@ static const strata_host_api table = {
     .now_ns = h_now_ns,
 };
 
-const strata_host_api *host_api_table(void) { return &table; }
+const strata_host_api *host_api_table(void)
+{
+    return &table;
+}
 
 void host_api_release_resource(instance *in, int type, void *ptr)
 {
     switch (type) {
-    case RES_TIMER:
-        timer_release(ptr);
-        break;
-    case RES_IO:
-        io_release(ptr);
-        break;
+    case RES_TIMER: timer_release(ptr); break;
+    case RES_IO: io_release(ptr); break;
     case RES_THREAD: {
         strata_thread *t = ptr;
         log_write(LOG_WARN, in->label, "thread '%s' was not joined by stop(); joining it now",
@@ -466,10 +484,7 @@ void host_api_release_resource(instance *in, int type, void *ptr)
         free(t);
         break;
     }
-    case RES_METRIC:
-        metrics_free(ptr);
-        break;
-    default:
-        break;
+    case RES_METRIC: metrics_free(ptr); break;
+    default: break;
     }
 }

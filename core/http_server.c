@@ -69,7 +69,7 @@ struct conn {
     http_parser parser;
     char *in;
     size_t inlen, incap;
-    strata_http_request *req; /* being parsed */
+    strata_http_request *req;    /* being parsed */
     strata_http_request *active; /* handed to a handler */
     int complete;                /* parser finished a message */
     int parse_error;             /* HTTP status to answer with, then close */
@@ -118,9 +118,18 @@ static void req_free(strata_http_request *r)
     free(r);
 }
 
-const char *http_req_method(const strata_http_request *r) { return r->method; }
-const char *http_req_path(const strata_http_request *r) { return r->path ? r->path : "/"; }
-const char *http_req_query(const strata_http_request *r) { return r->query ? r->query : ""; }
+const char *http_req_method(const strata_http_request *r)
+{
+    return r->method;
+}
+const char *http_req_path(const strata_http_request *r)
+{
+    return r->path ? r->path : "/";
+}
+const char *http_req_query(const strata_http_request *r)
+{
+    return r->query ? r->query : "";
+}
 
 const char *http_req_header(const strata_http_request *r, const char *name)
 {
@@ -423,7 +432,8 @@ static void dispatch(conn *c, strata_http_request *r)
         path_matched = 1;
         int method_ok = strcmp(rt->method, "*") == 0 || strcmp(rt->method, r->method) == 0 ||
                         (strcmp(r->method, "HEAD") == 0 && strcmp(rt->method, "GET") == 0);
-        if (method_ok && (!best || pl > best_len || (pl == best_len && (!rt->prefix || best->prefix)))) {
+        if (method_ok &&
+            (!best || pl > best_len || (pl == best_len && (!rt->prefix || best->prefix)))) {
             best = rt;
             best_len = pl;
         }
@@ -747,8 +757,14 @@ http_server *http_server_new(struct ev_loop *loop, const char *listen_addr, size
     return s;
 }
 
-const char *http_server_address(const http_server *s) { return s->addr; }
-size_t http_server_connections(const http_server *s) { return s->nconns; }
+const char *http_server_address(const http_server *s)
+{
+    return s->addr;
+}
+size_t http_server_connections(const http_server *s)
+{
+    return s->nconns;
+}
 
 int http_route_add(http_server *s, void *owner, const char *method, const char *path,
                    strata_http_fn fn, void *arg, char *err, size_t errlen)
@@ -807,8 +823,9 @@ void http_server_free(http_server *s)
 {
     if (!s)
         return;
+    /* conn_close unlinks each connection from s->conns before freeing it */
     while (s->conns)
-        conn_close(s->conns);
+        conn_close(s->conns); // NOLINT(clang-analyzer-unix.Malloc)
     ev_io_stop(s->loop, &s->accept_io);
     close(s->fd);
     for (size_t i = 0; i < s->nroutes; i++)

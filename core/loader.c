@@ -179,8 +179,8 @@ int loader_check_descriptor(const strata_plugin *d, const char *path, char *err,
         return -1;
     }
     if (!d->init || !d->destroy) {
-        snprintf(err, errlen, "%s: plugin '%s' lacks the required init or destroy callback",
-                 path, d->name);
+        snprintf(err, errlen, "%s: plugin '%s' lacks the required init or destroy callback", path,
+                 d->name);
         return -1;
     }
     if (d->kind == STRATA_KIND_FILTER && !d->process) {
@@ -197,16 +197,16 @@ int loader_check_descriptor(const strata_plugin *d, const char *path, char *err,
         return -1;
     }
     if (d->config_count > 256) {
-        snprintf(err, errlen, "%s: plugin '%s' declares %u config keys; at most 256", path,
-                 d->name, d->config_count);
+        snprintf(err, errlen, "%s: plugin '%s' declares %u config keys; at most 256", path, d->name,
+                 d->config_count);
         return -1;
     }
     for (uint32_t i = 0; i < d->config_count; i++) {
         const strata_config_key *k =
             (const strata_config_key *)((const char *)d->config + (size_t)i * d->config_key_size);
         if (!k->name || !*k->name || k->type < STRATA_CFG_STRING || k->type > STRATA_CFG_MAP) {
-            snprintf(err, errlen, "%s: plugin '%s' config key #%u has no name or a bad type",
-                     path, d->name, i);
+            snprintf(err, errlen, "%s: plugin '%s' config key #%u has no name or a bad type", path,
+                     d->name, i);
             return -1;
         }
     }

@@ -30,7 +30,7 @@ struct log_site {
 };
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static FILE *log_out;   /* guarded by log_lock; NULL means stderr */
+static FILE *log_out; /* guarded by log_lock; NULL means stderr */
 static int log_level = LOG_INFO;
 static struct log_site log_sites[LOG_SITE_SLOTS];
 static unsigned long long log_suppressed_total;
@@ -78,7 +78,10 @@ int log_set_file(const char *path)
 }
 
 /* Close the log file, if any. */
-void log_close(void) { (void)log_set_file(NULL); }
+void log_close(void)
+{
+    (void)log_set_file(NULL);
+}
 
 unsigned long long log_suppressed(void)
 {
@@ -136,8 +139,8 @@ void log_vwrite(int level, const char *who, const char *fmt, va_list ap)
     if (site_admit(fmt, ts.tv_sec, &dropped)) {
         FILE *out = log_out ? log_out : stderr;
         fprintf(out, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s [%s] %s", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                ts.tv_nsec / 1000000, level_names[level], who ? who : "core", msg);
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+                level_names[level], who ? who : "core", msg);
         if (dropped)
             fprintf(out, " (%u similar lines suppressed)", dropped);
         fputc('\n', out);

@@ -28,15 +28,16 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "Strata %s - log pipelines, storage and search\n\n"
-               "usage:\n"
-               "  strata run CONFIG.yaml           run the pipelines in CONFIG until SIGTERM\n"
-               "  strata validate CONFIG.yaml      check CONFIG completely; start nothing\n"
-               "  strata plugins [NAME] [--json]   list plugins, or NAME's config keys\n"
-               "  strata --version                 print the version and plugin ABI\n\n"
-               "Plugins are searched in service.plugins_dir, $STRATA_PLUGIN_PATH, and the\n"
-               "plugins directory beside this binary. SIGHUP or POST /v1/admin/reload\n"
-               "reloads the config; SIGTERM drains and stops.\n",
+    fprintf(f,
+            "Strata %s - log pipelines, storage and search\n\n"
+            "usage:\n"
+            "  strata run CONFIG.yaml           run the pipelines in CONFIG until SIGTERM\n"
+            "  strata validate CONFIG.yaml      check CONFIG completely; start nothing\n"
+            "  strata plugins [NAME] [--json]   list plugins, or NAME's config keys\n"
+            "  strata --version                 print the version and plugin ABI\n\n"
+            "Plugins are searched in service.plugins_dir, $STRATA_PLUGIN_PATH, and the\n"
+            "plugins directory beside this binary. SIGHUP or POST /v1/admin/reload\n"
+            "reloads the config; SIGTERM drains and stops.\n",
             STRATA_VERSION);
 }
 
@@ -101,8 +102,8 @@ static int cmd_run(const char *path, loader *ld)
     return rc;
 }
 
-static const char *type_names[] = {"?", "string", "int", "double", "bool", "size", "duration",
-                                   "list", "map"};
+static const char *type_names[] = {"?",    "string",   "int",  "double", "bool",
+                                   "size", "duration", "list", "map"};
 
 static int cmd_plugins(const char *name, int json, loader *ld)
 {
@@ -138,8 +139,7 @@ static int cmd_plugins(const char *name, int json, loader *ld)
                         (const void *)((const char *)d->config + (size_t)k * d->config_key_size);
                     sb_printf(&sb, "    %-18s %-8s %s%s%s%s\n        %s\n", ck->name,
                               ck->type <= STRATA_CFG_MAP ? type_names[ck->type] : "?",
-                              ck->required ? "required" : "",
-                              ck->default_value ? "default: " : "",
+                              ck->required ? "required" : "", ck->default_value ? "default: " : "",
                               ck->default_value ? ck->default_value : "",
                               !ck->required && !ck->default_value ? "optional" : "",
                               ck->doc ? ck->doc : "");

@@ -16,7 +16,7 @@
 #include "strbuf.h"
 
 struct series {
-    char *labels; /* rendered, e.g. pipeline="a",instance="b",tenant="t" */
+    char *labels;      /* rendered, e.g. pipeline="a",instance="b",tenant="t" */
     const char *owner; /* const_labels of the handle that created it */
     double value;      /* counter, gauge; histogram: sum */
     uint64_t count;    /* histogram */
@@ -91,9 +91,9 @@ static void family_free(struct family *f)
     free(f);
 }
 
-strata_metric *metrics_new(int type, const char *name, const char *help,
-                           const char *const_labels, const char *label_name,
-                           const double *buckets, uint32_t nbuckets, char *err, size_t errlen)
+strata_metric *metrics_new(int type, const char *name, const char *help, const char *const_labels,
+                           const char *label_name, const double *buckets, uint32_t nbuckets,
+                           char *err, size_t errlen)
 {
     if (!name_ok(name)) {
         snprintf(err, errlen, "metric name '%s' is not a valid Prometheus name", name ? name : "");

@@ -20,9 +20,9 @@ struct strbuf;
  * this handle, e.g. `pipeline="p",plugin="dummy",instance="gen"` (copied).
  * Returns NULL and fills err when the name is invalid or the family exists
  * with another type, help-less shape or label name. */
-strata_metric *metrics_new(int type, const char *name, const char *help,
-                           const char *const_labels, const char *label_name,
-                           const double *buckets, uint32_t nbuckets, char *err, size_t errlen);
+strata_metric *metrics_new(int type, const char *name, const char *help, const char *const_labels,
+                           const char *label_name, const double *buckets, uint32_t nbuckets,
+                           char *err, size_t errlen);
 void metrics_free(strata_metric *m); /* removes this handle's series; NULL ok */
 void metrics_add(strata_metric *m, const char *label_value, double v);
 void metrics_set(strata_metric *m, const char *label_value, double v);

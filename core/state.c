@@ -86,8 +86,8 @@ static int write_all(int fd, const void *buf, size_t n)
     return 0;
 }
 
-int state_put(const char *data_dir, const char *pipeline, const char *instance,
-              const char *key, const void *val, size_t len)
+int state_put(const char *data_dir, const char *pipeline, const char *instance, const char *key,
+              const void *val, size_t len)
 {
     if (!key_ok(key) || len > STATE_MAX_VALUE || (len && !val))
         return STRATA_EINVAL;
@@ -126,8 +126,8 @@ int state_put(const char *data_dir, const char *pipeline, const char *instance,
     return STRATA_OK;
 }
 
-int state_get(const char *data_dir, const char *pipeline, const char *instance,
-              const char *key, void *buf, size_t cap, size_t *len)
+int state_get(const char *data_dir, const char *pipeline, const char *instance, const char *key,
+              void *buf, size_t cap, size_t *len)
 {
     if (!key_ok(key))
         return STRATA_EINVAL;

@@ -43,7 +43,10 @@ int sb_append(strbuf *sb, const void *data, size_t n)
     return 0;
 }
 
-int sb_puts(strbuf *sb, const char *s) { return sb_append(sb, s, strlen(s)); }
+int sb_puts(strbuf *sb, const char *s)
+{
+    return sb_append(sb, s, strlen(s));
+}
 
 int sb_printf(strbuf *sb, const char *fmt, ...)
 {

@@ -8,6 +8,8 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 PKGS="build-essential cmake pkg-config libev-dev libyaml-dev libhttp-parser-dev libpcre2-dev"
 # tests: unit tests, sanitizers, fuzzing, ABI check, leak check, metrics lint
 PKGS="$PKGS libcmocka-dev clang libclang-rt-14-dev llvm abigail-tools valgrind python3 curl prometheus"
+# lint: formatting and static analysis
+PKGS="$PKGS clang-format clang-tidy cppcheck"
 # benchmarks (bench/pipeline builds Fluent Bit from source when given its tree)
 PKGS="$PKGS flex bison libssl-dev libsqlite3-dev libzstd-dev"
 missing=

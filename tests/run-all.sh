@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it:
 #   1. release build (gcc, -Werror) + every ctest test (unit, integration,
 #      SDK out-of-tree, ABI guard)
-#   2. clang build with -Werror
+#   2. lint (clang-format, cppcheck, clang-tidy) and a clang build with -Werror
 #   3. AddressSanitizer + UBSan build + every ctest test
 #   4. the integration tests again under valgrind (leaks fail them)
 #   5. each fuzz target for FUZZ_SECONDS (default 30)
@@ -18,6 +18,9 @@ stage "release build + ctest"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j1)
+
+stage "lint: clang-format, cppcheck, clang-tidy"
+scripts/lint.sh build
 
 stage "clang build (-Werror)"
 CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=Debug > /dev/null

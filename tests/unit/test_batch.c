@@ -94,7 +94,8 @@ static void test_random_events_roundtrip_exactly(void **state)
                     assert_int_equal(kv[k].key.len, metas[i][k].key.len);
                     assert_int_equal(kv[k].value.len, metas[i][k].value.len);
                     if (kv[k].value.len)
-                        assert_memory_equal(kv[k].value.ptr, metas[i][k].value.ptr, kv[k].value.len);
+                        assert_memory_equal(kv[k].value.ptr, metas[i][k].value.ptr,
+                                            kv[k].value.len);
                     assert_int_equal(kv[k].type, metas[i][k].type);
                 }
             }

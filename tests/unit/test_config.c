@@ -150,11 +150,12 @@ static void test_env_substitution(void **state)
     (void)state;
     setenv("STRATA_TEST_RATE", "42", 1);
     config *c = NULL;
-    char *m = load_text("env.yaml",
-                        "pipelines:\n  - name: p\n    inputs:\n      - plugin: dummy\n"
-                        "        rate: ${STRATA_TEST_RATE}\n        service: ${NOPE_UNSET:-fallback}\n"
-                        "    outputs:\n      - plugin: null\n",
-                        &c);
+    char *m =
+        load_text("env.yaml",
+                  "pipelines:\n  - name: p\n    inputs:\n      - plugin: dummy\n"
+                  "        rate: ${STRATA_TEST_RATE}\n        service: ${NOPE_UNSET:-fallback}\n"
+                  "    outputs:\n      - plugin: null\n",
+                  &c);
     assert_null(m);
     assert_true(strata_config_find(c->pipes[0].inst[0].cfg, "rate")->dbl == 42.0);
     assert_string_equal(strata_config_find(c->pipes[0].inst[0].cfg, "service")->str, "fallback");
@@ -174,8 +175,9 @@ static void test_includes_add_pipelines(void **state)
     snprintf(sub, sizeof sub, "%s/inc.d", dir);
     assert_int_equal(mkdir(sub, 0700), 0);
     free(write_file(sub, "a.yaml", GOOD));
-    free(write_file(sub, "b.yaml", "pipelines:\n  - name: q\n    inputs:\n      - plugin: dummy\n"
-                                   "    outputs:\n      - plugin: null\n"));
+    free(write_file(sub, "b.yaml",
+                    "pipelines:\n  - name: q\n    inputs:\n      - plugin: dummy\n"
+                    "    outputs:\n      - plugin: null\n"));
     config *c = NULL;
     char *m = load_text("main.yaml", "include: inc.d/*.yaml\n", &c);
     assert_null(m);
@@ -224,7 +226,8 @@ static void test_alias_bomb_is_refused(void **state)
 static void test_structure_errors(void **state)
 {
     (void)state;
-    char *m = must_fail("noout.yaml", "pipelines:\n  - name: p\n    inputs:\n      - plugin: dummy\n");
+    char *m =
+        must_fail("noout.yaml", "pipelines:\n  - name: p\n    inputs:\n      - plugin: dummy\n");
     assert_contains(m, "has inputs but no outputs");
     free(m);
     m = must_fail("top.yaml", "pipelinez: []\n");

@@ -25,8 +25,8 @@ static void test_counter_gauge_histogram_render(void **state)
     metrics_add(c, "acme", 3);
     metrics_add(c, "acme", 2);
     metrics_add(c, "we\"ird", 1);
-    strata_metric *g = metrics_new(STRATA_METRIC_GAUGE, "t_depth", "Depth.", "", NULL, NULL, 0,
-                                   err, sizeof err);
+    strata_metric *g =
+        metrics_new(STRATA_METRIC_GAUGE, "t_depth", "Depth.", "", NULL, NULL, 0, err, sizeof err);
     metrics_set(g, NULL, 7);
     double b[] = {0.001, 0.01, 0.1};
     strata_metric *h = metrics_new(STRATA_METRIC_HISTOGRAM, "t_latency_seconds", "Latency.",
@@ -80,12 +80,14 @@ static void test_bad_definitions_are_refused(void **state)
 {
     (void)state;
     char err[256];
-    assert_null(metrics_new(STRATA_METRIC_COUNTER, "1bad", "x", "", NULL, NULL, 0, err, sizeof err));
+    assert_null(
+        metrics_new(STRATA_METRIC_COUNTER, "1bad", "x", "", NULL, NULL, 0, err, sizeof err));
     assert_contains(err, "not a valid Prometheus name");
     double b[] = {1, 0.5};
     assert_null(metrics_new(STRATA_METRIC_HISTOGRAM, "t_h", "x", "", NULL, b, 2, err, sizeof err));
     assert_contains(err, "must ascend");
-    strata_metric *m = metrics_new(STRATA_METRIC_COUNTER, "t_x", "x", "", NULL, NULL, 0, err, sizeof err);
+    strata_metric *m =
+        metrics_new(STRATA_METRIC_COUNTER, "t_x", "x", "", NULL, NULL, 0, err, sizeof err);
     assert_null(metrics_new(STRATA_METRIC_GAUGE, "t_x", "x", "", NULL, NULL, 0, err, sizeof err));
     assert_contains(err, "already exists");
     metrics_free(m);

@@ -43,9 +43,9 @@ typedef struct run {
     char *dir, *path;
     engine *eng;
     int (*done)(struct run *);
-    int64_t max_q;      /* largest queue depth seen on the watched output */
+    int64_t max_q; /* largest queue depth seen on the watched output */
     int saw_pause;
-    const char *watch;  /* output instance name to watch */
+    const char *watch; /* output instance name to watch */
     double deadline;
     int timed_out;
 } run;

@@ -48,13 +48,13 @@ static inline void rm_rf(const char *dir)
         fprintf(stderr, "could not remove %s\n", dir);
 }
 
-#define assert_contains(hay, needle)                                                       \
-    do {                                                                                   \
-        const char *h_ = (hay);                                                            \
-        if (!h_ || !strstr(h_, (needle))) {                                                \
-            print_error("expected to find \"%s\" in:\n%s\n", (needle), h_ ? h_ : "(null)"); \
-            fail();                                                                        \
-        }                                                                                  \
+#define assert_contains(hay, needle)                                                               \
+    do {                                                                                           \
+        const char *h_ = (hay);                                                                    \
+        if (!h_ || !strstr(h_, (needle))) {                                                        \
+            print_error("expected to find \"%s\" in:\n%s\n", (needle), h_ ? h_ : "(null)");        \
+            fail();                                                                                \
+        }                                                                                          \
     } while (0)
 
 #endif

@@ -143,7 +143,8 @@ static int event_matches(grep *g, const strata_batch *b, uint32_t i)
         size_t kl = strlen(g->m.meta_key);
         uint32_t n = ev.meta_count < GREP_MAX_META ? ev.meta_count : GREP_MAX_META;
         uint32_t k = 0;
-        while (k < n && !(g->meta[k].key.len == kl && !memcmp(g->meta[k].key.ptr, g->m.meta_key, kl)))
+        while (k < n &&
+               !(g->meta[k].key.len == kl && !memcmp(g->meta[k].key.ptr, g->m.meta_key, kl)))
             k++;
         if (k == n)
             return 0;

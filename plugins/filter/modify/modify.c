@@ -70,7 +70,8 @@ static uint8_t infer_type(const char *v)
         else
             return STRATA_VALUE_STRING;
     }
-    if (!digits || (v[0] == '0' && v[1] && v[1] != '.') || (v[0] == '-' && v[1] == '0' && v[2] && v[2] != '.'))
+    if (!digits || (v[0] == '0' && v[1] && v[1] != '.') ||
+        (v[0] == '-' && v[1] == '0' && v[2] && v[2] != '.'))
         return STRATA_VALUE_STRING; /* leading zeros: keep "007" a string */
     return dot ? STRATA_VALUE_FLOAT : STRATA_VALUE_INT;
 }
@@ -95,8 +96,8 @@ static strata_str arena_put(char **cur, const char *s)
     return r;
 }
 
-static int load_map(const strata_host_api *h, const strata_config *cfg, const char *key,
-                    rule **out, uint32_t *n, char **cur)
+static int load_map(const strata_host_api *h, const strata_config *cfg, const char *key, rule **out,
+                    uint32_t *n, char **cur)
 {
     uint32_t cnt = h->cfg_map_len(cfg, key);
     *n = 0;
@@ -131,7 +132,8 @@ static size_t map_bytes(const strata_host_api *h, const strata_config *cfg, cons
 static int rules_load(const strata_host_api *h, const strata_config *cfg, rules *r)
 {
     memset(r, 0, sizeof *r);
-    size_t bytes = map_bytes(h, cfg, "add") + map_bytes(h, cfg, "set") + map_bytes(h, cfg, "rename");
+    size_t bytes =
+        map_bytes(h, cfg, "add") + map_bytes(h, cfg, "set") + map_bytes(h, cfg, "rename");
     uint32_t nrm = h->cfg_list_len(cfg, "remove");
     for (uint32_t i = 0; i < nrm; i++)
         bytes += strlen(h->cfg_list_at(cfg, "remove", i)) + 1;
@@ -171,8 +173,8 @@ static int modify_init(strata_instance *inst, const strata_host_api *h, const st
         return STRATA_ENOMEM;
     }
     m->skipped = h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_modify_skipped_total",
-                               "Events passed unchanged because they had too many meta keys.",
-                               NULL, NULL, 0);
+                               "Events passed unchanged because they had too many meta keys.", NULL,
+                               NULL, 0);
     *state = m;
     return STRATA_OK;
 }

@@ -25,10 +25,12 @@
 #define DUMMY_MAX_META 64
 
 static const strata_config_key dummy_keys[] = {
-    {"rate", STRATA_CFG_DOUBLE, "10", 0, "Events per second; 0 means as fast as the pipeline takes them."},
+    {"rate", STRATA_CFG_DOUBLE, "10", 0,
+     "Events per second; 0 means as fast as the pipeline takes them."},
     {"total", STRATA_CFG_INT, "0", 0, "Stop after this many events; 0 means never stop."},
     {"batch_size", STRATA_CFG_INT, "1000", 0, "Most events per emitted batch."},
-    {"message", STRATA_CFG_STRING, "dummy event {seq}", 0, "msg template; {seq} becomes the sequence number."},
+    {"message", STRATA_CFG_STRING, "dummy event {seq}", 0,
+     "msg template; {seq} becomes the sequence number."},
     {"service", STRATA_CFG_STRING, "dummy", 0, "service field of every event."},
     {"host", STRATA_CFG_STRING, NULL, 0, "host field; defaults to this machine's hostname."},
     {"level", STRATA_CFG_STRING, "INFO", 0, "level: TRACE, DEBUG, INFO, WARN, ERROR or FATAL."},
@@ -174,7 +176,10 @@ static int flush_pending(dummy *d)
     return 0;
 }
 
-static int64_t remaining(dummy *d) { return d->total ? d->total - d->seq : INT64_MAX; }
+static int64_t remaining(dummy *d)
+{
+    return d->total ? d->total - d->seq : INT64_MAX;
+}
 
 static void tick(void *arg)
 {

@@ -26,8 +26,8 @@ static inline int jsonl_format(const strata_host_api *h, const strata_batch *b, 
     for (uint32_t i = 0; i < n; i++) {
         for (;;) {
             size_t room = jb->cap - jb->len;
-            size_t need = h->batch_event_json(b, i, jb->buf ? jb->buf + jb->len : NULL,
-                                              jb->buf ? room : 0);
+            size_t need =
+                h->batch_event_json(b, i, jb->buf ? jb->buf + jb->len : NULL, jb->buf ? room : 0);
             if (jb->buf && need + 2 <= room) {
                 jb->len += need;
                 jb->buf[jb->len++] = '\n';

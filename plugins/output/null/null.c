@@ -10,7 +10,8 @@
 #include <strata/strata.h>
 
 static const strata_config_key null_keys[] = {
-    {"delay", STRATA_CFG_DURATION, "0ms", 0, "Sleep this long per batch (simulates a slow output)."},
+    {"delay", STRATA_CFG_DURATION, "0ms", 0,
+     "Sleep this long per batch (simulates a slow output)."},
 };
 
 typedef struct out_null {
@@ -54,7 +55,10 @@ static int null_flush(void *state, const strata_batch *b)
     return STRATA_OK;
 }
 
-static void null_destroy(void *state) { free(state); }
+static void null_destroy(void *state)
+{
+    free(state);
+}
 
 static const strata_plugin null_plugin = {
     STRATA_PLUGIN_HEADER,

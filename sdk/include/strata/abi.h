@@ -38,15 +38,15 @@ extern "C" {
 /* Result codes. Every SDK function returns STRATA_OK or a negative code. */
 enum {
     STRATA_OK = 0,
-    STRATA_ERR = -1,        /* generic failure; a message was logged or set */
-    STRATA_EAGAIN = -2,     /* backpressure: try again after resume() */
-    STRATA_ENOMEM = -3,     /* allocation failed */
-    STRATA_EINVAL = -4,     /* bad argument or malformed input */
-    STRATA_ENOTFOUND = -5,  /* key, route or state entry does not exist */
-    STRATA_ERANGE = -6,     /* value or buffer outside its limit */
-    STRATA_RETRY = -7,      /* output: transient failure, flush again later */
-    STRATA_EDROPPED = -8,   /* ack: a limit or failure dropped the batch */
-    STRATA_ESTOPPING = -9   /* the instance or host is shutting down */
+    STRATA_ERR = -1,       /* generic failure; a message was logged or set */
+    STRATA_EAGAIN = -2,    /* backpressure: try again after resume() */
+    STRATA_ENOMEM = -3,    /* allocation failed */
+    STRATA_EINVAL = -4,    /* bad argument or malformed input */
+    STRATA_ENOTFOUND = -5, /* key, route or state entry does not exist */
+    STRATA_ERANGE = -6,    /* value or buffer outside its limit */
+    STRATA_RETRY = -7,     /* output: transient failure, flush again later */
+    STRATA_EDROPPED = -8,  /* ack: a limit or failure dropped the batch */
+    STRATA_ESTOPPING = -9  /* the instance or host is shutting down */
 };
 
 /* A borrowed byte string; not NUL-terminated unless stated. */
@@ -56,13 +56,13 @@ typedef struct strata_str {
 } strata_str;
 
 /* Opaque handles. Their layout belongs to the host and never crosses the ABI. */
-typedef struct strata_instance strata_instance;   /* one configured plugin instance */
-typedef struct strata_config strata_config;       /* an instance's validated config */
-typedef struct strata_batch strata_batch;         /* a batch of events */
-typedef struct strata_metric strata_metric;       /* a registered metric family */
-typedef struct strata_timer strata_timer;         /* a timer on the event loop */
-typedef struct strata_io strata_io;               /* an fd watcher on the event loop */
-typedef struct strata_thread strata_thread;       /* a worker thread */
+typedef struct strata_instance strata_instance;         /* one configured plugin instance */
+typedef struct strata_config strata_config;             /* an instance's validated config */
+typedef struct strata_batch strata_batch;               /* a batch of events */
+typedef struct strata_metric strata_metric;             /* a registered metric family */
+typedef struct strata_timer strata_timer;               /* a timer on the event loop */
+typedef struct strata_io strata_io;                     /* an fd watcher on the event loop */
+typedef struct strata_thread strata_thread;             /* a worker thread */
 typedef struct strata_http_request strata_http_request; /* one HTTP exchange */
 
 #ifdef __cplusplus

@@ -17,11 +17,11 @@ extern "C" {
 #endif
 
 typedef enum strata_config_type {
-    STRATA_CFG_STRING = 1,   /* a scalar, read with cfg_str */
-    STRATA_CFG_INT = 2,      /* a signed 64-bit integer, cfg_int */
-    STRATA_CFG_DOUBLE = 3,   /* a number, cfg_double */
-    STRATA_CFG_BOOL = 4,     /* true/false/yes/no/on/off, cfg_bool */
-    STRATA_CFG_SIZE = 5,     /* bytes with optional unit: 512, 64KiB, 32MiB, 1GB; cfg_int gives bytes */
+    STRATA_CFG_STRING = 1, /* a scalar, read with cfg_str */
+    STRATA_CFG_INT = 2,    /* a signed 64-bit integer, cfg_int */
+    STRATA_CFG_DOUBLE = 3, /* a number, cfg_double */
+    STRATA_CFG_BOOL = 4,   /* true/false/yes/no/on/off, cfg_bool */
+    STRATA_CFG_SIZE = 5, /* bytes with optional unit: 512, 64KiB, 32MiB, 1GB; cfg_int gives bytes */
     STRATA_CFG_DURATION = 6, /* 250ms, 5s, 2m, 1h; cfg_int gives milliseconds */
     STRATA_CFG_LIST = 7,     /* a sequence of scalars, cfg_list_len/cfg_list_at */
     STRATA_CFG_MAP = 8       /* a mapping of scalar to scalar, cfg_map_len/cfg_map_at */

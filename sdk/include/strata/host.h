@@ -86,8 +86,8 @@ typedef struct strata_host_api {
      * NULL (no extra label) or one label whose value is given per update,
      * e.g. "tenant". buckets: ascending upper bounds for histograms. */
     strata_metric *(*metric_new)(strata_instance *inst, int type, const char *name,
-                                 const char *help, const char *label_name,
-                                 const double *buckets, uint32_t nbuckets);
+                                 const char *help, const char *label_name, const double *buckets,
+                                 uint32_t nbuckets);
     void (*metric_add)(strata_metric *m, const char *label_value, double v);
     void (*metric_set)(strata_metric *m, const char *label_value, double v);
     void (*metric_observe)(strata_metric *m, const char *label_value, double v);
@@ -97,15 +97,14 @@ typedef struct strata_host_api {
     strata_timer *(*timer_start)(strata_instance *inst, double after_s, double repeat_s,
                                  strata_timer_fn fn, void *arg);
     void (*timer_stop)(strata_timer *t); /* stops and frees; NULL is fine */
-    strata_io *(*io_watch)(strata_instance *inst, int fd, int events, strata_io_fn fn,
-                           void *arg);
+    strata_io *(*io_watch)(strata_instance *inst, int fd, int events, strata_io_fn fn, void *arg);
     void (*io_stop)(strata_io *io); /* stops and frees; NULL is fine */
     /* Run fn(arg) on the loop thread soon [any]. */
     int (*call_on_loop)(strata_instance *inst, strata_call_fn fn, void *arg);
 
     /* ---- worker threads [loop] ------------------------------------------ */
-    strata_thread *(*thread_start)(strata_instance *inst, const char *name,
-                                   strata_thread_fn fn, void *arg);
+    strata_thread *(*thread_start)(strata_instance *inst, const char *name, strata_thread_fn fn,
+                                   void *arg);
     void (*thread_join)(strata_thread *t); /* waits and frees */
 
     /* ---- HTTP (the core server; one listener for all plugins) ------------
@@ -114,8 +113,8 @@ typedef struct strata_host_api {
     int (*http_route)(strata_instance *inst, const char *method, const char *path,
                       strata_http_fn fn, void *arg);
     const char *(*http_method)(const strata_http_request *req);
-    const char *(*http_path)(const strata_http_request *req);   /* without query */
-    const char *(*http_query)(const strata_http_request *req);  /* after '?', or "" */
+    const char *(*http_path)(const strata_http_request *req);  /* without query */
+    const char *(*http_query)(const strata_http_request *req); /* after '?', or "" */
     const char *(*http_header)(const strata_http_request *req, const char *name);
     const void *(*http_body)(const strata_http_request *req, size_t *len);
     /* Add a response header before responding. */
@@ -162,8 +161,7 @@ typedef struct strata_host_api {
      * Small values (checkpoints) kept across restarts, written atomically
      * (write, fsync, rename). Keys: [A-Za-z0-9._-], at most 64 bytes. */
     int (*state_put)(strata_instance *inst, const char *key, const void *val, size_t len);
-    int (*state_get)(strata_instance *inst, const char *key, void *buf, size_t cap,
-                     size_t *len);
+    int (*state_get)(strata_instance *inst, const char *key, void *buf, size_t cap, size_t *len);
 
     /* ---- identity [any] --------------------------------------------------- */
     const char *(*instance_name)(const strata_instance *inst);
@@ -173,7 +171,7 @@ typedef struct strata_host_api {
 } strata_host_api;
 
 /* True when the host table is new enough to contain `field`. */
-#define STRATA_HOST_HAS(host, field)                                                      \
+#define STRATA_HOST_HAS(host, field)                                                               \
     ((host)->struct_size >= offsetof(strata_host_api, field) + sizeof((host)->field))
 
 #ifdef __cplusplus

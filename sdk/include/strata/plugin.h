@@ -74,13 +74,16 @@ typedef struct strata_plugin {
 
 typedef const strata_plugin *(*strata_plugin_entry_fn)(void);
 
-#define STRATA_PLUGIN_DEFINE(desc)                                                         \
-    STRATA_EXPORT const strata_plugin *strata_plugin_entry(void);                          \
-    STRATA_EXPORT const strata_plugin *strata_plugin_entry(void) { return &(desc); }
+#define STRATA_PLUGIN_DEFINE(desc)                                                                 \
+    STRATA_EXPORT const strata_plugin *strata_plugin_entry(void);                                  \
+    STRATA_EXPORT const strata_plugin *strata_plugin_entry(void)                                   \
+    {                                                                                              \
+        return &(desc);                                                                            \
+    }
 
 /* Fill the fields every descriptor has the same way. */
-#define STRATA_PLUGIN_HEADER                                                               \
-    .struct_size = sizeof(strata_plugin), .abi_major = STRATA_ABI_MAJOR,                   \
+#define STRATA_PLUGIN_HEADER                                                                       \
+    .struct_size = sizeof(strata_plugin), .abi_major = STRATA_ABI_MAJOR,                           \
     .abi_minor = STRATA_ABI_MINOR, .config_key_size = sizeof(strata_config_key)
 
 #ifdef __cplusplus

@@ -8,12 +8,24 @@ static int i_(strata_instance *i, const strata_host_api *h, const strata_config 
     h->log(i, STRATA_LOG_INFO, "failstart initialised");
     return STRATA_OK;
 }
-static int st_(void *s) { (void)s; return STRATA_ERR; }
-static void d_(void *s) { (void)s; }
+static int st_(void *s)
+{
+    (void)s;
+    return STRATA_ERR;
+}
+static void d_(void *s)
+{
+    (void)s;
+}
 
 static const strata_plugin p = {
     STRATA_PLUGIN_HEADER,
-    .name = "failstart", .kind = STRATA_KIND_INPUT, .version = "1", .description = "fails to start",
-    .init = i_, .start = st_, .destroy = d_,
+    .name = "failstart",
+    .kind = STRATA_KIND_INPUT,
+    .version = "1",
+    .description = "fails to start",
+    .init = i_,
+    .start = st_,
+    .destroy = d_,
 };
 STRATA_PLUGIN_DEFINE(p)

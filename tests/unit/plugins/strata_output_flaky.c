@@ -24,7 +24,10 @@ static int i_(strata_instance *i, const strata_host_api *h, const strata_config 
     *s = f;
     return STRATA_OK;
 }
-static void d_(void *s) { free(s); }
+static void d_(void *s)
+{
+    free(s);
+}
 static int f_(void *s, const strata_batch *b)
 {
     (void)b;
@@ -39,8 +42,14 @@ static int f_(void *s, const strata_batch *b)
 
 static const strata_plugin p = {
     STRATA_PLUGIN_HEADER,
-    .name = "flaky", .kind = STRATA_KIND_OUTPUT, .version = "1", .description = "fails on purpose",
-    .config = keys, .config_count = 2,
-    .init = i_, .destroy = d_, .flush = f_,
+    .name = "flaky",
+    .kind = STRATA_KIND_OUTPUT,
+    .version = "1",
+    .description = "fails on purpose",
+    .config = keys,
+    .config_count = 2,
+    .init = i_,
+    .destroy = d_,
+    .flush = f_,
 };
 STRATA_PLUGIN_DEFINE(p)
