@@ -55,6 +55,9 @@
 
 /* How long shutdown and reload wait for queues to drain (service.grace). */
 #define ENGINE_DEFAULT_GRACE_MS 5000
+/* After the grace period, how long shutdown waits for an output that is
+ * still inside flush() before exiting without it. */
+#define ENGINE_ABANDON_MS 2000
 /* How often retiring instances are checked for being drained. */
 #define ENGINE_RETIRE_POLL_MS 20
 

@@ -1141,6 +1141,23 @@ int engine_reload(engine *eng, char **why)
     return 0;
 }
 
+/* Give up on an output whose flush outlived the shutdown deadline: what
+ * is still queued behind it is counted as dropped (the process is about to
+ * exit without it). The batch inside flush stays with the worker. */
+static void output_abandon(instance *o)
+{
+    pthread_mutex_lock(&o->qlock);
+    unsigned long long n = 0;
+    for (qitem *it = o->qhead; it; it = it->next)
+        n += it->events;
+    pthread_mutex_unlock(&o->qlock);
+    atomic_fetch_add(&o->events_dropped, n);
+    log_write(LOG_ERROR, o->label,
+              "flush still running %d ms after the grace period; exiting without it (%llu "
+              "queued events dropped)",
+              ENGINE_ABANDON_MS, n);
+}
+
 /* Shutdown progress: runs every few ms until everything drained. */
 static void on_shutdown_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -1150,22 +1167,43 @@ static void on_shutdown_timer(struct ev_loop *loop, ev_timer *w, int revents)
     int late = now >= eng->shutdown_deadline_ms;
     graph *g = eng->current;
     int busy = eng->retiring != NULL;
+    int stuck = now >= eng->shutdown_deadline_ms + ENGINE_ABANDON_MS;
     GRAPH_EACH(g, in, {
         if (in->kind == STRATA_KIND_INPUT && atomic_load(&in->inflight) > 0)
             busy = 1;
         if (in->kind == STRATA_KIND_OUTPUT && in->worker_started) {
             output_signal(in, late);
-            if (!atomic_load(&in->worker_done))
+            if (!atomic_load(&in->worker_done)) {
                 busy = 1;
+                if (stuck)
+                    output_abandon(in);
+            }
         }
     })
     if (late && eng->retiring) {
         for (retiring *r = eng->retiring; r; r = r->next)
             r->deadline_ms = now;
     }
-    if (busy)
+    if (busy && !stuck)
         return;
     ev_timer_stop(loop, w);
+    if (busy) {
+        /* A flush that ignores the deadline (a hung network call, a plugin
+         * bug) must not keep the process from exiting. Its thread still
+         * uses the instance, so nothing is freed: main exits at once. */
+        GRAPH_EACH(g, in, {
+            log_write(LOG_INFO, in->label, "final: in=%llu out=%llu dropped=%llu errors=%llu",
+                      (unsigned long long)atomic_load(&in->events_in),
+                      (unsigned long long)atomic_load(&in->events_out),
+                      (unsigned long long)atomic_load(&in->events_dropped),
+                      (unsigned long long)atomic_load(&in->errors));
+        })
+        eng->abandoned = 1;
+        eng->exit_code = 1;
+        log_error("shutdown incomplete: an output did not finish; exiting with status 1");
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
     /* one line per instance with its final counts: what an operator (and
      * the drain test) needs to tell that nothing was lost on the way out */
     GRAPH_EACH(g, in, {

@@ -151,6 +151,7 @@ typedef struct engine {
     int64_t shutdown_deadline_ms;
     ev_timer shutdown_timer;
     int exit_code;
+    int abandoned; /* shutdown gave up on a stuck output: do not free, exit */
 
     /* reload */
     atomic_ullong reloads_ok, reloads_failed;

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "engine.h"
@@ -97,6 +98,12 @@ static int cmd_run(const char *path, loader *ld)
         log_info("Strata %s is running; try: curl http://%s/health  or  curl http://%s/metrics",
                  STRATA_VERSION, http_server_address(eng->http), http_server_address(eng->http));
     int rc = engine_run(eng);
+    if (eng->abandoned) {
+        /* a worker thread is still inside a plugin: freeing under it would
+         * be worse than leaving the memory to the kernel */
+        log_close();
+        _exit(rc);
+    }
     engine_free(eng);
     ev_loop_destroy(loop);
     return rc;
