@@ -8,43 +8,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "core_limits.h"
+#include "crc32c.h"
 #include "strata/abi.h"
 
 #define STATE_MAGIC 0x31535453u /* "STS1" */
 #define STATE_VERSION 1
 #define STATE_HEADER 16
-
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-        crc_table[i] = c;
-    }
-}
-
-/* CRC32C (Castagnoli), table-driven; state files are small. */
-uint32_t crc32c(uint32_t crc, const void *data, size_t len)
-{
-    pthread_once(&crc_once, crc_init);
-    const uint32_t *table = crc_table;
-    const uint8_t *p = data;
-    crc = ~crc;
-    while (len--)
-        crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
-    return ~crc;
-}
 
 static int key_ok(const char *k)
 {
@@ -89,10 +64,26 @@ static int write_all(int fd, const void *buf, size_t n)
 int state_put(const char *data_dir, const char *pipeline, const char *instance, const char *key,
               const void *val, size_t len)
 {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/state/%s/%s", data_dir, pipeline, instance);
+    return state_file_put(dir, key, val, len);
+}
+
+int state_get(const char *data_dir, const char *pipeline, const char *instance, const char *key,
+              void *buf, size_t cap, size_t *len)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/state/%s/%s", data_dir, pipeline, instance);
+    return state_file_get(dir, key, buf, cap, len);
+}
+
+/* Write KEY in dir atomically (see state.h). */
+int state_file_put(const char *dir_in, const char *key, const void *val, size_t len)
+{
     if (!key_ok(key) || len > STATE_MAX_VALUE || (len && !val))
         return STRATA_EINVAL;
     char dir[4096], tmp[4200], path[4200];
-    snprintf(dir, sizeof dir, "%s/state/%s/%s", data_dir, pipeline, instance);
+    snprintf(dir, sizeof dir, "%s", dir_in);
     if (mkdirs(dir) != 0)
         return STRATA_ERR;
     snprintf(path, sizeof path, "%s/%s", dir, key);
@@ -126,13 +117,13 @@ int state_put(const char *data_dir, const char *pipeline, const char *instance, 
     return STRATA_OK;
 }
 
-int state_get(const char *data_dir, const char *pipeline, const char *instance, const char *key,
-              void *buf, size_t cap, size_t *len)
+/* Read KEY from dir, verifying its checksum (see state.h). */
+int state_file_get(const char *dir, const char *key, void *buf, size_t cap, size_t *len)
 {
     if (!key_ok(key))
         return STRATA_EINVAL;
     char path[4200];
-    snprintf(path, sizeof path, "%s/state/%s/%s/%s", data_dir, pipeline, instance, key);
+    snprintf(path, sizeof path, "%s/%s", dir, key);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? STRATA_ENOTFOUND : STRATA_ERR;

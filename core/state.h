@@ -18,6 +18,8 @@ int state_put(const char *data_dir, const char *pipeline, const char *instance, 
               const void *val, size_t len);
 int state_get(const char *data_dir, const char *pipeline, const char *instance, const char *key,
               void *buf, size_t cap, size_t *len);
-uint32_t crc32c(uint32_t crc, const void *data, size_t len);
+/* The same, for the file KEY directly in DIR (WAL checkpoints use these). */
+int state_file_put(const char *dir, const char *key, const void *val, size_t len);
+int state_file_get(const char *dir, const char *key, void *buf, size_t cap, size_t *len);
 
 #endif /* STRATA_CORE_STATE_H */

@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 
+#include "crc32c.h"
 #include "state.h"
 #include "strata/abi.h"
 
