@@ -1004,11 +1004,50 @@ static void load_instance(config *c, pipeline_cfg *p, int kind, const cnode *m, 
                                                              : plain_common;
     ic->cfg = resolve_schema(ic->lp->desc, m, common, what, err);
     strbuf fp = {0};
-    sb_printf(&fp, "plugin=%s;tag=%s;match=%s;qe=%lld;qb=%lld;rl=%lld;", plugin, ic->tag, ic->match,
-              (long long)ic->queue_max_events, (long long)ic->queue_max_bytes,
-              (long long)ic->retry_limit);
+    sb_printf(&fp, "buffer=%d;plugin=%s;tag=%s;match=%s;qe=%lld;qb=%lld;rl=%lld;", p->buffer.type,
+              plugin, ic->tag, ic->match, (long long)ic->queue_max_events,
+              (long long)ic->queue_max_bytes, (long long)ic->retry_limit);
     fingerprint_cfg(&fp, ic->cfg);
     ic->fingerprint = sb_steal(&fp);
+}
+
+/* A pipeline's `buffer:` section: `memory` (default) or `wal`, as a scalar
+ * or a mapping {type, segment_bytes, max_bytes}. */
+static void load_buffer(buffer_cfg *b, const cnode *n, cfg_errors *err)
+{
+    b->type = BUFFER_MEMORY;
+    b->segment_bytes = WAL_DEFAULT_SEGMENT_BYTES_CFG;
+    b->max_bytes = WAL_DEFAULT_MAX_BYTES_CFG;
+    if (!n)
+        return;
+    const char *type = n->type == CN_SCALAR ? n->value : map_scalar(n, "type", err);
+    if (n->type == CN_SEQ || !type) {
+        cfg_errors_add(err, n->file, n->line, n->col,
+                       "buffer must be memory, wal, or a mapping with type: memory|wal");
+        return;
+    }
+    if (strcmp(type, "wal") == 0)
+        b->type = BUFFER_WAL;
+    else if (strcmp(type, "memory") != 0)
+        cfg_errors_add(err, n->file, n->line, n->col, "buffer type must be memory or wal, got '%s'",
+                       type);
+    for (size_t i = 0; n->type == CN_MAP && i < n->n; i++) {
+        const char *k = n->keys[i];
+        const cnode *v = n->items[i];
+        if (strcmp(k, "type") == 0)
+            continue;
+        int64_t *dst = strcmp(k, "segment_bytes") == 0 ? &b->segment_bytes
+                       : strcmp(k, "max_bytes") == 0   ? &b->max_bytes
+                                                       : NULL;
+        if (!dst) {
+            cfg_errors_add(err, v->file, v->line, v->col,
+                           "unknown buffer key '%s' (known: type, segment_bytes, max_bytes)", k);
+            continue;
+        }
+        if (v->type != CN_SCALAR || cfg_parse_size(v->value, dst) != 0 || *dst < 4096)
+            cfg_errors_add(err, v->file, v->line, v->col,
+                           "buffer %s must be a size of at least 4KiB such as 64MiB", k);
+    }
 }
 
 static const char *const section_names[] = {"inputs", "filters", "outputs", "queries", "stores"};
@@ -1047,13 +1086,13 @@ static void load_pipelines(config *c, loader *ld, cfg_errors *err)
                     cfg_errors_add(err, pm->file, pm->line, pm->col,
                                    "pipeline '%s' is defined twice", name);
             for (size_t k = 0; k < pm->n; k++) {
-                int ok = strcmp(pm->keys[k], "name") == 0;
+                int ok = strcmp(pm->keys[k], "name") == 0 || strcmp(pm->keys[k], "buffer") == 0;
                 for (int s = 0; s < 5; s++)
                     ok |= strcmp(pm->keys[k], section_names[s]) == 0;
                 if (!ok)
                     cfg_errors_add(err, pm->items[k]->file, pm->items[k]->line, pm->items[k]->col,
-                                   "unknown pipeline key '%s' (expected name, inputs, filters, "
-                                   "outputs, queries, stores)",
+                                   "unknown pipeline key '%s' (expected name, buffer, inputs, "
+                                   "filters, outputs, queries, stores)",
                                    pm->keys[k]);
             }
             pipeline_cfg *np = realloc(c->pipes, (c->npipes + 1) * sizeof *np);
@@ -1065,6 +1104,7 @@ static void load_pipelines(config *c, loader *ld, cfg_errors *err)
             p->name = strdup(name);
             if (!p->name)
                 return;
+            load_buffer(&p->buffer, map_get(pm, "buffer"), err);
             for (int s = 0; s < 5; s++) {
                 const cnode *sec = map_get(pm, section_names[s]);
                 if (!sec)

@@ -84,10 +84,20 @@ typedef struct inst_cfg {
     int line;
 } inst_cfg;
 
+/* Where a pipeline keeps events between its filters and its outputs. */
+typedef enum { BUFFER_MEMORY = 0, BUFFER_WAL = 1 } buffer_type;
+
+typedef struct buffer_cfg {
+    int type;              /* buffer_type */
+    int64_t segment_bytes; /* wal: segment size before rotation */
+    int64_t max_bytes;     /* wal: disk bound; past it inputs are paused */
+} buffer_cfg;
+
 typedef struct pipeline_cfg {
     char *name;
     inst_cfg *inst; /* all instances, in YAML order per kind */
     size_t n;
+    buffer_cfg buffer;
 } pipeline_cfg;
 
 typedef struct service_cfg {

@@ -51,6 +51,21 @@
 #define OUTPUT_RETRY_BASE_MS 100
 #define OUTPUT_RETRY_MAX_MS 10000
 
+/* ---- the WAL buffer of a pipeline ------------------------------------------ */
+
+/* Segment size (buffer.segment_bytes): rotation, an open and a directory
+ * fsync, is rare at 64 MiB, and consumed data is deleted in 64 MiB steps. */
+#define WAL_DEFAULT_SEGMENT_BYTES_CFG (64ll << 20)
+/* Disk bound of one pipeline's WAL (buffer.max_bytes): past it the
+ * pipeline's inputs are paused until consumers catch up and segments go. */
+#define WAL_DEFAULT_MAX_BYTES_CFG (4ll << 30)
+/* How often a WAL consumer persists its checkpoint, and how often the
+ * engine deletes segments every consumer has passed. */
+#define WAL_CHECKPOINT_MS 200
+#define WAL_TRUNCATE_MS 1000
+/* A consumer with nothing to read waits this long for a commit signal. */
+#define WAL_CONSUMER_WAIT_MS 100
+
 /* ---- lifecycle ------------------------------------------------------------ */
 
 /* How long shutdown and reload wait for queues to drain (service.grace). */

@@ -23,6 +23,7 @@
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
+#include "pipe_buffer.h"
 #include "strbuf.h"
 
 /* ---- small helpers -------------------------------------------------------- */
@@ -252,7 +253,8 @@ static int instance_start(instance *in, char *err, size_t errlen)
     if (in->kind == STRATA_KIND_OUTPUT) {
         in->q_stop = in->q_abort = 0;
         atomic_store(&in->worker_done, 0);
-        if (pthread_create(&in->worker, NULL, output_worker, in) != 0) {
+        if (pthread_create(&in->worker, NULL, in->buf ? pipe_buffer_consume : output_worker, in) !=
+            0) {
             snprintf(err, errlen, "%s: cannot start its worker thread: %s", in->label,
                      strerror(errno));
             return -1;
@@ -347,6 +349,13 @@ static void inflight_done(engine *eng, inflight *inf, int ok)
         atomic_fetch_sub(&input->inflight, 1);
         free(a);
     }
+}
+
+/* The WAL thread reports a batch durable (or failed). */
+static void on_buffer_durable(int status, void *arg)
+{
+    ack_ctx *a = arg;
+    inflight_done(a->eng, &a->inf, status == 0);
 }
 
 /* ---- backpressure ------------------------------------------------------------------- */
@@ -472,10 +481,16 @@ int engine_emit(instance *in, batch_t *b, strata_ack_fn ack, void *arg)
     for (size_t k = 0; k < p->n_out && nouts < MAX_ROUTE_OUTPUTS; k++)
         if (route_match(p->outputs[k]->match, tag))
             outs[nouts++] = p->outputs[k];
-    /* admission: every target must have room, and the process buffer too */
-    int full = atomic_load(&eng->buffered_bytes) >= eng->buffer_max_bytes;
-    for (size_t k = 0; k < nouts && !full; k++)
-        full = !output_has_room(outs[k]);
+    /* admission: the pipeline's WAL must be healthy and under its bound; or
+     * every target queue must have room, and the process buffer too */
+    int full;
+    if (p->buf) {
+        full = !pipe_buffer_has_room(p->buf);
+    } else {
+        full = atomic_load(&eng->buffered_bytes) >= eng->buffer_max_bytes;
+        for (size_t k = 0; k < nouts && !full; k++)
+            full = !output_has_room(outs[k]);
+    }
     if (full) {
         graph_release(eng, g);
         return pause_input(eng, in);
@@ -545,9 +560,22 @@ int engine_emit(instance *in, batch_t *b, strata_ack_fn ack, void *arg)
     a->inf.arg = arg;
     a->input = in;
     a->eng = eng;
-    atomic_init(&a->inf.pending, (int)nouts);
+    atomic_init(&a->inf.pending, p->buf ? 1 : (int)nouts);
     atomic_init(&a->inf.failed, 0);
     atomic_fetch_add(&in->inflight, 1);
+    if (p->buf) {
+        /* durable buffer: acknowledged after the WAL fsync; the outputs
+         * read the WAL on their own */
+        uint32_t cnt = b->count;
+        if (pipe_buffer_append(p->buf, b, on_buffer_durable, a) != STRATA_OK) {
+            atomic_fetch_add(&in->events_dropped, cnt);
+            log_write(LOG_WARN, in->label, "the WAL refused a batch of %u events", cnt);
+            inflight_done(eng, &a->inf, 0);
+        }
+        batch_unref(b);
+        graph_release(eng, g);
+        return STRATA_OK;
+    }
     size_t bytes = b->len;
     for (size_t k = 0; k < nouts; k++) {
         instance *o = outs[k];
@@ -617,6 +645,23 @@ static int flush_with_retry(instance *o, const batch_t *b)
     }
 }
 
+int output_deliver(instance *o, const batch_t *b)
+{
+    int rc = flush_with_retry(o, b);
+    if (rc == STRATA_OK) {
+        atomic_fetch_add(&o->events_out, b->count);
+        return rc;
+    }
+    atomic_fetch_add(&o->events_dropped, b->count);
+    if (rc != STRATA_EDROPPED)
+        atomic_fetch_add(&o->errors, 1);
+    log_write(LOG_WARN, o->label, "dropped a batch of %u events: %s", b->count,
+              rc == STRATA_EDROPPED ? "shutdown or reload deadline passed"
+              : rc == STRATA_RETRY  ? "retries exhausted"
+                                    : "flush failed");
+    return rc;
+}
+
 static void *output_worker(void *arg)
 {
     instance *o = arg;
@@ -636,17 +681,15 @@ static void *output_worker(void *arg)
         int aborted = o->q_abort;
         pthread_mutex_unlock(&o->qlock);
 
-        int rc = aborted ? STRATA_EDROPPED : flush_with_retry(o, it->b);
-        if (rc == STRATA_OK) {
-            atomic_fetch_add(&o->events_out, it->events);
-        } else {
+        int rc;
+        if (aborted) {
+            rc = STRATA_EDROPPED;
             atomic_fetch_add(&o->events_dropped, it->events);
-            if (rc != STRATA_EDROPPED)
-                atomic_fetch_add(&o->errors, 1);
-            log_write(LOG_WARN, o->label, "dropped a batch of %u events: %s", it->events,
-                      rc == STRATA_EDROPPED ? "shutdown or reload deadline passed"
-                      : rc == STRATA_RETRY  ? "retries exhausted"
-                                            : "flush failed");
+            log_write(LOG_WARN, o->label,
+                      "dropped a batch of %u events: shutdown or reload deadline passed",
+                      it->events);
+        } else {
+            rc = output_deliver(o, it->b);
         }
         atomic_fetch_sub(&o->q_events, it->events);
         atomic_fetch_sub(&o->q_bytes, (long long)it->bytes);
@@ -747,6 +790,8 @@ typedef struct plan {
     graph *g;
     instance **created;
     size_t ncreated;
+    pipe_buffer **opened; /* WAL buffers this plan opened */
+    size_t nopened;
     reconf *rc;
     size_t nrc;
     size_t unchanged;
@@ -767,6 +812,40 @@ static int same_routing(const instance *in, const inst_cfg *ic)
     return strcmp(in->tag, ic->tag) == 0 && strcmp(in->match, ic->match) == 0 &&
            in->max_events == ic->queue_max_events && in->max_bytes == ic->queue_max_bytes &&
            in->retry_limit == ic->retry_limit;
+}
+
+static pipe_buffer *buffer_find(engine *eng, const char *pipe_name)
+{
+    for (pipe_buffer *b = eng->buffers; b; b = b->next)
+        if (strcmp(b->pipeline, pipe_name) == 0)
+            return b;
+    return NULL;
+}
+
+/* Give pipeline p the WAL buffer its config asks for: the open one of the
+ * same pipeline, or a new one (recorded in the plan until it commits). */
+static int plan_buffer(engine *eng, plan *pl, const pipeline_cfg *pc, pipeline *p, char *err,
+                       size_t errlen)
+{
+    pipe_buffer *pb = buffer_find(eng, pc->name);
+    if (pb) {
+        pb->max_bytes = pc->buffer.max_bytes;
+    } else {
+        pb = pipe_buffer_open(eng->data_dir, pc->name, pc->buffer.segment_bytes,
+                              pc->buffer.max_bytes, err, errlen);
+        if (!pb)
+            return -1;
+        pipe_buffer **o = realloc(pl->opened, (pl->nopened + 1) * sizeof(pipe_buffer *));
+        if (!o) {
+            pipe_buffer_close(pb);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        o[pl->nopened++] = pb;
+        pl->opened = o;
+    }
+    p->buf = pb;
+    return 0;
 }
 
 /* Build the graph for cfg, reusing instances of `old` that did not change,
@@ -790,6 +869,8 @@ static int plan_build(engine *eng, config *cfg, graph *old, plan *pl, char *err,
             snprintf(err, errlen, "out of memory");
             return -1;
         }
+        if (pc->buffer.type == BUFFER_WAL && plan_buffer(eng, pl, pc, p, err, errlen) != 0)
+            return -1;
         for (size_t k = 0; k < pc->n; k++) {
             inst_cfg *ic = &pc->inst[k];
             instance *in = old ? graph_find(old, pc->name, ic->kind, ic->name) : NULL;
@@ -819,7 +900,10 @@ static int plan_build(engine *eng, config *cfg, graph *old, plan *pl, char *err,
             switch (ic->kind) {
             case STRATA_KIND_INPUT: rc = push_inst(&p->inputs, &p->n_in, in); break;
             case STRATA_KIND_FILTER: rc = push_inst(&p->filters, &p->n_f, in); break;
-            case STRATA_KIND_OUTPUT: rc = push_inst(&p->outputs, &p->n_out, in); break;
+            case STRATA_KIND_OUTPUT:
+                in->buf = p->buf; /* before start: it picks the worker thread */
+                rc = push_inst(&p->outputs, &p->n_out, in);
+                break;
             default: rc = push_inst(&p->others, &p->n_oth, in);
             }
             if (rc) {
@@ -853,14 +937,23 @@ static void plan_abort(plan *pl)
         }
     for (size_t i = 0; i < pl->ncreated; i++)
         instance_finish(pl->created[i]);
+    for (size_t i = 0; i < pl->nopened; i++)
+        pipe_buffer_close(pl->opened[i]);
+    free(pl->opened);
     free(pl->created);
     free(pl->rc);
     graph_free(pl->g);
     memset(pl, 0, sizeof *pl);
 }
 
-static void plan_release(plan *pl)
+/* The plan is installed: its new buffers join the engine's list. */
+static void plan_release(engine *eng, plan *pl)
 {
+    for (size_t i = 0; i < pl->nopened; i++) {
+        pl->opened[i]->next = eng->buffers;
+        eng->buffers = pl->opened[i];
+    }
+    free(pl->opened);
     free(pl->created);
     free(pl->rc);
     memset(pl, 0, sizeof *pl);
@@ -913,6 +1006,58 @@ static void plan_commit_reconfigures(plan *pl)
     }
 }
 
+/* ---- WAL buffers ------------------------------------------------------------------------- */
+
+static int graph_uses_buffer(const graph *g, const pipe_buffer *pb)
+{
+    for (size_t i = 0; g && i < g->npipes; i++)
+        if (g->pipes[i].buf == pb)
+            return 1;
+    return 0;
+}
+
+/* Close the WAL buffers no live graph uses any more (their consumers have
+ * finished: the retiring graph that had them is gone). */
+static void buffers_close_unused(engine *eng)
+{
+    for (pipe_buffer **pp = &eng->buffers; *pp;) {
+        pipe_buffer *pb = *pp;
+        int used = graph_uses_buffer(eng->current, pb);
+        for (retiring *r = eng->retiring; r && !used; r = r->next)
+            used = graph_uses_buffer(r->g, pb);
+        if (used) {
+            pp = &pb->next;
+            continue;
+        }
+        *pp = pb->next;
+        log_info("pipeline '%s': WAL closed", pb->pipeline);
+        pipe_buffer_close(pb);
+    }
+}
+
+/* Every WAL_TRUNCATE_MS: delete WAL segments every output has consumed,
+ * forget checkpoints of outputs that were removed, refresh disk use. */
+static void on_maintain_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    engine *eng = w->data;
+    graph *g = eng->current;
+    for (size_t i = 0; g && i < g->npipes; i++) {
+        pipeline *p = &g->pipes[i];
+        if (!p->buf)
+            continue;
+        const char *names[MAX_ROUTE_OUTPUTS];
+        uint64_t pos[MAX_ROUTE_OUTPUTS];
+        size_t n = 0;
+        for (size_t k = 0; k < p->n_out && n < MAX_ROUTE_OUTPUTS; k++) {
+            names[n] = p->outputs[k]->name;
+            pos[n++] = atomic_load(&p->outputs[k]->consumer_next);
+        }
+        pipe_buffer_maintain(p->buf, names, pos, n);
+    }
+}
+
 /* ---- retiring old graphs ---------------------------------------------------------------- */
 
 /* Advance one retiring graph; returns 1 when it is completely gone. */
@@ -961,6 +1106,7 @@ static void on_retire_timer(struct ev_loop *loop, ev_timer *w, int revents)
             graph_free(r->g);
             free(r->gone);
             free(r);
+            buffers_close_unused(eng);
         } else {
             pp = &r->next;
         }
@@ -1021,6 +1167,9 @@ engine *engine_new(struct ev_loop *loop, struct loader *ld, config *cfg, const c
     eng->msg_async.data = eng;
     ev_async_start(loop, &eng->msg_async);
     ev_timer_init(&eng->resume_timer, on_resume_timer, 0.05, 0.05);
+    ev_timer_init(&eng->maintain_timer, on_maintain_timer, WAL_TRUNCATE_MS / 1000.0,
+                  WAL_TRUNCATE_MS / 1000.0);
+    eng->maintain_timer.data = eng;
     eng->resume_timer.data = eng;
     ev_timer_init(&eng->retire_timer, on_retire_timer, 0.0, ENGINE_RETIRE_POLL_MS / 1000.0);
     eng->retire_timer.data = eng;
@@ -1074,11 +1223,12 @@ int engine_start(engine *eng)
     }
     eng->current = pl.g;
     size_t n = pl.ncreated;
-    plan_release(&pl);
+    plan_release(eng, &pl);
     ev_signal_start(eng->loop, &eng->sigterm);
     ev_signal_start(eng->loop, &eng->sigint);
     ev_signal_start(eng->loop, &eng->sighup);
     ev_timer_start(eng->loop, &eng->resume_timer);
+    ev_timer_start(eng->loop, &eng->maintain_timer);
     eng->ready = 1;
     log_info("started %zu instances in %zu pipelines from %s%s%s", n, eng->current->npipes,
              eng->config_path, eng->http ? "; HTTP on " : "",
@@ -1130,7 +1280,7 @@ int engine_reload(engine *eng, char **why)
     eng->buffer_max_bytes = ns->buffer_max_bytes;
     log_info("reload applied: %zu new, %zu reconfigured, %zu unchanged", pl.ncreated, pl.nrc,
              pl.unchanged);
-    plan_release(&pl);
+    plan_release(eng, &pl);
     retire_graph(eng, old, eng->current);
     config_free(eng->cfg);
     eng->cfg = nc;
@@ -1217,6 +1367,7 @@ static void on_shutdown_timer(struct ev_loop *loop, ev_timer *w, int revents)
     graph_finish_all(g);
     graph_free(g);
     eng->current = NULL;
+    buffers_close_unused(eng);
     drain_messages(eng);
     log_info("shutdown complete");
     ev_break(loop, EVBREAK_ALL);
@@ -1287,7 +1438,9 @@ void engine_free(engine *eng)
         graph_free(eng->current);
     }
     drain_messages(eng);
+    buffers_close_unused(eng);
     http_server_free(eng->http);
+    ev_timer_stop(eng->loop, &eng->maintain_timer);
     ev_timer_stop(eng->loop, &eng->resume_timer);
     ev_timer_stop(eng->loop, &eng->retire_timer);
     ev_signal_stop(eng->loop, &eng->sigterm);
@@ -1309,6 +1462,58 @@ static void render_instance(strbuf *sb, const char *metric, const instance *in,
                             unsigned long long v)
 {
     sb_printf(sb, "%s{%s} %llu\n", metric, in->metric_labels, v);
+}
+
+/* WAL buffers: size on disk, records, commits, failures, torn bytes
+ * repaired, last commit latency; and each WAL consumer's lag. */
+static void render_wal_metrics(engine *eng, strbuf *sb)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fam[] = {
+        {"strata_wal_bytes", "gauge", "Bytes of WAL segments on disk."},
+        {"strata_wal_files", "gauge", "WAL segment files on disk."},
+        {"strata_wal_records_total", "counter", "Records appended to the WAL."},
+        {"strata_wal_commits_total", "counter", "Group commits (one write + fdatasync each)."},
+        {"strata_wal_write_failures_total", "counter", "Failed WAL writes or fsyncs."},
+        {"strata_wal_torn_bytes_total", "counter", "Torn-tail bytes truncated at open."},
+        {"strata_wal_last_commit_seconds", "gauge", "Duration of the last group commit."},
+    };
+    if (!eng->buffers)
+        return;
+    wal_stats st[64];
+    const char *names[64];
+    size_t nb = 0;
+    for (pipe_buffer *pb = eng->buffers; pb && nb < 64; pb = pb->next, nb++) {
+        wal_get_stats(pb->w, &st[nb]);
+        names[nb] = pb->pipeline;
+    }
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+        sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name,
+                  fam[f].type);
+        for (size_t i = 0; i < nb; i++) {
+            double v = f == 0   ? (double)st[i].bytes
+                       : f == 1 ? (double)st[i].files
+                       : f == 2 ? (double)st[i].appended_records
+                       : f == 3 ? (double)st[i].commits
+                       : f == 4 ? (double)st[i].fsync_failures
+                       : f == 5 ? (double)st[i].torn_bytes_truncated
+                                : (double)st[i].last_commit_us / 1e6;
+            sb_printf(sb, "%s{pipeline=\"", fam[f].name);
+            metrics_escape_label(sb, names[i]);
+            sb_printf(sb, f == 6 ? "\"} %.6f\n" : "\"} %.0f\n", v);
+        }
+    }
+    sb_puts(sb, "# HELP strata_wal_consumer_lag_records Durable WAL records an output has not "
+                "consumed yet.\n# TYPE strata_wal_consumer_lag_records gauge\n");
+    GRAPH_EACH(eng->current, in, {
+        if (in->kind == STRATA_KIND_OUTPUT && in->buf) {
+            uint64_t d = atomic_load(&in->buf->durable_next);
+            uint64_t c = atomic_load(&in->consumer_next);
+            render_instance(sb, "strata_wal_consumer_lag_records", in,
+                            c && d > c ? (unsigned long long)(d - c) : 0);
+        }
+    })
 }
 
 void engine_render_metrics(engine *eng, strbuf *sb)
@@ -1356,6 +1561,7 @@ void engine_render_metrics(engine *eng, strbuf *sb)
             render_instance(sb, "strata_input_paused", in,
                             (unsigned long long)atomic_load(&in->paused));
     })
+    render_wal_metrics(eng, sb);
     sb_printf(sb,
               "# HELP strata_buffer_bytes Bytes queued in all routes of the process.\n"
               "# TYPE strata_buffer_bytes gauge\nstrata_buffer_bytes %lld\n"

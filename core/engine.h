@@ -87,6 +87,10 @@ typedef struct instance {
     int worker_started;
     atomic_int worker_done;
 
+    /* output of a pipeline with a WAL buffer: its consumer position */
+    struct pipe_buffer *buf;
+    atomic_ullong consumer_next; /* next WAL sequence to deliver */
+
     resource *res;
     pthread_mutex_t res_lock; /* guards res (threads may register metrics) */
     char errbuf[1024];
@@ -94,6 +98,7 @@ typedef struct instance {
 
 typedef struct pipeline {
     char *name;
+    struct pipe_buffer *buf; /* NULL: in-memory queues */
     instance **inputs, **filters, **outputs, **others;
     size_t n_in, n_f, n_out, n_oth;
 } pipeline;
@@ -158,6 +163,8 @@ typedef struct engine {
     char *last_reload_error;
 
     struct http_server *http;
+    struct pipe_buffer *buffers; /* open WAL buffers, by pipeline */
+    ev_timer maintain_timer;
     char *data_dir;
     int64_t grace_ms;
     int64_t started_ms;
@@ -190,6 +197,11 @@ int64_t engine_now_ms(void);
 enum { RES_TIMER = 1, RES_IO, RES_THREAD, RES_METRIC, RES_ROUTE };
 int instance_add_resource(instance *in, int type, void *ptr);
 void instance_drop_resource(instance *in, void *ptr);
+
+/* Flush a batch to an output with retries and count the outcome (the
+ * output's worker thread; also the WAL consumer). Returns STRATA_OK or the
+ * final error. */
+int output_deliver(instance *o, const batch_t *b);
 
 /* Tag routing (exposed for tests): fnmatch-style with '*' and '?'. */
 int route_match(const char *pattern, const char *tag);

@@ -1,0 +1,252 @@
+/*
+ * core/pipe_buffer.c - a pipeline's WAL buffer and its consumers (see
+ * pipe_buffer.h).
+ */
+#include "pipe_buffer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core_limits.h"
+#include "engine.h"
+#include "log.h"
+
+pipe_buffer *pipe_buffer_open(const char *data_dir, const char *pipe_name, int64_t segment_bytes,
+                              int64_t max_bytes, char *err, size_t errlen)
+{
+    pipe_buffer *pb = calloc(1, sizeof *pb);
+    if (!pb) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/wal/%s", data_dir, pipe_name);
+    pb->pipeline = strdup(pipe_name);
+    pb->dir = strdup(dir);
+    pthread_mutex_init(&pb->lock, NULL);
+    pthread_cond_init(&pb->cond, NULL);
+    pb->max_bytes = max_bytes;
+    if (!pb->pipeline || !pb->dir) {
+        snprintf(err, errlen, "out of memory");
+        pipe_buffer_close(pb);
+        return NULL;
+    }
+    char why[512];
+    pb->w = wal_open(dir, segment_bytes, why, sizeof why);
+    if (!pb->w) {
+        snprintf(err, errlen, "pipeline '%s': cannot open its WAL: %s", pipe_name, why);
+        pipe_buffer_close(pb);
+        return NULL;
+    }
+    wal_stats st;
+    wal_get_stats(pb->w, &st);
+    atomic_store(&pb->durable_next, st.next_seq);
+    atomic_store(&pb->disk_bytes, (long long)st.bytes);
+    return pb;
+}
+
+void pipe_buffer_close(pipe_buffer *pb)
+{
+    if (!pb)
+        return;
+    wal_close(pb->w);
+    pthread_mutex_destroy(&pb->lock);
+    pthread_cond_destroy(&pb->cond);
+    free(pb->pipeline);
+    free(pb->dir);
+    free(pb);
+}
+
+int pipe_buffer_has_room(pipe_buffer *pb)
+{
+    return wal_healthy(pb->w) && atomic_load(&pb->disk_bytes) < pb->max_bytes;
+}
+
+typedef struct append_ctx {
+    pipe_buffer *pb;
+    batch_t *b;
+    void (*done)(int status, void *arg);
+    void *arg;
+} append_ctx;
+
+/* WAL thread: the record is durable (or failed). Wake consumers. */
+static void on_durable(int status, uint64_t seq, void *arg)
+{
+    append_ctx *c = arg;
+    if (status == 0) {
+        pthread_mutex_lock(&c->pb->lock);
+        if (seq + 1 > atomic_load(&c->pb->durable_next))
+            atomic_store(&c->pb->durable_next, seq + 1);
+        pthread_cond_broadcast(&c->pb->cond);
+        pthread_mutex_unlock(&c->pb->lock);
+    }
+    c->done(status, c->arg);
+    batch_unref(c->b);
+    free(c);
+}
+
+int pipe_buffer_append(pipe_buffer *pb, batch_t *b, void (*done)(int status, void *arg), void *arg)
+{
+    append_ctx *c = malloc(sizeof *c);
+    if (!c)
+        return STRATA_ENOMEM;
+    batch_ref(b); /* the WAL reads b->data until the fsync */
+    *c = (append_ctx){pb, b, done, arg};
+    int rc = wal_append(pb->w, b->data, b->len, on_durable, c);
+    if (rc != STRATA_OK) {
+        batch_unref(b);
+        free(c);
+    }
+    return rc;
+}
+
+/* Remove checkpoint files of consumers that are not in the list: a removed
+ * output must not hold back deletion forever. */
+static void drop_stale_checkpoints(pipe_buffer *pb, const char *const *consumers, size_t n)
+{
+    char cdir[PATH_MAX];
+    snprintf(cdir, sizeof cdir, "%s/checkpoints", pb->dir);
+    DIR *d = opendir(cdir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        int live = 0;
+        for (size_t i = 0; i < n && !live; i++)
+            live = strcmp(consumers[i], e->d_name) == 0;
+        if (!live) {
+            char p[PATH_MAX + 256];
+            snprintf(p, sizeof p, "%s/%s", cdir, e->d_name);
+            if (unlink(p) == 0)
+                log_info("pipeline '%s': removed the WAL checkpoint of former output '%s'",
+                         pb->pipeline, e->d_name);
+        }
+    }
+    closedir(d);
+}
+
+void pipe_buffer_maintain(pipe_buffer *pb, const char *const *consumers, const uint64_t *positions,
+                          size_t n)
+{
+    drop_stale_checkpoints(pb, consumers, n);
+    if (n) {
+        uint64_t min = positions[0];
+        for (size_t i = 1; i < n; i++)
+            if (positions[i] < min)
+                min = positions[i];
+        wal_truncate_before(pb->w, min);
+    }
+    wal_stats st;
+    wal_get_stats(pb->w, &st);
+    atomic_store(&pb->disk_bytes, (long long)st.bytes);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait up to WAL_CONSUMER_WAIT_MS for records past `next` to become durable. */
+static void wait_for_commit(pipe_buffer *pb, uint64_t next)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += WAL_CONSUMER_WAIT_MS * 1000000L;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&pb->lock);
+    if (atomic_load(&pb->durable_next) <= next)
+        pthread_cond_timedwait(&pb->cond, &pb->lock, &ts);
+    pthread_mutex_unlock(&pb->lock);
+}
+
+static void save_checkpoint(instance *o, uint64_t next)
+{
+    if (wal_checkpoint_put(o->buf->dir, o->name, next) != STRATA_OK)
+        log_write(LOG_ERROR, o->label, "cannot write its WAL checkpoint in %s", o->buf->dir);
+}
+
+/* An output's worker when its pipeline has a WAL: read from the durable
+ * checkpoint, deliver batches whose tag matches, advance the checkpoint.
+ * Stops when asked and caught up (q_stop), or at once (q_abort). */
+void *pipe_buffer_consume(void *arg)
+{
+    instance *o = arg;
+    pipe_buffer *pb = o->buf;
+    uint64_t next = 0;
+    if (wal_checkpoint_get(pb->dir, o->name, &next) != STRATA_OK)
+        next = 1; /* a new consumer starts at the oldest retained record */
+    char err[1024];
+    wal_reader *r = wal_reader_open(pb->dir, next, err, sizeof err);
+    if (!r) {
+        log_write(LOG_ERROR, o->label, "cannot read the WAL: %s", err);
+        atomic_store(&o->worker_done, 1);
+        return NULL;
+    }
+    atomic_store(&o->consumer_next, next);
+    int64_t saved_ms = mono_ms();
+    uint64_t saved = next;
+    for (;;) {
+        pthread_mutex_lock(&o->qlock);
+        int stop = o->q_stop, abort_now = o->q_abort;
+        pthread_mutex_unlock(&o->qlock);
+        if (abort_now)
+            break;
+        if (next != saved && mono_ms() - saved_ms >= WAL_CHECKPOINT_MS) {
+            save_checkpoint(o, next);
+            saved = next;
+            saved_ms = mono_ms();
+        }
+        if (next >= atomic_load(&pb->durable_next)) {
+            if (stop)
+                break; /* caught up with everything durable */
+            wait_for_commit(pb, next);
+            continue;
+        }
+        const void *data;
+        size_t len;
+        uint64_t seq;
+        int rc = wal_reader_next(r, &data, &len, &seq, err, sizeof err);
+        if (rc == 0) {
+            wait_for_commit(pb, next);
+            continue;
+        }
+        if (rc < 0) {
+            atomic_fetch_add(&o->errors, 1);
+            log_write(LOG_ERROR, o->label, "corrupt WAL record skipped: %s", err);
+            continue;
+        }
+        next = seq + 1;
+        batch_t *b = NULL;
+        if (batch_decode(data, len, &b, err, sizeof err) != STRATA_OK) {
+            atomic_fetch_add(&o->errors, 1);
+            log_write(LOG_ERROR, o->label, "WAL record %llu is not a batch: %s",
+                      (unsigned long long)seq, err);
+        } else {
+            const char *tag = b->tag;
+            if (route_match(o->match, tag)) {
+                atomic_fetch_add(&o->events_in, b->count);
+                output_deliver(o, b);
+            }
+            batch_unref(b);
+        }
+        atomic_store(&o->consumer_next, next);
+    }
+    if (next != saved)
+        save_checkpoint(o, next);
+    wal_reader_close(r);
+    atomic_store(&o->worker_done, 1);
+    return NULL;
+}
