@@ -5,13 +5,13 @@ set -eu
 SUDO=
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 # build
-PKGS="build-essential cmake pkg-config libev-dev libyaml-dev libhttp-parser-dev libpcre2-dev"
+PKGS="build-essential cmake pkg-config libev-dev libyaml-dev libhttp-parser-dev libpcre2-dev zlib1g-dev libzstd-dev"
 # tests: unit tests, sanitizers, fuzzing, ABI check, leak check, metrics lint
 PKGS="$PKGS libcmocka-dev clang libclang-rt-14-dev llvm abigail-tools valgrind python3 curl prometheus"
 # lint: formatting and static analysis
 PKGS="$PKGS clang-format clang-tidy cppcheck"
 # benchmarks (bench/pipeline builds Fluent Bit from source when given its tree)
-PKGS="$PKGS flex bison libssl-dev libsqlite3-dev libzstd-dev"
+PKGS="$PKGS flex bison libssl-dev libsqlite3-dev zstd libcjson-dev"
 missing=
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

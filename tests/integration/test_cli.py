@@ -58,7 +58,7 @@ class CliTest(unittest.TestCase):
     def test_plugins_list_and_details(self):
         rc, out, _ = run("plugins")
         self.assertEqual(rc, 0)
-        for name in ("dummy", "stdin", "modify", "grep", "stdout", "file", "null"):
+        for name in ("dummy", "stdin", "http", "modify", "grep", "stdout", "file", "null"):
             self.assertRegex(out, rf"(?m)^\w+\s+{name}\s")
         rc, out, _ = run("plugins", "file")
         self.assertEqual(rc, 0)

@@ -1,0 +1,441 @@
+/*
+ * plugins/input/http - POST /v1/ingest: the gateway's front door.
+ *
+ * A request body (identity, gzip or zstd; JSON in the brief's shape or
+ * NDJSON) is decompressed with a cap, decoded and validated event by event
+ * (ingest_json.c), emitted as one batch, and answered 202
+ * {accepted, failed, errors?, lag_hint} only when the pipeline acknowledges
+ * the batch: with `buffer: wal`, after the fsync that makes it durable.
+ * Backpressure answers 429 with Retry-After; a batch that could not be made
+ * durable answers 503 with Retry-After. Nothing is acknowledged that is not
+ * stored.
+ *
+ * Thread: the loop thread (HTTP handler, acks).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <strata/strata.h>
+
+#include "ingest_json.h"
+
+/* Acknowledgement latency that turns lag_hint from normal to elevated, and
+ * from elevated to critical: agents use it to batch more or shed DEBUG. */
+#define LAG_ELEVATED_NS (250ll * 1000000)
+#define LAG_CRITICAL_NS (2000ll * 1000000)
+/* Seconds a client is told to wait after 429/503. */
+#define RETRY_AFTER_S "1"
+
+static const strata_config_key http_keys[] = {
+    {"path", STRATA_CFG_STRING, "/v1/ingest", 0, "Route the ingest API listens on."},
+    {"tenant", STRATA_CFG_STRING, "default", 0,
+     "Tenant of every event (until credentials carry it)."},
+    {"max_body", STRATA_CFG_SIZE, "8MiB", 0, "Largest request body as sent (compressed)."},
+    {"max_decompressed", STRATA_CFG_SIZE, "64MiB", 0,
+     "Largest body after decompression; decompression stops there (bombs cost nothing)."},
+    {"max_events", STRATA_CFG_INT, "1000", 0, "Most events in one request."},
+    {"max_msg_bytes", STRATA_CFG_SIZE, "256KiB", 0, "Longest msg of one event."},
+    {"max_meta_keys", STRATA_CFG_INT, "64", 0, "Most meta keys of one event."},
+    {"max_key_bytes", STRATA_CFG_INT, "256", 0, "Longest meta key."},
+    {"max_depth", STRATA_CFG_INT, "16", 0, "Deepest JSON nesting accepted anywhere in a body."},
+};
+
+typedef struct in_http {
+    strata_instance *inst;
+    const strata_host_api *h;
+    char path[256];
+    char tenant[256];
+    size_t max_body, max_decompressed;
+    ingest_limits lim;
+    strata_metric *requests, *events, *rejected;
+} in_http;
+
+typedef struct pending {
+    in_http *s;
+    strata_http_request *req;
+    int64_t started_ns;
+    uint32_t accepted;
+    char *body; /* response body without lag_hint and the closing brace */
+} pending;
+
+static int http_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
+                     void **state)
+{
+    in_http *s = calloc(1, sizeof *s);
+    if (!s)
+        return STRATA_ENOMEM;
+    s->inst = inst;
+    s->h = h;
+    snprintf(s->path, sizeof s->path, "%s", h->cfg_str(cfg, "path"));
+    snprintf(s->tenant, sizeof s->tenant, "%s", h->cfg_str(cfg, "tenant"));
+    s->max_body = (size_t)h->cfg_int(cfg, "max_body");
+    s->max_decompressed = (size_t)h->cfg_int(cfg, "max_decompressed");
+    s->lim.max_events = (uint32_t)h->cfg_int(cfg, "max_events");
+    s->lim.max_msg_bytes = (uint32_t)h->cfg_int(cfg, "max_msg_bytes");
+    s->lim.max_meta_keys = (uint32_t)h->cfg_int(cfg, "max_meta_keys");
+    s->lim.max_key_bytes = (uint32_t)h->cfg_int(cfg, "max_key_bytes");
+    s->lim.max_depth = (uint32_t)h->cfg_int(cfg, "max_depth");
+    if (s->path[0] != '/' || !s->lim.max_events || s->lim.max_events > 1000000 ||
+        !s->lim.max_msg_bytes || s->lim.max_depth < 3 || s->lim.max_depth > 256 ||
+        !s->max_decompressed) {
+        h->set_error(inst, "path must start with '/', max_events be 1..1000000, max_depth 3..256");
+        free(s);
+        return STRATA_EINVAL;
+    }
+    s->requests = h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_ingest_requests_total",
+                                "Ingest requests by HTTP status.", "status", NULL, 0);
+    s->events =
+        h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_ingest_events_total",
+                      "Events accepted (acknowledged durable) by tenant.", "tenant", NULL, 0);
+    s->rejected =
+        h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_ingest_rejected_events_total",
+                      "Events refused by per-event validation, by tenant.", "tenant", NULL, 0);
+    *state = s;
+    return STRATA_OK;
+}
+
+static void respond(in_http *s, strata_http_request *req, int status, const char *body)
+{
+    char st[8];
+    snprintf(st, sizeof st, "%d", status);
+    s->h->metric_add(s->requests, st, 1);
+    if (status == 429 || status == 503)
+        s->h->http_add_header(req, "Retry-After", RETRY_AFTER_S);
+    s->h->http_respond(req, status, "application/json", body, strlen(body));
+}
+
+/* {"error": msg} with msg JSON-escaped. */
+static void respond_error(in_http *s, strata_http_request *req, int status, const char *msg)
+{
+    size_t n = strlen(msg);
+    char *b = malloc(n * 6 + 16);
+    if (!b) {
+        respond(s, req, 500, "{\"error\":\"out of memory\"}");
+        return;
+    }
+    char *o = b + sprintf(b, "{\"error\":\"");
+    for (const char *p = msg; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\')
+            o += sprintf(o, "\\%c", c);
+        else if (c < 0x20)
+            o += sprintf(o, "\\u%04x", c);
+        else
+            *o++ = (char)c;
+    }
+    strcpy(o, "\"}");
+    respond(s, req, status, b);
+    free(b);
+}
+
+/* Decompress into *out (caller frees) stopping at cap. 0, or an HTTP
+ * status with msg set. */
+static int inflate_gzip(const void *in, size_t n, size_t cap, char **out, size_t *outlen, char *msg,
+                        size_t msglen)
+{
+    z_stream z = {0};
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+        snprintf(msg, msglen, "cannot start gzip decompression");
+        return 500;
+    }
+    size_t size = n * 4 + 4096 < cap ? n * 4 + 4096 : cap;
+    char *buf = malloc(size + 1);
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)n;
+    int rc = Z_OK;
+    while (buf) {
+        z.next_out = (Bytef *)buf + z.total_out;
+        z.avail_out = (uInt)(size - z.total_out);
+        rc = inflate(&z, Z_NO_FLUSH);
+        if (rc == Z_STREAM_END) {
+            if (z.avail_in) { /* concatenated members or trailing junk */
+                snprintf(msg, msglen, "data after the end of the gzip stream");
+                break;
+            }
+            *out = buf;
+            *outlen = z.total_out;
+            inflateEnd(&z);
+            return 0;
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) {
+            snprintf(msg, msglen, "corrupt gzip data: %s", z.msg ? z.msg : "inflate error");
+            break;
+        }
+        if (z.avail_out == 0) {
+            if (size >= cap) {
+                snprintf(msg, msglen,
+                         "decompressed body exceeds max_decompressed (%zu bytes); "
+                         "decompression stopped there",
+                         cap);
+                inflateEnd(&z);
+                free(buf);
+                return 413;
+            }
+            size = size * 2 < cap ? size * 2 : cap;
+            char *nb = realloc(buf, size + 1);
+            if (!nb) {
+                snprintf(msg, msglen, "out of memory decompressing");
+                break;
+            }
+            buf = nb;
+        } else if (z.avail_in == 0) {
+            snprintf(msg, msglen, "truncated gzip stream");
+            break;
+        }
+    }
+    if (!buf)
+        snprintf(msg, msglen, "out of memory decompressing");
+    inflateEnd(&z);
+    free(buf);
+    return 400;
+}
+
+static int inflate_zstd(const void *in, size_t n, size_t cap, char **out, size_t *outlen, char *msg,
+                        size_t msglen)
+{
+    ZSTD_DStream *d = ZSTD_createDStream();
+    if (!d) {
+        snprintf(msg, msglen, "cannot start zstd decompression");
+        return 500;
+    }
+    ZSTD_initDStream(d);
+    size_t size = n * 4 + 4096 < cap ? n * 4 + 4096 : cap;
+    char *buf = malloc(size + 1);
+    ZSTD_inBuffer ib = {in, n, 0};
+    ZSTD_outBuffer ob = {buf, size, 0};
+    size_t r = 1;
+    int status = 400;
+    while (buf) {
+        r = ZSTD_decompressStream(d, &ob, &ib);
+        if (ZSTD_isError(r)) {
+            snprintf(msg, msglen, "corrupt zstd data: %s", ZSTD_getErrorName(r));
+            break;
+        }
+        if (r == 0 && ib.pos == ib.size) { /* a frame ended with all input used */
+            *out = buf;
+            *outlen = ob.pos;
+            ZSTD_freeDStream(d);
+            return 0;
+        }
+        if (ob.pos == ob.size) {
+            if (size >= cap) {
+                snprintf(msg, msglen,
+                         "decompressed body exceeds max_decompressed (%zu bytes); "
+                         "decompression stopped there",
+                         cap);
+                status = 413;
+                break;
+            }
+            size = size * 2 < cap ? size * 2 : cap;
+            char *nb = realloc(buf, size + 1);
+            if (!nb) {
+                snprintf(msg, msglen, "out of memory decompressing");
+                break;
+            }
+            buf = nb;
+            ob.dst = buf;
+            ob.size = size;
+        } else if (ib.pos == ib.size) {
+            snprintf(msg, msglen, "truncated zstd frame");
+            break;
+        }
+    }
+    ZSTD_freeDStream(d);
+    free(buf);
+    return status;
+}
+
+static void on_ack(int status, void *arg)
+{
+    pending *p = arg;
+    in_http *s = p->s;
+    if (status != STRATA_OK) {
+        respond_error(s, p->req, 503,
+                      "the batch could not be made durable (disk full or I/O error); "
+                      "nothing was stored; retry");
+    } else {
+        int64_t lag = s->h->now_ns() - p->started_ns;
+        const char *hint = lag < LAG_ELEVATED_NS   ? "normal"
+                           : lag < LAG_CRITICAL_NS ? "elevated"
+                                                   : "critical";
+        size_t n = strlen(p->body);
+        char *b = malloc(n + 40);
+        s->h->metric_add(s->events, s->tenant, p->accepted);
+        if (b) {
+            sprintf(b, "%s,\"lag_hint\":\"%s\"}", p->body, hint);
+            respond(s, p->req, 202, b);
+            free(b);
+        } else {
+            respond(s, p->req, 500, "{\"error\":\"out of memory\"}");
+        }
+    }
+    free(p->body);
+    free(p);
+}
+
+/* {"accepted":N,"failed":M[,"errors":[...]] without the closing brace. */
+static char *result_json(const ingest_result *res)
+{
+    size_t cap = 96 + (size_t)res->nerrors * (sizeof res->errors[0].reason * 6 + 48);
+    char *b = malloc(cap);
+    if (!b)
+        return NULL;
+    char *o = b + sprintf(b, "{\"accepted\":%u,\"failed\":%u", res->accepted, res->failed);
+    if (res->nerrors) {
+        o += sprintf(o, ",\"errors\":[");
+        for (uint32_t i = 0; i < res->nerrors; i++) {
+            o += sprintf(o, "%s{\"index\":%u,\"reason\":\"", i ? "," : "", res->errors[i].index);
+            for (const char *q = res->errors[i].reason; *q; q++) {
+                unsigned char c = (unsigned char)*q;
+                if (c == '"' || c == '\\')
+                    o += sprintf(o, "\\%c", c);
+                else if (c < 0x20)
+                    o += sprintf(o, "\\u%04x", c);
+                else
+                    *o++ = (char)c;
+            }
+            o += sprintf(o, "\"}");
+        }
+        o += sprintf(o, "]");
+    }
+    *o = 0;
+    return b;
+}
+
+static void handle_ingest(strata_http_request *req, void *arg)
+{
+    in_http *s = arg;
+    const strata_host_api *h = s->h;
+    size_t len;
+    const char *body = h->http_body(req, &len);
+    if (len > s->max_body) {
+        char m[200];
+        snprintf(m, sizeof m, "body is %zu bytes, over max_body (%zu); send smaller batches", len,
+                 s->max_body);
+        respond_error(s, req, 413, m);
+        return;
+    }
+    const char *enc = h->http_header(req, "Content-Encoding");
+    char *plain = NULL;
+    size_t plain_len = len;
+    char msg[300] = "";
+    if (enc && *enc && strcasecmp(enc, "identity") != 0) {
+        int st;
+        if (strcasecmp(enc, "gzip") == 0)
+            st = inflate_gzip(body, len, s->max_decompressed, &plain, &plain_len, msg, sizeof msg);
+        else if (strcasecmp(enc, "zstd") == 0)
+            st = inflate_zstd(body, len, s->max_decompressed, &plain, &plain_len, msg, sizeof msg);
+        else {
+            snprintf(msg, sizeof msg,
+                     "Content-Encoding '%.40s' is not supported (use zstd, gzip "
+                     "or identity)",
+                     enc);
+            st = 415;
+        }
+        if (st) {
+            respond_error(s, req, st, msg);
+            return;
+        }
+        body = plain;
+    } else if (len > s->max_decompressed) {
+        respond_error(s, req, 413, "body is over max_decompressed");
+        return;
+    }
+    const char *ctype = h->http_header(req, "Content-Type");
+    int ndjson = ctype && (strncasecmp(ctype, "application/x-ndjson", 20) == 0 ||
+                           strncasecmp(ctype, "application/ndjson", 18) == 0);
+    strata_batch *b = h->batch_new(s->inst, NULL);
+    ingest_result *res = malloc(sizeof *res);
+    if (!b || !res) {
+        free(plain);
+        free(res);
+        if (b)
+            h->batch_free(b);
+        respond(s, req, 500, "{\"error\":\"out of memory\"}");
+        return;
+    }
+    int64_t now = h->now_ns();
+    int rc =
+        ingest_decode(h, b, body, plain_len, ndjson, s->tenant, now, &s->lim, res, msg, sizeof msg);
+    free(plain);
+    if (rc != 0) {
+        h->batch_free(b);
+        respond_error(s, req, res->limit_status ? res->limit_status : 400, msg);
+        free(res);
+        return;
+    }
+    if (res->failed)
+        h->metric_add(s->rejected, s->tenant, res->failed);
+    char *rj = result_json(res);
+    uint32_t accepted = res->accepted;
+    free(res);
+    if (!rj) {
+        h->batch_free(b);
+        respond(s, req, 500, "{\"error\":\"out of memory\"}");
+        return;
+    }
+    if (accepted == 0) {
+        h->batch_free(b);
+        strcat(rj, ",\"error\":\"no event in the request was valid\"}");
+        respond(s, req, 400, rj);
+        free(rj);
+        return;
+    }
+    pending *p = malloc(sizeof *p);
+    if (!p) {
+        h->batch_free(b);
+        free(rj);
+        respond(s, req, 500, "{\"error\":\"out of memory\"}");
+        return;
+    }
+    *p = (pending){s, req, now, accepted, rj};
+    rc = h->emit(s->inst, b, on_ack, p);
+    if (rc != STRATA_OK) {
+        h->batch_free(b);
+        free(rj);
+        free(p);
+        if (rc == STRATA_EAGAIN)
+            respond_error(s, req, 429,
+                          "backpressure: the pipeline is full; retry after the Retry-After delay");
+        else
+            respond_error(s, req, 503, "the pipeline is not accepting events right now; retry");
+        return;
+    }
+}
+
+static int http_start(void *state)
+{
+    in_http *s = state;
+    return s->h->http_route(s->inst, "POST", s->path, handle_ingest, s);
+}
+
+/* Backpressure cleared: nothing to resume, clients retry on their own. */
+static void http_resume(void *state)
+{
+    (void)state;
+}
+
+static void http_destroy(void *state)
+{
+    free(state);
+}
+
+static const strata_plugin http_plugin = {
+    STRATA_PLUGIN_HEADER,
+    .name = "http",
+    .kind = STRATA_KIND_INPUT,
+    .version = "1.0.0",
+    .description = "POST /v1/ingest: JSON or NDJSON, gzip or zstd; 202 once durable.",
+    .config = http_keys,
+    .config_count = sizeof http_keys / sizeof http_keys[0],
+    .init = http_init,
+    .start = http_start,
+    .destroy = http_destroy,
+    .resume = http_resume,
+};
+
+STRATA_PLUGIN_DEFINE(http_plugin)

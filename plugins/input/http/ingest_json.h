@@ -1,0 +1,69 @@
+/*
+ * plugins/input/http/ingest_json.h - the decoder of /v1/ingest bodies.
+ *
+ * A hand-written, single-pass (when "source" comes first) decoder for
+ * exactly this schema, because it is the hottest path of the gateway:
+ *
+ *   {"source": {"service", "host", "region", "environment"},
+ *    "logs": [{"ts", "level", "msg", "meta": {key: scalar}}, ...]}
+ *
+ * and NDJSON (one event object per line, source fields inline). It
+ * validates JSON syntax completely (a syntax error fails the whole body with
+ * its byte offset), validates every event on its own (a bad event is
+ * counted and reported by index with its reason while the good ones are
+ * kept), checks UTF-8 in every string, and enforces every limit it is given.
+ *
+ * Timestamps: RFC 3339 with any offset, or a number of epoch seconds,
+ * milliseconds, microseconds or nanoseconds (told apart by magnitude).
+ * A missing ts is the ingest time. Events whose ts differs from the ingest
+ * time by more than 30 s are flagged (STRATA_EVENT_SKEWED).
+ * region and environment become meta keys; other unknown scalar fields of
+ * an event are kept in meta too.
+ *
+ * Thread: any; the decoder has no global state.
+ */
+#ifndef STRATA_INGEST_JSON_H
+#define STRATA_INGEST_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <strata/strata.h>
+
+/* How far event time may be from ingest time before it is flagged. */
+#define INGEST_SKEW_NS (30ll * 1000000000ll)
+/* Per-event errors reported in a response (the count is always exact). */
+#define INGEST_MAX_REPORTED_ERRORS 100
+
+typedef struct ingest_limits {
+    uint32_t max_events;    /* per body */
+    uint32_t max_msg_bytes; /* per msg, after unescaping */
+    uint32_t max_meta_keys; /* per event */
+    uint32_t max_key_bytes; /* per meta key */
+    uint32_t max_depth;     /* nesting of any value, anywhere */
+} ingest_limits;
+
+typedef struct ingest_error {
+    uint32_t index; /* event index in the body (0-based) */
+    char reason[160];
+} ingest_error;
+
+typedef struct ingest_result {
+    uint32_t accepted, failed;
+    uint32_t nerrors; /* reported, at most INGEST_MAX_REPORTED_ERRORS */
+    ingest_error errors[INGEST_MAX_REPORTED_ERRORS];
+    int limit_status; /* 413 when a body-level limit was hit, else 0 */
+} ingest_result;
+
+/* Appends each good event to `out` via the host table. tenant is the
+ * caller's (from the credential); now_ns the ingest time. Returns 0, or -1
+ * when the body cannot be decoded at all (err says why and where; events
+ * already appended must then be discarded by the caller). */
+int ingest_decode(const strata_host_api *h, strata_batch *out, const char *body, size_t len,
+                  int ndjson, const char *tenant, int64_t now_ns, const ingest_limits *lim,
+                  ingest_result *res, char *err, size_t errlen);
+
+/* Exposed for tests: parse RFC 3339 or epoch text into Unix ns. 0 or -1. */
+int ingest_parse_rfc3339(const char *s, size_t n, int64_t *out_ns);
+
+#endif /* STRATA_INGEST_JSON_H */

@@ -1,0 +1,243 @@
+"""POST /v1/ingest against the real binary with a WAL buffer: every encoding
+and NDJSON, per-event errors, timestamps and skew, limits (size, bombs,
+events, nesting), garbage and truncated bodies, backpressure; 202 only once
+durable, and nothing already stored lost by a bad request."""
+import gzip
+import json
+import shutil
+import subprocess
+import threading
+import unittest
+
+from harness import Strata, count_lines, read_jsonl, wait_for
+
+CFG = """
+service: {http_listen: "127.0.0.1:{PORT}", data_dir: "{DIR}/data", http_max_body: 4MiB}
+pipelines:
+  - name: ingest
+    buffer: wal
+    inputs:
+      - {plugin: http, max_body: 1MiB, max_decompressed: 2MiB, max_events: 50, max_msg_bytes: 1KiB,
+         max_meta_keys: 8, max_depth: 6}
+    outputs:
+      - {plugin: file, name: out, path: "{DIR}/out.jsonl"}
+"""
+
+SOURCE = {"service": "payment-service", "host": "ip-10-0-3-42", "region": "us-east-1",
+          "environment": "production"}
+EVENT = {"ts": "2025-06-15T14:23:01.123Z", "level": "ERROR",
+         "msg": "Failed to charge card ending 4242: CARD_DECLINED",
+         "meta": {"trace_id": "abc-123-def", "user_id": "u_98765", "latency_ms": 342}}
+
+
+def zstd_bytes(data):
+    return subprocess.run(["zstd", "-q", "-c"], input=data, capture_output=True, check=True).stdout
+
+
+class IngestTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Strata(CFG, name="ingest").wait_ready()
+        cls.stored = 0
+
+    @classmethod
+    def tearDownClass(cls):
+        rc = cls.s.stop()
+        cls.s.cleanup()
+        assert rc == 0, rc
+
+    def post(self, body, ctype="application/json", enc=None):
+        h = {"Content-Type": ctype}
+        if enc:
+            h["Content-Encoding"] = enc
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        status, text, hdrs = self.s.request("POST", "/v1/ingest", body=body, headers=h)
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            self.fail(f"response is not JSON: {text!r}")
+        if status == 202:
+            type(self).stored += doc["accepted"]
+        return status, doc, hdrs
+
+    def events(self):
+        wait_for(lambda: count_lines(self.s.path("out.jsonl")) >= type(self).stored,
+                 what=f"{type(self).stored} stored events")
+        return read_jsonl(self.s.path("out.jsonl"))
+
+    def test_brief_shape_is_accepted_and_stored(self):
+        status, doc, _ = self.post({"source": SOURCE, "logs": [EVENT] * 3})
+        self.assertEqual(status, 202)
+        self.assertEqual(doc, {"accepted": 3, "failed": 0, "lag_hint": "normal"})
+        e = [x for x in self.events() if x["msg"] == EVENT["msg"]][-1]
+        self.assertEqual(e["service"], "payment-service")
+        self.assertEqual(e["host"], "ip-10-0-3-42")
+        self.assertEqual(e["level"], "ERROR")
+        self.assertEqual(e["ts"], "2025-06-15T14:23:01.123Z")
+        self.assertTrue(e["skew"])  # 2025 is more than 30 s away from now
+        self.assertEqual(e["meta"]["latency_ms"], 342)
+        self.assertEqual(e["meta"]["region"], "us-east-1")
+        self.assertEqual(e["tenant"], "default")
+
+    def test_every_encoding_and_ndjson(self):
+        body = json.dumps({"source": SOURCE, "logs": [{"msg": "enc-gzip"}]}).encode()
+        self.assertEqual(self.post(gzip.compress(body), enc="gzip")[0], 202)
+        body = json.dumps({"source": SOURCE, "logs": [{"msg": "enc-zstd"}]}).encode()
+        if shutil.which("zstd"):
+            self.assertEqual(self.post(zstd_bytes(body), enc="zstd")[0], 202)
+        body = json.dumps({"logs": [{"msg": "enc-identity"}]}).encode()
+        self.assertEqual(self.post(body, enc="identity")[0], 202)
+        nd = b'{"msg":"nd-1","service":"s1","host":"h1"}\n\n{"msg":"nd-2","level":"warn"}\n'
+        status, doc, _ = self.post(nd, ctype="application/x-ndjson")
+        self.assertEqual((status, doc["accepted"]), (202, 2))
+        msgs = {e["msg"]: e for e in self.events()}
+        for m in ("enc-gzip", "enc-identity", "nd-1", "nd-2"):
+            self.assertIn(m, msgs)
+        self.assertEqual(msgs["nd-1"]["service"], "s1")
+        self.assertEqual(msgs["nd-2"]["level"], "WARN")
+
+    def test_bad_events_are_reported_good_ones_kept(self):
+        logs = [{"msg": "good-1"}, {"level": "INFO"}, {"msg": "x", "level": "LOUD"},
+                {"msg": "x", "ts": "yesterday"}, {"msg": "x", "meta": {"a": {"b": 1}}},
+                {"msg": 42}, {"msg": "good-2", "ts": 1750000000123}]
+        status, doc, _ = self.post({"logs": logs})
+        self.assertEqual(status, 202)
+        self.assertEqual((doc["accepted"], doc["failed"]), (2, 5))
+        reasons = {e["index"]: e["reason"] for e in doc["errors"]}
+        self.assertIn("msg is missing", reasons[1])
+        self.assertIn("level 'LOUD'", reasons[2])
+        self.assertIn("ts 'yesterday' is not RFC 3339", reasons[3])
+        self.assertIn("meta.a is an object", reasons[4])
+        self.assertIn("msg must be a string", reasons[5])
+        good2 = [e for e in self.events() if e["msg"] == "good-2"][0]
+        self.assertEqual(good2["ts"], "2025-06-15T15:06:40.123Z")  # epoch ms, exact
+        # all bad: 400, nothing stored
+        status, doc, _ = self.post({"logs": [{"level": "INFO"}]})
+        self.assertEqual(status, 400)
+        self.assertEqual(doc["failed"], 1)
+
+    def test_timestamps_in_every_form(self):
+        forms = {"rfc-z": "2025-06-15T14:23:01.5Z", "rfc-off": "2025-06-15T16:23:01.5+02:00",
+                 "epoch-s": 1749997381.5, "epoch-ms": 1749997381500,
+                 "epoch-us": 1749997381500000, "epoch-ns": 1749997381500000000}
+        logs = [{"msg": f"ts-{k}", "ts": v} for k, v in forms.items()]
+        self.assertEqual(self.post({"logs": logs})[1]["accepted"], 6)
+        got = {e["msg"]: e["ts"] for e in self.events() if e["msg"].startswith("ts-")}
+        self.assertEqual(set(got.values()), {"2025-06-15T14:23:01.500Z"}, got)
+
+    def test_undecodable_bodies_get_400_with_the_reason(self):
+        cases = [(b'{"logs":[{"msg":"x"]}', "invalid JSON at byte"),
+                 (b'\xff\xfe garbage', "invalid JSON at byte 0"),
+                 (b'{"logs":[{"msg":"unterminated', "unterminated string"),
+                 (b'{"logs":[]} trailing', "text after the top-level object")]
+        for body, why in cases:
+            status, doc, _ = self.post(body)
+            self.assertEqual(status, 400, body)
+            self.assertIn(why, doc["error"])
+        status, doc, _ = self.post(gzip.compress(b'{"logs":[{"msg":"x"}]}')[:-6], enc="gzip")
+        self.assertEqual(status, 400)
+        self.assertIn("gzip", doc["error"])
+        if shutil.which("zstd"):
+            status, doc, _ = self.post(zstd_bytes(b'{"logs":[{"msg":"x"}]}' * 50)[:20], enc="zstd")
+            self.assertEqual(status, 400)
+            self.assertIn("truncated zstd frame", doc["error"])
+        status, doc, _ = self.post(b'{}', enc="brotli")
+        self.assertEqual(status, 415)
+        # invalid UTF-8 in a message is that event's problem
+        status, doc, _ = self.post(b'{"logs":[{"msg":"ok"},{"msg":"bad \xc3\x28"}]}')
+        self.assertEqual((status, doc["accepted"], doc["failed"]), (202, 1, 1))
+        self.assertIn("not valid UTF-8", doc["errors"][0]["reason"])
+
+    def test_limits_are_named(self):
+        # a gzip bomb: 50 MB of zeros in ~50 KB; decompression stops at 2 MiB
+        bomb = gzip.compress(b"0" * 50_000_000, 9)
+        status, doc, _ = self.post(bomb, enc="gzip")
+        self.assertEqual(status, 413)
+        self.assertIn("max_decompressed", doc["error"])
+        status, doc, _ = self.post({"logs": [{"msg": "x"}] * 51})
+        self.assertEqual(status, 413)
+        self.assertIn("max_events (50)", doc["error"])
+        status, doc, _ = self.post(b"x" * (1_100_000))
+        self.assertEqual(status, 413)
+        self.assertIn("max_body", doc["error"])
+        deep = {"logs": [{"msg": "x", "extra": [[[[[[[[1]]]]]]]]}]}
+        status, doc, _ = self.post(deep)
+        self.assertEqual(status, 400)
+        self.assertIn("max_depth (6)", doc["error"])
+        status, doc, _ = self.post({"logs": [{"msg": "y" * 2000}, {"msg": "ok",
+                                             "meta": {f"k{i}": i for i in range(9)}}]})
+        self.assertEqual(status, 400)
+        reasons = " ".join(e["reason"] for e in doc["errors"])
+        self.assertIn("max_msg_bytes (1024)", reasons)
+        self.assertIn("max_meta_keys (8)", reasons)
+
+    def test_bad_requests_never_lose_what_was_stored(self):
+        before = self.events()
+        for body in (b"{", b"\x00" * 100, b'{"logs":[{"msg":"late-bad"]}'):
+            self.post(body)
+        status, _, _ = self.post({"logs": [{"msg": "after-bad"}]})
+        self.assertEqual(status, 202)
+        after = self.events()
+        self.assertEqual(after[:len(before)], before)
+        self.assertEqual(after[-1]["msg"], "after-bad")
+
+    def test_concurrent_clients_all_acknowledged_and_stored(self):
+        results = []
+
+        def client(n):
+            for i in range(10):
+                st, doc, _ = self.post({"source": SOURCE,
+                                        "logs": [{"msg": f"cc-{n}-{i}-{k}"} for k in range(20)]})
+                results.append((st, doc.get("accepted")))
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(results, [(202, 20)] * 80)
+        msgs = [e["msg"] for e in self.events() if e["msg"].startswith("cc-")]
+        self.assertEqual(len(msgs), 1600)
+        self.assertEqual(len(set(msgs)), 1600)
+        self.assertGreaterEqual(self.s.counter("strata_ingest_events_total", tenant="default"), 1600)
+
+
+class IngestBackpressureTest(unittest.TestCase):
+    def test_full_pipeline_answers_429_with_retry_after(self):
+        s = Strata("""
+service: {http_listen: "127.0.0.1:{PORT}", data_dir: "{DIR}/data"}
+pipelines:
+  - name: slow
+    inputs:
+      - {plugin: http}
+    outputs:
+      - {plugin: null, name: stuck, delay: 5s, queue_max_events: 10}
+""", name="ingest-bp").wait_ready()
+        self.addCleanup(s.cleanup)
+        statuses = []
+
+        def client():
+            st, text, hdrs = s.request("POST", "/v1/ingest",
+                                       body=json.dumps({"logs": [{"msg": "m"}] * 20}).encode(),
+                                       timeout=30)
+            statuses.append((st, hdrs.get("Retry-After"), text))
+
+        # the first batch fills the 10-event queue of a 5 s output; the rest
+        # arrive while it is full
+        threads = [threading.Thread(target=client) for _ in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        refused = [x for x in statuses if x[0] == 429]
+        self.assertTrue(refused, statuses)
+        self.assertEqual(refused[0][1], "1")
+        self.assertIn("backpressure", json.loads(refused[0][2])["error"])
+        statuses = [x[0] for x in statuses]
+        self.assertIn(429, statuses)
+        s.proc.kill()
+
+
+if __name__ == "__main__":
+    unittest.main()
