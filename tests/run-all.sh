@@ -6,7 +6,7 @@
 #   3. AddressSanitizer + UBSan build + every ctest test
 #   4. the integration tests again under valgrind (leaks fail them)
 #   5. each fuzz target for FUZZ_SECONDS (default 30)
-#   6. the pipeline benchmark in smoke mode (it must run; speed is not judged)
+#   6. the benchmarks in smoke mode (they must run; speed is not judged)
 # Stops at the first failing stage. Needs scripts/bootstrap.sh first.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,13 +35,14 @@ cmake --build build-asan -j"$jobs"
 stage "integration tests under valgrind"
 (cd tests/integration && STRATA_VALGRIND=1 STRATA_BIN="$root/build/strata" \
     STRATA_PLUGIN_PATH="$root/build/plugins" STRATA_TEST_PLUGINS="$root/build/tests/plugins" \
-    python3 -m unittest test_pipeline test_reload test_http)
+    python3 -m unittest test_pipeline test_reload test_http test_ingest)
 
 stage "fuzzing (${FUZZ_SECONDS:-30}s per target)"
 tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"
 
-stage "pipeline benchmark (smoke)"
+stage "benchmarks (smoke: they must run; speed is not judged)"
 bench/pipeline/run --smoke --out "$root/build/bench-smoke"
+bench/ingest/run --smoke --out "$root/build/bench-smoke"
 
 echo
 echo "all stages passed"
