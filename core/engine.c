@@ -22,6 +22,7 @@
 #include "core_limits.h"
 #include "loader.h"
 #include "log.h"
+#include "metastore.h"
 #include "metrics.h"
 #include "pipe_buffer.h"
 #include "strbuf.h"
@@ -1202,6 +1203,11 @@ int engine_start(engine *eng)
         log_error("cannot create data_dir %s: %s", eng->data_dir, strerror(errno));
         return -1;
     }
+    eng->meta = metastore_open(eng->data_dir, err, sizeof err);
+    if (!eng->meta) {
+        log_error("%s", err);
+        return -1;
+    }
     if (eng->cfg->svc.http_listen[0]) {
         eng->http = http_server_new(eng->loop, eng->cfg->svc.http_listen,
                                     (size_t)eng->cfg->svc.http_max_body, err, sizeof err);
@@ -1439,6 +1445,7 @@ void engine_free(engine *eng)
     }
     drain_messages(eng);
     buffers_close_unused(eng);
+    metastore_close(eng->meta);
     http_server_free(eng->http);
     ev_timer_stop(eng->loop, &eng->maintain_timer);
     ev_timer_stop(eng->loop, &eng->resume_timer);

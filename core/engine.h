@@ -164,6 +164,7 @@ typedef struct engine {
 
     struct http_server *http;
     struct pipe_buffer *buffers; /* open WAL buffers, by pipeline */
+    struct metastore *meta;      /* tenants and credentials (DATA_DIR/meta.db) */
     ev_timer maintain_timer;
     char *data_dir;
     int64_t grace_ms;

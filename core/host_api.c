@@ -12,12 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "batch.h"
 #include "engine.h"
 #include "http_server.h"
 #include "log.h"
+#include "metastore.h"
 #include "metrics.h"
 #include "state.h"
 
@@ -401,6 +403,21 @@ static const char *h_data_dir(const strata_instance *inst)
     return INST(inst)->eng->data_dir;
 }
 
+static int h_auth_check(strata_instance *inst, const strata_http_request *req, const char *scope,
+                        char *tenant, size_t cap)
+{
+    instance *in = INST(inst);
+    if (!in->eng->meta || !req || !scope || !tenant || !cap)
+        return 401;
+    const char *h = http_req_header(req, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0)
+        return 401;
+    h += 7;
+    while (*h == ' ')
+        h++;
+    return metastore_auth(in->eng->meta, h, scope, tenant, cap);
+}
+
 static int64_t h_now_ns(void)
 {
     struct timespec ts;
@@ -464,6 +481,7 @@ static const strata_host_api table = {
     .pipeline_name = h_pipeline_name,
     .data_dir = h_data_dir,
     .now_ns = h_now_ns,
+    .auth_check = h_auth_check,
 };
 
 const strata_host_api *host_api_table(void)

@@ -23,6 +23,7 @@
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
+#include "serve.h"
 #include "strbuf.h"
 #include "wal.h"
 
@@ -278,7 +279,16 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc;
-    if ((!strcmp(cmd, "run") || !strcmp(cmd, "validate")) && argc == 3) {
+    char serve_cfg[4200];
+    if (!strcmp(cmd, "serve")) {
+        rc = cmd_serve(argc - 1, argv + 1, serve_cfg, sizeof serve_cfg);
+        if (rc == 0)
+            rc = cmd_run(serve_cfg, ld);
+    } else if (!strcmp(cmd, "tenant")) {
+        rc = cmd_tenant(argc - 1, argv + 1);
+    } else if (!strcmp(cmd, "key")) {
+        rc = cmd_key(argc - 1, argv + 1);
+    } else if ((!strcmp(cmd, "run") || !strcmp(cmd, "validate")) && argc == 3) {
         rc = !strcmp(cmd, "run") ? cmd_run(argv[2], ld) : cmd_validate(argv[2], ld);
     } else if (!strcmp(cmd, "wal") && argc >= 4 && !strcmp(argv[2], "check")) {
         rc = cmd_wal_check(argv[3], argc > 4 && !strcmp(argv[4], "--strict"));

@@ -23,6 +23,12 @@ VALGRIND = os.environ.get("STRATA_VALGRIND") == "1"
 SLOW = 20 if VALGRIND else 1
 
 
+def host_abi():
+    """The plugin ABI the binary speaks, e.g. "1.1" (from strata --version)."""
+    out = subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout
+    return re.search(r"plugin ABI (\d+\.\d+)", out).group(1)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

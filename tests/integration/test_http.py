@@ -9,7 +9,7 @@ import socket
 import subprocess
 import unittest
 
-from harness import Strata, wait_for
+from harness import Strata, host_abi, wait_for
 
 CFG = """
 service: {http_listen: "127.0.0.1:{PORT}", data_dir: "{DIR}/data", http_max_body: 1KiB}
@@ -82,7 +82,7 @@ class HttpTest(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertEqual(hdrs["Content-Type"], "application/json")
         doc = json.loads(body)
-        self.assertEqual(doc["abi"], "1.0")
+        self.assertEqual(doc["abi"], host_abi())
         dummy = next(p for p in doc["plugins"] if p["name"] == "dummy")
         self.assertEqual(dummy["kind"], "input")
         rate = next(k for k in dummy["config"] if k["key"] == "rate")

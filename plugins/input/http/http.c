@@ -32,8 +32,9 @@
 
 static const strata_config_key http_keys[] = {
     {"path", STRATA_CFG_STRING, "/v1/ingest", 0, "Route the ingest API listens on."},
-    {"tenant", STRATA_CFG_STRING, "default", 0,
-     "Tenant of every event (until credentials carry it)."},
+    {"auth", STRATA_CFG_BOOL, "false", 0,
+     "Require Authorization: Bearer <ingest key>; the tenant comes from the key."},
+    {"tenant", STRATA_CFG_STRING, "default", 0, "Tenant of every event when auth is off."},
     {"max_body", STRATA_CFG_SIZE, "8MiB", 0, "Largest request body as sent (compressed)."},
     {"max_decompressed", STRATA_CFG_SIZE, "64MiB", 0,
      "Largest body after decompression; decompression stops there (bombs cost nothing)."},
@@ -48,7 +49,8 @@ typedef struct in_http {
     strata_instance *inst;
     const strata_host_api *h;
     char path[256];
-    char tenant[256];
+    char tenant[128];
+    int auth;
     size_t max_body, max_decompressed;
     ingest_limits lim;
     strata_metric *requests, *events, *rejected;
@@ -59,6 +61,7 @@ typedef struct pending {
     strata_http_request *req;
     int64_t started_ns;
     uint32_t accepted;
+    char tenant[128];
     char *body; /* response body without lag_hint and the closing brace */
 } pending;
 
@@ -72,6 +75,12 @@ static int http_init(strata_instance *inst, const strata_host_api *h, const stra
     s->h = h;
     snprintf(s->path, sizeof s->path, "%s", h->cfg_str(cfg, "path"));
     snprintf(s->tenant, sizeof s->tenant, "%s", h->cfg_str(cfg, "tenant"));
+    s->auth = h->cfg_bool(cfg, "auth");
+    if (s->auth && !STRATA_HOST_HAS(h, auth_check)) {
+        h->set_error(inst, "auth needs a Strata host with plugin ABI 1.1 or later");
+        free(s);
+        return STRATA_EINVAL;
+    }
     s->max_body = (size_t)h->cfg_int(cfg, "max_body");
     s->max_decompressed = (size_t)h->cfg_int(cfg, "max_decompressed");
     s->lim.max_events = (uint32_t)h->cfg_int(cfg, "max_events");
@@ -264,7 +273,7 @@ static void on_ack(int status, void *arg)
                                                    : "critical";
         size_t n = strlen(p->body);
         char *b = malloc(n + 40);
-        s->h->metric_add(s->events, s->tenant, p->accepted);
+        s->h->metric_add(s->events, p->tenant, p->accepted);
         if (b) {
             sprintf(b, "%s,\"lag_hint\":\"%s\"}", p->body, hint);
             respond(s, p->req, 202, b);
@@ -310,6 +319,23 @@ static void handle_ingest(strata_http_request *req, void *arg)
 {
     in_http *s = arg;
     const strata_host_api *h = s->h;
+    char tenant[128];
+    snprintf(tenant, sizeof tenant, "%s", s->tenant);
+    if (s->auth) {
+        int a = h->auth_check(s->inst, req, "ingest", tenant, sizeof tenant);
+        if (a == 401) {
+            h->http_add_header(req, "WWW-Authenticate", "Bearer");
+            respond_error(s, req, 401,
+                          "missing or unknown credential: send Authorization: Bearer <ingest key>");
+            return;
+        }
+        if (a != 0) {
+            respond_error(s, req, 403,
+                          "this credential has no ingest scope (user tokens cannot ingest; use "
+                          "an ingest key)");
+            return;
+        }
+    }
     size_t len;
     const char *body = h->http_body(req, &len);
     if (len > s->max_body) {
@@ -360,7 +386,7 @@ static void handle_ingest(strata_http_request *req, void *arg)
     }
     int64_t now = h->now_ns();
     int rc =
-        ingest_decode(h, b, body, plain_len, ndjson, s->tenant, now, &s->lim, res, msg, sizeof msg);
+        ingest_decode(h, b, body, plain_len, ndjson, tenant, now, &s->lim, res, msg, sizeof msg);
     free(plain);
     if (rc != 0) {
         h->batch_free(b);
@@ -369,7 +395,7 @@ static void handle_ingest(strata_http_request *req, void *arg)
         return;
     }
     if (res->failed)
-        h->metric_add(s->rejected, s->tenant, res->failed);
+        h->metric_add(s->rejected, tenant, res->failed);
     char *rj = result_json(res);
     uint32_t accepted = res->accepted;
     free(res);
@@ -392,7 +418,8 @@ static void handle_ingest(strata_http_request *req, void *arg)
         respond(s, req, 500, "{\"error\":\"out of memory\"}");
         return;
     }
-    *p = (pending){s, req, now, accepted, rj};
+    *p = (pending){s, req, now, accepted, "", rj};
+    snprintf(p->tenant, sizeof p->tenant, "%s", tenant);
     rc = h->emit(s->inst, b, on_ack, p);
     if (rc != STRATA_OK) {
         h->batch_free(b);

@@ -168,6 +168,14 @@ typedef struct strata_host_api {
     const char *(*pipeline_name)(const strata_instance *inst);
     const char *(*data_dir)(const strata_instance *inst);
     int64_t (*now_ns)(void); /* wall clock, Unix ns */
+
+    /* ---- added in ABI 1.1 ------------------------------------------------
+     * Check a request's "Authorization: Bearer SECRET" against the tenants'
+     * credentials for `scope` (ingest, search, tail, alerts, admin). Returns
+     * 0 with the credential's tenant copied to `tenant`, 401 for a missing
+     * or unknown credential, 403 for one without the scope. [loop] */
+    int (*auth_check)(strata_instance *inst, const strata_http_request *req, const char *scope,
+                      char *tenant, size_t cap);
 } strata_host_api;
 
 /* True when the host table is new enough to contain `field`. */
