@@ -506,6 +506,10 @@ int engine_emit(instance *in, batch_t *b, strata_ack_fn ack, void *arg)
     uint32_t n = b->count;
     atomic_fetch_add(&in->events_in, n);
     atomic_fetch_add(&in->batches_in, 1);
+    /* the input's own batch stays referenced until the chain is through, so
+     * a quota refusal can hand it back untouched (emit's contract) */
+    batch_t *orig = b;
+    batch_ref(orig);
     for (size_t k = 0; k < p->n_f && b; k++) {
         instance *f = p->filters[k];
         if (!route_match(f->match, tag))
@@ -515,6 +519,16 @@ int engine_emit(instance *in, batch_t *b, strata_ack_fn ack, void *arg)
         pthread_mutex_lock(&f->lock);
         int rc = f->p->process(f->state, b, &out);
         pthread_mutex_unlock(&f->lock);
+        if (rc == STRATA_EQUOTA) {
+            if (out && out != b)
+                batch_unref(out);
+            batch_unref(b); /* the chain's reference; orig keeps the caller's */
+            free(a);
+            graph_release(eng, g);
+            atomic_fetch_sub(&in->events_in, n);
+            atomic_fetch_sub(&in->batches_in, 1);
+            return STRATA_EQUOTA;
+        }
         if (rc != STRATA_OK) {
             /* a failing filter passes the batch on unchanged: losing events
              * to a filter bug is worse than not filtering them */
@@ -529,6 +543,7 @@ int engine_emit(instance *in, batch_t *b, strata_ack_fn ack, void *arg)
         if (b)
             atomic_fetch_add(&f->events_out, b->count);
     }
+    batch_unref(orig); /* the chain is through: drop the extra reference */
     atomic_fetch_add(&in->events_out, n);
     if (!b || !b->count || !nouts) {
         /* filtered out entirely, or no output matched the tag */

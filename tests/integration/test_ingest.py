@@ -2,11 +2,13 @@
 and NDJSON, per-event errors, timestamps and skew, limits (size, bombs,
 events, nesting), garbage and truncated bodies, backpressure; 202 only once
 durable, and nothing already stored lost by a bad request."""
+import collections
 import gzip
 import json
 import shutil
 import subprocess
 import threading
+import time
 import unittest
 
 from harness import Strata, count_lines, read_jsonl, wait_for
@@ -241,3 +243,40 @@ pipelines:
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class QuotaTest(unittest.TestCase):
+    def test_noisy_tenant_gets_429_others_are_untouched(self):
+        s = Strata("""
+service: {http_listen: "127.0.0.1:{PORT}", data_dir: "{DIR}/data"}
+pipelines:
+  - name: q
+    inputs:
+      - {plugin: http, name: a, tenant: noisy}
+      - {plugin: http, name: b, tenant: quiet, path: /v1/ingest-b}
+    filters:
+      - {plugin: quota, events_per_second: 100, burst: 1s, tenants: {vip: 100000}}
+    outputs:
+      - {plugin: file, path: "{DIR}/out.jsonl"}
+""", name="quota").wait_ready()
+        self.addCleanup(s.cleanup)
+        batch = json.dumps({"logs": [{"msg": "q"}] * 60}).encode()
+
+        def post(path):
+            st, text, hdrs = s.request("POST", path, body=batch)
+            return st, json.loads(text), hdrs
+
+        self.assertEqual(post("/v1/ingest")[0], 202)      # 100 tokens -> 40
+        st, doc, hdrs = post("/v1/ingest")                 # 60 > 40: refused whole
+        self.assertEqual(st, 429)
+        self.assertEqual(hdrs.get("Retry-After"), "1")
+        self.assertIn("tenant 'noisy' is over its ingest quota", doc["error"])
+        self.assertEqual(post("/v1/ingest-b")[0], 202)    # another tenant's bucket
+        time.sleep(0.8)                                    # refill 80 -> 120 capped at 100
+        self.assertEqual(post("/v1/ingest")[0], 202)
+        self.assertEqual(s.counter("strata_quota_rejected_events_total", tenant="noisy"), 60)
+        self.assertEqual(s.counter("strata_input_paused", instance="a"), 0)  # never paused
+        wait_for(lambda: count_lines(s.path("out.jsonl")) >= 180)
+        tenants = collections.Counter(e["tenant"] for e in read_jsonl(s.path("out.jsonl")))
+        self.assertEqual(tenants, {"noisy": 120, "quiet": 60})  # the refused batch left no trace
+        self.assertEqual(s.stop(), 0)

@@ -428,7 +428,13 @@ static void handle_ingest(strata_http_request *req, void *arg)
         if (rc == STRATA_EAGAIN)
             respond_error(s, req, 429,
                           "backpressure: the pipeline is full; retry after the Retry-After delay");
-        else
+        else if (rc == STRATA_EQUOTA) {
+            char m[300];
+            snprintf(m, sizeof m,
+                     "tenant '%s' is over its ingest quota; retry after the Retry-After delay",
+                     tenant);
+            respond_error(s, req, 429, m);
+        } else
             respond_error(s, req, 503, "the pipeline is not accepting events right now; retry");
         return;
     }

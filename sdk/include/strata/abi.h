@@ -46,7 +46,8 @@ enum {
     STRATA_ERANGE = -6,    /* value or buffer outside its limit */
     STRATA_RETRY = -7,     /* output: transient failure, flush again later */
     STRATA_EDROPPED = -8,  /* ack: a limit or failure dropped the batch */
-    STRATA_ESTOPPING = -9  /* the instance or host is shutting down */
+    STRATA_ESTOPPING = -9, /* the instance or host is shutting down */
+    STRATA_EQUOTA = -10    /* (1.1) a quota refused the batch: retry later */
 };
 
 /* A borrowed byte string; not NUL-terminated unless stated. */

@@ -65,7 +65,10 @@ typedef struct strata_plugin {
     void (*resume)(void *state);
     /* filter: read `in` (borrowed); set *out to `in` to pass it on unchanged,
      * to a new batch (transferred to the host) to replace it, or to NULL to
-     * drop it entirely. */
+     * drop it entirely. Return STRATA_EQUOTA (1.1) to refuse the whole batch:
+     * emit() then returns STRATA_EQUOTA and the input keeps its batch (and
+     * is not paused: other tenants' batches go on). Any other error passes
+     * the batch on unchanged and counts an error. */
     int (*process)(void *state, strata_batch *in, strata_batch **out);
     /* output: deliver the batch (borrowed). STRATA_OK, STRATA_RETRY for a
      * transient failure (retried with backoff), any other code drops it. */
