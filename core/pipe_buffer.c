@@ -65,7 +65,7 @@ void pipe_buffer_close(pipe_buffer *pb)
 
 int pipe_buffer_has_room(pipe_buffer *pb)
 {
-    return wal_healthy(pb->w) && atomic_load(&pb->disk_bytes) < pb->max_bytes;
+    return wal_accepting(pb->w) && atomic_load(&pb->disk_bytes) < pb->max_bytes;
 }
 
 typedef struct append_ctx {

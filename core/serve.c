@@ -228,7 +228,8 @@ int cmd_serve(int argc, char **argv, char *config_out, size_t cap)
         listen = getenv("STRATA_LISTEN");
     if (!extra)
         extra = getenv("STRATA_CONFIG");
-    for (int i = 1; i < argc; i++) {
+    /* every option takes a value: walk them in pairs */
+    for (int i = 1; i < argc; i += 2) {
         const char *a = argv[i];
         if (!a)
             break;
@@ -240,7 +241,6 @@ int cmd_serve(int argc, char **argv, char *config_out, size_t cap)
                             "[--config EXTRA.yaml]\n");
             return 2;
         }
-        i++;
     }
     char absdir[4096];
     if (mkdir_p(dir) != 0 || !realpath(dir, absdir)) {

@@ -74,6 +74,10 @@ void wal_close(wal *w);
  * closing, STRATA_ERR while the WAL is unhealthy (disk full, I/O error). */
 int wal_append(wal *w, const void *data, size_t len, wal_done_fn done, void *arg);
 int wal_healthy(wal *w);
+/* Would wal_append take a record now? (healthy, or unhealthy but due for
+ * its next trial write: admission must let that one through or the WAL
+ * could never find out that space returned) */
+int wal_accepting(wal *w);
 void wal_get_stats(wal *w, wal_stats *out);
 /* Delete whole segments whose records are all below `seq` (every consumer
  * has checkpointed past them). Returns the number of files deleted. */

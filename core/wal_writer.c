@@ -270,6 +270,14 @@ int wal_healthy(wal *w)
     return h;
 }
 
+int wal_accepting(wal *w)
+{
+    pthread_mutex_lock(&w->lock);
+    int ok = !w->closing && (w->healthy || now_ms() >= w->retry_at_ms);
+    pthread_mutex_unlock(&w->lock);
+    return ok;
+}
+
 int wal_append(wal *w, const void *data, size_t len, wal_done_fn done, void *arg)
 {
     if (len > WAL_MAX_RECORD)
