@@ -1526,6 +1526,28 @@ static void render_wal_metrics(engine *eng, strbuf *sb)
             sb_printf(sb, f == 6 ? "\"} %.6f\n" : "\"} %.0f\n", v);
         }
     }
+    sb_puts(sb, "# HELP strata_wal_commit_seconds Group commit latency (write + fdatasync).\n"
+                "# TYPE strata_wal_commit_seconds histogram\n");
+    static const uint64_t bounds[WAL_COMMIT_BUCKETS] = WAL_COMMIT_BOUNDS_US;
+    for (size_t i = 0; i < nb; i++) {
+        uint64_t cum = 0;
+        for (size_t k = 0; k <= WAL_COMMIT_BUCKETS; k++) {
+            cum += st[i].commit_hist[k];
+            sb_puts(sb, "strata_wal_commit_seconds_bucket{pipeline=\"");
+            metrics_escape_label(sb, names[i]);
+            if (k < WAL_COMMIT_BUCKETS)
+                sb_printf(sb, "\",le=\"%g\"} %llu\n", (double)bounds[k] / 1e6,
+                          (unsigned long long)cum);
+            else
+                sb_printf(sb, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+        }
+        sb_puts(sb, "strata_wal_commit_seconds_sum{pipeline=\"");
+        metrics_escape_label(sb, names[i]);
+        sb_printf(sb, "\"} %.6f\nstrata_wal_commit_seconds_count{pipeline=\"",
+                  (double)st[i].commit_us_sum / 1e6);
+        metrics_escape_label(sb, names[i]);
+        sb_printf(sb, "\"} %llu\n", (unsigned long long)cum);
+    }
     sb_puts(sb, "# HELP strata_wal_consumer_lag_records Durable WAL records an output has not "
                 "consumed yet.\n# TYPE strata_wal_consumer_lag_records gauge\n");
     GRAPH_EACH(eng->current, in, {

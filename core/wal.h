@@ -49,6 +49,13 @@
 /* Most bytes one group commit gathers: bounds the latency one commit adds. */
 #define WAL_MAX_COMMIT_BYTES (16u << 20)
 
+/* Upper bounds (µs) of the commit-latency histogram buckets. */
+#define WAL_COMMIT_BUCKETS 10
+#define WAL_COMMIT_BOUNDS_US                                                                       \
+    {                                                                                              \
+        250, 500, 1000, 2000, 5000, 10000, 25000, 50000, 100000, 1000000                           \
+    }
+
 typedef struct wal wal;
 
 /* Called on the writer thread when a record is durable (status 0, its
@@ -62,6 +69,10 @@ typedef struct wal_stats {
     uint64_t first_seq, next_seq;  /* retained range [first, next) */
     uint64_t files, bytes;         /* on disk */
     uint64_t last_commit_us, max_commit_us;
+    /* commit latency histogram (write + fdatasync): counts per bucket of
+     * WAL_COMMIT_BOUNDS_US (cumulative is computed when rendering) */
+    uint64_t commit_hist[WAL_COMMIT_BUCKETS + 1];
+    uint64_t commit_us_sum;
 } wal_stats;
 
 /* Open (creating DIR if needed), recover, and start the writer thread.

@@ -430,6 +430,12 @@ static void *writer_main(void *arg)
             w->st.last_commit_us = us;
             if (us > w->st.max_commit_us)
                 w->st.max_commit_us = us;
+            static const uint64_t bounds[WAL_COMMIT_BUCKETS] = WAL_COMMIT_BOUNDS_US;
+            size_t bk = 0;
+            while (bk < WAL_COMMIT_BUCKETS && us > bounds[bk])
+                bk++;
+            w->st.commit_hist[bk]++;
+            w->st.commit_us_sum += us;
         } else {
             if (w->healthy)
                 log_error("WAL write or fsync failed (%s): refusing appends, retrying every %d ms",

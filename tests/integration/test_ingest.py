@@ -184,6 +184,23 @@ class IngestTest(unittest.TestCase):
         self.assertEqual(after[:len(before)], before)
         self.assertEqual(after[-1]["msg"], "after-bad")
 
+    def test_metrics_by_tenant_reason_and_size(self):
+        before = self.s.counter("strata_ingest_bytes_total", tenant="default") or 0
+        body = json.dumps({"logs": [{"msg": "metric-test"}] * 10}).encode()
+        self.assertEqual(self.post(body)[0], 202)
+        self.post(b"{")                      # undecodable
+        self.post(b"{}", enc="brotli")       # unsupported encoding
+        self.assertEqual(self.s.counter("strata_ingest_bytes_total", tenant="default") - before,
+                         len(body))
+        self.assertGreaterEqual(self.s.counter("strata_ingest_refused_requests_total",
+                                               reason="undecodable"), 1)
+        self.assertGreaterEqual(self.s.counter("strata_ingest_refused_requests_total",
+                                               reason="unsupported_encoding"), 1)
+        self.assertGreaterEqual(self.s.counter("strata_ingest_batch_events_count"), 1)
+        self.assertGreaterEqual(self.s.counter("strata_wal_commit_seconds_count", pipeline="ingest"), 1)
+        self.assertGreaterEqual(self.s.counter("strata_wal_commit_seconds_bucket", pipeline="ingest",
+                                               le="+Inf"), 1)
+
     def test_concurrent_clients_all_acknowledged_and_stored(self):
         results = []
 
