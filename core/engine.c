@@ -21,6 +21,7 @@
 #include "http_server.h"
 #include "core_limits.h"
 #include "loader.h"
+#include "fsutil.h"
 #include "log.h"
 #include "metastore.h"
 #include "metrics.h"
@@ -1196,25 +1197,10 @@ engine *engine_new(struct ev_loop *loop, struct loader *ld, config *cfg, const c
     return eng;
 }
 
-/* Create the data dir (and parents) so plugins can keep state there. */
-static int ensure_dir(const char *dir)
-{
-    char p[4096];
-    snprintf(p, sizeof p, "%s", dir);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            if (mkdir(p, 0750) != 0 && errno != EEXIST)
-                return -1;
-            *s = '/';
-        }
-    return mkdir(p, 0750) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 int engine_start(engine *eng)
 {
     char err[1024];
-    if (ensure_dir(eng->data_dir) != 0) {
+    if (fs_mkdirs(eng->data_dir) != 0) {
         log_error("cannot create data_dir %s: %s", eng->data_dir, strerror(errno));
         return -1;
     }

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
 #include "metastore.h"
 #include "single_node_yaml.h"
 
@@ -32,24 +33,10 @@ static const char *data_dir_default(void)
     return d && *d ? d : "./strata-data";
 }
 
-static int mkdir_p(const char *dir)
-{
-    char p[4096];
-    snprintf(p, sizeof p, "%s", dir);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            if (mkdir(p, 0750) != 0 && errno != EEXIST)
-                return -1;
-            *s = '/';
-        }
-    return mkdir(p, 0750) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 static metastore *open_meta(const char *dir)
 {
     char err[512];
-    if (mkdir_p(dir) != 0) {
+    if (fs_mkdirs(dir) != 0) {
         fprintf(stderr, "strata: cannot create %s: %s\n", dir, strerror(errno));
         return NULL;
     }
@@ -243,7 +230,7 @@ int cmd_serve(int argc, char **argv, char *config_out, size_t cap)
         }
     }
     char absdir[4096];
-    if (mkdir_p(dir) != 0 || !realpath(dir, absdir)) {
+    if (fs_mkdirs(dir) != 0 || !realpath(dir, absdir)) {
         fprintf(stderr, "strata: cannot use data dir %s: %s\n", dir, strerror(errno));
         return 1;
     }

@@ -15,6 +15,7 @@
 
 #include "core_limits.h"
 #include "crc32c.h"
+#include "fsutil.h"
 #include "strata/abi.h"
 
 #define STATE_MAGIC 0x31535453u /* "STS1" */
@@ -31,19 +32,6 @@ static int key_ok(const char *k)
               *k == '.' || *k == '_' || *k == '-'))
             return 0;
     return 1;
-}
-
-static int mkdirs(char *p)
-{
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            int rc = mkdir(p, 0750);
-            *s = '/';
-            if (rc != 0 && errno != EEXIST)
-                return -1;
-        }
-    return mkdir(p, 0750) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 static int write_all(int fd, const void *buf, size_t n)
@@ -84,7 +72,7 @@ int state_file_put(const char *dir_in, const char *key, const void *val, size_t 
         return STRATA_EINVAL;
     char dir[4096], tmp[4200], path[4200];
     snprintf(dir, sizeof dir, "%s", dir_in);
-    if (mkdirs(dir) != 0)
+    if (fs_mkdirs(dir) != 0)
         return STRATA_ERR;
     snprintf(path, sizeof path, "%s/%s", dir, key);
     snprintf(tmp, sizeof tmp, "%s/.%s.tmp", dir, key);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "crc32c.h"
+#include "fsutil.h"
 #include "log.h"
 #include "state.h"
 #include "strata/abi.h"
@@ -65,20 +66,6 @@ static int64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int mkdirs(const char *path)
-{
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s", path);
-    for (char *s = p + 1; *s; s++)
-        if (*s == '/') {
-            *s = 0;
-            if (mkdir(p, 0750) != 0 && errno != EEXIST)
-                return -1;
-            *s = '/';
-        }
-    return mkdir(p, 0750) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 static int segs_push(wal *w, uint64_t first)
@@ -196,7 +183,7 @@ static void *writer_main(void *arg);
 
 wal *wal_open(const char *dir, int64_t segment_bytes, char *err, size_t errlen)
 {
-    if (mkdirs(dir) != 0) {
+    if (fs_mkdirs(dir) != 0) {
         snprintf(err, errlen, "cannot create WAL directory %s: %s", dir, strerror(errno));
         return NULL;
     }
