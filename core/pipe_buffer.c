@@ -149,13 +149,6 @@ void pipe_buffer_maintain(pipe_buffer *pb, const char *const *consumers, const u
     atomic_store(&pb->disk_bytes, (long long)st.bytes);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait up to WAL_CONSUMER_WAIT_MS for records past `next` to become durable. */
 static void wait_for_commit(pipe_buffer *pb, uint64_t next)
 {
@@ -196,7 +189,7 @@ void *pipe_buffer_consume(void *arg)
         return NULL;
     }
     atomic_store(&o->consumer_next, next);
-    int64_t saved_ms = mono_ms();
+    int64_t saved_ms = engine_now_ms();
     uint64_t saved = next;
     for (;;) {
         pthread_mutex_lock(&o->qlock);
@@ -204,10 +197,10 @@ void *pipe_buffer_consume(void *arg)
         pthread_mutex_unlock(&o->qlock);
         if (abort_now)
             break;
-        if (next != saved && mono_ms() - saved_ms >= WAL_CHECKPOINT_MS) {
+        if (next != saved && engine_now_ms() - saved_ms >= WAL_CHECKPOINT_MS) {
             save_checkpoint(o, next);
             saved = next;
-            saved_ms = mono_ms();
+            saved_ms = engine_now_ms();
         }
         if (next >= atomic_load(&pb->durable_next)) {
             if (stop)

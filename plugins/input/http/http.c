@@ -154,6 +154,22 @@ static void respond(in_http *s, strata_http_request *req, int status, const char
     s->h->http_respond(req, status, "application/json", body, strlen(body));
 }
 
+/* Write s JSON-escaped at o (room for 6 bytes per input byte) and return
+ * the new end. */
+static char *json_escape(char *o, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            o += sprintf(o, "\\%c", c);
+        else if (c < 0x20)
+            o += sprintf(o, "\\u%04x", c);
+        else
+            *o++ = (char)c;
+    }
+    return o;
+}
+
 /* {"error": msg} with msg JSON-escaped. */
 static void respond_error(in_http *s, strata_http_request *req, int status, const char *msg)
 {
@@ -163,16 +179,7 @@ static void respond_error(in_http *s, strata_http_request *req, int status, cons
         respond(s, req, 500, "{\"error\":\"out of memory\"}");
         return;
     }
-    char *o = b + sprintf(b, "{\"error\":\"");
-    for (const char *p = msg; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '"' || c == '\\')
-            o += sprintf(o, "\\%c", c);
-        else if (c < 0x20)
-            o += sprintf(o, "\\u%04x", c);
-        else
-            *o++ = (char)c;
-    }
+    char *o = json_escape(b + sprintf(b, "{\"error\":\""), msg);
     strcpy(o, "\"}");
     respond(s, req, status, b);
     free(b);
@@ -331,15 +338,7 @@ static char *result_json(const ingest_result *res)
         o += sprintf(o, ",\"errors\":[");
         for (uint32_t i = 0; i < res->nerrors; i++) {
             o += sprintf(o, "%s{\"index\":%u,\"reason\":\"", i ? "," : "", res->errors[i].index);
-            for (const char *q = res->errors[i].reason; *q; q++) {
-                unsigned char c = (unsigned char)*q;
-                if (c == '"' || c == '\\')
-                    o += sprintf(o, "\\%c", c);
-                else if (c < 0x20)
-                    o += sprintf(o, "\\u%04x", c);
-                else
-                    *o++ = (char)c;
-            }
+            o = json_escape(o, res->errors[i].reason);
             o += sprintf(o, "\"}");
         }
         o += sprintf(o, "]");
