@@ -135,6 +135,8 @@ class ReloadTest(unittest.TestCase):
         self.assertEqual(self.reload(s)[0], 200)
         wait_for(lambda: s.counter("strata_events_out_total", instance="out2") is None,
                  what="second pipeline gone from /metrics")
+        # a removed output first drains what was queued for it, then retires
+        wait_for(lambda: "[second/output/out2] retired" in s.logs(), what="out2 retired")
         n = count_lines(s.path("second.jsonl"))
         time.sleep(0.3)
         self.assertEqual(count_lines(s.path("second.jsonl")), n)  # it really stopped
