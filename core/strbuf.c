@@ -9,8 +9,9 @@
 
 #include "strata/abi.h"
 
-/* Grow so that n more bytes plus a NUL fit. */
-static int sb_grow(strbuf *sb, size_t n)
+/* Grow so that n more bytes plus a NUL fit (callers that write into
+ * buf + len directly then advance len themselves). */
+int sb_reserve(strbuf *sb, size_t n)
 {
     if (sb->len + n + 1 <= sb->cap)
         return 0;
@@ -34,7 +35,7 @@ static int sb_grow(strbuf *sb, size_t n)
 
 int sb_append(strbuf *sb, const void *data, size_t n)
 {
-    if (sb_grow(sb, n))
+    if (sb_reserve(sb, n))
         return STRATA_ENOMEM;
     if (n)
         memcpy(sb->buf + sb->len, data, n);
@@ -59,7 +60,7 @@ int sb_printf(strbuf *sb, const char *fmt, ...)
         return STRATA_EINVAL;
     if ((size_t)n < sizeof small)
         return sb_append(sb, small, (size_t)n);
-    if (sb_grow(sb, (size_t)n))
+    if (sb_reserve(sb, (size_t)n))
         return STRATA_ENOMEM;
     va_start(ap, fmt);
     vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);

@@ -21,6 +21,9 @@ typedef struct strbuf {
 } strbuf;
 
 int sb_append(strbuf *sb, const void *data, size_t n);
+/* Make room for n more bytes (plus the NUL) without changing len; for
+ * writers that fill buf + len directly and then advance len. */
+int sb_reserve(strbuf *sb, size_t n);
 int sb_puts(strbuf *sb, const char *s);
 int sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int sb_json_str(strbuf *sb, const char *s); /* s as a quoted JSON string */

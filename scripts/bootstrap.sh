@@ -5,7 +5,7 @@ set -eu
 SUDO=
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 # build
-PKGS="build-essential cmake pkg-config libev-dev libyaml-dev libhttp-parser-dev libpcre2-dev zlib1g-dev libzstd-dev libsqlite3-dev libssl-dev"
+PKGS="build-essential cmake pkg-config libev-dev libyaml-dev libhttp-parser-dev libpcre2-dev zlib1g-dev libzstd-dev libsqlite3-dev libssl-dev libroaring-dev libxxhash-dev"
 # tests: unit tests, sanitizers, fuzzing, ABI check, leak check, metrics lint
 PKGS="$PKGS libcmocka-dev clang libclang-rt-14-dev llvm abigail-tools valgrind python3 curl prometheus"
 # lint: formatting and static analysis

@@ -1,0 +1,210 @@
+/*
+ * segment/codec.c - fixed ints, varints and the bit-packed integer column
+ * (see codec.h for the layouts).
+ */
+#include "codec.h"
+
+#include <string.h>
+
+void put_u8(strbuf *b, uint8_t v) { sb_append(b, &v, 1); }
+
+void put_u16(strbuf *b, uint16_t v)
+{
+    uint8_t t[2];
+    store_u16(t, v);
+    sb_append(b, t, sizeof t);
+}
+
+void put_u32(strbuf *b, uint32_t v)
+{
+    uint8_t t[4];
+    store_u32(t, v);
+    sb_append(b, t, sizeof t);
+}
+
+void put_u64(strbuf *b, uint64_t v)
+{
+    uint8_t t[8];
+    store_u64(t, v);
+    sb_append(b, t, sizeof t);
+}
+
+void put_varint(strbuf *b, uint64_t v)
+{
+    uint8_t t[10];
+    size_t n = 0;
+    while (v >= 0x80) {
+        t[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    t[n++] = (uint8_t)v;
+    sb_append(b, t, n);
+}
+
+void put_bytes(strbuf *b, const void *p, size_t n)
+{
+    put_varint(b, n);
+    sb_append(b, p, n);
+}
+
+void store_u16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+void store_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void store_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+uint32_t load_u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+uint64_t load_u64(const uint8_t *p) { return (uint64_t)load_u32(p) | (uint64_t)load_u32(p + 4) << 32; }
+
+uint8_t get_u8(cursor *c)
+{
+    if (cursor_left(c) < 1) {
+        c->bad = 1;
+        return 0;
+    }
+    return *c->p++;
+}
+
+uint32_t get_u32(cursor *c)
+{
+    if (cursor_left(c) < 4) {
+        c->bad = 1;
+        return 0;
+    }
+    uint32_t v = load_u32(c->p);
+    c->p += 4;
+    return v;
+}
+
+uint64_t get_u64(cursor *c)
+{
+    if (cursor_left(c) < 8) {
+        c->bad = 1;
+        return 0;
+    }
+    uint64_t v = load_u64(c->p);
+    c->p += 8;
+    return v;
+}
+
+uint64_t get_varint(cursor *c)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (cursor_left(c) < 1)
+            break;
+        uint8_t byte = *c->p++;
+        if (shift == 63 && byte > 1)
+            break; /* more than 64 bits */
+        v |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80))
+            return v;
+    }
+    c->bad = 1;
+    return 0;
+}
+
+const uint8_t *get_bytes(cursor *c, size_t max, size_t *n)
+{
+    uint64_t len = get_varint(c);
+    if (c->bad || len > max || len > cursor_left(c)) {
+        c->bad = 1;
+        *n = 0;
+        return NULL;
+    }
+    const uint8_t *p = c->p;
+    c->p += len;
+    *n = (size_t)len;
+    return p;
+}
+
+/* Bits needed for v (0 for 0). */
+static unsigned bit_width(uint64_t v)
+{
+    return v ? 64u - (unsigned)__builtin_clzll(v) : 0u;
+}
+
+void intcol_encode(strbuf *b, const int64_t *v, size_t n)
+{
+    for (size_t f = 0; f < n; f += CODEC_FRAME) {
+        size_t k = n - f < CODEC_FRAME ? n - f : CODEC_FRAME;
+        int64_t lo = v[f], hi = v[f];
+        for (size_t i = 1; i < k; i++) {
+            if (v[f + i] < lo)
+                lo = v[f + i];
+            if (v[f + i] > hi)
+                hi = v[f + i];
+        }
+        unsigned width = bit_width((uint64_t)hi - (uint64_t)lo);
+        put_varint(b, zigzag(lo));
+        put_u8(b, (uint8_t)width);
+        uint64_t acc = 0;
+        unsigned used = 0;
+        for (size_t i = 0; i < k && width; i++) {
+            uint64_t d = (uint64_t)v[f + i] - (uint64_t)lo;
+            acc |= d << used;
+            unsigned take = 64 - used < width ? 64 - used : width;
+            used += take;
+            if (used == 64) {
+                put_u64(b, acc);
+                /* the bits of d that did not fit start the next word */
+                acc = take < 64 ? d >> take : 0;
+                used = width - take;
+            }
+        }
+        size_t tail = (used + 7) / 8;
+        for (size_t i = 0; i < tail; i++)
+            put_u8(b, (uint8_t)(acc >> (8 * i)));
+    }
+}
+
+/* Read `width` bits starting at bit `bit` of an LSB-first bit stream of
+ * `bytes` bytes. Values may straddle 9 bytes (width 64 at an odd offset). */
+static uint64_t load_bits(const uint8_t *p, size_t bytes, size_t bit, unsigned width)
+{
+    size_t at = bit / 8;
+    unsigned sh = (unsigned)(bit % 8);
+    uint8_t tmp[9] = {0};
+    size_t avail = bytes - at < sizeof tmp ? bytes - at : sizeof tmp;
+    memcpy(tmp, p + at, avail);
+    uint64_t v = load_u64(tmp) >> sh;
+    if (sh && sh + width > 64)
+        v |= (uint64_t)tmp[8] << (64 - sh);
+    return width == 64 ? v : v & ((1ull << width) - 1);
+}
+
+int intcol_decode(cursor *c, int64_t *out, size_t n)
+{
+    for (size_t f = 0; f < n; f += CODEC_FRAME) {
+        size_t k = n - f < CODEC_FRAME ? n - f : CODEC_FRAME;
+        uint64_t lo = (uint64_t)unzigzag(get_varint(c));
+        unsigned width = get_u8(c);
+        if (c->bad || width > 64)
+            return -1;
+        size_t bytes = (k * width + 7) / 8;
+        if (cursor_left(c) < bytes)
+            return -1;
+        for (size_t i = 0; i < k; i++)
+            out[f + i] = (int64_t)(lo + (width ? load_bits(c->p, bytes, i * width, width) : 0));
+        c->p += bytes;
+    }
+    return 0;
+}

@@ -1,0 +1,75 @@
+/*
+ * segment/codec.h - the small encodings every part of a segment is built
+ * from: little-endian fixed ints, LEB128 varints, zigzag, and a frame-of-
+ * reference bit-packed integer column.
+ *
+ * Writers append to a strbuf (core/strbuf.h: growable, remembers OOM).
+ * Readers use a cursor over bytes they do not own; every read is bounds
+ * checked and a failed read poisons the cursor (c->bad) so that a decoder can
+ * check once at the end instead of after every field.
+ */
+#ifndef STRATA_SEGMENT_CODEC_H
+#define STRATA_SEGMENT_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strbuf.h"
+
+/* Values per bit-packed frame. 128 keeps the per-frame header (base + width)
+ * under 1 bit per value and lets one outlier widen only its own frame. */
+#define CODEC_FRAME 128u
+
+/* A bounded read cursor. */
+typedef struct cursor {
+    const uint8_t *p;
+    const uint8_t *end;
+    int bad; /* set by any read past the end or malformed value */
+} cursor;
+
+static inline cursor cursor_make(const void *p, size_t n)
+{
+    cursor c = {(const uint8_t *)p, (const uint8_t *)p + n, 0};
+    return c;
+}
+
+static inline size_t cursor_left(const cursor *c) { return c->bad ? 0 : (size_t)(c->end - c->p); }
+
+static inline uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
+static inline int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+
+void put_u8(strbuf *b, uint8_t v);
+void put_u16(strbuf *b, uint16_t v);
+void put_u32(strbuf *b, uint32_t v);
+void put_u64(strbuf *b, uint64_t v);
+void put_varint(strbuf *b, uint64_t v);
+/* A varint length followed by the bytes. */
+void put_bytes(strbuf *b, const void *p, size_t n);
+
+/* In-place little-endian stores/loads for fixed layouts (footer, tables). */
+void store_u16(uint8_t *p, uint16_t v);
+void store_u32(uint8_t *p, uint32_t v);
+void store_u64(uint8_t *p, uint64_t v);
+uint16_t load_u16(const uint8_t *p);
+uint32_t load_u32(const uint8_t *p);
+uint64_t load_u64(const uint8_t *p);
+
+uint8_t get_u8(cursor *c);
+uint32_t get_u32(cursor *c);
+uint64_t get_u64(cursor *c);
+uint64_t get_varint(cursor *c);
+/* A varint length (at most `max`) and that many bytes; returns a pointer into
+ * the cursor's memory and the length in *n. NULL (and c->bad) on error. */
+const uint8_t *get_bytes(cursor *c, size_t max, size_t *n);
+
+/*
+ * Integer column: n signed values, each frame of CODEC_FRAME values stored as
+ * varint(zigzag(min)), u8 bit width, then (value - min) packed LSB-first in
+ * that width. Callers choose what to store (deltas, differences from another
+ * column) so that the values are small.
+ */
+void intcol_encode(strbuf *b, const int64_t *v, size_t n);
+/* Decode exactly n values into out; 0, or -1 when the bytes are malformed. */
+int intcol_decode(cursor *c, int64_t *out, size_t n);
+
+#endif /* STRATA_SEGMENT_CODEC_H */

@@ -1,0 +1,161 @@
+/*
+ * segment/dicts.c - trained zstd dictionaries: training from samples, and the
+ * id -> dictionary set readers decompress with. Dictionaries are stored by
+ * the indexer as DATA_DIR/dicts/<tenant>/<id>.zdict; a segment records the id
+ * of the one its blocks were compressed with.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ZDICT_STATIC_LINKING_ONLY
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zdict.h>
+#include <zstd.h>
+
+#include "segment.h"
+#include "segment_int.h"
+
+/* A dictionary file larger than this is not one of ours (we train 112 KiB). */
+#define SEG_MAX_DICT_BYTES (1u << 20)
+/* Dictionaries one set holds: a bound on what a directory can make us load. */
+#define SEG_MAX_DICTS 4096u
+
+typedef struct seg_dict {
+    uint32_t id;
+    ZSTD_DDict *ddict;
+} seg_dict;
+
+struct seg_dicts {
+    seg_dict *d;
+    size_t n, cap;
+};
+
+seg_dicts *seg_dicts_new(void) { return calloc(1, sizeof(seg_dicts)); }
+
+int seg_dicts_add(seg_dicts *s, const void *dict, size_t len)
+{
+    uint32_t id = (uint32_t)ZDICT_getDictID(dict, len);
+    if (!id || s->n >= SEG_MAX_DICTS)
+        return -1;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->d[i].id == id)
+            return 0;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        seg_dict *nd = realloc(s->d, cap * sizeof *nd);
+        if (!nd)
+            return -1;
+        s->d = nd;
+        s->cap = cap;
+    }
+    ZSTD_DDict *dd = ZSTD_createDDict(dict, len);
+    if (!dd)
+        return -1;
+    s->d[s->n].id = id;
+    s->d[s->n].ddict = dd;
+    s->n++;
+    return 0;
+}
+
+/* The decompression dictionary with this id, or NULL. */
+const ZSTD_DDict *seg_dicts_find(const seg_dicts *s, uint32_t id);
+const ZSTD_DDict *seg_dicts_find(const seg_dicts *s, uint32_t id)
+{
+    for (size_t i = 0; s && i < s->n; i++)
+        if (s->d[i].id == id)
+            return s->d[i].ddict;
+    return NULL;
+}
+
+/* Read a whole small file; NULL on error or when larger than max. */
+static void *read_small(const char *path, size_t max, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    void *buf = NULL;
+    if (fstat(fd, &st) == 0 && st.st_size > 0 && (size_t)st.st_size <= max &&
+        (buf = malloc((size_t)st.st_size))) {
+        if (read(fd, buf, (size_t)st.st_size) != st.st_size) {
+            free(buf);
+            buf = NULL;
+        } else {
+            *len = (size_t)st.st_size;
+        }
+    }
+    close(fd);
+    return buf;
+}
+
+int seg_dicts_load_dir(seg_dicts *s, const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 7 || strcmp(e->d_name + l - 6, ".zdict") != 0)
+            continue;
+        char path[4096];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path)
+            continue;
+        size_t len = 0;
+        void *buf = read_small(path, SEG_MAX_DICT_BYTES, &len);
+        if (buf && seg_dicts_add(s, buf, len) == 0)
+            n++;
+        free(buf);
+    }
+    closedir(d);
+    return n;
+}
+
+void seg_dicts_free(seg_dicts *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        ZSTD_freeDDict(s->d[i].ddict);
+    free(s->d);
+    free(s);
+}
+
+size_t seg_dict_train(const void *samples, const size_t *sizes, unsigned n, void *out, size_t cap)
+{
+    if (n < 8)
+        return 0;
+    size_t r = ZDICT_trainFromBuffer(out, cap, samples, sizes, n);
+    return ZDICT_isError(r) ? 0 : r;
+}
+
+int seg_fsync_dir(const char *path, char *err, size_t errlen)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        strcpy(dir, ".");
+    } else {
+        size_t n = (size_t)(slash - path);
+        if (n >= sizeof dir)
+            n = sizeof dir - 1;
+        memcpy(dir, path, n ? n : 1);
+        dir[n ? n : 1] = 0;
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) < 0) {
+        snprintf(err, errlen, "fsync %s: %s", dir, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return 0;
+}

@@ -1,0 +1,102 @@
+/*
+ * segment/format.h - the bytes of a segment file, version 1. The layout is
+ * described byte by byte in docs/ARCHITECTURE.md ("Segment format"); every
+ * limit here bounds what a reader accepts from a file.
+ *
+ *   header   16 bytes: "STRATSEG", u16 version, u16 flags, u32 reserved
+ *   sections the parts, each anywhere after the header, each with a CRC32C
+ *   table    n_sections x 24 bytes: u32 id, u32 crc32c, u64 offset, u64 length
+ *   trailer  SEG_TRAILER_BYTES (layout below), ending in "STRATSEG"
+ *
+ * All integers are little-endian.
+ */
+#ifndef STRATA_SEGMENT_FORMAT_H
+#define STRATA_SEGMENT_FORMAT_H
+
+#define SEG_MAGIC "STRATSEG"
+#define SEG_MAGIC_LEN 8
+#define SEG_VERSION 1
+#define SEG_HEADER_BYTES 16
+#define SEG_TABLE_ENTRY_BYTES 24
+
+/* Trailer offsets. */
+#define SEG_TR_EVENTS 0      /* u64 */
+#define SEG_TR_MIN_INGEST 8  /* i64 */
+#define SEG_TR_MAX_INGEST 16 /* i64 */
+#define SEG_TR_MIN_EVENT 24  /* i64 */
+#define SEG_TR_MAX_EVENT 32  /* i64 */
+#define SEG_TR_TABLE_OFF 40  /* u64 */
+#define SEG_TR_NSECTIONS 48  /* u32 */
+#define SEG_TR_TABLE_CRC 52  /* u32 */
+#define SEG_TR_DICT_ID 56    /* u32 */
+#define SEG_TR_NBLOCKS 60    /* u32 */
+#define SEG_TR_VERSION 64    /* u16 */
+#define SEG_TR_FLAGS 66      /* u16 */
+#define SEG_TR_CRC 68        /* u32: CRC32C of trailer bytes 0..67 */
+#define SEG_TR_MAGIC 72      /* 8 bytes */
+#define SEG_TRAILER_BYTES 80
+
+/* Section ids. */
+enum {
+    SEC_TENANT = 1,       /* tenant bytes */
+    SEC_INGEST_TS = 2,    /* intcol of ingest_ts deltas (first from 0) */
+    SEC_EVENT_TS = 3,     /* intcol of event_ts - ingest_ts */
+    SEC_LEVEL = 4,        /* intcol of level */
+    SEC_FLAGS = 5,        /* intcol of flags */
+    SEC_SERVICE_DICT = 6, /* varint count, then put_bytes strings, sorted */
+    SEC_SERVICE = 7,      /* intcol of ids into SEC_SERVICE_DICT */
+    SEC_HOST_DICT = 8,
+    SEC_HOST = 9,
+    SEC_META_KEYS = 10,    /* varint count, then put_bytes keys (ids in blocks) */
+    SEC_BLOCK_INDEX = 11,  /* per block: u64 offset, u32 clen, u32 rows, u32 crc */
+    SEC_BLOCKS = 12,       /* zstd frames of row payloads */
+    SEC_TERM_INDEX = 13,   /* u64 n_terms, u32 n_blocks, per block: u32 off, u64 post base */
+    SEC_TERMS = 14,        /* front-coded term blocks */
+    SEC_POSTINGS = 15,     /* roaring portable bitmaps, in term order */
+    SEC_BLOOM = 16,        /* u64 bits, u8 k, bytes */
+    SEC_BLOCK_BLOOMS = 17, /* per block: u64 off, u64 bits; then u8 k; then bytes */
+    SEC_COUNT_ = 18
+};
+
+/* Block index entry size. */
+#define SEG_BLOCK_ENTRY_BYTES 20
+
+/* Terms per front-coded block. 32 keeps a lookup to one binary search over
+ * the sparse index plus at most 31 prefix-decoded terms. */
+#define SEG_TERMS_PER_BLOCK 32u
+/* Postings of at most this many rows are stored inline in the term entry as
+ * delta varints: a roaring bitmap costs 16+ bytes even for one row, and most
+ * terms (ids, numbers) occur once or twice. */
+#define SEG_INLINE_POSTINGS 4u
+
+/* Rows per compressed block by default (measured in bench/segments: see
+ * docs/BENCHMARKS.md; larger blocks compress better, smaller ones make a
+ * single-row fetch cheaper). */
+#define SEG_DEFAULT_BLOCK_EVENTS 8192u
+/* zstd level for fresh (L0) segments: fast enough to keep up with ingest.
+ * Compaction rewrites with SEG_COMPACT_ZSTD_LEVEL. */
+#define SEG_DEFAULT_ZSTD_LEVEL 3
+#define SEG_COMPACT_ZSTD_LEVEL 19
+
+/* Bloom filter sizing: bits per distinct term. 10 bits gives ~1% false
+ * positives at k=7 for the segment filter; blocks use 8 bits (~2%, k=6)
+ * because there are many more of them. */
+#define SEG_BLOOM_BITS_PER_TERM 10u
+#define SEG_BLOOM_K 7u
+#define SEG_BLOCK_BLOOM_BITS_PER_TERM 8u
+#define SEG_BLOCK_BLOOM_K 6u
+
+/* Reader limits: bounds on what a file may claim before we allocate. */
+#define SEG_MAX_EVENTS (64u << 20)          /* rows in one segment */
+#define SEG_MAX_RAW_BYTES (4ull << 30)      /* raw bytes one writer holds */
+#define SEG_MAX_SECTIONS 64u                /* table entries */
+#define SEG_MAX_BLOCK_EVENTS 65536u         /* rows per block */
+#define SEG_MAX_BLOCK_RAW (256u << 20)      /* uncompressed block payload */
+#define SEG_MAX_DICT_ENTRIES (16u << 20)    /* service/host/meta-key dictionary */
+#define SEG_MAX_STRING (16u << 20)          /* one msg / value / dictionary string */
+#define SEG_MAX_TERM 1024u                  /* a namespaced term: "meta." + key + ":" + token */
+#define SEG_MAX_META_PER_ROW 1024u          /* as BATCH_MAX_META */
+#define SEG_MAX_META_KEYS 65536u            /* distinct meta keys in one segment */
+#define SEG_MAX_BLOOM_BITS (1ull << 36)     /* 8 GiB of bits: far past any real segment */
+
+#endif /* STRATA_SEGMENT_FORMAT_H */

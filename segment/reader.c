@@ -1,0 +1,907 @@
+/*
+ * segment/reader.c - open, verify and read a segment (format.h).
+ *
+ * Opening checks the header, trailer and section table, the CRC32C of every
+ * section except the row blocks (each of which carries its own CRC, checked
+ * when the block is first read), and decodes the columns. Nothing read from
+ * the file is trusted: every count is bounded before it sizes an allocation
+ * and every offset is checked against its section.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zstd.h>
+
+#include "codec.h"
+#include "crc32c.h"
+#include "format.h"
+#include "segment.h"
+#include "segment_int.h"
+#include "strtab.h"
+
+const ZSTD_DDict *seg_dicts_find(const seg_dicts *s, uint32_t id);
+
+typedef struct section {
+    const uint8_t *p;
+    uint64_t len;
+    int present;
+} section;
+
+/* A decoded row block. */
+typedef struct dblock {
+    int64_t index; /* block number, -1 = none */
+    uint8_t *raw;  /* decompressed payload */
+    size_t rawcap;
+    uint32_t rows;
+    const uint8_t **msg;
+    uint32_t *msg_len;
+    uint32_t *kv_start; /* rows + 1 */
+    strata_kv *kv;      /* all kvs of the block */
+    uint32_t *kv_key;   /* key id of each kv */
+    uint32_t *next;     /* per meta key: next kv slot while reading values */
+    uint32_t *order;    /* kvs grouped by key (the order values are stored in) */
+} dblock;
+
+struct seg_reader {
+    const uint8_t *base;
+    size_t size;
+    int mapped;
+    const seg_dicts *dicts;
+    const ZSTD_DDict *ddict;
+    ZSTD_DCtx *dctx;
+    seg_info info;
+    char *tenant;
+    section sec[SEC_COUNT_];
+    int64_t *ingest, *event;
+    uint8_t *level, *flags;
+    uint32_t *service, *host;
+    strata_str *svc_dict, *host_dict, *keys;
+    uint32_t n_svc, n_host, n_keys;
+    uint32_t *block_first; /* first row of each block, nblocks + 1 */
+    uint32_t ntblocks;
+    uint64_t bloom_m;
+    unsigned bloom_k;
+    uint64_t bb_data_off; /* block bloom bits start, within SEC_BLOCK_BLOOMS */
+    unsigned bb_k;
+    dblock blk;
+    char err[256];
+};
+
+static void *fail_null(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void *fail_null(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errlen)
+        vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return NULL;
+}
+
+static int set_err(seg_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int set_err(seg_reader *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err, sizeof r->err, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+const char *seg_error(const seg_reader *r) { return r->err; }
+const seg_info *seg_get_info(const seg_reader *r) { return &r->info; }
+const int64_t *seg_ingest_ts(const seg_reader *r) { return r->ingest; }
+const int64_t *seg_event_ts(const seg_reader *r) { return r->event; }
+const uint8_t *seg_levels(const seg_reader *r) { return r->level; }
+
+/* ---- open --------------------------------------------------------------------- */
+
+/* Read the section table; 0 or -1 (r->err). */
+static int load_table(seg_reader *r)
+{
+    const uint8_t *tr = r->base + r->size - SEG_TRAILER_BYTES;
+    if (memcmp(r->base, SEG_MAGIC, SEG_MAGIC_LEN) != 0 ||
+        memcmp(tr + SEG_TR_MAGIC, SEG_MAGIC, SEG_MAGIC_LEN) != 0)
+        return set_err(r, "not a Strata segment (bad magic)");
+    uint16_t hv = load_u16(r->base + 8), tv = load_u16(tr + SEG_TR_VERSION);
+    if (hv != SEG_VERSION || tv != SEG_VERSION)
+        return set_err(r, "segment format version %u; this build reads version %d", hv,
+                       SEG_VERSION);
+    if (SEG_VERIFY_CRC && crc32c(0, tr, SEG_TR_CRC) != load_u32(tr + SEG_TR_CRC))
+        return set_err(r, "segment trailer checksum mismatch (corrupt or truncated)");
+    uint64_t events = load_u64(tr + SEG_TR_EVENTS);
+    uint64_t table_off = load_u64(tr + SEG_TR_TABLE_OFF);
+    uint32_t nsec = load_u32(tr + SEG_TR_NSECTIONS);
+    if (events > SEG_MAX_EVENTS)
+        return set_err(r, "segment claims %llu events (limit %u)", (unsigned long long)events,
+                       SEG_MAX_EVENTS);
+    if (nsec > SEG_MAX_SECTIONS || table_off < SEG_HEADER_BYTES ||
+        table_off + (uint64_t)nsec * SEG_TABLE_ENTRY_BYTES != r->size - SEG_TRAILER_BYTES)
+        return set_err(r, "segment section table out of bounds");
+    const uint8_t *table = r->base + table_off;
+    if (SEG_VERIFY_CRC &&
+        crc32c(0, table, (size_t)nsec * SEG_TABLE_ENTRY_BYTES) != load_u32(tr + SEG_TR_TABLE_CRC))
+        return set_err(r, "segment section table checksum mismatch");
+    for (uint32_t i = 0; i < nsec; i++) {
+        const uint8_t *e = table + (size_t)i * SEG_TABLE_ENTRY_BYTES;
+        uint32_t id = load_u32(e);
+        uint64_t off = load_u64(e + 8), len = load_u64(e + 16);
+        if (id == 0 || id >= SEC_COUNT_ || r->sec[id].present)
+            return set_err(r, "segment section %u unknown or repeated", id);
+        if (off < SEG_HEADER_BYTES || off > table_off || len > table_off - off)
+            return set_err(r, "segment section %u out of bounds", id);
+        if (SEG_VERIFY_CRC && id != SEC_BLOCKS && crc32c(0, r->base + off, len) != load_u32(e + 4))
+            return set_err(r, "segment section %u checksum mismatch (corrupt)", id);
+        r->sec[id].p = r->base + off;
+        r->sec[id].len = len;
+        r->sec[id].present = 1;
+    }
+    for (uint32_t id = 1; id < SEC_COUNT_; id++)
+        if (!r->sec[id].present)
+            return set_err(r, "segment section %u missing", id);
+    r->info.version = tv;
+    r->info.events = events;
+    r->info.min_ingest_ns = (int64_t)load_u64(tr + SEG_TR_MIN_INGEST);
+    r->info.max_ingest_ns = (int64_t)load_u64(tr + SEG_TR_MAX_INGEST);
+    r->info.min_event_ns = (int64_t)load_u64(tr + SEG_TR_MIN_EVENT);
+    r->info.max_event_ns = (int64_t)load_u64(tr + SEG_TR_MAX_EVENT);
+    r->info.dict_id = load_u32(tr + SEG_TR_DICT_ID);
+    r->info.blocks = load_u32(tr + SEG_TR_NBLOCKS);
+    return 0;
+}
+
+/* Decode one intcol section of info.events values into out. */
+static int load_intcol(seg_reader *r, uint32_t id, int64_t *out)
+{
+    cursor c = cursor_make(r->sec[id].p, r->sec[id].len);
+    if (intcol_decode(&c, out, r->info.events) < 0 || cursor_left(&c) != 0)
+        return set_err(r, "segment column %u malformed", id);
+    return 0;
+}
+
+/* A dictionary section: varint count, then strings. */
+static int load_dict(seg_reader *r, uint32_t id, strata_str **out, uint32_t *n)
+{
+    cursor c = cursor_make(r->sec[id].p, r->sec[id].len);
+    uint64_t count = get_varint(&c);
+    if (c.bad || count > SEG_MAX_DICT_ENTRIES || count > cursor_left(&c))
+        return set_err(r, "segment dictionary %u malformed", id);
+    *out = calloc(count ? count : 1, sizeof **out);
+    if (!*out)
+        return set_err(r, "out of memory");
+    for (uint64_t i = 0; i < count; i++) {
+        size_t len;
+        const uint8_t *p = get_bytes(&c, SEG_MAX_STRING, &len);
+        if (!p)
+            return set_err(r, "segment dictionary %u malformed", id);
+        (*out)[i].ptr = (const char *)p;
+        (*out)[i].len = (uint32_t)len;
+    }
+    if (cursor_left(&c) != 0)
+        return set_err(r, "segment dictionary %u has trailing bytes", id);
+    *n = (uint32_t)count;
+    return 0;
+}
+
+static int load_columns(seg_reader *r)
+{
+    size_t n = r->info.events ? r->info.events : 1;
+    int64_t *tmp = malloc(n * sizeof *tmp);
+    r->ingest = malloc(n * sizeof *r->ingest);
+    r->event = malloc(n * sizeof *r->event);
+    r->level = malloc(n);
+    r->flags = malloc(n);
+    r->service = malloc(n * sizeof *r->service);
+    r->host = malloc(n * sizeof *r->host);
+    int rc = -1;
+    if (!tmp || !r->ingest || !r->event || !r->level || !r->flags || !r->service || !r->host) {
+        set_err(r, "out of memory");
+        goto out;
+    }
+    if (load_dict(r, SEC_SERVICE_DICT, &r->svc_dict, &r->n_svc) < 0 ||
+        load_dict(r, SEC_HOST_DICT, &r->host_dict, &r->n_host) < 0 ||
+        load_dict(r, SEC_META_KEYS, &r->keys, &r->n_keys) < 0 ||
+        load_intcol(r, SEC_INGEST_TS, r->ingest) < 0 || load_intcol(r, SEC_EVENT_TS, r->event) < 0)
+        goto out;
+    if (r->n_keys > SEG_MAX_META_KEYS) {
+        set_err(r, "segment has %u meta keys (limit %u)", r->n_keys, SEG_MAX_META_KEYS);
+        goto out;
+    }
+    uint64_t acc = 0;
+    for (size_t i = 0; i < r->info.events; i++) {
+        if (i && r->ingest[i] < 0) {
+            set_err(r, "segment ingest_ts column not sorted");
+            goto out;
+        }
+        acc += (uint64_t)r->ingest[i];
+        r->ingest[i] = (int64_t)acc;
+        r->event[i] = (int64_t)((uint64_t)r->event[i] + acc);
+    }
+    if (r->info.events &&
+        (r->ingest[0] != r->info.min_ingest_ns ||
+         r->ingest[r->info.events - 1] != r->info.max_ingest_ns)) {
+        set_err(r, "segment time range does not match its column");
+        goto out;
+    }
+    static const uint32_t ids[] = {SEC_LEVEL, SEC_FLAGS, SEC_SERVICE, SEC_HOST};
+    for (size_t k = 0; k < 4; k++) {
+        if (load_intcol(r, ids[k], tmp) < 0)
+            goto out;
+        for (size_t i = 0; i < r->info.events; i++) {
+            int64_t v = tmp[i];
+            int ok = v >= 0 && (k == 0   ? v <= STRATA_LEVEL_FATAL
+                                : k == 1 ? v <= 255
+                                : k == 2 ? v < r->n_svc
+                                         : v < r->n_host);
+            if (!ok) {
+                set_err(r, "segment column %u has an out-of-range value", ids[k]);
+                goto out;
+            }
+            if (k == 0)
+                r->level[i] = (uint8_t)v;
+            else if (k == 1)
+                r->flags[i] = (uint8_t)v;
+            else if (k == 2)
+                r->service[i] = (uint32_t)v;
+            else
+                r->host[i] = (uint32_t)v;
+        }
+    }
+    rc = 0;
+out:
+    free(tmp);
+    return rc;
+}
+
+static int load_blocks(seg_reader *r)
+{
+    const section *ix = &r->sec[SEC_BLOCK_INDEX];
+    uint32_t nb = r->info.blocks;
+    if (ix->len != (uint64_t)nb * SEG_BLOCK_ENTRY_BYTES || nb > r->info.events + 1)
+        return set_err(r, "segment block index malformed");
+    r->block_first = malloc(((size_t)nb + 1) * sizeof *r->block_first);
+    if (!r->block_first)
+        return set_err(r, "out of memory");
+    uint64_t rows = 0, maxrows = 0;
+    for (uint32_t k = 0; k < nb; k++) {
+        const uint8_t *e = ix->p + (size_t)k * SEG_BLOCK_ENTRY_BYTES;
+        uint64_t off = load_u64(e), clen = load_u32(e + 8), n = load_u32(e + 12);
+        if (n == 0 || n > SEG_MAX_BLOCK_EVENTS || off > r->sec[SEC_BLOCKS].len ||
+            clen > r->sec[SEC_BLOCKS].len - off)
+            return set_err(r, "segment block %u out of bounds", k);
+        r->block_first[k] = (uint32_t)rows;
+        rows += n;
+        if (n > maxrows)
+            maxrows = n;
+    }
+    if (rows != r->info.events)
+        return set_err(r, "segment blocks hold %llu rows, footer says %llu",
+                       (unsigned long long)rows, (unsigned long long)r->info.events);
+    r->block_first[nb] = (uint32_t)rows;
+    r->info.block_events = (uint32_t)maxrows;
+    return 0;
+}
+
+static int load_index(seg_reader *r)
+{
+    const section *ti = &r->sec[SEC_TERM_INDEX];
+    cursor c = cursor_make(ti->p, ti->len);
+    uint64_t nterms = get_u64(&c);
+    uint32_t nb = get_u32(&c);
+    if (c.bad || nterms > r->sec[SEC_TERMS].len ||
+        nb != (nterms + SEG_TERMS_PER_BLOCK - 1) / SEG_TERMS_PER_BLOCK ||
+        cursor_left(&c) != (size_t)nb * 16)
+        return set_err(r, "segment term index malformed");
+    uint64_t prev_off = 0, prev_post = 0;
+    for (uint32_t k = 0; k < nb; k++) {
+        uint64_t off = get_u64(&c), post = get_u64(&c);
+        if (off >= r->sec[SEC_TERMS].len || (k && off <= prev_off) ||
+            post > r->sec[SEC_POSTINGS].len || post < prev_post)
+            return set_err(r, "segment term index entry %u out of bounds", k);
+        prev_off = off;
+        prev_post = post;
+    }
+    r->info.terms = nterms;
+    r->ntblocks = nb;
+
+    const section *bl = &r->sec[SEC_BLOOM];
+    c = cursor_make(bl->p, bl->len);
+    r->bloom_m = get_u64(&c);
+    r->bloom_k = get_u8(&c);
+    if (c.bad || r->bloom_m < 64 || r->bloom_m % 64 || r->bloom_m > SEG_MAX_BLOOM_BITS ||
+        cursor_left(&c) != r->bloom_m / 8 || r->bloom_k == 0 || r->bloom_k > 16)
+        return set_err(r, "segment bloom filter malformed");
+
+    const section *bb = &r->sec[SEC_BLOCK_BLOOMS];
+    c = cursor_make(bb->p, bb->len);
+    r->bb_k = get_u8(&c);
+    uint32_t n = get_u32(&c);
+    if (c.bad || n != r->info.blocks || r->bb_k == 0 || r->bb_k > 16 ||
+        cursor_left(&c) < (size_t)n * 16)
+        return set_err(r, "segment block filters malformed");
+    r->bb_data_off = 5 + (uint64_t)n * 16;
+    uint64_t data_len = bb->len - r->bb_data_off;
+    for (uint32_t k = 0; k < n; k++) {
+        uint64_t off = get_u64(&c), bits = get_u64(&c);
+        if (bits < 64 || bits % 64 || off > data_len || bits / 8 > data_len - off)
+            return set_err(r, "segment block filter %u out of bounds", k);
+    }
+    return 0;
+}
+
+static void compute_parts(seg_reader *r)
+{
+    seg_parts *p = &r->info.parts;
+    p->columns = r->sec[SEC_INGEST_TS].len + r->sec[SEC_EVENT_TS].len + r->sec[SEC_LEVEL].len +
+                 r->sec[SEC_FLAGS].len + r->sec[SEC_SERVICE_DICT].len + r->sec[SEC_SERVICE].len +
+                 r->sec[SEC_HOST_DICT].len + r->sec[SEC_HOST].len;
+    p->rows = r->sec[SEC_BLOCKS].len + r->sec[SEC_BLOCK_INDEX].len;
+    p->terms = r->sec[SEC_TERMS].len + r->sec[SEC_TERM_INDEX].len;
+    p->postings = r->sec[SEC_POSTINGS].len;
+    p->filters = r->sec[SEC_BLOOM].len + r->sec[SEC_BLOCK_BLOOMS].len;
+    p->total = r->size;
+    p->other = p->total - p->columns - p->rows - p->terms - p->postings - p->filters;
+}
+
+static seg_reader *open_common(seg_reader *r, char *err, size_t errlen)
+{
+    if (r->size < SEG_HEADER_BYTES + SEG_TRAILER_BYTES) {
+        set_err(r, "segment truncated (%zu bytes)", r->size);
+        goto bad;
+    }
+    if (load_table(r) < 0 || load_columns(r) < 0 || load_blocks(r) < 0 || load_index(r) < 0)
+        goto bad;
+    const section *t = &r->sec[SEC_TENANT];
+    r->tenant = malloc(t->len + 1);
+    if (!r->tenant) {
+        set_err(r, "out of memory");
+        goto bad;
+    }
+    memcpy(r->tenant, t->p, t->len);
+    r->tenant[t->len] = 0;
+    r->info.tenant = r->tenant;
+    if (r->info.dict_id) {
+        r->ddict = seg_dicts_find(r->dicts, r->info.dict_id);
+        if (!r->ddict) {
+            set_err(r, "segment needs zstd dictionary %u, which is not loaded", r->info.dict_id);
+            goto bad;
+        }
+    }
+    r->dctx = ZSTD_createDCtx();
+    if (!r->dctx) {
+        set_err(r, "out of memory");
+        goto bad;
+    }
+    r->blk.index = -1;
+    compute_parts(r);
+    return r;
+bad:
+    fail_null(err, errlen, "%s", r->err);
+    seg_close(r);
+    return NULL;
+}
+
+seg_reader *seg_open_mem(const void *data, size_t len, const seg_dicts *dicts, char *err,
+                         size_t errlen)
+{
+    seg_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return fail_null(err, errlen, "out of memory");
+    r->base = data;
+    r->size = len;
+    r->dicts = dicts;
+    return open_common(r, err, errlen);
+}
+
+seg_reader *seg_open(const char *path, const seg_dicts *dicts, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return fail_null(err, errlen, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_size < SEG_HEADER_BYTES + SEG_TRAILER_BYTES) {
+        close(fd);
+        return fail_null(err, errlen, "%s: segment truncated", path);
+    }
+    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED)
+        return fail_null(err, errlen, "%s: mmap: %s", path, strerror(errno));
+    seg_reader *r = calloc(1, sizeof *r);
+    if (!r) {
+        munmap(m, (size_t)st.st_size);
+        return fail_null(err, errlen, "out of memory");
+    }
+    r->base = m;
+    r->size = (size_t)st.st_size;
+    r->mapped = 1;
+    r->dicts = dicts;
+    char e[256];
+    if (!open_common(r, e, sizeof e))
+        return fail_null(err, errlen, "%s: %s", path, e);
+    return r;
+}
+
+void seg_close(seg_reader *r)
+{
+    if (!r)
+        return;
+    if (r->mapped)
+        munmap((void *)r->base, r->size);
+    ZSTD_freeDCtx(r->dctx);
+    free(r->tenant);
+    free(r->ingest);
+    free(r->event);
+    free(r->level);
+    free(r->flags);
+    free(r->service);
+    free(r->host);
+    free(r->svc_dict);
+    free(r->host_dict);
+    free(r->keys);
+    free(r->block_first);
+    free(r->blk.raw);
+    free(r->blk.msg);
+    free(r->blk.msg_len);
+    free(r->blk.kv_start);
+    free(r->blk.kv);
+    free(r->blk.kv_key);
+    free(r->blk.next);
+    free(r->blk.order);
+    free(r);
+}
+
+/* ---- row blocks ------------------------------------------------------------------ */
+
+/* Free the arrays of the decoded block (not the raw buffer, which is reused). */
+static void dblock_reset(dblock *b)
+{
+    free(b->msg);
+    free(b->msg_len);
+    free(b->kv_start);
+    free(b->kv);
+    free(b->kv_key);
+    free(b->next);
+    free(b->order);
+    b->msg = NULL;
+    b->msg_len = NULL;
+    b->kv_start = NULL;
+    b->kv = NULL;
+    b->kv_key = NULL;
+    b->next = NULL;
+    b->order = NULL;
+    b->index = -1;
+}
+
+/* Parse the decompressed payload of block k (layout: block_payload in
+ * writer.c, docs/ARCHITECTURE.md). Every length is checked against what is
+ * left, and the payload must be consumed exactly. */
+static int parse_block(seg_reader *r, uint32_t k, size_t len, uint32_t rows)
+{
+    dblock *b = &r->blk;
+    cursor c = cursor_make(b->raw, len);
+    if (get_varint(&c) != rows || c.bad)
+        return set_err(r, "segment block %u: row count mismatch", k);
+    b->msg_len = malloc(rows * sizeof *b->msg_len);
+    b->msg = malloc(rows * sizeof *b->msg);
+    b->kv_start = malloc((rows + 1) * sizeof *b->kv_start);
+    if (!b->msg || !b->msg_len || !b->kv_start)
+        return set_err(r, "out of memory");
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < rows; i++) {
+        uint64_t l = get_varint(&c);
+        if (l > SEG_MAX_STRING)
+            c.bad = 1;
+        b->msg_len[i] = (uint32_t)l;
+        total += l;
+    }
+    if (c.bad || total > cursor_left(&c))
+        return set_err(r, "segment block %u: message lengths malformed", k);
+    for (uint32_t i = 0; i < rows; i++) {
+        b->msg[i] = c.p;
+        c.p += b->msg_len[i];
+    }
+    uint64_t nkv = 0;
+    for (uint32_t i = 0; i < rows; i++) {
+        uint64_t m = get_varint(&c);
+        if (m > SEG_MAX_META_PER_ROW)
+            c.bad = 1;
+        b->kv_start[i] = (uint32_t)nkv;
+        nkv += m;
+    }
+    b->kv_start[rows] = (uint32_t)nkv;
+    /* each kv needs at least 2 bytes (key, type) and 1 (value length) */
+    if (c.bad || nkv > cursor_left(&c) / 3)
+        return set_err(r, "segment block %u: meta counts malformed", k);
+    size_t n = nkv ? nkv : 1;
+    b->kv = malloc(n * sizeof *b->kv);
+    b->kv_key = malloc(n * sizeof *b->kv_key);
+    b->order = malloc(n * sizeof *b->order);
+    b->next = calloc((size_t)r->n_keys + 1, sizeof *b->next);
+    if (!b->kv || !b->kv_key || !b->order || !b->next)
+        return set_err(r, "out of memory");
+    for (uint64_t i = 0; i < nkv; i++) {
+        uint64_t key = get_varint(&c);
+        uint8_t type = get_u8(&c);
+        if (c.bad || key >= r->n_keys || type > STRATA_VALUE_NULL)
+            return set_err(r, "segment block %u: meta key or type malformed", k);
+        b->kv[i].key = r->keys[key];
+        b->kv[i].type = type;
+        b->kv_key[i] = (uint32_t)key;
+        b->next[key + 1]++;
+    }
+    /* values are stored key by key, rows in order within a key: a counting
+     * sort of the kvs by key gives the order they are read in */
+    for (uint32_t key = 0; key < r->n_keys; key++)
+        b->next[key + 1] += b->next[key];
+    for (uint64_t i = 0; i < nkv; i++)
+        b->order[b->next[b->kv_key[i]]++] = (uint32_t)i;
+    total = 0;
+    for (uint64_t i = 0; i < nkv; i++) {
+        uint64_t l = get_varint(&c);
+        if (l > SEG_MAX_STRING)
+            c.bad = 1;
+        b->kv[b->order[i]].value.len = (uint32_t)l;
+        total += l;
+    }
+    if (c.bad || total != cursor_left(&c))
+        return set_err(r, "segment block %u: meta values malformed", k);
+    for (uint64_t i = 0; i < nkv; i++) {
+        strata_kv *kv = &b->kv[b->order[i]];
+        kv->value.ptr = (const char *)c.p;
+        c.p += kv->value.len;
+    }
+    b->rows = rows;
+    return 0;
+}
+
+/* Decompress and parse block k into r->blk (cached: the last block stays). */
+static int load_block(seg_reader *r, uint32_t k)
+{
+    dblock *b = &r->blk;
+    if (b->index == (int64_t)k)
+        return 0;
+    dblock_reset(b);
+    const uint8_t *e = r->sec[SEC_BLOCK_INDEX].p + (size_t)k * SEG_BLOCK_ENTRY_BYTES;
+    uint64_t off = load_u64(e);
+    uint32_t clen = load_u32(e + 8), rows = load_u32(e + 12);
+    const uint8_t *src = r->sec[SEC_BLOCKS].p + off;
+    if (SEG_VERIFY_CRC && crc32c(0, src, clen) != load_u32(e + 16))
+        return set_err(r, "segment block %u checksum mismatch (corrupt)", k);
+    unsigned long long raw = ZSTD_getFrameContentSize(src, clen);
+    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN ||
+        raw > SEG_MAX_BLOCK_RAW)
+        return set_err(r, "segment block %u: bad compressed frame", k);
+    if (raw > b->rawcap || !b->raw) {
+        uint8_t *nb = realloc(b->raw, raw ? raw : 1);
+        if (!nb)
+            return set_err(r, "out of memory");
+        b->raw = nb;
+        b->rawcap = raw;
+    }
+    size_t got = r->ddict ? ZSTD_decompress_usingDDict(r->dctx, b->raw, raw, src, clen, r->ddict)
+                          : ZSTD_decompressDCtx(r->dctx, b->raw, raw, src, clen);
+    if (ZSTD_isError(got) || got != raw)
+        return set_err(r, "segment block %u: %s", k,
+                       ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
+    if (parse_block(r, k, got, rows) < 0) {
+        dblock_reset(b);
+        return -1;
+    }
+    b->index = k;
+    return 0;
+}
+
+/* The block holding row `row` (binary search over first rows). */
+static uint32_t block_of(const seg_reader *r, uint32_t row)
+{
+    uint32_t lo = 0, hi = r->info.blocks;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (r->block_first[mid] <= row)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int seg_row(seg_reader *r, uint32_t row, strata_event *out)
+{
+    if (row >= r->info.events)
+        return set_err(r, "row %u past the end (%llu rows)", row,
+                       (unsigned long long)r->info.events);
+    uint32_t k = block_of(r, row);
+    if (load_block(r, k) < 0)
+        return -1;
+    uint32_t i = row - r->block_first[k];
+    const dblock *b = &r->blk;
+    strata_event_init(out);
+    out->ingest_ts_ns = r->ingest[row];
+    out->event_ts_ns = r->event[row];
+    out->level = r->level[row];
+    out->flags = r->flags[row];
+    out->tenant.ptr = r->tenant;
+    out->tenant.len = (uint32_t)strlen(r->tenant);
+    out->service = r->svc_dict[r->service[row]];
+    out->host = r->host_dict[r->host[row]];
+    out->msg.ptr = (const char *)b->msg[i];
+    out->msg.len = b->msg_len[i];
+    out->meta = b->kv + b->kv_start[i];
+    out->meta_count = b->kv_start[i + 1] - b->kv_start[i];
+    return 0;
+}
+
+/* ---- terms -------------------------------------------------------------------------- */
+
+/* Walks the term blocks in order. */
+typedef struct titer {
+    seg_reader *r;
+    uint32_t blk;      /* current block */
+    uint32_t in_blk;   /* terms read from it */
+    uint64_t seen;     /* terms read overall up to the block start */
+    cursor c;
+    char term[SEG_MAX_TERM];
+    size_t tlen;
+    uint32_t df;
+    const uint8_t *rows; /* inline postings (df <= SEG_INLINE_POSTINGS) */
+    uint64_t post_off;   /* roaring postings: offset, length within SEC_POSTINGS */
+    uint64_t post_len;
+    uint64_t next_post;
+} titer;
+
+static void titer_seek(titer *it, seg_reader *r, uint32_t blk)
+{
+    it->r = r;
+    it->blk = blk;
+    it->in_blk = 0;
+    it->seen = (uint64_t)blk * SEG_TERMS_PER_BLOCK;
+    const uint8_t *e = r->sec[SEC_TERM_INDEX].p + 12 + (size_t)blk * 16;
+    uint64_t off = load_u64(e);
+    it->next_post = load_u64(e + 8);
+    it->c = cursor_make(r->sec[SEC_TERMS].p + off, r->sec[SEC_TERMS].len - off);
+    it->tlen = 0;
+}
+
+/* Next term: 1, 0 at the end, -1 when the bytes are malformed. */
+static int titer_next(titer *it)
+{
+    seg_reader *r = it->r;
+    if (it->seen + it->in_blk >= r->info.terms)
+        return 0;
+    if (it->in_blk == SEG_TERMS_PER_BLOCK)
+        titer_seek(it, r, it->blk + 1);
+    cursor *c = &it->c;
+    uint64_t shared = get_varint(c);
+    size_t slen;
+    const uint8_t *suffix = get_bytes(c, SEG_MAX_TERM, &slen);
+    if (c->bad || shared > it->tlen || (it->in_blk == 0 && shared) ||
+        shared + slen > sizeof it->term)
+        return set_err(r, "segment term %llu malformed", (unsigned long long)(it->seen + it->in_blk));
+    memcpy(it->term + shared, suffix, slen);
+    it->tlen = shared + slen;
+    uint64_t df = get_varint(c);
+    if (c->bad || df == 0 || df > r->info.events)
+        return set_err(r, "segment term postings count malformed");
+    it->df = (uint32_t)df;
+    if (df <= SEG_INLINE_POSTINGS) {
+        it->rows = c->p;
+        for (uint64_t i = 0; i < df; i++)
+            get_varint(c);
+        if (c->bad)
+            return set_err(r, "segment inline postings malformed");
+    } else {
+        uint64_t len = get_varint(c);
+        if (c->bad || it->next_post > r->sec[SEC_POSTINGS].len ||
+            len > r->sec[SEC_POSTINGS].len - it->next_post)
+            return set_err(r, "segment postings out of bounds");
+        it->post_off = it->next_post;
+        it->post_len = len;
+        it->next_post += len;
+    }
+    it->in_blk++;
+    return 1;
+}
+
+static int term_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen < blen ? -1 : alen > blen);
+}
+
+/* The last block whose first term is <= key (0 when key precedes all). */
+static int find_block(seg_reader *r, const char *key, size_t klen, uint32_t *out)
+{
+    uint32_t lo = 0, hi = r->ntblocks;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        titer it;
+        titer_seek(&it, r, mid);
+        if (titer_next(&it) < 0)
+            return -1;
+        if (term_cmp(it.term, it.tlen, key, klen) <= 0)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *out = lo;
+    return 0;
+}
+
+typedef struct vctx {
+    uint32_t prev;
+    uint32_t limit;
+    uint64_t n;
+    int bad;
+} vctx;
+
+static bool check_value(uint32_t v, void *ud)
+{
+    vctx *x = ud;
+    if ((x->n && v <= x->prev) || v >= x->limit) {
+        x->bad = 1;
+        return false;
+    }
+    x->prev = v;
+    x->n++;
+    return true;
+}
+
+/* The bitmap of the term the iterator is on; NULL on OOM or corruption. */
+static roaring_bitmap_t *titer_postings(titer *it)
+{
+    seg_reader *r = it->r;
+    if (it->df <= SEG_INLINE_POSTINGS) {
+        uint32_t rows[SEG_INLINE_POSTINGS];
+        cursor c = cursor_make(it->rows, (size_t)(it->c.p - it->rows));
+        uint64_t acc = 0;
+        for (uint32_t i = 0; i < it->df; i++) {
+            uint64_t d = get_varint(&c);
+            if (i && d == 0)
+                c.bad = 1;
+            acc += d;
+            if (acc >= r->info.events)
+                c.bad = 1;
+            rows[i] = (uint32_t)acc;
+        }
+        if (c.bad) {
+            set_err(r, "segment inline postings malformed");
+            return NULL;
+        }
+        return roaring_bitmap_of_ptr(it->df, rows);
+    }
+    const char *p = (const char *)r->sec[SEC_POSTINGS].p + it->post_off;
+    roaring_bitmap_t *bm = roaring_bitmap_portable_deserialize_safe(p, it->post_len);
+    if (!bm) {
+        set_err(r, "segment postings malformed");
+        return NULL;
+    }
+    /* a well-formed bitmap from a hostile file could still be nonsense: the
+     * rows must be strictly increasing, in range and as many as df says */
+    vctx x = {0, (uint32_t)r->info.events, 0, 0};
+    roaring_iterate(bm, check_value, &x);
+    if (x.bad || x.n != it->df) {
+        roaring_bitmap_free(bm);
+        set_err(r, "segment postings do not match the term dictionary");
+        return NULL;
+    }
+    return bm;
+}
+
+roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len)
+{
+    if (r->info.terms == 0 || !seg_may_contain(r, term, len))
+        return roaring_bitmap_create();
+    uint32_t blk;
+    if (find_block(r, term, len, &blk) < 0)
+        return NULL;
+    titer it;
+    titer_seek(&it, r, blk);
+    for (uint32_t i = 0; i < SEG_TERMS_PER_BLOCK; i++) {
+        int got = titer_next(&it);
+        if (got < 0)
+            return NULL;
+        if (got == 0)
+            break;
+        int c = term_cmp(it.term, it.tlen, term, len);
+        if (c == 0)
+            return titer_postings(&it);
+        if (c > 0)
+            break;
+    }
+    return roaring_bitmap_create();
+}
+
+int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, void *ud)
+{
+    if (r->info.terms == 0)
+        return 0;
+    uint32_t blk;
+    if (find_block(r, prefix, plen, &blk) < 0)
+        return -1;
+    titer it;
+    titer_seek(&it, r, blk);
+    for (;;) {
+        int got = titer_next(&it);
+        if (got <= 0)
+            return got;
+        int c = term_cmp(it.term, it.tlen < plen ? it.tlen : plen, prefix, plen);
+        if (c < 0)
+            continue;
+        if (c > 0)
+            return 0;
+        if (fn(ud, it.term, it.tlen, it.df))
+            return 0;
+    }
+}
+
+int seg_bloom_test(const uint8_t *bits, uint64_t m, unsigned k, uint64_t h)
+{
+    uint64_t step = (h >> 33) | 1;
+    for (unsigned i = 0; i < k; i++) {
+        uint64_t pos = (h + i * step) % m;
+        if (!(bits[pos / 8] & (1u << (pos % 8))))
+            return 0;
+    }
+    return 1;
+}
+
+int seg_may_contain(const seg_reader *r, const char *term, size_t len)
+{
+    return seg_bloom_test(r->sec[SEC_BLOOM].p + 9, r->bloom_m, r->bloom_k, term_hash(term, len));
+}
+
+int seg_block_may_contain(const seg_reader *r, uint32_t block, const char *term, size_t len)
+{
+    if (block >= r->info.blocks)
+        return 0;
+    const uint8_t *base = r->sec[SEC_BLOCK_BLOOMS].p;
+    const uint8_t *e = base + 5 + (size_t)block * 16;
+    uint64_t off = load_u64(e), bits = load_u64(e + 8);
+    return seg_bloom_test(base + r->bb_data_off + off, bits, r->bb_k, term_hash(term, len));
+}
+
+/* ---- merge ----------------------------------------------------------------------------- */
+
+int seg_merge(seg_reader *const *in, size_t n, seg_writer *w, char *err, size_t errlen)
+{
+    uint64_t *pos = calloc(n ? n : 1, sizeof *pos);
+    if (!pos) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = 0;
+    for (;;) {
+        size_t best = n;
+        for (size_t i = 0; i < n; i++) {
+            if (pos[i] >= in[i]->info.events)
+                continue;
+            if (best == n || in[i]->ingest[pos[i]] < in[best]->ingest[pos[best]])
+                best = i;
+        }
+        if (best == n)
+            break;
+        strata_event ev;
+        if (seg_row(in[best], (uint32_t)pos[best], &ev) < 0) {
+            snprintf(err, errlen, "%s", in[best]->err);
+            rc = -1;
+            break;
+        }
+        if (seg_writer_add(w, &ev) < 0) {
+            snprintf(err, errlen, "segment full or out of memory while merging");
+            rc = -1;
+            break;
+        }
+        pos[best]++;
+    }
+    free(pos);
+    return rc;
+}

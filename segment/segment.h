@@ -1,0 +1,150 @@
+/*
+ * segment/segment.h - the segment library: write, read and merge immutable,
+ * compressed, indexed segments of one tenant's events. No pipeline or HTTP
+ * code: the indexer output, the query frontends, `strata inspect` and the
+ * benchmarks all use this same API. docs/ARCHITECTURE.md ("Segment format")
+ * describes the bytes; format.h names them.
+ *
+ * Ownership: a writer copies every event it is given; the caller keeps its
+ * own. A reader owns its mapping of the file; pointers it returns (strings,
+ * columns) stay valid until the next seg_row() for row data, and until
+ * seg_close() for everything else. Bitmaps returned are the caller's to free
+ * with roaring_bitmap_free().
+ */
+#ifndef STRATA_SEGMENT_H
+#define STRATA_SEGMENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <roaring/roaring.h>
+
+#include "strata/event.h"
+
+/* ---- dictionaries ------------------------------------------------------- */
+
+/* A set of trained zstd dictionaries by id, shared by readers (thread-safe
+ * for lookups once built). */
+typedef struct seg_dicts seg_dicts;
+
+seg_dicts *seg_dicts_new(void);
+/* Add a dictionary (its id is read from its header); 0 or -1. */
+int seg_dicts_add(seg_dicts *d, const void *dict, size_t len);
+/* Load every DIR/<id>.zdict file; returns how many, or -1. */
+int seg_dicts_load_dir(seg_dicts *d, const char *dir);
+void seg_dicts_free(seg_dicts *d);
+
+/* Train a dictionary from sample row payloads (as produced by a writer with
+ * seg_writer_samples). Writes it to `out` (cap bytes) and returns its size,
+ * or 0 when there was too little to learn from. */
+size_t seg_dict_train(const void *samples, const size_t *sizes, unsigned n, void *out, size_t cap);
+
+/* ---- writing -------------------------------------------------------------- */
+
+typedef struct seg_writer_opts {
+    const char *tenant;    /* stored in the segment; NULL = "" */
+    uint32_t block_events; /* rows per compressed block; 0 = SEG_DEFAULT_BLOCK_EVENTS */
+    int zstd_level;        /* 0 = SEG_DEFAULT_ZSTD_LEVEL */
+    const void *dict;      /* optional trained zstd dictionary (not copied; must
+                              outlive the writer) */
+    size_t dict_len;
+} seg_writer_opts;
+
+typedef struct seg_writer seg_writer;
+
+seg_writer *seg_writer_new(const seg_writer_opts *opts);
+/* Copy one event into the writer; 0, or -1 on OOM or when the segment is
+ * full (SEG_MAX_EVENTS, SEG_MAX_RAW_BYTES). */
+int seg_writer_add(seg_writer *w, const strata_event *ev);
+size_t seg_writer_count(const seg_writer *w);
+/* Raw bytes held (msg + meta + fixed fields): the indexer seals on this. */
+size_t seg_writer_bytes(const seg_writer *w);
+/* Write the segment to `path`: a temp file, fsync, rename, fsync of the
+ * directory. 0, or -1 with a message in err. The writer may then be freed
+ * (it cannot be added to again). */
+int seg_writer_finish(seg_writer *w, const char *path, char *err, size_t errlen);
+/* Build the segment in memory instead (tests, fuzz seeds): *out is malloc'd. */
+int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, size_t errlen);
+/* Up to `max` uncompressed row-block payloads for dictionary training,
+ * concatenated into *buf (malloc'd) with sizes in *sizes (malloc'd). Call
+ * before finish. Returns the number of samples. */
+unsigned seg_writer_samples(seg_writer *w, unsigned max, uint8_t **buf, size_t **sizes);
+void seg_writer_free(seg_writer *w);
+
+/* ---- reading -------------------------------------------------------------- */
+
+/* Sizes of the parts of a segment, for `strata inspect` and bench/segments. */
+typedef struct seg_parts {
+    uint64_t columns;  /* timestamps, level, flags, service, host + their dictionaries */
+    uint64_t rows;     /* compressed msg + meta blocks and their index */
+    uint64_t terms;    /* term dictionary and its sparse index */
+    uint64_t postings; /* roaring bitmaps */
+    uint64_t filters;  /* segment and block bloom filters */
+    uint64_t other;    /* header, footer, tenant, meta keys */
+    uint64_t total;
+} seg_parts;
+
+typedef struct seg_info {
+    uint32_t version;
+    uint64_t events;
+    int64_t min_ingest_ns, max_ingest_ns;
+    int64_t min_event_ns, max_event_ns;
+    uint32_t blocks;
+    uint32_t block_events;
+    uint64_t terms;
+    uint32_t dict_id; /* 0 = no dictionary */
+    const char *tenant;
+    seg_parts parts;
+} seg_info;
+
+typedef struct seg_reader seg_reader;
+
+/* Open and verify a segment file (header, footer, checksums of every part
+ * but the row blocks, which are checked as they are read). NULL with a
+ * message naming what is wrong. `dicts` may be NULL when the segment has no
+ * dictionary; it must outlive the reader. */
+seg_reader *seg_open(const char *path, const seg_dicts *dicts, char *err, size_t errlen);
+/* The same over bytes in memory, which the reader borrows. */
+seg_reader *seg_open_mem(const void *data, size_t len, const seg_dicts *dicts, char *err,
+                         size_t errlen);
+void seg_close(seg_reader *r);
+
+const seg_info *seg_get_info(const seg_reader *r);
+/* Columns, each info->events long, valid until seg_close. */
+const int64_t *seg_ingest_ts(const seg_reader *r);
+const int64_t *seg_event_ts(const seg_reader *r);
+const uint8_t *seg_levels(const seg_reader *r);
+
+/* One event: its fields point into the reader (valid until the next
+ * seg_row on this reader). 0, or -1 with seg_error() when the row's block is
+ * corrupt. A reader is not thread-safe; open one per thread. */
+int seg_row(seg_reader *r, uint32_t row, strata_event *out);
+const char *seg_error(const seg_reader *r);
+
+/* Rows containing the term (field-namespaced: "msg:timeout",
+ * "service:payments", "meta.user_id:u_98765"), or an empty bitmap. NULL only
+ * on OOM or corruption (seg_error). */
+roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len);
+/* Call fn for every term starting with prefix, in sorted order, with its
+ * document frequency; fn returns non-zero to stop. Visits only the term
+ * blocks that can hold the prefix. Returns 0, or -1 on corruption. */
+typedef int (*seg_term_fn)(void *ud, const char *term, size_t len, uint32_t df);
+int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, void *ud);
+/* Bloom filters: 0 means certainly absent. */
+int seg_may_contain(const seg_reader *r, const char *term, size_t len);
+int seg_block_may_contain(const seg_reader *r, uint32_t block, const char *term, size_t len);
+
+/* ---- merging -------------------------------------------------------------- */
+
+/* Add every row of the readers to w in ingest_ts order (ties: earlier reader
+ * first). 0, or -1 with a message. */
+int seg_merge(seg_reader *const *in, size_t n, seg_writer *w, char *err, size_t errlen);
+
+/* ---- terms -------------------------------------------------------------- */
+
+/* The terms of one event, as the writer indexes them, each namespaced. For
+ * tests and for tail/alerts, which must agree with the index. */
+void seg_event_terms(const strata_event *ev, void (*fn)(void *ud, const char *t, size_t n),
+                     void *ud);
+
+#endif /* STRATA_SEGMENT_H */

@@ -1,0 +1,96 @@
+/*
+ * segment/strtab.c - string interning (see strtab.h).
+ */
+#include "strtab.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+/* Grow the slot array at this load factor: keeps probes short. */
+#define STRTAB_MAX_LOAD_NUM 3
+#define STRTAB_MAX_LOAD_DEN 4
+#define STRTAB_MIN_SLOTS 64u
+
+uint64_t term_hash(const void *s, size_t len) { return XXH3_64bits(s, len); }
+
+static int grow_slots(strtab *t)
+{
+    size_t n = t->nslots ? t->nslots * 2 : STRTAB_MIN_SLOTS;
+    uint32_t *s = calloc(n, sizeof *s);
+    if (!s)
+        return -1;
+    for (size_t id = 0; id < t->n; id++) {
+        size_t i = (size_t)t->ent[id].hash & (n - 1);
+        while (s[i])
+            i = (i + 1) & (n - 1);
+        s[i] = (uint32_t)id + 1;
+    }
+    free(t->slots);
+    t->slots = s;
+    t->nslots = n;
+    return 0;
+}
+
+static int64_t probe(const strtab *t, const char *s, size_t len, uint64_t h, size_t *slot)
+{
+    if (!t->nslots)
+        return -1;
+    size_t i = (size_t)h & (t->nslots - 1);
+    while (t->slots[i]) {
+        const strtab_entry *e = &t->ent[t->slots[i] - 1];
+        if (e->hash == h && e->len == len && memcmp(t->arena.buf + e->off, s, len) == 0)
+            return t->slots[i] - 1;
+        i = (i + 1) & (t->nslots - 1);
+    }
+    *slot = i;
+    return -1;
+}
+
+int64_t strtab_find(const strtab *t, const char *s, size_t len)
+{
+    size_t slot;
+    return probe(t, s, len, term_hash(s, len), &slot);
+}
+
+int64_t strtab_intern(strtab *t, const char *s, size_t len)
+{
+    uint64_t h = term_hash(s, len);
+    size_t slot = 0;
+    int64_t id = probe(t, s, len, h, &slot);
+    if (id >= 0)
+        return id;
+    if (t->n >= UINT32_MAX - 1 || len > UINT32_MAX)
+        return -1;
+    if ((t->n + 1) * STRTAB_MAX_LOAD_DEN > t->nslots * STRTAB_MAX_LOAD_NUM) {
+        if (grow_slots(t) < 0)
+            return -1;
+        probe(t, s, len, h, &slot);
+    }
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        strtab_entry *e = realloc(t->ent, cap * sizeof *e);
+        if (!e)
+            return -1;
+        t->ent = e;
+        t->cap = cap;
+    }
+    size_t off = t->arena.len;
+    if (sb_append(&t->arena, s, len) < 0)
+        return -1;
+    t->ent[t->n].hash = h;
+    t->ent[t->n].off = off;
+    t->ent[t->n].len = (uint32_t)len;
+    t->slots[slot] = (uint32_t)t->n + 1;
+    return (int64_t)t->n++;
+}
+
+void strtab_free(strtab *t)
+{
+    free(t->slots);
+    free(t->ent);
+    sb_free(&t->arena);
+    memset(t, 0, sizeof *t);
+}

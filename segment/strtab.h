@@ -1,0 +1,40 @@
+/*
+ * segment/strtab.h - string interning for the writer: service and host
+ * names, meta keys and terms each get a dense id (0, 1, 2, ... in order of
+ * first sight). Open addressing with xxh3 hashes; the strings live in one
+ * arena. Owned by its user; strtab_free releases everything.
+ */
+#ifndef STRATA_SEGMENT_STRTAB_H
+#define STRATA_SEGMENT_STRTAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strbuf.h"
+
+typedef struct strtab_entry {
+    uint64_t hash;
+    uint64_t off; /* into arena */
+    uint32_t len;
+} strtab_entry;
+
+typedef struct strtab {
+    uint32_t *slots; /* id + 1, 0 = empty */
+    size_t nslots;   /* power of two */
+    strtab_entry *ent;
+    size_t n, cap;
+    strbuf arena;
+} strtab;
+
+/* The id of s (interned on first sight), or -1 on OOM / too many strings. */
+int64_t strtab_intern(strtab *t, const char *s, size_t len);
+/* Lookup without inserting; -1 when absent. */
+int64_t strtab_find(const strtab *t, const char *s, size_t len);
+static inline const char *strtab_str(const strtab *t, uint32_t id) { return t->arena.buf + t->ent[id].off; }
+static inline uint32_t strtab_len(const strtab *t, uint32_t id) { return t->ent[id].len; }
+void strtab_free(strtab *t);
+
+/* The hash all of Strata uses for terms (bloom filters included). */
+uint64_t term_hash(const void *s, size_t len);
+
+#endif /* STRATA_SEGMENT_STRTAB_H */

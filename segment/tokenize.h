@@ -1,0 +1,45 @@
+/*
+ * segment/tokenize.h - the one tokenizer of Strata. The indexer, the query
+ * language, live tail and alert filters all call it, so a word found by one is
+ * found by all. docs/TOKENIZER.md is the user-facing description; the unit
+ * test tests/unit/test_tokenize.c pins every rule below with an example.
+ *
+ * Rules (version 1):
+ *  - A word is a maximal run of ASCII letters, digits and '_', and of non-ASCII
+ *    letters (any valid UTF-8 code point outside the punctuation, symbol and
+ *    CJK ranges below). Everything else separates words.
+ *  - Words are case-folded: ASCII, Latin-1, Greek and Cyrillic capitals map to
+ *    small letters. Other scripts are kept as they are.
+ *  - Han ideographs and Japanese kana are written without spaces, so each one
+ *    is a token of its own (unigrams, as Lucene's standard tokenizer does).
+ *  - A CamelCase ASCII word also yields its parts: `NullPointerException` gives
+ *    `nullpointerexception`, `null`, `pointer`, `exception`; `HTTPServer`
+ *    gives `httpserver`, `http`, `server`.
+ *  - Words joined by single '.', '-' or ':' also yield the joined whole, so
+ *    exact identifiers stay findable: `10.0.3.42` gives `10`, `0`, `3`, `42`
+ *    and `10.0.3.42`; `payment-service` gives `payment`, `service` and
+ *    `payment-service`; `blk_-6952295868487656571` gives `blk_`,
+ *    `6952295868487656571` and `blk_-6952295868487656571`.
+ *  - `u_98765` is one word (underscore joins).
+ *  - Tokens longer than TOK_MAX_BYTES are cut at a character boundary; a
+ *    joined whole longer than that is not emitted (its parts are).
+ *  - Invalid UTF-8 bytes separate words; they never reach the index.
+ */
+#ifndef STRATA_SEGMENT_TOKENIZE_H
+#define STRATA_SEGMENT_TOKENIZE_H
+
+#include <stddef.h>
+
+/* Longest token in bytes. Longer words are almost always encoded blobs
+ * (base64, hashes of hashes); 64 bytes still holds a SHA-256 in hex. */
+#define TOK_MAX_BYTES 64
+
+/* Called once per token, in text order (a word, then its CamelCase parts; a
+ * joined whole after its last part). `tok` is valid only during the call.
+ * The same token may be emitted more than once for one text. */
+typedef void (*tok_emit_fn)(void *ud, const char *tok, size_t len);
+
+/* Tokenize n bytes of s. */
+void tokenize(const char *s, size_t n, tok_emit_fn emit, void *ud);
+
+#endif /* STRATA_SEGMENT_TOKENIZE_H */

@@ -1,0 +1,911 @@
+/*
+ * segment/writer.c - build one segment: copy events in, then on finish sort
+ * them by ingest_ts, encode the columns, compress the row blocks, index every
+ * term and write the file with its footer (format.h).
+ *
+ * Memory: every event is copied into the writer (rows + one byte arena). At
+ * finish, the index costs 8 bytes per (term, row) occurrence plus the terms
+ * themselves; the whole file is assembled in memory and written at once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ZDICT_STATIC_LINKING_ONLY
+#include <zdict.h>
+#include <zstd.h>
+
+#include "codec.h"
+#include "crc32c.h"
+#include "format.h"
+#include "segment.h"
+#include "segment_int.h"
+#include "strtab.h"
+
+typedef struct wrow {
+    int64_t ingest, event;
+    uint64_t msg_off;
+    uint64_t kv_off; /* first entry in w->kvs */
+    uint32_t msg_len;
+    uint32_t kv_n;
+    uint32_t service, host;
+    uint32_t seq; /* order of arrival: ties on ingest_ts keep it */
+    uint8_t level, flags;
+} wrow;
+
+typedef struct wkv {
+    uint64_t off; /* value bytes in w->data */
+    uint32_t len;
+    uint32_t key; /* id in w->keys */
+    uint8_t type;
+} wkv;
+
+struct seg_writer {
+    seg_writer_opts o;
+    char *tenant;
+    wrow *rows;
+    size_t n, cap;
+    wkv *kvs;
+    size_t nkv, kvcap;
+    strbuf data; /* msg and meta value bytes */
+    strtab services, hosts, keys;
+    size_t raw_bytes;
+    int finished;
+};
+
+seg_writer *seg_writer_new(const seg_writer_opts *opts)
+{
+    seg_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    if (opts)
+        w->o = *opts;
+    if (!w->o.block_events || w->o.block_events > SEG_MAX_BLOCK_EVENTS)
+        w->o.block_events = SEG_DEFAULT_BLOCK_EVENTS;
+    if (!w->o.zstd_level)
+        w->o.zstd_level = SEG_DEFAULT_ZSTD_LEVEL;
+    w->tenant = strdup(w->o.tenant ? w->o.tenant : "");
+    /* the arena always has a buffer, so offsets into it are never off NULL */
+    if (!w->tenant || sb_reserve(&w->data, 0) < 0) {
+        free(w->tenant);
+        free(w);
+        return NULL;
+    }
+    w->o.tenant = w->tenant;
+    return w;
+}
+
+size_t seg_writer_count(const seg_writer *w) { return w->n; }
+size_t seg_writer_bytes(const seg_writer *w) { return w->raw_bytes; }
+
+/* Copy bytes into the arena; returns their offset, or UINT64_MAX on OOM. */
+static uint64_t keep(seg_writer *w, strata_str s)
+{
+    uint64_t off = w->data.len;
+    if (sb_append(&w->data, s.ptr, s.len) < 0)
+        return UINT64_MAX;
+    return off;
+}
+
+int seg_writer_add(seg_writer *w, const strata_event *ev)
+{
+    if (w->finished || w->n >= SEG_MAX_EVENTS || ev->meta_count > SEG_MAX_META_PER_ROW)
+        return -1;
+    size_t raw = ev->msg.len + ev->service.len + ev->host.len + 18;
+    for (uint32_t i = 0; i < ev->meta_count; i++)
+        raw += ev->meta[i].key.len + ev->meta[i].value.len + 2;
+    if (w->raw_bytes + raw > SEG_MAX_RAW_BYTES)
+        return -1;
+    if (w->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 1024;
+        wrow *r = realloc(w->rows, cap * sizeof *r);
+        if (!r)
+            return -1;
+        w->rows = r;
+        w->cap = cap;
+    }
+    if (w->nkv + ev->meta_count > w->kvcap) {
+        size_t cap = w->kvcap ? w->kvcap * 2 : 1024;
+        while (cap < w->nkv + ev->meta_count)
+            cap *= 2;
+        wkv *k = realloc(w->kvs, cap * sizeof *k);
+        if (!k)
+            return -1;
+        w->kvs = k;
+        w->kvcap = cap;
+    }
+    wrow *r = &w->rows[w->n];
+    int64_t svc = strtab_intern(&w->services, ev->service.ptr, ev->service.len);
+    int64_t host = strtab_intern(&w->hosts, ev->host.ptr, ev->host.len);
+    r->msg_off = keep(w, ev->msg);
+    if (svc < 0 || host < 0 || r->msg_off == UINT64_MAX)
+        return -1;
+    r->ingest = ev->ingest_ts_ns;
+    r->event = ev->event_ts_ns;
+    r->msg_len = ev->msg.len;
+    r->service = (uint32_t)svc;
+    r->host = (uint32_t)host;
+    r->level = ev->level;
+    r->flags = ev->flags;
+    r->seq = (uint32_t)w->n;
+    r->kv_off = w->nkv;
+    r->kv_n = ev->meta_count;
+    for (uint32_t i = 0; i < ev->meta_count; i++) {
+        const strata_kv *src = &ev->meta[i];
+        int64_t key = strtab_intern(&w->keys, src->key.ptr, src->key.len);
+        uint64_t off = keep(w, src->value);
+        if (key < 0 || off == UINT64_MAX || w->keys.n > SEG_MAX_META_KEYS)
+            return -1;
+        wkv *kv = &w->kvs[w->nkv + i];
+        kv->off = off;
+        kv->len = src->value.len;
+        kv->key = (uint32_t)key;
+        kv->type = src->type <= STRATA_VALUE_NULL ? src->type : STRATA_VALUE_STRING;
+    }
+    w->nkv += ev->meta_count;
+    w->n++;
+    w->raw_bytes += raw;
+    return 0;
+}
+
+void seg_writer_free(seg_writer *w)
+{
+    if (!w)
+        return;
+    free(w->tenant);
+    free(w->rows);
+    free(w->kvs);
+    sb_free(&w->data);
+    strtab_free(&w->services);
+    strtab_free(&w->hosts);
+    strtab_free(&w->keys);
+    free(w);
+}
+
+/* ---- sorting --------------------------------------------------------------- */
+
+static int cmp_rows(const void *a, const void *b)
+{
+    const wrow *x = a, *y = b;
+    if (x->ingest != y->ingest)
+        return x->ingest < y->ingest ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Sorted order of a strtab's strings: ids by bytes. */
+typedef struct sref {
+    const char *s;
+    uint32_t len;
+    uint32_t id;
+} sref;
+
+static int cmp_sref(const void *a, const void *b)
+{
+    const sref *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->s, y->s, n);
+    if (c)
+        return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* Sort a table's strings; returns the refs (caller frees) and fills
+ * rank[id] = position when rank is not NULL. */
+static sref *sort_strtab(const strtab *t, uint32_t *rank)
+{
+    sref *r = malloc((t->n ? t->n : 1) * sizeof *r);
+    if (!r)
+        return NULL;
+    for (size_t i = 0; i < t->n; i++) {
+        r[i].s = strtab_str(t, (uint32_t)i);
+        r[i].len = strtab_len(t, (uint32_t)i);
+        r[i].id = (uint32_t)i;
+    }
+    qsort(r, t->n, sizeof *r, cmp_sref);
+    if (rank)
+        for (size_t i = 0; i < t->n; i++)
+            rank[r[i].id] = (uint32_t)i;
+    return r;
+}
+
+/* ---- the build state of finish ------------------------------------------------ */
+
+typedef struct build {
+    seg_writer *w;
+    strbuf out;          /* the file */
+    uint8_t table[SEC_COUNT_ * SEG_TABLE_ENTRY_BYTES];
+    uint32_t nsec;
+    strtab terms;
+    uint32_t *occ;       /* term ids, row by row */
+    size_t nocc, occcap;
+    uint64_t *row_occ;   /* row r's terms: occ[row_occ[r] .. row_occ[r+1]) */
+    uint32_t *last_row;  /* per term: last row that had it (dedup in a row) */
+    size_t last_cap;
+    uint32_t cur_row;
+    uint32_t *key_rank; /* meta key id -> position in sorted order */
+    sref *keys_sorted;
+    int oom;
+    char *err;
+    size_t errlen;
+} build;
+
+static int fail(build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(build *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (b->err && b->errlen)
+        vsnprintf(b->err, b->errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Start a section at the current end of the file. */
+static size_t sec_begin(build *b) { return b->out.len; }
+
+/* Close a section: record id, offset, length and CRC in the table. */
+static void sec_end(build *b, uint32_t id, size_t start)
+{
+    uint8_t *e = b->table + b->nsec++ * SEG_TABLE_ENTRY_BYTES;
+    size_t len = b->out.len - start;
+    store_u32(e, id);
+    store_u32(e + 4, b->out.oom ? 0 : crc32c(0, b->out.buf + start, len));
+    store_u64(e + 8, start);
+    store_u64(e + 16, len);
+}
+
+/* Record one term of the current row. */
+static void add_term(void *ud, const char *t, size_t n)
+{
+    build *b = ud;
+    int64_t id = strtab_intern(&b->terms, t, n);
+    if (id < 0) {
+        b->oom = 1;
+        return;
+    }
+    if ((size_t)id >= b->last_cap) {
+        size_t cap = b->last_cap ? b->last_cap * 2 : 4096;
+        uint32_t *l = realloc(b->last_row, cap * sizeof *l);
+        if (!l) {
+            b->oom = 1;
+            return;
+        }
+        memset(l + b->last_cap, 0xff, (cap - b->last_cap) * sizeof *l);
+        b->last_row = l;
+        b->last_cap = cap;
+    }
+    if (b->last_row[id] == b->cur_row)
+        return;
+    b->last_row[id] = b->cur_row;
+    if (b->nocc == b->occcap) {
+        size_t cap = b->occcap ? b->occcap * 2 : 65536;
+        uint32_t *o = realloc(b->occ, cap * sizeof *o);
+        if (!o) {
+            b->oom = 1;
+            return;
+        }
+        b->occ = o;
+        b->occcap = cap;
+    }
+    b->occ[b->nocc++] = (uint32_t)id;
+}
+
+/* Rebuild row r as a strata_event (pointers into the writer) to index it. */
+static void row_event(const seg_writer *w, const wrow *r, strata_event *ev, strata_kv *kv)
+{
+    strata_event_init(ev);
+    ev->ingest_ts_ns = r->ingest;
+    ev->event_ts_ns = r->event;
+    ev->level = r->level;
+    ev->flags = r->flags;
+    ev->service.ptr = strtab_str(&w->services, r->service);
+    ev->service.len = strtab_len(&w->services, r->service);
+    ev->host.ptr = strtab_str(&w->hosts, r->host);
+    ev->host.len = strtab_len(&w->hosts, r->host);
+    ev->msg.ptr = w->data.buf ? w->data.buf + r->msg_off : "";
+    ev->msg.len = r->msg_len;
+    for (uint32_t i = 0; i < r->kv_n; i++) {
+        const wkv *k = &w->kvs[r->kv_off + i];
+        kv[i].key.ptr = strtab_str(&w->keys, k->key);
+        kv[i].key.len = strtab_len(&w->keys, k->key);
+        kv[i].value.ptr = w->data.buf ? w->data.buf + k->off : "";
+        kv[i].value.len = k->len;
+        kv[i].type = k->type;
+    }
+    ev->meta = kv;
+    ev->meta_count = r->kv_n;
+}
+
+/* Tokenize every row (in sorted order) into occ/row_occ. */
+static int index_rows(build *b)
+{
+    seg_writer *w = b->w;
+    b->row_occ = malloc((w->n + 1) * sizeof *b->row_occ);
+    strata_kv *kv = malloc(SEG_MAX_META_PER_ROW * sizeof *kv);
+    if (!b->row_occ || !kv) {
+        free(kv);
+        return fail(b, "out of memory indexing");
+    }
+    for (size_t i = 0; i < w->n; i++) {
+        strata_event ev;
+        row_event(w, &w->rows[i], &ev, kv);
+        b->cur_row = (uint32_t)i;
+        b->row_occ[i] = b->nocc;
+        seg_event_terms(&ev, add_term, b);
+        if (b->oom) {
+            free(kv);
+            return fail(b, "out of memory indexing");
+        }
+    }
+    b->row_occ[w->n] = b->nocc;
+    free(kv);
+    return 0;
+}
+
+/* ---- columns --------------------------------------------------------------- */
+
+static void put_dict(build *b, const sref *s, size_t n)
+{
+    put_varint(&b->out, n);
+    for (size_t i = 0; i < n; i++)
+        put_bytes(&b->out, s[i].s, s[i].len);
+}
+
+/* One integer column computed by fn for every row. */
+static int put_col(build *b, uint32_t id, int64_t *tmp, const uint32_t *rank,
+                   int64_t (*fn)(const wrow *r, const wrow *prev, const uint32_t *rank))
+{
+    seg_writer *w = b->w;
+    for (size_t i = 0; i < w->n; i++)
+        tmp[i] = fn(&w->rows[i], i ? &w->rows[i - 1] : NULL, rank);
+    size_t s = sec_begin(b);
+    intcol_encode(&b->out, tmp, w->n);
+    sec_end(b, id, s);
+    return 0;
+}
+
+static int64_t col_ingest(const wrow *r, const wrow *prev, const uint32_t *rank)
+{
+    (void)rank;
+    return prev ? (int64_t)((uint64_t)r->ingest - (uint64_t)prev->ingest) : r->ingest;
+}
+static int64_t col_event(const wrow *r, const wrow *prev, const uint32_t *rank)
+{
+    (void)prev, (void)rank;
+    return (int64_t)((uint64_t)r->event - (uint64_t)r->ingest);
+}
+static int64_t col_level(const wrow *r, const wrow *prev, const uint32_t *rank)
+{
+    (void)prev, (void)rank;
+    return r->level;
+}
+static int64_t col_flags(const wrow *r, const wrow *prev, const uint32_t *rank)
+{
+    (void)prev, (void)rank;
+    return r->flags;
+}
+static int64_t col_service(const wrow *r, const wrow *prev, const uint32_t *rank)
+{
+    (void)prev;
+    return rank[r->service];
+}
+static int64_t col_host(const wrow *r, const wrow *prev, const uint32_t *rank)
+{
+    (void)prev;
+    return rank[r->host];
+}
+
+static int write_columns(build *b)
+{
+    seg_writer *w = b->w;
+    int64_t *tmp = malloc((w->n ? w->n : 1) * sizeof *tmp);
+    uint32_t *srank = malloc((w->services.n + 1) * sizeof *srank);
+    uint32_t *hrank = malloc((w->hosts.n + 1) * sizeof *hrank);
+    sref *ss = sort_strtab(&w->services, srank);
+    sref *hs = sort_strtab(&w->hosts, hrank);
+    int rc = -1;
+    if (!tmp || !srank || !hrank || !ss || !hs) {
+        fail(b, "out of memory writing columns");
+        goto out;
+    }
+    put_col(b, SEC_INGEST_TS, tmp, NULL, col_ingest);
+    put_col(b, SEC_EVENT_TS, tmp, NULL, col_event);
+    put_col(b, SEC_LEVEL, tmp, NULL, col_level);
+    put_col(b, SEC_FLAGS, tmp, NULL, col_flags);
+    size_t s = sec_begin(b);
+    put_dict(b, ss, w->services.n);
+    sec_end(b, SEC_SERVICE_DICT, s);
+    put_col(b, SEC_SERVICE, tmp, srank, col_service);
+    s = sec_begin(b);
+    put_dict(b, hs, w->hosts.n);
+    sec_end(b, SEC_HOST_DICT, s);
+    put_col(b, SEC_HOST, tmp, hrank, col_host);
+    rc = 0;
+out:
+    free(tmp);
+    free(srank);
+    free(hrank);
+    free(ss);
+    free(hs);
+    return rc;
+}
+
+/* ---- row blocks ---------------------------------------------------------------- */
+
+/* The uncompressed payload of rows [from, to): see SEC_BLOCKS in
+ * docs/ARCHITECTURE.md. Values are grouped by meta key so that like sits
+ * next to like for zstd. */
+static void block_payload(const seg_writer *w, const build *b, size_t from, size_t to,
+                          strbuf *p, uint32_t *key_count, uint32_t nkeys)
+{
+    put_varint(p, to - from);
+    for (size_t i = from; i < to; i++)
+        put_varint(p, w->rows[i].msg_len);
+    for (size_t i = from; i < to; i++)
+        sb_append(p, w->data.buf + w->rows[i].msg_off, w->rows[i].msg_len);
+    for (size_t i = from; i < to; i++)
+        put_varint(p, w->rows[i].kv_n);
+    memset(key_count, 0, nkeys * sizeof *key_count);
+    for (size_t i = from; i < to; i++)
+        for (uint32_t k = 0; k < w->rows[i].kv_n; k++) {
+            const wkv *kv = &w->kvs[w->rows[i].kv_off + k];
+            put_varint(p, b->key_rank[kv->key]);
+            put_u8(p, kv->type);
+            key_count[kv->key]++;
+        }
+    /* value lengths, then value bytes, both key by key */
+    for (int pass = 0; pass < 2; pass++)
+        for (uint32_t rank = 0; rank < nkeys; rank++) {
+            uint32_t key = b->keys_sorted[rank].id;
+            if (!key_count[key])
+                continue;
+            for (size_t i = from; i < to; i++)
+                for (uint32_t k = 0; k < w->rows[i].kv_n; k++) {
+                    const wkv *kv = &w->kvs[w->rows[i].kv_off + k];
+                    if (kv->key != key)
+                        continue;
+                    if (pass == 0)
+                        put_varint(p, kv->len);
+                    else
+                        sb_append(p, w->data.buf + kv->off, kv->len);
+                }
+        }
+}
+
+static int write_blocks(build *b, uint32_t *nblocks_out)
+{
+    seg_writer *w = b->w;
+    size_t per = w->o.block_events;
+    size_t nblocks = (w->n + per - 1) / per;
+    uint32_t nkeys = (uint32_t)w->keys.n;
+    uint32_t *key_count = malloc((nkeys ? nkeys : 1) * sizeof *key_count);
+    uint8_t *index = malloc((nblocks ? nblocks : 1) * SEG_BLOCK_ENTRY_BYTES);
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    ZSTD_CDict *cdict = w->o.dict ? ZSTD_createCDict(w->o.dict, w->o.dict_len, w->o.zstd_level)
+                                  : NULL;
+    strbuf payload = {0};
+    int rc = -1;
+    if (!key_count || !index || !cctx || (w->o.dict && !cdict)) {
+        fail(b, "out of memory compressing rows");
+        goto out;
+    }
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, w->o.zstd_level);
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0); /* blocks carry a CRC32C */
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
+    if (cdict)
+        ZSTD_CCtx_refCDict(cctx, cdict);
+    size_t s = sec_begin(b);
+    for (size_t k = 0; k < nblocks; k++) {
+        size_t from = k * per, to = from + per < w->n ? from + per : w->n;
+        sb_reset(&payload);
+        block_payload(w, b, from, to, &payload, key_count, nkeys);
+        if (payload.oom || payload.len > SEG_MAX_BLOCK_RAW) {
+            fail(b, "row block %zu too large or out of memory", k);
+            goto out;
+        }
+        size_t bound = ZSTD_compressBound(payload.len);
+        size_t at = b->out.len;
+        if (sb_reserve(&b->out, bound) < 0) {
+            fail(b, "out of memory compressing rows");
+            goto out;
+        }
+        size_t clen = ZSTD_compress2(cctx, b->out.buf + at, bound, payload.buf, payload.len);
+        if (ZSTD_isError(clen)) {
+            fail(b, "zstd: %s", ZSTD_getErrorName(clen));
+            goto out;
+        }
+        b->out.len += clen;
+        uint8_t *e = index + k * SEG_BLOCK_ENTRY_BYTES;
+        store_u64(e, at - s);
+        store_u32(e + 8, (uint32_t)clen);
+        store_u32(e + 12, (uint32_t)(to - from));
+        store_u32(e + 16, crc32c(0, b->out.buf + at, clen));
+    }
+    sec_end(b, SEC_BLOCKS, s);
+    s = sec_begin(b);
+    sb_append(&b->out, index, nblocks * SEG_BLOCK_ENTRY_BYTES);
+    sec_end(b, SEC_BLOCK_INDEX, s);
+    *nblocks_out = (uint32_t)nblocks;
+    rc = 0;
+out:
+    sb_free(&payload);
+    ZSTD_freeCCtx(cctx);
+    ZSTD_freeCDict(cdict);
+    free(key_count);
+    free(index);
+    return rc;
+}
+
+/* ---- terms, postings, blooms ------------------------------------------------------ */
+
+static void bloom_set(uint8_t *bits, uint64_t m, unsigned k, uint64_t h)
+{
+    uint64_t step = (h >> 33) | 1;
+    for (unsigned i = 0; i < k; i++) {
+        uint64_t pos = (h + i * step) % m;
+        bits[pos / 8] |= (uint8_t)(1u << (pos % 8));
+    }
+}
+
+/* Bits for n keys at bpk bits each, a multiple of 64 and at least 64. */
+static uint64_t bloom_bits(uint64_t n, unsigned bpk)
+{
+    uint64_t m = n * bpk;
+    m = (m + 63) / 64 * 64;
+    return m < 64 ? 64 : m;
+}
+
+static int write_index(build *b, uint32_t nblocks)
+{
+    seg_writer *w = b->w;
+    size_t nterms = b->terms.n;
+    uint32_t *df = calloc(nterms + 1, sizeof *df);
+    uint64_t *start = malloc((nterms + 1) * sizeof *start);
+    uint32_t *post = malloc((b->nocc ? b->nocc : 1) * sizeof *post);
+    uint32_t *last_block = malloc((nterms + 1) * sizeof *last_block);
+    uint64_t *hashes = NULL;
+    sref *sorted = sort_strtab(&b->terms, NULL);
+    strbuf idx = {0}, blooms = {0};
+    roaring_bitmap_t *bm = NULL;
+    char *rbuf = NULL;
+    size_t rcap = 0;
+    int rc = -1;
+    if (!df || !start || !post || !last_block || !sorted) {
+        fail(b, "out of memory building the index");
+        goto out;
+    }
+    /* postings: counting sort of (term, row) by term; rows stay ascending */
+    for (size_t i = 0; i < b->nocc; i++)
+        df[b->occ[i]]++;
+    uint64_t acc = 0;
+    for (size_t t = 0; t < nterms; t++) {
+        start[t] = acc;
+        acc += df[t];
+    }
+    for (size_t r = 0; r < w->n; r++)
+        for (uint64_t i = b->row_occ[r]; i < b->row_occ[r + 1]; i++)
+            post[start[b->occ[i]]++] = (uint32_t)r;
+    for (size_t t = 0; t < nterms; t++)
+        start[t] -= df[t];
+
+    /* term blocks + postings, in sorted term order */
+    size_t tblocks = (nterms + SEG_TERMS_PER_BLOCK - 1) / SEG_TERMS_PER_BLOCK;
+    put_u64(&idx, nterms);
+    put_u32(&idx, (uint32_t)tblocks);
+    strbuf postings = {0};
+    size_t s = sec_begin(b);
+    for (size_t i = 0; i < nterms; i++) {
+        const sref *t = &sorted[i];
+        if (i % SEG_TERMS_PER_BLOCK == 0) {
+            put_u64(&idx, b->out.len - s);
+            put_u64(&idx, postings.len);
+            put_varint(&b->out, 0);
+            put_bytes(&b->out, t->s, t->len);
+        } else {
+            const sref *p = &sorted[i - 1];
+            size_t shared = 0, lim = p->len < t->len ? p->len : t->len;
+            while (shared < lim && p->s[shared] == t->s[shared])
+                shared++;
+            put_varint(&b->out, shared);
+            put_bytes(&b->out, t->s + shared, t->len - shared);
+        }
+        uint32_t n = df[t->id];
+        const uint32_t *rows = post + start[t->id];
+        put_varint(&b->out, n);
+        if (n <= SEG_INLINE_POSTINGS) {
+            for (uint32_t k = 0; k < n; k++)
+                put_varint(&b->out, k ? rows[k] - rows[k - 1] : rows[0]);
+            continue;
+        }
+        bm = roaring_bitmap_of_ptr(n, rows);
+        if (!bm) {
+            sb_free(&postings);
+            fail(b, "out of memory building postings");
+            goto out;
+        }
+        roaring_bitmap_run_optimize(bm);
+        size_t need = roaring_bitmap_portable_size_in_bytes(bm);
+        if (need > rcap) {
+            char *nb = realloc(rbuf, need);
+            if (!nb) {
+                sb_free(&postings);
+                fail(b, "out of memory building postings");
+                goto out;
+            }
+            rbuf = nb;
+            rcap = need;
+        }
+        size_t got = roaring_bitmap_portable_serialize(bm, rbuf);
+        roaring_bitmap_free(bm);
+        bm = NULL;
+        put_varint(&b->out, got);
+        sb_append(&postings, rbuf, got);
+    }
+    sec_end(b, SEC_TERMS, s);
+    s = sec_begin(b);
+    sb_append(&b->out, idx.buf, idx.len);
+    sec_end(b, SEC_TERM_INDEX, s);
+    s = sec_begin(b);
+    sb_append(&b->out, postings.buf, postings.len);
+    sec_end(b, SEC_POSTINGS, s);
+    int poom = postings.oom;
+    sb_free(&postings);
+    if (poom || idx.oom) {
+        fail(b, "out of memory building the index");
+        goto out;
+    }
+
+    /* the segment bloom filter over every term */
+    uint64_t m = bloom_bits(nterms, SEG_BLOOM_BITS_PER_TERM);
+    uint8_t *bits = calloc(m / 8, 1);
+    if (!bits) {
+        fail(b, "out of memory building bloom filters");
+        goto out;
+    }
+    for (size_t t = 0; t < nterms; t++)
+        bloom_set(bits, m, SEG_BLOOM_K, b->terms.ent[t].hash);
+    s = sec_begin(b);
+    put_u64(&b->out, m);
+    put_u8(&b->out, SEG_BLOOM_K);
+    sb_append(&b->out, bits, m / 8);
+    sec_end(b, SEC_BLOOM, s);
+    free(bits);
+
+    /* one bloom per row block over the distinct terms of its rows */
+    size_t per = w->o.block_events;
+    hashes = malloc((b->nocc ? b->nocc : 1) * sizeof *hashes);
+    if (!hashes) {
+        fail(b, "out of memory building bloom filters");
+        goto out;
+    }
+    memset(last_block, 0xff, (nterms + 1) * sizeof *last_block);
+    put_u8(&blooms, SEG_BLOCK_BLOOM_K);
+    put_u32(&blooms, nblocks);
+    strbuf bdata = {0};
+    for (uint32_t k = 0; k < nblocks; k++) {
+        size_t from = k * per, to = from + per < w->n ? from + per : w->n;
+        size_t nh = 0;
+        for (uint64_t i = b->row_occ[from]; i < b->row_occ[to]; i++) {
+            uint32_t t = b->occ[i];
+            if (last_block[t] != k) {
+                last_block[t] = k;
+                hashes[nh++] = b->terms.ent[t].hash;
+            }
+        }
+        uint64_t bm_bits = bloom_bits(nh, SEG_BLOCK_BLOOM_BITS_PER_TERM);
+        put_u64(&blooms, bdata.len);
+        put_u64(&blooms, bm_bits);
+        size_t at = bdata.len;
+        if (sb_reserve(&bdata, bm_bits / 8) < 0)
+            break;
+        memset(bdata.buf + at, 0, bm_bits / 8);
+        bdata.len += bm_bits / 8;
+        for (size_t i = 0; i < nh; i++)
+            bloom_set((uint8_t *)bdata.buf + at, bm_bits, SEG_BLOCK_BLOOM_K, hashes[i]);
+    }
+    s = sec_begin(b);
+    sb_append(&b->out, blooms.buf, blooms.len);
+    sb_append(&b->out, bdata.buf, bdata.len);
+    sec_end(b, SEC_BLOCK_BLOOMS, s);
+    int boom = bdata.oom || blooms.oom;
+    sb_free(&bdata);
+    if (boom) {
+        fail(b, "out of memory building bloom filters");
+        goto out;
+    }
+    rc = 0;
+out:
+    if (bm) /* roaring_bitmap_free(NULL) crashes in CRoaring 0.2 */
+        roaring_bitmap_free(bm);
+    free(rbuf);
+    sb_free(&idx);
+    sb_free(&blooms);
+    free(df);
+    free(start);
+    free(post);
+    free(last_block);
+    free(hashes);
+    free(sorted);
+    return rc;
+}
+
+/* ---- the whole file ------------------------------------------------------------------ */
+
+static void build_free(build *b)
+{
+    sb_free(&b->out);
+    strtab_free(&b->terms);
+    free(b->occ);
+    free(b->row_occ);
+    free(b->last_row);
+    free(b->key_rank);
+    free(b->keys_sorted);
+}
+
+int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, size_t errlen)
+{
+    build b;
+    memset(&b, 0, sizeof b);
+    b.w = w;
+    b.err = err;
+    b.errlen = errlen;
+    *out = NULL;
+    *len = 0;
+    if (w->finished)
+        return fail(&b, "segment writer already finished");
+    w->finished = 1;
+    if (w->n > 1)
+        qsort(w->rows, w->n, sizeof *w->rows, cmp_rows);
+
+    /* header */
+    sb_append(&b.out, SEG_MAGIC, SEG_MAGIC_LEN);
+    put_u16(&b.out, SEG_VERSION);
+    put_u16(&b.out, 0);
+    put_u32(&b.out, 0);
+
+    uint32_t nblocks = 0;
+    size_t s = sec_begin(&b);
+    sb_append(&b.out, w->tenant, strlen(w->tenant));
+    sec_end(&b, SEC_TENANT, s);
+    if (write_columns(&b) < 0)
+        goto fail;
+    /* meta keys sorted, so that a segment's bytes do not depend on the
+     * order its events arrived in (blocks refer to keys by sorted rank) */
+    b.key_rank = malloc((w->keys.n + 1) * sizeof *b.key_rank);
+    b.keys_sorted = sort_strtab(&w->keys, b.key_rank);
+    if (!b.key_rank || !b.keys_sorted) {
+        fail(&b, "out of memory");
+        goto fail;
+    }
+    s = sec_begin(&b);
+    put_dict(&b, b.keys_sorted, w->keys.n);
+    sec_end(&b, SEC_META_KEYS, s);
+    if (write_blocks(&b, &nblocks) < 0 || index_rows(&b) < 0 || write_index(&b, nblocks) < 0)
+        goto fail;
+
+    /* section table and trailer */
+    size_t table_off = b.out.len;
+    sb_append(&b.out, b.table, b.nsec * SEG_TABLE_ENTRY_BYTES);
+    uint8_t tr[SEG_TRAILER_BYTES];
+    memset(tr, 0, sizeof tr);
+    int64_t min_i = 0, max_i = 0, min_e = 0, max_e = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        const wrow *r = &w->rows[i];
+        if (i == 0 || r->ingest < min_i)
+            min_i = r->ingest;
+        if (i == 0 || r->ingest > max_i)
+            max_i = r->ingest;
+        if (i == 0 || r->event < min_e)
+            min_e = r->event;
+        if (i == 0 || r->event > max_e)
+            max_e = r->event;
+    }
+    store_u64(tr + SEG_TR_EVENTS, w->n);
+    store_u64(tr + SEG_TR_MIN_INGEST, (uint64_t)min_i);
+    store_u64(tr + SEG_TR_MAX_INGEST, (uint64_t)max_i);
+    store_u64(tr + SEG_TR_MIN_EVENT, (uint64_t)min_e);
+    store_u64(tr + SEG_TR_MAX_EVENT, (uint64_t)max_e);
+    store_u64(tr + SEG_TR_TABLE_OFF, table_off);
+    store_u32(tr + SEG_TR_NSECTIONS, b.nsec);
+    store_u32(tr + SEG_TR_TABLE_CRC, crc32c(0, b.table, b.nsec * SEG_TABLE_ENTRY_BYTES));
+    store_u32(tr + SEG_TR_DICT_ID,
+              w->o.dict ? (uint32_t)ZDICT_getDictID(w->o.dict, w->o.dict_len) : 0);
+    store_u32(tr + SEG_TR_NBLOCKS, nblocks);
+    store_u16(tr + SEG_TR_VERSION, SEG_VERSION);
+    store_u16(tr + SEG_TR_FLAGS, 0);
+    store_u32(tr + SEG_TR_CRC, crc32c(0, tr, SEG_TR_CRC));
+    memcpy(tr + SEG_TR_MAGIC, SEG_MAGIC, SEG_MAGIC_LEN);
+    sb_append(&b.out, tr, sizeof tr);
+    if (b.out.oom) {
+        fail(&b, "out of memory assembling the segment");
+        goto fail;
+    }
+    *len = b.out.len;
+    *out = (uint8_t *)sb_steal(&b.out);
+    build_free(&b);
+    return 0;
+fail:
+    build_free(&b);
+    return -1;
+}
+
+/* Write all of buf to fd. */
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int seg_writer_finish(seg_writer *w, const char *path, char *err, size_t errlen)
+{
+    uint8_t *buf;
+    size_t len;
+    if (seg_writer_finish_mem(w, &buf, &len, err, errlen) < 0)
+        return -1;
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
+        free(buf);
+        snprintf(err, errlen, "segment path too long");
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+        snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        unlink(tmp);
+        free(buf);
+        return -1;
+    }
+    free(buf);
+    close(fd);
+    if (rename(tmp, path) < 0) {
+        snprintf(err, errlen, "rename %s: %s", path, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return seg_fsync_dir(path, err, errlen);
+}
+
+unsigned seg_writer_samples(seg_writer *w, unsigned max, uint8_t **buf, size_t **sizes)
+{
+    strbuf b = {0};
+    size_t n = w->n < max ? w->n : max;
+    *sizes = malloc((n ? n : 1) * sizeof **sizes);
+    *buf = NULL;
+    if (!*sizes)
+        return 0;
+    /* spread the samples over the whole writer */
+    size_t step = n ? w->n / n : 1;
+    unsigned got = 0;
+    for (size_t i = 0; i < n; i++) {
+        const wrow *r = &w->rows[i * step];
+        size_t at = b.len;
+        sb_append(&b, w->data.buf + r->msg_off, r->msg_len);
+        for (uint32_t k = 0; k < r->kv_n; k++) {
+            const wkv *kv = &w->kvs[r->kv_off + k];
+            sb_append(&b, w->data.buf + kv->off, kv->len);
+        }
+        (*sizes)[got++] = b.len - at;
+    }
+    if (b.oom) {
+        sb_free(&b);
+        free(*sizes);
+        *sizes = NULL;
+        return 0;
+    }
+    *buf = (uint8_t *)sb_steal(&b);
+    return got;
+}

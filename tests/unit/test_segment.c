@@ -1,0 +1,557 @@
+/*
+ * tests/unit/test_segment.c - the segment library, by properties:
+ *   - random events -> segment -> every field back bit-exact, in ingest order;
+ *   - postings equal a brute-force scan for random terms; prefix walks equal
+ *     a brute-force filter of all terms; bloom filters have no false negatives;
+ *   - merging segments gives the same bytes as one segment of their union;
+ *   - a trained dictionary is used and required;
+ *   - flipped bytes and truncations are reported, never served as data.
+ */
+#include "test_util.h"
+
+#include "segment.h"
+
+/* ---- a deterministic random corpus -------------------------------------------- */
+
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+static uint32_t rnd_below(uint32_t n) { return (uint32_t)(rnd() % n); }
+
+static const char *const WORDS[] = {
+    "Connection", "timeout",   "payment",   "declined", "user",    "login",      "failed",
+    "10.0.3.42",  "blk_-6952", "retry",     "OK",       "ERROR",   "NullPointer", "数据库",
+    "Müller",     "db-01",     "a:b",       "x",        "",        "GET",        "/api/v1",
+};
+static const char *const SERVICES[] = {"payments", "Auth", "cart-api", "", "search"};
+static const char *const HOSTS[] = {"ip-10-0-0-1", "ip-10-0-0-2", "web01"};
+static const char *const KEYS[] = {"trace_id", "user_id", "latency_ms", "path", "ok", "x"};
+
+/* One event owned by the test: strings are malloc'd. */
+typedef struct tev {
+    strata_event ev;
+    strata_kv kv[6];
+    char *strs[16];
+    int nstr;
+} tev;
+
+static char *keep(tev *t, const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    assert_non_null(p);
+    memcpy(p, s, n);
+    p[n] = 0;
+    t->strs[t->nstr++] = p;
+    return p;
+}
+
+static strata_str kstr(tev *t, const char *s, size_t n)
+{
+    strata_str r = {keep(t, s, n), (uint32_t)n};
+    return r;
+}
+
+static void make_event(tev *t, int64_t base)
+{
+    memset(t, 0, sizeof *t);
+    strata_event_init(&t->ev);
+    /* many equal timestamps so that ties (arrival order) matter */
+    t->ev.ingest_ts_ns = base + (int64_t)rnd_below(50) * 1000;
+    t->ev.event_ts_ns = t->ev.ingest_ts_ns - (int64_t)rnd_below(2000000) + 1000000;
+    t->ev.level = (uint8_t)rnd_below(7);
+    t->ev.flags = (uint8_t)rnd_below(2);
+    const char *svc = SERVICES[rnd_below(5)], *host = HOSTS[rnd_below(3)];
+    t->ev.service = kstr(t, svc, strlen(svc));
+    t->ev.host = kstr(t, host, strlen(host));
+    char msg[512];
+    size_t n = 0;
+    int words = (int)rnd_below(12);
+    for (int i = 0; i < words; i++) {
+        const char *w = WORDS[rnd_below(sizeof WORDS / sizeof *WORDS)];
+        n += (size_t)snprintf(msg + n, sizeof msg - n, "%s%s", i ? " " : "", w);
+        if (rnd_below(4) == 0)
+            n += (size_t)snprintf(msg + n, sizeof msg - n, " id%u", rnd_below(100000));
+    }
+    t->ev.msg = kstr(t, msg, n);
+    t->ev.meta_count = rnd_below(5);
+    for (uint32_t i = 0; i < t->ev.meta_count; i++) {
+        const char *k = KEYS[rnd_below(6)];
+        char v[64];
+        uint8_t type = (uint8_t)rnd_below(5);
+        int vn = type == STRATA_VALUE_INT    ? snprintf(v, sizeof v, "%d", (int)rnd_below(5000))
+                 : type == STRATA_VALUE_BOOL ? snprintf(v, sizeof v, "%s", rnd() & 1 ? "true" : "false")
+                 : type == STRATA_VALUE_NULL ? snprintf(v, sizeof v, "null")
+                                             : snprintf(v, sizeof v, "v_%llx",
+                                                        (unsigned long long)(rnd() & 0xffffff));
+        t->kv[i].key = kstr(t, k, strlen(k));
+        t->kv[i].value = kstr(t, v, (size_t)vn);
+        t->kv[i].type = type;
+    }
+    t->ev.meta = t->kv;
+}
+
+static void free_event(tev *t)
+{
+    for (int i = 0; i < t->nstr; i++)
+        free(t->strs[i]);
+}
+
+static int str_eq(strata_str a, strata_str b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+static void assert_event_eq(const strata_event *want, const strata_event *got)
+{
+    assert_int_equal(want->ingest_ts_ns, got->ingest_ts_ns);
+    assert_int_equal(want->event_ts_ns, got->event_ts_ns);
+    assert_int_equal(want->level, got->level);
+    assert_int_equal(want->flags, got->flags);
+    assert_true(str_eq(want->service, got->service));
+    assert_true(str_eq(want->host, got->host));
+    assert_true(str_eq(want->msg, got->msg));
+    assert_int_equal(want->meta_count, got->meta_count);
+    for (uint32_t i = 0; i < want->meta_count; i++) {
+        assert_true(str_eq(want->meta[i].key, got->meta[i].key));
+        assert_true(str_eq(want->meta[i].value, got->meta[i].value));
+        assert_int_equal(want->meta[i].type, got->meta[i].type);
+    }
+}
+
+/* Events sorted as the segment stores them: by ingest_ts, ties by arrival. */
+static int cmp_tev(const void *a, const void *b)
+{
+    const tev *const *x = a, *const *y = b;
+    if ((*x)->ev.ingest_ts_ns != (*y)->ev.ingest_ts_ns)
+        return (*x)->ev.ingest_ts_ns < (*y)->ev.ingest_ts_ns ? -1 : 1;
+    return *x < *y ? -1 : *x > *y;
+}
+
+static uint8_t *build(tev *evs, size_t n, uint32_t block, const void *dict, size_t dlen,
+                      size_t *len)
+{
+    seg_writer_opts o = {.tenant = "acme", .block_events = block, .dict = dict, .dict_len = dlen};
+    seg_writer *w = seg_writer_new(&o);
+    assert_non_null(w);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(seg_writer_add(w, &evs[i].ev), 0);
+    uint8_t *buf;
+    char err[256];
+    if (seg_writer_finish_mem(w, &buf, len, err, sizeof err) != 0)
+        fail_msg("finish: %s", err);
+    seg_writer_free(w);
+    return buf;
+}
+
+static seg_reader *open_ok(const uint8_t *buf, size_t len, const seg_dicts *d)
+{
+    char err[256];
+    seg_reader *r = seg_open_mem(buf, len, d, err, sizeof err);
+    if (!r)
+        fail_msg("open: %s", err);
+    return r;
+}
+
+/* ---- round trip ------------------------------------------------------------------ */
+
+#define N_EVENTS 3000
+
+static void check_roundtrip(uint32_t block)
+{
+    rng_state = 0x9e3779b97f4a7c15ull + block;
+    tev *evs = calloc(N_EVENTS, sizeof *evs);
+    tev **sorted = calloc(N_EVENTS, sizeof *sorted);
+    assert_non_null(evs);
+    assert_non_null(sorted);
+    for (size_t i = 0; i < N_EVENTS; i++) {
+        make_event(&evs[i], 1750000000000000000ll);
+        sorted[i] = &evs[i];
+    }
+    qsort(sorted, N_EVENTS, sizeof *sorted, cmp_tev);
+    size_t len;
+    uint8_t *buf = build(evs, N_EVENTS, block, NULL, 0, &len);
+    seg_reader *r = open_ok(buf, len, NULL);
+    const seg_info *info = seg_get_info(r);
+    assert_int_equal(info->events, N_EVENTS);
+    assert_string_equal(info->tenant, "acme");
+    assert_int_equal(info->blocks, (N_EVENTS + block - 1) / block);
+    assert_int_equal(info->min_ingest_ns, sorted[0]->ev.ingest_ts_ns);
+    assert_int_equal(info->max_ingest_ns, sorted[N_EVENTS - 1]->ev.ingest_ts_ns);
+    assert_int_equal(info->parts.total, len);
+    /* read rows in a scattered order too, so the block cache is exercised */
+    for (size_t pass = 0; pass < 2; pass++)
+        for (size_t k = 0; k < N_EVENTS; k++) {
+            size_t i = pass ? (k * 7919) % N_EVENTS : k;
+            strata_event got;
+            assert_int_equal(seg_row(r, (uint32_t)i, &got), 0);
+            assert_event_eq(&sorted[i]->ev, &got);
+            assert_string_equal(got.tenant.ptr, "acme");
+        }
+    strata_event past;
+    assert_int_equal(seg_row(r, N_EVENTS, &past), -1);
+    seg_close(r);
+    free(buf);
+    for (size_t i = 0; i < N_EVENTS; i++)
+        free_event(&evs[i]);
+    free(evs);
+    free(sorted);
+}
+
+static void test_roundtrip_bit_exact(void **state)
+{
+    (void)state;
+    check_roundtrip(1);
+    check_roundtrip(100);
+    check_roundtrip(8192);
+}
+
+static void test_empty_segment(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *buf = build(NULL, 0, 0, NULL, 0, &len);
+    seg_reader *r = open_ok(buf, len, NULL);
+    assert_int_equal(seg_get_info(r)->events, 0);
+    roaring_bitmap_t *bm = seg_postings(r, "msg:x", 5);
+    assert_non_null(bm);
+    assert_true(roaring_bitmap_is_empty(bm));
+    roaring_bitmap_free(bm);
+    seg_close(r);
+    free(buf);
+}
+
+/* ---- postings against brute force ---------------------------------------------------- */
+
+/* Every distinct term with its rows, gathered by brute force. */
+typedef struct bterm {
+    char t[1100];
+    size_t n;
+    roaring_bitmap_t *rows;
+} bterm;
+
+typedef struct brute {
+    bterm *terms;
+    size_t n, cap;
+    uint32_t row;
+} brute;
+
+static void brute_add(void *ud, const char *t, size_t n)
+{
+    brute *b = ud;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->terms[i].n == n && memcmp(b->terms[i].t, t, n) == 0) {
+            roaring_bitmap_add(b->terms[i].rows, b->row);
+            return;
+        }
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 256;
+        b->terms = realloc(b->terms, b->cap * sizeof *b->terms);
+        assert_non_null(b->terms);
+    }
+    bterm *e = &b->terms[b->n++];
+    assert_true(n < sizeof e->t);
+    memcpy(e->t, t, n);
+    e->n = n;
+    e->rows = roaring_bitmap_create();
+    roaring_bitmap_add(e->rows, b->row);
+}
+
+typedef struct walk {
+    brute *b;
+    const char *prefix;
+    size_t plen;
+    size_t seen;
+    char last[1100];
+    size_t lastn;
+} walk;
+
+static int on_term(void *ud, const char *t, size_t n, uint32_t df)
+{
+    walk *w = ud;
+    assert_true(n >= w->plen && memcmp(t, w->prefix, w->plen) == 0);
+    /* sorted, no repeats */
+    if (w->seen) {
+        size_t m = n < w->lastn ? n : w->lastn;
+        int c = memcmp(w->last, t, m);
+        assert_true(c < 0 || (c == 0 && w->lastn < n));
+    }
+    memcpy(w->last, t, n);
+    w->lastn = n;
+    w->seen++;
+    for (size_t i = 0; i < w->b->n; i++)
+        if (w->b->terms[i].n == n && memcmp(w->b->terms[i].t, t, n) == 0) {
+            assert_int_equal(roaring_bitmap_get_cardinality(w->b->terms[i].rows), df);
+            return 0;
+        }
+    fail_msg("seg_terms gave a term the events do not have: %.*s", (int)n, t);
+    return 0;
+}
+
+static void test_postings_match_brute_force(void **state)
+{
+    (void)state;
+    rng_state = 42;
+    size_t n = 2500;
+    tev *evs = calloc(n, sizeof *evs);
+    tev **sorted = calloc(n, sizeof *sorted);
+    for (size_t i = 0; i < n; i++) {
+        make_event(&evs[i], 0);
+        sorted[i] = &evs[i];
+    }
+    qsort(sorted, n, sizeof *sorted, cmp_tev);
+    brute b = {0};
+    for (size_t i = 0; i < n; i++) {
+        b.row = (uint32_t)i;
+        seg_event_terms(&sorted[i]->ev, brute_add, &b);
+    }
+    size_t len;
+    uint8_t *buf = build(evs, n, 256, NULL, 0, &len);
+    seg_reader *r = open_ok(buf, len, NULL);
+    assert_int_equal(seg_get_info(r)->terms, b.n);
+    /* every term: exact postings, bloom says maybe, block blooms cover rows */
+    for (size_t i = 0; i < b.n; i++) {
+        roaring_bitmap_t *got = seg_postings(r, b.terms[i].t, b.terms[i].n);
+        assert_non_null(got);
+        if (!roaring_bitmap_equals(got, b.terms[i].rows))
+            fail_msg("postings differ for %s", b.terms[i].t);
+        assert_true(seg_may_contain(r, b.terms[i].t, b.terms[i].n));
+        uint32_t first = roaring_bitmap_minimum(got);
+        assert_true(seg_block_may_contain(r, first / 256, b.terms[i].t, b.terms[i].n));
+        roaring_bitmap_free(got);
+    }
+    /* absent terms: empty */
+    const char *absent[] = {"msg:zzzz", "msg:", "service:nope", "meta.user_id:none", "", "~"};
+    for (size_t i = 0; i < sizeof absent / sizeof *absent; i++) {
+        roaring_bitmap_t *got = seg_postings(r, absent[i], strlen(absent[i]));
+        assert_non_null(got);
+        assert_true(roaring_bitmap_is_empty(got));
+        roaring_bitmap_free(got);
+    }
+    /* prefixes: the walk visits exactly the brute-force matches */
+    const char *prefixes[] = {"msg:", "msg:id1", "msg:co", "service:", "meta.", "meta.path:v_",
+                              "level:e", "", "zzz", "msg:数"};
+    for (size_t p = 0; p < sizeof prefixes / sizeof *prefixes; p++) {
+        walk w = {&b, prefixes[p], strlen(prefixes[p]), 0, {0}, 0};
+        assert_int_equal(seg_terms(r, w.prefix, w.plen, on_term, &w), 0);
+        size_t want = 0;
+        for (size_t i = 0; i < b.n; i++)
+            want += b.terms[i].n >= w.plen && memcmp(b.terms[i].t, w.prefix, w.plen) == 0;
+        assert_int_equal(w.seen, want);
+    }
+    seg_close(r);
+    free(buf);
+    for (size_t i = 0; i < b.n; i++)
+        roaring_bitmap_free(b.terms[i].rows);
+    free(b.terms);
+    for (size_t i = 0; i < n; i++)
+        free_event(&evs[i]);
+    free(evs);
+    free(sorted);
+}
+
+/* ---- merge ---------------------------------------------------------------------------- */
+
+static void test_merge_equals_union(void **state)
+{
+    (void)state;
+    rng_state = 7;
+    size_t n = 2000;
+    tev *evs = calloc(n, sizeof *evs);
+    for (size_t i = 0; i < n; i++)
+        make_event(&evs[i], 0);
+    /* three segments over contiguous parts; the union is their concatenation */
+    size_t cut[4] = {0, 500, 1300, n};
+    uint8_t *parts[3];
+    size_t plen[3];
+    seg_reader *rs[3];
+    for (int k = 0; k < 3; k++) {
+        parts[k] = build(evs + cut[k], cut[k + 1] - cut[k], 128, NULL, 0, &plen[k]);
+        rs[k] = open_ok(parts[k], plen[k], NULL);
+    }
+    seg_writer_opts o = {.tenant = "acme", .block_events = 128};
+    seg_writer *w = seg_writer_new(&o);
+    char err[256];
+    assert_int_equal(seg_merge(rs, 3, w, err, sizeof err), 0);
+    uint8_t *merged;
+    size_t mlen;
+    assert_int_equal(seg_writer_finish_mem(w, &merged, &mlen, err, sizeof err), 0);
+    seg_writer_free(w);
+    size_t ulen;
+    uint8_t *uni = build(evs, n, 128, NULL, 0, &ulen);
+    assert_int_equal(mlen, ulen);
+    assert_memory_equal(merged, uni, ulen);
+    for (int k = 0; k < 3; k++) {
+        seg_close(rs[k]);
+        free(parts[k]);
+    }
+    free(merged);
+    free(uni);
+    for (size_t i = 0; i < n; i++)
+        free_event(&evs[i]);
+    free(evs);
+}
+
+/* ---- dictionaries ------------------------------------------------------------------------ */
+
+static void test_dictionary(void **state)
+{
+    (void)state;
+    rng_state = 99;
+    size_t n = 4000;
+    tev *evs = calloc(n, sizeof *evs);
+    seg_writer *w = seg_writer_new(NULL);
+    for (size_t i = 0; i < n; i++) {
+        make_event(&evs[i], 0);
+        assert_int_equal(seg_writer_add(w, &evs[i].ev), 0);
+    }
+    uint8_t *samples;
+    size_t *sizes;
+    unsigned ns = seg_writer_samples(w, 2000, &samples, &sizes);
+    assert_int_equal(ns, 2000);
+    static uint8_t dict[16384];
+    size_t dlen = seg_dict_train(samples, sizes, ns, dict, sizeof dict);
+    assert_true(dlen > 0);
+    free(samples);
+    free(sizes);
+    seg_writer_free(w);
+    size_t len;
+    uint8_t *buf = build(evs, n, 64, dict, dlen, &len);
+    char err[256];
+    assert_null(seg_open_mem(buf, len, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "dictionary"));
+    seg_dicts *d = seg_dicts_new();
+    assert_int_equal(seg_dicts_add(d, dict, dlen), 0);
+    seg_reader *r = open_ok(buf, len, d);
+    assert_true(seg_get_info(r)->dict_id != 0);
+    strata_event got;
+    for (uint32_t i = 0; i < n; i++)
+        assert_int_equal(seg_row(r, i, &got), 0);
+    seg_close(r);
+    seg_dicts_free(d);
+    free(buf);
+    for (size_t i = 0; i < n; i++)
+        free_event(&evs[i]);
+    free(evs);
+}
+
+/* ---- corruption ------------------------------------------------------------------------------ */
+
+/* Open and read everything; 0 when all of it was served, -1 when an error
+ * was reported somewhere. What must never happen is a crash or a row that
+ * differs from the original while no error was reported. */
+static int read_all(const uint8_t *buf, size_t len, tev **sorted)
+{
+    char err[256];
+    seg_reader *r = seg_open_mem(buf, len, NULL, err, sizeof err);
+    if (!r) {
+        assert_true(err[0] != 0);
+        return -1;
+    }
+    int rc = 0;
+    for (uint32_t i = 0; i < seg_get_info(r)->events; i++) {
+        strata_event got;
+        if (seg_row(r, i, &got) < 0) {
+            assert_true(seg_error(r)[0] != 0);
+            rc = -1;
+            continue;
+        }
+        assert_event_eq(&sorted[i]->ev, &got);
+    }
+    roaring_bitmap_t *bm = seg_postings(r, "msg:timeout", 11);
+    if (bm)
+        roaring_bitmap_free(bm);
+    else
+        rc = -1;
+    seg_close(r);
+    return rc;
+}
+
+static void test_corruption_is_detected(void **state)
+{
+    (void)state;
+    rng_state = 1234;
+    size_t n = 600;
+    tev *evs = calloc(n, sizeof *evs);
+    tev **sorted = calloc(n, sizeof *sorted);
+    for (size_t i = 0; i < n; i++) {
+        make_event(&evs[i], 0);
+        sorted[i] = &evs[i];
+    }
+    qsort(sorted, n, sizeof *sorted, cmp_tev);
+    size_t len;
+    uint8_t *buf = build(evs, n, 100, NULL, 0, &len);
+    assert_int_equal(read_all(buf, len, sorted), 0);
+    uint8_t *copy = malloc(len);
+    /* every single-byte flip is either detected or harmless */
+    size_t detected = 0;
+    for (size_t pos = 0; pos < len; pos += 1 + pos / 64) {
+        memcpy(copy, buf, len);
+        copy[pos] ^= 0x5a;
+        detected += read_all(copy, len, sorted) < 0;
+    }
+    assert_true(detected > 0);
+    /* every truncation is refused at open */
+    for (size_t cut = 0; cut < len; cut += 1 + cut / 16) {
+        char err[256];
+        seg_reader *r = seg_open_mem(buf, cut, NULL, err, sizeof err);
+        assert_null(r);
+    }
+    free(copy);
+    free(buf);
+    for (size_t i = 0; i < n; i++)
+        free_event(&evs[i]);
+    free(evs);
+    free(sorted);
+}
+
+static void test_file_roundtrip(void **state)
+{
+    (void)state;
+    rng_state = 5;
+    char *dir = tmpdir_new();
+    char path[512];
+    snprintf(path, sizeof path, "%s/seg-1.sseg", dir);
+    seg_writer_opts o = {.tenant = "t1"};
+    seg_writer *w = seg_writer_new(&o);
+    tev e;
+    make_event(&e, 10);
+    assert_int_equal(seg_writer_add(w, &e.ev), 0);
+    char err[256];
+    assert_int_equal(seg_writer_finish(w, path, err, sizeof err), 0);
+    assert_int_equal(seg_writer_add(w, &e.ev), -1); /* finished */
+    seg_writer_free(w);
+    seg_reader *r = seg_open(path, NULL, err, sizeof err);
+    assert_non_null(r);
+    strata_event got;
+    assert_int_equal(seg_row(r, 0, &got), 0);
+    assert_event_eq(&e.ev, &got);
+    seg_close(r);
+    /* a file that is not a segment names the problem */
+    char *junk = write_file(dir, "junk.sseg", "this is not a segment at all, but it is long enough "
+                                              "to have a trailer of eighty bytes or so, really.");
+    assert_null(seg_open(junk, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "not a Strata segment"));
+    free(junk);
+    free_event(&e);
+    rm_rf(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roundtrip_bit_exact),
+        cmocka_unit_test(test_empty_segment),
+        cmocka_unit_test(test_postings_match_brute_force),
+        cmocka_unit_test(test_merge_equals_union),
+        cmocka_unit_test(test_dictionary),
+        cmocka_unit_test(test_corruption_is_detected),
+        cmocka_unit_test(test_file_roundtrip),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
