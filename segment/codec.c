@@ -136,6 +136,16 @@ const uint8_t *get_bytes(cursor *c, size_t max, size_t *n)
     return p;
 }
 
+static uint64_t gcd64(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
 /* Bits needed for v (0 for 0). */
 static unsigned bit_width(uint64_t v)
 {
@@ -153,13 +163,20 @@ void intcol_encode(strbuf *b, const int64_t *v, size_t n)
             if (v[f + i] > hi)
                 hi = v[f + i];
         }
-        unsigned width = bit_width((uint64_t)hi - (uint64_t)lo);
+        /* a common factor of the offsets (timestamps in ms stored as ns) */
+        uint64_t g = 0;
+        for (size_t i = 0; i < k && g != 1; i++)
+            g = gcd64(g, (uint64_t)v[f + i] - (uint64_t)lo);
+        if (g == 0)
+            g = 1;
+        unsigned width = bit_width(((uint64_t)hi - (uint64_t)lo) / g);
         put_varint(b, zigzag(lo));
+        put_varint(b, g);
         put_u8(b, (uint8_t)width);
         uint64_t acc = 0;
         unsigned used = 0;
         for (size_t i = 0; i < k && width; i++) {
-            uint64_t d = (uint64_t)v[f + i] - (uint64_t)lo;
+            uint64_t d = ((uint64_t)v[f + i] - (uint64_t)lo) / g;
             acc |= d << used;
             unsigned take = 64 - used < width ? 64 - used : width;
             used += take;
@@ -196,14 +213,15 @@ int intcol_decode(cursor *c, int64_t *out, size_t n)
     for (size_t f = 0; f < n; f += CODEC_FRAME) {
         size_t k = n - f < CODEC_FRAME ? n - f : CODEC_FRAME;
         uint64_t lo = (uint64_t)unzigzag(get_varint(c));
+        uint64_t g = get_varint(c);
         unsigned width = get_u8(c);
-        if (c->bad || width > 64)
+        if (c->bad || width > 64 || g == 0)
             return -1;
         size_t bytes = (k * width + 7) / 8;
         if (cursor_left(c) < bytes)
             return -1;
         for (size_t i = 0; i < k; i++)
-            out[f + i] = (int64_t)(lo + (width ? load_bits(c->p, bytes, i * width, width) : 0));
+            out[f + i] = (int64_t)(lo + g * (width ? load_bits(c->p, bytes, i * width, width) : 0));
         c->p += bytes;
     }
     return 0;

@@ -64,8 +64,9 @@ const uint8_t *get_bytes(cursor *c, size_t max, size_t *n);
 
 /*
  * Integer column: n signed values, each frame of CODEC_FRAME values stored as
- * varint(zigzag(min)), u8 bit width, then (value - min) packed LSB-first in
- * that width. Callers choose what to store (deltas, differences from another
+ * varint(zigzag(min)), varint(gcd), u8 bit width, then (value - min) / gcd
+ * packed LSB-first in that width (gcd: the greatest common divisor of the
+ * offsets from min, so millisecond timestamps in ns cost no extra bits). Callers choose what to store (deltas, differences from another
  * column) so that the values are small.
  */
 void intcol_encode(strbuf *b, const int64_t *v, size_t n);

@@ -40,14 +40,14 @@
 enum {
     SEC_TENANT = 1,       /* tenant bytes */
     SEC_INGEST_TS = 2,    /* intcol of ingest_ts deltas (first from 0) */
-    SEC_EVENT_TS = 3,     /* intcol of event_ts - ingest_ts */
+    SEC_EVENT_TS = 3,     /* intcol of event_ts deltas (first from 0) */
     SEC_LEVEL = 4,        /* intcol of level */
     SEC_FLAGS = 5,        /* intcol of flags */
-    SEC_SERVICE_DICT = 6, /* varint count, then put_bytes strings, sorted */
+    SEC_SERVICE_DICT = 6, /* varint count, then front-coded sorted strings */
     SEC_SERVICE = 7,      /* intcol of ids into SEC_SERVICE_DICT */
     SEC_HOST_DICT = 8,
     SEC_HOST = 9,
-    SEC_META_KEYS = 10,    /* varint count, then put_bytes keys (ids in blocks) */
+    SEC_META_KEYS = 10,    /* as SEC_SERVICE_DICT; blocks refer to keys by rank */
     SEC_BLOCK_INDEX = 11,  /* per block: u64 offset, u32 clen, u32 rows, u32 crc */
     SEC_BLOCKS = 12,       /* zstd frames of row payloads */
     SEC_TERM_INDEX = 13,   /* u64 n_terms, u32 n_blocks, per block: u32 off, u64 post base */
@@ -65,9 +65,10 @@ enum {
  * the sparse index plus at most 31 prefix-decoded terms. */
 #define SEG_TERMS_PER_BLOCK 32u
 /* Postings of at most this many rows are stored inline in the term entry as
- * delta varints: a roaring bitmap costs 16+ bytes even for one row, and most
- * terms (ids, numbers) occur once or twice. */
-#define SEG_INLINE_POSTINGS 4u
+ * delta varints: a roaring bitmap costs 16+ bytes of headers even for one
+ * row, while a delta varint costs 1-3 bytes; most terms (ids, numbers) occur
+ * a few times only. Readers turn inline lists into bitmaps on lookup. */
+#define SEG_INLINE_POSTINGS 16u
 
 /* Rows per compressed block by default (measured in bench/segments: see
  * docs/BENCHMARKS.md; larger blocks compress better, smaller ones make a

@@ -63,6 +63,7 @@ struct seg_reader {
     uint8_t *level, *flags;
     uint32_t *service, *host;
     strata_str *svc_dict, *host_dict, *keys;
+    char *arenas[3]; /* bytes of the three dictionaries */
     uint32_t n_svc, n_host, n_keys;
     uint32_t *block_first; /* first row of each block, nblocks + 1 */
     uint32_t ntblocks;
@@ -167,26 +168,47 @@ static int load_intcol(seg_reader *r, uint32_t id, int64_t *out)
     return 0;
 }
 
-/* A dictionary section: varint count, then strings. */
-static int load_dict(seg_reader *r, uint32_t id, strata_str **out, uint32_t *n)
+/* A dictionary section: varint count, then front-coded strings (shared
+ * prefix length, rest), sorted and distinct. The strings are rebuilt into
+ * one allocation owned by the reader (*arena). */
+static int load_dict(seg_reader *r, uint32_t id, strata_str **out, uint32_t *n, char **arena)
 {
     cursor c = cursor_make(r->sec[id].p, r->sec[id].len);
     uint64_t count = get_varint(&c);
-    if (c.bad || count > SEG_MAX_DICT_ENTRIES || count > cursor_left(&c))
+    if (c.bad || count > SEG_MAX_DICT_ENTRIES || count > cursor_left(&c) / 2)
         return set_err(r, "segment dictionary %u malformed", id);
-    *out = calloc(count ? count : 1, sizeof **out);
-    if (!*out)
-        return set_err(r, "out of memory");
+    /* first pass: total size, bounded by count * SEG_MAX_STRING */
+    cursor scan = c;
+    uint64_t total = 0, prev = 0;
     for (uint64_t i = 0; i < count; i++) {
+        uint64_t shared = get_varint(&scan);
         size_t len;
-        const uint8_t *p = get_bytes(&c, SEG_MAX_STRING, &len);
-        if (!p)
+        if (!get_bytes(&scan, SEG_MAX_STRING, &len) || shared > prev ||
+            shared + len > SEG_MAX_STRING || (i == 0 && shared))
             return set_err(r, "segment dictionary %u malformed", id);
-        (*out)[i].ptr = (const char *)p;
-        (*out)[i].len = (uint32_t)len;
+        prev = shared + len;
+        total += prev;
     }
-    if (cursor_left(&c) != 0)
+    if (cursor_left(&scan) != 0)
         return set_err(r, "segment dictionary %u has trailing bytes", id);
+    if (total > (uint64_t)SEG_MAX_DICT_ENTRIES * 64)
+        return set_err(r, "segment dictionary %u too large", id);
+    *out = calloc(count ? count : 1, sizeof **out);
+    *arena = malloc(total ? total : 1);
+    if (!*out || !*arena)
+        return set_err(r, "out of memory");
+    char *p = *arena;
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t shared = get_varint(&c);
+        size_t len;
+        const uint8_t *rest = get_bytes(&c, SEG_MAX_STRING, &len);
+        if (shared)
+            memcpy(p, (*out)[i - 1].ptr, shared);
+        memcpy(p + shared, rest, len);
+        (*out)[i].ptr = p;
+        (*out)[i].len = (uint32_t)(shared + len);
+        p += shared + len;
+    }
     *n = (uint32_t)count;
     return 0;
 }
@@ -206,16 +228,16 @@ static int load_columns(seg_reader *r)
         set_err(r, "out of memory");
         goto out;
     }
-    if (load_dict(r, SEC_SERVICE_DICT, &r->svc_dict, &r->n_svc) < 0 ||
-        load_dict(r, SEC_HOST_DICT, &r->host_dict, &r->n_host) < 0 ||
-        load_dict(r, SEC_META_KEYS, &r->keys, &r->n_keys) < 0 ||
+    if (load_dict(r, SEC_SERVICE_DICT, &r->svc_dict, &r->n_svc, &r->arenas[0]) < 0 ||
+        load_dict(r, SEC_HOST_DICT, &r->host_dict, &r->n_host, &r->arenas[1]) < 0 ||
+        load_dict(r, SEC_META_KEYS, &r->keys, &r->n_keys, &r->arenas[2]) < 0 ||
         load_intcol(r, SEC_INGEST_TS, r->ingest) < 0 || load_intcol(r, SEC_EVENT_TS, r->event) < 0)
         goto out;
     if (r->n_keys > SEG_MAX_META_KEYS) {
         set_err(r, "segment has %u meta keys (limit %u)", r->n_keys, SEG_MAX_META_KEYS);
         goto out;
     }
-    uint64_t acc = 0;
+    uint64_t acc = 0, eacc = 0;
     for (size_t i = 0; i < r->info.events; i++) {
         if (i && r->ingest[i] < 0) {
             set_err(r, "segment ingest_ts column not sorted");
@@ -223,7 +245,8 @@ static int load_columns(seg_reader *r)
         }
         acc += (uint64_t)r->ingest[i];
         r->ingest[i] = (int64_t)acc;
-        r->event[i] = (int64_t)((uint64_t)r->event[i] + acc);
+        eacc += (uint64_t)r->event[i];
+        r->event[i] = (int64_t)eacc;
     }
     if (r->info.events &&
         (r->ingest[0] != r->info.min_ingest_ns ||
@@ -447,6 +470,8 @@ void seg_close(seg_reader *r)
     free(r->svc_dict);
     free(r->host_dict);
     free(r->keys);
+    for (int i = 0; i < 3; i++)
+        free(r->arenas[i]);
     free(r->block_first);
     free(r->blk.raw);
     free(r->blk.msg);

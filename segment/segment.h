@@ -69,6 +69,9 @@ int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, 
  * concatenated into *buf (malloc'd) with sizes in *sizes (malloc'd). Call
  * before finish. Returns the number of samples. */
 unsigned seg_writer_samples(seg_writer *w, unsigned max, uint8_t **buf, size_t **sizes);
+/* Use a dictionary from now on (for example one just trained from this
+ * writer's own samples); it must outlive the writer. */
+void seg_writer_set_dict(seg_writer *w, const void *dict, size_t len);
 void seg_writer_free(seg_writer *w);
 
 /* ---- reading -------------------------------------------------------------- */

@@ -16,17 +16,21 @@
 
 uint64_t term_hash(const void *s, size_t len) { return XXH3_64bits(s, len); }
 
+/* A slot keeps 32 bits of the hash next to the id, so that most probes that
+ * miss never touch the entry or the string. */
+static uint64_t slot_make(uint64_t h, uint32_t id) { return (h >> 32) << 32 | ((uint64_t)id + 1); }
+
 static int grow_slots(strtab *t)
 {
     size_t n = t->nslots ? t->nslots * 2 : STRTAB_MIN_SLOTS;
-    uint32_t *s = calloc(n, sizeof *s);
+    uint64_t *s = calloc(n, sizeof *s);
     if (!s)
         return -1;
     for (size_t id = 0; id < t->n; id++) {
         size_t i = (size_t)t->ent[id].hash & (n - 1);
         while (s[i])
             i = (i + 1) & (n - 1);
-        s[i] = (uint32_t)id + 1;
+        s[i] = slot_make(t->ent[id].hash, (uint32_t)id);
     }
     free(t->slots);
     t->slots = s;
@@ -39,10 +43,15 @@ static int64_t probe(const strtab *t, const char *s, size_t len, uint64_t h, siz
     if (!t->nslots)
         return -1;
     size_t i = (size_t)h & (t->nslots - 1);
+    uint64_t tag = (h >> 32) << 32;
     while (t->slots[i]) {
-        const strtab_entry *e = &t->ent[t->slots[i] - 1];
-        if (e->hash == h && e->len == len && memcmp(t->arena.buf + e->off, s, len) == 0)
-            return t->slots[i] - 1;
+        uint64_t sl = t->slots[i];
+        if ((sl & 0xffffffff00000000ull) == tag) {
+            uint32_t id = (uint32_t)(sl & 0xffffffffu) - 1;
+            const strtab_entry *e = &t->ent[id];
+            if (e->hash == h && e->len == len && memcmp(t->arena.buf + e->off, s, len) == 0)
+                return id;
+        }
         i = (i + 1) & (t->nslots - 1);
     }
     *slot = i;
@@ -83,7 +92,7 @@ int64_t strtab_intern(strtab *t, const char *s, size_t len)
     t->ent[t->n].hash = h;
     t->ent[t->n].off = off;
     t->ent[t->n].len = (uint32_t)len;
-    t->slots[slot] = (uint32_t)t->n + 1;
+    t->slots[slot] = slot_make(h, (uint32_t)t->n);
     return (int64_t)t->n++;
 }
 

@@ -19,7 +19,7 @@ typedef struct strtab_entry {
 } strtab_entry;
 
 typedef struct strtab {
-    uint32_t *slots; /* id + 1, 0 = empty */
+    uint64_t *slots; /* high 32 bits: hash tag; low 32: id + 1 (0 = empty) */
     size_t nslots;   /* power of two */
     strtab_entry *ent;
     size_t n, cap;

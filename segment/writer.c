@@ -152,6 +152,12 @@ int seg_writer_add(seg_writer *w, const strata_event *ev)
     return 0;
 }
 
+void seg_writer_set_dict(seg_writer *w, const void *dict, size_t len)
+{
+    w->o.dict = dict;
+    w->o.dict_len = dict ? len : 0;
+}
+
 void seg_writer_free(seg_writer *w)
 {
     if (!w)
@@ -348,11 +354,21 @@ static int index_rows(build *b)
 
 /* ---- columns --------------------------------------------------------------- */
 
+/* A sorted string dictionary, front-coded: count, then per string the bytes
+ * shared with the previous one and the rest. */
 static void put_dict(build *b, const sref *s, size_t n)
 {
     put_varint(&b->out, n);
-    for (size_t i = 0; i < n; i++)
-        put_bytes(&b->out, s[i].s, s[i].len);
+    for (size_t i = 0; i < n; i++) {
+        size_t shared = 0;
+        if (i) {
+            size_t lim = s[i - 1].len < s[i].len ? s[i - 1].len : s[i].len;
+            while (shared < lim && s[i - 1].s[shared] == s[i].s[shared])
+                shared++;
+        }
+        put_varint(&b->out, shared);
+        put_bytes(&b->out, s[i].s + shared, s[i].len - shared);
+    }
 }
 
 /* One integer column computed by fn for every row. */
@@ -375,8 +391,8 @@ static int64_t col_ingest(const wrow *r, const wrow *prev, const uint32_t *rank)
 }
 static int64_t col_event(const wrow *r, const wrow *prev, const uint32_t *rank)
 {
-    (void)prev, (void)rank;
-    return (int64_t)((uint64_t)r->event - (uint64_t)r->ingest);
+    (void)rank; /* rows are in ingest order, so event times mostly rise too */
+    return prev ? (int64_t)((uint64_t)r->event - (uint64_t)prev->event) : r->event;
 }
 static int64_t col_level(const wrow *r, const wrow *prev, const uint32_t *rank)
 {
