@@ -4,6 +4,7 @@
  *   strata run CONFIG.yaml        run the pipelines until SIGTERM/SIGINT
  *   strata validate CONFIG.yaml   check a config completely, start nothing
  *   strata plugins [NAME] [--json] list plugins, or one plugin's config keys
+ *   strata inspect DATA_DIR | segment FILE   what is stored (core/inspect.c)
  *   strata --version
  *
  * Thread: main (which becomes the loop thread).
@@ -20,6 +21,7 @@
 #include "batch.h"
 #include "engine.h"
 #include "http_server.h"
+#include "inspect.h"
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
@@ -39,6 +41,9 @@ static void usage(FILE *f)
             "  strata run CONFIG.yaml           run the pipelines in CONFIG until SIGTERM\n"
             "  strata validate CONFIG.yaml      check CONFIG completely; start nothing\n"
             "  strata plugins [NAME] [--json]   list plugins, or NAME's config keys\n"
+            "  strata inspect DATA_DIR          segments by tenant and level, bytes by part\n"
+            "  strata inspect segment FILE [--rows N] [--terms PREFIX] [--json]\n"
+            "                                   one segment: footer, parts, rows, terms\n"
             "  strata --version                 print the version and plugin ABI\n\n"
             "Plugins are searched in service.plugins_dir, $STRATA_PLUGIN_PATH, and the\n"
             "plugins directory beside this binary. SIGHUP or POST /v1/admin/reload\n"
@@ -284,6 +289,8 @@ int main(int argc, char **argv)
         rc = cmd_serve(argc - 1, argv + 1, serve_cfg, sizeof serve_cfg);
         if (rc == 0)
             rc = cmd_run(serve_cfg, ld);
+    } else if (!strcmp(cmd, "inspect")) {
+        rc = cmd_inspect(argc - 1, argv + 1);
     } else if (!strcmp(cmd, "tenant")) {
         rc = cmd_tenant(argc - 1, argv + 1);
     } else if (!strcmp(cmd, "key")) {

@@ -391,13 +391,10 @@ static seg_reader *open_common(seg_reader *r, char *err, size_t errlen)
     memcpy(r->tenant, t->p, t->len);
     r->tenant[t->len] = 0;
     r->info.tenant = r->tenant;
-    if (r->info.dict_id) {
+    /* a missing dictionary fails reads of rows, not the open: the footer,
+     * columns, terms and filters are still there to inspect and search */
+    if (r->info.dict_id)
         r->ddict = seg_dicts_find(r->dicts, r->info.dict_id);
-        if (!r->ddict) {
-            set_err(r, "segment needs zstd dictionary %u, which is not loaded", r->info.dict_id);
-            goto bad;
-        }
-    }
     r->dctx = ZSTD_createDCtx();
     if (!r->dctx) {
         set_err(r, "out of memory");
@@ -595,6 +592,9 @@ static int load_block(seg_reader *r, uint32_t k)
     if (b->index == (int64_t)k)
         return 0;
     dblock_reset(b);
+    if (r->info.dict_id && !r->ddict)
+        return set_err(r, "segment needs zstd dictionary %u, which is not loaded",
+                       r->info.dict_id);
     const uint8_t *e = r->sec[SEC_BLOCK_INDEX].p + (size_t)k * SEG_BLOCK_ENTRY_BYTES;
     uint64_t off = load_u64(e);
     uint32_t clen = load_u32(e + 8), rows = load_u32(e + 12);

@@ -104,8 +104,9 @@ typedef struct seg_reader seg_reader;
 
 /* Open and verify a segment file (header, footer, checksums of every part
  * but the row blocks, which are checked as they are read). NULL with a
- * message naming what is wrong. `dicts` may be NULL when the segment has no
- * dictionary; it must outlive the reader. */
+ * message naming what is wrong. `dicts` (may be NULL) must outlive the
+ * reader; without the segment's dictionary, seg_row fails and says so while
+ * everything else works. */
 seg_reader *seg_open(const char *path, const seg_dicts *dicts, char *err, size_t errlen);
 /* The same over bytes in memory, which the reader borrows. */
 seg_reader *seg_open_mem(const void *data, size_t len, const seg_dicts *dicts, char *err,

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "batch.h"
+#include "fsutil.h"
 #include "ingest_json.h"
 #include "segment.h"
 #include "strbuf.h"
@@ -135,7 +136,10 @@ int main(int argc, char **argv)
         perror(o.input);
         return 1;
     }
-    mkdir(o.out, 0755);
+    if (fs_mkdirs(o.out) < 0) {
+        perror(o.out);
+        return 1;
+    }
     int ndjson = strcmp(o.format, "ndjson") == 0;
     strata_host_api h = {0};
     h.struct_size = sizeof h;
@@ -223,6 +227,21 @@ int main(int argc, char **argv)
         t.dict_bytes = dlen;
         if (dlen)
             seg_writer_set_dict(w, dict, dlen);
+    }
+    if (dlen) {
+        /* stored as the indexer stores it: DATA_DIR/dicts/<tenant>/<id>.zdict */
+        char path[4096];
+        snprintf(path, sizeof path, "%s/dicts", o.out);
+        mkdir(path, 0755);
+        snprintf(path, sizeof path, "%s/dicts/bench", o.out);
+        mkdir(path, 0755);
+        snprintf(path, sizeof path, "%s/dicts/bench/dict.zdict", o.out);
+        FILE *df = fopen(path, "wb");
+        if (!df || fwrite(dict, 1, dlen, df) != dlen) {
+            perror(path);
+            return 1;
+        }
+        fclose(df);
     }
     if (seg_writer_count(w) && seal(&o, &w, &t, dlen ? dict : NULL, dlen) < 0)
         return 1;
