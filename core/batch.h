@@ -33,6 +33,7 @@ struct strata_batch {
     uint32_t count;
     uint32_t offs_cap;
     atomic_int refs;
+    uint64_t seq; /* WAL sequence it was read from; 0 when not from a WAL */
     char tag[129];
 };
 

@@ -665,6 +665,12 @@ static int flush_with_retry(instance *o, const batch_t *b)
 int output_deliver(instance *o, const batch_t *b)
 {
     int rc = flush_with_retry(o, b);
+    if (rc == STRATA_PENDING) {
+        /* taken; durability comes later through output_commit (a pipeline
+         * without a WAL has nothing to hold back, so it is simply done) */
+        atomic_store(&o->deferred, 1);
+        rc = STRATA_OK;
+    }
     if (rc == STRATA_OK) {
         atomic_fetch_add(&o->events_out, b->count);
         return rc;
@@ -1069,7 +1075,7 @@ static void on_maintain_timer(struct ev_loop *loop, ev_timer *w, int revents)
         size_t n = 0;
         for (size_t k = 0; k < p->n_out && n < MAX_ROUTE_OUTPUTS; k++) {
             names[n] = p->outputs[k]->name;
-            pos[n++] = atomic_load(&p->outputs[k]->consumer_next);
+            pos[n++] = pipe_buffer_safe_next(p->outputs[k]);
         }
         pipe_buffer_maintain(p->buf, names, pos, n);
     }

@@ -90,6 +90,11 @@ typedef struct instance {
     /* output of a pipeline with a WAL buffer: its consumer position */
     struct pipe_buffer *buf;
     atomic_ullong consumer_next; /* next WAL sequence to deliver */
+    /* ABI 1.2 deferred outputs (flush returned STRATA_PENDING): the output
+     * confirmed everything before committed_next durable in its own store;
+     * the WAL checkpoint and truncation never pass it. */
+    atomic_ullong committed_next;
+    atomic_int deferred;
 
     resource *res;
     pthread_mutex_t res_lock; /* guards res (threads may register metrics) */

@@ -418,6 +418,18 @@ static int h_auth_check(strata_instance *inst, const strata_http_request *req, c
     return metastore_auth(in->eng->meta, h, scope, tenant, cap);
 }
 
+static uint64_t h_batch_seq(const strata_batch *b) { return b ? b->seq : 0; }
+
+/* A deferred output's durability report: moves committed_next forward only. */
+static void h_output_commit(strata_instance *inst, uint64_t next)
+{
+    instance *in = INST(inst);
+    atomic_store(&in->deferred, 1);
+    uint64_t cur = atomic_load(&in->committed_next);
+    while (next > cur && !atomic_compare_exchange_weak(&in->committed_next, &cur, next))
+        ;
+}
+
 static int64_t h_now_ns(void)
 {
     struct timespec ts;
@@ -482,6 +494,8 @@ static const strata_host_api table = {
     .data_dir = h_data_dir,
     .now_ns = h_now_ns,
     .auth_check = h_auth_check,
+    .batch_seq = h_batch_seq,
+    .output_commit = h_output_commit,
 };
 
 const strata_host_api *host_api_table(void)

@@ -165,6 +165,15 @@ static void wait_for_commit(pipe_buffer *pb, uint64_t next)
     pthread_mutex_unlock(&pb->lock);
 }
 
+uint64_t pipe_buffer_safe_next(instance *o)
+{
+    uint64_t next = atomic_load(&o->consumer_next);
+    if (!atomic_load(&o->deferred))
+        return next;
+    uint64_t c = atomic_load(&o->committed_next);
+    return c < next ? c : next;
+}
+
 static void save_checkpoint(instance *o, uint64_t next)
 {
     if (wal_checkpoint_put(o->buf->dir, o->name, next) != STRATA_OK)
@@ -189,6 +198,10 @@ void *pipe_buffer_consume(void *arg)
         return NULL;
     }
     atomic_store(&o->consumer_next, next);
+    /* a deferred output committed at most up to where we start */
+    uint64_t c0 = atomic_load(&o->committed_next);
+    while (c0 < next && !atomic_compare_exchange_weak(&o->committed_next, &c0, next))
+        ;
     int64_t saved_ms = engine_now_ms();
     uint64_t saved = next;
     for (;;) {
@@ -197,9 +210,10 @@ void *pipe_buffer_consume(void *arg)
         pthread_mutex_unlock(&o->qlock);
         if (abort_now)
             break;
-        if (next != saved && engine_now_ms() - saved_ms >= WAL_CHECKPOINT_MS) {
-            save_checkpoint(o, next);
-            saved = next;
+        uint64_t safe = pipe_buffer_safe_next(o);
+        if (safe != saved && engine_now_ms() - saved_ms >= WAL_CHECKPOINT_MS) {
+            save_checkpoint(o, safe);
+            saved = safe;
             saved_ms = engine_now_ms();
         }
         if (next >= atomic_load(&pb->durable_next)) {
@@ -229,6 +243,7 @@ void *pipe_buffer_consume(void *arg)
                       (unsigned long long)seq, err);
         } else {
             const char *tag = b->tag;
+            b->seq = seq;
             if (route_match(o->match, tag)) {
                 atomic_fetch_add(&o->events_in, b->count);
                 output_deliver(o, b);
@@ -237,8 +252,8 @@ void *pipe_buffer_consume(void *arg)
         }
         atomic_store(&o->consumer_next, next);
     }
-    if (next != saved)
-        save_checkpoint(o, next);
+    if (pipe_buffer_safe_next(o) != saved)
+        save_checkpoint(o, pipe_buffer_safe_next(o));
     wal_reader_close(r);
     atomic_store(&o->worker_done, 1);
     return NULL;

@@ -55,5 +55,8 @@ void pipe_buffer_maintain(pipe_buffer *pb, const char *const *consumers, const u
                           size_t n);
 /* The worker thread body of an output whose pipeline has a WAL buffer. */
 void *pipe_buffer_consume(void *output_instance);
+/* The WAL position an output no longer needs records before: where it has
+ * consumed to, held back to what a deferred output (ABI 1.2) committed. */
+uint64_t pipe_buffer_safe_next(struct instance *o);
 
 #endif /* STRATA_CORE_PIPE_BUFFER_H */

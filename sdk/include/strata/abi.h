@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 #define STRATA_ABI_MAJOR 1
-#define STRATA_ABI_MINOR 1
+#define STRATA_ABI_MINOR 2
 
 /* The one symbol a plugin exports. */
 #define STRATA_PLUGIN_ENTRY_SYMBOL "strata_plugin_entry"
@@ -47,7 +47,11 @@ enum {
     STRATA_RETRY = -7,     /* output: transient failure, flush again later */
     STRATA_EDROPPED = -8,  /* ack: a limit or failure dropped the batch */
     STRATA_ESTOPPING = -9, /* the instance or host is shutting down */
-    STRATA_EQUOTA = -10    /* (1.1) a quota refused the batch: retry later */
+    STRATA_EQUOTA = -10,   /* (1.1) a quota refused the batch: retry later */
+    /* (1.2) output flush only, and the one positive code: the output took
+     * the batch into a store of its own and will report it durable later
+     * with output_commit(); until then the WAL keeps it. */
+    STRATA_PENDING = 1
 };
 
 /* A borrowed byte string; not NUL-terminated unless stated. */

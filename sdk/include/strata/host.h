@@ -176,6 +176,17 @@ typedef struct strata_host_api {
      * or unknown credential, 403 for one without the scope. [loop] */
     int (*auth_check)(strata_instance *inst, const strata_http_request *req, const char *scope,
                       char *tenant, size_t cap);
+
+    /* ---- added in ABI 1.2: outputs with a durable store of their own ----
+     * batch_seq: the WAL sequence number a batch was read from (0 when its
+     * pipeline has no WAL). Sequences rise; an output that records the
+     * highest one it made durable can skip replayed batches after a crash.
+     * output_commit: everything this output took before WAL sequence `next`
+     * (exclusive) is durable in its own store: its WAL checkpoint may move
+     * there and the WAL may be truncated up to it. An output that returns
+     * STRATA_PENDING from flush must call it, or the WAL grows. [any] */
+    uint64_t (*batch_seq)(const strata_batch *b);
+    void (*output_commit)(strata_instance *inst, uint64_t next);
 } strata_host_api;
 
 /* True when the host table is new enough to contain `field`. */

@@ -71,7 +71,9 @@ typedef struct strata_plugin {
      * the batch on unchanged and counts an error. */
     int (*process)(void *state, strata_batch *in, strata_batch **out);
     /* output: deliver the batch (borrowed). STRATA_OK, STRATA_RETRY for a
-     * transient failure (retried with backoff), any other code drops it. */
+     * transient failure (retried with backoff), STRATA_PENDING (1.2) when
+     * the output keeps the events itself and will confirm their durability
+     * with output_commit(); any other code drops it. */
     int (*flush)(void *state, const strata_batch *b);
 } strata_plugin;
 
