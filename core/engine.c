@@ -249,9 +249,18 @@ static instance *instance_create(engine *eng, const char *pipe, inst_cfg *ic, ch
 
 static void *output_worker(void *arg);
 
-/* Start an instance: outputs get their worker first, then start(). */
+/* Start an instance: start() first, then an output's worker, so that a flush
+ * (a WAL consumer replays at once) never runs before the plugin started. */
 static int instance_start(instance *in, char *err, size_t errlen)
 {
+    if (in->p->start && in->p->start(in->state) != STRATA_OK) {
+        snprintf(err, errlen, "%s: start failed: %.900s", in->label,
+                 in->errbuf[0] ? in->errbuf : "the plugin returned an error");
+        instance_free_resources(in, 0);
+        if (in->eng->http)
+            http_routes_remove_owner(in->eng->http, in);
+        return -1;
+    }
     if (in->kind == STRATA_KIND_OUTPUT) {
         in->q_stop = in->q_abort = 0;
         atomic_store(&in->worker_done, 0);
@@ -259,25 +268,14 @@ static int instance_start(instance *in, char *err, size_t errlen)
             0) {
             snprintf(err, errlen, "%s: cannot start its worker thread: %s", in->label,
                      strerror(errno));
+            if (in->p->stop)
+                in->p->stop(in->state);
+            instance_free_resources(in, 0);
+            if (in->eng->http)
+                http_routes_remove_owner(in->eng->http, in);
             return -1;
         }
         in->worker_started = 1;
-    }
-    if (in->p->start && in->p->start(in->state) != STRATA_OK) {
-        snprintf(err, errlen, "%s: start failed: %.900s", in->label,
-                 in->errbuf[0] ? in->errbuf : "the plugin returned an error");
-        if (in->worker_started) {
-            pthread_mutex_lock(&in->qlock);
-            in->q_abort = 1;
-            pthread_cond_broadcast(&in->qcond);
-            pthread_mutex_unlock(&in->qlock);
-            pthread_join(in->worker, NULL);
-            in->worker_started = 0;
-        }
-        instance_free_resources(in, 0);
-        if (in->eng->http)
-            http_routes_remove_owner(in->eng->http, in);
-        return -1;
     }
     in->started = 1;
     return 0;

@@ -63,6 +63,9 @@ size_t seg_writer_bytes(const seg_writer *w);
  * directory. 0, or -1 with a message in err. The writer may then be freed
  * (it cannot be added to again). */
 int seg_writer_finish(seg_writer *w, const char *path, char *err, size_t errlen);
+/* Write finished segment bytes durably: path.tmp, fsync, rename, fsync of
+ * the directory. 0, or -1 with err (the temp file is removed). */
+int seg_write_file(const char *path, const uint8_t *buf, size_t len, char *err, size_t errlen);
 /* Build the segment in memory instead (tests, fuzz seeds): *out is malloc'd. */
 int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, size_t errlen);
 /* Up to `max` uncompressed row-block payloads for dictionary training,

@@ -864,15 +864,10 @@ static int write_all(int fd, const uint8_t *buf, size_t len)
     return 0;
 }
 
-int seg_writer_finish(seg_writer *w, const char *path, char *err, size_t errlen)
+int seg_write_file(const char *path, const uint8_t *buf, size_t len, char *err, size_t errlen)
 {
-    uint8_t *buf;
-    size_t len;
-    if (seg_writer_finish_mem(w, &buf, &len, err, errlen) < 0)
-        return -1;
     char tmp[4096];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
-        free(buf);
         snprintf(err, errlen, "segment path too long");
         return -1;
     }
@@ -882,10 +877,8 @@ int seg_writer_finish(seg_writer *w, const char *path, char *err, size_t errlen)
         if (fd >= 0)
             close(fd);
         unlink(tmp);
-        free(buf);
         return -1;
     }
-    free(buf);
     close(fd);
     if (rename(tmp, path) < 0) {
         snprintf(err, errlen, "rename %s: %s", path, strerror(errno));
@@ -893,6 +886,17 @@ int seg_writer_finish(seg_writer *w, const char *path, char *err, size_t errlen)
         return -1;
     }
     return seg_fsync_dir(path, err, errlen);
+}
+
+int seg_writer_finish(seg_writer *w, const char *path, char *err, size_t errlen)
+{
+    uint8_t *buf;
+    size_t len;
+    if (seg_writer_finish_mem(w, &buf, &len, err, errlen) < 0)
+        return -1;
+    int rc = seg_write_file(path, buf, len, err, errlen);
+    free(buf);
+    return rc;
 }
 
 unsigned seg_writer_samples(seg_writer *w, unsigned max, uint8_t **buf, size_t **sizes)

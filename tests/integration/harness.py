@@ -51,8 +51,9 @@ def wait_for(pred, timeout=30.0, interval=0.02, what="condition"):
 class Strata:
     """One running strata process with its own temp dir and port."""
 
-    def __init__(self, config_text, name="strata", args=None, stdin=None, port=None):
-        self.dir = tempfile.mkdtemp(prefix=f"strata-it-{name}-")
+    def __init__(self, config_text, name="strata", args=None, stdin=None, port=None, env=None,
+                 dir=None):
+        self.dir = dir or tempfile.mkdtemp(prefix=f"strata-it-{name}-")
         self.port = port or free_port()
         self.config_path = os.path.join(self.dir, "strata.yaml")
         self.write_config(config_text)
@@ -62,9 +63,10 @@ class Strata:
         if VALGRIND:
             cmd = ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
                    "--error-exitcode=99", "--track-fds=no", "-q"] + cmd
-        self.log = open(self.log_path, "w")
+        self.log = open(self.log_path, "a")
         self.out = open(self.stdout_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=self.log,
+                                     env=dict(os.environ, **(env or {})),
                                      stdin=stdin if stdin is not None else subprocess.DEVNULL)
 
     def write_config(self, text):

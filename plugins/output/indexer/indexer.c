@@ -1,0 +1,767 @@
+/*
+ * plugins/output/indexer - turns the WAL stream into segments.
+ *
+ * flush() copies each batch's events into an in-memory head, one segment
+ * writer per tenant, and returns STRATA_PENDING: the events are not durable
+ * in the index yet, so the WAL keeps them. The sealer thread turns the head
+ * into L0 segments every flush_interval (or when it reaches max_head_bytes):
+ * write + fsync + rename each file, then register all of them in the
+ * catalog in one transaction together with the WAL position they cover,
+ * then tell the host (output_commit) so the WAL may be truncated. After a
+ * crash the WAL replays from the engine's checkpoint, which never passes the
+ * catalog's position; replayed batches the catalog already covers are
+ * skipped by their WAL sequence. Exactly once, across crashes.
+ *
+ * The compactor thread merges closed time windows level by level (L0 ->
+ * L1 -> L2 -> L3) with a stronger zstd level and a retrained dictionary
+ * (compact.c). Files no longer (or not yet) in the catalog are deleted at
+ * start. Layout under `dir` (default DATA_DIR/index):
+ *   catalog.db                       the catalog (segment/catalog.h)
+ *   segments/<tenant>/L<n>/NAME.sseg segment files (segment/format.h)
+ *   dicts/<tenant>/<id>.zdict        trained zstd dictionaries
+ *
+ * Threads: flush on the output's worker; the sealer and the compactor are
+ * the plugin's own (host thread_start).
+ */
+#include "indexer.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static const strata_config_key indexer_keys[] = {
+    {"dir", STRATA_CFG_STRING, "", 0, "Index directory; empty = DATA_DIR/index."},
+    {"flush_interval", STRATA_CFG_DURATION, "10s", 0,
+     "Seal the in-memory head into L0 segments this often."},
+    {"max_head_bytes", STRATA_CFG_SIZE, "256MiB", 0,
+     "Seal early when the head holds this many raw bytes; flush waits while a full head seals."},
+    {"block_events", STRATA_CFG_INT, "8192", 0, "Events per compressed row block."},
+    {"zstd_level", STRATA_CFG_INT, "3", 0, "zstd level of L0 segments (compaction uses 19)."},
+    {"compaction", STRATA_CFG_BOOL, "true", 0, "Merge closed windows L0->L1->L2->L3."},
+    {"l1_window", STRATA_CFG_DURATION, "10m", 0, "Time window of an L1 segment."},
+    {"l2_window", STRATA_CFG_DURATION, "1h", 0, "Time window of an L2 segment."},
+    {"l3_window", STRATA_CFG_DURATION, "1d", 0, "Time window of an L3 segment."},
+};
+
+/* ---- helpers shared with compact.c ------------------------------------------------- */
+
+int64_t idx_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void idx_crash_point(const char *name)
+{
+    const char *want = getenv("STRATA_INDEXER_CRASH");
+    if (want && strcmp(want, name) == 0) {
+        fprintf(stderr, "indexer: crash point %s reached (STRATA_INDEXER_CRASH)\n", name);
+        raise(SIGKILL);
+    }
+}
+
+void idx_tenant_dir(const char *tenant, char *out, size_t cap)
+{
+    size_t n = strlen(tenant);
+    int plain = n > 0 && n <= 64 && tenant[0] != '.';
+    for (size_t i = 0; plain && i < n; i++) {
+        char c = tenant[i];
+        plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '_' || c == '-' || c == '.';
+    }
+    if (plain) {
+        snprintf(out, cap, "%s", tenant);
+        return;
+    }
+    /* anything else is hex-encoded behind a prefix no plain name starts with */
+    size_t k = (size_t)snprintf(out, cap, "~");
+    for (size_t i = 0; i < n && k + 3 < cap; i++)
+        k += (size_t)snprintf(out + k, cap - k, "%02x", (unsigned char)tenant[i]);
+}
+
+/* Random 64 bits for file names (unique without coordination). */
+uint64_t idx_random64(void)
+{
+    uint64_t v = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (!f || fread(&v, sizeof v, 1, f) != 1) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ull ^ (uint64_t)getpid();
+    }
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* ---- dictionaries ------------------------------------------------------------------------ */
+
+const idx_dict *idx_dict_current(indexer *x, const char *tenant)
+{
+    const idx_dict *best = NULL;
+    for (size_t i = 0; i < x->ndicts; i++)
+        if (!strcmp(x->dicts[i].tenant, tenant) && x->dicts[i].current)
+            best = &x->dicts[i];
+    return best;
+}
+
+/* Keep a dictionary in memory (and in the readers' set); it becomes the
+ * tenant's current one when `current`. Caller holds dict_lock. */
+int idx_dict_keep(indexer *x, const char *tenant, const void *bytes, size_t len, uint32_t id,
+                  int current)
+{
+    if (x->ndicts == x->dict_cap) {
+        size_t cap = x->dict_cap ? x->dict_cap * 2 : 8;
+        idx_dict *nd = realloc(x->dicts, cap * sizeof *nd);
+        if (!nd)
+            return -1;
+        x->dicts = nd;
+        x->dict_cap = cap;
+    }
+    void *copy = malloc(len);
+    if (!copy)
+        return -1;
+    memcpy(copy, bytes, len);
+    if (current)
+        for (size_t i = 0; i < x->ndicts; i++)
+            if (!strcmp(x->dicts[i].tenant, tenant))
+                x->dicts[i].current = 0;
+    idx_dict *d = &x->dicts[x->ndicts++];
+    snprintf(d->tenant, sizeof d->tenant, "%s", tenant);
+    d->bytes = copy;
+    d->len = len;
+    d->id = id;
+    d->current = current;
+    seg_dicts_add(x->readers_dicts, bytes, len);
+    return 0;
+}
+
+/* Train a dictionary from a writer's rows, store it durably under
+ * dicts/<tenant>/<id>.zdict and make it the tenant's current one. Returns it,
+ * or NULL when there was too little to learn from or storing failed. */
+const idx_dict *idx_dict_train(indexer *x, catalog *cat, const char *tenant, seg_writer *w)
+{
+    uint8_t *samples = NULL;
+    size_t *sizes = NULL;
+    unsigned n = seg_writer_samples(w, INDEXER_DICT_SAMPLES, &samples, &sizes);
+    uint8_t *dict = malloc(INDEXER_DICT_BYTES);
+    size_t len = dict && n ? seg_dict_train(samples, sizes, n, dict, INDEXER_DICT_BYTES) : 0;
+    free(samples);
+    free(sizes);
+    const idx_dict *out = NULL;
+    if (len) {
+        seg_dicts *probe = seg_dicts_new();
+        uint32_t id = 0;
+        if (probe && seg_dicts_add(probe, dict, len) == 0) {
+            /* the id is in the dictionary's header */
+            id = (uint32_t)dict[4] | (uint32_t)dict[5] << 8 | (uint32_t)dict[6] << 16 |
+                 (uint32_t)dict[7] << 24;
+        }
+        seg_dicts_free(probe);
+        char tdir[160], dir[8192], path[8192], err[512];
+        idx_tenant_dir(tenant, tdir, sizeof tdir);
+        idx_path(dir, sizeof dir, "%s/dicts/%s", x->root, tdir);
+        idx_path(path, sizeof path, "%s/%u.zdict", dir, id);
+        char key[200], val[32];
+        snprintf(key, sizeof key, "dict:%s", tenant);
+        snprintf(val, sizeof val, "%u", id);
+        if (id && idx_mkdirs(dir) == 0 && seg_write_file(path, dict, len, err, sizeof err) == 0 &&
+            catalog_meta_put(cat, key, val) == 0) {
+            pthread_mutex_lock(&x->dict_lock);
+            if (idx_dict_keep(x, tenant, dict, len, id, 1) == 0)
+                out = idx_dict_current(x, tenant);
+            pthread_mutex_unlock(&x->dict_lock);
+        } else {
+            x->h->log(x->inst, STRATA_LOG_WARN, "cannot store a dictionary for tenant %s", tenant);
+        }
+    }
+    free(dict);
+    return out;
+}
+
+/* Load every stored dictionary; the catalog names each tenant's current one. */
+static void load_dicts(indexer *x)
+{
+    char dir[8192];
+    idx_path(dir, sizeof dir, "%s/dicts", x->root);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char sub[8192];
+        idx_path(sub, sizeof sub, "%s/%s", dir, e->d_name);
+        DIR *t = opendir(sub);
+        if (!t)
+            continue;
+        struct dirent *f;
+        while ((f = readdir(t))) {
+            unsigned id = 0;
+            if (sscanf(f->d_name, "%u.zdict", &id) != 1)
+                continue;
+            char path[8192];
+            idx_path(path, sizeof path, "%s/%s", sub, f->d_name);
+            FILE *fp = fopen(path, "rb");
+            if (!fp)
+                continue;
+            uint8_t *buf = malloc(INDEXER_DICT_BYTES);
+            size_t len = buf ? fread(buf, 1, INDEXER_DICT_BYTES, fp) : 0;
+            fclose(fp);
+            /* whose it is: the catalog names each tenant's current id below */
+            if (len)
+                idx_dict_keep(x, "", buf, len, id, 0);
+            free(buf);
+        }
+        closedir(t);
+    }
+    closedir(d);
+    /* mark current ones: meta "dict:<tenant>" = id */
+    char(*ts)[CAT_MAX_TENANT] = NULL;
+    size_t nt = 0;
+    if (catalog_tenants(x->cat, &ts, &nt) == 0)
+        for (size_t i = 0; i < nt; i++) {
+            char key[200], val[32];
+            snprintf(key, sizeof key, "dict:%s", ts[i]);
+            if (catalog_meta_get(x->cat, key, val, sizeof val) < 0)
+                continue;
+            uint32_t id = (uint32_t)strtoul(val, NULL, 10);
+            for (size_t k = 0; k < x->ndicts; k++)
+                if (x->dicts[k].id == id) {
+                    snprintf(x->dicts[k].tenant, sizeof x->dicts[k].tenant, "%s", ts[i]);
+                    x->dicts[k].current = 1;
+                }
+        }
+    free(ts);
+}
+
+/* ---- orphans ------------------------------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Delete segment files the catalog does not list, and temp files. */
+static void remove_orphans_in(indexer *x, const char *rel, char **known, size_t nknown,
+                              int depth, int *removed)
+{
+    char abs[8192];
+    idx_path(abs, sizeof abs, "%s/%s", x->root, rel);
+    DIR *d = opendir(abs);
+    if (!d || depth > 4) {
+        if (d)
+            closedir(d);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char r2[CAT_MAX_PATH + 64];
+        if ((size_t)snprintf(r2, sizeof r2, "%s/%s", rel, e->d_name) >= sizeof r2)
+            continue;
+        char a2[8192];
+        idx_path(a2, sizeof a2, "%s/%s", x->root, r2);
+        struct stat st;
+        if (stat(a2, &st) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            remove_orphans_in(x, r2, known, nknown, depth + 1, removed);
+            continue;
+        }
+        size_t l = strlen(e->d_name);
+        int tmp = l > 4 && !strcmp(e->d_name + l - 4, ".tmp");
+        int seg = l > 5 && !strcmp(e->d_name + l - 5, ".sseg");
+        const char *key = r2;
+        if (tmp || (seg && !bsearch(&key, known, nknown, sizeof *known, cmp_str))) {
+            if (unlink(a2) == 0)
+                (*removed)++;
+        }
+    }
+    closedir(d);
+}
+
+static void remove_orphans(indexer *x)
+{
+    cat_segment *segs = NULL;
+    size_t n = 0;
+    if (catalog_list(x->cat, NULL, -1, &segs, &n) < 0)
+        return;
+    char **known = malloc((n ? n : 1) * sizeof *known);
+    if (!known) {
+        free(segs);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        known[i] = segs[i].path;
+    qsort(known, n, sizeof *known, cmp_str);
+    int removed = 0;
+    remove_orphans_in(x, "segments", known, n, 0, &removed);
+    if (removed)
+        x->h->log(x->inst, STRATA_LOG_INFO,
+                  "removed %d orphaned segment file(s) left by an interrupted flush or compaction",
+                  removed);
+    free(known);
+    free(segs);
+}
+
+/* ---- the head -------------------------------------------------------------------------------- */
+
+/* The head's writer for a tenant, created on first use. Caller holds lock. */
+static seg_writer *head_for(indexer *x, strata_str tenant)
+{
+    char t[CAT_MAX_TENANT];
+    size_t n = tenant.len < sizeof t - 1 ? tenant.len : sizeof t - 1;
+    memcpy(t, tenant.ptr, n);
+    t[n] = 0;
+    if (!n)
+        snprintf(t, sizeof t, "default");
+    for (size_t i = 0; i < x->nhead; i++)
+        if (!strcmp(x->head[i].tenant, t))
+            return x->head[i].w;
+    if (x->nhead == INDEXER_MAX_TENANTS)
+        return NULL;
+    pthread_mutex_lock(&x->dict_lock);
+    const idx_dict *d = idx_dict_current(x, t);
+    seg_writer_opts o = {.tenant = t,
+                         .block_events = x->block_events,
+                         .zstd_level = x->zstd_level,
+                         .dict = d ? d->bytes : NULL,
+                         .dict_len = d ? d->len : 0};
+    pthread_mutex_unlock(&x->dict_lock);
+    seg_writer *w = seg_writer_new(&o);
+    if (!w)
+        return NULL;
+    snprintf(x->head[x->nhead].tenant, sizeof x->head[x->nhead].tenant, "%s", t);
+    x->head[x->nhead].w = w;
+    x->nhead++;
+    return w;
+}
+
+static int indexer_flush(void *state, const strata_batch *b)
+{
+    indexer *x = state;
+    const strata_host_api *h = x->h;
+    uint64_t seq = h->batch_seq(b);
+    pthread_mutex_lock(&x->lock);
+    if (seq && seq < x->sealed_next) {
+        /* a replay of events already in a registered segment */
+        pthread_mutex_unlock(&x->lock);
+        h->metric_add(x->m_skipped, NULL, h->batch_count(b));
+        return STRATA_PENDING;
+    }
+    while (x->head_bytes >= x->max_head_bytes && !x->stopping)
+        pthread_cond_wait(&x->room, &x->lock);
+    uint32_t n = h->batch_count(b);
+    int failed = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        strata_event ev;
+        if (h->batch_event(b, i, &ev, x->meta, INDEXER_MAX_META) != STRATA_OK) {
+            failed++;
+            continue;
+        }
+        seg_writer *w = head_for(x, ev.tenant);
+        if (!w || seg_writer_add(w, &ev) < 0)
+            failed++;
+    }
+    if (seq)
+        x->head_next = seq + 1;
+    size_t bytes = 0, events = 0;
+    for (size_t i = 0; i < x->nhead; i++) {
+        bytes += seg_writer_bytes(x->head[i].w);
+        events += seg_writer_count(x->head[i].w);
+    }
+    x->head_bytes = bytes;
+    if (!x->head_first_ms && events)
+        x->head_first_ms = idx_now_ms();
+    if (bytes >= x->max_head_bytes)
+        pthread_cond_signal(&x->wake);
+    pthread_mutex_unlock(&x->lock);
+    h->metric_set(x->m_head_events, NULL, (double)events);
+    if (failed) {
+        h->log(x->inst, STRATA_LOG_ERROR, "%d event(s) of a batch could not be indexed", failed);
+        h->metric_add(x->m_failed, NULL, failed);
+    }
+    return STRATA_PENDING;
+}
+
+/* ---- sealing ------------------------------------------------------------------------------------ */
+
+/* A sealed head: built segment bytes waiting to be written and registered. */
+typedef struct sealed {
+    uint8_t *buf;
+    size_t len;
+    cat_segment meta;
+} sealed;
+
+static void sealed_free(sealed *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(s[i].buf);
+    free(s);
+}
+
+/* Fill a catalog entry from built bytes (reopened: this also verifies them). */
+int idx_describe(indexer *x, const uint8_t *buf, size_t len, int level, cat_segment *out)
+{
+    char err[256];
+    pthread_mutex_lock(&x->dict_lock);
+    seg_reader *r = seg_open_mem(buf, len, x->readers_dicts, err, sizeof err);
+    pthread_mutex_unlock(&x->dict_lock);
+    if (!r) {
+        x->h->log(x->inst, STRATA_LOG_ERROR, "a segment just built does not verify: %s", err);
+        return -1;
+    }
+    const seg_info *in = seg_get_info(r);
+    memset(out, 0, sizeof *out);
+    snprintf(out->tenant, sizeof out->tenant, "%s", in->tenant);
+    out->level = level;
+    out->events = in->events;
+    out->bytes = len;
+    out->min_ingest = in->min_ingest_ns;
+    out->max_ingest = in->max_ingest_ns;
+    out->min_event = in->min_event_ns;
+    out->max_event = in->max_event_ns;
+    out->dict_id = in->dict_id;
+    seg_close(r);
+    char tdir[160];
+    idx_tenant_dir(out->tenant, tdir, sizeof tdir);
+    snprintf(out->path, sizeof out->path, "segments/%s/L%d/%lld-%016llx.sseg", tdir, level,
+             (long long)out->min_ingest, (unsigned long long)idx_random64());
+    return 0;
+}
+
+/* Build one segment per tenant of a head taken from flush; frees the writers. */
+static sealed *build_head(indexer *x, head_entry *head, size_t n, size_t *nout)
+{
+    sealed *s = calloc(n ? n : 1, sizeof *s);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        seg_writer *w = head[i].w;
+        if (s && seg_writer_count(w)) {
+            pthread_mutex_lock(&x->dict_lock);
+            int have = idx_dict_current(x, head[i].tenant) != NULL;
+            pthread_mutex_unlock(&x->dict_lock);
+            if (!have && seg_writer_count(w) >= INDEXER_DICT_MIN_EVENTS) {
+                const idx_dict *d = idx_dict_train(x, x->cat, head[i].tenant, w);
+                if (d)
+                    seg_writer_set_dict(w, d->bytes, d->len);
+            }
+            char err[256];
+            if (seg_writer_finish_mem(w, &s[k].buf, &s[k].len, err, sizeof err) < 0 ||
+                idx_describe(x, s[k].buf, s[k].len, 0, &s[k].meta) < 0) {
+                x->h->log(x->inst, STRATA_LOG_ERROR, "cannot build a segment: %s", err);
+                free(s[k].buf);
+                s[k].buf = NULL;
+            } else {
+                k++;
+            }
+        }
+        seg_writer_free(w);
+    }
+    *nout = k;
+    return s;
+}
+
+/* Write the files and register them with the WAL position: 0, or -1 (the
+ * caller retries; files written so far are orphans the next start removes). */
+static int persist(indexer *x, sealed *s, size_t n, uint64_t wal_next)
+{
+    char err[512];
+    for (size_t i = 0; i < n; i++) {
+        char path[8192], dir[4800];
+        idx_path(path, sizeof path, "%s/%s", x->root, s[i].meta.path);
+        idx_path(dir, sizeof dir, "%s", path);
+        *strrchr(dir, '/') = 0;
+        if (idx_mkdirs(dir) < 0 || seg_write_file(path, s[i].buf, s[i].len, err, sizeof err) < 0) {
+            x->h->log(x->inst, STRATA_LOG_ERROR, "cannot write segment %s: %s", path,
+                      errno ? strerror(errno) : err);
+            return -1;
+        }
+    }
+    idx_crash_point("flush_after_write");
+    cat_segment *metas = malloc((n ? n : 1) * sizeof *metas);
+    if (!metas)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        metas[i] = s[i].meta;
+    int rc = catalog_add_flush(x->cat, metas, n, wal_next ? x->consumer : NULL, wal_next, err,
+                               sizeof err);
+    free(metas);
+    if (rc < 0) {
+        x->h->log(x->inst, STRATA_LOG_ERROR, "%s", err);
+        return -1;
+    }
+    idx_crash_point("flush_after_commit");
+    return 0;
+}
+
+static void sealer_main(void *arg)
+{
+    indexer *x = arg;
+    const strata_host_api *h = x->h;
+    sealed *pending = NULL;
+    size_t npending = 0;
+    uint64_t pending_next = 0;
+    pthread_mutex_lock(&x->lock);
+    for (;;) {
+        int64_t now = idx_now_ms();
+        int due = x->nhead && x->head_first_ms &&
+                  (now - x->head_first_ms >= x->flush_interval_ms ||
+                   x->head_bytes >= x->max_head_bytes || x->stopping);
+        if (!pending && !due) {
+            if (x->stopping)
+                break;
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += INDEXER_POLL_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&x->wake, &x->lock, &ts);
+            continue;
+        }
+        if (!pending) {
+            head_entry head[INDEXER_MAX_TENANTS];
+            size_t n = x->nhead;
+            memcpy(head, x->head, n * sizeof *head);
+            x->nhead = 0;
+            x->head_bytes = 0;
+            x->head_first_ms = 0;
+            pending_next = x->head_next;
+            pthread_cond_broadcast(&x->room);
+            pthread_mutex_unlock(&x->lock);
+            h->metric_set(x->m_head_events, NULL, 0);
+            int64_t t0 = idx_now_ms();
+            pending = build_head(x, head, n, &npending);
+            h->metric_observe(x->m_seal_seconds, NULL, (double)(idx_now_ms() - t0) / 1000.0);
+        } else {
+            pthread_mutex_unlock(&x->lock);
+        }
+        int ok = pending && persist(x, pending, npending, pending_next) == 0;
+        size_t events = 0;
+        for (size_t i = 0; ok && i < npending; i++)
+            events += pending[i].meta.events;
+        if (ok) {
+            if (pending_next)
+                h->output_commit(x->inst, pending_next);
+            h->metric_add(x->m_segments, NULL, (double)npending);
+            h->metric_add(x->m_events, NULL, (double)events);
+            sealed_free(pending, npending);
+            pending = NULL;
+            npending = 0;
+        }
+        pthread_mutex_lock(&x->lock);
+        if (ok && pending_next)
+            x->sealed_next = pending_next;
+        if (!ok) {
+            if (x->stopping) {
+                h->log(x->inst, STRATA_LOG_ERROR,
+                       "stopping with a head that could not be sealed; the WAL keeps its events "
+                       "for the next start");
+                break;
+            }
+            /* back off, then retry the same bytes (the WAL still has them) */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += INDEXER_RETRY_S;
+            pthread_cond_timedwait(&x->wake, &x->lock, &ts);
+        }
+    }
+    pthread_mutex_unlock(&x->lock);
+    sealed_free(pending, npending);
+}
+
+/* ---- lifecycle ---------------------------------------------------------------------------------- */
+
+int idx_path(char *out, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out, cap, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= cap) {
+        out[0] = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int idx_mkdirs(const char *path)
+{
+    char tmp[8192];
+    idx_path(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(tmp, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int indexer_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
+                        void **state)
+{
+    if (!STRATA_HOST_HAS(h, output_commit)) {
+        h->set_error(inst, "the indexer needs a host with plugin ABI 1.2 or later");
+        return STRATA_EINVAL;
+    }
+    indexer *x = calloc(1, sizeof *x);
+    if (!x)
+        return STRATA_ENOMEM;
+    x->inst = inst;
+    x->h = h;
+    const char *dir = h->cfg_str(cfg, "dir");
+    if (strlen(dir) > 2048 || strlen(h->data_dir(inst)) > 2048) {
+        h->set_error(inst, "dir (or the data dir) is longer than 2048 bytes");
+        free(x);
+        return STRATA_EINVAL;
+    }
+    if (dir[0])
+        snprintf(x->root, sizeof x->root, "%s", dir);
+    else
+        snprintf(x->root, sizeof x->root, "%s/index", h->data_dir(inst));
+    snprintf(x->consumer, sizeof x->consumer, "%s/%s", h->pipeline_name(inst),
+             h->instance_name(inst));
+    x->flush_interval_ms = h->cfg_int(cfg, "flush_interval");
+    x->max_head_bytes = (size_t)h->cfg_int(cfg, "max_head_bytes");
+    x->block_events = (uint32_t)h->cfg_int(cfg, "block_events");
+    x->zstd_level = (int)h->cfg_int(cfg, "zstd_level");
+    x->compaction = h->cfg_bool(cfg, "compaction");
+    x->window_ms[1] = h->cfg_int(cfg, "l1_window");
+    x->window_ms[2] = h->cfg_int(cfg, "l2_window");
+    x->window_ms[3] = h->cfg_int(cfg, "l3_window");
+    if (x->flush_interval_ms < 100 || x->max_head_bytes < (1u << 20) ||
+        x->max_head_bytes > INDEXER_MAX_HEAD_BYTES || x->block_events < 1 ||
+        x->block_events > 65536 || x->zstd_level < 1 || x->zstd_level > 22 ||
+        x->window_ms[1] < 1000 || x->window_ms[2] < x->window_ms[1] ||
+        x->window_ms[3] < x->window_ms[2]) {
+        h->set_error(inst, "flush_interval must be >= 100ms, max_head_bytes 1MiB..%u MiB, "
+                           "block_events 1..65536, zstd_level 1..22, and "
+                           "1s <= l1_window <= l2_window <= l3_window",
+                     INDEXER_MAX_HEAD_BYTES >> 20);
+        free(x);
+        return STRATA_EINVAL;
+    }
+    x->m_segments = h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_indexer_segments_total",
+                                  "L0 segments sealed.", NULL, NULL, 0);
+    x->m_events = h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_indexer_events_total",
+                                "Events made durable in segments.", NULL, NULL, 0);
+    x->m_skipped =
+        h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_indexer_replayed_events_skipped_total",
+                      "Replayed WAL events skipped because a segment already holds them.", NULL,
+                      NULL, 0);
+    x->m_failed = h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_indexer_failed_events_total",
+                                "Events that could not be indexed.", NULL, NULL, 0);
+    x->m_head_events = h->metric_new(inst, STRATA_METRIC_GAUGE, "strata_indexer_head_events",
+                                     "Events in the in-memory head.", NULL, NULL, 0);
+    static const double secs[] = {0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30};
+    x->m_seal_seconds =
+        h->metric_new(inst, STRATA_METRIC_HISTOGRAM, "strata_indexer_seal_seconds",
+                      "Time to build one head's segments.", NULL, secs, 9);
+    x->m_compactions =
+        h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_indexer_compactions_total",
+                      "Compactions by target level.", "level", NULL, 0);
+    pthread_mutex_init(&x->lock, NULL);
+    pthread_mutex_init(&x->dict_lock, NULL);
+    pthread_cond_init(&x->wake, NULL);
+    pthread_cond_init(&x->room, NULL);
+    *state = x;
+    return STRATA_OK;
+}
+
+static int indexer_start(void *state)
+{
+    indexer *x = state;
+    const strata_host_api *h = x->h;
+    char path[8192], err[512];
+    idx_path(path, sizeof path, "%s/catalog.db", x->root);
+    x->readers_dicts = seg_dicts_new();
+    if (!x->readers_dicts || idx_mkdirs(x->root) < 0) {
+        h->set_error(x->inst, "cannot create %s: %s", x->root, strerror(errno));
+        return STRATA_ERR;
+    }
+    x->cat = catalog_open(path, err, sizeof err);
+    if (!x->cat) {
+        h->set_error(x->inst, "%s", err);
+        return STRATA_ERR;
+    }
+    load_dicts(x);
+    remove_orphans(x);
+    x->sealed_next = catalog_progress(x->cat, x->consumer);
+    if (x->sealed_next)
+        h->output_commit(x->inst, x->sealed_next);
+    x->sealer = h->thread_start(x->inst, "indexer-seal", sealer_main, x);
+    if (!x->sealer) {
+        h->set_error(x->inst, "cannot start the sealer thread");
+        return STRATA_ERR;
+    }
+    if (x->compaction) {
+        x->compactor = h->thread_start(x->inst, "indexer-compact", idx_compactor_main, x);
+        if (!x->compactor)
+            h->log(x->inst, STRATA_LOG_WARN, "cannot start the compactor; segments stay at L0");
+    }
+    return STRATA_OK;
+}
+
+static void indexer_stop(void *state)
+{
+    indexer *x = state;
+    pthread_mutex_lock(&x->lock);
+    x->stopping = 1;
+    pthread_cond_broadcast(&x->wake);
+    pthread_cond_broadcast(&x->room);
+    pthread_mutex_unlock(&x->lock);
+    if (x->sealer)
+        x->h->thread_join(x->sealer);
+    x->sealer = NULL;
+    if (x->compactor)
+        x->h->thread_join(x->compactor);
+    x->compactor = NULL;
+}
+
+static void indexer_destroy(void *state)
+{
+    indexer *x = state;
+    for (size_t i = 0; i < x->nhead; i++)
+        seg_writer_free(x->head[i].w);
+    for (size_t i = 0; i < x->ndicts; i++)
+        free(x->dicts[i].bytes);
+    free(x->dicts);
+    seg_dicts_free(x->readers_dicts);
+    catalog_close(x->cat);
+    pthread_mutex_destroy(&x->lock);
+    pthread_mutex_destroy(&x->dict_lock);
+    pthread_cond_destroy(&x->wake);
+    pthread_cond_destroy(&x->room);
+    free(x);
+}
+
+static const strata_plugin indexer_plugin = {
+    STRATA_PLUGIN_HEADER,
+    .name = "indexer",
+    .kind = STRATA_KIND_OUTPUT,
+    .version = "1.0.0",
+    .description = "Indexes events into compressed, searchable segments (hot tier).",
+    .config = indexer_keys,
+    .config_count = sizeof indexer_keys / sizeof indexer_keys[0],
+    .init = indexer_init,
+    .start = indexer_start,
+    .stop = indexer_stop,
+    .destroy = indexer_destroy,
+    .flush = indexer_flush,
+};
+
+STRATA_PLUGIN_DEFINE(indexer_plugin)

@@ -1,0 +1,105 @@
+/*
+ * plugins/output/indexer/indexer.h - state shared by the indexer's files:
+ * indexer.c (flush, the head, sealing, lifecycle) and compact.c (merging
+ * closed windows level by level).
+ */
+#ifndef STRATA_INDEXER_H
+#define STRATA_INDEXER_H
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <strata/strata.h>
+
+#include "catalog.h"
+#include "segment.h"
+
+/* Tenants in one head. Beyond this a batch's extra tenants fail loudly;
+ * a single node serving more tenants than this wants several indexers. */
+#define INDEXER_MAX_TENANTS 256
+/* Meta entries read per event (as the batch format's limit). */
+#define INDEXER_MAX_META 1024
+/* The largest head: bounds the memory of the head plus the one sealing. */
+#define INDEXER_MAX_HEAD_BYTES (2048u << 20)
+/* The sealer and compactor wake this often to check their deadlines. */
+#define INDEXER_POLL_MS 100
+/* A failed seal (disk full, say) is retried after this many seconds. */
+#define INDEXER_RETRY_S 1
+/* A tenant's first dictionary is trained once a head has this many events
+ * (fewer samples train a dictionary that hurts more than it helps). */
+#define INDEXER_DICT_MIN_EVENTS 2000u
+/* Dictionary size and training samples (zstd's defaults: 112 KiB). */
+#define INDEXER_DICT_BYTES (112u * 1024u)
+#define INDEXER_DICT_SAMPLES 20000u
+/* Levels: L0 (flush) .. L3 (1 day). */
+#define INDEXER_LEVELS 4
+/* Rows one compaction may merge: keeps a merge's memory bounded (the merge
+ * holds its output in memory); larger windows stay split. */
+#define INDEXER_MAX_MERGE_EVENTS (8u << 20)
+
+typedef struct head_entry {
+    char tenant[CAT_MAX_TENANT];
+    seg_writer *w;
+} head_entry;
+
+typedef struct idx_dict {
+    char tenant[CAT_MAX_TENANT];
+    uint32_t id;
+    void *bytes;
+    size_t len;
+    int current; /* the tenant's dictionary for new segments */
+} idx_dict;
+
+typedef struct indexer {
+    strata_instance *inst;
+    const strata_host_api *h;
+    char root[3072];
+    char consumer[300]; /* pipeline/instance: the catalog's progress key */
+    int64_t flush_interval_ms;
+    size_t max_head_bytes;
+    uint32_t block_events;
+    int zstd_level;
+    int compaction;
+    int64_t window_ms[INDEXER_LEVELS]; /* [1..3] */
+
+    catalog *cat; /* the sealer's connection (start/stop on the loop) */
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* sealer: time to look */
+    pthread_cond_t room; /* flush: the head has room again */
+    head_entry head[INDEXER_MAX_TENANTS];
+    size_t nhead;
+    size_t head_bytes;
+    int64_t head_first_ms;
+    uint64_t head_next;   /* WAL position after the head's last batch */
+    uint64_t sealed_next; /* WAL position the catalog covers */
+    int stopping;
+    strata_kv meta[INDEXER_MAX_META];
+
+    pthread_mutex_t dict_lock; /* dicts, readers_dicts */
+    idx_dict *dicts;
+    size_t ndicts, dict_cap;
+    seg_dicts *readers_dicts;
+
+    strata_thread *sealer, *compactor;
+    strata_metric *m_segments, *m_events, *m_skipped, *m_failed, *m_head_events, *m_seal_seconds,
+        *m_compactions;
+} indexer;
+
+int64_t idx_now_ms(void);
+/* SIGKILL ourselves when $STRATA_INDEXER_CRASH names this point (crash tests). */
+void idx_crash_point(const char *name);
+void idx_tenant_dir(const char *tenant, char *out, size_t cap);
+uint64_t idx_random64(void);
+int idx_mkdirs(const char *path);
+/* Format a path; -1 (and an empty string) when it does not fit. Paths are
+ * bounded by `dir`, which init limits, so this never fails in practice. */
+int idx_path(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const idx_dict *idx_dict_current(indexer *x, const char *tenant);
+const idx_dict *idx_dict_train(indexer *x, catalog *cat, const char *tenant, seg_writer *w);
+int idx_describe(indexer *x, const uint8_t *buf, size_t len, int level, cat_segment *out);
+/* The compactor thread (compact.c). */
+void idx_compactor_main(void *arg);
+
+#endif /* STRATA_INDEXER_H */
