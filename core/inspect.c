@@ -1,7 +1,8 @@
 /*
  * core/inspect.c - `strata inspect`: what is stored, and what it costs.
  *
- *   strata inspect DATA_DIR                  segments by tenant and level:
+ *   strata inspect DIR                       segments by tenant and level (DIR:
+ *                                            the data dir or its index/ dir):
  *                                            count, events, time range, bytes
  *                                            per part (columns, rows, terms,
  *                                            postings, filters)
@@ -173,7 +174,11 @@ static int inspect_dir(const char *root)
     rp.dicts = seg_dicts_new();
     if (!rp.dicts)
         return 1;
+    /* DATA_DIR/index (the indexer's default) or the index directory itself */
+    char sub[4200];
+    snprintf(sub, sizeof sub, "%s/index", root);
     load_dicts(rp.dicts, root);
+    load_dicts(rp.dicts, sub);
     walk(&rp, root, 0);
     printf("%-16s %-5s %8s %12s %9s %9s %9s %9s %9s %12s\n", "tenant", "level", "segments",
            "events", "cols B/ev", "rows B/ev", "terms", "postings", "filters", "bytes");

@@ -12,7 +12,20 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import BIN, Strata, count_lines, free_port, read_jsonl, wait_for
+from harness import BIN, Strata, free_port, wait_for
+
+
+def indexed_events(data):
+    """Events in the segments of DATA_DIR/index, read back with `strata inspect`."""
+    events = []
+    segdir = os.path.join(data, "index", "segments")
+    for root, _, files in os.walk(segdir):
+        for f in sorted(files):
+            if f.endswith(".sseg"):
+                r = subprocess.run([BIN, "inspect", "segment", os.path.join(root, f), "--rows",
+                                    "1000000"], capture_output=True, text=True, timeout=30)
+                events += [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+    return events
 
 
 def cli(*args):
@@ -24,7 +37,7 @@ class ServeTest(unittest.TestCase):
     def serve(self, *extra, data=None):
         port = free_port()
         data = data or tempfile.mkdtemp(prefix="strata-it-serve-data-")
-        s = Strata("", name="serve", port=port,
+        s = Strata("", name="serve", port=port, env={"STRATA_INDEX_FLUSH": "200ms"},
                    args=["serve", "--data-dir", data, "--listen", f"127.0.0.1:{port}"] + list(extra))
         self.addCleanup(s.cleanup)
         self.addCleanup(shutil.rmtree, data, True)
@@ -58,8 +71,8 @@ class ServeTest(unittest.TestCase):
                                  {"source": {"service": "api"},
                                   "logs": [{"msg": "hello", "tenant": "evil"}]})
         self.assertEqual(st, 202)
-        wait_for(lambda: count_lines(os.path.join(s.data, "events.jsonl")) >= 1)
-        ev = read_jsonl(os.path.join(s.data, "events.jsonl"))[0]
+        wait_for(lambda: len(indexed_events(s.data)) >= 1, what="the event in a segment")
+        ev = indexed_events(s.data)[0]
         self.assertEqual(ev["tenant"], "default")  # from the key, not the body
         self.assertEqual(ev["meta"]["tenant"], "evil")  # a body field is just meta
         self.assertEqual(s.stop(), 0)
@@ -76,8 +89,8 @@ class ServeTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(s.data, "credentials.json")))
         st, doc, _ = self.ingest(s, key, {"logs": [{"msg": "from acme"}]})
         self.assertEqual(st, 202)
-        wait_for(lambda: count_lines(os.path.join(s.data, "events.jsonl")) >= 1)
-        self.assertEqual(read_jsonl(os.path.join(s.data, "events.jsonl"))[0]["tenant"], "acme")
+        wait_for(lambda: len(indexed_events(s.data)) >= 1, what="the event in a segment")
+        self.assertEqual(indexed_events(s.data)[0]["tenant"], "acme")
         rc, out, _ = cli("tenant", "list", "--data-dir", s.data)
         self.assertIn("acme", out)
         self.assertIn("2 credentials", out)
