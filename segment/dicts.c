@@ -23,6 +23,10 @@
 
 /* A dictionary file larger than this is not one of ours (we train 112 KiB). */
 #define SEG_MAX_DICT_BYTES (1u << 20)
+/* Training bytes per dictionary byte, and the smallest dictionary worth
+ * training (zstd's own floor is 256 bytes; below 1 KiB the gain is noise). */
+#define SEG_DICT_TRAIN_RATIO 100u
+#define SEG_DICT_MIN_BYTES 1024u
 /* Dictionaries one set holds: a bound on what a directory can make us load. */
 #define SEG_MAX_DICTS 4096u
 
@@ -132,6 +136,16 @@ size_t seg_dict_train(const void *samples, const size_t *sizes, unsigned n, void
 {
     if (n < 8)
         return 0;
+    /* zstd's guidance: train on ~100x the dictionary's size. A dictionary
+     * larger than that learns nothing more and costs its bytes. */
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += sizes[i];
+    size_t want = total / SEG_DICT_TRAIN_RATIO;
+    if (want < SEG_DICT_MIN_BYTES)
+        want = SEG_DICT_MIN_BYTES;
+    if (want < cap)
+        cap = want;
     size_t r = ZDICT_trainFromBuffer(out, cap, samples, sizes, n);
     return ZDICT_isError(r) ? 0 : r;
 }

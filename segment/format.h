@@ -70,6 +70,14 @@ enum {
  * a few times only. Readers turn inline lists into bitmaps on lookup. */
 #define SEG_INLINE_POSTINGS 16u
 
+/* Postings of more than SEG_INLINE_POSTINGS rows live in SEC_POSTINGS, each
+ * as one tag byte and then either a CRoaring portable bitmap or the same
+ * delta varints as inline lists, whichever is smaller (sparse lists: varints;
+ * dense ones: roaring containers and runs). Readers return a roaring bitmap
+ * either way. */
+#define SEG_POSTINGS_ROARING 0
+#define SEG_POSTINGS_DELTA 1
+
 /* Rows per compressed block by default (measured in bench/segments: see
  * docs/BENCHMARKS.md; larger blocks compress better, smaller ones make a
  * single-row fetch cheaper). */

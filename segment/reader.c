@@ -780,31 +780,53 @@ static bool check_value(uint32_t v, void *ud)
     return true;
 }
 
+/* Decode n delta-varint rows (first absolute) into a bitmap; every row must
+ * be above the previous one and below the segment's row count, and the
+ * bytes must be consumed exactly. NULL on OOM or malformed input. */
+static roaring_bitmap_t *delta_rows(seg_reader *r, const uint8_t *p, size_t len, uint32_t n)
+{
+    uint32_t small[SEG_INLINE_POSTINGS];
+    uint32_t *rows = n <= SEG_INLINE_POSTINGS ? small : malloc((size_t)n * sizeof *rows);
+    if (!rows)
+        return NULL;
+    cursor c = cursor_make(p, len);
+    uint64_t acc = 0;
+    for (uint32_t i = 0; i < n && !c.bad; i++) {
+        uint64_t d = get_varint(&c);
+        if (i && d == 0)
+            c.bad = 1;
+        acc += d;
+        if (acc >= r->info.events)
+            c.bad = 1;
+        rows[i] = (uint32_t)acc;
+    }
+    roaring_bitmap_t *bm = NULL;
+    if (c.bad || cursor_left(&c) != 0)
+        set_err(r, "segment postings list malformed");
+    else
+        bm = roaring_bitmap_of_ptr(n, rows);
+    if (rows != small)
+        free(rows);
+    return bm;
+}
+
 /* The bitmap of the term the iterator is on; NULL on OOM or corruption. */
 static roaring_bitmap_t *titer_postings(titer *it)
 {
     seg_reader *r = it->r;
-    if (it->df <= SEG_INLINE_POSTINGS) {
-        uint32_t rows[SEG_INLINE_POSTINGS];
-        cursor c = cursor_make(it->rows, (size_t)(it->c.p - it->rows));
-        uint64_t acc = 0;
-        for (uint32_t i = 0; i < it->df; i++) {
-            uint64_t d = get_varint(&c);
-            if (i && d == 0)
-                c.bad = 1;
-            acc += d;
-            if (acc >= r->info.events)
-                c.bad = 1;
-            rows[i] = (uint32_t)acc;
-        }
-        if (c.bad) {
-            set_err(r, "segment inline postings malformed");
-            return NULL;
-        }
-        return roaring_bitmap_of_ptr(it->df, rows);
+    if (it->df <= SEG_INLINE_POSTINGS)
+        return delta_rows(r, it->rows, (size_t)(it->c.p - it->rows), it->df);
+    const uint8_t *p = r->sec[SEC_POSTINGS].p + it->post_off;
+    if (it->post_len < 1) {
+        set_err(r, "segment postings malformed");
+        return NULL;
     }
-    const char *p = (const char *)r->sec[SEC_POSTINGS].p + it->post_off;
-    roaring_bitmap_t *bm = roaring_bitmap_portable_deserialize_safe(p, it->post_len);
+    if (p[0] == SEG_POSTINGS_DELTA)
+        return delta_rows(r, p + 1, it->post_len - 1, it->df);
+    roaring_bitmap_t *bm = p[0] == SEG_POSTINGS_ROARING
+                               ? roaring_bitmap_portable_deserialize_safe((const char *)p + 1,
+                                                                          it->post_len - 1)
+                               : NULL;
     if (!bm) {
         set_err(r, "segment postings malformed");
         return NULL;

@@ -558,6 +558,17 @@ out:
 
 /* ---- terms, postings, blooms ------------------------------------------------------ */
 
+/* Bytes of v as a varint. */
+static size_t varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
 static void bloom_set(uint8_t *bits, uint64_t m, unsigned k, uint64_t h)
 {
     uint64_t step = (h >> 33) | 1;
@@ -645,6 +656,20 @@ static int write_index(build *b, uint32_t nblocks)
         }
         roaring_bitmap_run_optimize(bm);
         size_t need = roaring_bitmap_portable_size_in_bytes(bm);
+        /* a sparse list is smaller as delta varints than as roaring arrays
+         * (2 bytes a row plus headers): keep whichever is smaller */
+        size_t dsize = 0;
+        for (uint32_t k = 0; k < n; k++)
+            dsize += varint_len(k ? rows[k] - rows[k - 1] : rows[0]);
+        if (dsize < need) {
+            roaring_bitmap_free(bm);
+            bm = NULL;
+            put_varint(&b->out, dsize + 1);
+            put_u8(&postings, SEG_POSTINGS_DELTA);
+            for (uint32_t k = 0; k < n; k++)
+                put_varint(&postings, k ? rows[k] - rows[k - 1] : rows[0]);
+            continue;
+        }
         if (need > rcap) {
             char *nb = realloc(rbuf, need);
             if (!nb) {
@@ -658,7 +683,8 @@ static int write_index(build *b, uint32_t nblocks)
         size_t got = roaring_bitmap_portable_serialize(bm, rbuf);
         roaring_bitmap_free(bm);
         bm = NULL;
-        put_varint(&b->out, got);
+        put_varint(&b->out, got + 1);
+        put_u8(&postings, SEG_POSTINGS_ROARING);
         sb_append(&postings, rbuf, got);
     }
     sec_end(b, SEC_TERMS, s);
