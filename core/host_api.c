@@ -418,7 +418,10 @@ static int h_auth_check(strata_instance *inst, const strata_http_request *req, c
     return metastore_auth(in->eng->meta, h, scope, tenant, cap);
 }
 
-static uint64_t h_batch_seq(const strata_batch *b) { return b ? b->seq : 0; }
+static uint64_t h_batch_seq(const strata_batch *b)
+{
+    return b ? b->seq : 0;
+}
 
 /* A deferred output's durability report: moves committed_next forward only. */
 static void h_output_commit(strata_instance *inst, uint64_t next)

@@ -46,7 +46,10 @@ typedef struct report {
     seg_dicts *dicts;
 } report;
 
-static void fmt_time(int64_t ns, char *buf, size_t cap) { format_rfc3339(ns, buf, cap); }
+static void fmt_time(int64_t ns, char *buf, size_t cap)
+{
+    format_rfc3339(ns, buf, cap);
+}
 
 static void parts_add(seg_parts *a, const seg_parts *b)
 {

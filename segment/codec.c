@@ -6,7 +6,10 @@
 
 #include <string.h>
 
-void put_u8(strbuf *b, uint8_t v) { sb_append(b, &v, 1); }
+void put_u8(strbuf *b, uint8_t v)
+{
+    sb_append(b, &v, 1);
+}
 
 void put_u16(strbuf *b, uint16_t v)
 {
@@ -65,14 +68,20 @@ void store_u64(uint8_t *p, uint64_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+uint16_t load_u16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
 
 uint32_t load_u32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-uint64_t load_u64(const uint8_t *p) { return (uint64_t)load_u32(p) | (uint64_t)load_u32(p + 4) << 32; }
+uint64_t load_u64(const uint8_t *p)
+{
+    return (uint64_t)load_u32(p) | (uint64_t)load_u32(p + 4) << 32;
+}
 
 uint8_t get_u8(cursor *c)
 {

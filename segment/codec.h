@@ -33,10 +33,21 @@ static inline cursor cursor_make(const void *p, size_t n)
     return c;
 }
 
-static inline size_t cursor_left(const cursor *c) { return c->bad ? 0 : (size_t)(c->end - c->p); }
+static inline size_t cursor_left(const cursor *c)
+{
+    return c->bad ? 0 : (size_t)(c->end - c->p);
+}
 
-static inline uint64_t zigzag(int64_t v) { return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63); }
-static inline int64_t unzigzag(uint64_t v) { return (int64_t)(v >> 1) ^ -(int64_t)(v & 1); }
+/* Zigzag without shifting a signed value: the sign becomes the low bit. */
+static inline uint64_t zigzag(int64_t v)
+{
+    uint64_t u = (uint64_t)v;
+    return (u << 1) ^ (0 - (u >> 63));
+}
+static inline int64_t unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
 
 void put_u8(strbuf *b, uint8_t v);
 void put_u16(strbuf *b, uint16_t v);
@@ -66,8 +77,8 @@ const uint8_t *get_bytes(cursor *c, size_t max, size_t *n);
  * Integer column: n signed values, each frame of CODEC_FRAME values stored as
  * varint(zigzag(min)), varint(gcd), u8 bit width, then (value - min) / gcd
  * packed LSB-first in that width (gcd: the greatest common divisor of the
- * offsets from min, so millisecond timestamps in ns cost no extra bits). Callers choose what to store (deltas, differences from another
- * column) so that the values are small.
+ * offsets from min, so millisecond timestamps in ns cost no extra bits). Callers choose what to
+ * store (deltas, differences from another column) so that the values are small.
  */
 void intcol_encode(strbuf *b, const int64_t *v, size_t n);
 /* Decode exactly n values into out; 0, or -1 when the bytes are malformed. */

@@ -40,7 +40,10 @@ struct seg_dicts {
     size_t n, cap;
 };
 
-seg_dicts *seg_dicts_new(void) { return calloc(1, sizeof(seg_dicts)); }
+seg_dicts *seg_dicts_new(void)
+{
+    return calloc(1, sizeof(seg_dicts));
+}
 
 int seg_dicts_add(seg_dicts *s, const void *dict, size_t len)
 {

@@ -96,16 +96,16 @@ enum {
 #define SEG_BLOCK_BLOOM_K 6u
 
 /* Reader limits: bounds on what a file may claim before we allocate. */
-#define SEG_MAX_EVENTS (64u << 20)          /* rows in one segment */
-#define SEG_MAX_RAW_BYTES (4ull << 30)      /* raw bytes one writer holds */
-#define SEG_MAX_SECTIONS 64u                /* table entries */
-#define SEG_MAX_BLOCK_EVENTS 65536u         /* rows per block */
-#define SEG_MAX_BLOCK_RAW (256u << 20)      /* uncompressed block payload */
-#define SEG_MAX_DICT_ENTRIES (16u << 20)    /* service/host/meta-key dictionary */
-#define SEG_MAX_STRING (16u << 20)          /* one msg / value / dictionary string */
-#define SEG_MAX_TERM 1024u                  /* a namespaced term: "meta." + key + ":" + token */
-#define SEG_MAX_META_PER_ROW 1024u          /* as BATCH_MAX_META */
-#define SEG_MAX_META_KEYS 65536u            /* distinct meta keys in one segment */
-#define SEG_MAX_BLOOM_BITS (1ull << 36)     /* 8 GiB of bits: far past any real segment */
+#define SEG_MAX_EVENTS (64u << 20)       /* rows in one segment */
+#define SEG_MAX_RAW_BYTES (4ull << 30)   /* raw bytes one writer holds */
+#define SEG_MAX_SECTIONS 64u             /* table entries */
+#define SEG_MAX_BLOCK_EVENTS 65536u      /* rows per block */
+#define SEG_MAX_BLOCK_RAW (256u << 20)   /* uncompressed block payload */
+#define SEG_MAX_DICT_ENTRIES (16u << 20) /* service/host/meta-key dictionary */
+#define SEG_MAX_STRING (16u << 20)       /* one msg / value / dictionary string */
+#define SEG_MAX_TERM 1024u               /* a namespaced term: "meta." + key + ":" + token */
+#define SEG_MAX_META_PER_ROW 1024u       /* as BATCH_MAX_META */
+#define SEG_MAX_META_KEYS 65536u         /* distinct meta keys in one segment */
+#define SEG_MAX_BLOOM_BITS (1ull << 36)  /* 8 GiB of bits: far past any real segment */
 
 #endif /* STRATA_SEGMENT_FORMAT_H */

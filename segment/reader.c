@@ -97,11 +97,26 @@ static int set_err(seg_reader *r, const char *fmt, ...)
     return -1;
 }
 
-const char *seg_error(const seg_reader *r) { return r->err; }
-const seg_info *seg_get_info(const seg_reader *r) { return &r->info; }
-const int64_t *seg_ingest_ts(const seg_reader *r) { return r->ingest; }
-const int64_t *seg_event_ts(const seg_reader *r) { return r->event; }
-const uint8_t *seg_levels(const seg_reader *r) { return r->level; }
+const char *seg_error(const seg_reader *r)
+{
+    return r->err;
+}
+const seg_info *seg_get_info(const seg_reader *r)
+{
+    return &r->info;
+}
+const int64_t *seg_ingest_ts(const seg_reader *r)
+{
+    return r->ingest;
+}
+const int64_t *seg_event_ts(const seg_reader *r)
+{
+    return r->event;
+}
+const uint8_t *seg_levels(const seg_reader *r)
+{
+    return r->level;
+}
 
 /* ---- open --------------------------------------------------------------------- */
 
@@ -202,7 +217,9 @@ static int load_dict(seg_reader *r, uint32_t id, strata_str **out, uint32_t *n, 
         uint64_t shared = get_varint(&c);
         size_t len;
         const uint8_t *rest = get_bytes(&c, SEG_MAX_STRING, &len);
-        if (shared)
+        if (!rest)
+            return set_err(r, "segment dictionary %u malformed", id);
+        if (shared && i > 0) /* the first pass checked: the first string shares nothing */
             memcpy(p, (*out)[i - 1].ptr, shared);
         memcpy(p + shared, rest, len);
         (*out)[i].ptr = p;
@@ -248,9 +265,8 @@ static int load_columns(seg_reader *r)
         eacc += (uint64_t)r->event[i];
         r->event[i] = (int64_t)eacc;
     }
-    if (r->info.events &&
-        (r->ingest[0] != r->info.min_ingest_ns ||
-         r->ingest[r->info.events - 1] != r->info.max_ingest_ns)) {
+    if (r->info.events && (r->ingest[0] != r->info.min_ingest_ns ||
+                           r->ingest[r->info.events - 1] != r->info.max_ingest_ns)) {
         set_err(r, "segment time range does not match its column");
         goto out;
     }
@@ -545,8 +561,8 @@ static int parse_block(seg_reader *r, uint32_t k, size_t len, uint32_t rows)
         return set_err(r, "segment block %u: meta counts malformed", k);
     size_t n = nkv ? nkv : 1;
     b->kv = malloc(n * sizeof *b->kv);
-    b->kv_key = malloc(n * sizeof *b->kv_key);
-    b->order = malloc(n * sizeof *b->order);
+    b->kv_key = calloc(n, sizeof *b->kv_key);
+    b->order = calloc(n, sizeof *b->order);
     b->next = calloc((size_t)r->n_keys + 1, sizeof *b->next);
     if (!b->kv || !b->kv_key || !b->order || !b->next)
         return set_err(r, "out of memory");
@@ -593,8 +609,7 @@ static int load_block(seg_reader *r, uint32_t k)
         return 0;
     dblock_reset(b);
     if (r->info.dict_id && !r->ddict)
-        return set_err(r, "segment needs zstd dictionary %u, which is not loaded",
-                       r->info.dict_id);
+        return set_err(r, "segment needs zstd dictionary %u, which is not loaded", r->info.dict_id);
     const uint8_t *e = r->sec[SEC_BLOCK_INDEX].p + (size_t)k * SEG_BLOCK_ENTRY_BYTES;
     uint64_t off = load_u64(e);
     uint32_t clen = load_u32(e + 8), rows = load_u32(e + 12);
@@ -602,8 +617,7 @@ static int load_block(seg_reader *r, uint32_t k)
     if (SEG_VERIFY_CRC && crc32c(0, src, clen) != load_u32(e + 16))
         return set_err(r, "segment block %u checksum mismatch (corrupt)", k);
     unsigned long long raw = ZSTD_getFrameContentSize(src, clen);
-    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN ||
-        raw > SEG_MAX_BLOCK_RAW)
+    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > SEG_MAX_BLOCK_RAW)
         return set_err(r, "segment block %u: bad compressed frame", k);
     if (raw > b->rawcap || !b->raw) {
         uint8_t *nb = realloc(b->raw, raw ? raw : 1);
@@ -670,9 +684,9 @@ int seg_row(seg_reader *r, uint32_t row, strata_event *out)
 /* Walks the term blocks in order. */
 typedef struct titer {
     seg_reader *r;
-    uint32_t blk;      /* current block */
-    uint32_t in_blk;   /* terms read from it */
-    uint64_t seen;     /* terms read overall up to the block start */
+    uint32_t blk;    /* current block */
+    uint32_t in_blk; /* terms read from it */
+    uint64_t seen;   /* terms read overall up to the block start */
     cursor c;
     char term[SEG_MAX_TERM];
     size_t tlen;
@@ -710,7 +724,7 @@ static int titer_next(titer *it)
     const uint8_t *suffix = get_bytes(c, SEG_MAX_TERM, &slen);
     if (c->bad || shared > it->tlen || (it->in_blk == 0 && shared) ||
         shared + slen > sizeof it->term)
-        return set_err(r, "segment term %llu malformed", (unsigned long long)(it->seen + it->in_blk));
+        return set_err(r, "segment term %llu malformed", (unsigned long long)it->seen + it->in_blk);
     memcpy(it->term + shared, suffix, slen);
     it->tlen = shared + slen;
     uint64_t df = get_varint(c);
@@ -823,10 +837,10 @@ static roaring_bitmap_t *titer_postings(titer *it)
     }
     if (p[0] == SEG_POSTINGS_DELTA)
         return delta_rows(r, p + 1, it->post_len - 1, it->df);
-    roaring_bitmap_t *bm = p[0] == SEG_POSTINGS_ROARING
-                               ? roaring_bitmap_portable_deserialize_safe((const char *)p + 1,
-                                                                          it->post_len - 1)
-                               : NULL;
+    roaring_bitmap_t *bm =
+        p[0] == SEG_POSTINGS_ROARING
+            ? roaring_bitmap_portable_deserialize_safe((const char *)p + 1, it->post_len - 1)
+            : NULL;
     if (!bm) {
         set_err(r, "segment postings malformed");
         return NULL;

@@ -14,11 +14,17 @@
 #define STRTAB_MAX_LOAD_DEN 4
 #define STRTAB_MIN_SLOTS 64u
 
-uint64_t term_hash(const void *s, size_t len) { return XXH3_64bits(s, len); }
+uint64_t term_hash(const void *s, size_t len)
+{
+    return XXH3_64bits(s, len);
+}
 
 /* A slot keeps 32 bits of the hash next to the id, so that most probes that
  * miss never touch the entry or the string. */
-static uint64_t slot_make(uint64_t h, uint32_t id) { return (h >> 32) << 32 | ((uint64_t)id + 1); }
+static uint64_t slot_make(uint64_t h, uint32_t id)
+{
+    return (h >> 32) << 32 | ((uint64_t)id + 1);
+}
 
 static int grow_slots(strtab *t)
 {

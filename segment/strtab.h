@@ -30,8 +30,14 @@ typedef struct strtab {
 int64_t strtab_intern(strtab *t, const char *s, size_t len);
 /* Lookup without inserting; -1 when absent. */
 int64_t strtab_find(const strtab *t, const char *s, size_t len);
-static inline const char *strtab_str(const strtab *t, uint32_t id) { return t->arena.buf + t->ent[id].off; }
-static inline uint32_t strtab_len(const strtab *t, uint32_t id) { return t->ent[id].len; }
+static inline const char *strtab_str(const strtab *t, uint32_t id)
+{
+    return t->arena.buf + t->ent[id].off;
+}
+static inline uint32_t strtab_len(const strtab *t, uint32_t id)
+{
+    return t->ent[id].len;
+}
 void strtab_free(strtab *t);
 
 /* The hash all of Strata uses for terms (bloom filters included). */

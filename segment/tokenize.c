@@ -19,14 +19,14 @@ typedef struct tokstate {
     void *ud;
     char word[TOK_MAX_BYTES];
     size_t wlen;
-    int wascii;                       /* the word is all ASCII: CamelCase applies */
-    int wcut;                         /* the word was longer than TOK_MAX_BYTES */
-    size_t camel[TOK_MAX_CAMEL];      /* offsets where a CamelCase part starts */
+    int wascii;                  /* the word is all ASCII: CamelCase applies */
+    int wcut;                    /* the word was longer than TOK_MAX_BYTES */
+    size_t camel[TOK_MAX_CAMEL]; /* offsets where a CamelCase part starts */
     size_t ncamel;
     char joined[TOK_MAX_BYTES];
     size_t jlen;
-    int jwords;                       /* words in `joined` so far */
-    int joverflow;                    /* `joined` did not fit */
+    int jwords;    /* words in `joined` so far */
+    int joverflow; /* `joined` did not fit */
 } tokstate;
 
 static int is_word_ascii(unsigned char c)
@@ -34,7 +34,10 @@ static int is_word_ascii(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-static int is_connector(unsigned char c) { return c == '.' || c == '-' || c == ':'; }
+static int is_connector(unsigned char c)
+{
+    return c == '.' || c == '-' || c == ':';
+}
 
 /* Decode one UTF-8 code point at s[0..n); returns its length and sets *cp, or
  * 0 for an invalid sequence (overlong, surrogate, past U+10FFFF, truncated). */
@@ -128,8 +131,8 @@ static void end_word(tokstate *t)
     char low[TOK_MAX_BYTES];
     memcpy(low, t->word, t->wlen);
     for (size_t i = 0; i < t->wlen; i++) /* ASCII bytes never occur inside a UTF-8 sequence */
-            if (low[i] >= 'A' && low[i] <= 'Z')
-                low[i] = (char)(low[i] + 32);
+        if (low[i] >= 'A' && low[i] <= 'Z')
+            low[i] = (char)(low[i] + 32);
     emit_lower(t, low, t->wlen);
     if (t->wascii && t->ncamel > 0) {
         size_t start = 0;
@@ -164,8 +167,14 @@ static void word_add(tokstate *t, const char *s, size_t n)
     t->wlen += n;
 }
 
-static int is_upper(char c) { return c >= 'A' && c <= 'Z'; }
-static int is_lower(char c) { return c >= 'a' && c <= 'z'; }
+static int is_upper(char c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+static int is_lower(char c)
+{
+    return c >= 'a' && c <= 'z';
+}
 
 /* Record CamelCase boundaries of an ASCII word once it is complete. */
 static void find_camel(tokstate *t)

@@ -79,8 +79,14 @@ seg_writer *seg_writer_new(const seg_writer_opts *opts)
     return w;
 }
 
-size_t seg_writer_count(const seg_writer *w) { return w->n; }
-size_t seg_writer_bytes(const seg_writer *w) { return w->raw_bytes; }
+size_t seg_writer_count(const seg_writer *w)
+{
+    return w->n;
+}
+size_t seg_writer_bytes(const seg_writer *w)
+{
+    return w->raw_bytes;
+}
 
 /* Copy bytes into the arena; returns their offset, or UINT64_MAX on OOM. */
 static uint64_t keep(seg_writer *w, strata_str s)
@@ -222,14 +228,14 @@ static sref *sort_strtab(const strtab *t, uint32_t *rank)
 
 typedef struct build {
     seg_writer *w;
-    strbuf out;          /* the file */
+    strbuf out; /* the file */
     uint8_t table[SEC_COUNT_ * SEG_TABLE_ENTRY_BYTES];
     uint32_t nsec;
     strtab terms;
-    uint32_t *occ;       /* term ids, row by row */
+    uint32_t *occ; /* term ids, row by row */
     size_t nocc, occcap;
-    uint64_t *row_occ;   /* row r's terms: occ[row_occ[r] .. row_occ[r+1]) */
-    uint32_t *last_row;  /* per term: last row that had it (dedup in a row) */
+    uint64_t *row_occ;  /* row r's terms: occ[row_occ[r] .. row_occ[r+1]) */
+    uint32_t *last_row; /* per term: last row that had it (dedup in a row) */
     size_t last_cap;
     uint32_t cur_row;
     uint32_t *key_rank; /* meta key id -> position in sorted order */
@@ -251,12 +257,15 @@ static int fail(build *b, const char *fmt, ...)
 }
 
 /* Start a section at the current end of the file. */
-static size_t sec_begin(build *b) { return b->out.len; }
+static size_t sec_begin(build *b)
+{
+    return b->out.len;
+}
 
 /* Close a section: record id, offset, length and CRC in the table. */
 static void sec_end(build *b, uint32_t id, size_t start)
 {
-    uint8_t *e = b->table + b->nsec++ * SEG_TABLE_ENTRY_BYTES;
+    uint8_t *e = b->table + (size_t)b->nsec++ * SEG_TABLE_ENTRY_BYTES;
     size_t len = b->out.len - start;
     store_u32(e, id);
     store_u32(e + 4, b->out.oom ? 0 : crc32c(0, b->out.buf + start, len));
@@ -455,8 +464,8 @@ out:
 /* The uncompressed payload of rows [from, to): see SEC_BLOCKS in
  * docs/ARCHITECTURE.md. Values are grouped by meta key so that like sits
  * next to like for zstd. */
-static void block_payload(const seg_writer *w, const build *b, size_t from, size_t to,
-                          strbuf *p, uint32_t *key_count, uint32_t nkeys)
+static void block_payload(const seg_writer *w, const build *b, size_t from, size_t to, strbuf *p,
+                          uint32_t *key_count, uint32_t nkeys)
 {
     put_varint(p, to - from);
     for (size_t i = from; i < to; i++)
@@ -501,8 +510,8 @@ static int write_blocks(build *b, uint32_t *nblocks_out)
     uint32_t *key_count = malloc((nkeys ? nkeys : 1) * sizeof *key_count);
     uint8_t *index = malloc((nblocks ? nblocks : 1) * SEG_BLOCK_ENTRY_BYTES);
     ZSTD_CCtx *cctx = ZSTD_createCCtx();
-    ZSTD_CDict *cdict = w->o.dict ? ZSTD_createCDict(w->o.dict, w->o.dict_len, w->o.zstd_level)
-                                  : NULL;
+    ZSTD_CDict *cdict =
+        w->o.dict ? ZSTD_createCDict(w->o.dict, w->o.dict_len, w->o.zstd_level) : NULL;
     strbuf payload = {0};
     int rc = -1;
     if (!key_count || !index || !cctx || (w->o.dict && !cdict)) {
@@ -831,7 +840,7 @@ int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, 
 
     /* section table and trailer */
     size_t table_off = b.out.len;
-    sb_append(&b.out, b.table, b.nsec * SEG_TABLE_ENTRY_BYTES);
+    sb_append(&b.out, b.table, (size_t)b.nsec * SEG_TABLE_ENTRY_BYTES);
     uint8_t tr[SEG_TRAILER_BYTES];
     memset(tr, 0, sizeof tr);
     int64_t min_i = 0, max_i = 0, min_e = 0, max_e = 0;
@@ -853,7 +862,7 @@ int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, 
     store_u64(tr + SEG_TR_MAX_EVENT, (uint64_t)max_e);
     store_u64(tr + SEG_TR_TABLE_OFF, table_off);
     store_u32(tr + SEG_TR_NSECTIONS, b.nsec);
-    store_u32(tr + SEG_TR_TABLE_CRC, crc32c(0, b.table, b.nsec * SEG_TABLE_ENTRY_BYTES));
+    store_u32(tr + SEG_TR_TABLE_CRC, crc32c(0, b.table, (size_t)b.nsec * SEG_TABLE_ENTRY_BYTES));
     store_u32(tr + SEG_TR_DICT_ID,
               w->o.dict ? (uint32_t)ZDICT_getDictID(w->o.dict, w->o.dict_len) : 0);
     store_u32(tr + SEG_TR_NBLOCKS, nblocks);

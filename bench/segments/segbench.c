@@ -62,8 +62,11 @@ static int seal(const opts *o, seg_writer **w, totals *t, const void *dict, size
     }
     t->cpu += cpu_now() - c0;
     seg_writer_free(*w);
-    seg_writer_opts wo = {.tenant = "bench", .block_events = o->block, .zstd_level = o->level,
-                          .dict = dict, .dict_len = dlen};
+    seg_writer_opts wo = {.tenant = "bench",
+                          .block_events = o->block,
+                          .zstd_level = o->level,
+                          .dict = dict,
+                          .dict_len = dlen};
     *w = seg_writer_new(&wo);
     seg_dicts *d = seg_dicts_new();
     if (dlen)

@@ -21,12 +21,15 @@ static uint64_t rnd(void)
     rng_state ^= rng_state << 17;
     return rng_state;
 }
-static uint32_t rnd_below(uint32_t n) { return (uint32_t)(rnd() % n); }
+static uint32_t rnd_below(uint32_t n)
+{
+    return (uint32_t)(rnd() % n);
+}
 
 static const char *const WORDS[] = {
-    "Connection", "timeout",   "payment",   "declined", "user",    "login",      "failed",
-    "10.0.3.42",  "blk_-6952", "retry",     "OK",       "ERROR",   "NullPointer", "数据库",
-    "Müller",     "db-01",     "a:b",       "x",        "",        "GET",        "/api/v1",
+    "Connection", "timeout",   "payment", "declined", "user",  "login",       "failed",
+    "10.0.3.42",  "blk_-6952", "retry",   "OK",       "ERROR", "NullPointer", "数据库",
+    "Müller",     "db-01",     "a:b",     "x",        "",      "GET",         "/api/v1",
 };
 static const char *const SERVICES[] = {"payments", "Auth", "cart-api", "", "search"};
 static const char *const HOSTS[] = {"ip-10-0-0-1", "ip-10-0-0-2", "web01"};
@@ -83,11 +86,12 @@ static void make_event(tev *t, int64_t base)
         const char *k = KEYS[rnd_below(6)];
         char v[64];
         uint8_t type = (uint8_t)rnd_below(5);
-        int vn = type == STRATA_VALUE_INT    ? snprintf(v, sizeof v, "%d", (int)rnd_below(5000))
-                 : type == STRATA_VALUE_BOOL ? snprintf(v, sizeof v, "%s", rnd() & 1 ? "true" : "false")
-                 : type == STRATA_VALUE_NULL ? snprintf(v, sizeof v, "null")
-                                             : snprintf(v, sizeof v, "v_%llx",
-                                                        (unsigned long long)(rnd() & 0xffffff));
+        int vn = type == STRATA_VALUE_INT ? snprintf(v, sizeof v, "%d", (int)rnd_below(5000))
+                 : type == STRATA_VALUE_BOOL
+                     ? snprintf(v, sizeof v, "%s", rnd() & 1 ? "true" : "false")
+                 : type == STRATA_VALUE_NULL
+                     ? snprintf(v, sizeof v, "null")
+                     : snprintf(v, sizeof v, "v_%llx", (unsigned long long)(rnd() & 0xffffff));
         t->kv[i].key = kstr(t, k, strlen(k));
         t->kv[i].value = kstr(t, v, (size_t)vn);
         t->kv[i].type = type;
@@ -333,8 +337,8 @@ static void test_postings_match_brute_force(void **state)
         roaring_bitmap_free(got);
     }
     /* prefixes: the walk visits exactly the brute-force matches */
-    const char *prefixes[] = {"msg:", "msg:id1", "msg:co", "service:", "meta.", "meta.path:v_",
-                              "level:e", "", "zzz", "msg:数"};
+    const char *prefixes[] = {"msg:",         "msg:id1", "msg:co", "service:", "meta.",
+                              "meta.path:v_", "level:e", "",       "zzz",      "msg:数"};
     for (size_t p = 0; p < sizeof prefixes / sizeof *prefixes; p++) {
         walk w = {&b, prefixes[p], strlen(prefixes[p]), 0, {0}, 0};
         assert_int_equal(seg_terms(r, w.prefix, w.plen, on_term, &w), 0);
@@ -539,8 +543,9 @@ static void test_file_roundtrip(void **state)
     assert_event_eq(&e.ev, &got);
     seg_close(r);
     /* a file that is not a segment names the problem */
-    char *junk = write_file(dir, "junk.sseg", "this is not a segment at all, but it is long enough "
-                                              "to have a trailer of eighty bytes or so, really.");
+    char *junk = write_file(dir, "junk.sseg",
+                            "this is not a segment at all, but it is long enough "
+                            "to have a trailer of eighty bytes or so, really.");
     assert_null(seg_open(junk, NULL, err, sizeof err));
     assert_non_null(strstr(err, "not a Strata segment"));
     free(junk);

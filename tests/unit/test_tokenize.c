@@ -72,9 +72,14 @@ static void test_utf8(void **state)
     expect("数据库连接失败 error", "数|据|库|连|接|失|败|error");
     expect("エラー", "エ|ラ|ー");
     /* punctuation outside ASCII separates: en dash, NBSP, ideographic comma */
-    expect("a\xe2\x80\x93" "b c\xc2\xa0" "d", "a|b|c|d");
+    expect("a\xe2\x80\x93"
+           "b c\xc2\xa0"
+           "d",
+           "a|b|c|d");
     /* invalid UTF-8 separates and never reaches a token */
-    expect("ab\xff" "cd \xc3", "ab|cd");
+    expect("ab\xff"
+           "cd \xc3",
+           "ab|cd");
     expect("\xed\xa0\x80x", "x"); /* a surrogate */
 }
 
@@ -102,7 +107,10 @@ static void test_long_tokens(void **state)
     assert_int_equal(k.len, TOK_MAX_BYTES);
 }
 
-static void add_term(void *ud, const char *t, size_t n) { collect(ud, t, n); }
+static void add_term(void *ud, const char *t, size_t n)
+{
+    collect(ud, t, n);
+}
 
 static void test_event_terms(void **state)
 {

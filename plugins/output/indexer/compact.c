@@ -35,7 +35,7 @@ static int64_t wall_ns(void)
 static int merge_group(indexer *x, catalog *cat, const cat_segment *segs, size_t n, int level)
 {
     const strata_host_api *h = x->h;
-    seg_reader **rs = calloc(n, sizeof *rs);
+    seg_reader **rs = calloc(n, sizeof(seg_reader *));
     int64_t *ids = calloc(n, sizeof *ids);
     int rc = -1;
     seg_writer *w = NULL;
@@ -179,8 +179,8 @@ void idx_compactor_main(void *arg)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         /* windows close on the flush clock; looking twice per flush is plenty */
-        int64_t ms = x->flush_interval_ms / 2 > INDEXER_POLL_MS ? x->flush_interval_ms / 2
-                                                               : INDEXER_POLL_MS;
+        int64_t ms =
+            x->flush_interval_ms / 2 > INDEXER_POLL_MS ? x->flush_interval_ms / 2 : INDEXER_POLL_MS;
         ts.tv_sec += ms / 1000;
         ts.tv_nsec += (ms % 1000) * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {

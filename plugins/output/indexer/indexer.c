@@ -204,8 +204,10 @@ static void load_dicts(indexer *x)
             continue;
         struct dirent *f;
         while ((f = readdir(t))) {
-            unsigned id = 0;
-            if (sscanf(f->d_name, "%u.zdict", &id) != 1)
+            char *end = NULL;
+            unsigned long id = strtoul(f->d_name, &end, 10);
+            if (!end || end == f->d_name || strcmp(end, ".zdict") != 0 || id == 0 ||
+                id > UINT32_MAX)
                 continue;
             char path[8192];
             idx_path(path, sizeof path, "%s/%s", sub, f->d_name);
@@ -217,7 +219,7 @@ static void load_dicts(indexer *x)
             fclose(fp);
             /* whose it is: the catalog names each tenant's current id below */
             if (len)
-                idx_dict_keep(x, "", buf, len, id, 0);
+                idx_dict_keep(x, "", buf, len, (uint32_t)id, 0);
             free(buf);
         }
         closedir(t);
@@ -250,8 +252,8 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Delete segment files the catalog does not list, and temp files. */
-static void remove_orphans_in(indexer *x, const char *rel, char **known, size_t nknown,
-                              int depth, int *removed)
+static void remove_orphans_in(indexer *x, const char *rel, char **known, size_t nknown, int depth,
+                              int *removed)
 {
     char abs[8192];
     idx_path(abs, sizeof abs, "%s/%s", x->root, rel);
@@ -393,7 +395,8 @@ static int indexer_flush(void *state, const strata_batch *b)
     return STRATA_PENDING;
 }
 
-/* ---- sealing ------------------------------------------------------------------------------------ */
+/* ---- sealing ------------------------------------------------------------------------------------
+ */
 
 /* A sealed head: built segment bytes waiting to be written and registered. */
 typedef struct sealed {
@@ -581,7 +584,8 @@ static void sealer_main(void *arg)
     sealed_free(pending, npending);
 }
 
-/* ---- lifecycle ---------------------------------------------------------------------------------- */
+/* ---- lifecycle ----------------------------------------------------------------------------------
+ */
 
 int idx_path(char *out, size_t cap, const char *fmt, ...)
 {
@@ -648,9 +652,10 @@ static int indexer_init(strata_instance *inst, const strata_host_api *h, const s
         x->block_events > 65536 || x->zstd_level < 1 || x->zstd_level > 22 ||
         x->window_ms[1] < 1000 || x->window_ms[2] < x->window_ms[1] ||
         x->window_ms[3] < x->window_ms[2]) {
-        h->set_error(inst, "flush_interval must be >= 100ms, max_head_bytes 1MiB..%u MiB, "
-                           "block_events 1..65536, zstd_level 1..22, and "
-                           "1s <= l1_window <= l2_window <= l3_window",
+        h->set_error(inst,
+                     "flush_interval must be >= 100ms, max_head_bytes 1MiB..%u MiB, "
+                     "block_events 1..65536, zstd_level 1..22, and "
+                     "1s <= l1_window <= l2_window <= l3_window",
                      INDEXER_MAX_HEAD_BYTES >> 20);
         free(x);
         return STRATA_EINVAL;
@@ -659,18 +664,16 @@ static int indexer_init(strata_instance *inst, const strata_host_api *h, const s
                                   "L0 segments sealed.", NULL, NULL, 0);
     x->m_events = h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_indexer_events_total",
                                 "Events made durable in segments.", NULL, NULL, 0);
-    x->m_skipped =
-        h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_indexer_replayed_events_skipped_total",
-                      "Replayed WAL events skipped because a segment already holds them.", NULL,
-                      NULL, 0);
+    x->m_skipped = h->metric_new(
+        inst, STRATA_METRIC_COUNTER, "strata_indexer_replayed_events_skipped_total",
+        "Replayed WAL events skipped because a segment already holds them.", NULL, NULL, 0);
     x->m_failed = h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_indexer_failed_events_total",
                                 "Events that could not be indexed.", NULL, NULL, 0);
     x->m_head_events = h->metric_new(inst, STRATA_METRIC_GAUGE, "strata_indexer_head_events",
                                      "Events in the in-memory head.", NULL, NULL, 0);
     static const double secs[] = {0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30};
-    x->m_seal_seconds =
-        h->metric_new(inst, STRATA_METRIC_HISTOGRAM, "strata_indexer_seal_seconds",
-                      "Time to build one head's segments.", NULL, secs, 9);
+    x->m_seal_seconds = h->metric_new(inst, STRATA_METRIC_HISTOGRAM, "strata_indexer_seal_seconds",
+                                      "Time to build one head's segments.", NULL, secs, 9);
     x->m_compactions =
         h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_indexer_compactions_total",
                       "Compactions by target level.", "level", NULL, 0);

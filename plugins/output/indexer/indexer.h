@@ -31,7 +31,7 @@
  * (fewer samples train a dictionary that hurts more than it helps). */
 #define INDEXER_DICT_MIN_EVENTS 2000u
 /* Dictionary size and training samples (zstd's defaults: 112 KiB). */
-#define INDEXER_DICT_BYTES (112u * 1024u)
+#define INDEXER_DICT_BYTES ((size_t)112 * 1024)
 #define INDEXER_DICT_SAMPLES 20000u
 /* Levels: L0 (flush) .. L3 (1 day). */
 #define INDEXER_LEVELS 4
