@@ -35,7 +35,9 @@ cmake --build build-asan -j"$jobs"
 stage "integration tests under valgrind"
 (cd tests/integration && STRATA_VALGRIND=1 STRATA_BIN="$root/build/strata" \
     STRATA_PLUGIN_PATH="$root/build/plugins" STRATA_TEST_PLUGINS="$root/build/tests/plugins" \
-    python3 -m unittest test_pipeline test_reload test_http test_ingest)
+    python3 -m unittest test_pipeline test_reload test_http test_ingest \
+    test_indexer.IndexerTest.test_events_become_segments_exactly_once_across_restarts \
+    test_indexer.IndexerTest.test_compaction_reaches_l3_with_counts_exact)
 
 stage "fuzzing (${FUZZ_SECONDS:-30}s per target)"
 tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"
