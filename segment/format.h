@@ -50,8 +50,8 @@ enum {
     SEC_META_KEYS = 10,    /* as SEC_SERVICE_DICT; blocks refer to keys by rank */
     SEC_BLOCK_INDEX = 11,  /* per block: u64 offset, u32 clen, u32 rows, u32 crc */
     SEC_BLOCKS = 12,       /* zstd frames of row payloads */
-    SEC_TERM_INDEX = 13,   /* u64 n_terms, u32 n_blocks, per block: u32 off, u64 post base */
-    SEC_TERMS = 14,        /* front-coded term blocks */
+    SEC_TERM_INDEX = 13,   /* counts, chunk table, block table, first terms */
+    SEC_TERMS = 14,        /* zstd chunks of front-coded term blocks */
     SEC_POSTINGS = 15,     /* roaring portable bitmaps, in term order */
     SEC_BLOOM = 16,        /* u64 bits, u8 k, bytes */
     SEC_BLOCK_BLOOMS = 17, /* per block: u64 off, u64 bits; then u8 k; then bytes */
@@ -64,6 +64,17 @@ enum {
 /* Terms per front-coded block. 32 keeps a lookup to one binary search over
  * the sparse index plus at most 31 prefix-decoded terms. */
 #define SEG_TERMS_PER_BLOCK 32u
+/* Term blocks per zstd-compressed chunk. A lookup decompresses one chunk
+ * (512 terms, a few KiB): small enough to cost microseconds, large enough
+ * for zstd to find the repetition in the terms. */
+#define SEG_TERM_BLOCKS_PER_CHUNK 16u
+/* Entry sizes in SEC_TERM_INDEX: a chunk (u64 offset, u32 compressed
+ * length, u32 raw length) and a block (u32 offset of its first term in the
+ * first-terms area, u32 offset in its chunk's raw bytes, u64 postings base). */
+#define SEG_TERM_CHUNK_ENTRY_BYTES 16u
+#define SEG_TERM_BLOCK_ENTRY_BYTES 16u
+/* The largest raw chunk a reader accepts. */
+#define SEG_MAX_TERM_CHUNK_RAW (64u << 20)
 /* Postings of at most this many rows are stored inline in the term entry as
  * delta varints: a roaring bitmap costs 16+ bytes of headers even for one
  * row, while a delta varint costs 1-3 bytes; most terms (ids, numbers) occur

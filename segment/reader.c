@@ -66,7 +66,12 @@ struct seg_reader {
     char *arenas[3]; /* bytes of the three dictionaries */
     uint32_t n_svc, n_host, n_keys;
     uint32_t *block_first; /* first row of each block, nblocks + 1 */
-    uint32_t ntblocks;
+    uint32_t ntblocks, ntchunks;
+    const uint8_t *tchunks, *tblocks, *tfirsts; /* parts of SEC_TERM_INDEX */
+    size_t tfirsts_len;
+    int64_t tchunk_idx; /* the decompressed term chunk cached in tchunk */
+    uint8_t *tchunk;
+    size_t tchunk_len, tchunk_cap;
     uint64_t bloom_m;
     unsigned bloom_k;
     uint64_t bb_data_off; /* block bloom bits start, within SEC_BLOCK_BLOOMS */
@@ -334,22 +339,39 @@ static int load_index(seg_reader *r)
     const section *ti = &r->sec[SEC_TERM_INDEX];
     cursor c = cursor_make(ti->p, ti->len);
     uint64_t nterms = get_u64(&c);
-    uint32_t nb = get_u32(&c);
-    if (c.bad || nterms > r->sec[SEC_TERMS].len ||
-        nb != (nterms + SEG_TERMS_PER_BLOCK - 1) / SEG_TERMS_PER_BLOCK ||
-        cursor_left(&c) != (size_t)nb * 16)
+    uint32_t nb = get_u32(&c), nc = get_u32(&c);
+    /* the tables must be as long as the counts say, which bounds the counts
+     * by the file's size */
+    if (c.bad || nb != (nterms + SEG_TERMS_PER_BLOCK - 1) / SEG_TERMS_PER_BLOCK ||
+        nc != (nb + SEG_TERM_BLOCKS_PER_CHUNK - 1) / SEG_TERM_BLOCKS_PER_CHUNK ||
+        cursor_left(&c) <
+            (size_t)nc * SEG_TERM_CHUNK_ENTRY_BYTES + (size_t)nb * SEG_TERM_BLOCK_ENTRY_BYTES)
         return set_err(r, "segment term index malformed");
-    uint64_t prev_off = 0, prev_post = 0;
-    for (uint32_t k = 0; k < nb; k++) {
-        uint64_t off = get_u64(&c), post = get_u64(&c);
-        if (off >= r->sec[SEC_TERMS].len || (k && off <= prev_off) ||
-            post > r->sec[SEC_POSTINGS].len || post < prev_post)
-            return set_err(r, "segment term index entry %u out of bounds", k);
+    r->tchunks = c.p;
+    r->tblocks = c.p + (size_t)nc * SEG_TERM_CHUNK_ENTRY_BYTES;
+    r->tfirsts = r->tblocks + (size_t)nb * SEG_TERM_BLOCK_ENTRY_BYTES;
+    r->tfirsts_len = (size_t)(c.end - r->tfirsts);
+    uint64_t prev_off = 0;
+    for (uint32_t k = 0; k < nc; k++) {
+        const uint8_t *e = r->tchunks + (size_t)k * SEG_TERM_CHUNK_ENTRY_BYTES;
+        uint64_t off = load_u64(e), clen = load_u32(e + 8), raw = load_u32(e + 12);
+        if (off > r->sec[SEC_TERMS].len || clen > r->sec[SEC_TERMS].len - off ||
+            (k && off < prev_off) || raw == 0 || raw > SEG_MAX_TERM_CHUNK_RAW)
+            return set_err(r, "segment term chunk %u out of bounds", k);
         prev_off = off;
+    }
+    uint64_t prev_post = 0;
+    for (uint32_t k = 0; k < nb; k++) {
+        const uint8_t *e = r->tblocks + (size_t)k * SEG_TERM_BLOCK_ENTRY_BYTES;
+        uint64_t first = load_u32(e), post = load_u64(e + 8);
+        if (first >= r->tfirsts_len || post > r->sec[SEC_POSTINGS].len || post < prev_post)
+            return set_err(r, "segment term block %u out of bounds", k);
         prev_post = post;
     }
     r->info.terms = nterms;
     r->ntblocks = nb;
+    r->ntchunks = nc;
+    r->tchunk_idx = -1;
 
     const section *bl = &r->sec[SEC_BLOOM];
     c = cursor_make(bl->p, bl->len);
@@ -486,6 +508,7 @@ void seg_close(seg_reader *r)
     for (int i = 0; i < 3; i++)
         free(r->arenas[i]);
     free(r->block_first);
+    free(r->tchunk);
     free(r->blk.raw);
     free(r->blk.msg);
     free(r->blk.msg_len);
@@ -697,17 +720,48 @@ typedef struct titer {
     uint64_t next_post;
 } titer;
 
-static void titer_seek(titer *it, seg_reader *r, uint32_t blk)
+/* Decompress term chunk k into the reader's cache (the last one stays). */
+static int load_term_chunk(seg_reader *r, uint32_t k)
+{
+    if (r->tchunk_idx == (int64_t)k)
+        return 0;
+    const uint8_t *e = r->tchunks + (size_t)k * SEG_TERM_CHUNK_ENTRY_BYTES;
+    uint64_t off = load_u64(e);
+    uint32_t clen = load_u32(e + 8), raw = load_u32(e + 12);
+    if (raw > r->tchunk_cap) {
+        uint8_t *nb = realloc(r->tchunk, raw);
+        if (!nb)
+            return set_err(r, "out of memory");
+        r->tchunk = nb;
+        r->tchunk_cap = raw;
+    }
+    r->tchunk_idx = -1;
+    size_t got = ZSTD_decompressDCtx(r->dctx, r->tchunk, raw, r->sec[SEC_TERMS].p + off, clen);
+    if (ZSTD_isError(got) || got != raw)
+        return set_err(r, "segment term chunk %u: %s", k,
+                       ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
+    r->tchunk_idx = k;
+    r->tchunk_len = raw;
+    return 0;
+}
+
+/* Position the iterator at the start of term block blk; 0 or -1. */
+static int titer_seek(titer *it, seg_reader *r, uint32_t blk)
 {
     it->r = r;
     it->blk = blk;
     it->in_blk = 0;
     it->seen = (uint64_t)blk * SEG_TERMS_PER_BLOCK;
-    const uint8_t *e = r->sec[SEC_TERM_INDEX].p + 12 + (size_t)blk * 16;
-    uint64_t off = load_u64(e);
-    it->next_post = load_u64(e + 8);
-    it->c = cursor_make(r->sec[SEC_TERMS].p + off, r->sec[SEC_TERMS].len - off);
     it->tlen = 0;
+    const uint8_t *e = r->tblocks + (size_t)blk * SEG_TERM_BLOCK_ENTRY_BYTES;
+    uint32_t off = load_u32(e + 4);
+    it->next_post = load_u64(e + 8);
+    if (load_term_chunk(r, blk / SEG_TERM_BLOCKS_PER_CHUNK) < 0)
+        return -1;
+    if (off >= r->tchunk_len)
+        return set_err(r, "segment term block %u out of bounds", blk);
+    it->c = cursor_make(r->tchunk + off, r->tchunk_len - off);
+    return 0;
 }
 
 /* Next term: 1, 0 at the end, -1 when the bytes are malformed. */
@@ -716,8 +770,8 @@ static int titer_next(titer *it)
     seg_reader *r = it->r;
     if (it->seen + it->in_blk >= r->info.terms)
         return 0;
-    if (it->in_blk == SEG_TERMS_PER_BLOCK)
-        titer_seek(it, r, it->blk + 1);
+    if (it->in_blk == SEG_TERMS_PER_BLOCK && titer_seek(it, r, it->blk + 1) < 0)
+        return -1;
     cursor *c = &it->c;
     uint64_t shared = get_varint(c);
     size_t slen;
@@ -762,11 +816,14 @@ static int find_block(seg_reader *r, const char *key, size_t klen, uint32_t *out
     uint32_t lo = 0, hi = r->ntblocks;
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
-        titer it;
-        titer_seek(&it, r, mid);
-        if (titer_next(&it) < 0)
-            return -1;
-        if (term_cmp(it.term, it.tlen, key, klen) <= 0)
+        /* first terms are kept uncompressed in the index: no chunk is read */
+        uint32_t first = load_u32(r->tblocks + (size_t)mid * SEG_TERM_BLOCK_ENTRY_BYTES);
+        cursor c = cursor_make(r->tfirsts + first, r->tfirsts_len - first);
+        size_t n;
+        const uint8_t *t = get_bytes(&c, SEG_MAX_TERM, &n);
+        if (!t)
+            return set_err(r, "segment term block %u: first term malformed", mid);
+        if (term_cmp((const char *)t, n, key, klen) <= 0)
             lo = mid;
         else
             hi = mid;
@@ -865,7 +922,8 @@ roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len)
     if (find_block(r, term, len, &blk) < 0)
         return NULL;
     titer it;
-    titer_seek(&it, r, blk);
+    if (titer_seek(&it, r, blk) < 0)
+        return NULL;
     for (uint32_t i = 0; i < SEG_TERMS_PER_BLOCK; i++) {
         int got = titer_next(&it);
         if (got < 0)
@@ -889,7 +947,8 @@ int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, vo
     if (find_block(r, prefix, plen, &blk) < 0)
         return -1;
     titer it;
-    titer_seek(&it, r, blk);
+    if (titer_seek(&it, r, blk) < 0)
+        return -1;
     for (;;) {
         int got = titer_next(&it);
         if (got <= 0)

@@ -595,6 +595,25 @@ static uint64_t bloom_bits(uint64_t n, unsigned bpk)
     return m < 64 ? 64 : m;
 }
 
+/* Compress the current chunk of term blocks into the file and record it
+ * (offset within SEC_TERMS starting at sec_start, compressed and raw length). */
+static int flush_term_chunk(build *b, strbuf *raw, strbuf *chunks, size_t sec_start)
+{
+    size_t bound = ZSTD_compressBound(raw->len);
+    size_t at = b->out.len;
+    if (raw->oom || sb_reserve(&b->out, bound) < 0)
+        return fail(b, "out of memory compressing terms");
+    size_t clen = ZSTD_compress(b->out.buf + at, bound, raw->buf, raw->len, b->w->o.zstd_level);
+    if (ZSTD_isError(clen))
+        return fail(b, "zstd: %s", ZSTD_getErrorName(clen));
+    b->out.len += clen;
+    put_u64(chunks, at - sec_start);
+    put_u32(chunks, (uint32_t)clen);
+    put_u32(chunks, (uint32_t)raw->len);
+    sb_reset(raw);
+    return 0;
+}
+
 static int write_index(build *b, uint32_t nblocks)
 {
     seg_writer *w = b->w;
@@ -628,40 +647,46 @@ static int write_index(build *b, uint32_t nblocks)
     for (size_t t = 0; t < nterms; t++)
         start[t] -= df[t];
 
-    /* term blocks + postings, in sorted term order */
+    /* term blocks + postings, in sorted term order. Blocks are grouped into
+     * chunks, each one zstd frame; the index keeps every block's first term
+     * uncompressed so that a lookup decompresses one chunk only. */
     size_t tblocks = (nterms + SEG_TERMS_PER_BLOCK - 1) / SEG_TERMS_PER_BLOCK;
-    put_u64(&idx, nterms);
-    put_u32(&idx, (uint32_t)tblocks);
-    strbuf postings = {0};
+    size_t tchunks = (tblocks + SEG_TERM_BLOCKS_PER_CHUNK - 1) / SEG_TERM_BLOCKS_PER_CHUNK;
+    strbuf postings = {0}, raw = {0}, chunks = {0}, blocks = {0}, firsts = {0};
     size_t s = sec_begin(b);
     for (size_t i = 0; i < nterms; i++) {
         const sref *t = &sorted[i];
         if (i % SEG_TERMS_PER_BLOCK == 0) {
-            put_u64(&idx, b->out.len - s);
-            put_u64(&idx, postings.len);
-            put_varint(&b->out, 0);
-            put_bytes(&b->out, t->s, t->len);
+            size_t blk = i / SEG_TERMS_PER_BLOCK;
+            if (blk % SEG_TERM_BLOCKS_PER_CHUNK == 0 && blk &&
+                flush_term_chunk(b, &raw, &chunks, s) < 0)
+                goto term_fail;
+            put_u32(&blocks, (uint32_t)firsts.len);
+            put_u32(&blocks, (uint32_t)raw.len);
+            put_u64(&blocks, postings.len);
+            put_bytes(&firsts, t->s, t->len);
+            put_varint(&raw, 0);
+            put_bytes(&raw, t->s, t->len);
         } else {
             const sref *p = &sorted[i - 1];
             size_t shared = 0, lim = p->len < t->len ? p->len : t->len;
             while (shared < lim && p->s[shared] == t->s[shared])
                 shared++;
-            put_varint(&b->out, shared);
-            put_bytes(&b->out, t->s + shared, t->len - shared);
+            put_varint(&raw, shared);
+            put_bytes(&raw, t->s + shared, t->len - shared);
         }
         uint32_t n = df[t->id];
         const uint32_t *rows = post + start[t->id];
-        put_varint(&b->out, n);
+        put_varint(&raw, n);
         if (n <= SEG_INLINE_POSTINGS) {
             for (uint32_t k = 0; k < n; k++)
-                put_varint(&b->out, k ? rows[k] - rows[k - 1] : rows[0]);
+                put_varint(&raw, k ? rows[k] - rows[k - 1] : rows[0]);
             continue;
         }
         bm = roaring_bitmap_of_ptr(n, rows);
         if (!bm) {
-            sb_free(&postings);
             fail(b, "out of memory building postings");
-            goto out;
+            goto term_fail;
         }
         roaring_bitmap_run_optimize(bm);
         size_t need = roaring_bitmap_portable_size_in_bytes(bm);
@@ -673,7 +698,7 @@ static int write_index(build *b, uint32_t nblocks)
         if (dsize < need) {
             roaring_bitmap_free(bm);
             bm = NULL;
-            put_varint(&b->out, dsize + 1);
+            put_varint(&raw, dsize + 1);
             put_u8(&postings, SEG_POSTINGS_DELTA);
             for (uint32_t k = 0; k < n; k++)
                 put_varint(&postings, k ? rows[k] - rows[k - 1] : rows[0]);
@@ -682,9 +707,8 @@ static int write_index(build *b, uint32_t nblocks)
         if (need > rcap) {
             char *nb = realloc(rbuf, need);
             if (!nb) {
-                sb_free(&postings);
                 fail(b, "out of memory building postings");
-                goto out;
+                goto term_fail;
             }
             rbuf = nb;
             rcap = need;
@@ -692,11 +716,33 @@ static int write_index(build *b, uint32_t nblocks)
         size_t got = roaring_bitmap_portable_serialize(bm, rbuf);
         roaring_bitmap_free(bm);
         bm = NULL;
-        put_varint(&b->out, got + 1);
+        put_varint(&raw, got + 1);
         put_u8(&postings, SEG_POSTINGS_ROARING);
         sb_append(&postings, rbuf, got);
     }
+    if (raw.len && flush_term_chunk(b, &raw, &chunks, s) < 0)
+        goto term_fail;
     sec_end(b, SEC_TERMS, s);
+    put_u64(&idx, nterms);
+    put_u32(&idx, (uint32_t)tblocks);
+    put_u32(&idx, (uint32_t)tchunks);
+    sb_append(&idx, chunks.buf, chunks.len);
+    sb_append(&idx, blocks.buf, blocks.len);
+    sb_append(&idx, firsts.buf, firsts.len);
+    if (raw.oom || chunks.oom || blocks.oom || firsts.oom) {
+        fail(b, "out of memory building the term dictionary");
+    term_fail:
+        sb_free(&postings);
+        sb_free(&raw);
+        sb_free(&chunks);
+        sb_free(&blocks);
+        sb_free(&firsts);
+        goto out;
+    }
+    sb_free(&raw);
+    sb_free(&chunks);
+    sb_free(&blocks);
+    sb_free(&firsts);
     s = sec_begin(b);
     sb_append(&b->out, idx.buf, idx.len);
     sec_end(b, SEC_TERM_INDEX, s);
