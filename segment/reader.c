@@ -918,7 +918,7 @@ roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len)
 {
     if (r->info.terms == 0 || !seg_may_contain(r, term, len))
         return roaring_bitmap_create();
-    uint32_t blk;
+    uint32_t blk = 0;
     if (find_block(r, term, len, &blk) < 0)
         return NULL;
     titer it;
@@ -943,7 +943,7 @@ int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, vo
 {
     if (r->info.terms == 0)
         return 0;
-    uint32_t blk;
+    uint32_t blk = 0;
     if (find_block(r, prefix, plen, &blk) < 0)
         return -1;
     titer it;

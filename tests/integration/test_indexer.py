@@ -116,6 +116,27 @@ class IndexerTest(unittest.TestCase):
         self.assert_exactly(s2, sent + more)
         self.assertEqual(inspect_levels(s2), {"L0": len(sent) + 100})
 
+    def test_settings_reload_in_place_and_one_indexer_per_directory(self):
+        s = self.start(cfg(flush="5s", compact="false"))
+        self.assertEqual(post(s, ["before reload"]), 202)
+        # a shorter flush interval applies in place, to the head already held
+        s.write_config(cfg(flush="200ms", compact="false"))
+        st, text, _ = s.request("POST", "/v1/admin/reload")
+        self.assertEqual(st, 200, text)
+        wait_for(lambda: indexed(s) == 1, timeout=10, what="sealed after the reload")
+        # a second indexer on the same directory is refused; the first keeps going
+        second = cfg(flush="200ms", compact="false") + (
+            "  - name: other\n    inputs:\n      - {plugin: dummy, rate: 10}\n"
+            "    outputs:\n      - {plugin: indexer, name: index2}\n")
+        s.write_config(second)
+        st, text, _ = s.request("POST", "/v1/admin/reload")
+        self.assertEqual(st, 400, text)
+        self.assertIn("in use by another indexer", text)
+        self.assertEqual(post(s, ["after refused reload"]), 202)
+        wait_for(lambda: indexed(s) == 2, timeout=10)
+        self.assertEqual(s.stop(), 0)
+        self.assert_exactly(s, ["before reload", "after refused reload"])
+
     def test_segments_answer_term_lookups(self):
         s = self.start(cfg(compact="false"))
         self.assertEqual(post(s, ["payment declined for u_98765 at 10.0.3.42",

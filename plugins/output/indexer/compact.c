@@ -32,7 +32,8 @@ static int64_t wall_ns(void)
 
 /* Merge segs (all of one tenant, level-1 of `level`) into one segment at
  * `level`. 0, or -1 (nothing changed in the catalog). */
-static int merge_group(indexer *x, catalog *cat, const cat_segment *segs, size_t n, int level)
+static int merge_group(indexer *x, catalog *cat, const idx_settings *set, const cat_segment *segs,
+                       size_t n, int level)
 {
     const strata_host_api *h = x->h;
     seg_reader **rs = calloc(n, sizeof(seg_reader *));
@@ -57,7 +58,7 @@ static int merge_group(indexer *x, catalog *cat, const cat_segment *segs, size_t
         ids[i] = segs[i].id;
     }
     seg_writer_opts o = {.tenant = segs[0].tenant,
-                         .block_events = x->block_events,
+                         .block_events = set->block_events,
                          .zstd_level = SEG_COMPACT_ZSTD_LEVEL};
     w = seg_writer_new(&o);
     if (!w || seg_merge(rs, n, w, err, sizeof err) < 0) {
@@ -119,19 +120,23 @@ out:
  * how many merges ran. */
 static int compact_pass(indexer *x, catalog *cat)
 {
+    /* settings as of this pass (reconfigure may change them meanwhile) */
+    pthread_mutex_lock(&x->lock);
+    idx_settings set = x->set;
+    pthread_mutex_unlock(&x->lock);
     char(*tenants)[CAT_MAX_TENANT] = NULL;
     size_t nt = 0;
     int merges = 0;
     if (catalog_tenants(cat, &tenants, &nt) < 0)
         return 0;
-    int64_t settle_ns = 2 * x->flush_interval_ms * 1000000;
+    int64_t settle_ns = 2 * set.flush_interval_ms * 1000000;
     for (size_t t = 0; t < nt; t++)
         for (int level = 1; level < INDEXER_LEVELS; level++) {
             cat_segment *segs = NULL;
             size_t n = 0;
             if (catalog_list(cat, tenants[t], level - 1, &segs, &n) < 0)
                 continue;
-            int64_t win = x->window_ms[level] * 1000000;
+            int64_t win = set.window_ms[level] * 1000000;
             size_t i = 0;
             while (i < n) {
                 int64_t w0 = segs[i].min_ingest - segs[i].min_ingest % win;
@@ -143,7 +148,7 @@ static int compact_pass(indexer *x, catalog *cat)
                 if (j == i)
                     j = i + 1; /* one segment larger than the merge bound: promote alone */
                 if (w0 + win + settle_ns < wall_ns()) {
-                    if (merge_group(x, cat, segs + i, j - i, level) == 0)
+                    if (merge_group(x, cat, &set, segs + i, j - i, level) == 0)
                         merges++;
                 }
                 i = j;
@@ -179,8 +184,8 @@ void idx_compactor_main(void *arg)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         /* windows close on the flush clock; looking twice per flush is plenty */
-        int64_t ms =
-            x->flush_interval_ms / 2 > INDEXER_POLL_MS ? x->flush_interval_ms / 2 : INDEXER_POLL_MS;
+        int64_t ms = x->set.flush_interval_ms / 2 > INDEXER_POLL_MS ? x->set.flush_interval_ms / 2
+                                                                    : INDEXER_POLL_MS;
         ts.tv_sec += ms / 1000;
         ts.tv_nsec += (ms % 1000) * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {

@@ -26,7 +26,9 @@
 #include "indexer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,8 +336,8 @@ static seg_writer *head_for(indexer *x, strata_str tenant)
     pthread_mutex_lock(&x->dict_lock);
     const idx_dict *d = idx_dict_current(x, t);
     seg_writer_opts o = {.tenant = t,
-                         .block_events = x->block_events,
-                         .zstd_level = x->zstd_level,
+                         .block_events = x->set.block_events,
+                         .zstd_level = x->set.zstd_level,
                          .dict = d ? d->bytes : NULL,
                          .dict_len = d ? d->len : 0};
     pthread_mutex_unlock(&x->dict_lock);
@@ -360,7 +362,7 @@ static int indexer_flush(void *state, const strata_batch *b)
         h->metric_add(x->m_skipped, NULL, h->batch_count(b));
         return STRATA_PENDING;
     }
-    while (x->head_bytes >= x->max_head_bytes && !x->stopping)
+    while (x->head_bytes >= x->set.max_head_bytes && !x->stopping)
         pthread_cond_wait(&x->room, &x->lock);
     uint32_t n = h->batch_count(b);
     int failed = 0;
@@ -384,7 +386,7 @@ static int indexer_flush(void *state, const strata_batch *b)
     x->head_bytes = bytes;
     if (!x->head_first_ms && events)
         x->head_first_ms = idx_now_ms();
-    if (bytes >= x->max_head_bytes)
+    if (bytes >= x->set.max_head_bytes)
         pthread_cond_signal(&x->wake);
     pthread_mutex_unlock(&x->lock);
     h->metric_set(x->m_head_events, NULL, (double)events);
@@ -518,8 +520,8 @@ static void sealer_main(void *arg)
     for (;;) {
         int64_t now = idx_now_ms();
         int due = x->nhead && x->head_first_ms &&
-                  (now - x->head_first_ms >= x->flush_interval_ms ||
-                   x->head_bytes >= x->max_head_bytes || x->stopping);
+                  (now - x->head_first_ms >= x->set.flush_interval_ms ||
+                   x->head_bytes >= x->set.max_head_bytes || x->stopping);
         if (!pending && !due) {
             if (x->stopping)
                 break;
@@ -615,6 +617,60 @@ int idx_mkdirs(const char *path)
     return mkdir(tmp, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* Read and check the tunable settings; 0, or -1 with the instance error set. */
+static int read_settings(indexer *x, const strata_config *cfg, idx_settings *out)
+{
+    const strata_host_api *h = x->h;
+    out->flush_interval_ms = h->cfg_int(cfg, "flush_interval");
+    out->max_head_bytes = (size_t)h->cfg_int(cfg, "max_head_bytes");
+    out->block_events = (uint32_t)h->cfg_int(cfg, "block_events");
+    out->zstd_level = (int)h->cfg_int(cfg, "zstd_level");
+    out->compaction = h->cfg_bool(cfg, "compaction");
+    out->window_ms[0] = 0;
+    out->window_ms[1] = h->cfg_int(cfg, "l1_window");
+    out->window_ms[2] = h->cfg_int(cfg, "l2_window");
+    out->window_ms[3] = h->cfg_int(cfg, "l3_window");
+    if (out->flush_interval_ms < 100 || out->max_head_bytes < (1u << 20) ||
+        out->max_head_bytes > INDEXER_MAX_HEAD_BYTES || out->block_events < 1 ||
+        out->block_events > 65536 || out->zstd_level < 1 || out->zstd_level > 22 ||
+        out->window_ms[1] < 1000 || out->window_ms[2] < out->window_ms[1] ||
+        out->window_ms[3] < out->window_ms[2]) {
+        h->set_error(x->inst,
+                     "flush_interval must be >= 100ms, max_head_bytes 1MiB..%u MiB, "
+                     "block_events 1..65536, zstd_level 1..22, and "
+                     "1s <= l1_window <= l2_window <= l3_window",
+                     INDEXER_MAX_HEAD_BYTES >> 20);
+        return -1;
+    }
+    return 0;
+}
+
+/* Hot reload in place: every setting but dir (and compaction on/off, which
+ * starts or stops a thread) applies to the next head and the next pass. */
+static int indexer_reconfigure(void *state, const strata_config *cfg)
+{
+    indexer *x = state;
+    idx_settings s;
+    if (read_settings(x, cfg, &s) < 0)
+        return STRATA_EINVAL;
+    const char *dir = x->h->cfg_str(cfg, "dir");
+    char root[sizeof x->root];
+    if (dir[0])
+        snprintf(root, sizeof root, "%s", dir);
+    else
+        snprintf(root, sizeof root, "%s/index", x->h->data_dir(x->inst));
+    if (strcmp(root, x->root) != 0 || s.compaction != x->set.compaction) {
+        x->h->set_error(x->inst, "dir and compaction cannot change without a restart");
+        return STRATA_EINVAL;
+    }
+    pthread_mutex_lock(&x->lock);
+    x->set = s;
+    pthread_cond_broadcast(&x->wake);
+    pthread_cond_broadcast(&x->room);
+    pthread_mutex_unlock(&x->lock);
+    return STRATA_OK;
+}
+
 static int indexer_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                         void **state)
 {
@@ -639,24 +695,8 @@ static int indexer_init(strata_instance *inst, const strata_host_api *h, const s
         snprintf(x->root, sizeof x->root, "%s/index", h->data_dir(inst));
     snprintf(x->consumer, sizeof x->consumer, "%s/%s", h->pipeline_name(inst),
              h->instance_name(inst));
-    x->flush_interval_ms = h->cfg_int(cfg, "flush_interval");
-    x->max_head_bytes = (size_t)h->cfg_int(cfg, "max_head_bytes");
-    x->block_events = (uint32_t)h->cfg_int(cfg, "block_events");
-    x->zstd_level = (int)h->cfg_int(cfg, "zstd_level");
-    x->compaction = h->cfg_bool(cfg, "compaction");
-    x->window_ms[1] = h->cfg_int(cfg, "l1_window");
-    x->window_ms[2] = h->cfg_int(cfg, "l2_window");
-    x->window_ms[3] = h->cfg_int(cfg, "l3_window");
-    if (x->flush_interval_ms < 100 || x->max_head_bytes < (1u << 20) ||
-        x->max_head_bytes > INDEXER_MAX_HEAD_BYTES || x->block_events < 1 ||
-        x->block_events > 65536 || x->zstd_level < 1 || x->zstd_level > 22 ||
-        x->window_ms[1] < 1000 || x->window_ms[2] < x->window_ms[1] ||
-        x->window_ms[3] < x->window_ms[2]) {
-        h->set_error(inst,
-                     "flush_interval must be >= 100ms, max_head_bytes 1MiB..%u MiB, "
-                     "block_events 1..65536, zstd_level 1..22, and "
-                     "1s <= l1_window <= l2_window <= l3_window",
-                     INDEXER_MAX_HEAD_BYTES >> 20);
+    x->lock_fd = -1;
+    if (read_settings(x, cfg, &x->set) < 0) {
         free(x);
         return STRATA_EINVAL;
     }
@@ -696,6 +736,19 @@ static int indexer_start(void *state)
         h->set_error(x->inst, "cannot create %s: %s", x->root, strerror(errno));
         return STRATA_ERR;
     }
+    /* one indexer per index directory: a second one (a reload that replaces
+     * the instance, another process) would delete the first one's files as
+     * orphans before it registers them */
+    char lock[8192];
+    idx_path(lock, sizeof lock, "%s/LOCK", x->root);
+    x->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (x->lock_fd < 0 || flock(x->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        h->set_error(x->inst,
+                     "%s is in use by another indexer (one per directory; change its settings "
+                     "in place instead of renaming or replacing it)",
+                     x->root);
+        return STRATA_ERR;
+    }
     x->cat = catalog_open(path, err, sizeof err);
     if (!x->cat) {
         h->set_error(x->inst, "%s", err);
@@ -711,7 +764,7 @@ static int indexer_start(void *state)
         h->set_error(x->inst, "cannot start the sealer thread");
         return STRATA_ERR;
     }
-    if (x->compaction) {
+    if (x->set.compaction) {
         x->compactor = h->thread_start(x->inst, "indexer-compact", idx_compactor_main, x);
         if (!x->compactor)
             h->log(x->inst, STRATA_LOG_WARN, "cannot start the compactor; segments stay at L0");
@@ -745,6 +798,8 @@ static void indexer_destroy(void *state)
     free(x->dicts);
     seg_dicts_free(x->readers_dicts);
     catalog_close(x->cat);
+    if (x->lock_fd >= 0)
+        close(x->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&x->lock);
     pthread_mutex_destroy(&x->dict_lock);
     pthread_cond_destroy(&x->wake);
@@ -761,6 +816,7 @@ static const strata_plugin indexer_plugin = {
     .config = indexer_keys,
     .config_count = sizeof indexer_keys / sizeof indexer_keys[0],
     .init = indexer_init,
+    .reconfigure = indexer_reconfigure,
     .start = indexer_start,
     .stop = indexer_stop,
     .destroy = indexer_destroy,

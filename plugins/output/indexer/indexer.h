@@ -52,17 +52,23 @@ typedef struct idx_dict {
     int current; /* the tenant's dictionary for new segments */
 } idx_dict;
 
-typedef struct indexer {
-    strata_instance *inst;
-    const strata_host_api *h;
-    char root[3072];
-    char consumer[300]; /* pipeline/instance: the catalog's progress key */
+/* The settings reconfigure may change (read under lock by the threads). */
+typedef struct idx_settings {
     int64_t flush_interval_ms;
     size_t max_head_bytes;
     uint32_t block_events;
     int zstd_level;
     int compaction;
     int64_t window_ms[INDEXER_LEVELS]; /* [1..3] */
+} idx_settings;
+
+typedef struct indexer {
+    strata_instance *inst;
+    const strata_host_api *h;
+    char root[3072];
+    char consumer[300]; /* pipeline/instance: the catalog's progress key */
+    idx_settings set;
+    int lock_fd; /* flock on root/LOCK: one indexer per directory */
 
     catalog *cat; /* the sealer's connection (start/stop on the loop) */
     pthread_mutex_t lock;
