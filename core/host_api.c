@@ -428,7 +428,7 @@ static void h_output_commit(strata_instance *inst, uint64_t next)
 {
     instance *in = INST(inst);
     atomic_store(&in->deferred, 1);
-    uint64_t cur = atomic_load(&in->committed_next);
+    unsigned long long cur = atomic_load(&in->committed_next);
     while (next > cur && !atomic_compare_exchange_weak(&in->committed_next, &cur, next))
         ;
 }

@@ -15,7 +15,6 @@
  * Exit status 1 when any segment fails to open or verify: inspect is also
  * the offline integrity check.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,50 +114,19 @@ static void account(report *rp, const char *path)
     seg_close(r);
 }
 
-static void walk(report *rp, const char *dir, int depth)
+static void visit(void *ud, const char *path, const char *rel, const char *name)
 {
-    DIR *d = opendir(dir);
-    if (!d || depth > INSPECT_MAX_DEPTH) {
-        if (d)
-            closedir(d);
-        return;
-    }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[4096];
-        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path)
-            continue;
-        struct stat st;
-        if (stat(path, &st) < 0)
-            continue;
-        size_t l = strlen(e->d_name);
-        if (S_ISDIR(st.st_mode))
-            walk(rp, path, depth + 1);
-        else if (l > 5 && !strcmp(e->d_name + l - 5, ".sseg"))
-            account(rp, path);
-    }
-    closedir(d);
+    (void)rel;
+    if (seg_has_suffix(name, ".sseg"))
+        account(ud, path);
 }
 
 /* Load every dictionary under root/dicts/<tenant>/. */
 static void load_dicts(seg_dicts *d, const char *root)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/dicts", root);
-    DIR *dd = opendir(dir);
-    if (!dd)
-        return;
-    struct dirent *e;
-    while ((e = readdir(dd))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char sub[4096];
-        if ((size_t)snprintf(sub, sizeof sub, "%s/%s", dir, e->d_name) < sizeof sub)
-            seg_dicts_load_dir(d, sub);
-    }
-    closedir(dd);
+    char dir[8192];
+    if ((size_t)snprintf(dir, sizeof dir, "%.4096s/dicts", root) < sizeof dir)
+        seg_dicts_load_tree(d, dir);
 }
 
 static void print_parts_row(const char *a, const char *b, uint64_t segs, uint64_t events,
@@ -178,11 +146,11 @@ static int inspect_dir(const char *root)
     if (!rp.dicts)
         return 1;
     /* DATA_DIR/index (the indexer's default) or the index directory itself */
-    char sub[4200];
-    snprintf(sub, sizeof sub, "%s/index", root);
+    char sub[8192];
+    snprintf(sub, sizeof sub, "%.4096s/index", root);
     load_dicts(rp.dicts, root);
     load_dicts(rp.dicts, sub);
-    walk(&rp, root, 0);
+    seg_walk(root, INSPECT_MAX_DEPTH, visit, &rp);
     printf("%-16s %-5s %8s %12s %9s %9s %9s %9s %9s %12s\n", "tenant", "level", "segments",
            "events", "cols B/ev", "rows B/ev", "terms", "postings", "filters", "bytes");
     seg_parts all = {0};

@@ -199,7 +199,7 @@ void *pipe_buffer_consume(void *arg)
     }
     atomic_store(&o->consumer_next, next);
     /* a deferred output committed at most up to where we start */
-    uint64_t c0 = atomic_load(&o->committed_next);
+    unsigned long long c0 = atomic_load(&o->committed_next);
     while (c0 < next && !atomic_compare_exchange_weak(&o->committed_next, &c0, next))
         ;
     int64_t saved_ms = engine_now_ms();

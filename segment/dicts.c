@@ -4,7 +4,6 @@
  * the indexer as DATA_DIR/dicts/<tenant>/<id>.zdict; a segment records the id
  * of the one its blocks were compressed with.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -101,28 +100,36 @@ static void *read_small(const char *path, size_t max, size_t *len)
     return buf;
 }
 
+typedef struct load_ctx {
+    seg_dicts *d;
+    int n;
+} load_ctx;
+
+static void load_one(void *ud, const char *path, const char *rel, const char *name)
+{
+    (void)rel;
+    load_ctx *c = ud;
+    if (!seg_has_suffix(name, ".zdict"))
+        return;
+    size_t len = 0;
+    void *buf = read_small(path, SEG_MAX_DICT_BYTES, &len);
+    if (buf && seg_dicts_add(c->d, buf, len) == 0)
+        c->n++;
+    free(buf);
+}
+
 int seg_dicts_load_dir(seg_dicts *s, const char *dir)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0 : -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t l = strlen(e->d_name);
-        if (l < 7 || strcmp(e->d_name + l - 6, ".zdict") != 0)
-            continue;
-        char path[4096];
-        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, e->d_name) >= sizeof path)
-            continue;
-        size_t len = 0;
-        void *buf = read_small(path, SEG_MAX_DICT_BYTES, &len);
-        if (buf && seg_dicts_add(s, buf, len) == 0)
-            n++;
-        free(buf);
-    }
-    closedir(d);
-    return n;
+    load_ctx c = {s, 0};
+    seg_walk(dir, 0, load_one, &c);
+    return c.n;
+}
+
+int seg_dicts_load_tree(seg_dicts *s, const char *dir)
+{
+    load_ctx c = {s, 0};
+    seg_walk(dir, 1, load_one, &c);
+    return c.n;
 }
 
 void seg_dicts_free(seg_dicts *s)

@@ -147,6 +147,18 @@ int seg_block_may_contain(const seg_reader *r, uint32_t block, const char *term,
  * first). 0, or -1 with a message. */
 int seg_merge(seg_reader *const *in, size_t n, seg_writer *w, char *err, size_t errlen);
 
+/* ---- files -------------------------------------------------------------- */
+
+/* Called for each regular file under a tree: its full path, its path
+ * relative to the root, and its name. */
+typedef void (*seg_walk_fn)(void *ud, const char *path, const char *rel, const char *name);
+/* Visit the regular files under root, descending at most max_depth
+ * directories (0: root only); hidden entries and symlinks are skipped. */
+void seg_walk(const char *root, int max_depth, seg_walk_fn fn, void *ud);
+int seg_has_suffix(const char *name, const char *suffix);
+/* Load every DIR/<tenant>/<id>.zdict (the indexer's layout); how many. */
+int seg_dicts_load_tree(seg_dicts *d, const char *dir);
+
 /* ---- terms -------------------------------------------------------------- */
 
 /* The terms of one event, as the writer indexes them, each namespaced. For

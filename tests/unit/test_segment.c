@@ -136,6 +136,33 @@ static int cmp_tev(const void *a, const void *b)
     return *x < *y ? -1 : *x > *y;
 }
 
+/* n random events (seeded) and the same events in segment order; free both
+ * with corpus_free. */
+static tev *corpus_make(uint64_t seed, size_t n, int64_t base, tev ***sorted)
+{
+    rng_state = seed;
+    tev *evs = calloc(n ? n : 1, sizeof *evs);
+    assert_non_null(evs);
+    for (size_t i = 0; i < n; i++)
+        make_event(&evs[i], base);
+    if (sorted) {
+        *sorted = calloc(n ? n : 1, sizeof **sorted);
+        assert_non_null(*sorted);
+        for (size_t i = 0; i < n; i++)
+            (*sorted)[i] = &evs[i];
+        qsort(*sorted, n, sizeof **sorted, cmp_tev);
+    }
+    return evs;
+}
+
+static void corpus_free(tev *evs, tev **sorted, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free_event(&evs[i]);
+    free(evs);
+    free(sorted);
+}
+
 static uint8_t *build(tev *evs, size_t n, uint32_t block, const void *dict, size_t dlen,
                       size_t *len)
 {
@@ -167,16 +194,8 @@ static seg_reader *open_ok(const uint8_t *buf, size_t len, const seg_dicts *d)
 
 static void check_roundtrip(uint32_t block)
 {
-    rng_state = 0x9e3779b97f4a7c15ull + block;
-    tev *evs = calloc(N_EVENTS, sizeof *evs);
-    tev **sorted = calloc(N_EVENTS, sizeof *sorted);
-    assert_non_null(evs);
-    assert_non_null(sorted);
-    for (size_t i = 0; i < N_EVENTS; i++) {
-        make_event(&evs[i], 1750000000000000000ll);
-        sorted[i] = &evs[i];
-    }
-    qsort(sorted, N_EVENTS, sizeof *sorted, cmp_tev);
+    tev **sorted;
+    tev *evs = corpus_make(0x9e3779b97f4a7c15ull + block, N_EVENTS, 1750000000000000000ll, &sorted);
     size_t len;
     uint8_t *buf = build(evs, N_EVENTS, block, NULL, 0, &len);
     seg_reader *r = open_ok(buf, len, NULL);
@@ -200,10 +219,7 @@ static void check_roundtrip(uint32_t block)
     assert_int_equal(seg_row(r, N_EVENTS, &past), -1);
     seg_close(r);
     free(buf);
-    for (size_t i = 0; i < N_EVENTS; i++)
-        free_event(&evs[i]);
-    free(evs);
-    free(sorted);
+    corpus_free(evs, sorted, N_EVENTS);
 }
 
 static void test_roundtrip_bit_exact(void **state)
@@ -299,15 +315,9 @@ static int on_term(void *ud, const char *t, size_t n, uint32_t df)
 static void test_postings_match_brute_force(void **state)
 {
     (void)state;
-    rng_state = 42;
     size_t n = 2500;
-    tev *evs = calloc(n, sizeof *evs);
-    tev **sorted = calloc(n, sizeof *sorted);
-    for (size_t i = 0; i < n; i++) {
-        make_event(&evs[i], 0);
-        sorted[i] = &evs[i];
-    }
-    qsort(sorted, n, sizeof *sorted, cmp_tev);
+    tev **sorted;
+    tev *evs = corpus_make(42, n, 0, &sorted);
     brute b = {0};
     for (size_t i = 0; i < n; i++) {
         b.row = (uint32_t)i;
@@ -352,10 +362,7 @@ static void test_postings_match_brute_force(void **state)
     for (size_t i = 0; i < b.n; i++)
         roaring_bitmap_free(b.terms[i].rows);
     free(b.terms);
-    for (size_t i = 0; i < n; i++)
-        free_event(&evs[i]);
-    free(evs);
-    free(sorted);
+    corpus_free(evs, sorted, n);
 }
 
 /* ---- merge ---------------------------------------------------------------------------- */
@@ -363,11 +370,8 @@ static void test_postings_match_brute_force(void **state)
 static void test_merge_equals_union(void **state)
 {
     (void)state;
-    rng_state = 7;
     size_t n = 2000;
-    tev *evs = calloc(n, sizeof *evs);
-    for (size_t i = 0; i < n; i++)
-        make_event(&evs[i], 0);
+    tev *evs = corpus_make(7, n, 0, NULL);
     /* three segments over contiguous parts; the union is their concatenation */
     size_t cut[4] = {0, 500, 1300, n};
     uint8_t *parts[3];
@@ -395,9 +399,7 @@ static void test_merge_equals_union(void **state)
     }
     free(merged);
     free(uni);
-    for (size_t i = 0; i < n; i++)
-        free_event(&evs[i]);
-    free(evs);
+    corpus_free(evs, NULL, n);
 }
 
 /* ---- dictionaries ------------------------------------------------------------------------ */
@@ -445,9 +447,7 @@ static void test_dictionary(void **state)
     seg_close(r);
     seg_dicts_free(d);
     free(buf);
-    for (size_t i = 0; i < n; i++)
-        free_event(&evs[i]);
-    free(evs);
+    corpus_free(evs, NULL, n);
 }
 
 /* ---- corruption ------------------------------------------------------------------------------ */
@@ -485,15 +485,9 @@ static int read_all(const uint8_t *buf, size_t len, tev **sorted)
 static void test_corruption_is_detected(void **state)
 {
     (void)state;
-    rng_state = 1234;
     size_t n = 600;
-    tev *evs = calloc(n, sizeof *evs);
-    tev **sorted = calloc(n, sizeof *sorted);
-    for (size_t i = 0; i < n; i++) {
-        make_event(&evs[i], 0);
-        sorted[i] = &evs[i];
-    }
-    qsort(sorted, n, sizeof *sorted, cmp_tev);
+    tev **sorted;
+    tev *evs = corpus_make(1234, n, 0, &sorted);
     size_t len;
     uint8_t *buf = build(evs, n, 100, NULL, 0, &len);
     assert_int_equal(read_all(buf, len, sorted), 0);
@@ -514,10 +508,7 @@ static void test_corruption_is_detected(void **state)
     }
     free(copy);
     free(buf);
-    for (size_t i = 0; i < n; i++)
-        free_event(&evs[i]);
-    free(evs);
-    free(sorted);
+    corpus_free(evs, sorted, n);
 }
 
 static void test_file_roundtrip(void **state)

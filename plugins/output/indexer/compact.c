@@ -181,18 +181,9 @@ void idx_compactor_main(void *arg)
         pthread_mutex_lock(&x->lock);
         if (x->stopping)
             break;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
         /* windows close on the flush clock; looking twice per flush is plenty */
-        int64_t ms = x->set.flush_interval_ms / 2 > INDEXER_POLL_MS ? x->set.flush_interval_ms / 2
-                                                                    : INDEXER_POLL_MS;
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&x->wake, &x->lock, &ts);
+        int64_t ms = x->set.flush_interval_ms / 2;
+        idx_wait(x, ms > INDEXER_POLL_MS ? ms : INDEXER_POLL_MS);
     }
     pthread_mutex_unlock(&x->lock);
     catalog_close(cat);

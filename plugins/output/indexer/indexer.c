@@ -102,6 +102,19 @@ uint64_t idx_random64(void)
     return v;
 }
 
+void idx_wait(indexer *x, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&x->wake, &x->lock, &ts);
+}
+
 /* ---- dictionaries ------------------------------------------------------------------------ */
 
 const idx_dict *idx_dict_current(indexer *x, const char *tenant)
@@ -187,46 +200,32 @@ const idx_dict *idx_dict_train(indexer *x, catalog *cat, const char *tenant, seg
     return out;
 }
 
+/* Keep one stored dictionary (its tenant is set from the catalog below). */
+static void load_dict_file(void *ud, const char *path, const char *rel, const char *name)
+{
+    (void)rel;
+    indexer *x = ud;
+    char *end = NULL;
+    unsigned long id = strtoul(name, &end, 10);
+    if (!end || end == name || strcmp(end, ".zdict") != 0 || id == 0 || id > UINT32_MAX)
+        return;
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return;
+    uint8_t *buf = malloc(INDEXER_DICT_BYTES);
+    size_t len = buf ? fread(buf, 1, INDEXER_DICT_BYTES, fp) : 0;
+    fclose(fp);
+    if (len)
+        idx_dict_keep(x, "", buf, len, (uint32_t)id, 0);
+    free(buf);
+}
+
 /* Load every stored dictionary; the catalog names each tenant's current one. */
 static void load_dicts(indexer *x)
 {
     char dir[8192];
     idx_path(dir, sizeof dir, "%s/dicts", x->root);
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char sub[8192];
-        idx_path(sub, sizeof sub, "%s/%s", dir, e->d_name);
-        DIR *t = opendir(sub);
-        if (!t)
-            continue;
-        struct dirent *f;
-        while ((f = readdir(t))) {
-            char *end = NULL;
-            unsigned long id = strtoul(f->d_name, &end, 10);
-            if (!end || end == f->d_name || strcmp(end, ".zdict") != 0 || id == 0 ||
-                id > UINT32_MAX)
-                continue;
-            char path[8192];
-            idx_path(path, sizeof path, "%s/%s", sub, f->d_name);
-            FILE *fp = fopen(path, "rb");
-            if (!fp)
-                continue;
-            uint8_t *buf = malloc(INDEXER_DICT_BYTES);
-            size_t len = buf ? fread(buf, 1, INDEXER_DICT_BYTES, fp) : 0;
-            fclose(fp);
-            /* whose it is: the catalog names each tenant's current id below */
-            if (len)
-                idx_dict_keep(x, "", buf, len, (uint32_t)id, 0);
-            free(buf);
-        }
-        closedir(t);
-    }
-    closedir(d);
+    seg_walk(dir, 1, load_dict_file, x);
     /* mark current ones: meta "dict:<tenant>" = id */
     char(*ts)[CAT_MAX_TENANT] = NULL;
     size_t nt = 0;
@@ -253,44 +252,26 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Delete segment files the catalog does not list, and temp files. */
-static void remove_orphans_in(indexer *x, const char *rel, char **known, size_t nknown, int depth,
-                              int *removed)
+typedef struct orphan_ctx {
+    char **known; /* catalog paths, sorted */
+    size_t nknown;
+    int removed;
+} orphan_ctx;
+
+/* Delete a segment file the catalog does not list, or a temp file. */
+static void check_orphan(void *ud, const char *path, const char *rel, const char *name)
 {
-    char abs[8192];
-    idx_path(abs, sizeof abs, "%s/%s", x->root, rel);
-    DIR *d = opendir(abs);
-    if (!d || depth > 4) {
-        if (d)
-            closedir(d);
+    orphan_ctx *c = ud;
+    char key[CAT_MAX_PATH + 16];
+    if ((size_t)snprintf(key, sizeof key, "segments/%s", rel) >= sizeof key)
         return;
+    const char *k = key;
+    if (seg_has_suffix(name, ".tmp") ||
+        (seg_has_suffix(name, ".sseg") &&
+         !bsearch(&k, c->known, c->nknown, sizeof *c->known, cmp_str))) {
+        if (unlink(path) == 0)
+            c->removed++;
     }
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        char r2[CAT_MAX_PATH + 64];
-        if ((size_t)snprintf(r2, sizeof r2, "%s/%s", rel, e->d_name) >= sizeof r2)
-            continue;
-        char a2[8192];
-        idx_path(a2, sizeof a2, "%s/%s", x->root, r2);
-        struct stat st;
-        if (stat(a2, &st) < 0)
-            continue;
-        if (S_ISDIR(st.st_mode)) {
-            remove_orphans_in(x, r2, known, nknown, depth + 1, removed);
-            continue;
-        }
-        size_t l = strlen(e->d_name);
-        int tmp = l > 4 && !strcmp(e->d_name + l - 4, ".tmp");
-        int seg = l > 5 && !strcmp(e->d_name + l - 5, ".sseg");
-        const char *key = r2;
-        if (tmp || (seg && !bsearch(&key, known, nknown, sizeof *known, cmp_str))) {
-            if (unlink(a2) == 0)
-                (*removed)++;
-        }
-    }
-    closedir(d);
 }
 
 static void remove_orphans(indexer *x)
@@ -307,12 +288,14 @@ static void remove_orphans(indexer *x)
     for (size_t i = 0; i < n; i++)
         known[i] = segs[i].path;
     qsort(known, n, sizeof *known, cmp_str);
-    int removed = 0;
-    remove_orphans_in(x, "segments", known, n, 0, &removed);
-    if (removed)
+    orphan_ctx c = {known, n, 0};
+    char dir[8192];
+    idx_path(dir, sizeof dir, "%s/segments", x->root);
+    seg_walk(dir, 3, check_orphan, &c);
+    if (c.removed)
         x->h->log(x->inst, STRATA_LOG_INFO,
                   "removed %d orphaned segment file(s) left by an interrupted flush or compaction",
-                  removed);
+                  c.removed);
     free(known);
     free(segs);
 }
@@ -525,14 +508,7 @@ static void sealer_main(void *arg)
         if (!pending && !due) {
             if (x->stopping)
                 break;
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += INDEXER_POLL_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&x->wake, &x->lock, &ts);
+            idx_wait(x, INDEXER_POLL_MS);
             continue;
         }
         if (!pending) {
@@ -576,10 +552,7 @@ static void sealer_main(void *arg)
                 break;
             }
             /* back off, then retry the same bytes (the WAL still has them) */
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += INDEXER_RETRY_S;
-            pthread_cond_timedwait(&x->wake, &x->lock, &ts);
+            idx_wait(x, (int64_t)INDEXER_RETRY_S * 1000);
         }
     }
     pthread_mutex_unlock(&x->lock);

@@ -94,6 +94,8 @@ typedef struct indexer {
 } indexer;
 
 int64_t idx_now_ms(void);
+/* Wait on x->wake (x->lock held) for at most ms. */
+void idx_wait(indexer *x, int64_t ms);
 /* SIGKILL ourselves when $STRATA_INDEXER_CRASH names this point (crash tests). */
 void idx_crash_point(const char *name);
 void idx_tenant_dir(const char *tenant, char *out, size_t cap);
