@@ -20,6 +20,7 @@
 #include "http_server.h"
 #include "log.h"
 #include "metastore.h"
+#include "pipe_buffer.h"
 #include "metrics.h"
 #include "state.h"
 
@@ -433,6 +434,20 @@ static void h_output_commit(strata_instance *inst, uint64_t next)
         ;
 }
 
+static int h_buffer_backlog(strata_instance *inst, double *fill, uint64_t *lag)
+{
+    instance *in = INST(inst);
+    for (pipe_buffer *pb = in->eng->buffers; pb; pb = pb->next) {
+        if (strcmp(pb->pipeline, in->pipeline) != 0)
+            continue;
+        long long bytes = atomic_load(&pb->disk_bytes);
+        *fill = pb->max_bytes > 0 ? (double)bytes / (double)pb->max_bytes : 0.0;
+        *lag = atomic_load(&pb->lag_records);
+        return STRATA_OK;
+    }
+    return STRATA_ENOTFOUND;
+}
+
 static int64_t h_now_ns(void)
 {
     struct timespec ts;
@@ -499,6 +514,7 @@ static const strata_host_api table = {
     .auth_check = h_auth_check,
     .batch_seq = h_batch_seq,
     .output_commit = h_output_commit,
+    .buffer_backlog = h_buffer_backlog,
 };
 
 const strata_host_api *host_api_table(void)

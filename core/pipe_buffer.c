@@ -143,6 +143,8 @@ void pipe_buffer_maintain(pipe_buffer *pb, const char *const *consumers, const u
             if (positions[i] < min)
                 min = positions[i];
         wal_truncate_before(pb->w, min);
+        uint64_t durable = atomic_load(&pb->durable_next);
+        atomic_store(&pb->lag_records, durable > min ? durable - min : 0);
     }
     wal_stats st;
     wal_get_stats(pb->w, &st);

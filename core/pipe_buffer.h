@@ -34,6 +34,7 @@ typedef struct pipe_buffer {
     int64_t max_bytes;
     atomic_ullong durable_next; /* every record below this seq is durable */
     atomic_llong disk_bytes;    /* refreshed by pipe_buffer_maintain */
+    atomic_ullong lag_records;  /* durable records the slowest output still holds back */
     pthread_mutex_t lock;       /* with cond: consumers wait for commits */
     pthread_cond_t cond;
     int in_use; /* referenced by the current graph (loop thread) */

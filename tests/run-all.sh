@@ -45,6 +45,7 @@ tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"
 stage "benchmarks (smoke: they must run; speed is not judged)"
 bench/pipeline/run --smoke --out "$root/build/bench-smoke"
 bench/ingest/run --smoke --out "$root/build/bench-smoke"
+bench/segments/run --smoke --out "$root/build/bench-smoke"
 
 echo
 echo "all stages passed"

@@ -100,6 +100,13 @@ class IngestTest(unittest.TestCase):
         self.assertEqual(msgs["nd-2"]["level"], "WARN")
 
     def test_bad_events_are_reported_good_ones_kept(self):
+        reasons_seen = ("msg", "level", "timestamp", "meta")
+
+        def by_reason():
+            return {r: self.s.counter("strata_ingest_rejected_by_reason_total", reason=r) or 0
+                    for r in reasons_seen}
+
+        before = by_reason()
         logs = [{"msg": "good-1"}, {"level": "INFO"}, {"msg": "x", "level": "LOUD"},
                 {"msg": "x", "ts": "yesterday"}, {"msg": "x", "meta": {"a": {"b": 1}}},
                 {"msg": 42}, {"msg": "good-2", "ts": 1750000000123}]
@@ -118,6 +125,10 @@ class IngestTest(unittest.TestCase):
         status, doc, _ = self.post({"logs": [{"level": "INFO"}]})
         self.assertEqual(status, 400)
         self.assertEqual(doc["failed"], 1)
+        # /metrics counts refused events by reason
+        after = by_reason()
+        self.assertEqual({r: after[r] - before[r] for r in reasons_seen},
+                         {"msg": 3, "level": 1, "timestamp": 1, "meta": 1})
 
     def test_timestamps_in_every_form(self):
         forms = {"rfc-z": "2025-06-15T14:23:01.5Z", "rfc-off": "2025-06-15T16:23:01.5+02:00",
@@ -260,6 +271,41 @@ pipelines:
 
 if __name__ == "__main__":
     unittest.main()
+
+
+LAGCFG = """
+service: {http_listen: "127.0.0.1:{PORT}", data_dir: "{DIR}/data", grace: 2s}
+pipelines:
+  - name: ingest
+    buffer: {type: wal, max_bytes: 4MiB, segment_bytes: 256KiB}
+    inputs:
+      - {plugin: http}
+    outputs:
+      - {plugin: null, name: stuck, delay: 1h}
+"""
+
+
+class LagHintTest(unittest.TestCase):
+    def test_lag_hint_rises_with_the_wal_backlog(self):
+        """An output that never finishes leaves the WAL filling up: lag_hint
+        goes normal -> elevated (half full) -> critical (80%) before 503s."""
+        s = Strata(LAGCFG, name="laghint").wait_ready()
+        self.addCleanup(s.cleanup)
+        hints = []
+        pad = "x" * 1000
+        for i in range(200):
+            body = json.dumps({"logs": [{"msg": f"{i}-{k} {pad}"} for k in range(50)]}).encode()
+            st, text, _ = s.request("POST", "/v1/ingest", body=body)
+            if st != 202:
+                break
+            hints.append(json.loads(text)["lag_hint"])
+            if hints[-1] == "critical":
+                break
+            time.sleep(0.1)  # the WAL's fill is refreshed every second
+        self.assertEqual(hints[0], "normal")
+        self.assertIn("elevated", hints)
+        self.assertEqual(hints[-1], "critical", hints)
+        self.assertLess(hints.index("elevated"), hints.index("critical"))
 
 
 class QuotaTest(unittest.TestCase):

@@ -27,6 +27,14 @@
  * from elevated to critical: agents use it to batch more or shed DEBUG. */
 #define LAG_ELEVATED_NS (250ll * 1000000)
 #define LAG_CRITICAL_NS (2000ll * 1000000)
+/* The WAL's fill (size over max_bytes) and its slowest consumer's lag in
+ * records that raise the hint too: half full is time to slow down, 80% is
+ * minutes from 503s at ingest rates. 100,000 records is 100 M events at the
+ * default batch size, an indexer that has fallen far behind. */
+#define LAG_ELEVATED_FILL 0.5
+#define LAG_CRITICAL_FILL 0.8
+#define LAG_ELEVATED_RECORDS 100000u
+#define LAG_CRITICAL_RECORDS 1000000u
 /* Seconds a client is told to wait after 429/503. */
 #define RETRY_AFTER_S "1"
 
@@ -53,7 +61,8 @@ typedef struct in_http {
     int auth;
     size_t max_body, max_decompressed;
     ingest_limits lim;
-    strata_metric *requests, *events, *rejected, *bytes, *refused, *batch_events, *batch_bytes;
+    strata_metric *requests, *events, *rejected, *rejected_reason, *bytes, *refused, *batch_events,
+        *batch_bytes;
     ZSTD_DStream *zds; /* reused across requests (creating one per request cost 2% of CPU) */
 } in_http;
 
@@ -105,6 +114,11 @@ static int http_init(strata_instance *inst, const strata_host_api *h, const stra
     s->rejected =
         h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_ingest_rejected_events_total",
                       "Events refused by per-event validation, by tenant.", "tenant", NULL, 0);
+    s->rejected_reason = h->metric_new(
+        inst, STRATA_METRIC_COUNTER, "strata_ingest_rejected_by_reason_total",
+        "Events refused by per-event validation, by reason (syntax, msg, too_large, encoding, "
+        "timestamp, level, meta).",
+        "reason", NULL, 0);
     s->bytes =
         h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_ingest_bytes_total",
                       "Decompressed request bytes acknowledged, by tenant.", "tenant", NULL, 0);
@@ -305,9 +319,18 @@ static void on_ack(int status, void *arg)
                       "nothing was stored; retry");
     } else {
         int64_t lag = s->h->now_ns() - p->started_ns;
-        const char *hint = lag < LAG_ELEVATED_NS   ? "normal"
-                           : lag < LAG_CRITICAL_NS ? "elevated"
-                                                   : "critical";
+        int level = lag < LAG_ELEVATED_NS ? 0 : lag < LAG_CRITICAL_NS ? 1 : 2;
+        double fill = 0;
+        uint64_t records = 0;
+        if (STRATA_HOST_HAS(s->h, buffer_backlog) &&
+            s->h->buffer_backlog(s->inst, &fill, &records) == STRATA_OK) {
+            int wl = fill >= LAG_CRITICAL_FILL || records >= LAG_CRITICAL_RECORDS   ? 2
+                     : fill >= LAG_ELEVATED_FILL || records >= LAG_ELEVATED_RECORDS ? 1
+                                                                                    : 0;
+            if (wl > level)
+                level = wl;
+        }
+        const char *hint = level == 0 ? "normal" : level == 1 ? "elevated" : "critical";
         size_t n = strlen(p->body);
         char *b = malloc(n + 40);
         s->h->metric_add(s->events, p->tenant, p->accepted);
@@ -427,8 +450,12 @@ static void handle_ingest(strata_http_request *req, void *arg)
         free(res);
         return;
     }
-    if (res->failed)
+    if (res->failed) {
         h->metric_add(s->rejected, tenant, res->failed);
+        for (int r = 0; r < INGEST_R_COUNT_; r++)
+            if (res->by_reason[r])
+                h->metric_add(s->rejected_reason, ingest_reason_names[r], res->by_reason[r]);
+    }
     char *rj = result_json(res);
     uint32_t accepted = res->accepted;
     free(res);

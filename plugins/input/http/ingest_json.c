@@ -33,8 +33,12 @@ typedef struct event_acc {
     strata_kv meta[INGEST_META_CAP];
     uint32_t nmeta;
     int has_ts, has_msg;
-    char reason[160]; /* first problem; empty while the event is good */
+    char reason[160];  /* first problem; empty while the event is good */
+    ingest_reason why; /* its category */
 } event_acc;
+
+const char *const ingest_reason_names[INGEST_R_COUNT_] = {
+    "syntax", "msg", "too_large", "encoding", "timestamp", "level", "meta"};
 
 typedef struct source {
     strata_str service, host, region, environment;
@@ -54,13 +58,15 @@ static int fail(parser *ps, const char *fmt, ...)
     return -1;
 }
 
-static void ev_fail(event_acc *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ev_fail(event_acc *a, ingest_reason why, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* An event-level problem: only this event is refused. First one wins. */
-static void ev_fail(event_acc *a, const char *fmt, ...)
+static void ev_fail(event_acc *a, ingest_reason why, const char *fmt, ...)
 {
     if (a->reason[0])
         return;
+    a->why = why;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(a->reason, sizeof a->reason, fmt, ap);
@@ -478,11 +484,12 @@ static int epoch_to_ns(strata_str num, int is_float, int64_t *out)
 static void add_meta(parser *ps, event_acc *a, strata_str key, strata_str val, uint8_t type)
 {
     if (a->nmeta >= ps->lim->max_meta_keys || a->nmeta >= INGEST_META_CAP) {
-        ev_fail(a, "more than max_meta_keys (%u) meta keys", ps->lim->max_meta_keys);
+        ev_fail(a, INGEST_R_META, "more than max_meta_keys (%u) meta keys", ps->lim->max_meta_keys);
         return;
     }
     if (key.len == 0 || key.len > ps->lim->max_key_bytes) {
-        ev_fail(a, "meta key of %u bytes (must be 1..%u)", key.len, ps->lim->max_key_bytes);
+        ev_fail(a, INGEST_R_META, "meta key of %u bytes (must be 1..%u)", key.len,
+                ps->lim->max_key_bytes);
         return;
     }
     a->meta[a->nmeta].key = key;
@@ -505,12 +512,14 @@ static int meta_value(parser *ps, event_acc *a, strata_str key, uint32_t depth)
         if (parse_string(ps, &v, &bad))
             return -1;
         if (bad)
-            ev_fail(a, "meta.%.*s is not valid UTF-8", (int)(key.len < 64 ? key.len : 64), key.ptr);
+            ev_fail(a, INGEST_R_ENCODING, "meta.%.*s is not valid UTF-8",
+                    (int)(key.len < 64 ? key.len : 64), key.ptr);
         add_meta(ps, a, key, v, STRATA_VALUE_STRING);
         return 0;
     case '{':
     case '[':
-        ev_fail(a, "meta.%.*s is an %s; meta values must be strings, numbers or booleans",
+        ev_fail(a, INGEST_R_META,
+                "meta.%.*s is an %s; meta values must be strings, numbers or booleans",
                 (int)(key.len < 64 ? key.len : 64), key.ptr, *ps->p == '{' ? "object" : "array");
         return skip_value(ps, depth);
     case 't':
@@ -550,14 +559,14 @@ static int parse_event(parser *ps, event_acc *a, const source *src, int64_t now,
     strata_str region = src->region, env = src->environment;
     ws(ps);
     if (ps->p >= ps->end || *ps->p != '{') {
-        ev_fail(a, "an event must be a JSON object");
+        ev_fail(a, INGEST_R_SYNTAX, "an event must be a JSON object");
         return skip_value(ps, depth);
     }
     ps->p++;
     ws(ps);
     if (ps->p < ps->end && *ps->p == '}') {
         ps->p++;
-        ev_fail(a, "msg is missing");
+        ev_fail(a, INGEST_R_MSG, "msg is missing");
         return 0;
     }
     for (;;) {
@@ -571,17 +580,17 @@ static int parse_event(parser *ps, event_acc *a, const source *src, int64_t now,
         char c = *ps->p;
         if (str_is(key, "msg")) {
             if (c != '"') {
-                ev_fail(a, "msg must be a string");
+                ev_fail(a, INGEST_R_MSG, "msg must be a string");
                 if (skip_value(ps, depth + 1))
                     return -1;
             } else {
                 if (parse_string(ps, &v, &bad))
                     return -1;
                 if (bad)
-                    ev_fail(a, "msg is not valid UTF-8");
+                    ev_fail(a, INGEST_R_ENCODING, "msg is not valid UTF-8");
                 else if (v.len > ps->lim->max_msg_bytes)
-                    ev_fail(a, "msg is %u bytes, over max_msg_bytes (%u)", v.len,
-                            ps->lim->max_msg_bytes);
+                    ev_fail(a, INGEST_R_TOO_LARGE, "msg is %u bytes, over max_msg_bytes (%u)",
+                            v.len, ps->lim->max_msg_bytes);
                 a->ev.msg = v;
                 a->has_msg = 1;
             }
@@ -590,27 +599,28 @@ static int parse_event(parser *ps, event_acc *a, const source *src, int64_t now,
                 if (parse_string(ps, &v, &bad))
                     return -1;
                 if (ingest_parse_rfc3339(v.ptr, v.len, &a->ev.event_ts_ns) != 0)
-                    ev_fail(a, "ts '%.*s' is not RFC 3339 (e.g. 2025-06-15T14:23:01.123Z)",
+                    ev_fail(a, INGEST_R_TIMESTAMP,
+                            "ts '%.*s' is not RFC 3339 (e.g. 2025-06-15T14:23:01.123Z)",
                             (int)(v.len < 40 ? v.len : 40), v.ptr);
                 a->has_ts = 1;
             } else if (c == '-' || (c >= '0' && c <= '9')) {
                 if (parse_number(ps, &v, &is_float))
                     return -1;
                 if (epoch_to_ns(v, is_float, &a->ev.event_ts_ns) != 0)
-                    ev_fail(a, "ts %.*s is not a valid epoch time", (int)(v.len < 40 ? v.len : 40),
-                            v.ptr);
+                    ev_fail(a, INGEST_R_TIMESTAMP, "ts %.*s is not a valid epoch time",
+                            (int)(v.len < 40 ? v.len : 40), v.ptr);
                 a->has_ts = 1;
             } else if (c == 'n') {
                 if (literal(ps, "null"))
                     return -1;
             } else {
-                ev_fail(a, "ts must be an RFC 3339 string or an epoch number");
+                ev_fail(a, INGEST_R_TIMESTAMP, "ts must be an RFC 3339 string or an epoch number");
                 if (skip_value(ps, depth + 1))
                     return -1;
             }
         } else if (str_is(key, "level")) {
             if (c != '"') {
-                ev_fail(a, "level must be a string");
+                ev_fail(a, INGEST_R_LEVEL, "level must be a string");
                 if (skip_value(ps, depth + 1))
                     return -1;
             } else {
@@ -618,7 +628,8 @@ static int parse_event(parser *ps, event_acc *a, const source *src, int64_t now,
                     return -1;
                 int l = level_from(v);
                 if (l < 0)
-                    ev_fail(a, "level '%.*s' is not one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL",
+                    ev_fail(a, INGEST_R_LEVEL,
+                            "level '%.*s' is not one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL",
                             (int)(v.len < 20 ? v.len : 20), v.ptr);
                 else
                     a->ev.level = (uint8_t)l;
@@ -628,7 +639,7 @@ static int parse_event(parser *ps, event_acc *a, const source *src, int64_t now,
                 if (literal(ps, "null"))
                     return -1;
             } else if (c != '{') {
-                ev_fail(a, "meta must be an object");
+                ev_fail(a, INGEST_R_META, "meta must be an object");
                 if (skip_value(ps, depth + 1))
                     return -1;
             } else {
@@ -644,7 +655,7 @@ static int parse_event(parser *ps, event_acc *a, const source *src, int64_t now,
                         if (parse_string(ps, &mk, &bad) || expect(ps, ':'))
                             return -1;
                         if (bad)
-                            ev_fail(a, "a meta key is not valid UTF-8");
+                            ev_fail(a, INGEST_R_ENCODING, "a meta key is not valid UTF-8");
                         if (meta_value(ps, a, mk, depth + 2))
                             return -1;
                         ws(ps);
@@ -664,7 +675,7 @@ static int parse_event(parser *ps, event_acc *a, const source *src, int64_t now,
             if (parse_string(ps, &v, &bad))
                 return -1;
             if (bad)
-                ev_fail(a, "%.*s is not valid UTF-8", (int)key.len, key.ptr);
+                ev_fail(a, INGEST_R_ENCODING, "%.*s is not valid UTF-8", (int)key.len, key.ptr);
             if (str_is(key, "service"))
                 a->ev.service = v;
             else if (str_is(key, "host"))
@@ -676,7 +687,7 @@ static int parse_event(parser *ps, event_acc *a, const source *src, int64_t now,
         } else {
             /* any other field: a scalar is kept in meta, like meta's own */
             if (bad)
-                ev_fail(a, "a field name is not valid UTF-8");
+                ev_fail(a, INGEST_R_ENCODING, "a field name is not valid UTF-8");
             if (meta_value(ps, a, key, depth + 1))
                 return -1;
         }
@@ -690,7 +701,7 @@ static int parse_event(parser *ps, event_acc *a, const source *src, int64_t now,
         break;
     }
     if (!a->has_msg)
-        ev_fail(a, "msg is missing");
+        ev_fail(a, INGEST_R_MSG, "msg is missing");
     if (region.len)
         add_meta(ps, a, (strata_str){"region", 6}, region, STRATA_VALUE_STRING);
     if (env.len)
@@ -718,8 +729,10 @@ static int finish_event(const strata_host_api *h, strata_batch *out, event_acc *
             return 0;
         }
         snprintf(a->reason, sizeof a->reason, "event too large for a batch (error %d)", rc);
+        a->why = INGEST_R_TOO_LARGE;
     }
     res->failed++;
+    res->by_reason[a->why]++;
     if (res->nerrors < INGEST_MAX_REPORTED_ERRORS) {
         res->errors[res->nerrors].index = index;
         snprintf(res->errors[res->nerrors].reason, sizeof res->errors[0].reason, "%s", a->reason);
@@ -839,11 +852,11 @@ int ingest_decode(const strata_host_api *h, strata_batch *out, const char *body,
                 line.errlen = sizeof lerr;
                 if (parse_event(&line, a, &src, now_ns, 1) != 0) {
                     a->reason[0] = 0;
-                    ev_fail(a, "%s", lerr);
+                    ev_fail(a, INGEST_R_SYNTAX, "%s", lerr);
                 } else {
                     ws(&line);
                     if (line.p != line.end)
-                        ev_fail(a, "text after the event object on its line");
+                        ev_fail(a, INGEST_R_SYNTAX, "text after the event object on its line");
                 }
                 finish_event(h, out, a, tenant, i, res);
                 i++;

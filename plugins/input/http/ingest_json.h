@@ -48,9 +48,25 @@ typedef struct ingest_error {
     char reason[160];
 } ingest_error;
 
+/* Why an event was refused: the label of strata_ingest_rejected_by_reason_total. */
+typedef enum ingest_reason {
+    INGEST_R_SYNTAX = 0, /* not a JSON object, or a malformed NDJSON line */
+    INGEST_R_MSG,        /* msg missing or not a string */
+    INGEST_R_TOO_LARGE,  /* msg over max_msg_bytes, or the event over a batch's limit */
+    INGEST_R_ENCODING,   /* not valid UTF-8 */
+    INGEST_R_TIMESTAMP,  /* ts not RFC 3339 nor an epoch number */
+    INGEST_R_LEVEL,      /* level not a known name */
+    INGEST_R_META,       /* meta not an object, too many keys, bad key or value */
+    INGEST_R_COUNT_
+} ingest_reason;
+
+/* The reasons' names, indexed by ingest_reason. */
+extern const char *const ingest_reason_names[INGEST_R_COUNT_];
+
 typedef struct ingest_result {
     uint32_t accepted, failed;
-    uint32_t nerrors; /* reported, at most INGEST_MAX_REPORTED_ERRORS */
+    uint32_t by_reason[INGEST_R_COUNT_]; /* failed, split by reason */
+    uint32_t nerrors;                    /* reported, at most INGEST_MAX_REPORTED_ERRORS */
     ingest_error errors[INGEST_MAX_REPORTED_ERRORS];
     int limit_status; /* 413 when a body-level limit was hit, else 0 */
 } ingest_result;

@@ -187,6 +187,11 @@ typedef struct strata_host_api {
      * STRATA_PENDING from flush must call it, or the WAL grows. [any] */
     uint64_t (*batch_seq)(const strata_batch *b);
     void (*output_commit)(strata_instance *inst, uint64_t next);
+    /* The backlog of the instance's pipeline WAL, for cooperative
+     * backpressure (lag_hint): *fill is its size on disk over its max_bytes
+     * (0..1, refreshed every second) and *lag the records its slowest output
+     * has not yet made durable. STRATA_ENOTFOUND without a WAL. [loop] */
+    int (*buffer_backlog)(strata_instance *inst, double *fill, uint64_t *lag);
 } strata_host_api;
 
 /* True when the host table is new enough to contain `field`. */
