@@ -640,6 +640,37 @@ static const cnode *map_get(const cnode *m, const char *key)
     return NULL;
 }
 
+/* `serve:` holds credentials `strata serve` creates or confirms at start
+ * (core/serve.c reads them); pipelines ignore it. Check its shape here so a
+ * typo is an error like anywhere else. */
+static void check_serve_section(const cnode *sv, cfg_errors *err)
+{
+    if (!sv)
+        return;
+    if (sv->type != CN_MAP) {
+        cfg_errors_add(err, sv->file, sv->line, sv->col,
+                       "serve must be a mapping (ingest_keys, user_tokens)");
+        return;
+    }
+    for (size_t i = 0; i < sv->n; i++) {
+        const cnode *v = sv->items[i];
+        if (strcmp(sv->keys[i], "ingest_keys") != 0 && strcmp(sv->keys[i], "user_tokens") != 0) {
+            cfg_errors_add(err, v->file, v->line, v->col,
+                           "unknown serve key '%s' (known: ingest_keys, user_tokens)", sv->keys[i]);
+            continue;
+        }
+        if (v->type != CN_SEQ) {
+            cfg_errors_add(err, v->file, v->line, v->col,
+                           "serve.%s must be a list of TENANT=SECRET", sv->keys[i]);
+            continue;
+        }
+        for (size_t k = 0; k < v->n; k++)
+            if (v->items[k]->type != CN_SCALAR || !strchr(v->items[k]->value, '='))
+                cfg_errors_add(err, v->items[k]->file, v->items[k]->line, v->items[k]->col,
+                               "serve.%s entries are TENANT=SECRET", sv->keys[i]);
+    }
+}
+
 /* A scalar value of key `key` in mapping m, or NULL with an error when the
  * key is present but not a scalar. */
 static const char *map_scalar(const cnode *m, const char *key, cfg_errors *err)
@@ -763,10 +794,14 @@ static void load_file(config *c, const char *path, int depth, cfg_errors *err)
     c->roots[c->nroots++] = root;
     for (size_t i = 0; i < root->n; i++) {
         const char *k = root->keys[i];
-        if (strcmp(k, "service") != 0 && strcmp(k, "include") != 0 && strcmp(k, "pipelines") != 0)
+        if (strcmp(k, "service") != 0 && strcmp(k, "include") != 0 && strcmp(k, "pipelines") != 0 &&
+            strcmp(k, "serve") != 0)
             cfg_errors_add(err, file, root->items[i]->line, root->items[i]->col,
-                           "unknown top-level key '%s' (expected service, include, pipelines)", k);
+                           "unknown top-level key '%s' (expected service, include, pipelines, "
+                           "serve)",
+                           k);
     }
+    check_serve_section(map_get(root, "serve"), err);
     const cnode *inc = map_get(root, "include");
     if (!inc)
         return;

@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "core_limits.h"
 #include "fsutil.h"
 #include "metastore.h"
 #include "single_node_yaml.h"
@@ -175,6 +177,44 @@ static int ensure_env_creds(metastore *ms, const char *var, const char *kind, co
     return rc;
 }
 
+/* Credentials from the `serve:` section of the --config file:
+ * serve: {ingest_keys: [TENANT=KEY, ...], user_tokens: [TENANT=TOKEN, ...]}.
+ * A file that does not parse is reported when the pipelines load it. */
+static int ensure_yaml_creds(metastore *ms, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0; /* the config loader reports a missing file with its context */
+    char *text = malloc(CFG_MAX_FILE_BYTES + 1);
+    size_t n = text ? fread(text, 1, CFG_MAX_FILE_BYTES, f) : 0;
+    fclose(f);
+    if (!text)
+        return -1;
+    cfg_errors errs = {0};
+    size_t budget = CFG_MAX_FILE_BYTES;
+    cnode *root = cfg_parse_yaml(text, n, path, &errs, &budget);
+    free(text);
+    cfg_errors_free(&errs);
+    int rc = 0;
+    for (size_t i = 0; root && root->type == CN_MAP && i < root->n && rc == 0; i++) {
+        const cnode *sv = root->items[i];
+        if (strcmp(root->keys[i], "serve") != 0 || sv->type != CN_MAP)
+            continue;
+        for (size_t k = 0; k < sv->n && rc == 0; k++) {
+            const cnode *list = sv->items[k];
+            int ingest = !strcmp(sv->keys[k], "ingest_keys");
+            if ((!ingest && strcmp(sv->keys[k], "user_tokens") != 0) || list->type != CN_SEQ)
+                continue;
+            for (size_t j = 0; j < list->n && rc == 0; j++)
+                if (list->items[j]->type == CN_SCALAR)
+                    rc = ensure_cred(ms, list->items[j]->value, ingest ? "ingest" : "user",
+                                     ingest ? "ingest" : "search,tail,alerts,admin");
+        }
+    }
+    cnode_free(root);
+    return rc;
+}
+
 /* First start: tenant default with one ingest key and one user token. */
 static int first_credentials(metastore *ms, const char *dir)
 {
@@ -251,6 +291,8 @@ int cmd_serve(int argc, char **argv, char *config_out, size_t cap)
         rc = ensure_env_creds(ms, "STRATA_INGEST_KEYS", "ingest", "ingest");
     if (rc == 0)
         rc = ensure_env_creds(ms, "STRATA_USER_TOKENS", "user", "search,tail,alerts,admin");
+    if (rc == 0 && extra && *extra)
+        rc = ensure_yaml_creds(ms, extra);
     if (rc == 0 && metastore_key_count(ms) == 0)
         rc = first_credentials(ms, absdir);
     metastore_close(ms);

@@ -83,6 +83,28 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(len(out.strip().splitlines()), 2)
         self.assertEqual(s2.stop(), 0)
 
+    def test_credentials_from_the_config_file(self):
+        extra_dir = tempfile.mkdtemp(prefix="strata-it-serve-extra-")
+        self.addCleanup(shutil.rmtree, extra_dir, True)
+        extra = os.path.join(extra_dir, "extra.yaml")
+        with open(extra, "w") as f:
+            f.write("serve:\n  ingest_keys: [\"yamlco=sk_yamlco_0123456789abcdef\"]\n"
+                    "  user_tokens: [\"yamlco=ut_yamlco_0123456789abcdef\"]\n")
+        s = self.serve("--config", extra)
+        self.assertFalse(os.path.exists(os.path.join(s.data, "credentials.json")))
+        st, doc, _ = self.ingest(s, "sk_yamlco_0123456789abcdef", {"logs": [{"msg": "from yaml"}]})
+        self.assertEqual(st, 202)
+        wait_for(lambda: len(indexed_events(s.data)) >= 1, what="the event in a segment")
+        self.assertEqual(indexed_events(s.data)[0]["tenant"], "yamlco")
+        self.assertEqual(s.stop(), 0)
+        # a typo in the section is refused with its place
+        with open(extra, "w") as f:
+            f.write("serve:\n  ingest_key: [\"a=sk_0123456789abcdef0\"]\n")
+        rc, out, err = cli("serve", "--data-dir", s.data, "--config", extra, "--listen",
+                           "127.0.0.1:1")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("unknown serve key 'ingest_key'", err)
+
     def test_flag_credentials_set_the_tenant_and_revocation_applies_live(self):
         key = "sk_acme_0123456789abcdef"
         s = self.serve("--ingest-key", f"acme={key}", "--user-token", "acme=ut_acme_0123456789abcdef")
