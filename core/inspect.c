@@ -173,8 +173,7 @@ static int inspect_dir(const char *root)
 }
 
 typedef struct term_print {
-    int json;
-    uint64_t left;
+    uint64_t left; /* terms still to print */
 } term_print;
 
 static int print_term(void *ud, const char *t, size_t n, uint32_t df)
@@ -253,7 +252,7 @@ static int inspect_segment(const char *path, long rows, const char *prefix, int 
     }
     int rc = 0;
     if (prefix) {
-        term_print tp = {json, rows > 0 ? (uint64_t)rows : UINT64_MAX};
+        term_print tp = {rows > 0 ? (uint64_t)rows : UINT64_MAX};
         if (seg_terms(r, prefix, strlen(prefix), print_term, &tp) < 0) {
             fprintf(stderr, "strata inspect: %s\n", seg_error(r));
             rc = 1;

@@ -254,8 +254,9 @@ void *pipe_buffer_consume(void *arg)
         }
         atomic_store(&o->consumer_next, next);
     }
-    if (pipe_buffer_safe_next(o) != saved)
-        save_checkpoint(o, pipe_buffer_safe_next(o));
+    uint64_t safe = pipe_buffer_safe_next(o);
+    if (safe != saved)
+        save_checkpoint(o, safe);
     wal_reader_close(r);
     atomic_store(&o->worker_done, 1);
     return NULL;

@@ -44,9 +44,14 @@ seg_dicts *seg_dicts_new(void)
     return calloc(1, sizeof(seg_dicts));
 }
 
+uint32_t seg_dict_id(const void *dict, size_t len)
+{
+    return (uint32_t)ZDICT_getDictID(dict, len);
+}
+
 int seg_dicts_add(seg_dicts *s, const void *dict, size_t len)
 {
-    uint32_t id = (uint32_t)ZDICT_getDictID(dict, len);
+    uint32_t id = seg_dict_id(dict, len);
     if (!id || s->n >= SEG_MAX_DICTS)
         return -1;
     for (size_t i = 0; i < s->n; i++)

@@ -30,6 +30,8 @@ typedef struct seg_dicts seg_dicts;
 seg_dicts *seg_dicts_new(void);
 /* Add a dictionary (its id is read from its header); 0 or -1. */
 int seg_dicts_add(seg_dicts *d, const void *dict, size_t len);
+/* A trained dictionary's id (from its header), 0 when it is not one. */
+uint32_t seg_dict_id(const void *dict, size_t len);
 /* Load every DIR/<id>.zdict file; returns how many, or -1. */
 int seg_dicts_load_dir(seg_dicts *d, const char *dir);
 void seg_dicts_free(seg_dicts *d);

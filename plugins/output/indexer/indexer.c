@@ -171,14 +171,7 @@ const idx_dict *idx_dict_train(indexer *x, catalog *cat, const char *tenant, seg
     free(sizes);
     const idx_dict *out = NULL;
     if (len) {
-        seg_dicts *probe = seg_dicts_new();
-        uint32_t id = 0;
-        if (probe && seg_dicts_add(probe, dict, len) == 0) {
-            /* the id is in the dictionary's header */
-            id = (uint32_t)dict[4] | (uint32_t)dict[5] << 8 | (uint32_t)dict[6] << 16 |
-                 (uint32_t)dict[7] << 24;
-        }
-        seg_dicts_free(probe);
+        uint32_t id = seg_dict_id(dict, len);
         char tdir[160], dir[8192], path[8192], err[512];
         idx_tenant_dir(tenant, tdir, sizeof tdir);
         idx_path(dir, sizeof dir, "%s/dicts/%s", x->root, tdir);
