@@ -168,4 +168,9 @@ int seg_dicts_load_tree(seg_dicts *d, const char *dir);
 void seg_event_terms(const strata_event *ev, void (*fn)(void *ud, const char *t, size_t n),
                      void *ud);
 
+/* The indexed form of a whole value (service, host): ASCII-lowercased and cut
+ * at a character boundary to TOK_MAX_BYTES. Writes to out (TOK_MAX_BYTES
+ * bytes) and returns the length. */
+size_t seg_whole_value(const char *v, size_t len, char *out);
+
 #endif /* STRATA_SEGMENT_H */

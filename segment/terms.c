@@ -45,17 +45,23 @@ static int set_prefix(term_ctx *c, const char *a, size_t alen, const char *b, si
     return 0;
 }
 
-/* A whole value, ASCII-lowercased, cut to TOK_MAX_BYTES like any token. */
+size_t seg_whole_value(const char *v, size_t len, char *out)
+{
+    size_t n = len < TOK_MAX_BYTES ? len : TOK_MAX_BYTES;
+    while (n < len && n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80)
+        n--; /* cut at a character boundary */
+    for (size_t i = 0; i < n; i++) {
+        char ch = v[i];
+        out[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
+    }
+    return n;
+}
+
+/* A whole value (service, host), as seg_whole_value gives it. */
 static void emit_whole(term_ctx *c, strata_str v)
 {
     char low[TOK_MAX_BYTES];
-    size_t n = v.len < sizeof low ? v.len : sizeof low;
-    while (n < v.len && n > 0 && ((unsigned char)v.ptr[n] & 0xc0) == 0x80)
-        n--; /* cut at a character boundary */
-    for (size_t i = 0; i < n; i++) {
-        char ch = v.ptr[i];
-        low[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
-    }
+    size_t n = seg_whole_value(v.ptr, v.len, low);
     if (n)
         emit_token(c, low, n);
 }

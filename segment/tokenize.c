@@ -25,8 +25,9 @@ typedef struct tokstate {
     size_t ncamel;
     char joined[TOK_MAX_BYTES];
     size_t jlen;
-    int jwords;    /* words in `joined` so far */
-    int joverflow; /* `joined` did not fit */
+    int jwords;     /* words in `joined` so far */
+    int joverflow;  /* `joined` did not fit */
+    int words_only; /* tokenize_words: base words only, no parts or wholes */
 } tokstate;
 
 static int is_word_ascii(unsigned char c)
@@ -115,7 +116,7 @@ static void end_joined(tokstate *t)
 {
     if (t->jlen && is_connector((unsigned char)t->joined[t->jlen - 1]))
         t->jlen--; /* a connector not followed by a word after all */
-    if (t->jwords >= 2 && !t->joverflow)
+    if (t->jwords >= 2 && !t->joverflow && !t->words_only)
         emit_lower(t, t->joined, t->jlen);
     t->jlen = 0;
     t->jwords = 0;
@@ -134,7 +135,7 @@ static void end_word(tokstate *t)
         if (low[i] >= 'A' && low[i] <= 'Z')
             low[i] = (char)(low[i] + 32);
     emit_lower(t, low, t->wlen);
-    if (t->wascii && t->ncamel > 0) {
+    if (t->wascii && t->ncamel > 0 && !t->words_only) {
         size_t start = 0;
         for (size_t k = 0; k <= t->ncamel; k++) {
             size_t end = k < t->ncamel ? t->camel[k] : t->wlen;
@@ -196,9 +197,11 @@ static void finish_word(tokstate *t)
     end_word(t);
 }
 
-void tokenize(const char *s, size_t n, tok_emit_fn emit, void *ud)
+/* The tokenizer proper; words_only drops CamelCase parts and joined wholes. */
+static void tokenize_mode(const char *s, size_t n, tok_emit_fn emit, void *ud, int words_only)
 {
     tokstate t;
+    t.words_only = words_only;
     t.emit = emit;
     t.ud = ud;
     t.wlen = 0;
@@ -256,4 +259,14 @@ void tokenize(const char *s, size_t n, tok_emit_fn emit, void *ud)
     }
     finish_word(&t);
     end_joined(&t);
+}
+
+void tokenize(const char *s, size_t n, tok_emit_fn emit, void *ud)
+{
+    tokenize_mode(s, n, emit, ud, 0);
+}
+
+void tokenize_words(const char *s, size_t n, tok_emit_fn emit, void *ud)
+{
+    tokenize_mode(s, n, emit, ud, 1);
 }

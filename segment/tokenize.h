@@ -42,4 +42,10 @@ typedef void (*tok_emit_fn)(void *ud, const char *tok, size_t len);
 /* Tokenize n bytes of s. */
 void tokenize(const char *s, size_t n, tok_emit_fn emit, void *ud);
 
+/* Only the base words of s, in order, case-folded (CJK unigrams included),
+ * without CamelCase parts or joined wholes: the positions a phrase query
+ * matches against ("payment-service failed" gives payment, service,
+ * failed). Every base word is also a token of tokenize(). */
+void tokenize_words(const char *s, size_t n, tok_emit_fn emit, void *ud);
+
 #endif /* STRATA_SEGMENT_TOKENIZE_H */

@@ -1,0 +1,254 @@
+/*
+ * query/exec.c - a query's candidate rows in one segment, from the index
+ * alone: bloom filters first (a term the segment cannot hold costs no index
+ * read), then postings algebra on roaring bitmaps.
+ *
+ * Each node yields a bitmap and whether it is exact. Exact nodes (words,
+ * wildcards, levels, field values) give precisely their rows. Phrases give
+ * the rows holding all their words, regexes, numbers and existence give
+ * every row: a superset the caller narrows with q_match. NOT of an inexact
+ * node cannot be complemented, so it gives every row, inexact.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "query_int.h"
+
+typedef struct ectx {
+    seg_reader *r;
+    uint32_t rows;
+    char *err;
+    size_t errlen;
+} ectx;
+
+static roaring_bitmap_t *all_rows(const ectx *c)
+{
+    roaring_bitmap_t *b = roaring_bitmap_create();
+    if (b && c->rows)
+        roaring_bitmap_add_range(b, 0, c->rows);
+    return b;
+}
+
+static roaring_bitmap_t *fail(const ectx *c, const char *what)
+{
+    if (c->err && c->errlen && !c->err[0])
+        snprintf(c->err, c->errlen, "%s", what);
+    return NULL;
+}
+
+/* AND of the postings of every term; empty at the first absent term. */
+static roaring_bitmap_t *terms_rows(const ectx *c, const q_node *n)
+{
+    for (size_t i = 0; i < n->nitems; i++)
+        if (!seg_may_contain(c->r, n->items[i].p, n->items[i].n))
+            return roaring_bitmap_create();
+    roaring_bitmap_t *acc = NULL;
+    for (size_t i = 0; i < n->nitems; i++) {
+        roaring_bitmap_t *p = seg_postings(c->r, n->items[i].p, n->items[i].n);
+        if (!p) {
+            if (acc)
+                roaring_bitmap_free(acc);
+            return fail(c, seg_error(c->r));
+        }
+        if (!acc) {
+            acc = p;
+        } else {
+            roaring_bitmap_and_inplace(acc, p);
+            roaring_bitmap_free(p);
+        }
+        if (roaring_bitmap_is_empty(acc))
+            break;
+    }
+    return acc ? acc : roaring_bitmap_create();
+}
+
+typedef struct wild_ctx {
+    const ectx *c;
+    const q_node *n;
+    roaring_bitmap_t *acc;
+    size_t expanded;
+    int failed; /* 1 = too many expansions, 2 = index error */
+} wild_ctx;
+
+static int wild_term(void *ud, const char *term, size_t len, uint32_t df)
+{
+    wild_ctx *w = ud;
+    const q_node *n = w->n;
+    (void)df;
+    if (!q_glob(n->pattern.p, n->pattern.n, term + n->prefix.n, len - n->prefix.n))
+        return 0;
+    if (++w->expanded > Q_MAX_EXPANSIONS) {
+        w->failed = 1;
+        return 1;
+    }
+    roaring_bitmap_t *p = seg_postings(w->c->r, term, len);
+    if (!p) {
+        w->failed = 2;
+        return 1;
+    }
+    roaring_bitmap_or_inplace(w->acc, p);
+    roaring_bitmap_free(p);
+    return 0;
+}
+
+/* OR of the postings of every term the glob matches, walking only the terms
+ * that start with the field prefix and the pattern's literal prefix. */
+static roaring_bitmap_t *wild_rows(const ectx *c, const q_node *n)
+{
+    char key[Q_PREFIX_MAX + TOK_MAX_BYTES];
+    size_t klen = n->prefix.n + n->literal_len;
+    if (klen > sizeof key)
+        return roaring_bitmap_create();
+    memcpy(key, n->prefix.p, n->prefix.n);
+    memcpy(key + n->prefix.n, n->pattern.p, n->literal_len);
+    wild_ctx w = {.c = c, .n = n, .acc = roaring_bitmap_create()};
+    if (!w.acc)
+        return fail(c, "out of memory");
+    if (seg_terms(c->r, key, klen, wild_term, &w) < 0 && !w.failed)
+        w.failed = 2;
+    if (w.failed) {
+        roaring_bitmap_free(w.acc);
+        if (w.failed == 1 && c->err && c->errlen && !c->err[0])
+            snprintf(c->err, c->errlen,
+                     "column %d: '%s' matches more than %d terms; make the pattern longer "
+                     "(more letters before the first '*')",
+                     n->column, n->pattern.p, Q_MAX_EXPANSIONS);
+        return w.failed == 1 ? NULL : fail(c, seg_error(c->r));
+    }
+    return w.acc;
+}
+
+static roaring_bitmap_t *level_rows(const ectx *c, const q_node *n)
+{
+    roaring_bitmap_t *acc = roaring_bitmap_create();
+    if (!acc)
+        return fail(c, "out of memory");
+    for (int l = STRATA_LEVEL_TRACE; l <= STRATA_LEVEL_FATAL; l++) {
+        if (!((n->levels >> l) & 1u))
+            continue;
+        char term[16];
+        const char *name = strata_level_name(l);
+        int k = snprintf(term, sizeof term, "level:%s", name);
+        for (int i = 6; i < k; i++)
+            term[i] = (char)(term[i] + 32);
+        roaring_bitmap_t *p = seg_postings(c->r, term, (size_t)k);
+        if (!p) {
+            roaring_bitmap_free(acc);
+            return fail(c, seg_error(c->r));
+        }
+        roaring_bitmap_or_inplace(acc, p);
+        roaring_bitmap_free(p);
+    }
+    return acc;
+}
+
+static roaring_bitmap_t *eval(const ectx *c, const q_node *n, int *exact)
+{
+    *exact = 1;
+    switch (n->kind) {
+    case Q_ALL:
+        return all_rows(c);
+    case Q_TERMS:
+        return terms_rows(c, n);
+    case Q_PHRASE: {
+        *exact = 0;
+        char buf[Q_PREFIX_MAX + TOK_MAX_BYTES];
+        roaring_bitmap_t *acc = NULL;
+        for (size_t i = 0; i < n->nitems; i++) {
+            size_t len = n->prefix.n + n->items[i].n;
+            if (len > sizeof buf)
+                continue;
+            memcpy(buf, n->prefix.p, n->prefix.n);
+            memcpy(buf + n->prefix.n, n->items[i].p, n->items[i].n);
+            roaring_bitmap_t *p = seg_may_contain(c->r, buf, len) ? seg_postings(c->r, buf, len)
+                                                                  : roaring_bitmap_create();
+            if (!p) {
+                if (acc)
+                    roaring_bitmap_free(acc);
+                return fail(c, seg_error(c->r));
+            }
+            if (!acc) {
+                acc = p;
+            } else {
+                roaring_bitmap_and_inplace(acc, p);
+                roaring_bitmap_free(p);
+            }
+            if (roaring_bitmap_is_empty(acc))
+                break;
+        }
+        return acc ? acc : roaring_bitmap_create();
+    }
+    case Q_WILD:
+        return wild_rows(c, n);
+    case Q_LEVEL:
+        return level_rows(c, n);
+    case Q_REGEX:
+    case Q_EXISTS:
+    case Q_NUM:
+        *exact = 0;
+        return all_rows(c);
+    case Q_AND: {
+        int ea, eb;
+        roaring_bitmap_t *a = eval(c, n->a, &ea);
+        if (!a)
+            return NULL;
+        if (roaring_bitmap_is_empty(a)) {
+            *exact = 1; /* nothing can match: exactly nothing */
+            return a;
+        }
+        roaring_bitmap_t *b = eval(c, n->b, &eb);
+        if (!b) {
+            roaring_bitmap_free(a);
+            return NULL;
+        }
+        roaring_bitmap_and_inplace(a, b);
+        roaring_bitmap_free(b);
+        *exact = ea && eb;
+        return a;
+    }
+    case Q_OR: {
+        int ea, eb;
+        roaring_bitmap_t *a = eval(c, n->a, &ea);
+        if (!a)
+            return NULL;
+        roaring_bitmap_t *b = eval(c, n->b, &eb);
+        if (!b) {
+            roaring_bitmap_free(a);
+            return NULL;
+        }
+        roaring_bitmap_or_inplace(a, b);
+        roaring_bitmap_free(b);
+        *exact = ea && eb;
+        return a;
+    }
+    case Q_NOT: {
+        int ea;
+        roaring_bitmap_t *a = eval(c, n->a, &ea);
+        if (!a)
+            return NULL;
+        if (!ea) {
+            roaring_bitmap_free(a);
+            *exact = 0;
+            return all_rows(c);
+        }
+        roaring_bitmap_flip_inplace(a, 0, c->rows);
+        return a;
+    }
+    }
+    return fail(c, "unknown query node");
+}
+
+int q_segment(const query *q, seg_reader *r, roaring_bitmap_t **out, int *exact, char *err,
+              size_t errlen)
+{
+    if (err && errlen)
+        err[0] = 0;
+    ectx c = {.r = r, .rows = (uint32_t)seg_get_info(r)->events, .err = err, .errlen = errlen};
+    *out = eval(&c, q->root, exact);
+    if (!*out) {
+        if (err && errlen && !err[0])
+            snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,80 @@
+/*
+ * query/query.h - the query language of Strata (docs/QUERY.md): one parser
+ * and one meaning for search, tail and alert filters.
+ *
+ * A query is parsed once (q_parse) into an immutable tree that any number of
+ * threads may then evaluate:
+ *  - q_match() decides one event, from its fields alone. Tail, alerts, the
+ *    indexer's in-memory head and the reference-model test use it.
+ *  - q_segment() answers from a segment's index: a bitmap of candidate rows
+ *    and whether it is exact. When it is not (phrases, regexes, numbers,
+ *    existence), each candidate is checked with q_match() on the decoded row.
+ * Both read terms through the one tokenizer (segment/tokenize.h), so they
+ * cannot disagree; tests/unit/test_query.c checks that they do not.
+ *
+ * Ownership: q_parse returns a query the caller frees with q_free. A
+ * q_scratch holds per-thread working memory for q_match; one per thread.
+ */
+#ifndef STRATA_QUERY_H
+#define STRATA_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <roaring/roaring.h>
+
+#include "segment.h"
+#include "strata/event.h"
+
+/* Longest query text accepted, in bytes: far beyond any hand-written query,
+ * small enough that parsing can never be a denial of service. */
+#define Q_MAX_TEXT 8192
+/* Most nodes in one query tree (words, operators): bounds evaluation work
+ * per row. */
+#define Q_MAX_NODES 512
+/* Deepest nesting of parentheses and NOTs: the parser recurses. */
+#define Q_MAX_DEPTH 64
+/* Most terms one wildcard may expand to in one segment; past it the query
+ * fails and says so (as Elasticsearch's max_expansions), because a union of
+ * tens of thousands of postings is a scan in disguise. */
+#define Q_MAX_EXPANSIONS 4096
+/* PCRE2 backtracking budget per row: a catastrophic regex stops instead of
+ * pinning a core (the row then does not match and the query says so). */
+#define Q_REGEX_MATCH_LIMIT 100000
+
+typedef struct query query;
+
+/* Parse text (len bytes). NULL with "column N: what was wrong" in err. */
+query *q_parse(const char *text, size_t len, char *err, size_t errlen);
+void q_free(query *q);
+
+/* True when the query matches every event (empty text or `*`). */
+int q_is_all(const query *q);
+/* True when q_segment is always exact for this query (no verification). */
+int q_is_exact(const query *q);
+/* The query in canonical form, for logs and tests (malloc'd). */
+char *q_describe(const query *q);
+
+/* Per-thread scratch for q_match. */
+typedef struct q_scratch q_scratch;
+q_scratch *q_scratch_new(void);
+void q_scratch_free(q_scratch *s);
+
+/* 1 when ev matches q, 0 when it does not. */
+int q_match(const query *q, const strata_event *ev, q_scratch *s);
+/* Rows where a regex gave up (Q_REGEX_MATCH_LIMIT) since the scratch was
+ * made: the caller reports them. */
+uint64_t q_scratch_regex_aborts(const q_scratch *s);
+
+/* Candidate rows of a segment: *out (caller frees) holds every matching row
+ * and, when *exact is 0, possibly others that q_match must rule out.
+ * 0, or -1 with err (a wildcard expanded past Q_MAX_EXPANSIONS, a corrupt
+ * index, out of memory). */
+int q_segment(const query *q, seg_reader *r, roaring_bitmap_t **out, int *exact, char *err,
+              size_t errlen);
+
+/* Parse a level name (case-insensitive: trace .. fatal, warning, err,
+ * critical); 0 when unknown. */
+int q_level_parse(const char *s, size_t len);
+
+#endif /* STRATA_QUERY_H */

@@ -1,0 +1,369 @@
+/*
+ * tests/unit/test_query.c - the query language:
+ *   - parse errors name the column and what was expected;
+ *   - precedence is NOT > AND > OR, AND is implicit;
+ *   - words, joined identifiers, phrases across punctuation, wildcards,
+ *     regexes, levels, numbers and existence match the events a user expects;
+ *   - for random corpora and random queries drawn from the grammar, the
+ *     index path (q_segment, then q_match on inexact candidates) returns
+ *     exactly the events q_match finds by scanning every event.
+ */
+#include "test_util.h"
+
+#include <ctype.h>
+
+#include "query.h"
+#include "segment.h"
+
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+static uint32_t rnd_below(uint32_t n)
+{
+    return (uint32_t)(rnd() % n);
+}
+
+/* ---- parsing --------------------------------------------------------------------- */
+
+static void expect_error(const char *text, const char *want)
+{
+    char err[256];
+    query *q = q_parse(text, strlen(text), err, sizeof err);
+    if (q)
+        fail_msg("'%s' parsed but should fail with '%s'", text, want);
+    if (!strstr(err, want))
+        fail_msg("'%s': error '%s' does not contain '%s'", text, err, want);
+}
+
+static void expect_tree(const char *text, const char *want)
+{
+    char err[256];
+    query *q = q_parse(text, strlen(text), err, sizeof err);
+    if (!q)
+        fail_msg("'%s' failed: %s", text, err);
+    char *d = q_describe(q);
+    if (strcmp(d, want) != 0)
+        fail_msg("'%s' gave %s, want %s", text, d, want);
+    free(d);
+    q_free(q);
+}
+
+static void test_parse_errors(void **state)
+{
+    (void)state;
+    expect_error("(timeout", "column 9: expected ')' to close the '(' at column 1");
+    expect_error("timeout)", "column 8: unexpected ')'");
+    expect_error("\"card declined", "column 1: the quote opened here is never closed");
+    expect_error("timeout OR", "column 9: expected a term after OR");
+    expect_error("AND timeout", "column 1: expected a word, a phrase or '(' before 'AND'");
+    expect_error("level:loud", "column 7: unknown level 'loud'");
+    expect_error("sevrice:payments", "column 1: unknown field 'sevrice'");
+    expect_error("meta.latency_ms>fast", "needs a number, not 'fast'");
+    expect_error("/a(b/", "invalid regex");
+    expect_error("/abc", "the regex opened here is never closed");
+    expect_error("service>3", "'service' cannot be compared");
+    expect_error("---", "contains no letters or digits");
+    expect_error("service:", "expected a value after 'service:'");
+    char deep[200];
+    memset(deep, '(', 100);
+    memcpy(deep + 100, "x", 2);
+    expect_error(deep, "nested deeper than");
+}
+
+static void test_parse_trees(void **state)
+{
+    (void)state;
+    expect_tree("", "*");
+    expect_tree("*", "*");
+    expect_tree("a b OR c", "((terms[msg:a] AND terms[msg:b]) OR terms[msg:c])");
+    expect_tree("a OR b c", "(terms[msg:a] OR (terms[msg:b] AND terms[msg:c]))");
+    expect_tree("-a b", "(NOT terms[msg:a] AND terms[msg:b])");
+    expect_tree("NOT (a OR b)", "NOT (terms[msg:a] OR terms[msg:b])");
+    expect_tree("a AND b", "(terms[msg:a] AND terms[msg:b])");
+    expect_tree("Payment-Service", "terms[msg:payment msg:service msg:payment-service]");
+    expect_tree("\"Card, declined!\"", "msg:\"card declined\"");
+    expect_tree("service:Payments", "terms[service:payments]");
+    expect_tree("service:\"Cart API\"", "terms[service:cart api]");
+    expect_tree("meta.user_id:u_98765", "terms[meta.user_id:u_98765]");
+    expect_tree("pay*", "msg:pay*");
+    expect_tree("level>=WARN", "level[0x70]");
+    expect_tree("meta.latency_ms>500", "meta.latency_ms>500");
+    expect_tree("meta.trace_id:*", "meta.trace_id:*");
+    expect_tree("10:30:00", "terms[msg:10 msg:30 msg:00 msg:10:30:00]");
+    expect_tree("and or", "(terms[msg:and] AND terms[msg:or])");
+}
+
+/* ---- matching single events ------------------------------------------------------ */
+
+static int matches(const char *text, const strata_event *ev)
+{
+    char err[256];
+    query *q = q_parse(text, strlen(text), err, sizeof err);
+    if (!q)
+        fail_msg("'%s' failed: %s", text, err);
+    q_scratch *s = q_scratch_new();
+    assert_non_null(s);
+    int m = q_match(q, ev, s);
+    q_scratch_free(s);
+    q_free(q);
+    return m;
+}
+
+static void test_match_events(void **state)
+{
+    (void)state;
+    strata_kv kv[3] = {
+        {strata_cstr("latency_ms"), strata_cstr("750"), STRATA_VALUE_INT},
+        {strata_cstr("user_id"), strata_cstr("u_98765"), STRATA_VALUE_STRING},
+        {strata_cstr("note"), strata_cstr("card was declined"), STRATA_VALUE_STRING},
+    };
+    strata_event ev;
+    strata_event_init(&ev);
+    ev.level = STRATA_LEVEL_ERROR;
+    ev.service = strata_cstr("payment-service");
+    ev.host = strata_cstr("Web-01");
+    ev.msg = strata_cstr("Card declined: timeout after 10.0.3.42 NullPointerException 数据库");
+    ev.meta = kv;
+    ev.meta_count = 3;
+
+    assert_true(matches("timeout", &ev));
+    assert_true(matches("TIMEOUT", &ev));
+    assert_true(matches("10.0.3.42", &ev));
+    assert_false(matches("3.42", &ev));     /* a joined whole is one token... */
+    assert_true(matches("\"3.42\"", &ev)); /* ...its words in order are a phrase */
+    assert_false(matches("10.0.3.43", &ev));
+    assert_true(matches("\"declined timeout\"", &ev)); /* across ':' */
+    assert_false(matches("\"timeout declined\"", &ev));
+    assert_true(matches("pointer", &ev)); /* CamelCase part */
+    assert_true(matches("nullpointer*", &ev));
+    assert_true(matches("*ception", &ev));
+    assert_true(matches("t?meout", &ev));
+    assert_false(matches("t?out", &ev));
+    assert_true(matches("数", &ev));
+    assert_true(matches("/declined: time/", &ev));
+    assert_false(matches("/DECLINED/", &ev));
+    assert_true(matches("/DECLINED/i", &ev));
+    assert_true(matches("service:payment-service", &ev));
+    assert_true(matches("service:PAYMENT-SERVICE", &ev));
+    assert_false(matches("service:payment", &ev)); /* the whole value */
+    assert_true(matches("service:pay*", &ev));
+    assert_true(matches("host:web-01", &ev));
+    assert_true(matches("level:error", &ev));
+    assert_true(matches("level>=warn", &ev));
+    assert_false(matches("level<error", &ev));
+    assert_true(matches("meta.latency_ms>500", &ev));
+    assert_false(matches("meta.latency_ms<=500", &ev));
+    assert_true(matches("meta.latency_ms=750", &ev));
+    assert_true(matches("meta.user_id:u_98765", &ev));
+    assert_true(matches("meta.user_id:*", &ev));
+    assert_false(matches("meta.trace_id:*", &ev));
+    assert_true(matches("meta.note:\"was declined\"", &ev));
+    assert_false(matches("meta.note:timeout", &ev));
+    assert_true(matches("timeout -debug", &ev));
+    assert_false(matches("timeout NOT card", &ev));
+    assert_true(matches("(foo OR timeout) AND level:error", &ev));
+    assert_true(matches("foo OR bar OR declined", &ev));
+    assert_false(matches("foo OR bar", &ev));
+    assert_true(matches("", &ev));
+}
+
+/* ---- the index agrees with a scan -------------------------------------------------- */
+
+static const char *const VOCAB[] = {
+    "Connection", "timeout",   "payment",  "declined",    "user",   "login", "failed",
+    "10.0.3.42",  "10.0.3.43", "blk_-695", "retry",       "OK",     "error", "NullPointer",
+    "数据库",     "Müller",    "db-01",    "a:b",         "GET",    "/api/v1",
+    "card",       "Timeout",   "pay",      "payment-svc", "u_9876", "trace"};
+#define NVOCAB (sizeof VOCAB / sizeof *VOCAB)
+static const char *const SERVICES[] = {"payments", "Auth", "cart-api", "", "search"};
+static const char *const KEYS[] = {"trace_id", "user_id", "latency_ms", "path"};
+
+typedef struct tev {
+    strata_event ev;
+    strata_kv kv[4];
+    char msg[400];
+    char vals[4][32];
+} tev;
+
+static void make_event(tev *t, int64_t base)
+{
+    memset(t, 0, sizeof *t);
+    strata_event_init(&t->ev);
+    t->ev.ingest_ts_ns = base + (int64_t)rnd_below(1000) * 1000;
+    t->ev.event_ts_ns = t->ev.ingest_ts_ns - (int64_t)rnd_below(1000);
+    t->ev.level = (uint8_t)rnd_below(7);
+    t->ev.service = strata_cstr(SERVICES[rnd_below(5)]);
+    t->ev.host = strata_cstr(rnd_below(2) ? "web01" : "Web02");
+    size_t n = 0;
+    int words = (int)rnd_below(10);
+    for (int i = 0; i < words; i++) {
+        const char *sep = i == 0 ? "" : (rnd_below(4) == 0 ? ", " : " ");
+        n += (size_t)snprintf(t->msg + n, sizeof t->msg - n, "%s%s", sep, VOCAB[rnd_below(NVOCAB)]);
+    }
+    t->ev.msg.ptr = t->msg;
+    t->ev.msg.len = (uint32_t)n;
+    t->ev.meta_count = rnd_below(4);
+    for (uint32_t i = 0; i < t->ev.meta_count; i++) {
+        uint8_t type = (uint8_t)rnd_below(3);
+        int vn = type == STRATA_VALUE_INT
+                     ? snprintf(t->vals[i], sizeof t->vals[i], "%d", (int)rnd_below(1000))
+                     : snprintf(t->vals[i], sizeof t->vals[i], "%s", VOCAB[rnd_below(NVOCAB)]);
+        t->kv[i].key = strata_cstr(KEYS[rnd_below(4)]);
+        t->kv[i].value.ptr = t->vals[i];
+        t->kv[i].value.len = (uint32_t)vn;
+        t->kv[i].type = type == STRATA_VALUE_INT ? STRATA_VALUE_INT : STRATA_VALUE_STRING;
+    }
+    t->ev.meta = t->kv;
+}
+
+/* One random query from the grammar, appended to buf. */
+static void rand_query(char *buf, size_t cap, int depth)
+{
+    size_t n = strlen(buf);
+    uint32_t k = depth > 2 ? rnd_below(9) : rnd_below(13);
+    const char *w = VOCAB[rnd_below(NVOCAB)];
+    char tmp[200];
+    switch (k) {
+    case 0:
+    case 1:
+        snprintf(tmp, sizeof tmp, "%s", w);
+        if (!strcmp(w, "/api/v1") || !strcmp(w, "a:b"))
+            snprintf(tmp, sizeof tmp, "\"%s\"", w);
+        break;
+    case 2:
+        snprintf(tmp, sizeof tmp, "\"%s %s\"", w, VOCAB[rnd_below(NVOCAB)]);
+        break;
+    case 3: {
+        size_t l = strlen(w) > 3 ? 3 : strlen(w);
+        snprintf(tmp, sizeof tmp, "%.*s*", (int)l, w);
+        if (l == 0 || (unsigned char)w[0] >= 0x80 || !isalnum((unsigned char)w[0]) ||
+            memchr(w, ':', l))
+            snprintf(tmp, sizeof tmp, "*out");
+        break;
+    }
+    case 4:
+        snprintf(tmp, sizeof tmp, "service:%s", rnd_below(2) ? "payments" : "cart-*");
+        break;
+    case 5:
+        snprintf(tmp, sizeof tmp, "level%s%s", rnd_below(2) ? ">=" : ":",
+                 rnd_below(2) ? "warn" : "INFO");
+        break;
+    case 6:
+        snprintf(tmp, sizeof tmp, "meta.latency_ms%s%u", rnd_below(2) ? ">" : "<=", rnd_below(1000));
+        break;
+    case 7:
+        snprintf(tmp, sizeof tmp, "meta.%s:%s", KEYS[rnd_below(4)], rnd_below(3) ? "*" : "timeout");
+        break;
+    case 8:
+        snprintf(tmp, sizeof tmp, "/%s/%s", rnd_below(2) ? "time" : "d[a-z]+ed",
+                 rnd_below(2) ? "i" : "");
+        break;
+    case 9:
+    case 10: {
+        snprintf(buf + n, cap - n, "(");
+        rand_query(buf, cap, depth + 1);
+        n = strlen(buf);
+        snprintf(buf + n, cap - n, k == 9 ? " OR " : " ");
+        rand_query(buf, cap, depth + 1);
+        n = strlen(buf);
+        snprintf(buf + n, cap - n, ")");
+        return;
+    }
+    default:
+        snprintf(buf + n, cap - n, rnd_below(2) ? "NOT " : "-");
+        rand_query(buf, cap, depth + 1);
+        return;
+    }
+    snprintf(buf + n, cap - n, "%s", tmp);
+}
+
+#define N_EVENTS 2000
+#define N_QUERIES 400
+
+static void test_index_equals_scan(void **state)
+{
+    (void)state;
+    rng_state = 0x2545f4914f6cdd1dull;
+    tev *evs = calloc(N_EVENTS, sizeof *evs);
+    assert_non_null(evs);
+    seg_writer_opts o = {.tenant = "t", .block_events = 128};
+    seg_writer *w = seg_writer_new(&o);
+    for (size_t i = 0; i < N_EVENTS; i++) {
+        make_event(&evs[i], 1750000000000000000ll + (int64_t)i * 1000000);
+        assert_int_equal(seg_writer_add(w, &evs[i].ev), 0);
+    }
+    uint8_t *buf;
+    size_t len;
+    char err[256];
+    if (seg_writer_finish_mem(w, &buf, &len, err, sizeof err) != 0)
+        fail_msg("finish: %s", err);
+    seg_writer_free(w);
+    seg_reader *r = seg_open_mem(buf, len, NULL, err, sizeof err);
+    if (!r)
+        fail_msg("open: %s", err);
+    q_scratch *s = q_scratch_new();
+    size_t nonempty = 0, inexact = 0;
+    for (int qi = 0; qi < N_QUERIES; qi++) {
+        char text[2048] = "";
+        rand_query(text, sizeof text, 0);
+        query *q = q_parse(text, strlen(text), err, sizeof err);
+        if (!q)
+            fail_msg("query %d '%s' did not parse: %s", qi, text, err);
+        /* the scan: rows are in ingest order, which is arrival order here */
+        roaring_bitmap_t *want = roaring_bitmap_create();
+        for (uint32_t i = 0; i < N_EVENTS; i++)
+            if (q_match(q, &evs[i].ev, s))
+                roaring_bitmap_add(want, i);
+        roaring_bitmap_t *cand;
+        int exact;
+        if (q_segment(q, r, &cand, &exact, err, sizeof err) != 0)
+            fail_msg("query '%s': %s", text, err);
+        if (!exact) {
+            inexact++;
+            roaring_bitmap_t *got = roaring_bitmap_create();
+            roaring_uint32_iterator_t *it = roaring_create_iterator(cand);
+            while (it->has_value) {
+                strata_event ev;
+                assert_int_equal(seg_row(r, it->current_value, &ev), 0);
+                if (q_match(q, &ev, s))
+                    roaring_bitmap_add(got, it->current_value);
+                roaring_advance_uint32_iterator(it);
+            }
+            roaring_free_uint32_iterator(it);
+            roaring_bitmap_free(cand);
+            cand = got;
+        }
+        if (!roaring_bitmap_equals(want, cand))
+            fail_msg("query '%s': index gives %llu rows, scan %llu", text,
+                     (unsigned long long)roaring_bitmap_get_cardinality(cand),
+                     (unsigned long long)roaring_bitmap_get_cardinality(want));
+        if (!roaring_bitmap_is_empty(want))
+            nonempty++;
+        roaring_bitmap_free(want);
+        roaring_bitmap_free(cand);
+        q_free(q);
+    }
+    /* the generator must exercise both paths and find things */
+    assert_true(nonempty > N_QUERIES / 4);
+    assert_true(inexact > N_QUERIES / 10);
+    q_scratch_free(s);
+    seg_close(r);
+    free(buf);
+    free(evs);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_parse_trees),
+        cmocka_unit_test(test_match_events),
+        cmocka_unit_test(test_index_equals_scan),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
