@@ -1184,6 +1184,8 @@ engine *engine_new(struct ev_loop *loop, struct loader *ld, config *cfg, const c
     }
     pthread_mutex_init(&eng->graph_lock, NULL);
     pthread_mutex_init(&eng->msg_lock, NULL);
+    pthread_mutex_init(&eng->svc_lock, NULL);
+    pthread_cond_init(&eng->svc_cond, NULL);
     ev_async_init(&eng->msg_async, on_msg_async);
     eng->msg_async.data = eng;
     ev_async_start(loop, &eng->msg_async);
@@ -1462,6 +1464,8 @@ void engine_free(engine *eng)
     config_free(eng->cfg);
     pthread_mutex_destroy(&eng->graph_lock);
     pthread_mutex_destroy(&eng->msg_lock);
+    pthread_mutex_destroy(&eng->svc_lock);
+    pthread_cond_destroy(&eng->svc_cond);
     free(eng->config_path);
     free(eng->data_dir);
     free(eng->last_reload_error);

@@ -167,6 +167,11 @@ typedef struct engine {
     atomic_ullong reloads_ok, reloads_failed;
     char *last_reload_error;
 
+    /* services plugins export to each other (ABI 1.3), under svc_lock */
+    pthread_mutex_t svc_lock;
+    pthread_cond_t svc_cond;
+    struct service *services;
+
     struct http_server *http;
     struct pipe_buffer *buffers; /* open WAL buffers, by pipeline */
     struct metastore *meta;      /* tenants and credentials (DATA_DIR/meta.db) */
@@ -200,7 +205,7 @@ int engine_on_loop_thread(const engine *eng);
 int64_t engine_now_ms(void);
 
 /* Instance resources (host_api.c registers, engine frees). */
-enum { RES_TIMER = 1, RES_IO, RES_THREAD, RES_METRIC, RES_ROUTE };
+enum { RES_TIMER = 1, RES_IO, RES_THREAD, RES_METRIC, RES_ROUTE, RES_SERVICE };
 int instance_add_resource(instance *in, int type, void *ptr);
 void instance_drop_resource(instance *in, void *ptr);
 

@@ -448,6 +448,111 @@ static int h_buffer_backlog(strata_instance *inst, double *fill, uint64_t *lag)
     return STRATA_ENOTFOUND;
 }
 
+/* ---- services (ABI 1.3) ---------------------------------------------------------------------- */
+
+/* Longest service name, with its NUL. */
+#define SERVICE_NAME_MAX 64
+
+typedef struct service {
+    char name[SERVICE_NAME_MAX];
+    const void *api;
+    instance *owner;
+    int uses; /* acquired and not yet released */
+    struct service *next;
+} service;
+
+static int h_service_export(strata_instance *inst, const char *name, const void *api)
+{
+    instance *in = INST(inst);
+    engine *eng = in->eng;
+    if (!name || !api || strlen(name) >= SERVICE_NAME_MAX)
+        return STRATA_EINVAL;
+    pthread_mutex_lock(&eng->svc_lock);
+    for (service *s = eng->services; s; s = s->next)
+        if (strcmp(s->name, name) == 0) {
+            pthread_mutex_unlock(&eng->svc_lock);
+            return STRATA_EINVAL;
+        }
+    service *s = calloc(1, sizeof *s);
+    if (!s) {
+        pthread_mutex_unlock(&eng->svc_lock);
+        return STRATA_ENOMEM;
+    }
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->api = api;
+    s->owner = in;
+    s->next = eng->services;
+    eng->services = s;
+    pthread_mutex_unlock(&eng->svc_lock);
+    if (instance_add_resource(in, RES_SERVICE, s) != STRATA_OK) {
+        pthread_mutex_lock(&eng->svc_lock);
+        eng->services = s->next;
+        pthread_mutex_unlock(&eng->svc_lock);
+        free(s);
+        return STRATA_ENOMEM;
+    }
+    return STRATA_OK;
+}
+
+/* Unlink s once nobody uses it, and free it. */
+static void service_remove(engine *eng, service *s)
+{
+    pthread_mutex_lock(&eng->svc_lock);
+    for (service **pp = &eng->services; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    while (s->uses > 0)
+        pthread_cond_wait(&eng->svc_cond, &eng->svc_lock);
+    pthread_mutex_unlock(&eng->svc_lock);
+    free(s);
+}
+
+static void h_service_withdraw(strata_instance *inst, const char *name)
+{
+    instance *in = INST(inst);
+    engine *eng = in->eng;
+    service *found = NULL;
+    pthread_mutex_lock(&eng->svc_lock);
+    for (service *s = eng->services; s; s = s->next)
+        if (s->owner == in && strcmp(s->name, name) == 0)
+            found = s;
+    pthread_mutex_unlock(&eng->svc_lock);
+    if (found) {
+        instance_drop_resource(in, found);
+        service_remove(eng, found);
+    }
+}
+
+static const void *h_service_acquire(strata_instance *inst, const char *name)
+{
+    engine *eng = INST(inst)->eng;
+    const void *api = NULL;
+    pthread_mutex_lock(&eng->svc_lock);
+    for (service *s = eng->services; s; s = s->next)
+        if (strcmp(s->name, name) == 0) {
+            s->uses++;
+            api = s->api;
+            break;
+        }
+    pthread_mutex_unlock(&eng->svc_lock);
+    return api;
+}
+
+static void h_service_release(strata_instance *inst, const void *api)
+{
+    engine *eng = INST(inst)->eng;
+    pthread_mutex_lock(&eng->svc_lock);
+    for (service *s = eng->services; s; s = s->next)
+        if (s->api == api && s->uses > 0) {
+            s->uses--;
+            break;
+        }
+    pthread_cond_broadcast(&eng->svc_cond);
+    pthread_mutex_unlock(&eng->svc_lock);
+}
+
 static int64_t h_now_ns(void)
 {
     struct timespec ts;
@@ -515,6 +620,10 @@ static const strata_host_api table = {
     .batch_seq = h_batch_seq,
     .output_commit = h_output_commit,
     .buffer_backlog = h_buffer_backlog,
+    .service_export = h_service_export,
+    .service_withdraw = h_service_withdraw,
+    .service_acquire = h_service_acquire,
+    .service_release = h_service_release,
 };
 
 const strata_host_api *host_api_table(void)
@@ -536,6 +645,7 @@ void host_api_release_resource(instance *in, int type, void *ptr)
         break;
     }
     case RES_METRIC: metrics_free(ptr); break;
+    case RES_SERVICE: service_remove(in->eng, ptr); break;
     default: break;
     }
 }

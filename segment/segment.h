@@ -78,6 +78,16 @@ unsigned seg_writer_samples(seg_writer *w, unsigned max, uint8_t **buf, size_t *
  * writer's own samples); it must outlive the writer. */
 void seg_writer_set_dict(seg_writer *w, const void *dict, size_t len);
 void seg_writer_free(seg_writer *w);
+/* Sort the rows into segment order and refuse further adds: from then on
+ * the writer only reads its rows, so readers may read them concurrently
+ * with finish (the indexer's sealing head stays searchable). Cheap when
+ * rows arrived in ingest order. Finish seals first if not yet sealed. */
+void seg_writer_seal(seg_writer *w);
+/* Row i as an event (after seal: in segment order). Strings point into the
+ * writer; kv receives the meta (kvcap entries at least SEG_MAX_META_PER_ROW
+ * to never fail). 0, or -1 when i is out of range or kv too small. A writer
+ * that is still taking adds must be read under the adder's lock. */
+int seg_writer_row(const seg_writer *w, size_t i, strata_event *ev, strata_kv *kv, uint32_t kvcap);
 
 /* ---- reading -------------------------------------------------------------- */
 

@@ -54,6 +54,7 @@ struct seg_writer {
     strbuf data; /* msg and meta value bytes */
     strtab services, hosts, keys;
     size_t raw_bytes;
+    int sealed; /* rows sorted; no more adds */
     int finished;
 };
 
@@ -99,7 +100,7 @@ static uint64_t keep(seg_writer *w, strata_str s)
 
 int seg_writer_add(seg_writer *w, const strata_event *ev)
 {
-    if (w->finished || w->n >= SEG_MAX_EVENTS || ev->meta_count > SEG_MAX_META_PER_ROW)
+    if (w->sealed || w->finished || w->n >= SEG_MAX_EVENTS || ev->meta_count > SEG_MAX_META_PER_ROW)
         return -1;
     size_t raw = ev->msg.len + ev->service.len + ev->host.len + 18;
     for (uint32_t i = 0; i < ev->meta_count; i++)
@@ -333,6 +334,26 @@ static void row_event(const seg_writer *w, const wrow *r, strata_event *ev, stra
     }
     ev->meta = kv;
     ev->meta_count = r->kv_n;
+}
+
+void seg_writer_seal(seg_writer *w)
+{
+    if (w->sealed)
+        return;
+    w->sealed = 1;
+    size_t i = 1;
+    while (i < w->n && cmp_rows(&w->rows[i - 1], &w->rows[i]) <= 0)
+        i++;
+    if (i < w->n) /* rows usually arrive in ingest order: sort only when not */
+        qsort(w->rows, w->n, sizeof *w->rows, cmp_rows);
+}
+
+int seg_writer_row(const seg_writer *w, size_t i, strata_event *ev, strata_kv *kv, uint32_t kvcap)
+{
+    if (i >= w->n || w->rows[i].kv_n > kvcap)
+        return -1;
+    row_event(w, &w->rows[i], ev, kv);
+    return 0;
 }
 
 /* Tokenize every row (in sorted order) into occ/row_occ. */
@@ -854,9 +875,8 @@ int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, 
     *len = 0;
     if (w->finished)
         return fail(&b, "segment writer already finished");
+    seg_writer_seal(w);
     w->finished = 1;
-    if (w->n > 1)
-        qsort(w->rows, w->n, sizeof *w->rows, cmp_rows);
 
     /* header */
     sb_append(&b.out, SEG_MAGIC, SEG_MAGIC_LEN);

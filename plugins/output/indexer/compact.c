@@ -87,7 +87,10 @@ static int merge_group(indexer *x, catalog *cat, const idx_settings *set, const 
         goto out;
     }
     idx_crash_point("compact_after_write");
-    if (catalog_swap(cat, ids, n, &merged, err, sizeof err) < 0) {
+    pthread_rwlock_wrlock(&x->view_lock);
+    int swapped = catalog_swap(cat, ids, n, &merged, err, sizeof err);
+    pthread_rwlock_unlock(&x->view_lock);
+    if (swapped < 0) {
         h->log(x->inst, STRATA_LOG_ERROR, "%s", err);
         unlink(path);
         goto out;

@@ -420,7 +420,8 @@ int idx_describe(indexer *x, const uint8_t *buf, size_t len, int level, cat_segm
     return 0;
 }
 
-/* Build one segment per tenant of a head taken from flush; frees the writers. */
+/* Build one segment per tenant of a sealed head (x->sealing). The writers
+ * stay: queries read them until the segments are registered. */
 static sealed *build_head(indexer *x, head_entry *head, size_t n, size_t *nout)
 {
     sealed *s = calloc(n ? n : 1, sizeof *s);
@@ -446,7 +447,6 @@ static sealed *build_head(indexer *x, head_entry *head, size_t n, size_t *nout)
                 k++;
             }
         }
-        seg_writer_free(w);
     }
     *nout = k;
     return s;
@@ -474,8 +474,17 @@ static int persist(indexer *x, sealed *s, size_t n, uint64_t wal_next)
         return -1;
     for (size_t i = 0; i < n; i++)
         metas[i] = s[i].meta;
+    pthread_rwlock_wrlock(&x->view_lock);
     int rc = catalog_add_flush(x->cat, metas, n, wal_next ? x->consumer : NULL, wal_next, err,
                                sizeof err);
+    if (rc == 0) { /* the events now live in segments: the head copy goes */
+        pthread_mutex_lock(&x->lock);
+        for (size_t i = 0; i < x->nsealing; i++)
+            seg_writer_free(x->sealing[i].w);
+        x->nsealing = 0;
+        pthread_mutex_unlock(&x->lock);
+    }
+    pthread_rwlock_unlock(&x->view_lock);
     free(metas);
     if (rc < 0) {
         x->h->log(x->inst, STRATA_LOG_ERROR, "%s", err);
@@ -505,18 +514,25 @@ static void sealer_main(void *arg)
             continue;
         }
         if (!pending) {
-            head_entry head[INDEXER_MAX_TENANTS];
+            /* the head becomes the sealing head, atomically for queries */
+            pthread_mutex_unlock(&x->lock);
+            pthread_rwlock_wrlock(&x->view_lock);
+            pthread_mutex_lock(&x->lock);
             size_t n = x->nhead;
-            memcpy(head, x->head, n * sizeof *head);
+            for (size_t i = 0; i < n; i++)
+                seg_writer_seal(x->head[i].w);
+            memcpy(x->sealing, x->head, n * sizeof *x->head);
+            x->nsealing = n;
             x->nhead = 0;
             x->head_bytes = 0;
             x->head_first_ms = 0;
             pending_next = x->head_next;
             pthread_cond_broadcast(&x->room);
             pthread_mutex_unlock(&x->lock);
+            pthread_rwlock_unlock(&x->view_lock);
             h->metric_set(x->m_head_events, NULL, 0);
             int64_t t0 = idx_now_ms();
-            pending = build_head(x, head, n, &npending);
+            pending = build_head(x, x->sealing, n, &npending);
             h->metric_observe(x->m_seal_seconds, NULL, (double)(idx_now_ms() - t0) / 1000.0);
         } else {
             pthread_mutex_unlock(&x->lock);
@@ -550,6 +566,71 @@ static void sealer_main(void *arg)
     }
     pthread_mutex_unlock(&x->lock);
     sealed_free(pending, npending);
+}
+
+/* ---- the view query plugins read (segment/view.h) --------------------------------------------- */
+
+static const char *view_dir(void *ctx)
+{
+    return ((indexer *)ctx)->root;
+}
+static void view_lock(void *ctx)
+{
+    pthread_rwlock_rdlock(&((indexer *)ctx)->view_lock);
+}
+static void view_unlock(void *ctx)
+{
+    pthread_rwlock_unlock(&((indexer *)ctx)->view_lock);
+}
+
+/* The head entry of a tenant in list, or NULL. */
+static seg_writer *find_writer(head_entry *list, size_t n, const char *tenant)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(list[i].tenant, tenant))
+            return list[i].w;
+    return NULL;
+}
+
+/* Scan the sealing writer (read-only: no lock but the view's) and the live
+ * head writer (in chunks under the head lock, since flush appends to it). */
+static int64_t view_head_scan(void *ctx, const char *tenant, seg_view_event_fn fn, void *ud)
+{
+    indexer *x = ctx;
+    strata_kv *kv = malloc(INDEXER_MAX_META * sizeof *kv);
+    if (!kv)
+        return 0;
+    int64_t seen = 0;
+    int stopped = 0;
+    seg_writer *sw = find_writer(x->sealing, x->nsealing, tenant);
+    size_t n = sw ? seg_writer_count(sw) : 0;
+    for (size_t i = 0; i < n && !stopped; i++) {
+        strata_event ev;
+        if (seg_writer_row(sw, i, &ev, kv, INDEXER_MAX_META) == 0) {
+            seen++;
+            stopped = fn(ud, &ev);
+        }
+    }
+    for (size_t i = 0; !stopped;) {
+        pthread_mutex_lock(&x->lock);
+        seg_writer *w = find_writer(x->head, x->nhead, tenant);
+        size_t end = w ? seg_writer_count(w) : 0;
+        if (end > i + INDEXER_SCAN_CHUNK)
+            end = i + INDEXER_SCAN_CHUNK;
+        for (; i < end && !stopped; i++) {
+            strata_event ev;
+            if (seg_writer_row(w, i, &ev, kv, INDEXER_MAX_META) == 0) {
+                seen++;
+                stopped = fn(ud, &ev);
+            }
+        }
+        int more = w && i < seg_writer_count(w);
+        pthread_mutex_unlock(&x->lock);
+        if (!more)
+            break;
+    }
+    free(kv);
+    return stopped ? -1 : seen;
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------------------
@@ -685,6 +766,18 @@ static int indexer_init(strata_instance *inst, const strata_host_api *h, const s
                       "Compactions by target level.", "level", NULL, 0);
     pthread_mutex_init(&x->lock, NULL);
     pthread_mutex_init(&x->dict_lock, NULL);
+    pthread_rwlockattr_t ra;
+    pthread_rwlockattr_init(&ra);
+    /* a stream of queries must not starve the sealer */
+    pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&x->view_lock, &ra);
+    pthread_rwlockattr_destroy(&ra);
+    x->view = (seg_view_api){.struct_size = sizeof(seg_view_api),
+                             .ctx = x,
+                             .dir = view_dir,
+                             .lock = view_lock,
+                             .unlock = view_unlock,
+                             .head_scan = view_head_scan};
     pthread_cond_init(&x->wake, NULL);
     pthread_cond_init(&x->room, NULL);
     *state = x;
@@ -735,12 +828,24 @@ static int indexer_start(void *state)
         if (!x->compactor)
             h->log(x->inst, STRATA_LOG_WARN, "cannot start the compactor; segments stay at L0");
     }
+    if (STRATA_HOST_HAS(h, service_export)) {
+        int rc = h->service_export(x->inst, SEG_VIEW_SERVICE, &x->view);
+        if (rc == STRATA_OK)
+            x->view_exported = 1;
+        else
+            h->log(x->inst, STRATA_LOG_WARN,
+                   "another indexer already serves searches in this process; this one's "
+                   "in-memory head is not searchable until its segments are sealed");
+    }
     return STRATA_OK;
 }
 
 static void indexer_stop(void *state)
 {
     indexer *x = state;
+    if (x->view_exported) /* waits for queries reading the head */
+        x->h->service_withdraw(x->inst, SEG_VIEW_SERVICE);
+    x->view_exported = 0;
     pthread_mutex_lock(&x->lock);
     x->stopping = 1;
     pthread_cond_broadcast(&x->wake);
@@ -759,6 +864,8 @@ static void indexer_destroy(void *state)
     indexer *x = state;
     for (size_t i = 0; i < x->nhead; i++)
         seg_writer_free(x->head[i].w);
+    for (size_t i = 0; i < x->nsealing; i++)
+        seg_writer_free(x->sealing[i].w);
     for (size_t i = 0; i < x->ndicts; i++)
         free(x->dicts[i].bytes);
     free(x->dicts);
@@ -768,6 +875,7 @@ static void indexer_destroy(void *state)
         close(x->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&x->lock);
     pthread_mutex_destroy(&x->dict_lock);
+    pthread_rwlock_destroy(&x->view_lock);
     pthread_cond_destroy(&x->wake);
     pthread_cond_destroy(&x->room);
     free(x);

@@ -15,6 +15,7 @@
 
 #include "catalog.h"
 #include "segment.h"
+#include "view.h"
 
 /* Tenants in one head. Beyond this a batch's extra tenants fail loudly;
  * a single node serving more tenants than this wants several indexers. */
@@ -35,6 +36,9 @@
 #define INDEXER_DICT_SAMPLES 20000u
 /* Levels: L0 (flush) .. L3 (1 day). */
 #define INDEXER_LEVELS 4
+/* Head rows a query reads per hold of the head lock: bounds how long a
+ * search can stall ingestion (~1 ms of matching). */
+#define INDEXER_SCAN_CHUNK 2048u
 /* Rows one compaction may merge: keeps a merge's memory bounded (the merge
  * holds its output in memory); larger windows stay split. */
 #define INDEXER_MAX_MERGE_EVENTS (8u << 20)
@@ -76,6 +80,17 @@ typedef struct indexer {
     pthread_cond_t room; /* flush: the head has room again */
     head_entry head[INDEXER_MAX_TENANTS];
     size_t nhead;
+    /* The head being built into segments: sealed writers (read-only, so
+     * queries read them without `lock`), freed when their segments are
+     * registered. Changed only under view_lock held for writing. */
+    head_entry sealing[INDEXER_MAX_TENANTS];
+    size_t nsealing;
+    /* Queries hold it shared while they list the catalog, open segments and
+     * scan the head; the sealer (head swap, registration) and the compactor
+     * (swap) hold it exclusively. Order: view_lock, then lock. */
+    pthread_rwlock_t view_lock;
+    seg_view_api view;
+    int view_exported;
     size_t head_bytes;
     int64_t head_first_ms;
     uint64_t head_next;   /* WAL position after the head's last batch */

@@ -192,6 +192,23 @@ typedef struct strata_host_api {
      * (0..1, refreshed every second) and *lag the records its slowest output
      * has not yet made durable. STRATA_ENOTFOUND without a WAL. [loop] */
     int (*buffer_backlog)(strata_instance *inst, double *fill, uint64_t *lag);
+
+    /* ---- added in ABI 1.3: services plugins share -----------------------
+     * A plugin may publish a table of functions under a name (the Redis
+     * Modules "shared API" pattern): the indexer publishes its view of the
+     * index ("strata.index.v1") for the query plugins. The table is the
+     * exporter's and must stay valid until it is withdrawn; by convention
+     * it starts with a uint32_t struct_size so it can grow compatibly.
+     * service_export: STRATA_EINVAL if the name is taken. Withdrawn at
+     * service_withdraw or when the instance is destroyed; both wait until no
+     * caller holds it.
+     * service_acquire: the table, or NULL when nobody exports the name;
+     * the caller must service_release it soon (never across a wait on the
+     * loop thread). [any] */
+    int (*service_export)(strata_instance *inst, const char *name, const void *api);
+    void (*service_withdraw)(strata_instance *inst, const char *name);
+    const void *(*service_acquire)(strata_instance *inst, const char *name);
+    void (*service_release)(strata_instance *inst, const void *api);
 } strata_host_api;
 
 /* True when the host table is new enough to contain `field`. */
