@@ -357,34 +357,6 @@ int level_parse(const char *s, size_t n)
     return STRATA_LEVEL_UNSET;
 }
 
-/* Format Unix ns as RFC 3339 UTC with ms, us or ns precision, whichever is
- * the shortest exact one. Returns the length written (buf >= 32 bytes). */
-size_t format_rfc3339(int64_t ns, char *buf, size_t cap)
-{
-    int64_t sec = ns / 1000000000;
-    int64_t frac = ns % 1000000000;
-    if (frac < 0) {
-        frac += 1000000000;
-        sec--;
-    }
-    time_t t = (time_t)sec;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    int n;
-    if (frac % 1000000 == 0)
-        n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (int)(frac / 1000000));
-    else if (frac % 1000 == 0)
-        n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (int)(frac / 1000));
-    else
-        n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
-    return n < 0 ? 0 : (size_t)n;
-}
-
 /* A bounded writer that counts what it would have written (snprintf style). */
 struct jw {
     char *buf;

@@ -49,6 +49,7 @@ size_t batch_event_json(const batch_t *b, uint32_t i, char *buf, size_t cap);
 
 const char *level_name(int level);
 int level_parse(const char *s, size_t n);
-size_t format_rfc3339(int64_t ns, char *buf, size_t cap);
+
+#include "timefmt.h" /* format_rfc3339, used with the formatter */
 
 #endif /* STRATA_CORE_BATCH_H */

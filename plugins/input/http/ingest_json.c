@@ -8,6 +8,7 @@
  * into it.
  */
 #include "ingest_json.h"
+#include "timefmt.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -372,81 +373,6 @@ static int level_from(strata_str s)
     return -1;
 }
 
-/* days since 1970-01-01 of a civil date (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static int digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-int ingest_parse_rfc3339(const char *s, size_t n, int64_t *out_ns)
-{
-    int Y, M, D, h, mi, sec;
-    if (n < 20 || digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) || s[7] != '-' ||
-        digits(s + 8, 2, &D) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-        digits(s + 11, 2, &h) || s[13] != ':' || digits(s + 14, 2, &mi) || s[16] != ':' ||
-        digits(s + 17, 2, &sec))
-        return -1;
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (D > mdays[M - 1] || (M == 2 && D == 29 && !((Y % 4 == 0 && Y % 100 != 0) || Y % 400 == 0)))
-        return -1;
-    size_t i = 19;
-    int64_t frac = 0;
-    if (i < n && s[i] == '.') {
-        i++;
-        int nd = 0;
-        while (i < n && s[i] >= '0' && s[i] <= '9') {
-            if (nd < 9) {
-                frac = frac * 10 + (s[i] - '0');
-                nd++;
-            }
-            i++;
-        }
-        if (nd == 0)
-            return -1;
-        while (nd++ < 9)
-            frac *= 10;
-    }
-    int64_t off = 0;
-    if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
-        i++;
-    } else if (i + 6 == n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
-        int oh, om;
-        if (digits(s + i + 1, 2, &oh) || digits(s + i + 4, 2, &om) || oh > 23 || om > 59)
-            return -1;
-        off = ((int64_t)oh * 3600 + (int64_t)om * 60) * (s[i] == '+' ? 1 : -1);
-        i += 6;
-    } else {
-        return -1;
-    }
-    if (i != n)
-        return -1;
-    int64_t t = days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + (int64_t)h * 3600 +
-                (int64_t)mi * 60 + (sec == 60 ? 59 : sec) - off;
-    if (t < -9000000000ll || t > 9000000000ll)
-        return -1;
-    *out_ns = t * 1000000000 + frac;
-    return 0;
-}
-
 /* Epoch number -> ns: seconds, ms, us or ns told apart by magnitude.
  * Integers are scaled exactly; only fractional values go through double. */
 static int epoch_to_ns(strata_str num, int is_float, int64_t *out)
@@ -598,7 +524,7 @@ static int parse_event(parser *ps, event_acc *a, const source *src, int64_t now,
             if (c == '"') {
                 if (parse_string(ps, &v, &bad))
                     return -1;
-                if (ingest_parse_rfc3339(v.ptr, v.len, &a->ev.event_ts_ns) != 0)
+                if (parse_rfc3339(v.ptr, v.len, &a->ev.event_ts_ns) != 0)
                     ev_fail(a, INGEST_R_TIMESTAMP,
                             "ts '%.*s' is not RFC 3339 (e.g. 2025-06-15T14:23:01.123Z)",
                             (int)(v.len < 40 ? v.len : 40), v.ptr);

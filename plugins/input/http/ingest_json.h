@@ -79,7 +79,4 @@ int ingest_decode(const strata_host_api *h, strata_batch *out, const char *body,
                   int ndjson, const char *tenant, int64_t now_ns, const ingest_limits *lim,
                   ingest_result *res, char *err, size_t errlen);
 
-/* Exposed for tests: parse RFC 3339 or epoch text into Unix ns. 0 or -1. */
-int ingest_parse_rfc3339(const char *s, size_t n, int64_t *out_ns);
-
 #endif /* STRATA_INGEST_JSON_H */
