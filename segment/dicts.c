@@ -84,6 +84,11 @@ const ZSTD_DDict *seg_dicts_find(const seg_dicts *s, uint32_t id)
     return NULL;
 }
 
+int seg_dicts_has(const seg_dicts *s, uint32_t id)
+{
+    return seg_dicts_find(s, id) != NULL;
+}
+
 /* Read a whole small file; NULL on error or when larger than max. */
 static void *read_small(const char *path, size_t max, size_t *len)
 {

@@ -122,6 +122,24 @@ const uint8_t *seg_levels(const seg_reader *r)
 {
     return r->level;
 }
+const uint32_t *seg_service_ids(const seg_reader *r)
+{
+    return r->service;
+}
+const uint32_t *seg_host_ids(const seg_reader *r)
+{
+    return r->host;
+}
+strata_str seg_service_name(const seg_reader *r, uint32_t id)
+{
+    strata_str none = {"", 0};
+    return id < r->n_svc ? r->svc_dict[id] : none;
+}
+strata_str seg_host_name(const seg_reader *r, uint32_t id)
+{
+    strata_str none = {"", 0};
+    return id < r->n_host ? r->host_dict[id] : none;
+}
 
 /* ---- open --------------------------------------------------------------------- */
 

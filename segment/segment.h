@@ -32,6 +32,8 @@ seg_dicts *seg_dicts_new(void);
 int seg_dicts_add(seg_dicts *d, const void *dict, size_t len);
 /* A trained dictionary's id (from its header), 0 when it is not one. */
 uint32_t seg_dict_id(const void *dict, size_t len);
+/* Does the set hold dictionary `id`? */
+int seg_dicts_has(const seg_dicts *d, uint32_t id);
 /* Load every DIR/<id>.zdict file; returns how many, or -1. */
 int seg_dicts_load_dir(seg_dicts *d, const char *dir);
 void seg_dicts_free(seg_dicts *d);
@@ -133,6 +135,12 @@ const seg_info *seg_get_info(const seg_reader *r);
 const int64_t *seg_ingest_ts(const seg_reader *r);
 const int64_t *seg_event_ts(const seg_reader *r);
 const uint8_t *seg_levels(const seg_reader *r);
+/* Service and host columns: per row an id into the segment's dictionary
+ * (ids < the dictionary size, checked at open), and the names by id. */
+const uint32_t *seg_service_ids(const seg_reader *r);
+const uint32_t *seg_host_ids(const seg_reader *r);
+strata_str seg_service_name(const seg_reader *r, uint32_t id);
+strata_str seg_host_name(const seg_reader *r, uint32_t id);
 
 /* One event: its fields point into the reader (valid until the next
  * seg_row on this reader). 0, or -1 with seg_error() when the row's block is

@@ -1,0 +1,674 @@
+/*
+ * plugins/query/search/agg.c - POST /v1/aggregate: matching events counted
+ * (or measured) per time bucket and group.
+ *
+ * Two paths. When the query is exact on the index and the answer needs only
+ * columns (metric count, groups among service, host and level), a segment
+ * is answered from its postings and columns alone: no row block is
+ * decompressed, and counts are gathered per segment under integer keys
+ * (dictionary ids) before being merged under names. Otherwise (meta groups,
+ * numeric metrics, distinct counts, phrases, regexes) each candidate row is
+ * decoded once.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "search.h"
+#include "timefmt.h"
+
+/* One bucket x group: its key holds the bucket number and the group values. */
+typedef struct agg_entry {
+    uint64_t h;
+    char *key; /* i64 bucket, then per group: u8 present, u32 len, bytes */
+    size_t klen;
+    uint64_t count;
+    uint64_t nnum; /* numeric values seen */
+    double sum, min, max;
+    double *samples; /* for percentiles */
+    uint32_t nsamples;
+    uint64_t *distinct; /* open-addressing set of value hashes (0 = empty) */
+    uint32_t ndistinct, dcap;
+    int distinct_capped;
+} agg_entry;
+
+typedef struct agg {
+    sctx *c;
+    const sreq *r;
+    agg_entry *e; /* open addressing on h */
+    size_t cap, n;
+    uint64_t hits, scanned, bytes;
+    int partial;
+    const char *partial_why;
+    int oom, too_many;
+    uint64_t rng;
+} agg;
+
+static size_t slot_of(const agg *a, uint64_t h, const char *key, size_t klen)
+{
+    size_t i = h & (a->cap - 1);
+    while (a->e[i].key &&
+           (a->e[i].h != h || a->e[i].klen != klen || memcmp(a->e[i].key, key, klen) != 0))
+        i = (i + 1) & (a->cap - 1);
+    return i;
+}
+
+static int grow(agg *a)
+{
+    size_t cap = a->cap ? a->cap * 2 : 1024;
+    agg_entry *e = calloc(cap, sizeof *e);
+    if (!e)
+        return -1;
+    agg old = *a;
+    a->e = e;
+    a->cap = cap;
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.e[i].key)
+            a->e[slot_of(a, old.e[i].h, old.e[i].key, old.e[i].klen)] = old.e[i];
+    free(old.e);
+    return 0;
+}
+
+/* The entry for a key, created empty. NULL on OOM or past AGG_MAX_BUCKETS. */
+static agg_entry *entry(agg *a, const char *key, size_t klen)
+{
+    if ((a->n + 1) * 2 > a->cap && grow(a) < 0) {
+        a->oom = 1;
+        return NULL;
+    }
+    uint64_t h = XXH3_64bits(key, klen);
+    size_t i = slot_of(a, h, key, klen);
+    agg_entry *e = &a->e[i];
+    if (e->key)
+        return e;
+    if (a->n >= AGG_MAX_BUCKETS) {
+        a->too_many = 1;
+        return NULL;
+    }
+    e->key = malloc(klen ? klen : 1);
+    if (!e->key) {
+        a->oom = 1;
+        return NULL;
+    }
+    memcpy(e->key, key, klen);
+    e->klen = klen;
+    e->h = h;
+    e->min = INFINITY;
+    e->max = -INFINITY;
+    a->n++;
+    return e;
+}
+
+static int64_t bucket_of(const sreq *r, int64_t ts)
+{
+    if (!r->interval_ns)
+        return 0;
+    int64_t b = ts / r->interval_ns;
+    if (ts % r->interval_ns < 0)
+        b--;
+    return b;
+}
+
+/* Key building. */
+typedef struct kbuf {
+    char b[8 + AGG_MAX_GROUPS * (5 + 1024)];
+    size_t n;
+} kbuf;
+
+static void key_start(kbuf *k, int64_t bucket)
+{
+    memcpy(k->b, &bucket, 8);
+    k->n = 8;
+}
+
+static void key_add(kbuf *k, int present, const char *s, size_t len)
+{
+    if (len > 1024)
+        len = 1024;
+    k->b[k->n++] = (char)present;
+    uint32_t l = (uint32_t)(present ? len : 0);
+    memcpy(k->b + k->n, &l, 4);
+    k->n += 4;
+    if (present) {
+        memcpy(k->b + k->n, s, len);
+        k->n += len;
+    }
+}
+
+/* The first value of meta key `key` in ev (not null), or NULL. */
+static const strata_kv *meta_of(const strata_event *ev, const char *key)
+{
+    size_t kl = strlen(key);
+    for (uint32_t i = 0; i < ev->meta_count; i++)
+        if (ev->meta[i].key.len == kl && !memcmp(ev->meta[i].key.ptr, key, kl) &&
+            ev->meta[i].type != STRATA_VALUE_NULL)
+            return &ev->meta[i];
+    return NULL;
+}
+
+static int kv_number(const strata_kv *kv, double *out)
+{
+    if (!kv || kv->type == STRATA_VALUE_BOOL || !kv->value.len || kv->value.len > 64)
+        return 0;
+    char buf[65];
+    memcpy(buf, kv->value.ptr, kv->value.len);
+    buf[kv->value.len] = 0;
+    char *end;
+    double v = strtod(buf, &end);
+    if (end == buf || *end || !isfinite(v))
+        return 0;
+    *out = v;
+    return 1;
+}
+
+static void distinct_add(agg_entry *e, const char *s, size_t n)
+{
+    if (e->distinct_capped)
+        return;
+    uint64_t h = XXH3_64bits(s, n);
+    h = h ? h : 1;
+    if ((e->ndistinct + 1) * 2 > e->dcap) {
+        if (e->ndistinct >= AGG_MAX_DISTINCT) {
+            e->distinct_capped = 1;
+            return;
+        }
+        uint32_t cap = e->dcap ? e->dcap * 2 : 64;
+        uint64_t *d = calloc(cap, sizeof *d);
+        if (!d) {
+            e->distinct_capped = 1;
+            return;
+        }
+        for (uint32_t i = 0; i < e->dcap; i++)
+            if (e->distinct[i]) {
+                uint32_t k = (uint32_t)(e->distinct[i] & (cap - 1));
+                while (d[k])
+                    k = (k + 1) & (cap - 1);
+                d[k] = e->distinct[i];
+            }
+        free(e->distinct);
+        e->distinct = d;
+        e->dcap = cap;
+    }
+    uint32_t k = (uint32_t)(h & (e->dcap - 1));
+    while (e->distinct[k]) {
+        if (e->distinct[k] == h)
+            return;
+        k = (k + 1) & (e->dcap - 1);
+    }
+    e->distinct[k] = h;
+    e->ndistinct++;
+}
+
+static void number_add(agg *a, agg_entry *e, double v)
+{
+    e->nnum++;
+    e->sum += v;
+    if (v < e->min)
+        e->min = v;
+    if (v > e->max)
+        e->max = v;
+    int pct = a->r->metric == MET_P50 || a->r->metric == MET_P95 || a->r->metric == MET_P99;
+    if (!pct)
+        return;
+    if (!e->samples) {
+        e->samples = malloc(AGG_MAX_SAMPLES * sizeof *e->samples);
+        if (!e->samples)
+            return;
+    }
+    if (e->nsamples < AGG_MAX_SAMPLES) {
+        e->samples[e->nsamples++] = v;
+    } else { /* reservoir: each value kept with probability SAMPLES/nnum */
+        a->rng ^= a->rng << 13;
+        a->rng ^= a->rng >> 7;
+        a->rng ^= a->rng << 17;
+        uint64_t j = a->rng % e->nnum;
+        if (j < AGG_MAX_SAMPLES)
+            e->samples[j] = v;
+    }
+}
+
+/* Group value of a full event. */
+static void group_value(const agg *a, int g, const strata_event *ev, kbuf *k)
+{
+    switch (a->r->group[g]) {
+    case GB_SERVICE:
+        key_add(k, 1, ev->service.ptr, ev->service.len);
+        break;
+    case GB_HOST:
+        key_add(k, 1, ev->host.ptr, ev->host.len);
+        break;
+    case GB_LEVEL: {
+        const char *l = strata_level_name(ev->level);
+        key_add(k, 1, l, strlen(l));
+        break;
+    }
+    default: {
+        const strata_kv *kv = meta_of(ev, a->r->group_key[g]);
+        key_add(k, kv != NULL, kv ? kv->value.ptr : "", kv ? kv->value.len : 0);
+    }
+    }
+}
+
+/* Account one matching event (the row path). */
+static void agg_event(agg *a, const strata_event *ev)
+{
+    const sreq *r = a->r;
+    kbuf k;
+    key_start(&k, bucket_of(r, ev->event_ts_ns));
+    for (int g = 0; g < r->ngroups; g++)
+        group_value(a, g, ev, &k);
+    agg_entry *e = entry(a, k.b, k.n);
+    if (!e)
+        return;
+    e->count++;
+    if (r->metric == MET_COUNT)
+        return;
+    const char *f = r->metric_field;
+    if (r->metric == MET_DISTINCT) {
+        if (!strcmp(f, "service"))
+            distinct_add(e, ev->service.ptr, ev->service.len);
+        else if (!strcmp(f, "host"))
+            distinct_add(e, ev->host.ptr, ev->host.len);
+        else if (!strcmp(f, "level"))
+            distinct_add(e, strata_level_name(ev->level), strlen(strata_level_name(ev->level)));
+        else {
+            const strata_kv *kv = meta_of(ev, f + 5);
+            if (kv)
+                distinct_add(e, kv->value.ptr, kv->value.len);
+        }
+        return;
+    }
+    double v;
+    if (kv_number(meta_of(ev, f + 5), &v))
+        number_add(a, e, v);
+}
+
+static int head_event(void *ud, const strata_event *ev)
+{
+    agg *a = ud;
+    if (ev->event_ts_ns < a->r->from_ns || ev->event_ts_ns >= a->r->to_ns)
+        return 0;
+    a->scanned++;
+    if (!q_match(a->r->q, ev, a->c->scratch))
+        return 0;
+    a->hits++;
+    agg_event(a, ev);
+    return 0;
+}
+
+/* Can the answer come from postings and columns alone? */
+static int columns_only(const sreq *r)
+{
+    if (!q_is_exact(r->q) || r->metric != MET_COUNT)
+        return 0;
+    for (int g = 0; g < r->ngroups; g++)
+        if (r->group[g] == GB_META)
+            return 0;
+    return 1;
+}
+
+/* Per-segment counts under integer keys (bucket, ids), merged by name. */
+typedef struct ient {
+    int64_t bucket;
+    uint32_t id[AGG_MAX_GROUPS];
+    uint64_t count;
+    int used;
+} ient;
+
+static uint64_t ikey_hash(int64_t b, const uint32_t *id)
+{
+    uint64_t h = (uint64_t)b * 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < AGG_MAX_GROUPS; i++)
+        h = (h ^ id[i]) * 0xbf58476d1ce4e5b9ull;
+    return h ^ (h >> 31);
+}
+
+static int segment_columns(agg *a, seg_reader *rd, const roaring_bitmap_t *rows)
+{
+    const sreq *r = a->r;
+    const int64_t *ts = seg_event_ts(rd);
+    const uint32_t *svc = seg_service_ids(rd), *host = seg_host_ids(rd);
+    const uint8_t *lvl = seg_levels(rd);
+    size_t cap = 1024, n = 0;
+    ient *t = calloc(cap, sizeof *t);
+    if (!t)
+        return -1;
+    roaring_uint32_iterator_t *it = roaring_create_iterator(rows);
+    if (!it) {
+        free(t);
+        return -1;
+    }
+    for (; it->has_value; roaring_advance_uint32_iterator(it)) {
+        uint32_t row = it->current_value;
+        if (ts[row] < r->from_ns || ts[row] >= r->to_ns)
+            continue;
+        a->hits++;
+        uint32_t id[AGG_MAX_GROUPS] = {0};
+        for (int g = 0; g < r->ngroups; g++)
+            id[g] = r->group[g] == GB_SERVICE ? svc[row] : r->group[g] == GB_HOST ? host[row] : lvl[row];
+        int64_t b = bucket_of(r, ts[row]);
+        if ((n + 1) * 2 > cap) {
+            ient *nt = calloc(cap * 2, sizeof *nt);
+            if (!nt) {
+                roaring_free_uint32_iterator(it);
+                free(t);
+                return -1;
+            }
+            for (size_t i = 0; i < cap; i++)
+                if (t[i].used) {
+                    size_t j = ikey_hash(t[i].bucket, t[i].id) & (cap * 2 - 1);
+                    while (nt[j].used)
+                        j = (j + 1) & (cap * 2 - 1);
+                    nt[j] = t[i];
+                }
+            free(t);
+            t = nt;
+            cap *= 2;
+        }
+        size_t j = ikey_hash(b, id) & (cap - 1);
+        while (t[j].used && (t[j].bucket != b || memcmp(t[j].id, id, sizeof id) != 0))
+            j = (j + 1) & (cap - 1);
+        if (!t[j].used) {
+            t[j].used = 1;
+            t[j].bucket = b;
+            memcpy(t[j].id, id, sizeof id);
+            n++;
+        }
+        t[j].count++;
+    }
+    roaring_free_uint32_iterator(it);
+    for (size_t i = 0; i < cap; i++) {
+        if (!t[i].used)
+            continue;
+        kbuf k;
+        key_start(&k, t[i].bucket);
+        for (int g = 0; g < r->ngroups; g++) {
+            strata_str s;
+            if (r->group[g] == GB_SERVICE)
+                s = seg_service_name(rd, t[i].id[g]);
+            else if (r->group[g] == GB_HOST)
+                s = seg_host_name(rd, t[i].id[g]);
+            else
+                s = strata_cstr(strata_level_name((int)t[i].id[g]));
+            key_add(&k, 1, s.ptr, s.len);
+        }
+        agg_entry *e = entry(a, k.b, k.n);
+        if (e)
+            e->count += t[i].count;
+    }
+    free(t);
+    return 0;
+}
+
+static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, int exact,
+                        char *err, size_t errlen)
+{
+    const sreq *r = a->r;
+    const int64_t *ts = seg_event_ts(rd);
+    roaring_uint32_iterator_t *it = roaring_create_iterator(rows);
+    if (!it)
+        return -1;
+    uint64_t seen = 0;
+    int rc = 0;
+    for (; it->has_value; roaring_advance_uint32_iterator(it)) {
+        uint32_t row = it->current_value;
+        if (ts[row] < r->from_ns || ts[row] >= r->to_ns)
+            continue;
+        if (++seen % 4096 == 0 &&
+            (atomic_load(a->c->cancelled) || search_now_ms() > a->c->deadline_ms ||
+             a->bytes > a->c->lim->max_scan_bytes)) {
+            a->partial = 1;
+            a->partial_why = atomic_load(a->c->cancelled)         ? "cancelled"
+                             : search_now_ms() > a->c->deadline_ms ? "timeout"
+                                                                   : "max_scan_bytes";
+            break;
+        }
+        strata_event ev;
+        if (seg_row(rd, row, &ev) < 0) {
+            snprintf(err, errlen, "%s", seg_error(rd));
+            rc = -1;
+            break;
+        }
+        a->bytes += ev.msg.len;
+        if (!exact && !q_match(r->q, &ev, a->c->scratch))
+            continue;
+        a->hits++;
+        agg_event(a, &ev);
+    }
+    roaring_free_uint32_iterator(it);
+    return rc;
+}
+
+static int cmp_entries(const void *x, const void *y)
+{
+    const agg_entry *a = x, *b = y;
+    int64_t ba, bb;
+    memcpy(&ba, a->key, 8);
+    memcpy(&bb, b->key, 8);
+    if (ba != bb)
+        return ba < bb ? -1 : 1;
+    size_t n = a->klen < b->klen ? a->klen : b->klen;
+    int c = memcmp(a->key + 8, b->key + 8, n - 8);
+    return c ? c : (a->klen > b->klen) - (a->klen < b->klen);
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+    double a = *(const double *)x, b = *(const double *)y;
+    return (a > b) - (a < b);
+}
+
+static const char *metric_name(int m)
+{
+    static const char *const names[] = {"count", "count_distinct", "min", "max",
+                                        "avg",   "p50",            "p95", "p99"};
+    return names[m];
+}
+
+/* Append the value of an entry for the request's metric. */
+static void put_value(strbuf *out, const sreq *r, agg_entry *e)
+{
+    switch (r->metric) {
+    case MET_COUNT:
+        sb_printf(out, "%llu", (unsigned long long)e->count);
+        return;
+    case MET_DISTINCT:
+        sb_printf(out, "%u", e->ndistinct);
+        return;
+    default:
+        break;
+    }
+    if (!e->nnum) {
+        sb_puts(out, "null");
+        return;
+    }
+    double v = 0;
+    if (r->metric == MET_MIN) {
+        v = e->min;
+    } else if (r->metric == MET_MAX) {
+        v = e->max;
+    } else if (r->metric == MET_AVG) {
+        v = e->sum / (double)e->nnum;
+    } else if (e->samples && e->nsamples) {
+        qsort(e->samples, e->nsamples, sizeof *e->samples, cmp_double);
+        double p = r->metric == MET_P50 ? 0.50 : r->metric == MET_P95 ? 0.95 : 0.99;
+        size_t i = (size_t)ceil(p * (double)e->nsamples);
+        v = e->samples[i ? i - 1 : 0];
+    } else {
+        sb_puts(out, "null");
+        return;
+    }
+    sb_printf(out, "%.17g", v);
+}
+
+static void group_name(strbuf *out, const sreq *r, int g)
+{
+    if (r->group[g] == GB_SERVICE)
+        sb_puts(out, "\"service\"");
+    else if (r->group[g] == GB_HOST)
+        sb_puts(out, "\"host\"");
+    else if (r->group[g] == GB_LEVEL)
+        sb_puts(out, "\"level\"");
+    else {
+        char name[1100];
+        snprintf(name, sizeof name, "meta.%s", r->group_key[g]);
+        json_str_n(out, name, strlen(name));
+    }
+}
+
+static void respond(agg *a, strbuf *out, int64_t took)
+{
+    const sreq *r = a->r;
+    agg_entry *list = malloc((a->n ? a->n : 1) * sizeof *list);
+    size_t n = 0;
+    for (size_t i = 0; list && i < a->cap; i++)
+        if (a->e[i].key)
+            list[n++] = a->e[i];
+    if (list)
+        qsort(list, n, sizeof *list, cmp_entries);
+    sb_reset(out);
+    sb_printf(out, "{\"hits\":%llu,\"scanned\":%llu,\"took_ms\":%lld,\"partial\":%s,",
+              (unsigned long long)a->hits, (unsigned long long)a->scanned, (long long)took,
+              a->partial ? "true" : "false");
+    if (a->partial)
+        sb_printf(out, "\"partial_reason\":\"%s\",", a->partial_why);
+    sb_printf(out, "\"metric\":\"%s\",", metric_name(r->metric));
+    if (r->metric_field) {
+        sb_puts(out, "\"field\":");
+        json_str_n(out, r->metric_field, strlen(r->metric_field));
+        sb_puts(out, ",");
+    }
+    sb_printf(out, "\"interval_ms\":%lld,\"group_by\":[", (long long)(r->interval_ns / 1000000));
+    for (int g = 0; g < r->ngroups; g++) {
+        if (g)
+            sb_puts(out, ",");
+        group_name(out, r, g);
+    }
+    sb_puts(out, "],\"buckets\":[");
+    for (size_t i = 0; list && i < n; i++) {
+        agg_entry *e = &list[i];
+        int64_t b;
+        memcpy(&b, e->key, 8);
+        if (i)
+            sb_puts(out, ",");
+        sb_puts(out, "{\"ts\":");
+        if (r->interval_ns) {
+            char ts[48];
+            sb_puts(out, "\"");
+            sb_append(out, ts, format_rfc3339(b * r->interval_ns, ts, sizeof ts));
+            sb_puts(out, "\"");
+        } else {
+            sb_puts(out, "null");
+        }
+        sb_puts(out, ",\"group\":{");
+        size_t off = 8;
+        for (int g = 0; g < r->ngroups; g++) {
+            if (g)
+                sb_puts(out, ",");
+            group_name(out, r, g);
+            sb_puts(out, ":");
+            int present = e->key[off];
+            uint32_t len;
+            memcpy(&len, e->key + off + 1, 4);
+            if (present)
+                json_str_n(out, e->key + off + 5, len);
+            else
+                sb_puts(out, "null");
+            off += 5 + len;
+        }
+        sb_printf(out, "},\"count\":%llu,\"value\":", (unsigned long long)e->count);
+        put_value(out, r, e);
+        if (r->metric == MET_DISTINCT && e->distinct_capped)
+            sb_puts(out, ",\"value_relation\":\"gte\"");
+        sb_puts(out, "}");
+    }
+    sb_puts(out, "]}");
+    free(list);
+}
+
+static void agg_free(agg *a)
+{
+    for (size_t i = 0; i < a->cap; i++) {
+        free(a->e[i].key);
+        free(a->e[i].samples);
+        free(a->e[i].distinct);
+    }
+    free(a->e);
+}
+
+static int error_json(strbuf *out, int status, const char *msg)
+{
+    sb_reset(out);
+    sb_puts(out, "{\"error\":");
+    json_str_n(out, msg, strlen(msg));
+    sb_puts(out, "}");
+    return status;
+}
+
+int aggregate_run(sctx *c, const sreq *r, strbuf *out)
+{
+    int64_t t0 = search_now_ms();
+    agg a;
+    memset(&a, 0, sizeof a);
+    a.c = c;
+    a.r = r;
+    a.rng = 0x853c49e6748fea9bull;
+    char err[512] = "";
+    snapshot sn;
+    if (store_snapshot(c->st, c->cat, c->tenant, r->from_ns, r->to_ns, head_event, &a, &sn, err,
+                       sizeof err) < 0)
+        return error_json(out, 503, err);
+    int status = 200;
+    if (sn.n > c->lim->max_segments) {
+        snprintf(err, sizeof err,
+                 "the time range covers %zu segments; at most %llu are searched at once "
+                 "(max_segments): narrow time_range",
+                 sn.n, (unsigned long long)c->lim->max_segments);
+        status = error_json(out, 422, err);
+        goto done;
+    }
+    int cols = columns_only(r);
+    for (size_t i = 0; i < sn.n && !a.oom && !a.too_many && !a.partial; i++) {
+        if (atomic_load(c->cancelled) || search_now_ms() > c->deadline_ms) {
+            a.partial = 1;
+            a.partial_why = atomic_load(c->cancelled) ? "cancelled" : "timeout";
+            break;
+        }
+        seg_reader *rd = store_reader_lock(sn.segs[i].sr);
+        const seg_info *info = seg_get_info(rd);
+        a.scanned += info->events;
+        roaring_bitmap_t *rows;
+        int exact, rc = q_segment(r->q, rd, &rows, &exact, err, sizeof err);
+        if (rc == 0) {
+            rc = cols ? segment_columns(&a, rd, rows)
+                      : segment_rows(&a, rd, rows, exact, err, sizeof err);
+            roaring_bitmap_free(rows);
+            if (rc < 0 && !err[0])
+                snprintf(err, sizeof err, "out of memory");
+        }
+        store_reader_unlock(sn.segs[i].sr);
+        if (rc < 0) {
+            status = error_json(out, strstr(err, "matches more than") ? 400 : 500, err);
+            goto done;
+        }
+    }
+    if (a.too_many) {
+        snprintf(err, sizeof err,
+                 "more than %u buckets: use a wider interval or fewer group_by fields",
+                 AGG_MAX_BUCKETS);
+        status = error_json(out, 422, err);
+    } else if (a.oom) {
+        status = error_json(out, 500, "out of memory");
+    } else {
+        respond(&a, out, search_now_ms() - t0);
+        if (out->oom)
+            status = error_json(out, 500, "out of memory");
+    }
+done:
+    agg_free(&a);
+    snapshot_free(c->st, &sn);
+    return status;
+}

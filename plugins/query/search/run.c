@@ -1,0 +1,375 @@
+/*
+ * plugins/query/search/run.c - POST /v1/search, in the order of the brief:
+ *   1. time pruning through the catalog (store_snapshot),
+ *   2. bloom pruning and 3. postings algebra (q_segment),
+ *   4. verification of inexact candidates on decoded rows (q_match),
+ *   5. top-k by time over the head and the segments, newest segments first,
+ *      stopping once no remaining segment can beat the k-th result.
+ *
+ * Results are ordered by (event time, ingest time, content hash); a cursor
+ * is the last key of a page and the next page takes keys strictly past it,
+ * so pages neither repeat nor skip an event while ingestion goes on.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "search.h"
+
+/* Rows between two checks of the deadline and of cancellation. */
+#define RUN_CHECK_EVERY 4096u
+
+int64_t search_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+typedef struct hit {
+    skey k;
+    char *json; /* the log object (malloc'd) */
+    size_t len;
+} hit;
+
+/* The best `cap` hits so far: a binary heap with the worst at the root. */
+typedef struct topk {
+    hit *h;
+    size_t n, cap;
+    int desc;
+} topk;
+
+/* Is a worse than b in the result order? */
+static int worse(const topk *t, const skey *a, const skey *b)
+{
+    int c = skey_cmp(a, b);
+    return t->desc ? c < 0 : c > 0;
+}
+
+static void sift_down(topk *t, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < t->n && worse(t, &t->h[l].k, &t->h[m].k))
+            m = l;
+        if (r < t->n && worse(t, &t->h[r].k, &t->h[m].k))
+            m = r;
+        if (m == i)
+            return;
+        hit tmp = t->h[i];
+        t->h[i] = t->h[m];
+        t->h[m] = tmp;
+        i = m;
+    }
+}
+
+static void sift_up(topk *t, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!worse(t, &t->h[i].k, &t->h[p].k))
+            return;
+        hit tmp = t->h[i];
+        t->h[i] = t->h[p];
+        t->h[p] = tmp;
+        i = p;
+    }
+}
+
+/* Could an event with this time and ingest time (any hash) enter? */
+static int could_enter(const topk *t, int64_t ts, int64_t ingest)
+{
+    if (t->n < t->cap)
+        return 1;
+    skey best = {ts, ingest, t->desc ? UINT64_MAX : 0};
+    return worse(t, &t->h[0].k, &best);
+}
+
+/* Add an event (formatted now) if it is among the best. 0, or -1 on OOM. */
+static int topk_offer(topk *t, const skey *k, const strata_event *ev)
+{
+    if (t->n == t->cap && !worse(t, &t->h[0].k, k))
+        return 0;
+    strbuf sb = {0};
+    json_event(&sb, ev);
+    if (sb.oom) {
+        sb_free(&sb);
+        return -1;
+    }
+    hit nh = {*k, NULL, sb.len};
+    nh.json = sb_steal(&sb);
+    if (t->n < t->cap) {
+        t->h[t->n++] = nh;
+        sift_up(t, t->n - 1);
+    } else {
+        free(t->h[0].json);
+        t->h[0] = nh;
+        sift_down(t, 0);
+    }
+    return 0;
+}
+
+/* The state of one search. */
+typedef struct run {
+    sctx *c;
+    const sreq *r;
+    topk top;
+    sstats st;
+    int oom;
+} run;
+
+/* Is key k past the cursor (or is there no cursor)? */
+static int after_cursor(const run *x, const skey *k)
+{
+    if (!x->r->has_cursor)
+        return 1;
+    int c = skey_cmp(k, &x->r->cursor);
+    return x->r->desc ? c < 0 : c > 0;
+}
+
+/* Partial key check against the cursor: could some hash make it pass? */
+static int may_pass_cursor(const run *x, int64_t ts, int64_t ingest)
+{
+    if (!x->r->has_cursor)
+        return 1;
+    skey best = {ts, ingest, x->r->desc ? 0 : UINT64_MAX};
+    return after_cursor(x, &best);
+}
+
+static int in_range(const sreq *r, int64_t ts)
+{
+    return ts >= r->from_ns && ts < r->to_ns;
+}
+
+/* A matching event: count it and offer it to the top k. */
+static void take(run *x, const strata_event *ev)
+{
+    skey k = {ev->event_ts_ns, ev->ingest_ts_ns, event_hash(ev)};
+    if (after_cursor(x, &k) && topk_offer(&x->top, &k, ev) < 0)
+        x->oom = 1;
+}
+
+/* The head: every event is checked directly (no index yet). */
+static int head_event(void *ud, const strata_event *ev)
+{
+    run *x = ud;
+    x->st.head++;
+    if (!in_range(x->r, ev->event_ts_ns))
+        return 0;
+    x->st.scanned++;
+    if (!q_match(x->r->q, ev, x->c->scratch))
+        return 0;
+    x->st.hits++;
+    take(x, ev);
+    return 0;
+}
+
+/* Should the run stop (deadline, cancellation, bytes)? Sets partial. */
+static int must_stop(run *x)
+{
+    if (atomic_load(x->c->cancelled)) {
+        x->st.partial = 1;
+        x->st.partial_why = "cancelled";
+        return 1;
+    }
+    if (search_now_ms() > x->c->deadline_ms) {
+        x->st.partial = 1;
+        x->st.partial_why = "timeout";
+        return 1;
+    }
+    if (x->st.bytes > x->c->lim->max_scan_bytes) {
+        x->st.partial = 1;
+        x->st.partial_why = "max_scan_bytes";
+        return 1;
+    }
+    return 0;
+}
+
+static uint64_t event_bytes(const strata_event *ev)
+{
+    uint64_t b = ev->msg.len + ev->service.len + ev->host.len;
+    for (uint32_t i = 0; i < ev->meta_count; i++)
+        b += ev->meta[i].key.len + ev->meta[i].value.len;
+    return b;
+}
+
+/* Search one segment. 0, or -1 with err (a corrupt segment, too many
+ * wildcard expansions). */
+static int run_segment(run *x, seg_reader *rd, char *err, size_t errlen)
+{
+    const sreq *r = x->r;
+    roaring_bitmap_t *cand;
+    int exact;
+    if (q_segment(r->q, rd, &cand, &exact, err, errlen) < 0)
+        return -1;
+    const seg_info *info = seg_get_info(rd);
+    const int64_t *ts = seg_event_ts(rd), *ing = seg_ingest_ts(rd);
+    int whole = info->min_event_ns >= r->from_ns && info->max_event_ns < r->to_ns;
+    x->st.segments++;
+    x->st.scanned += whole ? info->events : 0;
+    uint64_t n = roaring_bitmap_get_cardinality(cand);
+    uint32_t *rows = n ? malloc(n * sizeof *rows) : NULL;
+    if (n && !rows) {
+        roaring_bitmap_free(cand);
+        x->oom = 1;
+        return 0;
+    }
+    if (n)
+        roaring_bitmap_to_uint32_array(cand, rows);
+    roaring_bitmap_free(cand);
+    /* rows are in ingest order, close to event order: walking them from
+     * the best end fills the top k first, and later rows rarely qualify */
+    int rc = 0;
+    for (uint64_t j = 0; j < n; j++) {
+        uint32_t row = rows[r->desc ? n - 1 - j : j];
+        if (j % RUN_CHECK_EVERY == RUN_CHECK_EVERY - 1 && must_stop(x))
+            break;
+        if (!in_range(r, ts[row]))
+            continue;
+        if (!whole)
+            x->st.scanned++;
+        int wanted = may_pass_cursor(x, ts[row], ing[row]) && could_enter(&x->top, ts[row], ing[row]);
+        if (exact) {
+            x->st.hits++;
+            if (!wanted)
+                continue;
+        }
+        strata_event ev;
+        if (seg_row(rd, row, &ev) < 0) {
+            snprintf(err, errlen, "%s", seg_error(rd));
+            rc = -1;
+            break;
+        }
+        x->st.bytes += event_bytes(&ev);
+        if (!exact) {
+            if (!q_match(r->q, &ev, x->c->scratch))
+                continue;
+            x->st.hits++;
+            if (!wanted)
+                continue;
+        }
+        take(x, &ev);
+    }
+    free(rows);
+    return rc;
+}
+
+/* Segments ordered so the most promising for the top k come first. */
+static int desc_order(const void *a, const void *b)
+{
+    const snap_seg *x = a, *y = b;
+    return x->meta.max_event > y->meta.max_event ? -1 : x->meta.max_event < y->meta.max_event;
+}
+static int asc_order(const void *a, const void *b)
+{
+    const snap_seg *x = a, *y = b;
+    return x->meta.min_event < y->meta.min_event ? -1 : x->meta.min_event > y->meta.min_event;
+}
+
+static int cmp_hits_desc(const void *a, const void *b)
+{
+    return -skey_cmp(&((const hit *)a)->k, &((const hit *)b)->k);
+}
+static int cmp_hits_asc(const void *a, const void *b)
+{
+    return skey_cmp(&((const hit *)a)->k, &((const hit *)b)->k);
+}
+
+static int error_json(strbuf *out, int status, const char *msg)
+{
+    sb_reset(out);
+    sb_puts(out, "{\"error\":");
+    json_str_n(out, msg, strlen(msg));
+    sb_puts(out, "}");
+    return status;
+}
+
+int search_run(sctx *c, const sreq *r, strbuf *out)
+{
+    int64_t t0 = search_now_ms();
+    run x;
+    memset(&x, 0, sizeof x);
+    x.c = c;
+    x.r = r;
+    x.top.cap = r->limit;
+    x.top.desc = r->desc;
+    x.top.h = calloc(r->limit, sizeof *x.top.h);
+    x.st.hits_exact = 1;
+    if (!x.top.h)
+        return error_json(out, 500, "out of memory");
+    char err[512] = "";
+    snapshot sn;
+    if (store_snapshot(c->st, c->cat, c->tenant, r->from_ns, r->to_ns, head_event, &x, &sn, err,
+                       sizeof err) < 0) {
+        free(x.top.h);
+        return error_json(out, 503, err);
+    }
+    int status = 200;
+    if (sn.n > c->lim->max_segments) {
+        snprintf(err, sizeof err,
+                 "the time range covers %zu segments; at most %llu are searched at once "
+                 "(max_segments): narrow time_range",
+                 sn.n, (unsigned long long)c->lim->max_segments);
+        status = error_json(out, 422, err);
+        goto done;
+    }
+    qsort(sn.segs, sn.n, sizeof *sn.segs, r->desc ? desc_order : asc_order);
+    for (size_t i = 0; i < sn.n && !x.oom; i++) {
+        const cat_segment *m = &sn.segs[i].meta;
+        int beyond = x.top.n == x.top.cap &&
+                     (r->desc ? m->max_event < x.top.h[0].k.ts : m->min_event > x.top.h[0].k.ts);
+        if (beyond && !q_is_exact(r->q)) {
+            /* no row here can enter the top k; only its hits are unknown */
+            x.st.hits_exact = 0;
+            continue;
+        }
+        if (must_stop(&x)) {
+            x.st.hits_exact = 0;
+            break;
+        }
+        seg_reader *rd = store_reader_lock(sn.segs[i].sr);
+        int rc = run_segment(&x, rd, err, sizeof err);
+        store_reader_unlock(sn.segs[i].sr);
+        if (rc < 0) {
+            status = error_json(out, strstr(err, "matches more than") ? 400 : 500, err);
+            goto done;
+        }
+    }
+    if (x.oom) {
+        status = error_json(out, 500, "out of memory");
+        goto done;
+    }
+    if (x.st.partial)
+        x.st.hits_exact = 0;
+    qsort(x.top.h, x.top.n, sizeof *x.top.h, r->desc ? cmp_hits_desc : cmp_hits_asc);
+    sb_reset(out);
+    sb_printf(out, "{\"hits\":%llu,\"hits_relation\":\"%s\",\"scanned\":%llu,\"took_ms\":%lld,",
+              (unsigned long long)x.st.hits, x.st.hits_exact ? "eq" : "gte",
+              (unsigned long long)x.st.scanned, (long long)(search_now_ms() - t0));
+    sb_printf(out, "\"segments\":%llu,\"partial\":%s,", (unsigned long long)x.st.segments,
+              x.st.partial ? "true" : "false");
+    if (x.st.partial)
+        sb_printf(out, "\"partial_reason\":\"%s\",", x.st.partial_why);
+    sb_puts(out, "\"logs\":[");
+    for (size_t i = 0; i < x.top.n; i++) {
+        if (i)
+            sb_append(out, ",", 1);
+        sb_append(out, x.top.h[i].json, x.top.h[i].len);
+    }
+    sb_puts(out, "],\"next_cursor\":");
+    if (x.top.n == x.top.cap && x.top.n) {
+        char cur[64];
+        cursor_encode(&x.top.h[x.top.n - 1].k, r->desc, cur, sizeof cur);
+        sb_printf(out, "\"%s\"}", cur);
+    } else {
+        sb_puts(out, "null}");
+    }
+    if (out->oom)
+        status = error_json(out, 500, "out of memory");
+done:
+    for (size_t i = 0; i < x.top.n; i++)
+        free(x.top.h[i].json);
+    free(x.top.h);
+    snapshot_free(c->st, &sn);
+    return status;
+}
