@@ -5,6 +5,7 @@
  *   strata validate CONFIG.yaml   check a config completely, start nothing
  *   strata plugins [NAME] [--json] list plugins, or one plugin's config keys
  *   strata inspect DATA_DIR | segment FILE   what is stored (core/inspect.c)
+ *   strata search QUERY ...      search a server, or an NDJSON file (core/search_cli.c)
  *   strata --version
  *
  * Thread: main (which becomes the loop thread).
@@ -22,6 +23,7 @@
 #include "engine.h"
 #include "http_server.h"
 #include "inspect.h"
+#include "search_cli.h"
 #include "loader.h"
 #include "log.h"
 #include "metrics.h"
@@ -43,6 +45,8 @@ static void usage(FILE *f)
             "  strata plugins [NAME] [--json]   list plugins, or NAME's config keys\n"
             "  strata inspect DATA_DIR          segments by tenant and level, bytes by part\n"
             "  strata inspect segment FILE [--rows N] [--terms PREFIX] [--json]\n"
+            "  strata search QUERY [--from -1h] [--to now] [--service S] [--level L]\n"
+            "                [--limit N] [--json] [--server URL] [--token T] [--file F]\n"
             "                                   one segment: footer, parts, rows, terms\n"
             "  strata --version                 print the version and plugin ABI\n\n"
             "Plugins are searched in service.plugins_dir, $STRATA_PLUGIN_PATH, and the\n"
@@ -289,6 +293,8 @@ int main(int argc, char **argv)
         rc = cmd_serve(argc - 1, argv + 1, serve_cfg, sizeof serve_cfg);
         if (rc == 0)
             rc = cmd_run(serve_cfg, ld);
+    } else if (!strcmp(cmd, "search")) {
+        rc = cmd_search(argc - 1, argv + 1);
     } else if (!strcmp(cmd, "inspect")) {
         rc = cmd_inspect(argc - 1, argv + 1);
     } else if (!strcmp(cmd, "tenant")) {
