@@ -6,6 +6,7 @@
  *                 [--host H]... [--limit N] [--asc] [--json]
  *                 [--server URL] [--token TOKEN]
  *   strata search QUERY --file EVENTS.ndjson [--from/--to RFC3339] [--json]
+ *   strata search [OPTIONS] -- QUERY     (a query that starts with "--")
  *
  * The server and token come from the flags, else STRATA_URL and
  * STRATA_TOKEN, else ~/.config/strata/cli.yaml (url:, token:), else
@@ -413,7 +414,9 @@ int cmd_search(int argc, char **argv)
         const char *a = argv[i];
         int more = i + 1 < argc;
 #define VAL() (more ? argv[++i] : NULL)
-        if (!strcmp(a, "--json")) {
+        if (!strcmp(a, "--") && more && !o.query) {
+            o.query = argv[++i]; /* a query that starts with "--" */
+        } else if (!strcmp(a, "--json")) {
             o.json = 1;
         } else if (!strcmp(a, "--asc")) {
             o.asc = 1;
