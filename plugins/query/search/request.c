@@ -185,6 +185,11 @@ static int filters_text(const cJSON *f, strbuf *sb, char *err, size_t errlen)
 
 static int parse_group_by(const cJSON *g, sreq *out, char *err, size_t errlen)
 {
+    for (int i = 0; i < AGG_MAX_GROUPS; i++) { /* a repeated "group_by": the last one counts */
+        free(out->group_key[i]);
+        out->group_key[i] = NULL;
+    }
+    out->ngroups = 0;
     int n = cJSON_IsArray(g) ? cJSON_GetArraySize(g) : 1;
     if (n > AGG_MAX_GROUPS)
         return bad(err, errlen, "group_by: at most %d fields", AGG_MAX_GROUPS);
