@@ -156,8 +156,8 @@ static void print_log(const cJSON *log, int json, int colour)
     lv = lv ? lv : "";
     if (colour)
         printf("\033[2m%s\033[0m %s%-5s\033[0m \033[36m%s\033[0m%s%s %s", ts ? ts : "",
-               level_colour(lv), lv, svc ? svc : "", host && *host ? "@" : "",
-               host ? host : "", msg ? msg : "");
+               level_colour(lv), lv, svc ? svc : "", host && *host ? "@" : "", host ? host : "",
+               msg ? msg : "");
     else
         printf("%s %-5s %s%s%s %s", ts ? ts : "", lv, svc ? svc : "", host && *host ? "@" : "",
                host ? host : "", msg ? msg : "");
@@ -358,6 +358,10 @@ static int search_file(const cli_opts *o)
     size_t cap = 0;
     int lines = 0, eof = 0, rc = 0;
     long printed = 0;
+    if (!s || !meta) {
+        fprintf(stderr, "strata search: out of memory\n");
+        rc = 1;
+    }
     while (!eof && s && meta && printed < o->limit) {
         ssize_t n = getline(&line, &cap, f);
         if (n > 0) {
@@ -393,7 +397,7 @@ static int search_file(const cli_opts *o)
         sb_reset(&chunk);
         lines = 0;
     }
-    if (q_scratch_regex_aborts(s))
+    if (s && q_scratch_regex_aborts(s))
         fprintf(stderr, "strata search: the regex gave up on %llu line(s) (too complex)\n",
                 (unsigned long long)q_scratch_regex_aborts(s));
     free(line);

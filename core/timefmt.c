@@ -110,4 +110,3 @@ size_t format_rfc3339(int64_t ns, char *buf, size_t cap)
                      tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
     return n < 0 ? 0 : (size_t)n;
 }
-

@@ -146,10 +146,8 @@ static roaring_bitmap_t *eval(const ectx *c, const q_node *n, int *exact)
 {
     *exact = 1;
     switch (n->kind) {
-    case Q_ALL:
-        return all_rows(c);
-    case Q_TERMS:
-        return terms_rows(c, n);
+    case Q_ALL: return all_rows(c);
+    case Q_TERMS: return terms_rows(c, n);
     case Q_PHRASE: {
         *exact = 0;
         char buf[Q_PREFIX_MAX + TOK_MAX_BYTES];
@@ -178,15 +176,11 @@ static roaring_bitmap_t *eval(const ectx *c, const q_node *n, int *exact)
         }
         return acc ? acc : roaring_bitmap_create();
     }
-    case Q_WILD:
-        return wild_rows(c, n);
-    case Q_LEVEL:
-        return level_rows(c, n);
+    case Q_WILD: return wild_rows(c, n);
+    case Q_LEVEL: return level_rows(c, n);
     case Q_REGEX:
     case Q_EXISTS:
-    case Q_NUM:
-        *exact = 0;
-        return all_rows(c);
+    case Q_NUM: *exact = 0; return all_rows(c);
     case Q_AND: {
         int ea, eb;
         roaring_bitmap_t *a = eval(c, n->a, &ea);

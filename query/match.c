@@ -247,39 +247,28 @@ static int value_number(const strata_kv *kv, double *out)
 static int cmp_true(q_cmp c, double a, double b)
 {
     switch (c) {
-    case QC_EQ:
-        return a == b;
-    case QC_LT:
-        return a < b;
-    case QC_LE:
-        return a <= b;
-    case QC_GT:
-        return a > b;
-    default:
-        return a >= b;
+    case QC_EQ: return a == b;
+    case QC_LT: return a < b;
+    case QC_LE: return a <= b;
+    case QC_GT: return a > b;
+    default: return a >= b;
     }
 }
 
 static int eval(const q_node *n, const strata_event *ev, q_scratch *s)
 {
     switch (n->kind) {
-    case Q_ALL:
-        return 1;
-    case Q_AND:
-        return eval(n->a, ev, s) && eval(n->b, ev, s);
-    case Q_OR:
-        return eval(n->a, ev, s) || eval(n->b, ev, s);
-    case Q_NOT:
-        return !eval(n->a, ev, s);
+    case Q_ALL: return 1;
+    case Q_AND: return eval(n->a, ev, s) && eval(n->b, ev, s);
+    case Q_OR: return eval(n->a, ev, s) || eval(n->b, ev, s);
+    case Q_NOT: return !eval(n->a, ev, s);
     case Q_TERMS:
         build_terms(s, ev);
         for (size_t i = 0; i < n->nitems; i++)
             if (!has_term(s, n->items[i].p, n->items[i].n))
                 return 0;
         return 1;
-    case Q_WILD:
-        build_terms(s, ev);
-        return match_wild(s, n);
+    case Q_WILD: build_terms(s, ev); return match_wild(s, n);
     case Q_PHRASE:
         if (n->field == QF_MSG)
             return phrase_in(s, n, ev->msg.ptr, ev->msg.len);
@@ -295,8 +284,7 @@ static int eval(const q_node *n, const strata_event *ev, q_scratch *s)
             s->regex_aborts++;
         return rc >= 0;
     }
-    case Q_LEVEL:
-        return ev->level <= STRATA_LEVEL_FATAL && (n->levels >> ev->level) & 1u;
+    case Q_LEVEL: return ev->level <= STRATA_LEVEL_FATAL && (n->levels >> ev->level) & 1u;
     case Q_EXISTS:
         for (uint32_t i = 0; i < ev->meta_count; i++)
             if (ev->meta[i].type != STRATA_VALUE_NULL && key_is(&ev->meta[i], n))

@@ -283,8 +283,7 @@ static q_node *field_term(parser *p, size_t at, const char *name, size_t nlen, q
     if (nlen == 5 && memcmp(name, "level", 5) == 0) {
         int lv = q_level_parse(val.p, val.n);
         if (!lv) {
-            perr(p, vat,
-                 "unknown level '%.*s' (expected trace, debug, info, warn, error or fatal)",
+            perr(p, vat, "unknown level '%.*s' (expected trace, debug, info, warn, error or fatal)",
                  (int)(val.n > 40 ? 40 : val.n), val.p);
         } else if ((n = node(p, Q_LEVEL, at))) {
             n->field = QF_LEVEL;
@@ -634,15 +633,11 @@ int q_node_exact(const q_node *n)
     case Q_PHRASE:
     case Q_REGEX:
     case Q_EXISTS:
-    case Q_NUM:
-        return 0;
+    case Q_NUM: return 0;
     case Q_AND:
-    case Q_OR:
-        return q_node_exact(n->a) && q_node_exact(n->b);
-    case Q_NOT:
-        return q_node_exact(n->a);
-    default:
-        return 1;
+    case Q_OR: return q_node_exact(n->a) && q_node_exact(n->b);
+    case Q_NOT: return q_node_exact(n->a);
+    default: return 1;
     }
 }
 
@@ -718,10 +713,10 @@ int q_level_parse(const char *s, size_t len)
     static const struct {
         const char *name;
         int level;
-    } names[] = {{"trace", STRATA_LEVEL_TRACE}, {"debug", STRATA_LEVEL_DEBUG},
-                 {"info", STRATA_LEVEL_INFO},   {"warn", STRATA_LEVEL_WARN},
-                 {"warning", STRATA_LEVEL_WARN}, {"error", STRATA_LEVEL_ERROR},
-                 {"err", STRATA_LEVEL_ERROR},   {"fatal", STRATA_LEVEL_FATAL},
+    } names[] = {{"trace", STRATA_LEVEL_TRACE},   {"debug", STRATA_LEVEL_DEBUG},
+                 {"info", STRATA_LEVEL_INFO},     {"warn", STRATA_LEVEL_WARN},
+                 {"warning", STRATA_LEVEL_WARN},  {"error", STRATA_LEVEL_ERROR},
+                 {"err", STRATA_LEVEL_ERROR},     {"fatal", STRATA_LEVEL_FATAL},
                  {"critical", STRATA_LEVEL_FATAL}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strlen(names[i].name) == len && strncasecmp(names[i].name, s, len) == 0)
@@ -749,9 +744,7 @@ static void describe(const q_node *n, char **buf, size_t *len, size_t *cap)
         *len += l_;                                                                                \
     } while (0)
     switch (n->kind) {
-    case Q_ALL:
-        PUT("*");
-        break;
+    case Q_ALL: PUT("*"); break;
     case Q_AND:
     case Q_OR:
         PUT("(");
@@ -787,9 +780,7 @@ static void describe(const q_node *n, char **buf, size_t *len, size_t *cap)
         snprintf(tmp, sizeof tmp, "%s%s", n->prefix.p, n->pattern.p);
         PUT(tmp);
         break;
-    case Q_REGEX:
-        PUT("/regex/");
-        break;
+    case Q_REGEX: PUT("/regex/"); break;
     case Q_LEVEL:
         snprintf(tmp, sizeof tmp, "level[0x%x]", n->levels);
         PUT(tmp);

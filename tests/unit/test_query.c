@@ -134,7 +134,7 @@ static void test_match_events(void **state)
     assert_true(matches("timeout", &ev));
     assert_true(matches("TIMEOUT", &ev));
     assert_true(matches("10.0.3.42", &ev));
-    assert_false(matches("3.42", &ev));     /* a joined whole is one token... */
+    assert_false(matches("3.42", &ev));    /* a joined whole is one token... */
     assert_true(matches("\"3.42\"", &ev)); /* ...its words in order are a phrase */
     assert_false(matches("10.0.3.43", &ev));
     assert_true(matches("\"declined timeout\"", &ev)); /* across ':' */
@@ -175,10 +175,10 @@ static void test_match_events(void **state)
 /* ---- the index agrees with a scan -------------------------------------------------- */
 
 static const char *const VOCAB[] = {
-    "Connection", "timeout",   "payment",  "declined",    "user",   "login", "failed",
-    "10.0.3.42",  "10.0.3.43", "blk_-695", "retry",       "OK",     "error", "NullPointer",
-    "数据库",     "Müller",    "db-01",    "a:b",         "GET",    "/api/v1",
-    "card",       "Timeout",   "pay",      "payment-svc", "u_9876", "trace"};
+    "Connection", "timeout",   "payment",     "declined", "user", "login",   "failed",
+    "10.0.3.42",  "10.0.3.43", "blk_-695",    "retry",    "OK",   "error",   "NullPointer",
+    "数据库",     "Müller",    "db-01",       "a:b",      "GET",  "/api/v1", "card",
+    "Timeout",    "pay",       "payment-svc", "u_9876",   "trace"};
 #define NVOCAB (sizeof VOCAB / sizeof *VOCAB)
 static const char *const SERVICES[] = {"payments", "Auth", "cart-api", "", "search"};
 static const char *const KEYS[] = {"trace_id", "user_id", "latency_ms", "path"};
@@ -235,9 +235,7 @@ static void rand_query(char *buf, size_t cap, int depth)
         if (!strcmp(w, "/api/v1") || !strcmp(w, "a:b"))
             snprintf(tmp, sizeof tmp, "\"%s\"", w);
         break;
-    case 2:
-        snprintf(tmp, sizeof tmp, "\"%s %s\"", w, VOCAB[rnd_below(NVOCAB)]);
-        break;
+    case 2: snprintf(tmp, sizeof tmp, "\"%s %s\"", w, VOCAB[rnd_below(NVOCAB)]); break;
     case 3: {
         size_t l = strlen(w) > 3 ? 3 : strlen(w);
         snprintf(tmp, sizeof tmp, "%.*s*", (int)l, w);
@@ -246,15 +244,14 @@ static void rand_query(char *buf, size_t cap, int depth)
             snprintf(tmp, sizeof tmp, "*out");
         break;
     }
-    case 4:
-        snprintf(tmp, sizeof tmp, "service:%s", rnd_below(2) ? "payments" : "cart-*");
-        break;
+    case 4: snprintf(tmp, sizeof tmp, "service:%s", rnd_below(2) ? "payments" : "cart-*"); break;
     case 5:
         snprintf(tmp, sizeof tmp, "level%s%s", rnd_below(2) ? ">=" : ":",
                  rnd_below(2) ? "warn" : "INFO");
         break;
     case 6:
-        snprintf(tmp, sizeof tmp, "meta.latency_ms%s%u", rnd_below(2) ? ">" : "<=", rnd_below(1000));
+        snprintf(tmp, sizeof tmp, "meta.latency_ms%s%u",
+                 rnd_below(2) ? ">" : "<=", rnd_below(1000));
         break;
     case 7:
         snprintf(tmp, sizeof tmp, "meta.%s:%s", KEYS[rnd_below(4)], rnd_below(3) ? "*" : "timeout");

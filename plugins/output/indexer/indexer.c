@@ -568,7 +568,8 @@ static void sealer_main(void *arg)
     sealed_free(pending, npending);
 }
 
-/* ---- the view query plugins read (segment/view.h) --------------------------------------------- */
+/* ---- the view query plugins read (segment/view.h) ---------------------------------------------
+ */
 
 static const char *view_dir(void *ctx)
 {

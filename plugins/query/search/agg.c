@@ -234,12 +234,8 @@ static void number_add(agg *a, agg_entry *e, double v)
 static void group_value(const agg *a, int g, const strata_event *ev, kbuf *k)
 {
     switch (a->r->group[g]) {
-    case GB_SERVICE:
-        key_add(k, 1, ev->service.ptr, ev->service.len);
-        break;
-    case GB_HOST:
-        key_add(k, 1, ev->host.ptr, ev->host.len);
-        break;
+    case GB_SERVICE: key_add(k, 1, ev->service.ptr, ev->service.len); break;
+    case GB_HOST: key_add(k, 1, ev->host.ptr, ev->host.len); break;
     case GB_LEVEL: {
         const char *l = strata_level_name(ev->level);
         key_add(k, 1, l, strlen(l));
@@ -348,7 +344,9 @@ static int segment_columns(agg *a, seg_reader *rd, const roaring_bitmap_t *rows)
         a->hits++;
         uint32_t id[AGG_MAX_GROUPS] = {0};
         for (int g = 0; g < r->ngroups; g++)
-            id[g] = r->group[g] == GB_SERVICE ? svc[row] : r->group[g] == GB_HOST ? host[row] : lvl[row];
+            id[g] = r->group[g] == GB_SERVICE ? svc[row]
+                    : r->group[g] == GB_HOST  ? host[row]
+                                              : lvl[row];
         int64_t b = bucket_of(r, ts[row]);
         if ((n + 1) * 2 > cap) {
             ient *nt = calloc(cap * 2, sizeof *nt);
@@ -403,8 +401,8 @@ static int segment_columns(agg *a, seg_reader *rd, const roaring_bitmap_t *rows)
     return 0;
 }
 
-static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, int exact,
-                        char *err, size_t errlen)
+static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, int exact, char *err,
+                        size_t errlen)
 {
     const sreq *r = a->r;
     const int64_t *ts = seg_event_ts(rd);
@@ -421,7 +419,7 @@ static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, in
             (atomic_load(a->c->cancelled) || search_now_ms() > a->c->deadline_ms ||
              a->bytes > a->c->lim->max_scan_bytes)) {
             a->partial = 1;
-            a->partial_why = atomic_load(a->c->cancelled)         ? "cancelled"
+            a->partial_why = atomic_load(a->c->cancelled)          ? "cancelled"
                              : search_now_ms() > a->c->deadline_ms ? "timeout"
                                                                    : "max_scan_bytes";
             break;
@@ -463,8 +461,8 @@ static int cmp_double(const void *x, const void *y)
 
 static const char *metric_name(int m)
 {
-    static const char *const names[] = {"count", "count_distinct", "min", "max",
-                                        "avg",   "p50",            "p95", "p99"};
+    static const char *const names[] = {
+        "count", "count_distinct", "min", "max", "avg", "p50", "p95", "p99"};
     return names[m];
 }
 
@@ -472,14 +470,9 @@ static const char *metric_name(int m)
 static void put_value(strbuf *out, const sreq *r, agg_entry *e)
 {
     switch (r->metric) {
-    case MET_COUNT:
-        sb_printf(out, "%llu", (unsigned long long)e->count);
-        return;
-    case MET_DISTINCT:
-        sb_printf(out, "%u", e->ndistinct);
-        return;
-    default:
-        break;
+    case MET_COUNT: sb_printf(out, "%llu", (unsigned long long)e->count); return;
+    case MET_DISTINCT: sb_printf(out, "%u", e->ndistinct); return;
+    default: break;
     }
     if (!e->nnum) {
         sb_puts(out, "null");
@@ -570,7 +563,7 @@ static void respond(agg *a, strbuf *out, int64_t took)
                 sb_puts(out, ",");
             group_name(out, r, g);
             sb_puts(out, ":");
-            int present = e->key[off];
+            int present = (unsigned char)e->key[off];
             uint32_t len;
             memcpy(&len, e->key + off + 1, 4);
             if (present)

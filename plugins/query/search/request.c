@@ -24,7 +24,8 @@
 #define AGG_MIN_INTERVAL_NS 1000000000ll
 #define AGG_MAX_INTERVAL_NS (86400ll * 1000000000)
 
-static int bad(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static int bad(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -91,7 +92,7 @@ int cursor_decode(const char *s, skey *k, int *desc)
     uint64_t v[3];
     for (int i = 0; i < 3; i++) {
         char part[17];
-        memcpy(part, s + 2 + i * 16, 16);
+        memcpy(part, s + 2 + (size_t)i * 16, 16);
         part[16] = 0;
         for (int j = 0; j < 16; j++)
             if (!isxdigit((unsigned char)part[j]))
@@ -210,8 +211,7 @@ static int parse_group_by(const cJSON *g, sreq *out, char *err, size_t errlen)
             if (!out->group_key[i])
                 return bad(err, errlen, "out of memory");
         } else {
-            return bad(err, errlen,
-                       "group_by: '%.60s' is not service, host, level or meta.KEY", s);
+            return bad(err, errlen, "group_by: '%.60s' is not service, host, level or meta.KEY", s);
         }
         out->ngroups = i + 1;
     }
@@ -220,15 +220,16 @@ static int parse_group_by(const cJSON *g, sreq *out, char *err, size_t errlen)
 
 static int parse_metric(const cJSON *m, const cJSON *field, sreq *out, char *err, size_t errlen)
 {
-    static const char *const names[] = {"count", "count_distinct", "min", "max",
-                                        "avg",   "p50",            "p95", "p99"};
+    static const char *const names[] = {
+        "count", "count_distinct", "min", "max", "avg", "p50", "p95", "p99"};
     if (!m) {
         out->metric = MET_COUNT;
         return 0;
     }
     if (!cJSON_IsString(m))
-        return bad(err, errlen, "metric must be a string: count, count_distinct, min, max, avg, "
-                                "p50, p95 or p99");
+        return bad(err, errlen,
+                   "metric must be a string: count, count_distinct, min, max, avg, "
+                   "p50, p95 or p99");
     int found = -1;
     for (int i = 0; i < 8; i++)
         if (!strcmp(m->valuestring, names[i]))
@@ -265,7 +266,7 @@ int request_parse(int kind, const char *body, size_t len, int64_t now_ns, sreq *
     out->from_ns = INT64_MIN;
     out->to_ns = INT64_MAX;
     if (len > SEARCH_MAX_BODY)
-        return bad(err, errlen, "the request body is %zu bytes; at most %u", len, SEARCH_MAX_BODY);
+        return bad(err, errlen, "the request body is %zu bytes; at most %zu", len, SEARCH_MAX_BODY);
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (!root)
         return bad(err, errlen, "the body is not valid JSON (near byte %ld)",
@@ -294,7 +295,7 @@ int request_parse(int kind, const char *body, size_t len, int64_t now_ns, sreq *
             cJSON_ArrayForEach(t, k)
             {
                 int64_t v;
-                if (strcmp(t->string, "from") && strcmp(t->string, "to")) {
+                if (strcmp(t->string, "from") != 0 && strcmp(t->string, "to") != 0) {
                     bad(err, errlen, "time_range has from and to, not '%.40s'", t->string);
                     goto out;
                 }
@@ -317,7 +318,8 @@ int request_parse(int kind, const char *body, size_t len, int64_t now_ns, sreq *
                 goto out;
             }
         } else if (!strcmp(name, "sort") && kind == REQ_SEARCH) {
-            if (!cJSON_IsString(k) || (strcmp(k->valuestring, "asc") && strcmp(k->valuestring, "desc"))) {
+            if (!cJSON_IsString(k) ||
+                (strcmp(k->valuestring, "asc") != 0 && strcmp(k->valuestring, "desc") != 0)) {
                 bad(err, errlen, "sort must be \"asc\" or \"desc\"");
                 goto out;
             }
@@ -365,7 +367,7 @@ int request_parse(int kind, const char *body, size_t len, int64_t now_ns, sreq *
     if (kind == REQ_AGGREGATE && parse_metric(metric, field, out, err, errlen) < 0)
         goto out;
     /* the query text alone first, so parse errors point into what the user wrote */
-    const char *qt = cJSON_IsString(q) ? q->valuestring : "";
+    const char *qt = q && cJSON_IsString(q) ? q->valuestring : "";
     query *alone = q_parse(qt, strlen(qt), err, errlen);
     if (!alone)
         goto out;

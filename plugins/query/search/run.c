@@ -228,7 +228,8 @@ static int run_segment(run *x, seg_reader *rd, char *err, size_t errlen)
             continue;
         if (!whole)
             x->st.scanned++;
-        int wanted = may_pass_cursor(x, ts[row], ing[row]) && could_enter(&x->top, ts[row], ing[row]);
+        int wanted =
+            may_pass_cursor(x, ts[row], ing[row]) && could_enter(&x->top, ts[row], ing[row]);
         if (exact) {
             x->st.hits++;
             if (!wanted)

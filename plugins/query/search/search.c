@@ -334,15 +334,14 @@ static int search_init(strata_instance *inst, const strata_host_api *h, const st
     store_init(&s->st, inst, h, path);
     pthread_mutex_init(&s->qlock, NULL);
     pthread_cond_init(&s->qcond, NULL);
-    s->m_requests = h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_search_requests_total",
-                                  "Search and aggregate requests answered, by status.", "status",
-                                  NULL, 0);
+    s->m_requests =
+        h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_search_requests_total",
+                      "Search and aggregate requests answered, by status.", "status", NULL, 0);
     static const double secs[] = {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30};
     s->m_seconds = h->metric_new(inst, STRATA_METRIC_HISTOGRAM, "strata_search_seconds",
                                  "Time from request to response, by kind.", "kind", secs, 9);
     s->m_rejected = h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_search_rejected_total",
-                                  "Requests refused before running, by reason.", "reason", NULL,
-                                  0);
+                                  "Requests refused before running, by reason.", "reason", NULL, 0);
     *state = s;
     return STRATA_OK;
 }

@@ -43,7 +43,7 @@
  * of compacted segments. */
 #define STORE_MAX_READERS 4096u
 /* Longest request body: a query is at most Q_MAX_TEXT plus filters. */
-#define SEARCH_MAX_BODY (256u * 1024)
+#define SEARCH_MAX_BODY ((size_t)256 * 1024)
 /* Queries queued for a worker before new ones get 503. */
 #define SEARCH_MAX_QUEUE 256u
 /* Distinct users tracked for concurrency limits. */

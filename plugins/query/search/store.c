@@ -57,7 +57,6 @@ void store_free(store *s)
     pthread_mutex_destroy(&s->lock);
 }
 
-
 /* Index of id in the cache (sorted by id), or where it would go. */
 static size_t cache_find(const store *s, int64_t id, int *found)
 {
@@ -81,7 +80,7 @@ static const seg_dicts *dicts_for(store *s, uint32_t dict_id)
     if (cur && (dict_id == 0 || seg_dicts_has(cur, dict_id)))
         return cur;
     seg_dicts *d = seg_dicts_new();
-    seg_dicts **v = realloc(s->dicts, (s->ndicts + 1) * sizeof *v);
+    seg_dicts **v = realloc(s->dicts, (s->ndicts + 1) * sizeof(seg_dicts *));
     if (!d || !v) {
         seg_dicts_free(d);
         if (v)
@@ -118,7 +117,7 @@ static store_reader *cache_get(store *s, const cat_segment *m, char *err, size_t
         return NULL;
     }
     store_reader *sr = calloc(1, sizeof *sr);
-    store_reader **v = realloc(s->readers, (s->nreaders + 1) * sizeof *v);
+    store_reader **v = realloc(s->readers, (s->nreaders + 1) * sizeof(store_reader *));
     if (!sr || !v) {
         free(sr);
         if (v)
@@ -131,7 +130,7 @@ static store_reader *cache_get(store *s, const cat_segment *m, char *err, size_t
     sr->id = m->id;
     sr->r = r;
     pthread_mutex_init(&sr->use, NULL);
-    memmove(&v[at + 1], &v[at], (s->nreaders - at) * sizeof *v);
+    memmove(&v[at + 1], &v[at], (s->nreaders - at) * sizeof(store_reader *));
     v[at] = sr;
     s->nreaders++;
     return sr;
@@ -228,7 +227,7 @@ int store_snapshot(store *s, catalog **cat, const char *tenant, int64_t from, in
 void snapshot_free(store *s, snapshot *sn)
 {
     pthread_mutex_lock(&s->lock);
-    for (size_t i = 0; i < sn->n; i++)
+    for (size_t i = 0; sn->segs && i < sn->n; i++)
         sn->segs[i].sr->refs--;
     pthread_mutex_unlock(&s->lock);
     free(sn->segs);
