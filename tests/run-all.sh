@@ -37,7 +37,8 @@ stage "integration tests under valgrind"
     STRATA_PLUGIN_PATH="$root/build/plugins" STRATA_TEST_PLUGINS="$root/build/tests/plugins" \
     python3 -m unittest test_pipeline test_reload test_http test_ingest \
     test_indexer.IndexerTest.test_events_become_segments_exactly_once_across_restarts \
-    test_indexer.IndexerTest.test_compaction_reaches_l3_with_counts_exact)
+    test_indexer.IndexerTest.test_compaction_reaches_l3_with_counts_exact \
+    test_search.TenantsAndCliTest test_search.ErrorsAndLimitsTest.test_bad_requests_say_what_is_wrong)
 
 stage "fuzzing (${FUZZ_SECONDS:-30}s per target)"
 tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"
@@ -46,6 +47,7 @@ stage "benchmarks (smoke: they must run; speed is not judged)"
 bench/pipeline/run --smoke --out "$root/build/bench-smoke"
 bench/ingest/run --smoke --out "$root/build/bench-smoke"
 bench/segments/run --smoke --out "$root/build/bench-smoke"
+bench/search/run --smoke --out "$root/build/bench-smoke"
 
 echo
 echo "all stages passed"
