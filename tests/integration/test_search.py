@@ -173,7 +173,7 @@ class ReferenceModelTest(unittest.TestCase):
                 ref = scan(path, q)
                 # a random time range whose edges fall exactly on events
                 req = {"query": q, "sort": rng.choice(["asc", "desc"]),
-                       "limit": rng.choice([1, 7, 50, 1000])}
+                       "limit": rng.choice([1, 7, 50, 1000]), "track_hits": rng.random() < 0.5}
                 lo, hi = None, None
                 if rng.random() < 0.6:
                     a, b = sorted(rng.sample(stamps, 2))
@@ -197,6 +197,8 @@ class ReferenceModelTest(unittest.TestCase):
                     if not cursor:
                         break
                 self.assertEqual(got_ids, want_ids, f"query {qi}: {q!r} {req}")
+                if req["track_hits"]:  # asked for: always exact
+                    self.assertEqual(rel, "eq", f"query {q!r}")
                 if rel == "eq":
                     self.assertEqual(hits, len(want_ids), f"query {q!r}")
                 else:

@@ -341,6 +341,12 @@ int request_parse(int kind, const char *body, size_t len, int64_t now_ns, sreq *
             }
             out->has_cursor = 1;
             out->desc = desc;
+        } else if (!strcmp(name, "track_hits") && kind == REQ_SEARCH) {
+            if (!cJSON_IsBool(k)) {
+                bad(err, errlen, "track_hits must be true or false");
+                goto out;
+            }
+            out->track_hits = cJSON_IsTrue(k);
         } else if (!strcmp(name, "group_by") && kind == REQ_AGGREGATE) {
             if (parse_group_by(k, out, err, errlen) < 0)
                 goto out;

@@ -234,6 +234,11 @@ static int run_segment(run *x, seg_reader *rd, char *err, size_t errlen)
             x->st.hits++;
             if (!wanted)
                 continue;
+        } else if (!wanted && !r->track_hits) {
+            /* it cannot enter the page: leave it unverified unless the
+             * request asked for an exact count */
+            x->st.unverified++;
+            continue;
         }
         strata_event ev;
         if (seg_row(rd, row, &ev) < 0) {
@@ -319,7 +324,7 @@ int search_run(sctx *c, const sreq *r, strbuf *out)
         const cat_segment *m = &sn.segs[i].meta;
         int beyond = x.top.n == x.top.cap &&
                      (r->desc ? m->max_event < x.top.h[0].k.ts : m->min_event > x.top.h[0].k.ts);
-        if (beyond && !q_is_exact(r->q)) {
+        if (beyond && !q_is_exact(r->q) && !r->track_hits) {
             /* no row here can enter the top k; only its hits are unknown */
             x.st.hits_exact = 0;
             continue;
@@ -340,7 +345,7 @@ int search_run(sctx *c, const sreq *r, strbuf *out)
         status = error_json(out, 500, "out of memory");
         goto done;
     }
-    if (x.st.partial)
+    if (x.st.partial || x.st.unverified)
         x.st.hits_exact = 0;
     qsort(x.top.h, x.top.n, sizeof *x.top.h, r->desc ? cmp_hits_desc : cmp_hits_asc);
     sb_reset(out);

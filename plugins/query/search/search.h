@@ -67,7 +67,8 @@ typedef struct sreq {
     int desc;
     uint32_t limit;
     int has_cursor;
-    skey cursor; /* results strictly after it in sort order */
+    skey cursor;    /* results strictly after it in sort order */
+    int track_hits; /* verify every candidate so hits is exact (slower) */
     /* aggregate */
     int ngroups;
     int group[AGG_MAX_GROUPS];
@@ -89,6 +90,7 @@ typedef struct slimits {
 typedef struct sstats {
     uint64_t hits;
     int hits_exact;
+    uint64_t unverified; /* candidates not verified: hits is then a lower bound */
     uint64_t scanned;  /* rows whose time or content was examined */
     uint64_t bytes;    /* row bytes decoded */
     uint64_t segments; /* segments read */
