@@ -44,10 +44,7 @@ stage "fuzzing (${FUZZ_SECONDS:-30}s per target)"
 tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"
 
 stage "benchmarks (smoke: they must run; speed is not judged)"
-bench/pipeline/run --smoke --out "$root/build/bench-smoke"
-bench/ingest/run --smoke --out "$root/build/bench-smoke"
-bench/segments/run --smoke --out "$root/build/bench-smoke"
-bench/search/run --smoke --out "$root/build/bench-smoke"
+bench/run --smoke --no-install --out "$root/build/bench-smoke"
 
 echo
 echo "all stages passed"
