@@ -36,26 +36,36 @@ static roaring_bitmap_t *fail(const ectx *c, const char *what)
     return NULL;
 }
 
+/* AND the postings of one term into *acc (the first term's postings when
+ * *acc is NULL); a term the bloom filter rules out gives nothing. 0, or -1
+ * (*acc freed, err set) on a corrupt index or OOM. */
+static int and_term(const ectx *c, roaring_bitmap_t **acc, const char *t, size_t len)
+{
+    roaring_bitmap_t *p =
+        seg_may_contain(c->r, t, len) ? seg_postings(c->r, t, len) : roaring_bitmap_create();
+    if (!p) {
+        if (*acc)
+            roaring_bitmap_free(*acc);
+        *acc = NULL;
+        fail(c, seg_error(c->r));
+        return -1;
+    }
+    if (!*acc) {
+        *acc = p;
+    } else {
+        roaring_bitmap_and_inplace(*acc, p);
+        roaring_bitmap_free(p);
+    }
+    return 0;
+}
+
 /* AND of the postings of every term; empty at the first absent term. */
 static roaring_bitmap_t *terms_rows(const ectx *c, const q_node *n)
 {
-    for (size_t i = 0; i < n->nitems; i++)
-        if (!seg_may_contain(c->r, n->items[i].p, n->items[i].n))
-            return roaring_bitmap_create();
     roaring_bitmap_t *acc = NULL;
     for (size_t i = 0; i < n->nitems; i++) {
-        roaring_bitmap_t *p = seg_postings(c->r, n->items[i].p, n->items[i].n);
-        if (!p) {
-            if (acc)
-                roaring_bitmap_free(acc);
-            return fail(c, seg_error(c->r));
-        }
-        if (!acc) {
-            acc = p;
-        } else {
-            roaring_bitmap_and_inplace(acc, p);
-            roaring_bitmap_free(p);
-        }
+        if (and_term(c, &acc, n->items[i].p, n->items[i].n) < 0)
+            return NULL;
         if (roaring_bitmap_is_empty(acc))
             break;
     }
@@ -158,19 +168,8 @@ static roaring_bitmap_t *eval(const ectx *c, const q_node *n, int *exact)
                 continue;
             memcpy(buf, n->prefix.p, n->prefix.n);
             memcpy(buf + n->prefix.n, n->items[i].p, n->items[i].n);
-            roaring_bitmap_t *p = seg_may_contain(c->r, buf, len) ? seg_postings(c->r, buf, len)
-                                                                  : roaring_bitmap_create();
-            if (!p) {
-                if (acc)
-                    roaring_bitmap_free(acc);
-                return fail(c, seg_error(c->r));
-            }
-            if (!acc) {
-                acc = p;
-            } else {
-                roaring_bitmap_and_inplace(acc, p);
-                roaring_bitmap_free(p);
-            }
+            if (and_term(c, &acc, buf, len) < 0)
+                return NULL;
             if (roaring_bitmap_is_empty(acc))
                 break;
         }

@@ -571,26 +571,30 @@ static q_node *parse_not(parser *p)
     return n;
 }
 
-static q_node *parse_and(parser *p)
+/* One level of binary operators: kind Q_OR joins ANDs with "OR"; kind
+ * Q_AND joins NOTs with "AND" or with nothing (implicit AND). */
+static q_node *parse_binary(parser *p, q_kind kind)
 {
-    q_node *left = parse_not(p);
+    q_node *left = kind == Q_OR ? parse_binary(p, Q_AND) : parse_not(p);
     while (left) {
         skip_space(p);
-        if (p->pos >= p->n || p->s[p->pos] == ')' || at_keyword(p, "OR"))
-            break;
         size_t at = p->pos;
-        if (at_keyword(p, "AND")) {
-            p->pos += 3;
+        const char *op = kind == Q_OR ? "OR" : "AND";
+        int is_or = at_keyword(p, "OR");
+        if (kind == Q_OR ? !is_or : (p->pos >= p->n || p->s[p->pos] == ')' || is_or))
+            break;
+        if (at_keyword(p, op)) {
+            p->pos += strlen(op);
             skip_space(p);
             if (p->pos >= p->n) {
-                perr(p, at, "expected a term after AND but the query ended");
+                perr(p, at, "expected a term after %s but the query ended", op);
                 return NULL;
             }
         }
-        q_node *right = parse_not(p);
+        q_node *right = kind == Q_OR ? parse_binary(p, Q_AND) : parse_not(p);
         if (!right)
             return NULL;
-        q_node *n = node(p, Q_AND, at);
+        q_node *n = node(p, kind, at);
         if (!n)
             return NULL;
         n->a = left;
@@ -602,29 +606,7 @@ static q_node *parse_and(parser *p)
 
 static q_node *parse_or(parser *p)
 {
-    q_node *left = parse_and(p);
-    while (left) {
-        skip_space(p);
-        if (!at_keyword(p, "OR"))
-            break;
-        size_t at = p->pos;
-        p->pos += 2;
-        skip_space(p);
-        if (p->pos >= p->n) {
-            perr(p, at, "expected a term after OR but the query ended");
-            return NULL;
-        }
-        q_node *right = parse_and(p);
-        if (!right)
-            return NULL;
-        q_node *n = node(p, Q_OR, at);
-        if (!n)
-            return NULL;
-        n->a = left;
-        n->b = right;
-        left = n;
-    }
-    return left;
+    return parse_binary(p, Q_OR);
 }
 
 int q_node_exact(const q_node *n)

@@ -593,15 +593,6 @@ static void agg_free(agg *a)
     free(a->e);
 }
 
-static int error_json(strbuf *out, int status, const char *msg)
-{
-    sb_reset(out);
-    sb_puts(out, "{\"error\":");
-    json_str_n(out, msg, strlen(msg));
-    sb_puts(out, "}");
-    return status;
-}
-
 /* One thread's share of the segments [from, to). */
 typedef struct part {
     agg *a;
@@ -674,18 +665,13 @@ int aggregate_run(sctx *c, const sreq *r, strbuf *out)
     a.rng = 0x853c49e6748fea9bull;
     char err[512] = "";
     snapshot sn;
-    if (store_snapshot(c->st, c->cat, c->tenant, r->from_ns, r->to_ns, head_event, &a, &sn, err,
-                       sizeof err) < 0)
-        return error_json(out, 503, err);
-    int status = 200;
-    if (sn.n > c->lim->max_segments) {
-        snprintf(err, sizeof err,
-                 "the time range covers %zu segments; at most %llu are searched at once "
-                 "(max_segments): narrow time_range",
-                 sn.n, (unsigned long long)c->lim->max_segments);
-        status = error_json(out, 422, err);
-        goto done;
+    int rc = store_snapshot(c->st, c->cat, c->tenant, r->from_ns, r->to_ns, c->lim->max_segments,
+                            head_event, &a, &sn, err, sizeof err);
+    if (rc < 0) {
+        agg_free(&a);
+        return json_error(out, rc == -2 ? 422 : 503, err);
     }
+    int status = 200;
     int cols = columns_only(r);
     /* the columns path splits the segments with a helper thread: a 2-core
      * box answers a dashboard with both cores */
@@ -707,20 +693,20 @@ int aggregate_run(sctx *c, const sreq *r, strbuf *out)
     }
     if (pm.rc < 0 || (split && ph.rc < 0)) {
         const char *e = pm.rc < 0 ? pm.err : ph.err;
-        status = error_json(out, strstr(e, "matches more than") ? 400 : 500, e);
+        status = json_error(out, strstr(e, "matches more than") ? 400 : 500, e);
         goto done;
     }
     if (a.too_many) {
         snprintf(err, sizeof err,
                  "more than %u buckets: use a wider interval or fewer group_by fields",
                  AGG_MAX_BUCKETS);
-        status = error_json(out, 422, err);
+        status = json_error(out, 422, err);
     } else if (a.oom) {
-        status = error_json(out, 500, "out of memory");
+        status = json_error(out, 500, "out of memory");
     } else {
         respond(&a, out, search_now_ms() - t0);
         if (out->oom)
-            status = error_json(out, 500, "out of memory");
+            status = json_error(out, 500, "out of memory");
     }
 done:
     agg_free(&a);

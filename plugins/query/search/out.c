@@ -119,3 +119,12 @@ int skey_cmp(const skey *a, const skey *b)
         return a->h < b->h ? -1 : 1;
     return 0;
 }
+
+int json_error(strbuf *out, int status, const char *msg)
+{
+    sb_reset(out);
+    sb_puts(out, "{\"error\":");
+    json_str_n(out, msg, strlen(msg));
+    sb_puts(out, "}");
+    return status;
+}

@@ -281,15 +281,6 @@ static int cmp_hits_asc(const void *a, const void *b)
     return skey_cmp(&((const hit *)a)->k, &((const hit *)b)->k);
 }
 
-static int error_json(strbuf *out, int status, const char *msg)
-{
-    sb_reset(out);
-    sb_puts(out, "{\"error\":");
-    json_str_n(out, msg, strlen(msg));
-    sb_puts(out, "}");
-    return status;
-}
-
 int search_run(sctx *c, const sreq *r, strbuf *out)
 {
     int64_t t0 = search_now_ms();
@@ -302,23 +293,18 @@ int search_run(sctx *c, const sreq *r, strbuf *out)
     x.top.h = calloc(r->limit, sizeof *x.top.h);
     x.st.hits_exact = 1;
     if (!x.top.h)
-        return error_json(out, 500, "out of memory");
+        return json_error(out, 500, "out of memory");
     char err[512] = "";
     snapshot sn;
-    if (store_snapshot(c->st, c->cat, c->tenant, r->from_ns, r->to_ns, head_event, &x, &sn, err,
-                       sizeof err) < 0) {
+    int rc = store_snapshot(c->st, c->cat, c->tenant, r->from_ns, r->to_ns, c->lim->max_segments,
+                            head_event, &x, &sn, err, sizeof err);
+    if (rc < 0) {
+        for (size_t i = 0; i < x.top.n; i++)
+            free(x.top.h[i].json);
         free(x.top.h);
-        return error_json(out, 503, err);
+        return json_error(out, rc == -2 ? 422 : 503, err);
     }
     int status = 200;
-    if (sn.n > c->lim->max_segments) {
-        snprintf(err, sizeof err,
-                 "the time range covers %zu segments; at most %llu are searched at once "
-                 "(max_segments): narrow time_range",
-                 sn.n, (unsigned long long)c->lim->max_segments);
-        status = error_json(out, 422, err);
-        goto done;
-    }
     qsort(sn.segs, sn.n, sizeof *sn.segs, r->desc ? desc_order : asc_order);
     for (size_t i = 0; i < sn.n && !x.oom; i++) {
         const cat_segment *m = &sn.segs[i].meta;
@@ -334,15 +320,15 @@ int search_run(sctx *c, const sreq *r, strbuf *out)
             break;
         }
         seg_reader *rd = store_reader_lock(sn.segs[i].sr);
-        int rc = run_segment(&x, rd, err, sizeof err);
+        rc = run_segment(&x, rd, err, sizeof err);
         store_reader_unlock(sn.segs[i].sr);
         if (rc < 0) {
-            status = error_json(out, strstr(err, "matches more than") ? 400 : 500, err);
+            status = json_error(out, strstr(err, "matches more than") ? 400 : 500, err);
             goto done;
         }
     }
     if (x.oom) {
-        status = error_json(out, 500, "out of memory");
+        status = json_error(out, 500, "out of memory");
         goto done;
     }
     if (x.st.partial || x.st.unverified)
@@ -371,7 +357,7 @@ int search_run(sctx *c, const sreq *r, strbuf *out)
         sb_puts(out, "null}");
     }
     if (out->oom)
-        status = error_json(out, 500, "out of memory");
+        status = json_error(out, 500, "out of memory");
 done:
     for (size_t i = 0; i < x.top.n; i++)
         free(x.top.h[i].json);

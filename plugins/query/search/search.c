@@ -119,9 +119,7 @@ static void respond_raw(srch *s, strata_http_request *req, int status, const cha
 static void respond_error(srch *s, strata_http_request *req, int status, const char *msg)
 {
     strbuf sb = {0};
-    sb_puts(&sb, "{\"error\":");
-    json_str_n(&sb, msg, strlen(msg));
-    sb_puts(&sb, "}");
+    json_error(&sb, status, msg);
     respond_raw(s, req, status, sb.oom ? "{\"error\":\"out of memory\"}" : sb.buf);
     sb_free(&sb);
 }

@@ -91,11 +91,11 @@ typedef struct sstats {
     uint64_t hits;
     int hits_exact;
     uint64_t unverified; /* candidates not verified: hits is then a lower bound */
-    uint64_t scanned;  /* rows whose time or content was examined */
-    uint64_t bytes;    /* row bytes decoded */
-    uint64_t segments; /* segments read */
-    uint64_t head;     /* head events examined */
-    int partial;       /* a limit or timeout cut the run short */
+    uint64_t scanned;    /* rows whose time or content was examined */
+    uint64_t bytes;      /* row bytes decoded */
+    uint64_t segments;   /* segments read */
+    uint64_t head;       /* head events examined */
+    int partial;         /* a limit or timeout cut the run short */
     const char *partial_why;
 } sstats;
 
@@ -130,9 +130,12 @@ void store_free(store *s);
 /* Freeze the index (the indexer's view when it runs in this process), list
  * the tenant's segments overlapping [from, to), open those not cached, and
  * call head_fn for each head event; then unfreeze. `cat` is the calling
- * thread's catalog connection (opened on first use). 0, or -1 with err. */
+ * thread's catalog connection (opened on first use). 0; -1 with err when
+ * the index cannot be read; -2 with err when more than max_segments
+ * overlap (nothing is opened or scanned then). */
 int store_snapshot(store *s, catalog **cat, const char *tenant, int64_t from, int64_t to,
-                   seg_view_event_fn head_fn, void *ud, snapshot *out, char *err, size_t errlen);
+                   uint64_t max_segments, seg_view_event_fn head_fn, void *ud, snapshot *out,
+                   char *err, size_t errlen);
 void snapshot_free(store *s, snapshot *sn);
 /* The reader of a snapshot segment, locked for the caller's exclusive use. */
 seg_reader *store_reader_lock(store_reader *sr);
@@ -159,6 +162,8 @@ void json_str_n(strbuf *sb, const char *s, size_t n);
 /* Append ev as the API's log object. */
 void json_event(strbuf *sb, const strata_event *ev);
 uint64_t event_hash(const strata_event *ev);
+/* Replace out with {"error": msg}; returns status (for `return json_error(..)`). */
+int json_error(strbuf *out, int status, const char *msg);
 /* -1, 0, 1: a before/equal/after b in ascending order. */
 int skey_cmp(const skey *a, const skey *b);
 

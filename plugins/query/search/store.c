@@ -152,7 +152,8 @@ static void cache_sweep(store *s)
 }
 
 int store_snapshot(store *s, catalog **cat, const char *tenant, int64_t from, int64_t to,
-                   seg_view_event_fn head_fn, void *ud, snapshot *out, char *err, size_t errlen)
+                   uint64_t max_segments, seg_view_event_fn head_fn, void *ud, snapshot *out,
+                   char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (errlen)
@@ -179,6 +180,16 @@ int store_snapshot(store *s, catalog **cat, const char *tenant, int64_t from, in
     int rc = catalog_list(*cat, tenant, -1, &segs, &n);
     if (rc < 0)
         snprintf(err, errlen, "cannot read the segment catalog");
+    size_t overlap = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        overlap += segs[i].max_event >= from && segs[i].min_event < to;
+    if (rc == 0 && overlap > max_segments) {
+        snprintf(err, errlen,
+                 "the time range covers %zu segments; at most %llu are searched at once "
+                 "(max_segments): narrow time_range",
+                 overlap, (unsigned long long)max_segments);
+        rc = -2;
+    }
     if (rc == 0) {
         out->segs = calloc(n ? n : 1, sizeof *out->segs);
         if (!out->segs) {
@@ -219,7 +230,7 @@ int store_snapshot(store *s, catalog **cat, const char *tenant, int64_t from, in
         s->h->service_release(s->inst, view);
     }
     free(segs);
-    if (rc < 0)
+    if (rc < 0 && out->segs)
         snapshot_free(s, out);
     return rc;
 }
