@@ -190,8 +190,9 @@ static void worker_main(void *arg)
         w->current = NULL;
         pthread_mutex_unlock(&s->qlock);
         if (s->h->call_on_loop(s->inst, job_done, j) != STRATA_OK) {
-            /* the host is stopping: the request goes with the connection */
-            job_free(j);
+            /* out of memory: the job stays allocated, since the request's
+             * close callback still points at it; the client times out */
+            s->h->log(s->inst, STRATA_LOG_ERROR, "cannot post a search result (out of memory)");
         }
         pthread_mutex_lock(&s->qlock);
     }
