@@ -130,6 +130,14 @@ const uint32_t *seg_host_ids(const seg_reader *r)
 {
     return r->host;
 }
+uint32_t seg_service_count(const seg_reader *r)
+{
+    return r->n_svc;
+}
+uint32_t seg_host_count(const seg_reader *r)
+{
+    return r->n_host;
+}
 strata_str seg_service_name(const seg_reader *r, uint32_t id)
 {
     strata_str none = {"", 0};

@@ -140,6 +140,9 @@ const uint8_t *seg_levels(const seg_reader *r);
 const uint32_t *seg_service_ids(const seg_reader *r);
 const uint32_t *seg_host_ids(const seg_reader *r);
 strata_str seg_service_name(const seg_reader *r, uint32_t id);
+/* Dictionary sizes: every id in the columns is below them. */
+uint32_t seg_service_count(const seg_reader *r);
+uint32_t seg_host_count(const seg_reader *r);
 strata_str seg_host_name(const seg_reader *r, uint32_t id);
 
 /* One event: its fields point into the reader (valid until the next

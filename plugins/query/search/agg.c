@@ -323,8 +323,116 @@ static uint64_t ikey_hash(int64_t b, const uint32_t *id)
     return h ^ (h >> 31);
 }
 
+/* The group ids of a row in the columns path. */
+static void row_ids(const sreq *r, const uint32_t *svc, const uint32_t *host, const uint8_t *lvl,
+                    uint32_t row, uint32_t *id)
+{
+    for (int g = 0; g < r->ngroups; g++)
+        id[g] = r->group[g] == GB_SERVICE ? svc[row]
+                : r->group[g] == GB_HOST  ? host[row]
+                                          : lvl[row];
+}
+
+/* Add a count under (bucket, ids), naming the ids from the segment. */
+static void add_named(agg *a, seg_reader *rd, int64_t bucket, const uint32_t *id, uint64_t n)
+{
+    const sreq *r = a->r;
+    kbuf k;
+    key_start(&k, bucket);
+    for (int g = 0; g < r->ngroups; g++) {
+        strata_str s;
+        if (r->group[g] == GB_SERVICE)
+            s = seg_service_name(rd, id[g]);
+        else if (r->group[g] == GB_HOST)
+            s = seg_host_name(rd, id[g]);
+        else
+            s = strata_cstr(strata_level_name((int)id[g]));
+        key_add(&k, 1, s.ptr, s.len);
+    }
+    agg_entry *e = entry(a, k.b, k.n);
+    if (e)
+        e->count += n;
+}
+
+/* Counts in a dense array of buckets x group ids, when the segment's time
+ * span and dictionaries make it small (the usual dashboard: a few hundred
+ * services, minutes to hours): one increment per row, no hashing.
+ * Returns 1 when done, 0 when the array would be too large. */
+static int segment_dense(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, int *failed)
+{
+    const sreq *r = a->r;
+    const seg_info *info = seg_get_info(rd);
+    if (!info->events)
+        return 1;
+    int64_t lo = info->min_event_ns > r->from_ns ? info->min_event_ns : r->from_ns;
+    int64_t hi = info->max_event_ns < r->to_ns - 1 ? info->max_event_ns : r->to_ns - 1;
+    if (lo > hi)
+        return 1;
+    int64_t b0 = bucket_of(r, lo);
+    uint64_t cells = (uint64_t)(bucket_of(r, hi) - b0 + 1);
+    uint64_t card[AGG_MAX_GROUPS];
+    for (int g = 0; g < r->ngroups; g++) {
+        card[g] = r->group[g] == GB_SERVICE ? seg_service_count(rd)
+                  : r->group[g] == GB_HOST  ? seg_host_count(rd)
+                                            : STRATA_LEVEL_FATAL + 1;
+        if (!card[g])
+            card[g] = 1;
+        if (cells > AGG_DENSE_MAX_CELLS / card[g])
+            return 0;
+        cells *= card[g];
+    }
+    uint64_t *c = calloc(cells, sizeof *c);
+    if (!c) {
+        *failed = 1;
+        return 1;
+    }
+    const int64_t *ts = seg_event_ts(rd);
+    const uint32_t *svc = seg_service_ids(rd), *host = seg_host_ids(rd);
+    const uint8_t *lvl = seg_levels(rd);
+    uint64_t n = roaring_bitmap_get_cardinality(rows);
+    int all = n == info->events; /* every row: walk the columns, not the bitmap */
+    roaring_uint32_iterator_t *it = all ? NULL : roaring_create_iterator(rows);
+    if (!all && !it) {
+        free(c);
+        *failed = 1;
+        return 1;
+    }
+    for (uint64_t j = 0; j < n; j++) {
+        uint32_t row = all ? (uint32_t)j : it->current_value;
+        if (!all)
+            roaring_advance_uint32_iterator(it);
+        if (ts[row] < r->from_ns || ts[row] >= r->to_ns)
+            continue;
+        uint32_t id[AGG_MAX_GROUPS];
+        row_ids(r, svc, host, lvl, row, id);
+        uint64_t idx = (uint64_t)(bucket_of(r, ts[row]) - b0);
+        for (int g = 0; g < r->ngroups; g++)
+            idx = idx * card[g] + (id[g] < card[g] ? id[g] : 0);
+        c[idx]++;
+        a->hits++;
+    }
+    if (it)
+        roaring_free_uint32_iterator(it);
+    for (uint64_t i = 0; i < cells; i++) {
+        if (!c[i])
+            continue;
+        uint32_t id[AGG_MAX_GROUPS] = {0};
+        uint64_t rest = i;
+        for (int g = r->ngroups - 1; g >= 0; g--) {
+            id[g] = (uint32_t)(rest % card[g]);
+            rest /= card[g];
+        }
+        add_named(a, rd, b0 + (int64_t)rest, id, c[i]);
+    }
+    free(c);
+    return 1;
+}
+
 static int segment_columns(agg *a, seg_reader *rd, const roaring_bitmap_t *rows)
 {
+    int failed = 0;
+    if (segment_dense(a, rd, rows, &failed))
+        return failed ? -1 : 0;
     const sreq *r = a->r;
     const int64_t *ts = seg_event_ts(rd);
     const uint32_t *svc = seg_service_ids(rd), *host = seg_host_ids(rd);
@@ -344,10 +452,7 @@ static int segment_columns(agg *a, seg_reader *rd, const roaring_bitmap_t *rows)
             continue;
         a->hits++;
         uint32_t id[AGG_MAX_GROUPS] = {0};
-        for (int g = 0; g < r->ngroups; g++)
-            id[g] = r->group[g] == GB_SERVICE ? svc[row]
-                    : r->group[g] == GB_HOST  ? host[row]
-                                              : lvl[row];
+        row_ids(r, svc, host, lvl, row, id);
         int64_t b = bucket_of(r, ts[row]);
         if ((n + 1) * 2 > cap) {
             ient *nt = calloc(cap * 2, sizeof *nt);
@@ -379,25 +484,9 @@ static int segment_columns(agg *a, seg_reader *rd, const roaring_bitmap_t *rows)
         t[j].count++;
     }
     roaring_free_uint32_iterator(it);
-    for (size_t i = 0; i < cap; i++) {
-        if (!t[i].used)
-            continue;
-        kbuf k;
-        key_start(&k, t[i].bucket);
-        for (int g = 0; g < r->ngroups; g++) {
-            strata_str s;
-            if (r->group[g] == GB_SERVICE)
-                s = seg_service_name(rd, t[i].id[g]);
-            else if (r->group[g] == GB_HOST)
-                s = seg_host_name(rd, t[i].id[g]);
-            else
-                s = strata_cstr(strata_level_name((int)t[i].id[g]));
-            key_add(&k, 1, s.ptr, s.len);
-        }
-        agg_entry *e = entry(a, k.b, k.n);
-        if (e)
-            e->count += t[i].count;
-    }
+    for (size_t i = 0; i < cap; i++)
+        if (t[i].used)
+            add_named(a, rd, t[i].bucket, t[i].id, t[i].count);
     free(t);
     return 0;
 }

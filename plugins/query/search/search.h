@@ -33,6 +33,9 @@
  * by 3 services is 259,200; past this the answer says to widen the
  * interval instead of building a response nobody can draw. */
 #define AGG_MAX_BUCKETS 500000u
+/* Cells (time buckets x group ids) of the dense per-segment count array
+ * of an aggregate: 8 MiB; larger spans or dictionaries use a hash table. */
+#define AGG_DENSE_MAX_CELLS (1u << 20)
 /* Distinct values count_distinct tracks exactly per bucket; past it the
  * count is reported as a lower bound. */
 #define AGG_MAX_DISTINCT 100000u
