@@ -370,7 +370,7 @@ static int segment_dense(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, i
         return 1;
     int64_t b0 = bucket_of(r, lo);
     uint64_t cells = (uint64_t)(bucket_of(r, hi) - b0 + 1);
-    uint64_t card[AGG_MAX_GROUPS];
+    uint64_t card[AGG_MAX_GROUPS] = {1, 1, 1};
     for (int g = 0; g < r->ngroups; g++) {
         card[g] = r->group[g] == GB_SERVICE ? seg_service_count(rd)
                   : r->group[g] == GB_HOST  ? seg_host_count(rd)
