@@ -361,6 +361,7 @@ static void add_named(agg *a, seg_reader *rd, int64_t bucket, const uint32_t *id
 static int segment_dense(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, int *failed)
 {
     const sreq *r = a->r;
+    const int ng = r->ngroups < AGG_MAX_GROUPS ? r->ngroups : AGG_MAX_GROUPS;
     const seg_info *info = seg_get_info(rd);
     if (!info->events)
         return 1;
@@ -371,7 +372,7 @@ static int segment_dense(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, i
     int64_t b0 = bucket_of(r, lo);
     uint64_t cells = (uint64_t)(bucket_of(r, hi) - b0 + 1);
     uint64_t card[AGG_MAX_GROUPS] = {1, 1, 1};
-    for (int g = 0; g < r->ngroups; g++) {
+    for (int g = 0; g < ng; g++) {
         card[g] = r->group[g] == GB_SERVICE ? seg_service_count(rd)
                   : r->group[g] == GB_HOST  ? seg_host_count(rd)
                                             : STRATA_LEVEL_FATAL + 1;
@@ -406,7 +407,7 @@ static int segment_dense(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, i
         uint32_t id[AGG_MAX_GROUPS];
         row_ids(r, svc, host, lvl, row, id);
         uint64_t idx = (uint64_t)(bucket_of(r, ts[row]) - b0);
-        for (int g = 0; g < r->ngroups; g++)
+        for (int g = 0; g < ng; g++)
             idx = idx * card[g] + (id[g] < card[g] ? id[g] : 0);
         c[idx]++;
         a->hits++;
@@ -418,7 +419,7 @@ static int segment_dense(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, i
             continue;
         uint32_t id[AGG_MAX_GROUPS] = {0};
         uint64_t rest = i;
-        for (int g = r->ngroups - 1; g >= 0; g--) {
+        for (int g = ng - 1; g >= 0; g--) {
             id[g] = (uint32_t)(rest % card[g]);
             rest /= card[g];
         }
