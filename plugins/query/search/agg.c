@@ -420,7 +420,10 @@ static int segment_dense(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, i
         uint32_t id[AGG_MAX_GROUPS] = {0};
         uint64_t rest = i;
         for (int g = ng - 1; g >= 0; g--) {
-            id[g] = (uint32_t)(rest % card[g]);
+            /* g < ng <= AGG_MAX_GROUPS and card[] is initialised whole */
+            id[g] =
+                (uint32_t)(rest %
+                           card[g]); // NOLINT(clang-analyzer-core.UndefinedBinaryOperatorResult)
             rest /= card[g];
         }
         add_named(a, rd, b0 + (int64_t)rest, id, c[i]);
