@@ -421,10 +421,10 @@ static int segment_dense(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, i
         uint64_t rest = i;
         for (int g = ng - 1; g >= 0; g--) {
             /* g < ng <= AGG_MAX_GROUPS and card[] is initialised whole */
-            id[g] =
-                (uint32_t)(rest %
-                           card[g]); // NOLINT(clang-analyzer-core.UndefinedBinaryOperatorResult)
-            rest /= card[g];
+            uint64_t k = card[g];
+            // NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult)
+            id[g] = (uint32_t)(rest % k);
+            rest /= k;
         }
         add_named(a, rd, b0 + (int64_t)rest, id, c[i]);
     }
