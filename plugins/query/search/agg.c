@@ -419,12 +419,9 @@ static int segment_dense(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, i
             continue;
         uint32_t id[AGG_MAX_GROUPS] = {0};
         uint64_t rest = i;
-        for (int g = ng - 1; g >= 0; g--) {
-            /* g < ng <= AGG_MAX_GROUPS and card[] is initialised whole */
-            uint64_t k = card[g];
-            // NOLINTNEXTLINE(clang-analyzer-core.UndefinedBinaryOperatorResult)
-            id[g] = (uint32_t)(rest % k);
-            rest /= k;
+        for (int g = AGG_MAX_GROUPS - 1; g >= 0; g--) { /* card[g] is 1 past ng */
+            id[g] = (uint32_t)(rest % card[g]);
+            rest /= card[g];
         }
         add_named(a, rd, b0 + (int64_t)rest, id, c[i]);
     }
