@@ -241,6 +241,9 @@ static int inspect_segment(const char *path, long rows, const char *prefix, int 
                "terms     %llu\ningest    %s .. %s\ndictionary %u\n",
                path, in->version, in->tenant, (unsigned long long)in->events, in->blocks,
                (unsigned long long)in->terms, a, b, in->dict_id);
+        size_t cells;
+        if (seg_rollup(r, &cells))
+            printf("rollup    %zu cells (minute x service x level)\n", cells);
         const char *names[] = {"columns", "rows", "terms", "postings", "filters", "other"};
         uint64_t vals[] = {p->columns, p->rows, p->terms, p->postings, p->filters, p->other};
         printf("%-10s %12s %7s %9s\n", "part", "bytes", "share", "B/event");

@@ -15,7 +15,9 @@
 
 #define SEG_MAGIC "STRATSEG"
 #define SEG_MAGIC_LEN 8
-#define SEG_VERSION 1
+/* Version 2 added SEC_ROLLUP; readers still read version 1 (no rollup). */
+#define SEG_VERSION 2
+#define SEG_MIN_VERSION 1
 #define SEG_HEADER_BYTES 16
 #define SEG_TABLE_ENTRY_BYTES 24
 
@@ -55,7 +57,8 @@ enum {
     SEC_POSTINGS = 15,     /* roaring portable bitmaps, in term order */
     SEC_BLOOM = 16,        /* u64 bits, u8 k, bytes */
     SEC_BLOCK_BLOOMS = 17, /* per block: u64 off, u64 bits; then u8 k; then bytes */
-    SEC_COUNT_ = 18
+    SEC_ROLLUP = 18,       /* (v2) counts per minute x service x level */
+    SEC_COUNT_ = 19
 };
 
 /* Block index entry size. */
@@ -105,6 +108,10 @@ enum {
 #define SEG_BLOOM_K 7u
 #define SEG_BLOCK_BLOOM_BITS_PER_TERM 8u
 #define SEG_BLOCK_BLOOM_K 6u
+
+/* The rollup's time unit: counts per minute of event time. Dashboards ask
+ * for 1 minute and up; finer intervals read the columns. */
+#define SEG_ROLLUP_NS 60000000000ll
 
 /* Reader limits: bounds on what a file may claim before we allocate. */
 #define SEG_MAX_EVENTS (64u << 20)       /* rows in one segment */

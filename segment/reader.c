@@ -65,6 +65,8 @@ struct seg_reader {
     strata_str *svc_dict, *host_dict, *keys;
     char *arenas[3]; /* bytes of the three dictionaries */
     uint32_t n_svc, n_host, n_keys;
+    seg_rollup_cell *rollup; /* NULL in a version 1 segment */
+    size_t nrollup;
     uint32_t *block_first; /* first row of each block, nblocks + 1 */
     uint32_t ntblocks, ntchunks;
     const uint8_t *tchunks, *tblocks, *tfirsts; /* parts of SEC_TERM_INDEX */
@@ -159,9 +161,9 @@ static int load_table(seg_reader *r)
         memcmp(tr + SEG_TR_MAGIC, SEG_MAGIC, SEG_MAGIC_LEN) != 0)
         return set_err(r, "not a Strata segment (bad magic)");
     uint16_t hv = load_u16(r->base + 8), tv = load_u16(tr + SEG_TR_VERSION);
-    if (hv != SEG_VERSION || tv != SEG_VERSION)
-        return set_err(r, "segment format version %u; this build reads version %d", hv,
-                       SEG_VERSION);
+    if (hv != tv || hv < SEG_MIN_VERSION || hv > SEG_VERSION)
+        return set_err(r, "segment format version %u; this build reads versions %d to %d", hv,
+                       SEG_MIN_VERSION, SEG_VERSION);
     if (SEG_VERIFY_CRC && crc32c(0, tr, SEG_TR_CRC) != load_u32(tr + SEG_TR_CRC))
         return set_err(r, "segment trailer checksum mismatch (corrupt or truncated)");
     uint64_t events = load_u64(tr + SEG_TR_EVENTS);
@@ -192,8 +194,10 @@ static int load_table(seg_reader *r)
         r->sec[id].present = 1;
     }
     for (uint32_t id = 1; id < SEC_COUNT_; id++)
-        if (!r->sec[id].present)
+        if (!r->sec[id].present && !(id == SEC_ROLLUP && tv < 2))
             return set_err(r, "segment section %u missing", id);
+    if (tv < 2 && r->sec[SEC_ROLLUP].present)
+        return set_err(r, "segment section %u unknown in version %u", SEC_ROLLUP, tv);
     r->info.version = tv;
     r->info.events = events;
     r->info.min_ingest_ns = (int64_t)load_u64(tr + SEG_TR_MIN_INGEST);
@@ -424,12 +428,59 @@ static int load_index(seg_reader *r)
     return 0;
 }
 
+/* Decode SEC_ROLLUP (version 2): cells strictly ordered, ids in range,
+ * counts summing to the segment's events. */
+static int load_rollup(seg_reader *r)
+{
+    if (!r->sec[SEC_ROLLUP].present)
+        return 0;
+    cursor c = cursor_make(r->sec[SEC_ROLLUP].p, r->sec[SEC_ROLLUP].len);
+    uint64_t n = get_varint(&c);
+    if (c.bad || n > r->info.events || n > cursor_left(&c) / 4 + 1)
+        return set_err(r, "segment rollup malformed");
+    r->rollup = malloc((n ? n : 1) * sizeof *r->rollup);
+    if (!r->rollup)
+        return set_err(r, "out of memory");
+    int64_t minute = 0;
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < n && !c.bad; i++) {
+        seg_rollup_cell *e = &r->rollup[i];
+        minute += unzigzag(get_varint(&c));
+        e->minute = minute;
+        uint64_t svc = get_varint(&c);
+        e->level = get_u8(&c);
+        e->count = get_varint(&c);
+        e->service = (uint32_t)svc;
+        if (svc >= r->n_svc || e->level > STRATA_LEVEL_FATAL || !e->count ||
+            e->count > r->info.events)
+            c.bad = 1;
+        if (i && !c.bad) { /* strictly increasing (minute, service, level) */
+            const seg_rollup_cell *p = &r->rollup[i - 1];
+            if (p->minute > e->minute ||
+                (p->minute == e->minute &&
+                 (p->service > e->service || (p->service == e->service && p->level >= e->level))))
+                c.bad = 1;
+        }
+        total += e->count;
+    }
+    if (c.bad || cursor_left(&c) != 0 || total != r->info.events)
+        return set_err(r, "segment rollup malformed");
+    r->nrollup = (size_t)n;
+    return 0;
+}
+
+const seg_rollup_cell *seg_rollup(const seg_reader *r, size_t *n)
+{
+    *n = r->nrollup;
+    return r->rollup;
+}
+
 static void compute_parts(seg_reader *r)
 {
     seg_parts *p = &r->info.parts;
     p->columns = r->sec[SEC_INGEST_TS].len + r->sec[SEC_EVENT_TS].len + r->sec[SEC_LEVEL].len +
                  r->sec[SEC_FLAGS].len + r->sec[SEC_SERVICE_DICT].len + r->sec[SEC_SERVICE].len +
-                 r->sec[SEC_HOST_DICT].len + r->sec[SEC_HOST].len;
+                 r->sec[SEC_HOST_DICT].len + r->sec[SEC_HOST].len + r->sec[SEC_ROLLUP].len;
     p->rows = r->sec[SEC_BLOCKS].len + r->sec[SEC_BLOCK_INDEX].len;
     p->terms = r->sec[SEC_TERMS].len + r->sec[SEC_TERM_INDEX].len;
     p->postings = r->sec[SEC_POSTINGS].len;
@@ -444,7 +495,8 @@ static seg_reader *open_common(seg_reader *r, char *err, size_t errlen)
         set_err(r, "segment truncated (%zu bytes)", r->size);
         goto bad;
     }
-    if (load_table(r) < 0 || load_columns(r) < 0 || load_blocks(r) < 0 || load_index(r) < 0)
+    if (load_table(r) < 0 || load_columns(r) < 0 || load_rollup(r) < 0 || load_blocks(r) < 0 ||
+        load_index(r) < 0)
         goto bad;
     const section *t = &r->sec[SEC_TENANT];
     r->tenant = malloc(t->len + 1);
@@ -529,6 +581,7 @@ void seg_close(seg_reader *r)
     free(r->service);
     free(r->host);
     free(r->svc_dict);
+    free(r->rollup);
     free(r->host_dict);
     free(r->keys);
     for (int i = 0; i < 3; i++)

@@ -140,6 +140,17 @@ const uint8_t *seg_levels(const seg_reader *r);
 const uint32_t *seg_service_ids(const seg_reader *r);
 const uint32_t *seg_host_ids(const seg_reader *r);
 strata_str seg_service_name(const seg_reader *r, uint32_t id);
+/* The rollup (format version 2): event counts per minute of event time x
+ * service id x level, in (minute, service, level) order, minute = event
+ * ns / SEG_ROLLUP_NS rounded down. NULL (and *n 0) for a version 1
+ * segment. Valid until seg_close. */
+typedef struct seg_rollup_cell {
+    int64_t minute;
+    uint32_t service;
+    uint8_t level;
+    uint64_t count;
+} seg_rollup_cell;
+const seg_rollup_cell *seg_rollup(const seg_reader *r, size_t *n);
 /* Dictionary sizes: every id in the columns is below them. */
 uint32_t seg_service_count(const seg_reader *r);
 uint32_t seg_host_count(const seg_reader *r);

@@ -445,6 +445,94 @@ static int64_t col_host(const wrow *r, const wrow *prev, const uint32_t *rank)
     return rank[r->host];
 }
 
+/* One rollup cell: event-time minute, service rank, level -> count. */
+typedef struct rcell {
+    int64_t minute;
+    uint32_t svc;
+    uint8_t level;
+    uint64_t count;
+} rcell;
+
+static int cmp_rcell(const void *a, const void *b)
+{
+    const rcell *x = a, *y = b;
+    if (x->minute != y->minute)
+        return x->minute < y->minute ? -1 : 1;
+    if (x->svc != y->svc)
+        return x->svc < y->svc ? -1 : 1;
+    return (x->level > y->level) - (x->level < y->level);
+}
+
+static int64_t minute_of(int64_t ns)
+{
+    int64_t m = ns / SEG_ROLLUP_NS;
+    return ns % SEG_ROLLUP_NS < 0 ? m - 1 : m;
+}
+
+/* SEC_ROLLUP: varint cells, then per cell in (minute, service, level)
+ * order: varint zigzag(minute - previous minute), varint service rank,
+ * u8 level, varint count. Cells are gathered in a hash table (rows are in
+ * ingest order, so a segment spans few minutes) and sorted once. */
+static int write_rollup(build *b, const uint32_t *srank)
+{
+    seg_writer *w = b->w;
+    size_t cap = 256, n = 0;
+    rcell *t = calloc(cap, sizeof *t);
+    if (!t)
+        return fail(b, "out of memory building the rollup");
+    for (size_t i = 0; i < w->n; i++) {
+        const wrow *r = &w->rows[i];
+        rcell k = {minute_of(r->event), srank[r->service], r->level, 0};
+        if ((n + 1) * 2 > cap) {
+            rcell *nt = calloc(cap * 2, sizeof *nt);
+            if (!nt) {
+                free(t);
+                return fail(b, "out of memory building the rollup");
+            }
+            for (size_t j = 0; j < cap; j++) {
+                if (!t[j].count)
+                    continue;
+                size_t h =
+                    ((uint64_t)t[j].minute * 0x9e3779b97f4a7c15ull ^ t[j].svc * 31u ^ t[j].level) &
+                    (cap * 2 - 1);
+                while (nt[h].count)
+                    h = (h + 1) & (cap * 2 - 1);
+                nt[h] = t[j];
+            }
+            free(t);
+            t = nt;
+            cap *= 2;
+        }
+        size_t h = ((uint64_t)k.minute * 0x9e3779b97f4a7c15ull ^ k.svc * 31u ^ k.level) & (cap - 1);
+        while (t[h].count &&
+               (t[h].minute != k.minute || t[h].svc != k.svc || t[h].level != k.level))
+            h = (h + 1) & (cap - 1);
+        if (!t[h].count) {
+            t[h] = k;
+            n++;
+        }
+        t[h].count++;
+    }
+    size_t m = 0;
+    for (size_t j = 0; j < cap; j++)
+        if (t[j].count)
+            t[m++] = t[j];
+    qsort(t, m, sizeof *t, cmp_rcell);
+    size_t s = sec_begin(b);
+    put_varint(&b->out, m);
+    int64_t prev = 0;
+    for (size_t j = 0; j < m; j++) {
+        put_varint(&b->out, zigzag(t[j].minute - prev));
+        put_varint(&b->out, t[j].svc);
+        put_u8(&b->out, t[j].level);
+        put_varint(&b->out, t[j].count);
+        prev = t[j].minute;
+    }
+    sec_end(b, SEC_ROLLUP, s);
+    free(t);
+    return 0;
+}
+
 static int write_columns(build *b)
 {
     seg_writer *w = b->w;
@@ -470,7 +558,7 @@ static int write_columns(build *b)
     put_dict(b, hs, w->hosts.n);
     sec_end(b, SEC_HOST_DICT, s);
     put_col(b, SEC_HOST, tmp, hrank, col_host);
-    rc = 0;
+    rc = write_rollup(b, srank);
 out:
     free(tmp);
     free(srank);

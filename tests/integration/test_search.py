@@ -278,6 +278,21 @@ class AggregateTest(unittest.TestCase):
             self.maxDiff = None
             self.assertEqual(got, want)
             self.assertEqual(r["hits"], 3000)
+            self.assertGreater(r["rollup_segments"], 0)  # sealed segments: from their rollups
+            # a range that cuts segments: those read their columns instead
+            mid = sorted(ts_ns(e["ts"]) for e in events)[1234]
+            st, text, _ = s.request("POST", "/v1/aggregate", body=json.dumps(
+                {"group_by": "level", "interval": "1m",
+                 "time_range": {"from": rfc3339(mid)}}).encode())
+            r = json.loads(text)
+            want = {}
+            for e in events:
+                if ts_ns(e["ts"]) >= mid:
+                    key = (ts_ns(e["ts"]) // (60 * 10**9) * 60, e["level"])
+                    want[key] = want.get(key, 0) + 1
+            got = {(ts_ns(b["ts"].replace(".000Z", ".000000000Z")) // 10**9,
+                    b["group"]["level"]): b["value"] for b in r["buckets"]}
+            self.assertEqual(got, want)
             # a query, a meta group and a numeric metric (rows path)
             st, text, _ = s.request("POST", "/v1/aggregate", body=json.dumps(
                 {"query": "timeout OR level:error", "group_by": "meta.user_id",

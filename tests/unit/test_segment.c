@@ -9,6 +9,7 @@
  */
 #include "test_util.h"
 
+#include "format.h"
 #include "segment.h"
 
 /* ---- a deterministic random corpus -------------------------------------------- */
@@ -545,6 +546,69 @@ static void test_file_roundtrip(void **state)
     free(dir);
 }
 
+/* ---- the rollup (format version 2) --------------------------------------------- */
+
+static int64_t minute_floor(int64_t ns)
+{
+    int64_t m = ns / SEG_ROLLUP_NS;
+    return ns % SEG_ROLLUP_NS < 0 ? m - 1 : m;
+}
+
+static void test_rollup_counts(void **state)
+{
+    (void)state;
+    tev **sorted;
+    tev *evs = corpus_make(77, N_EVENTS, 1750000000000000000ll, &sorted);
+    /* spread event times over a few minutes, some before the epoch minute */
+    for (size_t i = 0; i < N_EVENTS; i++)
+        evs[i].ev.event_ts_ns += (int64_t)(i % 7) * 45000000000ll - 90000000000ll;
+    size_t len;
+    uint8_t *buf = build(evs, N_EVENTS, 100, NULL, 0, &len);
+    seg_reader *r = open_ok(buf, len, NULL);
+    size_t n;
+    const seg_rollup_cell *cells = seg_rollup(r, &n);
+    assert_non_null(cells);
+    assert_true(n > 10);
+    uint64_t total = 0;
+    for (size_t k = 0; k < n; k++) {
+        /* each cell equals a brute-force count over the events */
+        strata_str name = seg_service_name(r, cells[k].service);
+        uint64_t want = 0;
+        for (size_t i = 0; i < N_EVENTS; i++)
+            want += minute_floor(evs[i].ev.event_ts_ns) == cells[k].minute &&
+                    evs[i].ev.level == cells[k].level && str_eq(evs[i].ev.service, name);
+        assert_int_equal(cells[k].count, want);
+        total += cells[k].count;
+    }
+    assert_int_equal(total, N_EVENTS);
+    seg_close(r);
+    free(buf);
+    corpus_free(evs, sorted, N_EVENTS);
+}
+
+/* Segments written by format version 1 (the fuzz seeds) still open and read,
+ * without a rollup. */
+static void test_reads_version_1(void **state)
+{
+    (void)state;
+    const char *src = getenv("STRATA_SOURCE_DIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tests/fuzz/corpus/segment_reader/hdfs_40.sseg",
+             src ? src : "..");
+    char err[256];
+    seg_reader *r = seg_open(path, NULL, err, sizeof err);
+    if (!r)
+        fail_msg("%s: %s", path, err);
+    assert_int_equal(seg_get_info(r)->version, 1);
+    size_t n;
+    assert_null(seg_rollup(r, &n));
+    assert_int_equal(n, 0);
+    strata_event ev;
+    assert_int_equal(seg_row(r, 0, &ev), 0);
+    assert_true(ev.msg.len > 0);
+    seg_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -555,6 +619,8 @@ int main(void)
         cmocka_unit_test(test_dictionary),
         cmocka_unit_test(test_corruption_is_detected),
         cmocka_unit_test(test_file_roundtrip),
+        cmocka_unit_test(test_rollup_counts),
+        cmocka_unit_test(test_reads_version_1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "format.h"
 #include "search.h"
 #include "timefmt.h"
 
@@ -42,6 +43,7 @@ typedef struct agg {
     agg_entry *e; /* open addressing on h */
     size_t cap, n;
     uint64_t hits, scanned, bytes;
+    uint64_t rollups; /* segments answered from their rollup */
     int partial;
     const char *partial_why;
     int oom, too_many;
@@ -614,9 +616,11 @@ static void respond(agg *a, strbuf *out, int64_t took)
     if (list)
         qsort(list, n, sizeof *list, cmp_entries);
     sb_reset(out);
-    sb_printf(out, "{\"hits\":%llu,\"scanned\":%llu,\"took_ms\":%lld,\"partial\":%s,",
-              (unsigned long long)a->hits, (unsigned long long)a->scanned, (long long)took,
-              a->partial ? "true" : "false");
+    sb_printf(out,
+              "{\"hits\":%llu,\"scanned\":%llu,\"rollup_segments\":%llu,\"took_ms\":%lld,"
+              "\"partial\":%s,",
+              (unsigned long long)a->hits, (unsigned long long)a->scanned,
+              (unsigned long long)a->rollups, (long long)took, a->partial ? "true" : "false");
     if (a->partial)
         sb_printf(out, "\"partial_reason\":\"%s\",", a->partial_why);
     sb_printf(out, "\"metric\":\"%s\",", metric_name(r->metric));
@@ -683,6 +687,41 @@ static void agg_free(agg *a)
     free(a->e);
 }
 
+/* Can this segment's rollup answer (counts per minute x service x level)?
+ * Only for the whole event set of the segment (no query text or filters,
+ * the segment's time span inside the range), groups among service and
+ * level, and buckets made of whole minutes. */
+static int rollup_fits(const agg *a, seg_reader *rd)
+{
+    const sreq *r = a->r;
+    size_t n;
+    const seg_info *info = seg_get_info(rd);
+    if (!q_is_all(r->q) || r->metric != MET_COUNT || !seg_rollup(rd, &n) ||
+        info->min_event_ns < r->from_ns || info->max_event_ns >= r->to_ns ||
+        (r->interval_ns && r->interval_ns % SEG_ROLLUP_NS != 0))
+        return 0;
+    for (int g = 0; g < r->ngroups; g++)
+        if (r->group[g] != GB_SERVICE && r->group[g] != GB_LEVEL)
+            return 0;
+    return 1;
+}
+
+/* Count from the rollup: a few thousand cells instead of every row. */
+static void segment_rollup(agg *a, seg_reader *rd)
+{
+    const sreq *r = a->r;
+    size_t n;
+    const seg_rollup_cell *cells = seg_rollup(rd, &n);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t id[AGG_MAX_GROUPS] = {0};
+        for (int g = 0; g < r->ngroups && g < AGG_MAX_GROUPS; g++)
+            id[g] = r->group[g] == GB_SERVICE ? cells[i].service : cells[i].level;
+        add_named(a, rd, bucket_of(r, cells[i].minute * SEG_ROLLUP_NS), id, cells[i].count);
+        a->hits += cells[i].count;
+    }
+    a->rollups++;
+}
+
 /* One thread's share of the segments [from, to). */
 typedef struct part {
     agg *a;
@@ -707,6 +746,11 @@ static void *part_main(void *arg)
         seg_reader *rd = store_reader_lock(p->sn->segs[i].sr);
         const seg_info *info = seg_get_info(rd);
         a->scanned += info->events;
+        if (p->cols && rollup_fits(a, rd)) {
+            segment_rollup(a, rd);
+            store_reader_unlock(p->sn->segs[i].sr);
+            continue;
+        }
         roaring_bitmap_t *rows;
         int exact, rc = q_segment(r->q, rd, &rows, &exact, p->err, sizeof p->err);
         if (rc == 0) {
@@ -730,6 +774,7 @@ static void merge_counts(agg *a, agg *h)
 {
     a->hits += h->hits;
     a->scanned += h->scanned;
+    a->rollups += h->rollups;
     a->oom |= h->oom;
     a->too_many |= h->too_many;
     if (h->partial && !a->partial) {
