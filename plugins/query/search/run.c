@@ -10,6 +10,7 @@
  * is the last key of a page and the next page takes keys strictly past it,
  * so pages neither repeat nor skip an event while ingestion goes on.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -85,6 +86,22 @@ static int could_enter(const topk *t, int64_t ts, int64_t ingest)
     return worse(t, &t->h[0].k, &best);
 }
 
+/* Put a formatted hit into the heap, or free it when it is not among the
+ * best (the heap owns what it keeps). */
+static void topk_put(topk *t, hit nh)
+{
+    if (t->n < t->cap) {
+        t->h[t->n++] = nh;
+        sift_up(t, t->n - 1);
+    } else if (worse(t, &t->h[0].k, &nh.k)) {
+        free(t->h[0].json);
+        t->h[0] = nh;
+        sift_down(t, 0);
+    } else {
+        free(nh.json);
+    }
+}
+
 /* Add an event (formatted now) if it is among the best. 0, or -1 on OOM. */
 static int topk_offer(topk *t, const skey *k, const strata_event *ev)
 {
@@ -98,14 +115,7 @@ static int topk_offer(topk *t, const skey *k, const strata_event *ev)
     }
     hit nh = {*k, NULL, sb.len};
     nh.json = sb_steal(&sb);
-    if (t->n < t->cap) {
-        t->h[t->n++] = nh;
-        sift_up(t, t->n - 1);
-    } else {
-        free(t->h[0].json);
-        t->h[0] = nh;
-        sift_down(t, 0);
-    }
+    topk_put(t, nh);
     return 0;
 }
 
@@ -272,6 +282,64 @@ static int asc_order(const void *a, const void *b)
     return x->meta.min_event < y->meta.min_event ? -1 : x->meta.min_event > y->meta.min_event;
 }
 
+/* One thread's share of a search: segments start, start + step, ... */
+typedef struct rpart {
+    run *x;
+    const snapshot *sn;
+    size_t start, step;
+    int rc;
+    char err[512];
+} rpart;
+
+static void *rpart_main(void *arg)
+{
+    rpart *p = arg;
+    run *x = p->x;
+    const sreq *r = x->r;
+    for (size_t i = p->start; i < p->sn->n && !x->oom; i += p->step) {
+        const cat_segment *m = &p->sn->segs[i].meta;
+        int beyond = x->top.n == x->top.cap &&
+                     (r->desc ? m->max_event < x->top.h[0].k.ts : m->min_event > x->top.h[0].k.ts);
+        if (beyond && !q_is_exact(r->q) && !r->track_hits) {
+            /* no row here can enter the top k; only its hits are unknown */
+            x->st.hits_exact = 0;
+            continue;
+        }
+        if (must_stop(x)) {
+            x->st.hits_exact = 0;
+            break;
+        }
+        seg_reader *rd = store_reader_lock(p->sn->segs[i].sr);
+        int rc = run_segment(x, rd, p->err, sizeof p->err);
+        store_reader_unlock(p->sn->segs[i].sr);
+        if (rc < 0) {
+            p->rc = -1;
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Fold the helper's counts and hits into x (the helper's heap is emptied:
+ * its hits move, or are freed when they do not make the page). */
+static void merge_runs(run *x, run *h)
+{
+    x->st.hits += h->st.hits;
+    x->st.scanned += h->st.scanned;
+    x->st.bytes += h->st.bytes;
+    x->st.segments += h->st.segments;
+    x->st.unverified += h->st.unverified;
+    x->st.hits_exact &= h->st.hits_exact;
+    x->oom |= h->oom;
+    if (h->st.partial && !x->st.partial) {
+        x->st.partial = 1;
+        x->st.partial_why = h->st.partial_why;
+    }
+    for (size_t i = 0; i < h->top.n; i++)
+        topk_put(&x->top, h->top.h[i]);
+    h->top.n = 0;
+}
+
 static int cmp_hits_desc(const void *a, const void *b)
 {
     return -skey_cmp(&((const hit *)a)->k, &((const hit *)b)->k);
@@ -306,26 +374,35 @@ int search_run(sctx *c, const sreq *r, strbuf *out)
     }
     int status = 200;
     qsort(sn.segs, sn.n, sizeof *sn.segs, r->desc ? desc_order : asc_order);
-    for (size_t i = 0; i < sn.n && !x.oom; i++) {
-        const cat_segment *m = &sn.segs[i].meta;
-        int beyond = x.top.n == x.top.cap &&
-                     (r->desc ? m->max_event < x.top.h[0].k.ts : m->min_event > x.top.h[0].k.ts);
-        if (beyond && !q_is_exact(r->q) && !r->track_hits) {
-            /* no row here can enter the top k; only its hits are unknown */
-            x.st.hits_exact = 0;
-            continue;
-        }
-        if (must_stop(&x)) {
-            x.st.hits_exact = 0;
-            break;
-        }
-        seg_reader *rd = store_reader_lock(sn.segs[i].sr);
-        rc = run_segment(&x, rd, err, sizeof err);
-        store_reader_unlock(sn.segs[i].sr);
-        if (rc < 0) {
-            status = json_error(out, strstr(err, "matches more than") ? 400 : 500, err);
-            goto done;
-        }
+    /* two threads take alternate segments (both start with the newest), each
+     * with its own top k, merged after: a 2-core box uses both cores */
+    run x2;
+    memset(&x2, 0, sizeof x2);
+    sctx c2 = *c;
+    c2.scratch = sn.n >= 2 ? q_scratch_new() : NULL;
+    x2.c = &c2;
+    x2.r = r;
+    x2.top.cap = r->limit;
+    x2.top.desc = r->desc;
+    x2.top.h = c2.scratch ? calloc(r->limit, sizeof *x2.top.h) : NULL;
+    x2.st.hits_exact = 1;
+    rpart p1 = {.x = &x, .sn = &sn, .start = 0, .step = 1};
+    rpart p2 = {.x = &x2, .sn = &sn, .start = 1, .step = 2};
+    pthread_t th;
+    int split = x2.top.h && pthread_create(&th, NULL, rpart_main, &p2) == 0;
+    if (split)
+        p1.step = 2;
+    rpart_main(&p1);
+    if (split) {
+        pthread_join(th, NULL);
+        merge_runs(&x, &x2);
+    }
+    free(x2.top.h);
+    q_scratch_free(c2.scratch);
+    if (p1.rc < 0 || (split && p2.rc < 0)) {
+        const char *e = p1.rc < 0 ? p1.err : p2.err;
+        status = json_error(out, strstr(e, "matches more than") ? 400 : 500, e);
+        goto done;
     }
     if (x.oom) {
         status = json_error(out, 500, "out of memory");
