@@ -12,8 +12,8 @@ PKGS="$PKGS libcmocka-dev clang libclang-rt-14-dev llvm abigail-tools valgrind p
 PKGS="$PKGS clang-format clang-tidy cppcheck"
 # benchmarks (bench/pipeline builds Fluent Bit from source when given its tree)
 PKGS="$PKGS flex bison libssl-dev libsqlite3-dev zstd libcjson-dev"
-# benchmark peers (bench/search): ripgrep, SQLite FTS5 (Python's sqlite3), PostgreSQL
-PKGS="$PKGS ripgrep postgresql postgresql-contrib python3-psycopg2"
+# benchmark peers (bench/search): ripgrep, SQLite FTS5 (Python sqlite3), PostgreSQL, ClickHouse
+PKGS="$PKGS ripgrep postgresql postgresql-contrib python3-psycopg2 clickhouse-server clickhouse-client"
 missing=
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
