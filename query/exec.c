@@ -128,6 +128,56 @@ static roaring_bitmap_t *wild_rows(const ectx *c, const q_node *n)
     return w.acc;
 }
 
+typedef struct lit_ctx {
+    const ectx *c;
+    const q_node *n;
+    roaring_bitmap_t *acc;
+    size_t expanded;
+    int failed; /* 1 = too many terms (no pre-filter), 2 = index error */
+} lit_ctx;
+
+static int lit_term(void *ud, const char *term, size_t len, uint32_t df)
+{
+    lit_ctx *l = ud;
+    (void)df;
+    const char *t = term + 4; /* after "msg:" */
+    size_t tl = len - 4;
+    /* a token cut at TOK_MAX_BYTES may have lost the literal: keep it */
+    if (tl != TOK_MAX_BYTES && !memmem(t, tl, l->n->pattern.p, l->n->pattern.n))
+        return 0;
+    if (++l->expanded > Q_MAX_EXPANSIONS) {
+        l->failed = 1;
+        return 1;
+    }
+    roaring_bitmap_t *p = seg_postings(l->c->r, term, len);
+    if (!p) {
+        l->failed = 2;
+        return 1;
+    }
+    roaring_bitmap_or_inplace(l->acc, p);
+    roaring_bitmap_free(p);
+    return 0;
+}
+
+/* Candidates of a regex: the rows with a msg token containing its
+ * required literal, or every row when it has none or it is in too many
+ * terms. Always inexact: the regex itself is checked on each row. */
+static roaring_bitmap_t *regex_rows(const ectx *c, const q_node *n)
+{
+    if (!n->pattern.n)
+        return all_rows(c);
+    lit_ctx l = {.c = c, .n = n, .acc = roaring_bitmap_create()};
+    if (!l.acc)
+        return fail(c, "out of memory");
+    if (seg_terms(c->r, "msg:", 4, lit_term, &l) < 0 && !l.failed)
+        l.failed = 2;
+    if (l.failed) {
+        roaring_bitmap_free(l.acc);
+        return l.failed == 1 ? all_rows(c) : fail(c, seg_error(c->r));
+    }
+    return l.acc;
+}
+
 static roaring_bitmap_t *level_rows(const ectx *c, const q_node *n)
 {
     roaring_bitmap_t *acc = roaring_bitmap_create();
@@ -177,7 +227,7 @@ static roaring_bitmap_t *eval(const ectx *c, const q_node *n, int *exact)
     }
     case Q_WILD: return wild_rows(c, n);
     case Q_LEVEL: return level_rows(c, n);
-    case Q_REGEX:
+    case Q_REGEX: *exact = 0; return regex_rows(c, n);
     case Q_EXISTS:
     case Q_NUM: *exact = 0; return all_rows(c);
     case Q_AND: {

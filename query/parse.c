@@ -433,6 +433,69 @@ static int try_field(parser *p, q_node **out)
     return 1;
 }
 
+static int is_word_byte(char c)
+{
+    return isalnum((unsigned char)c) || c == '_';
+}
+
+/* The longest run of word characters (ASCII letters, digits, '_') every
+ * match of the regex must contain, lower-cased into out (at least
+ * Q_REGEX_MIN_LITERAL bytes), or 0 when none is certain. Conservative:
+ * only a pattern without alternation, only characters outside groups and
+ * classes, and a character a quantifier may repeat zero times ends the run
+ * before it. Such a run lies inside one word of msg, so inside one token
+ * (lower-cased) of the index: terms containing it give the candidates. */
+static size_t regex_literal(const char *re, size_t n, char *out, size_t cap)
+{
+    if (memchr(re, '|', n))
+        return 0;
+    for (size_t i = 0; i + 1 < n; i++)
+        if (re[i] == '(' && re[i + 1] == '?')
+            return 0; /* inline options ((?x) ignores spaces, # comments) */
+    size_t best = 0, run = 0, start = 0, depth = 0;
+    for (size_t i = 0; i <= n; i++) {
+        char c = i < n ? re[i] : 0;
+        int lit = i < n && depth == 0 && is_word_byte(c);
+        if (lit && i + 1 < n && (re[i + 1] == '?' || re[i + 1] == '*' || re[i + 1] == '{'))
+            lit = 0; /* may be absent: the run stops before it */
+        if (lit) {
+            if (!run)
+                start = i;
+            run++;
+            continue;
+        }
+        if (run > best && run <= cap) {
+            best = run;
+            for (size_t k = 0; k < run; k++)
+                out[k] = (char)tolower((unsigned char)re[start + k]);
+        }
+        run = 0;
+        if (i >= n)
+            break;
+        if (c == '\\') {
+            /* one-character escapes (\d, \b, \., ...) are never part of a
+             * run; escapes with arguments (\x41, \p{L}, \1, \Q..\E) give
+             * up: the characters after them are not what they look like */
+            if (i + 1 < n && isalnum((unsigned char)re[i + 1]) &&
+                !strchr("bBdDsSwWntrAzZG", re[i + 1]))
+                return 0;
+            i++;
+        } else if (c == '[') {
+            size_t j = i + 1;
+            if (j < n && re[j] == ']')
+                j++;
+            while (j < n && re[j] != ']')
+                j += re[j] == '\\' ? 2 : 1;
+            i = j;
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')' && depth) {
+            depth--;
+        }
+    }
+    return best >= Q_REGEX_MIN_LITERAL ? best : 0;
+}
+
 /* /regex/flags on msg. */
 static q_node *regex_term(parser *p)
 {
@@ -475,6 +538,12 @@ static q_node *regex_term(parser *p)
     }
     n->field = QF_MSG;
     n->re = re;
+    char lit[TOK_MAX_BYTES];
+    size_t ll = regex_literal(p->s + s, e - s, lit, sizeof lit);
+    if (ll && (qstr_set(&n->pattern, lit, ll) < 0 || qstr_set(&n->prefix, "msg:", 4) < 0)) {
+        perr(p, at, "out of memory");
+        return NULL;
+    }
     return n;
 }
 

@@ -41,6 +41,9 @@
 /* PCRE2 backtracking budget per row: a catastrophic regex stops instead of
  * pinning a core (the row then does not match and the query says so). */
 #define Q_REGEX_MATCH_LIMIT 100000
+/* Shortest literal of a regex used to pre-filter its candidates through
+ * the term dictionary: shorter ones are in too many terms to help. */
+#define Q_REGEX_MIN_LITERAL 3
 
 typedef struct query query;
 
