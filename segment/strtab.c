@@ -55,7 +55,8 @@ static int64_t probe(const strtab *t, const char *s, size_t len, uint64_t h, siz
         if ((sl & 0xffffffff00000000ull) == tag) {
             uint32_t id = (uint32_t)(sl & 0xffffffffu) - 1;
             const strtab_entry *e = &t->ent[id];
-            if (e->hash == h && e->len == len && memcmp(t->arena.buf + e->off, s, len) == 0)
+            if (e->hash == h && e->len == len &&
+                (len == 0 || memcmp(t->arena.buf + e->off, s, len) == 0))
                 return id;
         }
         i = (i + 1) & (t->nslots - 1);
