@@ -463,6 +463,11 @@ static int cmp_rcell(const void *a, const void *b)
     return (x->level > y->level) - (x->level < y->level);
 }
 
+static size_t rcell_hash(int64_t minute, uint32_t svc, uint8_t level)
+{
+    return (size_t)(((uint64_t)minute * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)svc * 31u) ^ level);
+}
+
 static int64_t minute_of(int64_t ns)
 {
     int64_t m = ns / SEG_ROLLUP_NS;
@@ -492,9 +497,7 @@ static int write_rollup(build *b, const uint32_t *srank)
             for (size_t j = 0; j < cap; j++) {
                 if (!t[j].count)
                     continue;
-                size_t h =
-                    ((uint64_t)t[j].minute * 0x9e3779b97f4a7c15ull ^ t[j].svc * 31u ^ t[j].level) &
-                    (cap * 2 - 1);
+                size_t h = rcell_hash(t[j].minute, t[j].svc, t[j].level) & (cap * 2 - 1);
                 while (nt[h].count)
                     h = (h + 1) & (cap * 2 - 1);
                 nt[h] = t[j];
@@ -503,7 +506,7 @@ static int write_rollup(build *b, const uint32_t *srank)
             t = nt;
             cap *= 2;
         }
-        size_t h = ((uint64_t)k.minute * 0x9e3779b97f4a7c15ull ^ k.svc * 31u ^ k.level) & (cap - 1);
+        size_t h = rcell_hash(k.minute, k.svc, k.level) & (cap - 1);
         while (t[h].count &&
                (t[h].minute != k.minute || t[h].svc != k.svc || t[h].level != k.level))
             h = (h + 1) & (cap - 1);

@@ -94,6 +94,9 @@ static void topk_put(topk *t, hit nh)
         t->h[t->n++] = nh;
         sift_up(t, t->n - 1);
     } else if (worse(t, &t->h[0].k, &nh.k)) {
+        /* the evicted root's string: nh replaces it at once (the analyzer
+         * cannot tell two heaps' arrays apart in merge_runs) */
+        // NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
         free(t->h[0].json);
         t->h[0] = nh;
         sift_down(t, 0);
@@ -335,8 +338,11 @@ static void merge_runs(run *x, run *h)
         x->st.partial = 1;
         x->st.partial_why = h->st.partial_why;
     }
-    for (size_t i = 0; i < h->top.n; i++)
-        topk_put(&x->top, h->top.h[i]);
+    for (size_t i = 0; i < h->top.n; i++) {
+        hit moved = h->top.h[i];
+        h->top.h[i].json = NULL; /* now x's (or freed by topk_put) */
+        topk_put(&x->top, moved);
+    }
     h->top.n = 0;
 }
 
