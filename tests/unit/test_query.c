@@ -402,10 +402,8 @@ static void test_regex_prefilter(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_errors),
-        cmocka_unit_test(test_parse_trees),
-        cmocka_unit_test(test_match_events),
-        cmocka_unit_test(test_index_equals_scan),
+        cmocka_unit_test(test_parse_errors),    cmocka_unit_test(test_parse_trees),
+        cmocka_unit_test(test_match_events),    cmocka_unit_test(test_index_equals_scan),
         cmocka_unit_test(test_regex_prefilter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
