@@ -553,6 +553,17 @@ static void h_service_release(strata_instance *inst, const void *api)
     pthread_mutex_unlock(&eng->svc_lock);
 }
 
+static int h_buffer_position(strata_instance *inst, uint64_t *next)
+{
+    instance *in = INST(inst);
+    for (pipe_buffer *pb = in->eng->buffers; pb; pb = pb->next)
+        if (strcmp(pb->pipeline, in->pipeline) == 0) {
+            *next = atomic_load(&pb->durable_next);
+            return STRATA_OK;
+        }
+    return STRATA_ENOTFOUND;
+}
+
 static int64_t h_now_ns(void)
 {
     struct timespec ts;
@@ -624,6 +635,7 @@ static const strata_host_api table = {
     .service_withdraw = h_service_withdraw,
     .service_acquire = h_service_acquire,
     .service_release = h_service_release,
+    .buffer_position = h_buffer_position,
 };
 
 const strata_host_api *host_api_table(void)

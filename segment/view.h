@@ -37,6 +37,13 @@ typedef struct seg_view_api {
      * being sealed included, in no particular order. Returns the number of
      * events visited, or -1 when fn stopped the scan. */
     int64_t (*head_scan)(void *ctx, const char *tenant, seg_view_event_fn fn, void *ud);
+    /* The pipeline whose WAL the indexer reads (WAL positions are only
+     * comparable within one pipeline). */
+    const char *(*pipeline)(void *ctx);
+    /* Wait (at most timeout_ms) until every WAL record below wal_next is
+     * in the head or in a segment: 0 when it is, -1 on timeout. Call it
+     * before lock. */
+    int (*wait_visible)(void *ctx, uint64_t wal_next, int64_t timeout_ms);
 } seg_view_api;
 
 #endif /* STRATA_SEGMENT_VIEW_H */

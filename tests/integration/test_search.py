@@ -250,6 +250,41 @@ class ReferenceModelTest(unittest.TestCase):
             s.cleanup()
 
 
+class ReadYourWritesTest(unittest.TestCase):
+    def test_an_acknowledged_event_is_found_at_once(self):
+        """A 202 means durable in the WAL; the search waits until the indexer
+        holds everything acknowledged before it, so the very next query
+        finds the event (while other batches keep arriving)."""
+        # the indexer takes each batch 150 ms late: without the wait, the
+        # search right after a 202 would run before the event is in the head
+        s = Strata(cfg(flush="1h"), name="search-ryw", env={"STRATA_INDEXER_DELAY_MS": "150"})
+        stop = threading.Event()
+        try:
+            s.wait_ready()
+            rng = random.Random(5)
+
+            def load():  # other traffic, slow enough for the lagging indexer to keep up
+                while not stop.wait(0.3):
+                    ingest(s, make_corpus(rng, 100, start_id=10**6))
+
+            t = threading.Thread(target=load)
+            t.start()
+            for i in range(20):
+                word = f"ryw{i}x{random.getrandbits(32):08x}"
+                st, text, _ = s.request("POST", "/v1/ingest", body=json.dumps(
+                    {"msg": f"fresh {word}"}).encode(), headers={"Content-Type":
+                                                               "application/x-ndjson"})
+                self.assertEqual(st, 202, text)
+                st, r = search(s, {"query": word})
+                self.assertEqual((st, r["hits"]), (200, 1), f"probe {i}: {r}")
+            stop.set()
+            t.join()
+            self.assertEqual(s.stop(), 0)
+        finally:
+            stop.set()
+            s.cleanup()
+
+
 class AggregateTest(unittest.TestCase):
     def test_counts_and_metrics_equal_the_corpus(self):
         rng = random.Random(99)

@@ -69,6 +69,18 @@ void idx_crash_point(const char *name)
     }
 }
 
+/* Tests only: $STRATA_INDEXER_DELAY_MS makes every flush wait that long
+ * before taking its batch, so a test can show that a search waits for an
+ * indexer that lags behind the WAL (read your writes). */
+static void idx_test_delay(void)
+{
+    const char *ms = getenv("STRATA_INDEXER_DELAY_MS");
+    if (ms && *ms) {
+        struct timespec ts = {atoi(ms) / 1000, (long)(atoi(ms) % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 void idx_tenant_dir(const char *tenant, char *out, size_t cap)
 {
     size_t n = strlen(tenant);
@@ -332,6 +344,7 @@ static int indexer_flush(void *state, const strata_batch *b)
     indexer *x = state;
     const strata_host_api *h = x->h;
     uint64_t seq = h->batch_seq(b);
+    idx_test_delay();
     pthread_mutex_lock(&x->lock);
     if (seq && seq < x->sealed_next) {
         /* a replay of events already in a registered segment */
@@ -353,8 +366,10 @@ static int indexer_flush(void *state, const strata_batch *b)
         if (!w || seg_writer_add(w, &ev) < 0)
             failed++;
     }
-    if (seq)
+    if (seq) {
         x->head_next = seq + 1;
+        pthread_cond_broadcast(&x->fed);
+    }
     size_t bytes = 0, events = 0;
     for (size_t i = 0; i < x->nhead; i++) {
         bytes += seg_writer_bytes(x->head[i].w);
@@ -585,6 +600,37 @@ static void view_unlock(void *ctx)
     pthread_rwlock_unlock(&((indexer *)ctx)->view_lock);
 }
 
+static const char *view_pipeline(void *ctx)
+{
+    indexer *x = ctx;
+    return x->h->pipeline_name(x->inst);
+}
+
+/* Events below the larger of head_next and sealed_next are in the head or
+ * in a registered segment. */
+static int view_wait_visible(void *ctx, uint64_t wal_next, int64_t timeout_ms)
+{
+    indexer *x = ctx;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&x->lock);
+    int rc = 0;
+    while ((x->head_next > x->sealed_next ? x->head_next : x->sealed_next) < wal_next) {
+        if (x->stopping || pthread_cond_timedwait(&x->fed, &x->lock, &until) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&x->lock);
+    return rc;
+}
+
 /* The head entry of a tenant in list, or NULL. */
 static seg_writer *find_writer(head_entry *list, size_t n, const char *tenant)
 {
@@ -779,9 +825,12 @@ static int indexer_init(strata_instance *inst, const strata_host_api *h, const s
                              .dir = view_dir,
                              .lock = view_lock,
                              .unlock = view_unlock,
-                             .head_scan = view_head_scan};
+                             .head_scan = view_head_scan,
+                             .pipeline = view_pipeline,
+                             .wait_visible = view_wait_visible};
     pthread_cond_init(&x->wake, NULL);
     pthread_cond_init(&x->room, NULL);
+    pthread_cond_init(&x->fed, NULL);
     *state = x;
     return STRATA_OK;
 }
@@ -852,6 +901,7 @@ static void indexer_stop(void *state)
     x->stopping = 1;
     pthread_cond_broadcast(&x->wake);
     pthread_cond_broadcast(&x->room);
+    pthread_cond_broadcast(&x->fed);
     pthread_mutex_unlock(&x->lock);
     if (x->sealer)
         x->h->thread_join(x->sealer);
@@ -880,6 +930,7 @@ static void indexer_destroy(void *state)
     pthread_rwlock_destroy(&x->view_lock);
     pthread_cond_destroy(&x->wake);
     pthread_cond_destroy(&x->room);
+    pthread_cond_destroy(&x->fed);
     free(x);
 }
 

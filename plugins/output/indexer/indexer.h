@@ -78,6 +78,7 @@ typedef struct indexer {
     pthread_mutex_t lock;
     pthread_cond_t wake; /* sealer: time to look */
     pthread_cond_t room; /* flush: the head has room again */
+    pthread_cond_t fed;  /* flush: head_next moved (searches wait_visible) */
     head_entry head[INDEXER_MAX_TENANTS];
     size_t nhead;
     /* The head being built into segments: sealed writers (read-only, so

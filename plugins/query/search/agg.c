@@ -800,6 +800,7 @@ int aggregate_run(sctx *c, const sreq *r, strbuf *out)
     a.rng = 0x853c49e6748fea9bull;
     char err[512] = "";
     snapshot sn;
+    store_wait_visible(c->st, c->wal_next, c->lim->wait_visible_ms);
     int rc = store_snapshot(c->st, c->cat, c->tenant, r->from_ns, r->to_ns, c->lim->max_segments,
                             head_event, &a, &sn, err, sizeof err);
     if (rc < 0) {

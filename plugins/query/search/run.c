@@ -370,6 +370,7 @@ int search_run(sctx *c, const sreq *r, strbuf *out)
         return json_error(out, 500, "out of memory");
     char err[512] = "";
     snapshot sn;
+    store_wait_visible(c->st, c->wal_next, c->lim->wait_visible_ms);
     int rc = store_snapshot(c->st, c->cat, c->tenant, r->from_ns, r->to_ns, c->lim->max_segments,
                             head_event, &x, &sn, err, sizeof err);
     if (rc < 0) {

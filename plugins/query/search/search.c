@@ -38,6 +38,9 @@ static const strata_config_key search_keys[] = {
      "Most row bytes one query may decode; past it the response is partial."},
     {"max_concurrent_per_user", STRATA_CFG_INT, "4", 0,
      "Queries one user (token) may run at once; more get 429."},
+    {"wait_visible", STRATA_CFG_DURATION, "1s", 0,
+     "Read your writes: a query first waits (at most this long) until the indexer of its "
+     "pipeline holds every event acknowledged before it arrived; 0 turns it off."},
 };
 
 /* Most worker threads (a config typo must not start thousands). */
@@ -52,6 +55,7 @@ typedef struct job {
     char tenant[CAT_MAX_TENANT];
     uint64_t user;
     atomic_int cancelled;
+    uint64_t wal_next; /* the pipeline WAL position when the request arrived */
     strbuf out;
     int status;
     int64_t started_ms;
@@ -182,7 +186,8 @@ static void worker_main(void *arg)
                       .tenant = j->tenant,
                       .lim = &s->lim,
                       .deadline_ms = j->started_ms + s->lim.timeout_ms,
-                      .cancelled = &j->cancelled};
+                      .cancelled = &j->cancelled,
+                      .wal_next = j->wal_next};
             j->status = j->r.kind == REQ_SEARCH ? search_run(&c, &j->r, &j->out)
                                                 : aggregate_run(&c, &j->r, &j->out);
         }
@@ -249,6 +254,8 @@ static void handle(strata_http_request *req, void *arg, int kind)
     j->s = s;
     j->req = req;
     j->user = user;
+    if (STRATA_HOST_HAS(h, buffer_position) && h->buffer_position(s->inst, &j->wal_next) != 0)
+        j->wal_next = 0;
     j->started_ms = search_now_ms();
     snprintf(j->tenant, sizeof j->tenant, "%s", tenant);
     pthread_mutex_lock(&s->qlock);
@@ -293,7 +300,7 @@ static int read_limits(srch *s, const strata_config *cfg)
         return -1;
     }
     if (per_user < 1 || segs < 1 || h->cfg_int(cfg, "timeout") < 1 ||
-        h->cfg_int(cfg, "max_scan_bytes") < 1) {
+        h->cfg_int(cfg, "max_scan_bytes") < 1 || h->cfg_int(cfg, "wait_visible") < 0) {
         h->set_error(s->inst, "timeout, max_segments, max_scan_bytes and "
                               "max_concurrent_per_user must be positive");
         return -1;
@@ -303,6 +310,7 @@ static int read_limits(srch *s, const strata_config *cfg)
     s->lim.max_segments = (uint64_t)segs;
     s->lim.max_scan_bytes = (uint64_t)h->cfg_int(cfg, "max_scan_bytes");
     s->lim.max_per_user = (uint32_t)per_user;
+    s->lim.wait_visible_ms = h->cfg_int(cfg, "wait_visible");
     return 0;
 }
 

@@ -87,6 +87,7 @@ typedef struct slimits {
     uint64_t max_segments;
     uint64_t max_scan_bytes;
     uint32_t max_per_user;
+    int64_t wait_visible_ms; /* read your writes: wait for the indexer this long at most */
 } slimits;
 
 /* What a run measured and how it ended. */
@@ -139,6 +140,11 @@ void store_free(store *s);
 int store_snapshot(store *s, catalog **cat, const char *tenant, int64_t from, int64_t to,
                    uint64_t max_segments, seg_view_event_fn head_fn, void *ud, snapshot *out,
                    char *err, size_t errlen);
+/* Read your writes: before the next store_snapshot of this thread, wait
+ * (at most wait_ms) until the indexer holds every WAL record below wal_next
+ * (the position when the request arrived). No-op without an indexer in
+ * the same pipeline. */
+void store_wait_visible(store *s, uint64_t wal_next, int64_t wait_ms);
 void snapshot_free(store *s, snapshot *sn);
 /* The reader of a snapshot segment, locked for the caller's exclusive use. */
 seg_reader *store_reader_lock(store_reader *sr);
@@ -181,6 +187,7 @@ typedef struct sctx {
     const slimits *lim;
     int64_t deadline_ms;
     atomic_int *cancelled;
+    uint64_t wal_next; /* the pipeline WAL position when the request arrived (0: none) */
 } sctx;
 
 /* Run a search; the response body goes to out. Returns the HTTP status. */

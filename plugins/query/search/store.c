@@ -15,6 +15,7 @@
  * the open is skipped: it was compacted into a newer one, listed next time.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,20 @@ static void cache_sweep(store *s)
             s->readers[k++] = sr;
     }
     s->nreaders = k;
+}
+
+void store_wait_visible(store *s, uint64_t wal_next, int64_t wait_ms)
+{
+    if (!wal_next || wait_ms <= 0 || !STRATA_HOST_HAS(s->h, service_acquire))
+        return;
+    const seg_view_api *view = s->h->service_acquire(s->inst, SEG_VIEW_SERVICE);
+    if (!view)
+        return;
+    if (view->struct_size >= offsetof(seg_view_api, wait_visible) + sizeof view->wait_visible &&
+        strcmp(view->dir(view->ctx), s->dir) == 0 &&
+        strcmp(view->pipeline(view->ctx), s->h->pipeline_name(s->inst)) == 0)
+        view->wait_visible(view->ctx, wal_next, wait_ms);
+    s->h->service_release(s->inst, view);
 }
 
 int store_snapshot(store *s, catalog **cat, const char *tenant, int64_t from, int64_t to,

@@ -209,6 +209,12 @@ typedef struct strata_host_api {
     void (*service_withdraw)(strata_instance *inst, const char *name);
     const void *(*service_acquire)(strata_instance *inst, const char *name);
     void (*service_release)(strata_instance *inst, const void *api);
+    /* The instance's pipeline WAL position: every record below *next is
+     * acknowledged (durable). With an output's progress (batch_seq) it
+     * tells whether that output has seen everything acknowledged so far:
+     * search waits on it so a 202'd event is found (read your writes).
+     * STRATA_ENOTFOUND without a WAL. [loop] */
+    int (*buffer_position)(strata_instance *inst, uint64_t *next);
 } strata_host_api;
 
 /* True when the host table is new enough to contain `field`. */
