@@ -74,9 +74,10 @@ void idx_crash_point(const char *name)
  * indexer that lags behind the WAL (read your writes). */
 static void idx_test_delay(void)
 {
-    const char *ms = getenv("STRATA_INDEXER_DELAY_MS");
-    if (ms && *ms) {
-        struct timespec ts = {atoi(ms) / 1000, (long)(atoi(ms) % 1000) * 1000000};
+    const char *env = getenv("STRATA_INDEXER_DELAY_MS");
+    long ms = env ? strtol(env, NULL, 10) : 0;
+    if (ms > 0) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
         nanosleep(&ts, NULL);
     }
 }
