@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "core_limits.h"
+#include "strbuf.h"
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -438,41 +439,6 @@ static void jw_str(struct jw *w, const char *s, size_t n)
     }
     jw_raw(w, s + n - run, run);
     jw_raw(w, "\"", 1);
-}
-
-/* True when s is a JSON number, true or false, so it can be written bare.
- * A plugin that mislabels a value gets it quoted instead of invalid JSON. */
-static int json_scalar_ok(const char *s, size_t n)
-{
-    if ((n == 4 && memcmp(s, "true", 4) == 0) || (n == 5 && memcmp(s, "false", 5) == 0))
-        return 1;
-    size_t i = 0;
-    if (i < n && s[i] == '-')
-        i++;
-    if (i == n || s[i] < '0' || s[i] > '9')
-        return 0;
-    if (s[i] == '0')
-        i++;
-    else
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-    if (i < n && s[i] == '.') {
-        i++;
-        if (i == n || s[i] < '0' || s[i] > '9')
-            return 0;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        if (i == n || s[i] < '0' || s[i] > '9')
-            return 0;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-    }
-    return i == n;
 }
 
 /* Format event i as a JSON object:

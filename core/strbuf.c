@@ -71,25 +71,69 @@ int sb_printf(strbuf *sb, const char *fmt, ...)
 
 /* Append s as a JSON string literal. Control bytes are \u-escaped; other
  * bytes pass through (callers hand it text they produced or validated). */
-int sb_json_str(strbuf *sb, const char *s)
+int sb_json_strn(strbuf *sb, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     sb_append(sb, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
+    size_t run = 0; /* bytes copied as they are, in runs */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        sb_append(sb, s + run, i - run);
+        run = i + 1;
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
             sb_append(sb, e, 2);
         } else if (c == '\n') {
             sb_append(sb, "\\n", 2);
-        } else if (c < 0x20) {
+        } else {
             char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             sb_append(sb, e, 6);
-        } else {
-            sb_append(sb, p, 1);
         }
     }
+    sb_append(sb, s + run, n - run);
     return sb_append(sb, "\"", 1);
+}
+
+int sb_json_str(strbuf *sb, const char *s)
+{
+    return sb_json_strn(sb, s, strlen(s));
+}
+
+/* True when s is a JSON number, true or false, so it can be written bare.
+ * A plugin that mislabels a value gets it quoted instead of invalid JSON. */
+int json_scalar_ok(const char *s, size_t n)
+{
+    if ((n == 4 && memcmp(s, "true", 4) == 0) || (n == 5 && memcmp(s, "false", 5) == 0))
+        return 1;
+    size_t i = 0;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i == n || s[i] < '0' || s[i] > '9')
+        return 0;
+    if (s[i] == '0')
+        i++;
+    else
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    if (i < n && s[i] == '.') {
+        i++;
+        if (i == n || s[i] < '0' || s[i] > '9')
+            return 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i == n || s[i] < '0' || s[i] > '9')
+            return 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    return i == n;
 }
 
 void sb_reset(strbuf *sb)

@@ -26,7 +26,12 @@ int sb_append(strbuf *sb, const void *data, size_t n);
 int sb_reserve(strbuf *sb, size_t n);
 int sb_puts(strbuf *sb, const char *s);
 int sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int sb_json_str(strbuf *sb, const char *s); /* s as a quoted JSON string */
+int sb_json_str(strbuf *sb, const char *s);            /* s as a quoted JSON string */
+int sb_json_strn(strbuf *sb, const char *s, size_t n); /* n bytes of s, quoted */
+/* True when s (n bytes) is a JSON number, true or false, so it can be
+ * written bare: a value mislabelled as a number is quoted instead of
+ * producing invalid JSON. */
+int json_scalar_ok(const char *s, size_t n);
 void sb_reset(strbuf *sb);
 void sb_free(strbuf *sb);
 char *sb_steal(strbuf *sb); /* the buffer (caller frees), or NULL */

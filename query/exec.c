@@ -72,33 +72,63 @@ static roaring_bitmap_t *terms_rows(const ectx *c, const q_node *n)
     return acc ? acc : roaring_bitmap_create();
 }
 
-typedef struct wild_ctx {
+/* An expansion: the OR of the postings of every term under a prefix that
+ * a predicate accepts, at most Q_MAX_EXPANSIONS of them. Wildcards and
+ * regex literals both expand this way. */
+typedef struct expansion {
     const ectx *c;
     const q_node *n;
+    int (*accept)(const q_node *n, const char *term, size_t len);
     roaring_bitmap_t *acc;
     size_t expanded;
-    int failed; /* 1 = too many expansions, 2 = index error */
-} wild_ctx;
+    int failed; /* 1 = more than Q_MAX_EXPANSIONS terms, 2 = index error */
+} expansion;
 
-static int wild_term(void *ud, const char *term, size_t len, uint32_t df)
+static int expand_term(void *ud, const char *term, size_t len, uint32_t df)
 {
-    wild_ctx *w = ud;
-    const q_node *n = w->n;
+    expansion *x = ud;
     (void)df;
-    if (!q_glob(n->pattern.p, n->pattern.n, term + n->prefix.n, len - n->prefix.n))
+    if (!x->accept(x->n, term, len))
         return 0;
-    if (++w->expanded > Q_MAX_EXPANSIONS) {
-        w->failed = 1;
+    if (++x->expanded > Q_MAX_EXPANSIONS) {
+        x->failed = 1;
         return 1;
     }
-    roaring_bitmap_t *p = seg_postings(w->c->r, term, len);
+    roaring_bitmap_t *p = seg_postings(x->c->r, term, len);
     if (!p) {
-        w->failed = 2;
+        x->failed = 2;
         return 1;
     }
-    roaring_bitmap_or_inplace(w->acc, p);
+    roaring_bitmap_or_inplace(x->acc, p);
     roaring_bitmap_free(p);
     return 0;
+}
+
+/* Walk the terms starting with key; *failed as in expansion. The result
+ * is NULL when failed (OOM sets failed 2). */
+static roaring_bitmap_t *expand(const ectx *c, const q_node *n, const char *key, size_t klen,
+                                int (*accept)(const q_node *, const char *, size_t), int *failed)
+{
+    expansion x = {.c = c, .n = n, .accept = accept, .acc = roaring_bitmap_create()};
+    *failed = 0;
+    if (!x.acc) {
+        *failed = 2;
+        return NULL;
+    }
+    if (seg_terms(c->r, key, klen, expand_term, &x) < 0 && !x.failed)
+        x.failed = 2;
+    if (x.failed) {
+        roaring_bitmap_free(x.acc);
+        *failed = x.failed;
+        return NULL;
+    }
+    return x.acc;
+}
+
+/* Does the term (after its field prefix) match the node's glob? */
+static int glob_accepts(const q_node *n, const char *term, size_t len)
+{
+    return q_glob(n->pattern.p, n->pattern.n, term + n->prefix.n, len - n->prefix.n);
 }
 
 /* OR of the postings of every term the glob matches, walking only the terms
@@ -111,52 +141,23 @@ static roaring_bitmap_t *wild_rows(const ectx *c, const q_node *n)
         return roaring_bitmap_create();
     memcpy(key, n->prefix.p, n->prefix.n);
     memcpy(key + n->prefix.n, n->pattern.p, n->literal_len);
-    wild_ctx w = {.c = c, .n = n, .acc = roaring_bitmap_create()};
-    if (!w.acc)
-        return fail(c, "out of memory");
-    if (seg_terms(c->r, key, klen, wild_term, &w) < 0 && !w.failed)
-        w.failed = 2;
-    if (w.failed) {
-        roaring_bitmap_free(w.acc);
-        if (w.failed == 1 && c->err && c->errlen && !c->err[0])
-            snprintf(c->err, c->errlen,
-                     "column %d: '%s' matches more than %d terms; make the pattern longer "
-                     "(more letters before the first '*')",
-                     n->column, n->pattern.p, Q_MAX_EXPANSIONS);
-        return w.failed == 1 ? NULL : fail(c, seg_error(c->r));
-    }
-    return w.acc;
+    int failed;
+    roaring_bitmap_t *rows = expand(c, n, key, klen, glob_accepts, &failed);
+    if (failed == 1 && c->err && c->errlen && !c->err[0])
+        snprintf(c->err, c->errlen,
+                 "column %d: '%s' matches more than %d terms; make the pattern longer "
+                 "(more letters before the first '*')",
+                 n->column, n->pattern.p, Q_MAX_EXPANSIONS);
+    return failed == 2 ? fail(c, seg_error(c->r)) : rows;
 }
 
-typedef struct lit_ctx {
-    const ectx *c;
-    const q_node *n;
-    roaring_bitmap_t *acc;
-    size_t expanded;
-    int failed; /* 1 = too many terms (no pre-filter), 2 = index error */
-} lit_ctx;
-
-static int lit_term(void *ud, const char *term, size_t len, uint32_t df)
+/* Does the msg token contain the regex's literal? A token cut at
+ * TOK_MAX_BYTES may have lost it, so such a token is kept too. */
+static int literal_accepts(const q_node *n, const char *term, size_t len)
 {
-    lit_ctx *l = ud;
-    (void)df;
-    const char *t = term + 4; /* after "msg:" */
-    size_t tl = len - 4;
-    /* a token cut at TOK_MAX_BYTES may have lost the literal: keep it */
-    if (tl != TOK_MAX_BYTES && !memmem(t, tl, l->n->pattern.p, l->n->pattern.n))
-        return 0;
-    if (++l->expanded > Q_MAX_EXPANSIONS) {
-        l->failed = 1;
-        return 1;
-    }
-    roaring_bitmap_t *p = seg_postings(l->c->r, term, len);
-    if (!p) {
-        l->failed = 2;
-        return 1;
-    }
-    roaring_bitmap_or_inplace(l->acc, p);
-    roaring_bitmap_free(p);
-    return 0;
+    const char *t = term + n->prefix.n;
+    size_t tl = len - n->prefix.n;
+    return tl == TOK_MAX_BYTES || memmem(t, tl, n->pattern.p, n->pattern.n) != NULL;
 }
 
 /* Candidates of a regex: the rows with a msg token containing its
@@ -166,16 +167,11 @@ static roaring_bitmap_t *regex_rows(const ectx *c, const q_node *n)
 {
     if (!n->pattern.n)
         return all_rows(c);
-    lit_ctx l = {.c = c, .n = n, .acc = roaring_bitmap_create()};
-    if (!l.acc)
-        return fail(c, "out of memory");
-    if (seg_terms(c->r, "msg:", 4, lit_term, &l) < 0 && !l.failed)
-        l.failed = 2;
-    if (l.failed) {
-        roaring_bitmap_free(l.acc);
-        return l.failed == 1 ? all_rows(c) : fail(c, seg_error(c->r));
-    }
-    return l.acc;
+    int failed;
+    roaring_bitmap_t *rows = expand(c, n, n->prefix.p, n->prefix.n, literal_accepts, &failed);
+    if (failed == 1)
+        return all_rows(c);
+    return failed == 2 ? fail(c, seg_error(c->r)) : rows;
 }
 
 static roaring_bitmap_t *level_rows(const ectx *c, const q_node *n)

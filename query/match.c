@@ -226,10 +226,9 @@ static int key_is(const strata_kv *kv, const q_node *n)
     return kv->key.len == n->key.n && memcmp(kv->key.ptr, n->key.p, n->key.n) == 0;
 }
 
-/* A meta value as a number: a JSON number, or a string holding one. */
-static int value_number(const strata_kv *kv, double *out)
+int q_value_number(const strata_kv *kv, double *out)
 {
-    if (kv->type == STRATA_VALUE_NULL || kv->type == STRATA_VALUE_BOOL || !kv->value.len ||
+    if (!kv || kv->type == STRATA_VALUE_NULL || kv->type == STRATA_VALUE_BOOL || !kv->value.len ||
         kv->value.len > 64)
         return 0;
     char buf[65];
@@ -293,7 +292,7 @@ static int eval(const q_node *n, const strata_event *ev, q_scratch *s)
     case Q_NUM:
         for (uint32_t i = 0; i < ev->meta_count; i++) {
             double v;
-            if (key_is(&ev->meta[i], n) && value_number(&ev->meta[i], &v) &&
+            if (key_is(&ev->meta[i], n) && q_value_number(&ev->meta[i], &v) &&
                 cmp_true(n->cmp, v, n->num))
                 return 1;
         }

@@ -94,7 +94,6 @@ static int add_item(q_node *n, const char *s, size_t len)
 typedef struct collect {
     q_node *n;
     int oom;
-    int phrase; /* keep duplicates and order */
 } collect;
 
 static void collect_term(void *ud, const char *tok, size_t len)
@@ -229,7 +228,7 @@ static q_node *text_node(parser *p, size_t at, q_field f, const q_str *prefix, c
         perr(p, at, "out of memory");
         return NULL;
     }
-    collect c = {.n = n, .oom = 0, .phrase = quoted};
+    collect c = {.n = n, .oom = 0};
     if (quoted)
         tokenize_words(v, vn, collect_word, &c);
     else

@@ -76,6 +76,11 @@ uint64_t q_scratch_regex_aborts(const q_scratch *s);
 int q_segment(const query *q, seg_reader *r, roaring_bitmap_t **out, int *exact, char *err,
               size_t errlen);
 
+/* A meta value as a number: a JSON number, or a string holding one (at
+ * most 64 bytes, finite). 1 with *out set, or 0 (also for NULL, null and
+ * booleans). Comparisons and aggregate metrics read numbers this way. */
+int q_value_number(const strata_kv *kv, double *out);
+
 /* Parse a level name (case-insensitive: trace .. fatal, warning, err,
  * critical); 0 when unknown. */
 int q_level_parse(const char *s, size_t len);

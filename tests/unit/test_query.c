@@ -15,19 +15,6 @@
 #include "query.h"
 #include "segment.h"
 
-static uint64_t rng_state;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-static uint32_t rnd_below(uint32_t n)
-{
-    return (uint32_t)(rnd() % n);
-}
-
 /* ---- parsing --------------------------------------------------------------------- */
 
 static void expect_error(const char *text, const char *want)
@@ -194,26 +181,27 @@ static void make_event(tev *t, int64_t base)
 {
     memset(t, 0, sizeof *t);
     strata_event_init(&t->ev);
-    t->ev.ingest_ts_ns = base + (int64_t)rnd_below(1000) * 1000;
-    t->ev.event_ts_ns = t->ev.ingest_ts_ns - (int64_t)rnd_below(1000);
-    t->ev.level = (uint8_t)rnd_below(7);
-    t->ev.service = strata_cstr(SERVICES[rnd_below(5)]);
-    t->ev.host = strata_cstr(rnd_below(2) ? "web01" : "Web02");
+    t->ev.ingest_ts_ns = base + (int64_t)test_rnd_below(1000) * 1000;
+    t->ev.event_ts_ns = t->ev.ingest_ts_ns - (int64_t)test_rnd_below(1000);
+    t->ev.level = (uint8_t)test_rnd_below(7);
+    t->ev.service = strata_cstr(SERVICES[test_rnd_below(5)]);
+    t->ev.host = strata_cstr(test_rnd_below(2) ? "web01" : "Web02");
     size_t n = 0;
-    int words = (int)rnd_below(10);
+    int words = (int)test_rnd_below(10);
     for (int i = 0; i < words; i++) {
-        const char *sep = i == 0 ? "" : (rnd_below(4) == 0 ? ", " : " ");
-        n += (size_t)snprintf(t->msg + n, sizeof t->msg - n, "%s%s", sep, VOCAB[rnd_below(NVOCAB)]);
+        const char *sep = i == 0 ? "" : (test_rnd_below(4) == 0 ? ", " : " ");
+        n += (size_t)snprintf(t->msg + n, sizeof t->msg - n, "%s%s", sep,
+                              VOCAB[test_rnd_below(NVOCAB)]);
     }
     t->ev.msg.ptr = t->msg;
     t->ev.msg.len = (uint32_t)n;
-    t->ev.meta_count = rnd_below(4);
+    t->ev.meta_count = test_rnd_below(4);
     for (uint32_t i = 0; i < t->ev.meta_count; i++) {
-        uint8_t type = (uint8_t)rnd_below(3);
+        uint8_t type = (uint8_t)test_rnd_below(3);
         int vn = type == STRATA_VALUE_INT
-                     ? snprintf(t->vals[i], sizeof t->vals[i], "%d", (int)rnd_below(1000))
-                     : snprintf(t->vals[i], sizeof t->vals[i], "%s", VOCAB[rnd_below(NVOCAB)]);
-        t->kv[i].key = strata_cstr(KEYS[rnd_below(4)]);
+                     ? snprintf(t->vals[i], sizeof t->vals[i], "%d", (int)test_rnd_below(1000))
+                     : snprintf(t->vals[i], sizeof t->vals[i], "%s", VOCAB[test_rnd_below(NVOCAB)]);
+        t->kv[i].key = strata_cstr(KEYS[test_rnd_below(4)]);
         t->kv[i].value.ptr = t->vals[i];
         t->kv[i].value.len = (uint32_t)vn;
         t->kv[i].type = type == STRATA_VALUE_INT ? STRATA_VALUE_INT : STRATA_VALUE_STRING;
@@ -225,8 +213,8 @@ static void make_event(tev *t, int64_t base)
 static void rand_query(char *buf, size_t cap, int depth)
 {
     size_t n = strlen(buf);
-    uint32_t k = depth > 2 ? rnd_below(9) : rnd_below(13);
-    const char *w = VOCAB[rnd_below(NVOCAB)];
+    uint32_t k = depth > 2 ? test_rnd_below(9) : test_rnd_below(13);
+    const char *w = VOCAB[test_rnd_below(NVOCAB)];
     char tmp[200];
     switch (k) {
     case 0:
@@ -235,7 +223,7 @@ static void rand_query(char *buf, size_t cap, int depth)
         if (!strcmp(w, "/api/v1") || !strcmp(w, "a:b"))
             snprintf(tmp, sizeof tmp, "\"%s\"", w);
         break;
-    case 2: snprintf(tmp, sizeof tmp, "\"%s %s\"", w, VOCAB[rnd_below(NVOCAB)]); break;
+    case 2: snprintf(tmp, sizeof tmp, "\"%s %s\"", w, VOCAB[test_rnd_below(NVOCAB)]); break;
     case 3: {
         size_t l = strlen(w) > 3 ? 3 : strlen(w);
         snprintf(tmp, sizeof tmp, "%.*s*", (int)l, w);
@@ -244,21 +232,24 @@ static void rand_query(char *buf, size_t cap, int depth)
             snprintf(tmp, sizeof tmp, "*out");
         break;
     }
-    case 4: snprintf(tmp, sizeof tmp, "service:%s", rnd_below(2) ? "payments" : "cart-*"); break;
+    case 4:
+        snprintf(tmp, sizeof tmp, "service:%s", test_rnd_below(2) ? "payments" : "cart-*");
+        break;
     case 5:
-        snprintf(tmp, sizeof tmp, "level%s%s", rnd_below(2) ? ">=" : ":",
-                 rnd_below(2) ? "warn" : "INFO");
+        snprintf(tmp, sizeof tmp, "level%s%s", test_rnd_below(2) ? ">=" : ":",
+                 test_rnd_below(2) ? "warn" : "INFO");
         break;
     case 6:
         snprintf(tmp, sizeof tmp, "meta.latency_ms%s%u",
-                 rnd_below(2) ? ">" : "<=", rnd_below(1000));
+                 test_rnd_below(2) ? ">" : "<=", test_rnd_below(1000));
         break;
     case 7:
-        snprintf(tmp, sizeof tmp, "meta.%s:%s", KEYS[rnd_below(4)], rnd_below(3) ? "*" : "timeout");
+        snprintf(tmp, sizeof tmp, "meta.%s:%s", KEYS[test_rnd_below(4)],
+                 test_rnd_below(3) ? "*" : "timeout");
         break;
     case 8:
-        snprintf(tmp, sizeof tmp, "/%s/%s", rnd_below(2) ? "time" : "d[a-z]+ed",
-                 rnd_below(2) ? "i" : "");
+        snprintf(tmp, sizeof tmp, "/%s/%s", test_rnd_below(2) ? "time" : "d[a-z]+ed",
+                 test_rnd_below(2) ? "i" : "");
         break;
     case 9:
     case 10: {
@@ -272,7 +263,7 @@ static void rand_query(char *buf, size_t cap, int depth)
         return;
     }
     default:
-        snprintf(buf + n, cap - n, rnd_below(2) ? "NOT " : "-");
+        snprintf(buf + n, cap - n, test_rnd_below(2) ? "NOT " : "-");
         rand_query(buf, cap, depth + 1);
         return;
     }
@@ -285,7 +276,7 @@ static void rand_query(char *buf, size_t cap, int depth)
 static void test_index_equals_scan(void **state)
 {
     (void)state;
-    rng_state = 0x2545f4914f6cdd1dull;
+    test_rnd_seed(0x2545f4914f6cdd1dull);
     tev *evs = calloc(N_EVENTS, sizeof *evs);
     assert_non_null(evs);
     seg_writer_opts o = {.tenant = "t", .block_events = 128};

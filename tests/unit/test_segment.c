@@ -14,19 +14,6 @@
 
 /* ---- a deterministic random corpus -------------------------------------------- */
 
-static uint64_t rng_state;
-static uint64_t rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
-static uint32_t rnd_below(uint32_t n)
-{
-    return (uint32_t)(rnd() % n);
-}
-
 static const char *const WORDS[] = {
     "Connection", "timeout",   "payment", "declined", "user",  "login",       "failed",
     "10.0.3.42",  "blk_-6952", "retry",   "OK",       "ERROR", "NullPointer", "数据库",
@@ -65,34 +52,34 @@ static void make_event(tev *t, int64_t base)
     memset(t, 0, sizeof *t);
     strata_event_init(&t->ev);
     /* many equal timestamps so that ties (arrival order) matter */
-    t->ev.ingest_ts_ns = base + (int64_t)rnd_below(50) * 1000;
-    t->ev.event_ts_ns = t->ev.ingest_ts_ns - (int64_t)rnd_below(2000000) + 1000000;
-    t->ev.level = (uint8_t)rnd_below(7);
-    t->ev.flags = (uint8_t)rnd_below(2);
-    const char *svc = SERVICES[rnd_below(5)], *host = HOSTS[rnd_below(3)];
+    t->ev.ingest_ts_ns = base + (int64_t)test_rnd_below(50) * 1000;
+    t->ev.event_ts_ns = t->ev.ingest_ts_ns - (int64_t)test_rnd_below(2000000) + 1000000;
+    t->ev.level = (uint8_t)test_rnd_below(7);
+    t->ev.flags = (uint8_t)test_rnd_below(2);
+    const char *svc = SERVICES[test_rnd_below(5)], *host = HOSTS[test_rnd_below(3)];
     t->ev.service = kstr(t, svc, strlen(svc));
     t->ev.host = kstr(t, host, strlen(host));
     char msg[512];
     size_t n = 0;
-    int words = (int)rnd_below(12);
+    int words = (int)test_rnd_below(12);
     for (int i = 0; i < words; i++) {
-        const char *w = WORDS[rnd_below(sizeof WORDS / sizeof *WORDS)];
+        const char *w = WORDS[test_rnd_below(sizeof WORDS / sizeof *WORDS)];
         n += (size_t)snprintf(msg + n, sizeof msg - n, "%s%s", i ? " " : "", w);
-        if (rnd_below(4) == 0)
-            n += (size_t)snprintf(msg + n, sizeof msg - n, " id%u", rnd_below(100000));
+        if (test_rnd_below(4) == 0)
+            n += (size_t)snprintf(msg + n, sizeof msg - n, " id%u", test_rnd_below(100000));
     }
     t->ev.msg = kstr(t, msg, n);
-    t->ev.meta_count = rnd_below(5);
+    t->ev.meta_count = test_rnd_below(5);
     for (uint32_t i = 0; i < t->ev.meta_count; i++) {
-        const char *k = KEYS[rnd_below(6)];
+        const char *k = KEYS[test_rnd_below(6)];
         char v[64];
-        uint8_t type = (uint8_t)rnd_below(5);
-        int vn = type == STRATA_VALUE_INT ? snprintf(v, sizeof v, "%d", (int)rnd_below(5000))
+        uint8_t type = (uint8_t)test_rnd_below(5);
+        int vn = type == STRATA_VALUE_INT ? snprintf(v, sizeof v, "%d", (int)test_rnd_below(5000))
                  : type == STRATA_VALUE_BOOL
-                     ? snprintf(v, sizeof v, "%s", rnd() & 1 ? "true" : "false")
+                     ? snprintf(v, sizeof v, "%s", test_rnd() & 1 ? "true" : "false")
                  : type == STRATA_VALUE_NULL
                      ? snprintf(v, sizeof v, "null")
-                     : snprintf(v, sizeof v, "v_%llx", (unsigned long long)(rnd() & 0xffffff));
+                     : snprintf(v, sizeof v, "v_%llx", (unsigned long long)(test_rnd() & 0xffffff));
         t->kv[i].key = kstr(t, k, strlen(k));
         t->kv[i].value = kstr(t, v, (size_t)vn);
         t->kv[i].type = type;
@@ -141,7 +128,7 @@ static int cmp_tev(const void *a, const void *b)
  * with corpus_free. */
 static tev *corpus_make(uint64_t seed, size_t n, int64_t base, tev ***sorted)
 {
-    rng_state = seed;
+    test_rnd_seed(seed);
     tev *evs = calloc(n ? n : 1, sizeof *evs);
     assert_non_null(evs);
     for (size_t i = 0; i < n; i++)
@@ -408,7 +395,7 @@ static void test_merge_equals_union(void **state)
 static void test_dictionary(void **state)
 {
     (void)state;
-    rng_state = 99;
+    test_rnd_seed(99);
     size_t n = 4000;
     tev *evs = calloc(n, sizeof *evs);
     seg_writer *w = seg_writer_new(NULL);
@@ -515,7 +502,7 @@ static void test_corruption_is_detected(void **state)
 static void test_file_roundtrip(void **state)
 {
     (void)state;
-    rng_state = 5;
+    test_rnd_seed(5);
     char *dir = tmpdir_new();
     char path[512];
     snprintf(path, sizeof path, "%s/seg-1.sseg", dir);

@@ -7,6 +7,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,30 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+/* A deterministic xorshift64 generator for property tests: seed it, then
+ * draw. One state per test program. */
+static inline uint64_t *test_rnd_state(void)
+{
+    static uint64_t state = 1;
+    return &state;
+}
+static inline void test_rnd_seed(uint64_t seed)
+{
+    *test_rnd_state() = seed ? seed : 1;
+}
+static inline uint64_t test_rnd(void)
+{
+    uint64_t *s = test_rnd_state();
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+static inline uint32_t test_rnd_below(uint32_t n)
+{
+    return (uint32_t)(test_rnd() % n);
+}
 
 /* A fresh directory under /tmp; the caller frees the string. */
 static inline char *tmpdir_new(void)

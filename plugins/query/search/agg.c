@@ -152,21 +152,6 @@ static const strata_kv *meta_of(const strata_event *ev, const char *key)
     return NULL;
 }
 
-static int kv_number(const strata_kv *kv, double *out)
-{
-    if (!kv || kv->type == STRATA_VALUE_BOOL || !kv->value.len || kv->value.len > 64)
-        return 0;
-    char buf[65];
-    memcpy(buf, kv->value.ptr, kv->value.len);
-    buf[kv->value.len] = 0;
-    char *end;
-    double v = strtod(buf, &end);
-    if (end == buf || *end || !isfinite(v))
-        return 0;
-    *out = v;
-    return 1;
-}
-
 static void distinct_add(agg_entry *e, const char *s, size_t n)
 {
     if (e->distinct_capped)
@@ -281,7 +266,7 @@ static void agg_event(agg *a, const strata_event *ev)
         return;
     }
     double v;
-    if (kv_number(meta_of(ev, f + 5), &v))
+    if (q_value_number(meta_of(ev, f + 5), &v))
         number_add(a, e, v);
 }
 
@@ -508,13 +493,11 @@ static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, in
         uint32_t row = it->current_value;
         if (ts[row] < r->from_ns || ts[row] >= r->to_ns)
             continue;
-        if (++seen % 4096 == 0 &&
-            (atomic_load(a->c->cancelled) || search_now_ms() > a->c->deadline_ms ||
-             a->bytes > a->c->lim->max_scan_bytes)) {
+        const char *why =
+            ++seen % SEARCH_CHECK_EVERY == 0 ? sctx_stop_reason(a->c, a->bytes) : NULL;
+        if (why) {
             a->partial = 1;
-            a->partial_why = atomic_load(a->c->cancelled)          ? "cancelled"
-                             : search_now_ms() > a->c->deadline_ms ? "timeout"
-                                                                   : "max_scan_bytes";
+            a->partial_why = why;
             break;
         }
         strata_event ev;
@@ -601,7 +584,7 @@ static void group_name(strbuf *out, const sreq *r, int g)
     else {
         char name[1100];
         snprintf(name, sizeof name, "meta.%s", r->group_key[g]);
-        json_str_n(out, name, strlen(name));
+        sb_json_strn(out, name, strlen(name));
     }
 }
 
@@ -626,7 +609,7 @@ static void respond(agg *a, strbuf *out, int64_t took)
     sb_printf(out, "\"metric\":\"%s\",", metric_name(r->metric));
     if (r->metric_field) {
         sb_puts(out, "\"field\":");
-        json_str_n(out, r->metric_field, strlen(r->metric_field));
+        sb_json_strn(out, r->metric_field, strlen(r->metric_field));
         sb_puts(out, ",");
     }
     sb_printf(out, "\"interval_ms\":%lld,\"group_by\":[", (long long)(r->interval_ns / 1000000));
@@ -662,7 +645,7 @@ static void respond(agg *a, strbuf *out, int64_t took)
             uint32_t len;
             memcpy(&len, e->key + off + 1, 4);
             if (present)
-                json_str_n(out, e->key + off + 5, len);
+                sb_json_strn(out, e->key + off + 5, len);
             else
                 sb_puts(out, "null");
             off += 5 + len;
@@ -738,9 +721,10 @@ static void *part_main(void *arg)
     agg *a = p->a;
     const sreq *r = a->r;
     for (size_t i = p->from; i < p->to && !a->oom && !a->too_many && !a->partial; i++) {
-        if (atomic_load(a->c->cancelled) || search_now_ms() > a->c->deadline_ms) {
+        const char *why = sctx_stop_reason(a->c, 0); /* bytes: checked per row */
+        if (why) {
             a->partial = 1;
-            a->partial_why = atomic_load(a->c->cancelled) ? "cancelled" : "timeout";
+            a->partial_why = why;
             break;
         }
         seg_reader *rd = store_reader_lock(p->sn->segs[i].sr);

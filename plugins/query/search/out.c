@@ -10,49 +10,6 @@
 #include "search.h"
 #include "timefmt.h"
 
-void json_str_n(strbuf *sb, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    sb_append(sb, "\"", 1);
-    size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        sb_append(sb, s + run, i - run);
-        run = i + 1;
-        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        if (c == '"' || c == '\\') {
-            esc[1] = (char)c;
-            sb_append(sb, esc, 2);
-        } else if (c == '\n') {
-            sb_append(sb, "\\n", 2);
-        } else if (c == '\t') {
-            sb_append(sb, "\\t", 2);
-        } else if (c == '\r') {
-            sb_append(sb, "\\r", 2);
-        } else {
-            sb_append(sb, esc, 6);
-        }
-    }
-    sb_append(sb, s + run, n - run);
-    sb_append(sb, "\"", 1);
-}
-
-/* Is s a JSON number or boolean as stored (ingest validated it; a
- * defensive check keeps a corrupt value from breaking the response)? */
-static int scalar_ok(const char *s, size_t n)
-{
-    if ((n == 4 && !memcmp(s, "true", 4)) || (n == 5 && !memcmp(s, "false", 5)))
-        return 1;
-    if (!n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!strchr("0123456789+-.eE", s[i]))
-            return 0;
-    return 1;
-}
-
 void json_event(strbuf *sb, const strata_event *ev)
 {
     char ts[48];
@@ -61,26 +18,26 @@ void json_event(strbuf *sb, const strata_event *ev)
     sb_append(sb, "\",\"ingest_ts\":\"", 15);
     sb_append(sb, ts, format_rfc3339(ev->ingest_ts_ns, ts, sizeof ts));
     sb_append(sb, "\",\"service\":", 12);
-    json_str_n(sb, ev->service.ptr, ev->service.len);
+    sb_json_strn(sb, ev->service.ptr, ev->service.len);
     sb_append(sb, ",\"host\":", 8);
-    json_str_n(sb, ev->host.ptr, ev->host.len);
+    sb_json_strn(sb, ev->host.ptr, ev->host.len);
     sb_append(sb, ",\"level\":\"", 10);
     sb_puts(sb, strata_level_name(ev->level));
     sb_append(sb, "\",\"msg\":", 8);
-    json_str_n(sb, ev->msg.ptr, ev->msg.len);
+    sb_json_strn(sb, ev->msg.ptr, ev->msg.len);
     sb_append(sb, ",\"meta\":{", 9);
     for (uint32_t i = 0; i < ev->meta_count; i++) {
         const strata_kv *kv = &ev->meta[i];
         if (i)
             sb_append(sb, ",", 1);
-        json_str_n(sb, kv->key.ptr, kv->key.len);
+        sb_json_strn(sb, kv->key.ptr, kv->key.len);
         sb_append(sb, ":", 1);
         if (kv->type == STRATA_VALUE_NULL)
             sb_append(sb, "null", 4);
-        else if (kv->type != STRATA_VALUE_STRING && scalar_ok(kv->value.ptr, kv->value.len))
+        else if (kv->type != STRATA_VALUE_STRING && json_scalar_ok(kv->value.ptr, kv->value.len))
             sb_append(sb, kv->value.ptr, kv->value.len);
         else
-            json_str_n(sb, kv->value.ptr, kv->value.len);
+            sb_json_strn(sb, kv->value.ptr, kv->value.len);
     }
     sb_append(sb, "}", 1);
     if (ev->flags & STRATA_EVENT_SKEWED)
@@ -124,7 +81,7 @@ int json_error(strbuf *out, int status, const char *msg)
 {
     sb_reset(out);
     sb_puts(out, "{\"error\":");
-    json_str_n(out, msg, strlen(msg));
+    sb_json_strn(out, msg, strlen(msg));
     sb_puts(out, "}");
     return status;
 }

@@ -17,9 +17,6 @@
 
 #include "search.h"
 
-/* Rows between two checks of the deadline and of cancellation. */
-#define RUN_CHECK_EVERY 4096u
-
 int64_t search_now_ms(void)
 {
     struct timespec ts;
@@ -177,25 +174,26 @@ static int head_event(void *ud, const strata_event *ev)
     return 0;
 }
 
+const char *sctx_stop_reason(const sctx *c, uint64_t bytes)
+{
+    if (atomic_load(c->cancelled))
+        return "cancelled";
+    if (search_now_ms() > c->deadline_ms)
+        return "timeout";
+    if (bytes > c->lim->max_scan_bytes)
+        return "max_scan_bytes";
+    return NULL;
+}
+
 /* Should the run stop (deadline, cancellation, bytes)? Sets partial. */
 static int must_stop(run *x)
 {
-    if (atomic_load(x->c->cancelled)) {
+    const char *why = sctx_stop_reason(x->c, x->st.bytes);
+    if (why) {
         x->st.partial = 1;
-        x->st.partial_why = "cancelled";
-        return 1;
+        x->st.partial_why = why;
     }
-    if (search_now_ms() > x->c->deadline_ms) {
-        x->st.partial = 1;
-        x->st.partial_why = "timeout";
-        return 1;
-    }
-    if (x->st.bytes > x->c->lim->max_scan_bytes) {
-        x->st.partial = 1;
-        x->st.partial_why = "max_scan_bytes";
-        return 1;
-    }
-    return 0;
+    return why != NULL;
 }
 
 static uint64_t event_bytes(const strata_event *ev)
@@ -235,7 +233,7 @@ static int run_segment(run *x, seg_reader *rd, char *err, size_t errlen)
     int rc = 0;
     for (uint64_t j = 0; j < n; j++) {
         uint32_t row = rows[r->desc ? n - 1 - j : j];
-        if (j % RUN_CHECK_EVERY == RUN_CHECK_EVERY - 1 && must_stop(x))
+        if (j % SEARCH_CHECK_EVERY == SEARCH_CHECK_EVERY - 1 && must_stop(x))
             break;
         if (!in_range(r, ts[row]))
             continue;

@@ -47,6 +47,8 @@
 #define STORE_MAX_READERS 4096u
 /* Longest request body: a query is at most Q_MAX_TEXT plus filters. */
 #define SEARCH_MAX_BODY ((size_t)256 * 1024)
+/* Rows between two checks of the deadline, cancellation and bytes. */
+#define SEARCH_CHECK_EVERY 4096u
 /* Queries queued for a worker before new ones get 503. */
 #define SEARCH_MAX_QUEUE 256u
 /* Distinct users tracked for concurrency limits. */
@@ -167,7 +169,6 @@ int cursor_decode(const char *s, skey *k, int *desc);
 
 /* ---- out.c ---- */
 
-void json_str_n(strbuf *sb, const char *s, size_t n);
 /* Append ev as the API's log object. */
 void json_event(strbuf *sb, const strata_event *ev);
 uint64_t event_hash(const strata_event *ev);
@@ -194,5 +195,8 @@ typedef struct sctx {
 int search_run(sctx *c, const sreq *r, strbuf *out);
 int aggregate_run(sctx *c, const sreq *r, strbuf *out);
 int64_t search_now_ms(void);
+/* Why a run must stop now ("cancelled", "timeout", "max_scan_bytes" when
+ * `bytes` decoded are past the limit), or NULL to go on. */
+const char *sctx_stop_reason(const sctx *c, uint64_t bytes);
 
 #endif /* STRATA_SEARCH_H */
