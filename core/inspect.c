@@ -229,13 +229,15 @@ static int inspect_segment(const char *path, long rows, const char *prefix, int 
     if (json) {
         printf("{\"path\":\"%s\",\"version\":%u,\"tenant\":\"%s\",\"events\":%llu,"
                "\"blocks\":%u,\"terms\":%llu,\"dict_id\":%u,\"min_ingest\":\"%s\","
-               "\"max_ingest\":\"%s\",\"bytes\":{\"columns\":%llu,\"rows\":%llu,\"terms\":%llu,"
+               "\"max_ingest\":\"%s\",\"bytes\":{\"columns\":%llu,\"rows\":%llu,"
+               "\"rows_meta\":%llu,\"terms\":%llu,"
                "\"postings\":%llu,\"filters\":%llu,\"other\":%llu,\"total\":%llu}}\n",
                path, in->version, in->tenant, (unsigned long long)in->events, in->blocks,
                (unsigned long long)in->terms, in->dict_id, a, b, (unsigned long long)p->columns,
-               (unsigned long long)p->rows, (unsigned long long)p->terms,
-               (unsigned long long)p->postings, (unsigned long long)p->filters,
-               (unsigned long long)p->other, (unsigned long long)p->total);
+               (unsigned long long)p->rows, (unsigned long long)p->meta,
+               (unsigned long long)p->terms, (unsigned long long)p->postings,
+               (unsigned long long)p->filters, (unsigned long long)p->other,
+               (unsigned long long)p->total);
     } else {
         printf("segment   %s\nversion   %u\ntenant    %s\nevents    %llu in %u blocks\n"
                "terms     %llu\ningest    %s .. %s\ndictionary %u\n",
@@ -252,6 +254,9 @@ static int inspect_segment(const char *path, long rows, const char *prefix, int 
                    p->total ? 100.0 * (double)vals[i] / (double)p->total : 0.0,
                    in->events ? (double)vals[i] / (double)in->events : 0.0);
         printf("%-10s %12llu\n", "total", (unsigned long long)p->total);
+        if (p->meta)
+            printf("(of rows: meta %llu bytes, %.2f B/event)\n", (unsigned long long)p->meta,
+                   in->events ? (double)p->meta / (double)in->events : 0.0);
     }
     int rc = 0;
     if (prefix) {

@@ -758,6 +758,26 @@ int q_is_exact(const query *q)
     return q->exact;
 }
 
+/* Does the tree under n read the message? */
+static int node_uses_msg(const q_node *n)
+{
+    switch (n->kind) {
+    case Q_AND:
+    case Q_OR: return node_uses_msg(n->a) || node_uses_msg(n->b);
+    case Q_NOT: return node_uses_msg(n->a);
+    case Q_TERMS:
+    case Q_PHRASE:
+    case Q_WILD: return n->field == QF_MSG;
+    case Q_REGEX: return 1;
+    default: return 0;
+    }
+}
+
+int q_uses_msg(const query *q)
+{
+    return node_uses_msg(q->root);
+}
+
 int q_level_parse(const char *s, size_t len)
 {
     static const struct {

@@ -55,6 +55,9 @@ void q_free(query *q);
 int q_is_all(const query *q);
 /* True when q_segment is always exact for this query (no verification). */
 int q_is_exact(const query *q);
+/* True when matching an event reads its message (words, phrases, message
+ * wildcards, regexes); false when service, host, level and meta decide. */
+int q_uses_msg(const query *q);
 /* The query in canonical form, for logs and tests (malloc'd). */
 char *q_describe(const query *q);
 

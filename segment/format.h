@@ -15,8 +15,11 @@
 
 #define SEG_MAGIC "STRATSEG"
 #define SEG_MAGIC_LEN 8
-/* Version 2 added SEC_ROLLUP; readers still read version 1 (no rollup). */
-#define SEG_VERSION 2
+/* Version 2 added SEC_ROLLUP. Version 3 splits each row block into two
+ * zstd frames, messages and meta, so that meta can be read without
+ * decompressing a message byte (aggregates over meta.KEY). Readers still
+ * read versions 1 and 2. */
+#define SEG_VERSION 3
 #define SEG_MIN_VERSION 1
 #define SEG_HEADER_BYTES 16
 #define SEG_TABLE_ENTRY_BYTES 24
@@ -61,8 +64,13 @@ enum {
     SEC_COUNT_ = 19
 };
 
-/* Block index entry size. */
-#define SEG_BLOCK_ENTRY_BYTES 20
+/* Block index entry sizes. Versions 1-2: u64 offset, u32 compressed
+ * length, u32 rows, u32 crc32c of one frame holding the whole payload.
+ * Version 3: u64 offset, u32 message frame length, u32 rows, u32 its crc32c,
+ * u32 meta frame length, u32 its crc32c; the meta frame follows the message
+ * frame. */
+#define SEG_BLOCK_ENTRY_BYTES_V2 20
+#define SEG_BLOCK_ENTRY_BYTES 28
 
 /* Terms per front-coded block. 32 keeps a lookup to one binary search over
  * the sparse index plus at most 31 prefix-decoded terms. */

@@ -34,12 +34,16 @@ typedef struct section {
     int present;
 } section;
 
-/* A decoded row block. */
+/* A decoded row block: its messages and its meta, each decoded on demand
+ * (version 3 stores them as two frames; before, one frame held both and
+ * they are decoded together). */
 typedef struct dblock {
-    int64_t index; /* block number, -1 = none */
-    uint8_t *raw;  /* decompressed payload */
+    int64_t index;      /* block whose messages are decoded, -1 = none */
+    int64_t meta_index; /* block whose meta is decoded, -1 = none */
+    uint8_t *raw;       /* decompressed message frame (versions 1-2: everything) */
     size_t rawcap;
-    uint32_t rows;
+    uint8_t *mraw; /* decompressed meta frame (version 3) */
+    size_t mrawcap;
     const uint8_t **msg;
     uint32_t *msg_len;
     uint32_t *kv_start; /* rows + 1 */
@@ -78,6 +82,7 @@ struct seg_reader {
     unsigned bloom_k;
     uint64_t bb_data_off; /* block bloom bits start, within SEC_BLOCK_BLOOMS */
     unsigned bb_k;
+    size_t block_entry; /* bytes per block index entry (by version) */
     dblock blk;
     char err[256];
 };
@@ -339,15 +344,18 @@ static int load_blocks(seg_reader *r)
 {
     const section *ix = &r->sec[SEC_BLOCK_INDEX];
     uint32_t nb = r->info.blocks;
-    if (ix->len != (uint64_t)nb * SEG_BLOCK_ENTRY_BYTES || nb > r->info.events + 1)
+    r->block_entry = r->info.version >= 3 ? SEG_BLOCK_ENTRY_BYTES : SEG_BLOCK_ENTRY_BYTES_V2;
+    if (ix->len != (uint64_t)nb * r->block_entry || nb > r->info.events + 1)
         return set_err(r, "segment block index malformed");
     r->block_first = malloc(((size_t)nb + 1) * sizeof *r->block_first);
     if (!r->block_first)
         return set_err(r, "out of memory");
     uint64_t rows = 0, maxrows = 0;
     for (uint32_t k = 0; k < nb; k++) {
-        const uint8_t *e = ix->p + (size_t)k * SEG_BLOCK_ENTRY_BYTES;
+        const uint8_t *e = ix->p + (size_t)k * r->block_entry;
         uint64_t off = load_u64(e), clen = load_u32(e + 8), n = load_u32(e + 12);
+        if (r->info.version >= 3) /* the meta frame follows the message frame */
+            clen += load_u32(e + 20);
         if (n == 0 || n > SEG_MAX_BLOCK_EVENTS || off > r->sec[SEC_BLOCKS].len ||
             clen > r->sec[SEC_BLOCKS].len - off)
             return set_err(r, "segment block %u out of bounds", k);
@@ -482,6 +490,9 @@ static void compute_parts(seg_reader *r)
                  r->sec[SEC_FLAGS].len + r->sec[SEC_SERVICE_DICT].len + r->sec[SEC_SERVICE].len +
                  r->sec[SEC_HOST_DICT].len + r->sec[SEC_HOST].len + r->sec[SEC_ROLLUP].len;
     p->rows = r->sec[SEC_BLOCKS].len + r->sec[SEC_BLOCK_INDEX].len;
+    p->meta = 0;
+    for (uint32_t k = 0; r->info.version >= 3 && k < r->info.blocks; k++)
+        p->meta += load_u32(r->sec[SEC_BLOCK_INDEX].p + (size_t)k * r->block_entry + 20);
     p->terms = r->sec[SEC_TERMS].len + r->sec[SEC_TERM_INDEX].len;
     p->postings = r->sec[SEC_POSTINGS].len;
     p->filters = r->sec[SEC_BLOOM].len + r->sec[SEC_BLOCK_BLOOMS].len;
@@ -517,6 +528,7 @@ static seg_reader *open_common(seg_reader *r, char *err, size_t errlen)
         goto bad;
     }
     r->blk.index = -1;
+    r->blk.meta_index = -1;
     compute_parts(r);
     return r;
 bad:
@@ -566,6 +578,9 @@ seg_reader *seg_open(const char *path, const seg_dicts *dicts, char *err, size_t
     return r;
 }
 
+static void reset_msgs(dblock *b);
+static void reset_meta(dblock *b);
+
 void seg_close(seg_reader *r)
 {
     if (!r)
@@ -589,77 +604,88 @@ void seg_close(seg_reader *r)
     free(r->block_first);
     free(r->tchunk);
     free(r->blk.raw);
-    free(r->blk.msg);
-    free(r->blk.msg_len);
-    free(r->blk.kv_start);
-    free(r->blk.kv);
-    free(r->blk.kv_key);
-    free(r->blk.next);
-    free(r->blk.order);
+    free(r->blk.mraw);
+    reset_msgs(&r->blk);
+    reset_meta(&r->blk);
     free(r);
 }
 
 /* ---- row blocks ------------------------------------------------------------------ */
 
-/* Free the arrays of the decoded block (not the raw buffer, which is reused). */
-static void dblock_reset(dblock *b)
+/* Forget the decoded messages (the raw buffer is kept for reuse). */
+static void reset_msgs(dblock *b)
 {
     free(b->msg);
     free(b->msg_len);
+    b->msg = NULL;
+    b->msg_len = NULL;
+    b->index = -1;
+}
+
+/* Forget the decoded meta. */
+static void reset_meta(dblock *b)
+{
     free(b->kv_start);
     free(b->kv);
     free(b->kv_key);
     free(b->next);
     free(b->order);
-    b->msg = NULL;
-    b->msg_len = NULL;
     b->kv_start = NULL;
     b->kv = NULL;
     b->kv_key = NULL;
     b->next = NULL;
     b->order = NULL;
-    b->index = -1;
+    b->meta_index = -1;
 }
 
-/* Parse the decompressed payload of block k (layout: block_payload in
- * writer.c, docs/ARCHITECTURE.md). Every length is checked against what is
- * left, and the payload must be consumed exactly. */
-static int parse_block(seg_reader *r, uint32_t k, size_t len, uint32_t rows)
+/* The messages of block k (layout: block_payload in writer.c,
+ * docs/ARCHITECTURE.md): row count, lengths, bytes. Every length is checked
+ * against what is left. */
+static int parse_msgs(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
 {
     dblock *b = &r->blk;
-    cursor c = cursor_make(b->raw, len);
-    if (get_varint(&c) != rows || c.bad)
+    if (get_varint(c) != rows || c->bad)
         return set_err(r, "segment block %u: row count mismatch", k);
     b->msg_len = malloc(rows * sizeof *b->msg_len);
     b->msg = malloc(rows * sizeof *b->msg);
-    b->kv_start = malloc((rows + 1) * sizeof *b->kv_start);
-    if (!b->msg || !b->msg_len || !b->kv_start)
+    if (!b->msg || !b->msg_len)
         return set_err(r, "out of memory");
     uint64_t total = 0;
     for (uint32_t i = 0; i < rows; i++) {
-        uint64_t l = get_varint(&c);
+        uint64_t l = get_varint(c);
         if (l > SEG_MAX_STRING)
-            c.bad = 1;
+            c->bad = 1;
         b->msg_len[i] = (uint32_t)l;
         total += l;
     }
-    if (c.bad || total > cursor_left(&c))
+    if (c->bad || total > cursor_left(c))
         return set_err(r, "segment block %u: message lengths malformed", k);
     for (uint32_t i = 0; i < rows; i++) {
-        b->msg[i] = c.p;
-        c.p += b->msg_len[i];
+        b->msg[i] = c->p;
+        c->p += b->msg_len[i];
     }
+    return 0;
+}
+
+/* The meta of block k: counts per row, (key, type) per value, then value
+ * lengths and bytes key by key. The cursor must be consumed exactly. */
+static int parse_meta(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
+{
+    dblock *b = &r->blk;
+    b->kv_start = malloc((rows + 1) * sizeof *b->kv_start);
+    if (!b->kv_start)
+        return set_err(r, "out of memory");
     uint64_t nkv = 0;
     for (uint32_t i = 0; i < rows; i++) {
-        uint64_t m = get_varint(&c);
+        uint64_t m = get_varint(c);
         if (m > SEG_MAX_META_PER_ROW)
-            c.bad = 1;
+            c->bad = 1;
         b->kv_start[i] = (uint32_t)nkv;
         nkv += m;
     }
     b->kv_start[rows] = (uint32_t)nkv;
     /* each kv needs at least 2 bytes (key, type) and 1 (value length) */
-    if (c.bad || nkv > cursor_left(&c) / 3)
+    if (c->bad || nkv > cursor_left(c) / 3)
         return set_err(r, "segment block %u: meta counts malformed", k);
     size_t n = nkv ? nkv : 1;
     b->kv = malloc(n * sizeof *b->kv);
@@ -669,9 +695,9 @@ static int parse_block(seg_reader *r, uint32_t k, size_t len, uint32_t rows)
     if (!b->kv || !b->kv_key || !b->order || !b->next)
         return set_err(r, "out of memory");
     for (uint64_t i = 0; i < nkv; i++) {
-        uint64_t key = get_varint(&c);
-        uint8_t type = get_u8(&c);
-        if (c.bad || key >= r->n_keys || type > STRATA_VALUE_NULL)
+        uint64_t key = get_varint(c);
+        uint8_t type = get_u8(c);
+        if (c->bad || key >= r->n_keys || type > STRATA_VALUE_NULL)
             return set_err(r, "segment block %u: meta key or type malformed", k);
         b->kv[i].key = r->keys[key];
         b->kv[i].type = type;
@@ -684,60 +710,102 @@ static int parse_block(seg_reader *r, uint32_t k, size_t len, uint32_t rows)
         b->next[key + 1] += b->next[key];
     for (uint64_t i = 0; i < nkv; i++)
         b->order[b->next[b->kv_key[i]]++] = (uint32_t)i;
-    total = 0;
+    uint64_t total = 0;
     for (uint64_t i = 0; i < nkv; i++) {
-        uint64_t l = get_varint(&c);
+        uint64_t l = get_varint(c);
         if (l > SEG_MAX_STRING)
-            c.bad = 1;
+            c->bad = 1;
         b->kv[b->order[i]].value.len = (uint32_t)l;
         total += l;
     }
-    if (c.bad || total != cursor_left(&c))
+    if (c->bad || total != cursor_left(c))
         return set_err(r, "segment block %u: meta values malformed", k);
     for (uint64_t i = 0; i < nkv; i++) {
         strata_kv *kv = &b->kv[b->order[i]];
-        kv->value.ptr = (const char *)c.p;
-        c.p += kv->value.len;
+        kv->value.ptr = (const char *)c->p;
+        c->p += kv->value.len;
     }
-    b->rows = rows;
     return 0;
 }
 
-/* Decompress and parse block k into r->blk (cached: the last block stays). */
-static int load_block(seg_reader *r, uint32_t k)
+/* Check and decompress one frame of block k into *buf (grown as needed);
+ * its size in *len. */
+static int inflate_frame(seg_reader *r, uint32_t k, const uint8_t *src, uint32_t clen, uint32_t crc,
+                         uint8_t **buf, size_t *cap, size_t *len)
 {
-    dblock *b = &r->blk;
-    if (b->index == (int64_t)k)
-        return 0;
-    dblock_reset(b);
-    if (r->info.dict_id && !r->ddict)
-        return set_err(r, "segment needs zstd dictionary %u, which is not loaded", r->info.dict_id);
-    const uint8_t *e = r->sec[SEC_BLOCK_INDEX].p + (size_t)k * SEG_BLOCK_ENTRY_BYTES;
-    uint64_t off = load_u64(e);
-    uint32_t clen = load_u32(e + 8), rows = load_u32(e + 12);
-    const uint8_t *src = r->sec[SEC_BLOCKS].p + off;
-    if (SEG_VERIFY_CRC && crc32c(0, src, clen) != load_u32(e + 16))
+    if (SEG_VERIFY_CRC && crc32c(0, src, clen) != crc)
         return set_err(r, "segment block %u checksum mismatch (corrupt)", k);
     unsigned long long raw = ZSTD_getFrameContentSize(src, clen);
     if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > SEG_MAX_BLOCK_RAW)
         return set_err(r, "segment block %u: bad compressed frame", k);
-    if (raw > b->rawcap || !b->raw) {
-        uint8_t *nb = realloc(b->raw, raw ? raw : 1);
+    if (raw > *cap || !*buf) {
+        uint8_t *nb = realloc(*buf, raw ? raw : 1);
         if (!nb)
             return set_err(r, "out of memory");
-        b->raw = nb;
-        b->rawcap = raw;
+        *buf = nb;
+        *cap = raw;
     }
-    size_t got = r->ddict ? ZSTD_decompress_usingDDict(r->dctx, b->raw, raw, src, clen, r->ddict)
-                          : ZSTD_decompressDCtx(r->dctx, b->raw, raw, src, clen);
+    size_t got = r->ddict ? ZSTD_decompress_usingDDict(r->dctx, *buf, raw, src, clen, r->ddict)
+                          : ZSTD_decompressDCtx(r->dctx, *buf, raw, src, clen);
     if (ZSTD_isError(got) || got != raw)
         return set_err(r, "segment block %u: %s", k,
                        ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
-    if (parse_block(r, k, got, rows) < 0) {
-        dblock_reset(b);
-        return -1;
+    *len = got;
+    return 0;
+}
+
+/* Decode block k's meta, and its messages too when `msgs` is set, into
+ * r->blk (cached: the last block's parts stay). Versions 1-2 hold both in
+ * one frame and always decode both. */
+static int load_block(seg_reader *r, uint32_t k, int msgs)
+{
+    dblock *b = &r->blk;
+    int v3 = r->info.version >= 3;
+    if (b->meta_index == (int64_t)k && (!msgs || b->index == (int64_t)k))
+        return 0;
+    if (r->info.dict_id && !r->ddict)
+        return set_err(r, "segment needs zstd dictionary %u, which is not loaded", r->info.dict_id);
+    const uint8_t *e = r->sec[SEC_BLOCK_INDEX].p + (size_t)k * r->block_entry;
+    const uint8_t *src = r->sec[SEC_BLOCKS].p + load_u64(e);
+    uint32_t clen = load_u32(e + 8), rows = load_u32(e + 12);
+    size_t len;
+    if (!v3) {
+        reset_msgs(b);
+        reset_meta(b);
+        if (inflate_frame(r, k, src, clen, load_u32(e + 16), &b->raw, &b->rawcap, &len) < 0)
+            return -1;
+        cursor c = cursor_make(b->raw, len);
+        if (parse_msgs(r, k, &c, rows) < 0 || parse_meta(r, k, &c, rows) < 0) {
+            reset_msgs(b);
+            reset_meta(b);
+            return -1;
+        }
+        b->index = b->meta_index = k;
+        return 0;
     }
-    b->index = k;
+    if (b->meta_index != (int64_t)k) {
+        reset_meta(b);
+        if (inflate_frame(r, k, src + clen, load_u32(e + 20), load_u32(e + 24), &b->mraw,
+                          &b->mrawcap, &len) < 0)
+            return -1;
+        cursor c = cursor_make(b->mraw, len);
+        if (parse_meta(r, k, &c, rows) < 0) {
+            reset_meta(b);
+            return -1;
+        }
+        b->meta_index = k;
+    }
+    if (msgs && b->index != (int64_t)k) {
+        reset_msgs(b);
+        if (inflate_frame(r, k, src, clen, load_u32(e + 16), &b->raw, &b->rawcap, &len) < 0)
+            return -1;
+        cursor c = cursor_make(b->raw, len);
+        if (parse_msgs(r, k, &c, rows) < 0 || cursor_left(&c) != 0) {
+            reset_msgs(b);
+            return set_err(r, "segment block %u: message frame malformed", k);
+        }
+        b->index = k;
+    }
     return 0;
 }
 
@@ -755,13 +823,14 @@ static uint32_t block_of(const seg_reader *r, uint32_t row)
     return lo;
 }
 
-int seg_row(seg_reader *r, uint32_t row, strata_event *out)
+/* Fill out with row `row`, its message too when `msgs` is set. */
+static int get_row(seg_reader *r, uint32_t row, strata_event *out, int msgs)
 {
     if (row >= r->info.events)
         return set_err(r, "row %u past the end (%llu rows)", row,
                        (unsigned long long)r->info.events);
     uint32_t k = block_of(r, row);
-    if (load_block(r, k) < 0)
+    if (load_block(r, k, msgs) < 0)
         return -1;
     uint32_t i = row - r->block_first[k];
     const dblock *b = &r->blk;
@@ -774,11 +843,23 @@ int seg_row(seg_reader *r, uint32_t row, strata_event *out)
     out->tenant.len = (uint32_t)strlen(r->tenant);
     out->service = r->svc_dict[r->service[row]];
     out->host = r->host_dict[r->host[row]];
-    out->msg.ptr = (const char *)b->msg[i];
-    out->msg.len = b->msg_len[i];
+    if (msgs) {
+        out->msg.ptr = (const char *)b->msg[i];
+        out->msg.len = b->msg_len[i];
+    }
     out->meta = b->kv + b->kv_start[i];
     out->meta_count = b->kv_start[i + 1] - b->kv_start[i];
     return 0;
+}
+
+int seg_row(seg_reader *r, uint32_t row, strata_event *out)
+{
+    return get_row(r, row, out, 1);
+}
+
+int seg_row_meta(seg_reader *r, uint32_t row, strata_event *out)
+{
+    return get_row(r, row, out, 0);
 }
 
 /* ---- terms -------------------------------------------------------------------------- */

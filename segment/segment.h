@@ -97,6 +97,7 @@ int seg_writer_row(const seg_writer *w, size_t i, strata_event *ev, strata_kv *k
 typedef struct seg_parts {
     uint64_t columns;  /* timestamps, level, flags, service, host + their dictionaries */
     uint64_t rows;     /* compressed msg + meta blocks and their index */
+    uint64_t meta;     /* of rows: the meta frames (format version 3; else 0) */
     uint64_t terms;    /* term dictionary and its sparse index */
     uint64_t postings; /* roaring bitmaps */
     uint64_t filters;  /* segment and block bloom filters */
@@ -160,6 +161,10 @@ strata_str seg_host_name(const seg_reader *r, uint32_t id);
  * seg_row on this reader). 0, or -1 with seg_error() when the row's block is
  * corrupt. A reader is not thread-safe; open one per thread. */
 int seg_row(seg_reader *r, uint32_t row, strata_event *out);
+/* The same without the message (msg is empty): from format version 3 on,
+ * only the block's meta frame is decompressed, so aggregates over meta
+ * fields never touch message bytes. Older segments decode both. */
+int seg_row_meta(seg_reader *r, uint32_t row, strata_event *out);
 const char *seg_error(const seg_reader *r);
 
 /* Rows containing the term (field-namespaced: "msg:timeout",

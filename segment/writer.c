@@ -573,17 +573,20 @@ out:
 
 /* ---- row blocks ---------------------------------------------------------------- */
 
-/* The uncompressed payload of rows [from, to): see SEC_BLOCKS in
- * docs/ARCHITECTURE.md. Values are grouped by meta key so that like sits
- * next to like for zstd. */
-static void block_payload(const seg_writer *w, const build *b, size_t from, size_t to, strbuf *p,
-                          uint32_t *key_count, uint32_t nkeys)
+/* The uncompressed payloads of rows [from, to): see SEC_BLOCKS in
+ * docs/ARCHITECTURE.md. `m` gets the row count, message lengths and message
+ * bytes; `k` gets the meta: counts per row, (key rank, type) per value, then
+ * value lengths and value bytes grouped by key so that like sits next to
+ * like for zstd. Each becomes its own frame, so meta is read without
+ * decompressing messages. */
+static void block_payload(const seg_writer *w, const build *b, size_t from, size_t to, strbuf *m,
+                          strbuf *p, uint32_t *key_count, uint32_t nkeys)
 {
-    put_varint(p, to - from);
+    put_varint(m, to - from);
     for (size_t i = from; i < to; i++)
-        put_varint(p, w->rows[i].msg_len);
+        put_varint(m, w->rows[i].msg_len);
     for (size_t i = from; i < to; i++)
-        sb_append(p, w->data.buf + w->rows[i].msg_off, w->rows[i].msg_len);
+        sb_append(m, w->data.buf + w->rows[i].msg_off, w->rows[i].msg_len);
     for (size_t i = from; i < to; i++)
         put_varint(p, w->rows[i].kv_n);
     memset(key_count, 0, nkeys * sizeof *key_count);
@@ -613,6 +616,24 @@ static void block_payload(const seg_writer *w, const build *b, size_t from, size
         }
 }
 
+/* Compress one payload as a zstd frame at the end of the file; its
+ * compressed length in *clen. 0, or -1 with the build's error set. */
+static int put_frame(build *b, ZSTD_CCtx *cctx, const strbuf *payload, size_t k, uint32_t *clen)
+{
+    if (payload->oom || payload->len > SEG_MAX_BLOCK_RAW)
+        return fail(b, "row block %zu too large or out of memory", k);
+    size_t bound = ZSTD_compressBound(payload->len);
+    size_t at = b->out.len;
+    if (sb_reserve(&b->out, bound) < 0)
+        return fail(b, "out of memory compressing rows");
+    size_t n = ZSTD_compress2(cctx, b->out.buf + at, bound, payload->buf, payload->len);
+    if (ZSTD_isError(n))
+        return fail(b, "zstd: %s", ZSTD_getErrorName(n));
+    b->out.len += n;
+    *clen = (uint32_t)n;
+    return 0;
+}
+
 static int write_blocks(build *b, uint32_t *nblocks_out)
 {
     seg_writer *w = b->w;
@@ -624,7 +645,7 @@ static int write_blocks(build *b, uint32_t *nblocks_out)
     ZSTD_CCtx *cctx = ZSTD_createCCtx();
     ZSTD_CDict *cdict =
         w->o.dict ? ZSTD_createCDict(w->o.dict, w->o.dict_len, w->o.zstd_level) : NULL;
-    strbuf payload = {0};
+    strbuf msgs = {0}, meta = {0};
     int rc = -1;
     if (!key_count || !index || !cctx || (w->o.dict && !cdict)) {
         fail(b, "out of memory compressing rows");
@@ -638,29 +659,20 @@ static int write_blocks(build *b, uint32_t *nblocks_out)
     size_t s = sec_begin(b);
     for (size_t k = 0; k < nblocks; k++) {
         size_t from = k * per, to = from + per < w->n ? from + per : w->n;
-        sb_reset(&payload);
-        block_payload(w, b, from, to, &payload, key_count, nkeys);
-        if (payload.oom || payload.len > SEG_MAX_BLOCK_RAW) {
-            fail(b, "row block %zu too large or out of memory", k);
-            goto out;
-        }
-        size_t bound = ZSTD_compressBound(payload.len);
+        sb_reset(&msgs);
+        sb_reset(&meta);
+        block_payload(w, b, from, to, &msgs, &meta, key_count, nkeys);
         size_t at = b->out.len;
-        if (sb_reserve(&b->out, bound) < 0) {
-            fail(b, "out of memory compressing rows");
+        uint32_t mlen, klen;
+        if (put_frame(b, cctx, &msgs, k, &mlen) < 0 || put_frame(b, cctx, &meta, k, &klen) < 0)
             goto out;
-        }
-        size_t clen = ZSTD_compress2(cctx, b->out.buf + at, bound, payload.buf, payload.len);
-        if (ZSTD_isError(clen)) {
-            fail(b, "zstd: %s", ZSTD_getErrorName(clen));
-            goto out;
-        }
-        b->out.len += clen;
         uint8_t *e = index + k * SEG_BLOCK_ENTRY_BYTES;
         store_u64(e, at - s);
-        store_u32(e + 8, (uint32_t)clen);
+        store_u32(e + 8, mlen);
         store_u32(e + 12, (uint32_t)(to - from));
-        store_u32(e + 16, crc32c(0, b->out.buf + at, clen));
+        store_u32(e + 16, crc32c(0, b->out.buf + at, mlen));
+        store_u32(e + 20, klen);
+        store_u32(e + 24, crc32c(0, b->out.buf + at + mlen, klen));
     }
     sec_end(b, SEC_BLOCKS, s);
     s = sec_begin(b);
@@ -669,7 +681,8 @@ static int write_blocks(build *b, uint32_t *nblocks_out)
     *nblocks_out = (uint32_t)nblocks;
     rc = 0;
 out:
-    sb_free(&payload);
+    sb_free(&msgs);
+    sb_free(&meta);
     ZSTD_freeCCtx(cctx);
     ZSTD_freeCDict(cdict);
     free(key_count);

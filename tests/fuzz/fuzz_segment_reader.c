@@ -3,8 +3,8 @@
  * with an error, never crash, loop or allocate without bound. Fuzz builds
  * skip checksum checks (STRATA_FUZZING) so that mutations reach the decoders
  * behind them. Every part is exercised: open (footer, table, columns,
- * dictionaries, block index, term index, filters), rows, term lookups,
- * prefix walks and filters.
+ * dictionaries, block index, term index, filters), rows, meta-only rows,
+ * term lookups, prefix walks and filters.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +34,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         strata_event ev;
         if (seg_row(r, (uint32_t)i, &ev) == 0) {
             volatile size_t sink = ev.msg.len + ev.service.len + ev.host.len;
+            for (uint32_t k = 0; k < ev.meta_count; k++)
+                sink += ev.meta[k].key.len + ev.meta[k].value.len;
+            (void)sink;
+        }
+        /* meta alone (version 3: its own frame), from another block too */
+        if (seg_row_meta(r, (uint32_t)((i * 7) % in->events), &ev) == 0) {
+            volatile size_t sink = ev.msg.len;
             for (uint32_t k = 0; k < ev.meta_count; k++)
                 sink += ev.meta[k].key.len + ev.meta[k].value.len;
             (void)sink;

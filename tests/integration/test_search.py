@@ -348,6 +348,26 @@ class AggregateTest(unittest.TestCase):
                     want[u] = None
             got = {b["group"]["meta.user_id"]: b["value"] for b in r["buckets"]}
             self.assertEqual(got, want)
+            self.assertGreater(r["message_rows"], 0)  # "timeout" is a message term
+            # without message terms, stored rows are read without their
+            # messages: only the meta frames of the blocks are decompressed
+            q = "meta.latency_ms>500 -level:debug"
+            st, text, _ = s.request("POST", "/v1/aggregate", body=json.dumps(
+                {"query": q, "group_by": "meta.user_id", "metric": "avg",
+                 "field": "meta.latency_ms"}).encode())
+            self.assertEqual(st, 200, text)
+            r = json.loads(text)
+            match = {e["meta"]["n"] for e in scan(self._write(s, events), q)}
+            lats = {}
+            for e in events:
+                if e["meta"]["n"] in match:
+                    lats.setdefault(e["meta"].get("user_id"), []).append(e["meta"]["latency_ms"])
+            self.assertGreater(len(match), 0)
+            self.assertEqual({b["group"]["meta.user_id"]: round(b["value"], 6)
+                              for b in r["buckets"]},
+                             {u: round(sum(v) / len(v), 6) for u, v in lats.items()})
+            self.assertEqual(r["hits"], len(match))
+            self.assertEqual(r["message_rows"], 0)
             # count_distinct and a percentile
             st, text, _ = s.request("POST", "/v1/aggregate", body=json.dumps(
                 {"group_by": "service", "metric": "count_distinct", "field": "host"}).encode())
@@ -360,6 +380,7 @@ class AggregateTest(unittest.TestCase):
             r = json.loads(text)
             lats = sorted(e["meta"]["latency_ms"] for e in events if "latency_ms" in e["meta"])
             self.assertEqual(r["buckets"][0]["value"], lats[(len(lats) + 1) // 2 - 1])
+            self.assertEqual(r["message_rows"], 0)
             self.assertEqual(s.stop(), 0)
         finally:
             s.cleanup()

@@ -5,7 +5,8 @@
  *     a brute-force filter of all terms; bloom filters have no false negatives;
  *   - merging segments gives the same bytes as one segment of their union;
  *   - a trained dictionary is used and required;
- *   - flipped bytes and truncations are reported, never served as data.
+ *   - flipped bytes and truncations are reported, never served as data;
+ *   - meta is read without decompressing (or even checking) message bytes.
  */
 #include "test_util.h"
 
@@ -202,6 +203,13 @@ static void check_roundtrip(uint32_t block)
             assert_int_equal(seg_row(r, (uint32_t)i, &got), 0);
             assert_event_eq(&sorted[i]->ev, &got);
             assert_string_equal(got.tenant.ptr, "acme");
+            /* the same row without its message: same meta, empty msg */
+            size_t j = (i * 31) % N_EVENTS;
+            assert_int_equal(seg_row_meta(r, (uint32_t)j, &got), 0);
+            assert_int_equal(got.msg.len, 0);
+            strata_event want = sorted[j]->ev;
+            want.msg = got.msg;
+            assert_event_eq(&want, &got);
         }
     strata_event past;
     assert_int_equal(seg_row(r, N_EVENTS, &past), -1);
@@ -499,6 +507,80 @@ static void test_corruption_is_detected(void **state)
     corpus_free(evs, sorted, n);
 }
 
+/* The offset of section `id` of a segment in memory, and its length. */
+static size_t section_of(const uint8_t *buf, size_t len, uint32_t id, size_t *slen)
+{
+    const uint8_t *tr = buf + len - SEG_TRAILER_BYTES;
+    uint64_t table;
+    uint32_t nsec;
+    memcpy(&table, tr + SEG_TR_TABLE_OFF, 8); /* little-endian hosts only, as CI */
+    memcpy(&nsec, tr + SEG_TR_NSECTIONS, 4);
+    for (uint32_t i = 0; i < nsec; i++) {
+        const uint8_t *e = buf + table + (size_t)i * SEG_TABLE_ENTRY_BYTES;
+        uint32_t eid;
+        uint64_t off, n;
+        memcpy(&eid, e, 4);
+        memcpy(&off, e + 8, 8);
+        memcpy(&n, e + 16, 8);
+        if (eid == id) {
+            *slen = n;
+            return off;
+        }
+    }
+    fail_msg("section %u not found", id);
+    return 0;
+}
+
+/* Version 3 keeps messages and meta in separate frames: with the message
+ * frame of block 0 corrupted, meta still reads (it never touches those
+ * bytes) while a full row read reports the corruption; and the other way
+ * round. */
+static void test_meta_without_messages(void **state)
+{
+    (void)state;
+    size_t n = 300;
+    tev **sorted;
+    tev *evs = corpus_make(77, n, 0, &sorted);
+    size_t len, ilen, blen;
+    uint8_t *buf = build(evs, n, 100, NULL, 0, &len);
+    size_t ix = section_of(buf, len, SEC_BLOCK_INDEX, &ilen);
+    size_t blocks = section_of(buf, len, SEC_BLOCKS, &blen);
+    assert_int_equal(ilen, 3 * SEG_BLOCK_ENTRY_BYTES);
+    uint32_t mlen, klen;
+    memcpy(&mlen, buf + ix + 8, 4);
+    memcpy(&klen, buf + ix + 20, 4);
+    for (int part = 0; part < 2; part++) {
+        uint8_t *copy = malloc(len);
+        assert_non_null(copy);
+        memcpy(copy, buf, len);
+        copy[blocks + (part == 0 ? mlen / 2 : mlen + klen / 2)] ^= 0x5a;
+        seg_reader *r = open_ok(copy, len, NULL);
+        assert_int_equal(seg_get_info(r)->version, SEG_VERSION);
+        assert_true(seg_get_info(r)->parts.meta > 0);
+        strata_event got;
+        if (part == 0) { /* message frame broken: meta fine, rows refused */
+            for (uint32_t i = 0; i < 100; i++) {
+                assert_int_equal(seg_row_meta(r, i, &got), 0);
+                strata_event want = sorted[i]->ev;
+                want.msg = got.msg;
+                assert_event_eq(&want, &got);
+            }
+            assert_int_equal(seg_row(r, 5, &got), -1);
+            assert_non_null(strstr(seg_error(r), "checksum"));
+        } else { /* meta frame broken: both refused */
+            assert_int_equal(seg_row_meta(r, 5, &got), -1);
+            assert_int_equal(seg_row(r, 5, &got), -1);
+        }
+        /* the other blocks are untouched */
+        assert_int_equal(seg_row(r, 150, &got), 0);
+        assert_event_eq(&sorted[150]->ev, &got);
+        seg_close(r);
+        free(copy);
+    }
+    free(buf);
+    corpus_free(evs, sorted, n);
+}
+
 static void test_file_roundtrip(void **state)
 {
     (void)state;
@@ -573,8 +655,8 @@ static void test_rollup_counts(void **state)
     corpus_free(evs, sorted, N_EVENTS);
 }
 
-/* Segments written by format version 1 (the fuzz seeds) still open and read,
- * without a rollup. */
+/* Segments written by format versions 1 and 2 (the fuzz seeds) still open
+ * and read: version 1 without a rollup; rows and meta-only reads agree. */
 static void test_reads_version_1(void **state)
 {
     (void)state;
@@ -594,6 +676,22 @@ static void test_reads_version_1(void **state)
     assert_int_equal(seg_row(r, 0, &ev), 0);
     assert_true(ev.msg.len > 0);
     seg_close(r);
+    snprintf(path, sizeof path, "%s/tests/fuzz/corpus/segment_reader/gen_corpus_30_v2.sseg",
+             src ? src : "..");
+    r = seg_open(path, NULL, err, sizeof err);
+    if (!r)
+        fail_msg("%s: %s", path, err);
+    assert_int_equal(seg_get_info(r)->version, 2);
+    assert_non_null(seg_rollup(r, &n));
+    for (uint32_t i = 0; i < seg_get_info(r)->events; i++) {
+        assert_int_equal(seg_row_meta(r, i, &ev), 0);
+        uint32_t nmeta = ev.meta_count;
+        assert_true(nmeta > 0);
+        assert_int_equal(seg_row(r, i, &ev), 0);
+        assert_true(ev.msg.len > 0);
+        assert_int_equal(ev.meta_count, nmeta);
+    }
+    seg_close(r);
 }
 
 int main(void)
@@ -605,6 +703,7 @@ int main(void)
         cmocka_unit_test(test_merge_equals_union),
         cmocka_unit_test(test_dictionary),
         cmocka_unit_test(test_corruption_is_detected),
+        cmocka_unit_test(test_meta_without_messages),
         cmocka_unit_test(test_file_roundtrip),
         cmocka_unit_test(test_rollup_counts),
         cmocka_unit_test(test_reads_version_1),

@@ -8,7 +8,8 @@
  * decompressed, and counts are gathered per segment under integer keys
  * (dictionary ids) before being merged under names. Otherwise (meta groups,
  * numeric metrics, distinct counts, phrases, regexes) each candidate row is
- * decoded once.
+ * decoded once: without its message (seg_row_meta: only the block's meta
+ * frame is decompressed) unless the query itself reads messages.
  */
 #include <math.h>
 #include <pthread.h>
@@ -43,7 +44,8 @@ typedef struct agg {
     agg_entry *e; /* open addressing on h */
     size_t cap, n;
     uint64_t hits, scanned, bytes;
-    uint64_t rollups; /* segments answered from their rollup */
+    uint64_t rollups;  /* segments answered from their rollup */
+    uint64_t msg_rows; /* stored rows whose message was decompressed */
     int partial;
     const char *partial_why;
     int oom, too_many;
@@ -489,6 +491,8 @@ static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, in
         return -1;
     uint64_t seen = 0;
     int rc = 0;
+    int (*row_fn)(seg_reader *, uint32_t, strata_event *) =
+        q_uses_msg(r->q) ? seg_row : seg_row_meta;
     for (; it->has_value; roaring_advance_uint32_iterator(it)) {
         uint32_t row = it->current_value;
         if (ts[row] < r->from_ns || ts[row] >= r->to_ns)
@@ -501,12 +505,15 @@ static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, in
             break;
         }
         strata_event ev;
-        if (seg_row(rd, row, &ev) < 0) {
+        if (row_fn(rd, row, &ev) < 0) {
             snprintf(err, errlen, "%s", seg_error(rd));
             rc = -1;
             break;
         }
         a->bytes += ev.msg.len;
+        a->msg_rows += row_fn == seg_row;
+        for (uint32_t k = 0; k < ev.meta_count; k++)
+            a->bytes += ev.meta[k].value.len;
         if (!exact && !q_match(r->q, &ev, a->c->scratch))
             continue;
         a->hits++;
@@ -600,10 +607,11 @@ static void respond(agg *a, strbuf *out, int64_t took)
         qsort(list, n, sizeof *list, cmp_entries);
     sb_reset(out);
     sb_printf(out,
-              "{\"hits\":%llu,\"scanned\":%llu,\"rollup_segments\":%llu,\"took_ms\":%lld,"
-              "\"partial\":%s,",
+              "{\"hits\":%llu,\"scanned\":%llu,\"rollup_segments\":%llu,"
+              "\"message_rows\":%llu,\"took_ms\":%lld,\"partial\":%s,",
               (unsigned long long)a->hits, (unsigned long long)a->scanned,
-              (unsigned long long)a->rollups, (long long)took, a->partial ? "true" : "false");
+              (unsigned long long)a->rollups, (unsigned long long)a->msg_rows, (long long)took,
+              a->partial ? "true" : "false");
     if (a->partial)
         sb_printf(out, "\"partial_reason\":\"%s\",", a->partial_why);
     sb_printf(out, "\"metric\":\"%s\",", metric_name(r->metric));
@@ -759,6 +767,7 @@ static void merge_counts(agg *a, agg *h)
     a->hits += h->hits;
     a->scanned += h->scanned;
     a->rollups += h->rollups;
+    a->msg_rows += h->msg_rows;
     a->oom |= h->oom;
     a->too_many |= h->too_many;
     if (h->partial && !a->partial) {
