@@ -758,24 +758,31 @@ int q_is_exact(const query *q)
     return q->exact;
 }
 
-/* Does the tree under n read the message? */
-static int node_uses_msg(const q_node *n)
+/* The parts of an event the tree under n reads (Q_READS_* bits). */
+static unsigned node_reads(const q_node *n)
 {
+    static const unsigned by_field[] = {[QF_MSG] = Q_READS_MSG,
+                                        [QF_SERVICE] = Q_READS_SERVICE,
+                                        [QF_HOST] = Q_READS_HOST,
+                                        [QF_LEVEL] = 0,
+                                        [QF_META] = Q_READS_META};
     switch (n->kind) {
     case Q_AND:
-    case Q_OR: return node_uses_msg(n->a) || node_uses_msg(n->b);
-    case Q_NOT: return node_uses_msg(n->a);
+    case Q_OR: return node_reads(n->a) | node_reads(n->b);
+    case Q_NOT: return node_reads(n->a);
     case Q_TERMS:
     case Q_PHRASE:
-    case Q_WILD: return n->field == QF_MSG;
-    case Q_REGEX: return 1;
-    default: return 0;
+    case Q_WILD: return by_field[n->field];
+    case Q_REGEX: return Q_READS_MSG;
+    case Q_EXISTS:
+    case Q_NUM: return Q_READS_META;
+    default: return 0; /* Q_ALL; Q_LEVEL reads a column every row has */
     }
 }
 
-int q_uses_msg(const query *q)
+unsigned q_reads(const query *q)
 {
-    return node_uses_msg(q->root);
+    return node_reads(q->root);
 }
 
 int q_level_parse(const char *s, size_t len)

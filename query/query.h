@@ -55,9 +55,15 @@ void q_free(query *q);
 int q_is_all(const query *q);
 /* True when q_segment is always exact for this query (no verification). */
 int q_is_exact(const query *q);
-/* True when matching an event reads its message (words, phrases, message
- * wildcards, regexes); false when service, host, level and meta decide. */
-int q_uses_msg(const query *q);
+/* The parts of an event that matching it reads, so that callers decode
+ * only those: Q_READS_MSG (words, phrases, message wildcards, regexes),
+ * Q_READS_SERVICE, Q_READS_HOST and Q_READS_META (field terms and
+ * comparisons). Level and timestamps are always there. */
+#define Q_READS_MSG 1u
+#define Q_READS_SERVICE 2u
+#define Q_READS_HOST 4u
+#define Q_READS_META 8u
+unsigned q_reads(const query *q);
 /* The query in canonical form, for logs and tests (malloc'd). */
 char *q_describe(const query *q);
 

@@ -823,14 +823,14 @@ static uint32_t block_of(const seg_reader *r, uint32_t row)
     return lo;
 }
 
-/* Fill out with row `row`, its message too when `msgs` is set. */
-static int get_row(seg_reader *r, uint32_t row, strata_event *out, int msgs)
+int seg_row_parts(seg_reader *r, uint32_t row, strata_event *out, unsigned parts)
 {
     if (row >= r->info.events)
         return set_err(r, "row %u past the end (%llu rows)", row,
                        (unsigned long long)r->info.events);
     uint32_t k = block_of(r, row);
-    if (load_block(r, k, msgs) < 0)
+    /* meta is always decoded with the block: its frame is the small one */
+    if (parts & (SEG_PART_MSG | SEG_PART_META) && load_block(r, k, parts & SEG_PART_MSG) < 0)
         return -1;
     uint32_t i = row - r->block_first[k];
     const dblock *b = &r->blk;
@@ -841,25 +841,25 @@ static int get_row(seg_reader *r, uint32_t row, strata_event *out, int msgs)
     out->flags = r->flags[row];
     out->tenant.ptr = r->tenant;
     out->tenant.len = (uint32_t)strlen(r->tenant);
-    out->service = r->svc_dict[r->service[row]];
-    out->host = r->host_dict[r->host[row]];
-    if (msgs) {
+    out->service.ptr = out->host.ptr = out->msg.ptr = ""; /* parts not asked for */
+    if (parts & SEG_PART_NAMES) {
+        out->service = r->svc_dict[r->service[row]];
+        out->host = r->host_dict[r->host[row]];
+    }
+    if (parts & SEG_PART_MSG) {
         out->msg.ptr = (const char *)b->msg[i];
         out->msg.len = b->msg_len[i];
     }
-    out->meta = b->kv + b->kv_start[i];
-    out->meta_count = b->kv_start[i + 1] - b->kv_start[i];
+    if (parts & SEG_PART_META) {
+        out->meta = b->kv + b->kv_start[i];
+        out->meta_count = b->kv_start[i + 1] - b->kv_start[i];
+    }
     return 0;
 }
 
 int seg_row(seg_reader *r, uint32_t row, strata_event *out)
 {
-    return get_row(r, row, out, 1);
-}
-
-int seg_row_meta(seg_reader *r, uint32_t row, strata_event *out)
-{
-    return get_row(r, row, out, 0);
+    return seg_row_parts(r, row, out, SEG_PART_ALL);
 }
 
 /* ---- terms -------------------------------------------------------------------------- */

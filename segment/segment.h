@@ -161,10 +161,18 @@ strata_str seg_host_name(const seg_reader *r, uint32_t id);
  * seg_row on this reader). 0, or -1 with seg_error() when the row's block is
  * corrupt. A reader is not thread-safe; open one per thread. */
 int seg_row(seg_reader *r, uint32_t row, strata_event *out);
-/* The same without the message (msg is empty): from format version 3 on,
- * only the block's meta frame is decompressed, so aggregates over meta
- * fields never touch message bytes. Older segments decode both. */
-int seg_row_meta(seg_reader *r, uint32_t row, strata_event *out);
+/* The same, decoding only some parts of the row (SEG_PART_* bits); the
+ * others are left empty. Timestamps, level and flags are always filled.
+ * From format version 3 on, a row without SEG_PART_MSG decompresses only
+ * its block's meta frame, so aggregates over meta fields never touch
+ * message bytes (older segments decode both); without SEG_PART_NAMES the
+ * service and host dictionaries are not touched either (a cache miss per
+ * row when there are many hosts). */
+#define SEG_PART_MSG 1u
+#define SEG_PART_META 2u
+#define SEG_PART_NAMES 4u /* service and host */
+#define SEG_PART_ALL (SEG_PART_MSG | SEG_PART_META | SEG_PART_NAMES)
+int seg_row_parts(seg_reader *r, uint32_t row, strata_event *out, unsigned parts);
 const char *seg_error(const seg_reader *r);
 
 /* Rows containing the term (field-namespaced: "msg:timeout",

@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)sink;
         }
         /* meta alone (version 3: its own frame), from another block too */
-        if (seg_row_meta(r, (uint32_t)((i * 7) % in->events), &ev) == 0) {
+        if (seg_row_parts(r, (uint32_t)((i * 7) % in->events), &ev, SEG_PART_META) == 0) {
             volatile size_t sink = ev.msg.len;
             for (uint32_t k = 0; k < ev.meta_count; k++)
                 sink += ev.meta[k].key.len + ev.meta[k].value.len;

@@ -205,11 +205,18 @@ static void check_roundtrip(uint32_t block)
             assert_string_equal(got.tenant.ptr, "acme");
             /* the same row without its message: same meta, empty msg */
             size_t j = (i * 31) % N_EVENTS;
-            assert_int_equal(seg_row_meta(r, (uint32_t)j, &got), 0);
+            assert_int_equal(seg_row_parts(r, (uint32_t)j, &got, SEG_PART_META | SEG_PART_NAMES),
+                             0);
             assert_int_equal(got.msg.len, 0);
             strata_event want = sorted[j]->ev;
             want.msg = got.msg;
             assert_event_eq(&want, &got);
+            /* the message alone: no meta, no names */
+            assert_int_equal(seg_row_parts(r, (uint32_t)j, &got, SEG_PART_MSG), 0);
+            assert_true(str_eq(sorted[j]->ev.msg, got.msg));
+            assert_int_equal(got.meta_count, 0);
+            assert_int_equal(got.service.len + got.host.len, 0);
+            assert_int_equal(got.ingest_ts_ns, sorted[j]->ev.ingest_ts_ns);
         }
     strata_event past;
     assert_int_equal(seg_row(r, N_EVENTS, &past), -1);
@@ -560,7 +567,7 @@ static void test_meta_without_messages(void **state)
         strata_event got;
         if (part == 0) { /* message frame broken: meta fine, rows refused */
             for (uint32_t i = 0; i < 100; i++) {
-                assert_int_equal(seg_row_meta(r, i, &got), 0);
+                assert_int_equal(seg_row_parts(r, i, &got, SEG_PART_META | SEG_PART_NAMES), 0);
                 strata_event want = sorted[i]->ev;
                 want.msg = got.msg;
                 assert_event_eq(&want, &got);
@@ -568,7 +575,7 @@ static void test_meta_without_messages(void **state)
             assert_int_equal(seg_row(r, 5, &got), -1);
             assert_non_null(strstr(seg_error(r), "checksum"));
         } else { /* meta frame broken: both refused */
-            assert_int_equal(seg_row_meta(r, 5, &got), -1);
+            assert_int_equal(seg_row_parts(r, 5, &got, SEG_PART_META), -1);
             assert_int_equal(seg_row(r, 5, &got), -1);
         }
         /* the other blocks are untouched */
@@ -684,7 +691,7 @@ static void test_reads_version_1(void **state)
     assert_int_equal(seg_get_info(r)->version, 2);
     assert_non_null(seg_rollup(r, &n));
     for (uint32_t i = 0; i < seg_get_info(r)->events; i++) {
-        assert_int_equal(seg_row_meta(r, i, &ev), 0);
+        assert_int_equal(seg_row_parts(r, i, &ev, SEG_PART_META | SEG_PART_NAMES), 0);
         uint32_t nmeta = ev.meta_count;
         assert_true(nmeta > 0);
         assert_int_equal(seg_row(r, i, &ev), 0);

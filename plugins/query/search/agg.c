@@ -8,8 +8,9 @@
  * decompressed, and counts are gathered per segment under integer keys
  * (dictionary ids) before being merged under names. Otherwise (meta groups,
  * numeric metrics, distinct counts, phrases, regexes) each candidate row is
- * decoded once: without its message (seg_row_meta: only the block's meta
- * frame is decompressed) unless the query itself reads messages.
+ * decoded once, only the parts the request reads (seg_row_parts): without
+ * its message (only the block's meta frame is decompressed) unless the
+ * query itself reads messages, without service and host unless asked.
  */
 #include <math.h>
 #include <pthread.h>
@@ -50,6 +51,7 @@ typedef struct agg {
     const char *partial_why;
     int oom, too_many;
     uint64_t rng;
+    q_scratch *scratch; /* this thread's matcher scratch */
 } agg;
 
 static size_t slot_of(const agg *a, uint64_t h, const char *key, size_t klen)
@@ -154,12 +156,11 @@ static const strata_kv *meta_of(const strata_event *ev, const char *key)
     return NULL;
 }
 
-static void distinct_add(agg_entry *e, const char *s, size_t n)
+/* Add a value's hash (never 0: 0 marks an empty slot) to the entry's set. */
+static void distinct_add_hash(agg_entry *e, uint64_t h)
 {
     if (e->distinct_capped)
         return;
-    uint64_t h = XXH3_64bits(s, n);
-    h = h ? h : 1;
     if ((e->ndistinct + 1) * 2 > e->dcap) {
         if (e->ndistinct >= AGG_MAX_DISTINCT) {
             e->distinct_capped = 1;
@@ -192,6 +193,28 @@ static void distinct_add(agg_entry *e, const char *s, size_t n)
     e->ndistinct++;
 }
 
+static void distinct_add(agg_entry *e, const char *s, size_t n)
+{
+    uint64_t h = XXH3_64bits(s, n);
+    distinct_add_hash(e, h ? h : 1);
+}
+
+/* Keep v among the entry's percentile samples (e->nnum already counts it):
+ * all of them up to AGG_MAX_SAMPLES, then a uniform reservoir. */
+static void sample_add(agg *a, agg_entry *e, double v)
+{
+    if (e->nsamples < AGG_MAX_SAMPLES) {
+        e->samples[e->nsamples++] = v;
+    } else { /* reservoir: each value kept with probability SAMPLES/nnum */
+        a->rng ^= a->rng << 13;
+        a->rng ^= a->rng >> 7;
+        a->rng ^= a->rng << 17;
+        uint64_t j = a->rng % e->nnum;
+        if (j < AGG_MAX_SAMPLES)
+            e->samples[j] = v;
+    }
+}
+
 static void number_add(agg *a, agg_entry *e, double v)
 {
     e->nnum++;
@@ -208,16 +231,7 @@ static void number_add(agg *a, agg_entry *e, double v)
         if (!e->samples)
             return;
     }
-    if (e->nsamples < AGG_MAX_SAMPLES) {
-        e->samples[e->nsamples++] = v;
-    } else { /* reservoir: each value kept with probability SAMPLES/nnum */
-        a->rng ^= a->rng << 13;
-        a->rng ^= a->rng >> 7;
-        a->rng ^= a->rng << 17;
-        uint64_t j = a->rng % e->nnum;
-        if (j < AGG_MAX_SAMPLES)
-            e->samples[j] = v;
-    }
+    sample_add(a, e, v);
 }
 
 /* Group value of a full event. */
@@ -278,7 +292,7 @@ static int head_event(void *ud, const strata_event *ev)
     if (ev->event_ts_ns < a->r->from_ns || ev->event_ts_ns >= a->r->to_ns)
         return 0;
     a->scanned++;
-    if (!q_match(a->r->q, ev, a->c->scratch))
+    if (!q_match(a->r->q, ev, a->scratch))
         return 0;
     a->hits++;
     agg_event(a, ev);
@@ -481,6 +495,30 @@ static int segment_columns(agg *a, seg_reader *rd, const roaring_bitmap_t *rows)
     return 0;
 }
 
+/* The parts of a stored row the request reads (SEG_PART_*): the message
+ * only for a query with message terms, meta for meta groups, metrics and
+ * clauses, names for service and host. */
+static unsigned row_parts(const sreq *r)
+{
+    unsigned reads = q_reads(r->q), parts = 0;
+    if (reads & Q_READS_MSG)
+        parts |= SEG_PART_MSG;
+    if (reads & Q_READS_META)
+        parts |= SEG_PART_META;
+    if (reads & (Q_READS_SERVICE | Q_READS_HOST))
+        parts |= SEG_PART_NAMES;
+    for (int g = 0; g < r->ngroups; g++)
+        parts |= r->group[g] == GB_META    ? SEG_PART_META
+                 : r->group[g] == GB_LEVEL ? 0
+                                           : SEG_PART_NAMES;
+    const char *f = r->metric_field;
+    if (f)
+        parts |= strncmp(f, "meta.", 5) == 0 ? SEG_PART_META
+                 : strcmp(f, "level") == 0   ? 0
+                                             : SEG_PART_NAMES;
+    return parts;
+}
+
 static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, int exact, char *err,
                         size_t errlen)
 {
@@ -491,8 +529,7 @@ static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, in
         return -1;
     uint64_t seen = 0;
     int rc = 0;
-    int (*row_fn)(seg_reader *, uint32_t, strata_event *) =
-        q_uses_msg(r->q) ? seg_row : seg_row_meta;
+    unsigned parts = row_parts(r);
     for (; it->has_value; roaring_advance_uint32_iterator(it)) {
         uint32_t row = it->current_value;
         if (ts[row] < r->from_ns || ts[row] >= r->to_ns)
@@ -505,16 +542,16 @@ static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, in
             break;
         }
         strata_event ev;
-        if (row_fn(rd, row, &ev) < 0) {
+        if (seg_row_parts(rd, row, &ev, parts) < 0) {
             snprintf(err, errlen, "%s", seg_error(rd));
             rc = -1;
             break;
         }
         a->bytes += ev.msg.len;
-        a->msg_rows += row_fn == seg_row;
+        a->msg_rows += (parts & SEG_PART_MSG) != 0;
         for (uint32_t k = 0; k < ev.meta_count; k++)
             a->bytes += ev.meta[k].value.len;
-        if (!exact && !q_match(r->q, &ev, a->c->scratch))
+        if (!exact && !q_match(r->q, &ev, a->scratch))
             continue;
         a->hits++;
         agg_event(a, &ev);
@@ -536,10 +573,40 @@ static int cmp_entries(const void *x, const void *y)
     return c ? c : (a->klen > b->klen) - (a->klen < b->klen);
 }
 
-static int cmp_double(const void *x, const void *y)
+/* The k-th smallest of v[0..n) (k < n), moving values around: quickselect
+ * with a median-of-three pivot, linear on average where a sort is n log n
+ * (percentiles of 10,000 samples per bucket, for every bucket). */
+static double select_kth(double *v, size_t n, size_t k)
 {
-    double a = *(const double *)x, b = *(const double *)y;
-    return (a > b) - (a < b);
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        double a = v[lo], b = v[mid], c = v[hi];
+        double pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                double t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return v[k];
+    }
+    return v[k];
 }
 
 static const char *metric_name(int m)
@@ -569,10 +636,9 @@ static void put_value(strbuf *out, const sreq *r, agg_entry *e)
     } else if (r->metric == MET_AVG) {
         v = e->sum / (double)e->nnum;
     } else if (e->samples && e->nsamples) {
-        qsort(e->samples, e->nsamples, sizeof *e->samples, cmp_double);
         double p = r->metric == MET_P50 ? 0.50 : r->metric == MET_P95 ? 0.95 : 0.99;
         size_t i = (size_t)ceil(p * (double)e->nsamples);
-        v = e->samples[i ? i - 1 : 0];
+        v = select_kth(e->samples, e->nsamples, i ? i - 1 : 0);
     } else {
         sb_puts(out, "null");
         return;
@@ -761,13 +827,16 @@ static void *part_main(void *arg)
     return NULL;
 }
 
-/* Add the helper's counts (the columns path: counts only) into a. */
-static void merge_counts(agg *a, agg *h)
+/* Add the helper's entries into a: counts, numbers, samples and distinct
+ * sets. Percentile samples stay exact while the two together hold at most
+ * AGG_MAX_SAMPLES values, and are a uniform sample beyond. */
+static void merge_into(agg *a, agg *h)
 {
     a->hits += h->hits;
     a->scanned += h->scanned;
     a->rollups += h->rollups;
     a->msg_rows += h->msg_rows;
+    a->bytes += h->bytes;
     a->oom |= h->oom;
     a->too_many |= h->too_many;
     if (h->partial && !a->partial) {
@@ -775,11 +844,31 @@ static void merge_counts(agg *a, agg *h)
         a->partial_why = h->partial_why;
     }
     for (size_t i = 0; i < h->cap; i++) {
-        if (!h->e[i].key)
+        agg_entry *he = &h->e[i];
+        if (!he->key)
             continue;
-        agg_entry *e = entry(a, h->e[i].key, h->e[i].klen);
-        if (e)
-            e->count += h->e[i].count;
+        agg_entry *e = entry(a, he->key, he->klen);
+        if (!e)
+            return;
+        e->count += he->count;
+        if (he->nnum) {
+            if (!e->nnum || he->min < e->min)
+                e->min = he->min;
+            if (!e->nnum || he->max > e->max)
+                e->max = he->max;
+            e->sum += he->sum;
+        }
+        for (uint32_t k = 0; k < he->nsamples; k++) {
+            if (!e->samples && !(e->samples = malloc(AGG_MAX_SAMPLES * sizeof *e->samples)))
+                break;
+            e->nnum++;
+            sample_add(a, e, he->samples[k]);
+        }
+        e->nnum += he->nnum - he->nsamples;
+        for (uint32_t k = 0; k < he->dcap; k++)
+            if (he->distinct[k])
+                distinct_add_hash(e, he->distinct[k]);
+        e->distinct_capped |= he->distinct_capped;
     }
 }
 
@@ -791,6 +880,7 @@ int aggregate_run(sctx *c, const sreq *r, strbuf *out)
     a.c = c;
     a.r = r;
     a.rng = 0x853c49e6748fea9bull;
+    a.scratch = c->scratch;
     char err[512] = "";
     snapshot sn;
     store_wait_visible(c->st, c->wal_next, c->lim->wait_visible_ms);
@@ -802,24 +892,27 @@ int aggregate_run(sctx *c, const sreq *r, strbuf *out)
     }
     int status = 200;
     int cols = columns_only(r);
-    /* the columns path splits the segments with a helper thread: a 2-core
-     * box answers a dashboard with both cores */
+    /* the segments are split with a helper thread (its own matcher scratch
+     * and entries, merged after): a 2-core box answers with both cores */
     agg helper;
     memset(&helper, 0, sizeof helper);
     helper.c = c;
     helper.r = r;
+    helper.rng = 0x9e3779b97f4a7c15ull;
+    helper.scratch = sn.n >= 2 ? q_scratch_new() : NULL;
     part ph = {.a = &helper, .sn = &sn, .from = sn.n / 2, .to = sn.n, .cols = cols};
     part pm = {.a = &a, .sn = &sn, .from = 0, .to = sn.n, .cols = cols};
     pthread_t th;
-    int split = cols && sn.n >= 2 && pthread_create(&th, NULL, part_main, &ph) == 0;
+    int split = helper.scratch && pthread_create(&th, NULL, part_main, &ph) == 0;
     if (split)
         pm.to = ph.from;
     part_main(&pm);
     if (split) {
         pthread_join(th, NULL);
-        merge_counts(&a, &helper);
-        agg_free(&helper);
+        merge_into(&a, &helper);
     }
+    agg_free(&helper);
+    q_scratch_free(helper.scratch);
     if (pm.rc < 0 || (split && ph.rc < 0)) {
         const char *e = pm.rc < 0 ? pm.err : ph.err;
         status = json_error(out, strstr(e, "matches more than") ? 400 : 500, e);
