@@ -1,11 +1,14 @@
 /*
- * segment/writer.c - build one segment: copy events in, then on finish sort
- * them by ingest_ts, encode the columns, compress the row blocks, index every
- * term and write the file with its footer (format.h).
+ * segment/writer.c - build one segment: copy events in and tokenize each as
+ * it is added (so that the indexer's feeding thread does that share of the
+ * work while its sealing thread builds the previous head), then on finish
+ * sort the rows by ingest_ts, encode the columns, compress the row blocks,
+ * build the term index and write the file with its footer (format.h).
  *
- * Memory: every event is copied into the writer (rows + one byte arena). At
- * finish, the index costs 8 bytes per (term, row) occurrence plus the terms
- * themselves; the whole file is assembled in memory and written at once.
+ * Memory: every event is copied into the writer (rows + one byte arena),
+ * plus 4 bytes per distinct (term, row) and the distinct terms themselves.
+ * At finish, postings cost 4 more bytes per (term, row); the whole file is
+ * assembled in memory and written at once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +47,20 @@ typedef struct wkv {
     uint8_t type;
 } wkv;
 
+/* The terms of the rows, gathered as rows are added (arrival order). */
+typedef struct windex {
+    strtab terms;
+    uint32_t *occ; /* term ids, row by row, distinct within a row */
+    size_t nocc, occcap;
+    uint64_t *row_occ; /* arrival row r's terms: occ[row_occ[r] .. row_occ[r+1]) */
+    size_t row_cap;
+    uint32_t *last_row; /* per term: last row that had it (dedup in a row) */
+    size_t last_cap;
+    uint32_t cur_row;
+    int oom;
+    strata_kv *kv; /* scratch for rebuilding a stored row (SEG_MAX_META_PER_ROW) */
+} windex;
+
 struct seg_writer {
     seg_writer_opts o;
     char *tenant;
@@ -56,6 +73,7 @@ struct seg_writer {
     size_t raw_bytes;
     int sealed; /* rows sorted; no more adds */
     int finished;
+    windex ix;
 };
 
 seg_writer *seg_writer_new(const seg_writer_opts *opts)
@@ -88,6 +106,8 @@ size_t seg_writer_bytes(const seg_writer *w)
 {
     return w->raw_bytes;
 }
+
+static int index_row(seg_writer *w);
 
 /* Copy bytes into the arena; returns their offset, or UINT64_MAX on OOM. */
 static uint64_t keep(seg_writer *w, strata_str s)
@@ -153,6 +173,8 @@ int seg_writer_add(seg_writer *w, const strata_event *ev)
         kv->key = (uint32_t)key;
         kv->type = src->type <= STRATA_VALUE_NULL ? src->type : STRATA_VALUE_STRING;
     }
+    if (index_row(w) < 0)
+        return -1;
     w->nkv += ev->meta_count;
     w->n++;
     w->raw_bytes += raw;
@@ -176,6 +198,11 @@ void seg_writer_free(seg_writer *w)
     strtab_free(&w->services);
     strtab_free(&w->hosts);
     strtab_free(&w->keys);
+    strtab_free(&w->ix.terms);
+    free(w->ix.occ);
+    free(w->ix.row_occ);
+    free(w->ix.last_row);
+    free(w->ix.kv);
     free(w);
 }
 
@@ -206,6 +233,75 @@ static int cmp_sref(const void *a, const void *b)
     return x->len < y->len ? -1 : x->len > y->len;
 }
 
+/* Byte d of a string, 1-based, 0 past its end: shorter strings sort first,
+ * as with memcmp on the common length then length. */
+static inline int byte_at(const sref *r, size_t d)
+{
+    return d < r->len ? (unsigned char)r->s[d] + 1 : 0;
+}
+
+/* Strings whose first d bytes are equal, by the rest. */
+static int cmp_from(const sref *x, const sref *y, size_t d)
+{
+    size_t n = (x->len < y->len ? x->len : y->len);
+    int c = n > d ? memcmp(x->s + d, y->s + d, n - d) : 0;
+    if (c)
+        return c;
+    return x->len < y->len ? -1 : x->len > y->len;
+}
+
+/* Partitions below this size are insertion-sorted. */
+#define SORT_SMALL 12
+/* Multi-key quicksort (three-way partition on byte d, then the equal part on
+ * byte d + 1) of distinct strings sharing their first d bytes. Terms share
+ * long prefixes ("meta.trace_id:..."), which a comparison sort compares
+ * again and again; this looks at each byte position once per level. Past
+ * `budget` partitions on one path (hostile input), qsort finishes: the
+ * stack stays bounded. */
+static void sort_refs(sref *a, size_t n, size_t d, int budget)
+{
+    while (n > 1) {
+        if (n < SORT_SMALL) {
+            for (size_t i = 1; i < n; i++)
+                for (size_t j = i; j > 0 && cmp_from(&a[j - 1], &a[j], d) > 0; j--) {
+                    sref t = a[j];
+                    a[j] = a[j - 1];
+                    a[j - 1] = t;
+                }
+            return;
+        }
+        if (budget-- <= 0) {
+            qsort(a, n, sizeof *a, cmp_sref);
+            return;
+        }
+        int x = byte_at(&a[0], d), y = byte_at(&a[n / 2], d), z = byte_at(&a[n - 1], d);
+        int v = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+        size_t lt = 0, i = 0, gt = n;
+        while (i < gt) {
+            int c = byte_at(&a[i], d);
+            sref t = a[i];
+            if (c < v) {
+                a[i++] = a[lt];
+                a[lt++] = t;
+            } else if (c > v) {
+                a[i] = a[--gt];
+                a[gt] = t;
+            } else {
+                i++;
+            }
+        }
+        sort_refs(a, lt, d, budget);
+        if (v) /* v == 0: strings that end here are equal, so at most one */
+            sort_refs(a + lt, gt - lt, d + 1, budget);
+        a += gt;
+        n -= gt;
+    }
+}
+
+/* Partitions one path may take before sort_refs falls back to qsort: the
+ * longest term's bytes plus room for unlucky pivots. */
+#define SORT_BUDGET ((int)SEG_MAX_TERM + 128)
+
 /* Sort a table's strings; returns the refs (caller frees) and fills
  * rank[id] = position when rank is not NULL. */
 static sref *sort_strtab(const strtab *t, uint32_t *rank)
@@ -218,7 +314,7 @@ static sref *sort_strtab(const strtab *t, uint32_t *rank)
         r[i].len = strtab_len(t, (uint32_t)i);
         r[i].id = (uint32_t)i;
     }
-    qsort(r, t->n, sizeof *r, cmp_sref);
+    sort_refs(r, t->n, 0, SORT_BUDGET);
     if (rank)
         for (size_t i = 0; i < t->n; i++)
             rank[r[i].id] = (uint32_t)i;
@@ -232,16 +328,8 @@ typedef struct build {
     strbuf out; /* the file */
     uint8_t table[SEC_COUNT_ * SEG_TABLE_ENTRY_BYTES];
     uint32_t nsec;
-    strtab terms;
-    uint32_t *occ; /* term ids, row by row */
-    size_t nocc, occcap;
-    uint64_t *row_occ;  /* row r's terms: occ[row_occ[r] .. row_occ[r+1]) */
-    uint32_t *last_row; /* per term: last row that had it (dedup in a row) */
-    size_t last_cap;
-    uint32_t cur_row;
     uint32_t *key_rank; /* meta key id -> position in sorted order */
     sref *keys_sorted;
-    int oom;
     char *err;
     size_t errlen;
 } build;
@@ -274,40 +362,40 @@ static void sec_end(build *b, uint32_t id, size_t start)
     store_u64(e + 16, len);
 }
 
-/* Record one term of the current row. */
+/* Record one term of the row being added. */
 static void add_term(void *ud, const char *t, size_t n)
 {
-    build *b = ud;
-    int64_t id = strtab_intern(&b->terms, t, n);
+    windex *x = ud;
+    int64_t id = strtab_intern(&x->terms, t, n);
     if (id < 0) {
-        b->oom = 1;
+        x->oom = 1;
         return;
     }
-    if ((size_t)id >= b->last_cap) {
-        size_t cap = b->last_cap ? b->last_cap * 2 : 4096;
-        uint32_t *l = realloc(b->last_row, cap * sizeof *l);
+    if ((size_t)id >= x->last_cap) {
+        size_t cap = x->last_cap ? x->last_cap * 2 : 4096;
+        uint32_t *l = realloc(x->last_row, cap * sizeof *l);
         if (!l) {
-            b->oom = 1;
+            x->oom = 1;
             return;
         }
-        memset(l + b->last_cap, 0xff, (cap - b->last_cap) * sizeof *l);
-        b->last_row = l;
-        b->last_cap = cap;
+        memset(l + x->last_cap, 0xff, (cap - x->last_cap) * sizeof *l);
+        x->last_row = l;
+        x->last_cap = cap;
     }
-    if (b->last_row[id] == b->cur_row)
+    if (x->last_row[id] == x->cur_row)
         return;
-    b->last_row[id] = b->cur_row;
-    if (b->nocc == b->occcap) {
-        size_t cap = b->occcap ? b->occcap * 2 : 65536;
-        uint32_t *o = realloc(b->occ, cap * sizeof *o);
+    if (x->nocc == x->occcap) {
+        size_t cap = x->occcap ? x->occcap * 2 : 65536;
+        uint32_t *o = realloc(x->occ, cap * sizeof *o);
         if (!o) {
-            b->oom = 1;
+            x->oom = 1;
             return;
         }
-        b->occ = o;
-        b->occcap = cap;
+        x->occ = o;
+        x->occcap = cap;
     }
-    b->occ[b->nocc++] = (uint32_t)id;
+    x->last_row[id] = x->cur_row; /* only once recorded: a rollback resets it */
+    x->occ[x->nocc++] = (uint32_t)id;
 }
 
 /* Rebuild row r as a strata_event (pointers into the writer) to index it. */
@@ -356,29 +444,34 @@ int seg_writer_row(const seg_writer *w, size_t i, strata_event *ev, strata_kv *k
     return 0;
 }
 
-/* Tokenize every row (in sorted order) into occ/row_occ. */
-static int index_rows(build *b)
+/* Tokenize row w->rows[w->n] (just stored, not yet counted) into the
+ * writer's index. 0, or -1 on OOM with the index as before the row. */
+static int index_row(seg_writer *w)
 {
-    seg_writer *w = b->w;
-    b->row_occ = malloc((w->n + 1) * sizeof *b->row_occ);
-    strata_kv *kv = malloc(SEG_MAX_META_PER_ROW * sizeof *kv);
-    if (!b->row_occ || !kv) {
-        free(kv);
-        return fail(b, "out of memory indexing");
+    windex *x = &w->ix;
+    if (w->n + 2 > x->row_cap) {
+        size_t cap = x->row_cap ? x->row_cap * 2 : 1024;
+        uint64_t *ro = realloc(x->row_occ, cap * sizeof *ro);
+        if (!ro)
+            return -1;
+        x->row_occ = ro;
+        x->row_cap = cap;
     }
-    for (size_t i = 0; i < w->n; i++) {
-        strata_event ev;
-        row_event(w, &w->rows[i], &ev, kv);
-        b->cur_row = (uint32_t)i;
-        b->row_occ[i] = b->nocc;
-        seg_event_terms(&ev, add_term, b);
-        if (b->oom) {
-            free(kv);
-            return fail(b, "out of memory indexing");
-        }
+    if (!x->kv && !(x->kv = malloc(SEG_MAX_META_PER_ROW * sizeof *x->kv)))
+        return -1;
+    strata_event ev;
+    row_event(w, &w->rows[w->n], &ev, x->kv);
+    x->row_occ[w->n] = x->nocc;
+    x->cur_row = (uint32_t)w->n;
+    seg_event_terms(&ev, add_term, x);
+    if (x->oom) { /* forget the row's terms; interned ones stay, with no rows */
+        x->oom = 0;
+        for (size_t i = x->row_occ[w->n]; i < x->nocc; i++)
+            x->last_row[x->occ[i]] = UINT32_MAX;
+        x->nocc = x->row_occ[w->n];
+        return -1;
     }
-    b->row_occ[w->n] = b->nocc;
-    free(kv);
+    x->row_occ[w->n + 1] = x->nocc;
     return 0;
 }
 
@@ -742,13 +835,14 @@ static int flush_term_chunk(build *b, strbuf *raw, strbuf *chunks, size_t sec_st
 static int write_index(build *b, uint32_t nblocks)
 {
     seg_writer *w = b->w;
-    size_t nterms = b->terms.n;
-    uint32_t *df = calloc(nterms + 1, sizeof *df);
-    uint64_t *start = malloc((nterms + 1) * sizeof *start);
-    uint32_t *post = malloc((b->nocc ? b->nocc : 1) * sizeof *post);
-    uint32_t *last_block = malloc((nterms + 1) * sizeof *last_block);
+    const windex *x = &w->ix;
+    size_t nids = x->terms.n; /* interned terms; those with rows are written */
+    uint32_t *df = calloc(nids + 1, sizeof *df);
+    uint64_t *start = malloc((nids + 1) * sizeof *start);
+    uint32_t *post = malloc((x->nocc ? x->nocc : 1) * sizeof *post);
+    uint32_t *last_block = malloc((nids + 1) * sizeof *last_block);
     uint64_t *hashes = NULL;
-    sref *sorted = sort_strtab(&b->terms, NULL);
+    sref *sorted = sort_strtab(&x->terms, NULL);
     strbuf idx = {0}, blooms = {0};
     roaring_bitmap_t *bm = NULL;
     char *rbuf = NULL;
@@ -758,19 +852,27 @@ static int write_index(build *b, uint32_t nblocks)
         fail(b, "out of memory building the index");
         goto out;
     }
-    /* postings: counting sort of (term, row) by term; rows stay ascending */
-    for (size_t i = 0; i < b->nocc; i++)
-        df[b->occ[i]]++;
+    /* postings: counting sort of (term, row) by term; rows (in segment
+     * order: row r holds arrival row rows[r].seq) stay ascending */
+    for (size_t i = 0; i < x->nocc; i++)
+        df[x->occ[i]]++;
     uint64_t acc = 0;
-    for (size_t t = 0; t < nterms; t++) {
+    for (size_t t = 0; t < nids; t++) {
         start[t] = acc;
         acc += df[t];
     }
-    for (size_t r = 0; r < w->n; r++)
-        for (uint64_t i = b->row_occ[r]; i < b->row_occ[r + 1]; i++)
-            post[start[b->occ[i]]++] = (uint32_t)r;
-    for (size_t t = 0; t < nterms; t++)
+    for (size_t r = 0; r < w->n; r++) {
+        uint32_t a = w->rows[r].seq;
+        for (uint64_t i = x->row_occ[a]; i < x->row_occ[a + 1]; i++)
+            post[start[x->occ[i]]++] = (uint32_t)r;
+    }
+    for (size_t t = 0; t < nids; t++)
         start[t] -= df[t];
+    /* a term interned for a row that then failed to add has no rows */
+    size_t nterms = 0;
+    for (size_t i = 0; i < nids; i++)
+        if (df[sorted[i].id])
+            sorted[nterms++] = sorted[i];
 
     /* term blocks + postings, in sorted term order. Blocks are grouped into
      * chunks, each one zstd frame; the index keeps every block's first term
@@ -889,7 +991,7 @@ static int write_index(build *b, uint32_t nblocks)
         goto out;
     }
     for (size_t t = 0; t < nterms; t++)
-        bloom_set(bits, m, SEG_BLOOM_K, b->terms.ent[t].hash);
+        bloom_set(bits, m, SEG_BLOOM_K, x->terms.ent[sorted[t].id].hash);
     s = sec_begin(b);
     put_u64(&b->out, m);
     put_u8(&b->out, SEG_BLOOM_K);
@@ -899,23 +1001,26 @@ static int write_index(build *b, uint32_t nblocks)
 
     /* one bloom per row block over the distinct terms of its rows */
     size_t per = w->o.block_events;
-    hashes = malloc((b->nocc ? b->nocc : 1) * sizeof *hashes);
+    hashes = malloc((x->nocc ? x->nocc : 1) * sizeof *hashes);
     if (!hashes) {
         fail(b, "out of memory building bloom filters");
         goto out;
     }
-    memset(last_block, 0xff, (nterms + 1) * sizeof *last_block);
+    memset(last_block, 0xff, (nids + 1) * sizeof *last_block);
     put_u8(&blooms, SEG_BLOCK_BLOOM_K);
     put_u32(&blooms, nblocks);
     strbuf bdata = {0};
     for (uint32_t k = 0; k < nblocks; k++) {
         size_t from = k * per, to = from + per < w->n ? from + per : w->n;
         size_t nh = 0;
-        for (uint64_t i = b->row_occ[from]; i < b->row_occ[to]; i++) {
-            uint32_t t = b->occ[i];
-            if (last_block[t] != k) {
-                last_block[t] = k;
-                hashes[nh++] = b->terms.ent[t].hash;
+        for (size_t r = from; r < to; r++) {
+            uint32_t a = w->rows[r].seq;
+            for (uint64_t i = x->row_occ[a]; i < x->row_occ[a + 1]; i++) {
+                uint32_t t = x->occ[i];
+                if (last_block[t] != k) {
+                    last_block[t] = k;
+                    hashes[nh++] = x->terms.ent[t].hash;
+                }
             }
         }
         uint64_t bm_bits = bloom_bits(nh, SEG_BLOCK_BLOOM_BITS_PER_TERM);
@@ -960,10 +1065,6 @@ out:
 static void build_free(build *b)
 {
     sb_free(&b->out);
-    strtab_free(&b->terms);
-    free(b->occ);
-    free(b->row_occ);
-    free(b->last_row);
     free(b->key_rank);
     free(b->keys_sorted);
 }
@@ -1005,7 +1106,7 @@ int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, 
     s = sec_begin(&b);
     put_dict(&b, b.keys_sorted, w->keys.n);
     sec_end(&b, SEC_META_KEYS, s);
-    if (write_blocks(&b, &nblocks) < 0 || index_rows(&b) < 0 || write_index(&b, nblocks) < 0)
+    if (write_blocks(&b, &nblocks) < 0 || write_index(&b, nblocks) < 0)
         goto fail;
 
     /* section table and trailer */
