@@ -785,6 +785,40 @@ unsigned q_reads(const query *q)
     return node_reads(q->root);
 }
 
+/* Walk the AND nodes under n, reporting Q_TERMS items and Q_PHRASE words
+ * (with their field prefix) until *left is 0. */
+static void required(const q_node *n, size_t *left, q_term_fn fn, void *ud)
+{
+    if (n->kind == Q_AND) {
+        required(n->a, left, fn, ud);
+        required(n->b, left, fn, ud);
+        return;
+    }
+    for (size_t i = 0; *left && i < n->nitems; i++) {
+        if (n->kind == Q_TERMS) {
+            fn(ud, n->items[i].p, n->items[i].n);
+        } else if (n->kind == Q_PHRASE) {
+            char buf[Q_PREFIX_MAX + TOK_MAX_BYTES];
+            size_t len = n->prefix.n + n->items[i].n;
+            if (len > sizeof buf)
+                continue;
+            memcpy(buf, n->prefix.p, n->prefix.n);
+            memcpy(buf + n->prefix.n, n->items[i].p, n->items[i].n);
+            fn(ud, buf, len);
+        } else {
+            return;
+        }
+        (*left)--;
+    }
+}
+
+size_t q_required_terms(const query *q, size_t max, q_term_fn fn, void *ud)
+{
+    size_t left = max;
+    required(q->root, &left, fn, ud);
+    return max - left;
+}
+
 int q_level_parse(const char *s, size_t len)
 {
     static const struct {

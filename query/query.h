@@ -64,6 +64,14 @@ int q_is_exact(const query *q);
 #define Q_READS_HOST 4u
 #define Q_READS_META 8u
 unsigned q_reads(const query *q);
+
+/* Terms every matching event has, namespaced as the index holds them
+ * ("msg:timeout", "service:payments"): the words, phrase words and field
+ * values joined by AND at the top of the query. A scan without an index
+ * (the indexer's head) visits only rows holding them, then q_match decides.
+ * Calls fn for at most max of them (the first ones); returns how many. */
+typedef void (*q_term_fn)(void *ud, const char *term, size_t len);
+size_t q_required_terms(const query *q, size_t max, q_term_fn fn, void *ud);
 /* The query in canonical form, for logs and tests (malloc'd). */
 char *q_describe(const query *q);
 

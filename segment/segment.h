@@ -90,6 +90,15 @@ void seg_writer_seal(seg_writer *w);
  * to never fail). 0, or -1 when i is out of range or kv too small. A writer
  * that is still taking adds must be read under the adder's lock. */
 int seg_writer_row(const seg_writer *w, size_t i, strata_event *ev, strata_kv *kv, uint32_t kvcap);
+/* The writer's own index of the rows it holds (terms are gathered as rows
+ * are added), so that a search of the indexer's head tests a few integers
+ * per row instead of tokenizing every event. The id of a term (namespaced,
+ * as seg_event_terms gives them) in the writer's term table, or -1 when no
+ * row added so far has it (a later add may bring it). Same locking as
+ * seg_writer_row. */
+int64_t seg_writer_term_id(const seg_writer *w, const char *term, size_t len);
+/* Does row i (as numbered by seg_writer_row) have every term of ids[n]? */
+int seg_writer_row_has(const seg_writer *w, size_t i, const uint32_t *ids, size_t n);
 
 /* ---- reading -------------------------------------------------------------- */
 

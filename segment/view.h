@@ -44,6 +44,12 @@ typedef struct seg_view_api {
      * in the head or in a segment: 0 when it is, -1 on timeout. Call it
      * before lock. */
     int (*wait_visible)(void *ctx, uint64_t wal_next, int64_t timeout_ms);
+    /* head_scan narrowed to the events holding every one of terms[n]
+     * (namespaced, as the index holds them): the indexer tests them against
+     * its head's own term index instead of handing over every event.
+     * Returns as head_scan. Added after wait_visible: check struct_size. */
+    int64_t (*head_scan_terms)(void *ctx, const char *tenant, const char *const *terms,
+                               const size_t *lens, size_t n, seg_view_event_fn fn, void *ud);
 } seg_view_api;
 
 #endif /* STRATA_SEGMENT_VIEW_H */

@@ -444,6 +444,28 @@ int seg_writer_row(const seg_writer *w, size_t i, strata_event *ev, strata_kv *k
     return 0;
 }
 
+int64_t seg_writer_term_id(const seg_writer *w, const char *term, size_t len)
+{
+    return strtab_find(&w->ix.terms, term, len);
+}
+
+int seg_writer_row_has(const seg_writer *w, size_t i, const uint32_t *ids, size_t n)
+{
+    if (i >= w->n)
+        return 0;
+    const windex *x = &w->ix;
+    uint32_t a = w->rows[i].seq; /* the index is in arrival order */
+    const uint32_t *occ = x->occ + x->row_occ[a], *end = x->occ + x->row_occ[a + 1];
+    for (size_t k = 0; k < n; k++) {
+        const uint32_t *p = occ;
+        while (p < end && *p != ids[k])
+            p++;
+        if (p == end)
+            return 0;
+    }
+    return 1;
+}
+
 /* Tokenize row w->rows[w->n] (just stored, not yet counted) into the
  * writer's index. 0, or -1 on OOM with the index as before the row. */
 static int index_row(seg_writer *w)

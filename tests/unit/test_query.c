@@ -348,6 +348,48 @@ static void test_index_equals_scan(void **state)
 /* A regex's literal narrows its candidates through the term dictionary,
  * and never loses a row: not when the literal sits past the 64-byte cut of
  * a long word, nor inside a longer word or a CamelCase word. */
+/* Collects required terms as "t1|t2|..." */
+static void join_term(void *ud, const char *t, size_t n)
+{
+    char *out = ud;
+    size_t at = strlen(out);
+    snprintf(out + at, 512 - at, "%s%.*s", at ? "|" : "", (int)n, t);
+}
+
+/* The terms a head scan may narrow by: those every match must hold. */
+static void test_required_terms(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *q, *want;
+    } cases[] = {
+        {"timeout", "msg:timeout"},
+        {"Payment declined", "msg:payment|msg:declined"},
+        {"\"connection reset\" service:API level:error", "msg:connection|msg:reset|service:api"},
+        {"timeout OR refused", ""},
+        {"timeout -refused", "msg:timeout"},
+        {"pay* meta.user_id:u_42", "meta.user_id:u_42"},
+        {"10.0.3.42", "msg:10|msg:0|msg:3|msg:42|msg:10.0.3.42"},
+        {"(a OR b) c", "msg:c"},
+        {"/time.?out/", ""},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char err[256], got[512] = "";
+        query *q = q_parse(cases[i].q, strlen(cases[i].q), err, sizeof err);
+        if (!q)
+            fail_msg("%s: %s", cases[i].q, err);
+        size_t n = q_required_terms(q, 8, join_term, got);
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("%s: got '%s', want '%s'", cases[i].q, got, cases[i].want);
+        size_t want = cases[i].want[0] != 0;
+        for (const char *c = cases[i].want; *c; c++)
+            want += *c == '|';
+        assert_int_equal(n, want);
+        q_free(q);
+    }
+}
+
 static void test_regex_prefilter(void **state)
 {
     (void)state;
@@ -395,7 +437,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_errors),    cmocka_unit_test(test_parse_trees),
         cmocka_unit_test(test_match_events),    cmocka_unit_test(test_index_equals_scan),
-        cmocka_unit_test(test_regex_prefilter),
+        cmocka_unit_test(test_regex_prefilter), cmocka_unit_test(test_required_terms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

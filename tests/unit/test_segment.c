@@ -368,6 +368,63 @@ static void test_postings_match_brute_force(void **state)
     corpus_free(evs, sorted, n);
 }
 
+/* The writer's own index (the indexer's head) against brute force: every
+ * term and random pairs of terms, before seal (rows in arrival order) and
+ * after (rows in segment order: the events arrive out of order). */
+static void check_writer_index(seg_writer *w, brute *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        int64_t id = seg_writer_term_id(w, b->terms[i].t, b->terms[i].n);
+        assert_true(id >= 0);
+        uint32_t ids[2] = {(uint32_t)id, 0};
+        const bterm *other = &b->terms[(i * 7919) % b->n];
+        int64_t id2 = seg_writer_term_id(w, other->t, other->n);
+        assert_true(id2 >= 0);
+        ids[1] = (uint32_t)id2;
+        for (uint32_t row = 0; row < seg_writer_count(w); row++) {
+            int in1 = roaring_bitmap_contains(b->terms[i].rows, row);
+            int in2 = roaring_bitmap_contains(other->rows, row);
+            if (seg_writer_row_has(w, row, ids, 1) != in1 ||
+                seg_writer_row_has(w, row, ids, 2) != (in1 && in2))
+                fail_msg("row %u: writer index differs for %s", row, b->terms[i].t);
+        }
+    }
+    assert_int_equal(seg_writer_term_id(w, "msg:zzzz", 8), -1);
+}
+
+static void free_brute(brute *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        roaring_bitmap_free(b->terms[i].rows);
+    free(b->terms);
+}
+
+static void test_writer_index(void **state)
+{
+    (void)state;
+    size_t n = 400;
+    tev **sorted;
+    tev *evs = corpus_make(4242, n, 0, &sorted);
+    seg_writer_opts o = {.tenant = "t"};
+    seg_writer *w = seg_writer_new(&o);
+    assert_non_null(w);
+    brute arrival = {0}, segment = {0};
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(seg_writer_add(w, &evs[i].ev), 0);
+        arrival.row = (uint32_t)i;
+        seg_event_terms(&evs[i].ev, brute_add, &arrival);
+        segment.row = (uint32_t)i;
+        seg_event_terms(&sorted[i]->ev, brute_add, &segment);
+    }
+    check_writer_index(w, &arrival);
+    seg_writer_seal(w);
+    check_writer_index(w, &segment);
+    seg_writer_free(w);
+    free_brute(&arrival);
+    free_brute(&segment);
+    corpus_free(evs, sorted, n);
+}
+
 /* ---- merge ---------------------------------------------------------------------------- */
 
 static void test_merge_equals_union(void **state)
@@ -707,6 +764,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_bit_exact),
         cmocka_unit_test(test_empty_segment),
         cmocka_unit_test(test_postings_match_brute_force),
+        cmocka_unit_test(test_writer_index),
         cmocka_unit_test(test_merge_equals_union),
         cmocka_unit_test(test_dictionary),
         cmocka_unit_test(test_corruption_is_detected),

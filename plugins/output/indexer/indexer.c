@@ -641,21 +641,41 @@ static seg_writer *find_writer(head_entry *list, size_t n, const char *tenant)
     return NULL;
 }
 
+/* The ids of terms[n] in writer w; 0 when some term is in none of its rows
+ * (no row can match), 1 when ids[] is filled. */
+static int term_ids(const seg_writer *w, const char *const *terms, const size_t *lens, size_t n,
+                    uint32_t *ids)
+{
+    for (size_t k = 0; k < n; k++) {
+        int64_t id = seg_writer_term_id(w, terms[k], lens[k]);
+        if (id < 0)
+            return 0;
+        ids[k] = (uint32_t)id;
+    }
+    return 1;
+}
+
 /* Scan the sealing writer (read-only: no lock but the view's) and the live
- * head writer (in chunks under the head lock, since flush appends to it). */
-static int64_t view_head_scan(void *ctx, const char *tenant, seg_view_event_fn fn, void *ud)
+ * head writer (in chunks under the head lock, since flush appends to it),
+ * visiting only rows holding every one of terms[n] (all rows when n is 0). */
+static int64_t view_head_scan_terms(void *ctx, const char *tenant, const char *const *terms,
+                                    const size_t *lens, size_t n, seg_view_event_fn fn, void *ud)
 {
     indexer *x = ctx;
+    uint32_t ids[INDEXER_MAX_SCAN_TERMS];
+    if (n > INDEXER_MAX_SCAN_TERMS)
+        n = INDEXER_MAX_SCAN_TERMS; /* fewer terms: more rows to verify, same answer */
     strata_kv *kv = malloc(INDEXER_MAX_META * sizeof *kv);
     if (!kv)
         return 0;
     int64_t seen = 0;
     int stopped = 0;
     seg_writer *sw = find_writer(x->sealing, x->nsealing, tenant);
-    size_t n = sw ? seg_writer_count(sw) : 0;
-    for (size_t i = 0; i < n && !stopped; i++) {
+    size_t rows = sw && term_ids(sw, terms, lens, n, ids) ? seg_writer_count(sw) : 0;
+    for (size_t i = 0; i < rows && !stopped; i++) {
         strata_event ev;
-        if (seg_writer_row(sw, i, &ev, kv, INDEXER_MAX_META) == 0) {
+        if (seg_writer_row_has(sw, i, ids, n) &&
+            seg_writer_row(sw, i, &ev, kv, INDEXER_MAX_META) == 0) {
             seen++;
             stopped = fn(ud, &ev);
         }
@@ -666,9 +686,13 @@ static int64_t view_head_scan(void *ctx, const char *tenant, seg_view_event_fn f
         size_t end = w ? seg_writer_count(w) : 0;
         if (end > i + INDEXER_SCAN_CHUNK)
             end = i + INDEXER_SCAN_CHUNK;
+        /* ids are looked up again per chunk: a term may arrive meanwhile */
+        if (w && !term_ids(w, terms, lens, n, ids))
+            i = end;
         for (; i < end && !stopped; i++) {
             strata_event ev;
-            if (seg_writer_row(w, i, &ev, kv, INDEXER_MAX_META) == 0) {
+            if (seg_writer_row_has(w, i, ids, n) &&
+                seg_writer_row(w, i, &ev, kv, INDEXER_MAX_META) == 0) {
                 seen++;
                 stopped = fn(ud, &ev);
             }
@@ -680,6 +704,11 @@ static int64_t view_head_scan(void *ctx, const char *tenant, seg_view_event_fn f
     }
     free(kv);
     return stopped ? -1 : seen;
+}
+
+static int64_t view_head_scan(void *ctx, const char *tenant, seg_view_event_fn fn, void *ud)
+{
+    return view_head_scan_terms(ctx, tenant, NULL, NULL, 0, fn, ud);
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------------------
@@ -827,6 +856,7 @@ static int indexer_init(strata_instance *inst, const strata_host_api *h, const s
                              .lock = view_lock,
                              .unlock = view_unlock,
                              .head_scan = view_head_scan,
+                             .head_scan_terms = view_head_scan_terms,
                              .pipeline = view_pipeline,
                              .wait_visible = view_wait_visible};
     pthread_cond_init(&x->wake, NULL);

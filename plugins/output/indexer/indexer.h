@@ -39,6 +39,9 @@
 /* Head rows a query reads per hold of the head lock: bounds how long a
  * search can stall ingestion (~1 ms of matching). */
 #define INDEXER_SCAN_CHUNK 2048u
+/* Terms a head scan tests per row: a query's first few required terms
+ * narrow the head to a handful of rows; more would only cost compares. */
+#define INDEXER_MAX_SCAN_TERMS 8u
 /* Rows one compaction may merge: keeps a merge's memory bounded (the merge
  * holds its output in memory); larger windows stay split. */
 #define INDEXER_MAX_MERGE_EVENTS (8u << 20)

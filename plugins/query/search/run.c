@@ -370,7 +370,7 @@ int search_run(sctx *c, const sreq *r, strbuf *out)
     snapshot sn;
     store_wait_visible(c->st, c->wal_next, c->lim->wait_visible_ms);
     int rc = store_snapshot(c->st, c->cat, c->tenant, r->from_ns, r->to_ns, c->lim->max_segments,
-                            head_event, &x, &sn, err, sizeof err);
+                            r->q, head_event, &x, &sn, err, sizeof err);
     if (rc < 0) {
         for (size_t i = 0; i < x.top.n; i++)
             free(x.top.h[i].json);

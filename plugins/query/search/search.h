@@ -133,15 +133,19 @@ typedef struct snapshot {
 
 int store_init(store *s, strata_instance *inst, const strata_host_api *h, const char *dir);
 void store_free(store *s);
+/* Required terms of a query a head scan tests (the indexer caps them too:
+ * the first few narrow the head to a handful of rows). */
+#define STORE_HEAD_TERMS 8u
 /* Freeze the index (the indexer's view when it runs in this process), list
  * the tenant's segments overlapping [from, to), open those not cached, and
- * call head_fn for each head event; then unfreeze. `cat` is the calling
+ * call head_fn for each head event that may match q (those holding q's
+ * required terms; every one when q is NULL); then unfreeze. `cat` is the calling
  * thread's catalog connection (opened on first use). 0; -1 with err when
  * the index cannot be read; -2 with err when more than max_segments
  * overlap (nothing is opened or scanned then). */
 int store_snapshot(store *s, catalog **cat, const char *tenant, int64_t from, int64_t to,
-                   uint64_t max_segments, seg_view_event_fn head_fn, void *ud, snapshot *out,
-                   char *err, size_t errlen);
+                   uint64_t max_segments, const query *q, seg_view_event_fn head_fn, void *ud,
+                   snapshot *out, char *err, size_t errlen);
 /* Read your writes: before the next store_snapshot of this thread, wait
  * (at most wait_ms) until the indexer holds every WAL record below wal_next
  * (the position when the request arrived). No-op without an indexer in
