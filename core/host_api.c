@@ -7,6 +7,7 @@
  * Thread: as marked in sdk/include/strata/host.h; [loop] functions check.
  */
 #include "host_api.h"
+#include "segment_api.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -465,7 +466,8 @@ static int h_service_export(strata_instance *inst, const char *name, const void 
 {
     instance *in = INST(inst);
     engine *eng = in->eng;
-    if (!name || !api || strlen(name) >= SERVICE_NAME_MAX)
+    if (!name || !api || strlen(name) >= SERVICE_NAME_MAX ||
+        strcmp(name, STRATA_SEGMENT_SERVICE) == 0) /* built in */
         return STRATA_EINVAL;
     pthread_mutex_lock(&eng->svc_lock);
     for (service *s = eng->services; s; s = s->next)
@@ -527,6 +529,8 @@ static void h_service_withdraw(strata_instance *inst, const char *name)
 
 static const void *h_service_acquire(strata_instance *inst, const char *name)
 {
+    if (name && strcmp(name, STRATA_SEGMENT_SERVICE) == 0)
+        return segment_api_table(); /* built in: static, nothing to count */
     engine *eng = INST(inst)->eng;
     const void *api = NULL;
     pthread_mutex_lock(&eng->svc_lock);
@@ -542,6 +546,8 @@ static const void *h_service_acquire(strata_instance *inst, const char *name)
 
 static void h_service_release(strata_instance *inst, const void *api)
 {
+    if (api == segment_api_table())
+        return; /* built in */
     engine *eng = INST(inst)->eng;
     pthread_mutex_lock(&eng->svc_lock);
     for (service *s = eng->services; s; s = s->next)

@@ -183,37 +183,12 @@ static int print_term(void *ud, const char *t, size_t n, uint32_t df)
     return --tp->left == 0;
 }
 
-/* Dictionaries for a lone file .../<tenant>/L<n>/x.sseg: DATA_DIR is three up. */
-static void load_dicts_near(seg_dicts *d, const char *file)
-{
-    const char *env = getenv("STRATA_DICTS");
-    if (env) {
-        seg_dicts_load_dir(d, env);
-        return;
-    }
-    char root[4096];
-    snprintf(root, sizeof root, "%s", file);
-    for (int up = 0; up < 4; up++) {
-        char *slash = strrchr(root, '/');
-        if (!slash)
-            return;
-        *slash = 0;
-        char probe[4200];
-        snprintf(probe, sizeof probe, "%s/dicts", root);
-        struct stat st;
-        if (stat(probe, &st) == 0 && S_ISDIR(st.st_mode)) {
-            load_dicts(d, root);
-            return;
-        }
-    }
-}
-
 static int inspect_segment(const char *path, long rows, const char *prefix, int json)
 {
     seg_dicts *d = seg_dicts_new();
     if (!d)
         return 1;
-    load_dicts_near(d, path);
+    seg_dicts_load_near(d, path);
     char err[512];
     seg_reader *r = seg_open(path, d, err, sizeof err);
     if (!r) {

@@ -214,6 +214,10 @@ void seg_walk(const char *root, int max_depth, seg_walk_fn fn, void *ud);
 int seg_has_suffix(const char *name, const char *suffix);
 /* Load every DIR/<tenant>/<id>.zdict (the indexer's layout); how many. */
 int seg_dicts_load_tree(seg_dicts *d, const char *dir);
+/* The dictionaries a lone segment file may need: $STRATA_DICTS when set,
+ * else the "dicts" directory of the index holding the file
+ * (INDEX/segments/TENANT/Ln/x.sseg -> INDEX/dicts), if any. */
+void seg_dicts_load_near(seg_dicts *d, const char *file);
 
 /* ---- terms -------------------------------------------------------------- */
 

@@ -3,6 +3,7 @@
  * finds segments with it, the indexer finds orphans and dictionaries.
  */
 #include <dirent.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,4 +51,28 @@ int seg_has_suffix(const char *name, const char *suffix)
 {
     size_t n = strlen(name), k = strlen(suffix);
     return n > k && strcmp(name + n - k, suffix) == 0;
+}
+
+void seg_dicts_load_near(seg_dicts *d, const char *file)
+{
+    const char *env = getenv("STRATA_DICTS");
+    if (env) {
+        seg_dicts_load_dir(d, env);
+        return;
+    }
+    char root[4096];
+    snprintf(root, sizeof root, "%s", file);
+    for (int up = 0; up < 4; up++) {
+        char *slash = strrchr(root, '/');
+        if (!slash)
+            return;
+        *slash = 0;
+        char probe[4200];
+        snprintf(probe, sizeof probe, "%s/dicts", root);
+        struct stat st;
+        if (stat(probe, &st) == 0 && S_ISDIR(st.st_mode)) {
+            seg_dicts_load_tree(d, probe);
+            return;
+        }
+    }
 }
