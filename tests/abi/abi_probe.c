@@ -5,6 +5,7 @@
  * tests/abi/check_abi.sh: growing a table at its end is allowed, anything
  * else that breaks binary compatibility fails the test.
  */
+#include <strata/segment.h>
 #include <strata/strata.h>
 
 typedef struct strata_abi_everything {
@@ -26,4 +27,14 @@ __attribute__((visibility("default"))) size_t strata_abi_probe(const strata_abi_
 __attribute__((visibility("default"))) size_t strata_abi_probe(const strata_abi_everything *e)
 {
     return e ? sizeof *e : 0;
+}
+
+/* The segment reading table (strata/segment.h), probed apart so that the
+ * main probe's layout stays as recorded. */
+__attribute__((visibility("default"))) size_t
+strata_abi_probe_segment(const strata_segment_api *api, const strata_segment_info *info);
+__attribute__((visibility("default"))) size_t
+strata_abi_probe_segment(const strata_segment_api *api, const strata_segment_info *info)
+{
+    return (api ? sizeof *api : 0) + (info ? sizeof *info : 0);
 }
