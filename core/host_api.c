@@ -529,7 +529,9 @@ static void h_service_withdraw(strata_instance *inst, const char *name)
 
 static const void *h_service_acquire(strata_instance *inst, const char *name)
 {
-    if (name && strcmp(name, STRATA_SEGMENT_SERVICE) == 0)
+    if (!name)
+        return NULL;
+    if (strcmp(name, STRATA_SEGMENT_SERVICE) == 0)
         return segment_api_table(); /* built in: static, nothing to count */
     engine *eng = INST(inst)->eng;
     const void *api = NULL;

@@ -768,7 +768,7 @@ static int load_block(seg_reader *r, uint32_t k, int msgs)
     const uint8_t *e = r->sec[SEC_BLOCK_INDEX].p + (size_t)k * r->block_entry;
     const uint8_t *src = r->sec[SEC_BLOCKS].p + load_u64(e);
     uint32_t clen = load_u32(e + 8), rows = load_u32(e + 12);
-    size_t len;
+    size_t len = 0;
     if (!v3) {
         reset_msgs(b);
         reset_meta(b);

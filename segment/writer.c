@@ -778,7 +778,7 @@ static int write_blocks(build *b, uint32_t *nblocks_out)
         sb_reset(&meta);
         block_payload(w, b, from, to, &msgs, &meta, key_count, nkeys);
         size_t at = b->out.len;
-        uint32_t mlen, klen;
+        uint32_t mlen = 0, klen = 0;
         if (put_frame(b, cctx, &msgs, k, &mlen) < 0 || put_frame(b, cctx, &meta, k, &klen) < 0)
             goto out;
         uint8_t *e = index + k * SEG_BLOCK_ENTRY_BYTES;
