@@ -73,7 +73,11 @@ int64_t strtab_find(const strtab *t, const char *s, size_t len)
 
 int64_t strtab_intern(strtab *t, const char *s, size_t len)
 {
-    uint64_t h = term_hash(s, len);
+    return strtab_intern_hashed(t, s, len, term_hash(s, len));
+}
+
+int64_t strtab_intern_hashed(strtab *t, const char *s, size_t len, uint64_t h)
+{
     size_t slot = 0;
     int64_t id = probe(t, s, len, h, &slot);
     if (id >= 0)

@@ -28,6 +28,15 @@ typedef struct strtab {
 
 /* The id of s (interned on first sight), or -1 on OOM / too many strings. */
 int64_t strtab_intern(strtab *t, const char *s, size_t len);
+/* The same with h = term_hash(s, len) already computed. */
+int64_t strtab_intern_hashed(strtab *t, const char *s, size_t len, uint64_t h);
+/* Start loading the slot where a string of hash h is probed: interning a
+ * batch after prefetching all of its slots overlaps their cache misses. */
+static inline void strtab_prefetch(const strtab *t, uint64_t h)
+{
+    if (t->nslots)
+        __builtin_prefetch(&t->slots[h & (t->nslots - 1)]);
+}
 /* Lookup without inserting; -1 when absent. */
 int64_t strtab_find(const strtab *t, const char *s, size_t len);
 static inline const char *strtab_str(const strtab *t, uint32_t id)

@@ -59,6 +59,12 @@ typedef struct windex {
     uint32_t cur_row;
     int oom;
     strata_kv *kv; /* scratch for rebuilding a stored row (SEG_MAX_META_PER_ROW) */
+    strbuf rbytes; /* the row's terms, gathered before interning */
+    struct rterm {
+        uint64_t hash;
+        uint32_t off, len; /* in rbytes */
+    } * rterms;
+    size_t nr, rcap;
 } windex;
 
 struct seg_writer {
@@ -203,6 +209,8 @@ void seg_writer_free(seg_writer *w)
     free(w->ix.row_occ);
     free(w->ix.last_row);
     free(w->ix.kv);
+    sb_free(&w->ix.rbytes);
+    free(w->ix.rterms);
     free(w);
 }
 
@@ -362,40 +370,73 @@ static void sec_end(build *b, uint32_t id, size_t start)
     store_u64(e + 16, len);
 }
 
-/* Record one term of the row being added. */
+/* Gather one term of the row being added (interned by intern_row). */
 static void add_term(void *ud, const char *t, size_t n)
 {
     windex *x = ud;
-    int64_t id = strtab_intern(&x->terms, t, n);
-    if (id < 0) {
+    if (x->nr == x->rcap) {
+        size_t cap = x->rcap ? x->rcap * 2 : 64;
+        struct rterm *r = realloc(x->rterms, cap * sizeof *r);
+        if (!r) {
+            x->oom = 1;
+            return;
+        }
+        x->rterms = r;
+        x->rcap = cap;
+    }
+    struct rterm *r = &x->rterms[x->nr];
+    r->off = (uint32_t)x->rbytes.len;
+    r->len = (uint32_t)n;
+    if (sb_append(&x->rbytes, t, n) < 0) {
         x->oom = 1;
         return;
     }
-    if ((size_t)id >= x->last_cap) {
-        size_t cap = x->last_cap ? x->last_cap * 2 : 4096;
-        uint32_t *l = realloc(x->last_row, cap * sizeof *l);
-        if (!l) {
+    x->nr++;
+}
+
+/* Intern the gathered terms of the current row and record its distinct
+ * term ids. Hashes and slot prefetches go first, so that the table's cache
+ * misses (it holds every term of the head) overlap instead of queueing. */
+static void intern_row(windex *x)
+{
+    for (size_t i = 0; i < x->nr; i++) {
+        struct rterm *r = &x->rterms[i];
+        r->hash = term_hash(x->rbytes.buf + r->off, r->len);
+        strtab_prefetch(&x->terms, r->hash);
+    }
+    for (size_t i = 0; i < x->nr && !x->oom; i++) {
+        const struct rterm *r = &x->rterms[i];
+        int64_t id = strtab_intern_hashed(&x->terms, x->rbytes.buf + r->off, r->len, r->hash);
+        if (id < 0) {
             x->oom = 1;
             return;
         }
-        memset(l + x->last_cap, 0xff, (cap - x->last_cap) * sizeof *l);
-        x->last_row = l;
-        x->last_cap = cap;
-    }
-    if (x->last_row[id] == x->cur_row)
-        return;
-    if (x->nocc == x->occcap) {
-        size_t cap = x->occcap ? x->occcap * 2 : 65536;
-        uint32_t *o = realloc(x->occ, cap * sizeof *o);
-        if (!o) {
-            x->oom = 1;
-            return;
+        if ((size_t)id >= x->last_cap) {
+            size_t cap = x->last_cap ? x->last_cap * 2 : 4096;
+            uint32_t *l = realloc(x->last_row, cap * sizeof *l);
+            if (!l) {
+                x->oom = 1;
+                return;
+            }
+            memset(l + x->last_cap, 0xff, (cap - x->last_cap) * sizeof *l);
+            x->last_row = l;
+            x->last_cap = cap;
         }
-        x->occ = o;
-        x->occcap = cap;
+        if (x->last_row[id] == x->cur_row)
+            continue;
+        if (x->nocc == x->occcap) {
+            size_t cap = x->occcap ? x->occcap * 2 : 65536;
+            uint32_t *o = realloc(x->occ, cap * sizeof *o);
+            if (!o) {
+                x->oom = 1;
+                return;
+            }
+            x->occ = o;
+            x->occcap = cap;
+        }
+        x->last_row[id] = x->cur_row; /* only once recorded: a rollback resets it */
+        x->occ[x->nocc++] = (uint32_t)id;
     }
-    x->last_row[id] = x->cur_row; /* only once recorded: a rollback resets it */
-    x->occ[x->nocc++] = (uint32_t)id;
 }
 
 /* Rebuild row r as a strata_event (pointers into the writer) to index it. */
@@ -485,7 +526,11 @@ static int index_row(seg_writer *w)
     row_event(w, &w->rows[w->n], &ev, x->kv);
     x->row_occ[w->n] = x->nocc;
     x->cur_row = (uint32_t)w->n;
+    x->nr = 0;
+    sb_reset(&x->rbytes);
     seg_event_terms(&ev, add_term, x);
+    if (!x->oom)
+        intern_row(x);
     if (x->oom) { /* forget the row's terms; interned ones stay, with no rows */
         x->oom = 0;
         for (size_t i = x->row_occ[w->n]; i < x->nocc; i++)
