@@ -1,7 +1,8 @@
 /*
  * tests/fuzz/fuzz_query.c - the query parser, and every query it accepts
- * evaluated on events and on a small segment: a hostile query must get an
- * error or an answer, never a crash, a leak or a hang.
+ * evaluated on events, on a small segment and on a head writer's index: a
+ * hostile query must get an error or an answer, never a crash, a leak or a
+ * hang, and the three must agree.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "segment.h"
 
 static seg_reader *seg;
+static seg_writer *head; /* the same events, as the indexer's head holds them */
 static uint8_t *seg_bytes;
 static strata_event evs[3];
 static strata_kv kvs[2];
@@ -23,6 +25,7 @@ static void setup(void)
     const char *msgs[3] = {"Card declined: timeout after 10.0.3.42", "NullPointerException 数据库",
                            "GET /api/v1 payment-service ok"};
     seg_writer *w = seg_writer_new(&(seg_writer_opts){.tenant = "t", .block_events = 2});
+    head = seg_writer_new(&(seg_writer_opts){.tenant = "t"});
     for (int i = 0; i < 3; i++) {
         strata_event_init(&evs[i]);
         evs[i].ingest_ts_ns = evs[i].event_ts_ns = 1000 + i;
@@ -33,14 +36,32 @@ static void setup(void)
         evs[i].meta = kvs;
         evs[i].meta_count = (uint32_t)i;
         seg_writer_add(w, &evs[i]);
+        seg_writer_add(head, &evs[i]);
     }
     size_t len;
     char err[128];
     if (seg_writer_finish_mem(w, &seg_bytes, &len, err, sizeof err) == 0)
         seg = seg_open_mem(seg_bytes, len, NULL, err, sizeof err);
     seg_writer_free(w);
-    if (!seg)
+    if (!seg || !head)
         abort();
+}
+
+/* Required terms as ids in the head; *absent when no row has one. */
+typedef struct req {
+    uint32_t ids[8];
+    size_t n;
+    int absent;
+} req;
+
+static void req_term(void *ud, const char *t, size_t len)
+{
+    req *r = ud;
+    int64_t id = seg_writer_term_id(head, t, len);
+    if (id < 0)
+        r->absent = 1;
+    else if (r->n < 8)
+        r->ids[r->n++] = (uint32_t)id;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -76,6 +97,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* the index and the matcher disagree */
         roaring_bitmap_free(rows);
     }
+    /* a head search visits only rows holding the required terms */
+    req rq = {.n = 0};
+    q_required_terms(q, 8, req_term, &rq);
+    for (uint32_t i = 0; i < 3; i++)
+        if ((want >> i & 1) && (rq.absent || !seg_writer_row_has(head, i, rq.ids, rq.n)))
+            abort(); /* a matching row lacks a required term: the head would miss it */
     q_scratch_free(s);
     q_free(q);
     return 0;

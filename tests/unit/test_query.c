@@ -273,6 +273,24 @@ static void rand_query(char *buf, size_t cap, int depth)
 #define N_EVENTS 2000
 #define N_QUERIES 400
 
+/* Required terms of a query as ids in a head writer. */
+typedef struct req {
+    seg_writer *head;
+    uint32_t ids[8];
+    size_t n;
+    int absent; /* a required term no row has */
+} req;
+
+static void req_term(void *ud, const char *t, size_t len)
+{
+    req *r = ud;
+    int64_t id = seg_writer_term_id(r->head, t, len);
+    if (id < 0)
+        r->absent = 1;
+    else if (r->n < 8)
+        r->ids[r->n++] = (uint32_t)id;
+}
+
 static void test_index_equals_scan(void **state)
 {
     (void)state;
@@ -281,9 +299,11 @@ static void test_index_equals_scan(void **state)
     assert_non_null(evs);
     seg_writer_opts o = {.tenant = "t", .block_events = 128};
     seg_writer *w = seg_writer_new(&o);
+    seg_writer *head = seg_writer_new(&o); /* as the indexer's head: never sealed */
     for (size_t i = 0; i < N_EVENTS; i++) {
         make_event(&evs[i], 1750000000000000000ll + (int64_t)i * 1000000);
         assert_int_equal(seg_writer_add(w, &evs[i].ev), 0);
+        assert_int_equal(seg_writer_add(head, &evs[i].ev), 0);
     }
     uint8_t *buf;
     size_t len;
@@ -330,6 +350,14 @@ static void test_index_equals_scan(void **state)
             fail_msg("query '%s': index gives %llu rows, scan %llu", text,
                      (unsigned long long)roaring_bitmap_get_cardinality(cand),
                      (unsigned long long)roaring_bitmap_get_cardinality(want));
+        /* a head search visits only rows holding the required terms: every
+         * matching row must hold them (else a search would miss it) */
+        req rq = {.head = head};
+        q_required_terms(q, 8, req_term, &rq);
+        for (uint32_t i = 0; i < N_EVENTS; i++)
+            if (roaring_bitmap_contains(want, i) &&
+                (rq.absent || !seg_writer_row_has(head, i, rq.ids, rq.n)))
+                fail_msg("query '%s': row %u matches but lacks a required term", text, i);
         if (!roaring_bitmap_is_empty(want))
             nonempty++;
         roaring_bitmap_free(want);
@@ -341,6 +369,7 @@ static void test_index_equals_scan(void **state)
     assert_true(inexact > N_QUERIES / 10);
     q_scratch_free(s);
     seg_close(r);
+    seg_writer_free(head);
     free(buf);
     free(evs);
 }
