@@ -206,14 +206,12 @@ static roaring_bitmap_t *eval(const ectx *c, const q_node *n, int *exact)
     case Q_TERMS: return terms_rows(c, n);
     case Q_PHRASE: {
         *exact = 0;
-        char buf[Q_PREFIX_MAX + TOK_MAX_BYTES];
+        char buf[Q_TERM_BUF];
         roaring_bitmap_t *acc = NULL;
         for (size_t i = 0; i < n->nitems; i++) {
-            size_t len = n->prefix.n + n->items[i].n;
-            if (len > sizeof buf)
+            size_t len = q_phrase_term(n, i, buf);
+            if (!len)
                 continue;
-            memcpy(buf, n->prefix.p, n->prefix.n);
-            memcpy(buf + n->prefix.n, n->items[i].p, n->items[i].n);
             if (and_term(c, &acc, buf, len) < 0)
                 return NULL;
             if (roaring_bitmap_is_empty(acc))

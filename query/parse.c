@@ -785,6 +785,16 @@ unsigned q_reads(const query *q)
     return node_reads(q->root);
 }
 
+size_t q_phrase_term(const q_node *n, size_t i, char *buf)
+{
+    size_t len = n->prefix.n + n->items[i].n;
+    if (len > Q_TERM_BUF)
+        return 0;
+    memcpy(buf, n->prefix.p, n->prefix.n);
+    memcpy(buf + n->prefix.n, n->items[i].p, n->items[i].n);
+    return len;
+}
+
 /* Walk the AND nodes under n, reporting Q_TERMS items and Q_PHRASE words
  * (with their field prefix) until *left is 0. */
 static void required(const q_node *n, size_t *left, q_term_fn fn, void *ud)
@@ -798,12 +808,10 @@ static void required(const q_node *n, size_t *left, q_term_fn fn, void *ud)
         if (n->kind == Q_TERMS) {
             fn(ud, n->items[i].p, n->items[i].n);
         } else if (n->kind == Q_PHRASE) {
-            char buf[Q_PREFIX_MAX + TOK_MAX_BYTES];
-            size_t len = n->prefix.n + n->items[i].n;
-            if (len > sizeof buf)
+            char buf[Q_TERM_BUF];
+            size_t len = q_phrase_term(n, i, buf);
+            if (!len)
                 continue;
-            memcpy(buf, n->prefix.p, n->prefix.n);
-            memcpy(buf + n->prefix.n, n->items[i].p, n->items[i].n);
             fn(ud, buf, len);
         } else {
             return;

@@ -67,6 +67,12 @@ struct query {
 /* Glob with '*' (any run, also empty) and '?' (one UTF-8 character). */
 int q_glob(const char *pat, size_t plen, const char *s, size_t slen);
 
+/* Buffer for one namespaced term of a node: its field prefix and a token. */
+#define Q_TERM_BUF (Q_PREFIX_MAX + TOK_MAX_BYTES)
+/* Word i of a Q_PHRASE node as the index holds it (field prefix, then the
+ * word) in buf (Q_TERM_BUF bytes); its length, or 0 when it cannot fit. */
+size_t q_phrase_term(const q_node *n, size_t i, char *buf);
+
 /* Does node n need verification on rows (phrase, regex, number, existence)? */
 int q_node_exact(const q_node *n);
 

@@ -71,6 +71,13 @@ enum {
  * frame. */
 #define SEG_BLOCK_ENTRY_BYTES_V2 20
 #define SEG_BLOCK_ENTRY_BYTES 28
+/* Block index entry offsets. */
+#define SEG_BE_OFFSET 0     /* u64: the block's first frame, within SEC_BLOCKS */
+#define SEG_BE_CLEN 8       /* u32: (v3) message frame length; (v1-2) the frame's */
+#define SEG_BE_ROWS 12      /* u32 */
+#define SEG_BE_CRC 16       /* u32: crc32c of that frame */
+#define SEG_BE_META_CLEN 20 /* u32: (v3) meta frame length */
+#define SEG_BE_META_CRC 24  /* u32: (v3) crc32c of the meta frame */
 
 /* Terms per front-coded block. 32 keeps a lookup to one binary search over
  * the sparse index plus at most 31 prefix-decoded terms. */

@@ -353,9 +353,10 @@ static int load_blocks(seg_reader *r)
     uint64_t rows = 0, maxrows = 0;
     for (uint32_t k = 0; k < nb; k++) {
         const uint8_t *e = ix->p + (size_t)k * r->block_entry;
-        uint64_t off = load_u64(e), clen = load_u32(e + 8), n = load_u32(e + 12);
+        uint64_t off = load_u64(e + SEG_BE_OFFSET), clen = load_u32(e + SEG_BE_CLEN),
+                 n = load_u32(e + SEG_BE_ROWS);
         if (r->info.version >= 3) /* the meta frame follows the message frame */
-            clen += load_u32(e + 20);
+            clen += load_u32(e + SEG_BE_META_CLEN);
         if (n == 0 || n > SEG_MAX_BLOCK_EVENTS || off > r->sec[SEC_BLOCKS].len ||
             clen > r->sec[SEC_BLOCKS].len - off)
             return set_err(r, "segment block %u out of bounds", k);
@@ -492,7 +493,8 @@ static void compute_parts(seg_reader *r)
     p->rows = r->sec[SEC_BLOCKS].len + r->sec[SEC_BLOCK_INDEX].len;
     p->meta = 0;
     for (uint32_t k = 0; r->info.version >= 3 && k < r->info.blocks; k++)
-        p->meta += load_u32(r->sec[SEC_BLOCK_INDEX].p + (size_t)k * r->block_entry + 20);
+        p->meta +=
+            load_u32(r->sec[SEC_BLOCK_INDEX].p + (size_t)k * r->block_entry + SEG_BE_META_CLEN);
     p->terms = r->sec[SEC_TERMS].len + r->sec[SEC_TERM_INDEX].len;
     p->postings = r->sec[SEC_POSTINGS].len;
     p->filters = r->sec[SEC_BLOOM].len + r->sec[SEC_BLOCK_BLOOMS].len;
@@ -766,13 +768,13 @@ static int load_block(seg_reader *r, uint32_t k, int msgs)
     if (r->info.dict_id && !r->ddict)
         return set_err(r, "segment needs zstd dictionary %u, which is not loaded", r->info.dict_id);
     const uint8_t *e = r->sec[SEC_BLOCK_INDEX].p + (size_t)k * r->block_entry;
-    const uint8_t *src = r->sec[SEC_BLOCKS].p + load_u64(e);
-    uint32_t clen = load_u32(e + 8), rows = load_u32(e + 12);
+    const uint8_t *src = r->sec[SEC_BLOCKS].p + load_u64(e + SEG_BE_OFFSET);
+    uint32_t clen = load_u32(e + SEG_BE_CLEN), rows = load_u32(e + SEG_BE_ROWS);
     size_t len = 0;
     if (!v3) {
         reset_msgs(b);
         reset_meta(b);
-        if (inflate_frame(r, k, src, clen, load_u32(e + 16), &b->raw, &b->rawcap, &len) < 0)
+        if (inflate_frame(r, k, src, clen, load_u32(e + SEG_BE_CRC), &b->raw, &b->rawcap, &len) < 0)
             return -1;
         cursor c = cursor_make(b->raw, len);
         if (parse_msgs(r, k, &c, rows) < 0 || parse_meta(r, k, &c, rows) < 0) {
@@ -785,8 +787,8 @@ static int load_block(seg_reader *r, uint32_t k, int msgs)
     }
     if (b->meta_index != (int64_t)k) {
         reset_meta(b);
-        if (inflate_frame(r, k, src + clen, load_u32(e + 20), load_u32(e + 24), &b->mraw,
-                          &b->mrawcap, &len) < 0)
+        if (inflate_frame(r, k, src + clen, load_u32(e + SEG_BE_META_CLEN),
+                          load_u32(e + SEG_BE_META_CRC), &b->mraw, &b->mrawcap, &len) < 0)
             return -1;
         cursor c = cursor_make(b->mraw, len);
         if (parse_meta(r, k, &c, rows) < 0) {
@@ -797,12 +799,17 @@ static int load_block(seg_reader *r, uint32_t k, int msgs)
     }
     if (msgs && b->index != (int64_t)k) {
         reset_msgs(b);
-        if (inflate_frame(r, k, src, clen, load_u32(e + 16), &b->raw, &b->rawcap, &len) < 0)
+        if (inflate_frame(r, k, src, clen, load_u32(e + SEG_BE_CRC), &b->raw, &b->rawcap, &len) < 0)
             return -1;
         cursor c = cursor_make(b->raw, len);
-        if (parse_msgs(r, k, &c, rows) < 0 || cursor_left(&c) != 0) {
+        if (parse_msgs(r, k, &c, rows) < 0) {
             reset_msgs(b);
-            return set_err(r, "segment block %u: message frame malformed", k);
+            return -1;
+        }
+        if (cursor_left(&c) != 0) {
+            reset_msgs(b);
+            return set_err(r, "segment block %u: %zu bytes after the messages in its frame", k,
+                           cursor_left(&c));
         }
         b->index = k;
     }

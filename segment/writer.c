@@ -827,12 +827,12 @@ static int write_blocks(build *b, uint32_t *nblocks_out)
         if (put_frame(b, cctx, &msgs, k, &mlen) < 0 || put_frame(b, cctx, &meta, k, &klen) < 0)
             goto out;
         uint8_t *e = index + k * SEG_BLOCK_ENTRY_BYTES;
-        store_u64(e, at - s);
-        store_u32(e + 8, mlen);
-        store_u32(e + 12, (uint32_t)(to - from));
-        store_u32(e + 16, crc32c(0, b->out.buf + at, mlen));
-        store_u32(e + 20, klen);
-        store_u32(e + 24, crc32c(0, b->out.buf + at + mlen, klen));
+        store_u64(e + SEG_BE_OFFSET, at - s);
+        store_u32(e + SEG_BE_CLEN, mlen);
+        store_u32(e + SEG_BE_ROWS, (uint32_t)(to - from));
+        store_u32(e + SEG_BE_CRC, crc32c(0, b->out.buf + at, mlen));
+        store_u32(e + SEG_BE_META_CLEN, klen);
+        store_u32(e + SEG_BE_META_CRC, crc32c(0, b->out.buf + at + mlen, klen));
     }
     sec_end(b, SEC_BLOCKS, s);
     s = sec_begin(b);
