@@ -162,6 +162,8 @@ static void print_log(const cJSON *log, int json, int colour)
         printf("%s %-5s %s%s%s %s", ts ? ts : "", lv, svc ? svc : "", host && *host ? "@" : "",
                host ? host : "", msg ? msg : "");
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(log, "meta"), *kv;
+    if (!cJSON_IsObject(meta)) /* an array's items have no names to print */
+        meta = NULL;
     cJSON_ArrayForEach(kv, meta)
     {
         char *v = cJSON_IsString(kv) ? NULL : cJSON_PrintUnformatted(kv);

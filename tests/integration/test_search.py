@@ -409,6 +409,8 @@ class ErrorsAndLimitsTest(unittest.TestCase):
                 (json.dumps({"time_range": {"from": "yesterday"}}).encode(), "time_range.from"),
                 (json.dumps({"time_range": {"from": "now", "to": "now-1h"}}).encode(),
                  "from must be before to"),
+                (json.dumps({"time_range": ["now-1h", "now"]}).encode(),
+                 "time_range must be {"),
                 (json.dumps({"filters": {"service": {"a": 1}}}).encode(), "filters.service"),
                 (json.dumps({"query": "/a(b/"}).encode(), "invalid regex"),
             ]

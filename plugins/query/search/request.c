@@ -291,6 +291,11 @@ int request_parse(int kind, const char *body, size_t len, int64_t now_ns, sreq *
         } else if (!strcmp(name, "filters")) {
             filters = k;
         } else if (!strcmp(name, "time_range")) {
+            /* checked before the loop: an array's items have no names */
+            if (!cJSON_IsObject(k)) {
+                bad(err, errlen, "time_range must be {\"from\": .., \"to\": ..}");
+                goto out;
+            }
             const cJSON *t;
             cJSON_ArrayForEach(t, k)
             {
@@ -312,10 +317,6 @@ int request_parse(int kind, const char *body, size_t len, int64_t now_ns, sreq *
                     out->from_ns = v;
                 else
                     out->to_ns = v;
-            }
-            if (!cJSON_IsObject(k)) {
-                bad(err, errlen, "time_range must be {\"from\": .., \"to\": ..}");
-                goto out;
             }
         } else if (!strcmp(name, "sort") && kind == REQ_SEARCH) {
             if (!cJSON_IsString(k) ||
