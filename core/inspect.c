@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 
 #include "batch.h"
+#include "format.h"
 #include "inspect.h"
 #include "segment.h"
 #include "strbuf.h"
@@ -232,6 +233,13 @@ static int inspect_segment(const char *path, long rows, const char *prefix, int 
         if (p->meta)
             printf("(of rows: meta %llu bytes, %.2f B/event)\n", (unsigned long long)p->meta,
                    in->events ? (double)p->meta / (double)in->events : 0.0);
+        for (uint32_t i = 0; i < seg_meta_column_count(r); i++) {
+            strata_str key;
+            uint32_t kind, present;
+            seg_meta_column_info(r, i, &key, &kind, &present);
+            printf("meta column %.*s: %s, %u rows\n", (int)key.len, key.ptr,
+                   kind == SEG_META_COL_NUMBER ? "numbers" : "dictionary", present);
+        }
     }
     int rc = 0;
     if (prefix) {

@@ -4,7 +4,10 @@
  */
 #include "codec.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "format.h"
 
 void put_u8(strbuf *b, uint8_t v)
 {
@@ -234,4 +237,90 @@ int intcol_decode(cursor *c, int64_t *out, size_t n)
         c->p += bytes;
     }
     return 0;
+}
+
+int fcdict_decode(cursor *c, uint32_t max_count, int exact, strata_str **out, uint32_t *n,
+                  char **arena)
+{
+    *out = NULL;
+    *arena = NULL;
+    *n = 0;
+    uint64_t count = get_varint(c);
+    if (c->bad || count > max_count || count > cursor_left(c) / 2)
+        return -1;
+    /* first pass: the total size, each string bounded by SEG_MAX_STRING */
+    cursor scan = *c;
+    uint64_t total = 0, prev = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t shared = get_varint(&scan);
+        size_t len;
+        if (!get_bytes(&scan, SEG_MAX_STRING, &len) || shared > prev ||
+            shared + len > SEG_MAX_STRING || (i == 0 && shared))
+            return -1;
+        prev = shared + len;
+        total += prev;
+    }
+    if ((exact && cursor_left(&scan) != 0) || total > (uint64_t)max_count * 64)
+        return -1;
+    *out = calloc(count ? count : 1, sizeof **out);
+    *arena = malloc(total ? total : 1);
+    if (!*out || !*arena) {
+        free(*out);
+        free(*arena);
+        *out = NULL;
+        *arena = NULL;
+        return -2;
+    }
+    char *p = *arena;
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t shared = get_varint(c);
+        size_t len;
+        const uint8_t *rest = get_bytes(c, SEG_MAX_STRING, &len);
+        if (shared && i > 0) /* the first pass checked every length */
+            memcpy(p, (*out)[i - 1].ptr, shared);
+        memcpy(p + shared, rest, len);
+        (*out)[i].ptr = p;
+        (*out)[i].len = (uint32_t)(shared + len);
+        p += shared + len;
+    }
+    *n = (uint32_t)count;
+    return 0;
+}
+
+int canonical_i64(const char *s, size_t n, int64_t *v)
+{
+    size_t i = 0;
+    int neg = n > 0 && s[0] == '-';
+    i = (size_t)neg;
+    if (n == i || n - i > 19 || (s[i] == '0' && n - i > 1) || (neg && s[i] == '0'))
+        return 0; /* empty, too long, a leading zero or "-0" */
+    uint64_t u = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        u = u * 10 + (uint64_t)(s[i] - '0'); /* 19 digits cannot overflow u64 */
+    }
+    if (u > (uint64_t)INT64_MAX + (uint64_t)neg)
+        return 0;
+    *v = neg ? -(int64_t)(u - 1) - 1 : (int64_t)u; /* u may be 2^63 */
+    if (neg && u == 0)
+        return 0;
+    return 1;
+}
+
+size_t fmt_i64(char *buf, int64_t v)
+{
+    char t[CODEC_I64_CHARS];
+    size_t n = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        t[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t k = 0;
+    if (v < 0)
+        buf[k++] = '-';
+    while (n)
+        buf[k++] = t[--n];
+    return k;
 }

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strata/abi.h"
 #include "strbuf.h"
 
 /* Values per bit-packed frame. 128 keeps the per-frame header (base + width)
@@ -83,5 +84,23 @@ const uint8_t *get_bytes(cursor *c, size_t max, size_t *n);
 void intcol_encode(strbuf *b, const int64_t *v, size_t n);
 /* Decode exactly n values into out; 0, or -1 when the bytes are malformed. */
 int intcol_decode(cursor *c, int64_t *out, size_t n);
+
+/* Is s[0..n) an integer spelled the way fmt_i64 prints it (no sign on 0,
+ * no leading zeros, no '+', fits in int64)? Sets *v when it is. */
+int canonical_i64(const char *s, size_t n, int64_t *v);
+/* Print v in decimal into buf (at least CODEC_I64_CHARS); the length. */
+#define CODEC_I64_CHARS 21
+size_t fmt_i64(char *buf, int64_t v);
+
+/*
+ * Front-coded string dictionary: varint count, then per string varint
+ * (bytes shared with the previous string) and put_bytes of the rest. Decode
+ * rebuilds the strings into one allocation (*arena, the caller's to free,
+ * as is *out). `max_count` bounds what a file may claim. Returns 0, -1 when
+ * the bytes are malformed, -2 on OOM; the cursor must hold exactly the
+ * dictionary when `exact` is set.
+ */
+int fcdict_decode(cursor *c, uint32_t max_count, int exact, strata_str **out, uint32_t *n,
+                  char **arena);
 
 #endif /* STRATA_SEGMENT_CODEC_H */

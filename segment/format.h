@@ -17,9 +17,12 @@
 #define SEG_MAGIC_LEN 8
 /* Version 2 added SEC_ROLLUP. Version 3 splits each row block into two
  * zstd frames, messages and meta, so that meta can be read without
- * decompressing a message byte (aggregates over meta.KEY). Readers still
- * read versions 1 and 2. */
-#define SEG_VERSION 3
+ * decompressing a message byte (aggregates over meta.KEY). Version 4 adds
+ * SEC_META_COLUMNS: the values of frequent meta keys move out of the row
+ * blocks into typed columns (numbers bit-packed, strings by dictionary id),
+ * so an aggregate over them decompresses no block at all. Readers still
+ * read versions 1 to 3. */
+#define SEG_VERSION 4
 #define SEG_MIN_VERSION 1
 #define SEG_HEADER_BYTES 16
 #define SEG_TABLE_ENTRY_BYTES 24
@@ -61,7 +64,8 @@ enum {
     SEC_BLOOM = 16,        /* u64 bits, u8 k, bytes */
     SEC_BLOCK_BLOOMS = 17, /* per block: u64 off, u64 bits; then u8 k; then bytes */
     SEC_ROLLUP = 18,       /* (v2) counts per minute x service x level */
-    SEC_COUNT_ = 19
+    SEC_META_COLUMNS = 19, /* (v4) typed columns of frequent meta keys */
+    SEC_COUNT_ = 20
 };
 
 /* Block index entry sizes. Versions 1-2: u64 offset, u32 compressed
@@ -123,6 +127,24 @@ enum {
 #define SEG_BLOOM_K 7u
 #define SEG_BLOCK_BLOOM_BITS_PER_TERM 8u
 #define SEG_BLOCK_BLOOM_K 6u
+
+/* Meta columns (SEC_META_COLUMNS). A key becomes a column when at least
+ * 1/SEG_META_COL_MIN_SHARE of the rows (and SEG_META_COL_MIN_ROWS) have a
+ * non-null value for it: rarer keys would pay a presence column for little.
+ * A column holds each row's first non-null value of the key; further
+ * values of the same key in a row stay in the row block. NUMBER when every
+ * such value is an integer spelled canonically (so that printing it back
+ * gives the same bytes), else DICT when there are at most
+ * 1/SEG_META_COL_MAX_DISTINCT_SHARE as many distinct values as rows with
+ * the key (a dictionary of unique ids, trace ids say, would save nothing
+ * over the compressed row block). At most SEG_MAX_META_COLUMNS per
+ * segment, the most frequent keys first: it bounds what a reader decodes. */
+#define SEG_META_COL_MIN_SHARE 8u
+#define SEG_META_COL_MIN_ROWS 16u
+#define SEG_META_COL_MAX_DISTINCT_SHARE 2u
+#define SEG_MAX_META_COLUMNS 16u
+#define SEG_META_COL_NUMBER 1u
+#define SEG_META_COL_DICT 2u
 
 /* The rollup's time unit: counts per minute of event time. Dashboards ask
  * for 1 minute and up; finer intervals read the columns. */

@@ -51,7 +51,22 @@ typedef struct dblock {
     uint32_t *kv_key;   /* key id of each kv */
     uint32_t *next;     /* per meta key: next kv slot while reading values */
     uint32_t *order;    /* kvs grouped by key (the order values are stored in) */
+    uint8_t *from_col;  /* per kv: 1 when its value comes from a meta column */
+    char *numtxt;       /* printed values of numeric meta columns */
 } dblock;
+
+/* A meta column (SEC_META_COLUMNS): located at open, decoded on first use. */
+typedef struct mcol {
+    uint32_t key; /* rank in SEC_META_KEYS */
+    seg_column pub;
+    const uint8_t *body;
+    size_t body_len;
+    uint8_t *has;
+    int64_t *num;
+    uint32_t *id;
+    strata_str *values;
+    char *arena;
+} mcol;
 
 struct seg_reader {
     const uint8_t *base;
@@ -83,6 +98,10 @@ struct seg_reader {
     uint64_t bb_data_off; /* block bloom bits start, within SEC_BLOCK_BLOOMS */
     unsigned bb_k;
     size_t block_entry; /* bytes per block index entry (by version) */
+    mcol *mcols;
+    uint32_t nmcols;
+    int8_t *key_col; /* per meta key rank: its column, or -1 (NULL without columns) */
+    int mcols_state; /* 0 not decoded yet, 1 decoded, -1 corrupt */
     dblock blk;
     char err[256];
 };
@@ -198,11 +217,14 @@ static int load_table(seg_reader *r)
         r->sec[id].len = len;
         r->sec[id].present = 1;
     }
-    for (uint32_t id = 1; id < SEC_COUNT_; id++)
-        if (!r->sec[id].present && !(id == SEC_ROLLUP && tv < 2))
+    /* the version each section appeared in */
+    for (uint32_t id = 1; id < SEC_COUNT_; id++) {
+        uint16_t since = id == SEC_ROLLUP ? 2 : id == SEC_META_COLUMNS ? 4 : 1;
+        if (!r->sec[id].present && tv >= since)
             return set_err(r, "segment section %u missing", id);
-    if (tv < 2 && r->sec[SEC_ROLLUP].present)
-        return set_err(r, "segment section %u unknown in version %u", SEC_ROLLUP, tv);
+        if (r->sec[id].present && tv < since)
+            return set_err(r, "segment section %u unknown in version %u", id, tv);
+    }
     r->info.version = tv;
     r->info.events = events;
     r->info.min_ingest_ns = (int64_t)load_u64(tr + SEG_TR_MIN_INGEST);
@@ -223,50 +245,16 @@ static int load_intcol(seg_reader *r, uint32_t id, int64_t *out)
     return 0;
 }
 
-/* A dictionary section: varint count, then front-coded strings (shared
- * prefix length, rest), sorted and distinct. The strings are rebuilt into
- * one allocation owned by the reader (*arena). */
+/* A dictionary section (fcdict_decode): the strings are rebuilt into one
+ * allocation owned by the reader (*arena). */
 static int load_dict(seg_reader *r, uint32_t id, strata_str **out, uint32_t *n, char **arena)
 {
     cursor c = cursor_make(r->sec[id].p, r->sec[id].len);
-    uint64_t count = get_varint(&c);
-    if (c.bad || count > SEG_MAX_DICT_ENTRIES || count > cursor_left(&c) / 2)
-        return set_err(r, "segment dictionary %u malformed", id);
-    /* first pass: total size, bounded by count * SEG_MAX_STRING */
-    cursor scan = c;
-    uint64_t total = 0, prev = 0;
-    for (uint64_t i = 0; i < count; i++) {
-        uint64_t shared = get_varint(&scan);
-        size_t len;
-        if (!get_bytes(&scan, SEG_MAX_STRING, &len) || shared > prev ||
-            shared + len > SEG_MAX_STRING || (i == 0 && shared))
-            return set_err(r, "segment dictionary %u malformed", id);
-        prev = shared + len;
-        total += prev;
-    }
-    if (cursor_left(&scan) != 0)
-        return set_err(r, "segment dictionary %u has trailing bytes", id);
-    if (total > (uint64_t)SEG_MAX_DICT_ENTRIES * 64)
-        return set_err(r, "segment dictionary %u too large", id);
-    *out = calloc(count ? count : 1, sizeof **out);
-    *arena = malloc(total ? total : 1);
-    if (!*out || !*arena)
+    int rc = fcdict_decode(&c, SEG_MAX_DICT_ENTRIES, 1, out, n, arena);
+    if (rc == -2)
         return set_err(r, "out of memory");
-    char *p = *arena;
-    for (uint64_t i = 0; i < count; i++) {
-        uint64_t shared = get_varint(&c);
-        size_t len;
-        const uint8_t *rest = get_bytes(&c, SEG_MAX_STRING, &len);
-        if (!rest)
-            return set_err(r, "segment dictionary %u malformed", id);
-        if (shared && i > 0) /* the first pass checked: the first string shares nothing */
-            memcpy(p, (*out)[i - 1].ptr, shared);
-        memcpy(p + shared, rest, len);
-        (*out)[i].ptr = p;
-        (*out)[i].len = (uint32_t)(shared + len);
-        p += shared + len;
-    }
-    *n = (uint32_t)count;
+    if (rc < 0)
+        return set_err(r, "segment dictionary %u malformed", id);
     return 0;
 }
 
@@ -338,6 +326,144 @@ static int load_columns(seg_reader *r)
 out:
     free(tmp);
     return rc;
+}
+
+/* Locate the meta columns (SEC_META_COLUMNS, format version 4): their
+ * keys, kinds and bodies; the values are decoded on first use
+ * (decode_meta_columns). */
+static int load_meta_columns(seg_reader *r)
+{
+    const section *sec = &r->sec[SEC_META_COLUMNS];
+    if (!sec->present)
+        return 0;
+    cursor c = cursor_make(sec->p, sec->len);
+    uint64_t n = get_varint(&c);
+    if (c.bad || n > SEG_MAX_META_COLUMNS)
+        return set_err(r, "segment meta columns: bad count");
+    if (!n)
+        return 0;
+    r->mcols = calloc(n, sizeof *r->mcols);
+    r->key_col = malloc(r->n_keys ? r->n_keys : 1);
+    if (!r->mcols || !r->key_col)
+        return set_err(r, "out of memory");
+    memset(r->key_col, -1, r->n_keys);
+    for (uint32_t i = 0; i < n; i++) {
+        mcol *m = &r->mcols[i];
+        uint64_t key = get_varint(&c), kind = get_u8(&c), present = get_varint(&c);
+        m->body = get_bytes(&c, sec->len, &m->body_len);
+        if (c.bad || key >= r->n_keys || r->key_col[key] >= 0 ||
+            (kind != SEG_META_COL_NUMBER && kind != SEG_META_COL_DICT) || present > r->info.events)
+            return set_err(r, "segment meta column %u malformed", i);
+        m->key = (uint32_t)key;
+        m->pub.kind = (uint32_t)kind;
+        m->pub.present = (uint32_t)present;
+        r->key_col[key] = (int8_t)i;
+    }
+    if (cursor_left(&c) != 0)
+        return set_err(r, "segment meta columns: trailing bytes");
+    r->nmcols = (uint32_t)n;
+    return 0;
+}
+
+/* Decode one meta column's body: presence, then the values of the rows
+ * that have one (numbers, or a dictionary and ids into it). */
+static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
+{
+    size_t n = r->info.events ? r->info.events : 1;
+    cursor c = cursor_make(m->body, m->body_len);
+    m->has = malloc(n);
+    if (!m->has || intcol_decode(&c, tmp, r->info.events) < 0)
+        return m->has ? set_err(r, "segment meta column malformed") : set_err(r, "out of memory");
+    uint64_t present = 0;
+    for (size_t i = 0; i < r->info.events; i++) {
+        if (tmp[i] != 0 && tmp[i] != 1)
+            return set_err(r, "segment meta column: bad presence");
+        m->has[i] = (uint8_t)tmp[i];
+        present += (uint64_t)tmp[i];
+    }
+    if (present != m->pub.present)
+        return set_err(r, "segment meta column: presence count mismatch");
+    if (m->pub.kind == SEG_META_COL_DICT) {
+        int rc = fcdict_decode(&c, SEG_MAX_DICT_ENTRIES, 0, &m->values, &m->pub.nvalues, &m->arena);
+        if (rc < 0)
+            return rc == -2 ? set_err(r, "out of memory")
+                            : set_err(r, "segment meta column dictionary malformed");
+    }
+    if (intcol_decode(&c, tmp, present) < 0 || cursor_left(&c) != 0)
+        return set_err(r, "segment meta column values malformed");
+    if (m->pub.kind == SEG_META_COL_DICT) {
+        m->id = calloc(n, sizeof *m->id);
+        if (!m->id)
+            return set_err(r, "out of memory");
+    } else {
+        m->num = calloc(n, sizeof *m->num);
+        if (!m->num)
+            return set_err(r, "out of memory");
+    }
+    size_t j = 0;
+    for (size_t i = 0; i < r->info.events; i++) {
+        if (!m->has[i])
+            continue;
+        if (m->id) {
+            if (tmp[j] < 0 || tmp[j] >= (int64_t)m->pub.nvalues)
+                return set_err(r, "segment meta column: value id out of range");
+            m->id[i] = (uint32_t)tmp[j];
+        } else {
+            m->num[i] = tmp[j];
+        }
+        j++;
+    }
+    m->pub.has = m->has;
+    m->pub.num = m->num;
+    m->pub.id = m->id;
+    m->pub.values = m->values;
+    return 0;
+}
+
+/* Decode every meta column once; the outcome sticks (a corrupt column
+ * fails every later read that needs it). */
+static int decode_meta_columns(seg_reader *r)
+{
+    if (r->mcols_state)
+        return r->mcols_state > 0 ? 0 : set_err(r, "segment meta columns are corrupt");
+    int64_t *tmp = malloc((r->info.events ? r->info.events : 1) * sizeof *tmp);
+    int rc = tmp ? 0 : set_err(r, "out of memory");
+    for (uint32_t i = 0; rc == 0 && i < r->nmcols; i++)
+        rc = decode_meta_column(r, &r->mcols[i], tmp);
+    free(tmp);
+    r->mcols_state = rc == 0 ? 1 : -1;
+    return rc;
+}
+
+int seg_meta_column(seg_reader *r, const char *key, size_t len, const seg_column **out)
+{
+    *out = NULL;
+    for (uint32_t i = 0; i < r->nmcols; i++) {
+        strata_str k = r->keys[r->mcols[i].key];
+        if (k.len == len && !memcmp(k.ptr, key, len)) {
+            if (decode_meta_columns(r) < 0)
+                return -1;
+            *out = &r->mcols[i].pub;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+uint32_t seg_meta_column_count(const seg_reader *r)
+{
+    return r->nmcols;
+}
+
+int seg_meta_column_info(const seg_reader *r, uint32_t i, strata_str *key, uint32_t *kind,
+                         uint32_t *present)
+{
+    if (i >= r->nmcols)
+        return 0;
+    *key = r->keys[r->mcols[i].key];
+    *kind = r->mcols[i].pub.kind;
+    *present = r->mcols[i].pub.present;
+    return 1;
 }
 
 static int load_blocks(seg_reader *r)
@@ -489,7 +615,8 @@ static void compute_parts(seg_reader *r)
     seg_parts *p = &r->info.parts;
     p->columns = r->sec[SEC_INGEST_TS].len + r->sec[SEC_EVENT_TS].len + r->sec[SEC_LEVEL].len +
                  r->sec[SEC_FLAGS].len + r->sec[SEC_SERVICE_DICT].len + r->sec[SEC_SERVICE].len +
-                 r->sec[SEC_HOST_DICT].len + r->sec[SEC_HOST].len + r->sec[SEC_ROLLUP].len;
+                 r->sec[SEC_HOST_DICT].len + r->sec[SEC_HOST].len + r->sec[SEC_ROLLUP].len +
+                 r->sec[SEC_META_COLUMNS].len;
     p->rows = r->sec[SEC_BLOCKS].len + r->sec[SEC_BLOCK_INDEX].len;
     p->meta = 0;
     for (uint32_t k = 0; r->info.version >= 3 && k < r->info.blocks; k++)
@@ -508,8 +635,8 @@ static seg_reader *open_common(seg_reader *r, char *err, size_t errlen)
         set_err(r, "segment truncated (%zu bytes)", r->size);
         goto bad;
     }
-    if (load_table(r) < 0 || load_columns(r) < 0 || load_rollup(r) < 0 || load_blocks(r) < 0 ||
-        load_index(r) < 0)
+    if (load_table(r) < 0 || load_columns(r) < 0 || load_meta_columns(r) < 0 ||
+        load_rollup(r) < 0 || load_blocks(r) < 0 || load_index(r) < 0)
         goto bad;
     const section *t = &r->sec[SEC_TENANT];
     r->tenant = malloc(t->len + 1);
@@ -604,6 +731,15 @@ void seg_close(seg_reader *r)
     for (int i = 0; i < 3; i++)
         free(r->arenas[i]);
     free(r->block_first);
+    for (uint32_t i = 0; r->mcols && i < r->nmcols; i++) {
+        free(r->mcols[i].has);
+        free(r->mcols[i].num);
+        free(r->mcols[i].id);
+        free(r->mcols[i].values);
+        free(r->mcols[i].arena);
+    }
+    free(r->mcols);
+    free(r->key_col);
     free(r->tchunk);
     free(r->blk.raw);
     free(r->blk.mraw);
@@ -632,6 +768,10 @@ static void reset_meta(dblock *b)
     free(b->kv_key);
     free(b->next);
     free(b->order);
+    free(b->from_col);
+    free(b->numtxt);
+    b->from_col = NULL;
+    b->numtxt = NULL;
     b->kv_start = NULL;
     b->kv = NULL;
     b->kv_key = NULL;
@@ -669,6 +809,52 @@ static int parse_msgs(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
     return 0;
 }
 
+/* Fill the kvs of block k whose values its meta columns hold: in each
+ * row, the first non-null value of a column's key (the writer's rule). A
+ * row must use exactly the values its columns say it has. */
+static int meta_from_columns(seg_reader *r, uint32_t k, uint32_t rows)
+{
+    dblock *b = &r->blk;
+    uint32_t base = r->block_first[k];
+    size_t nnum = 0;
+    for (uint32_t c = 0; c < r->nmcols; c++)
+        if (r->mcols[c].num)
+            for (uint32_t i = 0; i < rows; i++)
+                nnum += r->mcols[c].has[base + i];
+    b->numtxt = malloc(nnum ? nnum * CODEC_I64_CHARS : 1);
+    if (!b->numtxt)
+        return set_err(r, "out of memory");
+    char *txt = b->numtxt;
+    uint8_t used[SEG_MAX_META_COLUMNS];
+    for (uint32_t i = 0; i < rows; i++) {
+        uint32_t row = base + i;
+        memset(used, 0, sizeof used);
+        for (uint32_t j = b->kv_start[i]; j < b->kv_start[i + 1]; j++) {
+            int c = r->key_col[b->kv_key[j]];
+            if (c < 0 || used[c] || b->kv[j].type == STRATA_VALUE_NULL)
+                continue;
+            const mcol *m = &r->mcols[c];
+            used[c] = 1;
+            b->from_col[j] = 1;
+            if (!m->has[row] || (m->num && b->kv[j].type != STRATA_VALUE_INT))
+                return set_err(r, "segment block %u: row %u disagrees with meta column %d", k, row,
+                               c);
+            if (m->num) {
+                b->kv[j].value.ptr = txt;
+                b->kv[j].value.len = (uint32_t)fmt_i64(txt, m->num[row]);
+                txt += b->kv[j].value.len;
+            } else {
+                b->kv[j].value = m->values[m->id[row]];
+            }
+        }
+        for (uint32_t c = 0; c < r->nmcols; c++)
+            if (r->mcols[c].has[row] != used[c])
+                return set_err(r, "segment block %u: row %u lacks its meta column %u value", k, row,
+                               c);
+    }
+    return 0;
+}
+
 /* The meta of block k: counts per row, (key, type) per value, then value
  * lengths and bytes key by key. The cursor must be consumed exactly. */
 static int parse_meta(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
@@ -686,15 +872,19 @@ static int parse_meta(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
         nkv += m;
     }
     b->kv_start[rows] = (uint32_t)nkv;
-    /* each kv needs at least 2 bytes (key, type) and 1 (value length) */
-    if (c->bad || nkv > cursor_left(c) / 3)
+    /* each kv needs at least 2 bytes (key, type); values not in a column
+     * 1 more (their length) */
+    if (c->bad || nkv > cursor_left(c) / 2)
         return set_err(r, "segment block %u: meta counts malformed", k);
+    if (r->nmcols && decode_meta_columns(r) < 0)
+        return -1;
     size_t n = nkv ? nkv : 1;
     b->kv = malloc(n * sizeof *b->kv);
     b->kv_key = calloc(n, sizeof *b->kv_key);
     b->order = calloc(n, sizeof *b->order);
+    b->from_col = calloc(n, 1);
     b->next = calloc((size_t)r->n_keys + 1, sizeof *b->next);
-    if (!b->kv || !b->kv_key || !b->order || !b->next)
+    if (!b->kv || !b->kv_key || !b->order || !b->from_col || !b->next)
         return set_err(r, "out of memory");
     for (uint64_t i = 0; i < nkv; i++) {
         uint64_t key = get_varint(c);
@@ -704,16 +894,24 @@ static int parse_meta(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
         b->kv[i].key = r->keys[key];
         b->kv[i].type = type;
         b->kv_key[i] = (uint32_t)key;
-        b->next[key + 1]++;
     }
+    if (r->nmcols && meta_from_columns(r, k, rows) < 0)
+        return -1;
+    for (uint64_t i = 0; i < nkv; i++)
+        if (!b->from_col[i])
+            b->next[b->kv_key[i] + 1]++;
     /* values are stored key by key, rows in order within a key: a counting
      * sort of the kvs by key gives the order they are read in */
     for (uint32_t key = 0; key < r->n_keys; key++)
         b->next[key + 1] += b->next[key];
+    uint64_t nstored = 0; /* kvs whose values are in this frame */
     for (uint64_t i = 0; i < nkv; i++)
-        b->order[b->next[b->kv_key[i]]++] = (uint32_t)i;
+        if (!b->from_col[i]) {
+            b->order[b->next[b->kv_key[i]]++] = (uint32_t)i;
+            nstored++;
+        }
     uint64_t total = 0;
-    for (uint64_t i = 0; i < nkv; i++) {
+    for (uint64_t i = 0; i < nstored; i++) {
         uint64_t l = get_varint(c);
         if (l > SEG_MAX_STRING)
             c->bad = 1;
@@ -722,7 +920,7 @@ static int parse_meta(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
     }
     if (c->bad || total != cursor_left(c))
         return set_err(r, "segment block %u: meta values malformed", k);
-    for (uint64_t i = 0; i < nkv; i++) {
+    for (uint64_t i = 0; i < nstored; i++) {
         strata_kv *kv = &b->kv[b->order[i]];
         kv->value.ptr = (const char *)c->p;
         c->p += kv->value.len;

@@ -184,6 +184,29 @@ int seg_row(seg_reader *r, uint32_t row, strata_event *out);
 int seg_row_parts(seg_reader *r, uint32_t row, strata_event *out, unsigned parts);
 const char *seg_error(const seg_reader *r);
 
+/* A typed column of a frequent meta key (format version 4; format.h says
+ * which keys become columns). Each row's first non-null value of the key is
+ * in it; seg_row puts it back into the row's meta, in its place. */
+typedef struct seg_column {
+    uint32_t kind;            /* SEG_META_COL_NUMBER or SEG_META_COL_DICT */
+    uint32_t present;         /* rows with a value */
+    const uint8_t *has;       /* per row: 1 when the row has a value */
+    const int64_t *num;       /* NUMBER: per row its value (0 where absent) */
+    const uint32_t *id;       /* DICT: per row an index into values (0 where absent) */
+    const strata_str *values; /* DICT: the distinct values, sorted */
+    uint32_t nvalues;
+} seg_column;
+/* The column of meta key `key` (without "meta."): 1 with *out set (valid
+ * until seg_close), 0 when the segment has no column for it (the values are
+ * in the row blocks), -1 when the column is corrupt (seg_error). Decodes
+ * the segment's columns on first use. */
+int seg_meta_column(seg_reader *r, const char *key, size_t len, const seg_column **out);
+/* The segment's meta columns by position (for `strata inspect`): how many,
+ * and the key and kind of column i (0 past the end). */
+uint32_t seg_meta_column_count(const seg_reader *r);
+int seg_meta_column_info(const seg_reader *r, uint32_t i, strata_str *key, uint32_t *kind,
+                         uint32_t *present);
+
 /* Rows containing the term (field-namespaced: "msg:timeout",
  * "service:payments", "meta.user_id:u_98765"), or an empty bitmap. NULL only
  * on OOM or corruption (seg_error). */

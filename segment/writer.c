@@ -338,6 +338,7 @@ typedef struct build {
     uint32_t nsec;
     uint32_t *key_rank; /* meta key id -> position in sorted order */
     sref *keys_sorted;
+    uint8_t *in_col; /* per kv: 1 when its value is in a meta column */
     char *err;
     size_t errlen;
 } build;
@@ -546,9 +547,9 @@ static int index_row(seg_writer *w)
 
 /* A sorted string dictionary, front-coded: count, then per string the bytes
  * shared with the previous one and the rest. */
-static void put_dict(build *b, const sref *s, size_t n)
+static void put_dict(strbuf *out, const sref *s, size_t n)
 {
-    put_varint(&b->out, n);
+    put_varint(out, n);
     for (size_t i = 0; i < n; i++) {
         size_t shared = 0;
         if (i) {
@@ -556,8 +557,8 @@ static void put_dict(build *b, const sref *s, size_t n)
             while (shared < lim && s[i - 1].s[shared] == s[i].s[shared])
                 shared++;
         }
-        put_varint(&b->out, shared);
-        put_bytes(&b->out, s[i].s + shared, s[i].len - shared);
+        put_varint(out, shared);
+        put_bytes(out, s[i].s + shared, s[i].len - shared);
     }
 }
 
@@ -714,11 +715,11 @@ static int write_columns(build *b)
     put_col(b, SEC_LEVEL, tmp, NULL, col_level);
     put_col(b, SEC_FLAGS, tmp, NULL, col_flags);
     size_t s = sec_begin(b);
-    put_dict(b, ss, w->services.n);
+    put_dict(&b->out, ss, w->services.n);
     sec_end(b, SEC_SERVICE_DICT, s);
     put_col(b, SEC_SERVICE, tmp, srank, col_service);
     s = sec_begin(b);
-    put_dict(b, hs, w->hosts.n);
+    put_dict(&b->out, hs, w->hosts.n);
     sec_end(b, SEC_HOST_DICT, s);
     put_col(b, SEC_HOST, tmp, hrank, col_host);
     rc = write_rollup(b, srank);
@@ -731,14 +732,189 @@ out:
     return rc;
 }
 
+/* ---- meta columns ------------------------------------------------------------- */
+
+/* A candidate key for a meta column: how many rows have a value for it. */
+typedef struct mcand {
+    uint32_t key;
+    uint64_t rows;
+} mcand;
+
+static int cmp_mcand(const void *x, const void *y)
+{
+    const mcand *a = x, *b = y;
+    if (a->rows != b->rows)
+        return a->rows > b->rows ? -1 : 1;
+    return (a->key > b->key) - (a->key < b->key);
+}
+
+/* Per row, the kv holding its first non-null value of `key`, or UINT64_MAX. */
+static void first_values(const seg_writer *w, uint32_t key, uint64_t *first)
+{
+    for (size_t i = 0; i < w->n; i++) {
+        first[i] = UINT64_MAX;
+        for (uint32_t k = 0; k < w->rows[i].kv_n; k++) {
+            const wkv *kv = &w->kvs[w->rows[i].kv_off + k];
+            if (kv->key == key && kv->type != STRATA_VALUE_NULL) {
+                first[i] = w->rows[i].kv_off + k;
+                break;
+            }
+        }
+    }
+}
+
+/* Encode one column's body into out (layout: SEC_META_COLUMNS in
+ * docs/ARCHITECTURE.md): presence, then the values of the rows that have
+ * one. Returns the kind, or 0 when the key does not make a column (too many
+ * distinct strings) and -1 on OOM. */
+static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64_t present,
+                              int64_t *tmp, strbuf *out)
+{
+    int numeric = 1;
+    for (size_t i = 0; i < w->n && numeric; i++) {
+        if (first[i] == UINT64_MAX)
+            continue;
+        const wkv *kv = &w->kvs[first[i]];
+        int64_t v;
+        numeric = kv->type == STRATA_VALUE_INT && canonical_i64(w->data.buf + kv->off, kv->len, &v);
+    }
+    strtab vals = {0};
+    sref *sorted = NULL;
+    uint32_t *rank = NULL;
+    int kind = numeric ? (int)SEG_META_COL_NUMBER : (int)SEG_META_COL_DICT;
+    size_t m = 0;
+    if (!numeric) {
+        for (size_t i = 0; i < w->n; i++) {
+            if (first[i] == UINT64_MAX)
+                continue;
+            const wkv *kv = &w->kvs[first[i]];
+            int64_t id = strtab_intern(&vals, w->data.buf + kv->off, kv->len);
+            if (id < 0) {
+                kind = -1;
+                goto out;
+            }
+            tmp[m++] = id;
+            if (vals.n * SEG_META_COL_MAX_DISTINCT_SHARE > present) {
+                kind = 0;
+                goto out;
+            }
+        }
+        rank = malloc((vals.n + 1) * sizeof *rank);
+        sorted = rank ? sort_strtab(&vals, rank) : NULL;
+        if (!sorted) {
+            kind = -1;
+            goto out;
+        }
+        for (size_t j = 0; j < m; j++)
+            tmp[j] = rank[tmp[j]];
+    }
+    /* presence: 0/1 per row (frames of all-1 cost 3 bytes per 128 rows) */
+    int64_t *has = malloc((w->n ? w->n : 1) * sizeof *has);
+    if (!has) {
+        kind = -1;
+        goto out;
+    }
+    for (size_t i = 0; i < w->n; i++)
+        has[i] = first[i] != UINT64_MAX;
+    intcol_encode(out, has, w->n);
+    free(has);
+    if (numeric) {
+        for (size_t i = 0; i < w->n; i++) {
+            if (first[i] == UINT64_MAX)
+                continue;
+            const wkv *kv = &w->kvs[first[i]];
+            canonical_i64(w->data.buf + kv->off, kv->len, &tmp[m++]);
+        }
+    } else {
+        put_dict(out, sorted, vals.n);
+    }
+    intcol_encode(out, tmp, m);
+out:
+    strtab_free(&vals);
+    free(sorted);
+    free(rank);
+    return kind;
+}
+
+/* SEC_META_COLUMNS: varint count, then per column varint key rank, u8
+ * kind, varint rows with a value, varint body length, body. Marks the kvs
+ * whose values the columns hold (b->in_col), which the row blocks skip. */
+static int write_meta_columns(build *b)
+{
+    seg_writer *w = b->w;
+    uint32_t nkeys = (uint32_t)w->keys.n;
+    b->in_col = calloc(w->nkv ? w->nkv : 1, 1);
+    uint32_t *stamp = calloc(nkeys + 1, sizeof *stamp);
+    uint64_t *count = calloc(nkeys + 1, sizeof *count);
+    mcand *cand = malloc((nkeys + 1) * sizeof *cand);
+    uint64_t *first = malloc((w->n ? w->n : 1) * sizeof *first);
+    int64_t *tmp = malloc((w->n ? w->n : 1) * sizeof *tmp);
+    strbuf cols = {0}, body = {0};
+    int rc = -1;
+    if (!b->in_col || !stamp || !count || !cand || !first || !tmp) {
+        fail(b, "out of memory building meta columns");
+        goto out;
+    }
+    for (size_t i = 0; i < w->n; i++) /* rows with a non-null value, per key */
+        for (uint32_t k = 0; k < w->rows[i].kv_n; k++) {
+            const wkv *kv = &w->kvs[w->rows[i].kv_off + k];
+            if (kv->type != STRATA_VALUE_NULL && stamp[kv->key] != i + 1) {
+                stamp[kv->key] = (uint32_t)(i + 1);
+                count[kv->key]++;
+            }
+        }
+    size_t nc = 0;
+    for (uint32_t key = 0; key < nkeys; key++)
+        if (count[key] >= SEG_META_COL_MIN_ROWS && count[key] * SEG_META_COL_MIN_SHARE >= w->n)
+            cand[nc++] = (mcand){b->key_rank[key], count[key]};
+    qsort(cand, nc, sizeof *cand, cmp_mcand); /* the most frequent first */
+    if (nc > SEG_MAX_META_COLUMNS)
+        nc = SEG_MAX_META_COLUMNS;
+    uint32_t ncols = 0;
+    for (size_t c = 0; c < nc; c++) {
+        uint32_t key = b->keys_sorted[cand[c].key].id;
+        first_values(w, key, first);
+        sb_reset(&body);
+        int kind = encode_meta_column(w, first, cand[c].rows, tmp, &body);
+        if (kind < 0 || body.oom) {
+            fail(b, "out of memory building meta columns");
+            goto out;
+        }
+        if (kind == 0)
+            continue;
+        put_varint(&cols, cand[c].key);
+        put_u8(&cols, (uint8_t)kind);
+        put_varint(&cols, cand[c].rows);
+        put_bytes(&cols, body.buf, body.len);
+        for (size_t i = 0; i < w->n; i++)
+            if (first[i] != UINT64_MAX)
+                b->in_col[first[i]] = 1;
+        ncols++;
+    }
+    size_t s = sec_begin(b);
+    put_varint(&b->out, ncols);
+    sb_append(&b->out, cols.buf, cols.len);
+    sec_end(b, SEC_META_COLUMNS, s);
+    rc = cols.oom ? fail(b, "out of memory building meta columns") : 0;
+out:
+    free(stamp);
+    free(count);
+    free(cand);
+    free(first);
+    free(tmp);
+    sb_free(&cols);
+    sb_free(&body);
+    return rc;
+}
+
 /* ---- row blocks ---------------------------------------------------------------- */
 
 /* The uncompressed payloads of rows [from, to): see SEC_BLOCKS in
  * docs/ARCHITECTURE.md. `m` gets the row count, message lengths and message
  * bytes; `k` gets the meta: counts per row, (key rank, type) per value, then
  * value lengths and value bytes grouped by key so that like sits next to
- * like for zstd. Each becomes its own frame, so meta is read without
- * decompressing messages. */
+ * like for zstd (values held by a meta column have neither). Each becomes
+ * its own frame, so meta is read without decompressing messages. */
 static void block_payload(const seg_writer *w, const build *b, size_t from, size_t to, strbuf *m,
                           strbuf *p, uint32_t *key_count, uint32_t nkeys)
 {
@@ -765,8 +941,9 @@ static void block_payload(const seg_writer *w, const build *b, size_t from, size
                 continue;
             for (size_t i = from; i < to; i++)
                 for (uint32_t k = 0; k < w->rows[i].kv_n; k++) {
-                    const wkv *kv = &w->kvs[w->rows[i].kv_off + k];
-                    if (kv->key != key)
+                    uint64_t at = w->rows[i].kv_off + k;
+                    const wkv *kv = &w->kvs[at];
+                    if (kv->key != key || b->in_col[at])
                         continue;
                     if (pass == 0)
                         put_varint(p, kv->len);
@@ -1134,6 +1311,7 @@ static void build_free(build *b)
     sb_free(&b->out);
     free(b->key_rank);
     free(b->keys_sorted);
+    free(b->in_col);
 }
 
 int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, size_t errlen)
@@ -1171,9 +1349,10 @@ int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, 
         goto fail;
     }
     s = sec_begin(&b);
-    put_dict(&b, b.keys_sorted, w->keys.n);
+    put_dict(&b.out, b.keys_sorted, w->keys.n);
     sec_end(&b, SEC_META_KEYS, s);
-    if (write_blocks(&b, &nblocks) < 0 || write_index(&b, nblocks) < 0)
+    if (write_meta_columns(&b) < 0 || write_blocks(&b, &nblocks) < 0 ||
+        write_index(&b, nblocks) < 0)
         goto fail;
 
     /* section table and trailer */

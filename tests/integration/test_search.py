@@ -348,7 +348,15 @@ class AggregateTest(unittest.TestCase):
                     want[u] = None
             got = {b["group"]["meta.user_id"]: b["value"] for b in r["buckets"]}
             self.assertEqual(got, want)
-            self.assertGreater(r["message_rows"], 0)  # "timeout" is a message term
+            # the postings answer that query exactly: no message is read; a
+            # regex must be verified on the messages
+            self.assertEqual(r["message_rows"], 0)
+            q = "/time.ut/ OR level:error"
+            st, text, _ = s.request("POST", "/v1/aggregate", body=json.dumps(
+                {"query": q, "group_by": "level"}).encode())
+            r = json.loads(text)
+            self.assertEqual(r["hits"], len(scan(self._write(s, events), q)))
+            self.assertGreater(r["message_rows"], 0)
             # without message terms, stored rows are read without their
             # messages: only the meta frames of the blocks are decompressed
             q = "meta.latency_ms>500 -level:debug"
@@ -381,6 +389,31 @@ class AggregateTest(unittest.TestCase):
             lats = sorted(e["meta"]["latency_ms"] for e in events if "latency_ms" in e["meta"])
             self.assertEqual(r["buckets"][0]["value"], lats[(len(lats) + 1) // 2 - 1])
             self.assertEqual(r["message_rows"], 0)
+            # an exact query whose groups and metric are meta columns of the
+            # segments (frequent keys: user_id by dictionary, latency_ms as
+            # numbers): answered without reading a row block
+            q = "level:error OR service:payments"
+            match = {e["meta"]["n"] for e in scan(self._write(s, events), q)}
+            st, text, _ = s.request("POST", "/v1/aggregate", body=json.dumps(
+                {"query": q, "group_by": "meta.user_id", "metric": "count_distinct",
+                 "field": "meta.latency_ms"}).encode())
+            self.assertEqual(st, 200, text)
+            r = json.loads(text)
+            want = {}
+            for e in events:
+                if e["meta"]["n"] in match:
+                    d = want.setdefault(e["meta"].get("user_id"), set())
+                    if "latency_ms" in e["meta"]:
+                        d.add(e["meta"]["latency_ms"])
+            self.assertEqual({b["group"]["meta.user_id"]: b["value"] for b in r["buckets"]},
+                             {u: len(d) for u, d in want.items()})
+            self.assertEqual(r["hits"], len(match))
+            self.assertEqual(r["block_rows"], 0, r)
+            st, text, _ = s.request("POST", "/v1/aggregate", body=json.dumps(
+                {"query": q, "metric": "max", "field": "meta.n"}).encode())
+            r = json.loads(text)
+            self.assertEqual(r["buckets"][0]["value"], max(match))
+            self.assertEqual(r["block_rows"], 0, r)
             self.assertEqual(s.stop(), 0)
         finally:
             s.cleanup()

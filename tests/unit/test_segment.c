@@ -27,8 +27,8 @@ static const char *const KEYS[] = {"trace_id", "user_id", "latency_ms", "path", 
 /* One event owned by the test: strings are malloc'd. */
 typedef struct tev {
     strata_event ev;
-    strata_kv kv[6];
-    char *strs[16];
+    strata_kv kv[8];
+    char *strs[24];
     int nstr;
 } tev;
 
@@ -719,6 +719,162 @@ static void test_rollup_counts(void **state)
     corpus_free(evs, sorted, N_EVENTS);
 }
 
+/* ---- meta columns (format version 4) ---------------------------------------- */
+
+/* An event whose meta has the shapes meta columns must get right: a numeric
+ * key in most rows (extremes included), a string key with few values
+ * (sometimes after a null and followed by a second value of the same key,
+ * which stays in the row), an integer key with non-canonical spellings
+ * (so a dictionary, not numbers), unique trace ids (no column) and a rare
+ * key (no column); the keys in varying order. */
+static void make_col_event(tev *t, int64_t base)
+{
+    memset(t, 0, sizeof *t);
+    strata_event_init(&t->ev);
+    t->ev.ingest_ts_ns = base + (int64_t)test_rnd_below(1000) * 1000;
+    t->ev.event_ts_ns = t->ev.ingest_ts_ns;
+    t->ev.level = (uint8_t)test_rnd_below(7);
+    t->ev.service = kstr(t, "svc", 3);
+    t->ev.host = kstr(t, "h", 1);
+    t->ev.msg = kstr(t, "m", 1);
+    static const char *const CODES[] = {"7", "007", "+5", "-0", "12"};
+    static const int64_t EXTREMES[] = {INT64_MIN, INT64_MAX, 0, -1};
+    char v[64];
+    uint32_t n = 0;
+    if (test_rnd_below(10) < 9) { /* latency_ms: canonical integers */
+        int64_t x = test_rnd_below(8) == 0 ? EXTREMES[test_rnd_below(4)]
+                                           : (int64_t)test_rnd_below(5000) - 100;
+        int vn = snprintf(v, sizeof v, "%lld", (long long)x);
+        t->kv[n++] =
+            (strata_kv){kstr(t, "latency_ms", 10), kstr(t, v, (size_t)vn), STRATA_VALUE_INT};
+    }
+    if (test_rnd_below(10) < 7) { /* user_id: 40 values */
+        if (test_rnd_below(5) == 0)
+            t->kv[n++] = (strata_kv){kstr(t, "user_id", 7), kstr(t, "null", 4), STRATA_VALUE_NULL};
+        int vn = snprintf(v, sizeof v, "u_%u", test_rnd_below(40));
+        t->kv[n++] =
+            (strata_kv){kstr(t, "user_id", 7), kstr(t, v, (size_t)vn), STRATA_VALUE_STRING};
+        if (test_rnd_below(6) == 0)
+            t->kv[n++] =
+                (strata_kv){kstr(t, "user_id", 7), kstr(t, "second", 6), STRATA_VALUE_STRING};
+    }
+    if (test_rnd_below(2) == 0) { /* code: integers, some not canonical */
+        const char *c = CODES[test_rnd_below(5)];
+        t->kv[n++] = (strata_kv){kstr(t, "code", 4), kstr(t, c, strlen(c)), STRATA_VALUE_INT};
+    }
+    int vn = snprintf(v, sizeof v, "%016llx", (unsigned long long)test_rnd());
+    t->kv[n++] = (strata_kv){kstr(t, "trace_id", 8), kstr(t, v, (size_t)vn), STRATA_VALUE_STRING};
+    if (test_rnd_below(50) == 0)
+        t->kv[n++] = (strata_kv){kstr(t, "rare", 4), kstr(t, "1", 1), STRATA_VALUE_INT};
+    for (uint32_t i = n; i > 1; i--) { /* shuffle */
+        uint32_t j = test_rnd_below(i);
+        strata_kv x = t->kv[i - 1];
+        t->kv[i - 1] = t->kv[j];
+        t->kv[j] = x;
+    }
+    t->ev.meta_count = n;
+    t->ev.meta = t->kv;
+}
+
+/* The first non-null value of key in ev, or NULL. */
+static const strata_kv *first_value(const strata_event *ev, const char *key)
+{
+    for (uint32_t i = 0; i < ev->meta_count; i++)
+        if (ev->meta[i].key.len == strlen(key) && !memcmp(ev->meta[i].key.ptr, key, strlen(key)) &&
+            ev->meta[i].type != STRATA_VALUE_NULL)
+            return &ev->meta[i];
+    return NULL;
+}
+
+/* Frequent keys become typed columns; every row still reads back
+ * bit-exact (key order, types, nulls, repeated keys), and the columns hold
+ * exactly each row's first non-null value. */
+static void test_meta_columns(void **state)
+{
+    (void)state;
+    const size_t n = 2000;
+    test_rnd_seed(4242);
+    tev *evs = calloc(n, sizeof *evs);
+    tev **sorted = calloc(n, sizeof *sorted);
+    assert_non_null(evs);
+    assert_non_null(sorted);
+    for (size_t i = 0; i < n; i++) {
+        make_col_event(&evs[i], 1750000000000000000ll);
+        sorted[i] = &evs[i];
+    }
+    qsort(sorted, n, sizeof *sorted, cmp_tev);
+    size_t len;
+    uint8_t *buf = build(evs, n, 256, NULL, 0, &len);
+    seg_reader *r = open_ok(buf, len, NULL);
+    assert_int_equal(seg_meta_column_count(r), 3);
+    static const struct {
+        const char *key;
+        uint32_t kind;
+    } want[] = {{"latency_ms", SEG_META_COL_NUMBER},
+                {"user_id", SEG_META_COL_DICT},
+                {"code", SEG_META_COL_DICT},
+                {"trace_id", 0},
+                {"rare", 0}};
+    for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
+        const seg_column *col;
+        int rc = seg_meta_column(r, want[k].key, strlen(want[k].key), &col);
+        assert_int_equal(rc, want[k].kind ? 1 : 0);
+        if (!rc)
+            continue;
+        assert_int_equal(col->kind, want[k].kind);
+        uint32_t present = 0;
+        for (size_t i = 0; i < n; i++) {
+            const strata_kv *kv = first_value(&sorted[i]->ev, want[k].key);
+            assert_int_equal(col->has[i], kv != NULL);
+            present += kv != NULL;
+            if (!kv)
+                continue;
+            if (col->kind == SEG_META_COL_NUMBER) {
+                char t[32];
+                snprintf(t, sizeof t, "%lld", (long long)col->num[i]);
+                assert_true(kv->value.len == strlen(t) && !memcmp(kv->value.ptr, t, strlen(t)));
+            } else {
+                assert_true(col->id[i] < col->nvalues);
+                assert_true(str_eq(kv->value, col->values[col->id[i]]));
+            }
+        }
+        assert_int_equal(col->present, present);
+    }
+    for (size_t pass = 0; pass < 2; pass++)
+        for (size_t k = 0; k < n; k++) {
+            size_t i = pass ? (k * 7919) % n : k;
+            strata_event got;
+            assert_int_equal(seg_row(r, (uint32_t)i, &got), 0);
+            assert_event_eq(&sorted[i]->ev, &got);
+        }
+    /* a merge carries the columns over (rows are rebuilt from them) */
+    seg_writer *w = seg_writer_new(NULL);
+    assert_non_null(w);
+    char err[256];
+    assert_int_equal(seg_merge(&r, 1, w, err, sizeof err), 0);
+    uint8_t *mbuf;
+    size_t mlen;
+    assert_int_equal(seg_writer_finish_mem(w, &mbuf, &mlen, err, sizeof err), 0);
+    seg_writer_free(w);
+    seg_reader *m = open_ok(mbuf, mlen, NULL);
+    assert_int_equal(seg_meta_column_count(m), 3);
+    for (size_t i = 0; i < n; i++) {
+        strata_event got;
+        assert_int_equal(seg_row(m, (uint32_t)i, &got), 0);
+        assert_event_eq(&sorted[i]->ev, &got);
+    }
+    seg_close(m);
+    free(mbuf);
+    seg_close(r);
+    /* a damaged column section is refused at open, by its checksum */
+    size_t clen, at = section_of(buf, len, SEC_META_COLUMNS, &clen);
+    buf[at + clen / 2] ^= 0x20;
+    assert_null(seg_open_mem(buf, len, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "checksum"));
+    free(buf);
+    corpus_free(evs, sorted, n);
+}
+
 /* Segments written by format versions 1 and 2 (the fuzz seeds) still open
  * and read: version 1 without a rollup; rows and meta-only reads agree. */
 static void test_reads_version_1(void **state)
@@ -772,6 +928,7 @@ int main(void)
         cmocka_unit_test(test_file_roundtrip),
         cmocka_unit_test(test_rollup_counts),
         cmocka_unit_test(test_reads_version_1),
+        cmocka_unit_test(test_meta_columns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
  */
 #include "test_util.h"
 
+#include "format.h"
 #include "host_api.h"
 #include "segment.h"
 #include "strata/segment.h"
@@ -89,7 +90,7 @@ static void test_reads_through_the_host(void **state)
     strata_segment_info in = {.struct_size = sizeof in};
     assert_int_equal(api->info(s, &in), STRATA_OK);
     assert_int_equal(in.events, N);
-    assert_int_equal(in.format_version, 3);
+    assert_int_equal(in.format_version, SEG_VERSION);
     assert_true(in.tenant.len == 4 && memcmp(in.tenant.ptr, "acme", 4) == 0);
     assert_int_equal(in.min_ingest_ns, 1750000000000000000ll);
     /* every row back as written */

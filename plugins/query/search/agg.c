@@ -45,8 +45,9 @@ typedef struct agg {
     agg_entry *e; /* open addressing on h */
     size_t cap, n;
     uint64_t hits, scanned, bytes;
-    uint64_t rollups;  /* segments answered from their rollup */
-    uint64_t msg_rows; /* stored rows whose message was decompressed */
+    uint64_t rollups;    /* segments answered from their rollup */
+    uint64_t msg_rows;   /* stored rows whose message was decompressed */
+    uint64_t block_rows; /* stored rows read from their row block (message or meta) */
     int partial;
     const char *partial_why;
     int oom, too_many;
@@ -497,10 +498,12 @@ static int segment_columns(agg *a, seg_reader *rd, const roaring_bitmap_t *rows)
 
 /* The parts of a stored row the request reads (SEG_PART_*): the message
  * only for a query with message terms, meta for meta groups, metrics and
- * clauses, names for service and host. */
-static unsigned row_parts(const sreq *r)
+ * clauses, names for service and host. An exact query (its postings are
+ * the answer) reads nothing for itself; with `cols`, meta comes from the
+ * segment's meta columns instead. */
+static unsigned row_parts(const sreq *r, int exact, int cols)
 {
-    unsigned reads = q_reads(r->q), parts = 0;
+    unsigned reads = exact ? 0 : q_reads(r->q), parts = 0;
     if (reads & Q_READS_MSG)
         parts |= SEG_PART_MSG;
     if (reads & Q_READS_META)
@@ -516,7 +519,73 @@ static unsigned row_parts(const sreq *r)
         parts |= strncmp(f, "meta.", 5) == 0 ? SEG_PART_META
                  : strcmp(f, "level") == 0   ? 0
                                              : SEG_PART_NAMES;
-    return parts;
+    return cols ? parts & ~SEG_PART_META : parts;
+}
+
+/* The meta a request reads (groups over meta.KEY, a metric over one), when
+ * the segment holds every one of them as a meta column: then no row block
+ * is decompressed at all. */
+typedef struct colplan {
+    const seg_column *group[AGG_MAX_GROUPS]; /* for GB_META groups */
+    const seg_column *metric;                /* for a meta.KEY metric field */
+} colplan;
+
+/* 1 when the columns can serve the request, 0 when not, -1 on a corrupt
+ * column. Numeric metrics need a numeric column. */
+static int plan_columns(const sreq *r, seg_reader *rd, colplan *p)
+{
+    memset(p, 0, sizeof *p);
+    if (!seg_meta_column_count(rd))
+        return 0;
+    for (int g = 0; g < r->ngroups; g++) {
+        if (r->group[g] != GB_META)
+            continue;
+        const char *k = r->group_key[g];
+        int rc = seg_meta_column(rd, k, strlen(k), &p->group[g]);
+        if (rc <= 0)
+            return rc;
+    }
+    const char *f = r->metric_field;
+    if (f && !strncmp(f, "meta.", 5)) {
+        int rc = seg_meta_column(rd, f + 5, strlen(f + 5), &p->metric);
+        if (rc <= 0)
+            return rc;
+        if (r->metric != MET_DISTINCT && p->metric->kind != SEG_META_COL_NUMBER)
+            return 0;
+    }
+    return 1;
+}
+
+/* Row `row`'s value of a column as a meta entry; 0 when it has none. */
+static int column_kv(const seg_column *c, uint32_t row, const char *key, char *num, strata_kv *kv)
+{
+    if (!c->has[row])
+        return 0;
+    kv->key = strata_cstr(key);
+    if (c->kind == SEG_META_COL_NUMBER) {
+        int n = snprintf(num, 24, "%lld", (long long)c->num[row]);
+        kv->value.ptr = num;
+        kv->value.len = (uint32_t)n;
+        kv->type = STRATA_VALUE_INT;
+    } else {
+        kv->value = c->values[c->id[row]];
+        kv->type = STRATA_VALUE_STRING;
+    }
+    return 1;
+}
+
+/* Give ev the meta the request reads, from the columns of the plan. */
+static void meta_from_plan(const sreq *r, const colplan *p, uint32_t row, strata_event *ev,
+                           strata_kv *kv, char (*num)[24])
+{
+    uint32_t n = 0;
+    for (int g = 0; g < r->ngroups; g++)
+        if (p->group[g])
+            n += (uint32_t)column_kv(p->group[g], row, r->group_key[g], num[n], &kv[n]);
+    if (p->metric)
+        n += (uint32_t)column_kv(p->metric, row, r->metric_field + 5, num[n], &kv[n]);
+    ev->meta = kv;
+    ev->meta_count = n;
 }
 
 static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, int exact, char *err,
@@ -524,12 +593,20 @@ static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, in
 {
     const sreq *r = a->r;
     const int64_t *ts = seg_event_ts(rd);
+    colplan plan;
+    int cols = exact ? plan_columns(r, rd, &plan) : 0;
+    if (cols < 0) {
+        snprintf(err, errlen, "%s", seg_error(rd));
+        return -1;
+    }
     roaring_uint32_iterator_t *it = roaring_create_iterator(rows);
     if (!it)
         return -1;
     uint64_t seen = 0;
     int rc = 0;
-    unsigned parts = row_parts(r);
+    unsigned parts = row_parts(r, exact, cols);
+    strata_kv kv[AGG_MAX_GROUPS + 1];
+    char num[AGG_MAX_GROUPS + 1][24];
     for (; it->has_value; roaring_advance_uint32_iterator(it)) {
         uint32_t row = it->current_value;
         if (ts[row] < r->from_ns || ts[row] >= r->to_ns)
@@ -547,8 +624,11 @@ static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, in
             rc = -1;
             break;
         }
+        if (cols)
+            meta_from_plan(r, &plan, row, &ev, kv, num);
         a->bytes += ev.msg.len;
         a->msg_rows += (parts & SEG_PART_MSG) != 0;
+        a->block_rows += (parts & (SEG_PART_MSG | SEG_PART_META)) != 0;
         for (uint32_t k = 0; k < ev.meta_count; k++)
             a->bytes += ev.meta[k].value.len;
         if (!exact && !q_match(r->q, &ev, a->scratch))
@@ -674,10 +754,10 @@ static void respond(agg *a, strbuf *out, int64_t took)
     sb_reset(out);
     sb_printf(out,
               "{\"hits\":%llu,\"scanned\":%llu,\"rollup_segments\":%llu,"
-              "\"message_rows\":%llu,\"took_ms\":%lld,\"partial\":%s,",
+              "\"message_rows\":%llu,\"block_rows\":%llu,\"took_ms\":%lld,\"partial\":%s,",
               (unsigned long long)a->hits, (unsigned long long)a->scanned,
-              (unsigned long long)a->rollups, (unsigned long long)a->msg_rows, (long long)took,
-              a->partial ? "true" : "false");
+              (unsigned long long)a->rollups, (unsigned long long)a->msg_rows,
+              (unsigned long long)a->block_rows, (long long)took, a->partial ? "true" : "false");
     if (a->partial)
         sb_printf(out, "\"partial_reason\":\"%s\",", a->partial_why);
     sb_printf(out, "\"metric\":\"%s\",", metric_name(r->metric));
@@ -836,6 +916,7 @@ static void merge_into(agg *a, agg *h)
     a->scanned += h->scanned;
     a->rollups += h->rollups;
     a->msg_rows += h->msg_rows;
+    a->block_rows += h->block_rows;
     a->bytes += h->bytes;
     a->oom |= h->oom;
     a->too_many |= h->too_many;
