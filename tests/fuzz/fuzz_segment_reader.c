@@ -4,7 +4,7 @@
  * skip checksum checks (STRATA_FUZZING) so that mutations reach the decoders
  * behind them. Every part is exercised: open (footer, table, columns,
  * dictionaries, block index, term index, filters), rows, meta-only rows,
- * term lookups, prefix walks and filters.
+ * meta columns, term lookups, prefix walks and filters.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +45,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 sink += ev.meta[k].key.len + ev.meta[k].value.len;
             (void)sink;
         }
+    }
+    /* meta columns (version 4): every value of every column */
+    for (uint32_t c = 0; c < seg_meta_column_count(r); c++) {
+        strata_str key;
+        uint32_t kind, present;
+        const seg_column *col;
+        if (!seg_meta_column_info(r, c, &key, &kind, &present) ||
+            seg_meta_column(r, key.ptr, key.len, &col) != 1)
+            continue;
+        volatile uint64_t sink = 0;
+        for (uint64_t i = 0; i < in->events && i < FUZZ_MAX_ROWS; i++)
+            if (col->has[i])
+                sink += col->num ? (uint64_t)col->num[i] : col->values[col->id[i]].len;
+        (void)sink;
     }
     static const char *const terms[] = {"msg:error", "level:info", "service:api", "msg:", "", "~"};
     for (size_t i = 0; i < sizeof terms / sizeof *terms; i++) {
