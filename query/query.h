@@ -72,6 +72,25 @@ unsigned q_reads(const query *q);
  * Calls fn for at most max of them (the first ones); returns how many. */
 typedef void (*q_term_fn)(void *ud, const char *term, size_t len);
 size_t q_required_terms(const query *q, size_t max, q_term_fn fn, void *ud);
+/* The same as alternatives, for queries with OR: every matching event
+ * holds every term of at least one alternative ("(a OR b) c" gives {a, c}
+ * and {b, c}). Alternative k is term[alt_end[k-1] .. alt_end[k]) (from 0
+ * for k = 0). n is 0 when nothing narrows (an OR with a regex or NOT
+ * under it, more than Q_MAX_ALTS alternatives): scan every row. Terms past
+ * Q_MAX_ALT_TERMS in an alternative are left out (a weaker test, the same
+ * answer once q_match decides). Strings point into the query or into
+ * out->buf; out is large, allocate it. Returns n. */
+#define Q_MAX_ALTS 8
+#define Q_MAX_ALT_TERMS 8
+typedef struct q_alts {
+    size_t n;
+    size_t alt_end[Q_MAX_ALTS];
+    const char *term[Q_MAX_ALTS * Q_MAX_ALT_TERMS];
+    size_t len[Q_MAX_ALTS * Q_MAX_ALT_TERMS];
+    size_t used;
+    char buf[8192]; /* phrase terms (prefix + word), built here */
+} q_alts;
+size_t q_required_alts(const query *q, q_alts *out);
 /* The query in canonical form, for logs and tests (malloc'd). */
 char *q_describe(const query *q);
 

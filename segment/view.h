@@ -50,6 +50,13 @@ typedef struct seg_view_api {
      * Returns as head_scan. Added after wait_visible: check struct_size. */
     int64_t (*head_scan_terms)(void *ctx, const char *tenant, const char *const *terms,
                                const size_t *lens, size_t n, seg_view_event_fn fn, void *ud);
+    /* head_scan narrowed to the events holding every term of at least one
+     * of nalts alternatives (q_required_alts): alternative k is
+     * terms[alt_end[k-1] .. alt_end[k]) (from 0 for k = 0); nalts 0 means
+     * every event. Returns as head_scan. Added after head_scan_terms. */
+    int64_t (*head_scan_any)(void *ctx, const char *tenant, const char *const *terms,
+                             const size_t *lens, const size_t *alt_end, size_t nalts,
+                             seg_view_event_fn fn, void *ud);
 } seg_view_api;
 
 #endif /* STRATA_SEGMENT_VIEW_H */

@@ -64,6 +64,25 @@ static void req_term(void *ud, const char *t, size_t len)
         r->ids[r->n++] = (uint32_t)id;
 }
 
+/* Does head row i hold every term of one of a's alternatives (or is there
+ * nothing to narrow by)? */
+static int alts_hold(uint32_t i, const q_alts *a)
+{
+    size_t from = 0;
+    for (size_t k = 0; k < a->n; k++) {
+        int all = 1;
+        for (size_t t = from; t < a->alt_end[k] && all; t++) {
+            int64_t id = seg_writer_term_id(head, a->term[t], a->len[t]);
+            uint32_t u = (uint32_t)id;
+            all = id >= 0 && seg_writer_row_has(head, i, &u, 1);
+        }
+        if (all)
+            return 1;
+        from = a->alt_end[k];
+    }
+    return a->n == 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!seg)
@@ -102,7 +121,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     q_required_terms(q, 8, req_term, &rq);
     for (uint32_t i = 0; i < 3; i++)
         if ((want >> i & 1) && (rq.absent || !seg_writer_row_has(head, i, rq.ids, rq.n)))
-            abort(); /* a matching row lacks a required term: the head would miss it */
+            abort();    /* a matching row lacks a required term: the head would miss it */
+    static q_alts alts; /* large: not on the stack */
+    q_required_alts(q, &alts);
+    for (uint32_t i = 0; i < 3; i++)
+        if ((want >> i & 1) && !alts_hold(i, &alts))
+            abort(); /* a matching row holds no alternative: the head would miss it */
     q_scratch_free(s);
     q_free(q);
     return 0;

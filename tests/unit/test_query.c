@@ -291,6 +291,27 @@ static void req_term(void *ud, const char *t, size_t len)
         r->ids[r->n++] = (uint32_t)id;
 }
 
+/* Does row i of w hold every term of one of a's alternatives (or is
+ * there nothing to narrow by)? */
+static int alts_hold(const seg_writer *w, uint32_t i, const q_alts *a)
+{
+    if (!a->n)
+        return 1;
+    size_t from = 0;
+    for (size_t k = 0; k < a->n; k++) {
+        int all = 1;
+        for (size_t t = from; t < a->alt_end[k] && all; t++) {
+            int64_t id = seg_writer_term_id(w, a->term[t], a->len[t]);
+            uint32_t u = (uint32_t)id;
+            all = id >= 0 && seg_writer_row_has(w, i, &u, 1);
+        }
+        if (all)
+            return 1;
+        from = a->alt_end[k];
+    }
+    return 0;
+}
+
 static void test_index_equals_scan(void **state)
 {
     (void)state;
@@ -315,10 +336,16 @@ static void test_index_equals_scan(void **state)
     if (!r)
         fail_msg("open: %s", err);
     q_scratch *s = q_scratch_new();
-    size_t nonempty = 0, inexact = 0;
+    size_t nonempty = 0, inexact = 0, narrowed = 0;
     for (int qi = 0; qi < N_QUERIES; qi++) {
         char text[2048] = "";
-        rand_query(text, sizeof text, 0);
+        if (qi % 3 == 2) { /* an OR of leaves, the shape head narrowing by alternatives serves */
+            rand_query(text, sizeof text, 3);
+            strcat(text, " OR ");
+            rand_query(text, sizeof text, 3);
+        } else {
+            rand_query(text, sizeof text, 0);
+        }
         query *q = q_parse(text, strlen(text), err, sizeof err);
         if (!q)
             fail_msg("query %d '%s' did not parse: %s", qi, text, err);
@@ -358,6 +385,15 @@ static void test_index_equals_scan(void **state)
             if (roaring_bitmap_contains(want, i) &&
                 (rq.absent || !seg_writer_row_has(head, i, rq.ids, rq.n)))
                 fail_msg("query '%s': row %u matches but lacks a required term", text, i);
+        /* and, with ORs, every matching row holds some alternative */
+        q_alts *alts = malloc(sizeof *alts);
+        assert_non_null(alts);
+        q_required_alts(q, alts);
+        narrowed += alts->n > 1;
+        for (uint32_t i = 0; i < N_EVENTS; i++)
+            if (roaring_bitmap_contains(want, i) && !alts_hold(head, i, alts))
+                fail_msg("query '%s': row %u matches but holds no alternative", text, i);
+        free(alts);
         if (!roaring_bitmap_is_empty(want))
             nonempty++;
         roaring_bitmap_free(want);
@@ -367,6 +403,7 @@ static void test_index_equals_scan(void **state)
     /* the generator must exercise both paths and find things */
     assert_true(nonempty > N_QUERIES / 4);
     assert_true(inexact > N_QUERIES / 10);
+    assert_true(narrowed > N_QUERIES / 20); /* ORs that still narrow */
     q_scratch_free(s);
     seg_close(r);
     seg_writer_free(head);
@@ -419,6 +456,51 @@ static void test_required_terms(void **state)
     }
 }
 
+/* Alternatives: ORs of words and phrases narrow; a NOT, regex or wildcard
+ * under an OR does not; ANDs distribute over ORs up to Q_MAX_ALTS. */
+static void test_required_alts(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *q, *want; /* alternatives joined by " ; ", terms by "|" */
+    } cases[] = {
+        {"timeout", "msg:timeout"},
+        {"timeout OR refused", "msg:timeout ; msg:refused"},
+        {"(timeout OR refused) service:api", "msg:timeout|service:api ; msg:refused|service:api"},
+        {"\"connection reset\" OR level:error", ""},
+        {"timeout OR /ref.sed/", ""},
+        {"timeout OR -refused", ""},
+        {"(a OR b) (c OR d)", "msg:a|msg:c ; msg:a|msg:d ; msg:b|msg:c ; msg:b|msg:d"},
+        {"(a OR b OR c) (d OR e OR f)", "msg:a ; msg:b ; msg:c"},
+        {"a OR b OR c OR d OR e OR f OR g OR h OR i", ""},
+        {"pay* OR x", ""},
+        {"\"connection reset\" OR x", "msg:connection|msg:reset ; msg:x"},
+        {"", ""},
+    };
+    q_alts *a = malloc(sizeof *a);
+    assert_non_null(a);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char err[256], got[512] = "";
+        query *q = q_parse(cases[i].q, strlen(cases[i].q), err, sizeof err);
+        if (!q)
+            fail_msg("%s: %s", cases[i].q, err);
+        size_t n = q_required_alts(q, a), from = 0;
+        for (size_t k = 0; k < n; k++) {
+            for (size_t t = from; t < a->alt_end[k]; t++)
+                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%.*s",
+                         t > from ? "|"
+                         : k      ? " ; "
+                                  : "",
+                         (int)a->len[t], a->term[t]);
+            from = a->alt_end[k];
+        }
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("%s: got '%s', want '%s'", cases[i].q, got, cases[i].want);
+        q_free(q);
+    }
+    free(a);
+}
+
 static void test_regex_prefilter(void **state)
 {
     (void)state;
@@ -467,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_parse_errors),    cmocka_unit_test(test_parse_trees),
         cmocka_unit_test(test_match_events),    cmocka_unit_test(test_index_equals_scan),
         cmocka_unit_test(test_regex_prefilter), cmocka_unit_test(test_required_terms),
+        cmocka_unit_test(test_required_alts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -641,41 +641,80 @@ static seg_writer *find_writer(head_entry *list, size_t n, const char *tenant)
     return NULL;
 }
 
-/* The ids of terms[n] in writer w; 0 when some term is in none of its rows
- * (no row can match), 1 when ids[] is filled. */
-static int term_ids(const seg_writer *w, const char *const *terms, const size_t *lens, size_t n,
-                    uint32_t *ids)
+/* The alternatives of a head scan, resolved to one writer's term ids. */
+typedef struct scan_alts {
+    const char *const *terms;
+    const size_t *lens, *alt_end;
+    size_t nalts;
+    uint32_t ids[INDEXER_MAX_SCAN_ALTS][INDEXER_MAX_SCAN_TERMS];
+    size_t nids[INDEXER_MAX_SCAN_ALTS];
+    int live[INDEXER_MAX_SCAN_ALTS]; /* every term of it is in some row */
+    int any;                         /* some alternative is live */
+} scan_alts;
+
+/* Look the alternatives' terms up in writer w. An alternative with a term
+ * no row has yet cannot match any row. */
+static void resolve_alts(const seg_writer *w, scan_alts *s)
 {
-    for (size_t k = 0; k < n; k++) {
-        int64_t id = seg_writer_term_id(w, terms[k], lens[k]);
-        if (id < 0)
-            return 0;
-        ids[k] = (uint32_t)id;
+    s->any = 0;
+    size_t from = 0;
+    for (size_t k = 0; k < s->nalts; k++) {
+        s->live[k] = 1;
+        s->nids[k] = 0;
+        for (size_t t = from; t < s->alt_end[k] && s->live[k]; t++) {
+            int64_t id = seg_writer_term_id(w, s->terms[t], s->lens[t]);
+            if (id < 0)
+                s->live[k] = 0;
+            else if (s->nids[k] < INDEXER_MAX_SCAN_TERMS) /* fewer: more rows to verify */
+                s->ids[k][s->nids[k]++] = (uint32_t)id;
+        }
+        s->any |= s->live[k];
+        from = s->alt_end[k];
     }
-    return 1;
+}
+
+/* Does row i of w hold every term of a live alternative? */
+static int row_wanted(const seg_writer *w, size_t i, const scan_alts *s)
+{
+    if (!s->nalts)
+        return 1;
+    for (size_t k = 0; k < s->nalts; k++)
+        if (s->live[k] && seg_writer_row_has(w, i, s->ids[k], s->nids[k]))
+            return 1;
+    return 0;
 }
 
 /* Scan the sealing writer (read-only: no lock but the view's) and the live
  * head writer (in chunks under the head lock, since flush appends to it),
- * visiting only rows holding every one of terms[n] (all rows when n is 0). */
-static int64_t view_head_scan_terms(void *ctx, const char *tenant, const char *const *terms,
-                                    const size_t *lens, size_t n, seg_view_event_fn fn, void *ud)
+ * visiting only rows that hold every term of some alternative (all rows
+ * when there are none). */
+static int64_t view_head_scan_any(void *ctx, const char *tenant, const char *const *terms,
+                                  const size_t *lens, const size_t *alt_end, size_t nalts,
+                                  seg_view_event_fn fn, void *ud)
 {
     indexer *x = ctx;
-    uint32_t ids[INDEXER_MAX_SCAN_TERMS];
-    if (n > INDEXER_MAX_SCAN_TERMS)
-        n = INDEXER_MAX_SCAN_TERMS; /* fewer terms: more rows to verify, same answer */
+    if (nalts > INDEXER_MAX_SCAN_ALTS)
+        nalts = 0; /* more than we keep: visit every row, same answer */
+    scan_alts *s = malloc(sizeof *s);
     strata_kv *kv = malloc(INDEXER_MAX_META * sizeof *kv);
-    if (!kv)
+    if (!kv || !s) {
+        free(s);
+        free(kv);
         return 0;
+    }
+    s->terms = terms;
+    s->lens = lens;
+    s->alt_end = alt_end;
+    s->nalts = nalts;
     int64_t seen = 0;
     int stopped = 0;
     seg_writer *sw = find_writer(x->sealing, x->nsealing, tenant);
-    size_t rows = sw && term_ids(sw, terms, lens, n, ids) ? seg_writer_count(sw) : 0;
+    if (sw)
+        resolve_alts(sw, s);
+    size_t rows = sw && (!nalts || s->any) ? seg_writer_count(sw) : 0;
     for (size_t i = 0; i < rows && !stopped; i++) {
         strata_event ev;
-        if (seg_writer_row_has(sw, i, ids, n) &&
-            seg_writer_row(sw, i, &ev, kv, INDEXER_MAX_META) == 0) {
+        if (row_wanted(sw, i, s) && seg_writer_row(sw, i, &ev, kv, INDEXER_MAX_META) == 0) {
             seen++;
             stopped = fn(ud, &ev);
         }
@@ -686,13 +725,13 @@ static int64_t view_head_scan_terms(void *ctx, const char *tenant, const char *c
         size_t end = w ? seg_writer_count(w) : 0;
         if (end > i + INDEXER_SCAN_CHUNK)
             end = i + INDEXER_SCAN_CHUNK;
-        /* ids are looked up again per chunk: a term may arrive meanwhile */
-        if (w && !term_ids(w, terms, lens, n, ids))
+        if (w) /* looked up again per chunk: a term may arrive meanwhile */
+            resolve_alts(w, s);
+        if (w && nalts && !s->any)
             i = end;
         for (; i < end && !stopped; i++) {
             strata_event ev;
-            if (seg_writer_row_has(w, i, ids, n) &&
-                seg_writer_row(w, i, &ev, kv, INDEXER_MAX_META) == 0) {
+            if (row_wanted(w, i, s) && seg_writer_row(w, i, &ev, kv, INDEXER_MAX_META) == 0) {
                 seen++;
                 stopped = fn(ud, &ev);
             }
@@ -703,12 +742,21 @@ static int64_t view_head_scan_terms(void *ctx, const char *tenant, const char *c
             break;
     }
     free(kv);
+    free(s);
     return stopped ? -1 : seen;
+}
+
+/* One alternative: every one of terms[n]. */
+static int64_t view_head_scan_terms(void *ctx, const char *tenant, const char *const *terms,
+                                    const size_t *lens, size_t n, seg_view_event_fn fn, void *ud)
+{
+    size_t end = n;
+    return view_head_scan_any(ctx, tenant, terms, lens, &end, n ? 1 : 0, fn, ud);
 }
 
 static int64_t view_head_scan(void *ctx, const char *tenant, seg_view_event_fn fn, void *ud)
 {
-    return view_head_scan_terms(ctx, tenant, NULL, NULL, 0, fn, ud);
+    return view_head_scan_any(ctx, tenant, NULL, NULL, NULL, 0, fn, ud);
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------------------
@@ -857,6 +905,7 @@ static int indexer_init(strata_instance *inst, const strata_host_api *h, const s
                              .unlock = view_unlock,
                              .head_scan = view_head_scan,
                              .head_scan_terms = view_head_scan_terms,
+                             .head_scan_any = view_head_scan_any,
                              .pipeline = view_pipeline,
                              .wait_visible = view_wait_visible};
     pthread_cond_init(&x->wake, NULL);

@@ -42,6 +42,9 @@
 /* Terms a head scan tests per row: a query's first few required terms
  * narrow the head to a handful of rows; more would only cost compares. */
 #define INDEXER_MAX_SCAN_TERMS 8u
+/* Alternatives a head scan tests per row ("(a OR b) c": two): as many as
+ * the query library gives (Q_MAX_ALTS); past it, every row is visited. */
+#define INDEXER_MAX_SCAN_ALTS 8u
 /* Rows one compaction may merge: keeps a merge's memory bounded (the merge
  * holds its output in memory); larger windows stay split. */
 #define INDEXER_MAX_MERGE_EVENTS (8u << 20)

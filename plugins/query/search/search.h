@@ -133,9 +133,6 @@ typedef struct snapshot {
 
 int store_init(store *s, strata_instance *inst, const strata_host_api *h, const char *dir);
 void store_free(store *s);
-/* Required terms of a query a head scan tests (the indexer caps them too:
- * the first few narrow the head to a handful of rows). */
-#define STORE_HEAD_TERMS 8u
 /* Freeze the index (the indexer's view when it runs in this process), list
  * the tenant's segments overlapping [from, to), open those not cached, and
  * call head_fn for each head event that may match q (those holding q's

@@ -167,39 +167,19 @@ void store_wait_visible(store *s, uint64_t wal_next, int64_t wait_ms)
     s->h->service_release(s->inst, view);
 }
 
-/* The query's required terms, gathered for the head scan. */
-typedef struct req_terms {
-    char buf[STORE_HEAD_TERMS * (SEG_MAX_TERM + 1)];
-    size_t used;
-    const char *t[STORE_HEAD_TERMS];
-    size_t len[STORE_HEAD_TERMS];
-    size_t n;
-} req_terms;
-
-static void add_req_term(void *ud, const char *term, size_t len)
-{
-    req_terms *r = ud;
-    if (r->n == STORE_HEAD_TERMS || len > SEG_MAX_TERM)
-        return;
-    memcpy(r->buf + r->used, term, len);
-    r->t[r->n] = r->buf + r->used;
-    r->len[r->n++] = len;
-    r->used += len + 1;
-}
-
-/* Scan the head for q: only rows holding q's required terms when the
- * indexer has a head index (view head_scan_terms), else every row. */
+/* Scan the head for q: only rows holding every term of one of q's
+ * alternatives (q_required_alts) when the indexer has a head index, else
+ * every row. */
 static void scan_head(const seg_view_api *view, const char *tenant, const query *q,
                       seg_view_event_fn head_fn, void *ud)
 {
-    if (q && view->struct_size >=
-                 offsetof(seg_view_api, head_scan_terms) + sizeof view->head_scan_terms) {
-        req_terms *r = malloc(sizeof *r);
-        if (r) {
-            r->used = r->n = 0;
-            q_required_terms(q, STORE_HEAD_TERMS, add_req_term, r);
-            view->head_scan_terms(view->ctx, tenant, r->t, r->len, r->n, head_fn, ud);
-            free(r);
+    if (q &&
+        view->struct_size >= offsetof(seg_view_api, head_scan_any) + sizeof view->head_scan_any) {
+        q_alts *a = malloc(sizeof *a);
+        if (a) {
+            q_required_alts(q, a);
+            view->head_scan_any(view->ctx, tenant, a->term, a->len, a->alt_end, a->n, head_fn, ud);
+            free(a);
             return;
         }
     }
