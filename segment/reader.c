@@ -56,6 +56,7 @@ typedef struct dblock {
 } dblock;
 
 /* A meta column (SEC_META_COLUMNS): located at open, decoded on first use. */
+#define KEY_NO_COLUMN 0xFFu /* key_col of a key without one (SEG_MAX_META_COLUMNS < 255) */
 typedef struct mcol {
     uint32_t key; /* rank in SEC_META_KEYS */
     seg_column pub;
@@ -100,8 +101,8 @@ struct seg_reader {
     size_t block_entry; /* bytes per block index entry (by version) */
     mcol *mcols;
     uint32_t nmcols;
-    int8_t *key_col; /* per meta key rank: its column, or -1 (NULL without columns) */
-    int mcols_state; /* 0 not decoded yet, 1 decoded, -1 corrupt */
+    uint8_t *key_col; /* per meta key rank: its column, or KEY_NO_COLUMN (NULL without columns) */
+    int mcols_state;  /* 0 not decoded yet, 1 decoded, -1 corrupt */
     dblock blk;
     char err[256];
 };
@@ -346,18 +347,18 @@ static int load_meta_columns(seg_reader *r)
     r->key_col = malloc(r->n_keys ? r->n_keys : 1);
     if (!r->mcols || !r->key_col)
         return set_err(r, "out of memory");
-    memset(r->key_col, -1, r->n_keys);
+    memset(r->key_col, KEY_NO_COLUMN, r->n_keys);
     for (uint32_t i = 0; i < n; i++) {
         mcol *m = &r->mcols[i];
         uint64_t key = get_varint(&c), kind = get_u8(&c), present = get_varint(&c);
         m->body = get_bytes(&c, sec->len, &m->body_len);
-        if (c.bad || key >= r->n_keys || r->key_col[key] >= 0 ||
+        if (c.bad || key >= r->n_keys || r->key_col[key] != KEY_NO_COLUMN ||
             (kind != SEG_META_COL_NUMBER && kind != SEG_META_COL_DICT) || present > r->info.events)
             return set_err(r, "segment meta column %u malformed", i);
         m->key = (uint32_t)key;
         m->pub.kind = (uint32_t)kind;
         m->pub.present = (uint32_t)present;
-        r->key_col[key] = (int8_t)i;
+        r->key_col[key] = (uint8_t)i;
     }
     if (cursor_left(&c) != 0)
         return set_err(r, "segment meta columns: trailing bytes");
@@ -830,14 +831,14 @@ static int meta_from_columns(seg_reader *r, uint32_t k, uint32_t rows)
         uint32_t row = base + i;
         memset(used, 0, sizeof used);
         for (uint32_t j = b->kv_start[i]; j < b->kv_start[i + 1]; j++) {
-            int c = r->key_col[b->kv_key[j]];
-            if (c < 0 || used[c] || b->kv[j].type == STRATA_VALUE_NULL)
+            unsigned c = r->key_col[b->kv_key[j]];
+            if (c == KEY_NO_COLUMN || used[c] || b->kv[j].type == STRATA_VALUE_NULL)
                 continue;
             const mcol *m = &r->mcols[c];
             used[c] = 1;
             b->from_col[j] = 1;
             if (!m->has[row] || (m->num && b->kv[j].type != STRATA_VALUE_INT))
-                return set_err(r, "segment block %u: row %u disagrees with meta column %d", k, row,
+                return set_err(r, "segment block %u: row %u disagrees with meta column %u", k, row,
                                c);
             if (m->num) {
                 b->kv[j].value.ptr = txt;
