@@ -253,8 +253,9 @@ static void group_value(const agg *a, int g, const strata_event *ev, kbuf *k)
     }
 }
 
-/* Account one matching event (the row path). */
-static void agg_event(agg *a, const strata_event *ev)
+/* The entry of a matching event's bucket and groups, its count raised;
+ * NULL on OOM. */
+static agg_entry *count_event(agg *a, const strata_event *ev)
 {
     const sreq *r = a->r;
     kbuf k;
@@ -262,10 +263,17 @@ static void agg_event(agg *a, const strata_event *ev)
     for (int g = 0; g < r->ngroups; g++)
         group_value(a, g, ev, &k);
     agg_entry *e = entry(a, k.b, k.n);
-    if (!e)
-        return;
-    e->count++;
-    if (r->metric == MET_COUNT)
+    if (e)
+        e->count++;
+    return e;
+}
+
+/* Account one matching event (the row path). */
+static void agg_event(agg *a, const strata_event *ev)
+{
+    const sreq *r = a->r;
+    agg_entry *e = count_event(a, ev);
+    if (!e || r->metric == MET_COUNT)
         return;
     const char *f = r->metric_field;
     if (r->metric == MET_DISTINCT) {
@@ -588,6 +596,74 @@ static void meta_from_plan(const sreq *r, const colplan *p, uint32_t row, strata
     ev->meta_count = n;
 }
 
+/* count_distinct of a dictionary column with no groups: each value is
+ * hashed once per segment, not once per row, and added to its bucket's
+ * set once per run of rows in that bucket (rows come in time order, so
+ * runs are long). */
+typedef struct dict_distinct {
+    const seg_column *col;
+    uint64_t *hash;    /* per value id, 0 until computed */
+    uint64_t *seen;    /* bit per value id: added during this run */
+    uint32_t *touched; /* ids set in seen */
+    size_t ntouched;
+    int64_t bucket; /* of the current run */
+} dict_distinct;
+
+/* Set up dd for a request and plan it serves; 0 when it does not apply
+ * (or on OOM: the general path then does the work). */
+static int dict_distinct_init(dict_distinct *dd, const sreq *r, const colplan *p)
+{
+    memset(dd, 0, sizeof *dd);
+    if (r->metric != MET_DISTINCT || r->ngroups || !p->metric ||
+        p->metric->kind != SEG_META_COL_DICT)
+        return 0;
+    size_t n = p->metric->nvalues ? p->metric->nvalues : 1;
+    dd->col = p->metric;
+    dd->hash = calloc(n, sizeof *dd->hash);
+    dd->seen = calloc((n + 63) / 64, sizeof *dd->seen);
+    dd->touched = malloc(n * sizeof *dd->touched);
+    dd->bucket = INT64_MIN;
+    if (!dd->hash || !dd->seen || !dd->touched) {
+        free(dd->hash);
+        free(dd->seen);
+        free(dd->touched);
+        return 0;
+    }
+    return 1;
+}
+
+static void dict_distinct_free(dict_distinct *dd)
+{
+    free(dd->hash);
+    free(dd->seen);
+    free(dd->touched);
+}
+
+/* Account row `row` (matching, its entry e counted) for the distinct metric. */
+static void dict_distinct_add(dict_distinct *dd, agg_entry *e, int64_t bucket, uint32_t row)
+{
+    if (bucket != dd->bucket) { /* a new run: forget what it added */
+        for (size_t i = 0; i < dd->ntouched; i++)
+            dd->seen[dd->touched[i] / 64] = 0;
+        dd->ntouched = 0;
+        dd->bucket = bucket;
+    }
+    if (!dd->col->has[row])
+        return;
+    uint32_t id = dd->col->id[row];
+    uint64_t bit = 1ull << (id % 64);
+    if (dd->seen[id / 64] & bit)
+        return;
+    dd->seen[id / 64] |= bit;
+    dd->touched[dd->ntouched++] = id;
+    if (!dd->hash[id]) { /* as distinct_add hashes it, so sets merge */
+        strata_str v = dd->col->values[id];
+        uint64_t h = XXH3_64bits(v.ptr, v.len);
+        dd->hash[id] = h ? h : 1;
+    }
+    distinct_add_hash(e, dd->hash[id]);
+}
+
 static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, int exact, char *err,
                         size_t errlen)
 {
@@ -605,6 +681,8 @@ static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, in
     uint64_t seen = 0;
     int rc = 0;
     unsigned parts = row_parts(r, exact, cols);
+    dict_distinct dd;
+    int fast = cols && dict_distinct_init(&dd, r, &plan);
     strata_kv kv[AGG_MAX_GROUPS + 1];
     char num[AGG_MAX_GROUPS + 1][24];
     for (; it->has_value; roaring_advance_uint32_iterator(it)) {
@@ -624,7 +702,7 @@ static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, in
             rc = -1;
             break;
         }
-        if (cols)
+        if (cols && !fast) /* the fast path reads its column itself */
             meta_from_plan(r, &plan, row, &ev, kv, num);
         a->bytes += ev.msg.len;
         a->msg_rows += (parts & SEG_PART_MSG) != 0;
@@ -634,9 +712,17 @@ static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, in
         if (!exact && !q_match(r->q, &ev, a->scratch))
             continue;
         a->hits++;
-        agg_event(a, &ev);
+        if (fast) {
+            agg_entry *e = count_event(a, &ev);
+            if (e)
+                dict_distinct_add(&dd, e, bucket_of(r, ev.event_ts_ns), row);
+        } else {
+            agg_event(a, &ev);
+        }
     }
     roaring_free_uint32_iterator(it);
+    if (fast)
+        dict_distinct_free(&dd);
     return rc;
 }
 
