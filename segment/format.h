@@ -110,6 +110,9 @@ enum {
  * either way. */
 #define SEG_POSTINGS_ROARING 0
 #define SEG_POSTINGS_DELTA 1
+/* From version 4, a term whose rows equal an earlier term's (the words of
+ * one log template) stores no entry of its own: its length is written as 0
+ * and followed by the earlier entry's offset and length. */
 
 /* Rows per compressed block by default (measured in bench/segments: see
  * docs/BENCHMARKS.md; larger blocks compress better, smaller ones make a

@@ -1159,12 +1159,23 @@ static int titer_next(titer *it)
             return set_err(r, "segment inline postings malformed");
     } else {
         uint64_t len = get_varint(c);
-        if (c->bad || it->next_post > r->sec[SEC_POSTINGS].len ||
-            len > r->sec[SEC_POSTINGS].len - it->next_post)
-            return set_err(r, "segment postings out of bounds");
-        it->post_off = it->next_post;
-        it->post_len = len;
-        it->next_post += len;
+        if (len == 0 && r->info.version >= 4) {
+            /* the same rows as an earlier term: its entry, which must lie
+             * before this block's next one */
+            uint64_t off = get_varint(c);
+            len = get_varint(c);
+            if (c->bad || len == 0 || off > it->next_post || len > it->next_post - off)
+                return set_err(r, "segment postings reference out of bounds");
+            it->post_off = off;
+            it->post_len = len;
+        } else {
+            if (c->bad || it->next_post > r->sec[SEC_POSTINGS].len ||
+                len > r->sec[SEC_POSTINGS].len - it->next_post)
+                return set_err(r, "segment postings out of bounds");
+            it->post_off = it->next_post;
+            it->post_len = len;
+            it->next_post += len;
+        }
     }
     it->in_blk++;
     return 1;

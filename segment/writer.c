@@ -1076,6 +1076,69 @@ static int flush_term_chunk(build *b, strbuf *raw, strbuf *chunks, size_t sec_st
     return 0;
 }
 
+/* Postings already written, by their rows, so that a term with the same
+ * rows as an earlier one refers to its entry (format version 4). */
+typedef struct pdup {
+    uint64_t h; /* 0: empty slot */
+    const uint32_t *rows;
+    uint32_t n;
+    uint64_t off, len; /* the entry in SEC_POSTINGS */
+} pdup;
+
+typedef struct pdup_tab {
+    pdup *slot;
+    size_t cap, n; /* cap: a power of two */
+} pdup_tab;
+
+static uint64_t rows_hash(const uint32_t *rows, uint32_t n)
+{
+    uint64_t h = term_hash(rows, (size_t)n * sizeof *rows);
+    return h ? h : 1;
+}
+
+/* The entry holding exactly rows[n], or NULL. */
+static const pdup *pdup_find(const pdup_tab *t, const uint32_t *rows, uint32_t n)
+{
+    if (!t->n)
+        return NULL;
+    uint64_t h = rows_hash(rows, n);
+    for (size_t i = h & (t->cap - 1); t->slot[i].h; i = (i + 1) & (t->cap - 1)) {
+        const pdup *d = &t->slot[i];
+        if (d->h == h && d->n == n && !memcmp(d->rows, rows, (size_t)n * sizeof *rows))
+            return d;
+    }
+    return NULL;
+}
+
+/* Remember an entry (rows must outlive the table); 0, or -1 on OOM. */
+static int pdup_add(pdup_tab *t, const uint32_t *rows, uint32_t n, uint64_t off, uint64_t len)
+{
+    if ((t->n + 1) * 2 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 1024;
+        pdup *ns = calloc(cap, sizeof *ns);
+        if (!ns)
+            return -1;
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->slot[i].h)
+                continue;
+            size_t j = t->slot[i].h & (cap - 1);
+            while (ns[j].h)
+                j = (j + 1) & (cap - 1);
+            ns[j] = t->slot[i];
+        }
+        free(t->slot);
+        t->slot = ns;
+        t->cap = cap;
+    }
+    uint64_t h = rows_hash(rows, n);
+    size_t i = h & (t->cap - 1);
+    while (t->slot[i].h)
+        i = (i + 1) & (t->cap - 1);
+    t->slot[i] = (pdup){h, rows, n, off, len};
+    t->n++;
+    return 0;
+}
+
 static int write_index(build *b, uint32_t nblocks)
 {
     seg_writer *w = b->w;
@@ -1091,6 +1154,7 @@ static int write_index(build *b, uint32_t nblocks)
     roaring_bitmap_t *bm = NULL;
     char *rbuf = NULL;
     size_t rcap = 0;
+    pdup_tab dups = {0};
     int rc = -1;
     if (!df || !start || !post || !last_block || !sorted) {
         fail(b, "out of memory building the index");
@@ -1154,6 +1218,16 @@ static int write_index(build *b, uint32_t nblocks)
                 put_varint(&raw, k ? rows[k] - rows[k - 1] : rows[0]);
             continue;
         }
+        /* the words of one log template hold the same rows: their postings
+         * are stored once, the others refer to them */
+        const pdup *d = pdup_find(&dups, rows, n);
+        if (d) {
+            put_varint(&raw, 0);
+            put_varint(&raw, d->off);
+            put_varint(&raw, d->len);
+            continue;
+        }
+        uint64_t entry_off = postings.len;
         bm = roaring_bitmap_of_ptr(n, rows);
         if (!bm) {
             fail(b, "out of memory building postings");
@@ -1173,6 +1247,10 @@ static int write_index(build *b, uint32_t nblocks)
             put_u8(&postings, SEG_POSTINGS_DELTA);
             for (uint32_t k = 0; k < n; k++)
                 put_varint(&postings, k ? rows[k] - rows[k - 1] : rows[0]);
+            if (pdup_add(&dups, rows, n, entry_off, dsize + 1) < 0) {
+                fail(b, "out of memory building postings");
+                goto term_fail;
+            }
             continue;
         }
         if (need > rcap) {
@@ -1190,6 +1268,10 @@ static int write_index(build *b, uint32_t nblocks)
         put_varint(&raw, got + 1);
         put_u8(&postings, SEG_POSTINGS_ROARING);
         sb_append(&postings, rbuf, got);
+        if (pdup_add(&dups, rows, n, entry_off, got + 1) < 0) {
+            fail(b, "out of memory building postings");
+            goto term_fail;
+        }
     }
     if (raw.len && flush_term_chunk(b, &raw, &chunks, s) < 0)
         goto term_fail;
@@ -1292,6 +1374,7 @@ static int write_index(build *b, uint32_t nblocks)
 out:
     if (bm) /* roaring_bitmap_free(NULL) crashes in CRoaring 0.2 */
         roaring_bitmap_free(bm);
+    free(dups.slot);
     free(rbuf);
     sb_free(&idx);
     sb_free(&blooms);

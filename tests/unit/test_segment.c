@@ -875,6 +875,54 @@ static void test_meta_columns(void **state)
     corpus_free(evs, sorted, n);
 }
 
+/* Terms with the same rows (the words of one log template) share one
+ * postings entry (format 4): both read back right, and the postings part
+ * is no larger than with one of the words alone. */
+static void test_postings_shared(void **state)
+{
+    (void)state;
+    size_t plen[2];
+    for (int pass = 0; pass < 2; pass++) {
+        seg_writer *w = seg_writer_new(&(seg_writer_opts){.tenant = "t", .block_events = 64});
+        assert_non_null(w);
+        for (uint32_t i = 0; i < 300; i++) {
+            strata_event ev;
+            strata_event_init(&ev);
+            ev.ingest_ts_ns = 1000 + i;
+            ev.event_ts_ns = 1000 + i;
+            char msg[64];
+            int n = snprintf(msg, sizeof msg, "%s id%u",
+                             i % 3  ? "other words"
+                             : pass ? "alpha beta"
+                                    : "alpha",
+                             i);
+            ev.msg = (strata_str){msg, (uint32_t)n};
+            assert_int_equal(seg_writer_add(w, &ev), 0);
+        }
+        uint8_t *buf;
+        size_t len;
+        char err[256];
+        assert_int_equal(seg_writer_finish_mem(w, &buf, &len, err, sizeof err), 0);
+        seg_writer_free(w);
+        seg_reader *r = open_ok(buf, len, NULL);
+        plen[pass] = seg_get_info(r)->parts.postings;
+        static const char *const terms[] = {"msg:alpha", "msg:beta", "msg:other", "msg:words"};
+        for (int k = 0; k < 4; k++) {
+            if (!pass && k == 1)
+                continue;
+            roaring_bitmap_t *bm = seg_postings(r, terms[k], strlen(terms[k]));
+            assert_non_null(bm);
+            assert_int_equal(roaring_bitmap_get_cardinality(bm), k < 2 ? 100 : 200);
+            for (uint32_t i = 0; i < 300; i++)
+                assert_int_equal(roaring_bitmap_contains(bm, i), k < 2 ? i % 3 == 0 : i % 3 != 0);
+            roaring_bitmap_free(bm);
+        }
+        seg_close(r);
+        free(buf);
+    }
+    assert_int_equal(plen[1], plen[0]);
+}
+
 /* Segments written by format versions 1 and 2 (the fuzz seeds) still open
  * and read: version 1 without a rollup; rows and meta-only reads agree. */
 static void test_reads_version_1(void **state)
@@ -929,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_rollup_counts),
         cmocka_unit_test(test_reads_version_1),
         cmocka_unit_test(test_meta_columns),
+        cmocka_unit_test(test_postings_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
