@@ -97,6 +97,12 @@ enum {
 #define SEG_TERM_BLOCK_ENTRY_BYTES 16u
 /* The largest raw chunk a reader accepts. */
 #define SEG_MAX_TERM_CHUNK_RAW (64u << 20)
+/* From version 4 the term index (SEC_TERM_INDEX) is one zstd frame,
+ * decompressed when the segment opens: its first terms share long
+ * prefixes and its offsets grow slowly, so it shrinks to about a quarter.
+ * The largest decompressed index a reader accepts (a 64M-row segment of
+ * gen_corpus-like events would need about 400 MiB; merges stop at 8M). */
+#define SEG_MAX_TERM_INDEX_RAW (512ull << 20)
 /* Postings of at most this many rows are stored inline in the term entry as
  * delta varints: a roaring bitmap costs 16+ bytes of headers even for one
  * row, while a delta varint costs 1-3 bytes; most terms (ids, numbers) occur

@@ -89,6 +89,7 @@ struct seg_reader {
     size_t nrollup;
     uint32_t *block_first; /* first row of each block, nblocks + 1 */
     uint32_t ntblocks, ntchunks;
+    uint8_t *tindex; /* (v4) the decompressed term index, which the next three point into */
     const uint8_t *tchunks, *tblocks, *tfirsts; /* parts of SEC_TERM_INDEX */
     size_t tfirsts_len;
     int64_t tchunk_idx; /* the decompressed term chunk cached in tchunk */
@@ -500,10 +501,35 @@ static int load_blocks(seg_reader *r)
     return 0;
 }
 
+/* The term index of a version 4 segment: one zstd frame, decompressed into
+ * the reader (r->tindex) with its size bounded before allocating. */
+static int inflate_index(seg_reader *r, const uint8_t **p, size_t *len)
+{
+    const section *ti = &r->sec[SEC_TERM_INDEX];
+    unsigned long long raw = ZSTD_getFrameContentSize(ti->p, ti->len);
+    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN ||
+        raw > SEG_MAX_TERM_INDEX_RAW)
+        return set_err(r, "segment term index: bad compressed frame");
+    r->tindex = malloc(raw ? raw : 1);
+    if (!r->tindex)
+        return set_err(r, "out of memory");
+    size_t got = ZSTD_decompress(r->tindex, raw, ti->p, ti->len);
+    if (ZSTD_isError(got) || got != raw)
+        return set_err(r, "segment term index: %s",
+                       ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
+    *p = r->tindex;
+    *len = got;
+    return 0;
+}
+
 static int load_index(seg_reader *r)
 {
     const section *ti = &r->sec[SEC_TERM_INDEX];
-    cursor c = cursor_make(ti->p, ti->len);
+    const uint8_t *ip = ti->p;
+    size_t ilen = ti->len;
+    if (r->info.version >= 4 && inflate_index(r, &ip, &ilen) < 0)
+        return -1;
+    cursor c = cursor_make(ip, ilen);
     uint64_t nterms = get_u64(&c);
     uint32_t nb = get_u32(&c), nc = get_u32(&c);
     /* the tables must be as long as the counts say, which bounds the counts
@@ -732,6 +758,7 @@ void seg_close(seg_reader *r)
     for (int i = 0; i < 3; i++)
         free(r->arenas[i]);
     free(r->block_first);
+    free(r->tindex);
     for (uint32_t i = 0; r->mcols && i < r->nmcols; i++) {
         free(r->mcols[i].has);
         free(r->mcols[i].num);

@@ -1076,6 +1076,21 @@ static int flush_term_chunk(build *b, strbuf *raw, strbuf *chunks, size_t sec_st
     return 0;
 }
 
+/* Append raw as one zstd frame (content size recorded) at the writer's
+ * level: 0, or -1 with the build's error set. */
+static int put_zstd(build *b, const strbuf *raw)
+{
+    size_t bound = ZSTD_compressBound(raw->len);
+    if (sb_reserve(&b->out, bound) < 0)
+        return fail(b, "out of memory compressing the term index");
+    size_t n =
+        ZSTD_compress(b->out.buf + b->out.len, bound, raw->buf, raw->len, b->w->o.zstd_level);
+    if (ZSTD_isError(n))
+        return fail(b, "zstd: %s", ZSTD_getErrorName(n));
+    b->out.len += n;
+    return 0;
+}
+
 /* Postings already written, by their rows, so that a term with the same
  * rows as an earlier one refers to its entry (format version 4). */
 typedef struct pdup {
@@ -1297,7 +1312,8 @@ static int write_index(build *b, uint32_t nblocks)
     sb_free(&blocks);
     sb_free(&firsts);
     s = sec_begin(b);
-    sb_append(&b->out, idx.buf, idx.len);
+    if (!idx.oom && put_zstd(b, &idx) < 0)
+        goto out;
     sec_end(b, SEC_TERM_INDEX, s);
     s = sec_begin(b);
     sb_append(&b->out, postings.buf, postings.len);
