@@ -109,14 +109,14 @@ class WalPipelineTest(unittest.TestCase):
         outputs = FILE_OUT + '\n      - {plugin: null, name: extra}'
         s = self.start(cfg(DUMMY.replace("TOTAL", "100000"), outputs, seg="256KiB"))
         wait_for(lambda: count_lines(s.path("out.jsonl")) >= 100000, what="delivery")
-        wait_for(lambda: s.counter("strata_wal_files", pipeline="p") <= 2, timeout=10,
+        wait_for(lambda: s.counter("strata_wal_files", pipeline="p") <= 2, timeout=60,
                  what="consumed segments deleted")
         ckdir = os.path.join(s.dir, "data/wal/p/checkpoints")
         self.assertEqual(sorted(os.listdir(ckdir)), ["extra", "out"])
         s.write_config(cfg(DUMMY.replace("TOTAL", "100000"), FILE_OUT, seg="256KiB"))
         status, body, _ = s.request("POST", "/v1/admin/reload")
         self.assertEqual(status, 200, body)
-        wait_for(lambda: sorted(os.listdir(ckdir)) == ["out"], timeout=10,
+        wait_for(lambda: sorted(os.listdir(ckdir)) == ["out"], timeout=60,
                  what="checkpoint of the removed output dropped")
         self.assertEqual(s.stop(), 0)
 
