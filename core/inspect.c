@@ -207,13 +207,26 @@ static int inspect_segment(const char *path, long rows, const char *prefix, int 
                "\"blocks\":%u,\"terms\":%llu,\"dict_id\":%u,\"min_ingest\":\"%s\","
                "\"max_ingest\":\"%s\",\"bytes\":{\"columns\":%llu,\"rows\":%llu,"
                "\"rows_meta\":%llu,\"terms\":%llu,"
-               "\"postings\":%llu,\"filters\":%llu,\"other\":%llu,\"total\":%llu}}\n",
+               "\"postings\":%llu,\"filters\":%llu,\"other\":%llu,\"total\":%llu},"
+               "\"meta_columns\":[",
                path, in->version, in->tenant, (unsigned long long)in->events, in->blocks,
                (unsigned long long)in->terms, in->dict_id, a, b, (unsigned long long)p->columns,
                (unsigned long long)p->rows, (unsigned long long)p->meta,
                (unsigned long long)p->terms, (unsigned long long)p->postings,
                (unsigned long long)p->filters, (unsigned long long)p->other,
                (unsigned long long)p->total);
+        for (uint32_t i = 0; i < seg_meta_column_count(r); i++) {
+            strata_str key;
+            uint32_t kind, present;
+            seg_meta_column_info(r, i, &key, &kind, &present);
+            strbuf k = {0};
+            sb_json_strn(&k, key.ptr, key.len);
+            printf("%s{\"key\":%s,\"kind\":\"%s\",\"rows\":%u}", i ? "," : "",
+                   k.buf ? k.buf : "\"\"", kind == SEG_META_COL_NUMBER ? "numbers" : "dictionary",
+                   present);
+            sb_free(&k);
+        }
+        printf("]}\n");
     } else {
         printf("segment   %s\nversion   %u\ntenant    %s\nevents    %llu in %u blocks\n"
                "terms     %llu\ningest    %s .. %s\ndictionary %u\n",

@@ -150,6 +150,33 @@ class IndexerTest(unittest.TestCase):
                      "msg:cartservice", "msg:declined"]:
             self.assertIn(" " + term + "\n", out)
 
+    def test_frequent_meta_keys_become_columns(self):
+        """A sealed segment keeps frequent meta keys as typed columns (shown
+        by `strata inspect`) and gives every event's meta back as sent."""
+        s = self.start(cfg(compact="false"))
+        logs = [{"msg": f"m{i}", "level": "INFO",
+                 "meta": {"latency_ms": i * 7 - 50, "region": ["eu", "us"][i % 2],
+                          "trace": f"{i * 2654435761 % 2**32:08x}", "n": None}}
+                for i in range(64)]
+        body = json.dumps({"source": {"service": "svc", "host": "h1"}, "logs": logs}).encode()
+        st, text, _ = s.request("POST", "/v1/ingest", body=body, timeout=30)
+        self.assertEqual(st, 202, text)
+        wait_for(lambda: indexed(s) == 64)
+        self.assertEqual(s.stop(), 0)
+        f = segment_files(s)[0]
+        info = json.loads(subprocess.run([BIN, "inspect", "segment", f, "--json"],
+                                         capture_output=True, text=True).stdout)
+        self.assertEqual(info["version"], 4)
+        self.assertEqual({c["key"]: (c["kind"], c["rows"]) for c in info["meta_columns"]},
+                         {"latency_ms": ("numbers", 64), "region": ("dictionary", 64)})
+        out = subprocess.run([BIN, "inspect", "segment", f, "--rows", "100"],
+                             capture_output=True, text=True).stdout
+        got = {json.loads(line)["msg"]: json.loads(line)["meta"] for line in out.splitlines()
+               if line.startswith("{")}
+        self.assertEqual(got, {lg["msg"]: lg["meta"] for lg in logs})
+        self.assertEqual([list(m) for m in got.values()],
+                         [["latency_ms", "region", "trace", "n"]] * 64)  # key order kept
+
     def crash_and_recover(self, point, compact):
         """Ingest until the indexer kills itself at `point`, restart without
         the crash point, and check every acknowledged event is stored once.
