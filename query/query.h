@@ -82,13 +82,17 @@ size_t q_required_terms(const query *q, size_t max, q_term_fn fn, void *ud);
  * out->buf; out is large, allocate it. Returns n. */
 #define Q_MAX_ALTS 8
 #define Q_MAX_ALT_TERMS 8
+/* Bytes for the phrase terms of one q_alts (prefix + word each): room for
+ * the 64 terms at a typical 100 bytes; a term that does not fit is left out
+ * (a weaker test, never a wrong one). */
+#define Q_ALTS_BUF 8192
 typedef struct q_alts {
     size_t n;
     size_t alt_end[Q_MAX_ALTS];
     const char *term[Q_MAX_ALTS * Q_MAX_ALT_TERMS];
     size_t len[Q_MAX_ALTS * Q_MAX_ALT_TERMS];
     size_t used;
-    char buf[8192]; /* phrase terms (prefix + word), built here */
+    char buf[Q_ALTS_BUF]; /* phrase terms (prefix + word), built here */
 } q_alts;
 size_t q_required_alts(const query *q, q_alts *out);
 /* The query in canonical form, for logs and tests (malloc'd). */

@@ -770,20 +770,22 @@ static void first_values(const seg_writer *w, uint32_t key, uint64_t *first)
 static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64_t present,
                               int64_t *tmp, strbuf *out)
 {
+    /* numbers, in tmp, while every value is a canonical integer */
     int numeric = 1;
+    size_t m = 0;
     for (size_t i = 0; i < w->n && numeric; i++) {
         if (first[i] == UINT64_MAX)
             continue;
         const wkv *kv = &w->kvs[first[i]];
-        int64_t v;
-        numeric = kv->type == STRATA_VALUE_INT && canonical_i64(w->data.buf + kv->off, kv->len, &v);
+        numeric = kv->type == STRATA_VALUE_INT &&
+                  canonical_i64(w->data.buf + kv->off, kv->len, &tmp[m++]);
     }
     strtab vals = {0};
     sref *sorted = NULL;
     uint32_t *rank = NULL;
     int kind = numeric ? (int)SEG_META_COL_NUMBER : (int)SEG_META_COL_DICT;
-    size_t m = 0;
     if (!numeric) {
+        m = 0;
         for (size_t i = 0; i < w->n; i++) {
             if (first[i] == UINT64_MAX)
                 continue;
@@ -818,16 +820,8 @@ static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64
         has[i] = first[i] != UINT64_MAX;
     intcol_encode(out, has, w->n);
     free(has);
-    if (numeric) {
-        for (size_t i = 0; i < w->n; i++) {
-            if (first[i] == UINT64_MAX)
-                continue;
-            const wkv *kv = &w->kvs[first[i]];
-            canonical_i64(w->data.buf + kv->off, kv->len, &tmp[m++]);
-        }
-    } else {
+    if (!numeric)
         put_dict(out, sorted, vals.n);
-    }
     intcol_encode(out, tmp, m);
 out:
     strtab_free(&vals);
@@ -1111,12 +1105,11 @@ static uint64_t rows_hash(const uint32_t *rows, uint32_t n)
     return h ? h : 1;
 }
 
-/* The entry holding exactly rows[n], or NULL. */
-static const pdup *pdup_find(const pdup_tab *t, const uint32_t *rows, uint32_t n)
+/* The entry holding exactly rows[n] (hash h = rows_hash), or NULL. */
+static const pdup *pdup_find(const pdup_tab *t, uint64_t h, const uint32_t *rows, uint32_t n)
 {
     if (!t->n)
         return NULL;
-    uint64_t h = rows_hash(rows, n);
     for (size_t i = h & (t->cap - 1); t->slot[i].h; i = (i + 1) & (t->cap - 1)) {
         const pdup *d = &t->slot[i];
         if (d->h == h && d->n == n && !memcmp(d->rows, rows, (size_t)n * sizeof *rows))
@@ -1126,7 +1119,8 @@ static const pdup *pdup_find(const pdup_tab *t, const uint32_t *rows, uint32_t n
 }
 
 /* Remember an entry (rows must outlive the table); 0, or -1 on OOM. */
-static int pdup_add(pdup_tab *t, const uint32_t *rows, uint32_t n, uint64_t off, uint64_t len)
+static int pdup_add(pdup_tab *t, uint64_t h, const uint32_t *rows, uint32_t n, uint64_t off,
+                    uint64_t len)
 {
     if ((t->n + 1) * 2 > t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 1024;
@@ -1145,7 +1139,6 @@ static int pdup_add(pdup_tab *t, const uint32_t *rows, uint32_t n, uint64_t off,
         t->slot = ns;
         t->cap = cap;
     }
-    uint64_t h = rows_hash(rows, n);
     size_t i = h & (t->cap - 1);
     while (t->slot[i].h)
         i = (i + 1) & (t->cap - 1);
@@ -1235,7 +1228,8 @@ static int write_index(build *b, uint32_t nblocks)
         }
         /* the words of one log template hold the same rows: their postings
          * are stored once, the others refer to them */
-        const pdup *d = pdup_find(&dups, rows, n);
+        uint64_t rh = rows_hash(rows, n);
+        const pdup *d = pdup_find(&dups, rh, rows, n);
         if (d) {
             put_varint(&raw, 0);
             put_varint(&raw, d->off);
@@ -1262,7 +1256,7 @@ static int write_index(build *b, uint32_t nblocks)
             put_u8(&postings, SEG_POSTINGS_DELTA);
             for (uint32_t k = 0; k < n; k++)
                 put_varint(&postings, k ? rows[k] - rows[k - 1] : rows[0]);
-            if (pdup_add(&dups, rows, n, entry_off, dsize + 1) < 0) {
+            if (pdup_add(&dups, rh, rows, n, entry_off, dsize + 1) < 0) {
                 fail(b, "out of memory building postings");
                 goto term_fail;
             }
@@ -1283,7 +1277,7 @@ static int write_index(build *b, uint32_t nblocks)
         put_varint(&raw, got + 1);
         put_u8(&postings, SEG_POSTINGS_ROARING);
         sb_append(&postings, rbuf, got);
-        if (pdup_add(&dups, rows, n, entry_off, got + 1) < 0) {
+        if (pdup_add(&dups, rh, rows, n, entry_off, got + 1) < 0) {
             fail(b, "out of memory building postings");
             goto term_fail;
         }

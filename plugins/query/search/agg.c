@@ -20,6 +20,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "codec.h"
 #include "format.h"
 #include "search.h"
 #include "timefmt.h"
@@ -253,13 +254,13 @@ static void group_value(const agg *a, int g, const strata_event *ev, kbuf *k)
     }
 }
 
-/* The entry of a matching event's bucket and groups, its count raised;
- * NULL on OOM. */
-static agg_entry *count_event(agg *a, const strata_event *ev)
+/* The entry of a matching event's bucket (bucket_of its event time) and
+ * groups, its count raised; NULL on OOM. */
+static agg_entry *count_event(agg *a, const strata_event *ev, int64_t bucket)
 {
     const sreq *r = a->r;
     kbuf k;
-    key_start(&k, bucket_of(r, ev->event_ts_ns));
+    key_start(&k, bucket);
     for (int g = 0; g < r->ngroups; g++)
         group_value(a, g, ev, &k);
     agg_entry *e = entry(a, k.b, k.n);
@@ -272,7 +273,7 @@ static agg_entry *count_event(agg *a, const strata_event *ev)
 static void agg_event(agg *a, const strata_event *ev)
 {
     const sreq *r = a->r;
-    agg_entry *e = count_event(a, ev);
+    agg_entry *e = count_event(a, ev, bucket_of(r, ev->event_ts_ns));
     if (!e || r->metric == MET_COUNT)
         return;
     const char *f = r->metric_field;
@@ -570,10 +571,9 @@ static int column_kv(const seg_column *c, uint32_t row, const char *key, char *n
     if (!c->has[row])
         return 0;
     kv->key = strata_cstr(key);
-    if (c->kind == SEG_META_COL_NUMBER) {
-        int n = snprintf(num, 24, "%lld", (long long)c->num[row]);
+    if (c->kind == SEG_META_COL_NUMBER) { /* printed as the reader prints it in rows */
         kv->value.ptr = num;
-        kv->value.len = (uint32_t)n;
+        kv->value.len = (uint32_t)fmt_i64(num, c->num[row]);
         kv->type = STRATA_VALUE_INT;
     } else {
         kv->value = c->values[c->id[row]];
@@ -584,7 +584,7 @@ static int column_kv(const seg_column *c, uint32_t row, const char *key, char *n
 
 /* Give ev the meta the request reads, from the columns of the plan. */
 static void meta_from_plan(const sreq *r, const colplan *p, uint32_t row, strata_event *ev,
-                           strata_kv *kv, char (*num)[24])
+                           strata_kv *kv, char (*num)[CODEC_I64_CHARS])
 {
     uint32_t n = 0;
     for (int g = 0; g < r->ngroups; g++)
@@ -684,7 +684,7 @@ static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, in
     dict_distinct dd;
     int fast = cols && dict_distinct_init(&dd, r, &plan);
     strata_kv kv[AGG_MAX_GROUPS + 1];
-    char num[AGG_MAX_GROUPS + 1][24];
+    char num[AGG_MAX_GROUPS + 1][CODEC_I64_CHARS];
     for (; it->has_value; roaring_advance_uint32_iterator(it)) {
         uint32_t row = it->current_value;
         if (ts[row] < r->from_ns || ts[row] >= r->to_ns)
@@ -713,9 +713,10 @@ static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, in
             continue;
         a->hits++;
         if (fast) {
-            agg_entry *e = count_event(a, &ev);
+            int64_t bucket = bucket_of(r, ev.event_ts_ns);
+            agg_entry *e = count_event(a, &ev, bucket);
             if (e)
-                dict_distinct_add(&dd, e, bucket_of(r, ev.event_ts_ns), row);
+                dict_distinct_add(&dd, e, bucket, row);
         } else {
             agg_event(a, &ev);
         }
