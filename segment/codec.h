@@ -82,6 +82,28 @@ const uint8_t *get_bytes(cursor *c, size_t max, size_t *n);
  * store (deltas, differences from another column) so that the values are small.
  */
 void intcol_encode(strbuf *b, const int64_t *v, size_t n);
+/* The same column built one value at a time: frames are independent, so
+ * pushing v[0..n) and flushing gives exactly intcol_encode(out, v, n)
+ * while holding one frame. */
+typedef struct intcol_stream {
+    strbuf *out;
+    int64_t v[CODEC_FRAME];
+    size_t n;
+} intcol_stream;
+static inline void intcol_push(intcol_stream *s, int64_t v)
+{
+    s->v[s->n++] = v;
+    if (s->n == CODEC_FRAME) {
+        intcol_encode(s->out, s->v, s->n);
+        s->n = 0;
+    }
+}
+static inline void intcol_flush(intcol_stream *s)
+{
+    if (s->n)
+        intcol_encode(s->out, s->v, s->n);
+    s->n = 0;
+}
 /* Decode exactly n values into out; 0, or -1 when the bytes are malformed. */
 int intcol_decode(cursor *c, int64_t *out, size_t n);
 

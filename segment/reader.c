@@ -25,6 +25,7 @@
 #include "segment.h"
 #include "segment_int.h"
 #include "strtab.h"
+#include "build.h"
 
 const ZSTD_DDict *seg_dicts_find(const seg_dicts *s, uint32_t id);
 
@@ -1255,15 +1256,11 @@ static bool check_value(uint32_t v, void *ud)
     return true;
 }
 
-/* Decode n delta-varint rows (first absolute) into a bitmap; every row must
+/* Decode n delta-varint rows (first absolute) into rows[n]; every row must
  * be above the previous one and below the segment's row count, and the
- * bytes must be consumed exactly. NULL on OOM or malformed input. */
-static roaring_bitmap_t *delta_rows(seg_reader *r, const uint8_t *p, size_t len, uint32_t n)
+ * bytes must be consumed exactly. 0, or -1 (error set) when malformed. */
+static int decode_delta(seg_reader *r, const uint8_t *p, size_t len, uint32_t n, uint32_t *rows)
 {
-    uint32_t small[SEG_INLINE_POSTINGS];
-    uint32_t *rows = n <= SEG_INLINE_POSTINGS ? small : malloc((size_t)n * sizeof *rows);
-    if (!rows)
-        return NULL;
     cursor c = cursor_make(p, len);
     uint64_t acc = 0;
     for (uint32_t i = 0; i < n && !c.bad; i++) {
@@ -1275,11 +1272,20 @@ static roaring_bitmap_t *delta_rows(seg_reader *r, const uint8_t *p, size_t len,
             c.bad = 1;
         rows[i] = (uint32_t)acc;
     }
-    roaring_bitmap_t *bm = NULL;
     if (c.bad || cursor_left(&c) != 0)
-        set_err(r, "segment postings list malformed");
-    else
-        bm = roaring_bitmap_of_ptr(n, rows);
+        return set_err(r, "segment postings list malformed");
+    return 0;
+}
+
+/* The same into a bitmap; NULL on OOM or malformed input. */
+static roaring_bitmap_t *delta_rows(seg_reader *r, const uint8_t *p, size_t len, uint32_t n)
+{
+    uint32_t small[SEG_INLINE_POSTINGS];
+    uint32_t *rows = n <= SEG_INLINE_POSTINGS ? small : malloc((size_t)n * sizeof *rows);
+    if (!rows)
+        return NULL;
+    roaring_bitmap_t *bm =
+        decode_delta(r, p, len, n, rows) == 0 ? roaring_bitmap_of_ptr(n, rows) : NULL;
     if (rows != small)
         free(rows);
     return bm;
@@ -1391,6 +1397,84 @@ int seg_block_may_contain(const seg_reader *r, uint32_t block, const char *term,
     const uint8_t *e = base + 5 + (size_t)block * 16;
     uint64_t off = load_u64(e), bits = load_u64(e + 8);
     return seg_bloom_test(base + r->bb_data_off + off, bits, r->bb_k, term_hash(term, len));
+}
+
+/* ---- internals for the streaming merge (build.h) ------------------------------------------ */
+
+const uint8_t *seg_flags(const seg_reader *r)
+{
+    return r->flags;
+}
+
+uint32_t seg_key_count(const seg_reader *r)
+{
+    return r->n_keys;
+}
+
+strata_str seg_key_name(const seg_reader *r, uint32_t rank)
+{
+    return r->keys[rank];
+}
+
+const uint32_t *seg_row_key_ranks(const seg_reader *r, uint32_t row)
+{
+    uint32_t k = block_of(r, row);
+    return r->blk.kv_key + r->blk.kv_start[row - r->block_first[k]];
+}
+
+struct seg_tcur {
+    titer it;
+    int started;
+};
+
+seg_tcur *seg_tcur_new(seg_reader *r)
+{
+    seg_tcur *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->it.r = r;
+    return c;
+}
+
+int seg_tcur_next(seg_tcur *c, const char **term, size_t *len, uint32_t *df)
+{
+    seg_reader *r = c->it.r;
+    if (!c->started) {
+        c->started = 1;
+        if (r->info.terms == 0)
+            return 0;
+        if (titer_seek(&c->it, r, 0) < 0)
+            return -1;
+    }
+    int got = titer_next(&c->it);
+    if (got == 1) {
+        *term = c->it.term;
+        *len = c->it.tlen;
+        *df = c->it.df;
+    }
+    return got;
+}
+
+int seg_tcur_rows(seg_tcur *c, uint32_t *out)
+{
+    titer *it = &c->it;
+    seg_reader *r = it->r;
+    if (it->df <= SEG_INLINE_POSTINGS)
+        return decode_delta(r, it->rows, (size_t)(it->c.p - it->rows), it->df, out);
+    const uint8_t *p = r->sec[SEC_POSTINGS].p + it->post_off;
+    if (it->post_len >= 1 && p[0] == SEG_POSTINGS_DELTA)
+        return decode_delta(r, p + 1, it->post_len - 1, it->df, out);
+    roaring_bitmap_t *bm = titer_postings(it); /* checked against df */
+    if (!bm)
+        return -1;
+    roaring_bitmap_to_uint32_array(bm, out);
+    roaring_bitmap_free(bm);
+    return 0;
+}
+
+void seg_tcur_free(seg_tcur *c)
+{
+    free(c);
 }
 
 /* ---- merge ----------------------------------------------------------------------------- */

@@ -225,6 +225,26 @@ int seg_block_may_contain(const seg_reader *r, uint32_t block, const char *term,
 /* Add every row of the readers to w in ingest_ts order (ties: earlier reader
  * first). 0, or -1 with a message. */
 int seg_merge(seg_reader *const *in, size_t n, seg_writer *w, char *err, size_t errlen);
+/* The same merge written straight to a file (PATH.tmp, fsync, rename, fsync
+ * of the directory), with the bytes seg_merge and seg_writer_finish would
+ * give for these options, but streaming (segment/merge.c): the inputs'
+ * term dictionaries are merged instead of tokenizing every row again, and
+ * memory holds one row block and 4 bytes per row instead of every event.
+ * Scratch files next to PATH are unlinked as soon as they are open.
+ * 0, or -1 with a message (no file is left behind). */
+typedef void (*seg_merge_stage_fn)(void *ud, const char *stage);
+int seg_merge_file(seg_reader *const *in, size_t n, const seg_writer_opts *o, const char *path,
+                   char *err, size_t errlen);
+/* The same, calling stage(ud, name) as each part of the file is reached
+ * ("columns", "meta columns", "blocks", "terms", "filters"): progress for
+ * logs, and the crash tests' way to stop a merge half-way. */
+int seg_merge_file_staged(seg_reader *const *in, size_t n, const seg_writer_opts *o,
+                          const char *path, seg_merge_stage_fn stage, void *ud, char *err,
+                          size_t errlen);
+/* Dictionary-training samples of the merged rows: what seg_writer_samples
+ * gives for a writer that seg_merge filled from the same inputs. */
+unsigned seg_merge_samples(seg_reader *const *in, size_t n, unsigned max, uint8_t **buf,
+                           size_t **sizes);
 
 /* ---- files -------------------------------------------------------------- */
 

@@ -28,6 +28,7 @@
 #include "segment.h"
 #include "segment_int.h"
 #include "strtab.h"
+#include "build.h"
 
 typedef struct wrow {
     int64_t ingest, event;
@@ -79,6 +80,7 @@ struct seg_writer {
     size_t raw_bytes;
     int sealed; /* rows sorted; no more adds */
     int finished;
+    int no_index; /* a merge's staging writer: rows only, no terms */
     windex ix;
 };
 
@@ -102,6 +104,33 @@ seg_writer *seg_writer_new(const seg_writer_opts *opts)
     }
     w->o.tenant = w->tenant;
     return w;
+}
+
+seg_writer *seg_writer_new_staging(const seg_writer_opts *opts)
+{
+    seg_writer *w = seg_writer_new(opts);
+    if (w)
+        w->no_index = 1;
+    return w;
+}
+
+void seg_writer_clear_rows(seg_writer *w)
+{
+    w->n = 0;
+    w->nkv = 0;
+    w->raw_bytes = 0;
+    sb_reset(&w->data);
+}
+
+uint32_t seg_writer_key_count(const seg_writer *w)
+{
+    return (uint32_t)w->keys.n;
+}
+
+strata_str seg_writer_key(const seg_writer *w, uint32_t id)
+{
+    strata_str s = {strtab_str(&w->keys, id), strtab_len(&w->keys, id)};
+    return s;
 }
 
 size_t seg_writer_count(const seg_writer *w)
@@ -179,7 +208,7 @@ int seg_writer_add(seg_writer *w, const strata_event *ev)
         kv->key = (uint32_t)key;
         kv->type = src->type <= STRATA_VALUE_NULL ? src->type : STRATA_VALUE_STRING;
     }
-    if (index_row(w) < 0)
+    if (!w->no_index && index_row(w) < 0)
         return -1;
     w->nkv += ev->meta_count;
     w->n++;
@@ -223,13 +252,6 @@ static int cmp_rows(const void *a, const void *b)
         return x->ingest < y->ingest ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
-
-/* Sorted order of a strtab's strings: ids by bytes. */
-typedef struct sref {
-    const char *s;
-    uint32_t len;
-    uint32_t id;
-} sref;
 
 static int cmp_sref(const void *a, const void *b)
 {
@@ -312,7 +334,7 @@ static void sort_refs(sref *a, size_t n, size_t d, int budget)
 
 /* Sort a table's strings; returns the refs (caller frees) and fills
  * rank[id] = position when rank is not NULL. */
-static sref *sort_strtab(const strtab *t, uint32_t *rank)
+sref *seg_sort_strtab(const strtab *t, uint32_t *rank)
 {
     sref *r = malloc((t->n ? t->n : 1) * sizeof *r);
     if (!r)
@@ -547,7 +569,7 @@ static int index_row(seg_writer *w)
 
 /* A sorted string dictionary, front-coded: count, then per string the bytes
  * shared with the previous one and the rest. */
-static void put_dict(strbuf *out, const sref *s, size_t n)
+void seg_put_dict(strbuf *out, const sref *s, size_t n)
 {
     put_varint(out, n);
     for (size_t i = 0; i < n; i++) {
@@ -606,17 +628,9 @@ static int64_t col_host(const wrow *r, const wrow *prev, const uint32_t *rank)
     return rank[r->host];
 }
 
-/* One rollup cell: event-time minute, service rank, level -> count. */
-typedef struct rcell {
-    int64_t minute;
-    uint32_t svc;
-    uint8_t level;
-    uint64_t count;
-} rcell;
-
 static int cmp_rcell(const void *a, const void *b)
 {
-    const rcell *x = a, *y = b;
+    const seg_rcell *x = a, *y = b;
     if (x->minute != y->minute)
         return x->minute < y->minute ? -1 : 1;
     if (x->svc != y->svc)
@@ -635,65 +649,83 @@ static int64_t minute_of(int64_t ns)
     return ns % SEG_ROLLUP_NS < 0 ? m - 1 : m;
 }
 
+/* Cells are gathered in a hash table (rows are in ingest order, so a
+ * segment spans few minutes) and sorted once by seg_rollup_put. */
+int seg_rollup_add(seg_rollup_acc *a, int64_t event_ns, uint32_t svc, uint8_t level)
+{
+    seg_rcell k = {minute_of(event_ns), svc, level, 0};
+    if ((a->n + 1) * 2 > a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 256;
+        seg_rcell *nt = calloc(cap, sizeof *nt);
+        if (!nt)
+            return -1;
+        for (size_t j = 0; j < a->cap; j++) {
+            if (!a->t[j].count)
+                continue;
+            size_t h = rcell_hash(a->t[j].minute, a->t[j].svc, a->t[j].level) & (cap - 1);
+            while (nt[h].count)
+                h = (h + 1) & (cap - 1);
+            nt[h] = a->t[j];
+        }
+        free(a->t);
+        a->t = nt;
+        a->cap = cap;
+    }
+    size_t h = rcell_hash(k.minute, k.svc, k.level) & (a->cap - 1);
+    seg_rcell *t = a->t;
+    while (t[h].count && (t[h].minute != k.minute || t[h].svc != k.svc || t[h].level != k.level))
+        h = (h + 1) & (a->cap - 1);
+    if (!t[h].count) {
+        t[h] = k;
+        a->n++;
+    }
+    t[h].count++;
+    return 0;
+}
+
 /* SEC_ROLLUP: varint cells, then per cell in (minute, service, level)
  * order: varint zigzag(minute - previous minute), varint service rank,
- * u8 level, varint count. Cells are gathered in a hash table (rows are in
- * ingest order, so a segment spans few minutes) and sorted once. */
+ * u8 level, varint count. Leaves the table compacted and sorted. */
+void seg_rollup_put(seg_rollup_acc *a, strbuf *out)
+{
+    size_t m = 0;
+    for (size_t j = 0; j < a->cap; j++)
+        if (a->t[j].count)
+            a->t[m++] = a->t[j];
+    if (m)
+        qsort(a->t, m, sizeof *a->t, cmp_rcell);
+    put_varint(out, m);
+    int64_t prev = 0;
+    for (size_t j = 0; j < m; j++) {
+        put_varint(out, zigzag(a->t[j].minute - prev));
+        put_varint(out, a->t[j].svc);
+        put_u8(out, a->t[j].level);
+        put_varint(out, a->t[j].count);
+        prev = a->t[j].minute;
+    }
+    a->n = m;
+}
+
+void seg_rollup_free(seg_rollup_acc *a)
+{
+    free(a->t);
+    memset(a, 0, sizeof *a);
+}
+
 static int write_rollup(build *b, const uint32_t *srank)
 {
     seg_writer *w = b->w;
-    size_t cap = 256, n = 0;
-    rcell *t = calloc(cap, sizeof *t);
-    if (!t)
-        return fail(b, "out of memory building the rollup");
-    for (size_t i = 0; i < w->n; i++) {
-        const wrow *r = &w->rows[i];
-        rcell k = {minute_of(r->event), srank[r->service], r->level, 0};
-        if ((n + 1) * 2 > cap) {
-            rcell *nt = calloc(cap * 2, sizeof *nt);
-            if (!nt) {
-                free(t);
-                return fail(b, "out of memory building the rollup");
-            }
-            for (size_t j = 0; j < cap; j++) {
-                if (!t[j].count)
-                    continue;
-                size_t h = rcell_hash(t[j].minute, t[j].svc, t[j].level) & (cap * 2 - 1);
-                while (nt[h].count)
-                    h = (h + 1) & (cap * 2 - 1);
-                nt[h] = t[j];
-            }
-            free(t);
-            t = nt;
-            cap *= 2;
+    seg_rollup_acc acc = {0};
+    for (size_t i = 0; i < w->n; i++)
+        if (seg_rollup_add(&acc, w->rows[i].event, srank[w->rows[i].service], w->rows[i].level) <
+            0) {
+            seg_rollup_free(&acc);
+            return fail(b, "out of memory building the rollup");
         }
-        size_t h = rcell_hash(k.minute, k.svc, k.level) & (cap - 1);
-        while (t[h].count &&
-               (t[h].minute != k.minute || t[h].svc != k.svc || t[h].level != k.level))
-            h = (h + 1) & (cap - 1);
-        if (!t[h].count) {
-            t[h] = k;
-            n++;
-        }
-        t[h].count++;
-    }
-    size_t m = 0;
-    for (size_t j = 0; j < cap; j++)
-        if (t[j].count)
-            t[m++] = t[j];
-    qsort(t, m, sizeof *t, cmp_rcell);
     size_t s = sec_begin(b);
-    put_varint(&b->out, m);
-    int64_t prev = 0;
-    for (size_t j = 0; j < m; j++) {
-        put_varint(&b->out, zigzag(t[j].minute - prev));
-        put_varint(&b->out, t[j].svc);
-        put_u8(&b->out, t[j].level);
-        put_varint(&b->out, t[j].count);
-        prev = t[j].minute;
-    }
+    seg_rollup_put(&acc, &b->out);
     sec_end(b, SEC_ROLLUP, s);
-    free(t);
+    seg_rollup_free(&acc);
     return 0;
 }
 
@@ -703,8 +735,8 @@ static int write_columns(build *b)
     int64_t *tmp = malloc((w->n ? w->n : 1) * sizeof *tmp);
     uint32_t *srank = malloc((w->services.n + 1) * sizeof *srank);
     uint32_t *hrank = malloc((w->hosts.n + 1) * sizeof *hrank);
-    sref *ss = sort_strtab(&w->services, srank);
-    sref *hs = sort_strtab(&w->hosts, hrank);
+    sref *ss = seg_sort_strtab(&w->services, srank);
+    sref *hs = seg_sort_strtab(&w->hosts, hrank);
     int rc = -1;
     if (!tmp || !srank || !hrank || !ss || !hs) {
         fail(b, "out of memory writing columns");
@@ -715,11 +747,11 @@ static int write_columns(build *b)
     put_col(b, SEC_LEVEL, tmp, NULL, col_level);
     put_col(b, SEC_FLAGS, tmp, NULL, col_flags);
     size_t s = sec_begin(b);
-    put_dict(&b->out, ss, w->services.n);
+    seg_put_dict(&b->out, ss, w->services.n);
     sec_end(b, SEC_SERVICE_DICT, s);
     put_col(b, SEC_SERVICE, tmp, srank, col_service);
     s = sec_begin(b);
-    put_dict(&b->out, hs, w->hosts.n);
+    seg_put_dict(&b->out, hs, w->hosts.n);
     sec_end(b, SEC_HOST_DICT, s);
     put_col(b, SEC_HOST, tmp, hrank, col_host);
     rc = write_rollup(b, srank);
@@ -802,7 +834,7 @@ static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64
             }
         }
         rank = malloc((vals.n + 1) * sizeof *rank);
-        sorted = rank ? sort_strtab(&vals, rank) : NULL;
+        sorted = rank ? seg_sort_strtab(&vals, rank) : NULL;
         if (!sorted) {
             kind = -1;
             goto out;
@@ -821,7 +853,7 @@ static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64
     intcol_encode(out, has, w->n);
     free(has);
     if (!numeric)
-        put_dict(out, sorted, vals.n);
+        seg_put_dict(out, sorted, vals.n);
     intcol_encode(out, tmp, m);
 out:
     strtab_free(&vals);
@@ -905,12 +937,12 @@ out:
 
 /* The uncompressed payloads of rows [from, to): see SEC_BLOCKS in
  * docs/ARCHITECTURE.md. `m` gets the row count, message lengths and message
- * bytes; `k` gets the meta: counts per row, (key rank, type) per value, then
+ * bytes; `p` gets the meta: counts per row, (key rank, type) per value, then
  * value lengths and value bytes grouped by key so that like sits next to
  * like for zstd (values held by a meta column have neither). Each becomes
  * its own frame, so meta is read without decompressing messages. */
-static void block_payload(const seg_writer *w, const build *b, size_t from, size_t to, strbuf *m,
-                          strbuf *p, uint32_t *key_count, uint32_t nkeys)
+static void block_payload(const seg_writer *w, const seg_block_keys *keys, size_t from, size_t to,
+                          strbuf *m, strbuf *p, uint32_t *key_count)
 {
     put_varint(m, to - from);
     for (size_t i = from; i < to; i++)
@@ -919,25 +951,25 @@ static void block_payload(const seg_writer *w, const build *b, size_t from, size
         sb_append(m, w->data.buf + w->rows[i].msg_off, w->rows[i].msg_len);
     for (size_t i = from; i < to; i++)
         put_varint(p, w->rows[i].kv_n);
-    memset(key_count, 0, nkeys * sizeof *key_count);
+    memset(key_count, 0, keys->n * sizeof *key_count);
     for (size_t i = from; i < to; i++)
         for (uint32_t k = 0; k < w->rows[i].kv_n; k++) {
             const wkv *kv = &w->kvs[w->rows[i].kv_off + k];
-            put_varint(p, b->key_rank[kv->key]);
+            put_varint(p, keys->rank[kv->key]);
             put_u8(p, kv->type);
             key_count[kv->key]++;
         }
     /* value lengths, then value bytes, both key by key */
     for (int pass = 0; pass < 2; pass++)
-        for (uint32_t rank = 0; rank < nkeys; rank++) {
-            uint32_t key = b->keys_sorted[rank].id;
+        for (uint32_t r = 0; r < keys->n; r++) {
+            uint32_t key = keys->order[r];
             if (!key_count[key])
                 continue;
             for (size_t i = from; i < to; i++)
                 for (uint32_t k = 0; k < w->rows[i].kv_n; k++) {
                     uint64_t at = w->rows[i].kv_off + k;
                     const wkv *kv = &w->kvs[at];
-                    if (kv->key != key || b->in_col[at])
+                    if (kv->key != key || keys->in_col[at])
                         continue;
                     if (pass == 0)
                         put_varint(p, kv->len);
@@ -947,22 +979,85 @@ static void block_payload(const seg_writer *w, const build *b, size_t from, size
         }
 }
 
-/* Compress one payload as a zstd frame at the end of the file; its
- * compressed length in *clen. 0, or -1 with the build's error set. */
-static int put_frame(build *b, ZSTD_CCtx *cctx, const strbuf *payload, size_t k, uint32_t *clen)
+/* Compress one payload as a zstd frame at the end of out; its compressed
+ * length in *clen. 0, or -1 with err set. */
+static int put_frame(strbuf *out, ZSTD_CCtx *cctx, const strbuf *payload, uint32_t *clen,
+                     char *err, size_t errlen)
 {
-    if (payload->oom || payload->len > SEG_MAX_BLOCK_RAW)
-        return fail(b, "row block %zu too large or out of memory", k);
+    if (payload->oom || payload->len > SEG_MAX_BLOCK_RAW) {
+        snprintf(err, errlen, "row block too large or out of memory");
+        return -1;
+    }
     size_t bound = ZSTD_compressBound(payload->len);
-    size_t at = b->out.len;
-    if (sb_reserve(&b->out, bound) < 0)
-        return fail(b, "out of memory compressing rows");
-    size_t n = ZSTD_compress2(cctx, b->out.buf + at, bound, payload->buf, payload->len);
-    if (ZSTD_isError(n))
-        return fail(b, "zstd: %s", ZSTD_getErrorName(n));
-    b->out.len += n;
+    size_t at = out->len;
+    if (sb_reserve(out, bound) < 0) {
+        snprintf(err, errlen, "out of memory compressing rows");
+        return -1;
+    }
+    size_t n = ZSTD_compress2(cctx, out->buf + at, bound, payload->buf, payload->len);
+    if (ZSTD_isError(n)) {
+        snprintf(err, errlen, "zstd: %s", ZSTD_getErrorName(n));
+        return -1;
+    }
+    out->len += n;
     *clen = (uint32_t)n;
     return 0;
+}
+
+int seg_block_encode(const seg_writer *w, size_t from, size_t to, const seg_block_keys *keys,
+                     ZSTD_CCtx *cctx, seg_block_scratch *s, strbuf *out, uint8_t *entry,
+                     uint64_t offset, char *err, size_t errlen)
+{
+    if (s->kc_cap < keys->n + 1) {
+        uint32_t *kc = realloc(s->key_count, (keys->n + 1) * sizeof *kc);
+        if (!kc) {
+            snprintf(err, errlen, "out of memory compressing rows");
+            return -1;
+        }
+        s->key_count = kc;
+        s->kc_cap = keys->n + 1;
+    }
+    sb_reset(&s->msgs);
+    sb_reset(&s->meta);
+    block_payload(w, keys, from, to, &s->msgs, &s->meta, s->key_count);
+    size_t at = out->len;
+    uint32_t mlen = 0, klen = 0;
+    if (put_frame(out, cctx, &s->msgs, &mlen, err, errlen) < 0 ||
+        put_frame(out, cctx, &s->meta, &klen, err, errlen) < 0)
+        return -1;
+    store_u64(entry + SEG_BE_OFFSET, offset);
+    store_u32(entry + SEG_BE_CLEN, mlen);
+    store_u32(entry + SEG_BE_ROWS, (uint32_t)(to - from));
+    store_u32(entry + SEG_BE_CRC, crc32c(0, out->buf + at, mlen));
+    store_u32(entry + SEG_BE_META_CLEN, klen);
+    store_u32(entry + SEG_BE_META_CRC, crc32c(0, out->buf + at + mlen, klen));
+    return 0;
+}
+
+void seg_block_scratch_free(seg_block_scratch *s)
+{
+    sb_free(&s->msgs);
+    sb_free(&s->meta);
+    free(s->key_count);
+    memset(s, 0, sizeof *s);
+}
+
+ZSTD_CCtx *seg_block_cctx(const seg_writer_opts *o, ZSTD_CDict **cdict)
+{
+    ZSTD_CCtx *cctx = ZSTD_createCCtx();
+    *cdict = o->dict ? ZSTD_createCDict(o->dict, o->dict_len, o->zstd_level) : NULL;
+    if (!cctx || (o->dict && !*cdict)) {
+        ZSTD_freeCCtx(cctx);
+        ZSTD_freeCDict(*cdict);
+        *cdict = NULL;
+        return NULL;
+    }
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, o->zstd_level);
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0); /* blocks carry a CRC32C */
+    ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
+    if (*cdict)
+        ZSTD_CCtx_refCDict(cctx, *cdict);
+    return cctx;
 }
 
 static int write_blocks(build *b, uint32_t *nblocks_out)
@@ -971,39 +1066,26 @@ static int write_blocks(build *b, uint32_t *nblocks_out)
     size_t per = w->o.block_events;
     size_t nblocks = (w->n + per - 1) / per;
     uint32_t nkeys = (uint32_t)w->keys.n;
-    uint32_t *key_count = malloc((nkeys ? nkeys : 1) * sizeof *key_count);
+    uint32_t *order = malloc((nkeys ? nkeys : 1) * sizeof *order);
     uint8_t *index = malloc((nblocks ? nblocks : 1) * SEG_BLOCK_ENTRY_BYTES);
-    ZSTD_CCtx *cctx = ZSTD_createCCtx();
-    ZSTD_CDict *cdict =
-        w->o.dict ? ZSTD_createCDict(w->o.dict, w->o.dict_len, w->o.zstd_level) : NULL;
-    strbuf msgs = {0}, meta = {0};
+    ZSTD_CDict *cdict = NULL;
+    ZSTD_CCtx *cctx = seg_block_cctx(&w->o, &cdict);
+    seg_block_scratch scratch = {0};
     int rc = -1;
-    if (!key_count || !index || !cctx || (w->o.dict && !cdict)) {
+    if (!order || !index || !cctx) {
         fail(b, "out of memory compressing rows");
         goto out;
     }
-    ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, w->o.zstd_level);
-    ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0); /* blocks carry a CRC32C */
-    ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
-    if (cdict)
-        ZSTD_CCtx_refCDict(cctx, cdict);
+    for (uint32_t r = 0; r < nkeys; r++)
+        order[r] = b->keys_sorted[r].id;
+    seg_block_keys keys = {b->key_rank, order, nkeys, b->in_col};
     size_t s = sec_begin(b);
     for (size_t k = 0; k < nblocks; k++) {
         size_t from = k * per, to = from + per < w->n ? from + per : w->n;
-        sb_reset(&msgs);
-        sb_reset(&meta);
-        block_payload(w, b, from, to, &msgs, &meta, key_count, nkeys);
-        size_t at = b->out.len;
-        uint32_t mlen = 0, klen = 0;
-        if (put_frame(b, cctx, &msgs, k, &mlen) < 0 || put_frame(b, cctx, &meta, k, &klen) < 0)
+        if (seg_block_encode(w, from, to, &keys, cctx, &scratch, &b->out,
+                             index + k * SEG_BLOCK_ENTRY_BYTES, b->out.len - s, b->err,
+                             b->errlen) < 0)
             goto out;
-        uint8_t *e = index + k * SEG_BLOCK_ENTRY_BYTES;
-        store_u64(e + SEG_BE_OFFSET, at - s);
-        store_u32(e + SEG_BE_CLEN, mlen);
-        store_u32(e + SEG_BE_ROWS, (uint32_t)(to - from));
-        store_u32(e + SEG_BE_CRC, crc32c(0, b->out.buf + at, mlen));
-        store_u32(e + SEG_BE_META_CLEN, klen);
-        store_u32(e + SEG_BE_META_CRC, crc32c(0, b->out.buf + at + mlen, klen));
     }
     sec_end(b, SEC_BLOCKS, s);
     s = sec_begin(b);
@@ -1012,11 +1094,10 @@ static int write_blocks(build *b, uint32_t *nblocks_out)
     *nblocks_out = (uint32_t)nblocks;
     rc = 0;
 out:
-    sb_free(&msgs);
-    sb_free(&meta);
+    seg_block_scratch_free(&scratch);
     ZSTD_freeCCtx(cctx);
     ZSTD_freeCDict(cdict);
-    free(key_count);
+    free(order);
     free(index);
     return rc;
 }
@@ -1034,7 +1115,7 @@ static size_t varint_len(uint64_t v)
     return n;
 }
 
-static void bloom_set(uint8_t *bits, uint64_t m, unsigned k, uint64_t h)
+void seg_bloom_set(uint8_t *bits, uint64_t m, unsigned k, uint64_t h)
 {
     uint64_t step = (h >> 33) | 1;
     for (unsigned i = 0; i < k; i++) {
@@ -1044,7 +1125,7 @@ static void bloom_set(uint8_t *bits, uint64_t m, unsigned k, uint64_t h)
 }
 
 /* Bits for n keys at bpk bits each, a multiple of 64 and at least 64. */
-static uint64_t bloom_bits(uint64_t n, unsigned bpk)
+uint64_t seg_bloom_bits(uint64_t n, unsigned bpk)
 {
     uint64_t m = n * bpk;
     m = (m + 63) / 64 * 64;
@@ -1083,6 +1164,41 @@ static int put_zstd(build *b, const strbuf *raw)
         return fail(b, "zstd: %s", ZSTD_getErrorName(n));
     b->out.len += n;
     return 0;
+}
+
+int seg_postings_encode(const uint32_t *rows, uint32_t n, strbuf *out, char **rbuf, size_t *rcap)
+{
+    roaring_bitmap_t *bm = roaring_bitmap_of_ptr(n, rows);
+    if (!bm)
+        return -1;
+    roaring_bitmap_run_optimize(bm);
+    size_t need = roaring_bitmap_portable_size_in_bytes(bm);
+    /* a sparse list is smaller as delta varints than as roaring arrays
+     * (2 bytes a row plus headers): keep whichever is smaller */
+    size_t dsize = 0;
+    for (uint32_t k = 0; k < n; k++)
+        dsize += varint_len(k ? rows[k] - rows[k - 1] : rows[0]);
+    if (dsize < need) {
+        roaring_bitmap_free(bm);
+        put_u8(out, SEG_POSTINGS_DELTA);
+        for (uint32_t k = 0; k < n; k++)
+            put_varint(out, k ? rows[k] - rows[k - 1] : rows[0]);
+        return out->oom ? -1 : 0;
+    }
+    if (need > *rcap) {
+        char *nb = realloc(*rbuf, need);
+        if (!nb) {
+            roaring_bitmap_free(bm);
+            return -1;
+        }
+        *rbuf = nb;
+        *rcap = need;
+    }
+    size_t got = roaring_bitmap_portable_serialize(bm, *rbuf);
+    roaring_bitmap_free(bm);
+    put_u8(out, SEG_POSTINGS_ROARING);
+    sb_append(out, *rbuf, got);
+    return out->oom ? -1 : 0;
 }
 
 /* Postings already written, by their rows, so that a term with the same
@@ -1157,9 +1273,8 @@ static int write_index(build *b, uint32_t nblocks)
     uint32_t *post = malloc((x->nocc ? x->nocc : 1) * sizeof *post);
     uint32_t *last_block = malloc((nids + 1) * sizeof *last_block);
     uint64_t *hashes = NULL;
-    sref *sorted = sort_strtab(&x->terms, NULL);
+    sref *sorted = seg_sort_strtab(&x->terms, NULL);
     strbuf idx = {0}, blooms = {0};
-    roaring_bitmap_t *bm = NULL;
     char *rbuf = NULL;
     size_t rcap = 0;
     pdup_tab dups = {0};
@@ -1237,47 +1352,12 @@ static int write_index(build *b, uint32_t nblocks)
             continue;
         }
         uint64_t entry_off = postings.len;
-        bm = roaring_bitmap_of_ptr(n, rows);
-        if (!bm) {
+        if (seg_postings_encode(rows, n, &postings, &rbuf, &rcap) < 0) {
             fail(b, "out of memory building postings");
             goto term_fail;
         }
-        roaring_bitmap_run_optimize(bm);
-        size_t need = roaring_bitmap_portable_size_in_bytes(bm);
-        /* a sparse list is smaller as delta varints than as roaring arrays
-         * (2 bytes a row plus headers): keep whichever is smaller */
-        size_t dsize = 0;
-        for (uint32_t k = 0; k < n; k++)
-            dsize += varint_len(k ? rows[k] - rows[k - 1] : rows[0]);
-        if (dsize < need) {
-            roaring_bitmap_free(bm);
-            bm = NULL;
-            put_varint(&raw, dsize + 1);
-            put_u8(&postings, SEG_POSTINGS_DELTA);
-            for (uint32_t k = 0; k < n; k++)
-                put_varint(&postings, k ? rows[k] - rows[k - 1] : rows[0]);
-            if (pdup_add(&dups, rh, rows, n, entry_off, dsize + 1) < 0) {
-                fail(b, "out of memory building postings");
-                goto term_fail;
-            }
-            continue;
-        }
-        if (need > rcap) {
-            char *nb = realloc(rbuf, need);
-            if (!nb) {
-                fail(b, "out of memory building postings");
-                goto term_fail;
-            }
-            rbuf = nb;
-            rcap = need;
-        }
-        size_t got = roaring_bitmap_portable_serialize(bm, rbuf);
-        roaring_bitmap_free(bm);
-        bm = NULL;
-        put_varint(&raw, got + 1);
-        put_u8(&postings, SEG_POSTINGS_ROARING);
-        sb_append(&postings, rbuf, got);
-        if (pdup_add(&dups, rh, rows, n, entry_off, got + 1) < 0) {
+        put_varint(&raw, postings.len - entry_off);
+        if (pdup_add(&dups, rh, rows, n, entry_off, postings.len - entry_off) < 0) {
             fail(b, "out of memory building postings");
             goto term_fail;
         }
@@ -1320,14 +1400,14 @@ static int write_index(build *b, uint32_t nblocks)
     }
 
     /* the segment bloom filter over every term */
-    uint64_t m = bloom_bits(nterms, SEG_BLOOM_BITS_PER_TERM);
+    uint64_t m = seg_bloom_bits(nterms, SEG_BLOOM_BITS_PER_TERM);
     uint8_t *bits = calloc(m / 8, 1);
     if (!bits) {
         fail(b, "out of memory building bloom filters");
         goto out;
     }
     for (size_t t = 0; t < nterms; t++)
-        bloom_set(bits, m, SEG_BLOOM_K, x->terms.ent[sorted[t].id].hash);
+        seg_bloom_set(bits, m, SEG_BLOOM_K, x->terms.ent[sorted[t].id].hash);
     s = sec_begin(b);
     put_u64(&b->out, m);
     put_u8(&b->out, SEG_BLOOM_K);
@@ -1359,7 +1439,7 @@ static int write_index(build *b, uint32_t nblocks)
                 }
             }
         }
-        uint64_t bm_bits = bloom_bits(nh, SEG_BLOCK_BLOOM_BITS_PER_TERM);
+        uint64_t bm_bits = seg_bloom_bits(nh, SEG_BLOCK_BLOOM_BITS_PER_TERM);
         put_u64(&blooms, bdata.len);
         put_u64(&blooms, bm_bits);
         size_t at = bdata.len;
@@ -1368,7 +1448,7 @@ static int write_index(build *b, uint32_t nblocks)
         memset(bdata.buf + at, 0, bm_bits / 8);
         bdata.len += bm_bits / 8;
         for (size_t i = 0; i < nh; i++)
-            bloom_set((uint8_t *)bdata.buf + at, bm_bits, SEG_BLOCK_BLOOM_K, hashes[i]);
+            seg_bloom_set((uint8_t *)bdata.buf + at, bm_bits, SEG_BLOCK_BLOOM_K, hashes[i]);
     }
     s = sec_begin(b);
     sb_append(&b->out, blooms.buf, blooms.len);
@@ -1382,8 +1462,6 @@ static int write_index(build *b, uint32_t nblocks)
     }
     rc = 0;
 out:
-    if (bm) /* roaring_bitmap_free(NULL) crashes in CRoaring 0.2 */
-        roaring_bitmap_free(bm);
     free(dups.slot);
     free(rbuf);
     sb_free(&idx);
@@ -1398,6 +1476,37 @@ out:
 }
 
 /* ---- the whole file ------------------------------------------------------------------ */
+
+void seg_put_header(strbuf *out)
+{
+    sb_append(out, SEG_MAGIC, SEG_MAGIC_LEN);
+    put_u16(out, SEG_VERSION);
+    put_u16(out, 0);
+    put_u32(out, 0);
+}
+
+void seg_put_tail(strbuf *out, const uint8_t *table, uint32_t nsec, const seg_tail *t)
+{
+    uint64_t table_off = out->len;
+    sb_append(out, table, (size_t)nsec * SEG_TABLE_ENTRY_BYTES);
+    uint8_t tr[SEG_TRAILER_BYTES];
+    memset(tr, 0, sizeof tr);
+    store_u64(tr + SEG_TR_EVENTS, t->events);
+    store_u64(tr + SEG_TR_MIN_INGEST, (uint64_t)t->min_ingest);
+    store_u64(tr + SEG_TR_MAX_INGEST, (uint64_t)t->max_ingest);
+    store_u64(tr + SEG_TR_MIN_EVENT, (uint64_t)t->min_event);
+    store_u64(tr + SEG_TR_MAX_EVENT, (uint64_t)t->max_event);
+    store_u64(tr + SEG_TR_TABLE_OFF, table_off + t->file_base);
+    store_u32(tr + SEG_TR_NSECTIONS, nsec);
+    store_u32(tr + SEG_TR_TABLE_CRC, crc32c(0, table, (size_t)nsec * SEG_TABLE_ENTRY_BYTES));
+    store_u32(tr + SEG_TR_DICT_ID, t->dict_id);
+    store_u32(tr + SEG_TR_NBLOCKS, t->nblocks);
+    store_u16(tr + SEG_TR_VERSION, SEG_VERSION);
+    store_u16(tr + SEG_TR_FLAGS, 0);
+    store_u32(tr + SEG_TR_CRC, crc32c(0, tr, SEG_TR_CRC));
+    memcpy(tr + SEG_TR_MAGIC, SEG_MAGIC, SEG_MAGIC_LEN);
+    sb_append(out, tr, sizeof tr);
+}
 
 static void build_free(build *b)
 {
@@ -1421,11 +1530,7 @@ int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, 
     seg_writer_seal(w);
     w->finished = 1;
 
-    /* header */
-    sb_append(&b.out, SEG_MAGIC, SEG_MAGIC_LEN);
-    put_u16(&b.out, SEG_VERSION);
-    put_u16(&b.out, 0);
-    put_u32(&b.out, 0);
+    seg_put_header(&b.out);
 
     uint32_t nblocks = 0;
     size_t s = sec_begin(&b);
@@ -1436,23 +1541,18 @@ int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, 
     /* meta keys sorted, so that a segment's bytes do not depend on the
      * order its events arrived in (blocks refer to keys by sorted rank) */
     b.key_rank = malloc((w->keys.n + 1) * sizeof *b.key_rank);
-    b.keys_sorted = sort_strtab(&w->keys, b.key_rank);
+    b.keys_sorted = seg_sort_strtab(&w->keys, b.key_rank);
     if (!b.key_rank || !b.keys_sorted) {
         fail(&b, "out of memory");
         goto fail;
     }
     s = sec_begin(&b);
-    put_dict(&b.out, b.keys_sorted, w->keys.n);
+    seg_put_dict(&b.out, b.keys_sorted, w->keys.n);
     sec_end(&b, SEC_META_KEYS, s);
     if (write_meta_columns(&b) < 0 || write_blocks(&b, &nblocks) < 0 ||
         write_index(&b, nblocks) < 0)
         goto fail;
 
-    /* section table and trailer */
-    size_t table_off = b.out.len;
-    sb_append(&b.out, b.table, (size_t)b.nsec * SEG_TABLE_ENTRY_BYTES);
-    uint8_t tr[SEG_TRAILER_BYTES];
-    memset(tr, 0, sizeof tr);
     int64_t min_i = 0, max_i = 0, min_e = 0, max_e = 0;
     for (size_t i = 0; i < w->n; i++) {
         const wrow *r = &w->rows[i];
@@ -1465,22 +1565,9 @@ int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, 
         if (i == 0 || r->event > max_e)
             max_e = r->event;
     }
-    store_u64(tr + SEG_TR_EVENTS, w->n);
-    store_u64(tr + SEG_TR_MIN_INGEST, (uint64_t)min_i);
-    store_u64(tr + SEG_TR_MAX_INGEST, (uint64_t)max_i);
-    store_u64(tr + SEG_TR_MIN_EVENT, (uint64_t)min_e);
-    store_u64(tr + SEG_TR_MAX_EVENT, (uint64_t)max_e);
-    store_u64(tr + SEG_TR_TABLE_OFF, table_off);
-    store_u32(tr + SEG_TR_NSECTIONS, b.nsec);
-    store_u32(tr + SEG_TR_TABLE_CRC, crc32c(0, b.table, (size_t)b.nsec * SEG_TABLE_ENTRY_BYTES));
-    store_u32(tr + SEG_TR_DICT_ID,
-              w->o.dict ? (uint32_t)ZDICT_getDictID(w->o.dict, w->o.dict_len) : 0);
-    store_u32(tr + SEG_TR_NBLOCKS, nblocks);
-    store_u16(tr + SEG_TR_VERSION, SEG_VERSION);
-    store_u16(tr + SEG_TR_FLAGS, 0);
-    store_u32(tr + SEG_TR_CRC, crc32c(0, tr, SEG_TR_CRC));
-    memcpy(tr + SEG_TR_MAGIC, SEG_MAGIC, SEG_MAGIC_LEN);
-    sb_append(&b.out, tr, sizeof tr);
+    seg_tail t = {w->n, min_i, max_i, min_e, max_e,
+                  w->o.dict ? (uint32_t)ZDICT_getDictID(w->o.dict, w->o.dict_len) : 0, nblocks, 0};
+    seg_put_tail(&b.out, b.table, b.nsec, &t);
     if (b.out.oom) {
         fail(&b, "out of memory assembling the segment");
         goto fail;

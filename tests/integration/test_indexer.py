@@ -211,12 +211,19 @@ class IndexerTest(unittest.TestCase):
         self.assertEqual(len(got), len(set(got)), "a message is stored twice")
         self.assertEqual(set(acked) - set(got), set(), "acknowledged events lost")
         self.assertEqual(set(got) - set(attempted), set(), "events nobody sent")
+        left = [os.path.join(d, f) for d, _, fs in os.walk(s.dir) for f in fs
+                if f.endswith(".tmp")]
+        self.assertEqual(left, [], "temporary files left after recovery")
 
     def test_sigkill_after_segment_written_before_registered(self):
         self.crash_and_recover("flush_after_write", "false")
 
     def test_sigkill_after_registered_before_wal_commit(self):
         self.crash_and_recover("flush_after_commit", "false")
+
+    def test_sigkill_in_the_middle_of_a_merge(self):
+        # the merged file is half-written (PATH.tmp, spools unlinked)
+        self.crash_and_recover("compact_during_merge", "true")
 
     def test_sigkill_during_compaction_before_swap(self):
         self.crash_and_recover("compact_after_write", "true")

@@ -10,6 +10,8 @@
  */
 #include "test_util.h"
 
+#include <dirent.h>
+
 #include "format.h"
 #include "segment.h"
 
@@ -962,6 +964,180 @@ static void test_reads_version_1(void **state)
     seg_close(r);
 }
 
+/* ---- the streaming merge ----------------------------------------------------------------- */
+
+/* Files in dir (the streaming merge must leave only its output). */
+static int count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *buf = malloc(n > 0 ? (size_t)n : 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+/* seg_merge_file gives the bytes seg_merge + finish give, and the same
+ * dictionary samples; it leaves nothing but its output. */
+static void check_merge_file(seg_reader **rs, size_t k, uint32_t block, const void *dict,
+                             size_t dlen, const char *what)
+{
+    seg_writer_opts o = {.tenant = "acme", .block_events = block, .dict = dict, .dict_len = dlen};
+    seg_writer *w = seg_writer_new(&o);
+    char err[256];
+    assert_int_equal(seg_merge(rs, k, w, err, sizeof err), 0);
+    uint8_t *wb, *mb;
+    size_t *ws, *ms;
+    unsigned wn = seg_writer_samples(w, 50, &wb, &ws);
+    unsigned mn = seg_merge_samples(rs, k, 50, &mb, &ms);
+    assert_int_equal(wn, mn);
+    size_t total = 0;
+    for (unsigned i = 0; i < wn; i++) {
+        assert_int_equal(ws[i], ms[i]);
+        total += ws[i];
+    }
+    if (total)
+        assert_memory_equal(wb, mb, total);
+    free(wb);
+    free(ws);
+    free(mb);
+    free(ms);
+    uint8_t *want;
+    size_t wlen;
+    assert_int_equal(seg_writer_finish_mem(w, &want, &wlen, err, sizeof err), 0);
+    seg_writer_free(w);
+    char *dir = tmpdir_new();
+    char path[512];
+    snprintf(path, sizeof path, "%s/merged.sseg", dir);
+    if (seg_merge_file(rs, k, &o, path, err, sizeof err) != 0)
+        fail_msg("%s: %s", what, err);
+    size_t glen;
+    uint8_t *got = slurp(path, &glen);
+    size_t at = 0;
+    while (at < wlen && at < glen && want[at] == got[at])
+        at++;
+    if (wlen != glen || at != wlen)
+        fail_msg("%s: streamed merge differs at byte %zu (%zu vs %zu bytes)", what, at, glen, wlen);
+    assert_int_equal(count_files(dir), 1);
+    free(want);
+    free(got);
+    rm_rf(dir);
+    free(dir);
+}
+
+static void test_merge_file_streams(void **state)
+{
+    (void)state;
+    char err[256];
+    /* contiguous parts (an L0 run: each input after the previous one) and
+     * interleaved ones (overlapping ingest times: rows renumbered, postings
+     * re-sorted), with an empty input among them */
+    size_t n = 3000;
+    tev **sorted;
+    tev *evs = corpus_make(11, n, 0, &sorted);
+    for (int interleave = 0; interleave < 2; interleave++) {
+        seg_reader *rs[4];
+        uint8_t *parts[4];
+        size_t plen[4];
+        for (int k = 0; k < 4; k++) {
+            seg_writer_opts o = {.tenant = "acme", .block_events = 100};
+            seg_writer *w = seg_writer_new(&o);
+            for (size_t i = 0; i < n && k < 3; i++)
+                if (interleave ? (int)(i % 3) == k : i * 3 / n == (size_t)k)
+                    assert_int_equal(
+                        seg_writer_add(w, interleave ? &evs[i].ev : &sorted[i]->ev), 0);
+            assert_int_equal(seg_writer_finish_mem(w, &parts[k], &plen[k], err, sizeof err), 0);
+            seg_writer_free(w);
+            rs[k] = open_ok(parts[k], plen[k], NULL);
+        }
+        check_merge_file(rs, 4, 128, NULL, 0, interleave ? "interleaved" : "contiguous");
+        if (!interleave) { /* each input's rows after the previous one's */
+            const seg_info *a = seg_get_info(rs[0]), *b = seg_get_info(rs[1]);
+            assert_true(a->max_ingest_ns <= b->min_ingest_ns);
+        }
+        check_merge_file(rs + 1, 1, 64, NULL, 0, "one input");
+        /* with a trained dictionary for the output */
+        seg_writer *w = seg_writer_new(NULL);
+        assert_int_equal(seg_merge(rs, 4, w, err, sizeof err), 0);
+        uint8_t *samples;
+        size_t *sizes;
+        unsigned ns = seg_writer_samples(w, 2000, &samples, &sizes);
+        uint8_t dict[16384];
+        size_t dlen = seg_dict_train(samples, sizes, ns, dict, sizeof dict);
+        assert_true(dlen > 0);
+        check_merge_file(rs, 4, 256, dict, dlen, "with a dictionary");
+        free(samples);
+        free(sizes);
+        seg_writer_free(w);
+        for (int k = 0; k < 4; k++) {
+            seg_close(rs[k]);
+            free(parts[k]);
+        }
+    }
+    corpus_free(evs, sorted, n);
+
+    /* meta columns: inputs with and without columns of their own (a small
+     * one has none) merge into a segment that chooses them afresh */
+    n = 2400;
+    test_rnd_seed(77);
+    evs = calloc(n, sizeof *evs);
+    assert_non_null(evs);
+    for (size_t i = 0; i < n; i++)
+        make_col_event(&evs[i], 1750000000000000000ll);
+    size_t cut[4] = {0, 10, 1300, n};
+    seg_reader *rs[3];
+    uint8_t *parts[3];
+    size_t plen[3];
+    for (int k = 0; k < 3; k++) {
+        parts[k] = build(evs + cut[k], cut[k + 1] - cut[k], 64, NULL, 0, &plen[k]);
+        rs[k] = open_ok(parts[k], plen[k], NULL);
+    }
+    assert_int_equal(seg_meta_column_count(rs[0]), 0);
+    assert_int_equal(seg_meta_column_count(rs[1]), 3);
+    check_merge_file(rs, 3, 64, NULL, 0, "meta columns");
+
+    /* a corrupt input is an error naming it, and leaves no file */
+    uint8_t *bad = malloc(plen[2]);
+    assert_non_null(bad);
+    memcpy(bad, parts[2], plen[2]);
+    size_t blen, at = section_of(bad, plen[2], SEC_BLOCKS, &blen);
+    seg_reader *rb[2] = {rs[1], NULL};
+    bad[at + blen / 2] ^= 0x40; /* a row block: found when the merge reads it */
+    rb[1] = open_ok(bad, plen[2], NULL);
+    char *dir = tmpdir_new();
+    char path[512];
+    snprintf(path, sizeof path, "%s/merged.sseg", dir);
+    assert_int_equal(seg_merge_file(rb, 2, NULL, path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "block"));
+    assert_int_equal(count_files(dir), 0);
+    rm_rf(dir);
+    free(dir);
+    seg_close(rb[1]);
+    free(bad);
+    for (int k = 0; k < 3; k++) {
+        seg_close(rs[k]);
+        free(parts[k]);
+    }
+    corpus_free(evs, NULL, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -978,6 +1154,7 @@ int main(void)
         cmocka_unit_test(test_reads_version_1),
         cmocka_unit_test(test_meta_columns),
         cmocka_unit_test(test_postings_shared),
+        cmocka_unit_test(test_merge_file_streams),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,9 +5,11 @@
  * window_ms[n+1] (10 min, 1 h, 1 day by default). A window is closed when
  * its end is more than two flush intervals in the past (no late L0 can still
  * land in it). All level-n segments of a tenant whose min_ingest falls in a
- * closed window are merged by ingest_ts (segment/reader.c seg_merge), with
- * the index and filters rebuilt, zstd at SEG_COMPACT_ZSTD_LEVEL and a
- * dictionary retrained from the merged rows. The swap is one catalog
+ * closed window are merged by ingest_ts, streaming into the new file
+ * (segment/merge.c seg_merge_file: the inputs' term dictionaries are
+ * merged, nothing is tokenized again), with the filters rebuilt, zstd at
+ * SEG_COMPACT_ZSTD_LEVEL and a dictionary retrained from samples of the
+ * merged rows. The swap is one catalog
  * transaction; the old files are deleted only after it. A crash before the
  * swap leaves an orphan new file, after it orphan old files: start removes
  * both (indexer.c remove_orphans).
@@ -30,8 +32,17 @@ static int64_t wall_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The crash tests stop a merge with its file half-written. */
+static void merge_stage(void *ud, const char *stage)
+{
+    (void)ud;
+    if (strcmp(stage, "terms") == 0)
+        idx_crash_point("compact_during_merge");
+}
+
 /* Merge segs (all of one tenant, level-1 of `level`) into one segment at
- * `level`. 0, or -1 (nothing changed in the catalog). */
+ * `level`, streaming into its file (seg_merge_file). 0, or -1 (nothing
+ * changed in the catalog). */
 static int merge_group(indexer *x, catalog *cat, const idx_settings *set, const cat_segment *segs,
                        size_t n, int level)
 {
@@ -39,12 +50,11 @@ static int merge_group(indexer *x, catalog *cat, const idx_settings *set, const 
     seg_reader **rs = calloc(n, sizeof(seg_reader *));
     int64_t *ids = calloc(n, sizeof *ids);
     int rc = -1;
-    seg_writer *w = NULL;
-    uint8_t *buf = NULL;
-    size_t len = 0;
     char err[512];
     if (!rs || !ids)
         goto out;
+    uint64_t events = 0;
+    int64_t min_ingest = segs[0].min_ingest;
     for (size_t i = 0; i < n; i++) {
         char path[8192];
         idx_path(path, sizeof path, "%s/%s", x->root, segs[i].path);
@@ -56,37 +66,40 @@ static int merge_group(indexer *x, catalog *cat, const idx_settings *set, const 
             goto out;
         }
         ids[i] = segs[i].id;
+        events += segs[i].events;
+        if (segs[i].min_ingest < min_ingest)
+            min_ingest = segs[i].min_ingest;
+    }
+    /* retrain on the merged rows: a dictionary follows the tenant's logs */
+    const idx_dict *d = NULL;
+    if (events >= INDEXER_DICT_MIN_EVENTS) {
+        uint8_t *samples = NULL;
+        size_t *sizes = NULL;
+        unsigned ns = seg_merge_samples(rs, n, INDEXER_DICT_SAMPLES, &samples, &sizes);
+        d = idx_dict_train_samples(x, cat, segs[0].tenant, samples, sizes, ns);
+        free(samples);
+        free(sizes);
     }
     seg_writer_opts o = {.tenant = segs[0].tenant,
                          .block_events = set->block_events,
-                         .zstd_level = SEG_COMPACT_ZSTD_LEVEL};
-    w = seg_writer_new(&o);
-    if (!w || seg_merge(rs, n, w, err, sizeof err) < 0) {
-        h->log(x->inst, STRATA_LOG_ERROR, "compaction merge failed: %s", w ? err : "out of memory");
-        goto out;
-    }
-    /* retrain on the merged rows: a dictionary follows the tenant's logs */
-    const idx_dict *d = seg_writer_count(w) >= INDEXER_DICT_MIN_EVENTS
-                            ? idx_dict_train(x, cat, segs[0].tenant, w)
-                            : NULL;
-    if (d)
-        seg_writer_set_dict(w, d->bytes, d->len);
-    if (seg_writer_finish_mem(w, &buf, &len, err, sizeof err) < 0) {
-        h->log(x->inst, STRATA_LOG_ERROR, "compaction build failed: %s", err);
-        goto out;
-    }
-    cat_segment merged;
-    if (idx_describe(x, buf, len, level, &merged) < 0)
-        goto out;
-    char path[8192], dir[4800];
-    idx_path(path, sizeof path, "%s/%s", x->root, merged.path);
+                         .zstd_level = SEG_COMPACT_ZSTD_LEVEL,
+                         .dict = d ? d->bytes : NULL,
+                         .dict_len = d ? d->len : 0};
+    char rel[CAT_MAX_PATH], path[8192], dir[8192];
+    idx_segment_path(segs[0].tenant, level, min_ingest, rel, sizeof rel);
+    idx_path(path, sizeof path, "%s/%s", x->root, rel);
     idx_path(dir, sizeof dir, "%s", path);
     *strrchr(dir, '/') = 0;
-    if (idx_mkdirs(dir) < 0 || seg_write_file(path, buf, len, err, sizeof err) < 0) {
-        h->log(x->inst, STRATA_LOG_ERROR, "compaction cannot write %s: %s", path, err);
+    if (idx_mkdirs(dir) < 0 || seg_merge_file_staged(rs, n, &o, path, merge_stage, NULL, err, sizeof err) < 0) {
+        h->log(x->inst, STRATA_LOG_ERROR, "compaction merge into %s failed: %s", path, err);
         goto out;
     }
     idx_crash_point("compact_after_write");
+    cat_segment merged;
+    if (idx_describe_file(x, path, rel, level, &merged) < 0) {
+        unlink(path);
+        goto out;
+    }
     pthread_rwlock_wrlock(&x->view_lock);
     int swapped = catalog_swap(cat, ids, n, &merged, err, sizeof err);
     pthread_rwlock_unlock(&x->view_lock);
@@ -114,8 +127,6 @@ out:
         seg_close(rs[i]);
     free(rs);
     free(ids);
-    seg_writer_free(w);
-    free(buf);
     return rc;
 }
 

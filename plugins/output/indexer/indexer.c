@@ -179,10 +179,17 @@ const idx_dict *idx_dict_train(indexer *x, catalog *cat, const char *tenant, seg
     uint8_t *samples = NULL;
     size_t *sizes = NULL;
     unsigned n = seg_writer_samples(w, INDEXER_DICT_SAMPLES, &samples, &sizes);
-    uint8_t *dict = malloc(INDEXER_DICT_BYTES);
-    size_t len = dict && n ? seg_dict_train(samples, sizes, n, dict, INDEXER_DICT_BYTES) : 0;
+    const idx_dict *d = idx_dict_train_samples(x, cat, tenant, samples, sizes, n);
     free(samples);
     free(sizes);
+    return d;
+}
+
+const idx_dict *idx_dict_train_samples(indexer *x, catalog *cat, const char *tenant,
+                                       const uint8_t *samples, const size_t *sizes, unsigned n)
+{
+    uint8_t *dict = malloc(INDEXER_DICT_BYTES);
+    size_t len = dict && n ? seg_dict_train(samples, sizes, n, dict, INDEXER_DICT_BYTES) : 0;
     const idx_dict *out = NULL;
     if (len) {
         uint32_t id = seg_dict_id(dict, len);
@@ -408,6 +415,30 @@ static void sealed_free(sealed *s, size_t n)
 }
 
 /* Fill a catalog entry from built bytes (reopened: this also verifies them). */
+/* Fill *out from an open segment (all but the path). */
+static void describe_reader(const seg_reader *r, int level, uint64_t bytes, cat_segment *out)
+{
+    const seg_info *in = seg_get_info(r);
+    memset(out, 0, sizeof *out);
+    snprintf(out->tenant, sizeof out->tenant, "%s", in->tenant);
+    out->level = level;
+    out->events = in->events;
+    out->bytes = bytes;
+    out->min_ingest = in->min_ingest_ns;
+    out->max_ingest = in->max_ingest_ns;
+    out->min_event = in->min_event_ns;
+    out->max_event = in->max_event_ns;
+    out->dict_id = in->dict_id;
+}
+
+void idx_segment_path(const char *tenant, int level, int64_t min_ingest, char *out, size_t cap)
+{
+    char tdir[160];
+    idx_tenant_dir(tenant, tdir, sizeof tdir);
+    snprintf(out, cap, "segments/%s/L%d/%lld-%016llx.sseg", tdir, level, (long long)min_ingest,
+             (unsigned long long)idx_random64());
+}
+
 int idx_describe(indexer *x, const uint8_t *buf, size_t len, int level, cat_segment *out)
 {
     char err[256];
@@ -418,22 +449,25 @@ int idx_describe(indexer *x, const uint8_t *buf, size_t len, int level, cat_segm
         x->h->log(x->inst, STRATA_LOG_ERROR, "a segment just built does not verify: %s", err);
         return -1;
     }
-    const seg_info *in = seg_get_info(r);
-    memset(out, 0, sizeof *out);
-    snprintf(out->tenant, sizeof out->tenant, "%s", in->tenant);
-    out->level = level;
-    out->events = in->events;
-    out->bytes = len;
-    out->min_ingest = in->min_ingest_ns;
-    out->max_ingest = in->max_ingest_ns;
-    out->min_event = in->min_event_ns;
-    out->max_event = in->max_event_ns;
-    out->dict_id = in->dict_id;
+    describe_reader(r, level, len, out);
     seg_close(r);
-    char tdir[160];
-    idx_tenant_dir(out->tenant, tdir, sizeof tdir);
-    snprintf(out->path, sizeof out->path, "segments/%s/L%d/%lld-%016llx.sseg", tdir, level,
-             (long long)out->min_ingest, (unsigned long long)idx_random64());
+    idx_segment_path(out->tenant, level, out->min_ingest, out->path, sizeof out->path);
+    return 0;
+}
+
+int idx_describe_file(indexer *x, const char *path, const char *rel, int level, cat_segment *out)
+{
+    char err[256];
+    pthread_mutex_lock(&x->dict_lock);
+    seg_reader *r = seg_open(path, x->readers_dicts, err, sizeof err);
+    pthread_mutex_unlock(&x->dict_lock);
+    if (!r) {
+        x->h->log(x->inst, STRATA_LOG_ERROR, "a segment just built does not verify: %s", err);
+        return -1;
+    }
+    describe_reader(r, level, seg_get_info(r)->parts.total, out);
+    seg_close(r);
+    snprintf(out->path, sizeof out->path, "%s", rel);
     return 0;
 }
 

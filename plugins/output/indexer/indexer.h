@@ -45,8 +45,10 @@
 /* Alternatives a head scan tests per row ("(a OR b) c": two): as many as
  * the query library gives (Q_MAX_ALTS); past it, every row is visited. */
 #define INDEXER_MAX_SCAN_ALTS 8u
-/* Rows one compaction may merge: keeps a merge's memory bounded (the merge
- * holds its output in memory); larger windows stay split. */
+/* Rows one compaction may merge. The streaming merge needs about 4 bytes
+ * a row plus the filters, so this bounds a merge's memory to some tens of
+ * MiB, and a segment's term index well inside SEG_MAX_TERM_INDEX_RAW;
+ * larger windows stay split. */
 #define INDEXER_MAX_MERGE_EVENTS (8u << 20)
 
 typedef struct head_entry {
@@ -127,8 +129,17 @@ int idx_mkdirs(const char *path);
  * bounded by `dir`, which init limits, so this never fails in practice. */
 int idx_path(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 const idx_dict *idx_dict_current(indexer *x, const char *tenant);
+/* Train, store and adopt a tenant's dictionary from a writer's rows or
+ * from samples; NULL when there was too little to learn from. */
 const idx_dict *idx_dict_train(indexer *x, catalog *cat, const char *tenant, seg_writer *w);
+const idx_dict *idx_dict_train_samples(indexer *x, catalog *cat, const char *tenant,
+                                       const uint8_t *samples, const size_t *sizes, unsigned n);
+/* Describe segment bytes just built, verifying them, with a fresh path. */
 int idx_describe(indexer *x, const uint8_t *buf, size_t len, int level, cat_segment *out);
+/* The same for a segment file already at `path` (relative: `rel`). */
+int idx_describe_file(indexer *x, const char *path, const char *rel, int level, cat_segment *out);
+/* A fresh relative path for a segment: segments/TENANT/Ln/MIN_INGEST-RANDOM.sseg */
+void idx_segment_path(const char *tenant, int level, int64_t min_ingest, char *out, size_t cap);
 /* The compactor thread (compact.c). */
 void idx_compactor_main(void *arg);
 

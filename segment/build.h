@@ -1,0 +1,144 @@
+/*
+ * segment/build.h - the pieces of building a segment that the writer
+ * (writer.c, from events in memory) and the streaming merge (merge.c, from
+ * segments on disk) share, so that both produce the same bytes for the same
+ * rows. Not part of the library's API.
+ */
+#ifndef STRATA_SEGMENT_BUILD_H
+#define STRATA_SEGMENT_BUILD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <zstd.h>
+
+#include "segment.h"
+#include "strbuf.h"
+#include "strtab.h"
+
+/* ---- sorted strings ------------------------------------------------------- */
+
+/* A string of a table, for sorting: its bytes and its id. */
+typedef struct sref {
+    const char *s;
+    uint32_t len;
+    uint32_t id;
+} sref;
+
+/* The strings of t sorted by bytes (shorter first on a common prefix);
+ * returns the refs (the caller frees) and fills rank[id] = position when
+ * rank is not NULL. NULL on OOM. */
+sref *seg_sort_strtab(const strtab *t, uint32_t *rank);
+/* A sorted string dictionary, front-coded (SEC_SERVICE_DICT's layout). */
+void seg_put_dict(strbuf *out, const sref *s, size_t n);
+
+/* ---- filters and postings -------------------------------------------------- */
+
+/* Bits for a bloom of n keys at bpk bits each (a multiple of 64, >= 64). */
+uint64_t seg_bloom_bits(uint64_t n, unsigned bpk);
+/* Set the k bits of hash h in a bloom of m bits. */
+void seg_bloom_set(uint8_t *bits, uint64_t m, unsigned k, uint64_t h);
+/* Append the SEC_POSTINGS entry (tag byte, then delta varints or a portable
+ * roaring bitmap, whichever is smaller) of rows[n], ascending, to out.
+ * rbuf and rcap are scratch the caller frees. 0, or -1 on OOM. */
+int seg_postings_encode(const uint32_t *rows, uint32_t n, strbuf *out, char **rbuf, size_t *rcap);
+
+/* ---- rollup ----------------------------------------------------------------- */
+
+typedef struct seg_rcell {
+    int64_t minute;
+    uint32_t svc;
+    uint8_t level;
+    uint64_t count;
+} seg_rcell;
+
+/* Counts per (event minute, service rank, level), gathered row by row. */
+typedef struct seg_rollup_acc {
+    seg_rcell *t;
+    size_t cap, n;
+} seg_rollup_acc;
+
+/* Count one row; 0, or -1 on OOM. */
+int seg_rollup_add(seg_rollup_acc *a, int64_t event_ns, uint32_t svc, uint8_t level);
+/* Append the SEC_ROLLUP body. Afterwards only seg_rollup_free may be called. */
+void seg_rollup_put(seg_rollup_acc *a, strbuf *out);
+void seg_rollup_free(seg_rollup_acc *a);
+
+/* ---- row blocks --------------------------------------------------------------- */
+
+/* How a writer's meta keys appear in the segment: rank[id] is a key's
+ * position in SEC_META_KEYS, order[] the writer's key ids by rank (n of
+ * them), in_col[kv] is 1 for a meta value held by a meta column (indexed
+ * by the writer's kv number). */
+typedef struct seg_block_keys {
+    const uint32_t *rank;
+    const uint32_t *order;
+    uint32_t n;
+    const uint8_t *in_col;
+} seg_block_keys;
+
+/* Reusable buffers of seg_block_encode. */
+typedef struct seg_block_scratch {
+    strbuf msgs, meta;
+    uint32_t *key_count;
+    size_t kc_cap;
+} seg_block_scratch;
+
+/* A compression context for row blocks with the options' level and
+ * dictionary (*cdict is the caller's to free after the context). */
+ZSTD_CCtx *seg_block_cctx(const seg_writer_opts *o, ZSTD_CDict **cdict);
+/* Compress rows [from, to) of w as one row block (its message frame, then
+ * its meta frame) appended to out, and fill its SEC_BLOCK_INDEX entry
+ * (SEG_BLOCK_ENTRY_BYTES) with `offset`, the block's place in SEC_BLOCKS.
+ * 0, or -1 with err. */
+int seg_block_encode(const seg_writer *w, size_t from, size_t to, const seg_block_keys *keys,
+                     ZSTD_CCtx *cctx, seg_block_scratch *s, strbuf *out, uint8_t *entry,
+                     uint64_t offset, char *err, size_t errlen);
+void seg_block_scratch_free(seg_block_scratch *s);
+
+/* A writer that only stores rows (no terms are gathered) and can be
+ * emptied again: the merge stages one block's rows in it. */
+seg_writer *seg_writer_new_staging(const seg_writer_opts *opts);
+/* Forget the rows (keys, services and hosts keep their ids). */
+void seg_writer_clear_rows(seg_writer *w);
+/* The writer's meta keys by id. */
+uint32_t seg_writer_key_count(const seg_writer *w);
+strata_str seg_writer_key(const seg_writer *w, uint32_t id);
+
+/* ---- header and tail ------------------------------------------------------------ */
+
+/* What the trailer records (format.h, SEG_TR_*). */
+typedef struct seg_tail {
+    uint64_t events;
+    int64_t min_ingest, max_ingest, min_event, max_event;
+    uint32_t dict_id, nblocks;
+    uint64_t file_base; /* file offset of out's first byte: 0 when out is the whole file */
+} seg_tail;
+
+/* The 16-byte file header. */
+void seg_put_header(strbuf *out);
+/* The section table (nsec entries) and the trailer, appended to out. */
+void seg_put_tail(strbuf *out, const uint8_t *table, uint32_t nsec, const seg_tail *t);
+
+/* ---- reader internals the merge walks ---------------------------------------- */
+
+/* The flags column, info->events long. */
+const uint8_t *seg_flags(const seg_reader *r);
+/* The meta keys of a reader (SEC_META_KEYS, sorted) by rank. */
+uint32_t seg_key_count(const seg_reader *r);
+strata_str seg_key_name(const seg_reader *r, uint32_t rank);
+/* For the row last read with seg_row_parts (with SEG_PART_META): the key
+ * rank of each of its meta entries, in order. */
+const uint32_t *seg_row_key_ranks(const seg_reader *r, uint32_t row);
+
+/* A cursor over every term of a reader, in sorted order. */
+typedef struct seg_tcur seg_tcur;
+seg_tcur *seg_tcur_new(seg_reader *r);
+/* Step to the next term: 1 with term, len and df set (valid until the next
+ * step), 0 at the end, -1 on corruption (seg_error). */
+int seg_tcur_next(seg_tcur *c, const char **term, size_t *len, uint32_t *df);
+/* The current term's rows, ascending, into out (df entries); 0 or -1. */
+int seg_tcur_rows(seg_tcur *c, uint32_t *out);
+void seg_tcur_free(seg_tcur *c);
+
+#endif /* STRATA_SEGMENT_BUILD_H */

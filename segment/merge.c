@@ -1,0 +1,1429 @@
+/*
+ * segment/merge.c - merge segments into one file, streaming: compaction's
+ * k-way merge on ingest_ts. The result has the same bytes as adding every
+ * row to a writer (seg_merge) and finishing it, but nothing is tokenized
+ * again and no event is held beyond the row block being built:
+ *
+ *   columns   one pass over the inputs' decoded columns in merge order,
+ *             encoded frame by frame (intcol_stream);
+ *   meta cols two passes over the meta frames choose the columns (how many
+ *             rows have each key, distinct values), a third encodes them;
+ *   blocks    rows are staged a block at a time and compressed straight
+ *             into the file;
+ *   terms     a k-way merge of the inputs' sorted term dictionaries: a
+ *             term's rows are the union of its rows in each input, renumbered
+ *             to output rows. Postings go to a spool file (they follow the
+ *             term index in the file) and are copied in after it; shared
+ *             postings are found by the hash of their encoded bytes and
+ *             checked against the spool;
+ *   filters   each (term, block) pair is spooled while the terms are merged,
+ *             then the segment and block blooms are filled from the spool.
+ *
+ * Memory: 4 bytes per output row (the row renumbering), the encoded
+ * columns, one row block, the term index (a 32nd of the terms), the bloom
+ * filters and the largest term's rows, instead of every event, every (term,
+ * row) pair and the whole file. The output is written to PATH.tmp, fsynced,
+ * renamed and its directory fsynced; the spool files are unlinked as soon
+ * as they are opened, so a crash leaves no more than PATH.tmp.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ZDICT_STATIC_LINKING_ONLY
+#include <zdict.h>
+#include <zstd.h>
+
+#include "build.h"
+#include "codec.h"
+#include "crc32c.h"
+#include "format.h"
+#include "segment.h"
+#include "segment_int.h"
+#include "strtab.h"
+
+/* Output buffered before a write(): large enough that write() calls cost
+ * nothing next to compression, small next to a segment. */
+#define MERGE_FLUSH_BYTES (4u << 20)
+/* Spool reads: the unit in which postings are copied into the output and
+ * (term, block) pairs are read back. */
+#define MERGE_READ_BYTES (1u << 20)
+/* A spooled (term, block) pair: u32 block (top bit: the term's first pair),
+ * u64 term hash. */
+#define MERGE_PAIR_BYTES 12u
+#define MERGE_FIRST_PAIR 0x80000000u
+
+/* ---- files ---------------------------------------------------------------------------- */
+
+/* An append-only file written through a buffer. For the output, the bytes
+ * of the open section are CRC'd as they are flushed. */
+typedef struct fout {
+    int fd;
+    strbuf buf;   /* bytes not yet written */
+    uint64_t off; /* file offset of buf's first byte */
+    int in_sec;
+    uint32_t crc;
+    uint64_t sec_start;
+    uint8_t table[SEC_COUNT_ * SEG_TABLE_ENTRY_BYTES];
+    uint32_t nsec;
+    int bad; /* a write failed or memory ran out */
+} fout;
+
+static uint64_t fo_pos(const fout *f)
+{
+    return f->off + f->buf.len;
+}
+
+static int fo_flush(fout *f)
+{
+    if (f->buf.oom)
+        f->bad = 1;
+    if (f->bad)
+        return -1;
+    if (f->in_sec)
+        f->crc = crc32c(f->crc, f->buf.buf, f->buf.len);
+    const uint8_t *p = (const uint8_t *)f->buf.buf;
+    size_t len = f->buf.len;
+    while (len) {
+        ssize_t n = write(f->fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            f->bad = 1;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    f->off += f->buf.len;
+    sb_reset(&f->buf);
+    return 0;
+}
+
+static int fo_maybe_flush(fout *f)
+{
+    return f->buf.len >= MERGE_FLUSH_BYTES || f->buf.oom ? fo_flush(f) : (f->bad ? -1 : 0);
+}
+
+static void fo_sec_begin(fout *f)
+{
+    fo_flush(f);
+    f->in_sec = 1;
+    f->crc = 0;
+    f->sec_start = fo_pos(f);
+}
+
+static void fo_sec_end(fout *f, uint32_t id)
+{
+    fo_flush(f);
+    f->in_sec = 0;
+    uint8_t *e = f->table + (size_t)f->nsec++ * SEG_TABLE_ENTRY_BYTES;
+    store_u32(e, id);
+    store_u32(e + 4, f->crc);
+    store_u64(e + 8, f->sec_start);
+    store_u64(e + 16, fo_pos(f) - f->sec_start);
+}
+
+/* A whole section from one buffer. */
+static void fo_section(fout *f, uint32_t id, const void *p, size_t n)
+{
+    fo_sec_begin(f);
+    sb_append(&f->buf, p, n);
+    fo_sec_end(f, id);
+}
+
+/* A scratch file next to the output, unlinked at once: -1 on error. */
+static int spool_open(const char *path, const char *suffix)
+{
+    char tmp[4200];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.%s.tmp", path, suffix) >= sizeof tmp)
+        return -1;
+    int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        unlink(tmp);
+    return fd;
+}
+
+/* Read exactly n bytes at off; 0 or -1. */
+static int read_at(int fd, void *p, size_t n, uint64_t off)
+{
+    uint8_t *d = p;
+    while (n) {
+        ssize_t got = pread(fd, d, n, (off_t)off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return -1;
+        d += got;
+        n -= (size_t)got;
+        off += (uint64_t)got;
+    }
+    return 0;
+}
+
+/* ---- merge order ------------------------------------------------------------------------ */
+
+/* The inputs' rows in output order: by ingest_ts, ties to the earlier
+ * input (each input is already in ingest order), with a binary heap of
+ * inputs keyed by their next row. */
+typedef struct morder {
+    size_t n;
+    const int64_t **ing;
+    uint64_t *events, *pos;
+    uint32_t *heap;
+    size_t nh;
+} morder;
+
+static int mo_less(const morder *m, uint32_t a, uint32_t b)
+{
+    int64_t x = m->ing[a][m->pos[a]], y = m->ing[b][m->pos[b]];
+    return x < y || (x == y && a < b);
+}
+
+static void mo_down(morder *m, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, best = i;
+        if (l < m->nh && mo_less(m, m->heap[l], m->heap[best]))
+            best = l;
+        if (l + 1 < m->nh && mo_less(m, m->heap[l + 1], m->heap[best]))
+            best = l + 1;
+        if (best == i)
+            return;
+        uint32_t t = m->heap[i];
+        m->heap[i] = m->heap[best];
+        m->heap[best] = t;
+        i = best;
+    }
+}
+
+static void mo_reset(morder *m)
+{
+    m->nh = 0;
+    for (size_t i = 0; i < m->n; i++) {
+        m->pos[i] = 0;
+        if (m->events[i])
+            m->heap[m->nh++] = (uint32_t)i;
+    }
+    for (size_t i = m->nh; i-- > 0;)
+        mo_down(m, i);
+}
+
+static int mo_init(morder *m, seg_reader *const *in, size_t n)
+{
+    memset(m, 0, sizeof *m);
+    m->n = n;
+    m->ing = calloc(n ? n : 1, sizeof *m->ing);
+    m->events = calloc(n ? n : 1, sizeof *m->events);
+    m->pos = calloc(n ? n : 1, sizeof *m->pos);
+    m->heap = calloc(n ? n : 1, sizeof *m->heap);
+    if (!m->ing || !m->events || !m->pos || !m->heap)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        m->ing[i] = seg_ingest_ts(in[i]);
+        m->events[i] = seg_get_info(in[i])->events;
+    }
+    mo_reset(m);
+    return 0;
+}
+
+/* The next row in output order: 1 with *src and *row set, 0 at the end. */
+static int mo_next(morder *m, uint32_t *src, uint32_t *row)
+{
+    if (!m->nh)
+        return 0;
+    uint32_t top = m->heap[0];
+    *src = top;
+    *row = (uint32_t)m->pos[top]++;
+    if (m->pos[top] == m->events[top])
+        m->heap[0] = m->heap[--m->nh];
+    mo_down(m, 0);
+    return 1;
+}
+
+static void mo_free(morder *m)
+{
+    free(m->ing);
+    free(m->events);
+    free(m->pos);
+    free(m->heap);
+}
+
+/* ---- dictionaries over all inputs ------------------------------------------------------- */
+
+/* The sorted union of one dictionary (services, hosts or meta keys) of
+ * every input, and per input its ids renumbered to ranks in the union. */
+typedef struct udict {
+    strtab t;
+    sref *sorted;
+    uint32_t *rank; /* strtab id -> position in sorted */
+    uint32_t **map; /* per input: its id -> rank */
+    size_t n;       /* inputs */
+} udict;
+
+static int ud_build(udict *u, seg_reader *const *in, size_t n,
+                    uint32_t (*count)(const seg_reader *), strata_str (*name)(const seg_reader *,
+                                                                              uint32_t))
+{
+    memset(u, 0, sizeof *u);
+    u->n = n;
+    u->map = calloc(n ? n : 1, sizeof *u->map);
+    if (!u->map)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = count(in[i]);
+        if (!(u->map[i] = malloc((c ? c : 1) * sizeof **u->map)))
+            return -1;
+        for (uint32_t j = 0; j < c; j++) {
+            strata_str s = name(in[i], j);
+            int64_t id = strtab_intern(&u->t, s.ptr, s.len);
+            if (id < 0)
+                return -1;
+            u->map[i][j] = (uint32_t)id;
+        }
+    }
+    u->rank = malloc((u->t.n + 1) * sizeof *u->rank);
+    u->sorted = u->rank ? seg_sort_strtab(&u->t, u->rank) : NULL;
+    if (!u->sorted)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        for (uint32_t j = 0, c = count(in[i]); j < c; j++)
+            u->map[i][j] = u->rank[u->map[i][j]];
+    return 0;
+}
+
+static void ud_free(udict *u)
+{
+    for (size_t i = 0; u->map && i < u->n; i++)
+        free(u->map[i]);
+    free(u->map);
+    free(u->rank);
+    free(u->sorted);
+    strtab_free(&u->t);
+}
+
+/* ---- the merge state -------------------------------------------------------------------- */
+
+/* A meta column being chosen and built (the writer's rules, format.h). */
+typedef struct mcolb {
+    uint32_t key; /* rank in the union of meta keys */
+    uint64_t present;
+    int kind; /* SEG_META_COL_NUMBER, SEG_META_COL_DICT, or 0: not a column */
+    strtab vals;
+    sref *sorted;
+    uint32_t *vrank;
+    strbuf has, val;
+    intcol_stream hs, vs;
+} mcolb;
+
+typedef struct merge {
+    seg_reader *const *in;
+    size_t n;
+    seg_writer_opts o;
+    uint64_t rows;   /* output rows */
+    uint32_t per;    /* rows per block */
+    uint64_t blocks; /* row blocks */
+    morder mo;
+    udict svc, host, keys;
+    uint32_t **remap; /* per input: its row -> output row */
+    int in_order;     /* every input's rows follow the previous input's */
+    mcolb cols[SEG_MAX_META_COLUMNS];
+    uint32_t ncols;
+    uint8_t *key_col; /* per union key rank: its column + 1, or 0 */
+    fout f;
+    const char *path;
+    seg_merge_stage_fn stage; /* progress (may be NULL) */
+    void *stage_ud;
+    seg_tail tail;
+    char *err;
+    size_t errlen;
+} merge;
+
+static int mfail(merge *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int mfail(merge *m, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (m->err && m->errlen)
+        vsnprintf(m->err, m->errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void at_stage(merge *m, const char *name)
+{
+    if (m->stage)
+        m->stage(m->stage_ud, name);
+}
+
+static int row_meta(merge *m, uint32_t src, uint32_t row, strata_event *ev, unsigned parts)
+{
+    if (seg_row_parts(m->in[src], row, ev, parts) < 0)
+        return mfail(m, "%s", seg_error(m->in[src]));
+    return 0;
+}
+
+/* ---- columns ----------------------------------------------------------------------------- */
+
+/* The sorted dictionary of a union as a section. */
+static void put_union(merge *m, uint32_t id, const udict *u)
+{
+    fo_sec_begin(&m->f);
+    seg_put_dict(&m->f.buf, u->sorted, u->t.n);
+    fo_sec_end(&m->f, id);
+}
+
+/* Timestamps, level, flags, service and host, the rollup and the meta key
+ * dictionary, in the writer's order; fills the row renumbering. */
+static int write_columns(merge *m)
+{
+    enum { C_INGEST, C_EVENT, C_LEVEL, C_FLAGS, C_SVC, C_HOST, C_N };
+    strbuf b[C_N];
+    intcol_stream s[C_N];
+    memset(b, 0, sizeof b);
+    for (int i = 0; i < C_N; i++) {
+        s[i].out = &b[i];
+        s[i].n = 0;
+    }
+    seg_rollup_acc roll = {0};
+    int rc = -1;
+    uint32_t src, row, last_src = 0;
+    at_stage(m, "columns");
+    int64_t prev_i = 0, prev_e = 0;
+    uint64_t o = 0;
+    m->in_order = 1;
+    mo_reset(&m->mo);
+    while (mo_next(&m->mo, &src, &row)) {
+        const seg_reader *r = m->in[src];
+        int64_t ing = seg_ingest_ts(r)[row], evt = seg_event_ts(r)[row];
+        uint8_t level = seg_levels(r)[row];
+        uint32_t svc = m->svc.map[src][seg_service_ids(r)[row]];
+        intcol_push(&s[C_INGEST], o ? (int64_t)((uint64_t)ing - (uint64_t)prev_i) : ing);
+        intcol_push(&s[C_EVENT], o ? (int64_t)((uint64_t)evt - (uint64_t)prev_e) : evt);
+        intcol_push(&s[C_LEVEL], level);
+        intcol_push(&s[C_FLAGS], seg_flags(r)[row]);
+        intcol_push(&s[C_SVC], svc);
+        intcol_push(&s[C_HOST], m->host.map[src][seg_host_ids(r)[row]]);
+        if (seg_rollup_add(&roll, evt, svc, level) < 0) {
+            mfail(m, "out of memory building the rollup");
+            goto out;
+        }
+        if (o == 0 || ing < m->tail.min_ingest)
+            m->tail.min_ingest = ing;
+        if (o == 0 || ing > m->tail.max_ingest)
+            m->tail.max_ingest = ing;
+        if (o == 0 || evt < m->tail.min_event)
+            m->tail.min_event = evt;
+        if (o == 0 || evt > m->tail.max_event)
+            m->tail.max_event = evt;
+        if (src < last_src)
+            m->in_order = 0;
+        last_src = src;
+        prev_i = ing;
+        prev_e = evt;
+        m->remap[src][row] = (uint32_t)o++;
+    }
+    for (int i = 0; i < C_N; i++) {
+        intcol_flush(&s[i]);
+        if (b[i].oom) {
+            mfail(m, "out of memory encoding columns");
+            goto out;
+        }
+    }
+    fo_section(&m->f, SEC_INGEST_TS, b[C_INGEST].buf, b[C_INGEST].len);
+    fo_section(&m->f, SEC_EVENT_TS, b[C_EVENT].buf, b[C_EVENT].len);
+    fo_section(&m->f, SEC_LEVEL, b[C_LEVEL].buf, b[C_LEVEL].len);
+    fo_section(&m->f, SEC_FLAGS, b[C_FLAGS].buf, b[C_FLAGS].len);
+    put_union(m, SEC_SERVICE_DICT, &m->svc);
+    fo_section(&m->f, SEC_SERVICE, b[C_SVC].buf, b[C_SVC].len);
+    put_union(m, SEC_HOST_DICT, &m->host);
+    fo_section(&m->f, SEC_HOST, b[C_HOST].buf, b[C_HOST].len);
+    fo_sec_begin(&m->f);
+    seg_rollup_put(&roll, &m->f.buf);
+    fo_sec_end(&m->f, SEC_ROLLUP);
+    put_union(m, SEC_META_KEYS, &m->keys);
+    rc = m->f.bad ? mfail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
+out:
+    seg_rollup_free(&roll);
+    for (int i = 0; i < C_N; i++)
+        sb_free(&b[i]);
+    return rc;
+}
+
+/* ---- meta columns -------------------------------------------------------------------------- */
+
+typedef struct mcand {
+    uint32_t key;
+    uint64_t rows;
+} mcand;
+
+static int cmp_mcand(const void *x, const void *y)
+{
+    const mcand *a = x, *b = y;
+    if (a->rows != b->rows)
+        return a->rows > b->rows ? -1 : 1;
+    return (a->key > b->key) - (a->key < b->key);
+}
+
+/* Call fn for each column's first non-null value in the row just read
+ * (ev, from input src): the writer's rule for what a column holds. */
+static void first_values(merge *m, uint32_t src, uint32_t row, const strata_event *ev,
+                         void (*fn)(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud),
+                         void *ud)
+{
+    const uint32_t *ranks = seg_row_key_ranks(m->in[src], row);
+    uint32_t seen = 0;
+    for (uint32_t k = 0; k < ev->meta_count; k++) {
+        if (ev->meta[k].type == STRATA_VALUE_NULL)
+            continue;
+        uint8_t c = m->key_col[m->keys.map[src][ranks[k]]];
+        if (!c || seen & (1u << (c - 1)))
+            continue;
+        seen |= 1u << (c - 1);
+        fn(m, &m->cols[c - 1], &ev->meta[k], k, ud);
+    }
+}
+
+/* Pass 2: distinct values of a dictionary candidate (dropped past the
+ * writer's share). */
+static void collect_value(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud)
+{
+    (void)at;
+    int *oom = ud;
+    if (c->kind != SEG_META_COL_DICT)
+        return;
+    if (strtab_intern(&c->vals, kv->value.ptr, kv->value.len) < 0)
+        *oom = 1;
+    else if (c->vals.n * SEG_META_COL_MAX_DISTINCT_SHARE > c->present) {
+        c->kind = 0;
+        strtab_free(&c->vals);
+        memset(&c->vals, 0, sizeof c->vals);
+    }
+    (void)m;
+}
+
+/* Pass 3: the row's value into its column. */
+static void encode_value(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud)
+{
+    (void)m, (void)at;
+    uint8_t *got = ud;
+    if (!c->kind)
+        return;
+    got[c - m->cols] = 1;
+    int64_t v = 0;
+    if (c->kind == SEG_META_COL_NUMBER)
+        canonical_i64(kv->value.ptr, kv->value.len, &v);
+    else
+        v = c->vrank[strtab_find(&c->vals, kv->value.ptr, kv->value.len)];
+    intcol_push(&c->vs, v);
+}
+
+/* Choose the meta columns as the writer would (format.h) and write
+ * SEC_META_COLUMNS. */
+static int write_meta_columns(merge *m)
+{
+    uint32_t nkeys = (uint32_t)m->keys.t.n;
+    uint64_t *stamp = calloc(nkeys + 1, sizeof *stamp);
+    uint64_t *count = calloc(nkeys + 1, sizeof *count);
+    uint8_t *numeric = malloc(nkeys + 1);
+    mcand *cand = malloc((nkeys + 1) * sizeof *cand);
+    int rc = -1;
+    strata_event ev;
+    if (!stamp || !count || !numeric || !cand) {
+        mfail(m, "out of memory choosing meta columns");
+        goto out;
+    }
+    memset(numeric, 1, nkeys + 1);
+    at_stage(m, "meta columns");
+    /* pass 1: rows with a non-null value per key; whether every first
+     * value is a canonical integer */
+    uint64_t seq = 0;
+    for (uint32_t i = 0; i < m->n; i++)
+        for (uint32_t row = 0; row < seg_get_info(m->in[i])->events; row++) {
+            if (row_meta(m, i, row, &ev, SEG_PART_META) < 0)
+                goto out;
+            const uint32_t *ranks = seg_row_key_ranks(m->in[i], row);
+            seq++;
+            for (uint32_t k = 0; k < ev.meta_count; k++) {
+                uint32_t key = m->keys.map[i][ranks[k]];
+                const strata_kv *kv = &ev.meta[k];
+                if (kv->type == STRATA_VALUE_NULL || stamp[key] == seq)
+                    continue;
+                stamp[key] = seq;
+                count[key]++;
+                int64_t v;
+                if (kv->type != STRATA_VALUE_INT ||
+                    !canonical_i64(kv->value.ptr, kv->value.len, &v))
+                    numeric[key] = 0;
+            }
+        }
+    size_t nc = 0;
+    for (uint32_t key = 0; key < nkeys; key++)
+        if (count[key] >= SEG_META_COL_MIN_ROWS && count[key] * SEG_META_COL_MIN_SHARE >= m->rows)
+            cand[nc++] = (mcand){key, count[key]};
+    qsort(cand, nc, sizeof *cand, cmp_mcand); /* the most frequent first */
+    if (nc > SEG_MAX_META_COLUMNS)
+        nc = SEG_MAX_META_COLUMNS;
+    int dicts = 0;
+    for (size_t c = 0; c < nc; c++) {
+        mcolb *col = &m->cols[c];
+        col->key = cand[c].key;
+        col->present = cand[c].rows;
+        col->kind = numeric[col->key] ? (int)SEG_META_COL_NUMBER : (int)SEG_META_COL_DICT;
+        dicts |= col->kind == SEG_META_COL_DICT;
+        m->key_col[col->key] = (uint8_t)(c + 1);
+    }
+    m->ncols = (uint32_t)nc;
+    /* pass 2: distinct values of the dictionary candidates */
+    int oom = 0;
+    for (uint32_t i = 0; dicts && i < m->n && !oom; i++)
+        for (uint32_t row = 0; row < seg_get_info(m->in[i])->events && !oom; row++) {
+            if (row_meta(m, i, row, &ev, SEG_PART_META) < 0)
+                goto out;
+            first_values(m, i, row, &ev, collect_value, &oom);
+        }
+    for (uint32_t c = 0; c < m->ncols && !oom; c++) {
+        mcolb *col = &m->cols[c];
+        col->hs.out = &col->has;
+        col->vs.out = &col->val;
+        if (col->kind != SEG_META_COL_DICT)
+            continue;
+        col->vrank = malloc((col->vals.n + 1) * sizeof *col->vrank);
+        col->sorted = col->vrank ? seg_sort_strtab(&col->vals, col->vrank) : NULL;
+        oom = !col->sorted;
+    }
+    if (oom) {
+        mfail(m, "out of memory building meta columns");
+        goto out;
+    }
+    /* pass 3: presence and values in output order */
+    uint32_t src, row;
+    mo_reset(&m->mo);
+    while (mo_next(&m->mo, &src, &row)) {
+        if (row_meta(m, src, row, &ev, SEG_PART_META) < 0)
+            goto out;
+        uint8_t got[SEG_MAX_META_COLUMNS] = {0};
+        first_values(m, src, row, &ev, encode_value, got);
+        for (uint32_t c = 0; c < m->ncols; c++)
+            if (m->cols[c].kind)
+                intcol_push(&m->cols[c].hs, got[c]);
+    }
+    strbuf *out = &m->f.buf;
+    fo_sec_begin(&m->f);
+    uint32_t ncols = 0;
+    for (uint32_t c = 0; c < m->ncols; c++)
+        ncols += m->cols[c].kind != 0;
+    put_varint(out, ncols);
+    strbuf dict = {0};
+    for (uint32_t c = 0; c < m->ncols; c++) {
+        mcolb *col = &m->cols[c];
+        if (!col->kind)
+            continue;
+        intcol_flush(&col->hs);
+        intcol_flush(&col->vs);
+        sb_reset(&dict);
+        if (col->kind == SEG_META_COL_DICT)
+            seg_put_dict(&dict, col->sorted, col->vals.n);
+        put_varint(out, col->key);
+        put_u8(out, (uint8_t)col->kind);
+        put_varint(out, col->present);
+        put_varint(out, col->has.len + dict.len + col->val.len);
+        sb_append(out, col->has.buf, col->has.len);
+        sb_append(out, dict.buf, dict.len);
+        sb_append(out, col->val.buf, col->val.len);
+        oom |= col->has.oom || col->val.oom || dict.oom;
+    }
+    sb_free(&dict);
+    fo_sec_end(&m->f, SEC_META_COLUMNS);
+    if (oom || m->f.bad)
+        mfail(m, "cannot write meta columns: %s", oom ? "out of memory" : strerror(errno));
+    else
+        rc = 0;
+out:
+    free(stamp);
+    free(count);
+    free(numeric);
+    free(cand);
+    return rc;
+}
+
+/* ---- row blocks ------------------------------------------------------------------------------ */
+
+/* Mark the kvs (numbered within the staged block from `base`) whose values
+ * a meta column holds. */
+static void mark_in_col(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud)
+{
+    (void)kv;
+    uint8_t *in_col = ud;
+    if (c->kind)
+        in_col[at] = 1;
+    (void)m;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Compress the staged rows as one block at the end of SEC_BLOCKS. */
+static int flush_block(merge *m, seg_writer *sw, uint32_t **lrank, size_t *lcap, uint32_t **order,
+                       const uint8_t *in_col, ZSTD_CCtx *cctx, seg_block_scratch *scratch,
+                       uint8_t *entry)
+{
+    uint32_t nl = seg_writer_key_count(sw);
+    if (nl > *lcap) { /* new keys: rank them, and order the staging ids by rank again */
+        uint32_t *r = realloc(*lrank, nl * sizeof *r);
+        uint32_t *o = r ? realloc(*order, nl * sizeof *o) : NULL;
+        if (r)
+            *lrank = r;
+        if (o)
+            *order = o;
+        if (!r || !o)
+            return mfail(m, "out of memory staging rows");
+        for (uint32_t id = (uint32_t)*lcap; id < nl; id++) {
+            strata_str k = seg_writer_key(sw, id);
+            (*lrank)[id] = m->keys.rank[strtab_find(&m->keys.t, k.ptr, k.len)];
+        }
+        uint64_t *pairs = malloc(nl * sizeof *pairs);
+        if (!pairs)
+            return mfail(m, "out of memory staging rows");
+        for (uint32_t id = 0; id < nl; id++)
+            pairs[id] = (uint64_t)(*lrank)[id] << 32 | id;
+        qsort(pairs, nl, sizeof *pairs, cmp_u64);
+        for (uint32_t i = 0; i < nl; i++)
+            (*order)[i] = (uint32_t)pairs[i];
+        free(pairs);
+        *lcap = nl;
+    }
+    uint32_t *o = *order, *r = *lrank;
+    seg_block_keys keys = {r, o, nl, in_col};
+    if (seg_block_encode(sw, 0, seg_writer_count(sw), &keys, cctx, scratch, &m->f.buf, entry,
+                         fo_pos(&m->f) - m->f.sec_start, m->err, m->errlen) < 0)
+        return -1;
+    seg_writer_clear_rows(sw);
+    if (fo_maybe_flush(&m->f) < 0)
+        return mfail(m, "cannot write the merged segment: %s", strerror(errno));
+    return 0;
+}
+
+static int write_blocks(merge *m)
+{
+    uint8_t *index = malloc((m->blocks ? m->blocks : 1) * SEG_BLOCK_ENTRY_BYTES);
+    uint8_t *in_col = NULL;
+    size_t in_cap = 0, lcap = 0;
+    uint32_t *lrank = NULL, *order = NULL;
+    seg_writer_opts so = m->o;
+    seg_writer *sw = seg_writer_new_staging(&so);
+    ZSTD_CDict *cdict = NULL;
+    ZSTD_CCtx *cctx = seg_block_cctx(&m->o, &cdict);
+    seg_block_scratch scratch = {0};
+    int rc = -1;
+    if (!index || !sw || !cctx) {
+        mfail(m, "out of memory compressing rows");
+        goto out;
+    }
+    at_stage(m, "blocks");
+    fo_sec_begin(&m->f);
+    uint32_t src, row, k = 0;
+    size_t nkv = 0;
+    strata_event ev;
+    mo_reset(&m->mo);
+    while (mo_next(&m->mo, &src, &row)) {
+        if (row_meta(m, src, row, &ev, SEG_PART_ALL) < 0)
+            goto out;
+        if (nkv + ev.meta_count > in_cap) {
+            size_t cap = in_cap ? in_cap * 2 : 4096;
+            while (cap < nkv + ev.meta_count)
+                cap *= 2;
+            uint8_t *nc = realloc(in_col, cap);
+            if (!nc) {
+                mfail(m, "out of memory staging rows");
+                goto out;
+            }
+            in_col = nc;
+            in_cap = cap;
+        }
+        memset(in_col + nkv, 0, ev.meta_count);
+        first_values(m, src, row, &ev, mark_in_col, in_col + nkv);
+        if (seg_writer_add(sw, &ev) < 0) {
+            mfail(m, "out of memory staging rows");
+            goto out;
+        }
+        nkv += ev.meta_count;
+        if (seg_writer_count(sw) == m->per) {
+            if (flush_block(m, sw, &lrank, &lcap, &order, in_col, cctx, &scratch,
+                            index + (size_t)k++ * SEG_BLOCK_ENTRY_BYTES) < 0)
+                goto out;
+            nkv = 0;
+        }
+    }
+    if (seg_writer_count(sw) && flush_block(m, sw, &lrank, &lcap, &order, in_col, cctx, &scratch,
+                                            index + (size_t)k++ * SEG_BLOCK_ENTRY_BYTES) < 0)
+        goto out;
+    fo_sec_end(&m->f, SEC_BLOCKS);
+    fo_section(&m->f, SEC_BLOCK_INDEX, index, (size_t)k * SEG_BLOCK_ENTRY_BYTES);
+    rc = m->f.bad ? mfail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
+out:
+    seg_block_scratch_free(&scratch);
+    ZSTD_freeCCtx(cctx);
+    ZSTD_freeCDict(cdict);
+    seg_writer_free(sw);
+    free(index);
+    free(in_col);
+    free(lrank);
+    free(order);
+    return rc;
+}
+
+/* ---- terms, postings, filters ------------------------------------------------------------- */
+
+/* The k-way merge of the inputs' term dictionaries: a heap of cursors
+ * keyed by their current term (ties: the earlier input). */
+typedef struct tsrc {
+    seg_tcur *cur;
+    const char *term;
+    size_t len;
+    uint32_t df;
+} tsrc;
+
+typedef struct tmerge {
+    tsrc *src;
+    uint32_t *heap;
+    size_t nh;
+} tmerge;
+
+static int term_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen < blen ? -1 : alen > blen);
+}
+
+static int tm_less(const tmerge *t, uint32_t a, uint32_t b)
+{
+    const tsrc *x = &t->src[a], *y = &t->src[b];
+    int c = term_cmp(x->term, x->len, y->term, y->len);
+    return c < 0 || (c == 0 && a < b);
+}
+
+static void tm_down(tmerge *t, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, best = i;
+        if (l < t->nh && tm_less(t, t->heap[l], t->heap[best]))
+            best = l;
+        if (l + 1 < t->nh && tm_less(t, t->heap[l + 1], t->heap[best]))
+            best = l + 1;
+        if (best == i)
+            return;
+        uint32_t x = t->heap[i];
+        t->heap[i] = t->heap[best];
+        t->heap[best] = x;
+        i = best;
+    }
+}
+
+static void tm_up(tmerge *t, size_t i)
+{
+    while (i > 0 && tm_less(t, t->heap[i], t->heap[(i - 1) / 2])) {
+        uint32_t x = t->heap[i];
+        t->heap[i] = t->heap[(i - 1) / 2];
+        t->heap[(i - 1) / 2] = x;
+        i = (i - 1) / 2;
+    }
+}
+
+/* Step input i's cursor and put it back in the heap unless it ended. */
+static int tm_advance(merge *m, tmerge *t, uint32_t i)
+{
+    tsrc *s = &t->src[i];
+    int got = seg_tcur_next(s->cur, &s->term, &s->len, &s->df);
+    if (got < 0)
+        return mfail(m, "%s", seg_error(m->in[i]));
+    if (got) {
+        t->heap[t->nh++] = i;
+        tm_up(t, t->nh - 1);
+    }
+    return 0;
+}
+
+/* Postings entries written so far, by the hash of their bytes, so that a
+ * term with the same rows as an earlier one refers to its entry (the
+ * writer finds the same ones by comparing rows: equal rows, equal bytes). */
+typedef struct pent {
+    uint64_t h; /* 0: empty */
+    uint64_t off, len;
+} pent;
+
+typedef struct ptab {
+    pent *slot;
+    size_t cap, n;
+} ptab;
+
+static int ptab_add(ptab *t, uint64_t h, uint64_t off, uint64_t len)
+{
+    if ((t->n + 1) * 2 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 1024;
+        pent *ns = calloc(cap, sizeof *ns);
+        if (!ns)
+            return -1;
+        for (size_t i = 0; i < t->cap; i++) {
+            if (!t->slot[i].h)
+                continue;
+            size_t j = t->slot[i].h & (cap - 1);
+            while (ns[j].h)
+                j = (j + 1) & (cap - 1);
+            ns[j] = t->slot[i];
+        }
+        free(t->slot);
+        t->slot = ns;
+        t->cap = cap;
+    }
+    size_t i = h & (t->cap - 1);
+    while (t->slot[i].h)
+        i = (i + 1) & (t->cap - 1);
+    t->slot[i] = (pent){h, off, len};
+    t->n++;
+    return 0;
+}
+
+/* The state of writing terms: front-coded blocks in zstd chunks, the index
+ * over them, and the two spools. */
+typedef struct tout {
+    strbuf raw, chunks, blocks, firsts;
+    uint64_t nterms;
+    char prev[SEG_MAX_TERM];
+    size_t prev_len;
+    fout post;   /* the postings spool */
+    fout pairs;  /* (term, block) pairs */
+    uint64_t *block_terms; /* per row block: distinct terms */
+    ptab dups;
+    strbuf entry, cmp;
+    char *rbuf;
+    size_t rcap;
+} tout;
+
+/* Compress the term blocks gathered in raw as one chunk of SEC_TERMS. */
+static int flush_chunk(merge *m, tout *t)
+{
+    strbuf *out = &m->f.buf;
+    size_t bound = ZSTD_compressBound(t->raw.len);
+    if (t->raw.oom || sb_reserve(out, bound) < 0)
+        return mfail(m, "out of memory compressing terms");
+    uint64_t at = fo_pos(&m->f) - m->f.sec_start;
+    size_t clen = ZSTD_compress(out->buf + out->len, bound, t->raw.buf, t->raw.len, m->o.zstd_level);
+    if (ZSTD_isError(clen))
+        return mfail(m, "zstd: %s", ZSTD_getErrorName(clen));
+    out->len += clen;
+    put_u64(&t->chunks, at);
+    put_u32(&t->chunks, (uint32_t)clen);
+    put_u32(&t->chunks, (uint32_t)t->raw.len);
+    sb_reset(&t->raw);
+    return fo_maybe_flush(&m->f) < 0 ? mfail(m, "cannot write terms: %s", strerror(errno)) : 0;
+}
+
+/* Is the spooled entry at off the same bytes as t->entry? */
+static int same_entry(tout *t, const pent *e)
+{
+    if (e->len != t->entry.len)
+        return 0;
+    if (e->off >= t->post.off) /* still in the buffer */
+        return !memcmp(t->post.buf.buf + (e->off - t->post.off), t->entry.buf, e->len);
+    sb_reset(&t->cmp);
+    if (sb_reserve(&t->cmp, e->len) < 0 || read_at(t->post.fd, t->cmp.buf, e->len, e->off) < 0)
+        return 0; /* not shared: the entry is written again */
+    return !memcmp(t->cmp.buf, t->entry.buf, e->len);
+}
+
+/* One term of the output with its rows (ascending). */
+static int put_term(merge *m, tout *t, const char *term, size_t len, const uint32_t *rows,
+                    uint32_t n)
+{
+    if (t->nterms % SEG_TERMS_PER_BLOCK == 0) {
+        uint64_t blk = t->nterms / SEG_TERMS_PER_BLOCK;
+        if (blk % SEG_TERM_BLOCKS_PER_CHUNK == 0 && blk && flush_chunk(m, t) < 0)
+            return -1;
+        put_u32(&t->blocks, (uint32_t)t->firsts.len);
+        put_u32(&t->blocks, (uint32_t)t->raw.len);
+        put_u64(&t->blocks, fo_pos(&t->post));
+        put_bytes(&t->firsts, term, len);
+        put_varint(&t->raw, 0);
+        put_bytes(&t->raw, term, len);
+    } else {
+        size_t shared = 0, lim = t->prev_len < len ? t->prev_len : len;
+        while (shared < lim && t->prev[shared] == term[shared])
+            shared++;
+        put_varint(&t->raw, shared);
+        put_bytes(&t->raw, term + shared, len - shared);
+    }
+    memcpy(t->prev, term, len);
+    t->prev_len = len;
+    t->nterms++;
+    put_varint(&t->raw, n);
+    if (n <= SEG_INLINE_POSTINGS) {
+        for (uint32_t k = 0; k < n; k++)
+            put_varint(&t->raw, k ? rows[k] - rows[k - 1] : rows[0]);
+    } else {
+        sb_reset(&t->entry);
+        if (seg_postings_encode(rows, n, &t->entry, &t->rbuf, &t->rcap) < 0)
+            return mfail(m, "out of memory building postings");
+        uint64_t h = term_hash(t->entry.buf, t->entry.len);
+        h = h ? h : 1;
+        const pent *dup = NULL;
+        for (size_t i = t->dups.cap ? h & (t->dups.cap - 1) : 0; t->dups.cap && t->dups.slot[i].h;
+             i = (i + 1) & (t->dups.cap - 1))
+            if (t->dups.slot[i].h == h && same_entry(t, &t->dups.slot[i])) {
+                dup = &t->dups.slot[i];
+                break;
+            }
+        if (dup) {
+            put_varint(&t->raw, 0);
+            put_varint(&t->raw, dup->off);
+            put_varint(&t->raw, dup->len);
+        } else {
+            uint64_t off = fo_pos(&t->post);
+            put_varint(&t->raw, t->entry.len);
+            sb_append(&t->post.buf, t->entry.buf, t->entry.len);
+            if (ptab_add(&t->dups, h, off, t->entry.len) < 0 || fo_maybe_flush(&t->post) < 0)
+                return mfail(m, "cannot spool postings: %s",
+                             t->post.bad ? strerror(errno) : "out of memory");
+        }
+    }
+    /* the blocks the term occurs in, for the block blooms */
+    uint64_t h = term_hash(term, len);
+    uint64_t last = UINT64_MAX;
+    for (uint32_t k = 0; k < n; k++) {
+        uint64_t b = rows[k] / m->per;
+        if (b == last)
+            continue;
+        uint8_t rec[MERGE_PAIR_BYTES];
+        store_u32(rec, (uint32_t)b | (last == UINT64_MAX ? MERGE_FIRST_PAIR : 0));
+        store_u64(rec + 4, h);
+        sb_append(&t->pairs.buf, rec, sizeof rec);
+        t->block_terms[b]++;
+        last = b;
+    }
+    if (fo_maybe_flush(&t->pairs) < 0)
+        return mfail(m, "cannot spool filters: %s", t->pairs.bad ? strerror(errno) : "out of memory");
+    return t->raw.oom || t->blocks.oom || t->firsts.oom ? mfail(m, "out of memory building terms")
+                                                         : 0;
+}
+
+/* Merge the term dictionaries into SEC_TERMS (postings and pairs spooled). */
+static int merge_terms(merge *m, tout *t)
+{
+    tmerge tm = {calloc(m->n ? m->n : 1, sizeof(tsrc)), calloc(m->n ? m->n : 1, sizeof(uint32_t)),
+                 0};
+    uint32_t *rows = NULL, *tmp = NULL, *ins = NULL;
+    size_t rcap = 0, tcap = 0;
+    int rc = -1;
+    if (!tm.src || !tm.heap || !(ins = calloc(m->n ? m->n : 1, sizeof *ins))) {
+        mfail(m, "out of memory merging terms");
+        goto out;
+    }
+    for (uint32_t i = 0; i < m->n; i++)
+        if (!(tm.src[i].cur = seg_tcur_new(m->in[i])) || tm_advance(m, &tm, i) < 0) {
+            if (!tm.src[i].cur)
+                mfail(m, "out of memory merging terms");
+            goto out;
+        }
+    at_stage(m, "terms");
+    fo_sec_begin(&m->f);
+    char term[SEG_MAX_TERM];
+    while (tm.nh) {
+        const tsrc *top = &tm.src[tm.heap[0]];
+        size_t len = top->len;
+        memcpy(term, top->term, len);
+        /* every input holding the term, in input order (the heap gives
+         * equal terms earlier input first) */
+        size_t k = 0;
+        uint64_t total = 0;
+        while (tm.nh && term_cmp(tm.src[tm.heap[0]].term, tm.src[tm.heap[0]].len, term, len) == 0) {
+            ins[k++] = tm.heap[0];
+            total += tm.src[tm.heap[0]].df;
+            tm.heap[0] = tm.heap[--tm.nh];
+            tm_down(&tm, 0);
+        }
+        if (total > rcap) {
+            size_t cap = total * 2;
+            uint32_t *nr = realloc(rows, cap * sizeof *nr);
+            if (!nr) {
+                mfail(m, "out of memory merging postings");
+                goto out;
+            }
+            rows = nr;
+            rcap = cap;
+        }
+        uint64_t got = 0;
+        int sorted = 1;
+        for (size_t j = 0; j < k; j++) {
+            tsrc *s = &tm.src[ins[j]];
+            if (s->df > tcap) {
+                uint32_t *nt = realloc(tmp, (size_t)s->df * 2 * sizeof *nt);
+                if (!nt) {
+                    mfail(m, "out of memory merging postings");
+                    goto out;
+                }
+                tmp = nt;
+                tcap = (size_t)s->df * 2;
+            }
+            if (seg_tcur_rows(s->cur, tmp) < 0) {
+                mfail(m, "%s", seg_error(m->in[ins[j]]));
+                goto out;
+            }
+            const uint32_t *map = m->remap[ins[j]];
+            for (uint32_t r = 0; r < s->df; r++) {
+                uint32_t o = map[tmp[r]];
+                if (got && o <= rows[got - 1])
+                    sorted = 0;
+                rows[got++] = o;
+            }
+        }
+        if (!sorted)
+            qsort(rows, got, sizeof *rows, cmp_u32);
+        if (put_term(m, t, term, len, rows, (uint32_t)got) < 0)
+            goto out;
+        for (size_t j = 0; j < k; j++)
+            if (tm_advance(m, &tm, ins[j]) < 0)
+                goto out;
+    }
+    if (t->raw.len && flush_chunk(m, t) < 0)
+        goto out;
+    fo_sec_end(&m->f, SEC_TERMS);
+    rc = 0;
+out:
+    for (uint32_t i = 0; tm.src && i < m->n; i++)
+        seg_tcur_free(tm.src[i].cur);
+    free(tm.src);
+    free(tm.heap);
+    free(rows);
+    free(tmp);
+    free(ins);
+    return rc;
+}
+
+/* SEC_TERM_INDEX: counts, chunk table, block table and first terms, as
+ * one zstd frame. */
+static int write_term_index(merge *m, tout *t)
+{
+    strbuf idx = {0};
+    uint64_t tblocks = (t->nterms + SEG_TERMS_PER_BLOCK - 1) / SEG_TERMS_PER_BLOCK;
+    put_u64(&idx, t->nterms);
+    put_u32(&idx, (uint32_t)tblocks);
+    put_u32(&idx, (uint32_t)((tblocks + SEG_TERM_BLOCKS_PER_CHUNK - 1) / SEG_TERM_BLOCKS_PER_CHUNK));
+    sb_append(&idx, t->chunks.buf, t->chunks.len);
+    sb_append(&idx, t->blocks.buf, t->blocks.len);
+    sb_append(&idx, t->firsts.buf, t->firsts.len);
+    int rc = -1;
+    size_t bound = ZSTD_compressBound(idx.len);
+    fo_sec_begin(&m->f);
+    if (idx.oom || t->chunks.oom || sb_reserve(&m->f.buf, bound) < 0) {
+        mfail(m, "out of memory compressing the term index");
+        goto out;
+    }
+    size_t n = ZSTD_compress(m->f.buf.buf + m->f.buf.len, bound, idx.buf, idx.len, m->o.zstd_level);
+    if (ZSTD_isError(n)) {
+        mfail(m, "zstd: %s", ZSTD_getErrorName(n));
+        goto out;
+    }
+    m->f.buf.len += n;
+    fo_sec_end(&m->f, SEC_TERM_INDEX);
+    rc = 0;
+out:
+    sb_free(&idx);
+    return rc;
+}
+
+/* Copy a spool's bytes into the output as section `id`. */
+static int copy_spool(merge *m, fout *sp, uint32_t id)
+{
+    if (fo_flush(sp) < 0)
+        return mfail(m, "cannot spool: %s", strerror(errno));
+    fo_sec_begin(&m->f);
+    for (uint64_t at = 0; at < sp->off;) {
+        size_t n = sp->off - at < MERGE_READ_BYTES ? (size_t)(sp->off - at) : MERGE_READ_BYTES;
+        if (sb_reserve(&m->f.buf, n) < 0 || read_at(sp->fd, m->f.buf.buf + m->f.buf.len, n, at) < 0)
+            return mfail(m, "cannot read back the postings spool: %s", strerror(errno));
+        m->f.buf.len += n;
+        at += n;
+        if (fo_maybe_flush(&m->f) < 0)
+            return mfail(m, "cannot write postings: %s", strerror(errno));
+    }
+    fo_sec_end(&m->f, id);
+    return 0;
+}
+
+/* SEC_BLOOM over every term and SEC_BLOCK_BLOOMS over each block's terms,
+ * filled from the spooled (term, block) pairs. */
+static int write_blooms(merge *m, tout *t)
+{
+    at_stage(m, "filters");
+    if (fo_flush(&t->pairs) < 0)
+        return mfail(m, "cannot spool filters: %s", strerror(errno));
+    uint64_t sm = seg_bloom_bits(t->nterms, SEG_BLOOM_BITS_PER_TERM);
+    uint8_t *sbits = calloc(sm / 8, 1);
+    uint64_t *boff = malloc((m->blocks + 1) * sizeof *boff);
+    uint8_t *rbuf = malloc(MERGE_READ_BYTES / MERGE_PAIR_BYTES * MERGE_PAIR_BYTES);
+    strbuf head = {0};
+    uint8_t *bdata = NULL;
+    int rc = -1;
+    if (!sbits || !boff || !rbuf) {
+        mfail(m, "out of memory building bloom filters");
+        goto out;
+    }
+    put_u8(&head, SEG_BLOCK_BLOOM_K);
+    put_u32(&head, (uint32_t)m->blocks);
+    uint64_t total = 0;
+    for (uint64_t k = 0; k < m->blocks; k++) {
+        uint64_t bits = seg_bloom_bits(t->block_terms[k], SEG_BLOCK_BLOOM_BITS_PER_TERM);
+        put_u64(&head, total);
+        put_u64(&head, bits);
+        boff[k] = total;
+        total += bits / 8;
+    }
+    if (head.oom || !(bdata = calloc(total ? total : 1, 1))) {
+        mfail(m, "out of memory building bloom filters");
+        goto out;
+    }
+    for (uint64_t at = 0; at < t->pairs.off;) {
+        size_t n = MERGE_READ_BYTES / MERGE_PAIR_BYTES * MERGE_PAIR_BYTES;
+        if (t->pairs.off - at < n)
+            n = (size_t)(t->pairs.off - at);
+        if (read_at(t->pairs.fd, rbuf, n, at) < 0) {
+            mfail(m, "cannot read back the filter spool: %s", strerror(errno));
+            goto out;
+        }
+        for (size_t i = 0; i + MERGE_PAIR_BYTES <= n; i += MERGE_PAIR_BYTES) {
+            uint32_t b = load_u32(rbuf + i);
+            uint64_t h = load_u64(rbuf + i + 4);
+            if (b & MERGE_FIRST_PAIR)
+                seg_bloom_set(sbits, sm, SEG_BLOOM_K, h);
+            b &= ~MERGE_FIRST_PAIR;
+            uint64_t bits = (b + 1 < m->blocks ? boff[b + 1] : total) - boff[b];
+            seg_bloom_set(bdata + boff[b], bits * 8, SEG_BLOCK_BLOOM_K, h);
+        }
+        at += n;
+    }
+    fo_sec_begin(&m->f);
+    put_u64(&m->f.buf, sm);
+    put_u8(&m->f.buf, SEG_BLOOM_K);
+    sb_append(&m->f.buf, sbits, sm / 8);
+    fo_sec_end(&m->f, SEC_BLOOM);
+    fo_sec_begin(&m->f);
+    sb_append(&m->f.buf, head.buf, head.len);
+    for (uint64_t at = 0; at < total; at += MERGE_READ_BYTES) {
+        sb_append(&m->f.buf, bdata + at, total - at < MERGE_READ_BYTES ? total - at : MERGE_READ_BYTES);
+        fo_maybe_flush(&m->f);
+    }
+    fo_sec_end(&m->f, SEC_BLOCK_BLOOMS);
+    rc = m->f.bad ? mfail(m, "cannot write bloom filters: %s", strerror(errno)) : 0;
+out:
+    free(sbits);
+    free(boff);
+    free(rbuf);
+    free(bdata);
+    sb_free(&head);
+    return rc;
+}
+
+static int write_index(merge *m)
+{
+    tout t;
+    memset(&t, 0, sizeof t);
+    t.post.fd = t.pairs.fd = -1;
+    int rc = -1;
+    t.block_terms = calloc(m->blocks + 1, sizeof *t.block_terms);
+    t.post.fd = spool_open(m->path, "postings");
+    t.pairs.fd = spool_open(m->path, "filters");
+    if (!t.block_terms || t.post.fd < 0 || t.pairs.fd < 0) {
+        mfail(m, "cannot open spool files next to %s: %s", m->path, strerror(errno));
+        goto out;
+    }
+    if (merge_terms(m, &t) < 0 || write_term_index(m, &t) < 0 ||
+        copy_spool(m, &t.post, SEC_POSTINGS) < 0 || write_blooms(m, &t) < 0)
+        goto out;
+    rc = 0;
+out:
+    if (t.post.fd >= 0)
+        close(t.post.fd);
+    if (t.pairs.fd >= 0)
+        close(t.pairs.fd);
+    sb_free(&t.post.buf);
+    sb_free(&t.pairs.buf);
+    sb_free(&t.raw);
+    sb_free(&t.chunks);
+    sb_free(&t.blocks);
+    sb_free(&t.firsts);
+    sb_free(&t.entry);
+    sb_free(&t.cmp);
+    free(t.rbuf);
+    free(t.dups.slot);
+    free(t.block_terms);
+    return rc;
+}
+
+/* ---- the whole file -------------------------------------------------------------------------- */
+
+static void merge_free(merge *m)
+{
+    mo_free(&m->mo);
+    ud_free(&m->svc);
+    ud_free(&m->host);
+    ud_free(&m->keys);
+    for (size_t i = 0; m->remap && i < m->n; i++)
+        free(m->remap[i]);
+    free(m->remap);
+    for (uint32_t c = 0; c < SEG_MAX_META_COLUMNS; c++) {
+        strtab_free(&m->cols[c].vals);
+        free(m->cols[c].sorted);
+        free(m->cols[c].vrank);
+        sb_free(&m->cols[c].has);
+        sb_free(&m->cols[c].val);
+    }
+    free(m->key_col);
+    sb_free(&m->f.buf);
+}
+
+int seg_merge_file(seg_reader *const *in, size_t n, const seg_writer_opts *o, const char *path,
+                   char *err, size_t errlen)
+{
+    return seg_merge_file_staged(in, n, o, path, NULL, NULL, err, errlen);
+}
+
+int seg_merge_file_staged(seg_reader *const *in, size_t n, const seg_writer_opts *opts,
+                          const char *path, seg_merge_stage_fn stage, void *ud, char *err,
+                          size_t errlen)
+{
+    merge m;
+    memset(&m, 0, sizeof m);
+    m.in = in;
+    m.n = n;
+    m.err = err;
+    m.errlen = errlen;
+    m.path = path;
+    m.f.fd = -1;
+    if (opts)
+        m.o = *opts;
+    if (!m.o.block_events || m.o.block_events > SEG_MAX_BLOCK_EVENTS)
+        m.o.block_events = SEG_DEFAULT_BLOCK_EVENTS;
+    if (!m.o.zstd_level)
+        m.o.zstd_level = SEG_DEFAULT_ZSTD_LEVEL;
+    m.per = m.o.block_events;
+    for (size_t i = 0; i < n; i++)
+        m.rows += seg_get_info(in[i])->events;
+    if (m.rows > SEG_MAX_EVENTS)
+        return mfail(&m, "a merge of %llu rows is over the segment limit of %u",
+                     (unsigned long long)m.rows, SEG_MAX_EVENTS);
+    m.blocks = (m.rows + m.per - 1) / m.per;
+    char tmp[4200];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+        return mfail(&m, "segment path too long");
+    int rc = -1;
+    m.remap = calloc(n ? n : 1, sizeof *m.remap);
+    m.key_col = NULL;
+    if (!m.remap || mo_init(&m.mo, in, n) < 0)
+        goto oom;
+    for (size_t i = 0; i < n; i++)
+        if (!(m.remap[i] = malloc((seg_get_info(in[i])->events + 1) * sizeof **m.remap)))
+            goto oom;
+    if (ud_build(&m.svc, in, n, seg_service_count, seg_service_name) < 0 ||
+        ud_build(&m.host, in, n, seg_host_count, seg_host_name) < 0 ||
+        ud_build(&m.keys, in, n, seg_key_count, seg_key_name) < 0 ||
+        !(m.key_col = calloc(m.keys.t.n + 1, 1)))
+        goto oom;
+    m.f.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (m.f.fd < 0) {
+        mfail(&m, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    const char *tenant = m.o.tenant ? m.o.tenant : "";
+    seg_put_header(&m.f.buf);
+    fo_section(&m.f, SEC_TENANT, tenant, strlen(tenant));
+    m.stage = stage;
+    m.stage_ud = ud;
+    if (write_columns(&m) < 0 || write_meta_columns(&m) < 0 || write_blocks(&m) < 0 ||
+        write_index(&m) < 0)
+        goto out;
+    fo_flush(&m.f);
+    m.tail.events = m.rows;
+    m.tail.dict_id = m.o.dict ? (uint32_t)ZDICT_getDictID(m.o.dict, m.o.dict_len) : 0;
+    m.tail.nblocks = (uint32_t)m.blocks;
+    m.tail.file_base = m.f.off;
+    seg_put_tail(&m.f.buf, m.f.table, m.f.nsec, &m.tail);
+    if (fo_flush(&m.f) < 0 || fsync(m.f.fd) < 0) {
+        mfail(&m, "%s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    close(m.f.fd);
+    m.f.fd = -1;
+    if (rename(tmp, path) < 0) {
+        mfail(&m, "rename %s: %s", path, strerror(errno));
+        goto out;
+    }
+    rc = seg_fsync_dir(path, err, errlen);
+    goto done;
+oom:
+    mfail(&m, "out of memory merging segments");
+out:
+    if (m.f.fd >= 0)
+        close(m.f.fd);
+    unlink(tmp);
+done:
+    merge_free(&m);
+    return rc;
+}
+
+unsigned seg_merge_samples(seg_reader *const *in, size_t n, unsigned max, uint8_t **buf,
+                           size_t **sizes)
+{
+    uint64_t rows = 0;
+    for (size_t i = 0; i < n; i++)
+        rows += seg_get_info(in[i])->events;
+    size_t want = rows < max ? (size_t)rows : max;
+    *buf = NULL;
+    *sizes = malloc((want ? want : 1) * sizeof **sizes);
+    morder mo;
+    memset(&mo, 0, sizeof mo);
+    strbuf b = {0};
+    unsigned got = 0;
+    if (!*sizes || mo_init(&mo, in, n) < 0) {
+        free(*sizes);
+        *sizes = NULL;
+        mo_free(&mo);
+        return 0;
+    }
+    /* rows i * step of the merged order, as seg_writer_samples picks them */
+    uint64_t step = want ? rows / want : 1, o = 0;
+    uint32_t src, row;
+    while (got < want && mo_next(&mo, &src, &row)) {
+        if (o++ != got * step)
+            continue;
+        strata_event ev;
+        if (seg_row(in[src], row, &ev) < 0)
+            break;
+        size_t at = b.len;
+        sb_append(&b, ev.msg.ptr, ev.msg.len);
+        for (uint32_t k = 0; k < ev.meta_count; k++)
+            sb_append(&b, ev.meta[k].value.ptr, ev.meta[k].value.len);
+        (*sizes)[got++] = b.len - at;
+    }
+    mo_free(&mo);
+    if (b.oom || got == 0) {
+        sb_free(&b);
+        free(*sizes);
+        *sizes = NULL;
+        return 0;
+    }
+    *buf = (uint8_t *)sb_steal(&b);
+    return got;
+}
