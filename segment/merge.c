@@ -742,7 +742,7 @@ static int write_blocks(merge *m)
     while (mo_next(&m->mo, &src, &row)) {
         if (row_meta(m, src, row, &ev, SEG_PART_ALL) < 0)
             goto out;
-        if (nkv + ev.meta_count > in_cap) {
+        if (!in_col || nkv + ev.meta_count > in_cap) {
             size_t cap = in_cap ? in_cap * 2 : 4096;
             while (cap < nkv + ev.meta_count)
                 cap *= 2;

@@ -8,8 +8,8 @@
  * closed window are merged by ingest_ts, streaming into the new file
  * (segment/merge.c seg_merge_file: the inputs' term dictionaries are
  * merged, nothing is tokenized again), with the filters rebuilt, zstd at
- * SEG_COMPACT_ZSTD_LEVEL and a dictionary retrained from samples of the
- * merged rows. The swap is one catalog
+ * INDEXER_MID_ZSTD_LEVEL (L1, L2) or SEG_COMPACT_ZSTD_LEVEL (the last
+ * level) and a dictionary retrained from samples of the merged rows. The swap is one catalog
  * transaction; the old files are deleted only after it. A crash before the
  * swap leaves an orphan new file, after it orphan old files: start removes
  * both (indexer.c remove_orphans).
@@ -82,7 +82,8 @@ static int merge_group(indexer *x, catalog *cat, const idx_settings *set, const 
     }
     seg_writer_opts o = {.tenant = segs[0].tenant,
                          .block_events = set->block_events,
-                         .zstd_level = SEG_COMPACT_ZSTD_LEVEL,
+                         .zstd_level = level == INDEXER_LEVELS - 1 ? SEG_COMPACT_ZSTD_LEVEL
+                                                                   : INDEXER_MID_ZSTD_LEVEL,
                          .dict = d ? d->bytes : NULL,
                          .dict_len = d ? d->len : 0};
     char rel[CAT_MAX_PATH], path[8192], dir[8192];
