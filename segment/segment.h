@@ -230,7 +230,9 @@ int seg_merge(seg_reader *const *in, size_t n, seg_writer *w, char *err, size_t 
  * give for these options, but streaming (segment/merge.c): the inputs'
  * term dictionaries are merged instead of tokenizing every row again, and
  * memory holds one row block and 4 bytes per row instead of every event.
- * Scratch files next to PATH are unlinked as soon as they are open.
+ * Scratch files next to PATH are unlinked as soon as they are open. Each
+ * reader may appear once (a reader caches one term chunk, which two term
+ * cursors over it would fight over); open the same file twice instead.
  * 0, or -1 with a message (no file is left behind). */
 typedef void (*seg_merge_stage_fn)(void *ud, const char *stage);
 int seg_merge_file(seg_reader *const *in, size_t n, const seg_writer_opts *o, const char *path,

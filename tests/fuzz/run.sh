@@ -7,9 +7,9 @@ secs=${1:-30}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 bld="$root/build-fuzz"
 CC=clang cmake -S "$root" -B "$bld" -DSTRATA_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug > "$bld.log" 2>&1 || { cat "$bld.log"; exit 1; }
-cmake --build "$bld" --target fuzz_config_yaml fuzz_batch_decode fuzz_http_request fuzz_wal_segment fuzz_ingest_json fuzz_segment_reader fuzz_tokenize fuzz_query fuzz_search_request -j2 >> "$bld.log" 2>&1 || { tail -50 "$bld.log"; exit 1; }
+cmake --build "$bld" --target fuzz_config_yaml fuzz_batch_decode fuzz_http_request fuzz_wal_segment fuzz_ingest_json fuzz_segment_reader fuzz_segment_merge fuzz_tokenize fuzz_query fuzz_search_request -j2 >> "$bld.log" 2>&1 || { tail -50 "$bld.log"; exit 1; }
 status=0
-for t in config_yaml batch_decode http_request wal_segment ingest_json segment_reader tokenize query search_request; do
+for t in config_yaml batch_decode http_request wal_segment ingest_json segment_reader segment_merge tokenize query search_request; do
     work="$bld/corpus-$t"
     mkdir -p "$work"
     echo "fuzzing $t for ${secs}s"

@@ -1073,6 +1073,7 @@ static void test_merge_file_streams(void **state)
             assert_true(a->max_ingest_ns <= b->min_ingest_ns);
         }
         check_merge_file(rs + 1, 1, 64, NULL, 0, "one input");
+        check_merge_file(rs + 3, 1, 64, NULL, 0, "an empty input alone");
         /* with a trained dictionary for the output */
         seg_writer *w = seg_writer_new(NULL);
         assert_int_equal(seg_merge(rs, 4, w, err, sizeof err), 0);
