@@ -1406,8 +1406,9 @@ static int write_index(build *b, uint32_t nblocks)
         fail(b, "out of memory building bloom filters");
         goto out;
     }
-    for (size_t t = 0; t < nterms; t++)
-        seg_bloom_set(bits, m, SEG_BLOOM_K, x->terms.ent[sorted[t].id].hash);
+    for (size_t id = 0; id < nids; id++) /* in id order: the table is read straight through */
+        if (df[id])
+            seg_bloom_set(bits, m, SEG_BLOOM_K, x->terms.ent[id].hash);
     s = sec_begin(b);
     put_u64(&b->out, m);
     put_u8(&b->out, SEG_BLOOM_K);
