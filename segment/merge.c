@@ -56,6 +56,8 @@
  * u64 term hash. */
 #define MERGE_PAIR_BYTES 12u
 #define MERGE_FIRST_PAIR 0x80000000u
+/* Pair spool reads: whole pairs only. */
+#define MERGE_PAIR_READ ((size_t)(MERGE_READ_BYTES / MERGE_PAIR_BYTES) * MERGE_PAIR_BYTES)
 
 /* ---- files ---------------------------------------------------------------------------- */
 
@@ -266,8 +268,8 @@ typedef struct udict {
 } udict;
 
 static int ud_build(udict *u, seg_reader *const *in, size_t n,
-                    uint32_t (*count)(const seg_reader *), strata_str (*name)(const seg_reader *,
-                                                                              uint32_t))
+                    uint32_t (*count)(const seg_reader *),
+                    strata_str (*name)(const seg_reader *, uint32_t))
 {
     memset(u, 0, sizeof *u);
     u->n = n;
@@ -720,8 +722,8 @@ static int flush_block(merge *m, seg_writer *sw, uint32_t **lrank, size_t *lcap,
 static int write_blocks(merge *m)
 {
     uint8_t *index = malloc((m->blocks ? m->blocks : 1) * SEG_BLOCK_ENTRY_BYTES);
-    uint8_t *in_col = NULL;
-    size_t in_cap = 0, lcap = 0;
+    size_t in_cap = 4096, lcap = 0; /* kvs of one staged block, grown as needed */
+    uint8_t *in_col = malloc(in_cap);
     uint32_t *lrank = NULL, *order = NULL;
     seg_writer_opts so = m->o;
     seg_writer *sw = seg_writer_new_staging(&so);
@@ -729,7 +731,7 @@ static int write_blocks(merge *m)
     ZSTD_CCtx *cctx = seg_block_cctx(&m->o, &cdict);
     seg_block_scratch scratch = {0};
     int rc = -1;
-    if (!index || !sw || !cctx) {
+    if (!index || !in_col || !sw || !cctx) {
         mfail(m, "out of memory compressing rows");
         goto out;
     }
@@ -742,8 +744,8 @@ static int write_blocks(merge *m)
     while (mo_next(&m->mo, &src, &row)) {
         if (row_meta(m, src, row, &ev, SEG_PART_ALL) < 0)
             goto out;
-        if (!in_col || nkv + ev.meta_count > in_cap) {
-            size_t cap = in_cap ? in_cap * 2 : 4096;
+        if (nkv + ev.meta_count > in_cap) {
+            size_t cap = in_cap * 2;
             while (cap < nkv + ev.meta_count)
                 cap *= 2;
             uint8_t *nc = realloc(in_col, cap);
@@ -904,8 +906,8 @@ typedef struct tout {
     uint64_t nterms;
     char prev[SEG_MAX_TERM];
     size_t prev_len;
-    fout post;   /* the postings spool */
-    fout pairs;  /* (term, block) pairs */
+    fout post;             /* the postings spool */
+    fout pairs;            /* (term, block) pairs */
     uint64_t *block_terms; /* per row block: distinct terms */
     ptab dups;
     strbuf entry, cmp;
@@ -921,7 +923,8 @@ static int flush_chunk(merge *m, tout *t)
     if (t->raw.oom || sb_reserve(out, bound) < 0)
         return mfail(m, "out of memory compressing terms");
     uint64_t at = fo_pos(&m->f) - m->f.sec_start;
-    size_t clen = ZSTD_compress(out->buf + out->len, bound, t->raw.buf, t->raw.len, m->o.zstd_level);
+    size_t clen =
+        ZSTD_compress(out->buf + out->len, bound, t->raw.buf, t->raw.len, m->o.zstd_level);
     if (ZSTD_isError(clen))
         return mfail(m, "zstd: %s", ZSTD_getErrorName(clen));
     out->len += clen;
@@ -1014,9 +1017,10 @@ static int put_term(merge *m, tout *t, const char *term, size_t len, const uint3
         last = b;
     }
     if (fo_maybe_flush(&t->pairs) < 0)
-        return mfail(m, "cannot spool filters: %s", t->pairs.bad ? strerror(errno) : "out of memory");
+        return mfail(m, "cannot spool filters: %s",
+                     t->pairs.bad ? strerror(errno) : "out of memory");
     return t->raw.oom || t->blocks.oom || t->firsts.oom ? mfail(m, "out of memory building terms")
-                                                         : 0;
+                                                        : 0;
 }
 
 /* Merge the term dictionaries into SEC_TERMS (postings and pairs spooled). */
@@ -1120,7 +1124,8 @@ static int write_term_index(merge *m, tout *t)
     uint64_t tblocks = (t->nterms + SEG_TERMS_PER_BLOCK - 1) / SEG_TERMS_PER_BLOCK;
     put_u64(&idx, t->nterms);
     put_u32(&idx, (uint32_t)tblocks);
-    put_u32(&idx, (uint32_t)((tblocks + SEG_TERM_BLOCKS_PER_CHUNK - 1) / SEG_TERM_BLOCKS_PER_CHUNK));
+    put_u32(&idx,
+            (uint32_t)((tblocks + SEG_TERM_BLOCKS_PER_CHUNK - 1) / SEG_TERM_BLOCKS_PER_CHUNK));
     sb_append(&idx, t->chunks.buf, t->chunks.len);
     sb_append(&idx, t->blocks.buf, t->blocks.len);
     sb_append(&idx, t->firsts.buf, t->firsts.len);
@@ -1173,7 +1178,7 @@ static int write_blooms(merge *m, tout *t)
     uint64_t sm = seg_bloom_bits(t->nterms, SEG_BLOOM_BITS_PER_TERM);
     uint8_t *sbits = calloc(sm / 8, 1);
     uint64_t *boff = malloc((m->blocks + 1) * sizeof *boff);
-    uint8_t *rbuf = malloc(MERGE_READ_BYTES / MERGE_PAIR_BYTES * MERGE_PAIR_BYTES);
+    uint8_t *rbuf = malloc(MERGE_PAIR_READ);
     strbuf head = {0};
     uint8_t *bdata = NULL;
     int rc = -1;
@@ -1196,7 +1201,7 @@ static int write_blooms(merge *m, tout *t)
         goto out;
     }
     for (uint64_t at = 0; at < t->pairs.off;) {
-        size_t n = MERGE_READ_BYTES / MERGE_PAIR_BYTES * MERGE_PAIR_BYTES;
+        size_t n = MERGE_PAIR_READ;
         if (t->pairs.off - at < n)
             n = (size_t)(t->pairs.off - at);
         if (read_at(t->pairs.fd, rbuf, n, at) < 0) {
@@ -1222,7 +1227,8 @@ static int write_blooms(merge *m, tout *t)
     fo_sec_begin(&m->f);
     sb_append(&m->f.buf, head.buf, head.len);
     for (uint64_t at = 0; at < total; at += MERGE_READ_BYTES) {
-        sb_append(&m->f.buf, bdata + at, total - at < MERGE_READ_BYTES ? total - at : MERGE_READ_BYTES);
+        sb_append(&m->f.buf, bdata + at,
+                  total - at < MERGE_READ_BYTES ? total - at : MERGE_READ_BYTES);
         fo_maybe_flush(&m->f);
     }
     fo_sec_end(&m->f, SEC_BLOCK_BLOOMS);

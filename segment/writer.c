@@ -981,8 +981,8 @@ static void block_payload(const seg_writer *w, const seg_block_keys *keys, size_
 
 /* Compress one payload as a zstd frame at the end of out; its compressed
  * length in *clen. 0, or -1 with err set. */
-static int put_frame(strbuf *out, ZSTD_CCtx *cctx, const strbuf *payload, uint32_t *clen,
-                     char *err, size_t errlen)
+static int put_frame(strbuf *out, ZSTD_CCtx *cctx, const strbuf *payload, uint32_t *clen, char *err,
+                     size_t errlen)
 {
     if (payload->oom || payload->len > SEG_MAX_BLOCK_RAW) {
         snprintf(err, errlen, "row block too large or out of memory");
@@ -1566,8 +1566,10 @@ int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, 
         if (i == 0 || r->event > max_e)
             max_e = r->event;
     }
-    seg_tail t = {w->n, min_i, max_i, min_e, max_e,
-                  w->o.dict ? (uint32_t)ZDICT_getDictID(w->o.dict, w->o.dict_len) : 0, nblocks, 0};
+    seg_tail t = {w->n,    min_i,
+                  max_i,   min_e,
+                  max_e,   w->o.dict ? (uint32_t)ZDICT_getDictID(w->o.dict, w->o.dict_len) : 0,
+                  nblocks, 0};
     seg_put_tail(&b.out, b.table, b.nsec, &t);
     if (b.out.oom) {
         fail(&b, "out of memory assembling the segment");

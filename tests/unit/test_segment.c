@@ -1061,8 +1061,8 @@ static void test_merge_file_streams(void **state)
             seg_writer *w = seg_writer_new(&o);
             for (size_t i = 0; i < n && k < 3; i++)
                 if (interleave ? (int)(i % 3) == k : i * 3 / n == (size_t)k)
-                    assert_int_equal(
-                        seg_writer_add(w, interleave ? &evs[i].ev : &sorted[i]->ev), 0);
+                    assert_int_equal(seg_writer_add(w, interleave ? &evs[i].ev : &sorted[i]->ev),
+                                     0);
             assert_int_equal(seg_writer_finish_mem(w, &parts[k], &plen[k], err, sizeof err), 0);
             seg_writer_free(w);
             rs[k] = open_ok(parts[k], plen[k], NULL);

@@ -91,7 +91,8 @@ static int merge_group(indexer *x, catalog *cat, const idx_settings *set, const 
     idx_path(path, sizeof path, "%s/%s", x->root, rel);
     idx_path(dir, sizeof dir, "%s", path);
     *strrchr(dir, '/') = 0;
-    if (idx_mkdirs(dir) < 0 || seg_merge_file_staged(rs, n, &o, path, merge_stage, NULL, err, sizeof err) < 0) {
+    if (idx_mkdirs(dir) < 0 ||
+        seg_merge_file_staged(rs, n, &o, path, merge_stage, NULL, err, sizeof err) < 0) {
         h->log(x->inst, STRATA_LOG_ERROR, "compaction merge into %s failed: %s", path, err);
         goto out;
     }
