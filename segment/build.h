@@ -43,6 +43,39 @@ void seg_bloom_set(uint8_t *bits, uint64_t m, unsigned k, uint64_t h);
  * rbuf and rcap are scratch the caller frees. 0, or -1 on OOM. */
 int seg_postings_encode(const uint32_t *rows, uint32_t n, strbuf *out, char **rbuf, size_t *rcap);
 
+/* Postings entries already written, so that a term whose rows equal an
+ * earlier term's refers to its entry (format 4). Open addressing by a
+ * 64-bit hash (never 0); callers check candidates themselves (the writer
+ * by rows, the merge by encoded bytes). */
+typedef struct seg_pent {
+    uint64_t h;
+    uint64_t off, len;    /* the entry in SEC_POSTINGS */
+    const uint32_t *rows; /* the writer's: its rows (they outlive the table) */
+    uint32_t n;
+} seg_pent;
+typedef struct seg_ptab {
+    seg_pent *slot;
+    size_t cap, n; /* cap: a power of two */
+} seg_ptab;
+/* Remember an entry (copied); 0, or -1 on OOM. Free slot with free(). */
+int seg_ptab_add(seg_ptab *t, const seg_pent *e);
+/* The next entry with hash h: start with *i = SIZE_MAX; NULL after the last. */
+const seg_pent *seg_ptab_next(const seg_ptab *t, uint64_t h, size_t *i);
+
+/* ---- meta columns ------------------------------------------------------------ */
+
+/* A key that may become a meta column, and how many rows have a value. */
+typedef struct seg_mcand {
+    uint32_t key; /* rank in SEC_META_KEYS */
+    uint64_t rows;
+} seg_mcand;
+/* The keys that become meta columns by format.h's rules, out of count[k]
+ * rows with a value for each of nkeys keys (k's rank: rank[k], or k when
+ * rank is NULL) in a segment of `rows` rows: into out (room for nkeys),
+ * the most frequent first; returns how many (at most SEG_MAX_META_COLUMNS). */
+size_t seg_meta_col_pick(const uint64_t *count, const uint32_t *rank, uint32_t nkeys, uint64_t rows,
+                         seg_mcand *out);
+
 /* ---- rollup ----------------------------------------------------------------- */
 
 typedef struct seg_rcell {

@@ -167,6 +167,27 @@ static int read_at(int fd, void *p, size_t n, uint64_t off)
     return 0;
 }
 
+/* ---- binary heaps of input numbers ------------------------------------------------------ */
+
+/* Restore the heap below position i (heap[0] is the least by less). */
+static void heap_down(uint32_t *heap, size_t nh, size_t i,
+                      int (*less)(const void *ctx, uint32_t a, uint32_t b), const void *ctx)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, best = i;
+        if (l < nh && less(ctx, heap[l], heap[best]))
+            best = l;
+        if (l + 1 < nh && less(ctx, heap[l + 1], heap[best]))
+            best = l + 1;
+        if (best == i)
+            return;
+        uint32_t t = heap[i];
+        heap[i] = heap[best];
+        heap[best] = t;
+        i = best;
+    }
+}
+
 /* ---- merge order ------------------------------------------------------------------------ */
 
 /* The inputs' rows in output order: by ingest_ts, ties to the earlier
@@ -186,21 +207,9 @@ static int mo_less(const morder *m, uint32_t a, uint32_t b)
     return x < y || (x == y && a < b);
 }
 
-static void mo_down(morder *m, size_t i)
+static int mo_less_fn(const void *ctx, uint32_t a, uint32_t b)
 {
-    for (;;) {
-        size_t l = 2 * i + 1, best = i;
-        if (l < m->nh && mo_less(m, m->heap[l], m->heap[best]))
-            best = l;
-        if (l + 1 < m->nh && mo_less(m, m->heap[l + 1], m->heap[best]))
-            best = l + 1;
-        if (best == i)
-            return;
-        uint32_t t = m->heap[i];
-        m->heap[i] = m->heap[best];
-        m->heap[best] = t;
-        i = best;
-    }
+    return mo_less(ctx, a, b);
 }
 
 static void mo_reset(morder *m)
@@ -212,7 +221,7 @@ static void mo_reset(morder *m)
             m->heap[m->nh++] = (uint32_t)i;
     }
     for (size_t i = m->nh; i-- > 0;)
-        mo_down(m, i);
+        heap_down(m->heap, m->nh, i, mo_less_fn, m);
 }
 
 static int mo_init(morder *m, seg_reader *const *in, size_t n)
@@ -243,7 +252,7 @@ static int mo_next(morder *m, uint32_t *src, uint32_t *row)
     *row = (uint32_t)m->pos[top]++;
     if (m->pos[top] == m->events[top])
         m->heap[0] = m->heap[--m->nh];
-    mo_down(m, 0);
+    heap_down(m->heap, m->nh, 0, mo_less_fn, m);
     return 1;
 }
 
@@ -458,19 +467,6 @@ out:
 
 /* ---- meta columns -------------------------------------------------------------------------- */
 
-typedef struct mcand {
-    uint32_t key;
-    uint64_t rows;
-} mcand;
-
-static int cmp_mcand(const void *x, const void *y)
-{
-    const mcand *a = x, *b = y;
-    if (a->rows != b->rows)
-        return a->rows > b->rows ? -1 : 1;
-    return (a->key > b->key) - (a->key < b->key);
-}
-
 /* Call fn for each column's first non-null value in the row just read
  * (ev, from input src): the writer's rule for what a column holds. */
 static void first_values(merge *m, uint32_t src, uint32_t row, const strata_event *ev,
@@ -532,7 +528,7 @@ static int write_meta_columns(merge *m)
     uint64_t *stamp = calloc(nkeys + 1, sizeof *stamp);
     uint64_t *count = calloc(nkeys + 1, sizeof *count);
     uint8_t *numeric = malloc(nkeys + 1);
-    mcand *cand = malloc((nkeys + 1) * sizeof *cand);
+    seg_mcand *cand = malloc((nkeys + 1) * sizeof *cand);
     int rc = -1;
     strata_event ev;
     if (!stamp || !count || !numeric || !cand) {
@@ -563,13 +559,7 @@ static int write_meta_columns(merge *m)
                     numeric[key] = 0;
             }
         }
-    size_t nc = 0;
-    for (uint32_t key = 0; key < nkeys; key++)
-        if (count[key] >= SEG_META_COL_MIN_ROWS && count[key] * SEG_META_COL_MIN_SHARE >= m->rows)
-            cand[nc++] = (mcand){key, count[key]};
-    qsort(cand, nc, sizeof *cand, cmp_mcand); /* the most frequent first */
-    if (nc > SEG_MAX_META_COLUMNS)
-        nc = SEG_MAX_META_COLUMNS;
+    size_t nc = seg_meta_col_pick(count, NULL, nkeys, m->rows, cand);
     int dicts = 0;
     for (size_t c = 0; c < nc; c++) {
         mcolb *col = &m->cols[c];
@@ -818,21 +808,9 @@ static int tm_less(const tmerge *t, uint32_t a, uint32_t b)
     return c < 0 || (c == 0 && a < b);
 }
 
-static void tm_down(tmerge *t, size_t i)
+static int tm_less_fn(const void *ctx, uint32_t a, uint32_t b)
 {
-    for (;;) {
-        size_t l = 2 * i + 1, best = i;
-        if (l < t->nh && tm_less(t, t->heap[l], t->heap[best]))
-            best = l;
-        if (l + 1 < t->nh && tm_less(t, t->heap[l + 1], t->heap[best]))
-            best = l + 1;
-        if (best == i)
-            return;
-        uint32_t x = t->heap[i];
-        t->heap[i] = t->heap[best];
-        t->heap[best] = x;
-        i = best;
-    }
+    return tm_less(ctx, a, b);
 }
 
 static void tm_up(tmerge *t, size_t i)
@@ -859,46 +837,6 @@ static int tm_advance(merge *m, tmerge *t, uint32_t i)
     return 0;
 }
 
-/* Postings entries written so far, by the hash of their bytes, so that a
- * term with the same rows as an earlier one refers to its entry (the
- * writer finds the same ones by comparing rows: equal rows, equal bytes). */
-typedef struct pent {
-    uint64_t h; /* 0: empty */
-    uint64_t off, len;
-} pent;
-
-typedef struct ptab {
-    pent *slot;
-    size_t cap, n;
-} ptab;
-
-static int ptab_add(ptab *t, uint64_t h, uint64_t off, uint64_t len)
-{
-    if ((t->n + 1) * 2 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 1024;
-        pent *ns = calloc(cap, sizeof *ns);
-        if (!ns)
-            return -1;
-        for (size_t i = 0; i < t->cap; i++) {
-            if (!t->slot[i].h)
-                continue;
-            size_t j = t->slot[i].h & (cap - 1);
-            while (ns[j].h)
-                j = (j + 1) & (cap - 1);
-            ns[j] = t->slot[i];
-        }
-        free(t->slot);
-        t->slot = ns;
-        t->cap = cap;
-    }
-    size_t i = h & (t->cap - 1);
-    while (t->slot[i].h)
-        i = (i + 1) & (t->cap - 1);
-    t->slot[i] = (pent){h, off, len};
-    t->n++;
-    return 0;
-}
-
 /* The state of writing terms: front-coded blocks in zstd chunks, the index
  * over them, and the two spools. */
 typedef struct tout {
@@ -909,7 +847,8 @@ typedef struct tout {
     fout post;             /* the postings spool */
     fout pairs;            /* (term, block) pairs */
     uint64_t *block_terms; /* per row block: distinct terms */
-    ptab dups;
+    seg_ptab dups;         /* entries spooled, by the hash of their bytes: a term with the same
+                              rows as an earlier one refers to its entry (equal rows, equal bytes) */
     strbuf entry, cmp;
     char *rbuf;
     size_t rcap;
@@ -936,7 +875,7 @@ static int flush_chunk(merge *m, tout *t)
 }
 
 /* Is the spooled entry at off the same bytes as t->entry? */
-static int same_entry(tout *t, const pent *e)
+static int same_entry(tout *t, const seg_pent *e)
 {
     if (e->len != t->entry.len)
         return 0;
@@ -982,13 +921,10 @@ static int put_term(merge *m, tout *t, const char *term, size_t len, const uint3
             return mfail(m, "out of memory building postings");
         uint64_t h = term_hash(t->entry.buf, t->entry.len);
         h = h ? h : 1;
-        const pent *dup = NULL;
-        for (size_t i = t->dups.cap ? h & (t->dups.cap - 1) : 0; t->dups.cap && t->dups.slot[i].h;
-             i = (i + 1) & (t->dups.cap - 1))
-            if (t->dups.slot[i].h == h && same_entry(t, &t->dups.slot[i])) {
-                dup = &t->dups.slot[i];
-                break;
-            }
+        const seg_pent *dup = NULL;
+        size_t at = SIZE_MAX;
+        while ((dup = seg_ptab_next(&t->dups, h, &at)) && !same_entry(t, dup))
+            ;
         if (dup) {
             put_varint(&t->raw, 0);
             put_varint(&t->raw, dup->off);
@@ -997,7 +933,8 @@ static int put_term(merge *m, tout *t, const char *term, size_t len, const uint3
             uint64_t off = fo_pos(&t->post);
             put_varint(&t->raw, t->entry.len);
             sb_append(&t->post.buf, t->entry.buf, t->entry.len);
-            if (ptab_add(&t->dups, h, off, t->entry.len) < 0 || fo_maybe_flush(&t->post) < 0)
+            seg_pent e = {h, off, t->entry.len, NULL, 0};
+            if (seg_ptab_add(&t->dups, &e) < 0 || fo_maybe_flush(&t->post) < 0)
                 return mfail(m, "cannot spool postings: %s",
                              t->post.bad ? strerror(errno) : "out of memory");
         }
@@ -1056,7 +993,7 @@ static int merge_terms(merge *m, tout *t)
             ins[k++] = tm.heap[0];
             total += tm.src[tm.heap[0]].df;
             tm.heap[0] = tm.heap[--tm.nh];
-            tm_down(&tm, 0);
+            heap_down(tm.heap, tm.nh, 0, tm_less_fn, &tm);
         }
         if (total > rcap) {
             size_t cap = total * 2;

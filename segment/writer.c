@@ -766,18 +766,23 @@ out:
 
 /* ---- meta columns ------------------------------------------------------------- */
 
-/* A candidate key for a meta column: how many rows have a value for it. */
-typedef struct mcand {
-    uint32_t key;
-    uint64_t rows;
-} mcand;
-
 static int cmp_mcand(const void *x, const void *y)
 {
-    const mcand *a = x, *b = y;
+    const seg_mcand *a = x, *b = y;
     if (a->rows != b->rows)
         return a->rows > b->rows ? -1 : 1;
     return (a->key > b->key) - (a->key < b->key);
+}
+
+size_t seg_meta_col_pick(const uint64_t *count, const uint32_t *rank, uint32_t nkeys, uint64_t rows,
+                         seg_mcand *out)
+{
+    size_t nc = 0;
+    for (uint32_t key = 0; key < nkeys; key++)
+        if (count[key] >= SEG_META_COL_MIN_ROWS && count[key] * SEG_META_COL_MIN_SHARE >= rows)
+            out[nc++] = (seg_mcand){rank ? rank[key] : key, count[key]};
+    qsort(out, nc, sizeof *out, cmp_mcand); /* the most frequent first */
+    return nc > SEG_MAX_META_COLUMNS ? SEG_MAX_META_COLUMNS : nc;
 }
 
 /* Per row, the kv holding its first non-null value of `key`, or UINT64_MAX. */
@@ -872,7 +877,7 @@ static int write_meta_columns(build *b)
     b->in_col = calloc(w->nkv ? w->nkv : 1, 1);
     uint32_t *stamp = calloc(nkeys + 1, sizeof *stamp);
     uint64_t *count = calloc(nkeys + 1, sizeof *count);
-    mcand *cand = malloc((nkeys + 1) * sizeof *cand);
+    seg_mcand *cand = malloc((nkeys + 1) * sizeof *cand);
     uint64_t *first = malloc((w->n ? w->n : 1) * sizeof *first);
     int64_t *tmp = malloc((w->n ? w->n : 1) * sizeof *tmp);
     strbuf cols = {0}, body = {0};
@@ -889,13 +894,7 @@ static int write_meta_columns(build *b)
                 count[kv->key]++;
             }
         }
-    size_t nc = 0;
-    for (uint32_t key = 0; key < nkeys; key++)
-        if (count[key] >= SEG_META_COL_MIN_ROWS && count[key] * SEG_META_COL_MIN_SHARE >= w->n)
-            cand[nc++] = (mcand){b->key_rank[key], count[key]};
-    qsort(cand, nc, sizeof *cand, cmp_mcand); /* the most frequent first */
-    if (nc > SEG_MAX_META_COLUMNS)
-        nc = SEG_MAX_META_COLUMNS;
+    size_t nc = seg_meta_col_pick(count, b->key_rank, nkeys, w->n, cand);
     uint32_t ncols = 0;
     for (size_t c = 0; c < nc; c++) {
         uint32_t key = b->keys_sorted[cand[c].key].id;
@@ -1201,46 +1200,11 @@ int seg_postings_encode(const uint32_t *rows, uint32_t n, strbuf *out, char **rb
     return out->oom ? -1 : 0;
 }
 
-/* Postings already written, by their rows, so that a term with the same
- * rows as an earlier one refers to its entry (format version 4). */
-typedef struct pdup {
-    uint64_t h; /* 0: empty slot */
-    const uint32_t *rows;
-    uint32_t n;
-    uint64_t off, len; /* the entry in SEC_POSTINGS */
-} pdup;
-
-typedef struct pdup_tab {
-    pdup *slot;
-    size_t cap, n; /* cap: a power of two */
-} pdup_tab;
-
-static uint64_t rows_hash(const uint32_t *rows, uint32_t n)
-{
-    uint64_t h = term_hash(rows, (size_t)n * sizeof *rows);
-    return h ? h : 1;
-}
-
-/* The entry holding exactly rows[n] (hash h = rows_hash), or NULL. */
-static const pdup *pdup_find(const pdup_tab *t, uint64_t h, const uint32_t *rows, uint32_t n)
-{
-    if (!t->n)
-        return NULL;
-    for (size_t i = h & (t->cap - 1); t->slot[i].h; i = (i + 1) & (t->cap - 1)) {
-        const pdup *d = &t->slot[i];
-        if (d->h == h && d->n == n && !memcmp(d->rows, rows, (size_t)n * sizeof *rows))
-            return d;
-    }
-    return NULL;
-}
-
-/* Remember an entry (rows must outlive the table); 0, or -1 on OOM. */
-static int pdup_add(pdup_tab *t, uint64_t h, const uint32_t *rows, uint32_t n, uint64_t off,
-                    uint64_t len)
+int seg_ptab_add(seg_ptab *t, const seg_pent *e)
 {
     if ((t->n + 1) * 2 > t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 1024;
-        pdup *ns = calloc(cap, sizeof *ns);
+        seg_pent *ns = calloc(cap, sizeof *ns);
         if (!ns)
             return -1;
         for (size_t i = 0; i < t->cap; i++) {
@@ -1255,12 +1219,41 @@ static int pdup_add(pdup_tab *t, uint64_t h, const uint32_t *rows, uint32_t n, u
         t->slot = ns;
         t->cap = cap;
     }
-    size_t i = h & (t->cap - 1);
+    size_t i = e->h & (t->cap - 1);
     while (t->slot[i].h)
         i = (i + 1) & (t->cap - 1);
-    t->slot[i] = (pdup){h, rows, n, off, len};
+    t->slot[i] = *e;
     t->n++;
     return 0;
+}
+
+const seg_pent *seg_ptab_next(const seg_ptab *t, uint64_t h, size_t *i)
+{
+    if (!t->n)
+        return NULL;
+    for (size_t k = *i == SIZE_MAX ? h & (t->cap - 1) : (*i + 1) & (t->cap - 1); t->slot[k].h;
+         k = (k + 1) & (t->cap - 1))
+        if (t->slot[k].h == h) {
+            *i = k;
+            return &t->slot[k];
+        }
+    return NULL;
+}
+
+static uint64_t rows_hash(const uint32_t *rows, uint32_t n)
+{
+    uint64_t h = term_hash(rows, (size_t)n * sizeof *rows);
+    return h ? h : 1;
+}
+
+/* The entry holding exactly rows[n] (hash h = rows_hash), or NULL. */
+static const seg_pent *pdup_find(const seg_ptab *t, uint64_t h, const uint32_t *rows, uint32_t n)
+{
+    size_t i = SIZE_MAX;
+    for (const seg_pent *d; (d = seg_ptab_next(t, h, &i));)
+        if (d->n == n && !memcmp(d->rows, rows, (size_t)n * sizeof *rows))
+            return d;
+    return NULL;
 }
 
 static int write_index(build *b, uint32_t nblocks)
@@ -1277,7 +1270,7 @@ static int write_index(build *b, uint32_t nblocks)
     strbuf idx = {0}, blooms = {0};
     char *rbuf = NULL;
     size_t rcap = 0;
-    pdup_tab dups = {0};
+    seg_ptab dups = {0}; /* postings written, by their rows (format 4: shared postings) */
     int rc = -1;
     if (!df || !start || !post || !last_block || !sorted) {
         fail(b, "out of memory building the index");
@@ -1344,7 +1337,7 @@ static int write_index(build *b, uint32_t nblocks)
         /* the words of one log template hold the same rows: their postings
          * are stored once, the others refer to them */
         uint64_t rh = rows_hash(rows, n);
-        const pdup *d = pdup_find(&dups, rh, rows, n);
+        const seg_pent *d = pdup_find(&dups, rh, rows, n);
         if (d) {
             put_varint(&raw, 0);
             put_varint(&raw, d->off);
@@ -1357,7 +1350,8 @@ static int write_index(build *b, uint32_t nblocks)
             goto term_fail;
         }
         put_varint(&raw, postings.len - entry_off);
-        if (pdup_add(&dups, rh, rows, n, entry_off, postings.len - entry_off) < 0) {
+        seg_pent e = {rh, entry_off, postings.len - entry_off, rows, n};
+        if (seg_ptab_add(&dups, &e) < 0) {
             fail(b, "out of memory building postings");
             goto term_fail;
         }
