@@ -52,10 +52,13 @@
 /* Alternatives a head scan tests per row ("(a OR b) c": two): as many as
  * the query library gives (Q_MAX_ALTS); past it, every row is visited. */
 #define INDEXER_MAX_SCAN_ALTS 8u
-/* Rows one compaction may merge. The streaming merge needs about 4 bytes
- * a row plus the filters, so this bounds a merge's memory to some tens of
- * MiB, and a segment's term index well inside SEG_MAX_TERM_INDEX_RAW;
- * larger windows stay split. */
+/* Rows one compaction may merge. A streaming merge holds about 30 bytes a
+ * row (the inputs' decoded columns, 26, and the renumbering, 4) plus the
+ * filters (~12 a row), the term index and zstd's tables: an estimated
+ * 450 MiB at 8M rows besides the mapped inputs (318 MiB measured at 1M,
+ * mapped inputs included; the old merge took 1,068), and a segment's
+ * term index stays well inside SEG_MAX_TERM_INDEX_RAW. Larger windows
+ * stay split. */
 #define INDEXER_MAX_MERGE_EVENTS (8u << 20)
 
 typedef struct head_entry {
