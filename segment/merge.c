@@ -6,8 +6,9 @@
  *
  *   columns   one pass over the inputs' decoded columns in merge order,
  *             encoded frame by frame (intcol_stream);
- *   meta cols two passes over the meta frames choose the columns (how many
- *             rows have each key, distinct values), a third encodes them;
+ *   meta cols passes over the meta frames choose the columns (how many
+ *             rows have each key; distinct values, by hash and then as
+ *             strings), a last one encodes them;
  *   blocks    rows are staged a block at a time and compressed straight
  *             into the file;
  *   terms     a k-way merge of the inputs' sorted term dictionaries: a
@@ -21,10 +22,12 @@
  *
  * Memory: 4 bytes per output row (the row renumbering), the encoded
  * columns, one row block, the term index (a 32nd of the terms), the bloom
- * filters and the largest term's rows, instead of every event, every (term,
- * row) pair and the whole file. The output is written to PATH.tmp, fsynced,
- * renamed and its directory fsynced; the spool files are unlinked as soon
- * as they are opened, so a crash leaves no more than PATH.tmp.
+ * filters, the largest term's rows and the distinct values of dictionary
+ * candidates (8 bytes a value while counting by hash), instead of every
+ * event, every (term, row) pair and the whole file. The readers hold their
+ * decoded columns (about 26 bytes a row) and their mapped files. The output is written to PATH.tmp,
+ * fsynced, renamed and its directory fsynced; the spool files are unlinked as soon as they are
+ * opened, so a crash leaves no more than PATH.tmp.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -327,6 +330,8 @@ typedef struct mcolb {
     strtab vals;
     sref *sorted;
     uint32_t *vrank;
+    uint64_t *seen; /* pass 2a: hashes of the distinct values (0: empty) */
+    size_t seen_cap, nseen;
     strbuf has, val;
     intcol_stream hs, vs;
 } mcolb;
@@ -486,8 +491,53 @@ static void first_values(merge *m, uint32_t src, uint32_t row, const strata_even
     }
 }
 
-/* Pass 2: distinct values of a dictionary candidate (dropped past the
- * writer's share). */
+/* Pass 2a: count a dictionary candidate's distinct values by their 64-bit
+ * hashes, 8 bytes each. There are at least as many distinct values as
+ * distinct hashes, so a candidate with too many hashes is certainly not a
+ * column: unique ids (trace ids) are dropped here, before pass 2b would
+ * keep half their values as strings. */
+static void count_hash(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud)
+{
+    (void)m, (void)at;
+    int *oom = ud;
+    if (c->kind != SEG_META_COL_DICT)
+        return;
+    if ((c->nseen + 1) * 2 > c->seen_cap) {
+        size_t cap = c->seen_cap ? c->seen_cap * 2 : 1024;
+        uint64_t *ns = calloc(cap, sizeof *ns);
+        if (!ns) {
+            *oom = 1;
+            return;
+        }
+        for (size_t i = 0; i < c->seen_cap; i++)
+            if (c->seen[i]) {
+                size_t j = c->seen[i] & (cap - 1);
+                while (ns[j])
+                    j = (j + 1) & (cap - 1);
+                ns[j] = c->seen[i];
+            }
+        free(c->seen);
+        c->seen = ns;
+        c->seen_cap = cap;
+    }
+    uint64_t h = term_hash(kv->value.ptr, kv->value.len);
+    h = h ? h : 1;
+    size_t i = h & (c->seen_cap - 1);
+    while (c->seen[i] && c->seen[i] != h)
+        i = (i + 1) & (c->seen_cap - 1);
+    if (c->seen[i])
+        return;
+    c->seen[i] = h;
+    if (++c->nseen * SEG_META_COL_MAX_DISTINCT_SHARE > c->present) {
+        c->kind = 0;
+        free(c->seen);
+        c->seen = NULL;
+        c->seen_cap = c->nseen = 0;
+    }
+}
+
+/* Pass 2b: the distinct values of a dictionary candidate left (dropped
+ * past the writer's share: hashes may have collided). */
 static void collect_value(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud)
 {
     (void)at;
@@ -570,14 +620,23 @@ static int write_meta_columns(merge *m)
         m->key_col[col->key] = (uint8_t)(c + 1);
     }
     m->ncols = (uint32_t)nc;
-    /* pass 2: distinct values of the dictionary candidates */
+    /* pass 2: distinct values of the dictionary candidates, first by hash
+     * (2a), then as strings for those still in the running (2b) */
     int oom = 0;
-    for (uint32_t i = 0; dicts && i < m->n && !oom; i++)
-        for (uint32_t row = 0; row < seg_get_info(m->in[i])->events && !oom; row++) {
-            if (row_meta(m, i, row, &ev, SEG_PART_META) < 0)
-                goto out;
-            first_values(m, i, row, &ev, collect_value, &oom);
+    for (int step = 0; step < 2 && dicts && !oom; step++) {
+        for (uint32_t i = 0; i < m->n && !oom; i++)
+            for (uint32_t row = 0; row < seg_get_info(m->in[i])->events && !oom; row++) {
+                if (row_meta(m, i, row, &ev, SEG_PART_META) < 0)
+                    goto out;
+                first_values(m, i, row, &ev, step ? collect_value : count_hash, &oom);
+            }
+        dicts = 0;
+        for (uint32_t c = 0; c < m->ncols; c++) {
+            free(m->cols[c].seen);
+            m->cols[c].seen = NULL;
+            dicts |= m->cols[c].kind == SEG_META_COL_DICT;
         }
+    }
     for (uint32_t c = 0; c < m->ncols && !oom; c++) {
         mcolb *col = &m->cols[c];
         col->hs.out = &col->has;
@@ -1227,6 +1286,7 @@ static void merge_free(merge *m)
         free(m->remap[i]);
     free(m->remap);
     for (uint32_t c = 0; c < SEG_MAX_META_COLUMNS; c++) {
+        free(m->cols[c].seen);
         strtab_free(&m->cols[c].vals);
         free(m->cols[c].sorted);
         free(m->cols[c].vrank);

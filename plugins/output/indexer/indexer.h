@@ -52,13 +52,12 @@
 /* Alternatives a head scan tests per row ("(a OR b) c": two): as many as
  * the query library gives (Q_MAX_ALTS); past it, every row is visited. */
 #define INDEXER_MAX_SCAN_ALTS 8u
-/* Rows one compaction may merge. A streaming merge holds about 30 bytes a
- * row (the inputs' decoded columns, 26, and the renumbering, 4) plus the
- * filters (~12 a row), the term index and zstd's tables: an estimated
- * 450 MiB at 8M rows besides the mapped inputs (318 MiB measured at 1M,
- * mapped inputs included; the old merge took 1,068), and a segment's
- * term index stays well inside SEG_MAX_TERM_INDEX_RAW. Larger windows
- * stay split. */
+/* Rows one compaction may merge. A streaming merge holds no event, but
+ * about 155 bytes a row besides the mapped inputs (the inputs' decoded
+ * columns, the renumbering, the filters): measured 580 MiB peak at 2M rows
+ * with the mapped inputs, so some 2 GiB at 8M (the old merge took 2,001
+ * MiB at 2M), and a segment's term index stays well inside
+ * SEG_MAX_TERM_INDEX_RAW. Larger windows stay split. */
 #define INDEXER_MAX_MERGE_EVENTS (8u << 20)
 
 typedef struct head_entry {
