@@ -37,26 +37,6 @@ static inline void strtab_prefetch(const strtab *t, uint64_t h)
     if (t->nslots)
         __builtin_prefetch(&t->slots[h & (t->nslots - 1)]);
 }
-/* The next steps of a batch, once its slots are loaded: start loading the
- * entry the first slot names (when its hash tag matches), then the bytes
- * of that entry, so that the three dependent cache misses of a lookup
- * (slot, entry, bytes) overlap across the batch instead of queueing. */
-static inline void strtab_prefetch_entry(const strtab *t, uint64_t h)
-{
-    if (!t->nslots)
-        return;
-    uint64_t sl = t->slots[h & (t->nslots - 1)];
-    if (sl && sl >> 32 == h >> 32)
-        __builtin_prefetch(&t->ent[(uint32_t)sl - 1]);
-}
-static inline void strtab_prefetch_bytes(const strtab *t, uint64_t h)
-{
-    if (!t->nslots)
-        return;
-    uint64_t sl = t->slots[h & (t->nslots - 1)];
-    if (sl && sl >> 32 == h >> 32)
-        __builtin_prefetch(t->arena.buf + t->ent[(uint32_t)sl - 1].off);
-}
 /* Lookup without inserting; -1 when absent. */
 int64_t strtab_find(const strtab *t, const char *s, size_t len);
 static inline const char *strtab_str(const strtab *t, uint32_t id)

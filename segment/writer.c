@@ -427,10 +427,7 @@ static void intern_row(windex *x)
         r->hash = term_hash(x->rbytes.buf + r->off, r->len);
         strtab_prefetch(&x->terms, r->hash);
     }
-    for (size_t i = 0; i < x->nr; i++)
-        strtab_prefetch_entry(&x->terms, x->rterms[i].hash);
-    for (size_t i = 0; i < x->nr; i++)
-        strtab_prefetch_bytes(&x->terms, x->rterms[i].hash);
+
     for (size_t i = 0; i < x->nr && !x->oom; i++) {
         const struct rterm *r = &x->rterms[i];
         int64_t id = strtab_intern_hashed(&x->terms, x->rbytes.buf + r->off, r->len, r->hash);
