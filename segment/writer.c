@@ -427,7 +427,6 @@ static void intern_row(windex *x)
         r->hash = term_hash(x->rbytes.buf + r->off, r->len);
         strtab_prefetch(&x->terms, r->hash);
     }
-
     for (size_t i = 0; i < x->nr && !x->oom; i++) {
         const struct rterm *r = &x->rterms[i];
         int64_t id = strtab_intern_hashed(&x->terms, x->rbytes.buf + r->off, r->len, r->hash);
