@@ -106,7 +106,8 @@ int main(int argc, char **argv)
         return 1;
     printf("{\"mode\":\"%s\",\"inputs\":%zu,\"events\":%llu,\"cpu_s\":%.3f,\"wall_s\":%.3f,"
            "\"max_rss_kib\":%ld,\"bytes\":%lld}\n",
-           mode, n, (unsigned long long)events, cpu, wall, status_kib("VmHWM"), (long long)st.st_size);
+           mode, n, (unsigned long long)events, cpu, wall, status_kib("VmHWM"),
+           (long long)st.st_size);
     for (size_t k = 0; k < n; k++)
         seg_close(rs[k]);
     free(rs);
