@@ -25,9 +25,10 @@
  * filters, the largest term's rows and the distinct values of dictionary
  * candidates (8 bytes a value while counting by hash), instead of every
  * event, every (term, row) pair and the whole file. The readers hold their
- * decoded columns (about 26 bytes a row) and their mapped files. The output is written to PATH.tmp,
- * fsynced, renamed and its directory fsynced; the spool files are unlinked as soon as they are
- * opened, so a crash leaves no more than PATH.tmp.
+ * decoded columns (about 26 bytes a row) and their mapped files. The
+ * output is written to PATH.tmp, fsynced, renamed and its directory
+ * fsynced; the spool files are unlinked as soon as they are opened, so a
+ * crash leaves no more than PATH.tmp.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -91,18 +92,9 @@ static int fo_flush(fout *f)
         return -1;
     if (f->in_sec)
         f->crc = crc32c(f->crc, f->buf.buf, f->buf.len);
-    const uint8_t *p = (const uint8_t *)f->buf.buf;
-    size_t len = f->buf.len;
-    while (len) {
-        ssize_t n = write(f->fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            f->bad = 1;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
+    if (seg_write_all(f->fd, f->buf.buf, f->buf.len) < 0) {
+        f->bad = 1;
+        return -1;
     }
     f->off += f->buf.len;
     sb_reset(&f->buf);
@@ -204,15 +196,12 @@ typedef struct morder {
     size_t nh;
 } morder;
 
-static int mo_less(const morder *m, uint32_t a, uint32_t b)
+/* Input a's next row goes before input b's. */
+static int mo_less(const void *ctx, uint32_t a, uint32_t b)
 {
+    const morder *m = ctx;
     int64_t x = m->ing[a][m->pos[a]], y = m->ing[b][m->pos[b]];
     return x < y || (x == y && a < b);
-}
-
-static int mo_less_fn(const void *ctx, uint32_t a, uint32_t b)
-{
-    return mo_less(ctx, a, b);
 }
 
 static void mo_reset(morder *m)
@@ -224,7 +213,7 @@ static void mo_reset(morder *m)
             m->heap[m->nh++] = (uint32_t)i;
     }
     for (size_t i = m->nh; i-- > 0;)
-        heap_down(m->heap, m->nh, i, mo_less_fn, m);
+        heap_down(m->heap, m->nh, i, mo_less, m);
 }
 
 static int mo_init(morder *m, seg_reader *const *in, size_t n)
@@ -255,7 +244,7 @@ static int mo_next(morder *m, uint32_t *src, uint32_t *row)
     *row = (uint32_t)m->pos[top]++;
     if (m->pos[top] == m->events[top])
         m->heap[0] = m->heap[--m->nh];
-    heap_down(m->heap, m->nh, 0, mo_less_fn, m);
+    heap_down(m->heap, m->nh, 0, mo_less, m);
     return 1;
 }
 
@@ -346,7 +335,6 @@ typedef struct merge {
     morder mo;
     udict svc, host, keys;
     uint32_t **remap; /* per input: its row -> output row */
-    int in_order;     /* every input's rows follow the previous input's */
     mcolb cols[SEG_MAX_META_COLUMNS];
     uint32_t ncols;
     uint8_t *key_col; /* per union key rank: its column + 1, or 0 */
@@ -376,7 +364,8 @@ static void at_stage(merge *m, const char *name)
         m->stage(m->stage_ud, name);
 }
 
-static int row_meta(merge *m, uint32_t src, uint32_t row, strata_event *ev, unsigned parts)
+/* Row `row` of input src (the parts asked for), or -1 with the reader's error. */
+static int read_row(merge *m, uint32_t src, uint32_t row, strata_event *ev, unsigned parts)
 {
     if (seg_row_parts(m->in[src], row, ev, parts) < 0)
         return mfail(m, "%s", seg_error(m->in[src]));
@@ -407,11 +396,10 @@ static int write_columns(merge *m)
     }
     seg_rollup_acc roll = {0};
     int rc = -1;
-    uint32_t src, row, last_src = 0;
+    uint32_t src, row;
     at_stage(m, "columns");
     int64_t prev_i = 0, prev_e = 0;
     uint64_t o = 0;
-    m->in_order = 1;
     mo_reset(&m->mo);
     while (mo_next(&m->mo, &src, &row)) {
         const seg_reader *r = m->in[src];
@@ -436,9 +424,6 @@ static int write_columns(merge *m)
             m->tail.min_event = evt;
         if (o == 0 || evt > m->tail.max_event)
             m->tail.max_event = evt;
-        if (src < last_src)
-            m->in_order = 0;
-        last_src = src;
         prev_i = ing;
         prev_e = evt;
         m->remap[src][row] = (uint32_t)o++;
@@ -540,7 +525,7 @@ static void count_hash(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, voi
  * past the writer's share: hashes may have collided). */
 static void collect_value(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud)
 {
-    (void)at;
+    (void)m, (void)at;
     int *oom = ud;
     if (c->kind != SEG_META_COL_DICT)
         return;
@@ -549,9 +534,7 @@ static void collect_value(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, 
     else if (c->vals.n * SEG_META_COL_MAX_DISTINCT_SHARE > c->present) {
         c->kind = 0;
         strtab_free(&c->vals);
-        memset(&c->vals, 0, sizeof c->vals);
     }
-    (void)m;
 }
 
 /* Pass 3: the row's value into its column. */
@@ -592,7 +575,7 @@ static int write_meta_columns(merge *m)
     uint64_t seq = 0;
     for (uint32_t i = 0; i < m->n; i++)
         for (uint32_t row = 0; row < seg_get_info(m->in[i])->events; row++) {
-            if (row_meta(m, i, row, &ev, SEG_PART_META) < 0)
+            if (read_row(m, i, row, &ev, SEG_PART_META) < 0)
                 goto out;
             const uint32_t *ranks = seg_row_key_ranks(m->in[i], row);
             seq++;
@@ -626,7 +609,7 @@ static int write_meta_columns(merge *m)
     for (int step = 0; step < 2 && dicts && !oom; step++) {
         for (uint32_t i = 0; i < m->n && !oom; i++)
             for (uint32_t row = 0; row < seg_get_info(m->in[i])->events && !oom; row++) {
-                if (row_meta(m, i, row, &ev, SEG_PART_META) < 0)
+                if (read_row(m, i, row, &ev, SEG_PART_META) < 0)
                     goto out;
                 first_values(m, i, row, &ev, step ? collect_value : count_hash, &oom);
             }
@@ -655,7 +638,7 @@ static int write_meta_columns(merge *m)
     uint32_t src, row;
     mo_reset(&m->mo);
     while (mo_next(&m->mo, &src, &row)) {
-        if (row_meta(m, src, row, &ev, SEG_PART_META) < 0)
+        if (read_row(m, src, row, &ev, SEG_PART_META) < 0)
             goto out;
         uint8_t got[SEG_MAX_META_COLUMNS] = {0};
         first_values(m, src, row, &ev, encode_value, got);
@@ -704,15 +687,14 @@ out:
 
 /* ---- row blocks ------------------------------------------------------------------------------ */
 
-/* Mark the kvs (numbered within the staged block from `base`) whose values
- * a meta column holds. */
+/* Mark the row's kvs (ud: its flags in the staged block) whose values a
+ * meta column holds. */
 static void mark_in_col(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud)
 {
-    (void)kv;
+    (void)m, (void)kv;
     uint8_t *in_col = ud;
     if (c->kind)
         in_col[at] = 1;
-    (void)m;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -757,8 +739,7 @@ static int flush_block(merge *m, seg_writer *sw, uint32_t **lrank, size_t *lcap,
         free(pairs);
         *lcap = nl;
     }
-    uint32_t *o = *order, *r = *lrank;
-    seg_block_keys keys = {r, o, nl, in_col};
+    seg_block_keys keys = {*lrank, *order, nl, in_col};
     if (seg_block_encode(sw, 0, seg_writer_count(sw), &keys, cctx, scratch, &m->f.buf, entry,
                          fo_pos(&m->f) - m->f.sec_start, m->err, m->errlen) < 0)
         return -1;
@@ -774,8 +755,7 @@ static int write_blocks(merge *m)
     size_t in_cap = 4096, lcap = 0; /* kvs of one staged block, grown as needed */
     uint8_t *in_col = malloc(in_cap);
     uint32_t *lrank = NULL, *order = NULL;
-    seg_writer_opts so = m->o;
-    seg_writer *sw = seg_writer_new_staging(&so);
+    seg_writer *sw = seg_writer_new_staging(&m->o);
     ZSTD_CDict *cdict = NULL;
     ZSTD_CCtx *cctx = seg_block_cctx(&m->o, &cdict);
     seg_block_scratch scratch = {0};
@@ -791,7 +771,7 @@ static int write_blocks(merge *m)
     strata_event ev;
     mo_reset(&m->mo);
     while (mo_next(&m->mo, &src, &row)) {
-        if (row_meta(m, src, row, &ev, SEG_PART_ALL) < 0)
+        if (read_row(m, src, row, &ev, SEG_PART_ALL) < 0)
             goto out;
         if (nkv + ev.meta_count > in_cap) {
             size_t cap = in_cap * 2;
@@ -854,22 +834,13 @@ typedef struct tmerge {
     size_t nh;
 } tmerge;
 
-static int term_cmp(const char *a, size_t alen, const char *b, size_t blen)
+/* Input a's current term goes before input b's. */
+static int tm_less(const void *ctx, uint32_t a, uint32_t b)
 {
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen < blen ? -1 : alen > blen);
-}
-
-static int tm_less(const tmerge *t, uint32_t a, uint32_t b)
-{
+    const tmerge *t = ctx;
     const tsrc *x = &t->src[a], *y = &t->src[b];
-    int c = term_cmp(x->term, x->len, y->term, y->len);
+    int c = seg_term_cmp(x->term, x->len, y->term, y->len);
     return c < 0 || (c == 0 && a < b);
-}
-
-static int tm_less_fn(const void *ctx, uint32_t a, uint32_t b)
-{
-    return tm_less(ctx, a, b);
 }
 
 static void tm_up(tmerge *t, size_t i)
@@ -1048,11 +1019,12 @@ static int merge_terms(merge *m, tout *t)
          * equal terms earlier input first) */
         size_t k = 0;
         uint64_t total = 0;
-        while (tm.nh && term_cmp(tm.src[tm.heap[0]].term, tm.src[tm.heap[0]].len, term, len) == 0) {
+        while (tm.nh &&
+               seg_term_cmp(tm.src[tm.heap[0]].term, tm.src[tm.heap[0]].len, term, len) == 0) {
             ins[k++] = tm.heap[0];
             total += tm.src[tm.heap[0]].df;
             tm.heap[0] = tm.heap[--tm.nh];
-            heap_down(tm.heap, tm.nh, 0, tm_less_fn, &tm);
+            heap_down(tm.heap, tm.nh, 0, tm_less, &tm);
         }
         if (total > rcap) {
             size_t cap = total * 2;

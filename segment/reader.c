@@ -1209,12 +1209,6 @@ static int titer_next(titer *it)
     return 1;
 }
 
-static int term_cmp(const char *a, size_t alen, const char *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    return c ? c : (alen < blen ? -1 : alen > blen);
-}
-
 /* The last block whose first term is <= key (0 when key precedes all). */
 static int find_block(seg_reader *r, const char *key, size_t klen, uint32_t *out)
 {
@@ -1228,7 +1222,7 @@ static int find_block(seg_reader *r, const char *key, size_t klen, uint32_t *out
         const uint8_t *t = get_bytes(&c, SEG_MAX_TERM, &n);
         if (!t)
             return set_err(r, "segment term block %u: first term malformed", mid);
-        if (term_cmp((const char *)t, n, key, klen) <= 0)
+        if (seg_term_cmp((const char *)t, n, key, klen) <= 0)
             lo = mid;
         else
             hi = mid;
@@ -1340,7 +1334,7 @@ roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len)
             return NULL;
         if (got == 0)
             break;
-        int c = term_cmp(it.term, it.tlen, term, len);
+        int c = seg_term_cmp(it.term, it.tlen, term, len);
         if (c == 0)
             return titer_postings(&it);
         if (c > 0)
@@ -1363,7 +1357,7 @@ int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, vo
         int got = titer_next(&it);
         if (got <= 0)
             return got;
-        int c = term_cmp(it.term, it.tlen < plen ? it.tlen : plen, prefix, plen);
+        int c = seg_term_cmp(it.term, it.tlen < plen ? it.tlen : plen, prefix, plen);
         if (c < 0)
             continue;
         if (c > 0)

@@ -7,6 +7,18 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+/* Term (and dictionary string) order: bytes, a shorter string first on a
+ * common prefix. */
+static inline int seg_term_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen < blen ? -1 : alen > blen);
+}
+
+/* Write all of buf to fd (retrying short writes and EINTR); 0 or -1. */
+int seg_write_all(int fd, const void *buf, size_t len);
 
 /* fsync the directory holding path, so a rename into it is durable. */
 int seg_fsync_dir(const char *path, char *err, size_t errlen);

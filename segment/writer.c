@@ -1578,9 +1578,9 @@ fail:
     return -1;
 }
 
-/* Write all of buf to fd. */
-static int write_all(int fd, const uint8_t *buf, size_t len)
+int seg_write_all(int fd, const void *p, size_t len)
 {
+    const uint8_t *buf = p;
     while (len) {
         ssize_t n = write(fd, buf, len);
         if (n < 0 && errno == EINTR)
@@ -1601,7 +1601,7 @@ int seg_write_file(const char *path, const uint8_t *buf, size_t len, char *err, 
         return -1;
     }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+    if (fd < 0 || seg_write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
         snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
         if (fd >= 0)
             close(fd);
