@@ -12,6 +12,7 @@
 
 #include <zstd.h>
 
+#include "format.h"
 #include "segment.h"
 #include "strbuf.h"
 #include "strtab.h"
@@ -61,6 +62,36 @@ typedef struct seg_ptab {
 int seg_ptab_add(seg_ptab *t, const seg_pent *e);
 /* The next entry with hash h: start with *i = SIZE_MAX; NULL after the last. */
 const seg_pent *seg_ptab_next(const seg_ptab *t, uint64_t h, size_t *i);
+
+/* ---- the term dictionary --------------------------------------------------------------- */
+
+/* Front-coded term blocks grouped into zstd chunks (SEC_TERMS) and the index
+ * over them (SEC_TERM_INDEX), built term by term in sorted order. Zero it,
+ * set level, and free with seg_termw_free. */
+typedef struct seg_termw {
+    strbuf raw, chunks, blocks, firsts;
+    uint64_t nterms;
+    char prev[SEG_MAX_TERM];
+    size_t prev_len;
+    int level; /* zstd level of chunks and index */
+} seg_termw;
+
+/* The next term (len <= SEG_MAX_TERM, after the previous one) with df
+ * rows. Every SEG_TERMS_PER_BLOCK terms a block starts, its postings at
+ * post_base in SEC_POSTINGS, and a full chunk is first compressed onto out,
+ * whose end is at offset out_at of SEC_TERMS. A list of at most
+ * SEG_INLINE_POSTINGS rows is written inline from rows; a longer one needs
+ * seg_termw_ref next. 0, or -1 with err. */
+int seg_termw_add(seg_termw *t, const char *term, size_t len, const uint32_t *rows, uint32_t df,
+                  uint64_t post_base, strbuf *out, uint64_t out_at, char *err, size_t errlen);
+/* Where the term's postings entry is: an earlier entry with the same rows
+ * (same), else a new one of len bytes at the end of SEC_POSTINGS. */
+void seg_termw_ref(seg_termw *t, const seg_pent *same, uint64_t len);
+/* Compress the last chunk onto out, ending SEC_TERMS; 0, or -1 with err. */
+int seg_termw_finish(seg_termw *t, strbuf *out, uint64_t out_at, char *err, size_t errlen);
+/* Append SEC_TERM_INDEX (one zstd frame) to out; 0, or -1 with err. */
+int seg_termw_index(seg_termw *t, strbuf *out, char *err, size_t errlen);
+void seg_termw_free(seg_termw *t);
 
 /* ---- meta columns ------------------------------------------------------------ */
 

@@ -867,13 +867,9 @@ static int tm_advance(merge *m, tmerge *t, uint32_t i)
     return 0;
 }
 
-/* The state of writing terms: front-coded blocks in zstd chunks, the index
- * over them, and the two spools. */
+/* The state of writing terms: the term dictionary and the two spools. */
 typedef struct tout {
-    strbuf raw, chunks, blocks, firsts;
-    uint64_t nterms;
-    char prev[SEG_MAX_TERM];
-    size_t prev_len;
+    seg_termw tw;
     fout post;             /* the postings spool */
     fout pairs;            /* (term, block) pairs */
     uint64_t *block_terms; /* per row block: distinct terms */
@@ -883,26 +879,6 @@ typedef struct tout {
     char *rbuf;
     size_t rcap;
 } tout;
-
-/* Compress the term blocks gathered in raw as one chunk of SEC_TERMS. */
-static int flush_chunk(merge *m, tout *t)
-{
-    strbuf *out = &m->f.buf;
-    size_t bound = ZSTD_compressBound(t->raw.len);
-    if (t->raw.oom || sb_reserve(out, bound) < 0)
-        return mfail(m, "out of memory compressing terms");
-    uint64_t at = fo_pos(&m->f) - m->f.sec_start;
-    size_t clen =
-        ZSTD_compress(out->buf + out->len, bound, t->raw.buf, t->raw.len, m->o.zstd_level);
-    if (ZSTD_isError(clen))
-        return mfail(m, "zstd: %s", ZSTD_getErrorName(clen));
-    out->len += clen;
-    put_u64(&t->chunks, at);
-    put_u32(&t->chunks, (uint32_t)clen);
-    put_u32(&t->chunks, (uint32_t)t->raw.len);
-    sb_reset(&t->raw);
-    return fo_maybe_flush(&m->f) < 0 ? mfail(m, "cannot write terms: %s", strerror(errno)) : 0;
-}
 
 /* Is the spooled entry at off the same bytes as t->entry? */
 static int same_entry(tout *t, const seg_pent *e)
@@ -921,31 +897,12 @@ static int same_entry(tout *t, const seg_pent *e)
 static int put_term(merge *m, tout *t, const char *term, size_t len, const uint32_t *rows,
                     uint32_t n)
 {
-    if (t->nterms % SEG_TERMS_PER_BLOCK == 0) {
-        uint64_t blk = t->nterms / SEG_TERMS_PER_BLOCK;
-        if (blk % SEG_TERM_BLOCKS_PER_CHUNK == 0 && blk && flush_chunk(m, t) < 0)
-            return -1;
-        put_u32(&t->blocks, (uint32_t)t->firsts.len);
-        put_u32(&t->blocks, (uint32_t)t->raw.len);
-        put_u64(&t->blocks, fo_pos(&t->post));
-        put_bytes(&t->firsts, term, len);
-        put_varint(&t->raw, 0);
-        put_bytes(&t->raw, term, len);
-    } else {
-        size_t shared = 0, lim = t->prev_len < len ? t->prev_len : len;
-        while (shared < lim && t->prev[shared] == term[shared])
-            shared++;
-        put_varint(&t->raw, shared);
-        put_bytes(&t->raw, term + shared, len - shared);
-    }
-    memcpy(t->prev, term, len);
-    t->prev_len = len;
-    t->nterms++;
-    put_varint(&t->raw, n);
-    if (n <= SEG_INLINE_POSTINGS) {
-        for (uint32_t k = 0; k < n; k++)
-            put_varint(&t->raw, k ? rows[k] - rows[k - 1] : rows[0]);
-    } else {
+    if (seg_termw_add(&t->tw, term, len, rows, n, fo_pos(&t->post), &m->f.buf,
+                      fo_pos(&m->f) - m->f.sec_start, m->err, m->errlen) < 0)
+        return -1;
+    if (fo_maybe_flush(&m->f) < 0)
+        return mfail(m, "cannot write terms: %s", strerror(errno));
+    if (n > SEG_INLINE_POSTINGS) {
         sb_reset(&t->entry);
         if (seg_postings_encode(rows, n, &t->entry, &t->rbuf, &t->rcap) < 0)
             return mfail(m, "out of memory building postings");
@@ -955,15 +912,10 @@ static int put_term(merge *m, tout *t, const char *term, size_t len, const uint3
         size_t at = SIZE_MAX;
         while ((dup = seg_ptab_next(&t->dups, h, &at)) && !same_entry(t, dup))
             ;
-        if (dup) {
-            put_varint(&t->raw, 0);
-            put_varint(&t->raw, dup->off);
-            put_varint(&t->raw, dup->len);
-        } else {
-            uint64_t off = fo_pos(&t->post);
-            put_varint(&t->raw, t->entry.len);
+        seg_termw_ref(&t->tw, dup, t->entry.len);
+        if (!dup) {
+            seg_pent e = {h, fo_pos(&t->post), t->entry.len, NULL, 0};
             sb_append(&t->post.buf, t->entry.buf, t->entry.len);
-            seg_pent e = {h, off, t->entry.len, NULL, 0};
             if (seg_ptab_add(&t->dups, &e) < 0 || fo_maybe_flush(&t->post) < 0)
                 return mfail(m, "cannot spool postings: %s",
                              t->post.bad ? strerror(errno) : "out of memory");
@@ -986,8 +938,7 @@ static int put_term(merge *m, tout *t, const char *term, size_t len, const uint3
     if (fo_maybe_flush(&t->pairs) < 0)
         return mfail(m, "cannot spool filters: %s",
                      t->pairs.bad ? strerror(errno) : "out of memory");
-    return t->raw.oom || t->blocks.oom || t->firsts.oom ? mfail(m, "out of memory building terms")
-                                                        : 0;
+    return t->tw.raw.oom ? mfail(m, "out of memory building terms") : 0;
 }
 
 /* Merge the term dictionaries into SEC_TERMS (postings and pairs spooled). */
@@ -1069,7 +1020,7 @@ static int merge_terms(merge *m, tout *t)
             if (tm_advance(m, &tm, ins[j]) < 0)
                 goto out;
     }
-    if (t->raw.len && flush_chunk(m, t) < 0)
+    if (seg_termw_finish(&t->tw, &m->f.buf, fo_pos(&m->f) - m->f.sec_start, m->err, m->errlen) < 0)
         goto out;
     fo_sec_end(&m->f, SEC_TERMS);
     rc = 0;
@@ -1084,37 +1035,14 @@ out:
     return rc;
 }
 
-/* SEC_TERM_INDEX: counts, chunk table, block table and first terms, as
- * one zstd frame. */
+/* SEC_TERM_INDEX, from the term dictionary just written. */
 static int write_term_index(merge *m, tout *t)
 {
-    strbuf idx = {0};
-    uint64_t tblocks = (t->nterms + SEG_TERMS_PER_BLOCK - 1) / SEG_TERMS_PER_BLOCK;
-    put_u64(&idx, t->nterms);
-    put_u32(&idx, (uint32_t)tblocks);
-    put_u32(&idx,
-            (uint32_t)((tblocks + SEG_TERM_BLOCKS_PER_CHUNK - 1) / SEG_TERM_BLOCKS_PER_CHUNK));
-    sb_append(&idx, t->chunks.buf, t->chunks.len);
-    sb_append(&idx, t->blocks.buf, t->blocks.len);
-    sb_append(&idx, t->firsts.buf, t->firsts.len);
-    int rc = -1;
-    size_t bound = ZSTD_compressBound(idx.len);
     fo_sec_begin(&m->f);
-    if (idx.oom || t->chunks.oom || sb_reserve(&m->f.buf, bound) < 0) {
-        mfail(m, "out of memory compressing the term index");
-        goto out;
-    }
-    size_t n = ZSTD_compress(m->f.buf.buf + m->f.buf.len, bound, idx.buf, idx.len, m->o.zstd_level);
-    if (ZSTD_isError(n)) {
-        mfail(m, "zstd: %s", ZSTD_getErrorName(n));
-        goto out;
-    }
-    m->f.buf.len += n;
+    if (seg_termw_index(&t->tw, &m->f.buf, m->err, m->errlen) < 0)
+        return -1;
     fo_sec_end(&m->f, SEC_TERM_INDEX);
-    rc = 0;
-out:
-    sb_free(&idx);
-    return rc;
+    return 0;
 }
 
 /* Copy a spool's bytes into the output as section `id`. */
@@ -1143,7 +1071,7 @@ static int write_blooms(merge *m, tout *t)
     at_stage(m, "filters");
     if (fo_flush(&t->pairs) < 0)
         return mfail(m, "cannot spool filters: %s", strerror(errno));
-    uint64_t sm = seg_bloom_bits(t->nterms, SEG_BLOOM_BITS_PER_TERM);
+    uint64_t sm = seg_bloom_bits(t->tw.nterms, SEG_BLOOM_BITS_PER_TERM);
     uint8_t *sbits = calloc(sm / 8, 1);
     uint64_t *boff = malloc((m->blocks + 1) * sizeof *boff);
     uint8_t *rbuf = malloc(MERGE_PAIR_READ);
@@ -1214,6 +1142,7 @@ static int write_index(merge *m)
 {
     tout t;
     memset(&t, 0, sizeof t);
+    t.tw.level = m->o.zstd_level;
     t.post.fd = t.pairs.fd = -1;
     int rc = -1;
     t.block_terms = calloc(m->blocks + 1, sizeof *t.block_terms);
@@ -1234,10 +1163,7 @@ out:
         close(t.pairs.fd);
     sb_free(&t.post.buf);
     sb_free(&t.pairs.buf);
-    sb_free(&t.raw);
-    sb_free(&t.chunks);
-    sb_free(&t.blocks);
-    sb_free(&t.firsts);
+    seg_termw_free(&t.tw);
     sb_free(&t.entry);
     sb_free(&t.cmp);
     free(t.rbuf);

@@ -1131,38 +1131,113 @@ uint64_t seg_bloom_bits(uint64_t n, unsigned bpk)
     return m < 64 ? 64 : m;
 }
 
-/* Compress the current chunk of term blocks into the file and record it
- * (offset within SEC_TERMS starting at sec_start, compressed and raw length). */
-static int flush_term_chunk(build *b, strbuf *raw, strbuf *chunks, size_t sec_start)
+/* Compress the gathered term blocks as one chunk onto out, whose end is at
+ * offset out_at of SEC_TERMS, and record it in the chunk table. */
+static int termw_chunk(seg_termw *t, strbuf *out, uint64_t out_at, char *err, size_t errlen)
 {
-    size_t bound = ZSTD_compressBound(raw->len);
-    size_t at = b->out.len;
-    if (raw->oom || sb_reserve(&b->out, bound) < 0)
-        return fail(b, "out of memory compressing terms");
-    size_t clen = ZSTD_compress(b->out.buf + at, bound, raw->buf, raw->len, b->w->o.zstd_level);
-    if (ZSTD_isError(clen))
-        return fail(b, "zstd: %s", ZSTD_getErrorName(clen));
-    b->out.len += clen;
-    put_u64(chunks, at - sec_start);
-    put_u32(chunks, (uint32_t)clen);
-    put_u32(chunks, (uint32_t)raw->len);
-    sb_reset(raw);
+    size_t bound = ZSTD_compressBound(t->raw.len);
+    if (t->raw.oom || sb_reserve(out, bound) < 0) {
+        snprintf(err, errlen, "out of memory compressing terms");
+        return -1;
+    }
+    size_t clen = ZSTD_compress(out->buf + out->len, bound, t->raw.buf, t->raw.len, t->level);
+    if (ZSTD_isError(clen)) {
+        snprintf(err, errlen, "zstd: %s", ZSTD_getErrorName(clen));
+        return -1;
+    }
+    out->len += clen;
+    put_u64(&t->chunks, out_at);
+    put_u32(&t->chunks, (uint32_t)clen);
+    put_u32(&t->chunks, (uint32_t)t->raw.len);
+    sb_reset(&t->raw);
     return 0;
 }
 
-/* Append raw as one zstd frame (content size recorded) at the writer's
- * level: 0, or -1 with the build's error set. */
-static int put_zstd(build *b, const strbuf *raw)
+int seg_termw_add(seg_termw *t, const char *term, size_t len, const uint32_t *rows, uint32_t df,
+                  uint64_t post_base, strbuf *out, uint64_t out_at, char *err, size_t errlen)
 {
-    size_t bound = ZSTD_compressBound(raw->len);
-    if (sb_reserve(&b->out, bound) < 0)
-        return fail(b, "out of memory compressing the term index");
-    size_t n =
-        ZSTD_compress(b->out.buf + b->out.len, bound, raw->buf, raw->len, b->w->o.zstd_level);
-    if (ZSTD_isError(n))
-        return fail(b, "zstd: %s", ZSTD_getErrorName(n));
-    b->out.len += n;
+    if (t->nterms % SEG_TERMS_PER_BLOCK == 0) {
+        uint64_t blk = t->nterms / SEG_TERMS_PER_BLOCK;
+        if (blk % SEG_TERM_BLOCKS_PER_CHUNK == 0 && blk &&
+            termw_chunk(t, out, out_at, err, errlen) < 0)
+            return -1;
+        put_u32(&t->blocks, (uint32_t)t->firsts.len);
+        put_u32(&t->blocks, (uint32_t)t->raw.len);
+        put_u64(&t->blocks, post_base);
+        put_bytes(&t->firsts, term, len);
+        put_varint(&t->raw, 0);
+        put_bytes(&t->raw, term, len);
+    } else {
+        size_t shared = 0, lim = t->prev_len < len ? t->prev_len : len;
+        while (shared < lim && t->prev[shared] == term[shared])
+            shared++;
+        put_varint(&t->raw, shared);
+        put_bytes(&t->raw, term + shared, len - shared);
+    }
+    memcpy(t->prev, term, len);
+    t->prev_len = len;
+    t->nterms++;
+    put_varint(&t->raw, df);
+    if (df <= SEG_INLINE_POSTINGS)
+        for (uint32_t k = 0; k < df; k++)
+            put_varint(&t->raw, k ? rows[k] - rows[k - 1] : rows[0]);
+    if (t->raw.oom || t->blocks.oom || t->firsts.oom) {
+        snprintf(err, errlen, "out of memory building the term dictionary");
+        return -1;
+    }
     return 0;
+}
+
+void seg_termw_ref(seg_termw *t, const seg_pent *same, uint64_t len)
+{
+    if (same) {
+        put_varint(&t->raw, 0);
+        put_varint(&t->raw, same->off);
+        put_varint(&t->raw, same->len);
+    } else {
+        put_varint(&t->raw, len);
+    }
+}
+
+int seg_termw_finish(seg_termw *t, strbuf *out, uint64_t out_at, char *err, size_t errlen)
+{
+    return t->raw.len ? termw_chunk(t, out, out_at, err, errlen) : 0;
+}
+
+int seg_termw_index(seg_termw *t, strbuf *out, char *err, size_t errlen)
+{
+    strbuf idx = {0};
+    uint64_t tblocks = (t->nterms + SEG_TERMS_PER_BLOCK - 1) / SEG_TERMS_PER_BLOCK;
+    put_u64(&idx, t->nterms);
+    put_u32(&idx, (uint32_t)tblocks);
+    put_u32(&idx,
+            (uint32_t)((tblocks + SEG_TERM_BLOCKS_PER_CHUNK - 1) / SEG_TERM_BLOCKS_PER_CHUNK));
+    sb_append(&idx, t->chunks.buf, t->chunks.len);
+    sb_append(&idx, t->blocks.buf, t->blocks.len);
+    sb_append(&idx, t->firsts.buf, t->firsts.len);
+    int rc = -1;
+    size_t bound = ZSTD_compressBound(idx.len);
+    if (idx.oom || t->chunks.oom || sb_reserve(out, bound) < 0) {
+        snprintf(err, errlen, "out of memory compressing the term index");
+    } else {
+        size_t n = ZSTD_compress(out->buf + out->len, bound, idx.buf, idx.len, t->level);
+        if (ZSTD_isError(n)) {
+            snprintf(err, errlen, "zstd: %s", ZSTD_getErrorName(n));
+        } else {
+            out->len += n;
+            rc = 0;
+        }
+    }
+    sb_free(&idx);
+    return rc;
+}
+
+void seg_termw_free(seg_termw *t)
+{
+    sb_free(&t->raw);
+    sb_free(&t->chunks);
+    sb_free(&t->blocks);
+    sb_free(&t->firsts);
 }
 
 int seg_postings_encode(const uint32_t *rows, uint32_t n, strbuf *out, char **rbuf, size_t *rcap)
@@ -1267,7 +1342,7 @@ static int write_index(build *b, uint32_t nblocks)
     uint32_t *last_block = malloc((nids + 1) * sizeof *last_block);
     uint64_t *hashes = NULL;
     sref *sorted = seg_sort_strtab(&x->terms, NULL);
-    strbuf idx = {0}, blooms = {0};
+    strbuf blooms = {0};
     char *rbuf = NULL;
     size_t rcap = 0;
     seg_ptab dups = {0}; /* postings written, by their rows (format 4: shared postings) */
@@ -1301,47 +1376,24 @@ static int write_index(build *b, uint32_t nblocks)
     /* term blocks + postings, in sorted term order. Blocks are grouped into
      * chunks, each one zstd frame; the index keeps every block's first term
      * uncompressed so that a lookup decompresses one chunk only. */
-    size_t tblocks = (nterms + SEG_TERMS_PER_BLOCK - 1) / SEG_TERMS_PER_BLOCK;
-    size_t tchunks = (tblocks + SEG_TERM_BLOCKS_PER_CHUNK - 1) / SEG_TERM_BLOCKS_PER_CHUNK;
-    strbuf postings = {0}, raw = {0}, chunks = {0}, blocks = {0}, firsts = {0};
+    strbuf postings = {0};
+    seg_termw tw = {.level = w->o.zstd_level};
     size_t s = sec_begin(b);
     for (size_t i = 0; i < nterms; i++) {
         const sref *t = &sorted[i];
-        if (i % SEG_TERMS_PER_BLOCK == 0) {
-            size_t blk = i / SEG_TERMS_PER_BLOCK;
-            if (blk % SEG_TERM_BLOCKS_PER_CHUNK == 0 && blk &&
-                flush_term_chunk(b, &raw, &chunks, s) < 0)
-                goto term_fail;
-            put_u32(&blocks, (uint32_t)firsts.len);
-            put_u32(&blocks, (uint32_t)raw.len);
-            put_u64(&blocks, postings.len);
-            put_bytes(&firsts, t->s, t->len);
-            put_varint(&raw, 0);
-            put_bytes(&raw, t->s, t->len);
-        } else {
-            const sref *p = &sorted[i - 1];
-            size_t shared = 0, lim = p->len < t->len ? p->len : t->len;
-            while (shared < lim && p->s[shared] == t->s[shared])
-                shared++;
-            put_varint(&raw, shared);
-            put_bytes(&raw, t->s + shared, t->len - shared);
-        }
         uint32_t n = df[t->id];
         const uint32_t *rows = post + start[t->id];
-        put_varint(&raw, n);
-        if (n <= SEG_INLINE_POSTINGS) {
-            for (uint32_t k = 0; k < n; k++)
-                put_varint(&raw, k ? rows[k] - rows[k - 1] : rows[0]);
+        if (seg_termw_add(&tw, t->s, t->len, rows, n, postings.len, &b->out, b->out.len - s, b->err,
+                          b->errlen) < 0)
+            goto term_fail;
+        if (n <= SEG_INLINE_POSTINGS)
             continue;
-        }
         /* the words of one log template hold the same rows: their postings
          * are stored once, the others refer to them */
         uint64_t rh = rows_hash(rows, n);
         const seg_pent *d = pdup_find(&dups, rh, rows, n);
         if (d) {
-            put_varint(&raw, 0);
-            put_varint(&raw, d->off);
-            put_varint(&raw, d->len);
+            seg_termw_ref(&tw, d, 0);
             continue;
         }
         uint64_t entry_off = postings.len;
@@ -1349,46 +1401,31 @@ static int write_index(build *b, uint32_t nblocks)
             fail(b, "out of memory building postings");
             goto term_fail;
         }
-        put_varint(&raw, postings.len - entry_off);
+        seg_termw_ref(&tw, NULL, postings.len - entry_off);
         seg_pent e = {rh, entry_off, postings.len - entry_off, rows, n};
         if (seg_ptab_add(&dups, &e) < 0) {
             fail(b, "out of memory building postings");
             goto term_fail;
         }
     }
-    if (raw.len && flush_term_chunk(b, &raw, &chunks, s) < 0)
+    if (seg_termw_finish(&tw, &b->out, b->out.len - s, b->err, b->errlen) < 0)
         goto term_fail;
     sec_end(b, SEC_TERMS, s);
-    put_u64(&idx, nterms);
-    put_u32(&idx, (uint32_t)tblocks);
-    put_u32(&idx, (uint32_t)tchunks);
-    sb_append(&idx, chunks.buf, chunks.len);
-    sb_append(&idx, blocks.buf, blocks.len);
-    sb_append(&idx, firsts.buf, firsts.len);
-    if (raw.oom || chunks.oom || blocks.oom || firsts.oom) {
-        fail(b, "out of memory building the term dictionary");
+    s = sec_begin(b);
+    if (seg_termw_index(&tw, &b->out, b->err, b->errlen) < 0) {
     term_fail:
+        seg_termw_free(&tw);
         sb_free(&postings);
-        sb_free(&raw);
-        sb_free(&chunks);
-        sb_free(&blocks);
-        sb_free(&firsts);
         goto out;
     }
-    sb_free(&raw);
-    sb_free(&chunks);
-    sb_free(&blocks);
-    sb_free(&firsts);
-    s = sec_begin(b);
-    if (!idx.oom && put_zstd(b, &idx) < 0)
-        goto out;
+    seg_termw_free(&tw);
     sec_end(b, SEC_TERM_INDEX, s);
     s = sec_begin(b);
     sb_append(&b->out, postings.buf, postings.len);
     sec_end(b, SEC_POSTINGS, s);
     int poom = postings.oom;
     sb_free(&postings);
-    if (poom || idx.oom) {
+    if (poom) {
         fail(b, "out of memory building the index");
         goto out;
     }
@@ -1459,7 +1496,6 @@ static int write_index(build *b, uint32_t nblocks)
 out:
     free(dups.slot);
     free(rbuf);
-    sb_free(&idx);
     sb_free(&blooms);
     free(df);
     free(start);
