@@ -9,8 +9,8 @@
  * (segment/merge.c seg_merge_file: the inputs' term dictionaries are
  * merged, nothing is tokenized again), with the filters rebuilt, zstd at
  * INDEXER_MID_ZSTD_LEVEL (L1, L2) or SEG_COMPACT_ZSTD_LEVEL (the last
- * level) and a dictionary retrained from samples of the merged rows. The swap is one catalog
- * transaction; the old files are deleted only after it. A crash before the
+ * level) and a dictionary retrained from samples of the merged rows. The
+ * swap is one catalog transaction; the old files are deleted only after it. A crash before the
  * swap leaves an orphan new file, after it orphan old files: start removes
  * both (indexer.c remove_orphans).
  */
