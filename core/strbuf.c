@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigmem.h"
 #include "strata/abi.h"
 
 /* Grow so that n more bytes plus a NUL fit (callers that write into
@@ -23,7 +24,7 @@ int sb_reserve(strbuf *sb, size_t n)
         }
         cap *= 2;
     }
-    char *b = realloc(sb->buf, cap);
+    char *b = bigmem_realloc(sb->buf, sb->cap, cap);
     if (!b) {
         sb->oom = 1;
         return STRATA_ENOMEM;

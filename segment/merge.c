@@ -42,6 +42,7 @@
 #include <zdict.h>
 #include <zstd.h>
 
+#include "bigmem.h"
 #include "build.h"
 #include "codec.h"
 #include "crc32c.h"
@@ -1235,7 +1236,7 @@ int seg_merge_file_staged(seg_reader *const *in, size_t n, const seg_writer_opts
     if (!m.remap || mo_init(&m.mo, in, n) < 0)
         goto oom;
     for (size_t i = 0; i < n; i++)
-        if (!(m.remap[i] = malloc((seg_get_info(in[i])->events + 1) * sizeof **m.remap)))
+        if (!(m.remap[i] = bigmem_malloc((seg_get_info(in[i])->events + 1) * sizeof **m.remap)))
             goto oom;
     if (ud_build(&m.svc, in, n, seg_service_count, seg_service_name) < 0 ||
         ud_build(&m.host, in, n, seg_host_count, seg_host_name) < 0 ||

@@ -4,6 +4,8 @@
 #include "strtab.h"
 
 #include <stdlib.h>
+
+#include "bigmem.h"
 #include <string.h>
 
 #define XXH_INLINE_ALL
@@ -29,7 +31,7 @@ static uint64_t slot_make(uint64_t h, uint32_t id)
 static int grow_slots(strtab *t)
 {
     size_t n = t->nslots ? t->nslots * 2 : STRTAB_MIN_SLOTS;
-    uint64_t *s = calloc(n, sizeof *s);
+    uint64_t *s = bigmem_calloc(n, sizeof *s);
     if (!s)
         return -1;
     for (size_t id = 0; id < t->n; id++) {
@@ -91,7 +93,7 @@ int64_t strtab_intern_hashed(strtab *t, const char *s, size_t len, uint64_t h)
     }
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
-        strtab_entry *e = realloc(t->ent, cap * sizeof *e);
+        strtab_entry *e = bigmem_realloc(t->ent, t->cap * sizeof *e, cap * sizeof *e);
         if (!e)
             return -1;
         t->ent = e;

@@ -22,6 +22,7 @@
 #include <zdict.h>
 #include <zstd.h>
 
+#include "bigmem.h"
 #include "codec.h"
 #include "crc32c.h"
 #include "format.h"
@@ -164,7 +165,7 @@ int seg_writer_add(seg_writer *w, const strata_event *ev)
         return -1;
     if (w->n == w->cap) {
         size_t cap = w->cap ? w->cap * 2 : 1024;
-        wrow *r = realloc(w->rows, cap * sizeof *r);
+        wrow *r = bigmem_realloc(w->rows, w->cap * sizeof *r, cap * sizeof *r);
         if (!r)
             return -1;
         w->rows = r;
@@ -174,7 +175,7 @@ int seg_writer_add(seg_writer *w, const strata_event *ev)
         size_t cap = w->kvcap ? w->kvcap * 2 : 1024;
         while (cap < w->nkv + ev->meta_count)
             cap *= 2;
-        wkv *k = realloc(w->kvs, cap * sizeof *k);
+        wkv *k = bigmem_realloc(w->kvs, w->kvcap * sizeof *k, cap * sizeof *k);
         if (!k)
             return -1;
         w->kvs = k;
@@ -336,7 +337,7 @@ static void sort_refs(sref *a, size_t n, size_t d, int budget)
  * rank[id] = position when rank is not NULL. */
 sref *seg_sort_strtab(const strtab *t, uint32_t *rank)
 {
-    sref *r = malloc((t->n ? t->n : 1) * sizeof *r);
+    sref *r = bigmem_malloc((t->n ? t->n : 1) * sizeof *r);
     if (!r)
         return NULL;
     for (size_t i = 0; i < t->n; i++) {
@@ -436,7 +437,7 @@ static void intern_row(windex *x)
         }
         if ((size_t)id >= x->last_cap) {
             size_t cap = x->last_cap ? x->last_cap * 2 : 4096;
-            uint32_t *l = realloc(x->last_row, cap * sizeof *l);
+            uint32_t *l = bigmem_realloc(x->last_row, x->last_cap * sizeof *l, cap * sizeof *l);
             if (!l) {
                 x->oom = 1;
                 return;
@@ -449,7 +450,7 @@ static void intern_row(windex *x)
             continue;
         if (x->nocc == x->occcap) {
             size_t cap = x->occcap ? x->occcap * 2 : 65536;
-            uint32_t *o = realloc(x->occ, cap * sizeof *o);
+            uint32_t *o = bigmem_realloc(x->occ, x->occcap * sizeof *o, cap * sizeof *o);
             if (!o) {
                 x->oom = 1;
                 return;
@@ -537,7 +538,7 @@ static int index_row(seg_writer *w)
     windex *x = &w->ix;
     if (w->n + 2 > x->row_cap) {
         size_t cap = x->row_cap ? x->row_cap * 2 : 1024;
-        uint64_t *ro = realloc(x->row_occ, cap * sizeof *ro);
+        uint64_t *ro = bigmem_realloc(x->row_occ, x->row_cap * sizeof *ro, cap * sizeof *ro);
         if (!ro)
             return -1;
         x->row_occ = ro;
@@ -874,12 +875,12 @@ static int write_meta_columns(build *b)
 {
     seg_writer *w = b->w;
     uint32_t nkeys = (uint32_t)w->keys.n;
-    b->in_col = calloc(w->nkv ? w->nkv : 1, 1);
+    b->in_col = bigmem_calloc(w->nkv ? w->nkv : 1, 1);
     uint32_t *stamp = calloc(nkeys + 1, sizeof *stamp);
     uint64_t *count = calloc(nkeys + 1, sizeof *count);
     seg_mcand *cand = malloc((nkeys + 1) * sizeof *cand);
-    uint64_t *first = malloc((w->n ? w->n : 1) * sizeof *first);
-    int64_t *tmp = malloc((w->n ? w->n : 1) * sizeof *tmp);
+    uint64_t *first = bigmem_malloc((w->n ? w->n : 1) * sizeof *first);
+    int64_t *tmp = bigmem_malloc((w->n ? w->n : 1) * sizeof *tmp);
     strbuf cols = {0}, body = {0};
     int rc = -1;
     if (!b->in_col || !stamp || !count || !cand || !first || !tmp) {
@@ -1336,10 +1337,10 @@ static int write_index(build *b, uint32_t nblocks)
     seg_writer *w = b->w;
     const windex *x = &w->ix;
     size_t nids = x->terms.n; /* interned terms; those with rows are written */
-    uint32_t *df = calloc(nids + 1, sizeof *df);
-    uint64_t *start = malloc((nids + 1) * sizeof *start);
-    uint32_t *post = malloc((x->nocc ? x->nocc : 1) * sizeof *post);
-    uint32_t *last_block = malloc((nids + 1) * sizeof *last_block);
+    uint32_t *df = bigmem_calloc(nids + 1, sizeof *df);
+    uint64_t *start = bigmem_malloc((nids + 1) * sizeof *start);
+    uint32_t *post = bigmem_malloc((x->nocc ? x->nocc : 1) * sizeof *post);
+    uint32_t *last_block = bigmem_malloc((nids + 1) * sizeof *last_block);
     uint64_t *hashes = NULL;
     sref *sorted = seg_sort_strtab(&x->terms, NULL);
     strbuf blooms = {0};
@@ -1449,7 +1450,7 @@ static int write_index(build *b, uint32_t nblocks)
 
     /* one bloom per row block over the distinct terms of its rows */
     size_t per = w->o.block_events;
-    hashes = malloc((x->nocc ? x->nocc : 1) * sizeof *hashes);
+    hashes = bigmem_malloc((x->nocc ? x->nocc : 1) * sizeof *hashes);
     if (!hashes) {
         fail(b, "out of memory building bloom filters");
         goto out;
