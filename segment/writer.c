@@ -56,15 +56,15 @@ typedef struct windex {
     size_t nocc, occcap;
     uint64_t *row_occ; /* arrival row r's terms: occ[row_occ[r] .. row_occ[r+1]) */
     size_t row_cap;
-    uint32_t *last_row; /* per term: last row that had it (dedup in a row) */
-    size_t last_cap;
-    uint32_t cur_row;
+    uint32_t *rset; /* the row's distinct terms: open-addressed, rterms index + 1 */
+    size_t rset_cap;
     int oom;
     strata_kv *kv; /* scratch for rebuilding a stored row (SEG_MAX_META_PER_ROW) */
     strbuf rbytes; /* the row's terms, gathered before interning */
     struct rterm {
         uint64_t hash;
         uint32_t off, len; /* in rbytes */
+        int dup;           /* an earlier term of the row has the same bytes */
     } * rterms;
     size_t nr, rcap;
 } windex;
@@ -237,7 +237,7 @@ void seg_writer_free(seg_writer *w)
     strtab_free(&w->ix.terms);
     free(w->ix.occ);
     free(w->ix.row_occ);
-    free(w->ix.last_row);
+    free(w->ix.rset);
     free(w->ix.kv);
     sb_free(&w->ix.rbytes);
     free(w->ix.rterms);
@@ -418,36 +418,67 @@ static void add_term(void *ud, const char *t, size_t n)
     x->nr++;
 }
 
-/* Intern the gathered terms of the current row and record its distinct
- * term ids. Hashes and slot prefetches go first, so that the table's cache
- * misses (it holds every term of the head) overlap instead of queueing. */
-static void intern_row(windex *x)
+/* Slots of the smallest per-row term set; it grows to twice the row's terms. */
+#define ROW_SET_MIN_SLOTS 64u
+
+/* Mark the gathered terms of the row that repeat an earlier one (dup), with
+ * a small hash set sized to the row: the row's terms are in cache, while a
+ * per-term "last row" array would cost a cache miss per term. 0, or -1 on
+ * OOM. */
+static int dedup_row(windex *x)
 {
+    size_t n = ROW_SET_MIN_SLOTS;
+    while (n < 2 * x->nr)
+        n *= 2;
+    if (n > x->rset_cap) {
+        uint32_t *s = realloc(x->rset, n * sizeof *s);
+        if (!s)
+            return -1;
+        x->rset = s;
+        x->rset_cap = n;
+    }
+    memset(x->rset, 0, n * sizeof *x->rset);
     for (size_t i = 0; i < x->nr; i++) {
         struct rterm *r = &x->rterms[i];
-        r->hash = term_hash(x->rbytes.buf + r->off, r->len);
-        strtab_prefetch(&x->terms, r->hash);
+        const char *t = x->rbytes.buf + r->off;
+        r->hash = term_hash(t, r->len);
+        r->dup = 0;
+        size_t k = (size_t)r->hash & (n - 1);
+        for (; x->rset[k]; k = (k + 1) & (n - 1)) {
+            const struct rterm *o = &x->rterms[x->rset[k] - 1];
+            if (o->hash == r->hash && o->len == r->len &&
+                memcmp(x->rbytes.buf + o->off, t, r->len) == 0) {
+                r->dup = 1;
+                break;
+            }
+        }
+        if (!r->dup)
+            x->rset[k] = (uint32_t)i + 1;
     }
+    return 0;
+}
+
+/* Intern the distinct terms of the current row and record their ids.
+ * Hashes and slot prefetches go first, so that the table's cache misses
+ * (it holds every term of the head) overlap instead of queueing. */
+static void intern_row(windex *x)
+{
+    if (dedup_row(x) < 0) {
+        x->oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < x->nr; i++)
+        if (!x->rterms[i].dup)
+            strtab_prefetch(&x->terms, x->rterms[i].hash);
     for (size_t i = 0; i < x->nr && !x->oom; i++) {
         const struct rterm *r = &x->rterms[i];
+        if (r->dup)
+            continue;
         int64_t id = strtab_intern_hashed(&x->terms, x->rbytes.buf + r->off, r->len, r->hash);
         if (id < 0) {
             x->oom = 1;
             return;
         }
-        if ((size_t)id >= x->last_cap) {
-            size_t cap = x->last_cap ? x->last_cap * 2 : 4096;
-            uint32_t *l = bigmem_realloc(x->last_row, x->last_cap * sizeof *l, cap * sizeof *l);
-            if (!l) {
-                x->oom = 1;
-                return;
-            }
-            memset(l + x->last_cap, 0xff, (cap - x->last_cap) * sizeof *l);
-            x->last_row = l;
-            x->last_cap = cap;
-        }
-        if (x->last_row[id] == x->cur_row)
-            continue;
         if (x->nocc == x->occcap) {
             size_t cap = x->occcap ? x->occcap * 2 : 65536;
             uint32_t *o = bigmem_realloc(x->occ, x->occcap * sizeof *o, cap * sizeof *o);
@@ -458,7 +489,6 @@ static void intern_row(windex *x)
             x->occ = o;
             x->occcap = cap;
         }
-        x->last_row[id] = x->cur_row; /* only once recorded: a rollback resets it */
         x->occ[x->nocc++] = (uint32_t)id;
     }
 }
@@ -549,7 +579,6 @@ static int index_row(seg_writer *w)
     strata_event ev;
     row_event(w, &w->rows[w->n], &ev, x->kv);
     x->row_occ[w->n] = x->nocc;
-    x->cur_row = (uint32_t)w->n;
     x->nr = 0;
     sb_reset(&x->rbytes);
     seg_event_terms(&ev, add_term, x);
@@ -557,8 +586,6 @@ static int index_row(seg_writer *w)
         intern_row(x);
     if (x->oom) { /* forget the row's terms; interned ones stay, with no rows */
         x->oom = 0;
-        for (size_t i = x->row_occ[w->n]; i < x->nocc; i++)
-            x->last_row[x->occ[i]] = UINT32_MAX;
         x->nocc = x->row_occ[w->n];
         return -1;
     }
