@@ -12,8 +12,10 @@
 
 #include <dirent.h>
 
+#include "build.h"
 #include "format.h"
 #include "segment.h"
+#include "strtab.h"
 
 /* ---- a deterministic random corpus -------------------------------------------- */
 
@@ -1042,6 +1044,45 @@ static void check_merge_file(seg_reader **rs, size_t k, uint32_t block, const vo
     free(dir);
 }
 
+/* The dictionary sort (8-byte words at a time) against memcmp order:
+ * strings with NUL and 0xff bytes, ending inside and at the end of a word,
+ * prefixes of each other, long shared prefixes, and the empty string. */
+static void test_sort_strtab_order(void **state)
+{
+    (void)state;
+    strtab t = {0};
+    static const char alpha[] = {0, 'a', 'b', (char)0xff};
+    uint32_t seed = 12345;
+    char buf[64];
+    for (int i = 0; i < 20000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t pre = (seed >> 8) % 3 == 0 ? 14 : 0; /* "meta.trace_id:" */
+        memcpy(buf, "meta.trace_id:", pre);
+        size_t len = pre + (seed >> 12) % 27;
+        for (size_t j = pre; j < len; j++) {
+            seed = seed * 1103515245u + 12345u;
+            buf[j] = alpha[(seed >> 16) % 4];
+        }
+        assert_true(strtab_intern(&t, buf, len) >= 0);
+    }
+    uint32_t *rank = malloc(t.n * sizeof *rank);
+    sref *r = seg_sort_strtab(&t, rank);
+    assert_non_null(r);
+    for (size_t i = 0; i < t.n; i++) {
+        assert_int_equal(rank[r[i].id], i);
+        assert_int_equal(r[i].len, strtab_len(&t, r[i].id));
+        if (i == 0)
+            continue;
+        const sref *x = &r[i - 1], *y = &r[i];
+        size_t n = x->len < y->len ? x->len : y->len;
+        int c = n ? memcmp(x->s, y->s, n) : 0;
+        assert_true(c < 0 || (c == 0 && x->len < y->len));
+    }
+    free(r);
+    free(rank);
+    strtab_free(&t);
+}
+
 static void test_merge_file_streams(void **state)
 {
     (void)state;
@@ -1156,6 +1197,7 @@ int main(void)
         cmocka_unit_test(test_meta_columns),
         cmocka_unit_test(test_postings_shared),
         cmocka_unit_test(test_merge_file_streams),
+        cmocka_unit_test(test_sort_strtab_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
