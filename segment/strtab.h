@@ -37,6 +37,33 @@ static inline void strtab_prefetch(const strtab *t, uint64_t h)
     if (t->nslots)
         __builtin_prefetch(&t->slots[h & (t->nslots - 1)]);
 }
+/* The entry of the first string whose slot tag matches h, or -1: for the
+ * later stages of a batch's prefetching (strtab_prefetch_entry, _string). */
+static inline int64_t strtab_peek(const strtab *t, uint64_t h)
+{
+    if (!t->nslots)
+        return -1;
+    uint64_t tag = (h >> 32) << 32;
+    for (size_t i = (size_t)h & (t->nslots - 1); t->slots[i]; i = (i + 1) & (t->nslots - 1))
+        if ((t->slots[i] & 0xffffffff00000000ull) == tag)
+            return (int64_t)(t->slots[i] & 0xffffffffu) - 1;
+    return -1;
+}
+/* Second stage, once the slots are loaded: start loading the entry that a
+ * probe for h will compare. */
+static inline void strtab_prefetch_entry(const strtab *t, uint64_t h)
+{
+    int64_t id = strtab_peek(t, h);
+    if (id >= 0)
+        __builtin_prefetch(&t->ent[id]);
+}
+/* Third stage, once the entries are loaded: start loading its string. */
+static inline void strtab_prefetch_string(const strtab *t, uint64_t h)
+{
+    int64_t id = strtab_peek(t, h);
+    if (id >= 0)
+        __builtin_prefetch(t->arena.buf + t->ent[id].off);
+}
 /* Lookup without inserting; -1 when absent. */
 int64_t strtab_find(const strtab *t, const char *s, size_t len);
 static inline const char *strtab_str(const strtab *t, uint32_t id)

@@ -513,6 +513,12 @@ static void intern_row(windex *x)
     for (size_t i = 0; i < x->nr; i++)
         if (!x->rterms[i].dup)
             strtab_prefetch(&x->terms, x->rterms[i].hash);
+    for (size_t i = 0; i < x->nr; i++)
+        if (!x->rterms[i].dup)
+            strtab_prefetch_entry(&x->terms, x->rterms[i].hash);
+    for (size_t i = 0; i < x->nr; i++)
+        if (!x->rterms[i].dup)
+            strtab_prefetch_string(&x->terms, x->rterms[i].hash);
     for (size_t i = 0; i < x->nr && !x->oom; i++) {
         const struct rterm *r = &x->rterms[i];
         if (r->dup)
