@@ -1414,6 +1414,10 @@ static const seg_pent *pdup_find(const seg_ptab *t, uint64_t h, const uint32_t *
  * and 32 measured alike. */
 #define WRITE_PREFETCH_AHEAD 16
 
+/* Rows ahead whose terms' lines are prefetched in the passes over (row,
+ * term) pairs; a row has ~20 terms, so 4 rows keep ~40-80 loads in flight. */
+#define ROW_PREFETCH_AHEAD 4
+
 static int write_index(build *b, uint32_t nblocks)
 {
     seg_writer *w = b->w;
@@ -1444,6 +1448,18 @@ static int write_index(build *b, uint32_t nblocks)
         acc += df[t];
     }
     for (size_t r = 0; r < w->n; r++) {
+        /* each term's start, then where its row goes, are at random: ask
+         * for them a few rows ahead */
+        if (r + ROW_PREFETCH_AHEAD < w->n) {
+            uint32_t f = w->rows[r + ROW_PREFETCH_AHEAD].seq;
+            for (uint64_t i = x->row_occ[f]; i < x->row_occ[f + 1]; i++)
+                __builtin_prefetch(&start[x->occ[i]]);
+        }
+        if (r + ROW_PREFETCH_AHEAD / 2 < w->n) {
+            uint32_t f = w->rows[r + ROW_PREFETCH_AHEAD / 2].seq;
+            for (uint64_t i = x->row_occ[f]; i < x->row_occ[f + 1]; i++)
+                __builtin_prefetch(&post[start[x->occ[i]]], 1);
+        }
         uint32_t a = w->rows[r].seq;
         for (uint64_t i = x->row_occ[a]; i < x->row_occ[a + 1]; i++)
             post[start[x->occ[i]]++] = (uint32_t)r;
@@ -1556,6 +1572,13 @@ static int write_index(build *b, uint32_t nblocks)
         size_t from = k * per, to = from + per < w->n ? from + per : w->n;
         size_t nh = 0;
         for (size_t r = from; r < to; r++) {
+            if (r + ROW_PREFETCH_AHEAD / 2 < w->n) {
+                uint32_t f = w->rows[r + ROW_PREFETCH_AHEAD / 2].seq;
+                for (uint64_t i = x->row_occ[f]; i < x->row_occ[f + 1]; i++) {
+                    __builtin_prefetch(&last_block[x->occ[i]]);
+                    __builtin_prefetch(&x->terms.ent[x->occ[i]]);
+                }
+            }
             uint32_t a = w->rows[r].seq;
             for (uint64_t i = x->row_occ[a]; i < x->row_occ[a + 1]; i++) {
                 uint32_t t = x->occ[i];
