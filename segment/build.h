@@ -73,7 +73,9 @@ typedef struct seg_termw {
     uint64_t nterms;
     char prev[SEG_MAX_TERM];
     size_t prev_len;
-    int level; /* zstd level of chunks and index */
+    int level;       /* zstd level of chunks and index */
+    ZSTD_CCtx *cctx; /* one context for every chunk: a fresh one per chunk cost
+                        a third of writing the dictionary */
 } seg_termw;
 
 /* The next term (len <= SEG_MAX_TERM, after the previous one) with df

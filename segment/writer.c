@@ -1217,7 +1217,12 @@ static int termw_chunk(seg_termw *t, strbuf *out, uint64_t out_at, char *err, si
         snprintf(err, errlen, "out of memory compressing terms");
         return -1;
     }
-    size_t clen = ZSTD_compress(out->buf + out->len, bound, t->raw.buf, t->raw.len, t->level);
+    if (!t->cctx && !(t->cctx = ZSTD_createCCtx())) {
+        snprintf(err, errlen, "out of memory compressing terms");
+        return -1;
+    }
+    size_t clen =
+        ZSTD_compressCCtx(t->cctx, out->buf + out->len, bound, t->raw.buf, t->raw.len, t->level);
     if (ZSTD_isError(clen)) {
         snprintf(err, errlen, "zstd: %s", ZSTD_getErrorName(clen));
         return -1;
@@ -1311,6 +1316,8 @@ int seg_termw_index(seg_termw *t, strbuf *out, char *err, size_t errlen)
 
 void seg_termw_free(seg_termw *t)
 {
+    ZSTD_freeCCtx(t->cctx);
+    t->cctx = NULL;
     sb_free(&t->raw);
     sb_free(&t->chunks);
     sb_free(&t->blocks);
