@@ -35,7 +35,7 @@ void put_u64(strbuf *b, uint64_t v)
     sb_append(b, t, sizeof t);
 }
 
-void put_varint(strbuf *b, uint64_t v)
+void put_varint_grow(strbuf *b, uint64_t v)
 {
     uint8_t t[10];
     size_t n = 0;

@@ -54,7 +54,25 @@ void put_u8(strbuf *b, uint8_t v);
 void put_u16(strbuf *b, uint16_t v);
 void put_u32(strbuf *b, uint32_t v);
 void put_u64(strbuf *b, uint64_t v);
-void put_varint(strbuf *b, uint64_t v);
+/* Unsigned LEB128. Inline with a fast path when the buffer has room (the
+ * term dictionary and row blocks write tens of millions of them per
+ * segment); otherwise the buffer grows in put_varint_grow. */
+void put_varint_grow(strbuf *b, uint64_t v);
+static inline void put_varint(strbuf *b, uint64_t v)
+{
+    if (b->len + 11 > b->cap) { /* 10 bytes at most, and the NUL */
+        put_varint_grow(b, v);
+        return;
+    }
+    uint8_t *p = (uint8_t *)b->buf + b->len;
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    b->len = (size_t)(p - (uint8_t *)b->buf);
+    b->buf[b->len] = 0;
+}
 /* A varint length followed by the bytes. */
 void put_bytes(strbuf *b, const void *p, size_t n);
 
