@@ -6,10 +6,11 @@
  * Why: such arrays are filled once and then read in random order (a term
  * lookup per token, a counting sort by term). On 4 KiB pages every first
  * touch is a page fault and nearly every random read a TLB miss; on 2 MiB
- * pages there are 512 times fewer of both. Building a 300,000-event
- * gen_corpus segment went from 68,600 to 84,400 events per CPU second
- * (median of 6 alternating runs, docs/BENCHMARKS.md). The kernel here runs
- * THP in "madvise" mode, so a region gets huge pages only when asked.
+ * pages there are 512 times fewer of both. Building a 1M-event gen_corpus
+ * segment went from 66,000 to 93,000 events per CPU second, with 31,000
+ * page faults instead of 109,000 for 300,000 events (docs/BENCHMARKS.md).
+ * The kernel here runs THP in "madvise" mode, so a region gets huge pages
+ * only when asked.
  *
  * Ownership: the memory is plain malloc memory; free() releases it.
  * Thread: any.
