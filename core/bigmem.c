@@ -45,7 +45,7 @@ void *bigmem_realloc(void *p, size_t old, size_t n)
 
 void *bigmem_malloc(size_t n)
 {
-    void *q = malloc(n);
+    void *q = malloc(n ? n : 1); /* never 0 bytes: NULL means OOM */
     bigmem_hint(q, n);
     return q;
 }
@@ -54,7 +54,7 @@ void *bigmem_calloc(size_t n, size_t size)
 {
     if (size && n > SIZE_MAX / size)
         return NULL;
-    void *q = calloc(n, size);
+    void *q = calloc(n ? n : 1, size ? size : 1); /* never 0 bytes: NULL means OOM */
     bigmem_hint(q, n * size);
     return q;
 }
