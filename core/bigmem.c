@@ -14,11 +14,8 @@ void bigmem_hint(void *p, size_t n)
 #ifdef MADV_HUGEPAGE
     if (!p || n < BIGMEM_HINT_MIN_BYTES)
         return;
-    static size_t page;
-    if (!page) {
-        long ps = sysconf(_SC_PAGESIZE);
-        page = ps > 0 ? (size_t)ps : 4096;
-    }
+    long ps = sysconf(_SC_PAGESIZE); /* per call, no shared state: only big arrays get here */
+    size_t page = ps > 0 ? (size_t)ps : 4096;
     uintptr_t a = (uintptr_t)p, end = a + n;
     uintptr_t from = (a + page - 1) & ~(uintptr_t)(page - 1), to = end & ~(uintptr_t)(page - 1);
     if (to > from)
