@@ -4,12 +4,12 @@
 #include "strtab.h"
 
 #include <stdlib.h>
-
-#include "bigmem.h"
 #include <string.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
+
+#include "bigmem.h"
 
 /* Grow the slot array at this load factor: keeps probes short. */
 #define STRTAB_MAX_LOAD_NUM 3
@@ -19,13 +19,6 @@
 uint64_t term_hash(const void *s, size_t len)
 {
     return XXH3_64bits(s, len);
-}
-
-/* A slot keeps 32 bits of the hash next to the id, so that most probes that
- * miss never touch the entry or the string. */
-static uint64_t slot_make(uint64_t h, uint32_t id)
-{
-    return (h >> 32) << 32 | ((uint64_t)id + 1);
 }
 
 static int grow_slots(strtab *t)
@@ -38,7 +31,7 @@ static int grow_slots(strtab *t)
         size_t i = (size_t)t->ent[id].hash & (n - 1);
         while (s[i])
             i = (i + 1) & (n - 1);
-        s[i] = slot_make(t->ent[id].hash, (uint32_t)id);
+        s[i] = strtab_slot(t->ent[id].hash, (uint32_t)id);
     }
     free(t->slots);
     t->slots = s;
@@ -51,11 +44,11 @@ static int64_t probe(const strtab *t, const char *s, size_t len, uint64_t h, siz
     if (!t->nslots)
         return -1;
     size_t i = (size_t)h & (t->nslots - 1);
-    uint64_t tag = (h >> 32) << 32;
+    uint64_t tag = h & STRTAB_TAG_MASK;
     while (t->slots[i]) {
         uint64_t sl = t->slots[i];
-        if ((sl & 0xffffffff00000000ull) == tag) {
-            uint32_t id = (uint32_t)(sl & 0xffffffffu) - 1;
+        if ((sl & STRTAB_TAG_MASK) == tag) {
+            uint32_t id = strtab_slot_id(sl);
             const strtab_entry *e = &t->ent[id];
             if (e->hash == h && e->len == len &&
                 (len == 0 || memcmp(t->arena.buf + e->off, s, len) == 0))
@@ -105,7 +98,7 @@ int64_t strtab_intern_hashed(strtab *t, const char *s, size_t len, uint64_t h)
     t->ent[t->n].hash = h;
     t->ent[t->n].off = off;
     t->ent[t->n].len = (uint32_t)len;
-    t->slots[slot] = slot_make(h, (uint32_t)t->n);
+    t->slots[slot] = strtab_slot(h, (uint32_t)t->n);
     return (int64_t)t->n++;
 }
 

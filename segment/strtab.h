@@ -19,12 +19,25 @@ typedef struct strtab_entry {
 } strtab_entry;
 
 typedef struct strtab {
-    uint64_t *slots; /* high 32 bits: hash tag; low 32: id + 1 (0 = empty) */
+    uint64_t *slots; /* strtab_slot: hash tag above id + 1 (0 = empty) */
     size_t nslots;   /* power of two */
     strtab_entry *ent;
     size_t n, cap;
     strbuf arena;
 } strtab;
+
+/* A slot: the hash's high 32 bits (its tag) above id + 1 (0 = empty), so
+ * that most probes that miss never touch the entry or the string. */
+#define STRTAB_TAG_MASK 0xffffffff00000000ull
+static inline uint64_t strtab_slot(uint64_t h, uint32_t id)
+{
+    return (h & STRTAB_TAG_MASK) | ((uint64_t)id + 1);
+}
+/* The id a non-empty slot holds. */
+static inline uint32_t strtab_slot_id(uint64_t slot)
+{
+    return (uint32_t)(slot & ~STRTAB_TAG_MASK) - 1;
+}
 
 /* The id of s (interned on first sight), or -1 on OOM / too many strings. */
 int64_t strtab_intern(strtab *t, const char *s, size_t len);
@@ -43,10 +56,9 @@ static inline int64_t strtab_peek(const strtab *t, uint64_t h)
 {
     if (!t->nslots)
         return -1;
-    uint64_t tag = (h >> 32) << 32;
     for (size_t i = (size_t)h & (t->nslots - 1); t->slots[i]; i = (i + 1) & (t->nslots - 1))
-        if ((t->slots[i] & 0xffffffff00000000ull) == tag)
-            return (int64_t)(t->slots[i] & 0xffffffffu) - 1;
+        if ((t->slots[i] & STRTAB_TAG_MASK) == (h & STRTAB_TAG_MASK))
+            return strtab_slot_id(t->slots[i]);
     return -1;
 }
 /* Second stage, once the slots are loaded: start loading the entry that a

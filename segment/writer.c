@@ -593,13 +593,20 @@ int64_t seg_writer_term_id(const seg_writer *w, const char *term, size_t len)
     return strtab_find(&w->ix.terms, term, len);
 }
 
+/* The distinct term ids of row r (in the rows' current order; the index is
+ * kept in arrival order): [returned, *end). */
+static inline const uint32_t *row_terms(const seg_writer *w, size_t r, const uint32_t **end)
+{
+    uint32_t a = w->rows[r].seq;
+    *end = w->ix.occ + w->ix.row_occ[a + 1];
+    return w->ix.occ + w->ix.row_occ[a];
+}
+
 int seg_writer_row_has(const seg_writer *w, size_t i, const uint32_t *ids, size_t n)
 {
     if (i >= w->n)
         return 0;
-    const windex *x = &w->ix;
-    uint32_t a = w->rows[i].seq; /* the index is in arrival order */
-    const uint32_t *occ = x->occ + x->row_occ[a], *end = x->occ + x->row_occ[a + 1];
+    const uint32_t *end, *occ = row_terms(w, i, &end);
     for (size_t k = 0; k < n; k++) {
         const uint32_t *p = occ;
         while (p < end && *p != ids[k])
@@ -1208,26 +1215,32 @@ uint64_t seg_bloom_bits(uint64_t n, unsigned bpk)
     return m < 64 ? 64 : m;
 }
 
+/* Append raw to out as one zstd frame with the builder's context; its
+ * compressed length, or -1 with err ("out of memory compressing <what>"). */
+static int64_t termw_compress(seg_termw *t, const strbuf *raw, strbuf *out, const char *what,
+                              char *err, size_t errlen)
+{
+    size_t bound = ZSTD_compressBound(raw->len);
+    if (raw->oom || sb_reserve(out, bound) < 0 || (!t->cctx && !(t->cctx = ZSTD_createCCtx()))) {
+        snprintf(err, errlen, "out of memory compressing %s", what);
+        return -1;
+    }
+    size_t n = ZSTD_compressCCtx(t->cctx, out->buf + out->len, bound, raw->buf, raw->len, t->level);
+    if (ZSTD_isError(n)) {
+        snprintf(err, errlen, "zstd compressing %s: %s", what, ZSTD_getErrorName(n));
+        return -1;
+    }
+    out->len += n;
+    return (int64_t)n;
+}
+
 /* Compress the gathered term blocks as one chunk onto out, whose end is at
  * offset out_at of SEC_TERMS, and record it in the chunk table. */
 static int termw_chunk(seg_termw *t, strbuf *out, uint64_t out_at, char *err, size_t errlen)
 {
-    size_t bound = ZSTD_compressBound(t->raw.len);
-    if (t->raw.oom || sb_reserve(out, bound) < 0) {
-        snprintf(err, errlen, "out of memory compressing terms");
+    int64_t clen = termw_compress(t, &t->raw, out, "terms", err, errlen);
+    if (clen < 0)
         return -1;
-    }
-    if (!t->cctx && !(t->cctx = ZSTD_createCCtx())) {
-        snprintf(err, errlen, "out of memory compressing terms");
-        return -1;
-    }
-    size_t clen =
-        ZSTD_compressCCtx(t->cctx, out->buf + out->len, bound, t->raw.buf, t->raw.len, t->level);
-    if (ZSTD_isError(clen)) {
-        snprintf(err, errlen, "zstd: %s", ZSTD_getErrorName(clen));
-        return -1;
-    }
-    out->len += clen;
     put_u64(&t->chunks, out_at);
     put_u32(&t->chunks, (uint32_t)clen);
     put_u32(&t->chunks, (uint32_t)t->raw.len);
@@ -1297,21 +1310,10 @@ int seg_termw_index(seg_termw *t, strbuf *out, char *err, size_t errlen)
     sb_append(&idx, t->chunks.buf, t->chunks.len);
     sb_append(&idx, t->blocks.buf, t->blocks.len);
     sb_append(&idx, t->firsts.buf, t->firsts.len);
-    int rc = -1;
-    size_t bound = ZSTD_compressBound(idx.len);
-    if (idx.oom || t->chunks.oom || sb_reserve(out, bound) < 0) {
-        snprintf(err, errlen, "out of memory compressing the term index");
-    } else {
-        size_t n = ZSTD_compress(out->buf + out->len, bound, idx.buf, idx.len, t->level);
-        if (ZSTD_isError(n)) {
-            snprintf(err, errlen, "zstd: %s", ZSTD_getErrorName(n));
-        } else {
-            out->len += n;
-            rc = 0;
-        }
-    }
+    idx.oom |= t->chunks.oom;
+    int64_t n = termw_compress(t, &idx, out, "the term index", err, errlen);
     sb_free(&idx);
-    return rc;
+    return n < 0 ? -1 : 0;
 }
 
 void seg_termw_free(seg_termw *t)
@@ -1488,19 +1490,15 @@ static int write_index(build *b, uint32_t nblocks)
     for (size_t r = 0; r < w->n; r++) {
         /* each term's start, then where its row goes, are at random: ask
          * for them a few rows ahead */
-        if (r + ROW_PREFETCH_AHEAD < w->n) {
-            uint32_t f = w->rows[r + ROW_PREFETCH_AHEAD].seq;
-            for (uint64_t i = x->row_occ[f]; i < x->row_occ[f + 1]; i++)
-                __builtin_prefetch(&start[x->occ[i]]);
-        }
-        if (r + ROW_PREFETCH_AHEAD / 2 < w->n) {
-            uint32_t f = w->rows[r + ROW_PREFETCH_AHEAD / 2].seq;
-            for (uint64_t i = x->row_occ[f]; i < x->row_occ[f + 1]; i++)
-                __builtin_prefetch(&post[start[x->occ[i]]], 1);
-        }
-        uint32_t a = w->rows[r].seq;
-        for (uint64_t i = x->row_occ[a]; i < x->row_occ[a + 1]; i++)
-            post[start[x->occ[i]]++] = (uint32_t)r;
+        const uint32_t *t, *end;
+        if (r + ROW_PREFETCH_AHEAD < w->n)
+            for (t = row_terms(w, r + ROW_PREFETCH_AHEAD, &end); t < end; t++)
+                __builtin_prefetch(&start[*t]);
+        if (r + ROW_PREFETCH_AHEAD / 2 < w->n)
+            for (t = row_terms(w, r + ROW_PREFETCH_AHEAD / 2, &end); t < end; t++)
+                __builtin_prefetch(&post[start[*t]], 1);
+        for (t = row_terms(w, r, &end); t < end; t++)
+            post[start[*t]++] = (uint32_t)r;
     }
     for (size_t t = 0; t < nids; t++)
         start[t] -= df[t];
@@ -1610,21 +1608,17 @@ static int write_index(build *b, uint32_t nblocks)
         size_t from = k * per, to = from + per < w->n ? from + per : w->n;
         size_t nh = 0;
         for (size_t r = from; r < to; r++) {
-            if (r + ROW_PREFETCH_AHEAD / 2 < w->n) {
-                uint32_t f = w->rows[r + ROW_PREFETCH_AHEAD / 2].seq;
-                for (uint64_t i = x->row_occ[f]; i < x->row_occ[f + 1]; i++) {
-                    __builtin_prefetch(&last_block[x->occ[i]]);
-                    __builtin_prefetch(&x->terms.ent[x->occ[i]]);
+            const uint32_t *t, *end;
+            if (r + ROW_PREFETCH_AHEAD / 2 < w->n)
+                for (t = row_terms(w, r + ROW_PREFETCH_AHEAD / 2, &end); t < end; t++) {
+                    __builtin_prefetch(&last_block[*t]);
+                    __builtin_prefetch(&x->terms.ent[*t]);
                 }
-            }
-            uint32_t a = w->rows[r].seq;
-            for (uint64_t i = x->row_occ[a]; i < x->row_occ[a + 1]; i++) {
-                uint32_t t = x->occ[i];
-                if (last_block[t] != k) {
-                    last_block[t] = k;
-                    hashes[nh++] = x->terms.ent[t].hash;
+            for (t = row_terms(w, r, &end); t < end; t++)
+                if (last_block[*t] != k) {
+                    last_block[*t] = k;
+                    hashes[nh++] = x->terms.ent[*t].hash;
                 }
-            }
         }
         uint64_t bm_bits = seg_bloom_bits(nh, SEG_BLOCK_BLOOM_BITS_PER_TERM);
         put_u64(&blooms, bdata.len);
