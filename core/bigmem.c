@@ -26,14 +26,27 @@ void bigmem_hint(void *p, size_t n)
 #endif
 }
 
+/* A block of n >= BIGMEM_HINT_MIN_BYTES bytes on huge-page boundaries, its
+ * size rounded up to whole huge pages, hinted. Plain malloc would start it
+ * 16 bytes past a 4 KiB page, leaving the first and last partial huge pages
+ * (a quarter of a 4 MiB block) on small pages. NULL on OOM. */
+static void *big_alloc(size_t n)
+{
+    const size_t huge = BIGMEM_HUGE_PAGE_BYTES;
+    if (n > SIZE_MAX - huge)
+        return NULL;
+    void *q = aligned_alloc(huge, (n + huge - 1) & ~(huge - 1));
+    bigmem_hint(q, n);
+    return q;
+}
+
 void *bigmem_realloc(void *p, size_t old, size_t n)
 {
     if (n < BIGMEM_HINT_MIN_BYTES || old > n)
         return realloc(p, n);
-    void *q = malloc(n);
+    void *q = big_alloc(n);
     if (!q)
         return NULL;
-    bigmem_hint(q, n);
     if (p && old)
         memcpy(q, p, old);
     free(p);
@@ -42,16 +55,20 @@ void *bigmem_realloc(void *p, size_t old, size_t n)
 
 void *bigmem_malloc(size_t n)
 {
-    void *q = malloc(n ? n : 1); /* never 0 bytes: NULL means OOM */
-    bigmem_hint(q, n);
-    return q;
+    if (n >= BIGMEM_HINT_MIN_BYTES)
+        return big_alloc(n);
+    return malloc(n ? n : 1); /* never 0 bytes: NULL means OOM */
 }
 
 void *bigmem_calloc(size_t n, size_t size)
 {
     if (size && n > SIZE_MAX / size)
         return NULL;
-    void *q = calloc(n ? n : 1, size ? size : 1); /* never 0 bytes: NULL means OOM */
-    bigmem_hint(q, n * size);
-    return q;
+    if (n * size >= BIGMEM_HINT_MIN_BYTES) {
+        void *q = big_alloc(n * size);
+        if (q) /* aligned_alloc may reuse freed memory: zero it ourselves */
+            memset(q, 0, n * size);
+        return q;
+    }
+    return calloc(n ? n : 1, size ? size : 1); /* never 0 bytes: NULL means OOM */
 }

@@ -10,6 +10,7 @@
 #include "test_util.h"
 
 #include <stdint.h>
+#include <string.h>
 
 #include "bigmem.h"
 #include "strbuf.h"
@@ -63,6 +64,19 @@ static void test_calloc_zeroes_and_refuses_overflow(void **state)
         assert_int_equal(z[i], 0);
     assert_int_equal(z[n - 1], 0);
     free(z);
+    /* memory freed dirty and handed out again is zeroed too */
+    for (int round = 0; round < 3; round++) {
+        uint8_t *d = bigmem_malloc(BIGMEM_HINT_MIN_BYTES * 3);
+        assert_non_null(d);
+        memset(d, 0xff, BIGMEM_HINT_MIN_BYTES * 3);
+        free(d);
+        uint8_t *c = bigmem_calloc(BIGMEM_HINT_MIN_BYTES + 1, 1);
+        assert_non_null(c);
+        for (size_t i = 0; i < BIGMEM_HINT_MIN_BYTES + 1; i += 511)
+            assert_int_equal(c[i], 0);
+        assert_int_equal(c[BIGMEM_HINT_MIN_BYTES], 0);
+        free(c);
+    }
     assert_null(bigmem_calloc(SIZE_MAX / 8 + 2, 8));
     void *one = bigmem_calloc(0, 8); /* never 0 bytes: NULL would mean OOM */
     assert_non_null(one);
@@ -70,6 +84,26 @@ static void test_calloc_zeroes_and_refuses_overflow(void **state)
     void *m = bigmem_malloc(0);
     assert_non_null(m);
     free(m);
+}
+
+/* Big blocks start on a huge-page boundary, or the kernel cannot back their
+ * first 2 MiB with a huge page; small ones are left to malloc. */
+static void test_big_blocks_are_huge_page_aligned(void **state)
+{
+    (void)state;
+    void *a = bigmem_malloc(BIGMEM_HINT_MIN_BYTES + 12345);
+    void *b = bigmem_realloc(NULL, 0, BIGMEM_HINT_MIN_BYTES * 2);
+    void *c = bigmem_calloc(BIGMEM_HINT_MIN_BYTES, 3);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    assert_int_equal((uintptr_t)a % BIGMEM_HUGE_PAGE_BYTES, 0);
+    assert_int_equal((uintptr_t)b % BIGMEM_HUGE_PAGE_BYTES, 0);
+    assert_int_equal((uintptr_t)c % BIGMEM_HUGE_PAGE_BYTES, 0);
+    memset(a, 1, BIGMEM_HINT_MIN_BYTES + 12345); /* the whole size is usable */
+    free(a);
+    free(b);
+    free(c);
 }
 
 static void test_strbuf_past_the_threshold(void **state)
@@ -100,6 +134,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_realloc_keeps_bytes_through_the_threshold),
         cmocka_unit_test(test_calloc_zeroes_and_refuses_overflow),
+        cmocka_unit_test(test_big_blocks_are_huge_page_aligned),
         cmocka_unit_test(test_strbuf_past_the_threshold),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
