@@ -102,6 +102,14 @@ int64_t strtab_intern_hashed(strtab *t, const char *s, size_t len, uint64_t h)
     return (int64_t)t->n++;
 }
 
+void strtab_clear(strtab *t)
+{
+    if (t->n && t->slots)
+        memset(t->slots, 0, t->nslots * sizeof *t->slots);
+    t->n = 0;
+    sb_reset(&t->arena);
+}
+
 void strtab_free(strtab *t)
 {
     free(t->slots);

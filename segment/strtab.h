@@ -86,6 +86,9 @@ static inline uint32_t strtab_len(const strtab *t, uint32_t id)
 {
     return t->ent[id].len;
 }
+/* Forget every string but keep the memory (slots, entries, arena), so that
+ * refilling the table touches pages that are already mapped. */
+void strtab_clear(strtab *t);
 void strtab_free(strtab *t);
 
 /* The hash all of Strata uses for terms (bloom filters included). */

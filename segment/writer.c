@@ -69,6 +69,26 @@ typedef struct windex {
     size_t nr, rcap;
 } windex;
 
+/* finish's work arrays, kept by the writer across seg_writer_reset */
+enum {
+    SCR_SORT_REFS,  /* the term table sorted (sref) */
+    SCR_SORT_WORDS, /* and its sort keys (wref) */
+    SCR_DF,         /* rows per term */
+    SCR_START,      /* a term's first (term, row) pair */
+    SCR_POST,       /* (term, row) pairs by term */
+    SCR_LAST_BLOCK, /* a term's last block seen */
+    SCR_HASHES,     /* one block's term hashes */
+    SCR_BLOOM,      /* the segment bloom */
+    SCR_ROW_TMP,    /* a value per row: columns */
+    SCR_META_FIRST, /* a value per row: a meta key's first value */
+    SCR_IN_COL,     /* per kv: in a meta column */
+    SCR_COUNT_
+};
+typedef struct wscratch {
+    void *p;
+    size_t cap;
+} wscratch;
+
 struct seg_writer {
     seg_writer_opts o;
     char *tenant;
@@ -83,28 +103,78 @@ struct seg_writer {
     int finished;
     int no_index; /* a merge's staging writer: rows only, no terms */
     windex ix;
+    /* Kept across seg_writer_reset (as is all of the above): finish's
+     * arrays and buffers, so that the next segment reuses their pages. */
+    wscratch scr[SCR_COUNT_];
+    strbuf out;      /* the file being assembled */
+    strbuf postings; /* SEC_POSTINGS, while the term dictionary is written */
+    strbuf bdata;    /* the block blooms' bits */
 };
 
-seg_writer *seg_writer_new(const seg_writer_opts *opts)
+/* Work array `id` with room for `bytes` (contents undefined), owned by the
+ * writer: the last segment's when it is big enough, whose pages are mapped
+ * already. NULL on OOM. */
+static void *scratch(seg_writer *w, int id, size_t bytes)
 {
-    seg_writer *w = calloc(1, sizeof *w);
-    if (!w)
-        return NULL;
+    wscratch *s = &w->scr[id];
+    if (!s->p || bytes > s->cap) {
+        free(s->p);
+        s->p = bigmem_malloc(bytes);
+        s->cap = s->p ? bytes : 0;
+    }
+    return s->p;
+}
+
+/* Take opts (defaults filled in, the tenant copied); 0, or -1 on OOM with
+ * the writer's options as they were. */
+static int set_opts(seg_writer *w, const seg_writer_opts *opts)
+{
+    char *tenant = strdup(opts && opts->tenant ? opts->tenant : "");
+    if (!tenant)
+        return -1;
+    free(w->tenant);
+    w->tenant = tenant;
+    memset(&w->o, 0, sizeof w->o);
     if (opts)
         w->o = *opts;
     if (!w->o.block_events || w->o.block_events > SEG_MAX_BLOCK_EVENTS)
         w->o.block_events = SEG_DEFAULT_BLOCK_EVENTS;
     if (!w->o.zstd_level)
         w->o.zstd_level = SEG_DEFAULT_ZSTD_LEVEL;
-    w->tenant = strdup(w->o.tenant ? w->o.tenant : "");
+    w->o.tenant = w->tenant;
+    return 0;
+}
+
+seg_writer *seg_writer_new(const seg_writer_opts *opts)
+{
+    seg_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
     /* the arena always has a buffer, so offsets into it are never off NULL */
-    if (!w->tenant || sb_reserve(&w->data, 0) < 0) {
+    if (set_opts(w, opts) < 0 || sb_reserve(&w->data, 0) < 0) {
         free(w->tenant);
         free(w);
         return NULL;
     }
-    w->o.tenant = w->tenant;
     return w;
+}
+
+int seg_writer_reset(seg_writer *w, const seg_writer_opts *opts)
+{
+    if (set_opts(w, opts) < 0)
+        return -1;
+    seg_writer_clear_rows(w);
+    strtab_clear(&w->services);
+    strtab_clear(&w->hosts);
+    strtab_clear(&w->keys);
+    strtab_clear(&w->ix.terms);
+    w->ix.nocc = 0;
+    w->ix.nr = 0;
+    w->ix.oom = 0;
+    sb_reset(&w->out);
+    w->sealed = 0;
+    w->finished = 0;
+    return 0;
 }
 
 seg_writer *seg_writer_new_staging(const seg_writer_opts *opts)
@@ -241,6 +311,11 @@ void seg_writer_free(seg_writer *w)
     free(w->ix.kv);
     sb_free(&w->ix.rbytes);
     free(w->ix.rterms);
+    for (int i = 0; i < SCR_COUNT_; i++)
+        free(w->scr[i].p);
+    sb_free(&w->out);
+    sb_free(&w->postings);
+    sb_free(&w->bdata);
     free(w);
 }
 
@@ -365,18 +440,10 @@ static void sort_words(wref *a, size_t n, size_t d, int budget)
  * longest term's words plus room for unlucky pivots. */
 #define SORT_BUDGET ((int)(SEG_MAX_TERM / 8) + 128)
 
-/* Sort a table's strings; returns the refs (caller frees) and fills
- * rank[id] = position when rank is not NULL. */
-sref *seg_sort_strtab(const strtab *t, uint32_t *rank)
+/* Sort a table's strings into r (room for t->n), with a (as many sort
+ * keys) as work space; fills rank[id] = position when rank is not NULL. */
+static void sort_strtab_into(const strtab *t, uint32_t *rank, sref *r, wref *a)
 {
-    size_t n = t->n ? t->n : 1;
-    sref *r = bigmem_malloc(n * sizeof *r);
-    wref *a = bigmem_malloc(n * sizeof *a);
-    if (!r || !a) {
-        free(r);
-        free(a);
-        return NULL;
-    }
     for (size_t i = 0; i < t->n; i++) {
         a[i].s = strtab_str(t, (uint32_t)i);
         a[i].len = strtab_len(t, (uint32_t)i);
@@ -391,6 +458,17 @@ sref *seg_sort_strtab(const strtab *t, uint32_t *rank)
         if (rank)
             rank[a[i].id] = (uint32_t)i;
     }
+}
+
+sref *seg_sort_strtab(const strtab *t, uint32_t *rank)
+{
+    size_t n = t->n ? t->n : 1;
+    sref *r = bigmem_malloc(n * sizeof *r);
+    wref *a = bigmem_malloc(n * sizeof *a);
+    if (r && a)
+        sort_strtab_into(t, rank, r, a);
+    else
+        free(r), r = NULL;
     free(a);
     return r;
 }
@@ -399,7 +477,7 @@ sref *seg_sort_strtab(const strtab *t, uint32_t *rank)
 
 typedef struct build {
     seg_writer *w;
-    strbuf out; /* the file */
+    strbuf *out; /* the file: the writer's w->out */
     uint8_t table[SEC_COUNT_ * SEG_TABLE_ENTRY_BYTES];
     uint32_t nsec;
     uint32_t *key_rank; /* meta key id -> position in sorted order */
@@ -423,16 +501,16 @@ static int fail(build *b, const char *fmt, ...)
 /* Start a section at the current end of the file. */
 static size_t sec_begin(build *b)
 {
-    return b->out.len;
+    return b->out->len;
 }
 
 /* Close a section: record id, offset, length and CRC in the table. */
 static void sec_end(build *b, uint32_t id, size_t start)
 {
     uint8_t *e = b->table + (size_t)b->nsec++ * SEG_TABLE_ENTRY_BYTES;
-    size_t len = b->out.len - start;
+    size_t len = b->out->len - start;
     store_u32(e, id);
-    store_u32(e + 4, b->out.oom ? 0 : crc32c(0, b->out.buf + start, len));
+    store_u32(e + 4, b->out->oom ? 0 : crc32c(0, b->out->buf + start, len));
     store_u64(e + 8, start);
     store_u64(e + 16, len);
 }
@@ -676,7 +754,7 @@ static int put_col(build *b, uint32_t id, int64_t *tmp, const uint32_t *rank,
     for (size_t i = 0; i < w->n; i++)
         tmp[i] = fn(&w->rows[i], i ? &w->rows[i - 1] : NULL, rank);
     size_t s = sec_begin(b);
-    intcol_encode(&b->out, tmp, w->n);
+    intcol_encode(b->out, tmp, w->n);
     sec_end(b, id, s);
     return 0;
 }
@@ -807,7 +885,7 @@ static int write_rollup(build *b, const uint32_t *srank)
             return fail(b, "out of memory building the rollup");
         }
     size_t s = sec_begin(b);
-    seg_rollup_put(&acc, &b->out);
+    seg_rollup_put(&acc, b->out);
     sec_end(b, SEC_ROLLUP, s);
     seg_rollup_free(&acc);
     return 0;
@@ -816,7 +894,7 @@ static int write_rollup(build *b, const uint32_t *srank)
 static int write_columns(build *b)
 {
     seg_writer *w = b->w;
-    int64_t *tmp = malloc((w->n ? w->n : 1) * sizeof *tmp);
+    int64_t *tmp = scratch(w, SCR_ROW_TMP, (w->n ? w->n : 1) * sizeof *tmp);
     uint32_t *srank = malloc((w->services.n + 1) * sizeof *srank);
     uint32_t *hrank = malloc((w->hosts.n + 1) * sizeof *hrank);
     sref *ss = seg_sort_strtab(&w->services, srank);
@@ -831,16 +909,15 @@ static int write_columns(build *b)
     put_col(b, SEC_LEVEL, tmp, NULL, col_level);
     put_col(b, SEC_FLAGS, tmp, NULL, col_flags);
     size_t s = sec_begin(b);
-    seg_put_dict(&b->out, ss, w->services.n);
+    seg_put_dict(b->out, ss, w->services.n);
     sec_end(b, SEC_SERVICE_DICT, s);
     put_col(b, SEC_SERVICE, tmp, srank, col_service);
     s = sec_begin(b);
-    seg_put_dict(&b->out, hs, w->hosts.n);
+    seg_put_dict(b->out, hs, w->hosts.n);
     sec_end(b, SEC_HOST_DICT, s);
     put_col(b, SEC_HOST, tmp, hrank, col_host);
     rc = write_rollup(b, srank);
 out:
-    free(tmp);
     free(srank);
     free(hrank);
     free(ss);
@@ -958,18 +1035,19 @@ static int write_meta_columns(build *b)
 {
     seg_writer *w = b->w;
     uint32_t nkeys = (uint32_t)w->keys.n;
-    b->in_col = bigmem_calloc(w->nkv ? w->nkv : 1, 1);
+    b->in_col = scratch(w, SCR_IN_COL, w->nkv ? w->nkv : 1);
     uint32_t *stamp = calloc(nkeys + 1, sizeof *stamp);
     uint64_t *count = calloc(nkeys + 1, sizeof *count);
     seg_mcand *cand = malloc((nkeys + 1) * sizeof *cand);
-    uint64_t *first = bigmem_malloc((w->n ? w->n : 1) * sizeof *first);
-    int64_t *tmp = bigmem_malloc((w->n ? w->n : 1) * sizeof *tmp);
+    uint64_t *first = scratch(w, SCR_META_FIRST, (w->n ? w->n : 1) * sizeof *first);
+    int64_t *tmp = scratch(w, SCR_ROW_TMP, (w->n ? w->n : 1) * sizeof *tmp);
     strbuf cols = {0}, body = {0};
     int rc = -1;
     if (!b->in_col || !stamp || !count || !cand || !first || !tmp) {
         fail(b, "out of memory building meta columns");
         goto out;
     }
+    memset(b->in_col, 0, w->nkv);
     for (size_t i = 0; i < w->n; i++) /* rows with a non-null value, per key */
         for (uint32_t k = 0; k < w->rows[i].kv_n; k++) {
             const wkv *kv = &w->kvs[w->rows[i].kv_off + k];
@@ -1001,16 +1079,14 @@ static int write_meta_columns(build *b)
         ncols++;
     }
     size_t s = sec_begin(b);
-    put_varint(&b->out, ncols);
-    sb_append(&b->out, cols.buf, cols.len);
+    put_varint(b->out, ncols);
+    sb_append(b->out, cols.buf, cols.len);
     sec_end(b, SEC_META_COLUMNS, s);
     rc = cols.oom ? fail(b, "out of memory building meta columns") : 0;
 out:
     free(stamp);
     free(count);
     free(cand);
-    free(first);
-    free(tmp);
     sb_free(&cols);
     sb_free(&body);
     return rc;
@@ -1165,14 +1241,14 @@ static int write_blocks(build *b, uint32_t *nblocks_out)
     size_t s = sec_begin(b);
     for (size_t k = 0; k < nblocks; k++) {
         size_t from = k * per, to = from + per < w->n ? from + per : w->n;
-        if (seg_block_encode(w, from, to, &keys, cctx, &scratch, &b->out,
-                             index + k * SEG_BLOCK_ENTRY_BYTES, b->out.len - s, b->err,
+        if (seg_block_encode(w, from, to, &keys, cctx, &scratch, b->out,
+                             index + k * SEG_BLOCK_ENTRY_BYTES, b->out->len - s, b->err,
                              b->errlen) < 0)
             goto out;
     }
     sec_end(b, SEC_BLOCKS, s);
     s = sec_begin(b);
-    sb_append(&b->out, index, nblocks * SEG_BLOCK_ENTRY_BYTES);
+    sb_append(b->out, index, nblocks * SEG_BLOCK_ENTRY_BYTES);
     sec_end(b, SEC_BLOCK_INDEX, s);
     *nblocks_out = (uint32_t)nblocks;
     rc = 0;
@@ -1463,21 +1539,24 @@ static int write_index(build *b, uint32_t nblocks)
     seg_writer *w = b->w;
     const windex *x = &w->ix;
     size_t nids = x->terms.n; /* interned terms; those with rows are written */
-    uint32_t *df = bigmem_calloc(nids + 1, sizeof *df);
-    uint64_t *start = bigmem_malloc((nids + 1) * sizeof *start);
-    uint32_t *post = bigmem_malloc((x->nocc ? x->nocc : 1) * sizeof *post);
-    uint32_t *last_block = bigmem_malloc((nids + 1) * sizeof *last_block);
+    uint32_t *df = scratch(w, SCR_DF, (nids + 1) * sizeof *df);
+    uint64_t *start = scratch(w, SCR_START, (nids + 1) * sizeof *start);
+    uint32_t *post = scratch(w, SCR_POST, (x->nocc ? x->nocc : 1) * sizeof *post);
+    uint32_t *last_block = scratch(w, SCR_LAST_BLOCK, (nids + 1) * sizeof *last_block);
     uint64_t *hashes = NULL;
-    sref *sorted = seg_sort_strtab(&x->terms, NULL);
+    sref *sorted = scratch(w, SCR_SORT_REFS, (nids ? nids : 1) * sizeof *sorted);
+    wref *words = scratch(w, SCR_SORT_WORDS, (nids ? nids : 1) * sizeof *words);
     strbuf blooms = {0};
     char *rbuf = NULL;
     size_t rcap = 0;
     seg_ptab dups = {0}; /* postings written, by their rows (format 4: shared postings) */
     int rc = -1;
-    if (!df || !start || !post || !last_block || !sorted) {
+    if (!df || !start || !post || !last_block || !sorted || !words) {
         fail(b, "out of memory building the index");
         goto out;
     }
+    memset(df, 0, (nids + 1) * sizeof *df);
+    sort_strtab_into(&x->terms, NULL, sorted, words);
     /* postings: counting sort of (term, row) by term; rows (in segment
      * order: row r holds arrival row rows[r].seq) stay ascending */
     for (size_t i = 0; i < x->nocc; i++)
@@ -1511,7 +1590,8 @@ static int write_index(build *b, uint32_t nblocks)
     /* term blocks + postings, in sorted term order. Blocks are grouped into
      * chunks, each one zstd frame; the index keeps every block's first term
      * uncompressed so that a lookup decompresses one chunk only. */
-    strbuf postings = {0};
+    strbuf *postings = &w->postings;
+    sb_reset(postings);
     seg_termw tw = {.level = w->o.zstd_level};
     size_t s = sec_begin(b);
     for (size_t i = 0; i < nterms; i++) {
@@ -1529,8 +1609,8 @@ static int write_index(build *b, uint32_t nblocks)
         const sref *t = &sorted[i];
         uint32_t n = df[t->id];
         const uint32_t *rows = post + start[t->id];
-        if (seg_termw_add(&tw, t->s, t->len, rows, n, postings.len, &b->out, b->out.len - s, b->err,
-                          b->errlen) < 0)
+        if (seg_termw_add(&tw, t->s, t->len, rows, n, postings->len, b->out, b->out->len - s,
+                          b->err, b->errlen) < 0)
             goto term_fail;
         if (n <= SEG_INLINE_POSTINGS)
             continue;
@@ -1542,60 +1622,57 @@ static int write_index(build *b, uint32_t nblocks)
             seg_termw_ref(&tw, d, 0);
             continue;
         }
-        uint64_t entry_off = postings.len;
-        if (seg_postings_encode(rows, n, &postings, &rbuf, &rcap) < 0) {
+        uint64_t entry_off = postings->len;
+        if (seg_postings_encode(rows, n, postings, &rbuf, &rcap) < 0) {
             fail(b, "out of memory building postings");
             goto term_fail;
         }
-        seg_termw_ref(&tw, NULL, postings.len - entry_off);
-        seg_pent e = {rh, entry_off, postings.len - entry_off, rows, n};
+        seg_termw_ref(&tw, NULL, postings->len - entry_off);
+        seg_pent e = {rh, entry_off, postings->len - entry_off, rows, n};
         if (seg_ptab_add(&dups, &e) < 0) {
             fail(b, "out of memory building postings");
             goto term_fail;
         }
     }
-    if (seg_termw_finish(&tw, &b->out, b->out.len - s, b->err, b->errlen) < 0)
+    if (seg_termw_finish(&tw, b->out, b->out->len - s, b->err, b->errlen) < 0)
         goto term_fail;
     sec_end(b, SEC_TERMS, s);
     s = sec_begin(b);
-    if (seg_termw_index(&tw, &b->out, b->err, b->errlen) < 0) {
+    if (seg_termw_index(&tw, b->out, b->err, b->errlen) < 0) {
     term_fail:
         seg_termw_free(&tw);
-        sb_free(&postings);
         goto out;
     }
     seg_termw_free(&tw);
     sec_end(b, SEC_TERM_INDEX, s);
     s = sec_begin(b);
-    sb_append(&b->out, postings.buf, postings.len);
+    sb_append(b->out, postings->buf, postings->len);
     sec_end(b, SEC_POSTINGS, s);
-    int poom = postings.oom;
-    sb_free(&postings);
-    if (poom) {
+    if (postings->oom) {
         fail(b, "out of memory building the index");
         goto out;
     }
 
     /* the segment bloom filter over every term */
     uint64_t m = seg_bloom_bits(nterms, SEG_BLOOM_BITS_PER_TERM);
-    uint8_t *bits = calloc(m / 8, 1);
+    uint8_t *bits = scratch(w, SCR_BLOOM, m / 8);
     if (!bits) {
         fail(b, "out of memory building bloom filters");
         goto out;
     }
+    memset(bits, 0, m / 8);
     for (size_t id = 0; id < nids; id++) /* in id order: the table is read straight through */
         if (df[id])
             seg_bloom_set(bits, m, SEG_BLOOM_K, x->terms.ent[id].hash);
     s = sec_begin(b);
-    put_u64(&b->out, m);
-    put_u8(&b->out, SEG_BLOOM_K);
-    sb_append(&b->out, bits, m / 8);
+    put_u64(b->out, m);
+    put_u8(b->out, SEG_BLOOM_K);
+    sb_append(b->out, bits, m / 8);
     sec_end(b, SEC_BLOOM, s);
-    free(bits);
 
     /* one bloom per row block over the distinct terms of its rows */
     size_t per = w->o.block_events;
-    hashes = bigmem_malloc((x->nocc ? x->nocc : 1) * sizeof *hashes);
+    hashes = scratch(w, SCR_HASHES, (x->nocc ? x->nocc : 1) * sizeof *hashes);
     if (!hashes) {
         fail(b, "out of memory building bloom filters");
         goto out;
@@ -1603,7 +1680,8 @@ static int write_index(build *b, uint32_t nblocks)
     memset(last_block, 0xff, (nids + 1) * sizeof *last_block);
     put_u8(&blooms, SEG_BLOCK_BLOOM_K);
     put_u32(&blooms, nblocks);
-    strbuf bdata = {0};
+    strbuf *bdata = &w->bdata;
+    sb_reset(bdata);
     for (uint32_t k = 0; k < nblocks; k++) {
         size_t from = k * per, to = from + per < w->n ? from + per : w->n;
         size_t nh = 0;
@@ -1621,23 +1699,21 @@ static int write_index(build *b, uint32_t nblocks)
                 }
         }
         uint64_t bm_bits = seg_bloom_bits(nh, SEG_BLOCK_BLOOM_BITS_PER_TERM);
-        put_u64(&blooms, bdata.len);
+        put_u64(&blooms, bdata->len);
         put_u64(&blooms, bm_bits);
-        size_t at = bdata.len;
-        if (sb_reserve(&bdata, bm_bits / 8) < 0)
+        size_t at = bdata->len;
+        if (sb_reserve(bdata, bm_bits / 8) < 0)
             break;
-        memset(bdata.buf + at, 0, bm_bits / 8);
-        bdata.len += bm_bits / 8;
+        memset(bdata->buf + at, 0, bm_bits / 8);
+        bdata->len += bm_bits / 8;
         for (size_t i = 0; i < nh; i++)
-            seg_bloom_set((uint8_t *)bdata.buf + at, bm_bits, SEG_BLOCK_BLOOM_K, hashes[i]);
+            seg_bloom_set((uint8_t *)bdata->buf + at, bm_bits, SEG_BLOCK_BLOOM_K, hashes[i]);
     }
     s = sec_begin(b);
-    sb_append(&b->out, blooms.buf, blooms.len);
-    sb_append(&b->out, bdata.buf, bdata.len);
+    sb_append(b->out, blooms.buf, blooms.len);
+    sb_append(b->out, bdata->buf, bdata->len);
     sec_end(b, SEC_BLOCK_BLOOMS, s);
-    int boom = bdata.oom || blooms.oom;
-    sb_free(&bdata);
-    if (boom) {
+    if (bdata->oom || blooms.oom) {
         fail(b, "out of memory building bloom filters");
         goto out;
     }
@@ -1646,12 +1722,6 @@ out:
     free(dups.slot);
     free(rbuf);
     sb_free(&blooms);
-    free(df);
-    free(start);
-    free(post);
-    free(last_block);
-    free(hashes);
-    free(sorted);
     return rc;
 }
 
@@ -1690,31 +1760,30 @@ void seg_put_tail(strbuf *out, const uint8_t *table, uint32_t nsec, const seg_ta
 
 static void build_free(build *b)
 {
-    sb_free(&b->out);
     free(b->key_rank);
     free(b->keys_sorted);
-    free(b->in_col);
 }
 
-int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, size_t errlen)
+/* Build the segment into w->out: 0, or -1 with err (w->out then empty). */
+static int finish_build(seg_writer *w, char *err, size_t errlen)
 {
     build b;
     memset(&b, 0, sizeof b);
     b.w = w;
+    b.out = &w->out;
     b.err = err;
     b.errlen = errlen;
-    *out = NULL;
-    *len = 0;
+    sb_reset(b.out);
     if (w->finished)
         return fail(&b, "segment writer already finished");
     seg_writer_seal(w);
     w->finished = 1;
 
-    seg_put_header(&b.out);
+    seg_put_header(b.out);
 
     uint32_t nblocks = 0;
     size_t s = sec_begin(&b);
-    sb_append(&b.out, w->tenant, strlen(w->tenant));
+    sb_append(b.out, w->tenant, strlen(w->tenant));
     sec_end(&b, SEC_TENANT, s);
     if (write_columns(&b) < 0)
         goto fail;
@@ -1727,7 +1796,7 @@ int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, 
         goto fail;
     }
     s = sec_begin(&b);
-    seg_put_dict(&b.out, b.keys_sorted, w->keys.n);
+    seg_put_dict(b.out, b.keys_sorted, w->keys.n);
     sec_end(&b, SEC_META_KEYS, s);
     if (write_meta_columns(&b) < 0 || write_blocks(&b, &nblocks) < 0 ||
         write_index(&b, nblocks) < 0)
@@ -1749,18 +1818,40 @@ int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, 
                   max_i,   min_e,
                   max_e,   w->o.dict ? (uint32_t)ZDICT_getDictID(w->o.dict, w->o.dict_len) : 0,
                   nblocks, 0};
-    seg_put_tail(&b.out, b.table, b.nsec, &t);
-    if (b.out.oom) {
+    seg_put_tail(b.out, b.table, b.nsec, &t);
+    if (b.out->oom) {
         fail(&b, "out of memory assembling the segment");
         goto fail;
     }
-    *len = b.out.len;
-    *out = (uint8_t *)sb_steal(&b.out);
     build_free(&b);
     return 0;
 fail:
+    sb_reset(b.out);
     build_free(&b);
     return -1;
+}
+
+int seg_writer_finish_view(seg_writer *w, const uint8_t **out, size_t *len, char *err,
+                           size_t errlen)
+{
+    *out = NULL;
+    *len = 0;
+    if (finish_build(w, err, errlen) < 0)
+        return -1;
+    *out = (const uint8_t *)w->out.buf;
+    *len = w->out.len;
+    return 0;
+}
+
+int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, size_t errlen)
+{
+    *out = NULL;
+    *len = 0;
+    if (finish_build(w, err, errlen) < 0)
+        return -1;
+    *len = w->out.len;
+    *out = (uint8_t *)sb_steal(&w->out);
+    return 0;
 }
 
 int seg_write_all(int fd, const void *p, size_t len)
@@ -1804,13 +1895,11 @@ int seg_write_file(const char *path, const uint8_t *buf, size_t len, char *err, 
 
 int seg_writer_finish(seg_writer *w, const char *path, char *err, size_t errlen)
 {
-    uint8_t *buf;
+    const uint8_t *buf;
     size_t len;
-    if (seg_writer_finish_mem(w, &buf, &len, err, errlen) < 0)
+    if (seg_writer_finish_view(w, &buf, &len, err, errlen) < 0)
         return -1;
-    int rc = seg_write_file(path, buf, len, err, errlen);
-    free(buf);
-    return rc;
+    return seg_write_file(path, buf, len, err, errlen);
 }
 
 unsigned seg_writer_samples(seg_writer *w, unsigned max, uint8_t **buf, size_t **sizes)

@@ -60,14 +60,14 @@ static int seal(const opts *o, seg_writer **w, totals *t, const void *dict, size
         fprintf(stderr, "segbench: %s\n", err);
         return -1;
     }
-    t->cpu += cpu_now() - c0;
-    seg_writer_free(*w);
+    /* the next segment reuses the writer's memory, as the indexer's heads do */
     seg_writer_opts wo = {.tenant = "bench",
                           .block_events = o->block,
                           .zstd_level = o->level,
                           .dict = dict,
                           .dict_len = dlen};
-    *w = seg_writer_new(&wo);
+    int reset = seg_writer_reset(*w, &wo);
+    t->cpu += cpu_now() - c0;
     seg_dicts *d = seg_dicts_new();
     if (dlen)
         seg_dicts_add(d, dict, dlen);
@@ -88,7 +88,7 @@ static int seal(const opts *o, seg_writer **w, totals *t, const void *dict, size
     seg_close(r);
     seg_dicts_free(d);
     t->segments++;
-    return *w ? 0 : -1;
+    return reset;
 }
 
 /* Train a dictionary on the writer's rows (first segment), as the indexer

@@ -1083,6 +1083,80 @@ static void test_sort_strtab_order(void **state)
     strtab_free(&t);
 }
 
+/* seg_event_terms callback: keep the first term (NUL-terminated) in ud. */
+static void first_term(void *ud, const char *t, size_t n)
+{
+    char *out = ud;
+    if (!*out && n <= SEG_MAX_TERM) {
+        memcpy(out, t, n);
+        out[n] = 0;
+    }
+}
+
+/* A writer reset between segments (as the indexer and the benchmark reuse
+ * theirs) gives each segment the same bytes as a fresh writer: a big one
+ * after a small one, a small one after a big one (the kept arrays then hold
+ * the bigger segment's leftovers), another tenant and block size, and a
+ * segment built into the writer's own buffer (finish_view). */
+static void test_reset_writer_same_bytes(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {300, 1200, 7, 0, 1200};
+    const uint32_t blocks[] = {64, 100, 64, 16, 1024};
+    const char *tenants[] = {"acme", "globex", "acme", "", "initech"};
+    seg_writer *w = seg_writer_new(&(seg_writer_opts){.tenant = "x", .block_events = 8});
+    assert_non_null(w);
+    /* the first round starts from a writer that already held rows */
+    tev *pre = corpus_make(99, 50, 1000, NULL);
+    for (size_t i = 0; i < 50; i++)
+        assert_int_equal(seg_writer_add(w, &pre[i].ev), 0);
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        tev *evs = corpus_make(500 + k, sizes[k], 5000 + (int64_t)k, NULL);
+        seg_writer_opts o = {.tenant = tenants[k], .block_events = blocks[k]};
+        seg_writer *fresh = seg_writer_new(&o);
+        assert_non_null(fresh);
+        assert_int_equal(seg_writer_reset(w, &o), 0);
+        assert_int_equal(seg_writer_count(w), 0);
+        assert_int_equal(seg_writer_bytes(w), 0);
+        for (size_t i = 0; i < sizes[k]; i++) {
+            assert_int_equal(seg_writer_add(fresh, &evs[i].ev), 0);
+            assert_int_equal(seg_writer_add(w, &evs[i].ev), 0);
+        }
+        char err[256];
+        uint8_t *want;
+        size_t wlen, glen;
+        const uint8_t *got;
+        assert_int_equal(seg_writer_finish_mem(fresh, &want, &wlen, err, sizeof err), 0);
+        if (k % 2) { /* into the writer's buffer, then a copy the caller owns */
+            assert_int_equal(seg_writer_finish_view(w, &got, &glen, err, sizeof err), 0);
+            assert_int_equal(glen, wlen);
+            assert_memory_equal(got, want, wlen);
+        } else {
+            uint8_t *mine;
+            assert_int_equal(seg_writer_finish_mem(w, &mine, &glen, err, sizeof err), 0);
+            assert_int_equal(glen, wlen);
+            assert_memory_equal(mine, want, wlen);
+            free(mine);
+        }
+        /* the writer still answers for its rows until the next reset,
+         * and forgets their terms on it (the indexer's head is searched
+         * through them) */
+        assert_int_equal(seg_writer_count(w), sizes[k]);
+        if (sizes[k]) {
+            char term[SEG_MAX_TERM + 1] = "";
+            seg_event_terms(&evs[0].ev, first_term, term);
+            assert_true(seg_writer_term_id(w, term, strlen(term)) >= 0);
+            assert_int_equal(seg_writer_reset(w, &o), 0);
+            assert_int_equal(seg_writer_term_id(w, term, strlen(term)), -1);
+        }
+        seg_writer_free(fresh);
+        free(want);
+        corpus_free(evs, NULL, sizes[k]);
+    }
+    corpus_free(pre, NULL, 50);
+    seg_writer_free(w);
+}
+
 static void test_merge_file_streams(void **state)
 {
     (void)state;
@@ -1198,6 +1272,7 @@ int main(void)
         cmocka_unit_test(test_postings_shared),
         cmocka_unit_test(test_merge_file_streams),
         cmocka_unit_test(test_sort_strtab_order),
+        cmocka_unit_test(test_reset_writer_same_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
