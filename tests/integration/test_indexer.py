@@ -116,6 +116,39 @@ class IndexerTest(unittest.TestCase):
         self.assert_exactly(s2, sent + more)
         self.assertEqual(inspect_levels(s2), {"L0": len(sent) + 100})
 
+    def test_heads_built_by_reused_writers_hold_only_their_own_events(self):
+        # each round is sealed before the next is sent, so every head after
+        # the first is built by a writer kept from an earlier one (emptied,
+        # its memory kept): a segment must hold its round's rows and terms
+        # and nothing of the rounds before, whatever their sizes
+        s = self.start(cfg(compact="false"))
+        sizes = [800, 40, 1000, 3]
+        sent = []
+        for r, n in enumerate(sizes):
+            msgs = [f"round{r} item{r}x{k} shared words" for k in range(n)]
+            self.assertEqual(post(s, msgs, service=f"svc{r}"), 202)
+            sent += msgs
+            wait_for(lambda: indexed(s) == len(sent), what=f"round {r} sealed")
+        self.assertEqual(s.stop(), 0)
+        self.assert_exactly(s, sent)
+        files = segment_files(s)
+        self.assertGreaterEqual(len(files), len(sizes))
+        for f in files:
+            rows = subprocess.run([BIN, "inspect", "segment", f, "--rows", "100000"],
+                                  capture_output=True, text=True, check=True).stdout
+            rounds = {json.loads(l)["msg"].split()[0] for l in rows.splitlines()
+                      if l.startswith("{")}
+            self.assertEqual(len(rounds), 1, f"{f} mixes rounds {rounds}")
+            r = int(rounds.pop()[len("round"):])
+            terms = subprocess.run([BIN, "inspect", "segment", f, "--terms", "msg:round"],
+                                   capture_output=True, text=True, check=True).stdout
+            found = {l.split()[-1] for l in terms.splitlines() if "msg:round" in l}
+            self.assertEqual(found, {f"msg:round{r}"}, f)
+            svc = subprocess.run([BIN, "inspect", "segment", f, "--terms", "service:"],
+                                 capture_output=True, text=True, check=True).stdout
+            self.assertIn(f" service:svc{r}\n", svc)
+            self.assertEqual(svc.count(" service:svc"), 1, svc)
+
     def test_settings_reload_in_place_and_one_indexer_per_directory(self):
         s = self.start(cfg(flush="5s", compact="false"))
         self.assertEqual(post(s, ["before reload"]), 202)

@@ -338,7 +338,16 @@ static seg_writer *head_for(indexer *x, strata_str tenant)
                          .dict = d ? d->bytes : NULL,
                          .dict_len = d ? d->len : 0};
     pthread_mutex_unlock(&x->dict_lock);
-    seg_writer *w = seg_writer_new(&o);
+    seg_writer *w = NULL;
+    if (x->nspare) { /* already emptied: this reset only takes the options */
+        w = x->spare[--x->nspare];
+        if (seg_writer_reset(w, &o) < 0) {
+            seg_writer_free(w);
+            w = NULL;
+        }
+    }
+    if (!w)
+        w = seg_writer_new(&o);
     if (!w)
         return NULL;
     snprintf(x->head[x->nhead].tenant, sizeof x->head[x->nhead].tenant, "%s", t);
@@ -400,18 +409,43 @@ static int indexer_flush(void *state, const strata_batch *b)
 /* ---- sealing ------------------------------------------------------------------------------------
  */
 
-/* A sealed head: built segment bytes waiting to be written and registered. */
+/* A sealed head: built segment bytes waiting to be written and registered.
+ * The bytes are the writer's (seg_writer_finish_view), which stays in
+ * x->sealing until they are registered. */
 typedef struct sealed {
-    uint8_t *buf;
+    const uint8_t *buf;
     size_t len;
     cat_segment meta;
 } sealed;
 
-static void sealed_free(sealed *s, size_t n)
+/* The writers of a registered head (moved out of x->sealing) become the
+ * spares, emptied here on the sealer's thread rather than on the feeding
+ * one; the spares they replace were not taken by any head and go. */
+static void keep_spares(indexer *x, seg_writer **done, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        free(s[i].buf);
-    free(s);
+    seg_writer *old[INDEXER_SPARE_WRITERS], *keep[INDEXER_SPARE_WRITERS];
+    size_t nold, nkeep = 0;
+    pthread_mutex_lock(&x->lock);
+    nold = x->nspare;
+    memcpy(old, x->spare, nold * sizeof *old);
+    x->nspare = 0;
+    pthread_mutex_unlock(&x->lock);
+    for (size_t i = 0; i < nold; i++)
+        seg_writer_free(old[i]);
+    for (size_t i = 0; i < n; i++) {
+        if (nkeep < INDEXER_SPARE_WRITERS && seg_writer_reset(done[i], NULL) == 0)
+            keep[nkeep++] = done[i];
+        else
+            seg_writer_free(done[i]);
+    }
+    pthread_mutex_lock(&x->lock);
+    for (size_t i = 0; i < nkeep; i++) {
+        if (x->nspare < INDEXER_SPARE_WRITERS)
+            x->spare[x->nspare++] = keep[i];
+        else
+            seg_writer_free(keep[i]);
+    }
+    pthread_mutex_unlock(&x->lock);
 }
 
 /* Fill a catalog entry from built bytes (reopened: this also verifies them). */
@@ -489,10 +523,9 @@ static sealed *build_head(indexer *x, head_entry *head, size_t n, size_t *nout)
                     seg_writer_set_dict(w, d->bytes, d->len);
             }
             char err[256];
-            if (seg_writer_finish_mem(w, &s[k].buf, &s[k].len, err, sizeof err) < 0 ||
+            if (seg_writer_finish_view(w, &s[k].buf, &s[k].len, err, sizeof err) < 0 ||
                 idx_describe(x, s[k].buf, s[k].len, 0, &s[k].meta) < 0) {
                 x->h->log(x->inst, STRATA_LOG_ERROR, "cannot build a segment: %s", err);
-                free(s[k].buf);
                 s[k].buf = NULL;
             } else {
                 k++;
@@ -525,17 +558,21 @@ static int persist(indexer *x, sealed *s, size_t n, uint64_t wal_next)
         return -1;
     for (size_t i = 0; i < n; i++)
         metas[i] = s[i].meta;
+    seg_writer *done[INDEXER_MAX_TENANTS];
+    size_t ndone = 0;
     pthread_rwlock_wrlock(&x->view_lock);
     int rc = catalog_add_flush(x->cat, metas, n, wal_next ? x->consumer : NULL, wal_next, err,
                                sizeof err);
     if (rc == 0) { /* the events now live in segments: the head copy goes */
         pthread_mutex_lock(&x->lock);
         for (size_t i = 0; i < x->nsealing; i++)
-            seg_writer_free(x->sealing[i].w);
+            done[ndone++] = x->sealing[i].w;
         x->nsealing = 0;
         pthread_mutex_unlock(&x->lock);
     }
     pthread_rwlock_unlock(&x->view_lock);
+    if (rc == 0)
+        keep_spares(x, done, ndone); /* after the last use of the sealed bytes */
     free(metas);
     if (rc < 0) {
         x->h->log(x->inst, STRATA_LOG_ERROR, "%s", err);
@@ -597,7 +634,7 @@ static void sealer_main(void *arg)
                 h->output_commit(x->inst, pending_next);
             h->metric_add(x->m_segments, NULL, (double)npending);
             h->metric_add(x->m_events, NULL, (double)events);
-            sealed_free(pending, npending);
+            free(pending);
             pending = NULL;
             npending = 0;
         }
@@ -616,7 +653,7 @@ static void sealer_main(void *arg)
         }
     }
     pthread_mutex_unlock(&x->lock);
-    sealed_free(pending, npending);
+    free(pending);
 }
 
 /* ---- the view query plugins read (segment/view.h) ---------------------------------------------
@@ -1032,6 +1069,8 @@ static void indexer_destroy(void *state)
         seg_writer_free(x->head[i].w);
     for (size_t i = 0; i < x->nsealing; i++)
         seg_writer_free(x->sealing[i].w);
+    for (size_t i = 0; i < x->nspare; i++)
+        seg_writer_free(x->spare[i]);
     for (size_t i = 0; i < x->ndicts; i++)
         free(x->dicts[i].bytes);
     free(x->dicts);

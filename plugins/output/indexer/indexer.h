@@ -24,6 +24,11 @@
 #define INDEXER_MAX_META 1024
 /* The largest head: bounds the memory of the head plus the one sealing. */
 #define INDEXER_MAX_HEAD_BYTES (2048u << 20)
+/* Writers of registered heads kept, emptied, for the next heads: a fresh
+ * writer's memory is zeroed by the kernel as it is first touched (a fifth
+ * of the CPU of building a segment), a kept one's is not. Enough for the
+ * busiest tenants; the rest start from fresh writers. */
+#define INDEXER_SPARE_WRITERS 8
 /* The sealer and compactor wake this often to check their deadlines. */
 #define INDEXER_POLL_MS 100
 /* A failed seal (disk full, say) is retried after this many seconds. */
@@ -103,6 +108,11 @@ typedef struct indexer {
      * registered. Changed only under view_lock held for writing. */
     head_entry sealing[INDEXER_MAX_TENANTS];
     size_t nsealing;
+    /* Emptied writers for new heads (seg_writer_reset), under `lock`. Ones
+     * still unused when the next head is registered are freed, so a tenant
+     * gone quiet does not pin memory for longer than about two flushes. */
+    seg_writer *spare[INDEXER_SPARE_WRITERS];
+    size_t nspare;
     /* Queries hold it shared while they list the catalog, open segments and
      * scan the head; the sealer (head swap, registration) and the compactor
      * (swap) hold it exclusively. Order: view_lock, then lock. */
