@@ -31,7 +31,7 @@ static int grow_slots(strtab *t)
         size_t i = (size_t)t->ent[id].hash & (n - 1);
         while (s[i])
             i = (i + 1) & (n - 1);
-        s[i] = strtab_slot(t->ent[id].hash, (uint32_t)id);
+        s[i] = strtab_slot(t->ent[id].hash, t->ent[id].off - STRTAB_REC_HEADER);
     }
     free(t->slots);
     t->slots = s;
@@ -48,11 +48,13 @@ static int64_t probe(const strtab *t, const char *s, size_t len, uint64_t h, siz
     while (t->slots[i]) {
         uint64_t sl = t->slots[i];
         if ((sl & STRTAB_TAG_MASK) == tag) {
-            uint32_t id = strtab_slot_id(sl);
-            const strtab_entry *e = &t->ent[id];
-            if (e->hash == h && e->len == len &&
-                (len == 0 || memcmp(t->arena.buf + e->off, s, len) == 0))
+            const char *rec = strtab_slot_rec(t, sl);
+            uint32_t id, rlen;
+            memcpy(&rlen, rec + 4, sizeof rlen);
+            if (rlen == len && (len == 0 || memcmp(rec + STRTAB_REC_HEADER, s, len) == 0)) {
+                memcpy(&id, rec, sizeof id);
                 return id;
+            }
         }
         i = (i + 1) & (t->nslots - 1);
     }
@@ -92,13 +94,23 @@ int64_t strtab_intern_hashed(strtab *t, const char *s, size_t len, uint64_t h)
         t->ent = e;
         t->cap = cap;
     }
-    size_t off = t->arena.len;
-    if (sb_append(&t->arena, s, len) < 0)
+    /* the record: id, length, bytes, padding to STRTAB_ALIGN */
+    size_t rec = t->arena.len, pad = (STRTAB_ALIGN - len % STRTAB_ALIGN) % STRTAB_ALIGN;
+    if (rec / STRTAB_ALIGN >= UINT32_MAX - 1 ||
+        sb_reserve(&t->arena, STRTAB_REC_HEADER + len + pad) != 0)
         return -1;
+    uint32_t hdr[2] = {(uint32_t)t->n, (uint32_t)len};
+    char *p = t->arena.buf + rec;
+    memcpy(p, hdr, sizeof hdr);
+    if (len)
+        memcpy(p + STRTAB_REC_HEADER, s, len);
+    memset(p + STRTAB_REC_HEADER + len, 0, pad);
+    t->arena.len += STRTAB_REC_HEADER + len + pad;
+    t->arena.buf[t->arena.len] = 0; /* as sb_append leaves it */
     t->ent[t->n].hash = h;
-    t->ent[t->n].off = off;
+    t->ent[t->n].off = rec + STRTAB_REC_HEADER;
     t->ent[t->n].len = (uint32_t)len;
-    t->slots[slot] = strtab_slot(h, (uint32_t)t->n);
+    t->slots[slot] = strtab_slot(h, rec);
     return (int64_t)t->n++;
 }
 

@@ -580,8 +580,9 @@ static int dedup_row(windex *x)
 }
 
 /* Intern the distinct terms of the current row and record their ids.
- * Hashes and slot prefetches go first, so that the table's cache misses
- * (it holds every term of the head) overlap instead of queueing. */
+ * Hashes, then slot prefetches, then record prefetches go first, so that
+ * the table's cache misses (it holds every term of the head) overlap
+ * instead of queueing. */
 static void intern_row(windex *x)
 {
     if (dedup_row(x) < 0) {
@@ -593,10 +594,7 @@ static void intern_row(windex *x)
             strtab_prefetch(&x->terms, x->rterms[i].hash);
     for (size_t i = 0; i < x->nr; i++)
         if (!x->rterms[i].dup)
-            strtab_prefetch_entry(&x->terms, x->rterms[i].hash);
-    for (size_t i = 0; i < x->nr; i++)
-        if (!x->rterms[i].dup)
-            strtab_prefetch_string(&x->terms, x->rterms[i].hash);
+            strtab_prefetch_record(&x->terms, x->rterms[i].hash);
     for (size_t i = 0; i < x->nr && !x->oom; i++) {
         const struct rterm *r = &x->rterms[i];
         if (r->dup)
