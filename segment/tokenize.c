@@ -30,9 +30,22 @@ typedef struct tokstate {
     int words_only; /* tokenize_words: base words only, no parts or wholes */
 } tokstate;
 
+/* 1 for the ASCII word bytes [A-Za-z0-9_]: a table, because the scan of a
+ * word's bytes is the tokenizer's inner loop. */
+static const unsigned char WORD_ASCII[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1, ['_'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1,
+    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,
+    ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,
+    ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1,
+    ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+};
+
 static int is_word_ascii(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    return WORD_ASCII[c];
 }
 
 static int is_connector(unsigned char c)
@@ -123,6 +136,29 @@ static void end_joined(tokstate *t)
     t->joverflow = 0;
 }
 
+static int is_upper(char c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+static int is_lower(char c)
+{
+    return c >= 'a' && c <= 'z';
+}
+
+/* Record CamelCase boundaries of an ASCII word once it is complete. */
+static void find_camel(tokstate *t)
+{
+    if (!t->wascii)
+        return;
+    for (size_t i = 1; i < t->wlen && t->ncamel < TOK_MAX_CAMEL; i++) {
+        char p = t->word[i - 1], c = t->word[i];
+        int lower_to_upper = is_lower(p) && is_upper(c);
+        int acronym_end = is_upper(p) && is_upper(c) && i + 1 < t->wlen && is_lower(t->word[i + 1]);
+        if (lower_to_upper || acronym_end)
+            t->camel[t->ncamel++] = i;
+    }
+}
+
 /* End of the current word: emit it, its CamelCase parts, and add it to the
  * joined whole. */
 static void end_word(tokstate *t)
@@ -130,10 +166,15 @@ static void end_word(tokstate *t)
     if (!t->wlen)
         return;
     char low[TOK_MAX_BYTES];
+    int upper = 0;
     memcpy(low, t->word, t->wlen);
     for (size_t i = 0; i < t->wlen; i++) /* ASCII bytes never occur inside a UTF-8 sequence */
-        if (low[i] >= 'A' && low[i] <= 'Z')
+        if (low[i] >= 'A' && low[i] <= 'Z') {
             low[i] = (char)(low[i] + 32);
+            upper = 1;
+        }
+    if (upper) /* CamelCase needs a capital: most words have none */
+        find_camel(t);
     emit_lower(t, low, t->wlen);
     if (t->wascii && t->ncamel > 0 && !t->words_only) {
         size_t start = 0;
@@ -168,33 +209,17 @@ static void word_add(tokstate *t, const char *s, size_t n)
     t->wlen += n;
 }
 
-static int is_upper(char c)
+/* Append a run of n ASCII word bytes, one character each: as many as fit,
+ * as word_add would one by one. */
+static void word_add_ascii(tokstate *t, const char *s, size_t n)
 {
-    return c >= 'A' && c <= 'Z';
-}
-static int is_lower(char c)
-{
-    return c >= 'a' && c <= 'z';
-}
-
-/* Record CamelCase boundaries of an ASCII word once it is complete. */
-static void find_camel(tokstate *t)
-{
-    if (!t->wascii)
-        return;
-    for (size_t i = 1; i < t->wlen && t->ncamel < TOK_MAX_CAMEL; i++) {
-        char p = t->word[i - 1], c = t->word[i];
-        int lower_to_upper = is_lower(p) && is_upper(c);
-        int acronym_end = is_upper(p) && is_upper(c) && i + 1 < t->wlen && is_lower(t->word[i + 1]);
-        if (lower_to_upper || acronym_end)
-            t->camel[t->ncamel++] = i;
+    size_t room = sizeof t->word - t->wlen;
+    if (n > room) {
+        t->wcut = 1;
+        n = room;
     }
-}
-
-static void finish_word(tokstate *t)
-{
-    find_camel(t);
-    end_word(t);
+    memcpy(t->word + t->wlen, s, n);
+    t->wlen += n;
 }
 
 /* The tokenizer proper; words_only drops CamelCase parts and joined wholes. */
@@ -217,12 +242,15 @@ static void tokenize_mode(const char *s, size_t n, tok_emit_fn emit, void *ud, i
         unsigned char c = u[i];
         if (c < 0x80) {
             if (is_word_ascii(c)) {
-                word_add(&t, s + i, 1);
-                i++;
+                size_t j = i + 1;
+                while (j < n && is_word_ascii(u[j]))
+                    j++;
+                word_add_ascii(&t, s + i, j - i);
+                i = j;
                 continue;
             }
             int had_word = t.wlen > 0;
-            finish_word(&t);
+            end_word(&t);
             /* a single connector between two words continues the whole */
             if (had_word && is_connector(c) && i + 1 < n &&
                 (is_word_ascii(u[i + 1]) || u[i + 1] >= 0xc2) && !t.joverflow) {
@@ -239,7 +267,7 @@ static void tokenize_mode(const char *s, size_t n, tok_emit_fn emit, void *ud, i
         uint32_t cp = 0;
         size_t len = utf8_decode(u + i, n - i, &cp);
         if (len == 0 || is_unicode_separator(cp) || is_cjk_unigram(cp)) {
-            finish_word(&t);
+            end_word(&t);
             end_joined(&t);
             if (len && is_cjk_unigram(cp))
                 emit_lower(&t, s + i, len);
@@ -257,7 +285,7 @@ static void tokenize_mode(const char *s, size_t n, tok_emit_fn emit, void *ud, i
         }
         i += len;
     }
-    finish_word(&t);
+    end_word(&t);
     end_joined(&t);
 }
 
