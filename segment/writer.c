@@ -1275,9 +1275,21 @@ static size_t varint_len(uint64_t v)
 void seg_bloom_set(uint8_t *bits, uint64_t m, unsigned k, uint64_t h)
 {
     uint64_t step = (h >> 33) | 1;
+    if (k && h > UINT64_MAX - (uint64_t)(k - 1) * step) { /* h + i * step wraps: as defined */
+        for (unsigned i = 0; i < k; i++) {
+            uint64_t pos = (h + i * step) % m;
+            bits[pos / 8] |= (uint8_t)(1u << (pos % 8));
+        }
+        return;
+    }
+    /* the same positions with two divisions instead of k: without wrapping,
+     * (h + i * step) % m steps by step % m modulo m */
+    uint64_t pos = h % m, inc = step % m;
     for (unsigned i = 0; i < k; i++) {
-        uint64_t pos = (h + i * step) % m;
         bits[pos / 8] |= (uint8_t)(1u << (pos % 8));
+        pos += inc;
+        if (pos >= m)
+            pos -= m;
     }
 }
 

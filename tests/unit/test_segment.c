@@ -1083,6 +1083,53 @@ static void test_sort_strtab_order(void **state)
     strtab_free(&t);
 }
 
+/* The bloom's bits are part of the format: seg_bloom_set must set bit
+ * (h + i * step) % m, step = (h >> 33) | 1, with the 64-bit sum wrapping,
+ * for i < k: checked against that formula for sizes that are and are not
+ * powers of two and hashes whose sum does and does not wrap. */
+static void test_bloom_positions_as_defined(void **state)
+{
+    (void)state;
+    const uint64_t near_end[] = {UINT64_MAX, UINT64_MAX - 5, UINT64_MAX - (1ull << 33), 0, 1};
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    /* small blooms: every bit compared */
+    for (uint64_t m = 64; m <= 4096; m += 64 * 7) {
+        for (int t = 0; t < 3000; t++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            uint64_t h = t < 5 ? near_end[t] : x;
+            unsigned k = 1 + (unsigned)(t % 8);
+            uint8_t got[512] = {0}, want[512] = {0};
+            seg_bloom_set(got, m, k, h);
+            uint64_t step = (h >> 33) | 1;
+            for (unsigned i = 0; i < k; i++) {
+                uint64_t pos = (h + i * step) % m;
+                want[pos / 8] |= (uint8_t)(1u << (pos % 8));
+            }
+            assert_memory_equal(got, want, m / 8);
+        }
+    }
+    /* a segment-sized one (10M terms' worth of bits): the defined bits set,
+     * and no others */
+    uint64_t m = seg_bloom_bits(1000003, SEG_BLOOM_BITS_PER_TERM);
+    uint8_t *bits = calloc(m / 8, 1);
+    assert_non_null(bits);
+    for (int t = 0; t < 2000; t++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t h = t < 5 ? near_end[t] : x;
+        uint64_t step = (h >> 33) | 1, pos[SEG_BLOOM_K];
+        seg_bloom_set(bits, m, SEG_BLOOM_K, h);
+        for (unsigned i = 0; i < SEG_BLOOM_K; i++) {
+            pos[i] = (h + i * step) % m;
+            assert_true(bits[pos[i] / 8] & (1u << (pos[i] % 8)));
+        }
+        for (unsigned i = 0; i < SEG_BLOOM_K; i++)
+            bits[pos[i] / 8] &= (uint8_t) ~(1u << (pos[i] % 8));
+        for (unsigned i = 0; i < SEG_BLOOM_K; i++) /* the neighbourhood is clean again */
+            assert_int_equal(bits[pos[i] / 8], 0);
+    }
+    free(bits);
+}
+
 /* seg_event_terms callback: keep the first term (NUL-terminated) in ud. */
 static void first_term(void *ud, const char *t, size_t n)
 {
@@ -1273,6 +1320,7 @@ int main(void)
         cmocka_unit_test(test_merge_file_streams),
         cmocka_unit_test(test_sort_strtab_order),
         cmocka_unit_test(test_reset_writer_same_bytes),
+        cmocka_unit_test(test_bloom_positions_as_defined),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
