@@ -465,10 +465,12 @@ sref *seg_sort_strtab(const strtab *t, uint32_t *rank)
     size_t n = t->n ? t->n : 1;
     sref *r = bigmem_malloc(n * sizeof *r);
     wref *a = bigmem_malloc(n * sizeof *a);
-    if (r && a)
+    if (r && a) {
         sort_strtab_into(t, rank, r, a);
-    else
-        free(r), r = NULL;
+    } else {
+        free(r);
+        r = NULL;
+    }
     free(a);
     return r;
 }
