@@ -427,7 +427,8 @@ static void keep_spares(indexer *x, seg_writer **done, size_t n)
     size_t nold, nkeep = 0;
     pthread_mutex_lock(&x->lock);
     nold = x->nspare;
-    memcpy(old, x->spare, nold * sizeof *old);
+    for (size_t i = 0; i < nold; i++)
+        old[i] = x->spare[i];
     x->nspare = 0;
     pthread_mutex_unlock(&x->lock);
     for (size_t i = 0; i < nold; i++)
