@@ -49,12 +49,10 @@ static int64_t probe(const strtab *t, const char *s, size_t len, uint64_t h, siz
         uint64_t sl = t->slots[i];
         if ((sl & STRTAB_TAG_MASK) == tag) {
             const char *rec = strtab_slot_rec(t, sl);
-            uint32_t id, rlen;
-            memcpy(&rlen, rec + 4, sizeof rlen);
-            if (rlen == len && (len == 0 || memcmp(rec + STRTAB_REC_HEADER, s, len) == 0)) {
-                memcpy(&id, rec, sizeof id);
-                return id;
-            }
+            strtab_rec hdr;
+            memcpy(&hdr, rec, sizeof hdr);
+            if (hdr.len == len && (len == 0 || memcmp(rec + STRTAB_REC_HEADER, s, len) == 0))
+                return hdr.id;
         }
         i = (i + 1) & (t->nslots - 1);
     }
@@ -99,9 +97,9 @@ int64_t strtab_intern_hashed(strtab *t, const char *s, size_t len, uint64_t h)
     if (rec / STRTAB_ALIGN >= UINT32_MAX - 1 ||
         sb_reserve(&t->arena, STRTAB_REC_HEADER + len + pad) != 0)
         return -1;
-    uint32_t hdr[2] = {(uint32_t)t->n, (uint32_t)len};
+    strtab_rec hdr = {(uint32_t)t->n, (uint32_t)len};
     char *p = t->arena.buf + rec;
-    memcpy(p, hdr, sizeof hdr);
+    memcpy(p, &hdr, sizeof hdr);
     if (len)
         memcpy(p + STRTAB_REC_HEADER, s, len);
     memset(p + STRTAB_REC_HEADER + len, 0, pad);

@@ -25,7 +25,10 @@ typedef struct strtab_entry {
  * before, where slot -> entry -> bytes took three (interning 1M gen_corpus
  * events' ~20M terms is mostly waiting for those misses). */
 #define STRTAB_ALIGN 8u
-#define STRTAB_REC_HEADER 8u
+typedef struct strtab_rec {
+    uint32_t id, len;
+} strtab_rec;
+#define STRTAB_REC_HEADER sizeof(strtab_rec)
 
 typedef struct strtab {
     uint64_t *slots; /* strtab_slot: hash tag above record offset (0 = empty) */

@@ -169,11 +169,11 @@ static void end_word(tokstate *t)
     int upper = 0;
     memcpy(low, t->word, t->wlen);
     for (size_t i = 0; i < t->wlen; i++) /* ASCII bytes never occur inside a UTF-8 sequence */
-        if (low[i] >= 'A' && low[i] <= 'Z') {
+        if (is_upper(low[i])) {
             low[i] = (char)(low[i] + 32);
             upper = 1;
         }
-    if (upper) /* CamelCase needs a capital: most words have none */
+    if (upper && !t->words_only) /* CamelCase needs a capital: most words have none */
         find_camel(t);
     emit_lower(t, low, t->wlen);
     if (t->wascii && t->ncamel > 0 && !t->words_only) {

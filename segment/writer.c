@@ -8,7 +8,9 @@
  * Memory: every event is copied into the writer (rows + one byte arena),
  * plus 4 bytes per distinct (term, row) and the distinct terms themselves.
  * At finish, postings cost 4 more bytes per (term, row); the whole file is
- * assembled in memory and written at once.
+ * assembled in memory and written at once. Finish's work arrays and the
+ * file's buffer stay with the writer, so that a writer emptied with
+ * seg_writer_reset builds its next segment in pages it already has.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -1785,9 +1787,9 @@ static int finish_build(seg_writer *w, char *err, size_t errlen)
     b.out = &w->out;
     b.err = err;
     b.errlen = errlen;
-    sb_reset(b.out);
-    if (w->finished)
+    if (w->finished) /* its bytes, if any, stay as they are */
         return fail(&b, "segment writer already finished");
+    sb_reset(b.out);
     seg_writer_seal(w);
     w->finished = 1;
 

@@ -439,13 +439,10 @@ static void keep_spares(indexer *x, seg_writer **done, size_t n)
         else
             seg_writer_free(done[i]);
     }
+    /* only this thread adds spares and it emptied the list: they all fit */
     pthread_mutex_lock(&x->lock);
-    for (size_t i = 0; i < nkeep; i++) {
-        if (x->nspare < INDEXER_SPARE_WRITERS)
-            x->spare[x->nspare++] = keep[i];
-        else
-            seg_writer_free(keep[i]);
-    }
+    for (size_t i = 0; i < nkeep; i++)
+        x->spare[x->nspare++] = keep[i];
     pthread_mutex_unlock(&x->lock);
 }
 
