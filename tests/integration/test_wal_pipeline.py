@@ -68,6 +68,21 @@ class WalPipelineTest(unittest.TestCase):
         self.assertEqual(t.stop(), 0)
         self.assertEqual(count_lines(s.path("out.jsonl")), 70000)
 
+    def test_file_output_cuts_a_line_torn_by_a_crash(self):
+        # a SIGKILL can stop the kernel part way through a batch's write():
+        # the next start must not append after half a line
+        s = self.start(cfg(DUMMY.replace("TOTAL", "5000"), FILE_OUT))
+        wait_for(lambda: count_lines(s.path("out.jsonl")) >= 5000, what="first run")
+        self.assertEqual(s.stop(), 0)
+        with open(s.path("out.jsonl"), "a") as f:
+            f.write('{"ts":"2025-01-01T00:00:00Z","msg":"torn')
+        t = self.rerun(s, cfg(DUMMY.replace("TOTAL", "2000"), FILE_OUT))
+        wait_for(lambda: count_lines(s.path("out.jsonl")) >= 7000, what="second run")
+        self.assertEqual(t.stop(), 0)
+        rows = read_jsonl(s.path("out.jsonl"))  # every line parses
+        self.assertEqual(len(rows), 7000)
+        self.assertIn("a line cut short", t.logs())
+
     def test_sigkill_mid_delivery_then_restart_loses_nothing(self):
         total = 400000
         s = self.start(cfg(DUMMY.replace("TOTAL", str(total)), FILE_OUT))

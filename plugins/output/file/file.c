@@ -6,6 +6,9 @@
  * fdatasync'ed before the flush reports success (and so before the input's
  * acknowledgement). A write error such as a full disk is retried with
  * backoff rather than dropped at once. Reconfigure reopens a changed path.
+ * A SIGKILL can still stop the kernel part way through that write(); the
+ * batch was not acknowledged, so it is delivered again, and on open a last
+ * line without its newline (that torn batch's start) is cut first.
  * Thread: the output's worker thread.
  */
 #include <errno.h>
@@ -34,9 +37,40 @@ typedef struct out_file {
     jsonl_buf jb;
 } out_file;
 
+/* Bytes read per step while looking back for the last newline. */
+#define FILE_TAIL_STEP 4096
+
+/* Cut a last line that has no newline (a write torn by a crash) from the
+ * open file fd; logs what it cut. */
+static void cut_torn_tail(out_file *f, int fd, const char *path)
+{
+    struct stat st;
+    char buf[FILE_TAIL_STEP];
+    if (fstat(fd, &st) != 0 || st.st_size == 0 ||
+        (pread(fd, buf, 1, st.st_size - 1) == 1 && buf[0] == '\n'))
+        return;
+    off_t end = st.st_size, keep = 0;
+    while (end > 0) {
+        size_t n = end < (off_t)sizeof buf ? (size_t)end : sizeof buf;
+        if (pread(fd, buf, n, end - (off_t)n) != (ssize_t)n)
+            return; /* unreadable: leave the file as it is */
+        char *nl = memrchr(buf, '\n', n);
+        if (nl) {
+            keep = end - (off_t)n + (nl - buf) + 1;
+            break;
+        }
+        end -= (off_t)n;
+    }
+    if (ftruncate(fd, keep) == 0)
+        f->h->log(f->inst, STRATA_LOG_WARN,
+                  "%s ended in %lld bytes of a line cut short (a write stopped by a crash); "
+                  "removed them, the batch is delivered again",
+                  path, (long long)(st.st_size - keep));
+}
+
 static int open_path(out_file *f, const char *path)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0) {
         f->h->set_error(f->inst, "cannot open %s: %s", path, strerror(errno));
         return STRATA_ERR;
@@ -46,6 +80,7 @@ static int open_path(out_file *f, const char *path)
         close(fd);
         return STRATA_ENOMEM;
     }
+    cut_torn_tail(f, fd, path);
     if (f->fd >= 0)
         close(f->fd);
     free(f->path);
