@@ -423,7 +423,7 @@ typedef struct sealed {
  * one; the spares they replace were not taken by any head and go. */
 static void keep_spares(indexer *x, seg_writer **done, size_t n)
 {
-    seg_writer *old[INDEXER_SPARE_WRITERS], *keep[INDEXER_SPARE_WRITERS];
+    seg_writer *old[INDEXER_SPARE_WRITERS], *keep[INDEXER_SPARE_WRITERS] = {0};
     size_t nold, nkeep = 0;
     pthread_mutex_lock(&x->lock);
     nold = x->nspare;
