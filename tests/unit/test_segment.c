@@ -583,6 +583,7 @@ static size_t section_of(const uint8_t *buf, size_t len, uint32_t id, size_t *sl
     uint32_t nsec;
     memcpy(&table, tr + SEG_TR_TABLE_OFF, 8); /* little-endian hosts only, as CI */
     memcpy(&nsec, tr + SEG_TR_NSECTIONS, 4);
+    *slen = 0; /* defined on the not-found path too (fail_msg returns to gcc -O2) */
     for (uint32_t i = 0; i < nsec; i++) {
         const uint8_t *e = buf + table + (size_t)i * SEG_TABLE_ENTRY_BYTES;
         uint32_t eid;
