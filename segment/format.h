@@ -20,9 +20,11 @@
  * decompressing a message byte (aggregates over meta.KEY). Version 4 adds
  * SEC_META_COLUMNS: the values of frequent meta keys move out of the row
  * blocks into typed columns (numbers bit-packed, strings by dictionary id),
- * so an aggregate over them decompresses no block at all. Readers still
- * read versions 1 to 3. */
-#define SEG_VERSION 4
+ * so an aggregate over them decompresses no block at all. Version 5 lets a
+ * postings entry be an Elias-Fano list (SEG_POSTINGS_EF): about a quarter
+ * smaller than the varints or roaring arrays it replaces. Readers still
+ * read versions 1 to 4. */
+#define SEG_VERSION 5
 #define SEG_MIN_VERSION 1
 #define SEG_HEADER_BYTES 16
 #define SEG_TABLE_ENTRY_BYTES 24
@@ -110,12 +112,16 @@ enum {
 #define SEG_INLINE_POSTINGS 16u
 
 /* Postings of more than SEG_INLINE_POSTINGS rows live in SEC_POSTINGS, each
- * as one tag byte and then either a CRoaring portable bitmap or the same
- * delta varints as inline lists, whichever is smaller (sparse lists: varints;
- * dense ones: roaring containers and runs). Readers return a roaring bitmap
- * either way. */
+ * as one tag byte and then either a CRoaring portable bitmap, the same
+ * delta varints as inline lists or (from version 5) an Elias-Fano list
+ * (segment/eliasfano.h), whichever is smallest (short lists: varints;
+ * lists spread over the segment: Elias-Fano; dense ones: roaring containers
+ * and runs). Readers return a roaring bitmap whichever it is. */
 #define SEG_POSTINGS_ROARING 0
 #define SEG_POSTINGS_DELTA 1
+#define SEG_POSTINGS_EF 2
+/* The first version whose postings may be Elias-Fano lists. */
+#define SEG_VERSION_EF 5
 /* From version 4, a term whose rows equal an earlier term's (the words of
  * one log template) stores no entry of its own: its length is written as 0
  * and followed by the earlier entry's offset and length. */

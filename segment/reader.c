@@ -21,6 +21,7 @@
 
 #include "codec.h"
 #include "crc32c.h"
+#include "eliasfano.h"
 #include "format.h"
 #include "segment.h"
 #include "segment_int.h"
@@ -1285,6 +1286,28 @@ static roaring_bitmap_t *delta_rows(seg_reader *r, const uint8_t *p, size_t len,
     return bm;
 }
 
+/* Decode an Elias-Fano entry (version 5 on) of n rows into rows[n]; 0, or
+ * -1 (error set) when malformed or in an older version's file. */
+static int decode_ef(seg_reader *r, const uint8_t *p, size_t len, uint32_t n, uint32_t *rows)
+{
+    if (r->info.version < SEG_VERSION_EF || ef_decode(p, len, n, r->info.events, rows) < 0)
+        return set_err(r, "segment postings list malformed");
+    return 0;
+}
+
+/* The same into a bitmap; NULL on OOM or malformed input. Only lists of
+ * more than SEG_INLINE_POSTINGS rows are Elias-Fano coded. */
+static roaring_bitmap_t *ef_rows(seg_reader *r, const uint8_t *p, size_t len, uint32_t n)
+{
+    uint32_t *rows = malloc((size_t)n * sizeof *rows);
+    if (!rows)
+        return NULL;
+    roaring_bitmap_t *bm =
+        decode_ef(r, p, len, n, rows) == 0 ? roaring_bitmap_of_ptr(n, rows) : NULL;
+    free(rows);
+    return bm;
+}
+
 /* The bitmap of the term the iterator is on; NULL on OOM or corruption. */
 static roaring_bitmap_t *titer_postings(titer *it)
 {
@@ -1298,6 +1321,8 @@ static roaring_bitmap_t *titer_postings(titer *it)
     }
     if (p[0] == SEG_POSTINGS_DELTA)
         return delta_rows(r, p + 1, it->post_len - 1, it->df);
+    if (p[0] == SEG_POSTINGS_EF)
+        return ef_rows(r, p + 1, it->post_len - 1, it->df);
     roaring_bitmap_t *bm =
         p[0] == SEG_POSTINGS_ROARING
             ? roaring_bitmap_portable_deserialize_safe((const char *)p + 1, it->post_len - 1)
@@ -1458,6 +1483,8 @@ int seg_tcur_rows(seg_tcur *c, uint32_t *out)
     const uint8_t *p = r->sec[SEC_POSTINGS].p + it->post_off;
     if (it->post_len >= 1 && p[0] == SEG_POSTINGS_DELTA)
         return decode_delta(r, p + 1, it->post_len - 1, it->df, out);
+    if (it->post_len >= 1 && p[0] == SEG_POSTINGS_EF)
+        return decode_ef(r, p + 1, it->post_len - 1, it->df, out);
     roaring_bitmap_t *bm = titer_postings(it); /* checked against df */
     if (!bm)
         return -1;

@@ -199,7 +199,7 @@ class IndexerTest(unittest.TestCase):
         f = segment_files(s)[0]
         info = json.loads(subprocess.run([BIN, "inspect", "segment", f, "--json"],
                                          capture_output=True, text=True).stdout)
-        self.assertEqual(info["version"], 4)
+        self.assertEqual(info["version"], 5)
         self.assertEqual({c["key"]: (c["kind"], c["rows"]) for c in info["meta_columns"]},
                          {"latency_ms": ("numbers", 64), "region": ("dictionary", 64)})
         out = subprocess.run([BIN, "inspect", "segment", f, "--rows", "100"],

@@ -13,6 +13,7 @@
 #include <dirent.h>
 
 #include "build.h"
+#include "eliasfano.h"
 #include "format.h"
 #include "segment.h"
 #include "strtab.h"
@@ -928,6 +929,154 @@ static void test_postings_shared(void **state)
     assert_int_equal(plen[1], plen[0]);
 }
 
+/* ---- Elias-Fano postings (version 5) --------------------------------------------- */
+
+/* ef_put then ef_decode gives the rows back, in exactly ef_size bytes. */
+static void ef_roundtrip(const uint32_t *rows, uint32_t n, uint64_t limit)
+{
+    strbuf b = {0};
+    assert_int_equal(ef_put(&b, rows, n), 0);
+    assert_int_equal(b.len, ef_size(rows, n));
+    uint32_t *got = calloc(n, sizeof *got);
+    assert_non_null(got);
+    assert_int_equal(ef_decode((const uint8_t *)b.buf, b.len, n, limit, got), 0);
+    assert_memory_equal(got, rows, (size_t)n * sizeof *rows);
+    free(got);
+    sb_free(&b);
+}
+
+/* Lists of every shape round-trip (dense, sparse, one row, rows at the top
+ * of the u32 range, random), and whatever ef_put would not have written is
+ * refused: short or long by a byte, too many low bits, a zero last byte,
+ * a count that is off by one, rows at or past the limit, rows that do not
+ * increase. */
+static void test_eliasfano_codec(void **state)
+{
+    (void)state;
+    uint32_t one0 = 0, onemax = UINT32_MAX - 1,
+             top[3] = {UINT32_MAX - 3, UINT32_MAX - 2, UINT32_MAX - 1};
+    ef_roundtrip(&one0, 1, 1);
+    ef_roundtrip(&onemax, 1, UINT32_MAX);
+    ef_roundtrip(top, 3, UINT32_MAX);
+    enum { N = 5000 };
+    uint32_t *rows = malloc(N * sizeof *rows);
+    assert_non_null(rows);
+    for (uint32_t i = 0; i < N; i++)
+        rows[i] = i; /* dense: no low bits */
+    ef_roundtrip(rows, N, N);
+    srand(5);
+    for (int round = 0; round < 200; round++) {
+        uint32_t n = 1 + (uint32_t)rand() % N,
+                 gap = 1 + (uint32_t)rand() % (round < 100 ? 8 : 70000);
+        uint32_t at = (uint32_t)rand() % 1000;
+        for (uint32_t i = 0; i < n; i++) {
+            rows[i] = at;
+            at += 1 + (uint32_t)rand() % gap;
+        }
+        ef_roundtrip(rows, n, (uint64_t)rows[n - 1] + 1);
+    }
+    /* malformed: start from a good list of 40 rows spread over 4000 (L = 6) */
+    uint32_t n = 40, *got = calloc(N, sizeof *got);
+    assert_non_null(got);
+    for (uint32_t i = 0; i < n; i++)
+        rows[i] = i < 2 ? i : i * 100 + (i % 7);
+    strbuf b = {0};
+    assert_int_equal(ef_put(&b, rows, n), 0);
+    uint8_t *p = (uint8_t *)b.buf;
+    assert_int_equal(ef_decode(p, b.len, n, 4000, got), 0);
+    assert_int_equal(ef_decode(p, b.len - 1, n, 4000, got), -1); /* short */
+    assert_int_equal(sb_append(&b, "", 1), 0);                   /* a zero byte more */
+    p = (uint8_t *)b.buf;
+    assert_int_equal(ef_decode(p, b.len, n, 4000, got), -1);
+    b.len--;
+    assert_int_equal(ef_decode(p, b.len, n + 1, 4000, got), -1); /* count off */
+    assert_int_equal(ef_decode(p, b.len, n - 1, 4000, got), -1);
+    assert_int_equal(ef_decode(p, b.len, 0, 4000, got), -1);
+    assert_int_equal(ef_decode(p, b.len, n, rows[n - 1], got), -1); /* past the limit */
+    uint8_t l = p[0];
+    p[0] = EF_MAX_LOW_BITS + 1;
+    assert_int_equal(ef_decode(p, b.len, n, 4000, got), -1);
+    p[0] = l;
+    /* rows 0 and 1 share a high part: with row 0's low bits 1 it equals
+     * row 1, with all ones it is above it; both are refused */
+    assert_true(l >= 2 && rows[0] >> l == rows[1] >> l);
+    p[1] |= 1;
+    assert_int_equal(ef_decode(p, b.len, n, 4000, got), -1);
+    for (unsigned k = 0; k < l; k++)
+        p[1 + k / 8] |= (uint8_t)(1u << (k % 8));
+    assert_int_equal(ef_decode(p, b.len, n, 4000, got), -1);
+    sb_free(&b);
+    free(got);
+    free(rows);
+}
+
+/* A segment of 3000 events where one term occurs in the rows keep() picks
+ * and every other term once: its entry in SEC_POSTINGS is the only one, so
+ * its tag and bytes can be checked whole. */
+static void check_postings_tag(int (*keep_row)(uint32_t), uint8_t want_tag)
+{
+    seg_writer *w = seg_writer_new(&(seg_writer_opts){.tenant = "t", .block_events = 512});
+    assert_non_null(w);
+    uint32_t rows[3000], n = 0;
+    for (uint32_t i = 0; i < 3000; i++) {
+        strata_event ev;
+        strata_event_init(&ev);
+        ev.ingest_ts_ns = 1000 + i;
+        ev.event_ts_ns = 1000 + i;
+        char msg[64];
+        int len = snprintf(msg, sizeof msg, "%sid%u", keep_row(i) ? "alpha " : "", i);
+        ev.msg = (strata_str){msg, (uint32_t)len};
+        assert_int_equal(seg_writer_add(w, &ev), 0);
+        if (keep_row(i))
+            rows[n++] = i;
+    }
+    assert_true(n > SEG_INLINE_POSTINGS);
+    uint8_t *buf;
+    size_t len, plen;
+    char err[256];
+    assert_int_equal(seg_writer_finish_mem(w, &buf, &len, err, sizeof err), 0);
+    seg_writer_free(w);
+    size_t at = section_of(buf, len, SEC_POSTINGS, &plen);
+    assert_true(plen > 1);
+    assert_int_equal(buf[at], want_tag);
+    if (want_tag == SEG_POSTINGS_EF)
+        assert_int_equal(plen, 1 + ef_size(rows, n));
+    seg_reader *r = open_ok(buf, len, NULL);
+    roaring_bitmap_t *bm = seg_postings(r, "msg:alpha", 9);
+    assert_non_null(bm);
+    roaring_bitmap_t *want = roaring_bitmap_of_ptr(n, rows);
+    assert_true(roaring_bitmap_equals(bm, want));
+    roaring_bitmap_free(want);
+    roaring_bitmap_free(bm);
+    seg_close(r);
+    free(buf);
+}
+static int every_third(uint32_t i)
+{
+    return i % 3 == 0;
+}
+static int every_row(uint32_t i)
+{
+    (void)i;
+    return 1;
+}
+static int head_and_last(uint32_t i)
+{
+    return i < 16 || i == 2999;
+}
+
+/* Each of the three postings encodings is chosen where it is the smallest:
+ * Elias-Fano for rows spread over the segment (a third of them: 439 bytes
+ * against 1000 as varints and 2000 as a roaring array), roaring for a run
+ * of every row, varints for a short list with one far row. */
+static void test_postings_encoding_choice(void **state)
+{
+    (void)state;
+    check_postings_tag(every_third, SEG_POSTINGS_EF);
+    check_postings_tag(every_row, SEG_POSTINGS_ROARING);
+    check_postings_tag(head_and_last, SEG_POSTINGS_DELTA);
+}
+
 /* Segments written by format versions 1 and 2 (the fuzz seeds) still open
  * and read: version 1 without a rollup; rows and meta-only reads agree. */
 static void test_reads_version_1(void **state)
@@ -1322,6 +1471,8 @@ int main(void)
         cmocka_unit_test(test_sort_strtab_order),
         cmocka_unit_test(test_reset_writer_same_bytes),
         cmocka_unit_test(test_bloom_positions_as_defined),
+        cmocka_unit_test(test_eliasfano_codec),
+        cmocka_unit_test(test_postings_encoding_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
