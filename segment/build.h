@@ -70,6 +70,11 @@ const seg_pent *seg_ptab_next(const seg_ptab *t, uint64_t h, size_t *i);
  * set level, and free with seg_termw_free. */
 typedef struct seg_termw {
     strbuf raw, chunks, blocks, firsts;
+    /* the chunk being gathered (version 5 layout, format.h): its text and
+     * numbers streams, per block where it starts in them, and the first
+     * row of each inline list (u32 each, bit-packed when the chunk ends) */
+    strbuf text, nums, heads, frows;
+    uint32_t nfirst, maxfirst;
     uint64_t nterms;
     char prev[SEG_MAX_TERM];
     size_t prev_len;

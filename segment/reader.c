@@ -1105,12 +1105,20 @@ typedef struct titer {
     uint32_t blk;    /* current block */
     uint32_t in_blk; /* terms read from it */
     uint64_t seen;   /* terms read overall up to the block start */
-    cursor c;
+    cursor c;        /* the terms' text; before version 5 also their numbers */
+    cursor nc;       /* version 5: the numbers stream */
+    /* version 5: the chunk's bit-packed first rows of inline lists */
+    const uint8_t *frows;
+    size_t frows_len;
+    unsigned fbits;
+    uint32_t nfirst, fidx;
     char term[SEG_MAX_TERM];
     size_t tlen;
     uint32_t df;
-    const uint8_t *rows; /* inline postings (df <= SEG_INLINE_POSTINGS) */
-    uint64_t post_off;   /* roaring postings: offset, length within SEC_POSTINGS */
+    uint32_t first;          /* version 5: an inline list's first row */
+    const uint8_t *rows;     /* inline postings (df <= SEG_INLINE_POSTINGS): */
+    const uint8_t *rows_end; /* their delta varints (v5: after the first) */
+    uint64_t post_off;       /* roaring postings: offset, length within SEC_POSTINGS */
     uint64_t post_len;
     uint64_t next_post;
 } titer;
@@ -1140,6 +1148,51 @@ static int load_term_chunk(seg_reader *r, uint32_t k)
     return 0;
 }
 
+/* Version 5: set the iterator's three streams at block blk of the loaded
+ * chunk, whose text starts at off in the text stream. The header's lengths
+ * must add up to the chunk exactly. 0 or -1. */
+static int titer_seek_streams(titer *it, seg_reader *r, uint32_t blk, uint32_t off)
+{
+    uint32_t chunk = blk / SEG_TERM_BLOCKS_PER_CHUNK, in_chunk = blk % SEG_TERM_BLOCKS_PER_CHUNK;
+    uint32_t nblk = r->ntblocks - chunk * SEG_TERM_BLOCKS_PER_CHUNK;
+    if (nblk > SEG_TERM_BLOCKS_PER_CHUNK)
+        nblk = SEG_TERM_BLOCKS_PER_CHUNK;
+    const uint8_t *p = r->tchunk;
+    size_t len = r->tchunk_len,
+           head = SEG_TCHUNK_HEAD_BYTES + (size_t)nblk * SEG_TCHUNK_BLOCK_BYTES;
+    if (len < head)
+        return set_err(r, "segment term chunk %u malformed", chunk);
+    unsigned bits = p[0];
+    uint32_t nfirst = load_u32(p + 1), tl = load_u32(p + 5), nl = load_u32(p + 9);
+    uint64_t fl = ((uint64_t)nfirst * bits + 7) / 8;
+    const uint8_t *b = p + SEG_TCHUNK_HEAD_BYTES + (size_t)in_chunk * SEG_TCHUNK_BLOCK_BYTES;
+    uint32_t noff = load_u32(b), fidx = load_u32(b + 4);
+    if (bits > 32 || (uint64_t)head + tl + nl + fl != len || off >= tl || noff >= nl ||
+        fidx > nfirst)
+        return set_err(r, "segment term chunk %u malformed", chunk);
+    it->c = cursor_make(p + head + off, tl - off);
+    it->nc = cursor_make(p + head + tl + noff, nl - noff);
+    it->frows = p + head + tl + nl;
+    it->frows_len = (size_t)fl;
+    it->fbits = bits;
+    it->nfirst = nfirst;
+    it->fidx = fidx;
+    return 0;
+}
+
+/* Value i of n-bit values packed LSB-first in len bytes at p (i known to be
+ * in range). */
+static uint32_t packed_get(const uint8_t *p, size_t len, uint32_t i, unsigned bits)
+{
+    if (!bits)
+        return 0;
+    uint64_t bit = (uint64_t)i * bits, w = 0;
+    size_t at = (size_t)(bit >> 3);
+    for (size_t k = 0; k < 5 && at + k < len; k++)
+        w |= (uint64_t)p[at + k] << (8 * k);
+    return (uint32_t)((w >> (bit & 7)) & ((1ull << bits) - 1));
+}
+
 /* Position the iterator at the start of term block blk; 0 or -1. */
 static int titer_seek(titer *it, seg_reader *r, uint32_t blk)
 {
@@ -1153,6 +1206,8 @@ static int titer_seek(titer *it, seg_reader *r, uint32_t blk)
     it->next_post = load_u64(e + 8);
     if (load_term_chunk(r, blk / SEG_TERM_BLOCKS_PER_CHUNK) < 0)
         return -1;
+    if (r->info.version >= SEG_VERSION_TERM_STREAMS)
+        return titer_seek_streams(it, r, blk, off);
     if (off >= r->tchunk_len)
         return set_err(r, "segment term block %u out of bounds", blk);
     it->c = cursor_make(r->tchunk + off, r->tchunk_len - off);
@@ -1167,10 +1222,21 @@ static int titer_next(titer *it)
         return 0;
     if (it->in_blk == SEG_TERMS_PER_BLOCK && titer_seek(it, r, it->blk + 1) < 0)
         return -1;
-    cursor *c = &it->c;
+    int streams = r->info.version >= SEG_VERSION_TERM_STREAMS;
+    cursor *c = streams ? &it->nc : &it->c;
     uint64_t shared = get_varint(c);
     size_t slen;
-    const uint8_t *suffix = get_bytes(c, SEG_MAX_TERM, &slen);
+    const uint8_t *suffix;
+    if (streams) { /* the length with the numbers, the bytes in the text */
+        slen = (size_t)get_varint(c);
+        suffix = slen <= SEG_MAX_TERM && slen <= cursor_left(&it->c) ? it->c.p : NULL;
+        if (suffix)
+            it->c.p += slen;
+        else
+            c->bad = 1;
+    } else {
+        suffix = get_bytes(c, SEG_MAX_TERM, &slen);
+    }
     if (c->bad || shared > it->tlen || (it->in_blk == 0 && shared) ||
         shared + slen > sizeof it->term)
         return set_err(r, "segment term %llu malformed", (unsigned long long)it->seen + it->in_blk);
@@ -1181,11 +1247,19 @@ static int titer_next(titer *it)
         return set_err(r, "segment term postings count malformed");
     it->df = (uint32_t)df;
     if (df <= SEG_INLINE_POSTINGS) {
+        uint64_t k = 0;
+        if (streams) {
+            if (it->fidx >= it->nfirst)
+                return set_err(r, "segment inline postings malformed");
+            it->first = packed_get(it->frows, it->frows_len, it->fidx++, it->fbits);
+            k = 1;
+        }
         it->rows = c->p;
-        for (uint64_t i = 0; i < df; i++)
+        for (; k < df; k++)
             get_varint(c);
         if (c->bad)
             return set_err(r, "segment inline postings malformed");
+        it->rows_end = c->p;
     } else {
         uint64_t len = get_varint(c);
         if (len == 0 && r->info.version >= 4) {
@@ -1251,14 +1325,32 @@ static bool check_value(uint32_t v, void *ud)
     return true;
 }
 
+static int decode_delta_from(seg_reader *r, const uint8_t *p, size_t len, uint32_t n, int has_first,
+                             uint32_t from, uint32_t *rows);
+
 /* Decode n delta-varint rows (first absolute) into rows[n]; every row must
  * be above the previous one and below the segment's row count, and the
  * bytes must be consumed exactly. 0, or -1 (error set) when malformed. */
 static int decode_delta(seg_reader *r, const uint8_t *p, size_t len, uint32_t n, uint32_t *rows)
 {
+    return decode_delta_from(r, p, len, n, 0, 0, rows);
+}
+
+/* The same after a first row already known (from, when has_first): the
+ * bytes then hold the n - 1 deltas after it (version 5 inline lists). */
+static int decode_delta_from(seg_reader *r, const uint8_t *p, size_t len, uint32_t n, int has_first,
+                             uint32_t from, uint32_t *rows)
+{
     cursor c = cursor_make(p, len);
     uint64_t acc = 0;
-    for (uint32_t i = 0; i < n && !c.bad; i++) {
+    uint32_t i = 0;
+    if (has_first && n) {
+        acc = from;
+        if (acc >= r->info.events)
+            c.bad = 1;
+        rows[i++] = from;
+    }
+    for (; i < n && !c.bad; i++) {
         uint64_t d = get_varint(&c);
         if (i && d == 0)
             c.bad = 1;
@@ -1284,6 +1376,23 @@ static roaring_bitmap_t *delta_rows(seg_reader *r, const uint8_t *p, size_t len,
     if (rows != small)
         free(rows);
     return bm;
+}
+
+/* The inline list of the term the iterator is on into rows[df]; 0, or -1
+ * (error set) when malformed. */
+static int decode_inline(const titer *it, uint32_t *rows)
+{
+    size_t len = (size_t)(it->rows_end - it->rows);
+    if (it->r->info.version >= SEG_VERSION_TERM_STREAMS)
+        return decode_delta_from(it->r, it->rows, len, it->df, 1, it->first, rows);
+    return decode_delta(it->r, it->rows, len, it->df, rows);
+}
+
+/* The same into a bitmap; NULL on OOM or malformed input. */
+static roaring_bitmap_t *inline_rows(const titer *it)
+{
+    uint32_t rows[SEG_INLINE_POSTINGS];
+    return decode_inline(it, rows) == 0 ? roaring_bitmap_of_ptr(it->df, rows) : NULL;
 }
 
 /* Decode an Elias-Fano entry (version 5 on) of n rows into rows[n]; 0, or
@@ -1313,7 +1422,7 @@ static roaring_bitmap_t *titer_postings(titer *it)
 {
     seg_reader *r = it->r;
     if (it->df <= SEG_INLINE_POSTINGS)
-        return delta_rows(r, it->rows, (size_t)(it->c.p - it->rows), it->df);
+        return inline_rows(it);
     const uint8_t *p = r->sec[SEC_POSTINGS].p + it->post_off;
     if (it->post_len < 1) {
         set_err(r, "segment postings malformed");
@@ -1479,7 +1588,7 @@ int seg_tcur_rows(seg_tcur *c, uint32_t *out)
     titer *it = &c->it;
     seg_reader *r = it->r;
     if (it->df <= SEG_INLINE_POSTINGS)
-        return decode_delta(r, it->rows, (size_t)(it->c.p - it->rows), it->df, out);
+        return decode_inline(it, out);
     const uint8_t *p = r->sec[SEC_POSTINGS].p + it->post_off;
     if (it->post_len >= 1 && p[0] == SEG_POSTINGS_DELTA)
         return decode_delta(r, p + 1, it->post_len - 1, it->df, out);

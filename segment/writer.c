@@ -1325,10 +1325,48 @@ static int64_t termw_compress(seg_termw *t, const strbuf *raw, strbuf *out, cons
     return (int64_t)n;
 }
 
+/* Bits needed for v (0 for 0). */
+static unsigned bits_for(uint32_t v)
+{
+    return v ? 32u - (unsigned)__builtin_clz(v) : 0;
+}
+
+/* Lay the gathered chunk out in t->raw (format.h, version 5): header, the
+ * blocks' starts, text, numbers, the first rows bit-packed LSB-first. */
+static void termw_layout(seg_termw *t)
+{
+    strbuf *raw = &t->raw;
+    unsigned w = bits_for(t->maxfirst);
+    sb_reset(raw);
+    put_u8(raw, (uint8_t)w);
+    put_u32(raw, t->nfirst);
+    put_u32(raw, (uint32_t)t->text.len);
+    put_u32(raw, (uint32_t)t->nums.len);
+    sb_append(raw, t->heads.buf, t->heads.len);
+    sb_append(raw, t->text.buf, t->text.len);
+    sb_append(raw, t->nums.buf, t->nums.len);
+    const uint32_t *rows = (const uint32_t *)(const void *)t->frows.buf;
+    uint64_t acc = 0;
+    unsigned have = 0;
+    for (uint32_t i = 0; i < t->nfirst; i++) {
+        acc |= (uint64_t)rows[i] << have;
+        have += w;
+        while (have >= 8) {
+            put_u8(raw, (uint8_t)acc);
+            acc >>= 8;
+            have -= 8;
+        }
+    }
+    if (have)
+        put_u8(raw, (uint8_t)acc);
+    raw->oom |= t->text.oom | t->nums.oom | t->heads.oom | t->frows.oom;
+}
+
 /* Compress the gathered term blocks as one chunk onto out, whose end is at
  * offset out_at of SEC_TERMS, and record it in the chunk table. */
 static int termw_chunk(seg_termw *t, strbuf *out, uint64_t out_at, char *err, size_t errlen)
 {
+    termw_layout(t);
     int64_t clen = termw_compress(t, &t->raw, out, "terms", err, errlen);
     if (clen < 0)
         return -1;
@@ -1336,6 +1374,11 @@ static int termw_chunk(seg_termw *t, strbuf *out, uint64_t out_at, char *err, si
     put_u32(&t->chunks, (uint32_t)clen);
     put_u32(&t->chunks, (uint32_t)t->raw.len);
     sb_reset(&t->raw);
+    sb_reset(&t->text);
+    sb_reset(&t->nums);
+    sb_reset(&t->heads);
+    sb_reset(&t->frows);
+    t->nfirst = t->maxfirst = 0;
     return 0;
 }
 
@@ -1348,26 +1391,36 @@ int seg_termw_add(seg_termw *t, const char *term, size_t len, const uint32_t *ro
             termw_chunk(t, out, out_at, err, errlen) < 0)
             return -1;
         put_u32(&t->blocks, (uint32_t)t->firsts.len);
-        put_u32(&t->blocks, (uint32_t)t->raw.len);
+        put_u32(&t->blocks, (uint32_t)t->text.len);
         put_u64(&t->blocks, post_base);
+        put_u32(&t->heads, (uint32_t)t->nums.len);
+        put_u32(&t->heads, t->nfirst);
         put_bytes(&t->firsts, term, len);
-        put_varint(&t->raw, 0);
-        put_bytes(&t->raw, term, len);
+        put_varint(&t->nums, 0);
+        put_varint(&t->nums, len);
+        sb_append(&t->text, term, len);
     } else {
         size_t shared = 0, lim = t->prev_len < len ? t->prev_len : len;
         while (shared < lim && t->prev[shared] == term[shared])
             shared++;
-        put_varint(&t->raw, shared);
-        put_bytes(&t->raw, term + shared, len - shared);
+        put_varint(&t->nums, shared);
+        put_varint(&t->nums, len - shared);
+        sb_append(&t->text, term + shared, len - shared);
     }
     memcpy(t->prev, term, len);
     t->prev_len = len;
     t->nterms++;
-    put_varint(&t->raw, df);
-    if (df <= SEG_INLINE_POSTINGS)
-        for (uint32_t k = 0; k < df; k++)
-            put_varint(&t->raw, k ? rows[k] - rows[k - 1] : rows[0]);
-    if (t->raw.oom || t->blocks.oom || t->firsts.oom) {
+    put_varint(&t->nums, df);
+    if (df <= SEG_INLINE_POSTINGS) {
+        sb_append(&t->frows, &rows[0], sizeof rows[0]);
+        t->nfirst++;
+        if (rows[0] > t->maxfirst)
+            t->maxfirst = rows[0];
+        for (uint32_t k = 1; k < df; k++)
+            put_varint(&t->nums, rows[k] - rows[k - 1]);
+    }
+    if (t->text.oom || t->nums.oom || t->heads.oom || t->frows.oom || t->blocks.oom ||
+        t->firsts.oom) {
         snprintf(err, errlen, "out of memory building the term dictionary");
         return -1;
     }
@@ -1377,17 +1430,17 @@ int seg_termw_add(seg_termw *t, const char *term, size_t len, const uint32_t *ro
 void seg_termw_ref(seg_termw *t, const seg_pent *same, uint64_t len)
 {
     if (same) {
-        put_varint(&t->raw, 0);
-        put_varint(&t->raw, same->off);
-        put_varint(&t->raw, same->len);
+        put_varint(&t->nums, 0);
+        put_varint(&t->nums, same->off);
+        put_varint(&t->nums, same->len);
     } else {
-        put_varint(&t->raw, len);
+        put_varint(&t->nums, len);
     }
 }
 
 int seg_termw_finish(seg_termw *t, strbuf *out, uint64_t out_at, char *err, size_t errlen)
 {
-    return t->raw.len ? termw_chunk(t, out, out_at, err, errlen) : 0;
+    return t->text.len ? termw_chunk(t, out, out_at, err, errlen) : 0;
 }
 
 int seg_termw_index(seg_termw *t, strbuf *out, char *err, size_t errlen)
@@ -1415,6 +1468,11 @@ void seg_termw_free(seg_termw *t)
     sb_free(&t->chunks);
     sb_free(&t->blocks);
     sb_free(&t->firsts);
+    sb_free(&t->text);
+    sb_free(&t->nums);
+    sb_free(&t->heads);
+    sb_free(&t->frows);
+    t->nfirst = t->maxfirst = 0;
 }
 
 /* Rows one roaring container covers. */
