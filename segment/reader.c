@@ -1325,19 +1325,11 @@ static bool check_value(uint32_t v, void *ud)
     return true;
 }
 
-static int decode_delta_from(seg_reader *r, const uint8_t *p, size_t len, uint32_t n, int has_first,
-                             uint32_t from, uint32_t *rows);
-
-/* Decode n delta-varint rows (first absolute) into rows[n]; every row must
- * be above the previous one and below the segment's row count, and the
- * bytes must be consumed exactly. 0, or -1 (error set) when malformed. */
-static int decode_delta(seg_reader *r, const uint8_t *p, size_t len, uint32_t n, uint32_t *rows)
-{
-    return decode_delta_from(r, p, len, n, 0, 0, rows);
-}
-
-/* The same after a first row already known (from, when has_first): the
- * bytes then hold the n - 1 deltas after it (version 5 inline lists). */
+/* Decode n delta-varint rows into rows[n]: the first absolute, or, when
+ * has_first, the first is `from` and the bytes hold the n - 1 deltas after
+ * it (version 5 inline lists). Every row must be above the previous one and
+ * below the segment's row count, and the bytes must be consumed exactly.
+ * 0, or -1 (error set) when malformed. */
 static int decode_delta_from(seg_reader *r, const uint8_t *p, size_t len, uint32_t n, int has_first,
                              uint32_t from, uint32_t *rows)
 {
@@ -1364,17 +1356,23 @@ static int decode_delta_from(seg_reader *r, const uint8_t *p, size_t len, uint32
     return 0;
 }
 
-/* The same into a bitmap; NULL on OOM or malformed input. */
+/* The same with the first row absolute (inline lists before version 5,
+ * SEG_POSTINGS_DELTA entries). */
+static int decode_delta(seg_reader *r, const uint8_t *p, size_t len, uint32_t n, uint32_t *rows)
+{
+    return decode_delta_from(r, p, len, n, 0, 0, rows);
+}
+
+/* A SEG_POSTINGS_DELTA entry (more than SEG_INLINE_POSTINGS rows) into a
+ * bitmap; NULL on OOM or malformed input. */
 static roaring_bitmap_t *delta_rows(seg_reader *r, const uint8_t *p, size_t len, uint32_t n)
 {
-    uint32_t small[SEG_INLINE_POSTINGS];
-    uint32_t *rows = n <= SEG_INLINE_POSTINGS ? small : malloc((size_t)n * sizeof *rows);
+    uint32_t *rows = malloc((size_t)n * sizeof *rows);
     if (!rows)
         return NULL;
     roaring_bitmap_t *bm =
         decode_delta(r, p, len, n, rows) == 0 ? roaring_bitmap_of_ptr(n, rows) : NULL;
-    if (rows != small)
-        free(rows);
+    free(rows);
     return bm;
 }
 
