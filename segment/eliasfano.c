@@ -104,6 +104,8 @@ int ef_decode(const uint8_t *p, size_t len, uint32_t n, uint64_t limit, uint32_t
             uint64_t pos = (uint64_t)b * 8 + k;
             if (i == n)
                 return -1;
+            if (pos - i > (limit >> l)) /* the shift below would pass 64 bits */
+                return -1;
             uint64_t row = ((pos - i) << l) | (l ? get_low(low, lo, i, l) : 0);
             if (row >= limit || (i && row <= prev))
                 return -1;
