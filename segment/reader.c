@@ -1363,19 +1363,6 @@ static int decode_delta(seg_reader *r, const uint8_t *p, size_t len, uint32_t n,
     return decode_delta_from(r, p, len, n, 0, 0, rows);
 }
 
-/* A SEG_POSTINGS_DELTA entry (more than SEG_INLINE_POSTINGS rows) into a
- * bitmap; NULL on OOM or malformed input. */
-static roaring_bitmap_t *delta_rows(seg_reader *r, const uint8_t *p, size_t len, uint32_t n)
-{
-    uint32_t *rows = malloc((size_t)n * sizeof *rows);
-    if (!rows)
-        return NULL;
-    roaring_bitmap_t *bm =
-        decode_delta(r, p, len, n, rows) == 0 ? roaring_bitmap_of_ptr(n, rows) : NULL;
-    free(rows);
-    return bm;
-}
-
 /* The inline list of the term the iterator is on into rows[df]; 0, or -1
  * (error set) when malformed. */
 static int decode_inline(const titer *it, uint32_t *rows)
@@ -1402,15 +1389,17 @@ static int decode_ef(seg_reader *r, const uint8_t *p, size_t len, uint32_t n, ui
     return 0;
 }
 
-/* The same into a bitmap; NULL on OOM or malformed input. Only lists of
- * more than SEG_INLINE_POSTINGS rows are Elias-Fano coded. */
-static roaring_bitmap_t *ef_rows(seg_reader *r, const uint8_t *p, size_t len, uint32_t n)
+/* A SEG_POSTINGS_DELTA or SEG_POSTINGS_EF entry of n rows (more than
+ * SEG_INLINE_POSTINGS) into a bitmap with its decoder; NULL on OOM or
+ * malformed input. */
+static roaring_bitmap_t *entry_rows(seg_reader *r, const uint8_t *p, size_t len, uint32_t n,
+                                    int (*decode)(seg_reader *, const uint8_t *, size_t, uint32_t,
+                                                  uint32_t *))
 {
     uint32_t *rows = malloc((size_t)n * sizeof *rows);
     if (!rows)
         return NULL;
-    roaring_bitmap_t *bm =
-        decode_ef(r, p, len, n, rows) == 0 ? roaring_bitmap_of_ptr(n, rows) : NULL;
+    roaring_bitmap_t *bm = decode(r, p, len, n, rows) == 0 ? roaring_bitmap_of_ptr(n, rows) : NULL;
     free(rows);
     return bm;
 }
@@ -1427,9 +1416,9 @@ static roaring_bitmap_t *titer_postings(titer *it)
         return NULL;
     }
     if (p[0] == SEG_POSTINGS_DELTA)
-        return delta_rows(r, p + 1, it->post_len - 1, it->df);
+        return entry_rows(r, p + 1, it->post_len - 1, it->df, decode_delta);
     if (p[0] == SEG_POSTINGS_EF)
-        return ef_rows(r, p + 1, it->post_len - 1, it->df);
+        return entry_rows(r, p + 1, it->post_len - 1, it->df, decode_ef);
     roaring_bitmap_t *bm =
         p[0] == SEG_POSTINGS_ROARING
             ? roaring_bitmap_portable_deserialize_safe((const char *)p + 1, it->post_len - 1)

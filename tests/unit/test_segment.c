@@ -881,6 +881,17 @@ static void test_meta_columns(void **state)
     corpus_free(evs, sorted, n);
 }
 
+/* Add event i (ingest and event time 1000 + i) with message msg[0..n). */
+static void add_msg_event(seg_writer *w, uint32_t i, const char *msg, int n)
+{
+    strata_event ev;
+    strata_event_init(&ev);
+    ev.ingest_ts_ns = 1000 + i;
+    ev.event_ts_ns = 1000 + i;
+    ev.msg = (strata_str){msg, (uint32_t)n};
+    assert_int_equal(seg_writer_add(w, &ev), 0);
+}
+
 /* Terms with the same rows (the words of one log template) share one
  * postings entry (format 4): both read back right, and the postings part
  * is no larger than with one of the words alone. */
@@ -892,18 +903,13 @@ static void test_postings_shared(void **state)
         seg_writer *w = seg_writer_new(&(seg_writer_opts){.tenant = "t", .block_events = 64});
         assert_non_null(w);
         for (uint32_t i = 0; i < 300; i++) {
-            strata_event ev;
-            strata_event_init(&ev);
-            ev.ingest_ts_ns = 1000 + i;
-            ev.event_ts_ns = 1000 + i;
             char msg[64];
             int n = snprintf(msg, sizeof msg, "%s id%u",
                              i % 3  ? "other words"
                              : pass ? "alpha beta"
                                     : "alpha",
                              i);
-            ev.msg = (strata_str){msg, (uint32_t)n};
-            assert_int_equal(seg_writer_add(w, &ev), 0);
+            add_msg_event(w, i, msg, n);
         }
         uint8_t *buf;
         size_t len;
@@ -1019,14 +1025,9 @@ static void check_postings_tag(int (*keep_row)(uint32_t), uint8_t want_tag)
     assert_non_null(w);
     uint32_t rows[3000], n = 0;
     for (uint32_t i = 0; i < 3000; i++) {
-        strata_event ev;
-        strata_event_init(&ev);
-        ev.ingest_ts_ns = 1000 + i;
-        ev.event_ts_ns = 1000 + i;
         char msg[64];
         int len = snprintf(msg, sizeof msg, "%sid%u", keep_row(i) ? "alpha " : "", i);
-        ev.msg = (strata_str){msg, (uint32_t)len};
-        assert_int_equal(seg_writer_add(w, &ev), 0);
+        add_msg_event(w, i, msg, len);
         if (keep_row(i))
             rows[n++] = i;
     }
