@@ -71,19 +71,21 @@ void store_u64(uint8_t *p, uint64_t v)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-uint16_t load_u16(const uint8_t *p)
+void put_packed(strbuf *b, const uint32_t *v, uint32_t n, unsigned bits)
 {
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-uint32_t load_u32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-uint64_t load_u64(const uint8_t *p)
-{
-    return (uint64_t)load_u32(p) | (uint64_t)load_u32(p + 4) << 32;
+    uint64_t mask = bits ? (1ull << bits) - 1 : 0, acc = 0; /* bits not yet stored */
+    unsigned have = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        acc |= (v[i] & mask) << have;
+        have += bits;
+        while (have >= 8) {
+            put_u8(b, (uint8_t)acc);
+            acc >>= 8;
+            have -= 8;
+        }
+    }
+    if (have)
+        put_u8(b, (uint8_t)acc);
 }
 
 uint8_t get_u8(cursor *c)

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "strata/abi.h"
 #include "strbuf.h"
@@ -80,9 +81,51 @@ void put_bytes(strbuf *b, const void *p, size_t n);
 void store_u16(uint8_t *p, uint16_t v);
 void store_u32(uint8_t *p, uint32_t v);
 void store_u64(uint8_t *p, uint64_t v);
-uint16_t load_u16(const uint8_t *p);
-uint32_t load_u32(const uint8_t *p);
-uint64_t load_u64(const uint8_t *p);
+/* Loads are inline and one unaligned load each (byte-swapped on a
+ * big-endian host): the reader does one per block entry, term block and
+ * Elias-Fano row, and byte-by-byte loads cost a third of decoding a
+ * postings list. */
+static inline uint64_t load_le(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    memcpy(&v, p, n);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v); /* the n bytes, read little-endian */
+#endif
+    return v;
+}
+static inline uint16_t load_u16(const uint8_t *p)
+{
+    return (uint16_t)load_le(p, 2);
+}
+static inline uint32_t load_u32(const uint8_t *p)
+{
+    return (uint32_t)load_le(p, 4);
+}
+static inline uint64_t load_u64(const uint8_t *p)
+{
+    return load_le(p, 8);
+}
+
+/* n values of `bits` bits each (0 to 32; each value's low bits), packed
+ * LSB-first: value i at bit i * bits, ceil(n * bits / 8) bytes. */
+void put_packed(strbuf *b, const uint32_t *v, uint32_t n, unsigned bits);
+/* Value i of such a packing in len bytes at p (the caller has checked that
+ * it lies within them). */
+static inline uint32_t get_packed(const uint8_t *p, size_t len, uint64_t i, unsigned bits)
+{
+    if (!bits)
+        return 0;
+    uint64_t bit = i * bits, w = 0;
+    size_t at = (size_t)(bit >> 3);
+    if (at + 8 <= len) {
+        w = load_u64(p + at);
+    } else {
+        for (size_t k = 0; at + k < len && k < 8; k++)
+            w |= (uint64_t)p[at + k] << (8 * k);
+    }
+    return (uint32_t)((w >> (bit & 7)) & ((1ull << bits) - 1));
+}
 
 uint8_t get_u8(cursor *c);
 uint32_t get_u32(cursor *c);

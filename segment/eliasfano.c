@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "codec.h"
+
 /* The low bits per row for n rows up to last: floor(log2((last + 1) / n)),
  * clamped to EF_MAX_LOW_BITS. */
 static unsigned low_bits(uint32_t last, uint32_t n)
@@ -36,60 +38,20 @@ int ef_put(strbuf *out, const uint32_t *rows, uint32_t n)
 {
     uint32_t last = rows[n - 1];
     unsigned l = low_bits(last, n);
-    size_t lo = low_bytes(n, l), hi = high_bytes(last, n, l);
-    if (sb_reserve(out, 1 + lo + hi) < 0)
+    size_t hi = high_bytes(last, n, l);
+    put_u8(out, (uint8_t)l);
+    put_packed(out, rows, n, l); /* the low part: each row's l low bits */
+    if (sb_reserve(out, hi) < 0)
         return -1;
-    uint8_t *p = (uint8_t *)out->buf + out->len;
-    memset(p, 0, 1 + lo + hi);
-    p[0] = (uint8_t)l;
-    uint8_t *low = p + 1, *high = p + 1 + lo;
-    uint32_t mask = l ? (uint32_t)((1ull << l) - 1) : 0;
-    uint64_t acc = 0; /* low bits not yet stored, LSB-first */
-    unsigned have = 0;
-    size_t at = 0;
+    uint8_t *high = (uint8_t *)out->buf + out->len;
+    memset(high, 0, hi);
     for (uint32_t i = 0; i < n; i++) {
-        acc |= (uint64_t)(rows[i] & mask) << have;
-        have += l;
-        while (have >= 8) {
-            low[at++] = (uint8_t)acc;
-            acc >>= 8;
-            have -= 8;
-        }
         uint64_t bit = ((uint64_t)rows[i] >> l) + i;
         high[bit >> 3] |= (uint8_t)(1u << (bit & 7));
     }
-    if (have)
-        low[at] = (uint8_t)acc;
-    out->len += 1 + lo + hi;
+    out->len += hi;
     out->buf[out->len] = 0;
-    return 0;
-}
-
-/* 8 bytes at p as a little-endian u64, in one load (the decoder reads a
- * word per row: codec.h's byte-by-byte load_u64 cost a third of it). */
-static inline uint64_t le64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof v);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
-
-/* Row i's low bits from the low part (lo bytes at low). */
-static inline uint32_t get_low(const uint8_t *low, size_t lo, uint32_t i, unsigned l)
-{
-    uint64_t bit = (uint64_t)i * l;
-    size_t at = (size_t)(bit >> 3);
-    uint64_t w = 0;
-    if (at + 8 <= lo) {
-        w = le64(low + at);
-    } else {
-        for (size_t k = 0; at + k < lo && k < 8; k++)
-            w |= (uint64_t)low[at + k] << (8 * k);
-    }
-    return (uint32_t)((w >> (bit & 7)) & ((1ull << l) - 1));
+    return out->oom ? -1 : 0;
 }
 
 int ef_decode(const uint8_t *p, size_t len, uint32_t n, uint64_t limit, uint32_t *rows)
@@ -109,7 +71,7 @@ int ef_decode(const uint8_t *p, size_t len, uint32_t n, uint64_t limit, uint32_t
     for (size_t b = 0; b < hi; b += 8) { /* 64 bits of the high part at a time */
         uint64_t word = 0;
         if (hi - b >= 8) {
-            word = le64(high + b);
+            word = load_u64(high + b);
         } else {
             for (size_t k = 0; b + k < hi; k++)
                 word |= (uint64_t)high[b + k] << (8 * k);
@@ -122,7 +84,7 @@ int ef_decode(const uint8_t *p, size_t len, uint32_t n, uint64_t limit, uint32_t
                 return -1;
             if (pos - i > (limit >> l)) /* the shift below would pass 64 bits */
                 return -1;
-            uint64_t row = ((pos - i) << l) | (l ? get_low(low, lo, i, l) : 0);
+            uint64_t row = ((pos - i) << l) | get_packed(low, lo, i, l);
             if (row >= limit || (i && row <= prev))
                 return -1;
             rows[i++] = (uint32_t)row;

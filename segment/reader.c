@@ -1180,19 +1180,6 @@ static int titer_seek_streams(titer *it, seg_reader *r, uint32_t blk, uint32_t o
     return 0;
 }
 
-/* Value i of n-bit values packed LSB-first in len bytes at p (i known to be
- * in range). */
-static uint32_t packed_get(const uint8_t *p, size_t len, uint32_t i, unsigned bits)
-{
-    if (!bits)
-        return 0;
-    uint64_t bit = (uint64_t)i * bits, w = 0;
-    size_t at = (size_t)(bit >> 3);
-    for (size_t k = 0; k < 5 && at + k < len; k++)
-        w |= (uint64_t)p[at + k] << (8 * k);
-    return (uint32_t)((w >> (bit & 7)) & ((1ull << bits) - 1));
-}
-
 /* Position the iterator at the start of term block blk; 0 or -1. */
 static int titer_seek(titer *it, seg_reader *r, uint32_t blk)
 {
@@ -1251,7 +1238,7 @@ static int titer_next(titer *it)
         if (streams) {
             if (it->fidx >= it->nfirst)
                 return set_err(r, "segment inline postings malformed");
-            it->first = packed_get(it->frows, it->frows_len, it->fidx++, it->fbits);
+            it->first = get_packed(it->frows, it->frows_len, it->fidx++, it->fbits);
             k = 1;
         }
         it->rows = c->p;

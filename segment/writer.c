@@ -1345,20 +1345,7 @@ static void termw_layout(seg_termw *t)
     sb_append(raw, t->heads.buf, t->heads.len);
     sb_append(raw, t->text.buf, t->text.len);
     sb_append(raw, t->nums.buf, t->nums.len);
-    const uint32_t *rows = (const uint32_t *)(const void *)t->frows.buf;
-    uint64_t acc = 0;
-    unsigned have = 0;
-    for (uint32_t i = 0; i < t->nfirst; i++) {
-        acc |= (uint64_t)rows[i] << have;
-        have += w;
-        while (have >= 8) {
-            put_u8(raw, (uint8_t)acc);
-            acc >>= 8;
-            have -= 8;
-        }
-    }
-    if (have)
-        put_u8(raw, (uint8_t)acc);
+    put_packed(raw, (const uint32_t *)(const void *)t->frows.buf, t->nfirst, w);
     raw->oom |= t->text.oom | t->nums.oom | t->heads.oom | t->frows.oom;
 }
 

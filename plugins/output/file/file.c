@@ -66,6 +66,11 @@ static void cut_torn_tail(out_file *f, int fd, const char *path)
                   "%s ended in %lld bytes of a line cut short (a write stopped by a crash); "
                   "removed them, the batch is delivered again",
                   path, (long long)(st.st_size - keep));
+    else
+        f->h->log(f->inst, STRATA_LOG_ERROR,
+                  "%s ends in %lld bytes of a line cut short (a write stopped by a crash) "
+                  "that cannot be removed: %s; the next line follows them",
+                  path, (long long)(st.st_size - keep), strerror(errno));
 }
 
 static int open_path(out_file *f, const char *path)
