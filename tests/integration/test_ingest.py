@@ -99,6 +99,22 @@ class IngestTest(unittest.TestCase):
         self.assertEqual(msgs["nd-1"]["service"], "s1")
         self.assertEqual(msgs["nd-2"]["level"], "WARN")
 
+    def test_source_after_logs_with_escaped_strings(self):
+        # "logs" before "source" is read twice (skipped, then parsed once the
+        # source is known); long escaped strings in it once overflowed the
+        # buffer they are unescaped into (found by fuzz_ingest_json)
+        msg = "late \"source\"\n" + "é" * 150 + "-" * 400
+        meta_val = "tab\t" + "x" * 100
+        body = json.dumps({"logs": [{"msg": msg, "meta": {"k\\ey": meta_val}}],
+                           "source": {"service": "late-svc"}}, ensure_ascii=False).encode()
+        self.assertLess(len(body), 2 * len(msg.encode()))  # twice would not fit
+        status, doc, _ = self.post(body)
+        self.assertEqual((status, doc["accepted"]), (202, 1))
+        e = [x for x in self.events() if x["msg"] == msg]
+        self.assertEqual(len(e), 1)
+        self.assertEqual(e[0]["service"], "late-svc")
+        self.assertEqual(e[0]["meta"]["k\\ey"], meta_val)
+
     def test_bad_events_are_reported_good_ones_kept(self):
         reasons_seen = ("msg", "level", "timestamp", "meta")
 

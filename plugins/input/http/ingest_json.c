@@ -181,6 +181,8 @@ static int parse_string(parser *ps, strata_str *out, int *bad_utf8)
         if (c == '"')
             break;
         if (c == '\\') {
+            if (ps->end - q < 2)
+                break; /* a backslash as the last byte: unterminated */
             escaped = 1;
             q += 2;
             continue;
@@ -304,8 +306,10 @@ static int literal(parser *ps, const char *word)
     return 0;
 }
 
-/* Skip any value, validating it, nested at most lim->max_depth deep. */
-static int skip_value(parser *ps, uint32_t depth)
+/* Skip any value, validating it, nested at most lim->max_depth deep.
+ * Strings inside are unescaped into the scratch buffer as usual; skip_value
+ * gives those bytes back. */
+static int skip_value_at(parser *ps, uint32_t depth)
 {
     ws(ps);
     if (ps->p >= ps->end)
@@ -329,7 +333,7 @@ static int skip_value(parser *ps, uint32_t depth)
         for (;;) {
             if (c == '{' && (parse_string(ps, &s, &f) || expect(ps, ':')))
                 return -1;
-            if (skip_value(ps, depth + 1))
+            if (skip_value_at(ps, depth + 1))
                 return -1;
             ws(ps);
             if (ps->p < ps->end && *ps->p == ',') {
@@ -344,6 +348,18 @@ static int skip_value(parser *ps, uint32_t depth)
     case 'n': return literal(ps, "null");
     default: return parse_number(ps, &s, &f);
     }
+}
+
+/* Skip one JSON value at ps->p, validating it. Nothing keeps the strings
+ * it unescaped, so their scratch bytes are given back: the scratch is as
+ * large as the body only because no string is unescaped twice, and a "logs"
+ * skipped while looking for a later "source", then parsed, would be. */
+static int skip_value(parser *ps, uint32_t depth)
+{
+    size_t keep = ps->slen;
+    int rc = skip_value_at(ps, depth);
+    ps->slen = keep;
+    return rc;
 }
 
 static int str_is(strata_str s, const char *lit)
