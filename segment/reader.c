@@ -54,7 +54,10 @@ typedef struct dblock {
     uint32_t *next;     /* per meta key: next kv slot while reading values */
     uint32_t *order;    /* kvs grouped by key (the order values are stored in) */
     uint8_t *from_col;  /* per kv: 1 when its value comes from a meta column */
-    char *numtxt;       /* printed values of numeric meta columns */
+    /* the printed values of the last row's numeric meta columns: a
+     * column's value is put into a row's kv only when seg_row returns the
+     * row (columns_into_row) */
+    char numtxt[SEG_MAX_META_COLUMNS * CODEC_I64_CHARS];
 } dblock;
 
 /* A meta column (SEC_META_COLUMNS): located at open, decoded on first use. */
@@ -799,9 +802,7 @@ static void reset_meta(dblock *b)
     free(b->next);
     free(b->order);
     free(b->from_col);
-    free(b->numtxt);
     b->from_col = NULL;
-    b->numtxt = NULL;
     b->kv_start = NULL;
     b->kv = NULL;
     b->kv_key = NULL;
@@ -839,22 +840,16 @@ static int parse_msgs(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
     return 0;
 }
 
-/* Fill the kvs of block k whose values its meta columns hold: in each
+/* Mark the kvs of block k whose values its meta columns hold: in each
  * row, the first non-null value of a column's key (the writer's rule). A
- * row must use exactly the values its columns say it has. */
+ * row must use exactly the values its columns say it has. The values are
+ * put in by columns_into_row for the rows asked for only: a dictionary
+ * value is a cache miss into a large table, and a search reads a few rows
+ * of each block it loads. */
 static int meta_from_columns(seg_reader *r, uint32_t k, uint32_t rows)
 {
     dblock *b = &r->blk;
     uint32_t base = r->block_first[k];
-    size_t nnum = 0;
-    for (uint32_t c = 0; c < r->nmcols; c++)
-        if (r->mcols[c].num)
-            for (uint32_t i = 0; i < rows; i++)
-                nnum += r->mcols[c].has[base + i];
-    b->numtxt = malloc(nnum ? nnum * CODEC_I64_CHARS : 1);
-    if (!b->numtxt)
-        return set_err(r, "out of memory");
-    char *txt = b->numtxt;
     uint8_t used[SEG_MAX_META_COLUMNS];
     for (uint32_t i = 0; i < rows; i++) {
         uint32_t row = base + i;
@@ -869,13 +864,6 @@ static int meta_from_columns(seg_reader *r, uint32_t k, uint32_t rows)
             if (!m->has[row] || (m->num && b->kv[j].type != STRATA_VALUE_INT))
                 return set_err(r, "segment block %u: row %u disagrees with meta column %u", k, row,
                                c);
-            if (m->num) {
-                b->kv[j].value.ptr = txt;
-                b->kv[j].value.len = (uint32_t)fmt_i64(txt, m->num[row]);
-                txt += b->kv[j].value.len;
-            } else {
-                b->kv[j].value = m->values[m->id[row]];
-            }
         }
         for (uint32_t c = 0; c < r->nmcols; c++)
             if (r->mcols[c].has[row] != used[c])
@@ -1058,6 +1046,27 @@ static uint32_t block_of(const seg_reader *r, uint32_t row)
     return lo;
 }
 
+/* Put row `row` (the i-th of the loaded block) its meta columns' values,
+ * marked by meta_from_columns; numbers are printed into the block's numtxt,
+ * which holds one row's. */
+static void columns_into_row(seg_reader *r, uint32_t row, uint32_t i)
+{
+    dblock *b = &r->blk;
+    char *txt = b->numtxt;
+    for (uint32_t j = b->kv_start[i]; j < b->kv_start[i + 1]; j++) {
+        if (!b->from_col[j])
+            continue;
+        const mcol *m = &r->mcols[r->key_col[b->kv_key[j]]];
+        if (m->num) {
+            b->kv[j].value.ptr = txt;
+            b->kv[j].value.len = (uint32_t)fmt_i64(txt, m->num[row]);
+            txt += CODEC_I64_CHARS;
+        } else {
+            b->kv[j].value = m->values[m->id[row]];
+        }
+    }
+}
+
 int seg_row_parts(seg_reader *r, uint32_t row, strata_event *out, unsigned parts)
 {
     if (row >= r->info.events)
@@ -1086,6 +1095,8 @@ int seg_row_parts(seg_reader *r, uint32_t row, strata_event *out, unsigned parts
         out->msg.len = b->msg_len[i];
     }
     if (parts & SEG_PART_META) {
+        if (r->nmcols)
+            columns_into_row(r, row, i);
         out->meta = b->kv + b->kv_start[i];
         out->meta_count = b->kv_start[i + 1] - b->kv_start[i];
     }
