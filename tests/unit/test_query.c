@@ -411,6 +411,102 @@ static void test_index_equals_scan(void **state)
     free(evs);
 }
 
+/* Rows of query `text` in segment r: the index's candidates, verified on
+ * the rows when the index is not exact. The caller frees the bitmap. */
+static roaring_bitmap_t *index_rows(seg_reader *r, const char *text, q_scratch *s)
+{
+    char err[256];
+    query *q = q_parse(text, strlen(text), err, sizeof err);
+    if (!q)
+        fail_msg("query '%s' did not parse: %s", text, err);
+    roaring_bitmap_t *cand;
+    int exact;
+    if (q_segment(q, r, &cand, &exact, err, sizeof err) != 0)
+        fail_msg("query '%s': %s", text, err);
+    if (!exact) {
+        roaring_bitmap_t *got = roaring_bitmap_create();
+        roaring_uint32_iterator_t *it = roaring_create_iterator(cand);
+        for (; it->has_value; roaring_advance_uint32_iterator(it)) {
+            strata_event ev;
+            assert_int_equal(seg_row(r, it->current_value, &ev), 0);
+            if (q_match(q, &ev, s))
+                roaring_bitmap_add(got, it->current_value);
+        }
+        roaring_free_uint32_iterator(it);
+        roaring_bitmap_free(cand);
+        cand = got;
+    }
+    q_free(q);
+    return cand;
+}
+
+/* A level ANDed with something else: when the other side leaves few rows
+ * their levels come from the level column, else from the level's postings;
+ * both give what a scan gives, whichever side the level is on. */
+static void test_level_and_equals_scan(void **state)
+{
+    (void)state;
+    test_rnd_seed(0x5eed1e7e1ull);
+    tev *evs = calloc(N_EVENTS, sizeof *evs);
+    assert_non_null(evs);
+    seg_writer_opts o = {.tenant = "t", .block_events = 128};
+    seg_writer *w = seg_writer_new(&o);
+    for (size_t i = 0; i < N_EVENTS; i++) {
+        make_event(&evs[i], 1750000000000000000ll + (int64_t)i * 1000000);
+        assert_int_equal(seg_writer_add(w, &evs[i].ev), 0);
+    }
+    uint8_t *buf;
+    size_t len;
+    char err[256];
+    if (seg_writer_finish_mem(w, &buf, &len, err, sizeof err) != 0)
+        fail_msg("finish: %s", err);
+    seg_writer_free(w);
+    seg_reader *r = seg_open_mem(buf, len, NULL, err, sizeof err);
+    if (!r)
+        fail_msg("open: %s", err);
+    q_scratch *s = q_scratch_new();
+    /* the column path needs the other side under a quarter of the rows */
+    roaring_bitmap_t *svc = index_rows(r, "service:payments", s);
+    assert_true(roaring_bitmap_get_cardinality(svc) > 0);
+    assert_true(roaring_bitmap_get_cardinality(svc) <= N_EVENTS / 4);
+    roaring_bitmap_free(svc);
+    static const char *const queries[] = {
+        "service:payments level:error", /* the column: few rows */
+        "level>=warn service:payments", /* the level first */
+        "declined level<warn",
+        "(payment OR card) level:info",
+        "\"timeout user\" level:error", /* inexact other side */
+        "NOT declined level:error",     /* most rows: the postings */
+        "level:error OR level:fatal level:debug",
+        "level:error level>=warn", /* two levels */
+        "/time/ level:warn",       /* a regex: every row, inexact */
+        "nosuchword level:error",  /* nothing */
+    };
+    size_t seen = 0;
+    for (size_t k = 0; k < sizeof queries / sizeof *queries; k++) {
+        query *q = q_parse(queries[k], strlen(queries[k]), err, sizeof err);
+        assert_non_null(q);
+        roaring_bitmap_t *want = roaring_bitmap_create();
+        for (uint32_t i = 0; i < N_EVENTS; i++)
+            if (q_match(q, &evs[i].ev, s))
+                roaring_bitmap_add(want, i);
+        q_free(q);
+        roaring_bitmap_t *got = index_rows(r, queries[k], s);
+        if (!roaring_bitmap_equals(want, got))
+            fail_msg("query '%s': index gives %llu rows, scan %llu", queries[k],
+                     (unsigned long long)roaring_bitmap_get_cardinality(got),
+                     (unsigned long long)roaring_bitmap_get_cardinality(want));
+        seen += !roaring_bitmap_is_empty(want);
+        roaring_bitmap_free(want);
+        roaring_bitmap_free(got);
+    }
+    assert_true(seen >= 8); /* all but the empty ones find rows */
+    q_scratch_free(s);
+    seg_close(r);
+    free(buf);
+    free(evs);
+}
+
 /* A regex's literal narrows its candidates through the term dictionary,
  * and never loses a row: not when the literal sits past the 64-byte cut of
  * a long word, nor inside a longer word or a CamelCase word. */
@@ -549,7 +645,7 @@ int main(void)
         cmocka_unit_test(test_parse_errors),    cmocka_unit_test(test_parse_trees),
         cmocka_unit_test(test_match_events),    cmocka_unit_test(test_index_equals_scan),
         cmocka_unit_test(test_regex_prefilter), cmocka_unit_test(test_required_terms),
-        cmocka_unit_test(test_required_alts),
+        cmocka_unit_test(test_required_alts),   cmocka_unit_test(test_level_and_equals_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
