@@ -216,6 +216,43 @@ class ReferenceModelTest(unittest.TestCase):
         finally:
             s.cleanup()
 
+    def test_time_ordered_segments_count_every_hit(self):
+        # as real logs arrive: event time rising with arrival, so each sealed
+        # segment covers its own stretch of time and, once the page is full,
+        # older segments can only add to the count (which must stay exact)
+        rng = random.Random(7)
+        events = make_corpus(rng, 2400)
+        stamps = sorted(ts_ns(e["ts"]) for e in events)
+        for e, t in zip(events, stamps):
+            e["ts"] = rfc3339(t)
+        s = Strata(cfg(flush="200ms", compaction="false"), name="search-ordered")
+        try:
+            s.wait_ready()
+            path = s.path("corpus.ndjson")
+            with open(path, "w") as f:
+                for e in events:
+                    f.write(json.dumps(e, ensure_ascii=False) + "\n")
+            for k in range(4):
+                ingest(s, events[k * 600:(k + 1) * 600])
+                wait_for(lambda: (s.counter("strata_indexer_events_total") or 0) >= (k + 1) * 600,
+                         60, what=f"batch {k} sealed")
+            wait_visible(s, 2400)
+            for q in ["timeout", "service:payments level:error", "level>=warn", "host:web01",
+                      "pay* -declined", "meta.user_id:u_7 OR level:fatal"]:
+                want = sorted(scan(path, q), key=lambda e: ts_ns(e["ts"]))
+                self.assertGreater(len(want), 5, q)
+                for order in ("desc", "asc"):
+                    st, r = search(s, {"query": q, "limit": 5, "sort": order})
+                    self.assertEqual(st, 200, r)
+                    self.assertGreaterEqual(r["segments"], 4, r)
+                    self.assertEqual((r["hits"], r["hits_relation"]), (len(want), "eq"), q)
+                    page = want[-5:][::-1] if order == "desc" else want[:5]
+                    self.assertEqual([l["meta"]["n"] for l in r["logs"]],
+                                     [e["meta"]["n"] for e in page], (q, order))
+            self.assertEqual(s.stop(), 0)
+        finally:
+            s.cleanup()
+
     def test_cursor_is_stable_while_ingesting(self):
         rng = random.Random(7)
         events = make_corpus(rng, 1500)

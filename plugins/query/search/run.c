@@ -204,9 +204,11 @@ static uint64_t event_bytes(const strata_event *ev)
     return b;
 }
 
-/* Search one segment. 0, or -1 with err (a corrupt segment, too many
- * wildcard expansions). */
-static int run_segment(run *x, seg_reader *rd, char *err, size_t errlen)
+/* Search one segment; `beyond` when none of its rows can enter the page
+ * (the k-th hit is already newer than its newest row, or older than its
+ * oldest). 0, or -1 with err (a corrupt segment, too many wildcard
+ * expansions). */
+static int run_segment(run *x, seg_reader *rd, int beyond, char *err, size_t errlen)
 {
     const sreq *r = x->r;
     roaring_bitmap_t *cand;
@@ -219,6 +221,13 @@ static int run_segment(run *x, seg_reader *rd, char *err, size_t errlen)
     x->st.segments++;
     x->st.scanned += whole ? info->events : 0;
     uint64_t n = roaring_bitmap_get_cardinality(cand);
+    if (beyond && exact && whole) {
+        /* every candidate is a hit in the range and none makes the page:
+         * count them without visiting a row */
+        x->st.hits += n;
+        roaring_bitmap_free(cand);
+        return 0;
+    }
     uint32_t *rows = n ? malloc(n * sizeof *rows) : NULL;
     if (n && !rows) {
         roaring_bitmap_free(cand);
@@ -311,7 +320,7 @@ static void *rpart_main(void *arg)
             break;
         }
         seg_reader *rd = store_reader_lock(p->sn->segs[i].sr);
-        int rc = run_segment(x, rd, p->err, sizeof p->err);
+        int rc = run_segment(x, rd, beyond, p->err, sizeof p->err);
         store_reader_unlock(p->sn->segs[i].sr);
         if (rc < 0) {
             p->rc = -1;
