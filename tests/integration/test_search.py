@@ -446,20 +446,25 @@ class AggregateTest(unittest.TestCase):
                              {u: len(d) for u, d in want.items()})
             self.assertEqual(r["hits"], len(match))
             self.assertEqual(r["block_rows"], 0, r)
-            # distinct values of a dictionary column per bucket, no groups
-            st, text, _ = s.request("POST", "/v1/aggregate", body=json.dumps(
-                {"query": q, "metric": "count_distinct", "field": "meta.user_id",
-                 "interval": "10m"}).encode())
-            r = json.loads(text)
-            want = {}
-            for e in events:
-                if e["meta"]["n"] in match and "user_id" in e["meta"]:
-                    want.setdefault(ts_ns(e["ts"]) // (600 * 10**9) * 600, set()).add(
-                        e["meta"]["user_id"])
-            got = {ts_ns(b["ts"].replace(".000Z", ".000000000Z")) // 10**9: b["value"]
-                   for b in r["buckets"] if b["value"]}
-            self.assertEqual(got, {t: len(v) for t, v in want.items()})
-            self.assertEqual(r["block_rows"], 0, r)
+            # distinct values of a dictionary column per bucket, no groups: a
+            # query's few rows (values hashed as met) and every row (all
+            # values hashed up front); the sets of segments and head merge
+            all_ns = {e["meta"]["n"] for e in events}
+            for query, rows in ((q, match), ("", all_ns)):
+                st, text, _ = s.request("POST", "/v1/aggregate", body=json.dumps(
+                    {"query": query, "metric": "count_distinct", "field": "meta.user_id",
+                     "interval": "10m"}).encode())
+                r = json.loads(text)
+                want = {}
+                for e in events:
+                    if e["meta"]["n"] in rows and "user_id" in e["meta"]:
+                        want.setdefault(ts_ns(e["ts"]) // (600 * 10**9) * 600, set()).add(
+                            e["meta"]["user_id"])
+                got = {ts_ns(b["ts"].replace(".000Z", ".000000000Z")) // 10**9: b["value"]
+                       for b in r["buckets"] if b["value"]}
+                self.assertEqual(got, {t: len(v) for t, v in want.items()}, query)
+                self.assertEqual(r["hits"], len(rows), query)
+                self.assertEqual(r["block_rows"], 0, r)
             st, text, _ = s.request("POST", "/v1/aggregate", body=json.dumps(
                 {"query": q, "metric": "max", "field": "meta.n"}).encode())
             r = json.loads(text)

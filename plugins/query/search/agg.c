@@ -609,9 +609,10 @@ typedef struct dict_distinct {
     int64_t bucket; /* of the current run */
 } dict_distinct;
 
-/* Set up dd for a request and plan it serves; 0 when it does not apply
- * (or on OOM: the general path then does the work). */
-static int dict_distinct_init(dict_distinct *dd, const sreq *r, const colplan *p)
+/* Set up dd for a request and plan it serves, for `rows` candidate rows;
+ * 0 when it does not apply (or on OOM: the general path then does the
+ * work). */
+static int dict_distinct_init(dict_distinct *dd, const sreq *r, const colplan *p, uint64_t rows)
 {
     memset(dd, 0, sizeof *dd);
     if (r->metric != MET_DISTINCT || r->ngroups || !p->metric ||
@@ -628,6 +629,18 @@ static int dict_distinct_init(dict_distinct *dd, const sreq *r, const colplan *p
         free(dd->seen);
         free(dd->touched);
         return 0;
+    }
+    /* with many rows to read, every value's hash in the order the values
+     * are stored: most values are met, and one sequential pass beats three
+     * cache misses (the hash, the value, its bytes) at each value's first
+     * row (3M gen_corpus events, user ids per 5 minutes: 75 -> 31 ms).
+     * With few rows, each value is hashed when first met. */
+    if (rows < p->metric->nvalues / AGG_PREHASH_SHARE)
+        return 1;
+    for (uint32_t id = 0; id < p->metric->nvalues; id++) {
+        strata_str v = p->metric->values[id];
+        uint64_t h = XXH3_64bits(v.ptr, v.len);
+        dd->hash[id] = h ? h : 1;
     }
     return 1;
 }
@@ -682,9 +695,11 @@ static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, in
     int rc = 0;
     unsigned parts = row_parts(r, exact, cols);
     dict_distinct dd;
-    int fast = cols && dict_distinct_init(&dd, r, &plan);
+    int fast = cols && dict_distinct_init(&dd, r, &plan, roaring_bitmap_get_cardinality(rows));
     strata_kv kv[AGG_MAX_GROUPS + 1];
     char num[AGG_MAX_GROUPS + 1][CODEC_I64_CHARS];
+    int64_t run_bucket = INT64_MIN; /* the fast path's current bucket and entry */
+    agg_entry *run_e = NULL;
     for (; it->has_value; roaring_advance_uint32_iterator(it)) {
         uint32_t row = it->current_value;
         if (ts[row] < r->from_ns || ts[row] >= r->to_ns)
@@ -695,6 +710,24 @@ static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, in
             a->partial = 1;
             a->partial_why = why;
             break;
+        }
+        if (fast && !parts) {
+            /* only the time and the column are read: no event is built,
+             * and the bucket's entry is looked up when the bucket changes
+             * (rows come in time order), not once per row */
+            a->hits++;
+            int64_t bucket = bucket_of(r, ts[row]);
+            if (bucket != run_bucket || !run_e) {
+                kbuf k;
+                key_start(&k, bucket);
+                run_e = entry(a, k.b, k.n);
+                run_bucket = bucket;
+            }
+            if (run_e) {
+                run_e->count++;
+                dict_distinct_add(&dd, run_e, bucket, row);
+            }
+            continue;
         }
         strata_event ev;
         if (seg_row_parts(rd, row, &ev, parts) < 0) {

@@ -39,6 +39,10 @@
 /* Distinct values count_distinct tracks exactly per bucket; past it the
  * count is reported as a lower bound. */
 #define AGG_MAX_DISTINCT 100000u
+/* count_distinct of a dictionary column hashes all its values up front
+ * when a segment has at least 1/this as many candidate rows as values
+ * (then most values are met); with fewer, each value when first met. */
+#define AGG_PREHASH_SHARE 4u
 /* Numeric values kept per bucket for percentiles (exact up to this many,
  * then a uniform reservoir sample of this size). */
 #define AGG_MAX_SAMPLES 10000u
