@@ -261,32 +261,24 @@ static roaring_bitmap_t *eval(const ectx *c, const q_node *n, int *exact)
          * it leaves few rows their levels are read from the column instead
          * of decoding the postings of a level (a tenth to most of the
          * segment's rows) */
-        const q_node *lvl = n->a->kind == Q_LEVEL ? n->a : n->b->kind == Q_LEVEL ? n->b : NULL;
-        const q_node *other = lvl == n->a ? n->b : n->a;
-        if (lvl && other->kind != Q_LEVEL) {
-            roaring_bitmap_t *a = eval(c, other, &ea);
-            if (!a)
-                return NULL;
-            *exact = ea;
-            if (roaring_bitmap_get_cardinality(a) <= c->rows / Q_LEVEL_FILTER_SHARE)
-                return filter_levels(c, a, lvl->levels);
-            roaring_bitmap_t *b = level_rows(c, lvl);
-            if (!b) {
-                roaring_bitmap_free(a);
-                return NULL;
-            }
-            roaring_bitmap_and_inplace(a, b);
-            roaring_bitmap_free(b);
-            return a;
+        const q_node *first = n->a, *second = n->b;
+        if (first->kind == Q_LEVEL && second->kind != Q_LEVEL) {
+            first = n->b;
+            second = n->a;
         }
-        roaring_bitmap_t *a = eval(c, n->a, &ea);
+        roaring_bitmap_t *a = eval(c, first, &ea);
         if (!a)
             return NULL;
         if (roaring_bitmap_is_empty(a)) {
             *exact = 1; /* nothing can match: exactly nothing */
             return a;
         }
-        roaring_bitmap_t *b = eval(c, n->b, &eb);
+        if (second->kind == Q_LEVEL &&
+            roaring_bitmap_get_cardinality(a) <= c->rows / Q_LEVEL_FILTER_SHARE) {
+            *exact = ea;
+            return filter_levels(c, a, second->levels);
+        }
+        roaring_bitmap_t *b = eval(c, second, &eb);
         if (!b) {
             roaring_bitmap_free(a);
             return NULL;

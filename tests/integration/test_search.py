@@ -79,6 +79,15 @@ def make_corpus(rng, n, start_id=0):
     return events
 
 
+def write_corpus(s, events):
+    """The events as NDJSON in the instance's directory (what `scan` reads)."""
+    path = s.path("corpus.ndjson")
+    with open(path, "w") as f:
+        for e in events:
+            f.write(json.dumps(e, ensure_ascii=False) + "\n")
+    return path
+
+
 def rand_query(rng, depth=0):
     k = rng.randrange(9 if depth > 2 else 13)
     w = rng.choice(WORDS)
@@ -153,10 +162,7 @@ class ReferenceModelTest(unittest.TestCase):
         s = Strata(cfg(flush="300ms"), name="search-ref")
         try:
             s.wait_ready()
-            path = s.path("corpus.ndjson")
-            with open(path, "w") as f:
-                for e in events:
-                    f.write(json.dumps(e, ensure_ascii=False) + "\n")
+            path = write_corpus(s, events)
             # most events sealed into segments (some compacted), the rest in the head
             ingest(s, events[:3000])
             wait_for(lambda: (s.counter("strata_indexer_events_total") or 0) >= 3000, 60,
@@ -228,10 +234,7 @@ class ReferenceModelTest(unittest.TestCase):
         s = Strata(cfg(flush="200ms", compaction="false"), name="search-ordered")
         try:
             s.wait_ready()
-            path = s.path("corpus.ndjson")
-            with open(path, "w") as f:
-                for e in events:
-                    f.write(json.dumps(e, ensure_ascii=False) + "\n")
+            path = write_corpus(s, events)
             for k in range(4):
                 ingest(s, events[k * 600:(k + 1) * 600])
                 wait_for(lambda: (s.counter("strata_indexer_events_total") or 0) >= (k + 1) * 600,
@@ -371,7 +374,8 @@ class AggregateTest(unittest.TestCase):
                  "metric": "max", "field": "meta.latency_ms"}).encode())
             self.assertEqual(st, 200, text)
             r = json.loads(text)
-            match = {e["meta"]["n"] for e in scan(self._write(s, events), "timeout OR level:error")}
+            match = {e["meta"]["n"]
+                     for e in scan(write_corpus(s, events), "timeout OR level:error")}
             want = {}
             for e in events:
                 if e["meta"]["n"] not in match:
@@ -392,7 +396,7 @@ class AggregateTest(unittest.TestCase):
             st, text, _ = s.request("POST", "/v1/aggregate", body=json.dumps(
                 {"query": q, "group_by": "level"}).encode())
             r = json.loads(text)
-            self.assertEqual(r["hits"], len(scan(self._write(s, events), q)))
+            self.assertEqual(r["hits"], len(scan(write_corpus(s, events), q)))
             self.assertGreater(r["message_rows"], 0)
             # without message terms, stored rows are read without their
             # messages: only the meta frames of the blocks are decompressed
@@ -402,7 +406,7 @@ class AggregateTest(unittest.TestCase):
                  "field": "meta.latency_ms"}).encode())
             self.assertEqual(st, 200, text)
             r = json.loads(text)
-            match = {e["meta"]["n"] for e in scan(self._write(s, events), q)}
+            match = {e["meta"]["n"] for e in scan(write_corpus(s, events), q)}
             lats = {}
             for e in events:
                 if e["meta"]["n"] in match:
@@ -430,7 +434,7 @@ class AggregateTest(unittest.TestCase):
             # segments (frequent keys: user_id by dictionary, latency_ms as
             # numbers): answered without reading a row block
             q = "level:error OR service:payments"
-            match = {e["meta"]["n"] for e in scan(self._write(s, events), q)}
+            match = {e["meta"]["n"] for e in scan(write_corpus(s, events), q)}
             st, text, _ = s.request("POST", "/v1/aggregate", body=json.dumps(
                 {"query": q, "group_by": "meta.user_id", "metric": "count_distinct",
                  "field": "meta.latency_ms"}).encode())
@@ -473,13 +477,6 @@ class AggregateTest(unittest.TestCase):
             self.assertEqual(s.stop(), 0)
         finally:
             s.cleanup()
-
-    def _write(self, s, events):
-        path = s.path("agg.ndjson")
-        with open(path, "w") as f:
-            for e in events:
-                f.write(json.dumps(e, ensure_ascii=False) + "\n")
-        return path
 
 
 class ErrorsAndLimitsTest(unittest.TestCase):

@@ -312,29 +312,80 @@ static int alts_hold(const seg_writer *w, uint32_t i, const q_alts *a)
     return 0;
 }
 
-static void test_index_equals_scan(void **state)
+/* N_EVENTS random events (seeded) into evs, sealed into a segment with
+ * 128-row blocks, opened; *buf holds its bytes. `head`, when given, gets
+ * the same events and stays unsealed, as the indexer's head. */
+static seg_reader *corpus_segment(uint64_t seed, tev *evs, seg_writer *head, uint8_t **buf)
 {
-    (void)state;
-    test_rnd_seed(0x2545f4914f6cdd1dull);
-    tev *evs = calloc(N_EVENTS, sizeof *evs);
-    assert_non_null(evs);
+    test_rnd_seed(seed);
     seg_writer_opts o = {.tenant = "t", .block_events = 128};
     seg_writer *w = seg_writer_new(&o);
-    seg_writer *head = seg_writer_new(&o); /* as the indexer's head: never sealed */
+    assert_non_null(w);
     for (size_t i = 0; i < N_EVENTS; i++) {
         make_event(&evs[i], 1750000000000000000ll + (int64_t)i * 1000000);
         assert_int_equal(seg_writer_add(w, &evs[i].ev), 0);
-        assert_int_equal(seg_writer_add(head, &evs[i].ev), 0);
+        if (head)
+            assert_int_equal(seg_writer_add(head, &evs[i].ev), 0);
     }
-    uint8_t *buf;
     size_t len;
     char err[256];
-    if (seg_writer_finish_mem(w, &buf, &len, err, sizeof err) != 0)
+    if (seg_writer_finish_mem(w, buf, &len, err, sizeof err) != 0)
         fail_msg("finish: %s", err);
     seg_writer_free(w);
-    seg_reader *r = seg_open_mem(buf, len, NULL, err, sizeof err);
+    seg_reader *r = seg_open_mem(*buf, len, NULL, err, sizeof err);
     if (!r)
         fail_msg("open: %s", err);
+    return r;
+}
+
+/* Rows of query q in segment r: the index's candidates, verified on the
+ * rows when the index is not exact (then *inexact is raised, if given).
+ * The caller frees the bitmap. */
+static roaring_bitmap_t *index_rows(seg_reader *r, const query *q, const char *text, q_scratch *s,
+                                    size_t *inexact)
+{
+    char err[256];
+    roaring_bitmap_t *cand;
+    int exact;
+    if (q_segment(q, r, &cand, &exact, err, sizeof err) != 0)
+        fail_msg("query '%s': %s", text, err);
+    if (inexact)
+        *inexact += !exact;
+    if (exact)
+        return cand;
+    roaring_bitmap_t *got = roaring_bitmap_create();
+    roaring_uint32_iterator_t *it = roaring_create_iterator(cand);
+    for (; it->has_value; roaring_advance_uint32_iterator(it)) {
+        strata_event ev;
+        assert_int_equal(seg_row(r, it->current_value, &ev), 0);
+        if (q_match(q, &ev, s))
+            roaring_bitmap_add(got, it->current_value);
+    }
+    roaring_free_uint32_iterator(it);
+    roaring_bitmap_free(cand);
+    return got;
+}
+
+/* The rows of evs query q matches, by q_match on each event. */
+static roaring_bitmap_t *scan_rows(const query *q, const tev *evs, q_scratch *s)
+{
+    roaring_bitmap_t *want = roaring_bitmap_create();
+    for (uint32_t i = 0; i < N_EVENTS; i++)
+        if (q_match(q, &evs[i].ev, s))
+            roaring_bitmap_add(want, i);
+    return want;
+}
+
+static void test_index_equals_scan(void **state)
+{
+    (void)state;
+    tev *evs = calloc(N_EVENTS, sizeof *evs);
+    assert_non_null(evs);
+    seg_writer_opts o = {.tenant = "t", .block_events = 128};
+    seg_writer *head = seg_writer_new(&o); /* as the indexer's head: never sealed */
+    uint8_t *buf;
+    seg_reader *r = corpus_segment(0x2545f4914f6cdd1dull, evs, head, &buf);
+    char err[256];
     q_scratch *s = q_scratch_new();
     size_t nonempty = 0, inexact = 0, narrowed = 0;
     for (int qi = 0; qi < N_QUERIES; qi++) {
@@ -350,29 +401,8 @@ static void test_index_equals_scan(void **state)
         if (!q)
             fail_msg("query %d '%s' did not parse: %s", qi, text, err);
         /* the scan: rows are in ingest order, which is arrival order here */
-        roaring_bitmap_t *want = roaring_bitmap_create();
-        for (uint32_t i = 0; i < N_EVENTS; i++)
-            if (q_match(q, &evs[i].ev, s))
-                roaring_bitmap_add(want, i);
-        roaring_bitmap_t *cand;
-        int exact;
-        if (q_segment(q, r, &cand, &exact, err, sizeof err) != 0)
-            fail_msg("query '%s': %s", text, err);
-        if (!exact) {
-            inexact++;
-            roaring_bitmap_t *got = roaring_bitmap_create();
-            roaring_uint32_iterator_t *it = roaring_create_iterator(cand);
-            while (it->has_value) {
-                strata_event ev;
-                assert_int_equal(seg_row(r, it->current_value, &ev), 0);
-                if (q_match(q, &ev, s))
-                    roaring_bitmap_add(got, it->current_value);
-                roaring_advance_uint32_iterator(it);
-            }
-            roaring_free_uint32_iterator(it);
-            roaring_bitmap_free(cand);
-            cand = got;
-        }
+        roaring_bitmap_t *want = scan_rows(q, evs, s);
+        roaring_bitmap_t *cand = index_rows(r, q, text, s, &inexact);
         if (!roaring_bitmap_equals(want, cand))
             fail_msg("query '%s': index gives %llu rows, scan %llu", text,
                      (unsigned long long)roaring_bitmap_get_cardinality(cand),
@@ -411,65 +441,26 @@ static void test_index_equals_scan(void **state)
     free(evs);
 }
 
-/* Rows of query `text` in segment r: the index's candidates, verified on
- * the rows when the index is not exact. The caller frees the bitmap. */
-static roaring_bitmap_t *index_rows(seg_reader *r, const char *text, q_scratch *s)
-{
-    char err[256];
-    query *q = q_parse(text, strlen(text), err, sizeof err);
-    if (!q)
-        fail_msg("query '%s' did not parse: %s", text, err);
-    roaring_bitmap_t *cand;
-    int exact;
-    if (q_segment(q, r, &cand, &exact, err, sizeof err) != 0)
-        fail_msg("query '%s': %s", text, err);
-    if (!exact) {
-        roaring_bitmap_t *got = roaring_bitmap_create();
-        roaring_uint32_iterator_t *it = roaring_create_iterator(cand);
-        for (; it->has_value; roaring_advance_uint32_iterator(it)) {
-            strata_event ev;
-            assert_int_equal(seg_row(r, it->current_value, &ev), 0);
-            if (q_match(q, &ev, s))
-                roaring_bitmap_add(got, it->current_value);
-        }
-        roaring_free_uint32_iterator(it);
-        roaring_bitmap_free(cand);
-        cand = got;
-    }
-    q_free(q);
-    return cand;
-}
-
 /* A level ANDed with something else: when the other side leaves few rows
  * their levels come from the level column, else from the level's postings;
  * both give what a scan gives, whichever side the level is on. */
 static void test_level_and_equals_scan(void **state)
 {
     (void)state;
-    test_rnd_seed(0x5eed1e7e1ull);
     tev *evs = calloc(N_EVENTS, sizeof *evs);
     assert_non_null(evs);
-    seg_writer_opts o = {.tenant = "t", .block_events = 128};
-    seg_writer *w = seg_writer_new(&o);
-    for (size_t i = 0; i < N_EVENTS; i++) {
-        make_event(&evs[i], 1750000000000000000ll + (int64_t)i * 1000000);
-        assert_int_equal(seg_writer_add(w, &evs[i].ev), 0);
-    }
     uint8_t *buf;
-    size_t len;
-    char err[256];
-    if (seg_writer_finish_mem(w, &buf, &len, err, sizeof err) != 0)
-        fail_msg("finish: %s", err);
-    seg_writer_free(w);
-    seg_reader *r = seg_open_mem(buf, len, NULL, err, sizeof err);
-    if (!r)
-        fail_msg("open: %s", err);
+    seg_reader *r = corpus_segment(0x5eed1e7e1ull, evs, NULL, &buf);
     q_scratch *s = q_scratch_new();
     /* the column path needs the other side under a quarter of the rows */
-    roaring_bitmap_t *svc = index_rows(r, "service:payments", s);
+    char err[256];
+    query *q = q_parse("service:payments", 16, err, sizeof err);
+    assert_non_null(q);
+    roaring_bitmap_t *svc = index_rows(r, q, "service:payments", s, NULL);
     assert_true(roaring_bitmap_get_cardinality(svc) > 0);
     assert_true(roaring_bitmap_get_cardinality(svc) <= N_EVENTS / 4);
     roaring_bitmap_free(svc);
+    q_free(q);
     static const char *const queries[] = {
         "service:payments level:error", /* the column: few rows */
         "level>=warn service:payments", /* the level first */
@@ -484,14 +475,11 @@ static void test_level_and_equals_scan(void **state)
     };
     size_t seen = 0;
     for (size_t k = 0; k < sizeof queries / sizeof *queries; k++) {
-        query *q = q_parse(queries[k], strlen(queries[k]), err, sizeof err);
+        q = q_parse(queries[k], strlen(queries[k]), err, sizeof err);
         assert_non_null(q);
-        roaring_bitmap_t *want = roaring_bitmap_create();
-        for (uint32_t i = 0; i < N_EVENTS; i++)
-            if (q_match(q, &evs[i].ev, s))
-                roaring_bitmap_add(want, i);
+        roaring_bitmap_t *want = scan_rows(q, evs, s);
+        roaring_bitmap_t *got = index_rows(r, q, queries[k], s, NULL);
         q_free(q);
-        roaring_bitmap_t *got = index_rows(r, queries[k], s);
         if (!roaring_bitmap_equals(want, got))
             fail_msg("query '%s': index gives %llu rows, scan %llu", queries[k],
                      (unsigned long long)roaring_bitmap_get_cardinality(got),
