@@ -1046,9 +1046,10 @@ static uint32_t block_of(const seg_reader *r, uint32_t row)
     return lo;
 }
 
-/* Put row `row` (the i-th of the loaded block) its meta columns' values,
- * marked by meta_from_columns; numbers are printed into the block's numtxt,
- * which holds one row's. */
+/* Put the values of its meta columns into the kvs of row `row` (the i-th
+ * of the loaded block) that meta_from_columns marked. Numbers are printed
+ * into the block's numtxt, which holds one row's: they stay valid until the
+ * next seg_row, as every pointer seg_row returns. */
 static void columns_into_row(seg_reader *r, uint32_t row, uint32_t i)
 {
     dblock *b = &r->blk;
