@@ -182,6 +182,15 @@ static roaring_bitmap_t *regex_rows(const ectx *c, const q_node *n)
     return failed == 2 ? fail(c, seg_error(c->r)) : rows;
 }
 
+/* The term of level l ("level:error") into term[16]; its length. */
+static size_t level_term(int l, char *term)
+{
+    int k = snprintf(term, 16, "level:%s", strata_level_name(l));
+    for (int i = 6; i < k; i++)
+        term[i] = (char)(term[i] + 32);
+    return (size_t)k;
+}
+
 static roaring_bitmap_t *level_rows(const ectx *c, const q_node *n)
 {
     roaring_bitmap_t *acc = roaring_bitmap_create();
@@ -191,11 +200,8 @@ static roaring_bitmap_t *level_rows(const ectx *c, const q_node *n)
         if (!((n->levels >> l) & 1u))
             continue;
         char term[16];
-        const char *name = strata_level_name(l);
-        int k = snprintf(term, sizeof term, "level:%s", name);
-        for (int i = 6; i < k; i++)
-            term[i] = (char)(term[i] + 32);
-        roaring_bitmap_t *p = seg_postings(c->r, term, (size_t)k);
+        size_t k = level_term(l, term);
+        roaring_bitmap_t *p = seg_postings(c->r, term, k);
         if (!p) {
             roaring_bitmap_free(acc);
             return fail(c, seg_error(c->r));
@@ -332,5 +338,47 @@ int q_segment(const query *q, seg_reader *r, roaring_bitmap_t **out, int *exact,
             snprintf(err, errlen, "out of memory");
         return -1;
     }
+    return 0;
+}
+
+int q_segment_count(const query *q, seg_reader *r, uint64_t *out, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = 0;
+    const q_node *n = q->root;
+    uint64_t count = 0;
+    int64_t df = 0;
+    char term[16];
+    switch (n->kind) {
+    case Q_ALL: count = seg_get_info(r)->events; break;
+    case Q_TERMS:
+        if (n->nitems > 1)
+            goto rows;
+        df = n->nitems ? seg_term_df(r, n->items[0].p, n->items[0].n) : 0;
+        count = (uint64_t)df;
+        break;
+    case Q_LEVEL: /* a row has one level: the levels' rows are disjoint */
+        for (int l = STRATA_LEVEL_TRACE; l <= STRATA_LEVEL_FATAL && df >= 0; l++)
+            if ((n->levels >> l) & 1u) {
+                df = seg_term_df(r, term, level_term(l, term));
+                count += df > 0 ? (uint64_t)df : 0;
+            }
+        break;
+    default: goto rows;
+    }
+    if (df < 0) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s", seg_error(r));
+        return -1;
+    }
+    *out = count;
+    return 0;
+rows:;
+    roaring_bitmap_t *rows;
+    int exact;
+    if (q_segment(q, r, &rows, &exact, err, errlen) < 0)
+        return -1;
+    *out = roaring_bitmap_get_cardinality(rows);
+    roaring_bitmap_free(rows);
     return 0;
 }

@@ -115,6 +115,12 @@ uint64_t q_scratch_regex_aborts(const q_scratch *s);
  * index, out of memory). */
 int q_segment(const query *q, seg_reader *r, roaring_bitmap_t **out, int *exact, char *err,
               size_t errlen);
+/* How many rows of a segment an exact query (q_is_exact) matches, for a
+ * segment whose rows are counted but not read: a single term (a word, a
+ * field value), a level or everything is counted from the dictionary
+ * without decoding postings; any other query through q_segment. 0, or -1
+ * with err as q_segment. */
+int q_segment_count(const query *q, seg_reader *r, uint64_t *out, char *err, size_t errlen);
 
 /* A meta value as a number: a JSON number, or a string holding one (at
  * most 64 bytes, finite). 1 with *out set, or 0 (also for NULL, null and

@@ -1438,29 +1438,38 @@ static roaring_bitmap_t *titer_postings(titer *it)
     return bm;
 }
 
-roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len)
+/* Position it at the term's entry: 1 when the segment holds the term, 0
+ * when not (the bloom filter or the dictionary says so), -1 on corruption. */
+static int find_term(seg_reader *r, const char *term, size_t len, titer *it)
 {
     if (r->info.terms == 0 || !seg_may_contain(r, term, len))
-        return roaring_bitmap_create();
+        return 0;
     uint32_t blk = 0;
-    if (find_block(r, term, len, &blk) < 0)
-        return NULL;
-    titer it;
-    if (titer_seek(&it, r, blk) < 0)
-        return NULL;
+    if (find_block(r, term, len, &blk) < 0 || titer_seek(it, r, blk) < 0)
+        return -1;
     for (uint32_t i = 0; i < SEG_TERMS_PER_BLOCK; i++) {
-        int got = titer_next(&it);
-        if (got < 0)
-            return NULL;
-        if (got == 0)
-            break;
-        int c = seg_term_cmp(it.term, it.tlen, term, len);
-        if (c == 0)
-            return titer_postings(&it);
-        if (c > 0)
-            break;
+        int got = titer_next(it);
+        if (got <= 0)
+            return got;
+        int c = seg_term_cmp(it->term, it->tlen, term, len);
+        if (c >= 0)
+            return c == 0;
     }
-    return roaring_bitmap_create();
+    return 0;
+}
+
+roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len)
+{
+    titer it;
+    int found = find_term(r, term, len, &it);
+    return found < 0 ? NULL : found ? titer_postings(&it) : roaring_bitmap_create();
+}
+
+int64_t seg_term_df(seg_reader *r, const char *term, size_t len)
+{
+    titer it;
+    int found = find_term(r, term, len, &it);
+    return found < 0 ? -1 : found ? (int64_t)it.df : 0;
 }
 
 int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, void *ud)

@@ -223,6 +223,10 @@ int seg_meta_column_info(const seg_reader *r, uint32_t i, strata_str *key, uint3
  * "service:payments", "meta.user_id:u_98765"), or an empty bitmap. NULL only
  * on OOM or corruption (seg_error). */
 roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len);
+/* How many rows contain the term (its document frequency, read from the
+ * dictionary: the postings are not decoded), 0 when none; -1 on corruption
+ * (seg_error). */
+int64_t seg_term_df(seg_reader *r, const char *term, size_t len);
 /* Call fn for every term starting with prefix, in sorted order, with its
  * document frequency; fn returns non-zero to stop. Visits only the term
  * blocks that can hold the prefix. Returns 0, or -1 on corruption. */

@@ -495,6 +495,55 @@ static void test_level_and_equals_scan(void **state)
     free(evs);
 }
 
+/* A segment none of whose rows makes a page is only counted: a word, a
+ * field value, a level or everything from the dictionary's counts, other
+ * exact queries from their rows. Every count equals a scan's. */
+static void test_segment_count_equals_scan(void **state)
+{
+    (void)state;
+    tev *evs = calloc(N_EVENTS, sizeof *evs);
+    assert_non_null(evs);
+    uint8_t *buf;
+    seg_reader *r = corpus_segment(0xc0017ull, evs, NULL, &buf);
+    q_scratch *s = q_scratch_new();
+    static const char *const queries[] = {"timeout",
+                                          "service:payments",
+                                          "host:web01",
+                                          "level:error",
+                                          "level>=warn",
+                                          "",
+                                          "*",
+                                          "nosuchword",
+                                          "db-01",
+                                          "timeout declined",
+                                          "pay* OR retry",
+                                          "-timeout",
+                                          "meta.user_id:timeout"};
+    size_t nonzero = 0;
+    for (size_t k = 0; k < sizeof queries / sizeof *queries; k++) {
+        char err[256];
+        query *q = q_parse(queries[k], strlen(queries[k]), err, sizeof err);
+        if (!q)
+            fail_msg("'%s': %s", queries[k], err);
+        if (!q_is_exact(q))
+            fail_msg("'%s' is not exact", queries[k]);
+        roaring_bitmap_t *want = scan_rows(q, evs, s);
+        uint64_t got = UINT64_MAX;
+        assert_int_equal(q_segment_count(q, r, &got, err, sizeof err), 0);
+        if (got != roaring_bitmap_get_cardinality(want))
+            fail_msg("'%s': counted %llu, scan %llu", queries[k], (unsigned long long)got,
+                     (unsigned long long)roaring_bitmap_get_cardinality(want));
+        nonzero += got > 0;
+        roaring_bitmap_free(want);
+        q_free(q);
+    }
+    assert_true(nonzero >= 10);
+    q_scratch_free(s);
+    seg_close(r);
+    free(buf);
+    free(evs);
+}
+
 /* A regex's literal narrows its candidates through the term dictionary,
  * and never loses a row: not when the literal sits past the 64-byte cut of
  * a long word, nor inside a longer word or a CamelCase word. */
@@ -630,10 +679,15 @@ static void test_regex_prefilter(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_errors),    cmocka_unit_test(test_parse_trees),
-        cmocka_unit_test(test_match_events),    cmocka_unit_test(test_index_equals_scan),
-        cmocka_unit_test(test_regex_prefilter), cmocka_unit_test(test_required_terms),
-        cmocka_unit_test(test_required_alts),   cmocka_unit_test(test_level_and_equals_scan),
+        cmocka_unit_test(test_parse_errors),
+        cmocka_unit_test(test_parse_trees),
+        cmocka_unit_test(test_match_events),
+        cmocka_unit_test(test_index_equals_scan),
+        cmocka_unit_test(test_regex_prefilter),
+        cmocka_unit_test(test_required_terms),
+        cmocka_unit_test(test_required_alts),
+        cmocka_unit_test(test_level_and_equals_scan),
+        cmocka_unit_test(test_segment_count_equals_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -211,23 +211,25 @@ static uint64_t event_bytes(const strata_event *ev)
 static int run_segment(run *x, seg_reader *rd, int beyond, char *err, size_t errlen)
 {
     const sreq *r = x->r;
+    const seg_info *info = seg_get_info(rd);
+    int whole = info->min_event_ns >= r->from_ns && info->max_event_ns < r->to_ns;
+    x->st.segments++;
+    x->st.scanned += whole ? info->events : 0;
+    if (beyond && whole && q_is_exact(r->q)) {
+        /* every match is a hit in the range and none makes the page: count
+         * them without visiting a row (one term: without decoding it) */
+        uint64_t n;
+        if (q_segment_count(r->q, rd, &n, err, errlen) < 0)
+            return -1;
+        x->st.hits += n;
+        return 0;
+    }
     roaring_bitmap_t *cand;
     int exact;
     if (q_segment(r->q, rd, &cand, &exact, err, errlen) < 0)
         return -1;
-    const seg_info *info = seg_get_info(rd);
     const int64_t *ts = seg_event_ts(rd), *ing = seg_ingest_ts(rd);
-    int whole = info->min_event_ns >= r->from_ns && info->max_event_ns < r->to_ns;
-    x->st.segments++;
-    x->st.scanned += whole ? info->events : 0;
     uint64_t n = roaring_bitmap_get_cardinality(cand);
-    if (beyond && exact && whole) {
-        /* every candidate is a hit in the range and none makes the page:
-         * count them without visiting a row */
-        x->st.hits += n;
-        roaring_bitmap_free(cand);
-        return 0;
-    }
     uint32_t *rows = n ? malloc(n * sizeof *rows) : NULL;
     if (n && !rows) {
         roaring_bitmap_free(cand);
