@@ -85,6 +85,7 @@ struct seg_reader {
     char *tenant;
     section sec[SEC_COUNT_];
     int64_t *ingest, *event;
+    int64_t *ts_pmax, *ts_smin; /* seg_event_ts_stripes, computed on first use */
     uint8_t *level, *flags;
     uint32_t *service, *host;
     strata_str *svc_dict, *host_dict, *keys;
@@ -151,6 +152,38 @@ const int64_t *seg_event_ts(const seg_reader *r)
 {
     return r->event;
 }
+int seg_event_ts_stripes(seg_reader *r, const int64_t **newest_before, const int64_t **oldest_after)
+{
+    size_t n = (r->info.events + SEG_TS_STRIPE_ROWS - 1) / SEG_TS_STRIPE_ROWS;
+    if (!r->ts_pmax && n) {
+        int64_t *pmax = malloc(n * sizeof *pmax), *smin = malloc(n * sizeof *smin);
+        if (!pmax || !smin) {
+            free(pmax);
+            free(smin);
+            return set_err(r, "out of memory");
+        }
+        for (size_t s = 0; s < n; s++) { /* each stripe's newest and oldest */
+            size_t from = s * SEG_TS_STRIPE_ROWS, to = from + SEG_TS_STRIPE_ROWS;
+            if (to > r->info.events)
+                to = r->info.events;
+            pmax[s] = smin[s] = r->event[from];
+            for (size_t i = from + 1; i < to; i++) {
+                pmax[s] = r->event[i] > pmax[s] ? r->event[i] : pmax[s];
+                smin[s] = r->event[i] < smin[s] ? r->event[i] : smin[s];
+            }
+        }
+        for (size_t s = 1; s < n; s++) /* newest up to stripe s */
+            pmax[s] = pmax[s] > pmax[s - 1] ? pmax[s] : pmax[s - 1];
+        for (size_t s = n - 1; s-- > 0;) /* oldest from stripe s on */
+            smin[s] = smin[s] < smin[s + 1] ? smin[s] : smin[s + 1];
+        r->ts_pmax = pmax;
+        r->ts_smin = smin;
+    }
+    *newest_before = r->ts_pmax;
+    *oldest_after = r->ts_smin;
+    return 0;
+}
+
 const uint8_t *seg_levels(const seg_reader *r)
 {
     return r->level;
@@ -752,6 +785,8 @@ void seg_close(seg_reader *r)
     free(r->tenant);
     free(r->ingest);
     free(r->event);
+    free(r->ts_pmax);
+    free(r->ts_smin);
     free(r->level);
     free(r->flags);
     free(r->service);

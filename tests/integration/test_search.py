@@ -252,6 +252,23 @@ class ReferenceModelTest(unittest.TestCase):
                     page = want[-5:][::-1] if order == "desc" else want[:5]
                     self.assertEqual([l["meta"]["n"] for l in r["logs"]],
                                      [e["meta"]["n"] for e in page], (q, order))
+            # verified on the rows: rows that cannot make the page stay
+            # unverified (a lower bound), unless an exact count is asked for
+            q = "/time/i -level:debug"
+            want = sorted(scan(path, q), key=lambda e: ts_ns(e["ts"]))
+            self.assertGreater(len(want), 5, q)
+            for order in ("desc", "asc"):
+                page = want[-5:][::-1] if order == "desc" else want[:5]
+                for track in (False, True):
+                    st, r = search(s, {"query": q, "limit": 5, "sort": order,
+                                       "track_hits": track})
+                    self.assertEqual(st, 200, r)
+                    self.assertEqual([l["meta"]["n"] for l in r["logs"]],
+                                     [e["meta"]["n"] for e in page], (q, order))
+                    if track:
+                        self.assertEqual((r["hits"], r["hits_relation"]), (len(want), "eq"))
+                    else:
+                        self.assertLessEqual(r["hits"], len(want))
             self.assertEqual(s.stop(), 0)
         finally:
             s.cleanup()

@@ -240,12 +240,32 @@ static int run_segment(run *x, seg_reader *rd, int beyond, char *err, size_t err
         roaring_bitmap_to_uint32_array(cand, rows);
     roaring_bitmap_free(cand);
     /* rows are in ingest order, close to event order: walking them from
-     * the best end fills the top k first, and later rows rarely qualify */
+     * the best end fills the top k first, and later rows rarely qualify.
+     * In a segment wholly in range whose rows need not all be looked at,
+     * the walk stops once no row left can beat the k-th (the stripes'
+     * event-time bounds say so) and counts the rest. */
+    const int64_t *newest_before = NULL, *oldest_after = NULL;
+    if (whole && (exact || !r->track_hits) &&
+        seg_event_ts_stripes(rd, &newest_before, &oldest_after) < 0) {
+        free(rows);
+        x->oom = 1;
+        return 0;
+    }
     int rc = 0;
     for (uint64_t j = 0; j < n; j++) {
         uint32_t row = rows[r->desc ? n - 1 - j : j];
         if (j % SEARCH_CHECK_EVERY == SEARCH_CHECK_EVERY - 1 && must_stop(x))
             break;
+        if (newest_before && x->top.n == x->top.cap) {
+            int64_t kth = x->top.h[0].k.ts, s = row / SEG_TS_STRIPE_ROWS;
+            if (r->desc ? newest_before[s] < kth : oldest_after[s] > kth) {
+                if (exact)
+                    x->st.hits += n - j;
+                else
+                    x->st.unverified += n - j;
+                break;
+            }
+        }
         if (!in_range(r, ts[row]))
             continue;
         if (!whole)
