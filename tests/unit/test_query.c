@@ -312,30 +312,51 @@ static int alts_hold(const seg_writer *w, uint32_t i, const q_alts *a)
     return 0;
 }
 
-/* N_EVENTS random events (seeded) into evs, sealed into a segment with
- * 128-row blocks, opened; *buf holds its bytes. `head`, when given, gets
- * the same events and stays unsealed, as the indexer's head. */
-static seg_reader *corpus_segment(uint64_t seed, tev *evs, seg_writer *head, uint8_t **buf)
+/* A random corpus sealed into a segment: the events, the segment's bytes,
+ * a reader on them and a matcher scratch. corpus_open makes it, corpus_close
+ * frees it all. */
+typedef struct corpus {
+    tev *evs; /* N_EVENTS, in row order */
+    uint8_t *buf;
+    seg_reader *r;
+    q_scratch *s;
+} corpus;
+
+/* N_EVENTS random events (seeded), sealed into a segment with 128-row
+ * blocks and opened. `head`, when given, gets the same events and stays
+ * unsealed, as the indexer's head. */
+static void corpus_open(corpus *c, uint64_t seed, seg_writer *head)
 {
     test_rnd_seed(seed);
+    c->evs = calloc(N_EVENTS, sizeof *c->evs);
+    assert_non_null(c->evs);
     seg_writer_opts o = {.tenant = "t", .block_events = 128};
     seg_writer *w = seg_writer_new(&o);
     assert_non_null(w);
     for (size_t i = 0; i < N_EVENTS; i++) {
-        make_event(&evs[i], 1750000000000000000ll + (int64_t)i * 1000000);
-        assert_int_equal(seg_writer_add(w, &evs[i].ev), 0);
+        make_event(&c->evs[i], 1750000000000000000ll + (int64_t)i * 1000000);
+        assert_int_equal(seg_writer_add(w, &c->evs[i].ev), 0);
         if (head)
-            assert_int_equal(seg_writer_add(head, &evs[i].ev), 0);
+            assert_int_equal(seg_writer_add(head, &c->evs[i].ev), 0);
     }
     size_t len;
     char err[256];
-    if (seg_writer_finish_mem(w, buf, &len, err, sizeof err) != 0)
+    if (seg_writer_finish_mem(w, &c->buf, &len, err, sizeof err) != 0)
         fail_msg("finish: %s", err);
     seg_writer_free(w);
-    seg_reader *r = seg_open_mem(*buf, len, NULL, err, sizeof err);
-    if (!r)
+    c->r = seg_open_mem(c->buf, len, NULL, err, sizeof err);
+    if (!c->r)
         fail_msg("open: %s", err);
-    return r;
+    c->s = q_scratch_new();
+    assert_non_null(c->s);
+}
+
+static void corpus_close(corpus *c)
+{
+    q_scratch_free(c->s);
+    seg_close(c->r);
+    free(c->buf);
+    free(c->evs);
 }
 
 /* Rows of query q in segment r: the index's candidates, verified on the
@@ -379,14 +400,14 @@ static roaring_bitmap_t *scan_rows(const query *q, const tev *evs, q_scratch *s)
 static void test_index_equals_scan(void **state)
 {
     (void)state;
-    tev *evs = calloc(N_EVENTS, sizeof *evs);
-    assert_non_null(evs);
     seg_writer_opts o = {.tenant = "t", .block_events = 128};
     seg_writer *head = seg_writer_new(&o); /* as the indexer's head: never sealed */
-    uint8_t *buf;
-    seg_reader *r = corpus_segment(0x2545f4914f6cdd1dull, evs, head, &buf);
+    corpus c;
+    corpus_open(&c, 0x2545f4914f6cdd1dull, head);
+    seg_reader *r = c.r;
+    tev *evs = c.evs;
+    q_scratch *s = c.s;
     char err[256];
-    q_scratch *s = q_scratch_new();
     size_t nonempty = 0, inexact = 0, narrowed = 0;
     for (int qi = 0; qi < N_QUERIES; qi++) {
         char text[2048] = "";
@@ -434,11 +455,8 @@ static void test_index_equals_scan(void **state)
     assert_true(nonempty > N_QUERIES / 4);
     assert_true(inexact > N_QUERIES / 10);
     assert_true(narrowed > N_QUERIES / 20); /* ORs that still narrow */
-    q_scratch_free(s);
-    seg_close(r);
     seg_writer_free(head);
-    free(buf);
-    free(evs);
+    corpus_close(&c);
 }
 
 /* A level ANDed with something else: when the other side leaves few rows
@@ -447,16 +465,13 @@ static void test_index_equals_scan(void **state)
 static void test_level_and_equals_scan(void **state)
 {
     (void)state;
-    tev *evs = calloc(N_EVENTS, sizeof *evs);
-    assert_non_null(evs);
-    uint8_t *buf;
-    seg_reader *r = corpus_segment(0x5eed1e7e1ull, evs, NULL, &buf);
-    q_scratch *s = q_scratch_new();
+    corpus c;
+    corpus_open(&c, 0x5eed1e7e1ull, NULL);
     /* the column path needs the other side under a quarter of the rows */
     char err[256];
     query *q = q_parse("service:payments", 16, err, sizeof err);
     assert_non_null(q);
-    roaring_bitmap_t *svc = index_rows(r, q, "service:payments", s, NULL);
+    roaring_bitmap_t *svc = index_rows(c.r, q, "service:payments", c.s, NULL);
     assert_true(roaring_bitmap_get_cardinality(svc) > 0);
     assert_true(roaring_bitmap_get_cardinality(svc) <= N_EVENTS / 4);
     roaring_bitmap_free(svc);
@@ -477,8 +492,8 @@ static void test_level_and_equals_scan(void **state)
     for (size_t k = 0; k < sizeof queries / sizeof *queries; k++) {
         q = q_parse(queries[k], strlen(queries[k]), err, sizeof err);
         assert_non_null(q);
-        roaring_bitmap_t *want = scan_rows(q, evs, s);
-        roaring_bitmap_t *got = index_rows(r, q, queries[k], s, NULL);
+        roaring_bitmap_t *want = scan_rows(q, c.evs, c.s);
+        roaring_bitmap_t *got = index_rows(c.r, q, queries[k], c.s, NULL);
         q_free(q);
         if (!roaring_bitmap_equals(want, got))
             fail_msg("query '%s': index gives %llu rows, scan %llu", queries[k],
@@ -489,10 +504,7 @@ static void test_level_and_equals_scan(void **state)
         roaring_bitmap_free(got);
     }
     assert_true(seen >= 8); /* all but the empty ones find rows */
-    q_scratch_free(s);
-    seg_close(r);
-    free(buf);
-    free(evs);
+    corpus_close(&c);
 }
 
 /* A segment none of whose rows makes a page is only counted: a word, a
@@ -501,11 +513,8 @@ static void test_level_and_equals_scan(void **state)
 static void test_segment_count_equals_scan(void **state)
 {
     (void)state;
-    tev *evs = calloc(N_EVENTS, sizeof *evs);
-    assert_non_null(evs);
-    uint8_t *buf;
-    seg_reader *r = corpus_segment(0xc0017ull, evs, NULL, &buf);
-    q_scratch *s = q_scratch_new();
+    corpus c;
+    corpus_open(&c, 0xc0017ull, NULL);
     static const char *const queries[] = {"timeout",
                                           "service:payments",
                                           "host:web01",
@@ -527,9 +536,9 @@ static void test_segment_count_equals_scan(void **state)
             fail_msg("'%s': %s", queries[k], err);
         if (!q_is_exact(q))
             fail_msg("'%s' is not exact", queries[k]);
-        roaring_bitmap_t *want = scan_rows(q, evs, s);
+        roaring_bitmap_t *want = scan_rows(q, c.evs, c.s);
         uint64_t got = UINT64_MAX;
-        assert_int_equal(q_segment_count(q, r, &got, err, sizeof err), 0);
+        assert_int_equal(q_segment_count(q, c.r, &got, err, sizeof err), 0);
         if (got != roaring_bitmap_get_cardinality(want))
             fail_msg("'%s': counted %llu, scan %llu", queries[k], (unsigned long long)got,
                      (unsigned long long)roaring_bitmap_get_cardinality(want));
@@ -538,10 +547,7 @@ static void test_segment_count_equals_scan(void **state)
         q_free(q);
     }
     assert_true(nonzero >= 10);
-    q_scratch_free(s);
-    seg_close(r);
-    free(buf);
-    free(evs);
+    corpus_close(&c);
 }
 
 /* A regex's literal narrows its candidates through the term dictionary,
