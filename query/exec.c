@@ -21,6 +21,9 @@
  * a typical service mix and INFO most of them, so below a quarter the
  * column reads fewer rows than the postings would decode. */
 #define Q_LEVEL_FILTER_SHARE 4u
+/* A level's term, "level:" and the longest name ("trace", "debug", "error",
+ * "fatal") and a NUL, with room to spare. */
+#define Q_LEVEL_TERM_BUF 16
 
 typedef struct ectx {
     seg_reader *r;
@@ -182,10 +185,11 @@ static roaring_bitmap_t *regex_rows(const ectx *c, const q_node *n)
     return failed == 2 ? fail(c, seg_error(c->r)) : rows;
 }
 
-/* The term of level l ("level:error") into term[16]; its length. */
+/* The term of level l ("level:error") into term[Q_LEVEL_TERM_BUF]; its
+ * length. */
 static size_t level_term(int l, char *term)
 {
-    int k = snprintf(term, 16, "level:%s", strata_level_name(l));
+    int k = snprintf(term, Q_LEVEL_TERM_BUF, "level:%s", strata_level_name(l));
     for (int i = 6; i < k; i++)
         term[i] = (char)(term[i] + 32);
     return (size_t)k;
@@ -199,7 +203,7 @@ static roaring_bitmap_t *level_rows(const ectx *c, const q_node *n)
     for (int l = STRATA_LEVEL_TRACE; l <= STRATA_LEVEL_FATAL; l++) {
         if (!((n->levels >> l) & 1u))
             continue;
-        char term[16];
+        char term[Q_LEVEL_TERM_BUF];
         size_t k = level_term(l, term);
         roaring_bitmap_t *p = seg_postings(c->r, term, k);
         if (!p) {
@@ -228,7 +232,7 @@ static roaring_bitmap_t *filter_levels(const ectx *c, roaring_bitmap_t *acc, uns
     roaring_bitmap_free(acc);
     size_t kept = 0;
     for (uint64_t i = 0; i < n; i++)
-        if (lv[rows[i]] <= STRATA_LEVEL_FATAL && (levels >> lv[rows[i]]) & 1u)
+        if (q_level_in(levels, lv[rows[i]]))
             rows[kept++] = rows[i];
     roaring_bitmap_t *out = roaring_bitmap_of_ptr(kept, rows);
     free(rows);
@@ -341,39 +345,48 @@ int q_segment(const query *q, seg_reader *r, roaring_bitmap_t **out, int *exact,
     return 0;
 }
 
+/* Rows of node n counted from the dictionary's document frequencies: n is
+ * everything, one term or a level. -1 on a corrupt index, -2 when n is none
+ * of those. */
+static int64_t dict_count(const q_node *n, seg_reader *r)
+{
+    switch (n->kind) {
+    case Q_ALL: return (int64_t)seg_get_info(r)->events;
+    case Q_TERMS:
+        if (n->nitems > 1)
+            return -2;
+        return n->nitems ? seg_term_df(r, n->items[0].p, n->items[0].n) : 0;
+    case Q_LEVEL: { /* a row has one level: the levels' rows are disjoint */
+        int64_t count = 0;
+        for (int l = STRATA_LEVEL_TRACE; l <= STRATA_LEVEL_FATAL; l++) {
+            if (!((n->levels >> l) & 1u))
+                continue;
+            char term[Q_LEVEL_TERM_BUF];
+            int64_t df = seg_term_df(r, term, level_term(l, term));
+            if (df < 0)
+                return -1;
+            count += df;
+        }
+        return count;
+    }
+    default: return -2;
+    }
+}
+
 int q_segment_count(const query *q, seg_reader *r, uint64_t *out, char *err, size_t errlen)
 {
     if (err && errlen)
         err[0] = 0;
-    const q_node *n = q->root;
-    uint64_t count = 0;
-    int64_t df = 0;
-    char term[16];
-    switch (n->kind) {
-    case Q_ALL: count = seg_get_info(r)->events; break;
-    case Q_TERMS:
-        if (n->nitems > 1)
-            goto rows;
-        df = n->nitems ? seg_term_df(r, n->items[0].p, n->items[0].n) : 0;
-        count = (uint64_t)df;
-        break;
-    case Q_LEVEL: /* a row has one level: the levels' rows are disjoint */
-        for (int l = STRATA_LEVEL_TRACE; l <= STRATA_LEVEL_FATAL && df >= 0; l++)
-            if ((n->levels >> l) & 1u) {
-                df = seg_term_df(r, term, level_term(l, term));
-                count += df > 0 ? (uint64_t)df : 0;
-            }
-        break;
-    default: goto rows;
-    }
-    if (df < 0) {
+    int64_t count = dict_count(q->root, r);
+    if (count == -1) {
         if (err && errlen)
             snprintf(err, errlen, "%s", seg_error(r));
         return -1;
     }
-    *out = count;
-    return 0;
-rows:;
+    if (count >= 0) {
+        *out = (uint64_t)count;
+        return 0;
+    }
     roaring_bitmap_t *rows;
     int exact;
     if (q_segment(q, r, &rows, &exact, err, errlen) < 0)

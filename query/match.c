@@ -283,7 +283,7 @@ static int eval(const q_node *n, const strata_event *ev, q_scratch *s)
             s->regex_aborts++;
         return rc >= 0;
     }
-    case Q_LEVEL: return ev->level <= STRATA_LEVEL_FATAL && (n->levels >> ev->level) & 1u;
+    case Q_LEVEL: return q_level_in(n->levels, ev->level);
     case Q_EXISTS:
         for (uint32_t i = 0; i < ev->meta_count; i++)
             if (ev->meta[i].type != STRATA_VALUE_NULL && key_is(&ev->meta[i], n))

@@ -73,6 +73,14 @@ int q_glob(const char *pat, size_t plen, const char *s, size_t slen);
  * word) in buf (Q_TERM_BUF bytes); its length, or 0 when it cannot fit. */
 size_t q_phrase_term(const q_node *n, size_t i, char *buf);
 
+/* Is a row's level (a strata_level, or past FATAL when it has none) one of
+ * a Q_LEVEL node's levels? The one rule q_match and the level column
+ * filter of q_segment share. */
+static inline int q_level_in(unsigned levels, unsigned level)
+{
+    return level <= STRATA_LEVEL_FATAL && (levels >> level) & 1u;
+}
+
 /* Does node n need verification on rows (phrase, regex, number, existence)? */
 int q_node_exact(const q_node *n);
 

@@ -84,11 +84,15 @@ void store_u64(uint8_t *p, uint64_t v);
 /* Loads are inline and one unaligned load each (byte-swapped on a
  * big-endian host): the reader does one per block entry, term block and
  * Elias-Fano row, and byte-by-byte loads cost a third of decoding a
- * postings list. */
+ * postings list. load_le reads n <= 8 bytes as a little-endian number (the
+ * short tail of a packed area included). */
 static inline uint64_t load_le(const uint8_t *p, size_t n)
 {
     uint64_t v = 0;
-    memcpy(&v, p, n);
+    if (n == 8)
+        memcpy(&v, p, 8); /* the common case: one load, not a call */
+    else
+        memcpy(&v, p, n);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     v = __builtin_bswap64(v); /* the n bytes, read little-endian */
 #endif
@@ -116,14 +120,9 @@ static inline uint32_t get_packed(const uint8_t *p, size_t len, uint64_t i, unsi
 {
     if (!bits)
         return 0;
-    uint64_t bit = i * bits, w = 0;
+    uint64_t bit = i * bits;
     size_t at = (size_t)(bit >> 3);
-    if (at + 8 <= len) {
-        w = load_u64(p + at);
-    } else {
-        for (size_t k = 0; at + k < len && k < 8; k++)
-            w |= (uint64_t)p[at + k] << (8 * k);
-    }
+    uint64_t w = load_le(p + at, len - at < 8 ? len - at : 8);
     return (uint32_t)((w >> (bit & 7)) & ((1ull << bits) - 1));
 }
 

@@ -69,13 +69,7 @@ int ef_decode(const uint8_t *p, size_t len, uint32_t n, uint64_t limit, uint32_t
     uint32_t i = 0;
     uint64_t prev = 0;
     for (size_t b = 0; b < hi; b += 8) { /* 64 bits of the high part at a time */
-        uint64_t word = 0;
-        if (hi - b >= 8) {
-            word = load_u64(high + b);
-        } else {
-            for (size_t k = 0; b + k < hi; k++)
-                word |= (uint64_t)high[b + k] << (8 * k);
-        }
+        uint64_t word = load_le(high + b, hi - b < 8 ? hi - b : 8);
         while (word) {
             unsigned k = (unsigned)__builtin_ctzll(word);
             word &= word - 1;

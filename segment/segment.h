@@ -157,14 +157,14 @@ const seg_info *seg_get_info(const seg_reader *r);
 const int64_t *seg_ingest_ts(const seg_reader *r);
 const int64_t *seg_event_ts(const seg_reader *r);
 const uint8_t *seg_levels(const seg_reader *r);
+/* Rows per stripe of seg_event_ts_stripes. 256: a walk stops within 256
+ * rows of where it could, and the bounds cost 64 bytes per 1,024 rows. */
+#define SEG_TS_STRIPE_ROWS 256u
 /* Event-time bounds of rows in stripes of SEG_TS_STRIPE_ROWS (row / it is a
  * row's stripe): newest_before[s] is the newest event time of the rows of
  * stripes 0..s, oldest_after[s] the oldest of stripes s..last. A top-k
  * walk from one end of the rows stops once no row left can beat its k-th.
  * Computed on first use, valid until seg_close; 0, or -1 on OOM. */
-/* 256: a walk stops within 256 rows of where it could, and the bounds
- * cost 64 bytes per 1,024 rows. */
-#define SEG_TS_STRIPE_ROWS 256u
 int seg_event_ts_stripes(seg_reader *r, const int64_t **newest_before,
                          const int64_t **oldest_after);
 /* Service and host columns: per row an id into the segment's dictionary
