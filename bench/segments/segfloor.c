@@ -1,0 +1,239 @@
+/*
+ * bench/segments/segfloor.c - how small a segment's index could be at
+ * best: lower bounds that no encoding of the same information can beat,
+ * next to what the segment stores, so that a size target can be checked
+ * against arithmetic before anyone spends a week on it.
+ *
+ *   segfloor --segment FILE
+ *
+ * Prints one JSON line (bench/segments/run adds it to its results).
+ *
+ * The bounds, for a segment of n rows:
+ *  - Postings. A term's rows are df of the n rows. Kept apart from the rows
+ *    themselves (so that a lookup does not read them) and coded on its own,
+ *    a list costs at least log2 C(n, df) bits on average when its rows are
+ *    a uniform choice among the C(n, df) subsets: true when events are drawn
+ *    independently of their position, as gen_corpus's are, not for bursty
+ *    real logs (which can go below it). Lists equal to an earlier one are
+ *    counted once, whatever a format would pay to refer to them. Row order
+ *    is the segment's (ingest time). Lists coded jointly (a word's rows as
+ *    the union of its templates' rows) are outside this bound.
+ *  - Filters. A filter that answers "maybe" for an absent key with
+ *    probability e needs at least log2(1/e) bits per key (Carter et al.,
+ *    "Exact and approximate membership testers", 1978). e is that of the
+ *    format's own blooms (segment/format.h), keys are the segment's terms
+ *    for the segment bloom and each block's distinct terms for the block
+ *    blooms.
+ * The term dictionary's strings get no bound here: it is what they are.
+ *
+ * Per field namespace (the term up to its first ':'): terms, terms seen
+ * once, inline lists (df <= SEG_INLINE_POSTINGS), rows in all lists and
+ * the bytes of the terms.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "build.h"
+#include "format.h"
+#include "segment.h"
+
+/* Namespaces reported one by one; the rest are summed as "other". Real
+ * segments have a few dozen (msg, service, host, level, meta keys). */
+#define FLOOR_MAX_NS 64
+/* Longest namespace name kept (meta keys are short). */
+#define FLOOR_NS_NAME 48
+
+typedef struct ns_stat {
+    char name[FLOOR_NS_NAME];
+    uint64_t terms, once, inline_lists, rows, text_bytes;
+} ns_stat;
+
+typedef struct floor_acc {
+    double n;             /* rows of the segment */
+    uint32_t block_rows;  /* rows per block */
+    double per_term_bits; /* log2 C(n, df) summed over every term */
+    double distinct_bits; /* the same over distinct row lists */
+    double distinct_inline_bits;
+    uint64_t distinct_lists, block_keys;
+    uint64_t *seen; /* open-addressing set of list hashes (0 = empty) */
+    size_t seen_mask;
+    ns_stat ns[FLOOR_MAX_NS + 1]; /* the last one is "other" */
+    unsigned nns;
+} floor_acc;
+
+/* log2 of the binomial coefficient C(n, k). */
+static double log2_choose(double n, double k)
+{
+    return (lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1)) / log(2.0);
+}
+
+/* False positive rate of a bloom filter with b bits per key and k hashes. */
+static double bloom_fpr(double b, double k)
+{
+    return pow(1.0 - exp(-k / b), k);
+}
+
+/* 1 when the list with hash h was seen before; else remember it. A 64-bit
+ * hash of the rows stands for the list: two different lists share one with
+ * probability ~2^-64 per pair, far below what moves a bound. */
+static int seen_before(floor_acc *a, uint64_t h)
+{
+    h |= 1; /* 0 marks an empty slot */
+    size_t i = (size_t)h & a->seen_mask;
+    while (a->seen[i]) {
+        if (a->seen[i] == h)
+            return 1;
+        i = (i + 1) & a->seen_mask;
+    }
+    a->seen[i] = h;
+    return 0;
+}
+
+/* The namespace entry of term t (created on first sight, "other" when full). */
+static ns_stat *ns_of(floor_acc *a, const char *t, size_t len)
+{
+    const char *colon = memchr(t, ':', len);
+    size_t k = colon ? (size_t)(colon - t) : len;
+    if (k >= FLOOR_NS_NAME)
+        k = FLOOR_NS_NAME - 1;
+    for (unsigned i = 0; i < a->nns; i++)
+        if (strlen(a->ns[i].name) == k && !memcmp(a->ns[i].name, t, k))
+            return &a->ns[i];
+    if (a->nns == FLOOR_MAX_NS) {
+        ns_stat *o = &a->ns[FLOOR_MAX_NS];
+        snprintf(o->name, sizeof o->name, "other");
+        return o;
+    }
+    ns_stat *s = &a->ns[a->nns++];
+    memcpy(s->name, t, k);
+    s->name[k] = 0;
+    return s;
+}
+
+/* Account one term and its rows (ascending, df of them). */
+static void take(floor_acc *a, const char *t, size_t len, const uint32_t *rows, uint32_t df)
+{
+    double bits = log2_choose(a->n, df);
+    a->per_term_bits += bits;
+    if (!seen_before(a, XXH3_64bits(rows, (size_t)df * sizeof *rows))) {
+        a->distinct_lists++;
+        a->distinct_bits += bits;
+        if (df <= SEG_INLINE_POSTINGS)
+            a->distinct_inline_bits += bits;
+    }
+    uint32_t last = UINT32_MAX; /* distinct blocks: the block bloom's keys */
+    for (uint32_t i = 0; i < df; i++) {
+        uint32_t b = rows[i] / a->block_rows;
+        if (b != last)
+            a->block_keys++;
+        last = b;
+    }
+    ns_stat *s = ns_of(a, t, len);
+    s->terms++;
+    s->once += df == 1;
+    s->inline_lists += df <= SEG_INLINE_POSTINGS;
+    s->rows += df;
+    s->text_bytes += len;
+}
+
+static void print_json(const char *path, const seg_info *in, const floor_acc *a)
+{
+    const seg_parts *p = &in->parts;
+    double seg_e = bloom_fpr(SEG_BLOOM_BITS_PER_TERM, SEG_BLOOM_K);
+    double blk_e = bloom_fpr(SEG_BLOCK_BLOOM_BITS_PER_TERM, SEG_BLOCK_BLOOM_K);
+    double seg_bloom = (double)in->terms * log2(1.0 / seg_e) / 8;
+    double blk_bloom = (double)a->block_keys * log2(1.0 / blk_e) / 8;
+    printf("{\"segment\": \"%s\", \"events\": %llu, \"blocks\": %u, \"terms\": %llu, ", path,
+           (unsigned long long)in->events, in->blocks, (unsigned long long)in->terms);
+    printf("\"stored\": {\"columns\": %llu, \"rows\": %llu, \"terms\": %llu, \"postings\": %llu, "
+           "\"filters\": %llu, \"total\": %llu}, ",
+           (unsigned long long)p->columns, (unsigned long long)p->rows,
+           (unsigned long long)p->terms, (unsigned long long)p->postings,
+           (unsigned long long)p->filters, (unsigned long long)p->total);
+    printf("\"bounds\": {\"postings_per_term\": %.0f, \"postings_distinct\": %.0f, "
+           "\"postings_distinct_inline\": %.0f, \"distinct_lists\": %llu, "
+           "\"segment_bloom\": %.0f, \"segment_bloom_fpr\": %.5f, \"block_blooms\": %.0f, "
+           "\"block_bloom_keys\": %llu, \"block_bloom_fpr\": %.5f}, ",
+           a->per_term_bits / 8, a->distinct_bits / 8, a->distinct_inline_bits / 8,
+           (unsigned long long)a->distinct_lists, seg_bloom, seg_e, blk_bloom,
+           (unsigned long long)a->block_keys, blk_e);
+    printf("\"namespaces\": [");
+    for (unsigned i = 0, k = 0; i <= FLOOR_MAX_NS; i++) {
+        const ns_stat *s = &a->ns[i];
+        if (!s->terms)
+            continue;
+        printf("%s{\"name\": \"%s\", \"terms\": %llu, \"once\": %llu, \"inline\": %llu, "
+               "\"rows\": %llu, \"text_bytes\": %llu}",
+               k++ ? ", " : "", s->name, (unsigned long long)s->terms, (unsigned long long)s->once,
+               (unsigned long long)s->inline_lists, (unsigned long long)s->rows,
+               (unsigned long long)s->text_bytes);
+    }
+    printf("]}\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--segment") && i + 1 < argc)
+            path = argv[++i];
+        else {
+            fprintf(stderr, "usage: segfloor --segment FILE\n");
+            return 2;
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "usage: segfloor --segment FILE\n");
+        return 2;
+    }
+    char err[256];
+    seg_reader *r = seg_open(path, NULL, err, sizeof err);
+    if (!r) {
+        fprintf(stderr, "segfloor: %s\n", err);
+        return 1;
+    }
+    const seg_info *in = seg_get_info(r);
+    floor_acc a = {.n = (double)in->events, .block_rows = in->block_events ? in->block_events : 1};
+    size_t slots = 1024;
+    while (slots < 2 * in->terms)
+        slots *= 2;
+    a.seen = calloc(slots, sizeof *a.seen);
+    a.seen_mask = slots - 1;
+    uint32_t *rows = malloc((in->events ? in->events : 1) * sizeof *rows);
+    seg_tcur *c = seg_tcur_new(r);
+    int rc = 1;
+    if (!a.seen || !rows || !c) {
+        fprintf(stderr, "segfloor: out of memory\n");
+        goto done;
+    }
+    const char *t;
+    size_t len;
+    uint32_t df;
+    int got;
+    while ((got = seg_tcur_next(c, &t, &len, &df)) == 1) {
+        if (df > in->events || seg_tcur_rows(c, rows) < 0) {
+            got = -1;
+            break;
+        }
+        take(&a, t, len, rows, df);
+    }
+    if (got < 0) {
+        fprintf(stderr, "segfloor: %s: %s\n", path, seg_error(r));
+        goto done;
+    }
+    print_json(path, in, &a);
+    rc = 0;
+done:
+    seg_tcur_free(c);
+    free(rows);
+    free(a.seen);
+    seg_close(r);
+    return rc;
+}
