@@ -46,6 +46,14 @@ typedef struct report {
     seg_dicts *dicts;
 } report;
 
+/* How `strata inspect` names a meta column kind (segment/format.h). */
+static const char *kind_name(uint32_t kind)
+{
+    return kind == SEG_META_COL_NUMBER ? "numbers"
+           : kind == SEG_META_COL_HEX  ? "hex ids"
+                                       : "dictionary";
+}
+
 static void fmt_time(int64_t ns, char *buf, size_t cap)
 {
     format_rfc3339(ns, buf, cap);
@@ -222,8 +230,7 @@ static int inspect_segment(const char *path, long rows, const char *prefix, int 
             strbuf k = {0};
             sb_json_strn(&k, key.ptr, key.len);
             printf("%s{\"key\":%s,\"kind\":\"%s\",\"rows\":%u}", i ? "," : "",
-                   k.buf ? k.buf : "\"\"", kind == SEG_META_COL_NUMBER ? "numbers" : "dictionary",
-                   present);
+                   k.buf ? k.buf : "\"\"", kind_name(kind), present);
             sb_free(&k);
         }
         printf("]}\n");
@@ -250,8 +257,8 @@ static int inspect_segment(const char *path, long rows, const char *prefix, int 
             strata_str key;
             uint32_t kind, present;
             seg_meta_column_info(r, i, &key, &kind, &present);
-            printf("meta column %.*s: %s, %u rows\n", (int)key.len, key.ptr,
-                   kind == SEG_META_COL_NUMBER ? "numbers" : "dictionary", present);
+            printf("meta column %.*s: %s, %u rows\n", (int)key.len, key.ptr, kind_name(kind),
+                   present);
         }
     }
     int rc = 0;

@@ -114,6 +114,42 @@ typedef struct seg_mcand {
 size_t seg_meta_col_pick(const uint64_t *count, const uint32_t *rank, uint32_t nkeys, uint64_t rows,
                          seg_mcand *out);
 
+/* ---- hex id columns (segment/hexcol.c) ---------------------------------------- */
+
+/* Whether one key's values can make a HEX column (format.h), decided kv by
+ * kv over the whole segment the same way by the writer and the merge, so
+ * that both choose the same columns. */
+typedef struct seg_hexcheck {
+    uint8_t ok;     /* still eligible */
+    uint8_t digits; /* the values' length (0: none seen yet) */
+    uint64_t last;  /* the row of the last value seen + 1 (two in a row: not eligible) */
+} seg_hexcheck;
+/* Start the check for key (its bytes): not eligible when the key holds ':'
+ * or is too long for its values to be indexed. */
+void seg_hex_init(seg_hexcheck *h, const char *key, size_t klen);
+/* One kv of the key in row `row` (rows in ascending order). */
+void seg_hex_see(seg_hexcheck *h, uint64_t row, uint8_t type, const char *v, size_t len);
+
+/* A value of n hex digits as a 128-bit number, high digits first, so that
+ * comparing numbers compares strings of one length. */
+typedef struct seg_hex128 {
+    uint64_t hi, lo;
+} seg_hex128;
+seg_hex128 seg_hex_parse(const char *v, size_t n);
+/* Compare two parsed values; <0, 0, >0. */
+int seg_hex_cmp(seg_hex128 a, seg_hex128 b);
+/* A row's value, for ordering a column's values (then rows) with qsort. */
+typedef struct seg_hexrow {
+    seg_hex128 v;
+    uint32_t row;
+} seg_hexrow;
+void seg_hexrow_sort(seg_hexrow *a, size_t n);
+/* Write v's n digits as (n + 1) / 2 bytes, two digits a byte, the first in
+ * the high nibble (an odd count leaves the last low nibble 0). */
+void seg_hex_pack(seg_hex128 v, size_t n, uint8_t *out);
+/* The n digits of a packed value into out (n bytes, not terminated). */
+void seg_hex_unpack(const uint8_t *p, size_t n, char *out);
+
 /* ---- rollup ----------------------------------------------------------------- */
 
 typedef struct seg_rcell {

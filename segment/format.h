@@ -23,9 +23,10 @@
  * so an aggregate over them decompresses no block at all. Version 5 lets a
  * postings entry be an Elias-Fano list (SEG_POSTINGS_EF): about a quarter
  * smaller than the varints or roaring arrays it replaces; and it lays each
- * term chunk out as streams (SEG_VERSION_TERM_STREAMS below). Readers
- * still read versions 1 to 4. */
-#define SEG_VERSION 5
+ * term chunk out as streams (SEG_VERSION_TERM_STREAMS below). Version 6
+ * adds hex id columns (SEG_META_COL_HEX below). Readers still read
+ * versions 1 to 5. */
+#define SEG_VERSION 6
 #define SEG_MIN_VERSION 1
 #define SEG_HEADER_BYTES 16
 #define SEG_TABLE_ENTRY_BYTES 24
@@ -175,6 +176,27 @@ enum {
 #define SEG_MAX_META_COLUMNS 16u
 #define SEG_META_COL_NUMBER 1u
 #define SEG_META_COL_DICT 2u
+/* From version 6, a column whose every value of its key is a lowercase
+ * hexadecimal string of one length (trace ids, span ids, hashes) is a HEX
+ * column: its distinct values are stored once, sorted, two digits a byte,
+ * and each row holds the ordinal of its value. Such a value is one token
+ * equal to itself, so the column is also the term dictionary of its
+ * namespace: "meta.KEY:" terms are not in SEC_TERMS, a lookup binary-
+ * searches the values and finds the rows through the ordinals (inverted
+ * once per reader). Before, a trace id was stored twice, zstd'd in its row
+ * block and front-coded in the term dictionary with its row (gen_corpus:
+ * 8.4 + 10.8 bytes per event); now 8 + 2.5. Eligible keys: every kv of the
+ * key in the segment is a non-null string of SEG_HEX_MIN_DIGITS to
+ * SEG_HEX_MAX_DIGITS digits [0-9a-f], all of one length, at most one per
+ * row, and the key holds no ':' (so that no namespace is a prefix of
+ * another's) and is short enough to be indexed (seg_meta_key_indexed). */
+#define SEG_VERSION_HEX_COLUMNS 6
+#define SEG_META_COL_HEX 3u
+/* 128 bits: W3C trace ids and UUIDs without dashes; longer hex (sha256)
+ * stays a string. */
+#define SEG_HEX_MAX_DIGITS 32u
+/* Below 8 digits (32 bits) values repeat and a dictionary column does as well. */
+#define SEG_HEX_MIN_DIGITS 8u
 
 /* The rollup's time unit: counts per minute of event time. Dashboards ask
  * for 1 minute and up; finer intervals read the columns. */

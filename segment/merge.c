@@ -316,7 +316,12 @@ static void ud_free(udict *u)
 typedef struct mcolb {
     uint32_t key; /* rank in the union of meta keys */
     uint64_t present;
-    int kind; /* SEG_META_COL_NUMBER, SEG_META_COL_DICT, or 0: not a column */
+    int kind; /* SEG_META_COL_NUMBER, SEG_META_COL_DICT, SEG_META_COL_HEX, or 0: not a column */
+    uint8_t digits;   /* HEX: digits per value */
+    seg_hexrow *hexr; /* HEX, pass 2: every row's value and output row */
+    seg_hex128 *hexv; /* HEX: the distinct values, sorted */
+    uint32_t *ord;    /* HEX: per output row, its value's ordinal */
+    size_t nhexv, nhexd;
     strtab vals;
     sref *sorted;
     uint32_t *vrank;
@@ -339,6 +344,7 @@ typedef struct merge {
     mcolb cols[SEG_MAX_META_COLUMNS];
     uint32_t ncols;
     uint8_t *key_col; /* per union key rank: its column + 1, or 0 */
+    uint64_t at_out;  /* pass 3 of the meta columns: the output row being encoded */
     fout f;
     const char *path;
     seg_merge_stage_fn stage; /* progress (may be NULL) */
@@ -538,6 +544,38 @@ static void collect_value(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, 
     }
 }
 
+/* Pass 2c: a HEX column's value in this row (ud: the row's output row). */
+static void collect_hex(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud)
+{
+    (void)m, (void)at;
+    if (c->kind != SEG_META_COL_HEX || c->nhexv >= c->present)
+        return;
+    c->hexr[c->nhexv].v = seg_hex_parse(kv->value.ptr, c->digits);
+    c->hexr[c->nhexv++].row = *(const uint32_t *)ud;
+}
+
+/* Sort a HEX column's values, keep the distinct ones in hexv[0, nhexd) and
+ * give each output row its value's ordinal. 0, or -1 on OOM. */
+static int order_hex(merge *m, mcolb *c)
+{
+    size_t n = c->nhexv;
+    c->hexv = malloc((n ? n : 1) * sizeof *c->hexv);
+    c->ord = bigmem_malloc((m->rows ? m->rows : 1) * sizeof *c->ord);
+    if (!c->hexv || !c->ord)
+        return -1;
+    seg_hexrow_sort(c->hexr, n);
+    size_t d = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!d || seg_hex_cmp(c->hexv[d - 1], c->hexr[i].v) != 0)
+            c->hexv[d++] = c->hexr[i].v;
+        c->ord[c->hexr[i].row] = (uint32_t)(d - 1);
+    }
+    free(c->hexr);
+    c->hexr = NULL;
+    c->nhexd = d;
+    return 0;
+}
+
 /* Pass 3: the row's value into its column. */
 static void encode_value(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud)
 {
@@ -547,7 +585,9 @@ static void encode_value(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, v
         return;
     got[c - m->cols] = 1;
     int64_t v = 0;
-    if (c->kind == SEG_META_COL_NUMBER)
+    if (c->kind == SEG_META_COL_HEX)
+        v = c->ord[m->at_out];
+    else if (c->kind == SEG_META_COL_NUMBER)
         canonical_i64(kv->value.ptr, kv->value.len, &v);
     else
         v = c->vrank[strtab_find(&c->vals, kv->value.ptr, kv->value.len)];
@@ -563,13 +603,16 @@ static int write_meta_columns(merge *m)
     uint64_t *count = calloc(nkeys + 1, sizeof *count);
     uint8_t *numeric = malloc(nkeys + 1);
     seg_mcand *cand = malloc((nkeys + 1) * sizeof *cand);
+    seg_hexcheck *hex = malloc((nkeys + 1) * sizeof *hex);
     int rc = -1;
     strata_event ev;
-    if (!stamp || !count || !numeric || !cand) {
+    if (!stamp || !count || !numeric || !cand || !hex) {
         mfail(m, "out of memory choosing meta columns");
         goto out;
     }
     memset(numeric, 1, nkeys + 1);
+    for (uint32_t k = 0; k < nkeys; k++)
+        seg_hex_init(&hex[k], m->keys.sorted[k].s, m->keys.sorted[k].len);
     at_stage(m, "meta columns");
     /* pass 1: rows with a non-null value per key; whether every first
      * value is a canonical integer */
@@ -583,6 +626,7 @@ static int write_meta_columns(merge *m)
             for (uint32_t k = 0; k < ev.meta_count; k++) {
                 uint32_t key = m->keys.map[i][ranks[k]];
                 const strata_kv *kv = &ev.meta[k];
+                seg_hex_see(&hex[key], seq, kv->type, kv->value.ptr, kv->value.len);
                 if (kv->type == STRATA_VALUE_NULL || stamp[key] == seq)
                     continue;
                 stamp[key] = seq;
@@ -594,13 +638,17 @@ static int write_meta_columns(merge *m)
             }
         }
     size_t nc = seg_meta_col_pick(count, NULL, nkeys, m->rows, cand);
-    int dicts = 0;
+    int dicts = 0, hexes = 0;
     for (size_t c = 0; c < nc; c++) {
         mcolb *col = &m->cols[c];
         col->key = cand[c].key;
         col->present = cand[c].rows;
-        col->kind = numeric[col->key] ? (int)SEG_META_COL_NUMBER : (int)SEG_META_COL_DICT;
+        col->kind = numeric[col->key]                          ? (int)SEG_META_COL_NUMBER
+                    : hex[col->key].ok && hex[col->key].digits ? (int)SEG_META_COL_HEX
+                                                               : (int)SEG_META_COL_DICT;
+        col->digits = hex[col->key].digits;
         dicts |= col->kind == SEG_META_COL_DICT;
+        hexes |= col->kind == SEG_META_COL_HEX;
         m->key_col[col->key] = (uint8_t)(c + 1);
     }
     m->ncols = (uint32_t)nc;
@@ -621,6 +669,24 @@ static int write_meta_columns(merge *m)
             dicts |= m->cols[c].kind == SEG_META_COL_DICT;
         }
     }
+    /* pass 2c: the values of the HEX columns, sorted, each row's ordinal */
+    for (uint32_t c = 0; c < m->ncols && hexes && !oom; c++) {
+        mcolb *col = &m->cols[c];
+        if (col->kind != SEG_META_COL_HEX)
+            continue;
+        col->hexr = bigmem_malloc((col->present ? col->present : 1) * sizeof *col->hexr);
+        oom = !col->hexr;
+    }
+    for (uint32_t i = 0; i < m->n && hexes && !oom; i++)
+        for (uint32_t row = 0; row < seg_get_info(m->in[i])->events; row++) {
+            if (read_row(m, i, row, &ev, SEG_PART_META) < 0)
+                goto out;
+            uint32_t out_row = m->remap[i][row];
+            first_values(m, i, row, &ev, collect_hex, &out_row);
+        }
+    for (uint32_t c = 0; c < m->ncols && !oom; c++)
+        if (m->cols[c].kind == SEG_META_COL_HEX)
+            oom = order_hex(m, &m->cols[c]) < 0;
     for (uint32_t c = 0; c < m->ncols && !oom; c++) {
         mcolb *col = &m->cols[c];
         col->hs.out = &col->has;
@@ -638,9 +704,11 @@ static int write_meta_columns(merge *m)
     /* pass 3: presence and values in output order */
     uint32_t src, row;
     mo_reset(&m->mo);
+    m->at_out = 0;
     while (mo_next(&m->mo, &src, &row)) {
         if (read_row(m, src, row, &ev, SEG_PART_META) < 0)
             goto out;
+        m->at_out = m->remap[src][row];
         uint8_t got[SEG_MAX_META_COLUMNS] = {0};
         first_values(m, src, row, &ev, encode_value, got);
         for (uint32_t c = 0; c < m->ncols; c++)
@@ -663,12 +731,24 @@ static int write_meta_columns(merge *m)
         sb_reset(&dict);
         if (col->kind == SEG_META_COL_DICT)
             seg_put_dict(&dict, col->sorted, col->vals.n);
+        if (col->kind == SEG_META_COL_HEX) { /* values first (format.h) */
+            uint8_t packed[SEG_HEX_MAX_DIGITS / 2];
+            put_u8(&dict, col->digits);
+            put_varint(&dict, col->nhexd);
+            for (size_t v = 0; v < col->nhexd; v++) {
+                seg_hex_pack(col->hexv[v], col->digits, packed);
+                sb_append(&dict, packed, (col->digits + 1u) / 2u);
+            }
+        }
         put_varint(out, col->key);
         put_u8(out, (uint8_t)col->kind);
         put_varint(out, col->present);
         put_varint(out, col->has.len + dict.len + col->val.len);
+        if (col->kind == SEG_META_COL_HEX) /* its values before presence */
+            sb_append(out, dict.buf, dict.len);
         sb_append(out, col->has.buf, col->has.len);
-        sb_append(out, dict.buf, dict.len);
+        if (col->kind != SEG_META_COL_HEX)
+            sb_append(out, dict.buf, dict.len);
         sb_append(out, col->val.buf, col->val.len);
         oom |= col->has.oom || col->val.oom || dict.oom;
     }
@@ -683,6 +763,7 @@ out:
     free(count);
     free(numeric);
     free(cand);
+    free(hex);
     return rc;
 }
 
@@ -879,6 +960,7 @@ typedef struct tout {
     strbuf entry, cmp;
     char *rbuf;
     size_t rcap;
+    uint64_t nterms; /* every term, those of HEX columns included (the bloom's keys) */
 } tout;
 
 /* Is the spooled entry at off the same bytes as t->entry? */
@@ -894,9 +976,27 @@ static int same_entry(tout *t, const seg_pent *e)
     return !memcmp(t->cmp.buf, t->entry.buf, e->len);
 }
 
-/* One term of the output with its rows (ascending). */
-static int put_term(merge *m, tout *t, const char *term, size_t len, const uint32_t *rows,
-                    uint32_t n)
+/* Whether a term is held by one of the output's HEX columns ("meta.KEY:" +
+ * its digits) rather than the term dictionary. */
+static int hex_term(const merge *m, const char *t, size_t len)
+{
+    if (len < 5 || memcmp(t, "meta.", 5) != 0)
+        return 0;
+    for (uint32_t c = 0; c < m->ncols; c++) {
+        const mcolb *col = &m->cols[c];
+        if (col->kind != SEG_META_COL_HEX)
+            continue;
+        const sref *k = &m->keys.sorted[col->key];
+        if (len == 5 + k->len + 1 + col->digits && t[5 + k->len] == ':' &&
+            !memcmp(t + 5, k->s, k->len))
+            return 1;
+    }
+    return 0;
+}
+
+/* The term's entry in the dictionary and its postings. */
+static int put_entry(merge *m, tout *t, const char *term, size_t len, const uint32_t *rows,
+                     uint32_t n)
 {
     if (seg_termw_add(&t->tw, term, len, rows, n, fo_pos(&t->post), &m->f.buf,
                       fo_pos(&m->f) - m->f.sec_start, m->err, m->errlen) < 0)
@@ -922,7 +1022,13 @@ static int put_term(merge *m, tout *t, const char *term, size_t len, const uint3
                              t->post.bad ? strerror(errno) : "out of memory");
         }
     }
-    /* the blocks the term occurs in, for the block blooms */
+    return 0;
+}
+
+/* The blocks the term occurs in, for the block blooms. */
+static int put_pairs(merge *m, tout *t, const char *term, size_t len, const uint32_t *rows,
+                     uint32_t n)
+{
     uint64_t h = term_hash(term, len);
     uint64_t last = UINT64_MAX;
     for (uint32_t k = 0; k < n; k++) {
@@ -940,6 +1046,17 @@ static int put_term(merge *m, tout *t, const char *term, size_t len, const uint3
         return mfail(m, "cannot spool filters: %s",
                      t->pairs.bad ? strerror(errno) : "out of memory");
     return t->tw.raw.oom ? mfail(m, "out of memory building terms") : 0;
+}
+
+/* One term of the output with its rows (ascending). */
+static int put_term(merge *m, tout *t, const char *term, size_t len, const uint32_t *rows,
+                    uint32_t n)
+{
+    t->nterms++;
+    /* a HEX column's term is held by its column: filters only */
+    if (!hex_term(m, term, len) && put_entry(m, t, term, len, rows, n) < 0)
+        return -1;
+    return put_pairs(m, t, term, len, rows, n);
 }
 
 /* Merge the term dictionaries into SEC_TERMS (postings and pairs spooled). */
@@ -1072,7 +1189,7 @@ static int write_blooms(merge *m, tout *t)
     at_stage(m, "filters");
     if (fo_flush(&t->pairs) < 0)
         return mfail(m, "cannot spool filters: %s", strerror(errno));
-    uint64_t sm = seg_bloom_bits(t->tw.nterms, SEG_BLOOM_BITS_PER_TERM);
+    uint64_t sm = seg_bloom_bits(t->nterms, SEG_BLOOM_BITS_PER_TERM);
     uint8_t *sbits = calloc(sm / 8, 1);
     uint64_t *boff = malloc((m->blocks + 1) * sizeof *boff);
     uint8_t *rbuf = malloc(MERGE_PAIR_READ);
@@ -1189,6 +1306,9 @@ static void merge_free(merge *m)
         strtab_free(&m->cols[c].vals);
         free(m->cols[c].sorted);
         free(m->cols[c].vrank);
+        free(m->cols[c].hexr);
+        free(m->cols[c].hexv);
+        free(m->cols[c].ord);
         sb_free(&m->cols[c].has);
         sb_free(&m->cols[c].val);
     }

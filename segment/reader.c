@@ -36,6 +36,9 @@ typedef struct section {
     int present;
 } section;
 
+/* Room for one printed column value of a row: an integer or a HEX id. */
+#define ROW_COL_CHARS (CODEC_I64_CHARS > SEG_HEX_MAX_DIGITS ? CODEC_I64_CHARS : SEG_HEX_MAX_DIGITS)
+
 /* A decoded row block: its messages and its meta, each decoded on demand
  * (version 3 stores them as two frames; before, one frame held both and
  * they are decoded together). */
@@ -57,7 +60,7 @@ typedef struct dblock {
     /* the printed values of the last row's numeric meta columns: a
      * column's value is put into a row's kv only when seg_row returns the
      * row (columns_into_row) */
-    char numtxt[SEG_MAX_META_COLUMNS * CODEC_I64_CHARS];
+    char numtxt[SEG_MAX_META_COLUMNS * ROW_COL_CHARS];
 } dblock;
 
 /* A meta column (SEC_META_COLUMNS): located at open, decoded on first use. */
@@ -72,6 +75,15 @@ typedef struct mcol {
     uint32_t *id;
     strata_str *values;
     char *arena;
+    /* HEX (version 6): digits per value, the sorted packed values (in the
+     * file), where presence starts in the body, and the inverse of id, from
+     * the first term lookup: rows of value v are inv_rows[inv_start[v] ..
+     * inv_start[v + 1]) */
+    uint8_t digits;
+    uint32_t nhex;
+    const uint8_t *hex;
+    size_t hex_end;
+    uint32_t *inv_start, *inv_rows;
 } mcol;
 
 struct seg_reader {
@@ -108,6 +120,9 @@ struct seg_reader {
     size_t block_entry; /* bytes per block index entry (by version) */
     mcol *mcols;
     uint32_t nmcols;
+    uint64_t dict_terms; /* terms in SEC_TERMS (info.terms adds those of HEX columns) */
+    uint32_t hex_order[SEG_MAX_META_COLUMNS]; /* HEX columns by their namespace, ascending */
+    uint32_t nhexcols;
     uint8_t *key_col; /* per meta key rank: its column, or KEY_NO_COLUMN (NULL without columns) */
     int mcols_state;  /* 0 not decoded yet, 1 decoded, -1 corrupt */
     dblock blk;
@@ -368,6 +383,61 @@ out:
     return rc;
 }
 
+/* A HEX column's header (format.h): digits, the count and place of its
+ * sorted values; the rest of the body (presence, ordinals) is decoded on
+ * first use, and the values' order is checked then too. Its terms count
+ * among the segment's. The key must qualify as the writer requires (no
+ * ':'), so that no HEX namespace is a prefix of another. */
+static int load_hex_column(seg_reader *r, mcol *m)
+{
+    cursor c = cursor_make(m->body, m->body_len);
+    unsigned digits = get_u8(&c);
+    uint64_t nv = get_varint(&c);
+    strata_str key = r->keys[m->key];
+    if (c.bad || digits < SEG_HEX_MIN_DIGITS || digits > SEG_HEX_MAX_DIGITS ||
+        nv > m->pub.present || (nv == 0) != (m->pub.present == 0) ||
+        cursor_left(&c) / ((digits + 1) / 2) < nv || memchr(key.ptr, ':', key.len) ||
+        5 + key.len + 1 + digits > SEG_MAX_TERM)
+        return set_err(r, "segment hex column malformed");
+    m->digits = (uint8_t)digits;
+    m->nhex = (uint32_t)nv;
+    m->hex = c.p;
+    m->hex_end = (size_t)(c.p - m->body) + (size_t)nv * ((digits + 1) / 2);
+    r->info.terms += nv;
+    return 0;
+}
+
+/* "meta.KEY:" of column m compared with that of column o (the namespace
+ * order of their terms). */
+static int cmp_namespace(const seg_reader *r, const mcol *m, const mcol *o)
+{
+    strata_str a = r->keys[m->key], b = r->keys[o->key];
+    size_t n = a.len < b.len ? a.len : b.len;
+    int c = memcmp(a.ptr, b.ptr, n);
+    if (c)
+        return c;
+    /* one key is a prefix of the other: ':' against the longer key's next byte */
+    if (a.len == b.len)
+        return 0;
+    return a.len < b.len ? ':' - (unsigned char)b.ptr[n] : (unsigned char)a.ptr[n] - ':';
+}
+
+/* r->hex_order: the HEX columns by namespace (insertion sort: at most 16). */
+static void sort_hex_columns(seg_reader *r)
+{
+    r->nhexcols = 0;
+    for (uint32_t i = 0; i < r->nmcols; i++) {
+        if (r->mcols[i].pub.kind != SEG_META_COL_HEX)
+            continue;
+        uint32_t j = r->nhexcols++;
+        while (j > 0 && cmp_namespace(r, &r->mcols[r->hex_order[j - 1]], &r->mcols[i]) > 0) {
+            r->hex_order[j] = r->hex_order[j - 1];
+            j--;
+        }
+        r->hex_order[j] = i;
+    }
+}
+
 /* Locate the meta columns (SEC_META_COLUMNS, format version 4): their
  * keys, kinds and bodies; the values are decoded on first use
  * (decode_meta_columns). */
@@ -391,17 +461,22 @@ static int load_meta_columns(seg_reader *r)
         mcol *m = &r->mcols[i];
         uint64_t key = get_varint(&c), kind = get_u8(&c), present = get_varint(&c);
         m->body = get_bytes(&c, sec->len, &m->body_len);
+        int hex = kind == SEG_META_COL_HEX && r->info.version >= SEG_VERSION_HEX_COLUMNS;
         if (c.bad || key >= r->n_keys || r->key_col[key] != KEY_NO_COLUMN ||
-            (kind != SEG_META_COL_NUMBER && kind != SEG_META_COL_DICT) || present > r->info.events)
+            (kind != SEG_META_COL_NUMBER && kind != SEG_META_COL_DICT && !hex) ||
+            present > r->info.events)
             return set_err(r, "segment meta column %u malformed", i);
         m->key = (uint32_t)key;
         m->pub.kind = (uint32_t)kind;
         m->pub.present = (uint32_t)present;
         r->key_col[key] = (uint8_t)i;
+        if (hex && load_hex_column(r, m) < 0)
+            return -1;
     }
     if (cursor_left(&c) != 0)
         return set_err(r, "segment meta columns: trailing bytes");
     r->nmcols = (uint32_t)n;
+    sort_hex_columns(r);
     return 0;
 }
 
@@ -411,6 +486,19 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
 {
     size_t n = r->info.events ? r->info.events : 1;
     cursor c = cursor_make(m->body, m->body_len);
+    int hex = m->pub.kind == SEG_META_COL_HEX;
+    if (hex) {
+        /* the values strictly ascending (a lookup binary-searches them) */
+        size_t vb = (m->digits + 1u) / 2u;
+        for (uint32_t v = 1; v < m->nhex; v++)
+            if (memcmp(m->hex + (size_t)(v - 1) * vb, m->hex + (size_t)v * vb, vb) >= 0)
+                return set_err(r, "segment hex column values out of order");
+        if (m->digits % 2)
+            for (uint32_t v = 0; v < m->nhex; v++)
+                if (m->hex[(size_t)v * vb + vb - 1] & 15)
+                    return set_err(r, "segment hex column: bad padding");
+        c = cursor_make(m->body + m->hex_end, m->body_len - m->hex_end);
+    }
     m->has = malloc(n);
     if (!m->has || intcol_decode(&c, tmp, r->info.events) < 0)
         return m->has ? set_err(r, "segment meta column malformed") : set_err(r, "out of memory");
@@ -431,7 +519,7 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
     }
     if (intcol_decode(&c, tmp, present) < 0 || cursor_left(&c) != 0)
         return set_err(r, "segment meta column values malformed");
-    if (m->pub.kind == SEG_META_COL_DICT) {
+    if (m->pub.kind == SEG_META_COL_DICT || hex) {
         m->id = calloc(n, sizeof *m->id);
         if (!m->id)
             return set_err(r, "out of memory");
@@ -445,7 +533,7 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
         if (!m->has[i])
             continue;
         if (m->id) {
-            if (tmp[j] < 0 || tmp[j] >= (int64_t)m->pub.nvalues)
+            if (tmp[j] < 0 || tmp[j] >= (int64_t)(hex ? m->nhex : m->pub.nvalues))
                 return set_err(r, "segment meta column: value id out of range");
             m->id[i] = (uint32_t)tmp[j];
         } else {
@@ -481,6 +569,8 @@ int seg_meta_column(seg_reader *r, const char *key, size_t len, const seg_column
     for (uint32_t i = 0; i < r->nmcols; i++) {
         strata_str k = r->keys[r->mcols[i].key];
         if (k.len == len && !memcmp(k.ptr, key, len)) {
+            if (r->mcols[i].pub.kind == SEG_META_COL_HEX)
+                return 0; /* its values are read through rows (seg_row) */
             if (decode_meta_columns(r) < 0)
                 return -1;
             *out = &r->mcols[i].pub;
@@ -598,7 +688,8 @@ static int load_index(seg_reader *r)
             return set_err(r, "segment term block %u out of bounds", k);
         prev_post = post;
     }
-    r->info.terms = nterms;
+    r->dict_terms = nterms;
+    r->info.terms += nterms;
     r->ntblocks = nb;
     r->ntchunks = nc;
     r->tchunk_idx = -1;
@@ -805,6 +896,8 @@ void seg_close(seg_reader *r)
         free(r->mcols[i].id);
         free(r->mcols[i].values);
         free(r->mcols[i].arena);
+        free(r->mcols[i].inv_start);
+        free(r->mcols[i].inv_rows);
     }
     free(r->mcols);
     free(r->key_col);
@@ -896,7 +989,8 @@ static int meta_from_columns(seg_reader *r, uint32_t k, uint32_t rows)
             const mcol *m = &r->mcols[c];
             used[c] = 1;
             b->from_col[j] = 1;
-            if (!m->has[row] || (m->num && b->kv[j].type != STRATA_VALUE_INT))
+            if (!m->has[row] || (m->num && b->kv[j].type != STRATA_VALUE_INT) ||
+                (m->digits && b->kv[j].type != STRATA_VALUE_STRING))
                 return set_err(r, "segment block %u: row %u disagrees with meta column %u", k, row,
                                c);
         }
@@ -1096,7 +1190,12 @@ static void columns_into_row(seg_reader *r, uint32_t row, uint32_t i)
         if (m->num) {
             b->kv[j].value.ptr = txt;
             b->kv[j].value.len = (uint32_t)fmt_i64(txt, m->num[row]);
-            txt += CODEC_I64_CHARS;
+            txt += ROW_COL_CHARS;
+        } else if (m->digits) {
+            seg_hex_unpack(m->hex + (size_t)m->id[row] * ((m->digits + 1u) / 2u), m->digits, txt);
+            b->kv[j].value.ptr = txt;
+            b->kv[j].value.len = m->digits;
+            txt += ROW_COL_CHARS;
         } else {
             b->kv[j].value = m->values[m->id[row]];
         }
@@ -1252,7 +1351,7 @@ static int titer_seek(titer *it, seg_reader *r, uint32_t blk)
 static int titer_next(titer *it)
 {
     seg_reader *r = it->r;
-    if (it->seen + it->in_blk >= r->info.terms)
+    if (it->seen + it->in_blk >= r->dict_terms)
         return 0;
     if (it->in_blk == SEG_TERMS_PER_BLOCK && titer_seek(it, r, it->blk + 1) < 0)
         return -1;
@@ -1473,11 +1572,214 @@ static roaring_bitmap_t *titer_postings(titer *it)
     return bm;
 }
 
+/* ---- HEX columns as terms (format.h, version 6) -------------------------------------- */
+
+/* Bytes of one packed value of column m. */
+static size_t hex_bytes(const mcol *m)
+{
+    return (m->digits + 1u) / 2u;
+}
+
+/* Whether n bytes are lowercase hex digits. */
+static int all_hex(const char *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!((d[i] >= '0' && d[i] <= '9') || (d[i] >= 'a' && d[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+/* Length of column m's namespace, "meta." + key + ":". */
+static size_t hex_ns_len(const seg_reader *r, const mcol *m)
+{
+    return 5 + r->keys[m->key].len + 1;
+}
+
+/* Write column m's namespace into out (room for SEG_MAX_TERM). */
+static void hex_ns(const seg_reader *r, const mcol *m, char *out)
+{
+    strata_str k = r->keys[m->key];
+    memcpy(out, "meta.", 5);
+    memcpy(out + 5, k.ptr, k.len);
+    out[5 + k.len] = ':';
+}
+
+/* The HEX column that holds term (its namespace, then exactly its number
+ * of digits), with the value packed into packed; NULL when no column does
+ * (the term, if anywhere, is in the term dictionary). */
+static mcol *hex_term(seg_reader *r, const char *term, size_t len, uint8_t *packed)
+{
+    if (!r->nhexcols || len < 5 || memcmp(term, "meta.", 5) != 0)
+        return NULL;
+    for (uint32_t i = 0; i < r->nhexcols; i++) {
+        mcol *m = &r->mcols[r->hex_order[i]];
+        strata_str k = r->keys[m->key];
+        if (len != 5 + k.len + 1 + m->digits || term[5 + k.len] != ':' ||
+            memcmp(term + 5, k.ptr, k.len) != 0)
+            continue;
+        const char *d = term + 5 + k.len + 1;
+        if (!all_hex(d, m->digits))
+            return NULL;
+        seg_hex_pack(seg_hex_parse(d, m->digits), m->digits, packed);
+        return m;
+    }
+    return NULL;
+}
+
+/* The first value of m whose first n digits are >= d (upper: > d). */
+static uint32_t hex_bound(const mcol *m, const char *d, size_t n, int upper)
+{
+    char buf[SEG_HEX_MAX_DIGITS];
+    uint32_t lo = 0, hi = m->nhex;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        seg_hex_unpack(m->hex + (size_t)mid * hex_bytes(m), n, buf);
+        int c = memcmp(buf, d, n);
+        if (c < 0 || (upper && c == 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Rows of every value of m (inv_start, inv_rows), built from the column on
+ * first use and kept: a counting sort of the rows by their value. 0, or -1
+ * (a value that no row has is corruption: its term would have no rows). */
+static int hex_invert(seg_reader *r, mcol *m)
+{
+    if (m->inv_start)
+        return 0;
+    if (decode_meta_columns(r) < 0)
+        return -1;
+    uint32_t *st = calloc((size_t)m->nhex + 1, sizeof *st);
+    uint32_t *rows = malloc((m->pub.present ? m->pub.present : 1) * sizeof *rows);
+    if (!st || !rows) {
+        free(st);
+        free(rows);
+        return set_err(r, "out of memory");
+    }
+    for (uint64_t row = 0; row < r->info.events; row++)
+        if (m->has[row])
+            st[m->id[row] + 1]++;
+    for (uint32_t v = 0; v < m->nhex; v++) {
+        if (!st[v + 1]) {
+            free(st);
+            free(rows);
+            return set_err(r, "segment hex column: value %u has no row", v);
+        }
+        st[v + 1] += st[v];
+    }
+    for (uint64_t row = 0; row < r->info.events; row++) /* st[v]: next slot of v */
+        if (m->has[row])
+            rows[st[m->id[row]]++] = (uint32_t)row;
+    for (uint32_t v = m->nhex; v > 0; v--) /* back to starts */
+        st[v] = st[v - 1];
+    st[0] = 0;
+    m->inv_start = st;
+    m->inv_rows = rows;
+    return 0;
+}
+
+/* Term lookup in a HEX column: the value's ordinal, -2 when absent, -1 on
+ * corruption. */
+static int64_t hex_lookup(seg_reader *r, mcol *m, const uint8_t *packed, const char *term,
+                          size_t len)
+{
+    if (!seg_may_contain(r, term, len))
+        return -2;
+    size_t vb = hex_bytes(m);
+    uint32_t lo = 0, hi = m->nhex;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = memcmp(m->hex + (size_t)mid * vb, packed, vb);
+        if (c == 0)
+            return hex_invert(r, m) < 0 ? -1 : (int64_t)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -2;
+}
+
+/* The terms of the HEX columns under a prefix, in term order: columns by
+ * namespace, values ascending within one. */
+typedef struct hexstream {
+    seg_reader *r;
+    const char *prefix;
+    size_t plen;
+    uint32_t col;    /* position in r->hex_order */
+    uint32_t v, end; /* values left in the current column */
+    char term[SEG_MAX_TERM];
+    size_t tlen;
+    uint32_t df;
+    uint32_t val;  /* the current term's value */
+    const mcol *m; /* and column */
+} hexstream;
+
+/* The values of column m under the stream's prefix: [*lo, *hi). */
+static void hex_range(const hexstream *h, const mcol *m, uint32_t *lo, uint32_t *hi)
+{
+    char ns[SEG_MAX_TERM];
+    size_t nl = hex_ns_len(h->r, m);
+    hex_ns(h->r, m, ns);
+    *lo = *hi = 0;
+    if (h->plen <= nl) {
+        if (!memcmp(h->prefix, ns, h->plen))
+            *hi = m->nhex;
+        return;
+    }
+    const char *d = h->prefix + nl;
+    size_t n = h->plen - nl;
+    if (memcmp(h->prefix, ns, nl) != 0 || n > m->digits || !all_hex(d, n))
+        return;
+    *lo = hex_bound(m, d, n, 0);
+    *hi = hex_bound(m, d, n, 1);
+}
+
+/* Step to the next term: 1, 0 at the end, -1 on corruption. */
+static int hex_next(hexstream *h)
+{
+    seg_reader *r = h->r;
+    while (h->v >= h->end) {
+        if (h->m)
+            h->col++;
+        if (h->col >= r->nhexcols)
+            return 0;
+        h->m = &r->mcols[r->hex_order[h->col]];
+        hex_range(h, h->m, &h->v, &h->end);
+        if (h->v < h->end && hex_invert(r, &r->mcols[r->hex_order[h->col]]) < 0)
+            return -1;
+    }
+    const mcol *m = h->m;
+    size_t nl = hex_ns_len(r, m);
+    hex_ns(r, m, h->term);
+    seg_hex_unpack(m->hex + (size_t)h->v * hex_bytes(m), m->digits, h->term + nl);
+    h->tlen = nl + m->digits;
+    h->df = m->inv_start[h->v + 1] - m->inv_start[h->v];
+    h->val = h->v++;
+    return 1;
+}
+
+/* Start a stream over the HEX terms under prefix (kept by pointer) and
+ * step to its first term: 1, 0 when there is none, -1 on corruption. */
+static int hex_start(hexstream *h, seg_reader *r, const char *prefix, size_t plen)
+{
+    h->r = r;
+    h->prefix = prefix;
+    h->plen = plen;
+    h->col = 0;
+    h->v = h->end = 0;
+    h->m = NULL;
+    return hex_next(h);
+}
+
 /* Position it at the term's entry: 1 when the segment holds the term, 0
  * when not (the bloom filter or the dictionary says so), -1 on corruption. */
 static int find_term(seg_reader *r, const char *term, size_t len, titer *it)
 {
-    if (r->info.terms == 0 || !seg_may_contain(r, term, len))
+    if (r->dict_terms == 0 || !seg_may_contain(r, term, len))
         return 0;
     uint32_t blk = 0;
     if (find_block(r, term, len, &blk) < 0 || titer_seek(it, r, blk) < 0)
@@ -1495,6 +1797,18 @@ static int find_term(seg_reader *r, const char *term, size_t len, titer *it)
 
 roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len)
 {
+    uint8_t packed[SEG_HEX_MAX_DIGITS / 2];
+    mcol *m = hex_term(r, term, len, packed);
+    if (m) {
+        int64_t v = hex_lookup(r, m, packed, term, len);
+        if (v == -1)
+            return NULL;
+        roaring_bitmap_t *bm = roaring_bitmap_create();
+        if (bm && v >= 0)
+            roaring_bitmap_add_many(bm, m->inv_start[v + 1] - m->inv_start[v],
+                                    m->inv_rows + m->inv_start[v]);
+        return bm;
+    }
     titer it;
     int found = find_term(r, term, len, &it);
     return found < 0 ? NULL : found ? titer_postings(&it) : roaring_bitmap_create();
@@ -1502,6 +1816,12 @@ roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len)
 
 int64_t seg_term_df(seg_reader *r, const char *term, size_t len)
 {
+    uint8_t packed[SEG_HEX_MAX_DIGITS / 2];
+    mcol *m = hex_term(r, term, len, packed);
+    if (m) {
+        int64_t v = hex_lookup(r, m, packed, term, len);
+        return v == -1 ? -1 : v < 0 ? 0 : (int64_t)(m->inv_start[v + 1] - m->inv_start[v]);
+    }
     titer it;
     int found = find_term(r, term, len, &it);
     return found < 0 ? -1 : found ? (int64_t)it.df : 0;
@@ -1509,26 +1829,44 @@ int64_t seg_term_df(seg_reader *r, const char *term, size_t len)
 
 int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, void *ud)
 {
-    if (r->info.terms == 0)
-        return 0;
-    uint32_t blk = 0;
-    if (find_block(r, prefix, plen, &blk) < 0)
+    /* two sorted streams merged: the term dictionary and the HEX columns */
+    hexstream hs;
+    int h = hex_start(&hs, r, prefix, plen);
+    if (h < 0)
         return -1;
-    titer it;
-    if (titer_seek(&it, r, blk) < 0)
-        return -1;
-    for (;;) {
-        int got = titer_next(&it);
-        if (got <= 0)
-            return got;
-        int c = seg_term_cmp(it.term, it.tlen < plen ? it.tlen : plen, prefix, plen);
-        if (c < 0)
-            continue;
-        if (c > 0)
-            return 0;
-        if (fn(ud, it.term, it.tlen, it.df))
-            return 0;
+    if (r->dict_terms) {
+        uint32_t blk = 0;
+        titer it;
+        if (find_block(r, prefix, plen, &blk) < 0 || titer_seek(&it, r, blk) < 0)
+            return -1;
+        for (;;) {
+            int got = titer_next(&it);
+            if (got < 0)
+                return -1;
+            if (got == 0)
+                break;
+            int c = seg_term_cmp(it.term, it.tlen < plen ? it.tlen : plen, prefix, plen);
+            if (c < 0)
+                continue;
+            if (c > 0)
+                break;
+            while (h == 1 && seg_term_cmp(hs.term, hs.tlen, it.term, it.tlen) < 0) {
+                if (fn(ud, hs.term, hs.tlen, hs.df))
+                    return 0;
+                if ((h = hex_next(&hs)) < 0)
+                    return -1;
+            }
+            if (fn(ud, it.term, it.tlen, it.df))
+                return 0;
+        }
     }
+    while (h == 1) {
+        if (fn(ud, hs.term, hs.tlen, hs.df))
+            return 0;
+        if ((h = hex_next(&hs)) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 int seg_bloom_test(const uint8_t *bits, uint64_t m, unsigned k, uint64_t h)
@@ -1582,7 +1920,10 @@ const uint32_t *seg_row_key_ranks(const seg_reader *r, uint32_t row)
 
 struct seg_tcur {
     titer it;
+    hexstream hs;
     int started;
+    int dict_has, hex_has; /* whether each stream has a current term */
+    int cur_hex;           /* the term returned is the HEX stream's */
 };
 
 seg_tcur *seg_tcur_new(seg_reader *r)
@@ -1599,22 +1940,40 @@ int seg_tcur_next(seg_tcur *c, const char **term, size_t *len, uint32_t *df)
     seg_reader *r = c->it.r;
     if (!c->started) {
         c->started = 1;
-        if (r->info.terms == 0)
-            return 0;
-        if (titer_seek(&c->it, r, 0) < 0)
+        if (r->dict_terms &&
+            (titer_seek(&c->it, r, 0) < 0 || (c->dict_has = titer_next(&c->it)) < 0))
             return -1;
+        if ((c->hex_has = hex_start(&c->hs, r, "", 0)) < 0)
+            return -1;
+    } else if (c->cur_hex) {
+        if ((c->hex_has = hex_next(&c->hs)) < 0)
+            return -1;
+    } else if (c->dict_has && (c->dict_has = titer_next(&c->it)) < 0) {
+        return -1;
     }
-    int got = titer_next(&c->it);
-    if (got == 1) {
+    if (!c->dict_has && !c->hex_has)
+        return 0;
+    c->cur_hex = c->hex_has &&
+                 (!c->dict_has || seg_term_cmp(c->hs.term, c->hs.tlen, c->it.term, c->it.tlen) < 0);
+    if (c->cur_hex) {
+        *term = c->hs.term;
+        *len = c->hs.tlen;
+        *df = c->hs.df;
+    } else {
         *term = c->it.term;
         *len = c->it.tlen;
         *df = c->it.df;
     }
-    return got;
+    return 1;
 }
 
 int seg_tcur_rows(seg_tcur *c, uint32_t *out)
 {
+    if (c->cur_hex) {
+        const mcol *m = c->hs.m;
+        memcpy(out, m->inv_rows + m->inv_start[c->hs.val], (size_t)c->hs.df * sizeof *out);
+        return 0;
+    }
     titer *it = &c->it;
     seg_reader *r = it->r;
     if (it->df <= SEG_INLINE_POSTINGS)

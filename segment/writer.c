@@ -488,6 +488,10 @@ typedef struct build {
     uint32_t *key_rank; /* meta key id -> position in sorted order */
     sref *keys_sorted;
     uint8_t *in_col; /* per kv: 1 when its value is in a meta column */
+    /* HEX columns: their keys and digits; their terms stay out of SEC_TERMS */
+    strata_str hex_key[SEG_MAX_META_COLUMNS];
+    uint8_t hex_digits[SEG_MAX_META_COLUMNS];
+    uint32_t nhex;
     char *err;
     size_t errlen;
 } build;
@@ -968,6 +972,53 @@ static void first_values(const seg_writer *w, uint32_t key, uint64_t *first)
  * docs/ARCHITECTURE.md): presence, then the values of the rows that have
  * one. Returns the kind, or 0 when the key does not make a column (too many
  * distinct strings) and -1 on OOM. */
+/* A HEX column's body (format.h): u8 digits, varint distinct values, the
+ * values sorted and packed, presence, one ordinal per row with a value.
+ * 0, or -1 on OOM. */
+static int encode_hex_column(const seg_writer *w, const uint64_t *first, uint64_t present,
+                             unsigned digits, int64_t *tmp, strbuf *out)
+{
+    seg_hexrow *hr = malloc((present ? present : 1) * sizeof *hr);
+    int64_t *has = malloc((w->n ? w->n : 1) * sizeof *has);
+    uint8_t packed[SEG_HEX_MAX_DIGITS / 2];
+    int rc = -1;
+    if (!hr || !has)
+        goto out;
+    size_t m = 0;
+    for (size_t i = 0; i < w->n; i++) {
+        has[i] = first[i] != UINT64_MAX;
+        if (has[i] && m < present) {
+            const wkv *kv = &w->kvs[first[i]];
+            hr[m++] = (seg_hexrow){seg_hex_parse(w->data.buf + kv->off, digits), (uint32_t)i};
+        }
+    }
+    seg_hexrow_sort(hr, m);
+    size_t nv = 0; /* ordinals by row into tmp (rows without a value keep theirs unused) */
+    for (size_t j = 0; j < m; j++) {
+        if (j && seg_hex_cmp(hr[j].v, hr[j - 1].v) != 0)
+            nv++;
+        tmp[hr[j].row] = (int64_t)nv;
+    }
+    put_u8(out, (uint8_t)digits);
+    put_varint(out, m ? nv + 1 : 0);
+    for (size_t j = 0; j < m; j++)
+        if (!j || seg_hex_cmp(hr[j].v, hr[j - 1].v) != 0) {
+            seg_hex_pack(hr[j].v, digits, packed);
+            sb_append(out, packed, (digits + 1) / 2);
+        }
+    intcol_encode(out, has, w->n);
+    m = 0;
+    for (size_t i = 0; i < w->n; i++)
+        if (has[i])
+            tmp[m++] = tmp[i];
+    intcol_encode(out, tmp, m);
+    rc = 0;
+out:
+    free(hr);
+    free(has);
+    return rc;
+}
+
 static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64_t present,
                               int64_t *tmp, strbuf *out)
 {
@@ -1044,16 +1095,23 @@ static int write_meta_columns(build *b)
     seg_mcand *cand = malloc((nkeys + 1) * sizeof *cand);
     uint64_t *first = scratch(w, SCR_META_FIRST, (w->n ? w->n : 1) * sizeof *first);
     int64_t *tmp = scratch(w, SCR_ROW_TMP, (w->n ? w->n : 1) * sizeof *tmp);
+    seg_hexcheck *hex = malloc((nkeys + 1) * sizeof *hex);
     strbuf cols = {0}, body = {0};
     int rc = -1;
-    if (!b->in_col || !stamp || !count || !cand || !first || !tmp) {
+    b->nhex = 0;
+    if (!b->in_col || !stamp || !count || !cand || !first || !tmp || !hex) {
         fail(b, "out of memory building meta columns");
         goto out;
     }
     memset(b->in_col, 0, w->nkv);
+    for (uint32_t k = 0; k < nkeys; k++) {
+        strata_str key = seg_writer_key(w, k);
+        seg_hex_init(&hex[k], key.ptr, key.len);
+    }
     for (size_t i = 0; i < w->n; i++) /* rows with a non-null value, per key */
         for (uint32_t k = 0; k < w->rows[i].kv_n; k++) {
             const wkv *kv = &w->kvs[w->rows[i].kv_off + k];
+            seg_hex_see(&hex[kv->key], i, kv->type, w->data.buf + kv->off, kv->len);
             if (kv->type != STRATA_VALUE_NULL && stamp[kv->key] != i + 1) {
                 stamp[kv->key] = (uint32_t)(i + 1);
                 count[kv->key]++;
@@ -1065,7 +1123,16 @@ static int write_meta_columns(build *b)
         uint32_t key = b->keys_sorted[cand[c].key].id;
         first_values(w, key, first);
         sb_reset(&body);
-        int kind = encode_meta_column(w, first, cand[c].rows, tmp, &body);
+        int kind;
+        if (hex[key].ok && hex[key].digits) {
+            kind = encode_hex_column(w, first, cand[c].rows, hex[key].digits, tmp, &body) < 0
+                       ? -1
+                       : (int)SEG_META_COL_HEX;
+            b->hex_key[b->nhex] = seg_writer_key(w, key);
+            b->hex_digits[b->nhex++] = hex[key].digits;
+        } else {
+            kind = encode_meta_column(w, first, cand[c].rows, tmp, &body);
+        }
         if (kind < 0 || body.oom) {
             fail(b, "out of memory building meta columns");
             goto out;
@@ -1090,6 +1157,7 @@ out:
     free(stamp);
     free(count);
     free(cand);
+    free(hex);
     sb_free(&cols);
     sb_free(&body);
     return rc;
@@ -1601,6 +1669,21 @@ static const seg_pent *pdup_find(const seg_ptab *t, uint64_t h, const uint32_t *
  * term) pairs; a row has ~20 terms, so 4 rows keep ~40-80 loads in flight. */
 #define ROW_PREFETCH_AHEAD 4
 
+/* Whether a term is held by a HEX column ("meta.KEY:" + its digits)
+ * rather than the term dictionary. */
+static int hex_term(const build *b, const char *t, size_t len)
+{
+    if (!b->nhex || len < 5 || memcmp(t, "meta.", 5) != 0)
+        return 0;
+    for (uint32_t i = 0; i < b->nhex; i++) {
+        size_t kl = b->hex_key[i].len;
+        if (len == 5 + kl + 1 + b->hex_digits[i] && t[5 + kl] == ':' &&
+            !memcmp(t + 5, b->hex_key[i].ptr, kl))
+            return 1;
+    }
+    return 0;
+}
+
 static int write_index(build *b, uint32_t nblocks)
 {
     seg_writer *w = b->w;
@@ -1674,6 +1757,8 @@ static int write_index(build *b, uint32_t nblocks)
         if (i + WRITE_PREFETCH_AHEAD / 2 < nterms)
             __builtin_prefetch(post + start[sorted[i + WRITE_PREFETCH_AHEAD / 2].id]);
         const sref *t = &sorted[i];
+        if (hex_term(b, t->s, t->len))
+            continue; /* its column holds it */
         uint32_t n = df[t->id];
         const uint32_t *rows = post + start[t->id];
         if (seg_termw_add(&tw, t->s, t->len, rows, n, postings->len, b->out, b->out->len - s,

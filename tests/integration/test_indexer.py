@@ -185,7 +185,8 @@ class IndexerTest(unittest.TestCase):
 
     def test_frequent_meta_keys_become_columns(self):
         """A sealed segment keeps frequent meta keys as typed columns (shown
-        by `strata inspect`) and gives every event's meta back as sent."""
+        by `strata inspect`; hex ids such as trace ids stored once, as their
+        column) and gives every event's meta back as sent."""
         s = self.start(cfg(compact="false"))
         logs = [{"msg": f"m{i}", "level": "INFO",
                  "meta": {"latency_ms": i * 7 - 50, "region": ["eu", "us"][i % 2],
@@ -199,9 +200,10 @@ class IndexerTest(unittest.TestCase):
         f = segment_files(s)[0]
         info = json.loads(subprocess.run([BIN, "inspect", "segment", f, "--json"],
                                          capture_output=True, text=True).stdout)
-        self.assertEqual(info["version"], 5)
+        self.assertEqual(info["version"], 6)
         self.assertEqual({c["key"]: (c["kind"], c["rows"]) for c in info["meta_columns"]},
-                         {"latency_ms": ("numbers", 64), "region": ("dictionary", 64)})
+                         {"latency_ms": ("numbers", 64), "region": ("dictionary", 64),
+                          "trace": ("hex ids", 64)})
         out = subprocess.run([BIN, "inspect", "segment", f, "--rows", "100"],
                              capture_output=True, text=True).stdout
         got = {json.loads(line)["msg"]: json.loads(line)["meta"] for line in out.splitlines()

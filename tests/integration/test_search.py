@@ -48,6 +48,10 @@ WORDS = ["Connection", "timeout", "payment", "declined", "user", "login", "faile
 SERVICES = ["payments", "auth", "cart-api", "search", "Edge-Proxy"]
 HOSTS = ["web01", "web02", "db-01"]
 LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+# trace ids: 16 hex digits on every event, so that sealed segments hold them
+# as a hex id column (segment format 6); drawn from a pool so that some repeat
+TRACES = [f"{random.Random(5).getrandbits(64) ^ (i * 0x9E3779B97F4A7C15 % 2**64):016x}"
+          for i in range(3000)]
 BASE_NS = (int(time.time()) - 3600) * 1_000_000_000
 
 
@@ -68,7 +72,7 @@ def make_corpus(rng, n, start_id=0):
         ev = {"ts": rfc3339(BASE_NS + stamps[i] * 1_000_000 + rng.randrange(1000)),
               "service": rng.choice(SERVICES), "host": rng.choice(HOSTS),
               "level": rng.choice(LEVELS), "msg": msg,
-              "meta": {"n": start_id + i}}
+              "meta": {"n": start_id + i, "trace_id": rng.choice(TRACES)}}
         if rng.random() < 0.7:
             ev["meta"]["latency_ms"] = rng.randrange(0, 1000)
         if rng.random() < 0.5:
@@ -107,8 +111,11 @@ def rand_query(rng, depth=0):
     if k == 6:
         return f"meta.latency_ms{rng.choice(['>', '<=', '>=', '<', '='])}{rng.randrange(1000)}"
     if k == 7:
+        t = rng.choice(TRACES)
         return rng.choice(["meta.user_id:*", "meta.note:*", "meta.user_id:u_7",
-                           'meta.note:"card timeout"', "meta.note:pay*"])
+                           'meta.note:"card timeout"', "meta.note:pay*", f"meta.trace_id:{t}",
+                           f"meta.trace_id:{t[:2]}*", f"meta.trace_id:{t[:1]}*", "meta.trace_id:*",
+                           f"meta.trace_id:{t} AND level>=warn"])
     if k == 8:
         return rng.choice(["/time/", "/d[a-z]+ed/", "/TIMEOUT/i", "/^Conn/", "/\\d+\\.\\d+/"])
     if k in (9, 10):

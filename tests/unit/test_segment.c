@@ -13,6 +13,8 @@
 #include <dirent.h>
 
 #include "build.h"
+#include "codec.h"
+#include "crc32c.h"
 #include "eliasfano.h"
 #include "format.h"
 #include "segment.h"
@@ -812,7 +814,7 @@ static void test_meta_columns(void **state)
     size_t len;
     uint8_t *buf = build(evs, n, 256, NULL, 0, &len);
     seg_reader *r = open_ok(buf, len, NULL);
-    assert_int_equal(seg_meta_column_count(r), 3);
+    assert_int_equal(seg_meta_column_count(r), 4); /* trace_id: hex ids, read through rows */
     static const struct {
         const char *key;
         uint32_t kind;
@@ -863,7 +865,7 @@ static void test_meta_columns(void **state)
     assert_int_equal(seg_writer_finish_mem(w, &mbuf, &mlen, err, sizeof err), 0);
     seg_writer_free(w);
     seg_reader *m = open_ok(mbuf, mlen, NULL);
-    assert_int_equal(seg_meta_column_count(m), 3);
+    assert_int_equal(seg_meta_column_count(m), 4);
     for (size_t i = 0; i < n; i++) {
         strata_event got;
         assert_int_equal(seg_row(m, (uint32_t)i, &got), 0);
@@ -1463,7 +1465,7 @@ static void test_merge_file_streams(void **state)
         rs[k] = open_ok(parts[k], plen[k], NULL);
     }
     assert_int_equal(seg_meta_column_count(rs[0]), 0);
-    assert_int_equal(seg_meta_column_count(rs[1]), 3);
+    assert_int_equal(seg_meta_column_count(rs[1]), 4);
     check_merge_file(rs, 3, 64, NULL, 0, "meta columns");
 
     /* a corrupt input is an error naming it, and leaves no file */
@@ -1491,6 +1493,266 @@ static void test_merge_file_streams(void **state)
     corpus_free(evs, NULL, n);
 }
 
+/* ---- hex id columns (format 6) ------------------------------------------------------------- */
+
+/* An event for the hex column test: trace_id (16 digits, from a pool so
+ * that some repeat), span (8 digits, 50 values), x (9 digits: an odd count)
+ * make HEX columns; "x:y" (a ':' in the key, its terms inside x's
+ * namespace), dup (two in some rows), caps (some capitals) and w (one
+ * value of another length) must not. */
+static void make_hex_event(tev *t, int64_t base, uint32_t i)
+{
+    memset(t, 0, sizeof *t);
+    strata_event_init(&t->ev);
+    t->ev.ingest_ts_ns = base + (int64_t)test_rnd_below(300) * 1000;
+    t->ev.event_ts_ns = t->ev.ingest_ts_ns;
+    t->ev.service = kstr(t, "svc", 3);
+    t->ev.host = kstr(t, "h", 1);
+    t->ev.msg = kstr(t, "hello", 5);
+    char v[64];
+    uint32_t n = 0;
+#define HEXKV(key, fmt, val)                                                                       \
+    do {                                                                                           \
+        int vn_ = snprintf(v, sizeof v, fmt, val);                                                 \
+        t->kv[n++] =                                                                               \
+            (strata_kv){kstr(t, key, strlen(key)), kstr(t, v, (size_t)vn_), STRATA_VALUE_STRING};  \
+    } while (0)
+    HEXKV("trace_id", "%016llx",
+          (unsigned long long)(test_rnd_below(1500) * 0x9E3779B97F4A7C15ull));
+    if (test_rnd_below(10) < 6)
+        HEXKV("span", "%08x", test_rnd_below(50) * 2654435761u);
+    if (test_rnd_below(2))
+        HEXKV("x", "%09llx", (unsigned long long)test_rnd() & 0xfffffffffull);
+    if (test_rnd_below(2))
+        HEXKV("x:y", "%08x", (unsigned)test_rnd());
+    if (test_rnd_below(2)) {
+        HEXKV("dup", "%08x", (unsigned)test_rnd());
+        if (i % 97 == 0)
+            HEXKV("dup", "%08x", (unsigned)test_rnd());
+    }
+    if (test_rnd_below(2))
+        HEXKV("caps", i % 89 ? "%08x" : "%08X", (unsigned)test_rnd() | 0xa0000000u);
+    HEXKV("w", i == 77 ? "%010llx" : "%012llx", (unsigned long long)test_rnd() & 0xffffffffffull);
+#undef HEXKV
+    for (uint32_t k = n; k > 1; k--) { /* shuffle */
+        uint32_t j = test_rnd_below(k);
+        strata_kv x = t->kv[k - 1];
+        t->kv[k - 1] = t->kv[j];
+        t->kv[j] = x;
+    }
+    t->ev.meta_count = n;
+    t->ev.meta = t->kv;
+}
+
+/* Whether segment r holds key as a HEX column. */
+static int is_hex_column(const seg_reader *r, const char *key)
+{
+    strata_str k;
+    uint32_t kind, present;
+    for (uint32_t i = 0; seg_meta_column_info(r, i, &k, &kind, &present); i++)
+        if (k.len == strlen(key) && !memcmp(k.ptr, key, k.len))
+            return kind == SEG_META_COL_HEX;
+    return 0;
+}
+
+/* Terms, rows, prefixes, the term cursor and rows of r against brute force. */
+static void check_hex_segment(seg_reader *r, tev **sorted, size_t n)
+{
+    brute b = {0};
+    for (size_t i = 0; i < n; i++) {
+        b.row = (uint32_t)i;
+        seg_event_terms(&sorted[i]->ev, brute_add, &b);
+        strata_event got;
+        assert_int_equal(seg_row(r, (uint32_t)i, &got), 0);
+        assert_event_eq(&sorted[i]->ev, &got);
+    }
+    assert_int_equal(seg_get_info(r)->terms, b.n);
+    for (size_t i = 0; i < b.n; i++) {
+        roaring_bitmap_t *got = seg_postings(r, b.terms[i].t, b.terms[i].n);
+        assert_non_null(got);
+        if (!roaring_bitmap_equals(got, b.terms[i].rows))
+            fail_msg("postings differ for %s", b.terms[i].t);
+        assert_int_equal(seg_term_df(r, b.terms[i].t, b.terms[i].n),
+                         roaring_bitmap_get_cardinality(b.terms[i].rows));
+        roaring_bitmap_free(got);
+    }
+    const char *absent[] = {"meta.trace_id:0000000000000001", "meta.trace_id:00000000",
+                            "meta.trace_id:ZZZZZZZZZZZZZZZZ", "meta.x:", "meta.span:zzzzzzzz"};
+    for (size_t i = 0; i < sizeof absent / sizeof *absent; i++) {
+        roaring_bitmap_t *got = seg_postings(r, absent[i], strlen(absent[i]));
+        assert_non_null(got);
+        assert_true(roaring_bitmap_is_empty(got));
+        roaring_bitmap_free(got);
+        assert_int_equal(seg_term_df(r, absent[i], strlen(absent[i])), 0);
+    }
+    char pfx[64];
+    snprintf(pfx, sizeof pfx, "meta.trace_id:%.*s", 15, b.terms[b.n / 2].t + 14);
+    const char *prefixes[] = {"",
+                              "meta.",
+                              "meta.x",
+                              "meta.x:",
+                              "meta.x:y",
+                              "meta.x:y:",
+                              "meta.x:a",
+                              "meta.x:0",
+                              "meta.trace_id:",
+                              "meta.trace_id:a",
+                              "meta.trace_id:9e",
+                              "meta.span:",
+                              "meta.w:",
+                              "meta.trace_id:g",
+                              "meta.trace_id:00000000000000000",
+                              pfx};
+    for (size_t p = 0; p < sizeof prefixes / sizeof *prefixes; p++) {
+        walk w = {&b, prefixes[p], strlen(prefixes[p]), 0, {0}, 0};
+        assert_int_equal(seg_terms(r, w.prefix, w.plen, on_term, &w), 0);
+        size_t want = 0;
+        for (size_t i = 0; i < b.n; i++)
+            want += b.terms[i].n >= w.plen && memcmp(b.terms[i].t, w.prefix, w.plen) == 0;
+        assert_int_equal(w.seen, want);
+    }
+    /* the cursor (what merges read): every term once, in order, its rows */
+    seg_tcur *c = seg_tcur_new(r);
+    assert_non_null(c);
+    walk w = {&b, "", 0, 0, {0}, 0};
+    const char *t;
+    size_t tl;
+    uint32_t df;
+    uint32_t *rows = malloc(n * sizeof *rows);
+    assert_non_null(rows);
+    while (seg_tcur_next(c, &t, &tl, &df) == 1) {
+        on_term(&w, t, tl, df);
+        assert_int_equal(seg_tcur_rows(c, rows), 0);
+        roaring_bitmap_t *bm = roaring_bitmap_of_ptr(df, rows);
+        size_t i = 0;
+        while (i < b.n && !(b.terms[i].n == tl && !memcmp(b.terms[i].t, t, tl)))
+            i++;
+        assert_true(i < b.n && roaring_bitmap_equals(bm, b.terms[i].rows));
+        roaring_bitmap_free(bm);
+    }
+    assert_int_equal(w.seen, b.n);
+    seg_tcur_free(c);
+    free(rows);
+    free_brute(&b);
+}
+
+/* Make section id's checksum, the table's and the trailer's right again
+ * after its bytes were changed. */
+static void reseal(uint8_t *buf, size_t len, uint32_t id)
+{
+    uint8_t *tr = buf + len - SEG_TRAILER_BYTES;
+    uint64_t toff = load_u64(tr + SEG_TR_TABLE_OFF);
+    uint32_t nsec = load_u32(tr + SEG_TR_NSECTIONS);
+    for (uint32_t i = 0; i < nsec; i++) {
+        uint8_t *e = buf + toff + (size_t)i * SEG_TABLE_ENTRY_BYTES;
+        if (load_u32(e) == id)
+            store_u32(e + 4, crc32c(0, buf + load_u64(e + 8), load_u64(e + 16)));
+    }
+    store_u32(tr + SEG_TR_TABLE_CRC, crc32c(0, buf + toff, (size_t)nsec * SEG_TABLE_ENTRY_BYTES));
+    store_u32(tr + SEG_TR_CRC, crc32c(0, tr, SEG_TR_CRC));
+}
+
+/* Offset, within a SEC_META_COLUMNS section, of the first HEX column's
+ * packed values (0 when there is none). */
+static size_t hex_values_at(const uint8_t *p, size_t len)
+{
+    cursor c = cursor_make(p, len);
+    uint64_t ncols = get_varint(&c);
+    for (uint64_t i = 0; i < ncols && !c.bad; i++) {
+        get_varint(&c); /* key */
+        uint8_t kind = get_u8(&c);
+        get_varint(&c); /* present */
+        uint64_t blen = get_varint(&c);
+        if (kind == SEG_META_COL_HEX) {
+            get_u8(&c); /* digits */
+            get_varint(&c);
+            return c.bad ? 0 : (size_t)(c.p - p);
+        }
+        c.p += blen;
+    }
+    return 0;
+}
+
+/* Keys whose every value is lowercase hex of one length become HEX
+ * columns (their terms held by the column, not the term dictionary): rows
+ * read back bit-exact, every term and prefix answers as brute force says,
+ * the cursor merges both sources in order, and a merge of parts (in memory
+ * and streamed) is the segment of their union, byte for byte. Other keys
+ * stay as they were. */
+static void test_hex_columns(void **state)
+{
+    (void)state;
+    const size_t n = 2000;
+    test_rnd_seed(20261127);
+    tev *evs = calloc(n, sizeof *evs);
+    tev **sorted = calloc(n, sizeof *sorted);
+    assert_non_null(evs);
+    assert_non_null(sorted);
+    for (size_t i = 0; i < n; i++) {
+        make_hex_event(&evs[i], 1750000000000000000ll, (uint32_t)i);
+        sorted[i] = &evs[i];
+    }
+    qsort(sorted, n, sizeof *sorted, cmp_tev);
+    size_t len;
+    uint8_t *buf = build(evs, n, 128, NULL, 0, &len);
+    seg_reader *r = open_ok(buf, len, NULL);
+    assert_int_equal(seg_get_info(r)->version, SEG_VERSION_HEX_COLUMNS);
+    assert_true(is_hex_column(r, "trace_id"));
+    assert_true(is_hex_column(r, "span"));
+    assert_true(is_hex_column(r, "x"));
+    const char *not_hex[] = {"x:y", "dup", "caps", "w"};
+    for (size_t k = 0; k < sizeof not_hex / sizeof *not_hex; k++)
+        assert_false(is_hex_column(r, not_hex[k]));
+    const seg_column *col;
+    assert_int_equal(seg_meta_column(r, "trace_id", 8, &col), 0); /* read through rows */
+    check_hex_segment(r, sorted, n);
+    /* three parts merged: the union's bytes, in memory and streamed */
+    size_t cut[4] = {0, 600, 1100, n};
+    uint8_t *parts[3];
+    size_t plen[3];
+    seg_reader *rs[3];
+    for (int k = 0; k < 3; k++) {
+        parts[k] = build(evs + cut[k], cut[k + 1] - cut[k], 128, NULL, 0, &plen[k]);
+        rs[k] = open_ok(parts[k], plen[k], NULL);
+    }
+    seg_writer_opts o = {.tenant = "acme", .block_events = 128};
+    seg_writer *w = seg_writer_new(&o);
+    char err[256];
+    assert_int_equal(seg_merge(rs, 3, w, err, sizeof err), 0);
+    uint8_t *merged;
+    size_t mlen;
+    assert_int_equal(seg_writer_finish_mem(w, &merged, &mlen, err, sizeof err), 0);
+    seg_writer_free(w);
+    assert_int_equal(mlen, len);
+    assert_memory_equal(merged, buf, len);
+    check_merge_file(rs, 3, 128, NULL, 0, "hex columns");
+    for (int k = 0; k < 3; k++) {
+        seg_close(rs[k]);
+        free(parts[k]);
+    }
+    free(merged);
+    seg_close(r);
+    /* values out of order (checksums made right again, as a hostile file
+     * would) are refused when the column is first read */
+    size_t clen, at = section_of(buf, len, SEC_META_COLUMNS, &clen);
+    size_t vat = hex_values_at(buf + at, clen);
+    assert_true(vat > 0);
+    uint8_t tmp[8];
+    memcpy(tmp, buf + at + vat, 8);
+    memcpy(buf + at + vat, buf + at + vat + 8, 8);
+    memcpy(buf + at + vat + 8, tmp, 8);
+    reseal(buf, len, SEC_META_COLUMNS);
+    r = open_ok(buf, len, NULL);
+    strata_event got;
+    assert_int_equal(seg_row(r, 0, &got), -1);
+    assert_non_null(strstr(seg_error(r), "out of order"));
+    /* a lookup of a present value (0 is in the pool) fails the same way */
+    assert_null(seg_postings(r, "meta.trace_id:0000000000000000", 30));
+    seg_close(r);
+    free(buf);
+    corpus_free(evs, sorted, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1514,6 +1776,7 @@ int main(void)
         cmocka_unit_test(test_bloom_positions_as_defined),
         cmocka_unit_test(test_eliasfano_codec),
         cmocka_unit_test(test_postings_encoding_choice),
+        cmocka_unit_test(test_hex_columns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

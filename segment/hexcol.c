@@ -1,0 +1,107 @@
+/*
+ * segment/hexcol.c - the pieces of HEX meta columns (format.h) shared by
+ * the writer, the merge and the reader: which keys qualify, and how a value
+ * of hex digits is parsed, packed two digits a byte and printed back.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "build.h"
+#include "format.h"
+#include "segment.h"
+#include "tokenize.h"
+
+/* "meta." + key + ":" + the longest token must fit a term, else terms.c
+ * indexes nothing of the key and a column must not claim its namespace. */
+static int key_indexed(size_t klen)
+{
+    return 5 + klen + 1 + TOK_MAX_BYTES <= SEG_MAX_TERM;
+}
+
+void seg_hex_init(seg_hexcheck *h, const char *key, size_t klen)
+{
+    h->ok = key_indexed(klen) && !memchr(key, ':', klen);
+    h->digits = 0;
+    h->last = 0;
+}
+
+/* 0-15 for a lowercase hex digit, -1 for anything else. */
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+void seg_hex_see(seg_hexcheck *h, uint64_t row, uint8_t type, const char *v, size_t len)
+{
+    if (!h->ok)
+        return;
+    if (type != STRATA_VALUE_STRING || h->last == row + 1 || len < SEG_HEX_MIN_DIGITS ||
+        len > SEG_HEX_MAX_DIGITS || (h->digits && len != h->digits)) {
+        h->ok = 0;
+        return;
+    }
+    for (size_t i = 0; i < len; i++)
+        if (hex_digit(v[i]) < 0) {
+            h->ok = 0;
+            return;
+        }
+    h->digits = (uint8_t)len;
+    h->last = row + 1;
+}
+
+seg_hex128 seg_hex_parse(const char *v, size_t n)
+{
+    seg_hex128 x = {0, 0};
+    for (size_t i = 0; i < n; i++) {
+        int d = hex_digit(v[i]);
+        x.hi = x.hi << 4 | x.lo >> 60;
+        x.lo = x.lo << 4 | (uint64_t)(d < 0 ? 0 : d);
+    }
+    return x;
+}
+
+int seg_hex_cmp(seg_hex128 a, seg_hex128 b)
+{
+    if (a.hi != b.hi)
+        return a.hi < b.hi ? -1 : 1;
+    return (a.lo > b.lo) - (a.lo < b.lo);
+}
+
+static int cmp_hexrow(const void *x, const void *y)
+{
+    const seg_hexrow *a = x, *b = y;
+    int c = seg_hex_cmp(a->v, b->v);
+    return c ? c : (a->row > b->row) - (a->row < b->row);
+}
+
+void seg_hexrow_sort(seg_hexrow *a, size_t n)
+{
+    qsort(a, n, sizeof *a, cmp_hexrow);
+}
+
+/* Digit i (0: the first) of a value of n digits. */
+static unsigned digit_at(seg_hex128 v, size_t n, size_t i)
+{
+    size_t shift = 4 * (n - 1 - i);
+    uint64_t w = shift >= 64 ? v.hi >> (shift - 64) : v.lo >> shift;
+    return (unsigned)(w & 15);
+}
+
+void seg_hex_pack(seg_hex128 v, size_t n, uint8_t *out)
+{
+    for (size_t i = 0; i < n; i += 2) {
+        unsigned hi = digit_at(v, n, i), lo = i + 1 < n ? digit_at(v, n, i + 1) : 0;
+        out[i / 2] = (uint8_t)(hi << 4 | lo);
+    }
+}
+
+void seg_hex_unpack(const uint8_t *p, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++)
+        out[i] = digits[i % 2 ? p[i / 2] & 15 : p[i / 2] >> 4];
+}
