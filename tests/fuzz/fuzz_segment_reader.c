@@ -22,6 +22,30 @@ static int count_term(void *ud, const char *t, size_t n, uint32_t df)
     return ++*(int *)ud >= FUZZ_MAX_TERMS;
 }
 
+/* Terms of a prefix walk kept to be looked up after it (a lookup may
+ * replace the term chunk a walk is reading). */
+#define FUZZ_KEEP_TERMS 8
+#define FUZZ_KEEP_BYTES 1100
+typedef struct kept {
+    char t[FUZZ_KEEP_TERMS][FUZZ_KEEP_BYTES];
+    size_t n[FUZZ_KEEP_TERMS];
+    int k;
+} kept;
+
+static int keep_term(void *ud, const char *t, size_t n, uint32_t df)
+{
+    (void)df;
+    kept *kp = ud;
+    if (kp->k >= FUZZ_KEEP_TERMS)
+        return 1;
+    if (n < FUZZ_KEEP_BYTES) {
+        for (size_t i = 0; i < n; i++)
+            kp->t[kp->k][i] = t[i];
+        kp->n[kp->k++] = n;
+    }
+    return kp->k >= FUZZ_KEEP_TERMS;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -72,6 +96,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     int seen = 0;
     seg_terms(r, "", 0, count_term, &seen);
+    /* meta terms (version 6: hex id columns hold theirs), then lookups of them */
+    static kept kp;
+    kp.k = 0;
+    seg_terms(r, "meta.", 5, keep_term, &kp);
+    seg_terms(r, "meta.trace_id:a", 15, keep_term, &kp);
+    for (int i = 0; i < kp.k; i++) {
+        roaring_bitmap_t *bm = seg_postings(r, kp.t[i], kp.n[i]);
+        if (bm)
+            roaring_bitmap_free(bm);
+        seg_term_df(r, kp.t[i], kp.n[i]);
+    }
     seg_close(r);
     return 0;
 }

@@ -448,6 +448,24 @@ class AggregateTest(unittest.TestCase):
             self.assertEqual({b["group"]["service"]: b["value"] for b in r["buckets"]},
                              {svc: len({e["host"] for e in events if e["service"] == svc})
                               for svc in SERVICES})
+            # trace ids: a hex id column in the sealed segments (values read
+            # back through the rows), plain terms in the head
+            st, text, _ = s.request("POST", "/v1/aggregate", body=json.dumps(
+                {"group_by": "service", "metric": "count_distinct",
+                 "field": "meta.trace_id"}).encode())
+            r = json.loads(text)
+            self.assertEqual({b["group"]["service"]: b["value"] for b in r["buckets"]},
+                             {svc: len({e["meta"]["trace_id"] for e in events
+                                        if e["service"] == svc}) for svc in SERVICES})
+            st, text, _ = s.request("POST", "/v1/aggregate", body=json.dumps(
+                {"query": "level:error", "group_by": "meta.trace_id"}).encode())
+            r = json.loads(text)
+            want = {}
+            for e in events:
+                if e["level"] == "ERROR":
+                    want[e["meta"]["trace_id"]] = want.get(e["meta"]["trace_id"], 0) + 1
+            self.assertEqual({b["group"]["meta.trace_id"]: b["value"] for b in r["buckets"]},
+                             want)
             st, text, _ = s.request("POST", "/v1/aggregate", body=json.dumps(
                 {"metric": "p50", "field": "meta.latency_ms"}).encode())
             r = json.loads(text)

@@ -1119,16 +1119,17 @@ static void test_reads_version_1(void **state)
     seg_close(r);
 }
 
-/* Every fuzz seed, one per format version (1 to 5; 5 with Elias-Fano
- * postings and the streamed term chunks), is still indexed as its rows
+/* Every fuzz seed, one per format version (1 to 6; 5 with Elias-Fano
+ * postings and the streamed term chunks, 6 with a hex id column), is still indexed as its rows
  * say: the terms of each row read back, gathered by brute force, are the
  * segment's terms, with the same rows. This reads each version's term
  * chunks and inline lists. */
 static void test_every_version_indexes_its_rows(void **state)
 {
     (void)state;
-    static const char *const seeds[] = {"hdfs_40", "gen_corpus_30_v2", "gen_corpus_30_v3",
-                                        "gen_corpus_60_v4", "gen_corpus_120_v5"};
+    static const char *const seeds[] = {"hdfs_40",           "gen_corpus_30_v2",
+                                        "gen_corpus_30_v3",  "gen_corpus_60_v4",
+                                        "gen_corpus_120_v5", "gen_corpus_120_v6"};
     const char *src = getenv("STRATA_SOURCE_DIR");
     for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
         char path[4096], err[256];
@@ -1731,6 +1732,41 @@ static void test_hex_columns(void **state)
         free(parts[k]);
     }
     free(merged);
+    /* parts whose ids differ in length: the union makes no hex column, so
+     * the merge writes their terms (read from the parts' columns) into the
+     * term dictionary, still the union's bytes */
+    for (size_t i = 1500; i < n; i++) {
+        tev *t = &evs[i];
+        for (uint32_t k = 0; k < t->ev.meta_count; k++)
+            if (t->kv[k].key.len == 8 && !memcmp(t->kv[k].key.ptr, "trace_id", 8))
+                t->kv[k].value = kstr(t, "0123456789abcdef0123", 20);
+    }
+    qsort(sorted, n, sizeof *sorted, cmp_tev);
+    size_t ulen;
+    uint8_t *uni = build(evs, n, 128, NULL, 0, &ulen);
+    seg_reader *u = open_ok(uni, ulen, NULL);
+    assert_false(is_hex_column(u, "trace_id"));
+    check_hex_segment(u, sorted, n);
+    for (int k = 0; k < 2; k++) {
+        size_t from = k ? 1500 : 0, to = k ? n : 1500;
+        parts[k] = build(evs + from, to - from, 128, NULL, 0, &plen[k]);
+        rs[k] = open_ok(parts[k], plen[k], NULL);
+    }
+    assert_true(is_hex_column(rs[0], "trace_id") && is_hex_column(rs[1], "trace_id"));
+    w = seg_writer_new(&o);
+    assert_int_equal(seg_merge(rs, 2, w, err, sizeof err), 0);
+    assert_int_equal(seg_writer_finish_mem(w, &merged, &mlen, err, sizeof err), 0);
+    seg_writer_free(w);
+    assert_int_equal(mlen, ulen);
+    assert_memory_equal(merged, uni, ulen);
+    check_merge_file(rs, 2, 128, NULL, 0, "hex ids of two lengths");
+    for (int k = 0; k < 2; k++) {
+        seg_close(rs[k]);
+        free(parts[k]);
+    }
+    free(merged);
+    seg_close(u);
+    free(uni);
     seg_close(r);
     /* values out of order (checksums made right again, as a hostile file
      * would) are refused when the column is first read */
