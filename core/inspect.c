@@ -49,9 +49,10 @@ typedef struct report {
 /* How `strata inspect` names a meta column kind (segment/format.h). */
 static const char *kind_name(uint32_t kind)
 {
-    return kind == SEG_META_COL_NUMBER ? "numbers"
-           : kind == SEG_META_COL_HEX  ? "hex ids"
-                                       : "dictionary";
+    return kind == SEG_META_COL_NUMBER  ? "numbers"
+           : kind == SEG_META_COL_HEX   ? "hex ids"
+           : kind == SEG_META_COL_TERMS ? "dictionary of terms"
+                                        : "dictionary";
 }
 
 static void fmt_time(int64_t ns, char *buf, size_t cap)

@@ -114,15 +114,16 @@ typedef struct seg_mcand {
 size_t seg_meta_col_pick(const uint64_t *count, const uint32_t *rank, uint32_t nkeys, uint64_t rows,
                          seg_mcand *out);
 
-/* ---- hex id columns (segment/hexcol.c) ---------------------------------------- */
+/* ---- columns that hold their terms (segment/colterms.c) ------------------------ */
 
-/* Whether one key's values can make a HEX column (format.h), decided kv by
- * kv over the whole segment the same way by the writer and the merge, so
- * that both choose the same columns. */
+/* Whether one key's values can make a HEX column, or a dictionary column
+ * that holds its terms (format.h), decided kv by kv over the whole segment
+ * the same way by the writer and the merge, so that both choose the same. */
 typedef struct seg_hexcheck {
-    uint8_t ok;     /* still eligible */
+    uint8_t ok;     /* still eligible for HEX */
+    uint8_t single; /* every kv a string, at most one per row, the key fit for terms */
     uint8_t digits; /* the values' length (0: none seen yet) */
-    uint64_t last;  /* the row of the last value seen + 1 (two in a row: not eligible) */
+    uint64_t last;  /* the row of the last value seen + 1 (two in a row: neither) */
 } seg_hexcheck;
 /* Start the check for key (its bytes): not eligible when the key holds ':'
  * or is too long for its values to be indexed. */
@@ -149,6 +150,11 @@ void seg_hexrow_sort(seg_hexrow *a, size_t n);
 void seg_hex_pack(seg_hex128 v, size_t n, uint8_t *out);
 /* The n digits of a packed value into out (n bytes, not terminated). */
 void seg_hex_unpack(const uint8_t *p, size_t n, char *out);
+/* Whether a meta value tokenizes to exactly one token, itself. */
+int seg_value_is_term(const char *v, size_t n);
+/* Whether a service or host name is its own term: lowercase, at most a
+ * token long (the empty name, which has no term, also qualifies). */
+int seg_name_is_term(const char *v, size_t n);
 
 /* ---- rollup ----------------------------------------------------------------- */
 
@@ -220,7 +226,11 @@ typedef struct seg_tail {
     int64_t min_ingest, max_ingest, min_event, max_event;
     uint32_t dict_id, nblocks;
     uint64_t file_base; /* file offset of out's first byte: 0 when out is the whole file */
+    uint16_t flags;     /* SEG_FLAG_* */
 } seg_tail;
+/* SEG_FLAG_SERVICE_TERMS / SEG_FLAG_HOST_TERMS when every name of n in
+ * order is its own term (format.h). */
+unsigned seg_names_flag(const sref *names, size_t n, unsigned flag);
 
 /* The 16-byte file header. */
 void seg_put_header(strbuf *out);

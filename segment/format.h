@@ -24,9 +24,10 @@
  * postings entry be an Elias-Fano list (SEG_POSTINGS_EF): about a quarter
  * smaller than the varints or roaring arrays it replaces; and it lays each
  * term chunk out as streams (SEG_VERSION_TERM_STREAMS below). Version 6
- * adds hex id columns (SEG_META_COL_HEX below). Readers still read
- * versions 1 to 5. */
-#define SEG_VERSION 6
+ * adds hex id columns (SEG_META_COL_HEX below). Version 7 lets the service
+ * and host columns and dictionary meta columns hold their terms too
+ * (SEG_VERSION_COLUMN_TERMS below). Readers still read versions 1 to 6. */
+#define SEG_VERSION 7
 #define SEG_MIN_VERSION 1
 #define SEG_HEADER_BYTES 16
 #define SEG_TABLE_ENTRY_BYTES 24
@@ -192,6 +193,23 @@ enum {
  * another's) and is short enough to be indexed (seg_meta_key_indexed). */
 #define SEG_VERSION_HEX_COLUMNS 6
 #define SEG_META_COL_HEX 3u
+/* From version 7 a column whose every value is one term of its namespace,
+ * exactly as the value reads, holds those terms: the service column the
+ * "service:" terms when every service name is its own term (lowercase, at
+ * most a token's length), the host column the "host:" terms likewise (trailer
+ * flags SEG_FLAG_SERVICE_TERMS, SEG_FLAG_HOST_TERMS), and a dictionary meta
+ * column of kind SEG_META_COL_TERMS its "meta.KEY:" terms when every kv of
+ * the key is a string, at most one per row, that tokenizes to exactly
+ * itself (user ids, region names). As for HEX columns the terms leave
+ * SEC_TERMS: a host or a user id was in the column's dictionary and again in
+ * the term dictionary with its rows (gen_corpus: about 3 bytes per event
+ * each). The readers find the rows through the column, inverted once. An
+ * empty value is no term (the tokenizer yields none). */
+#define SEG_VERSION_COLUMN_TERMS 7
+#define SEG_META_COL_TERMS 4u
+#define SEG_FLAG_SERVICE_TERMS 1u
+#define SEG_FLAG_HOST_TERMS 2u
+
 /* 128 bits: W3C trace ids and UUIDs without dashes; longer hex (sha256)
  * stays a string. */
 #define SEG_HEX_MAX_DIGITS 32u

@@ -318,6 +318,8 @@ typedef struct mcolb {
     uint64_t present;
     int kind; /* SEG_META_COL_NUMBER, SEG_META_COL_DICT, SEG_META_COL_HEX, or 0: not a column */
     uint8_t digits;   /* HEX: digits per value */
+    uint8_t single;   /* every kv of the key a string, one a row at most (colterms.c) */
+    uint8_t terms;    /* DICT: holds its key's terms (written as SEG_META_COL_TERMS) */
     seg_hexrow *hexr; /* HEX, pass 2: every row's value and output row */
     seg_hex128 *hexv; /* HEX: the distinct values, sorted */
     uint32_t *ord;    /* HEX: per output row, its value's ordinal */
@@ -446,6 +448,8 @@ static int write_columns(merge *m)
     fo_section(&m->f, SEC_EVENT_TS, b[C_EVENT].buf, b[C_EVENT].len);
     fo_section(&m->f, SEC_LEVEL, b[C_LEVEL].buf, b[C_LEVEL].len);
     fo_section(&m->f, SEC_FLAGS, b[C_FLAGS].buf, b[C_FLAGS].len);
+    m->tail.flags = (uint16_t)(seg_names_flag(m->svc.sorted, m->svc.t.n, SEG_FLAG_SERVICE_TERMS) |
+                               seg_names_flag(m->host.sorted, m->host.t.n, SEG_FLAG_HOST_TERMS));
     put_union(m, SEC_SERVICE_DICT, &m->svc);
     fo_section(&m->f, SEC_SERVICE, b[C_SVC].buf, b[C_SVC].len);
     put_union(m, SEC_HOST_DICT, &m->host);
@@ -647,6 +651,7 @@ static int write_meta_columns(merge *m)
                     : hex[col->key].ok && hex[col->key].digits ? (int)SEG_META_COL_HEX
                                                                : (int)SEG_META_COL_DICT;
         col->digits = hex[col->key].digits;
+        col->single = hex[col->key].single;
         dicts |= col->kind == SEG_META_COL_DICT;
         hexes |= col->kind == SEG_META_COL_HEX;
         m->key_col[col->key] = (uint8_t)(c + 1);
@@ -696,6 +701,9 @@ static int write_meta_columns(merge *m)
         col->vrank = malloc((col->vals.n + 1) * sizeof *col->vrank);
         col->sorted = col->vrank ? seg_sort_strtab(&col->vals, col->vrank) : NULL;
         oom = !col->sorted;
+        col->terms = col->single; /* the writer's rule: every value a term of itself */
+        for (size_t j = 0; !oom && col->terms && j < col->vals.n; j++)
+            col->terms = (uint8_t)seg_value_is_term(col->sorted[j].s, col->sorted[j].len);
     }
     if (oom) {
         mfail(m, "out of memory building meta columns");
@@ -741,13 +749,14 @@ static int write_meta_columns(merge *m)
             }
         }
         put_varint(out, col->key);
-        put_u8(out, (uint8_t)col->kind);
+        put_u8(out, (uint8_t)(col->terms ? SEG_META_COL_TERMS : (unsigned)col->kind));
         put_varint(out, col->present);
         put_varint(out, col->has.len + dict.len + col->val.len);
-        if (col->kind == SEG_META_COL_HEX) /* its values before presence */
+        int first = col->kind == SEG_META_COL_HEX || col->terms; /* values before presence */
+        if (first)
             sb_append(out, dict.buf, dict.len);
         sb_append(out, col->has.buf, col->has.len);
-        if (col->kind != SEG_META_COL_HEX)
+        if (!first)
             sb_append(out, dict.buf, dict.len);
         sb_append(out, col->val.buf, col->val.len);
         oom |= col->has.oom || col->val.oom || dict.oom;
@@ -976,19 +985,23 @@ static int same_entry(tout *t, const seg_pent *e)
     return !memcmp(t->cmp.buf, t->entry.buf, e->len);
 }
 
-/* Whether a term is held by one of the output's HEX columns ("meta.KEY:" +
- * its digits) rather than the term dictionary. */
-static int hex_term(const merge *m, const char *t, size_t len)
+/* Whether a term is held by one of the output's columns rather than the
+ * term dictionary (the writer's column_term). */
+static int column_term(const merge *m, const char *t, size_t len)
 {
+    if ((m->tail.flags & SEG_FLAG_SERVICE_TERMS) && len >= 8 && !memcmp(t, "service:", 8))
+        return 1;
+    if ((m->tail.flags & SEG_FLAG_HOST_TERMS) && len >= 5 && !memcmp(t, "host:", 5))
+        return 1;
     if (len < 5 || memcmp(t, "meta.", 5) != 0)
         return 0;
     for (uint32_t c = 0; c < m->ncols; c++) {
         const mcolb *col = &m->cols[c];
-        if (col->kind != SEG_META_COL_HEX)
+        if (col->kind != SEG_META_COL_HEX && !col->terms)
             continue;
         const sref *k = &m->keys.sorted[col->key];
-        if (len == 5 + k->len + 1 + col->digits && t[5 + k->len] == ':' &&
-            !memcmp(t + 5, k->s, k->len))
+        if (len > 5 + k->len && t[5 + k->len] == ':' && !memcmp(t + 5, k->s, k->len) &&
+            (col->terms || len == 5 + k->len + 1 + col->digits))
             return 1;
     }
     return 0;
@@ -1053,8 +1066,8 @@ static int put_term(merge *m, tout *t, const char *term, size_t len, const uint3
                     uint32_t n)
 {
     t->nterms++;
-    /* a HEX column's term is held by its column: filters only */
-    if (!hex_term(m, term, len) && put_entry(m, t, term, len, rows, n) < 0)
+    /* a term a column holds: filters only */
+    if (!column_term(m, term, len) && put_entry(m, t, term, len, rows, n) < 0)
         return -1;
     return put_pairs(m, t, term, len, rows, n);
 }

@@ -26,6 +26,7 @@
 #include "segment.h"
 #include "segment_int.h"
 #include "strtab.h"
+#include "tokenize.h"
 #include "build.h"
 
 const ZSTD_DDict *seg_dicts_find(const seg_dicts *s, uint32_t id);
@@ -76,15 +77,29 @@ typedef struct mcol {
     strata_str *values;
     char *arena;
     /* HEX (version 6): digits per value, the sorted packed values (in the
-     * file), where presence starts in the body, and the inverse of id, from
-     * the first term lookup: rows of value v are inv_rows[inv_start[v] ..
-     * inv_start[v + 1]) */
+     * file) and where presence starts in the body */
     uint8_t digits;
     uint32_t nhex;
     const uint8_t *hex;
     size_t hex_end;
-    uint32_t *inv_start, *inv_rows;
+    /* TERMS (version 7): a dictionary (first in the body) holding its
+     * key's terms; reported as SEG_META_COL_DICT */
+    uint8_t terms;
+    uint32_t nterms;
 } mcol;
+
+/* A namespace of terms a column holds (format.h): "service:" or "host:"
+ * (version 7, flagged in the trailer) or "meta.KEY:" of a HEX or TERMS
+ * meta column. Its terms are the column's distinct values (an empty one is
+ * no term); the rows of value v, once inverted on first use, are
+ * inv_rows[inv_start[v] .. inv_start[v + 1]). */
+enum { CNS_SERVICE, CNS_HOST, CNS_META };
+typedef struct cns {
+    uint8_t src;
+    uint8_t checked; /* values found in strictly ascending order */
+    mcol *m;         /* CNS_META */
+    uint32_t *inv_start, *inv_rows;
+} cns;
 
 struct seg_reader {
     const uint8_t *base;
@@ -121,13 +136,16 @@ struct seg_reader {
     mcol *mcols;
     uint32_t nmcols;
     uint64_t dict_terms; /* terms in SEC_TERMS (info.terms adds those of HEX columns) */
-    uint32_t hex_order[SEG_MAX_META_COLUMNS]; /* HEX columns by their namespace, ascending */
-    uint32_t nhexcols;
+    uint16_t tflags;     /* trailer flags (version 7: SEG_FLAG_*) */
+    cns cns[SEG_MAX_META_COLUMNS + 2]; /* namespaces columns hold, ascending */
+    uint32_t ncns;
     uint8_t *key_col; /* per meta key rank: its column, or KEY_NO_COLUMN (NULL without columns) */
     int mcols_state;  /* 0 not decoded yet, 1 decoded, -1 corrupt */
     dblock blk;
     char err[256];
 };
+
+static void setup_cns(seg_reader *r);
 
 static void *fail_null(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -288,6 +306,11 @@ static int load_table(seg_reader *r)
     r->info.max_event_ns = (int64_t)load_u64(tr + SEG_TR_MAX_EVENT);
     r->info.dict_id = load_u32(tr + SEG_TR_DICT_ID);
     r->info.blocks = load_u32(tr + SEG_TR_NBLOCKS);
+    if (hv >= SEG_VERSION_COLUMN_TERMS) {
+        r->tflags = load_u16(tr + SEG_TR_FLAGS);
+        if (r->tflags & ~(SEG_FLAG_SERVICE_TERMS | SEG_FLAG_HOST_TERMS))
+            return set_err(r, "segment trailer: unknown flags 0x%x", r->tflags);
+    }
     return 0;
 }
 
@@ -403,39 +426,24 @@ static int load_hex_column(seg_reader *r, mcol *m)
     m->nhex = (uint32_t)nv;
     m->hex = c.p;
     m->hex_end = (size_t)(c.p - m->body) + (size_t)nv * ((digits + 1) / 2);
-    r->info.terms += nv;
     return 0;
 }
 
-/* "meta.KEY:" of column m compared with that of column o (the namespace
- * order of their terms). */
-static int cmp_namespace(const seg_reader *r, const mcol *m, const mcol *o)
+/* A TERMS column (version 7): its dictionary comes first in the body, so
+ * the count of its terms is read without decoding the column. Same rule on
+ * the key as for HEX. */
+static int load_terms_column(seg_reader *r, mcol *m)
 {
-    strata_str a = r->keys[m->key], b = r->keys[o->key];
-    size_t n = a.len < b.len ? a.len : b.len;
-    int c = memcmp(a.ptr, b.ptr, n);
-    if (c)
-        return c;
-    /* one key is a prefix of the other: ':' against the longer key's next byte */
-    if (a.len == b.len)
-        return 0;
-    return a.len < b.len ? ':' - (unsigned char)b.ptr[n] : (unsigned char)a.ptr[n] - ':';
-}
-
-/* r->hex_order: the HEX columns by namespace (insertion sort: at most 16). */
-static void sort_hex_columns(seg_reader *r)
-{
-    r->nhexcols = 0;
-    for (uint32_t i = 0; i < r->nmcols; i++) {
-        if (r->mcols[i].pub.kind != SEG_META_COL_HEX)
-            continue;
-        uint32_t j = r->nhexcols++;
-        while (j > 0 && cmp_namespace(r, &r->mcols[r->hex_order[j - 1]], &r->mcols[i]) > 0) {
-            r->hex_order[j] = r->hex_order[j - 1];
-            j--;
-        }
-        r->hex_order[j] = i;
-    }
+    cursor c = cursor_make(m->body, m->body_len);
+    uint64_t nv = get_varint(&c);
+    strata_str key = r->keys[m->key];
+    if (c.bad || nv > m->pub.present || (nv == 0) != (m->pub.present == 0) ||
+        memchr(key.ptr, ':', key.len) || 5 + key.len + 1 + TOK_MAX_BYTES > SEG_MAX_TERM)
+        return set_err(r, "segment terms column malformed");
+    m->terms = 1;
+    m->nterms = (uint32_t)nv;
+    m->pub.kind = SEG_META_COL_DICT;
+    return 0;
 }
 
 /* Locate the meta columns (SEC_META_COLUMNS, format version 4): their
@@ -462,21 +470,21 @@ static int load_meta_columns(seg_reader *r)
         uint64_t key = get_varint(&c), kind = get_u8(&c), present = get_varint(&c);
         m->body = get_bytes(&c, sec->len, &m->body_len);
         int hex = kind == SEG_META_COL_HEX && r->info.version >= SEG_VERSION_HEX_COLUMNS;
+        int terms = kind == SEG_META_COL_TERMS && r->info.version >= SEG_VERSION_COLUMN_TERMS;
         if (c.bad || key >= r->n_keys || r->key_col[key] != KEY_NO_COLUMN ||
-            (kind != SEG_META_COL_NUMBER && kind != SEG_META_COL_DICT && !hex) ||
+            (kind != SEG_META_COL_NUMBER && kind != SEG_META_COL_DICT && !hex && !terms) ||
             present > r->info.events)
             return set_err(r, "segment meta column %u malformed", i);
         m->key = (uint32_t)key;
         m->pub.kind = (uint32_t)kind;
         m->pub.present = (uint32_t)present;
         r->key_col[key] = (uint8_t)i;
-        if (hex && load_hex_column(r, m) < 0)
+        if ((hex && load_hex_column(r, m) < 0) || (terms && load_terms_column(r, m) < 0))
             return -1;
     }
     if (cursor_left(&c) != 0)
         return set_err(r, "segment meta columns: trailing bytes");
     r->nmcols = (uint32_t)n;
-    sort_hex_columns(r);
     return 0;
 }
 
@@ -499,6 +507,12 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
                     return set_err(r, "segment hex column: bad padding");
         c = cursor_make(m->body + m->hex_end, m->body_len - m->hex_end);
     }
+    if (m->terms) { /* its dictionary first */
+        int rc = fcdict_decode(&c, SEG_MAX_DICT_ENTRIES, 0, &m->values, &m->pub.nvalues, &m->arena);
+        if (rc < 0 || m->pub.nvalues != m->nterms)
+            return rc == -2 ? set_err(r, "out of memory")
+                            : set_err(r, "segment meta column dictionary malformed");
+    }
     m->has = malloc(n);
     if (!m->has || intcol_decode(&c, tmp, r->info.events) < 0)
         return m->has ? set_err(r, "segment meta column malformed") : set_err(r, "out of memory");
@@ -511,7 +525,7 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
     }
     if (present != m->pub.present)
         return set_err(r, "segment meta column: presence count mismatch");
-    if (m->pub.kind == SEG_META_COL_DICT) {
+    if (m->pub.kind == SEG_META_COL_DICT && !m->terms) {
         int rc = fcdict_decode(&c, SEG_MAX_DICT_ENTRIES, 0, &m->values, &m->pub.nvalues, &m->arena);
         if (rc < 0)
             return rc == -2 ? set_err(r, "out of memory")
@@ -591,7 +605,7 @@ int seg_meta_column_info(const seg_reader *r, uint32_t i, strata_str *key, uint3
     if (i >= r->nmcols)
         return 0;
     *key = r->keys[r->mcols[i].key];
-    *kind = r->mcols[i].pub.kind;
+    *kind = r->mcols[i].terms ? SEG_META_COL_TERMS : r->mcols[i].pub.kind;
     *present = r->mcols[i].pub.present;
     return 1;
 }
@@ -794,6 +808,7 @@ static seg_reader *open_common(seg_reader *r, char *err, size_t errlen)
     if (load_table(r) < 0 || load_columns(r) < 0 || load_meta_columns(r) < 0 ||
         load_rollup(r) < 0 || load_blocks(r) < 0 || load_index(r) < 0)
         goto bad;
+    setup_cns(r);
     const section *t = &r->sec[SEC_TENANT];
     r->tenant = malloc(t->len + 1);
     if (!r->tenant) {
@@ -896,8 +911,10 @@ void seg_close(seg_reader *r)
         free(r->mcols[i].id);
         free(r->mcols[i].values);
         free(r->mcols[i].arena);
-        free(r->mcols[i].inv_start);
-        free(r->mcols[i].inv_rows);
+    }
+    for (uint32_t i = 0; i < r->ncns; i++) {
+        free(r->cns[i].inv_start);
+        free(r->cns[i].inv_rows);
     }
     free(r->mcols);
     free(r->key_col);
@@ -990,7 +1007,7 @@ static int meta_from_columns(seg_reader *r, uint32_t k, uint32_t rows)
             used[c] = 1;
             b->from_col[j] = 1;
             if (!m->has[row] || (m->num && b->kv[j].type != STRATA_VALUE_INT) ||
-                (m->digits && b->kv[j].type != STRATA_VALUE_STRING))
+                ((m->digits || m->terms) && b->kv[j].type != STRATA_VALUE_STRING))
                 return set_err(r, "segment block %u: row %u disagrees with meta column %u", k, row,
                                c);
         }
@@ -1572,9 +1589,9 @@ static roaring_bitmap_t *titer_postings(titer *it)
     return bm;
 }
 
-/* ---- HEX columns as terms (format.h, version 6) -------------------------------------- */
+/* ---- terms held by columns (format.h, versions 6 and 7) ---------------------------------- */
 
-/* Bytes of one packed value of column m. */
+/* Bytes of one packed value of HEX column m. */
 static size_t hex_bytes(const mcol *m)
 {
     return (m->digits + 1u) / 2u;
@@ -1589,53 +1606,131 @@ static int all_hex(const char *d, size_t n)
     return 1;
 }
 
-/* Length of column m's namespace, "meta." + key + ":". */
-static size_t hex_ns_len(const seg_reader *r, const mcol *m)
+/* Write c's namespace ("service:", "host:", "meta.KEY:") into out (room
+ * for SEG_MAX_TERM, which the writer's rules guarantee); its length. */
+static size_t cns_ns(const seg_reader *r, const cns *c, char *out)
 {
-    return 5 + r->keys[m->key].len + 1;
-}
-
-/* Write column m's namespace into out (room for SEG_MAX_TERM). */
-static void hex_ns(const seg_reader *r, const mcol *m, char *out)
-{
-    strata_str k = r->keys[m->key];
+    if (c->src != CNS_META) {
+        const char *ns = c->src == CNS_SERVICE ? "service:" : "host:";
+        size_t n = strlen(ns);
+        memcpy(out, ns, n);
+        return n;
+    }
+    strata_str k = r->keys[c->m->key];
     memcpy(out, "meta.", 5);
     memcpy(out + 5, k.ptr, k.len);
     out[5 + k.len] = ':';
+    return 5 + k.len + 1;
 }
 
-/* The HEX column that holds term (its namespace, then exactly its number
- * of digits), with the value packed into packed; NULL when no column does
- * (the term, if anywhere, is in the term dictionary). */
-static mcol *hex_term(seg_reader *r, const char *term, size_t len, uint8_t *packed)
+/* How many values c has (an empty one included). */
+static uint32_t cns_count(const seg_reader *r, const cns *c)
 {
-    if (!r->nhexcols || len < 5 || memcmp(term, "meta.", 5) != 0)
-        return NULL;
-    for (uint32_t i = 0; i < r->nhexcols; i++) {
-        mcol *m = &r->mcols[r->hex_order[i]];
-        strata_str k = r->keys[m->key];
-        if (len != 5 + k.len + 1 + m->digits || term[5 + k.len] != ':' ||
-            memcmp(term + 5, k.ptr, k.len) != 0)
-            continue;
-        const char *d = term + 5 + k.len + 1;
-        if (!all_hex(d, m->digits))
-            return NULL;
-        seg_hex_pack(seg_hex_parse(d, m->digits), m->digits, packed);
-        return m;
-    }
-    return NULL;
+    if (c->src == CNS_SERVICE)
+        return r->n_svc;
+    if (c->src == CNS_HOST)
+        return r->n_host;
+    return c->m->digits ? c->m->nhex : c->m->nterms;
 }
 
-/* The first value of m whose first n digits are >= d (upper: > d). */
-static uint32_t hex_bound(const mcol *m, const char *d, size_t n, int upper)
+/* Value v of c (HEX values printed into buf, SEG_HEX_MAX_DIGITS bytes);
+ * only after cns_ready. */
+static strata_str cns_value(const seg_reader *r, const cns *c, uint32_t v, char *buf)
+{
+    if (c->src == CNS_SERVICE)
+        return r->svc_dict[v];
+    if (c->src == CNS_HOST)
+        return r->host_dict[v];
+    const mcol *m = c->m;
+    if (!m->digits)
+        return m->values[v];
+    seg_hex_unpack(m->hex + (size_t)v * hex_bytes(m), m->digits, buf);
+    return (strata_str){buf, m->digits};
+}
+
+/* Make c's values readable (a meta column decoded, HEX order checked
+ * there) and check once that they ascend strictly: lookups binary-search
+ * them. 0, or -1 on corruption. */
+static int cns_ready(seg_reader *r, cns *c)
+{
+    if (c->checked)
+        return 0;
+    if (c->src == CNS_META && decode_meta_columns(r) < 0)
+        return -1;
+    if (c->src != CNS_META || !c->m->digits) {
+        char a[SEG_HEX_MAX_DIGITS], b[SEG_HEX_MAX_DIGITS];
+        for (uint32_t v = 1; v < cns_count(r, c); v++) {
+            strata_str x = cns_value(r, c, v - 1, a), y = cns_value(r, c, v, b);
+            if (seg_term_cmp(x.ptr, x.len, y.ptr, y.len) >= 0)
+                return set_err(r, "segment column values out of order");
+        }
+    }
+    c->checked = 1;
+    return 0;
+}
+
+/* Rows of every value of c (inv_start, inv_rows), built from the column
+ * on first use and kept: a counting sort of the rows by their value. 0,
+ * or -1 (a value no row has is corruption: its term would have no rows). */
+static int cns_invert(seg_reader *r, cns *c)
+{
+    if (c->inv_start)
+        return 0;
+    if (cns_ready(r, c) < 0)
+        return -1;
+    const uint32_t *ids = c->src == CNS_SERVICE ? r->service
+                          : c->src == CNS_HOST  ? r->host
+                                                : c->m->id;
+    const uint8_t *has = c->src == CNS_META ? c->m->has : NULL;
+    uint32_t nv = cns_count(r, c);
+    uint64_t present = c->src == CNS_META ? c->m->pub.present : r->info.events;
+    uint32_t *st = calloc((size_t)nv + 1, sizeof *st);
+    uint32_t *rows = malloc((present ? present : 1) * sizeof *rows);
+    if (!st || !rows) {
+        free(st);
+        free(rows);
+        return set_err(r, "out of memory");
+    }
+    for (uint64_t row = 0; row < r->info.events; row++)
+        if (!has || has[row])
+            st[ids[row] + 1]++;
+    for (uint32_t v = 0; v < nv; v++) {
+        if (!st[v + 1]) {
+            free(st);
+            free(rows);
+            return set_err(r, "segment column: value %u has no row", v);
+        }
+        st[v + 1] += st[v];
+    }
+    for (uint64_t row = 0; row < r->info.events; row++) /* st[v]: next slot of v */
+        if (!has || has[row])
+            rows[st[ids[row]]++] = (uint32_t)row;
+    for (uint32_t v = nv; v > 0; v--) /* back to starts */
+        st[v] = st[v - 1];
+    st[0] = 0;
+    c->inv_start = st;
+    c->inv_rows = rows;
+    return 0;
+}
+
+/* The value in term's place of column namespace c compared with (p, n):
+ * the first n bytes (digits) of the value, a value shorter than n before. */
+static int cns_cmp(const seg_reader *r, const cns *c, uint32_t v, const char *p, size_t n)
 {
     char buf[SEG_HEX_MAX_DIGITS];
-    uint32_t lo = 0, hi = m->nhex;
+    strata_str x = cns_value(r, c, v, buf);
+    int k = memcmp(x.ptr, p, x.len < n ? x.len : n);
+    return k ? k : x.len < n ? -1 : 0;
+}
+
+/* The first value of c whose first n bytes are >= p (upper: > p). */
+static uint32_t cns_bound(const seg_reader *r, const cns *c, const char *p, size_t n, int upper)
+{
+    uint32_t lo = 0, hi = cns_count(r, c);
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        seg_hex_unpack(m->hex + (size_t)mid * hex_bytes(m), n, buf);
-        int c = memcmp(buf, d, n);
-        if (c < 0 || (upper && c == 0))
+        int k = cns_cmp(r, c, mid, p, n);
+        if (k < 0 || (upper && k == 0))
             lo = mid + 1;
         else
             hi = mid;
@@ -1643,136 +1738,160 @@ static uint32_t hex_bound(const mcol *m, const char *d, size_t n, int upper)
     return lo;
 }
 
-/* Rows of every value of m (inv_start, inv_rows), built from the column on
- * first use and kept: a counting sort of the rows by their value. 0, or -1
- * (a value that no row has is corruption: its term would have no rows). */
-static int hex_invert(seg_reader *r, mcol *m)
+/* The column namespace holding term (its namespace, then a value of the
+ * column's shape), with *v the rest's place: its value, or UINT32_MAX when
+ * the column lacks it. NULL when no column holds the term (if anywhere, it
+ * is in the term dictionary); on corruption NULL with *v = 0. */
+static cns *cns_term(seg_reader *r, const char *term, size_t len, uint32_t *v)
 {
-    if (m->inv_start)
-        return 0;
-    if (decode_meta_columns(r) < 0)
-        return -1;
-    uint32_t *st = calloc((size_t)m->nhex + 1, sizeof *st);
-    uint32_t *rows = malloc((m->pub.present ? m->pub.present : 1) * sizeof *rows);
-    if (!st || !rows) {
-        free(st);
-        free(rows);
-        return set_err(r, "out of memory");
-    }
-    for (uint64_t row = 0; row < r->info.events; row++)
-        if (m->has[row])
-            st[m->id[row] + 1]++;
-    for (uint32_t v = 0; v < m->nhex; v++) {
-        if (!st[v + 1]) {
-            free(st);
-            free(rows);
-            return set_err(r, "segment hex column: value %u has no row", v);
+    *v = UINT32_MAX;
+    for (uint32_t i = 0; i < r->ncns; i++) {
+        cns *c = &r->cns[i];
+        char ns[SEG_MAX_TERM];
+        size_t nl = cns_ns(r, c, ns);
+        if (len < nl || memcmp(term, ns, nl) != 0)
+            continue;
+        const char *d = term + nl;
+        size_t n = len - nl;
+        if (c->src == CNS_META && c->m->digits && (n != c->m->digits || !all_hex(d, n)))
+            return NULL; /* another key's term, or none */
+        if (n == 0 || !seg_may_contain(r, term, len))
+            return c;
+        if (cns_ready(r, c) < 0) {
+            *v = 0;
+            return NULL;
         }
-        st[v + 1] += st[v];
+        uint32_t at = cns_bound(r, c, d, n, 0);
+        if (at < cns_count(r, c) && cns_cmp(r, c, at, d, n) == 0) {
+            char buf[SEG_HEX_MAX_DIGITS];
+            if (cns_value(r, c, at, buf).len == n)
+                *v = at;
+        }
+        return c;
     }
-    for (uint64_t row = 0; row < r->info.events; row++) /* st[v]: next slot of v */
-        if (m->has[row])
-            rows[st[m->id[row]]++] = (uint32_t)row;
-    for (uint32_t v = m->nhex; v > 0; v--) /* back to starts */
-        st[v] = st[v - 1];
-    st[0] = 0;
-    m->inv_start = st;
-    m->inv_rows = rows;
-    return 0;
+    return NULL;
 }
 
-/* Term lookup in a HEX column: the value's ordinal, -2 when absent, -1 on
- * corruption. */
-static int64_t hex_lookup(seg_reader *r, mcol *m, const uint8_t *packed, const char *term,
-                          size_t len)
-{
-    if (!seg_may_contain(r, term, len))
-        return -2;
-    size_t vb = hex_bytes(m);
-    uint32_t lo = 0, hi = m->nhex;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(m->hex + (size_t)mid * vb, packed, vb);
-        if (c == 0)
-            return hex_invert(r, m) < 0 ? -1 : (int64_t)mid;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return -2;
-}
-
-/* The terms of the HEX columns under a prefix, in term order: columns by
- * namespace, values ascending within one. */
-typedef struct hexstream {
+/* The terms the columns hold under a prefix, in term order: namespaces
+ * ascending, values ascending within one (the empty value skipped). */
+typedef struct cstream {
     seg_reader *r;
     const char *prefix;
     size_t plen;
-    uint32_t col;    /* position in r->hex_order */
-    uint32_t v, end; /* values left in the current column */
+    uint32_t at;     /* position in r->cns */
+    uint32_t v, end; /* values left in the current namespace */
     char term[SEG_MAX_TERM];
     size_t tlen;
     uint32_t df;
-    uint32_t val;  /* the current term's value */
-    const mcol *m; /* and column */
-} hexstream;
+    uint32_t val; /* the current term's value */
+    const cns *c; /* and namespace */
+} cstream;
 
-/* The values of column m under the stream's prefix: [*lo, *hi). */
-static void hex_range(const hexstream *h, const mcol *m, uint32_t *lo, uint32_t *hi)
+/* The values of c under the stream's prefix: [*lo, *hi). 0 or -1. */
+static int cs_range(cstream *h, cns *c, uint32_t *lo, uint32_t *hi)
 {
     char ns[SEG_MAX_TERM];
-    size_t nl = hex_ns_len(h->r, m);
-    hex_ns(h->r, m, ns);
+    size_t nl = cns_ns(h->r, c, ns);
     *lo = *hi = 0;
     if (h->plen <= nl) {
         if (!memcmp(h->prefix, ns, h->plen))
-            *hi = m->nhex;
-        return;
+            *hi = cns_count(h->r, c);
+        return *hi && cns_invert(h->r, c) < 0 ? -1 : 0;
     }
     const char *d = h->prefix + nl;
     size_t n = h->plen - nl;
-    if (memcmp(h->prefix, ns, nl) != 0 || n > m->digits || !all_hex(d, n))
-        return;
-    *lo = hex_bound(m, d, n, 0);
-    *hi = hex_bound(m, d, n, 1);
+    if (memcmp(h->prefix, ns, nl) != 0)
+        return 0;
+    if (cns_invert(h->r, c) < 0)
+        return -1;
+    *lo = cns_bound(h->r, c, d, n, 0);
+    *hi = cns_bound(h->r, c, d, n, 1);
+    return 0;
 }
 
 /* Step to the next term: 1, 0 at the end, -1 on corruption. */
-static int hex_next(hexstream *h)
+static int cs_next(cstream *h)
 {
     seg_reader *r = h->r;
-    while (h->v >= h->end) {
-        if (h->m)
-            h->col++;
-        if (h->col >= r->nhexcols)
-            return 0;
-        h->m = &r->mcols[r->hex_order[h->col]];
-        hex_range(h, h->m, &h->v, &h->end);
-        if (h->v < h->end && hex_invert(r, &r->mcols[r->hex_order[h->col]]) < 0)
-            return -1;
+    char buf[SEG_HEX_MAX_DIGITS];
+    for (;;) {
+        while (h->v >= h->end) {
+            if (h->c)
+                h->at++;
+            if (h->at >= r->ncns)
+                return 0;
+            h->c = &r->cns[h->at];
+            if (cs_range(h, &r->cns[h->at], &h->v, &h->end) < 0)
+                return -1;
+        }
+        strata_str x = cns_value(r, h->c, h->v, buf);
+        h->val = h->v++;
+        if (!x.len)
+            continue; /* an empty name is no term */
+        size_t nl = cns_ns(r, h->c, h->term);
+        memcpy(h->term + nl, x.ptr, x.len);
+        h->tlen = nl + x.len;
+        h->df = h->c->inv_start[h->val + 1] - h->c->inv_start[h->val];
+        return 1;
     }
-    const mcol *m = h->m;
-    size_t nl = hex_ns_len(r, m);
-    hex_ns(r, m, h->term);
-    seg_hex_unpack(m->hex + (size_t)h->v * hex_bytes(m), m->digits, h->term + nl);
-    h->tlen = nl + m->digits;
-    h->df = m->inv_start[h->v + 1] - m->inv_start[h->v];
-    h->val = h->v++;
-    return 1;
 }
 
-/* Start a stream over the HEX terms under prefix (kept by pointer) and
- * step to its first term: 1, 0 when there is none, -1 on corruption. */
-static int hex_start(hexstream *h, seg_reader *r, const char *prefix, size_t plen)
+/* Start a stream over the column-held terms under prefix (kept by
+ * pointer) and step to its first term: 1, 0 when there is none, -1 on
+ * corruption. */
+static int cs_start(cstream *h, seg_reader *r, const char *prefix, size_t plen)
 {
     h->r = r;
     h->prefix = prefix;
     h->plen = plen;
-    h->col = 0;
+    h->at = 0;
     h->v = h->end = 0;
-    h->m = NULL;
-    return hex_next(h);
+    h->c = NULL;
+    return cs_next(h);
+}
+
+/* Namespace a's string before b's. */
+static int cns_before(const seg_reader *r, const cns *a, const cns *b)
+{
+    char x[SEG_MAX_TERM], y[SEG_MAX_TERM];
+    size_t xl = cns_ns(r, a, x), yl = cns_ns(r, b, y);
+    return seg_term_cmp(x, xl, y, yl) < 0;
+}
+
+/* r->cns: the namespaces columns hold, ascending (the writer's rules make
+ * none a prefix of another, so their terms never interleave); their terms
+ * count among the segment's. */
+static void setup_cns(seg_reader *r)
+{
+    cns all[SEG_MAX_META_COLUMNS + 2];
+    uint32_t n = 0;
+    if (r->tflags & SEG_FLAG_SERVICE_TERMS)
+        all[n++] = (cns){.src = CNS_SERVICE};
+    if (r->tflags & SEG_FLAG_HOST_TERMS)
+        all[n++] = (cns){.src = CNS_HOST};
+    for (uint32_t i = 0; i < r->nmcols; i++)
+        if (r->mcols[i].digits || r->mcols[i].terms)
+            all[n++] = (cns){.src = CNS_META, .m = &r->mcols[i]};
+    for (uint32_t i = 0; i < n; i++) { /* insertion sort: at most 18 */
+        uint32_t j = i;
+        cns x = all[i];
+        while (j > 0 && cns_before(r, &x, &all[j - 1])) {
+            all[j] = all[j - 1];
+            j--;
+        }
+        all[j] = x;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        r->cns[i] = all[i];
+        uint32_t k = cns_count(r, &all[i]);
+        /* an empty service or host name (sorted first) is no term */
+        if (all[i].src == CNS_SERVICE && k && !r->svc_dict[0].len)
+            k--;
+        if (all[i].src == CNS_HOST && k && !r->host_dict[0].len)
+            k--;
+        r->info.terms += k;
+    }
+    r->ncns = n;
 }
 
 /* Position it at the term's entry: 1 when the segment holds the term, 0
@@ -1797,16 +1916,17 @@ static int find_term(seg_reader *r, const char *term, size_t len, titer *it)
 
 roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len)
 {
-    uint8_t packed[SEG_HEX_MAX_DIGITS / 2];
-    mcol *m = hex_term(r, term, len, packed);
-    if (m) {
-        int64_t v = hex_lookup(r, m, packed, term, len);
-        if (v == -1)
+    uint32_t v;
+    cns *c = cns_term(r, term, len, &v);
+    if (!c && v == 0)
+        return NULL;
+    if (c && v != UINT32_MAX) { /* a column holds it (else the dictionary may) */
+        if (cns_invert(r, c) < 0)
             return NULL;
         roaring_bitmap_t *bm = roaring_bitmap_create();
-        if (bm && v >= 0)
-            roaring_bitmap_add_many(bm, m->inv_start[v + 1] - m->inv_start[v],
-                                    m->inv_rows + m->inv_start[v]);
+        if (bm)
+            roaring_bitmap_add_many(bm, c->inv_start[v + 1] - c->inv_start[v],
+                                    c->inv_rows + c->inv_start[v]);
         return bm;
     }
     titer it;
@@ -1816,12 +1936,12 @@ roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len)
 
 int64_t seg_term_df(seg_reader *r, const char *term, size_t len)
 {
-    uint8_t packed[SEG_HEX_MAX_DIGITS / 2];
-    mcol *m = hex_term(r, term, len, packed);
-    if (m) {
-        int64_t v = hex_lookup(r, m, packed, term, len);
-        return v == -1 ? -1 : v < 0 ? 0 : (int64_t)(m->inv_start[v + 1] - m->inv_start[v]);
-    }
+    uint32_t v;
+    cns *c = cns_term(r, term, len, &v);
+    if (!c && v == 0)
+        return -1;
+    if (c && v != UINT32_MAX)
+        return cns_invert(r, c) < 0 ? -1 : (int64_t)(c->inv_start[v + 1] - c->inv_start[v]);
     titer it;
     int found = find_term(r, term, len, &it);
     return found < 0 ? -1 : found ? (int64_t)it.df : 0;
@@ -1829,9 +1949,9 @@ int64_t seg_term_df(seg_reader *r, const char *term, size_t len)
 
 int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, void *ud)
 {
-    /* two sorted streams merged: the term dictionary and the HEX columns */
-    hexstream hs;
-    int h = hex_start(&hs, r, prefix, plen);
+    /* two sorted streams merged: the term dictionary and the columns' terms */
+    cstream hs;
+    int h = cs_start(&hs, r, prefix, plen);
     if (h < 0)
         return -1;
     if (r->dict_terms) {
@@ -1853,7 +1973,7 @@ int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, vo
             while (h == 1 && seg_term_cmp(hs.term, hs.tlen, it.term, it.tlen) < 0) {
                 if (fn(ud, hs.term, hs.tlen, hs.df))
                     return 0;
-                if ((h = hex_next(&hs)) < 0)
+                if ((h = cs_next(&hs)) < 0)
                     return -1;
             }
             if (fn(ud, it.term, it.tlen, it.df))
@@ -1863,7 +1983,7 @@ int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, vo
     while (h == 1) {
         if (fn(ud, hs.term, hs.tlen, hs.df))
             return 0;
-        if ((h = hex_next(&hs)) < 0)
+        if ((h = cs_next(&hs)) < 0)
             return -1;
     }
     return 0;
@@ -1920,7 +2040,7 @@ const uint32_t *seg_row_key_ranks(const seg_reader *r, uint32_t row)
 
 struct seg_tcur {
     titer it;
-    hexstream hs;
+    cstream hs;
     int started;
     int dict_has, hex_has; /* whether each stream has a current term */
     int cur_hex;           /* the term returned is the HEX stream's */
@@ -1943,10 +2063,10 @@ int seg_tcur_next(seg_tcur *c, const char **term, size_t *len, uint32_t *df)
         if (r->dict_terms &&
             (titer_seek(&c->it, r, 0) < 0 || (c->dict_has = titer_next(&c->it)) < 0))
             return -1;
-        if ((c->hex_has = hex_start(&c->hs, r, "", 0)) < 0)
+        if ((c->hex_has = cs_start(&c->hs, r, "", 0)) < 0)
             return -1;
     } else if (c->cur_hex) {
-        if ((c->hex_has = hex_next(&c->hs)) < 0)
+        if ((c->hex_has = cs_next(&c->hs)) < 0)
             return -1;
     } else if (c->dict_has && (c->dict_has = titer_next(&c->it)) < 0) {
         return -1;
@@ -1970,8 +2090,8 @@ int seg_tcur_next(seg_tcur *c, const char **term, size_t *len, uint32_t *df)
 int seg_tcur_rows(seg_tcur *c, uint32_t *out)
 {
     if (c->cur_hex) {
-        const mcol *m = c->hs.m;
-        memcpy(out, m->inv_rows + m->inv_start[c->hs.val], (size_t)c->hs.df * sizeof *out);
+        const cns *n = c->hs.c;
+        memcpy(out, n->inv_rows + n->inv_start[c->hs.val], (size_t)c->hs.df * sizeof *out);
         return 0;
     }
     titer *it = &c->it;

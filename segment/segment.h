@@ -224,7 +224,8 @@ typedef struct seg_column {
  * the segment's columns on first use. */
 int seg_meta_column(seg_reader *r, const char *key, size_t len, const seg_column **out);
 /* The segment's meta columns by position (for `strata inspect`): how many,
- * and the key and kind of column i (0 past the end). */
+ * and the key and kind of column i as stored (SEG_META_COL_TERMS too, which
+ * seg_meta_column gives as a dictionary), 0 past the end. */
 uint32_t seg_meta_column_count(const seg_reader *r);
 int seg_meta_column_info(const seg_reader *r, uint32_t i, strata_str *key, uint32_t *kind,
                          uint32_t *present);

@@ -488,10 +488,13 @@ typedef struct build {
     uint32_t *key_rank; /* meta key id -> position in sorted order */
     sref *keys_sorted;
     uint8_t *in_col; /* per kv: 1 when its value is in a meta column */
-    /* HEX columns: their keys and digits; their terms stay out of SEC_TERMS */
+    /* meta columns that hold their terms (HEX, TERMS): their keys; HEX
+     * digits (0 for TERMS). Their terms stay out of SEC_TERMS, and so do
+     * those of service and host when flags say so (SEG_FLAG_*). */
     strata_str hex_key[SEG_MAX_META_COLUMNS];
     uint8_t hex_digits[SEG_MAX_META_COLUMNS];
     uint32_t nhex;
+    uint16_t flags;
     char *err;
     size_t errlen;
 } build;
@@ -898,6 +901,14 @@ static int write_rollup(build *b, const uint32_t *srank)
     return 0;
 }
 
+unsigned seg_names_flag(const sref *names, size_t n, unsigned flag)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!seg_name_is_term(names[i].s, names[i].len))
+            return 0;
+    return flag;
+}
+
 static int write_columns(build *b)
 {
     seg_writer *w = b->w;
@@ -923,6 +934,8 @@ static int write_columns(build *b)
     seg_put_dict(b->out, hs, w->hosts.n);
     sec_end(b, SEC_HOST_DICT, s);
     put_col(b, SEC_HOST, tmp, hrank, col_host);
+    b->flags = (uint16_t)(seg_names_flag(ss, w->services.n, SEG_FLAG_SERVICE_TERMS) |
+                          seg_names_flag(hs, w->hosts.n, SEG_FLAG_HOST_TERMS));
     rc = write_rollup(b, srank);
 out:
     free(srank);
@@ -1020,7 +1033,7 @@ out:
 }
 
 static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64_t present,
-                              int64_t *tmp, strbuf *out)
+                              int single, int64_t *tmp, strbuf *out)
 {
     /* numbers, in tmp, while every value is a canonical integer */
     int numeric = 1;
@@ -1062,6 +1075,14 @@ static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64
         for (size_t j = 0; j < m; j++)
             tmp[j] = rank[tmp[j]];
     }
+    /* a dictionary of single-token values holds its key's terms (format.h),
+     * and its dictionary comes first */
+    for (size_t j = 0; !numeric && single && j < vals.n; j++)
+        single = seg_value_is_term(sorted[j].s, sorted[j].len);
+    if (!numeric && single) {
+        kind = (int)SEG_META_COL_TERMS;
+        seg_put_dict(out, sorted, vals.n);
+    }
     /* presence: 0/1 per row (frames of all-1 cost 3 bytes per 128 rows) */
     int64_t *has = malloc((w->n ? w->n : 1) * sizeof *has);
     if (!has) {
@@ -1072,7 +1093,7 @@ static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64
         has[i] = first[i] != UINT64_MAX;
     intcol_encode(out, has, w->n);
     free(has);
-    if (!numeric)
+    if (kind == (int)SEG_META_COL_DICT)
         seg_put_dict(out, sorted, vals.n);
     intcol_encode(out, tmp, m);
 out:
@@ -1131,7 +1152,11 @@ static int write_meta_columns(build *b)
             b->hex_key[b->nhex] = seg_writer_key(w, key);
             b->hex_digits[b->nhex++] = hex[key].digits;
         } else {
-            kind = encode_meta_column(w, first, cand[c].rows, tmp, &body);
+            kind = encode_meta_column(w, first, cand[c].rows, hex[key].single, tmp, &body);
+            if (kind == (int)SEG_META_COL_TERMS) {
+                b->hex_key[b->nhex] = seg_writer_key(w, key);
+                b->hex_digits[b->nhex++] = 0;
+            }
         }
         if (kind < 0 || body.oom) {
             fail(b, "out of memory building meta columns");
@@ -1669,16 +1694,21 @@ static const seg_pent *pdup_find(const seg_ptab *t, uint64_t h, const uint32_t *
  * term) pairs; a row has ~20 terms, so 4 rows keep ~40-80 loads in flight. */
 #define ROW_PREFETCH_AHEAD 4
 
-/* Whether a term is held by a HEX column ("meta.KEY:" + its digits)
- * rather than the term dictionary. */
-static int hex_term(const build *b, const char *t, size_t len)
+/* Whether a term is held by a column rather than the term dictionary:
+ * "service:" and "host:" when flagged, "meta.KEY:" of a HEX (+ its digits)
+ * or TERMS column. */
+static int column_term(const build *b, const char *t, size_t len)
 {
+    if ((b->flags & SEG_FLAG_SERVICE_TERMS) && len >= 8 && !memcmp(t, "service:", 8))
+        return 1;
+    if ((b->flags & SEG_FLAG_HOST_TERMS) && len >= 5 && !memcmp(t, "host:", 5))
+        return 1;
     if (!b->nhex || len < 5 || memcmp(t, "meta.", 5) != 0)
         return 0;
     for (uint32_t i = 0; i < b->nhex; i++) {
         size_t kl = b->hex_key[i].len;
-        if (len == 5 + kl + 1 + b->hex_digits[i] && t[5 + kl] == ':' &&
-            !memcmp(t + 5, b->hex_key[i].ptr, kl))
+        if (len > 5 + kl && t[5 + kl] == ':' && !memcmp(t + 5, b->hex_key[i].ptr, kl) &&
+            (!b->hex_digits[i] || len == 5 + kl + 1 + b->hex_digits[i]))
             return 1;
     }
     return 0;
@@ -1757,7 +1787,7 @@ static int write_index(build *b, uint32_t nblocks)
         if (i + WRITE_PREFETCH_AHEAD / 2 < nterms)
             __builtin_prefetch(post + start[sorted[i + WRITE_PREFETCH_AHEAD / 2].id]);
         const sref *t = &sorted[i];
-        if (hex_term(b, t->s, t->len))
+        if (column_term(b, t->s, t->len))
             continue; /* its column holds it */
         uint32_t n = df[t->id];
         const uint32_t *rows = post + start[t->id];
@@ -1904,7 +1934,7 @@ void seg_put_tail(strbuf *out, const uint8_t *table, uint32_t nsec, const seg_ta
     store_u32(tr + SEG_TR_DICT_ID, t->dict_id);
     store_u32(tr + SEG_TR_NBLOCKS, t->nblocks);
     store_u16(tr + SEG_TR_VERSION, SEG_VERSION);
-    store_u16(tr + SEG_TR_FLAGS, 0);
+    store_u16(tr + SEG_TR_FLAGS, t->flags);
     store_u32(tr + SEG_TR_CRC, crc32c(0, tr, SEG_TR_CRC));
     memcpy(tr + SEG_TR_MAGIC, SEG_MAGIC, SEG_MAGIC_LEN);
     sb_append(out, tr, sizeof tr);
@@ -1966,10 +1996,10 @@ static int finish_build(seg_writer *w, char *err, size_t errlen)
         if (i == 0 || r->event > max_e)
             max_e = r->event;
     }
-    seg_tail t = {w->n,    min_i,
-                  max_i,   min_e,
-                  max_e,   w->o.dict ? (uint32_t)ZDICT_getDictID(w->o.dict, w->o.dict_len) : 0,
-                  nblocks, 0};
+    seg_tail t = {
+        w->n,    min_i, max_i,
+        min_e,   max_e, w->o.dict ? (uint32_t)ZDICT_getDictID(w->o.dict, w->o.dict_len) : 0,
+        nblocks, 0,     b.flags};
     seg_put_tail(b.out, b.table, b.nsec, &t);
     if (b.out->oom) {
         fail(&b, "out of memory assembling the segment");

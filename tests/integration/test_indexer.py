@@ -185,8 +185,9 @@ class IndexerTest(unittest.TestCase):
 
     def test_frequent_meta_keys_become_columns(self):
         """A sealed segment keeps frequent meta keys as typed columns (shown
-        by `strata inspect`; hex ids such as trace ids stored once, as their
-        column) and gives every event's meta back as sent."""
+        by `strata inspect`; hex ids such as trace ids and single-token
+        values such as regions hold their own terms) and gives every
+        event's meta back as sent."""
         s = self.start(cfg(compact="false"))
         logs = [{"msg": f"m{i}", "level": "INFO",
                  "meta": {"latency_ms": i * 7 - 50, "region": ["eu", "us"][i % 2],
@@ -200,9 +201,9 @@ class IndexerTest(unittest.TestCase):
         f = segment_files(s)[0]
         info = json.loads(subprocess.run([BIN, "inspect", "segment", f, "--json"],
                                          capture_output=True, text=True).stdout)
-        self.assertEqual(info["version"], 6)
+        self.assertEqual(info["version"], 7)
         self.assertEqual({c["key"]: (c["kind"], c["rows"]) for c in info["meta_columns"]},
-                         {"latency_ms": ("numbers", 64), "region": ("dictionary", 64),
+                         {"latency_ms": ("numbers", 64), "region": ("dictionary of terms", 64),
                           "trace": ("hex ids", 64)})
         out = subprocess.run([BIN, "inspect", "segment", f, "--rows", "100"],
                              capture_output=True, text=True).stdout

@@ -34,8 +34,8 @@ static const char *const KEYS[] = {"trace_id", "user_id", "latency_ms", "path", 
 /* One event owned by the test: strings are malloc'd. */
 typedef struct tev {
     strata_event ev;
-    strata_kv kv[8];
-    char *strs[24];
+    strata_kv kv[12];
+    char *strs[32];
     int nstr;
 } tev;
 
@@ -1119,17 +1119,18 @@ static void test_reads_version_1(void **state)
     seg_close(r);
 }
 
-/* Every fuzz seed, one per format version (1 to 6; 5 with Elias-Fano
- * postings and the streamed term chunks, 6 with a hex id column), is still indexed as its rows
+/* Every fuzz seed, one per format version (1 to 7; 5 with Elias-Fano
+ * postings and the streamed term chunks, 6 with a hex id column, 7 with
+ * the service and host columns holding their terms), is still indexed as its rows
  * say: the terms of each row read back, gathered by brute force, are the
  * segment's terms, with the same rows. This reads each version's term
  * chunks and inline lists. */
 static void test_every_version_indexes_its_rows(void **state)
 {
     (void)state;
-    static const char *const seeds[] = {"hdfs_40",           "gen_corpus_30_v2",
-                                        "gen_corpus_30_v3",  "gen_corpus_60_v4",
-                                        "gen_corpus_120_v5", "gen_corpus_120_v6"};
+    static const char *const seeds[] = {
+        "hdfs_40",           "gen_corpus_30_v2",  "gen_corpus_30_v3", "gen_corpus_60_v4",
+        "gen_corpus_120_v5", "gen_corpus_120_v6", "gen_corpus_120_v7"};
     const char *src = getenv("STRATA_SOURCE_DIR");
     for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
         char path[4096], err[256];
@@ -1496,21 +1497,26 @@ static void test_merge_file_streams(void **state)
 
 /* ---- hex id columns (format 6) ------------------------------------------------------------- */
 
-/* An event for the hex column test: trace_id (16 digits, from a pool so
+/* An event for the column terms test: trace_id (16 digits, from a pool so
  * that some repeat), span (8 digits, 50 values), x (9 digits: an odd count)
  * make HEX columns; "x:y" (a ':' in the key, its terms inside x's
  * namespace), dup (two in some rows), caps (some capitals) and w (one
- * value of another length) must not. */
+ * value of another length) must not. user (single tokens) makes a
+ * dictionary that holds its terms, region (several tokens a value) a plain
+ * one; lowercase services and hosts (some empty) let their columns hold
+ * theirs. */
 static void make_hex_event(tev *t, int64_t base, uint32_t i)
 {
     memset(t, 0, sizeof *t);
     strata_event_init(&t->ev);
     t->ev.ingest_ts_ns = base + (int64_t)test_rnd_below(300) * 1000;
     t->ev.event_ts_ns = t->ev.ingest_ts_ns;
-    t->ev.service = kstr(t, "svc", 3);
-    t->ev.host = kstr(t, "h", 1);
-    t->ev.msg = kstr(t, "hello", 5);
     char v[64];
+    int vn = snprintf(v, sizeof v, "svc-%u", test_rnd_below(3));
+    t->ev.service = kstr(t, v, (size_t)vn);
+    vn = snprintf(v, sizeof v, i % 50 ? "h%u" : "", test_rnd_below(20)); /* some empty */
+    t->ev.host = kstr(t, v, (size_t)vn);
+    t->ev.msg = kstr(t, "hello", 5);
     uint32_t n = 0;
 #define HEXKV(key, fmt, val)                                                                       \
     do {                                                                                           \
@@ -1534,6 +1540,10 @@ static void make_hex_event(tev *t, int64_t base, uint32_t i)
     if (test_rnd_below(2))
         HEXKV("caps", i % 89 ? "%08x" : "%08X", (unsigned)test_rnd() | 0xa0000000u);
     HEXKV("w", i == 77 ? "%010llx" : "%012llx", (unsigned long long)test_rnd() & 0xffffffffffull);
+    if (test_rnd_below(10) < 6) /* one token each: a dictionary that holds its terms */
+        HEXKV("user", "u_%u", test_rnd_below(40));
+    if (test_rnd_below(2)) /* "eu-west" is three tokens: a plain dictionary */
+        HEXKV("region", "%s", test_rnd_below(2) ? "eu-west" : "us-east");
 #undef HEXKV
     for (uint32_t k = n; k > 1; k--) { /* shuffle */
         uint32_t j = test_rnd_below(k);
@@ -1545,15 +1555,27 @@ static void make_hex_event(tev *t, int64_t base, uint32_t i)
     t->ev.meta = t->kv;
 }
 
-/* Whether segment r holds key as a HEX column. */
-static int is_hex_column(const seg_reader *r, const char *key)
+/* The kind of key's meta column in r as stored (0: none). */
+static uint32_t column_kind(const seg_reader *r, const char *key)
 {
     strata_str k;
     uint32_t kind, present;
     for (uint32_t i = 0; seg_meta_column_info(r, i, &k, &kind, &present); i++)
         if (k.len == strlen(key) && !memcmp(k.ptr, key, k.len))
-            return kind == SEG_META_COL_HEX;
+            return kind;
     return 0;
+}
+
+/* Whether segment r holds key as a HEX column. */
+static int is_hex_column(const seg_reader *r, const char *key)
+{
+    return column_kind(r, key) == SEG_META_COL_HEX;
+}
+
+/* The trailer's flags (format 7: which name columns hold their terms). */
+static unsigned trailer_flags(const uint8_t *buf, size_t len)
+{
+    return load_u16(buf + len - SEG_TRAILER_BYTES + SEG_TR_FLAGS);
 }
 
 /* Terms, rows, prefixes, the term cursor and rows of r against brute force. */
@@ -1680,7 +1702,7 @@ static size_t hex_values_at(const uint8_t *p, size_t len)
  * the cursor merges both sources in order, and a merge of parts (in memory
  * and streamed) is the segment of their union, byte for byte. Other keys
  * stay as they were. */
-static void test_hex_columns(void **state)
+static void test_column_terms(void **state)
 {
     (void)state;
     const size_t n = 2000;
@@ -1697,15 +1719,20 @@ static void test_hex_columns(void **state)
     size_t len;
     uint8_t *buf = build(evs, n, 128, NULL, 0, &len);
     seg_reader *r = open_ok(buf, len, NULL);
-    assert_int_equal(seg_get_info(r)->version, SEG_VERSION_HEX_COLUMNS);
+    assert_int_equal(seg_get_info(r)->version, SEG_VERSION);
     assert_true(is_hex_column(r, "trace_id"));
     assert_true(is_hex_column(r, "span"));
     assert_true(is_hex_column(r, "x"));
     const char *not_hex[] = {"x:y", "dup", "caps", "w"};
     for (size_t k = 0; k < sizeof not_hex / sizeof *not_hex; k++)
         assert_false(is_hex_column(r, not_hex[k]));
+    assert_int_equal(column_kind(r, "user"), SEG_META_COL_TERMS);
+    assert_int_equal(column_kind(r, "region"), SEG_META_COL_DICT);
+    assert_int_equal(trailer_flags(buf, len), SEG_FLAG_SERVICE_TERMS | SEG_FLAG_HOST_TERMS);
     const seg_column *col;
     assert_int_equal(seg_meta_column(r, "trace_id", 8, &col), 0); /* read through rows */
+    assert_int_equal(seg_meta_column(r, "user", 4, &col), 1);     /* a dictionary to aggregates */
+    assert_int_equal(col->kind, SEG_META_COL_DICT);
     check_hex_segment(r, sorted, n);
     /* three parts merged: the union's bytes, in memory and streamed */
     size_t cut[4] = {0, 600, 1100, n};
@@ -1812,7 +1839,7 @@ int main(void)
         cmocka_unit_test(test_bloom_positions_as_defined),
         cmocka_unit_test(test_eliasfano_codec),
         cmocka_unit_test(test_postings_encoding_choice),
-        cmocka_unit_test(test_hex_columns),
+        cmocka_unit_test(test_column_terms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

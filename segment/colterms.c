@@ -1,7 +1,9 @@
 /*
- * segment/hexcol.c - the pieces of HEX meta columns (format.h) shared by
- * the writer, the merge and the reader: which keys qualify, and how a value
- * of hex digits is parsed, packed two digits a byte and printed back.
+ * segment/colterms.c - columns that hold their own terms (format.h: HEX
+ * meta columns from version 6, service, host and dictionary meta columns
+ * from version 7), the pieces the writer, the merge and the reader share:
+ * which keys and values qualify, and how a value of hex digits is parsed,
+ * packed two digits a byte and printed back.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +22,7 @@ static int key_indexed(size_t klen)
 
 void seg_hex_init(seg_hexcheck *h, const char *key, size_t klen)
 {
-    h->ok = key_indexed(klen) && !memchr(key, ':', klen);
+    h->ok = h->single = key_indexed(klen) && !memchr(key, ':', klen);
     h->digits = 0;
     h->last = 0;
 }
@@ -37,10 +39,14 @@ static int hex_digit(char c)
 
 void seg_hex_see(seg_hexcheck *h, uint64_t row, uint8_t type, const char *v, size_t len)
 {
+    if (type != STRATA_VALUE_STRING || h->last == row + 1) {
+        h->ok = h->single = 0;
+        return;
+    }
+    h->last = row + 1;
     if (!h->ok)
         return;
-    if (type != STRATA_VALUE_STRING || h->last == row + 1 || len < SEG_HEX_MIN_DIGITS ||
-        len > SEG_HEX_MAX_DIGITS || (h->digits && len != h->digits)) {
+    if (len < SEG_HEX_MIN_DIGITS || len > SEG_HEX_MAX_DIGITS || (h->digits && len != h->digits)) {
         h->ok = 0;
         return;
     }
@@ -50,7 +56,40 @@ void seg_hex_see(seg_hexcheck *h, uint64_t row, uint8_t type, const char *v, siz
             return;
         }
     h->digits = (uint8_t)len;
-    h->last = row + 1;
+}
+
+/* Counts the tokens of a value and whether the first is the whole value. */
+typedef struct tokcount {
+    const char *v;
+    size_t n;
+    unsigned tokens;
+    int self;
+} tokcount;
+
+static void count_token(void *ud, const char *t, size_t n)
+{
+    tokcount *c = ud;
+    if (c->tokens++ == 0)
+        c->self = n == c->n && !memcmp(t, c->v, n);
+}
+
+int seg_value_is_term(const char *v, size_t n)
+{
+    tokcount c = {v, n, 0, 0};
+    if (n == 0 || n > TOK_MAX_BYTES)
+        return 0;
+    tokenize(v, n, count_token, &c);
+    return c.tokens == 1 && c.self;
+}
+
+int seg_name_is_term(const char *v, size_t n)
+{
+    if (n > TOK_MAX_BYTES)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] >= 'A' && v[i] <= 'Z')
+            return 0;
+    return 1;
 }
 
 seg_hex128 seg_hex_parse(const char *v, size_t n)
