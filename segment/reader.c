@@ -1784,7 +1784,8 @@ typedef struct cstream {
     size_t tlen;
     uint32_t df;
     uint32_t val; /* the current term's value */
-    const cns *c; /* and namespace */
+    cns *c;       /* and namespace */
+    int release;  /* free a namespace's inversion when the stream leaves it */
 } cstream;
 
 /* The values of c under the stream's prefix: [*lo, *hi). 0 or -1. */
@@ -1816,8 +1817,14 @@ static int cs_next(cstream *h)
     char buf[SEG_HEX_MAX_DIGITS];
     for (;;) {
         while (h->v >= h->end) {
-            if (h->c)
+            if (h->c) {
+                if (h->release) { /* a merge reads each term once: one inversion at a time */
+                    free(h->c->inv_start);
+                    free(h->c->inv_rows);
+                    h->c->inv_start = h->c->inv_rows = NULL;
+                }
                 h->at++;
+            }
             if (h->at >= r->ncns)
                 return 0;
             h->c = &r->cns[h->at];
@@ -1838,9 +1845,11 @@ static int cs_next(cstream *h)
 
 /* Start a stream over the column-held terms under prefix (kept by
  * pointer) and step to its first term: 1, 0 when there is none, -1 on
- * corruption. */
-static int cs_start(cstream *h, seg_reader *r, const char *prefix, size_t plen)
+ * corruption. With release, each namespace's inversion is freed once the
+ * stream is past it (a merge's single pass). */
+static int cs_start(cstream *h, seg_reader *r, const char *prefix, size_t plen, int release)
 {
+    h->release = release;
     h->r = r;
     h->prefix = prefix;
     h->plen = plen;
@@ -1951,7 +1960,7 @@ int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, vo
 {
     /* two sorted streams merged: the term dictionary and the columns' terms */
     cstream hs;
-    int h = cs_start(&hs, r, prefix, plen);
+    int h = cs_start(&hs, r, prefix, plen, 0);
     if (h < 0)
         return -1;
     if (r->dict_terms) {
@@ -2063,7 +2072,7 @@ int seg_tcur_next(seg_tcur *c, const char **term, size_t *len, uint32_t *df)
         if (r->dict_terms &&
             (titer_seek(&c->it, r, 0) < 0 || (c->dict_has = titer_next(&c->it)) < 0))
             return -1;
-        if ((c->hex_has = cs_start(&c->hs, r, "", 0)) < 0)
+        if ((c->hex_has = cs_start(&c->hs, r, "", 0, 1)) < 0)
             return -1;
     } else if (c->cur_hex) {
         if ((c->hex_has = cs_next(&c->hs)) < 0)
