@@ -1923,6 +1923,19 @@ static int find_term(seg_reader *r, const char *term, size_t len, titer *it)
     return 0;
 }
 
+int seg_term_in_column(seg_reader *r, const char *term, size_t len)
+{
+    for (uint32_t i = 0; i < r->ncns; i++) {
+        char ns[SEG_MAX_TERM];
+        size_t nl = cns_ns(r, &r->cns[i], ns);
+        const mcol *m = r->cns[i].m;
+        if (len >= nl && !memcmp(term, ns, nl) &&
+            (!m || !m->digits || (len - nl == m->digits && all_hex(term + nl, m->digits))))
+            return 1;
+    }
+    return 0;
+}
+
 roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len)
 {
     uint32_t v;

@@ -230,6 +230,10 @@ uint32_t seg_meta_column_count(const seg_reader *r);
 int seg_meta_column_info(const seg_reader *r, uint32_t i, strata_str *key, uint32_t *kind,
                          uint32_t *present);
 
+/* 1 when a column holds the term's namespace instead of the term
+ * dictionary (format 6 and later: hex ids, service, host, single-token
+ * meta values; its rows are the column's, inverted), else 0. */
+int seg_term_in_column(seg_reader *r, const char *term, size_t len);
 /* Rows containing the term (field-namespaced: "msg:timeout",
  * "service:payments", "meta.user_id:u_98765"), or an empty bitmap. NULL only
  * on OOM or corruption (seg_error). */

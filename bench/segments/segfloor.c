@@ -24,6 +24,9 @@
  *    format's own blooms (segment/format.h), keys are the segment's terms
  *    for the segment bloom and each block's distinct terms for the block
  *    blooms.
+ * Terms a column holds (format 6 and later: hex ids, service, host,
+ * single-token meta values) keep no list of their own (their rows are the
+ * column's), so they are left out of the postings bound and counted apart.
  * The term dictionary's strings get no bound here: it is what they are.
  *
  * Per field namespace (the term up to its first ':'): terms, terms seen
@@ -61,7 +64,7 @@ typedef struct floor_acc {
     double per_term_bits; /* log2 C(n, df) summed over every term */
     double distinct_bits; /* the same over distinct row lists */
     double distinct_inline_bits;
-    uint64_t distinct_lists, block_keys;
+    uint64_t distinct_lists, block_keys, column_terms;
     uint64_t *seen; /* open-addressing set of list hashes (0 = empty) */
     size_t seen_mask;
     ns_stat ns[FLOOR_MAX_NS + 1]; /* the last one is "other" */
@@ -117,12 +120,15 @@ static ns_stat *ns_of(floor_acc *a, const char *t, size_t len)
     return s;
 }
 
-/* Account one term and its rows (ascending, df of them). */
-static void take(floor_acc *a, const char *t, size_t len, const uint32_t *rows, uint32_t df)
+/* Account one term and its rows (ascending, df of them); in_column: a
+ * column holds it (no list of its own). */
+static void take(floor_acc *a, const char *t, size_t len, const uint32_t *rows, uint32_t df,
+                 int in_column)
 {
-    double bits = log2_choose(a->n, df);
+    double bits = in_column ? 0 : log2_choose(a->n, df);
+    a->column_terms += in_column != 0;
     a->per_term_bits += bits;
-    if (!seen_before(a, XXH3_64bits(rows, (size_t)df * sizeof *rows))) {
+    if (!in_column && !seen_before(a, XXH3_64bits(rows, (size_t)df * sizeof *rows))) {
         a->distinct_lists++;
         a->distinct_bits += bits;
         if (df <= SEG_INLINE_POSTINGS)
@@ -160,10 +166,10 @@ static void print_json(const char *path, const seg_info *in, const floor_acc *a)
     printf("\"bounds\": {\"postings_per_term\": %.0f, \"postings_distinct\": %.0f, "
            "\"postings_distinct_inline\": %.0f, \"distinct_lists\": %llu, "
            "\"segment_bloom\": %.0f, \"segment_bloom_fpr\": %.5f, \"block_blooms\": %.0f, "
-           "\"block_bloom_keys\": %llu, \"block_bloom_fpr\": %.5f}, ",
+           "\"block_bloom_keys\": %llu, \"block_bloom_fpr\": %.5f, \"column_terms\": %llu}, ",
            a->per_term_bits / 8, a->distinct_bits / 8, a->distinct_inline_bits / 8,
            (unsigned long long)a->distinct_lists, seg_bloom, seg_e, blk_bloom,
-           (unsigned long long)a->block_keys, blk_e);
+           (unsigned long long)a->block_keys, blk_e, (unsigned long long)a->column_terms);
     printf("\"namespaces\": [");
     for (unsigned i = 0, k = 0; i <= FLOOR_MAX_NS; i++) {
         const ns_stat *s = &a->ns[i];
@@ -222,7 +228,7 @@ int main(int argc, char **argv)
             got = -1;
             break;
         }
-        take(&a, t, len, rows, df);
+        take(&a, t, len, rows, df, seg_term_in_column(r, t, len));
     }
     if (got < 0) {
         fprintf(stderr, "segfloor: %s: %s\n", path, seg_error(r));
