@@ -1119,12 +1119,34 @@ static void test_reads_version_1(void **state)
     seg_close(r);
 }
 
+/* The terms of r's rows, gathered by brute force, are r's terms, with the
+ * same rows. */
+static void check_indexes_rows(seg_reader *r, const char *what)
+{
+    brute b = {0};
+    for (uint32_t i = 0; i < seg_get_info(r)->events; i++) {
+        strata_event ev;
+        assert_int_equal(seg_row(r, i, &ev), 0);
+        b.row = i;
+        seg_event_terms(&ev, brute_add, &b);
+    }
+    assert_int_equal(seg_get_info(r)->terms, b.n);
+    for (size_t i = 0; i < b.n; i++) {
+        roaring_bitmap_t *got = seg_postings(r, b.terms[i].t, b.terms[i].n);
+        assert_non_null(got);
+        if (!roaring_bitmap_equals(got, b.terms[i].rows))
+            fail_msg("%s: postings differ for %s", what, b.terms[i].t);
+        roaring_bitmap_free(got);
+    }
+    free_brute(&b);
+}
+
 /* Every fuzz seed, one per format version (1 to 7; 5 with Elias-Fano
  * postings and the streamed term chunks, 6 with a hex id column, 7 with
- * the service and host columns holding their terms), is still indexed as its rows
- * say: the terms of each row read back, gathered by brute force, are the
- * segment's terms, with the same rows. This reads each version's term
- * chunks and inline lists. */
+ * the service and host columns holding their terms), is still indexed as
+ * its rows say (check_indexes_rows). This reads each version's term chunks
+ * and inline lists. Each, merged alone into the current format (as after
+ * an upgrade), is still so. */
 static void test_every_version_indexes_its_rows(void **state)
 {
     (void)state;
@@ -1140,22 +1162,22 @@ static void test_every_version_indexes_its_rows(void **state)
         if (!r)
             fail_msg("%s: %s", path, err);
         assert_int_equal(seg_get_info(r)->version, k + 1);
-        brute b = {0};
-        for (uint32_t i = 0; i < seg_get_info(r)->events; i++) {
-            strata_event ev;
-            assert_int_equal(seg_row(r, i, &ev), 0);
-            b.row = i;
-            seg_event_terms(&ev, brute_add, &b);
-        }
-        assert_int_equal(seg_get_info(r)->terms, b.n);
-        for (size_t i = 0; i < b.n; i++) {
-            roaring_bitmap_t *got = seg_postings(r, b.terms[i].t, b.terms[i].n);
-            assert_non_null(got);
-            if (!roaring_bitmap_equals(got, b.terms[i].rows))
-                fail_msg("%s: postings differ for %s", seeds[k], b.terms[i].t);
-            roaring_bitmap_free(got);
-        }
-        free_brute(&b);
+        check_indexes_rows(r, seeds[k]);
+        /* compacted into the current format (as after an upgrade): the same */
+        seg_writer *w = seg_writer_new(&(seg_writer_opts){.tenant = "t", .block_events = 32});
+        assert_non_null(w);
+        if (seg_merge(&r, 1, w, err, sizeof err) != 0)
+            fail_msg("%s: merge: %s", seeds[k], err);
+        uint8_t *buf;
+        size_t len;
+        assert_int_equal(seg_writer_finish_mem(w, &buf, &len, err, sizeof err), 0);
+        seg_writer_free(w);
+        seg_reader *m = open_ok(buf, len, NULL);
+        assert_int_equal(seg_get_info(m)->version, SEG_VERSION);
+        assert_int_equal(seg_get_info(m)->terms, seg_get_info(r)->terms);
+        check_indexes_rows(m, seeds[k]);
+        seg_close(m);
+        free(buf);
         seg_close(r);
     }
 }
