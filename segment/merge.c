@@ -607,7 +607,7 @@ static int write_meta_columns(merge *m)
     uint64_t *count = calloc(nkeys + 1, sizeof *count);
     uint8_t *numeric = malloc(nkeys + 1);
     seg_mcand *cand = malloc((nkeys + 1) * sizeof *cand);
-    seg_hexcheck *hex = malloc((nkeys + 1) * sizeof *hex);
+    seg_hexcheck *hex = calloc(nkeys + 1, sizeof *hex);
     int rc = -1;
     strata_event ev;
     if (!stamp || !count || !numeric || !cand || !hex) {

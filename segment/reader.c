@@ -136,9 +136,9 @@ struct seg_reader {
     mcol *mcols;
     uint32_t nmcols;
     uint64_t dict_terms; /* terms in SEC_TERMS (info.terms adds those of HEX columns) */
-    uint16_t tflags;     /* trailer flags (version 7: SEG_FLAG_*) */
     cns cns[SEG_MAX_META_COLUMNS + 2]; /* namespaces columns hold, ascending */
     uint32_t ncns;
+    uint16_t tflags;  /* trailer flags (version 7: SEG_FLAG_*) */
     uint8_t *key_col; /* per meta key rank: its column, or KEY_NO_COLUMN (NULL without columns) */
     int mcols_state;  /* 0 not decoded yet, 1 decoded, -1 corrupt */
     dblock blk;
@@ -1610,17 +1610,16 @@ static int all_hex(const char *d, size_t n)
  * for SEG_MAX_TERM, which the writer's rules guarantee); its length. */
 static size_t cns_ns(const seg_reader *r, const cns *c, char *out)
 {
-    if (c->src != CNS_META) {
-        const char *ns = c->src == CNS_SERVICE ? "service:" : "host:";
-        size_t n = strlen(ns);
-        memcpy(out, ns, n);
-        return n;
-    }
+    /* by src: CNS_SERVICE, CNS_HOST, CNS_META */
+    static const strata_str fixed[] = {{"service:", 8}, {"host:", 5}, {"meta.", 5}};
+    strata_str f = fixed[c->src];
+    memcpy(out, f.ptr, f.len);
+    if (c->src != CNS_META)
+        return f.len;
     strata_str k = r->keys[c->m->key];
-    memcpy(out, "meta.", 5);
-    memcpy(out + 5, k.ptr, k.len);
-    out[5 + k.len] = ':';
-    return 5 + k.len + 1;
+    memcpy(out + f.len, k.ptr, k.len);
+    out[f.len + k.len] = ':';
+    return f.len + k.len + 1;
 }
 
 /* How many values c has (an empty one included). */
