@@ -729,14 +729,28 @@ static void test_rollup_counts(void **state)
 
 /* ---- meta columns (format version 4) ---------------------------------------- */
 
+/* The event's meta: its first n kvs, shuffled (key order must survive). */
+static void shuffle_meta(tev *t, uint32_t n)
+{
+    for (uint32_t i = n; i > 1; i--) {
+        uint32_t j = test_rnd_below(i);
+        strata_kv x = t->kv[i - 1];
+        t->kv[i - 1] = t->kv[j];
+        t->kv[j] = x;
+    }
+    t->ev.meta_count = n;
+    t->ev.meta = t->kv;
+}
+
 /* An event whose meta has the shapes meta columns must get right: a numeric
  * key in most rows (extremes included), a string key with few values
  * (sometimes after a null and followed by a second value of the same key,
  * which stays in the row), an integer key with non-canonical spellings
- * (so a dictionary, not numbers), unique trace ids (no column) and a rare
- * key (no column); the keys in varying order. */
-static void make_col_event(tev *t, int64_t base)
+ * (so a dictionary, not numbers), unique trace ids (a hex id column from
+ * format 6) and a rare key (no column); the keys in varying order. */
+static void make_col_event(tev *t, int64_t base, uint32_t idx)
 {
+    (void)idx;
     memset(t, 0, sizeof *t);
     strata_event_init(&t->ev);
     t->ev.ingest_ts_ns = base + (int64_t)test_rnd_below(1000) * 1000;
@@ -774,14 +788,27 @@ static void make_col_event(tev *t, int64_t base)
     t->kv[n++] = (strata_kv){kstr(t, "trace_id", 8), kstr(t, v, (size_t)vn), STRATA_VALUE_STRING};
     if (test_rnd_below(50) == 0)
         t->kv[n++] = (strata_kv){kstr(t, "rare", 4), kstr(t, "1", 1), STRATA_VALUE_INT};
-    for (uint32_t i = n; i > 1; i--) { /* shuffle */
-        uint32_t j = test_rnd_below(i);
-        strata_kv x = t->kv[i - 1];
-        t->kv[i - 1] = t->kv[j];
-        t->kv[j] = x;
+    shuffle_meta(t, n);
+}
+
+/* n events made by make (seeded), and in *sorted (when not NULL) the same
+ * in segment order; free both with corpus_free. */
+static tev *events_of(void (*make)(tev *, int64_t, uint32_t), uint64_t seed, size_t n,
+                      tev ***sorted)
+{
+    test_rnd_seed(seed);
+    tev *evs = calloc(n, sizeof *evs);
+    assert_non_null(evs);
+    for (size_t i = 0; i < n; i++)
+        make(&evs[i], 1750000000000000000ll, (uint32_t)i);
+    if (sorted) {
+        *sorted = calloc(n, sizeof **sorted);
+        assert_non_null(*sorted);
+        for (size_t i = 0; i < n; i++)
+            (*sorted)[i] = &evs[i];
+        qsort(*sorted, n, sizeof **sorted, cmp_tev);
     }
-    t->ev.meta_count = n;
-    t->ev.meta = t->kv;
+    return evs;
 }
 
 /* The first non-null value of key in ev, or NULL. */
@@ -801,16 +828,8 @@ static void test_meta_columns(void **state)
 {
     (void)state;
     const size_t n = 2000;
-    test_rnd_seed(4242);
-    tev *evs = calloc(n, sizeof *evs);
-    tev **sorted = calloc(n, sizeof *sorted);
-    assert_non_null(evs);
-    assert_non_null(sorted);
-    for (size_t i = 0; i < n; i++) {
-        make_col_event(&evs[i], 1750000000000000000ll);
-        sorted[i] = &evs[i];
-    }
-    qsort(sorted, n, sizeof *sorted, cmp_tev);
+    tev **sorted;
+    tev *evs = events_of(make_col_event, 4242, n, &sorted);
     size_t len;
     uint8_t *buf = build(evs, n, 256, NULL, 0, &len);
     seg_reader *r = open_ok(buf, len, NULL);
@@ -1260,6 +1279,40 @@ static void check_merge_file(seg_reader **rs, size_t k, uint32_t block, const vo
     free(dir);
 }
 
+/* Segments of evs[cut[k] .. cut[k + 1]) for k < nparts, merged in memory
+ * and streamed, give the bytes of uni, the segment of all of them; the
+ * parts' readers are checked with check(r) first when it is given. */
+static void check_parts_merge(tev *evs, const size_t *cut, int nparts, const uint8_t *uni,
+                              size_t ulen, void (*check)(seg_reader *r), const char *what)
+{
+    uint8_t *parts[8];
+    size_t plen[8];
+    seg_reader *rs[8];
+    assert_true(nparts <= 8);
+    for (int k = 0; k < nparts; k++) {
+        parts[k] = build(evs + cut[k], cut[k + 1] - cut[k], 128, NULL, 0, &plen[k]);
+        rs[k] = open_ok(parts[k], plen[k], NULL);
+        if (check)
+            check(rs[k]);
+    }
+    seg_writer_opts o = {.tenant = "acme", .block_events = 128};
+    seg_writer *w = seg_writer_new(&o);
+    char err[256];
+    assert_int_equal(seg_merge(rs, (size_t)nparts, w, err, sizeof err), 0);
+    uint8_t *merged;
+    size_t mlen;
+    assert_int_equal(seg_writer_finish_mem(w, &merged, &mlen, err, sizeof err), 0);
+    seg_writer_free(w);
+    if (mlen != ulen || memcmp(merged, uni, ulen) != 0)
+        fail_msg("%s: merged in memory differs from the union", what);
+    check_merge_file(rs, (size_t)nparts, 128, NULL, 0, what);
+    for (int k = 0; k < nparts; k++) {
+        seg_close(rs[k]);
+        free(parts[k]);
+    }
+    free(merged);
+}
+
 /* The dictionary sort (8-byte words at a time) against memcmp order:
  * strings with NUL and 0xff bytes, ending inside and at the end of a word,
  * prefixes of each other, long shared prefixes, and the empty string. */
@@ -1475,11 +1528,7 @@ static void test_merge_file_streams(void **state)
     /* meta columns: inputs with and without columns of their own (a small
      * one has none) merge into a segment that chooses them afresh */
     n = 2400;
-    test_rnd_seed(77);
-    evs = calloc(n, sizeof *evs);
-    assert_non_null(evs);
-    for (size_t i = 0; i < n; i++)
-        make_col_event(&evs[i], 1750000000000000000ll);
+    evs = events_of(make_col_event, 77, n, NULL);
     size_t cut[4] = {0, 10, 1300, n};
     seg_reader *rs[3];
     uint8_t *parts[3];
@@ -1567,14 +1616,7 @@ static void make_hex_event(tev *t, int64_t base, uint32_t i)
     if (test_rnd_below(2)) /* "eu-west" is three tokens: a plain dictionary */
         HEXKV("region", "%s", test_rnd_below(2) ? "eu-west" : "us-east");
 #undef HEXKV
-    for (uint32_t k = n; k > 1; k--) { /* shuffle */
-        uint32_t j = test_rnd_below(k);
-        strata_kv x = t->kv[k - 1];
-        t->kv[k - 1] = t->kv[j];
-        t->kv[j] = x;
-    }
-    t->ev.meta_count = n;
-    t->ev.meta = t->kv;
+    shuffle_meta(t, n);
 }
 
 /* The kind of key's meta column in r as stored (0: none). */
@@ -1718,6 +1760,12 @@ static size_t hex_values_at(const uint8_t *p, size_t len)
     return 0;
 }
 
+/* A part of the two-length test: its trace ids are one length, a hex column. */
+static void expect_hex_trace_id(seg_reader *r)
+{
+    assert_true(is_hex_column(r, "trace_id"));
+}
+
 /* Keys whose every value is lowercase hex of one length become HEX
  * columns (their terms held by the column, not the term dictionary): rows
  * read back bit-exact, every term and prefix answers as brute force says,
@@ -1728,16 +1776,8 @@ static void test_column_terms(void **state)
 {
     (void)state;
     const size_t n = 2000;
-    test_rnd_seed(20261127);
-    tev *evs = calloc(n, sizeof *evs);
-    tev **sorted = calloc(n, sizeof *sorted);
-    assert_non_null(evs);
-    assert_non_null(sorted);
-    for (size_t i = 0; i < n; i++) {
-        make_hex_event(&evs[i], 1750000000000000000ll, (uint32_t)i);
-        sorted[i] = &evs[i];
-    }
-    qsort(sorted, n, sizeof *sorted, cmp_tev);
+    tev **sorted;
+    tev *evs = events_of(make_hex_event, 20261127, n, &sorted);
     size_t len;
     uint8_t *buf = build(evs, n, 128, NULL, 0, &len);
     seg_reader *r = open_ok(buf, len, NULL);
@@ -1758,29 +1798,7 @@ static void test_column_terms(void **state)
     check_hex_segment(r, sorted, n);
     /* three parts merged: the union's bytes, in memory and streamed */
     size_t cut[4] = {0, 600, 1100, n};
-    uint8_t *parts[3];
-    size_t plen[3];
-    seg_reader *rs[3];
-    for (int k = 0; k < 3; k++) {
-        parts[k] = build(evs + cut[k], cut[k + 1] - cut[k], 128, NULL, 0, &plen[k]);
-        rs[k] = open_ok(parts[k], plen[k], NULL);
-    }
-    seg_writer_opts o = {.tenant = "acme", .block_events = 128};
-    seg_writer *w = seg_writer_new(&o);
-    char err[256];
-    assert_int_equal(seg_merge(rs, 3, w, err, sizeof err), 0);
-    uint8_t *merged;
-    size_t mlen;
-    assert_int_equal(seg_writer_finish_mem(w, &merged, &mlen, err, sizeof err), 0);
-    seg_writer_free(w);
-    assert_int_equal(mlen, len);
-    assert_memory_equal(merged, buf, len);
-    check_merge_file(rs, 3, 128, NULL, 0, "hex columns");
-    for (int k = 0; k < 3; k++) {
-        seg_close(rs[k]);
-        free(parts[k]);
-    }
-    free(merged);
+    check_parts_merge(evs, cut, 3, buf, len, NULL, "column terms");
     /* parts whose ids differ in length: the union makes no hex column, so
      * the merge writes their terms (read from the parts' columns) into the
      * term dictionary, still the union's bytes */
@@ -1796,24 +1814,8 @@ static void test_column_terms(void **state)
     seg_reader *u = open_ok(uni, ulen, NULL);
     assert_false(is_hex_column(u, "trace_id"));
     check_hex_segment(u, sorted, n);
-    for (int k = 0; k < 2; k++) {
-        size_t from = k ? 1500 : 0, to = k ? n : 1500;
-        parts[k] = build(evs + from, to - from, 128, NULL, 0, &plen[k]);
-        rs[k] = open_ok(parts[k], plen[k], NULL);
-    }
-    assert_true(is_hex_column(rs[0], "trace_id") && is_hex_column(rs[1], "trace_id"));
-    w = seg_writer_new(&o);
-    assert_int_equal(seg_merge(rs, 2, w, err, sizeof err), 0);
-    assert_int_equal(seg_writer_finish_mem(w, &merged, &mlen, err, sizeof err), 0);
-    seg_writer_free(w);
-    assert_int_equal(mlen, ulen);
-    assert_memory_equal(merged, uni, ulen);
-    check_merge_file(rs, 2, 128, NULL, 0, "hex ids of two lengths");
-    for (int k = 0; k < 2; k++) {
-        seg_close(rs[k]);
-        free(parts[k]);
-    }
-    free(merged);
+    size_t halves[3] = {0, 1500, n};
+    check_parts_merge(evs, halves, 2, uni, ulen, expect_hex_trace_id, "hex ids of two lengths");
     seg_close(u);
     free(uni);
     seg_close(r);
