@@ -152,6 +152,11 @@ void seg_hex_pack(seg_hex128 v, size_t n, uint8_t *out);
 void seg_hex_unpack(const uint8_t *p, size_t n, char *out);
 /* Whether a meta value tokenizes to exactly one token, itself. */
 int seg_value_is_term(const char *v, size_t n);
+/* Whether the rest of a "meta.KEY:" term (after the namespace) can be a
+ * value of KEY's column: `digits` hex digits for a HEX column, else (TERMS,
+ * digits 0) any token without ':'. A term of another key "KEY:x" has the
+ * same namespace prefix and a ':' (or another shape) in its rest. */
+int seg_column_value(const char *rest, size_t n, unsigned digits);
 /* Whether a service or host name is its own term: lowercase, at most a
  * token long (the empty name, which has no term, also qualifies). */
 int seg_name_is_term(const char *v, size_t n);

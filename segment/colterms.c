@@ -82,6 +82,19 @@ int seg_value_is_term(const char *v, size_t n)
     return c.tokens == 1 && c.self;
 }
 
+int seg_column_value(const char *rest, size_t n, unsigned digits)
+{
+    if (digits) {
+        if (n != digits)
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            if (hex_digit(rest[i]) < 0)
+                return 0;
+        return 1;
+    }
+    return n > 0 && !memchr(rest, ':', n);
+}
+
 int seg_name_is_term(const char *v, size_t n)
 {
     if (n > TOK_MAX_BYTES)

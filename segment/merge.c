@@ -1001,7 +1001,8 @@ static int column_term(const merge *m, const char *t, size_t len)
             continue;
         const sref *k = &m->keys.sorted[col->key];
         if (len > 5 + k->len && t[5 + k->len] == ':' && !memcmp(t + 5, k->s, k->len) &&
-            (col->terms || len == 5 + k->len + 1 + col->digits))
+            seg_column_value(t + 5 + k->len + 1, len - 5 - k->len - 1,
+                             col->kind == SEG_META_COL_HEX ? col->digits : 0))
             return 1;
     }
     return 0;

@@ -1597,15 +1597,6 @@ static size_t hex_bytes(const mcol *m)
     return (m->digits + 1u) / 2u;
 }
 
-/* Whether n bytes are lowercase hex digits. */
-static int all_hex(const char *d, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!((d[i] >= '0' && d[i] <= '9') || (d[i] >= 'a' && d[i] <= 'f')))
-            return 0;
-    return 1;
-}
-
 /* Write c's namespace ("service:", "host:", "meta.KEY:") into out (room
  * for SEG_MAX_TERM, which the writer's rules guarantee); its length. */
 static size_t cns_ns(const seg_reader *r, const cns *c, char *out)
@@ -1752,8 +1743,8 @@ static cns *cns_term(seg_reader *r, const char *term, size_t len, uint32_t *v)
             continue;
         const char *d = term + nl;
         size_t n = len - nl;
-        if (c->src == CNS_META && c->m->digits && (n != c->m->digits || !all_hex(d, n)))
-            return NULL; /* another key's term, or none */
+        if (c->src == CNS_META && !seg_column_value(d, n, c->m->digits))
+            return NULL; /* another key's term ("KEY:x"), or none */
         if (n == 0 || !seg_may_contain(r, term, len))
             return c;
         if (cns_ready(r, c) < 0) {
@@ -1929,7 +1920,7 @@ int seg_term_in_column(seg_reader *r, const char *term, size_t len)
         size_t nl = cns_ns(r, &r->cns[i], ns);
         const mcol *m = r->cns[i].m;
         if (len >= nl && !memcmp(term, ns, nl) &&
-            (!m || !m->digits || (len - nl == m->digits && all_hex(term + nl, m->digits))))
+            (!m || seg_column_value(term + nl, len - nl, m->digits)))
             return 1;
     }
     return 0;

@@ -981,10 +981,6 @@ static void first_values(const seg_writer *w, uint32_t key, uint64_t *first)
     }
 }
 
-/* Encode one column's body into out (layout: SEC_META_COLUMNS in
- * docs/ARCHITECTURE.md): presence, then the values of the rows that have
- * one. Returns the kind, or 0 when the key does not make a column (too many
- * distinct strings) and -1 on OOM. */
 /* A HEX column's body (format.h): u8 digits, varint distinct values, the
  * values sorted and packed, presence, one ordinal per row with a value.
  * 0, or -1 on OOM. */
@@ -1032,6 +1028,13 @@ out:
     return rc;
 }
 
+/* Encode one column's body into out (layout: SEC_META_COLUMNS in
+ * docs/ARCHITECTURE.md): presence, then the values of the rows that have
+ * one. A dictionary whose values are each one token of itself, of a key
+ * whose every kv is a string and at most one a row (single), holds its
+ * terms (SEG_META_COL_TERMS, its dictionary first). Returns the kind, or 0
+ * when the key does not make a column (too many distinct strings) and -1
+ * on OOM. */
 static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64_t present,
                               int single, int64_t *tmp, strbuf *out)
 {
@@ -1695,8 +1698,8 @@ static const seg_pent *pdup_find(const seg_ptab *t, uint64_t h, const uint32_t *
 #define ROW_PREFETCH_AHEAD 4
 
 /* Whether a term is held by a column rather than the term dictionary:
- * "service:" and "host:" when flagged, "meta.KEY:" of a HEX (+ its digits)
- * or TERMS column. */
+ * "service:" and "host:" when flagged, "meta.KEY:" of a HEX or TERMS column
+ * (seg_column_value: not a term of a key "KEY:..." that sorts inside). */
 static int column_term(const build *b, const char *t, size_t len)
 {
     if ((b->flags & SEG_FLAG_SERVICE_TERMS) && len >= 8 && !memcmp(t, "service:", 8))
@@ -1708,7 +1711,7 @@ static int column_term(const build *b, const char *t, size_t len)
     for (uint32_t i = 0; i < b->nhex; i++) {
         size_t kl = b->hex_key[i].len;
         if (len > 5 + kl && t[5 + kl] == ':' && !memcmp(t + 5, b->hex_key[i].ptr, kl) &&
-            (!b->hex_digits[i] || len == 5 + kl + 1 + b->hex_digits[i]))
+            seg_column_value(t + 5 + kl + 1, len - 5 - kl - 1, b->hex_digits[i]))
             return 1;
     }
     return 0;

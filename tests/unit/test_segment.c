@@ -1601,8 +1601,10 @@ static void make_hex_event(tev *t, int64_t base, uint32_t i)
         HEXKV("span", "%08x", test_rnd_below(50) * 2654435761u);
     if (test_rnd_below(2))
         HEXKV("x", "%09llx", (unsigned long long)test_rnd() & 0xfffffffffull);
-    if (test_rnd_below(2))
-        HEXKV("x:y", "%08x", (unsigned)test_rnd());
+    if (test_rnd_below(2)) /* 7 digits: "meta.x:y:" + 7 is as long as "meta.x:" + 9 */
+        HEXKV("x:y", "%07x", (unsigned)test_rnd() & 0xfffffffu);
+    if (test_rnd_below(4) == 0) /* its terms sort inside user's namespace */
+        HEXKV("user:z", "q%u", test_rnd_below(5));
     if (test_rnd_below(2)) {
         HEXKV("dup", "%08x", (unsigned)test_rnd());
         if (i % 97 == 0)
@@ -1675,6 +1677,11 @@ static void check_hex_segment(seg_reader *r, tev **sorted, size_t n)
     char pfx[64];
     snprintf(pfx, sizeof pfx, "meta.trace_id:%.*s", 15, b.terms[b.n / 2].t + 14);
     const char *prefixes[] = {"",
+                              "meta.user:",
+                              "meta.user:z",
+                              "meta.user:u_1",
+                              "service:svc-1",
+                              "host:h1",
                               "meta.",
                               "meta.x",
                               "meta.x:",
