@@ -1585,8 +1585,8 @@ static void make_hex_event(tev *t, int64_t base, uint32_t i)
     char v[64];
     int vn = snprintf(v, sizeof v, "svc-%u", test_rnd_below(3));
     t->ev.service = kstr(t, v, (size_t)vn);
-    vn = snprintf(v, sizeof v, i % 50 ? "h%u" : "", test_rnd_below(20)); /* some empty */
-    t->ev.host = kstr(t, v, (size_t)vn);
+    vn = snprintf(v, sizeof v, "h%u", test_rnd_below(20));
+    t->ev.host = kstr(t, v, i % 50 ? (size_t)vn : 0); /* some empty */
     t->ev.msg = kstr(t, "hello", 5);
     uint32_t n = 0;
 #define HEXKV(key, fmt, val)                                                                       \
