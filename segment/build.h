@@ -119,17 +119,38 @@ size_t seg_meta_col_pick(const uint64_t *count, const uint32_t *rank, uint32_t n
 /* Whether one key's values can make a HEX column, or a dictionary column
  * that holds its terms (format.h), decided kv by kv over the whole segment
  * the same way by the writer and the merge, so that both choose the same. */
-typedef struct seg_hexcheck {
+typedef struct seg_colcheck {
     uint8_t ok;     /* still eligible for HEX */
     uint8_t single; /* every kv a string, at most one per row, the key fit for terms */
     uint8_t digits; /* the values' length (0: none seen yet) */
     uint64_t last;  /* the row of the last value seen + 1 (two in a row: neither) */
-} seg_hexcheck;
-/* Start the check for key (its bytes): not eligible when the key holds ':'
- * or is too long for its values to be indexed. */
-void seg_hex_init(seg_hexcheck *h, const char *key, size_t klen);
+} seg_colcheck;
+/* Whether a meta key's column may hold its terms: no ':' (so that no such
+ * namespace is a prefix of another's) and short enough for its values to
+ * be indexed. The writer, the merge and the reader apply this one rule. */
+int seg_key_holds_terms(const char *key, size_t klen);
+/* Bytes of one packed value of n hex digits. */
+static inline size_t seg_hex_bytes(size_t n)
+{
+    return (n + 1) / 2;
+}
+/* The namespaces a segment's columns hold (format.h): service and host by
+ * flags, meta keys with their HEX digits (0: a TERMS column). Keys point
+ * at the builder's strings. */
+typedef struct seg_colterms {
+    uint16_t flags; /* SEG_FLAG_* */
+    uint32_t n;
+    strata_str key[SEG_MAX_META_COLUMNS];
+    uint8_t digits[SEG_MAX_META_COLUMNS];
+} seg_colterms;
+/* Whether term t is one a column of ct holds rather than the term
+ * dictionary (seg_column_value tells a term of a key "KEY:x" apart). */
+int seg_colterms_has(const seg_colterms *ct, const char *t, size_t len);
+/* Start the check for key (its bytes): not eligible unless
+ * seg_key_holds_terms. */
+void seg_colcheck_init(seg_colcheck *h, const char *key, size_t klen);
 /* One kv of the key in row `row` (rows in ascending order). */
-void seg_hex_see(seg_hexcheck *h, uint64_t row, uint8_t type, const char *v, size_t len);
+void seg_colcheck_see(seg_colcheck *h, uint64_t row, uint8_t type, const char *v, size_t len);
 
 /* A value of n hex digits as a 128-bit number, high digits first, so that
  * comparing numbers compares strings of one length. */

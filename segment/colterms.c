@@ -15,14 +15,14 @@
 
 /* "meta." + key + ":" + the longest token must fit a term, else terms.c
  * indexes nothing of the key and a column must not claim its namespace. */
-static int key_indexed(size_t klen)
+int seg_key_holds_terms(const char *key, size_t klen)
 {
-    return 5 + klen + 1 + TOK_MAX_BYTES <= SEG_MAX_TERM;
+    return 5 + klen + 1 + TOK_MAX_BYTES <= SEG_MAX_TERM && !memchr(key, ':', klen);
 }
 
-void seg_hex_init(seg_hexcheck *h, const char *key, size_t klen)
+void seg_colcheck_init(seg_colcheck *h, const char *key, size_t klen)
 {
-    h->ok = h->single = key_indexed(klen) && !memchr(key, ':', klen);
+    h->ok = h->single = (uint8_t)seg_key_holds_terms(key, klen);
     h->digits = 0;
     h->last = 0;
 }
@@ -37,7 +37,7 @@ static int hex_digit(char c)
     return -1;
 }
 
-void seg_hex_see(seg_hexcheck *h, uint64_t row, uint8_t type, const char *v, size_t len)
+void seg_colcheck_see(seg_colcheck *h, uint64_t row, uint8_t type, const char *v, size_t len)
 {
     if (type != STRATA_VALUE_STRING || h->last == row + 1) {
         h->ok = h->single = 0;
@@ -93,6 +93,23 @@ int seg_column_value(const char *rest, size_t n, unsigned digits)
         return 1;
     }
     return n > 0 && !memchr(rest, ':', n);
+}
+
+int seg_colterms_has(const seg_colterms *ct, const char *t, size_t len)
+{
+    if ((ct->flags & SEG_FLAG_SERVICE_TERMS) && len >= 8 && !memcmp(t, "service:", 8))
+        return 1;
+    if ((ct->flags & SEG_FLAG_HOST_TERMS) && len >= 5 && !memcmp(t, "host:", 5))
+        return 1;
+    if (!ct->n || len < 5 || memcmp(t, "meta.", 5) != 0)
+        return 0;
+    for (uint32_t i = 0; i < ct->n; i++) {
+        size_t kl = ct->key[i].len;
+        if (len > 5 + kl && t[5 + kl] == ':' && !memcmp(t + 5, ct->key[i].ptr, kl) &&
+            seg_column_value(t + 5 + kl + 1, len - 5 - kl - 1, ct->digits[i]))
+            return 1;
+    }
+    return 0;
 }
 
 int seg_name_is_term(const char *v, size_t n)

@@ -190,7 +190,7 @@ enum {
  * key in the segment is a non-null string of SEG_HEX_MIN_DIGITS to
  * SEG_HEX_MAX_DIGITS digits [0-9a-f], all of one length, at most one per
  * row, and the key holds no ':' (so that no namespace is a prefix of
- * another's) and is short enough to be indexed (seg_meta_key_indexed). */
+ * another's) and is short enough to be indexed (seg_key_holds_terms). */
 #define SEG_VERSION_HEX_COLUMNS 6
 #define SEG_META_COL_HEX 3u
 /* From version 7 a column whose every value is one term of its namespace,

@@ -347,6 +347,7 @@ typedef struct merge {
     uint32_t ncols;
     uint8_t *key_col; /* per union key rank: its column + 1, or 0 */
     uint64_t at_out;  /* pass 3 of the meta columns: the output row being encoded */
+    seg_colterms ct;  /* the namespaces the output's columns hold (not in SEC_TERMS) */
     fout f;
     const char *path;
     seg_merge_stage_fn stage; /* progress (may be NULL) */
@@ -450,6 +451,7 @@ static int write_columns(merge *m)
     fo_section(&m->f, SEC_FLAGS, b[C_FLAGS].buf, b[C_FLAGS].len);
     m->tail.flags = (uint16_t)(seg_names_flag(m->svc.sorted, m->svc.t.n, SEG_FLAG_SERVICE_TERMS) |
                                seg_names_flag(m->host.sorted, m->host.t.n, SEG_FLAG_HOST_TERMS));
+    m->ct.flags = m->tail.flags;
     put_union(m, SEC_SERVICE_DICT, &m->svc);
     fo_section(&m->f, SEC_SERVICE, b[C_SVC].buf, b[C_SVC].len);
     put_union(m, SEC_HOST_DICT, &m->host);
@@ -607,7 +609,7 @@ static int write_meta_columns(merge *m)
     uint64_t *count = calloc(nkeys + 1, sizeof *count);
     uint8_t *numeric = malloc(nkeys + 1);
     seg_mcand *cand = malloc((nkeys + 1) * sizeof *cand);
-    seg_hexcheck *hex = calloc(nkeys + 1, sizeof *hex);
+    seg_colcheck *hex = calloc(nkeys + 1, sizeof *hex);
     int rc = -1;
     strata_event ev;
     if (!stamp || !count || !numeric || !cand || !hex) {
@@ -616,7 +618,7 @@ static int write_meta_columns(merge *m)
     }
     memset(numeric, 1, nkeys + 1);
     for (uint32_t k = 0; k < nkeys; k++)
-        seg_hex_init(&hex[k], m->keys.sorted[k].s, m->keys.sorted[k].len);
+        seg_colcheck_init(&hex[k], m->keys.sorted[k].s, m->keys.sorted[k].len);
     at_stage(m, "meta columns");
     /* pass 1: rows with a non-null value per key; whether every first
      * value is a canonical integer */
@@ -630,7 +632,7 @@ static int write_meta_columns(merge *m)
             for (uint32_t k = 0; k < ev.meta_count; k++) {
                 uint32_t key = m->keys.map[i][ranks[k]];
                 const strata_kv *kv = &ev.meta[k];
-                seg_hex_see(&hex[key], seq, kv->type, kv->value.ptr, kv->value.len);
+                seg_colcheck_see(&hex[key], seq, kv->type, kv->value.ptr, kv->value.len);
                 if (kv->type == STRATA_VALUE_NULL || stamp[key] == seq)
                     continue;
                 stamp[key] = seq;
@@ -745,7 +747,7 @@ static int write_meta_columns(merge *m)
             put_varint(&dict, col->nhexd);
             for (size_t v = 0; v < col->nhexd; v++) {
                 seg_hex_pack(col->hexv[v], col->digits, packed);
-                sb_append(&dict, packed, (col->digits + 1u) / 2u);
+                sb_append(&dict, packed, seg_hex_bytes(col->digits));
             }
         }
         put_varint(out, col->key);
@@ -753,8 +755,12 @@ static int write_meta_columns(merge *m)
         put_varint(out, col->present);
         put_varint(out, col->has.len + dict.len + col->val.len);
         int first = col->kind == SEG_META_COL_HEX || col->terms; /* values before presence */
-        if (first)
+        if (first) {                                             /* and its terms leave SEC_TERMS */
+            const sref *k = &m->keys.sorted[col->key];
+            m->ct.key[m->ct.n] = (strata_str){k->s, (uint32_t)k->len};
+            m->ct.digits[m->ct.n++] = col->kind == SEG_META_COL_HEX ? col->digits : 0;
             sb_append(out, dict.buf, dict.len);
+        }
         sb_append(out, col->has.buf, col->has.len);
         if (!first)
             sb_append(out, dict.buf, dict.len);
@@ -985,29 +991,6 @@ static int same_entry(tout *t, const seg_pent *e)
     return !memcmp(t->cmp.buf, t->entry.buf, e->len);
 }
 
-/* Whether a term is held by one of the output's columns rather than the
- * term dictionary (the writer's column_term). */
-static int column_term(const merge *m, const char *t, size_t len)
-{
-    if ((m->tail.flags & SEG_FLAG_SERVICE_TERMS) && len >= 8 && !memcmp(t, "service:", 8))
-        return 1;
-    if ((m->tail.flags & SEG_FLAG_HOST_TERMS) && len >= 5 && !memcmp(t, "host:", 5))
-        return 1;
-    if (len < 5 || memcmp(t, "meta.", 5) != 0)
-        return 0;
-    for (uint32_t c = 0; c < m->ncols; c++) {
-        const mcolb *col = &m->cols[c];
-        if (col->kind != SEG_META_COL_HEX && !col->terms)
-            continue;
-        const sref *k = &m->keys.sorted[col->key];
-        if (len > 5 + k->len && t[5 + k->len] == ':' && !memcmp(t + 5, k->s, k->len) &&
-            seg_column_value(t + 5 + k->len + 1, len - 5 - k->len - 1,
-                             col->kind == SEG_META_COL_HEX ? col->digits : 0))
-            return 1;
-    }
-    return 0;
-}
-
 /* The term's entry in the dictionary and its postings. */
 static int put_entry(merge *m, tout *t, const char *term, size_t len, const uint32_t *rows,
                      uint32_t n)
@@ -1068,7 +1051,7 @@ static int put_term(merge *m, tout *t, const char *term, size_t len, const uint3
 {
     t->nterms++;
     /* a term a column holds: filters only */
-    if (!column_term(m, term, len) && put_entry(m, t, term, len, rows, n) < 0)
+    if (!seg_colterms_has(&m->ct, term, len) && put_entry(m, t, term, len, rows, n) < 0)
         return -1;
     return put_pairs(m, t, term, len, rows, n);
 }

@@ -26,7 +26,6 @@
 #include "segment.h"
 #include "segment_int.h"
 #include "strtab.h"
-#include "tokenize.h"
 #include "build.h"
 
 const ZSTD_DDict *seg_dicts_find(const seg_dicts *s, uint32_t id);
@@ -79,13 +78,12 @@ typedef struct mcol {
     /* HEX (version 6): digits per value, the sorted packed values (in the
      * file) and where presence starts in the body */
     uint8_t digits;
-    uint32_t nhex;
     const uint8_t *hex;
     size_t hex_end;
     /* TERMS (version 7): a dictionary (first in the body) holding its
      * key's terms; reported as SEG_META_COL_DICT */
     uint8_t terms;
-    uint32_t nterms;
+    uint32_t nheld; /* HEX or TERMS: distinct values, whose terms it holds */
 } mcol;
 
 /* A namespace of terms a column holds (format.h): "service:" or "host:"
@@ -419,13 +417,12 @@ static int load_hex_column(seg_reader *r, mcol *m)
     strata_str key = r->keys[m->key];
     if (c.bad || digits < SEG_HEX_MIN_DIGITS || digits > SEG_HEX_MAX_DIGITS ||
         nv > m->pub.present || (nv == 0) != (m->pub.present == 0) ||
-        cursor_left(&c) / ((digits + 1) / 2) < nv || memchr(key.ptr, ':', key.len) ||
-        5 + key.len + 1 + digits > SEG_MAX_TERM)
+        cursor_left(&c) / seg_hex_bytes(digits) < nv || !seg_key_holds_terms(key.ptr, key.len))
         return set_err(r, "segment hex column malformed");
     m->digits = (uint8_t)digits;
-    m->nhex = (uint32_t)nv;
+    m->nheld = (uint32_t)nv;
     m->hex = c.p;
-    m->hex_end = (size_t)(c.p - m->body) + (size_t)nv * ((digits + 1) / 2);
+    m->hex_end = (size_t)(c.p - m->body) + (size_t)nv * seg_hex_bytes(digits);
     return 0;
 }
 
@@ -438,10 +435,10 @@ static int load_terms_column(seg_reader *r, mcol *m)
     uint64_t nv = get_varint(&c);
     strata_str key = r->keys[m->key];
     if (c.bad || nv > m->pub.present || (nv == 0) != (m->pub.present == 0) ||
-        memchr(key.ptr, ':', key.len) || 5 + key.len + 1 + TOK_MAX_BYTES > SEG_MAX_TERM)
+        !seg_key_holds_terms(key.ptr, key.len))
         return set_err(r, "segment terms column malformed");
     m->terms = 1;
-    m->nterms = (uint32_t)nv;
+    m->nheld = (uint32_t)nv;
     m->pub.kind = SEG_META_COL_DICT;
     return 0;
 }
@@ -497,19 +494,19 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
     int hex = m->pub.kind == SEG_META_COL_HEX;
     if (hex) {
         /* the values strictly ascending (a lookup binary-searches them) */
-        size_t vb = (m->digits + 1u) / 2u;
-        for (uint32_t v = 1; v < m->nhex; v++)
+        size_t vb = seg_hex_bytes(m->digits);
+        for (uint32_t v = 1; v < m->nheld; v++)
             if (memcmp(m->hex + (size_t)(v - 1) * vb, m->hex + (size_t)v * vb, vb) >= 0)
                 return set_err(r, "segment hex column values out of order");
         if (m->digits % 2)
-            for (uint32_t v = 0; v < m->nhex; v++)
+            for (uint32_t v = 0; v < m->nheld; v++)
                 if (m->hex[(size_t)v * vb + vb - 1] & 15)
                     return set_err(r, "segment hex column: bad padding");
         c = cursor_make(m->body + m->hex_end, m->body_len - m->hex_end);
     }
     if (m->terms) { /* its dictionary first */
         int rc = fcdict_decode(&c, SEG_MAX_DICT_ENTRIES, 0, &m->values, &m->pub.nvalues, &m->arena);
-        if (rc < 0 || m->pub.nvalues != m->nterms)
+        if (rc < 0 || m->pub.nvalues != m->nheld)
             return rc == -2 ? set_err(r, "out of memory")
                             : set_err(r, "segment meta column dictionary malformed");
     }
@@ -547,7 +544,7 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
         if (!m->has[i])
             continue;
         if (m->id) {
-            if (tmp[j] < 0 || tmp[j] >= (int64_t)(hex ? m->nhex : m->pub.nvalues))
+            if (tmp[j] < 0 || tmp[j] >= (int64_t)(hex ? m->nheld : m->pub.nvalues))
                 return set_err(r, "segment meta column: value id out of range");
             m->id[i] = (uint32_t)tmp[j];
         } else {
@@ -1209,7 +1206,7 @@ static void columns_into_row(seg_reader *r, uint32_t row, uint32_t i)
             b->kv[j].value.len = (uint32_t)fmt_i64(txt, m->num[row]);
             txt += ROW_COL_CHARS;
         } else if (m->digits) {
-            seg_hex_unpack(m->hex + (size_t)m->id[row] * ((m->digits + 1u) / 2u), m->digits, txt);
+            seg_hex_unpack(m->hex + (size_t)m->id[row] * seg_hex_bytes(m->digits), m->digits, txt);
             b->kv[j].value.ptr = txt;
             b->kv[j].value.len = m->digits;
             txt += ROW_COL_CHARS;
@@ -1591,12 +1588,6 @@ static roaring_bitmap_t *titer_postings(titer *it)
 
 /* ---- terms held by columns (format.h, versions 6 and 7) ---------------------------------- */
 
-/* Bytes of one packed value of HEX column m. */
-static size_t hex_bytes(const mcol *m)
-{
-    return (m->digits + 1u) / 2u;
-}
-
 /* Write c's namespace ("service:", "host:", "meta.KEY:") into out (room
  * for SEG_MAX_TERM, which the writer's rules guarantee); its length. */
 static size_t cns_ns(const seg_reader *r, const cns *c, char *out)
@@ -1620,7 +1611,7 @@ static uint32_t cns_count(const seg_reader *r, const cns *c)
         return r->n_svc;
     if (c->src == CNS_HOST)
         return r->n_host;
-    return c->m->digits ? c->m->nhex : c->m->nterms;
+    return c->m->nheld;
 }
 
 /* Value v of c (HEX values printed into buf, SEG_HEX_MAX_DIGITS bytes);
@@ -1634,7 +1625,7 @@ static strata_str cns_value(const seg_reader *r, const cns *c, uint32_t v, char 
     const mcol *m = c->m;
     if (!m->digits)
         return m->values[v];
-    seg_hex_unpack(m->hex + (size_t)v * hex_bytes(m), m->digits, buf);
+    seg_hex_unpack(m->hex + (size_t)v * seg_hex_bytes(m->digits), m->digits, buf);
     return (strata_str){buf, m->digits};
 }
 
@@ -1651,8 +1642,13 @@ static int cns_ready(seg_reader *r, cns *c)
         char a[SEG_HEX_MAX_DIGITS], b[SEG_HEX_MAX_DIGITS];
         for (uint32_t v = 1; v < cns_count(r, c); v++) {
             strata_str x = cns_value(r, c, v - 1, a), y = cns_value(r, c, v, b);
-            if (seg_term_cmp(x.ptr, x.len, y.ptr, y.len) >= 0)
-                return set_err(r, "segment column values out of order");
+            if (seg_term_cmp(x.ptr, x.len, y.ptr, y.len) >= 0) {
+                char ns[SEG_MAX_TERM];
+                size_t nl = cns_ns(r, c, ns);
+                return set_err(
+                    r, "segment column holding \"%.*s\" terms: values %u and %u out of order",
+                    (int)nl, ns, v - 1, v);
+            }
         }
     }
     c->checked = 1;
@@ -1688,7 +1684,10 @@ static int cns_invert(seg_reader *r, cns *c)
         if (!st[v + 1]) {
             free(st);
             free(rows);
-            return set_err(r, "segment column: value %u has no row", v);
+            char ns[SEG_MAX_TERM];
+            size_t nl = cns_ns(r, c, ns);
+            return set_err(r, "segment column holding \"%.*s\" terms: value %u has no row", (int)nl,
+                           ns, v);
         }
         st[v + 1] += st[v];
     }
@@ -1728,38 +1727,39 @@ static uint32_t cns_bound(const seg_reader *r, const cns *c, const char *p, size
     return lo;
 }
 
-/* The column namespace holding term (its namespace, then a value of the
- * column's shape), with *v the rest's place: its value, or UINT32_MAX when
- * the column lacks it. NULL when no column holds the term (if anywhere, it
- * is in the term dictionary); on corruption NULL with *v = 0. */
-static cns *cns_term(seg_reader *r, const char *term, size_t len, uint32_t *v)
+/* The column namespace that holds term (its namespace, then a value of
+ * the column's shape), or NULL (if anywhere, the term is in the term
+ * dictionary: a term of a key "KEY:x" shares KEY's namespace prefix). */
+static cns *cns_holding(seg_reader *r, const char *term, size_t len)
 {
-    *v = UINT32_MAX;
     for (uint32_t i = 0; i < r->ncns; i++) {
         cns *c = &r->cns[i];
         char ns[SEG_MAX_TERM];
         size_t nl = cns_ns(r, c, ns);
         if (len < nl || memcmp(term, ns, nl) != 0)
             continue;
-        const char *d = term + nl;
-        size_t n = len - nl;
-        if (c->src == CNS_META && !seg_column_value(d, n, c->m->digits))
-            return NULL; /* another key's term ("KEY:x"), or none */
-        if (n == 0 || !seg_may_contain(r, term, len))
-            return c;
-        if (cns_ready(r, c) < 0) {
-            *v = 0;
-            return NULL;
-        }
-        uint32_t at = cns_bound(r, c, d, n, 0);
-        if (at < cns_count(r, c) && cns_cmp(r, c, at, d, n) == 0) {
-            char buf[SEG_HEX_MAX_DIGITS];
-            if (cns_value(r, c, at, buf).len == n)
-                *v = at;
-        }
-        return c;
+        return c->src != CNS_META || seg_column_value(term + nl, len - nl, c->m->digits) ? c : NULL;
     }
     return NULL;
+}
+
+/* The place of term's value in c (which holds it): 1 with *v set, 0 when
+ * the column lacks it (the bloom or the values say so), -1 on corruption. */
+static int cns_find(seg_reader *r, cns *c, const char *term, size_t len, uint32_t *v)
+{
+    char ns[SEG_MAX_TERM], buf[SEG_HEX_MAX_DIGITS];
+    size_t nl = cns_ns(r, c, ns);
+    const char *d = term + nl;
+    size_t n = len - nl;
+    if (n == 0 || !seg_may_contain(r, term, len))
+        return 0;
+    if (cns_ready(r, c) < 0)
+        return -1;
+    uint32_t at = cns_bound(r, c, d, n, 0);
+    if (at >= cns_count(r, c) || cns_cmp(r, c, at, d, n) != 0 || cns_value(r, c, at, buf).len != n)
+        return 0;
+    *v = at;
+    return cns_invert(r, c) < 0 ? -1 : 1;
 }
 
 /* The terms the columns hold under a prefix, in term order: namespaces
@@ -1818,7 +1818,7 @@ static int cs_next(cstream *h)
             if (h->at >= r->ncns)
                 return 0;
             h->c = &r->cns[h->at];
-            if (cs_range(h, &r->cns[h->at], &h->v, &h->end) < 0)
+            if (cs_range(h, h->c, &h->v, &h->end) < 0)
                 return -1;
         }
         strata_str x = cns_value(r, h->c, h->v, buf);
@@ -1915,26 +1915,17 @@ static int find_term(seg_reader *r, const char *term, size_t len, titer *it)
 
 int seg_term_in_column(seg_reader *r, const char *term, size_t len)
 {
-    for (uint32_t i = 0; i < r->ncns; i++) {
-        char ns[SEG_MAX_TERM];
-        size_t nl = cns_ns(r, &r->cns[i], ns);
-        const mcol *m = r->cns[i].m;
-        if (len >= nl && !memcmp(term, ns, nl) &&
-            (!m || seg_column_value(term + nl, len - nl, m->digits)))
-            return 1;
-    }
-    return 0;
+    return cns_holding(r, term, len) != NULL;
 }
 
 roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len)
 {
     uint32_t v;
-    cns *c = cns_term(r, term, len, &v);
-    if (!c && v == 0)
+    cns *c = cns_holding(r, term, len);
+    int held = c ? cns_find(r, c, term, len, &v) : 0;
+    if (held < 0)
         return NULL;
-    if (c && v != UINT32_MAX) { /* a column holds it (else the dictionary may) */
-        if (cns_invert(r, c) < 0)
-            return NULL;
+    if (held) { /* else the dictionary may have it */
         roaring_bitmap_t *bm = roaring_bitmap_create();
         if (bm)
             roaring_bitmap_add_many(bm, c->inv_start[v + 1] - c->inv_start[v],
@@ -1949,11 +1940,10 @@ roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len)
 int64_t seg_term_df(seg_reader *r, const char *term, size_t len)
 {
     uint32_t v;
-    cns *c = cns_term(r, term, len, &v);
-    if (!c && v == 0)
-        return -1;
-    if (c && v != UINT32_MAX)
-        return cns_invert(r, c) < 0 ? -1 : (int64_t)(c->inv_start[v + 1] - c->inv_start[v]);
+    cns *c = cns_holding(r, term, len);
+    int held = c ? cns_find(r, c, term, len, &v) : 0;
+    if (held)
+        return held < 0 ? -1 : (int64_t)(c->inv_start[v + 1] - c->inv_start[v]);
     titer it;
     int found = find_term(r, term, len, &it);
     return found < 0 ? -1 : found ? (int64_t)it.df : 0;

@@ -488,13 +488,7 @@ typedef struct build {
     uint32_t *key_rank; /* meta key id -> position in sorted order */
     sref *keys_sorted;
     uint8_t *in_col; /* per kv: 1 when its value is in a meta column */
-    /* meta columns that hold their terms (HEX, TERMS): their keys; HEX
-     * digits (0 for TERMS). Their terms stay out of SEC_TERMS, and so do
-     * those of service and host when flags say so (SEG_FLAG_*). */
-    strata_str hex_key[SEG_MAX_META_COLUMNS];
-    uint8_t hex_digits[SEG_MAX_META_COLUMNS];
-    uint32_t nhex;
-    uint16_t flags;
+    seg_colterms ct; /* the namespaces columns hold: their terms stay out of SEC_TERMS */
     char *err;
     size_t errlen;
 } build;
@@ -934,8 +928,8 @@ static int write_columns(build *b)
     seg_put_dict(b->out, hs, w->hosts.n);
     sec_end(b, SEC_HOST_DICT, s);
     put_col(b, SEC_HOST, tmp, hrank, col_host);
-    b->flags = (uint16_t)(seg_names_flag(ss, w->services.n, SEG_FLAG_SERVICE_TERMS) |
-                          seg_names_flag(hs, w->hosts.n, SEG_FLAG_HOST_TERMS));
+    b->ct.flags = (uint16_t)(seg_names_flag(ss, w->services.n, SEG_FLAG_SERVICE_TERMS) |
+                             seg_names_flag(hs, w->hosts.n, SEG_FLAG_HOST_TERMS));
     rc = write_rollup(b, srank);
 out:
     free(srank);
@@ -1013,7 +1007,7 @@ static int encode_hex_column(const seg_writer *w, const uint64_t *first, uint64_
     for (size_t j = 0; j < m; j++)
         if (!j || seg_hex_cmp(hr[j].v, hr[j - 1].v) != 0) {
             seg_hex_pack(hr[j].v, digits, packed);
-            sb_append(out, packed, (digits + 1) / 2);
+            sb_append(out, packed, seg_hex_bytes(digits));
         }
     intcol_encode(out, has, w->n);
     m = 0;
@@ -1119,10 +1113,10 @@ static int write_meta_columns(build *b)
     seg_mcand *cand = malloc((nkeys + 1) * sizeof *cand);
     uint64_t *first = scratch(w, SCR_META_FIRST, (w->n ? w->n : 1) * sizeof *first);
     int64_t *tmp = scratch(w, SCR_ROW_TMP, (w->n ? w->n : 1) * sizeof *tmp);
-    seg_hexcheck *hex = malloc((nkeys + 1) * sizeof *hex);
+    seg_colcheck *hex = malloc((nkeys + 1) * sizeof *hex);
     strbuf cols = {0}, body = {0};
     int rc = -1;
-    b->nhex = 0;
+    b->ct.n = 0;
     if (!b->in_col || !stamp || !count || !cand || !first || !tmp || !hex) {
         fail(b, "out of memory building meta columns");
         goto out;
@@ -1130,12 +1124,12 @@ static int write_meta_columns(build *b)
     memset(b->in_col, 0, w->nkv);
     for (uint32_t k = 0; k < nkeys; k++) {
         strata_str key = seg_writer_key(w, k);
-        seg_hex_init(&hex[k], key.ptr, key.len);
+        seg_colcheck_init(&hex[k], key.ptr, key.len);
     }
     for (size_t i = 0; i < w->n; i++) /* rows with a non-null value, per key */
         for (uint32_t k = 0; k < w->rows[i].kv_n; k++) {
             const wkv *kv = &w->kvs[w->rows[i].kv_off + k];
-            seg_hex_see(&hex[kv->key], i, kv->type, w->data.buf + kv->off, kv->len);
+            seg_colcheck_see(&hex[kv->key], i, kv->type, w->data.buf + kv->off, kv->len);
             if (kv->type != STRATA_VALUE_NULL && stamp[kv->key] != i + 1) {
                 stamp[kv->key] = (uint32_t)(i + 1);
                 count[kv->key]++;
@@ -1152,13 +1146,13 @@ static int write_meta_columns(build *b)
             kind = encode_hex_column(w, first, cand[c].rows, hex[key].digits, tmp, &body) < 0
                        ? -1
                        : (int)SEG_META_COL_HEX;
-            b->hex_key[b->nhex] = seg_writer_key(w, key);
-            b->hex_digits[b->nhex++] = hex[key].digits;
+            b->ct.key[b->ct.n] = seg_writer_key(w, key);
+            b->ct.digits[b->ct.n++] = hex[key].digits;
         } else {
             kind = encode_meta_column(w, first, cand[c].rows, hex[key].single, tmp, &body);
             if (kind == (int)SEG_META_COL_TERMS) {
-                b->hex_key[b->nhex] = seg_writer_key(w, key);
-                b->hex_digits[b->nhex++] = 0;
+                b->ct.key[b->ct.n] = seg_writer_key(w, key);
+                b->ct.digits[b->ct.n++] = 0;
             }
         }
         if (kind < 0 || body.oom) {
@@ -1697,26 +1691,6 @@ static const seg_pent *pdup_find(const seg_ptab *t, uint64_t h, const uint32_t *
  * term) pairs; a row has ~20 terms, so 4 rows keep ~40-80 loads in flight. */
 #define ROW_PREFETCH_AHEAD 4
 
-/* Whether a term is held by a column rather than the term dictionary:
- * "service:" and "host:" when flagged, "meta.KEY:" of a HEX or TERMS column
- * (seg_column_value: not a term of a key "KEY:..." that sorts inside). */
-static int column_term(const build *b, const char *t, size_t len)
-{
-    if ((b->flags & SEG_FLAG_SERVICE_TERMS) && len >= 8 && !memcmp(t, "service:", 8))
-        return 1;
-    if ((b->flags & SEG_FLAG_HOST_TERMS) && len >= 5 && !memcmp(t, "host:", 5))
-        return 1;
-    if (!b->nhex || len < 5 || memcmp(t, "meta.", 5) != 0)
-        return 0;
-    for (uint32_t i = 0; i < b->nhex; i++) {
-        size_t kl = b->hex_key[i].len;
-        if (len > 5 + kl && t[5 + kl] == ':' && !memcmp(t + 5, b->hex_key[i].ptr, kl) &&
-            seg_column_value(t + 5 + kl + 1, len - 5 - kl - 1, b->hex_digits[i]))
-            return 1;
-    }
-    return 0;
-}
-
 static int write_index(build *b, uint32_t nblocks)
 {
     seg_writer *w = b->w;
@@ -1790,7 +1764,7 @@ static int write_index(build *b, uint32_t nblocks)
         if (i + WRITE_PREFETCH_AHEAD / 2 < nterms)
             __builtin_prefetch(post + start[sorted[i + WRITE_PREFETCH_AHEAD / 2].id]);
         const sref *t = &sorted[i];
-        if (column_term(b, t->s, t->len))
+        if (seg_colterms_has(&b->ct, t->s, t->len))
             continue; /* its column holds it */
         uint32_t n = df[t->id];
         const uint32_t *rows = post + start[t->id];
@@ -2002,7 +1976,7 @@ static int finish_build(seg_writer *w, char *err, size_t errlen)
     seg_tail t = {
         w->n,    min_i, max_i,
         min_e,   max_e, w->o.dict ? (uint32_t)ZDICT_getDictID(w->o.dict, w->o.dict_len) : 0,
-        nblocks, 0,     b.flags};
+        nblocks, 0,     b.ct.flags};
     seg_put_tail(b.out, b.table, b.nsec, &t);
     if (b.out->oom) {
         fail(&b, "out of memory assembling the segment");

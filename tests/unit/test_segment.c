@@ -1645,7 +1645,7 @@ static unsigned trailer_flags(const uint8_t *buf, size_t len)
 }
 
 /* Terms, rows, prefixes, the term cursor and rows of r against brute force. */
-static void check_hex_segment(seg_reader *r, tev **sorted, size_t n)
+static void check_column_segment(seg_reader *r, tev **sorted, size_t n)
 {
     brute b = {0};
     for (size_t i = 0; i < n; i++) {
@@ -1802,7 +1802,7 @@ static void test_column_terms(void **state)
     assert_int_equal(seg_meta_column(r, "trace_id", 8, &col), 0); /* read through rows */
     assert_int_equal(seg_meta_column(r, "user", 4, &col), 1);     /* a dictionary to aggregates */
     assert_int_equal(col->kind, SEG_META_COL_DICT);
-    check_hex_segment(r, sorted, n);
+    check_column_segment(r, sorted, n);
     /* three parts merged: the union's bytes, in memory and streamed */
     size_t cut[4] = {0, 600, 1100, n};
     check_parts_merge(evs, cut, 3, buf, len, NULL, "column terms");
@@ -1820,7 +1820,7 @@ static void test_column_terms(void **state)
     uint8_t *uni = build(evs, n, 128, NULL, 0, &ulen);
     seg_reader *u = open_ok(uni, ulen, NULL);
     assert_false(is_hex_column(u, "trace_id"));
-    check_hex_segment(u, sorted, n);
+    check_column_segment(u, sorted, n);
     size_t halves[3] = {0, 1500, n};
     check_parts_merge(evs, halves, 2, uni, ulen, expect_hex_trace_id, "hex ids of two lengths");
     seg_close(u);
