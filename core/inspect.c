@@ -213,17 +213,17 @@ static int inspect_segment(const char *path, long rows, const char *prefix, int 
     fmt_time(in->max_ingest_ns, b, sizeof b);
     if (json) {
         printf("{\"path\":\"%s\",\"version\":%u,\"tenant\":\"%s\",\"events\":%llu,"
-               "\"blocks\":%u,\"terms\":%llu,\"dict_id\":%u,\"min_ingest\":\"%s\","
+               "\"blocks\":%u,\"terms\":%llu,\"templates\":%u,\"dict_id\":%u,\"min_ingest\":\"%s\","
                "\"max_ingest\":\"%s\",\"bytes\":{\"columns\":%llu,\"rows\":%llu,"
                "\"rows_meta\":%llu,\"terms\":%llu,"
                "\"postings\":%llu,\"filters\":%llu,\"other\":%llu,\"total\":%llu},"
                "\"meta_columns\":[",
                path, in->version, in->tenant, (unsigned long long)in->events, in->blocks,
-               (unsigned long long)in->terms, in->dict_id, a, b, (unsigned long long)p->columns,
-               (unsigned long long)p->rows, (unsigned long long)p->meta,
-               (unsigned long long)p->terms, (unsigned long long)p->postings,
-               (unsigned long long)p->filters, (unsigned long long)p->other,
-               (unsigned long long)p->total);
+               (unsigned long long)in->terms, in->templates, in->dict_id, a, b,
+               (unsigned long long)p->columns, (unsigned long long)p->rows,
+               (unsigned long long)p->meta, (unsigned long long)p->terms,
+               (unsigned long long)p->postings, (unsigned long long)p->filters,
+               (unsigned long long)p->other, (unsigned long long)p->total);
         for (uint32_t i = 0; i < seg_meta_column_count(r); i++) {
             strata_str key;
             uint32_t kind, present;
@@ -240,6 +240,8 @@ static int inspect_segment(const char *path, long rows, const char *prefix, int 
                "terms     %llu\ningest    %s .. %s\ndictionary %u\n",
                path, in->version, in->tenant, (unsigned long long)in->events, in->blocks,
                (unsigned long long)in->terms, a, b, in->dict_id);
+        if (in->templates)
+            printf("templates %u (terms of whole templates refer to them)\n", in->templates);
         size_t cells;
         if (seg_rollup(r, &cells))
             printf("rollup    %zu cells (minute x service x level)\n", cells);

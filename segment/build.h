@@ -182,6 +182,46 @@ int seg_column_value(const char *rest, size_t n, unsigned digits);
  * token long (the empty name, which has no term, also qualifies). */
 int seg_name_is_term(const char *v, size_t n);
 
+/* ---- row templates (segment/templates.c, format version 8) ------------------- */
+
+/* A message's template key: XXH3 of its text with every maximal run of
+ * ASCII letters and digits that holds a digit replaced by one byte, so that
+ * "Received block blk_-1229765 of size 84859222" and the same line with
+ * other numbers share it. */
+uint64_t seg_template_key(const char *msg, size_t len);
+/* The templates of a segment being built: rows are added in segment order,
+ * then ranked (most rows first, then key), written as SEC_TEMPLATES and
+ * used to tell terms whose rows are whole templates. seg_tpl_init for
+ * `rows` rows; free with seg_tpl_free. */
+typedef struct seg_tpl {
+    uint32_t *slot;  /* interning: open addressing, id + 1 (until ranked) */
+    uint32_t nslot;  /* a power of two */
+    uint64_t *key;   /* by id; after seg_tpl_rank by rank */
+    uint32_t *size;  /* rows of each, likewise */
+    uint32_t n, cap; /* templates */
+    uint32_t *row;   /* per row its id; after seg_tpl_rank its rank */
+    uint64_t rows, rowcap;
+    uint32_t *cnt, *touched; /* seg_tpl_encode's scratch, by rank */
+    int used;                /* a term refers to them: SEC_TEMPLATES stores them */
+} seg_tpl;
+/* 0, or -1 on OOM. */
+int seg_tpl_init(seg_tpl *t, uint64_t rows);
+/* The next row's message; 0, or -1 on OOM or past the rows given. */
+int seg_tpl_add(seg_tpl *t, const char *msg, size_t len);
+/* Number the templates by rank once every row is in; 0, or -1 on OOM. */
+int seg_tpl_rank(seg_tpl *t);
+/* Byte planes a rank below n takes (1 to 4). */
+unsigned seg_tpl_planes(uint32_t n);
+/* Append the body of SEC_TEMPLATES (format.h); 0, or -1 on OOM. */
+int seg_tpl_put(const seg_tpl *t, strbuf *out, int level);
+/* If rows[n] (ascending) are exactly the rows of some templates, at most
+ * n / SEG_TEMPLATE_MIN_ROWS of them, append a SEG_POSTINGS_TEMPLATES entry
+ * of those templates to out and return 1; else append nothing and return
+ * 0; -1 on OOM. */
+int seg_tpl_encode(seg_tpl *t, const uint32_t *rows, uint32_t n, strbuf *out, char **rbuf,
+                   size_t *rcap);
+void seg_tpl_free(seg_tpl *t);
+
 /* ---- rollup ----------------------------------------------------------------- */
 
 typedef struct seg_rcell {

@@ -348,6 +348,7 @@ typedef struct merge {
     uint8_t *key_col; /* per union key rank: its column + 1, or 0 */
     uint64_t at_out;  /* pass 3 of the meta columns: the output row being encoded */
     seg_colterms ct;  /* the namespaces the output's columns hold (not in SEC_TERMS) */
+    seg_tpl tpl;      /* each output row's template, gathered as blocks are written */
     fout f;
     const char *path;
     seg_merge_stage_fn stage; /* progress (may be NULL) */
@@ -884,7 +885,7 @@ static int write_blocks(merge *m)
         }
         memset(in_col + nkv, 0, ev.meta_count);
         first_values(m, src, row, &ev, mark_in_col, in_col + nkv);
-        if (seg_writer_add(sw, &ev) < 0) {
+        if (seg_writer_add(sw, &ev) < 0 || seg_tpl_add(&m->tpl, ev.msg.ptr, ev.msg.len) < 0) {
             mfail(m, "out of memory staging rows");
             goto out;
         }
@@ -1002,7 +1003,9 @@ static int put_entry(merge *m, tout *t, const char *term, size_t len, const uint
         return mfail(m, "cannot write terms: %s", strerror(errno));
     if (n > SEG_INLINE_POSTINGS) {
         sb_reset(&t->entry);
-        if (seg_postings_encode(rows, n, &t->entry, &t->rbuf, &t->rcap) < 0)
+        int whole = seg_tpl_encode(&m->tpl, rows, n, &t->entry, &t->rbuf, &t->rcap);
+        if (whole < 0 ||
+            (!whole && seg_postings_encode(rows, n, &t->entry, &t->rbuf, &t->rcap) < 0))
             return mfail(m, "out of memory building postings");
         uint64_t h = term_hash(t->entry.buf, t->entry.len);
         h = h ? h : 1;
@@ -1253,6 +1256,20 @@ out:
     return rc;
 }
 
+/* SEC_TEMPLATES, from the templates gathered with the rows, after the
+ * postings that refer to them (as the writer's). */
+static int write_templates(merge *m)
+{
+    strbuf b = {0};
+    if (seg_tpl_put(&m->tpl, &b, m->o.zstd_level) < 0) {
+        sb_free(&b);
+        return mfail(m, "out of memory building row templates");
+    }
+    fo_section(&m->f, SEC_TEMPLATES, b.buf, b.len);
+    sb_free(&b);
+    return m->f.bad ? mfail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
+}
+
 static int write_index(merge *m)
 {
     tout t;
@@ -1267,8 +1284,13 @@ static int write_index(merge *m)
         mfail(m, "cannot open spool files next to %s: %s", m->path, strerror(errno));
         goto out;
     }
+    if (seg_tpl_rank(&m->tpl) < 0) {
+        mfail(m, "out of memory building row templates");
+        goto out;
+    }
     if (merge_terms(m, &t) < 0 || write_term_index(m, &t) < 0 ||
-        copy_spool(m, &t.post, SEC_POSTINGS) < 0 || write_blooms(m, &t) < 0)
+        copy_spool(m, &t.post, SEC_POSTINGS) < 0 || write_templates(m) < 0 ||
+        write_blooms(m, &t) < 0)
         goto out;
     rc = 0;
 out:
@@ -1292,6 +1314,7 @@ out:
 static void merge_free(merge *m)
 {
     mo_free(&m->mo);
+    seg_tpl_free(&m->tpl);
     ud_free(&m->svc);
     ud_free(&m->host);
     ud_free(&m->keys);
@@ -1350,7 +1373,7 @@ int seg_merge_file_staged(seg_reader *const *in, size_t n, const seg_writer_opts
     int rc = -1;
     m.remap = calloc(n ? n : 1, sizeof *m.remap);
     m.key_col = NULL;
-    if (!m.remap || mo_init(&m.mo, in, n) < 0)
+    if (!m.remap || mo_init(&m.mo, in, n) < 0 || seg_tpl_init(&m.tpl, m.rows) < 0)
         goto oom;
     for (size_t i = 0; i < n; i++)
         if (!(m.remap[i] = bigmem_malloc((seg_get_info(in[i])->events + 1) * sizeof **m.remap)))

@@ -139,6 +139,11 @@ struct seg_reader {
     uint16_t tflags;  /* trailer flags (version 7: SEG_FLAG_*) */
     uint8_t *key_col; /* per meta key rank: its column, or KEY_NO_COLUMN (NULL without columns) */
     int mcols_state;  /* 0 not decoded yet, 1 decoded, -1 corrupt */
+    /* row templates (version 8), inverted on first use: the rows of rank
+     * t are tpl_rows[tpl_start[t] .. tpl_start[t + 1]) */
+    uint32_t ntpl;
+    uint32_t *tpl_start, *tpl_rows;
+    int tpl_state; /* 0 not decoded yet, 1 decoded, -1 corrupt */
     dblock blk;
     char err[256];
 };
@@ -290,7 +295,10 @@ static int load_table(seg_reader *r)
     }
     /* the version each section appeared in */
     for (uint32_t id = 1; id < SEC_COUNT_; id++) {
-        uint16_t since = id == SEC_ROLLUP ? 2 : id == SEC_META_COLUMNS ? 4 : 1;
+        uint16_t since = id == SEC_ROLLUP         ? 2
+                         : id == SEC_META_COLUMNS ? 4
+                         : id == SEC_TEMPLATES    ? SEG_VERSION_TEMPLATES
+                                                  : 1;
         if (!r->sec[id].present && tv >= since)
             return set_err(r, "segment section %u missing", id);
         if (r->sec[id].present && tv < since)
@@ -777,6 +785,20 @@ const seg_rollup_cell *seg_rollup(const seg_reader *r, size_t *n)
     return r->rollup;
 }
 
+/* How many row templates SEC_TEMPLATES stores (version 8): its leading
+ * count, checked against the rows; the rest is read on first use. */
+static int count_templates(seg_reader *r)
+{
+    if (!r->sec[SEC_TEMPLATES].present)
+        return 0;
+    cursor c = cursor_make(r->sec[SEC_TEMPLATES].p, r->sec[SEC_TEMPLATES].len);
+    uint64_t n = get_varint(&c);
+    if (c.bad || n > r->info.events)
+        return set_err(r, "segment row templates malformed");
+    r->info.templates = (uint32_t)n;
+    return 0;
+}
+
 static void compute_parts(seg_reader *r)
 {
     seg_parts *p = &r->info.parts;
@@ -790,7 +812,7 @@ static void compute_parts(seg_reader *r)
         p->meta +=
             load_u32(r->sec[SEC_BLOCK_INDEX].p + (size_t)k * r->block_entry + SEG_BE_META_CLEN);
     p->terms = r->sec[SEC_TERMS].len + r->sec[SEC_TERM_INDEX].len;
-    p->postings = r->sec[SEC_POSTINGS].len;
+    p->postings = r->sec[SEC_POSTINGS].len + r->sec[SEC_TEMPLATES].len;
     p->filters = r->sec[SEC_BLOOM].len + r->sec[SEC_BLOCK_BLOOMS].len;
     p->total = r->size;
     p->other = p->total - p->columns - p->rows - p->terms - p->postings - p->filters;
@@ -803,7 +825,7 @@ static seg_reader *open_common(seg_reader *r, char *err, size_t errlen)
         goto bad;
     }
     if (load_table(r) < 0 || load_columns(r) < 0 || load_meta_columns(r) < 0 ||
-        load_rollup(r) < 0 || load_blocks(r) < 0 || load_index(r) < 0)
+        load_rollup(r) < 0 || load_blocks(r) < 0 || load_index(r) < 0 || count_templates(r) < 0)
         goto bad;
     setup_cns(r);
     const section *t = &r->sec[SEC_TENANT];
@@ -902,6 +924,8 @@ void seg_close(seg_reader *r)
         free(r->arenas[i]);
     free(r->block_first);
     free(r->tindex);
+    free(r->tpl_start);
+    free(r->tpl_rows);
     for (uint32_t i = 0; r->mcols && i < r->nmcols; i++) {
         free(r->mcols[i].has);
         free(r->mcols[i].num);
@@ -1551,6 +1575,138 @@ static roaring_bitmap_t *entry_rows(seg_reader *r, const uint8_t *p, size_t len,
     return bm;
 }
 
+/* ---- row templates (format.h, version 8) ------------------------------------------------ */
+
+/* Decode SEC_TEMPLATES (once) and invert it: the rows of each template, in
+ * row order. 0, or -1 (error set) when malformed: ranks out of range, a
+ * template without rows, planes of the wrong count or size. */
+static int load_templates(seg_reader *r)
+{
+    if (r->tpl_state)
+        return r->tpl_state > 0 ? 0 : set_err(r, "segment row templates malformed");
+    r->tpl_state = -1;
+    uint64_t rows = r->info.events;
+    cursor c = cursor_make(r->sec[SEC_TEMPLATES].p, r->sec[SEC_TEMPLATES].len);
+    uint64_t n = get_varint(&c);
+    size_t got = 0;
+    if (c.bad || n > rows || (rows && !n))
+        return set_err(r, "segment row templates malformed");
+    r->ntpl = (uint32_t)n;
+    unsigned planes = rows ? get_u8(&c) : 0;
+    if (rows && planes != seg_tpl_planes(r->ntpl))
+        return set_err(r, "segment row templates malformed");
+    uint32_t *rank = calloc(rows ? rows : 1, sizeof *rank);
+    uint8_t *plane = malloc(rows ? rows : 1);
+    r->tpl_start = calloc(n + 1, sizeof *r->tpl_start);
+    r->tpl_rows = malloc((rows ? rows : 1) * sizeof *r->tpl_rows);
+    int rc = -1;
+    if (!rank || !plane || !r->tpl_start || !r->tpl_rows) {
+        set_err(r, "out of memory reading row templates");
+        goto out;
+    }
+    for (unsigned p = 0; p < planes; p++) {
+        const uint8_t *z = get_bytes(&c, SIZE_MAX, &got);
+        if (!z || ZSTD_getFrameContentSize(z, got) != rows ||
+            ZSTD_decompress(plane, rows, z, got) != rows) {
+            set_err(r, "segment row templates malformed");
+            goto out;
+        }
+        for (uint64_t i = 0; i < rows; i++)
+            rank[i] |= (uint32_t)plane[i] << (8 * p);
+    }
+    if (c.bad || cursor_left(&c) != 0) {
+        set_err(r, "segment row templates malformed");
+        goto out;
+    }
+    for (uint64_t i = 0; i < rows; i++) {
+        if (rank[i] >= n) {
+            set_err(r, "segment row templates malformed");
+            goto out;
+        }
+        r->tpl_start[rank[i] + 1]++;
+    }
+    for (uint64_t t = 0; t < n; t++) {
+        if (!r->tpl_start[t + 1]) { /* the writer keeps no empty template */
+            set_err(r, "segment row templates malformed");
+            goto out;
+        }
+        r->tpl_start[t + 1] += r->tpl_start[t];
+    }
+    for (uint64_t i = 0; i < rows; i++)
+        r->tpl_rows[r->tpl_start[rank[i]]++] = (uint32_t)i;
+    for (uint64_t t = n; t > 0; t--) /* each start moved to the next's: move back */
+        r->tpl_start[t] = r->tpl_start[t - 1];
+    r->tpl_start[0] = 0;
+    r->tpl_state = 1;
+    rc = 0;
+out:
+    free(rank);
+    free(plane);
+    if (rc < 0) {
+        free(r->tpl_start);
+        free(r->tpl_rows);
+        r->tpl_start = r->tpl_rows = NULL;
+    }
+    return rc;
+}
+
+/* A SEG_POSTINGS_TEMPLATES entry (after its tag) of a term of df rows into
+ * a bitmap: the union of its templates' rows. NULL on OOM or when
+ * malformed: templates out of range or not ascending, or rows other than
+ * df. */
+static roaring_bitmap_t *template_rows(seg_reader *r, const uint8_t *p, size_t len, uint32_t df)
+{
+    if (r->info.version < SEG_VERSION_TEMPLATES) {
+        set_err(r, "segment postings malformed");
+        return NULL;
+    }
+    if (load_templates(r) < 0)
+        return NULL;
+    cursor c = cursor_make(p, len);
+    uint64_t k = get_varint(&c);
+    if (c.bad || !k || k > r->ntpl || k > df || !cursor_left(&c)) {
+        set_err(r, "segment postings malformed");
+        return NULL;
+    }
+    const uint8_t *q = c.p;
+    size_t qlen = cursor_left(&c);
+    uint32_t *tl = malloc(k * sizeof *tl);
+    if (!tl) {
+        set_err(r, "out of memory reading postings");
+        return NULL;
+    }
+    int ok = 0;
+    if (q[0] == SEG_POSTINGS_DELTA)
+        ok = decode_delta(r, q + 1, qlen - 1, (uint32_t)k, tl) == 0;
+    else if (q[0] == SEG_POSTINGS_EF)
+        ok = decode_ef(r, q + 1, qlen - 1, (uint32_t)k, tl) == 0;
+    else if (q[0] == SEG_POSTINGS_ROARING) {
+        roaring_bitmap_t *bm =
+            roaring_bitmap_portable_deserialize_safe((const char *)q + 1, qlen - 1);
+        if (bm && roaring_bitmap_get_cardinality(bm) == k &&
+            roaring_bitmap_portable_size_in_bytes(bm) == qlen - 1) {
+            roaring_bitmap_to_uint32_array(bm, tl);
+            ok = 1;
+        }
+        roaring_bitmap_free(bm);
+    }
+    uint64_t total = 0;
+    for (uint64_t i = 0; ok && i < k; i++) {
+        ok = tl[i] < r->ntpl;
+        if (ok)
+            total += r->tpl_start[tl[i] + 1] - r->tpl_start[tl[i]];
+    }
+    roaring_bitmap_t *out = ok && total == df ? roaring_bitmap_create() : NULL;
+    for (uint64_t i = 0; out && i < k; i++)
+        roaring_bitmap_add_many(out, r->tpl_start[tl[i] + 1] - r->tpl_start[tl[i]],
+                                r->tpl_rows + r->tpl_start[tl[i]]);
+    free(tl);
+    if (!out)
+        set_err(r, ok && total == df ? "out of memory reading postings"
+                                     : "segment postings do not match the term dictionary");
+    return out;
+}
+
 /* The bitmap of the term the iterator is on; NULL on OOM or corruption. */
 static roaring_bitmap_t *titer_postings(titer *it)
 {
@@ -1566,6 +1722,8 @@ static roaring_bitmap_t *titer_postings(titer *it)
         return entry_rows(r, p + 1, it->post_len - 1, it->df, decode_delta);
     if (p[0] == SEG_POSTINGS_EF)
         return entry_rows(r, p + 1, it->post_len - 1, it->df, decode_ef);
+    if (p[0] == SEG_POSTINGS_TEMPLATES)
+        return template_rows(r, p + 1, it->post_len - 1, it->df);
     roaring_bitmap_t *bm =
         p[0] == SEG_POSTINGS_ROARING
             ? roaring_bitmap_portable_deserialize_safe((const char *)p + 1, it->post_len - 1)
@@ -1916,6 +2074,17 @@ static int find_term(seg_reader *r, const char *term, size_t len, titer *it)
 int seg_term_in_column(seg_reader *r, const char *term, size_t len)
 {
     return cns_holding(r, term, len) != NULL;
+}
+
+int seg_term_from_templates(seg_reader *r, const char *term, size_t len)
+{
+    titer it;
+    if (cns_holding(r, term, len))
+        return 0;
+    int found = find_term(r, term, len, &it);
+    if (found <= 0 || it.df <= SEG_INLINE_POSTINGS)
+        return found < 0 ? -1 : 0;
+    return it.post_len >= 1 && r->sec[SEC_POSTINGS].p[it.post_off] == SEG_POSTINGS_TEMPLATES;
 }
 
 roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len)

@@ -134,7 +134,8 @@ typedef struct seg_info {
     uint32_t blocks;
     uint32_t block_events;
     uint64_t terms;
-    uint32_t dict_id; /* 0 = no dictionary */
+    uint32_t dict_id;   /* 0 = no dictionary */
+    uint32_t templates; /* row templates stored (format 8; 0 when no term refers to them) */
     const char *tenant;
     seg_parts parts;
 } seg_info;
@@ -234,6 +235,10 @@ int seg_meta_column_info(const seg_reader *r, uint32_t i, strata_str *key, uint3
  * dictionary (format 6 and later: hex ids, service, host, single-token
  * meta values; its rows are the column's, inverted), else 0. */
 int seg_term_in_column(seg_reader *r, const char *term, size_t len);
+/* 1 when the term's rows are stored as whole row templates (format 8,
+ * format.h) rather than as rows, 0 when not (or no such term), -1 on
+ * corruption (seg_error). */
+int seg_term_from_templates(seg_reader *r, const char *term, size_t len);
 /* Rows containing the term (field-namespaced: "msg:timeout",
  * "service:payments", "meta.user_id:u_98765"), or an empty bitmap. NULL only
  * on OOM or corruption (seg_error). */

@@ -1691,6 +1691,20 @@ static const seg_pent *pdup_find(const seg_ptab *t, uint64_t h, const uint32_t *
  * term) pairs; a row has ~20 terms, so 4 rows keep ~40-80 loads in flight. */
 #define ROW_PREFETCH_AHEAD 4
 
+/* Each row's template (format.h, version 8), ranked, into tpl; 0, or -1
+ * with the error set. */
+static int gather_templates(build *b, seg_tpl *tpl)
+{
+    seg_writer *w = b->w;
+    if (seg_tpl_init(tpl, w->n) < 0)
+        return fail(b, "out of memory building row templates");
+    for (size_t r = 0; r < w->n; r++)
+        if (seg_tpl_add(tpl, w->data.buf ? w->data.buf + w->rows[r].msg_off : "",
+                        w->rows[r].msg_len) < 0)
+            return fail(b, "out of memory building row templates");
+    return seg_tpl_rank(tpl) < 0 ? fail(b, "out of memory building row templates") : 0;
+}
+
 static int write_index(build *b, uint32_t nblocks)
 {
     seg_writer *w = b->w;
@@ -1707,11 +1721,15 @@ static int write_index(build *b, uint32_t nblocks)
     char *rbuf = NULL;
     size_t rcap = 0;
     seg_ptab dups = {0}; /* postings written, by their rows (format 4: shared postings) */
+    seg_tpl tpl = {0};
     int rc = -1;
     if (!df || !start || !post || !last_block || !sorted || !words) {
         fail(b, "out of memory building the index");
         goto out;
     }
+    /* the rows' templates, first: terms of whole templates refer to them */
+    if (gather_templates(b, &tpl) < 0)
+        goto out;
     memset(df, 0, (nids + 1) * sizeof *df);
     sort_strtab_into(&x->terms, NULL, sorted, words);
     /* postings: counting sort of (term, row) by term; rows (in segment
@@ -1782,7 +1800,8 @@ static int write_index(build *b, uint32_t nblocks)
             continue;
         }
         uint64_t entry_off = postings->len;
-        if (seg_postings_encode(rows, n, postings, &rbuf, &rcap) < 0) {
+        int whole = seg_tpl_encode(&tpl, rows, n, postings, &rbuf, &rcap);
+        if (whole < 0 || (!whole && seg_postings_encode(rows, n, postings, &rbuf, &rcap) < 0)) {
             fail(b, "out of memory building postings");
             goto term_fail;
         }
@@ -1807,10 +1826,12 @@ static int write_index(build *b, uint32_t nblocks)
     s = sec_begin(b);
     sb_append(b->out, postings->buf, postings->len);
     sec_end(b, SEC_POSTINGS, s);
-    if (postings->oom) {
+    s = sec_begin(b);
+    if (postings->oom || seg_tpl_put(&tpl, b->out, w->o.zstd_level) < 0) {
         fail(b, "out of memory building the index");
         goto out;
     }
+    sec_end(b, SEC_TEMPLATES, s);
 
     /* the segment bloom filter over every term */
     uint64_t m = seg_bloom_bits(nterms, SEG_BLOOM_BITS_PER_TERM);
@@ -1878,6 +1899,7 @@ static int write_index(build *b, uint32_t nblocks)
     }
     rc = 0;
 out:
+    seg_tpl_free(&tpl);
     free(dups.slot);
     free(rbuf);
     sb_free(&blooms);

@@ -27,6 +27,9 @@
  * Terms a column holds (format 6 and later: hex ids, service, host,
  * single-token meta values) keep no list of their own (their rows are the
  * column's), so they are left out of the postings bound and counted apart.
+ * So are terms stored as whole row templates (format 8): their rows are
+ * those of the rows' templates, whose column (each row's template) costs
+ * at least its entropy, sum over templates of rows x log2(n / rows) bits.
  * The term dictionary's strings get no bound here: it is what they are.
  *
  * Per field namespace (the term up to its first ':'): terms, terms seen
@@ -64,7 +67,7 @@ typedef struct floor_acc {
     double per_term_bits; /* log2 C(n, df) summed over every term */
     double distinct_bits; /* the same over distinct row lists */
     double distinct_inline_bits;
-    uint64_t distinct_lists, block_keys, column_terms;
+    uint64_t distinct_lists, block_keys, column_terms, template_terms;
     uint64_t *seen; /* open-addressing set of list hashes (0 = empty) */
     size_t seen_mask;
     ns_stat ns[FLOOR_MAX_NS + 1]; /* the last one is "other" */
@@ -121,14 +124,17 @@ static ns_stat *ns_of(floor_acc *a, const char *t, size_t len)
 }
 
 /* Account one term and its rows (ascending, df of them); in_column: a
- * column holds it (no list of its own). */
+ * column holds it, from_templates: its rows are whole templates (neither
+ * has a list of its own). */
 static void take(floor_acc *a, const char *t, size_t len, const uint32_t *rows, uint32_t df,
-                 int in_column)
+                 int in_column, int from_templates)
 {
-    double bits = in_column ? 0 : log2_choose(a->n, df);
+    int apart = in_column || from_templates;
+    double bits = apart ? 0 : log2_choose(a->n, df);
     a->column_terms += in_column != 0;
+    a->template_terms += from_templates != 0;
     a->per_term_bits += bits;
-    if (!in_column && !seen_before(a, XXH3_64bits(rows, (size_t)df * sizeof *rows))) {
+    if (!apart && !seen_before(a, XXH3_64bits(rows, (size_t)df * sizeof *rows))) {
         a->distinct_lists++;
         a->distinct_bits += bits;
         if (df <= SEG_INLINE_POSTINGS)
@@ -149,7 +155,43 @@ static void take(floor_acc *a, const char *t, size_t len, const uint32_t *rows, 
     s->text_bytes += len;
 }
 
-static void print_json(const char *path, const seg_info *in, const floor_acc *a)
+static int cmp_u64(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* The entropy in bits of the rows' templates (seg_template_key of each
+ * message), summed over the rows; 0 when the segment stores none; -1 when
+ * a row cannot be read. */
+static double template_bits(seg_reader *r)
+{
+    const seg_info *in = seg_get_info(r);
+    if (!in->templates)
+        return 0;
+    uint64_t *key = malloc(in->events * sizeof *key);
+    if (!key)
+        return -1;
+    for (uint64_t i = 0; i < in->events; i++) {
+        strata_event ev;
+        if (seg_row_parts(r, (uint32_t)i, &ev, SEG_PART_MSG) < 0) {
+            free(key);
+            return -1;
+        }
+        key[i] = seg_template_key(ev.msg.ptr, ev.msg.len);
+    }
+    qsort(key, in->events, sizeof *key, cmp_u64);
+    double bits = 0, n = (double)in->events;
+    for (uint64_t i = 0, j; i < in->events; i = j) {
+        for (j = i; j < in->events && key[j] == key[i]; j++)
+            ;
+        bits += (double)(j - i) * log2(n / (double)(j - i));
+    }
+    free(key);
+    return bits;
+}
+
+static void print_json(const char *path, const seg_info *in, const floor_acc *a, double tbits)
 {
     const seg_parts *p = &in->parts;
     double seg_e = bloom_fpr(SEG_BLOOM_BITS_PER_TERM, SEG_BLOOM_K);
@@ -166,10 +208,12 @@ static void print_json(const char *path, const seg_info *in, const floor_acc *a)
     printf("\"bounds\": {\"postings_per_term\": %.0f, \"postings_distinct\": %.0f, "
            "\"postings_distinct_inline\": %.0f, \"distinct_lists\": %llu, "
            "\"segment_bloom\": %.0f, \"segment_bloom_fpr\": %.5f, \"block_blooms\": %.0f, "
-           "\"block_bloom_keys\": %llu, \"block_bloom_fpr\": %.5f, \"column_terms\": %llu}, ",
+           "\"block_bloom_keys\": %llu, \"block_bloom_fpr\": %.5f, \"column_terms\": %llu, "
+           "\"template_terms\": %llu, \"templates\": %u, \"template_column\": %.0f}, ",
            a->per_term_bits / 8, a->distinct_bits / 8, a->distinct_inline_bits / 8,
            (unsigned long long)a->distinct_lists, seg_bloom, seg_e, blk_bloom,
-           (unsigned long long)a->block_keys, blk_e, (unsigned long long)a->column_terms);
+           (unsigned long long)a->block_keys, blk_e, (unsigned long long)a->column_terms,
+           (unsigned long long)a->template_terms, in->templates, tbits / 8);
     printf("\"namespaces\": [");
     for (unsigned i = 0, k = 0; i <= FLOOR_MAX_NS; i++) {
         const ns_stat *s = &a->ns[i];
@@ -200,9 +244,13 @@ int main(int argc, char **argv)
         return 2;
     }
     char err[256];
-    seg_reader *r = seg_open(path, NULL, err, sizeof err);
+    seg_dicts *dicts = seg_dicts_new(); /* the rows' messages need the segment's dictionary */
+    if (dicts)
+        seg_dicts_load_near(dicts, path);
+    seg_reader *r = dicts ? seg_open(path, dicts, err, sizeof err) : NULL;
     if (!r) {
-        fprintf(stderr, "segfloor: %s\n", err);
+        fprintf(stderr, "segfloor: %s\n", dicts ? err : "out of memory");
+        seg_dicts_free(dicts);
         return 1;
     }
     const seg_info *in = seg_get_info(r);
@@ -228,18 +276,25 @@ int main(int argc, char **argv)
             got = -1;
             break;
         }
-        take(&a, t, len, rows, df, seg_term_in_column(r, t, len));
+        int tpl = seg_term_from_templates(r, t, len);
+        if (tpl < 0) {
+            got = -1;
+            break;
+        }
+        take(&a, t, len, rows, df, seg_term_in_column(r, t, len), tpl);
     }
-    if (got < 0) {
+    double tbits = got < 0 ? 0 : template_bits(r);
+    if (got < 0 || tbits < 0) {
         fprintf(stderr, "segfloor: %s: %s\n", path, seg_error(r));
         goto done;
     }
-    print_json(path, in, &a);
+    print_json(path, in, &a, tbits);
     rc = 0;
 done:
     seg_tcur_free(c);
     free(rows);
     free(a.seen);
     seg_close(r);
+    seg_dicts_free(dicts);
     return rc;
 }

@@ -183,6 +183,31 @@ class IndexerTest(unittest.TestCase):
                      "msg:cartservice", "msg:declined"]:
             self.assertIn(" " + term + "\n", out)
 
+    def test_words_of_a_template_are_stored_as_templates(self):
+        """The words of a message template's fixed text (here "received",
+        "block", "size") are stored as that template's rows (segment format
+        8: `strata inspect` counts the templates) and still list every
+        event; words of some of a template's rows ("7abc") keep theirs."""
+        s = self.start(cfg(compact="false"))
+        msgs = [f"Received block blk_{i * 7919} of size {i * 31}" for i in range(40)]
+        msgs += [f"login {'7abc' if i % 2 else '7xyz'} done" for i in range(40)]
+        self.assertEqual(post(s, msgs), 202)
+        wait_for(lambda: indexed(s) == 80)
+        self.assertEqual(s.stop(), 0)
+        f = segment_files(s)[0]
+        info = json.loads(subprocess.run([BIN, "inspect", "segment", f, "--json"],
+                                         capture_output=True, text=True).stdout)
+        self.assertEqual(info["version"], 8)
+        self.assertEqual(info["templates"], 2)
+        out = subprocess.run([BIN, "inspect", "segment", f, "--terms", "msg:"],
+                             capture_output=True, text=True).stdout
+        df = {line.split()[1]: int(line.split()[0]) for line in out.splitlines()
+              if len(line.split()) == 2 and line.split()[0].isdigit()}
+        for term, n in [("msg:received", 40), ("msg:block", 40), ("msg:size", 40),
+                        ("msg:login", 40), ("msg:7abc", 20), ("msg:7xyz", 20)]:
+            self.assertEqual(df.get(term), n, term)
+        self.assertEqual(sorted(stored_msgs(s)), sorted(msgs))
+
     def test_frequent_meta_keys_become_columns(self):
         """A sealed segment keeps frequent meta keys as typed columns (shown
         by `strata inspect`; hex ids such as trace ids and single-token
@@ -201,7 +226,7 @@ class IndexerTest(unittest.TestCase):
         f = segment_files(s)[0]
         info = json.loads(subprocess.run([BIN, "inspect", "segment", f, "--json"],
                                          capture_output=True, text=True).stdout)
-        self.assertEqual(info["version"], 7)
+        self.assertEqual(info["version"], 8)
         self.assertEqual({c["key"]: (c["kind"], c["rows"]) for c in info["meta_columns"]},
                          {"latency_ms": ("numbers", 64), "region": ("dictionary of terms", 64),
                           "trace": ("hex ids", 64)})

@@ -53,6 +53,12 @@ LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
 TRACES = [f"{random.Random(5).getrandbits(64) ^ (i * 0x9E3779B97F4A7C15 % 2**64):016x}"
           for i in range(3000)]
 BASE_NS = (int(time.time()) - 3600) * 1_000_000_000
+# messages of a few log templates whose numbers vary: the words of their
+# fixed text occur in whole templates only, so sealed segments store those
+# words' rows as templates (segment format 8); queries draw from them too
+TEMPLATES = ["Received block blk_{a} of size {b}", "Served block blk_{a} to /10.0.{c}.{d}",
+             "Deleting block blk_{a} file /data/{b}"]
+TEMPLATE_WORDS = ["Received", "Served", "Deleting", "block", "size", "blk_", "file", "data"]
 
 
 def rfc3339(ns):
@@ -69,6 +75,9 @@ def make_corpus(rng, n, start_id=0):
         words = [rng.choice(WORDS) for _ in range(rng.randrange(0, 9))]
         seps = [rng.choice([" ", " ", ", ", ": ", "=", " - "]) for _ in words]
         msg = "".join(s + w for s, w in zip(seps, words)).strip(" ,:=-") or "empty"
+        if rng.random() < 0.3:
+            msg = rng.choice(TEMPLATES).format(a=rng.randrange(10**9), b=rng.randrange(10**6),
+                                               c=rng.randrange(256), d=rng.randrange(256))
         ev = {"ts": rfc3339(BASE_NS + stamps[i] * 1_000_000 + rng.randrange(1000)),
               "service": rng.choice(SERVICES), "host": rng.choice(HOSTS),
               "level": rng.choice(LEVELS), "msg": msg,
@@ -94,7 +103,7 @@ def write_corpus(s, events):
 
 def rand_query(rng, depth=0):
     k = rng.randrange(9 if depth > 2 else 13)
-    w = rng.choice(WORDS)
+    w = rng.choice(WORDS + TEMPLATE_WORDS)
     if k in (0, 1):
         return f'"{w}"' if any(c in w for c in '/:') else w
     if k == 2:

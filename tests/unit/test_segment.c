@@ -1039,7 +1039,8 @@ static void test_eliasfano_codec(void **state)
 
 /* A segment of 3000 events where one term occurs in the rows keep() picks
  * and every other term once: its entry in SEC_POSTINGS is the only one, so
- * its tag and bytes can be checked whole. */
+ * its tag and bytes can be checked whole. Each row is a template of its own
+ * (a word of letters spelling i), so the term keeps its rows. */
 static void check_postings_tag(int (*keep_row)(uint32_t), uint8_t want_tag)
 {
     seg_writer *w = seg_writer_new(&(seg_writer_opts){.tenant = "t", .block_events = 512});
@@ -1047,7 +1048,8 @@ static void check_postings_tag(int (*keep_row)(uint32_t), uint8_t want_tag)
     uint32_t rows[3000], n = 0;
     for (uint32_t i = 0; i < 3000; i++) {
         char msg[64];
-        int len = snprintf(msg, sizeof msg, "%sid%u", keep_row(i) ? "alpha " : "", i);
+        int len = snprintf(msg, sizeof msg, "%s%c%c%c", keep_row(i) ? "alpha " : "", 'a' + i % 26,
+                           'a' + i / 26 % 26, 'a' + i / 676);
         add_msg_event(w, i, msg, len);
         if (keep_row(i))
             rows[n++] = i;
@@ -1160,9 +1162,10 @@ static void check_indexes_rows(seg_reader *r, const char *what)
     free_brute(&b);
 }
 
-/* Every fuzz seed, one per format version (1 to 7; 5 with Elias-Fano
+/* Every fuzz seed, one per format version (1 to 8; 5 with Elias-Fano
  * postings and the streamed term chunks, 6 with a hex id column, 7 with
- * the service and host columns holding their terms), is still indexed as
+ * the service and host columns holding their terms, 8 with terms stored as
+ * row templates), is still indexed as
  * its rows say (check_indexes_rows). This reads each version's term chunks
  * and inline lists. Each, merged alone into the current format (as after
  * an upgrade), is still so. */
@@ -1170,8 +1173,8 @@ static void test_every_version_indexes_its_rows(void **state)
 {
     (void)state;
     static const char *const seeds[] = {
-        "hdfs_40",           "gen_corpus_30_v2",  "gen_corpus_30_v3", "gen_corpus_60_v4",
-        "gen_corpus_120_v5", "gen_corpus_120_v6", "gen_corpus_120_v7"};
+        "hdfs_40",           "gen_corpus_30_v2",  "gen_corpus_30_v3",  "gen_corpus_60_v4",
+        "gen_corpus_120_v5", "gen_corpus_120_v6", "gen_corpus_120_v7", "templates_160_v8"};
     const char *src = getenv("STRATA_SOURCE_DIR");
     for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
         char path[4096], err[256];
@@ -1847,6 +1850,144 @@ static void test_column_terms(void **state)
     corpus_free(evs, sorted, n);
 }
 
+/* ---- row templates (format 8) ----------------------------------------------------------- */
+
+/* Messages of a few templates: numbers vary within one ("Received block
+ * ..."), a word makes templates of its own ("... for user alice"), one
+ * template's variable runs are terms of some of its rows only ("login
+ * 7abc done" and "login 7xyz done"), and a quarter of the rows are each a
+ * template of their own (letters only). The component follows the first
+ * two templates and is random in the third. */
+static void make_tpl_event(tev *t, int64_t base, uint32_t i)
+{
+    memset(t, 0, sizeof *t);
+    strata_event_init(&t->ev);
+    t->ev.ingest_ts_ns = base + (int64_t)test_rnd_below(1000) * 1000;
+    t->ev.event_ts_ns = t->ev.ingest_ts_ns;
+    t->ev.service = kstr(t, "svc", 3);
+    t->ev.host = kstr(t, "h", 1);
+    static const char *const USERS[] = {"alice", "bob", "carol", "dave"};
+    char msg[128];
+    const char *comp;
+    int n;
+    switch (i % 4) {
+    case 0:
+        n = snprintf(msg, sizeof msg, "Received block blk_-%u of size %u from /10.0.%u.%u",
+                     (unsigned)test_rnd(), test_rnd_below(100000), test_rnd_below(256),
+                     test_rnd_below(256));
+        comp = "dfs.DataNode";
+        break;
+    case 1:
+        n = snprintf(msg, sizeof msg, "login %s done", test_rnd_below(2) ? "7abc" : "7xyz");
+        comp = "auth";
+        break;
+    case 2:
+        n = snprintf(msg, sizeof msg, "Session %u closed for user %s", test_rnd_below(1000),
+                     USERS[test_rnd_below(4)]);
+        comp = test_rnd_below(2) ? "auth" : "sshd";
+        break;
+    default:
+        n = snprintf(msg, sizeof msg, "unique %c%c%c%c", 'a' + test_rnd_below(26),
+                     'a' + test_rnd_below(26), 'a' + test_rnd_below(26), 'a' + test_rnd_below(26));
+        comp = "misc";
+        break;
+    }
+    t->ev.msg = kstr(t, msg, (size_t)n);
+    t->kv[0] =
+        (strata_kv){kstr(t, "component", 9), kstr(t, comp, strlen(comp)), STRATA_VALUE_STRING};
+    t->ev.meta_count = 1;
+    t->ev.meta = t->kv;
+}
+
+/* The templates SEC_TEMPLATES stores (its leading varint). */
+static uint64_t stored_templates(const uint8_t *buf, size_t len)
+{
+    size_t slen, at = section_of(buf, len, SEC_TEMPLATES, &slen);
+    cursor c = cursor_make(buf + at, slen);
+    uint64_t n = get_varint(&c);
+    assert_false(c.bad);
+    return n;
+}
+
+/* Which terms of make_tpl_event's corpus store whole templates, and that
+ * every term still has exactly its rows. */
+static void check_template_terms(seg_reader *r)
+{
+    static const char *const whole[] = {
+        "msg:received", "msg:block", "msg:blk_", "msg:closed",
+        "msg:alice",    "msg:login", "msg:done", "meta.component:dfs.datanode"};
+    static const char *const rows[] = {"msg:7abc", "msg:7xyz", "meta.component:auth", "msg:unique",
+                                       "meta.component:sshd"};
+    for (size_t k = 0; k < sizeof whole / sizeof *whole; k++)
+        if (seg_term_from_templates(r, whole[k], strlen(whole[k])) != 1 &&
+            seg_term_df(r, whole[k], strlen(whole[k])) > SEG_INLINE_POSTINGS) /* else inline */
+            fail_msg("%s should be stored as whole templates", whole[k]);
+    for (size_t k = 0; k < sizeof rows / sizeof *rows; k++)
+        if (seg_term_from_templates(r, rows[k], strlen(rows[k])) != 0)
+            fail_msg("%s is not whole templates", rows[k]);
+    check_indexes_rows(r, "templates");
+}
+
+/* Terms whose rows are whole templates store the templates (format 8);
+ * terms that cover a template in part, or whose templates are single rows,
+ * keep their rows; every term's postings equal a brute-force scan, also
+ * after merges (which equal the union, byte for byte); a segment where no
+ * term refers to templates stores none; broken templates are reported on
+ * first use, and terms stored as rows still read. */
+static void test_template_postings(void **state)
+{
+    (void)state;
+    const size_t n = 2000;
+    tev *evs = events_of(make_tpl_event, 8, n, NULL);
+    size_t len;
+    uint8_t *buf = build(evs, n, 128, NULL, 0, &len);
+    seg_reader *r = open_ok(buf, len, NULL);
+    assert_int_equal(seg_get_info(r)->version, SEG_VERSION);
+    check_template_terms(r);
+    /* 3 templates + 4 of the users + the unique ones */
+    assert_true(stored_templates(buf, len) > 7);
+    seg_close(r);
+
+    size_t cut[] = {0, 300, 1100, n};
+    check_parts_merge(evs, cut, 3, buf, len, check_template_terms, "templates");
+
+    /* broken: one template more than the ranks use (a template without
+     * rows), checksums fixed as a hostile file would have them */
+    uint8_t *bad = malloc(len);
+    assert_non_null(bad);
+    memcpy(bad, buf, len);
+    size_t slen, at = section_of(bad, len, SEC_TEMPLATES, &slen);
+    assert_true((bad[at] & 0x7f) != 0x7f); /* the varint's low digit: +1 */
+    bad[at]++;
+    reseal(bad, len, SEC_TEMPLATES);
+    r = open_ok(bad, len, NULL);
+    assert_null(seg_postings(r, "msg:received", 12));
+    assert_non_null(strstr(seg_error(r), "row templates"));
+    roaring_bitmap_t *bm = seg_postings(r, "msg:7abc", 8);
+    assert_non_null(bm);
+    assert_true(roaring_bitmap_get_cardinality(bm) > SEG_INLINE_POSTINGS);
+    roaring_bitmap_free(bm);
+    seg_close(r);
+    free(bad);
+    free(buf);
+
+    /* only single-row templates: none stored */
+    tev *uniq = calloc(n / 4, sizeof *uniq); /* shallow copies: evs owns the strings */
+    assert_non_null(uniq);
+    size_t u = 0;
+    for (size_t i = 3; i < n; i += 4)
+        uniq[u++] = evs[i];
+    buf = build(uniq, u, 128, NULL, 0, &len);
+    free(uniq);
+    assert_int_equal(stored_templates(buf, len), 0);
+    r = open_ok(buf, len, NULL);
+    assert_int_equal(seg_term_from_templates(r, "msg:unique", 10), 0);
+    check_indexes_rows(r, "no templates");
+    seg_close(r);
+    free(buf);
+    corpus_free(evs, NULL, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1871,6 +2012,7 @@ int main(void)
         cmocka_unit_test(test_eliasfano_codec),
         cmocka_unit_test(test_postings_encoding_choice),
         cmocka_unit_test(test_column_terms),
+        cmocka_unit_test(test_template_postings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
