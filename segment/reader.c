@@ -143,6 +143,7 @@ struct seg_reader {
      * t are tpl_rows[tpl_start[t] .. tpl_start[t + 1]) */
     uint32_t ntpl;
     uint32_t *tpl_start, *tpl_rows;
+    roaring_bitmap_t **tpl_bm; /* each template's rows as a bitmap, built on first use */
     int tpl_state; /* 0 not decoded yet, 1 decoded, -1 corrupt */
     dblock blk;
     char err[256];
@@ -926,6 +927,10 @@ void seg_close(seg_reader *r)
     free(r->tindex);
     free(r->tpl_start);
     free(r->tpl_rows);
+    for (uint32_t t = 0; r->tpl_bm && t < r->ntpl; t++)
+        if (r->tpl_bm[t])
+            roaring_bitmap_free(r->tpl_bm[t]);
+    free(r->tpl_bm);
     for (uint32_t i = 0; r->mcols && i < r->nmcols; i++) {
         free(r->mcols[i].has);
         free(r->mcols[i].num);
@@ -1599,8 +1604,9 @@ static int load_templates(seg_reader *r)
     uint8_t *plane = malloc(rows ? rows : 1);
     r->tpl_start = calloc(n + 1, sizeof *r->tpl_start);
     r->tpl_rows = malloc((rows ? rows : 1) * sizeof *r->tpl_rows);
+    r->tpl_bm = calloc(n ? n : 1, sizeof *r->tpl_bm);
     int rc = -1;
-    if (!rank || !plane || !r->tpl_start || !r->tpl_rows) {
+    if (!rank || !plane || !r->tpl_start || !r->tpl_rows || !r->tpl_bm) {
         set_err(r, "out of memory reading row templates");
         goto out;
     }
@@ -1645,7 +1651,9 @@ out:
     if (rc < 0) {
         free(r->tpl_start);
         free(r->tpl_rows);
+        free(r->tpl_bm);
         r->tpl_start = r->tpl_rows = NULL;
+        r->tpl_bm = NULL;
     }
     return rc;
 }
@@ -1696,10 +1704,23 @@ static roaring_bitmap_t *template_rows(seg_reader *r, const uint8_t *p, size_t l
         if (ok)
             total += r->tpl_start[tl[i] + 1] - r->tpl_start[tl[i]];
     }
-    roaring_bitmap_t *out = ok && total == df ? roaring_bitmap_create() : NULL;
-    for (uint64_t i = 0; out && i < k; i++)
-        roaring_bitmap_add_many(out, r->tpl_start[tl[i] + 1] - r->tpl_start[tl[i]],
-                                r->tpl_rows + r->tpl_start[tl[i]]);
+    /* the union of the templates' bitmaps, each built once per reader
+     * (adding the rows of many templates one by one to one bitmap cost 45
+     * ns a row: 3.4 ms for a word of 76,558 rows in 1M) */
+    const roaring_bitmap_t **bms = ok && total == df ? malloc(k * sizeof *bms) : NULL;
+    roaring_bitmap_t *out = NULL;
+    for (uint64_t i = 0; bms && i < k; i++) {
+        uint32_t t = tl[i];
+        if (!r->tpl_bm[t])
+            r->tpl_bm[t] = roaring_bitmap_of_ptr(r->tpl_start[t + 1] - r->tpl_start[t],
+                                                 r->tpl_rows + r->tpl_start[t]);
+        if (!(bms[i] = r->tpl_bm[t]))
+            goto done;
+    }
+    if (bms)
+        out = k == 1 ? roaring_bitmap_copy(bms[0]) : roaring_bitmap_or_many((size_t)k, bms);
+done:
+    free(bms);
     free(tl);
     if (!out)
         set_err(r, ok && total == df ? "out of memory reading postings"
