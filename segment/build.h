@@ -171,6 +171,19 @@ void seg_hexrow_sort(seg_hexrow *a, size_t n);
 void seg_hex_pack(seg_hex128 v, size_t n, uint8_t *out);
 /* The n digits of a packed value into out (n bytes, not terminated). */
 void seg_hex_unpack(const uint8_t *p, size_t n, char *out);
+/* A HEX column's sorted distinct values as an Elias-Fano sequence (format
+ * 9, format.h): the low bits per value for n values of `digits` digits. */
+unsigned seg_hex_ef_low_bits(uint64_t n, unsigned digits);
+/* Append the sequence of v[n] (strictly ascending) to out: u8 low bits L,
+ * `bytes` of the n x L low bits, `bytes` of the high bit vector. 0, or -1
+ * on OOM. */
+int seg_hex_ef_put(strbuf *out, const seg_hex128 *v, size_t n, unsigned digits);
+/* Decode such a sequence of n values into out (n packed values, as
+ * seg_hex_pack writes them); 0, or -1 when malformed (L not the one n
+ * implies, lengths off, a value out of range, too many or few values). The
+ * caller checks the values ascending. */
+int seg_hex_ef_get(unsigned L, const uint8_t *low, size_t lowlen, const uint8_t *high,
+                   size_t highlen, size_t n, unsigned digits, uint8_t *out);
 /* Whether a meta value tokenizes to exactly one token, itself. */
 int seg_value_is_term(const char *v, size_t n);
 /* Whether the rest of a "meta.KEY:" term (after the namespace) can be a

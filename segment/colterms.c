@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "build.h"
+#include "codec.h"
 #include "format.h"
 #include "segment.h"
 #include "tokenize.h"
@@ -173,4 +174,106 @@ void seg_hex_unpack(const uint8_t *p, size_t n, char *out)
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < n; i++)
         out[i] = digits[i % 2 ? p[i / 2] & 15 : p[i / 2] >> 4];
+}
+
+/* ---- HEX values as an Elias-Fano sequence (format 9) ------------------------------------ */
+
+unsigned seg_hex_ef_low_bits(uint64_t n, unsigned digits)
+{
+    unsigned bits = 4 * digits, lg = 0;
+    while (lg < bits && (1ull << lg) < n)
+        lg++;
+    return bits - lg;
+}
+
+/* v >> s, s < 128, for results below 2^64. */
+static uint64_t shr128(seg_hex128 v, unsigned s)
+{
+    if (s >= 64)
+        return v.hi >> (s - 64);
+    return s ? v.lo >> s | v.hi << (64 - s) : v.lo;
+}
+
+/* Write the nb (<= 64) low bits of x at bit pos of p (zeroed), LSB-first. */
+static void put_bits(uint8_t *p, uint64_t pos, uint64_t x, unsigned nb)
+{
+    for (unsigned k = 0; k < nb; k++, pos++)
+        if (x >> k & 1)
+            p[pos / 8] |= (uint8_t)(1u << (pos % 8));
+}
+
+/* nb (<= 64) bits at bit pos of p, LSB-first. */
+static uint64_t get_bits(const uint8_t *p, uint64_t pos, unsigned nb)
+{
+    uint64_t x = 0;
+    for (unsigned k = 0; k < nb; k++, pos++)
+        x |= (uint64_t)(p[pos / 8] >> (pos % 8) & 1) << k;
+    return x;
+}
+
+/* Append `bytes` of nbytes zero bytes to out (the caller sets bits in
+ * them); where they start in out, or SIZE_MAX on OOM. */
+static size_t put_zero_bytes(strbuf *out, uint64_t nbytes)
+{
+    put_varint(out, nbytes);
+    if (out->oom || sb_reserve(out, nbytes) < 0)
+        return SIZE_MAX;
+    size_t at = out->len;
+    memset(out->buf + at, 0, nbytes);
+    out->len += nbytes;
+    return at;
+}
+
+int seg_hex_ef_put(strbuf *out, const seg_hex128 *v, size_t n, unsigned digits)
+{
+    unsigned L = seg_hex_ef_low_bits(n, digits);
+    put_u8(out, (uint8_t)L);
+    size_t at = put_zero_bytes(out, ((uint64_t)n * L + 7) / 8);
+    if (at == SIZE_MAX)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *low = (uint8_t *)out->buf + at;
+        uint64_t pos = (uint64_t)i * L;
+        put_bits(low, pos, v[i].lo, L < 64 ? L : 64);
+        if (L > 64)
+            put_bits(low, pos + 64, v[i].hi, L - 64);
+    }
+    uint64_t hbits = n ? shr128(v[n - 1], L) + n : 0; /* the last set bit + 1 */
+    at = put_zero_bytes(out, (hbits + 7) / 8);
+    if (at == SIZE_MAX)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t p = shr128(v[i], L) + i;
+        out->buf[at + p / 8] = (char)((uint8_t)out->buf[at + p / 8] | (1u << (p % 8)));
+    }
+    return out->oom ? -1 : 0;
+}
+
+int seg_hex_ef_get(unsigned L, const uint8_t *low, size_t lowlen, const uint8_t *high,
+                   size_t highlen, size_t n, unsigned digits, uint8_t *out)
+{
+    unsigned bits = 4 * digits;
+    if (L != seg_hex_ef_low_bits(n, digits) || lowlen != ((uint64_t)n * L + 7) / 8 ||
+        (n ? !highlen || !high[highlen - 1] : highlen != 0))
+        return -1;
+    size_t vb = seg_hex_bytes(digits), i = 0;
+    for (uint64_t p = 0; p < (uint64_t)highlen * 8; p++) {
+        if (!(high[p / 8] >> (p % 8) & 1))
+            continue;
+        uint64_t h = p - i; /* bits - L <= 26 (n <= SEG_MAX_EVENTS): it fits */
+        if (i == n || h >> (bits - L) != 0)
+            return -1;
+        uint64_t pos = (uint64_t)i * L;
+        seg_hex128 v = {L > 64 ? get_bits(low, pos + 64, L - 64) : 0,
+                        get_bits(low, pos, L < 64 ? L : 64)};
+        if (L >= 64)
+            v.hi |= L >= 128 ? 0 : h << (L - 64);
+        else {
+            v.lo |= h << L;
+            v.hi |= L ? h >> (64 - L) : 0;
+        }
+        seg_hex_pack(v, digits, out + i * vb);
+        i++;
+    }
+    return i == n ? 0 : -1;
 }

@@ -743,13 +743,10 @@ static int write_meta_columns(merge *m)
         if (col->kind == SEG_META_COL_DICT)
             seg_put_dict(&dict, col->sorted, col->vals.n);
         if (col->kind == SEG_META_COL_HEX) { /* values first (format.h) */
-            uint8_t packed[SEG_HEX_MAX_DIGITS / 2];
             put_u8(&dict, col->digits);
             put_varint(&dict, col->nhexd);
-            for (size_t v = 0; v < col->nhexd; v++) {
-                seg_hex_pack(col->hexv[v], col->digits, packed);
-                sb_append(&dict, packed, seg_hex_bytes(col->digits));
-            }
+            if (seg_hex_ef_put(&dict, col->hexv, col->nhexd, col->digits) < 0)
+                dict.oom = 1;
         }
         put_varint(out, col->key);
         put_u8(out, (uint8_t)(col->terms ? SEG_META_COL_TERMS : (unsigned)col->kind));

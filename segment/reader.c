@@ -80,6 +80,12 @@ typedef struct mcol {
     uint8_t digits;
     const uint8_t *hex;
     size_t hex_end;
+    /* (version 9) the values' Elias-Fano sequence in the file, decoded into
+     * hexbuf (what hex then points at) with the rest of the column */
+    uint8_t ef_low_bits;
+    const uint8_t *ef_low, *ef_high;
+    size_t ef_low_len, ef_high_len;
+    uint8_t *hexbuf;
     /* TERMS (version 7): a dictionary (first in the body) holding its
      * key's terms; reported as SEG_META_COL_DICT */
     uint8_t terms;
@@ -144,7 +150,7 @@ struct seg_reader {
     uint32_t ntpl;
     uint32_t *tpl_start, *tpl_rows;
     roaring_bitmap_t **tpl_bm; /* each template's rows as a bitmap, built on first use */
-    int tpl_state; /* 0 not decoded yet, 1 decoded, -1 corrupt */
+    int tpl_state;             /* 0 not decoded yet, 1 decoded, -1 corrupt */
     dblock blk;
     char err[256];
 };
@@ -426,10 +432,20 @@ static int load_hex_column(seg_reader *r, mcol *m)
     strata_str key = r->keys[m->key];
     if (c.bad || digits < SEG_HEX_MIN_DIGITS || digits > SEG_HEX_MAX_DIGITS ||
         nv > m->pub.present || (nv == 0) != (m->pub.present == 0) ||
-        cursor_left(&c) / seg_hex_bytes(digits) < nv || !seg_key_holds_terms(key.ptr, key.len))
+        (r->info.version < SEG_VERSION_HEX_EF && cursor_left(&c) / seg_hex_bytes(digits) < nv) ||
+        !seg_key_holds_terms(key.ptr, key.len))
         return set_err(r, "segment hex column malformed");
     m->digits = (uint8_t)digits;
     m->nheld = (uint32_t)nv;
+    if (r->info.version >= SEG_VERSION_HEX_EF) { /* an Elias-Fano sequence, decoded on first use */
+        m->ef_low_bits = get_u8(&c);
+        m->ef_low = get_bytes(&c, SIZE_MAX, &m->ef_low_len);
+        m->ef_high = get_bytes(&c, SIZE_MAX, &m->ef_high_len);
+        if (c.bad || m->ef_low_bits != seg_hex_ef_low_bits(nv, digits))
+            return set_err(r, "segment hex column malformed");
+        m->hex_end = (size_t)(c.p - m->body);
+        return 0;
+    }
     m->hex = c.p;
     m->hex_end = (size_t)(c.p - m->body) + (size_t)nv * seg_hex_bytes(digits);
     return 0;
@@ -501,6 +517,15 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
     size_t n = r->info.events ? r->info.events : 1;
     cursor c = cursor_make(m->body, m->body_len);
     int hex = m->pub.kind == SEG_META_COL_HEX;
+    if (hex && r->info.version >= SEG_VERSION_HEX_EF) {
+        m->hexbuf = malloc(m->nheld ? (size_t)m->nheld * seg_hex_bytes(m->digits) : 1);
+        if (!m->hexbuf)
+            return set_err(r, "out of memory");
+        if (seg_hex_ef_get(m->ef_low_bits, m->ef_low, m->ef_low_len, m->ef_high, m->ef_high_len,
+                           m->nheld, m->digits, m->hexbuf) < 0)
+            return set_err(r, "segment hex column values malformed");
+        m->hex = m->hexbuf;
+    }
     if (hex) {
         /* the values strictly ascending (a lookup binary-searches them) */
         size_t vb = seg_hex_bytes(m->digits);
@@ -937,6 +962,7 @@ void seg_close(seg_reader *r)
         free(r->mcols[i].id);
         free(r->mcols[i].values);
         free(r->mcols[i].arena);
+        free(r->mcols[i].hexbuf);
     }
     for (uint32_t i = 0; i < r->ncns; i++) {
         free(r->cns[i].inv_start);

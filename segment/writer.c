@@ -976,14 +976,15 @@ static void first_values(const seg_writer *w, uint32_t key, uint64_t *first)
 }
 
 /* A HEX column's body (format.h): u8 digits, varint distinct values, the
- * values sorted and packed, presence, one ordinal per row with a value.
+ * values sorted as an Elias-Fano sequence (format 9), presence, one
+ * ordinal per row with a value.
  * 0, or -1 on OOM. */
 static int encode_hex_column(const seg_writer *w, const uint64_t *first, uint64_t present,
                              unsigned digits, int64_t *tmp, strbuf *out)
 {
     seg_hexrow *hr = malloc((present ? present : 1) * sizeof *hr);
     int64_t *has = malloc((w->n ? w->n : 1) * sizeof *has);
-    uint8_t packed[SEG_HEX_MAX_DIGITS / 2];
+    seg_hex128 *dv = NULL; /* the distinct values */
     int rc = -1;
     if (!hr || !has)
         goto out;
@@ -1004,11 +1005,15 @@ static int encode_hex_column(const seg_writer *w, const uint64_t *first, uint64_
     }
     put_u8(out, (uint8_t)digits);
     put_varint(out, m ? nv + 1 : 0);
+    dv = malloc((m ? nv + 1 : 1) * sizeof *dv);
+    if (!dv)
+        goto out;
+    size_t d = 0;
     for (size_t j = 0; j < m; j++)
-        if (!j || seg_hex_cmp(hr[j].v, hr[j - 1].v) != 0) {
-            seg_hex_pack(hr[j].v, digits, packed);
-            sb_append(out, packed, seg_hex_bytes(digits));
-        }
+        if (!j || seg_hex_cmp(hr[j].v, hr[j - 1].v) != 0)
+            dv[d++] = hr[j].v;
+    if (seg_hex_ef_put(out, dv, d, digits) < 0)
+        goto out;
     intcol_encode(out, has, w->n);
     m = 0;
     for (size_t i = 0; i < w->n; i++)
@@ -1017,6 +1022,7 @@ static int encode_hex_column(const seg_writer *w, const uint64_t *first, uint64_
     intcol_encode(out, tmp, m);
     rc = 0;
 out:
+    free(dv);
     free(hr);
     free(has);
     return rc;

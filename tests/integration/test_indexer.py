@@ -197,7 +197,7 @@ class IndexerTest(unittest.TestCase):
         f = segment_files(s)[0]
         info = json.loads(subprocess.run([BIN, "inspect", "segment", f, "--json"],
                                          capture_output=True, text=True).stdout)
-        self.assertEqual(info["version"], 8)
+        self.assertEqual(info["version"], 9)
         self.assertEqual(info["templates"], 2)
         out = subprocess.run([BIN, "inspect", "segment", f, "--terms", "msg:"],
                              capture_output=True, text=True).stdout
@@ -226,7 +226,7 @@ class IndexerTest(unittest.TestCase):
         f = segment_files(s)[0]
         info = json.loads(subprocess.run([BIN, "inspect", "segment", f, "--json"],
                                          capture_output=True, text=True).stdout)
-        self.assertEqual(info["version"], 8)
+        self.assertEqual(info["version"], 9)
         self.assertEqual({c["key"]: (c["kind"], c["rows"]) for c in info["meta_columns"]},
                          {"latency_ms": ("numbers", 64), "region": ("dictionary of terms", 64),
                           "trace": ("hex ids", 64)})

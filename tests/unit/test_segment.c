@@ -1162,10 +1162,11 @@ static void check_indexes_rows(seg_reader *r, const char *what)
     free_brute(&b);
 }
 
-/* Every fuzz seed, one per format version (1 to 8; 5 with Elias-Fano
+/* Every fuzz seed, one per format version (1 to 9; 5 with Elias-Fano
  * postings and the streamed term chunks, 6 with a hex id column, 7 with
  * the service and host columns holding their terms, 8 with terms stored as
- * row templates), is still indexed as
+ * row templates, 9 with the hex values as an Elias-Fano sequence), is
+ * still indexed as
  * its rows say (check_indexes_rows). This reads each version's term chunks
  * and inline lists. Each, merged alone into the current format (as after
  * an upgrade), is still so. */
@@ -1173,8 +1174,9 @@ static void test_every_version_indexes_its_rows(void **state)
 {
     (void)state;
     static const char *const seeds[] = {
-        "hdfs_40",           "gen_corpus_30_v2",  "gen_corpus_30_v3",  "gen_corpus_60_v4",
-        "gen_corpus_120_v5", "gen_corpus_120_v6", "gen_corpus_120_v7", "templates_160_v8"};
+        "hdfs_40",           "gen_corpus_30_v2",  "gen_corpus_30_v3",
+        "gen_corpus_60_v4",  "gen_corpus_120_v5", "gen_corpus_120_v6",
+        "gen_corpus_120_v7", "templates_160_v8",  "hexef_160_v9"};
     const char *src = getenv("STRATA_SOURCE_DIR");
     for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
         char path[4096], err[256];
@@ -1750,7 +1752,7 @@ static void reseal(uint8_t *buf, size_t len, uint32_t id)
 }
 
 /* Offset, within a SEC_META_COLUMNS section, of the first HEX column's
- * packed values (0 when there is none). */
+ * values (0 when there is none): from format 9 an Elias-Fano sequence. */
 static size_t hex_values_at(const uint8_t *p, size_t len)
 {
     cursor c = cursor_make(p, len);
@@ -1768,6 +1770,128 @@ static size_t hex_values_at(const uint8_t *p, size_t len)
         c.p += blen;
     }
     return 0;
+}
+
+/* Bit i of p, LSB-first. */
+static unsigned bit_at(const uint8_t *p, uint64_t i)
+{
+    return p[i / 8] >> (i % 8) & 1;
+}
+
+/* In the Elias-Fano values at p (u8 L, bytes low, bytes high), swap the
+ * low bits of the first two neighbours that share their high part and
+ * differ: a sequence still well formed whose values are out of order, as a
+ * hostile file would have it. 1 when done. */
+static int swap_ef_neighbours(uint8_t *p)
+{
+    unsigned L = p[0];
+    cursor c = cursor_make(p + 1, SIZE_MAX / 2);
+    size_t lowlen, highlen;
+    uint8_t *low = (uint8_t *)get_bytes(&c, SIZE_MAX, &lowlen);
+    const uint8_t *high = get_bytes(&c, SIZE_MAX, &highlen);
+    uint64_t prev = UINT64_MAX;
+    for (uint64_t pos = 0, i = 0; pos < (uint64_t)highlen * 8; pos++) {
+        if (!bit_at(high, pos))
+            continue;
+        if (prev != UINT64_MAX && pos == prev + 1) { /* values i - 1 and i: one high part */
+            int differ = 0;
+            for (unsigned k = 0; k < L; k++)
+                differ |= bit_at(low, (i - 1) * L + k) != bit_at(low, i * L + k);
+            if (differ) {
+                for (unsigned k = 0; k < L; k++) {
+                    uint64_t a = (i - 1) * L + k, b = i * L + k;
+                    if (bit_at(low, a) != bit_at(low, b)) {
+                        low[a / 8] ^= (uint8_t)(1u << (a % 8));
+                        low[b / 8] ^= (uint8_t)(1u << (b % 8));
+                    }
+                }
+                return 1;
+            }
+        }
+        prev = pos;
+        i++;
+    }
+    return 0;
+}
+
+/* A random value of `digits` hex digits. */
+static seg_hex128 rand_hex(unsigned digits)
+{
+    seg_hex128 v = {test_rnd(), test_rnd()};
+    unsigned bits = 4 * digits;
+    if (bits < 64) {
+        v.hi = 0;
+        v.lo &= (1ull << bits) - 1;
+    } else if (bits < 128)
+        v.hi &= (1ull << (bits - 64)) - 1;
+    return v;
+}
+
+static int cmp_hex128(const void *a, const void *b)
+{
+    return seg_hex_cmp(*(const seg_hex128 *)a, *(const seg_hex128 *)b);
+}
+
+/* HEX values as Elias-Fano sequences (format 9): sets of 0 to 1000 values
+ * of 8 to 32 digits (odd counts, the smallest and largest value included)
+ * decode to exactly their packed digits; a wrong L, a cut high part or a
+ * value too many or too few is refused. */
+static void test_hex_ef_codec(void **state)
+{
+    (void)state;
+    static const unsigned DIGITS[] = {8, 9, 16, 17, 31, 32};
+    static const size_t COUNTS[] = {0, 1, 2, 3, 100, 1000};
+    test_rnd_seed(99);
+    seg_hex128 *v = malloc(1000 * sizeof *v);
+    uint8_t *want = malloc(1000 * 16), *got = malloc(1000 * 16);
+    assert_non_null(v);
+    assert_non_null(want);
+    assert_non_null(got);
+    for (size_t d = 0; d < sizeof DIGITS / sizeof *DIGITS; d++)
+        for (size_t k = 0; k < sizeof COUNTS / sizeof *COUNTS; k++) {
+            unsigned digits = DIGITS[d];
+            size_t n = 0, vb = seg_hex_bytes(digits);
+            while (n < COUNTS[k]) { /* distinct, ascending */
+                v[n++] = rand_hex(digits);
+                if (n == 1)
+                    v[0] = (seg_hex128){0, 0};
+                if (n == 2)
+                    v[1] = seg_hex_parse("ffffffffffffffffffffffffffffffff", digits);
+                qsort(v, n, sizeof *v, cmp_hex128);
+                size_t u = 0;
+                for (size_t i = 0; i < n; i++)
+                    if (!u || seg_hex_cmp(v[u - 1], v[i]) != 0)
+                        v[u++] = v[i];
+                n = u;
+            }
+            for (size_t i = 0; i < n; i++)
+                seg_hex_pack(v[i], digits, want + i * vb);
+            strbuf b = {0};
+            assert_int_equal(seg_hex_ef_put(&b, v, n, digits), 0);
+            cursor c = cursor_make(b.buf, b.len);
+            unsigned L = get_u8(&c);
+            size_t lowlen, highlen;
+            const uint8_t *low = get_bytes(&c, SIZE_MAX, &lowlen);
+            const uint8_t *high = get_bytes(&c, SIZE_MAX, &highlen);
+            assert_false(c.bad);
+            assert_int_equal(cursor_left(&c), 0);
+            assert_int_equal(seg_hex_ef_get(L, low, lowlen, high, highlen, n, digits, got), 0);
+            if (n)
+                assert_memory_equal(got, want, n * vb);
+            /* malformed: another L, one value more or less, the high part cut */
+            assert_int_equal(seg_hex_ef_get(L + 1, low, lowlen, high, highlen, n, digits, got), -1);
+            assert_int_equal(seg_hex_ef_get(L, low, lowlen, high, highlen, n + 1, digits, got), -1);
+            if (n) {
+                assert_int_equal(seg_hex_ef_get(L, low, lowlen, high, highlen, n - 1, digits, got),
+                                 -1);
+                assert_int_equal(seg_hex_ef_get(L, low, lowlen, high, highlen - 1, n, digits, got),
+                                 -1);
+            }
+            sb_free(&b);
+        }
+    free(v);
+    free(want);
+    free(got);
 }
 
 /* A part of the two-length test: its trace ids are one length, a hex column. */
@@ -1834,10 +1958,7 @@ static void test_column_terms(void **state)
     size_t clen, at = section_of(buf, len, SEC_META_COLUMNS, &clen);
     size_t vat = hex_values_at(buf + at, clen);
     assert_true(vat > 0);
-    uint8_t tmp[8];
-    memcpy(tmp, buf + at + vat, 8);
-    memcpy(buf + at + vat, buf + at + vat + 8, 8);
-    memcpy(buf + at + vat + 8, tmp, 8);
+    assert_true(swap_ef_neighbours(buf + at + vat));
     reseal(buf, len, SEC_META_COLUMNS);
     r = open_ok(buf, len, NULL);
     strata_event got;
@@ -2012,6 +2133,7 @@ int main(void)
         cmocka_unit_test(test_eliasfano_codec),
         cmocka_unit_test(test_postings_encoding_choice),
         cmocka_unit_test(test_column_terms),
+        cmocka_unit_test(test_hex_ef_codec),
         cmocka_unit_test(test_template_postings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
