@@ -153,19 +153,18 @@ void seg_hexrow_sort(seg_hexrow *a, size_t n)
     qsort(a, n, sizeof *a, cmp_hexrow);
 }
 
-/* Digit i (0: the first) of a value of n digits. */
-static unsigned digit_at(seg_hex128 v, size_t n, size_t i)
-{
-    size_t shift = 4 * (n - 1 - i);
-    uint64_t w = shift >= 64 ? v.hi >> (shift - 64) : v.lo >> shift;
-    return (unsigned)(w & 15);
-}
-
 void seg_hex_pack(seg_hex128 v, size_t n, uint8_t *out)
 {
-    for (size_t i = 0; i < n; i += 2) {
-        unsigned hi = digit_at(v, n, i), lo = i + 1 < n ? digit_at(v, n, i + 1) : 0;
-        out[i / 2] = (uint8_t)(hi << 4 | lo);
+    /* the value's low ceil(n / 2) bytes, big-endian, after a shift by a
+     * digit when n is odd (so the first digit lands in a high nibble) */
+    if (n % 2) {
+        v.hi = v.hi << 4 | v.lo >> 60;
+        v.lo <<= 4;
+    }
+    size_t nb = seg_hex_bytes(n);
+    for (size_t i = 0; i < nb; i++) {
+        size_t k = nb - 1 - i; /* byte k of the value, from the least significant */
+        out[i] = (uint8_t)(k >= 8 ? v.hi >> (8 * (k - 8)) : v.lo >> (8 * k));
     }
 }
 
@@ -194,21 +193,32 @@ static uint64_t shr128(seg_hex128 v, unsigned s)
     return s ? v.lo >> s | v.hi << (64 - s) : v.lo;
 }
 
-/* Write the nb (<= 64) low bits of x at bit pos of p (zeroed), LSB-first. */
+/* Write the nb (<= 64) low bits of x at bit pos of p (zeroed), LSB-first,
+ * a byte at a time. */
 static void put_bits(uint8_t *p, uint64_t pos, uint64_t x, unsigned nb)
 {
-    for (unsigned k = 0; k < nb; k++, pos++)
-        if (x >> k & 1)
-            p[pos / 8] |= (uint8_t)(1u << (pos % 8));
+    if (nb < 64)
+        x &= (1ull << nb) - 1;
+    uint64_t b = pos / 8;
+    unsigned off = (unsigned)(pos % 8), done = 0;
+    while (done < nb) {
+        p[b++] |= (uint8_t)((x >> done) << off);
+        done += 8 - off;
+        off = 0;
+    }
 }
 
-/* nb (<= 64) bits at bit pos of p, LSB-first. */
+/* nb (<= 64) bits at bit pos of p, LSB-first, a byte at a time. */
 static uint64_t get_bits(const uint8_t *p, uint64_t pos, unsigned nb)
 {
-    uint64_t x = 0;
-    for (unsigned k = 0; k < nb; k++, pos++)
-        x |= (uint64_t)(p[pos / 8] >> (pos % 8) & 1) << k;
-    return x;
+    uint64_t x = 0, b = pos / 8;
+    unsigned off = (unsigned)(pos % 8), got = 0;
+    while (got < nb) {
+        x |= (uint64_t)(p[b++] >> off) << got;
+        got += 8 - off;
+        off = 0;
+    }
+    return nb < 64 ? x & ((1ull << nb) - 1) : x;
 }
 
 /* Append `bytes` of nbytes zero bytes to out (the caller sets bits in
@@ -257,23 +267,23 @@ int seg_hex_ef_get(unsigned L, const uint8_t *low, size_t lowlen, const uint8_t 
         (n ? !highlen || !high[highlen - 1] : highlen != 0))
         return -1;
     size_t vb = seg_hex_bytes(digits), i = 0;
-    for (uint64_t p = 0; p < (uint64_t)highlen * 8; p++) {
-        if (!(high[p / 8] >> (p % 8) & 1))
-            continue;
-        uint64_t h = p - i; /* bits - L <= 26 (n <= SEG_MAX_EVENTS): it fits */
-        if (i == n || h >> (bits - L) != 0)
-            return -1;
-        uint64_t pos = (uint64_t)i * L;
-        seg_hex128 v = {L > 64 ? get_bits(low, pos + 64, L - 64) : 0,
-                        get_bits(low, pos, L < 64 ? L : 64)};
-        if (L >= 64)
-            v.hi |= L >= 128 ? 0 : h << (L - 64);
-        else {
-            v.lo |= h << L;
-            v.hi |= L ? h >> (64 - L) : 0;
+    for (uint64_t byte = 0; byte < highlen; byte++)
+        for (unsigned set = high[byte]; set; set &= set - 1) {
+            uint64_t p = byte * 8 + (unsigned)__builtin_ctz(set);
+            uint64_t h = p - i; /* bits - L <= 26 (n <= SEG_MAX_EVENTS): it fits */
+            if (i == n || h >> (bits - L) != 0)
+                return -1;
+            uint64_t pos = (uint64_t)i * L;
+            seg_hex128 v = {L > 64 ? get_bits(low, pos + 64, L - 64) : 0,
+                            get_bits(low, pos, L < 64 ? L : 64)};
+            if (L >= 64)
+                v.hi |= L >= 128 ? 0 : h << (L - 64);
+            else {
+                v.lo |= h << L;
+                v.hi |= L ? h >> (64 - L) : 0;
+            }
+            seg_hex_pack(v, digits, out + i * vb);
+            i++;
         }
-        seg_hex_pack(v, digits, out + i * vb);
-        i++;
-    }
     return i == n ? 0 : -1;
 }

@@ -19,6 +19,7 @@
 
 #include <zstd.h>
 
+#include "bigmem.h"
 #include "codec.h"
 #include "crc32c.h"
 #include "eliasfano.h"
@@ -518,7 +519,7 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
     cursor c = cursor_make(m->body, m->body_len);
     int hex = m->pub.kind == SEG_META_COL_HEX;
     if (hex && r->info.version >= SEG_VERSION_HEX_EF) {
-        m->hexbuf = malloc(m->nheld ? (size_t)m->nheld * seg_hex_bytes(m->digits) : 1);
+        m->hexbuf = bigmem_malloc(m->nheld ? (size_t)m->nheld * seg_hex_bytes(m->digits) : 1);
         if (!m->hexbuf)
             return set_err(r, "out of memory");
         if (seg_hex_ef_get(m->ef_low_bits, m->ef_low, m->ef_low_len, m->ef_high, m->ef_high_len,
