@@ -20,7 +20,7 @@
 #include "segment.h"
 #include "segment_int.h"
 
-/* A dictionary file larger than this is not one of ours (we train 112 KiB). */
+/* A dictionary file larger than this is not one of ours (we train 256 KiB). */
 #define SEG_MAX_DICT_BYTES (1u << 20)
 /* Training bytes per dictionary byte, and the smallest dictionary worth
  * training (zstd's own floor is 256 bytes; below 1 KiB the gain is noise). */

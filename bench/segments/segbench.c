@@ -27,9 +27,10 @@
  * 1,000 events per 10 ms is 100,000 events/s, the rate the brief sizes for. */
 #define LINES_PER_CHUNK 1000
 #define CHUNK_NS 10000000ll
-/* A trained dictionary's size (zstd's own default for training). */
-#define DICT_BYTES (112 * 1024)
-#define DICT_SAMPLES 20000u
+/* A trained dictionary's size and samples: the indexer's
+ * (INDEXER_DICT_BYTES, INDEXER_DICT_SAMPLES in plugins/output/indexer). */
+#define DICT_BYTES (256 * 1024)
+#define DICT_SAMPLES 250000u
 
 static double cpu_now(void)
 {
