@@ -1631,7 +1631,7 @@ static int load_templates(seg_reader *r)
     uint8_t *plane = malloc(rows ? rows : 1);
     r->tpl_start = calloc(n + 1, sizeof *r->tpl_start);
     r->tpl_rows = malloc((rows ? rows : 1) * sizeof *r->tpl_rows);
-    r->tpl_bm = calloc(n ? n : 1, sizeof *r->tpl_bm);
+    r->tpl_bm = calloc(n ? n : 1, sizeof(roaring_bitmap_t *));
     int rc = -1;
     if (!rank || !plane || !r->tpl_start || !r->tpl_rows || !r->tpl_bm) {
         set_err(r, "out of memory reading row templates");
@@ -1705,7 +1705,7 @@ static roaring_bitmap_t *template_rows(seg_reader *r, const uint8_t *p, size_t l
     }
     const uint8_t *q = c.p;
     size_t qlen = cursor_left(&c);
-    uint32_t *tl = malloc(k * sizeof *tl);
+    uint32_t *tl = calloc(k, sizeof *tl);
     if (!tl) {
         set_err(r, "out of memory reading postings");
         return NULL;
@@ -1734,7 +1734,8 @@ static roaring_bitmap_t *template_rows(seg_reader *r, const uint8_t *p, size_t l
     /* the union of the templates' bitmaps, each built once per reader
      * (adding the rows of many templates one by one to one bitmap cost 45
      * ns a row: 3.4 ms for a word of 76,558 rows in 1M) */
-    const roaring_bitmap_t **bms = ok && total == df ? malloc(k * sizeof *bms) : NULL;
+    const roaring_bitmap_t **bms =
+        ok && total == df ? malloc(k * sizeof(const roaring_bitmap_t *)) : NULL;
     roaring_bitmap_t *out = NULL;
     for (uint64_t i = 0; bms && i < k; i++) {
         uint32_t t = tl[i];
