@@ -61,6 +61,16 @@ def stored_msgs(s):
     raise AssertionError("segment files keep vanishing while being read")
 
 
+# the segment format version the binary writes (segment/format.h)
+SEGMENT_FORMAT = 9
+
+
+def inspect_json(path):
+    """`strata inspect segment PATH --json`, parsed."""
+    return json.loads(subprocess.run([BIN, "inspect", "segment", path, "--json"],
+                                     capture_output=True, text=True, check=True).stdout)
+
+
 def inspect_levels(s):
     out = subprocess.run([BIN, "inspect", index_dir(s)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -195,9 +205,8 @@ class IndexerTest(unittest.TestCase):
         wait_for(lambda: indexed(s) == 80)
         self.assertEqual(s.stop(), 0)
         f = segment_files(s)[0]
-        info = json.loads(subprocess.run([BIN, "inspect", "segment", f, "--json"],
-                                         capture_output=True, text=True).stdout)
-        self.assertEqual(info["version"], 9)
+        info = inspect_json(f)
+        self.assertEqual(info["version"], SEGMENT_FORMAT)
         self.assertEqual(info["templates"], 2)
         out = subprocess.run([BIN, "inspect", "segment", f, "--terms", "msg:"],
                              capture_output=True, text=True).stdout
@@ -224,9 +233,8 @@ class IndexerTest(unittest.TestCase):
         wait_for(lambda: indexed(s) == 64)
         self.assertEqual(s.stop(), 0)
         f = segment_files(s)[0]
-        info = json.loads(subprocess.run([BIN, "inspect", "segment", f, "--json"],
-                                         capture_output=True, text=True).stdout)
-        self.assertEqual(info["version"], 9)
+        info = inspect_json(f)
+        self.assertEqual(info["version"], SEGMENT_FORMAT)
         self.assertEqual({c["key"]: (c["kind"], c["rows"]) for c in info["meta_columns"]},
                          {"latency_ms": ("numbers", 64), "region": ("dictionary of terms", 64),
                           "trace": ("hex ids", 64)})
