@@ -1621,11 +1621,11 @@ static int load_templates(seg_reader *r)
     cursor c = cursor_make(r->sec[SEC_TEMPLATES].p, r->sec[SEC_TEMPLATES].len);
     uint64_t n = get_varint(&c);
     size_t got = 0;
-    if (c.bad || n > rows || (rows && !n))
+    if (c.bad || n > rows || !n) /* none stored: no term may refer to them */
         return set_err(r, "segment row templates malformed");
     r->ntpl = (uint32_t)n;
-    unsigned planes = rows ? get_u8(&c) : 0;
-    if (rows && planes != seg_tpl_planes(r->ntpl))
+    unsigned planes = get_u8(&c);
+    if (planes != seg_tpl_planes(r->ntpl))
         return set_err(r, "segment row templates malformed");
     uint32_t *rank = calloc(rows ? rows : 1, sizeof *rank);
     uint8_t *plane = malloc(rows ? rows : 1);

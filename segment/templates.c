@@ -23,7 +23,6 @@
 #include "build.h"
 #include "codec.h"
 #include "format.h"
-#include "strtab.h"
 
 /* The byte a variable run becomes in the text whose hash is the key. */
 #define TPL_VAR_BYTE 0x11
