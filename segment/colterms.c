@@ -185,9 +185,12 @@ unsigned seg_hex_ef_low_bits(uint64_t n, unsigned digits)
     return bits - lg;
 }
 
-/* v >> s, s < 128, for results below 2^64. */
+/* v >> s, s <= 128 (128: a single value keeps all its bits low), for
+ * results below 2^64. */
 static uint64_t shr128(seg_hex128 v, unsigned s)
 {
+    if (s >= 128)
+        return 0;
     if (s >= 64)
         return v.hi >> (s - 64);
     return s ? v.lo >> s | v.hi << (64 - s) : v.lo;
