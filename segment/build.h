@@ -198,7 +198,8 @@ int seg_name_is_term(const char *v, size_t n);
 /* ---- row templates (segment/templates.c, format version 8) ------------------- */
 
 /* A message's template key: XXH3 of its text with every maximal run of
- * ASCII letters and digits that holds a digit replaced by one byte, so that
+ * ASCII letters and digits that holds a digit replaced by one byte (hashed
+ * in 256-byte pieces, each piece's hash seeding the next), so that
  * "Received block blk_-1229765 of size 84859222" and the same line with
  * other numbers share it. */
 uint64_t seg_template_key(const char *msg, size_t len);

@@ -148,7 +148,6 @@ struct seg_reader {
     int mcols_state;  /* 0 not decoded yet, 1 decoded, -1 corrupt */
     /* row templates (version 8), inverted on first use: the rows of rank
      * t are tpl_rows[tpl_start[t] .. tpl_start[t + 1]) */
-    uint32_t ntpl;
     uint32_t *tpl_start, *tpl_rows;
     roaring_bitmap_t **tpl_bm; /* each template's rows as a bitmap, built on first use */
     int tpl_state;             /* 0 not decoded yet, 1 decoded, -1 corrupt */
@@ -953,7 +952,7 @@ void seg_close(seg_reader *r)
     free(r->tindex);
     free(r->tpl_start);
     free(r->tpl_rows);
-    for (uint32_t t = 0; r->tpl_bm && t < r->ntpl; t++)
+    for (uint32_t t = 0; r->tpl_bm && t < r->info.templates; t++)
         if (r->tpl_bm[t])
             roaring_bitmap_free(r->tpl_bm[t]);
     free(r->tpl_bm);
@@ -1607,6 +1606,36 @@ static roaring_bitmap_t *entry_rows(seg_reader *r, const uint8_t *p, size_t len,
     return bm;
 }
 
+/* A postings entry of tag 0-2 (p[0], then its body) holding n values
+ * below limit into a bitmap: the rows of a term, or (format 8) the
+ * templates of one. NULL on OOM or malformed input, the error set. */
+static roaring_bitmap_t *entry_bitmap(seg_reader *r, const uint8_t *p, size_t len, uint32_t n,
+                                      uint32_t limit)
+{
+    roaring_bitmap_t *bm = NULL;
+    if (len >= 1 && p[0] == SEG_POSTINGS_DELTA)
+        bm = entry_rows(r, p + 1, len - 1, n, decode_delta);
+    else if (len >= 1 && p[0] == SEG_POSTINGS_EF)
+        bm = entry_rows(r, p + 1, len - 1, n, decode_ef);
+    else if (len >= 1 && p[0] == SEG_POSTINGS_ROARING)
+        bm = roaring_bitmap_portable_deserialize_safe((const char *)p + 1, len - 1);
+    if (!bm) {
+        set_err(r, "segment postings malformed");
+        return NULL;
+    }
+    /* a well-formed list from a hostile file could still be nonsense: the
+     * values must be strictly increasing, below limit (the decoders check
+     * the segment's rows only) and as many as the dictionary says */
+    vctx x = {0, limit, 0, 0};
+    roaring_iterate(bm, check_value, &x);
+    if (x.bad || x.n != n) {
+        roaring_bitmap_free(bm);
+        set_err(r, "segment postings do not match the term dictionary");
+        return NULL;
+    }
+    return bm;
+}
+
 /* ---- row templates (format.h, version 8) ------------------------------------------------ */
 
 /* Decode SEC_TEMPLATES (once) and invert it: the rows of each template, in
@@ -1617,50 +1646,52 @@ static int load_templates(seg_reader *r)
     if (r->tpl_state)
         return r->tpl_state > 0 ? 0 : set_err(r, "segment row templates malformed");
     r->tpl_state = -1;
-    uint64_t rows = r->info.events;
+    uint64_t rows = r->info.events, n = r->info.templates; /* checked at open */
     cursor c = cursor_make(r->sec[SEC_TEMPLATES].p, r->sec[SEC_TEMPLATES].len);
-    uint64_t n = get_varint(&c);
-    size_t got = 0;
-    if (c.bad || n > rows || !n) /* none stored: no term may refer to them */
-        return set_err(r, "segment row templates malformed");
-    r->ntpl = (uint32_t)n;
+    get_varint(&c); /* n */
+    if (!n)
+        return set_err(r, "segment postings refer to row templates the segment does not store");
     unsigned planes = get_u8(&c);
-    if (planes != seg_tpl_planes(r->ntpl))
-        return set_err(r, "segment row templates malformed");
+    if (planes != seg_tpl_planes((uint32_t)n))
+        return set_err(r, "segment row templates: %u byte planes for %llu templates", planes,
+                       (unsigned long long)n);
     uint32_t *rank = calloc(rows ? rows : 1, sizeof *rank);
     uint8_t *plane = malloc(rows ? rows : 1);
     r->tpl_start = calloc(n + 1, sizeof *r->tpl_start);
     r->tpl_rows = malloc((rows ? rows : 1) * sizeof *r->tpl_rows);
-    r->tpl_bm = calloc(n ? n : 1, sizeof(roaring_bitmap_t *));
+    r->tpl_bm = calloc(n, sizeof(roaring_bitmap_t *));
     int rc = -1;
     if (!rank || !plane || !r->tpl_start || !r->tpl_rows || !r->tpl_bm) {
         set_err(r, "out of memory reading row templates");
         goto out;
     }
     for (unsigned p = 0; p < planes; p++) {
+        size_t got;
         const uint8_t *z = get_bytes(&c, SIZE_MAX, &got);
         if (!z || ZSTD_getFrameContentSize(z, got) != rows ||
             ZSTD_decompress(plane, rows, z, got) != rows) {
-            set_err(r, "segment row templates malformed");
+            set_err(r, "segment row templates: plane %u is not a frame of %llu bytes", p,
+                    (unsigned long long)rows);
             goto out;
         }
         for (uint64_t i = 0; i < rows; i++)
             rank[i] |= (uint32_t)plane[i] << (8 * p);
     }
-    if (c.bad || cursor_left(&c) != 0) {
-        set_err(r, "segment row templates malformed");
+    if (cursor_left(&c) != 0) {
+        set_err(r, "segment row templates: bytes after the planes");
         goto out;
     }
     for (uint64_t i = 0; i < rows; i++) {
         if (rank[i] >= n) {
-            set_err(r, "segment row templates malformed");
+            set_err(r, "segment row templates: row %llu has template %u of %llu",
+                    (unsigned long long)i, rank[i], (unsigned long long)n);
             goto out;
         }
         r->tpl_start[rank[i] + 1]++;
     }
     for (uint64_t t = 0; t < n; t++) {
         if (!r->tpl_start[t + 1]) { /* the writer keeps no empty template */
-            set_err(r, "segment row templates malformed");
+            set_err(r, "segment row templates: template %llu has no rows", (unsigned long long)t);
             goto out;
         }
         r->tpl_start[t + 1] += r->tpl_start[t];
@@ -1699,43 +1730,30 @@ static roaring_bitmap_t *template_rows(seg_reader *r, const uint8_t *p, size_t l
         return NULL;
     cursor c = cursor_make(p, len);
     uint64_t k = get_varint(&c);
-    if (c.bad || !k || k > r->ntpl || k > df || !cursor_left(&c)) {
+    if (c.bad || !k || k > r->info.templates || k > df) {
         set_err(r, "segment postings malformed");
         return NULL;
     }
-    const uint8_t *q = c.p;
-    size_t qlen = cursor_left(&c);
-    uint32_t *tl = calloc(k, sizeof *tl);
+    /* the templates: a list of k ranks below their count */
+    roaring_bitmap_t *tb = entry_bitmap(r, c.p, cursor_left(&c), (uint32_t)k, r->info.templates);
+    uint32_t *tl = tb ? malloc(k * sizeof *tl) : NULL;
+    if (tl)
+        roaring_bitmap_to_uint32_array(tb, tl);
+    if (tb) /* CRoaring 0.2 does not take NULL */
+        roaring_bitmap_free(tb);
     if (!tl) {
-        set_err(r, "out of memory reading postings");
+        if (tb)
+            set_err(r, "out of memory reading postings");
         return NULL;
     }
-    int ok = 0;
-    if (q[0] == SEG_POSTINGS_DELTA)
-        ok = decode_delta(r, q + 1, qlen - 1, (uint32_t)k, tl) == 0;
-    else if (q[0] == SEG_POSTINGS_EF)
-        ok = decode_ef(r, q + 1, qlen - 1, (uint32_t)k, tl) == 0;
-    else if (q[0] == SEG_POSTINGS_ROARING) {
-        roaring_bitmap_t *bm =
-            roaring_bitmap_portable_deserialize_safe((const char *)q + 1, qlen - 1);
-        if (bm && roaring_bitmap_get_cardinality(bm) == k &&
-            roaring_bitmap_portable_size_in_bytes(bm) == qlen - 1) {
-            roaring_bitmap_to_uint32_array(bm, tl);
-            ok = 1;
-        }
-        roaring_bitmap_free(bm);
-    }
     uint64_t total = 0;
-    for (uint64_t i = 0; ok && i < k; i++) {
-        ok = tl[i] < r->ntpl;
-        if (ok)
-            total += r->tpl_start[tl[i] + 1] - r->tpl_start[tl[i]];
-    }
+    for (uint64_t i = 0; i < k; i++)
+        total += r->tpl_start[tl[i] + 1] - r->tpl_start[tl[i]];
+    int ok = total == df;
     /* the union of the templates' bitmaps, each built once per reader
      * (adding the rows of many templates one by one to one bitmap cost 45
      * ns a row: 3.4 ms for a word of 76,558 rows in 1M) */
-    const roaring_bitmap_t **bms =
-        ok && total == df ? malloc(k * sizeof(const roaring_bitmap_t *)) : NULL;
+    const roaring_bitmap_t **bms = ok ? malloc(k * sizeof(const roaring_bitmap_t *)) : NULL;
     roaring_bitmap_t *out = NULL;
     for (uint64_t i = 0; bms && i < k; i++) {
         uint32_t t = tl[i];
@@ -1751,8 +1769,8 @@ done:
     free(bms);
     free(tl);
     if (!out)
-        set_err(r, ok && total == df ? "out of memory reading postings"
-                                     : "segment postings do not match the term dictionary");
+        set_err(r, ok ? "out of memory reading postings"
+                      : "segment postings: a term's templates hold other than its rows");
     return out;
 }
 
@@ -1763,34 +1781,9 @@ static roaring_bitmap_t *titer_postings(titer *it)
     if (it->df <= SEG_INLINE_POSTINGS)
         return inline_rows(it);
     const uint8_t *p = r->sec[SEC_POSTINGS].p + it->post_off;
-    if (it->post_len < 1) {
-        set_err(r, "segment postings malformed");
-        return NULL;
-    }
-    if (p[0] == SEG_POSTINGS_DELTA)
-        return entry_rows(r, p + 1, it->post_len - 1, it->df, decode_delta);
-    if (p[0] == SEG_POSTINGS_EF)
-        return entry_rows(r, p + 1, it->post_len - 1, it->df, decode_ef);
-    if (p[0] == SEG_POSTINGS_TEMPLATES)
+    if (it->post_len >= 1 && p[0] == SEG_POSTINGS_TEMPLATES)
         return template_rows(r, p + 1, it->post_len - 1, it->df);
-    roaring_bitmap_t *bm =
-        p[0] == SEG_POSTINGS_ROARING
-            ? roaring_bitmap_portable_deserialize_safe((const char *)p + 1, it->post_len - 1)
-            : NULL;
-    if (!bm) {
-        set_err(r, "segment postings malformed");
-        return NULL;
-    }
-    /* a well-formed bitmap from a hostile file could still be nonsense: the
-     * rows must be strictly increasing, in range and as many as df says */
-    vctx x = {0, (uint32_t)r->info.events, 0, 0};
-    roaring_iterate(bm, check_value, &x);
-    if (x.bad || x.n != it->df) {
-        roaring_bitmap_free(bm);
-        set_err(r, "segment postings do not match the term dictionary");
-        return NULL;
-    }
-    return bm;
+    return entry_bitmap(r, p, it->post_len, it->df, (uint32_t)r->info.events);
 }
 
 /* ---- terms held by columns (format.h, versions 6 and 7) ---------------------------------- */

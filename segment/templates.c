@@ -32,45 +32,47 @@ static int is_alnum(unsigned char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+/* The masked text is hashed in pieces of KEY_CHUNK bytes, each piece's hash
+ * seeding the next, so that no copy of the message is made. */
+enum { KEY_CHUNK = 256 };
+typedef struct keyhash {
+    char buf[KEY_CHUNK];
+    size_t n;
+    uint64_t h;
+} keyhash;
+
+static void key_put(keyhash *k, char c)
+{
+    if (k->n == KEY_CHUNK) {
+        k->h = XXH3_64bits_withSeed(k->buf, k->n, k->h);
+        k->n = 0;
+    }
+    k->buf[k->n++] = c;
+}
+
 uint64_t seg_template_key(const char *msg, size_t len)
 {
-    /* the masked text is hashed in pieces of up to TPL_CHUNK bytes, each
-     * piece's hash chained into the next, so that no copy of the message
-     * is needed: a run without a digit is kept, one with a digit is one
-     * TPL_VAR_BYTE; everything else is kept as it is */
-    enum { TPL_CHUNK = 256 };
-    char buf[TPL_CHUNK];
-    size_t o = 0, i = 0;
-    uint64_t h = 0;
+    /* a run of letters and digits without a digit is kept, one with a
+     * digit is one TPL_VAR_BYTE; everything else is kept as it is */
+    keyhash k = {.n = 0, .h = 0};
+    size_t i = 0;
     while (i < len) {
-        if (o + 1 > TPL_CHUNK - 1) { /* room for one more byte after a flush */
-            h = XXH3_64bits_withSeed(buf, o, h);
-            o = 0;
-        }
-        unsigned char c = (unsigned char)msg[i];
-        if (!is_alnum(c)) {
-            buf[o++] = (char)c;
-            i++;
+        if (!is_alnum((unsigned char)msg[i])) {
+            key_put(&k, msg[i++]);
             continue;
         }
         size_t j = i;
         int digit = 0;
         while (j < len && is_alnum((unsigned char)msg[j]))
             digit |= msg[j++] <= '9';
-        if (digit) {
-            buf[o++] = TPL_VAR_BYTE;
-            i = j;
-            continue;
-        }
-        while (i < j) { /* a word: copied, flushing as the buffer fills */
-            if (o == TPL_CHUNK) {
-                h = XXH3_64bits_withSeed(buf, o, h);
-                o = 0;
-            }
-            buf[o++] = msg[i++];
-        }
+        if (digit)
+            key_put(&k, TPL_VAR_BYTE);
+        else
+            for (size_t w = i; w < j; w++)
+                key_put(&k, msg[w]);
+        i = j;
     }
-    return XXH3_64bits_withSeed(buf, o, h);
+    return XXH3_64bits_withSeed(k.buf, k.n, k.h);
 }
 
 int seg_tpl_init(seg_tpl *t, uint64_t rows)

@@ -132,6 +132,17 @@ static int cmp_tev(const void *a, const void *b)
     return *x < *y ? -1 : *x > *y;
 }
 
+/* evs[n] in segment order, as pointers (the caller frees the array). */
+static tev **segment_order(tev *evs, size_t n)
+{
+    tev **sorted = calloc(n ? n : 1, sizeof *sorted);
+    assert_non_null(sorted);
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = &evs[i];
+    qsort(sorted, n, sizeof *sorted, cmp_tev);
+    return sorted;
+}
+
 /* n random events (seeded) and the same events in segment order; free both
  * with corpus_free. */
 static tev *corpus_make(uint64_t seed, size_t n, int64_t base, tev ***sorted)
@@ -141,13 +152,8 @@ static tev *corpus_make(uint64_t seed, size_t n, int64_t base, tev ***sorted)
     assert_non_null(evs);
     for (size_t i = 0; i < n; i++)
         make_event(&evs[i], base);
-    if (sorted) {
-        *sorted = calloc(n ? n : 1, sizeof **sorted);
-        assert_non_null(*sorted);
-        for (size_t i = 0; i < n; i++)
-            (*sorted)[i] = &evs[i];
-        qsort(*sorted, n, sizeof **sorted, cmp_tev);
-    }
+    if (sorted)
+        *sorted = segment_order(evs, n);
     return evs;
 }
 
@@ -801,13 +807,8 @@ static tev *events_of(void (*make)(tev *, int64_t, uint32_t), uint64_t seed, siz
     assert_non_null(evs);
     for (size_t i = 0; i < n; i++)
         make(&evs[i], 1750000000000000000ll, (uint32_t)i);
-    if (sorted) {
-        *sorted = calloc(n, sizeof **sorted);
-        assert_non_null(*sorted);
-        for (size_t i = 0; i < n; i++)
-            (*sorted)[i] = &evs[i];
-        qsort(*sorted, n, sizeof **sorted, cmp_tev);
-    }
+    if (sorted)
+        *sorted = segment_order(evs, n);
     return evs;
 }
 
