@@ -197,12 +197,19 @@ int seg_name_is_term(const char *v, size_t n);
 
 /* ---- row templates (segment/templates.c, format version 8) ------------------- */
 
-/* A message's template key: XXH3 of its text with every maximal run of
- * ASCII letters and digits that holds a digit replaced by one byte (hashed
- * in 256-byte pieces, each piece's hash seeding the next), so that
- * "Received block blk_-1229765 of size 84859222" and the same line with
- * other numbers share it. */
-uint64_t seg_template_key(const char *msg, size_t len);
+/* A message's template: its text with every maximal run of ASCII letters
+ * and digits that holds a digit (a variable) replaced by one
+ * SEG_TEMPLATE_VAR_BYTE, appended to mask when given, so that "Received
+ * block blk_-1229765 of size 84859222" and the same line with other numbers
+ * share it; and its variables, one ' ' between two, appended to vars when
+ * given (format.h, version 10: what a row block stores of the message). */
+void seg_template_split(const char *msg, size_t len, strbuf *mask, strbuf *vars);
+/* A message's template key: the hash of its masked text (seg_template_split
+ * into scratch, which the caller frees), which rows of one template share. */
+uint64_t seg_template_key(const char *msg, size_t len, strbuf *scratch);
+/* Append what a row block most likely stores of a message (its variables
+ * and a '\n', or the whole message): a sample to train dictionaries on. */
+void seg_template_sample(const char *msg, size_t len, strbuf *out);
 /* The templates of a segment being built: rows are added in segment order,
  * then ranked (most rows first, then key), written as SEC_TEMPLATES and
  * used to tell terms whose rows are whole templates. seg_tpl_init for
@@ -210,17 +217,26 @@ uint64_t seg_template_key(const char *msg, size_t len);
 typedef struct seg_tpl {
     uint32_t *slot;  /* interning: open addressing, id + 1 (until ranked) */
     uint32_t nslot;  /* a power of two */
-    uint64_t *key;   /* by id; after seg_tpl_rank by rank */
+    uint64_t *key;   /* by id (the hash of the masked text); after seg_tpl_rank by rank */
     uint32_t *size;  /* rows of each, likewise */
+    uint64_t *toff;  /* its text's offset in `text` (UINT64_MAX: none), likewise */
+    uint32_t *tlen;  /* its text's length, likewise */
     uint32_t n, cap; /* templates */
+    strbuf text;     /* the texts of the templates: each key's first row's */
+    strbuf mask;     /* seg_tpl_add's scratch */
     uint32_t *row;   /* per row its id; after seg_tpl_rank its rank */
+    uint8_t *vars;   /* per row: 1 when its message is stored as its variables */
     uint64_t rows, rowcap;
     uint32_t *cnt, *touched; /* seg_tpl_encode's scratch, by rank */
     int used;                /* a term refers to them: SEC_TEMPLATES stores them */
+    int any_vars;            /* a row is stored as variables: likewise */
 } seg_tpl;
 /* 0, or -1 on OOM. */
 int seg_tpl_init(seg_tpl *t, uint64_t rows);
-/* The next row's message; 0, or -1 on OOM or past the rows given. */
+/* The next row's message; 0, or -1 on OOM or past the rows given. The
+ * row's vars flag says whether its block stores only its variables: its
+ * message has no SEG_TEMPLATE_VAR_BYTE, and its masked text is the text of
+ * its key's first row, stored while the texts fit SEG_TEMPLATE_TEXT_MAX. */
 int seg_tpl_add(seg_tpl *t, const char *msg, size_t len);
 /* Number the templates by rank once every row is in; 0, or -1 on OOM. */
 int seg_tpl_rank(seg_tpl *t);
@@ -262,12 +278,14 @@ void seg_rollup_free(seg_rollup_acc *a);
 /* How a writer's meta keys appear in the segment: rank[id] is a key's
  * position in SEC_META_KEYS, order[] the writer's key ids by rank (n of
  * them), in_col[kv] is 1 for a meta value held by a meta column (indexed
- * by the writer's kv number). */
+ * by the writer's kv number); vars[row] is 1 for a row whose message is
+ * stored as its variables (seg_tpl's vars, indexed by the writer's row). */
 typedef struct seg_block_keys {
     const uint32_t *rank;
     const uint32_t *order;
     uint32_t n;
     const uint8_t *in_col;
+    const uint8_t *vars;
 } seg_block_keys;
 
 /* Reusable buffers of seg_block_encode. */

@@ -29,8 +29,9 @@
  * (SEG_VERSION_COLUMN_TERMS below). Version 8 adds row templates
  * (SEC_TEMPLATES, SEG_VERSION_TEMPLATES below). Version 9 stores a HEX
  * column's values as an Elias-Fano sequence (SEG_VERSION_HEX_EF below).
- * Readers still read versions 1 to 8. */
-#define SEG_VERSION 9
+ * Version 10 stores a message as its template's variables
+ * (SEG_VERSION_TEMPLATE_TEXT below). Readers still read versions 1 to 9. */
+#define SEG_VERSION 10
 #define SEG_MIN_VERSION 1
 #define SEG_HEADER_BYTES 16
 #define SEG_TABLE_ENTRY_BYTES 24
@@ -247,6 +248,29 @@ enum {
  * in words, not numbers) a list of templates is no shorter than the rows,
  * and costs a lookup the inversion. */
 #define SEG_TEMPLATE_MIN_ROWS 4u
+/* Version 10: messages as variables. SEC_TEMPLATES also stores the text of
+ * each template (the message of its first row with each variable, a
+ * maximal run of ASCII letters and digits that holds a digit, made one
+ * SEG_TEMPLATE_VAR_BYTE): after the planes, a varint length and one zstd
+ * frame of, per rank, varint text length + 1 (0: none stored), then the
+ * texts in rank order. n is then the template count whenever a row is
+ * stored as variables or a term refers to templates. A row block's message
+ * frame holds, after the row count, per row a varint c: 0 for a message
+ * stored as its variables, else the length + 1 of a message kept whole;
+ * then the whole messages' bytes in row order; then for each row stored as
+ * variables, in row order, its variables with one ' ' between two, and a
+ * '\n'. A message is kept whole when it holds a SEG_TEMPLATE_VAR_BYTE, when
+ * its key's first row gave another text (a hash collision), or when its
+ * key's text did not fit SEG_TEMPLATE_TEXT_MAX. The fixed text of a line
+ * was most of a block's bytes (gen_corpus, 1M events, zstd 19 with a
+ * trained dictionary: message frames 14.6 -> 9.6 B/event). */
+#define SEG_VERSION_TEMPLATE_TEXT 10
+#define SEG_TEMPLATE_VAR_BYTE 0x11
+/* The template texts one segment stores, at most: a writer or a merge
+ * holds them in memory, and a reader with the segment. Real logs have
+ * thousands of templates of a few hundred bytes; a tenant whose every line
+ * is its own template keeps the rest of its lines whole past this. */
+#define SEG_TEMPLATE_TEXT_MAX (16u << 20)
 
 /* 128 bits: W3C trace ids and UUIDs without dashes; longer hex (sha256)
  * stays a string. */

@@ -807,7 +807,7 @@ static int cmp_u64(const void *a, const void *b)
 /* Compress the staged rows as one block at the end of SEC_BLOCKS. */
 static int flush_block(merge *m, seg_writer *sw, uint32_t **lrank, size_t *lcap, uint32_t **order,
                        const uint8_t *in_col, ZSTD_CCtx *cctx, seg_block_scratch *scratch,
-                       uint8_t *entry)
+                       uint32_t blk, uint8_t *entry)
 {
     uint32_t nl = seg_writer_key_count(sw);
     if (nl > *lcap) { /* new keys: rank them, and order the staging ids by rank again */
@@ -834,7 +834,8 @@ static int flush_block(merge *m, seg_writer *sw, uint32_t **lrank, size_t *lcap,
         free(pairs);
         *lcap = nl;
     }
-    seg_block_keys keys = {*lrank, *order, nl, in_col};
+    /* the staged rows are output rows blk * per on; seg_tpl_add saw them */
+    seg_block_keys keys = {*lrank, *order, nl, in_col, m->tpl.vars + (size_t)blk * m->per};
     if (seg_block_encode(sw, 0, seg_writer_count(sw), &keys, cctx, scratch, &m->f.buf, entry,
                          fo_pos(&m->f) - m->f.sec_start, m->err, m->errlen) < 0)
         return -1;
@@ -888,15 +889,19 @@ static int write_blocks(merge *m)
         }
         nkv += ev.meta_count;
         if (seg_writer_count(sw) == m->per) {
-            if (flush_block(m, sw, &lrank, &lcap, &order, in_col, cctx, &scratch,
-                            index + (size_t)k++ * SEG_BLOCK_ENTRY_BYTES) < 0)
+            if (flush_block(m, sw, &lrank, &lcap, &order, in_col, cctx, &scratch, k,
+                            index + (size_t)k * SEG_BLOCK_ENTRY_BYTES) < 0)
                 goto out;
+            k++;
             nkv = 0;
         }
     }
-    if (seg_writer_count(sw) && flush_block(m, sw, &lrank, &lcap, &order, in_col, cctx, &scratch,
-                                            index + (size_t)k++ * SEG_BLOCK_ENTRY_BYTES) < 0)
-        goto out;
+    if (seg_writer_count(sw)) {
+        if (flush_block(m, sw, &lrank, &lcap, &order, in_col, cctx, &scratch, k,
+                        index + (size_t)k * SEG_BLOCK_ENTRY_BYTES) < 0)
+            goto out;
+        k++;
+    }
     fo_sec_end(&m->f, SEC_BLOCKS);
     fo_section(&m->f, SEC_BLOCK_INDEX, index, (size_t)k * SEG_BLOCK_ENTRY_BYTES);
     rc = m->f.bad ? mfail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
@@ -1451,7 +1456,7 @@ unsigned seg_merge_samples(seg_reader *const *in, size_t n, unsigned max, uint8_
         if (seg_row(in[src], row, &ev) < 0)
             break;
         size_t at = b.len;
-        sb_append(&b, ev.msg.ptr, ev.msg.len);
+        seg_template_sample(ev.msg.ptr, ev.msg.len, &b);
         for (uint32_t k = 0; k < ev.meta_count; k++)
             sb_append(&b, ev.meta[k].value.ptr, ev.meta[k].value.len);
         (*sizes)[got++] = b.len - at;

@@ -52,6 +52,7 @@ typedef struct dblock {
     size_t mrawcap;
     const uint8_t **msg;
     uint32_t *msg_len;
+    char *text;         /* (version 10) messages rebuilt from their variables */
     uint32_t *kv_start; /* rows + 1 */
     strata_kv *kv;      /* all kvs of the block */
     uint32_t *kv_key;   /* key id of each kv */
@@ -149,8 +150,15 @@ struct seg_reader {
     /* row templates (version 8), inverted on first use: the rows of rank
      * t are tpl_rows[tpl_start[t] .. tpl_start[t + 1]) */
     uint32_t *tpl_start, *tpl_rows;
+    uint32_t *tpl_rank;        /* each row's template */
     roaring_bitmap_t **tpl_bm; /* each template's rows as a bitmap, built on first use */
-    int tpl_state;             /* 0 not decoded yet, 1 decoded, -1 corrupt */
+    /* (version 10) the texts: rank t's is tpl_text[tpl_toff[t] ..
+     * tpl_toff[t + 1]) when tpl_has[t], with tpl_nvar[t] variables */
+    char *tpl_buf;        /* the decompressed texts frame */
+    const char *tpl_text; /* where its texts start */
+    uint32_t *tpl_toff, *tpl_nvar;
+    uint8_t *tpl_has;
+    int tpl_state; /* 0 not decoded yet, 1 decoded, -1 corrupt */
     dblock blk;
     char err[256];
 };
@@ -832,13 +840,17 @@ static void compute_parts(seg_reader *r)
                  r->sec[SEC_FLAGS].len + r->sec[SEC_SERVICE_DICT].len + r->sec[SEC_SERVICE].len +
                  r->sec[SEC_HOST_DICT].len + r->sec[SEC_HOST].len + r->sec[SEC_ROLLUP].len +
                  r->sec[SEC_META_COLUMNS].len;
-    p->rows = r->sec[SEC_BLOCKS].len + r->sec[SEC_BLOCK_INDEX].len;
+    /* from version 10 every row's message needs its template: the templates
+     * are part of the rows; before, only terms referred to them */
+    int tpl_rows = r->info.version >= SEG_VERSION_TEMPLATE_TEXT;
+    p->rows = r->sec[SEC_BLOCKS].len + r->sec[SEC_BLOCK_INDEX].len +
+              (tpl_rows ? r->sec[SEC_TEMPLATES].len : 0);
     p->meta = 0;
     for (uint32_t k = 0; r->info.version >= 3 && k < r->info.blocks; k++)
         p->meta +=
             load_u32(r->sec[SEC_BLOCK_INDEX].p + (size_t)k * r->block_entry + SEG_BE_META_CLEN);
     p->terms = r->sec[SEC_TERMS].len + r->sec[SEC_TERM_INDEX].len;
-    p->postings = r->sec[SEC_POSTINGS].len + r->sec[SEC_TEMPLATES].len;
+    p->postings = r->sec[SEC_POSTINGS].len + (tpl_rows ? 0 : r->sec[SEC_TEMPLATES].len);
     p->filters = r->sec[SEC_BLOOM].len + r->sec[SEC_BLOCK_BLOOMS].len;
     p->total = r->size;
     p->other = p->total - p->columns - p->rows - p->terms - p->postings - p->filters;
@@ -952,6 +964,11 @@ void seg_close(seg_reader *r)
     free(r->tindex);
     free(r->tpl_start);
     free(r->tpl_rows);
+    free(r->tpl_rank);
+    free(r->tpl_buf);
+    free(r->tpl_toff);
+    free(r->tpl_nvar);
+    free(r->tpl_has);
     for (uint32_t t = 0; r->tpl_bm && t < r->info.templates; t++)
         if (r->tpl_bm[t])
             roaring_bitmap_free(r->tpl_bm[t]);
@@ -985,8 +1002,10 @@ static void reset_msgs(dblock *b)
 {
     free(b->msg);
     free(b->msg_len);
+    free(b->text);
     b->msg = NULL;
     b->msg_len = NULL;
+    b->text = NULL;
     b->index = -1;
 }
 
@@ -1008,33 +1027,112 @@ static void reset_meta(dblock *b)
     b->meta_index = -1;
 }
 
+static int load_templates(seg_reader *r);
+
+/* Rebuild the messages of block k stored as variables (version 10) from
+ * c (the rest of the frame: per such row its variables, ' ' between two,
+ * then '\n') and their templates' texts, into b->text. Every row must give
+ * exactly its template's variables. 0, or -1 with the error set. */
+static int rebuild_msgs(seg_reader *r, uint32_t k, cursor *c, uint32_t rows, const uint8_t *whole)
+{
+    dblock *b = &r->blk;
+    if (load_templates(r) < 0)
+        return -1;
+    const uint32_t *rank = r->tpl_rank + r->block_first[k];
+    uint64_t cap = cursor_left(c); /* variables and separators, then the texts */
+    for (uint32_t i = 0; i < rows; i++)
+        if (!whole[i]) {
+            if (!r->tpl_has[rank[i]])
+                return set_err(r,
+                               "segment block %u: row %u refers to template %u, which has no text",
+                               k, i, rank[i]);
+            cap += r->tpl_toff[rank[i] + 1] - r->tpl_toff[rank[i]];
+        }
+    if (cap > SEG_MAX_BLOCK_RAW) /* the writer keeps under it (seg_block_encode) */
+        return set_err(
+            r, "segment block %u: its messages would take %llu bytes, more than a block holds", k,
+            (unsigned long long)cap);
+    if (!(b->text = malloc(cap ? cap : 1)))
+        return set_err(r, "out of memory rebuilding messages");
+    char *o = b->text;
+    for (uint32_t i = 0; i < rows; i++) {
+        if (whole[i])
+            continue;
+        const char *t = r->tpl_text + r->tpl_toff[rank[i]];
+        const char *end = r->tpl_text + r->tpl_toff[rank[i] + 1];
+        const uint8_t *line = c->p, *nl = memchr(c->p, '\n', cursor_left(c));
+        if (!nl)
+            return set_err(r, "segment block %u: the variables of row %u are cut", k, i);
+        b->msg[i] = (const uint8_t *)o;
+        uint32_t used = 0;
+        for (; t < end; t++) {
+            if (*t != SEG_TEMPLATE_VAR_BYTE) {
+                *o++ = *t;
+                continue;
+            }
+            const uint8_t *v = line;
+            if (line == nl)
+                break; /* too few */
+            while (line < nl && *line != ' ')
+                line++;
+            if (line == v)
+                return set_err(r, "segment block %u: row %u has an empty variable", k, i);
+            memcpy(o, v, (size_t)(line - v));
+            o += line - v;
+            if (++used < r->tpl_nvar[rank[i]] && line < nl)
+                line++; /* the ' ' before the next */
+        }
+        if (used != r->tpl_nvar[rank[i]] || line != nl)
+            return set_err(
+                r, "segment block %u: row %u does not hold the %u variables of its template", k, i,
+                r->tpl_nvar[rank[i]]);
+        b->msg_len[i] = (uint32_t)(o - (const char *)b->msg[i]);
+        c->p = nl + 1;
+    }
+    return 0;
+}
+
 /* The messages of block k (layout: block_payload in writer.c,
- * docs/ARCHITECTURE.md): row count, lengths, bytes. Every length is checked
- * against what is left. */
+ * docs/ARCHITECTURE.md): row count, lengths (version 10: 0 for a message
+ * stored as variables, else length + 1), bytes (version 10: then the
+ * variables). Every length is checked against what is left. */
 static int parse_msgs(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
 {
     dblock *b = &r->blk;
+    int v10 = r->info.version >= SEG_VERSION_TEMPLATE_TEXT;
     if (get_varint(c) != rows || c->bad)
         return set_err(r, "segment block %u: row count mismatch", k);
     b->msg_len = malloc(rows * sizeof *b->msg_len);
     b->msg = malloc(rows * sizeof *b->msg);
-    if (!b->msg || !b->msg_len)
+    uint8_t *whole = malloc(rows);
+    if (!b->msg || !b->msg_len || !whole) {
+        free(whole);
         return set_err(r, "out of memory");
+    }
     uint64_t total = 0;
+    uint32_t vars = 0;
     for (uint32_t i = 0; i < rows; i++) {
         uint64_t l = get_varint(c);
+        whole[i] = !v10 || l > 0;
+        vars += !whole[i];
+        l -= v10 && l > 0;
         if (l > SEG_MAX_STRING)
             c->bad = 1;
         b->msg_len[i] = (uint32_t)l;
         total += l;
     }
-    if (c->bad || total > cursor_left(c))
+    if (c->bad || total > cursor_left(c)) {
+        free(whole);
         return set_err(r, "segment block %u: message lengths malformed", k);
-    for (uint32_t i = 0; i < rows; i++) {
-        b->msg[i] = c->p;
-        c->p += b->msg_len[i];
     }
-    return 0;
+    for (uint32_t i = 0; i < rows; i++)
+        if (whole[i]) {
+            b->msg[i] = c->p;
+            c->p += b->msg_len[i];
+        }
+    int rc = vars ? rebuild_msgs(r, k, c, rows, whole) : 0;
+    free(whole);
+    return rc;
 }
 
 /* Mark the kvs of block k whose values its meta columns hold: in each
@@ -1638,9 +1736,56 @@ static roaring_bitmap_t *entry_bitmap(seg_reader *r, const uint8_t *p, size_t le
 
 /* ---- row templates (format.h, version 8) ------------------------------------------------ */
 
-/* Decode SEC_TEMPLATES (once) and invert it: the rows of each template, in
- * row order. 0, or -1 (error set) when malformed: ranks out of range, a
- * template without rows, planes of the wrong count or size. */
+/* The texts part of SEC_TEMPLATES (version 10; format.h) from the cursor
+ * into r->tpl_*: one frame, per rank a varint length + 1 (0: none), the
+ * texts after. 0, or -1 (error set) when malformed. */
+static int load_template_texts(seg_reader *r, cursor *c, uint64_t n)
+{
+    size_t zlen;
+    const uint8_t *z = get_bytes(c, SIZE_MAX, &zlen);
+    unsigned long long raw = z ? ZSTD_getFrameContentSize(z, zlen) : ZSTD_CONTENTSIZE_ERROR;
+    /* at most the texts the writer keeps and a 5-byte varint each */
+    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN ||
+        raw > SEG_TEMPLATE_TEXT_MAX + 5 * n)
+        return set_err(r, "segment row templates: the texts are not a frame of at most %llu bytes",
+                       (unsigned long long)(SEG_TEMPLATE_TEXT_MAX + 5 * n));
+    r->tpl_buf = malloc(raw ? raw : 1);
+    r->tpl_toff = malloc((n + 1) * sizeof *r->tpl_toff);
+    r->tpl_nvar = malloc(n * sizeof *r->tpl_nvar);
+    r->tpl_has = malloc(n);
+    if (!r->tpl_buf || !r->tpl_toff || !r->tpl_nvar || !r->tpl_has)
+        return set_err(r, "out of memory reading row templates");
+    if (ZSTD_decompress(r->tpl_buf, raw, z, zlen) != raw)
+        return set_err(r, "segment row templates: the texts frame does not decompress");
+    cursor t = cursor_make(r->tpl_buf, raw);
+    uint64_t total = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        uint64_t v = get_varint(&t);
+        if (t.bad || v > SEG_TEMPLATE_TEXT_MAX + 1)
+            return set_err(r, "segment row templates: the length of text %llu is malformed",
+                           (unsigned long long)k);
+        r->tpl_has[k] = v > 0;
+        r->tpl_toff[k] = (uint32_t)total;
+        total += v ? v - 1 : 0;
+    }
+    if (total != cursor_left(&t))
+        return set_err(r, "segment row templates: %llu bytes of texts where the lengths say %llu",
+                       (unsigned long long)cursor_left(&t), (unsigned long long)total);
+    r->tpl_toff[n] = (uint32_t)total;
+    r->tpl_text = (const char *)t.p;
+    for (uint64_t k = 0; k < n; k++) {
+        uint32_t vars = 0;
+        for (uint32_t i = r->tpl_toff[k]; i < r->tpl_toff[k + 1]; i++)
+            vars += r->tpl_text[i] == SEG_TEMPLATE_VAR_BYTE;
+        r->tpl_nvar[k] = vars;
+    }
+    return 0;
+}
+
+/* Decode SEC_TEMPLATES (once): each row's template, the texts (version
+ * 10), and the inversion: the rows of each template, in row order. 0, or
+ * -1 (error set) when malformed: ranks out of range, a template without
+ * rows, planes of the wrong count or size, texts that do not add up. */
 static int load_templates(seg_reader *r)
 {
     if (r->tpl_state)
@@ -1650,7 +1795,7 @@ static int load_templates(seg_reader *r)
     cursor c = cursor_make(r->sec[SEC_TEMPLATES].p, r->sec[SEC_TEMPLATES].len);
     get_varint(&c); /* n */
     if (!n)
-        return set_err(r, "segment postings refer to row templates the segment does not store");
+        return set_err(r, "segment refers to row templates it does not store");
     unsigned planes = get_u8(&c);
     if (planes != seg_tpl_planes((uint32_t)n))
         return set_err(r, "segment row templates: %u byte planes for %llu templates", planes,
@@ -1677,8 +1822,11 @@ static int load_templates(seg_reader *r)
         for (uint64_t i = 0; i < rows; i++)
             rank[i] |= (uint32_t)plane[i] << (8 * p);
     }
+    if (r->info.version >= SEG_VERSION_TEMPLATE_TEXT && load_template_texts(r, &c, n) < 0)
+        goto out;
     if (cursor_left(&c) != 0) {
-        set_err(r, "segment row templates: bytes after the planes");
+        set_err(r, "segment row templates: bytes after the %s",
+                r->info.version >= SEG_VERSION_TEMPLATE_TEXT ? "texts" : "planes");
         goto out;
     }
     for (uint64_t i = 0; i < rows; i++) {
@@ -1701,6 +1849,8 @@ static int load_templates(seg_reader *r)
     for (uint64_t t = n; t > 0; t--) /* each start moved to the next's: move back */
         r->tpl_start[t] = r->tpl_start[t - 1];
     r->tpl_start[0] = 0;
+    r->tpl_rank = rank;
+    rank = NULL;
     r->tpl_state = 1;
     rc = 0;
 out:
@@ -1710,8 +1860,15 @@ out:
         free(r->tpl_start);
         free(r->tpl_rows);
         free(r->tpl_bm);
-        r->tpl_start = r->tpl_rows = NULL;
+        free(r->tpl_buf);
+        free(r->tpl_toff);
+        free(r->tpl_nvar);
+        free(r->tpl_has);
+        r->tpl_start = r->tpl_rows = r->tpl_toff = r->tpl_nvar = NULL;
         r->tpl_bm = NULL;
+        r->tpl_buf = NULL;
+        r->tpl_has = NULL;
+        r->tpl_text = NULL;
     }
     return rc;
 }

@@ -24,55 +24,79 @@
 #include "codec.h"
 #include "format.h"
 
-/* The byte a variable run becomes in the text whose hash is the key. */
-#define TPL_VAR_BYTE 0x11
+/* toff of a template whose text is not stored. */
+#define TPL_NO_TEXT UINT64_MAX
 
 static int is_alnum(unsigned char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* The masked text is hashed in pieces of KEY_CHUNK bytes, each piece's hash
- * seeding the next, so that no copy of the message is made. */
-enum { KEY_CHUNK = 256 };
-typedef struct keyhash {
-    char buf[KEY_CHUNK];
-    size_t n;
-    uint64_t h;
-} keyhash;
-
-static void key_put(keyhash *k, char c)
-{
-    if (k->n == KEY_CHUNK) {
-        k->h = XXH3_64bits_withSeed(k->buf, k->n, k->h);
-        k->n = 0;
-    }
-    k->buf[k->n++] = c;
-}
-
-uint64_t seg_template_key(const char *msg, size_t len)
+void seg_template_split(const char *msg, size_t len, strbuf *mask, strbuf *vars)
 {
     /* a run of letters and digits without a digit is kept, one with a
-     * digit is one TPL_VAR_BYTE; everything else is kept as it is */
-    keyhash k = {.n = 0, .h = 0};
-    size_t i = 0;
+     * digit is one SEG_TEMPLATE_VAR_BYTE; everything else is kept as it is */
+    size_t i = 0, nvars = 0;
     while (i < len) {
+        size_t j = i;
         if (!is_alnum((unsigned char)msg[i])) {
-            key_put(&k, msg[i++]);
+            while (j < len && !is_alnum((unsigned char)msg[j]))
+                j++;
+            if (mask)
+                sb_append(mask, msg + i, j - i);
+            i = j;
             continue;
         }
-        size_t j = i;
         int digit = 0;
         while (j < len && is_alnum((unsigned char)msg[j]))
             digit |= msg[j++] <= '9';
-        if (digit)
-            key_put(&k, TPL_VAR_BYTE);
-        else
-            for (size_t w = i; w < j; w++)
-                key_put(&k, msg[w]);
+        if (!digit) {
+            if (mask)
+                sb_append(mask, msg + i, j - i);
+        } else {
+            if (mask)
+                put_u8(mask, SEG_TEMPLATE_VAR_BYTE);
+            if (vars) {
+                if (nvars)
+                    put_u8(vars, ' ');
+                sb_append(vars, msg + i, j - i);
+            }
+            nvars++;
+        }
         i = j;
     }
-    return XXH3_64bits_withSeed(k.buf, k.n, k.h);
+}
+
+void seg_template_sample(const char *msg, size_t len, strbuf *out)
+{
+    if (len && memchr(msg, SEG_TEMPLATE_VAR_BYTE, len)) {
+        sb_append(out, msg, len);
+        return;
+    }
+    seg_template_split(msg, len, NULL, out);
+    put_u8(out, '\n');
+}
+
+/* The key of a masked text: XXH3 of it in pieces of KEY_CHUNK bytes, each
+ * piece's hash seeding the next (the last piece holds 1 to KEY_CHUNK bytes,
+ * none for an empty text), as format 8 defined it. */
+enum { KEY_CHUNK = 256 };
+static uint64_t mask_key(const char *m, size_t n)
+{
+    uint64_t h = 0;
+    while (n > KEY_CHUNK) {
+        h = XXH3_64bits_withSeed(m, KEY_CHUNK, h);
+        m += KEY_CHUNK;
+        n -= KEY_CHUNK;
+    }
+    return XXH3_64bits_withSeed(m, n, h);
+}
+
+uint64_t seg_template_key(const char *msg, size_t len, strbuf *scratch)
+{
+    sb_reset(scratch);
+    seg_template_split(msg, len, scratch, NULL);
+    return mask_key(scratch->buf ? scratch->buf : "", scratch->len);
 }
 
 int seg_tpl_init(seg_tpl *t, uint64_t rows)
@@ -80,7 +104,8 @@ int seg_tpl_init(seg_tpl *t, uint64_t rows)
     memset(t, 0, sizeof *t);
     t->rowcap = rows;
     t->row = bigmem_malloc((rows ? rows : 1) * sizeof *t->row);
-    return t->row ? 0 : -1;
+    t->vars = bigmem_malloc(rows ? rows : 1);
+    return t->row && t->vars ? 0 : -1;
 }
 
 /* Double the key table (ids keep their slots' order of insertion). */
@@ -93,9 +118,15 @@ static int tpl_grow(seg_tpl *t)
     uint32_t *s = realloc(t->size, cap * sizeof *s);
     if (s)
         t->size = s;
+    uint64_t *o = realloc(t->toff, cap * sizeof *o);
+    if (o)
+        t->toff = o;
+    uint32_t *l = realloc(t->tlen, cap * sizeof *l);
+    if (l)
+        t->tlen = l;
     uint32_t nslot = cap * 2; /* load at most a half */
     uint32_t *slot = calloc(nslot, sizeof *slot);
-    if (!k || !s || !slot) {
+    if (!k || !s || !o || !l || !slot) {
         free(slot);
         return -1;
     }
@@ -116,7 +147,13 @@ int seg_tpl_add(seg_tpl *t, const char *msg, size_t len)
 {
     if (t->rows == t->rowcap || (t->n == t->cap && tpl_grow(t) < 0))
         return -1;
-    uint64_t key = seg_template_key(msg, len);
+    sb_reset(&t->mask);
+    seg_template_split(msg, len, &t->mask, NULL);
+    if (t->mask.oom)
+        return -1;
+    uint64_t key = mask_key(t->mask.buf ? t->mask.buf : "", t->mask.len);
+    /* a message with the placeholder byte would read two ways */
+    int plain = !len || !memchr(msg, SEG_TEMPLATE_VAR_BYTE, len);
     uint32_t i = (uint32_t)key & (t->nslot - 1);
     for (; t->slot[i]; i = (i + 1) & (t->nslot - 1))
         if (t->key[t->slot[i] - 1] == key)
@@ -124,10 +161,26 @@ int seg_tpl_add(seg_tpl *t, const char *msg, size_t len)
     if (!t->slot[i]) {
         t->key[t->n] = key;
         t->size[t->n] = 0;
+        t->toff[t->n] = TPL_NO_TEXT;
+        t->tlen[t->n] = 0;
+        /* the first row of a key gives its text, while the texts fit */
+        if (plain && t->text.len + t->mask.len <= SEG_TEMPLATE_TEXT_MAX) {
+            t->toff[t->n] = t->text.len;
+            t->tlen[t->n] = (uint32_t)t->mask.len;
+            sb_append(&t->text, t->mask.buf, t->mask.len);
+            if (t->text.oom)
+                return -1;
+        }
         t->slot[i] = ++t->n;
     }
     uint32_t id = t->slot[i] - 1;
     t->size[id]++;
+    /* the row is stored as variables when its template's text is its own
+     * (a different text of the same key, a collision, keeps it whole) */
+    t->vars[t->rows] =
+        (uint8_t)(plain && t->toff[id] != TPL_NO_TEXT && t->tlen[id] == t->mask.len &&
+                  (!t->mask.len || !memcmp(t->text.buf + t->toff[id], t->mask.buf, t->mask.len)));
+    t->any_vars |= t->vars[t->rows];
     t->row[t->rows++] = id;
     return 0;
 }
@@ -135,7 +188,8 @@ int seg_tpl_add(seg_tpl *t, const char *msg, size_t len)
 /* qsort order of (rows, key, id) triples: most rows first, then key. */
 typedef struct tpl_ord {
     uint32_t rows, id;
-    uint64_t key;
+    uint64_t key, toff;
+    uint32_t tlen;
 } tpl_ord;
 static int tpl_ord_cmp(const void *a, const void *b)
 {
@@ -157,12 +211,14 @@ int seg_tpl_rank(seg_tpl *t)
         return -1;
     }
     for (uint32_t id = 0; id < t->n; id++)
-        o[id] = (tpl_ord){t->size[id], id, t->key[id]};
+        o[id] = (tpl_ord){t->size[id], id, t->key[id], t->toff[id], t->tlen[id]};
     qsort(o, t->n, sizeof *o, tpl_ord_cmp);
     for (uint32_t k = 0; k < t->n; k++) {
         rank[o[k].id] = k;
         t->key[k] = o[k].key;
         t->size[k] = o[k].rows;
+        t->toff[k] = o[k].toff;
+        t->tlen[k] = o[k].tlen;
     }
     for (uint64_t r = 0; r < t->rows; r++)
         t->row[r] = rank[t->row[r]];
@@ -171,6 +227,28 @@ int seg_tpl_rank(seg_tpl *t)
     free(t->slot); /* no adds after ranking */
     t->slot = NULL;
     return 0;
+}
+
+/* The texts part of SEC_TEMPLATES (version 10): one zstd frame of, per
+ * rank, varint text length + 1 (0: no text, its rows are kept whole), then
+ * the texts in rank order. 0, or -1 on OOM. */
+static int put_texts(const seg_tpl *t, strbuf *out, int level)
+{
+    strbuf raw = {0};
+    for (uint32_t k = 0; k < t->n; k++)
+        put_varint(&raw, t->toff[k] == TPL_NO_TEXT ? 0 : (uint64_t)t->tlen[k] + 1);
+    for (uint32_t k = 0; k < t->n; k++)
+        if (t->toff[k] != TPL_NO_TEXT)
+            sb_append(&raw, t->text.buf + t->toff[k], t->tlen[k]);
+    size_t bound = ZSTD_compressBound(raw.len);
+    char *z = raw.oom ? NULL : malloc(bound);
+    size_t zn = z ? ZSTD_compress(z, bound, raw.buf ? raw.buf : "", raw.len, level) : 0;
+    int rc = z && !ZSTD_isError(zn) ? 0 : -1;
+    if (rc == 0)
+        put_bytes(out, z, zn);
+    free(z);
+    sb_free(&raw);
+    return rc;
 }
 
 unsigned seg_tpl_planes(uint32_t n)
@@ -183,8 +261,9 @@ unsigned seg_tpl_planes(uint32_t n)
 
 int seg_tpl_put(const seg_tpl *t, strbuf *out, int level)
 {
-    put_varint(out, t->used ? t->n : 0);
-    if (!t->used)
+    int stored = t->used || t->any_vars;
+    put_varint(out, stored ? t->n : 0);
+    if (!stored)
         return out->oom ? -1 : 0;
     unsigned planes = seg_tpl_planes(t->n);
     put_u8(out, (uint8_t)planes);
@@ -204,7 +283,7 @@ int seg_tpl_put(const seg_tpl *t, strbuf *out, int level)
     }
     free(plane);
     free(z);
-    return rc < 0 || out->oom ? -1 : 0;
+    return rc < 0 || put_texts(t, out, level) < 0 || out->oom ? -1 : 0;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -245,6 +324,11 @@ void seg_tpl_free(seg_tpl *t)
     free(t->key);
     free(t->size);
     free(t->row);
+    free(t->vars);
+    free(t->toff);
+    free(t->tlen);
+    sb_free(&t->text);
+    sb_free(&t->mask);
     free(t->cnt);
     free(t->touched);
     memset(t, 0, sizeof *t);

@@ -489,6 +489,7 @@ typedef struct build {
     sref *keys_sorted;
     uint8_t *in_col; /* per kv: 1 when its value is in a meta column */
     seg_colterms ct; /* the namespaces columns hold: their terms stay out of SEC_TERMS */
+    seg_tpl tpl;     /* the rows' templates */
     char *err;
     size_t errlen;
 } build;
@@ -1202,11 +1203,18 @@ out:
 static void block_payload(const seg_writer *w, const seg_block_keys *keys, size_t from, size_t to,
                           strbuf *m, strbuf *p, uint32_t *key_count)
 {
+    /* messages (format.h, version 10): whole, or as their variables */
     put_varint(m, to - from);
     for (size_t i = from; i < to; i++)
-        put_varint(m, w->rows[i].msg_len);
+        put_varint(m, keys->vars[i] ? 0 : (uint64_t)w->rows[i].msg_len + 1);
     for (size_t i = from; i < to; i++)
-        sb_append(m, w->data.buf + w->rows[i].msg_off, w->rows[i].msg_len);
+        if (!keys->vars[i])
+            sb_append(m, w->data.buf + w->rows[i].msg_off, w->rows[i].msg_len);
+    for (size_t i = from; i < to; i++)
+        if (keys->vars[i]) {
+            seg_template_split(w->data.buf + w->rows[i].msg_off, w->rows[i].msg_len, NULL, m);
+            put_u8(m, '\n');
+        }
     for (size_t i = from; i < to; i++)
         put_varint(p, w->rows[i].kv_n);
     memset(key_count, 0, keys->n * sizeof *key_count);
@@ -1275,6 +1283,16 @@ int seg_block_encode(const seg_writer *w, size_t from, size_t to, const seg_bloc
         s->key_count = kc;
         s->kc_cap = keys->n + 1;
     }
+    /* a reader rebuilds the messages into at most SEG_MAX_BLOCK_RAW bytes
+     * counting each template's text and variables apart: twice a message */
+    uint64_t text = 0;
+    for (size_t i = from; i < to; i++)
+        text += 2 * (uint64_t)w->rows[i].msg_len + 1;
+    if (text > SEG_MAX_BLOCK_RAW) {
+        snprintf(err, errlen, "row block too large: %llu bytes of messages",
+                 (unsigned long long)(text / 2));
+        return -1;
+    }
     sb_reset(&s->msgs);
     sb_reset(&s->meta);
     block_payload(w, keys, from, to, &s->msgs, &s->meta, s->key_count);
@@ -1336,7 +1354,7 @@ static int write_blocks(build *b, uint32_t *nblocks_out)
     }
     for (uint32_t r = 0; r < nkeys; r++)
         order[r] = b->keys_sorted[r].id;
-    seg_block_keys keys = {b->key_rank, order, nkeys, b->in_col};
+    seg_block_keys keys = {b->key_rank, order, nkeys, b->in_col, b->tpl.vars};
     size_t s = sec_begin(b);
     for (size_t k = 0; k < nblocks; k++) {
         size_t from = k * per, to = from + per < w->n ? from + per : w->n;
@@ -1726,16 +1744,13 @@ static int write_index(build *b, uint32_t nblocks)
     strbuf blooms = {0};
     char *rbuf = NULL;
     size_t rcap = 0;
-    seg_ptab dups = {0}; /* postings written, by their rows (format 4: shared postings) */
-    seg_tpl tpl = {0};
+    seg_ptab dups = {0};    /* postings written, by their rows (format 4: shared postings) */
+    seg_tpl *tpl = &b->tpl; /* gathered before the blocks */
     int rc = -1;
     if (!df || !start || !post || !last_block || !sorted || !words) {
         fail(b, "out of memory building the index");
         goto out;
     }
-    /* the rows' templates, first: terms of whole templates refer to them */
-    if (gather_templates(b, &tpl) < 0)
-        goto out;
     memset(df, 0, (nids + 1) * sizeof *df);
     sort_strtab_into(&x->terms, NULL, sorted, words);
     /* postings: counting sort of (term, row) by term; rows (in segment
@@ -1806,7 +1821,7 @@ static int write_index(build *b, uint32_t nblocks)
             continue;
         }
         uint64_t entry_off = postings->len;
-        int whole = seg_tpl_encode(&tpl, rows, n, postings, &rbuf, &rcap);
+        int whole = seg_tpl_encode(tpl, rows, n, postings, &rbuf, &rcap);
         if (whole < 0 || (!whole && seg_postings_encode(rows, n, postings, &rbuf, &rcap) < 0)) {
             fail(b, "out of memory building postings");
             goto term_fail;
@@ -1833,7 +1848,7 @@ static int write_index(build *b, uint32_t nblocks)
     sb_append(b->out, postings->buf, postings->len);
     sec_end(b, SEC_POSTINGS, s);
     s = sec_begin(b);
-    if (postings->oom || seg_tpl_put(&tpl, b->out, w->o.zstd_level) < 0) {
+    if (postings->oom || seg_tpl_put(tpl, b->out, w->o.zstd_level) < 0) {
         fail(b, "out of memory building the index");
         goto out;
     }
@@ -1905,7 +1920,6 @@ static int write_index(build *b, uint32_t nblocks)
     }
     rc = 0;
 out:
-    seg_tpl_free(&tpl);
     free(dups.slot);
     free(rbuf);
     sb_free(&blooms);
@@ -1949,6 +1963,7 @@ static void build_free(build *b)
 {
     free(b->key_rank);
     free(b->keys_sorted);
+    seg_tpl_free(&b->tpl);
 }
 
 /* Build the segment into w->out: 0, or -1 with err (w->out then empty). */
@@ -1985,8 +2000,10 @@ static int finish_build(seg_writer *w, char *err, size_t errlen)
     s = sec_begin(&b);
     seg_put_dict(b.out, b.keys_sorted, w->keys.n);
     sec_end(&b, SEC_META_KEYS, s);
-    if (write_meta_columns(&b) < 0 || write_blocks(&b, &nblocks) < 0 ||
-        write_index(&b, nblocks) < 0)
+    /* the rows' templates before the blocks: these store a message as its
+     * template's variables, terms of whole templates refer to them */
+    if (write_meta_columns(&b) < 0 || gather_templates(&b, &b.tpl) < 0 ||
+        write_blocks(&b, &nblocks) < 0 || write_index(&b, nblocks) < 0)
         goto fail;
 
     int64_t min_i = 0, max_i = 0, min_e = 0, max_e = 0;
@@ -2103,7 +2120,7 @@ unsigned seg_writer_samples(seg_writer *w, unsigned max, uint8_t **buf, size_t *
     for (size_t i = 0; i < n; i++) {
         const wrow *r = &w->rows[i * step];
         size_t at = b.len;
-        sb_append(&b, w->data.buf + r->msg_off, r->msg_len);
+        seg_template_sample(w->data.buf + r->msg_off, r->msg_len, &b);
         for (uint32_t k = 0; k < r->kv_n; k++) {
             const wkv *kv = &w->kvs[r->kv_off + k];
             sb_append(&b, w->data.buf + kv->off, kv->len);

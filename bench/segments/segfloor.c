@@ -170,16 +170,19 @@ static double template_bits(seg_reader *r)
     if (!in->templates)
         return 0;
     uint64_t *key = malloc(in->events * sizeof *key);
+    strbuf mask = {0};
     if (!key)
         return -1;
     for (uint64_t i = 0; i < in->events; i++) {
         strata_event ev;
         if (seg_row_parts(r, (uint32_t)i, &ev, SEG_PART_MSG) < 0) {
             free(key);
+            sb_free(&mask);
             return -1;
         }
-        key[i] = seg_template_key(ev.msg.ptr, ev.msg.len);
+        key[i] = seg_template_key(ev.msg.ptr, ev.msg.len, &mask);
     }
+    sb_free(&mask);
     qsort(key, in->events, sizeof *key, cmp_u64);
     double bits = 0, n = (double)in->events;
     for (uint64_t i = 0, j; i < in->events; i = j) {

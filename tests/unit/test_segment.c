@@ -11,6 +11,7 @@
 #include "test_util.h"
 
 #include <dirent.h>
+#include <zstd.h>
 
 #include "build.h"
 #include "codec.h"
@@ -1166,7 +1167,8 @@ static void check_indexes_rows(seg_reader *r, const char *what)
 /* Every fuzz seed, one per format version (1 to 9; 5 with Elias-Fano
  * postings and the streamed term chunks, 6 with a hex id column, 7 with
  * the service and host columns holding their terms, 8 with terms stored as
- * row templates, 9 with the hex values as an Elias-Fano sequence), is
+ * row templates, 9 with the hex values as an Elias-Fano sequence, 10 with
+ * messages as their templates' variables), is
  * still indexed as
  * its rows say (check_indexes_rows). This reads each version's term chunks
  * and inline lists. Each, merged alone into the current format (as after
@@ -1175,9 +1177,9 @@ static void test_every_version_indexes_its_rows(void **state)
 {
     (void)state;
     static const char *const seeds[] = {
-        "hdfs_40",           "gen_corpus_30_v2",  "gen_corpus_30_v3",
-        "gen_corpus_60_v4",  "gen_corpus_120_v5", "gen_corpus_120_v6",
-        "gen_corpus_120_v7", "templates_160_v8",  "hexef_160_v9"};
+        "hdfs_40",           "gen_corpus_30_v2",  "gen_corpus_30_v3",  "gen_corpus_60_v4",
+        "gen_corpus_120_v5", "gen_corpus_120_v6", "gen_corpus_120_v7", "templates_160_v8",
+        "hexef_160_v9",      "variables_160_v10"};
     const char *src = getenv("STRATA_SOURCE_DIR");
     for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
         char path[4096], err[256];
@@ -2093,21 +2095,312 @@ static void test_template_postings(void **state)
     free(bad);
     free(buf);
 
-    /* only single-row templates: none stored */
+    /* only single-row templates: stored for the messages (version 10),
+     * but no term refers to them */
     tev *uniq = calloc(n / 4, sizeof *uniq); /* shallow copies: evs owns the strings */
     assert_non_null(uniq);
     size_t u = 0;
-    for (size_t i = 3; i < n; i += 4)
+    size_t distinct = 0; /* random words may repeat */
+    for (size_t i = 3; i < n; i += 4) {
+        size_t j = 0;
+        while (j < u && (uniq[j].ev.msg.len != evs[i].ev.msg.len ||
+                         memcmp(uniq[j].ev.msg.ptr, evs[i].ev.msg.ptr, evs[i].ev.msg.len)))
+            j++;
+        distinct += j == u;
         uniq[u++] = evs[i];
+    }
     buf = build(uniq, u, 128, NULL, 0, &len);
     free(uniq);
-    assert_int_equal(stored_templates(buf, len), 0);
+    assert_int_equal(stored_templates(buf, len), distinct);
     r = open_ok(buf, len, NULL);
     assert_int_equal(seg_term_from_templates(r, "msg:unique", 10), 0);
     check_indexes_rows(r, "no templates");
     seg_close(r);
     free(buf);
     corpus_free(evs, NULL, n);
+}
+
+/* ---- messages as variables (format 10) -------------------------------------------------- */
+
+/* Row i, in segment order: "Received block blk_<1000+i> of size <5000+i>"
+ * mostly; every 10th has no digit, every 10th + 1 a byte 0x11 (kept
+ * whole), every 10th + 2 is empty, every 10th + 3 is long (a key hashed in
+ * more than one piece) with variables next to UTF-8 and punctuation. */
+static void make_var_event(tev *t, int64_t base, uint32_t i)
+{
+    memset(t, 0, sizeof *t);
+    strata_event_init(&t->ev);
+    t->ev.ingest_ts_ns = t->ev.event_ts_ns = base + (int64_t)i * 1000;
+    t->ev.service = kstr(t, "svc", 3);
+    t->ev.host = kstr(t, "h", 1);
+    char msg[1024];
+    int n;
+    switch (i % 10) {
+    case 0: n = snprintf(msg, sizeof msg, "no digits at all, only words"); break;
+    case 1: n = snprintf(msg, sizeof msg, "raw \x11 byte %u", i); break;
+    case 2:
+        n = 0;
+        msg[0] = 0;
+        break;
+    case 3: {
+        char words[301]; /* fixed text past one 256-byte piece of the key */
+        for (int k = 0; k < 300; k++)
+            words[k] = k % 6 == 5 ? ' ' : (char)('a' + k % 5);
+        words[300] = 0;
+        n = snprintf(msg, sizeof msg, "%0600u %s héllo=%uµs,[x%uy]-%u", i, words, i * 7, i, i * 3);
+        break;
+    }
+    default:
+        n = snprintf(msg, sizeof msg, "Received block blk_%u of size %u", 1000 + i, 5000 + i);
+        break;
+    }
+    t->ev.msg = kstr(t, msg, (size_t)n);
+}
+
+/* Block 0's message frame of a segment without a dictionary, decompressed
+ * (malloc'd, *n bytes). */
+static uint8_t *message_frame(const uint8_t *buf, size_t len, size_t *n)
+{
+    size_t blen, ilen;
+    size_t blocks = section_of(buf, len, SEC_BLOCKS, &blen);
+    size_t index = section_of(buf, len, SEC_BLOCK_INDEX, &ilen);
+    const uint8_t *e = buf + index;
+    const uint8_t *f = buf + blocks + load_u64(e + SEG_BE_OFFSET);
+    uint32_t clen = load_u32(e + SEG_BE_CLEN);
+    unsigned long long raw = ZSTD_getFrameContentSize(f, clen);
+    assert_true(raw != ZSTD_CONTENTSIZE_ERROR && raw != ZSTD_CONTENTSIZE_UNKNOWN);
+    uint8_t *out = malloc(raw ? raw : 1);
+    assert_non_null(out);
+    assert_int_equal(ZSTD_decompress(out, raw, f, clen), raw);
+    *n = raw;
+    return out;
+}
+
+/* A copy of the segment with section id's bytes replaced by body (written
+ * after the other sections; the table and trailer follow it with their
+ * checksums fixed, as a hostile file would have them). */
+static uint8_t *replace_section(const uint8_t *buf, size_t len, uint32_t id, const uint8_t *body,
+                                size_t blen, size_t *outlen)
+{
+    const uint8_t *tr = buf + len - SEG_TRAILER_BYTES;
+    uint64_t toff = load_u64(tr + SEG_TR_TABLE_OFF);
+    uint32_t nsec = load_u32(tr + SEG_TR_NSECTIONS);
+    size_t tlen = (size_t)nsec * SEG_TABLE_ENTRY_BYTES;
+    *outlen = toff + blen + tlen + SEG_TRAILER_BYTES;
+    uint8_t *out = malloc(*outlen);
+    assert_non_null(out);
+    memcpy(out, buf, toff);
+    memcpy(out + toff, body, blen);
+    uint8_t *table = out + toff + blen;
+    memcpy(table, buf + toff, tlen);
+    for (uint32_t i = 0; i < nsec; i++) {
+        uint8_t *e = table + (size_t)i * SEG_TABLE_ENTRY_BYTES;
+        if (load_u32(e) != id)
+            continue;
+        store_u32(e + 4, crc32c(0, body, blen));
+        store_u64(e + 8, toff);
+        store_u64(e + 16, blen);
+    }
+    uint8_t *ntr = table + tlen;
+    memcpy(ntr, tr, SEG_TRAILER_BYTES);
+    store_u64(ntr + SEG_TR_TABLE_OFF, toff + blen);
+    store_u32(ntr + SEG_TR_TABLE_CRC, crc32c(0, table, tlen));
+    store_u32(ntr + SEG_TR_CRC, crc32c(0, ntr, SEG_TR_CRC));
+    return out;
+}
+
+/* The segment with block 0's message frame replaced by frame (one block,
+ * no dictionary): SEC_BLOCKS and its index entry rewritten. */
+static uint8_t *with_message_frame(const uint8_t *buf, size_t len, const uint8_t *frame,
+                                   size_t flen, size_t *outlen)
+{
+    size_t blen, ilen;
+    size_t blocks = section_of(buf, len, SEC_BLOCKS, &blen);
+    size_t index = section_of(buf, len, SEC_BLOCK_INDEX, &ilen);
+    assert_int_equal(ilen, SEG_BLOCK_ENTRY_BYTES);
+    uint8_t entry[SEG_BLOCK_ENTRY_BYTES];
+    memcpy(entry, buf + index, sizeof entry);
+    uint32_t clen = load_u32(entry + SEG_BE_CLEN), mclen = load_u32(entry + SEG_BE_META_CLEN);
+    size_t cap = ZSTD_compressBound(flen) + mclen;
+    uint8_t *nb = malloc(cap);
+    assert_non_null(nb);
+    size_t z = ZSTD_compress(nb, cap, frame, flen, 3);
+    assert_false(ZSTD_isError(z));
+    memcpy(nb + z, buf + blocks + clen, mclen);
+    store_u32(entry + SEG_BE_CLEN, (uint32_t)z);
+    store_u32(entry + SEG_BE_CRC, crc32c(0, nb, z));
+    size_t l1;
+    uint8_t *s1 = replace_section(buf, len, SEC_BLOCKS, nb, z + mclen, &l1);
+    uint8_t *s2 = replace_section(s1, l1, SEC_BLOCK_INDEX, entry, sizeof entry, outlen);
+    free(nb);
+    free(s1);
+    return s2;
+}
+
+/* The segment with SEC_TEMPLATES's texts frame replaced by one of raw
+ * (the planes kept). */
+static uint8_t *with_template_texts(const uint8_t *buf, size_t len, const uint8_t *raw, size_t rlen,
+                                    size_t *outlen)
+{
+    size_t slen, at = section_of(buf, len, SEC_TEMPLATES, &slen);
+    cursor c = cursor_make(buf + at, slen);
+    uint64_t n = get_varint(&c);
+    unsigned planes = get_u8(&c);
+    assert_int_equal(planes, seg_tpl_planes((uint32_t)n));
+    for (unsigned p = 0; p < planes; p++) {
+        size_t got;
+        assert_non_null(get_bytes(&c, SIZE_MAX, &got));
+    }
+    strbuf body = {0};
+    sb_append(&body, buf + at, (size_t)(c.p - (buf + at)));
+    size_t cap = ZSTD_compressBound(rlen);
+    uint8_t *z = malloc(cap);
+    assert_non_null(z);
+    size_t zn = ZSTD_compress(z, cap, raw, rlen, 3);
+    assert_false(ZSTD_isError(zn));
+    put_bytes(&body, z, zn);
+    uint8_t *out =
+        replace_section(buf, len, SEC_TEMPLATES, (const uint8_t *)body.buf, body.len, outlen);
+    free(z);
+    sb_free(&body);
+    return out;
+}
+
+/* The texts frame of SEC_TEMPLATES, decompressed (malloc'd, *n bytes). */
+static uint8_t *template_texts(const uint8_t *buf, size_t len, size_t *n)
+{
+    size_t slen, at = section_of(buf, len, SEC_TEMPLATES, &slen);
+    cursor c = cursor_make(buf + at, slen);
+    uint64_t k = get_varint(&c);
+    unsigned planes = get_u8(&c);
+    for (unsigned p = 0; p <= planes; p++) { /* the planes, then the texts */
+        size_t got;
+        const uint8_t *z = get_bytes(&c, SIZE_MAX, &got);
+        assert_non_null(z);
+        if (p < planes)
+            continue;
+        unsigned long long raw = ZSTD_getFrameContentSize(z, got);
+        uint8_t *out = malloc(raw ? raw : 1);
+        assert_non_null(out);
+        assert_int_equal(ZSTD_decompress(out, raw, z, got), raw);
+        *n = raw;
+        assert_true(k > 0);
+        return out;
+    }
+    return NULL;
+}
+
+/* Reading row 0 of buf fails with an error holding `want`. */
+static void expect_row_error(const uint8_t *buf, size_t len, const char *want)
+{
+    seg_reader *r = open_ok(buf, len, NULL);
+    strata_event got;
+    assert_int_equal(seg_row(r, 0, &got), -1);
+    if (!strstr(seg_error(r), want))
+        fail_msg("error \"%s\" does not say \"%s\"", seg_error(r), want);
+    seg_close(r);
+}
+
+static void test_messages_as_variables(void **state)
+{
+    (void)state;
+    const size_t n = 400;
+    tev **sorted;
+    tev *evs = events_of(make_var_event, 10, n, &sorted);
+    size_t len;
+    /* blocks of 128 rows: read back, and merged from three parts the
+     * same bytes as built from the union */
+    uint8_t *buf = build(evs, n, 128, NULL, 0, &len);
+    seg_reader *r = open_ok(buf, len, NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        strata_event got;
+        assert_int_equal(seg_row(r, i, &got), 0);
+        assert_event_eq(&sorted[i]->ev, &got);
+    }
+    seg_close(r);
+    size_t cut[] = {0, 77, 250, n};
+    check_parts_merge(evs, cut, 3, buf, len, NULL, "messages as variables");
+    free(buf);
+    buf = build(evs, n, 1024, NULL, 0, &len); /* one block */
+    r = open_ok(buf, len, NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        strata_event got;
+        assert_int_equal(seg_row(r, i, &got), 0);
+        assert_event_eq(&sorted[i]->ev, &got);
+    }
+    seg_close(r);
+    /* 4 templates (the received lines, the words, the empty, the long
+     * ones), and the 0x11 messages' own one, which has no text: its rows
+     * stay whole */
+    assert_int_equal(stored_templates(buf, len), 5);
+
+    /* in the block, a row's code is 0 and only its variables are stored,
+     * except for the 0x11 rows (their length + 1, their text); row 4's
+     * variables are a line */
+    size_t flen;
+    uint8_t *f = message_frame(buf, len, &flen);
+    cursor c = cursor_make(f, flen);
+    assert_int_equal(get_varint(&c), n);
+    for (uint32_t i = 0; i < n; i++)
+        assert_int_equal(get_varint(&c), i % 10 == 1 ? sorted[i]->ev.msg.len + 1 : 0);
+    assert_non_null(memmem(c.p, cursor_left(&c), "raw \x11 byte 1", 12));
+    assert_null(memmem(f, flen, "Received", 8));
+    assert_null(memmem(f, flen, "only words", 10));
+    const char *line4 = "\n1004 5004\n"; /* row 3's line ends just before */
+    uint8_t *at4 = memmem(c.p, cursor_left(&c), line4, strlen(line4));
+    assert_non_null(at4);
+
+    /* broken: row 4 with one variable where its template has two */
+    size_t blen;
+    at4[5] = 'x';
+    uint8_t *bad = with_message_frame(buf, len, f, flen, &blen);
+    expect_row_error(bad, blen, "does not hold the 2 variables");
+    free(bad);
+    at4[5] = ' ';
+    /* row 4 with its line cut: the frame ends in the middle of it */
+    bad = with_message_frame(buf, len, f, (size_t)(at4 - f) + 4, &blen);
+    expect_row_error(bad, blen, "variables of row");
+    free(bad);
+    /* a line too many */
+    uint8_t *more = malloc(flen + 3);
+    assert_non_null(more);
+    memcpy(more, f, flen);
+    memcpy(more + flen, "12\n", 3);
+    bad = with_message_frame(buf, len, more, flen + 3, &blen);
+    expect_row_error(bad, blen, "after the messages");
+    free(bad);
+    free(more);
+    free(f);
+
+    /* broken texts: a length past the bytes, and a template without text
+     * that rows refer to */
+    size_t tlen;
+    uint8_t *texts = template_texts(buf, len, &tlen);
+    uint8_t *longer = malloc(tlen + 1);
+    assert_non_null(longer);
+    memcpy(longer, texts, tlen);
+    longer[tlen] = '!';
+    bad = with_template_texts(buf, len, longer, tlen + 1, &blen);
+    expect_row_error(bad, blen, "bytes of texts where the lengths say");
+    free(bad);
+    /* rank 0 (the received lines, the most rows) loses its text */
+    cursor tc = cursor_make(texts, tlen);
+    uint64_t l0 = get_varint(&tc);
+    assert_true(l0 > 1 && tc.p == texts + 1);
+    strbuf cut0 = {0};
+    put_u8(&cut0, 0);
+    cursor rest = tc;
+    for (uint64_t k = 1; k < 5; k++)
+        put_varint(&cut0, get_varint(&rest));
+    sb_append(&cut0, rest.p + l0 - 1, cursor_left(&rest) - (l0 - 1));
+    bad = with_template_texts(buf, len, (const uint8_t *)cut0.buf, cut0.len, &blen);
+    expect_row_error(bad, blen, "which has no text");
+    free(bad);
+    sb_free(&cut0);
+    free(longer);
+    free(texts);
+    free(buf);
+    corpus_free(evs, sorted, n);
 }
 
 int main(void)
@@ -2136,6 +2429,7 @@ int main(void)
         cmocka_unit_test(test_column_terms),
         cmocka_unit_test(test_hex_ef_codec),
         cmocka_unit_test(test_template_postings),
+        cmocka_unit_test(test_messages_as_variables),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
