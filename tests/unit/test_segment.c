@@ -2269,6 +2269,7 @@ static uint8_t *with_template_texts(const uint8_t *buf, size_t len, const uint8_
 /* The texts frame of SEC_TEMPLATES, decompressed (malloc'd, *n bytes). */
 static uint8_t *template_texts(const uint8_t *buf, size_t len, size_t *n)
 {
+    *n = 0;
     size_t slen, at = section_of(buf, len, SEC_TEMPLATES, &slen);
     cursor c = cursor_make(buf + at, slen);
     uint64_t k = get_varint(&c);
@@ -2374,7 +2375,7 @@ static void test_messages_as_variables(void **state)
 
     /* broken texts: a length past the bytes, and a template without text
      * that rows refer to */
-    size_t tlen;
+    size_t tlen = 0;
     uint8_t *texts = template_texts(buf, len, &tlen);
     uint8_t *longer = malloc(tlen + 1);
     assert_non_null(longer);
