@@ -50,9 +50,11 @@ typedef struct dblock {
     size_t rawcap;
     uint8_t *mraw; /* decompressed meta frame (version 3) */
     size_t mrawcap;
-    const uint8_t **msg;
+    const uint8_t **msg; /* the message, or (version 10, vars[i]) its variable line */
     uint32_t *msg_len;
-    char *text;         /* (version 10) messages rebuilt from their variables */
+    uint8_t *vars; /* (version 10) per row: 1 when stored as its variables */
+    char *text;    /* the last message rebuilt from its variables (row_message) */
+    size_t textcap;
     uint32_t *kv_start; /* rows + 1 */
     strata_kv *kv;      /* all kvs of the block */
     uint32_t *kv_key;   /* key id of each kv */
@@ -989,6 +991,7 @@ void seg_close(seg_reader *r)
     free(r->key_col);
     free(r->tchunk);
     free(r->blk.raw);
+    free(r->blk.text);
     free(r->blk.mraw);
     reset_msgs(&r->blk);
     reset_meta(&r->blk);
@@ -1002,10 +1005,10 @@ static void reset_msgs(dblock *b)
 {
     free(b->msg);
     free(b->msg_len);
-    free(b->text);
+    free(b->vars);
     b->msg = NULL;
     b->msg_len = NULL;
-    b->text = NULL;
+    b->vars = NULL;
     b->index = -1;
 }
 
@@ -1029,67 +1032,93 @@ static void reset_meta(dblock *b)
 
 static int load_templates(seg_reader *r);
 
-/* Rebuild the messages of block k stored as variables (version 10) from
- * c (the rest of the frame: per such row its variables, ' ' between two,
- * then '\n') and their templates' texts, into b->text. Every row must give
- * exactly its template's variables. 0, or -1 with the error set. */
-static int rebuild_msgs(seg_reader *r, uint32_t k, cursor *c, uint32_t rows, const uint8_t *whole)
+/* Locate and check the variable lines of block k's rows stored as
+ * variables (version 10: the rest of the frame in c, per such row its
+ * variables, ' ' between two, then '\n'): each row's line goes to
+ * b->msg[i] / b->msg_len[i] (without the '\n'), and must hold exactly its
+ * template's variables, none empty, and rebuild to at most SEG_MAX_STRING
+ * bytes. The messages are rebuilt from them row by row (row_message), so a
+ * search that reads a few rows of a block rebuilds only those. 0, or -1
+ * with the error set. */
+static int scan_vars(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
 {
     dblock *b = &r->blk;
     if (load_templates(r) < 0)
         return -1;
     const uint32_t *rank = r->tpl_rank + r->block_first[k];
-    uint64_t cap = cursor_left(c); /* variables and separators, then the texts */
-    for (uint32_t i = 0; i < rows; i++)
-        if (!whole[i]) {
-            if (!r->tpl_has[rank[i]])
-                return set_err(r,
-                               "segment block %u: row %u refers to template %u, which has no text",
-                               k, i, rank[i]);
-            cap += r->tpl_toff[rank[i] + 1] - r->tpl_toff[rank[i]];
-        }
-    if (cap > SEG_MAX_BLOCK_RAW) /* the writer keeps under it (seg_block_encode) */
-        return set_err(
-            r, "segment block %u: its messages would take %llu bytes, more than a block holds", k,
-            (unsigned long long)cap);
-    if (!(b->text = malloc(cap ? cap : 1)))
-        return set_err(r, "out of memory rebuilding messages");
-    char *o = b->text;
     for (uint32_t i = 0; i < rows; i++) {
-        if (whole[i])
+        if (!b->vars[i])
             continue;
-        const char *t = r->tpl_text + r->tpl_toff[rank[i]];
-        const char *end = r->tpl_text + r->tpl_toff[rank[i] + 1];
+        uint32_t t = rank[i];
+        if (!r->tpl_has[t])
+            return set_err(r, "segment block %u: row %u refers to template %u, which has no text",
+                           k, i, t);
         const uint8_t *line = c->p, *nl = memchr(c->p, '\n', cursor_left(c));
         if (!nl)
             return set_err(r, "segment block %u: the variables of row %u are cut", k, i);
-        b->msg[i] = (const uint8_t *)o;
-        uint32_t used = 0;
-        for (; t < end; t++) {
-            if (*t != SEG_TEMPLATE_VAR_BYTE) {
-                *o++ = *t;
-                continue;
+        size_t len = (size_t)(nl - line);
+        /* n variables: n - 1 single spaces, nothing empty */
+        uint32_t vars = len > 0;
+        int empty = len > 0 && (line[0] == ' ' || line[len - 1] == ' ');
+        for (size_t j = 0; j < len; j++)
+            if (line[j] == ' ') {
+                vars++;
+                empty |= j + 1 < len && line[j + 1] == ' ';
             }
-            const uint8_t *v = line;
-            if (line == nl)
-                break; /* too few */
-            while (line < nl && *line != ' ')
-                line++;
-            if (line == v)
-                return set_err(r, "segment block %u: row %u has an empty variable", k, i);
-            memcpy(o, v, (size_t)(line - v));
-            o += line - v;
-            if (++used < r->tpl_nvar[rank[i]] && line < nl)
-                line++; /* the ' ' before the next */
-        }
-        if (used != r->tpl_nvar[rank[i]] || line != nl)
+        if (vars != r->tpl_nvar[t])
             return set_err(
                 r, "segment block %u: row %u does not hold the %u variables of its template", k, i,
-                r->tpl_nvar[rank[i]]);
-        b->msg_len[i] = (uint32_t)(o - (const char *)b->msg[i]);
+                r->tpl_nvar[t]);
+        if (empty)
+            return set_err(r, "segment block %u: row %u has an empty variable", k, i);
+        uint64_t size =
+            (uint64_t)(r->tpl_toff[t + 1] - r->tpl_toff[t]) - vars + len - (vars ? vars - 1 : 0);
+        if (size > SEG_MAX_STRING)
+            return set_err(r, "segment block %u: row %u rebuilds to %llu bytes", k, i,
+                           (unsigned long long)size);
+        b->msg[i] = line;
+        b->msg_len[i] = (uint32_t)len;
         c->p = nl + 1;
     }
     return 0;
+}
+
+/* The message of row i of the decoded block: its bytes when kept whole,
+ * else its template's text with the variables of its line filled in,
+ * rebuilt into b->text (valid until the next call). scan_vars checked the
+ * line. NULL on OOM. */
+static const char *row_message(seg_reader *r, uint32_t i, uint32_t *len)
+{
+    dblock *b = &r->blk;
+    if (!b->vars || !b->vars[i]) {
+        *len = b->msg_len[i];
+        return (const char *)b->msg[i];
+    }
+    uint32_t t = r->tpl_rank[r->block_first[b->index] + i];
+    const char *p = r->tpl_text + r->tpl_toff[t], *end = r->tpl_text + r->tpl_toff[t + 1];
+    const uint8_t *v = b->msg[i], *vend = v + b->msg_len[i];
+    size_t need = (size_t)(end - p) + b->msg_len[i] + 1; /* + 1: never a NULL buffer */
+    if (need > b->textcap) {
+        char *nt = realloc(b->text, need);
+        if (!nt)
+            return NULL;
+        b->text = nt;
+        b->textcap = need;
+    }
+    char *o = b->text;
+    for (; p < end; p++) {
+        if (*p != SEG_TEMPLATE_VAR_BYTE) {
+            *o++ = *p;
+            continue;
+        }
+        const uint8_t *sp = memchr(v, ' ', (size_t)(vend - v));
+        const uint8_t *ve = sp ? sp : vend;
+        memcpy(o, v, (size_t)(ve - v));
+        o += ve - v;
+        v = sp ? sp + 1 : vend;
+    }
+    *len = (uint32_t)(o - b->text);
+    return b->text;
 }
 
 /* The messages of block k (layout: block_payload in writer.c,
@@ -1104,35 +1133,31 @@ static int parse_msgs(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
         return set_err(r, "segment block %u: row count mismatch", k);
     b->msg_len = malloc(rows * sizeof *b->msg_len);
     b->msg = malloc(rows * sizeof *b->msg);
-    uint8_t *whole = malloc(rows);
-    if (!b->msg || !b->msg_len || !whole) {
-        free(whole);
+    b->vars = v10 ? malloc(rows) : NULL;
+    if (!b->msg || !b->msg_len || (v10 && !b->vars))
         return set_err(r, "out of memory");
-    }
     uint64_t total = 0;
     uint32_t vars = 0;
     for (uint32_t i = 0; i < rows; i++) {
         uint64_t l = get_varint(c);
-        whole[i] = !v10 || l > 0;
-        vars += !whole[i];
-        l -= v10 && l > 0;
+        if (v10) {
+            b->vars[i] = l == 0;
+            vars += l == 0;
+            l -= l > 0;
+        }
         if (l > SEG_MAX_STRING)
             c->bad = 1;
         b->msg_len[i] = (uint32_t)l;
         total += l;
     }
-    if (c->bad || total > cursor_left(c)) {
-        free(whole);
+    if (c->bad || total > cursor_left(c))
         return set_err(r, "segment block %u: message lengths malformed", k);
-    }
     for (uint32_t i = 0; i < rows; i++)
-        if (whole[i]) {
+        if (!v10 || !b->vars[i]) {
             b->msg[i] = c->p;
             c->p += b->msg_len[i];
         }
-    int rc = vars ? rebuild_msgs(r, k, c, rows, whole) : 0;
-    free(whole);
-    return rc;
+    return vars ? scan_vars(r, k, c, rows) : 0;
 }
 
 /* Mark the kvs of block k whose values its meta columns hold: in each
@@ -1393,8 +1418,12 @@ int seg_row_parts(seg_reader *r, uint32_t row, strata_event *out, unsigned parts
         out->host = r->host_dict[r->host[row]];
     }
     if (parts & SEG_PART_MSG) {
-        out->msg.ptr = (const char *)b->msg[i];
-        out->msg.len = b->msg_len[i];
+        uint32_t len;
+        const char *msg = row_message(r, i, &len);
+        if (!msg)
+            return set_err(r, "out of memory rebuilding a message");
+        out->msg.ptr = msg;
+        out->msg.len = len;
     }
     if (parts & SEG_PART_META) {
         if (r->nmcols)

@@ -1,15 +1,20 @@
 /*
- * segment/templates.c - row templates (format.h, version 8), the pieces the
- * writer and the merge share so that both produce the same bytes: a
- * message's template key, the ranking of templates, SEC_TEMPLATES, and the
- * test of whether a term's rows are exactly the rows of some templates.
+ * segment/templates.c - row templates (format.h, versions 8 and 10), the
+ * pieces the writer and the merge share so that both produce the same
+ * bytes: a message's template and variables, the ranking of templates,
+ * SEC_TEMPLATES with the templates' texts, whether a row's block stores only
+ * its variables, and the test of whether a term's rows are exactly the rows
+ * of some templates.
  *
  * Most terms of a log line's fixed text ("Received", "block", "from") occur
  * in every row of the templates that have them and in no other row. Such a
  * term's postings list is a function of the rows' templates: storing the
  * templates instead of the rows costs a few bytes per term, and the row
  * templates themselves about a byte per row (gen_corpus: 1.09 B/event
- * against 10.2 B/event of the lists they replace).
+ * against 10.2 B/event of the lists they replace). And the fixed text is
+ * most of a message's bytes: stored once per template, it leaves the row
+ * blocks only the variables (gen_corpus, zstd 19 with a dictionary: message
+ * frames 14.6 -> 9.6 B/event).
  */
 #include <stdlib.h>
 #include <string.h>

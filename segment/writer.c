@@ -1283,16 +1283,6 @@ int seg_block_encode(const seg_writer *w, size_t from, size_t to, const seg_bloc
         s->key_count = kc;
         s->kc_cap = keys->n + 1;
     }
-    /* a reader rebuilds the messages into at most SEG_MAX_BLOCK_RAW bytes
-     * counting each template's text and variables apart: twice a message */
-    uint64_t text = 0;
-    for (size_t i = from; i < to; i++)
-        text += 2 * (uint64_t)w->rows[i].msg_len + 1;
-    if (text > SEG_MAX_BLOCK_RAW) {
-        snprintf(err, errlen, "row block too large: %llu bytes of messages",
-                 (unsigned long long)(text / 2));
-        return -1;
-    }
     sb_reset(&s->msgs);
     sb_reset(&s->meta);
     block_payload(w, keys, from, to, &s->msgs, &s->meta, s->key_count);
