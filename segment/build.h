@@ -252,6 +252,32 @@ int seg_tpl_encode(seg_tpl *t, const uint32_t *rows, uint32_t n, strbuf *out, ch
                    size_t *rcap);
 void seg_tpl_free(seg_tpl *t);
 
+/* A dictionary column's ranks predicted by the rows' templates (format.h,
+ * version 11): the rows with a value whose rank is not the last rank of a
+ * row of their template (the exceptions: each template's first, and the
+ * changes). seg_tplpred_init for `templates` templates and `present` rows
+ * with a value (0, or -1 on OOM); seg_tplpred_add each such row's template
+ * and rank in row order (0, or -1 on OOM); free with seg_tplpred_free. Past
+ * present / SEG_RANKS_EXCEPTION_SHARE exceptions it stops keeping them
+ * (hopeless): the plain ranks will be smaller. */
+typedef struct seg_tplpred {
+    int64_t *last; /* per template its last rank, -1 before its first */
+    uint32_t n;
+    uint64_t seen, max;
+    uint64_t *pos; /* the exceptions: their index among the rows with a value */
+    int64_t *val;  /* and their ranks */
+    uint64_t nexc, cap;
+    int hopeless;
+} seg_tplpred;
+int seg_tplpred_init(seg_tplpred *p, uint32_t templates, uint64_t present);
+int seg_tplpred_add(seg_tplpred *p, uint32_t tpl, int64_t v);
+void seg_tplpred_free(seg_tplpred *p);
+/* Append a dictionary column's ranks (format.h, version 11): the coding
+ * byte, then the intcol of the plain ranks, or the exceptions of p when
+ * given and smaller, so that the writer and the merge choose alike. 0, or
+ * -1 on OOM. */
+int seg_put_dict_ranks(strbuf *out, const strbuf *plain, const seg_tplpred *p);
+
 /* ---- rollup ----------------------------------------------------------------- */
 
 typedef struct seg_rcell {

@@ -30,8 +30,10 @@
  * (SEC_TEMPLATES, SEG_VERSION_TEMPLATES below). Version 9 stores a HEX
  * column's values as an Elias-Fano sequence (SEG_VERSION_HEX_EF below).
  * Version 10 stores a message as its template's variables
- * (SEG_VERSION_TEMPLATE_TEXT below). Readers still read versions 1 to 9. */
-#define SEG_VERSION 10
+ * (SEG_VERSION_TEMPLATE_TEXT below). Version 11 may code a dictionary
+ * column's ranks by the rows' templates (SEG_VERSION_TEMPLATE_COLUMNS
+ * below). Readers still read versions 1 to 10. */
+#define SEG_VERSION 11
 #define SEG_MIN_VERSION 1
 #define SEG_HEADER_BYTES 16
 #define SEG_TABLE_ENTRY_BYTES 24
@@ -271,6 +273,27 @@ enum {
  * thousands of templates of a few hundred bytes; a tenant whose every line
  * is its own template keeps the rest of its lines whole past this. */
 #define SEG_TEMPLATE_TEXT_MAX (16u << 20)
+/* Version 11: in a dictionary meta column (kinds 2 and 4) a u8 coding
+ * precedes the ranks: SEG_RANKS_PLAIN, the intcol of each present row's
+ * rank; or SEG_RANKS_BY_TEMPLATE, where a present row's rank is the last
+ * rank of the rows of its template (SEC_TEMPLATES) before it, except for
+ * the rows listed: varint count, the intcol of their gaps (their index
+ * among the present rows minus the previous one's minus 1, the first's
+ * from 0), the intcol of their ranks. A template's first row with a value
+ * is always listed. The writer keeps whichever coding is smaller. A value
+ * that follows the log line (the logger, the component: the same for
+ * every row of a template) then costs a few bytes per template
+ * (gen_corpus's component: 1.18 -> 0.03 B/event; its entropy given the
+ * template is 0.02 bits). */
+#define SEG_VERSION_TEMPLATE_COLUMNS 11
+#define SEG_RANKS_PLAIN 0u
+#define SEG_RANKS_BY_TEMPLATE 1u
+/* At most one listed row in this many present rows: a listed row costs
+ * its gap's bits and its rank's, a plain rank its own bits, so past half
+ * the rows the plain ranks are smaller; a writer then stops keeping the
+ * list (which it holds, 16 bytes a listed row, until the column is
+ * written). */
+#define SEG_RANKS_EXCEPTION_SHARE 2u
 
 /* 128 bits: W3C trace ids and UUIDs without dashes; longer hex (sha256)
  * stays a string. */

@@ -6,6 +6,8 @@
  *
  *   columns   one pass over the inputs' decoded columns in merge order,
  *             encoded frame by frame (intcol_stream);
+ *   templates a pass over the messages gathers each row's template and
+ *             ranks them (seg_tpl: 5 bytes a row and the texts);
  *   meta cols passes over the meta frames choose the columns (how many
  *             rows have each key; distinct values, by hash and then as
  *             strings), a last one encodes them;
@@ -20,7 +22,8 @@
  *   filters   each (term, block) pair is spooled while the terms are merged,
  *             then the segment and block blooms are filled from the spool.
  *
- * Memory: 4 bytes per output row (the row renumbering), the encoded
+ * Memory: 4 bytes per output row (the row renumbering), 5 (the templates;
+ * 16 per row listed in a dictionary column coded by template), the encoded
  * columns, one row block, the term index (a 32nd of the terms), the bloom
  * filters, the largest term's rows and the distinct values of dictionary
  * candidates (8 bytes a value while counting by hash), instead of every
@@ -331,6 +334,8 @@ typedef struct mcolb {
     size_t seen_cap, nseen;
     strbuf has, val;
     intcol_stream hs, vs;
+    seg_tplpred pred; /* DICT: its ranks predicted by the rows' templates */
+    int oom;
 } mcolb;
 
 typedef struct merge {
@@ -348,7 +353,7 @@ typedef struct merge {
     uint8_t *key_col; /* per union key rank: its column + 1, or 0 */
     uint64_t at_out;  /* pass 3 of the meta columns: the output row being encoded */
     seg_colterms ct;  /* the namespaces the output's columns hold (not in SEC_TERMS) */
-    seg_tpl tpl;      /* each output row's template, gathered as blocks are written */
+    seg_tpl tpl;      /* each output row's template, gathered before the meta columns */
     fout f;
     const char *path;
     seg_merge_stage_fn stage; /* progress (may be NULL) */
@@ -596,9 +601,31 @@ static void encode_value(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, v
         v = c->ord[m->at_out];
     else if (c->kind == SEG_META_COL_NUMBER)
         canonical_i64(kv->value.ptr, kv->value.len, &v);
-    else
+    else {
         v = c->vrank[strtab_find(&c->vals, kv->value.ptr, kv->value.len)];
+        c->oom |= seg_tplpred_add(&c->pred, m->tpl.row[m->at_out], v) < 0;
+    }
     intcol_push(&c->vs, v);
+}
+
+/* Each output row's template, ranked (as the writer's gather_templates),
+ * before anything that depends on them: the meta columns whose ranks follow
+ * the templates, the blocks that store a message as its variables, the
+ * terms of whole templates. Reads every message once more than the blocks
+ * do (version 10 inputs: their small variable frames). */
+static int gather_templates(merge *m)
+{
+    uint32_t src, row;
+    strata_event ev;
+    at_stage(m, "templates");
+    mo_reset(&m->mo);
+    while (mo_next(&m->mo, &src, &row)) {
+        if (read_row(m, src, row, &ev, SEG_PART_MSG) < 0)
+            return -1;
+        if (seg_tpl_add(&m->tpl, ev.msg.ptr, ev.msg.len) < 0)
+            return mfail(m, "out of memory building row templates");
+    }
+    return seg_tpl_rank(&m->tpl) < 0 ? mfail(m, "out of memory building row templates") : 0;
 }
 
 /* Choose the meta columns as the writer would (format.h) and write
@@ -701,6 +728,7 @@ static int write_meta_columns(merge *m)
         col->vs.out = &col->val;
         if (col->kind != SEG_META_COL_DICT)
             continue;
+        oom = seg_tplpred_init(&col->pred, m->tpl.n, col->present) < 0;
         col->vrank = malloc((col->vals.n + 1) * sizeof *col->vrank);
         col->sorted = col->vrank ? seg_sort_strtab(&col->vals, col->vrank) : NULL;
         oom = !col->sorted;
@@ -732,7 +760,7 @@ static int write_meta_columns(merge *m)
     for (uint32_t c = 0; c < m->ncols; c++)
         ncols += m->cols[c].kind != 0;
     put_varint(out, ncols);
-    strbuf dict = {0};
+    strbuf dict = {0}, ranks = {0};
     for (uint32_t c = 0; c < m->ncols; c++) {
         mcolb *col = &m->cols[c];
         if (!col->kind)
@@ -751,7 +779,12 @@ static int write_meta_columns(merge *m)
         put_varint(out, col->key);
         put_u8(out, (uint8_t)(col->terms ? SEG_META_COL_TERMS : (unsigned)col->kind));
         put_varint(out, col->present);
-        put_varint(out, col->has.len + dict.len + col->val.len);
+        if (col->kind == SEG_META_COL_DICT) { /* the ranks' coding (format.h, version 11) */
+            sb_reset(&ranks);
+            ranks.oom |= seg_put_dict_ranks(&ranks, &col->val, &col->pred) < 0;
+        }
+        const strbuf *vals = col->kind == SEG_META_COL_DICT ? &ranks : &col->val;
+        put_varint(out, col->has.len + dict.len + vals->len);
         int first = col->kind == SEG_META_COL_HEX || col->terms; /* values before presence */
         if (first) {                                             /* and its terms leave SEC_TERMS */
             const sref *k = &m->keys.sorted[col->key];
@@ -762,10 +795,11 @@ static int write_meta_columns(merge *m)
         sb_append(out, col->has.buf, col->has.len);
         if (!first)
             sb_append(out, dict.buf, dict.len);
-        sb_append(out, col->val.buf, col->val.len);
-        oom |= col->has.oom || col->val.oom || dict.oom;
+        sb_append(out, vals->buf, vals->len);
+        oom |= col->has.oom || col->val.oom || col->oom || dict.oom || ranks.oom;
     }
     sb_free(&dict);
+    sb_free(&ranks);
     fo_sec_end(&m->f, SEC_META_COLUMNS);
     if (oom || m->f.bad)
         mfail(m, "cannot write meta columns: %s", oom ? "out of memory" : strerror(errno));
@@ -883,7 +917,7 @@ static int write_blocks(merge *m)
         }
         memset(in_col + nkv, 0, ev.meta_count);
         first_values(m, src, row, &ev, mark_in_col, in_col + nkv);
-        if (seg_writer_add(sw, &ev) < 0 || seg_tpl_add(&m->tpl, ev.msg.ptr, ev.msg.len) < 0) {
+        if (seg_writer_add(sw, &ev) < 0) {
             mfail(m, "out of memory staging rows");
             goto out;
         }
@@ -1286,10 +1320,6 @@ static int write_index(merge *m)
         mfail(m, "cannot open spool files next to %s: %s", m->path, strerror(errno));
         goto out;
     }
-    if (seg_tpl_rank(&m->tpl) < 0) {
-        mfail(m, "out of memory building row templates");
-        goto out;
-    }
     if (merge_terms(m, &t) < 0 || write_term_index(m, &t) < 0 ||
         copy_spool(m, &t.post, SEC_POSTINGS) < 0 || write_templates(m) < 0 ||
         write_blooms(m, &t) < 0)
@@ -1333,6 +1363,7 @@ static void merge_free(merge *m)
         free(m->cols[c].ord);
         sb_free(&m->cols[c].has);
         sb_free(&m->cols[c].val);
+        seg_tplpred_free(&m->cols[c].pred);
     }
     free(m->key_col);
     sb_free(&m->f.buf);
@@ -1395,8 +1426,8 @@ int seg_merge_file_staged(seg_reader *const *in, size_t n, const seg_writer_opts
     fo_section(&m.f, SEC_TENANT, tenant, strlen(tenant));
     m.stage = stage;
     m.stage_ud = ud;
-    if (write_columns(&m) < 0 || write_meta_columns(&m) < 0 || write_blocks(&m) < 0 ||
-        write_index(&m) < 0)
+    if (write_columns(&m) < 0 || gather_templates(&m) < 0 || write_meta_columns(&m) < 0 ||
+        write_blocks(&m) < 0 || write_index(&m) < 0)
         goto out;
     fo_flush(&m.f);
     m.tail.events = m.rows;

@@ -520,6 +520,70 @@ static int load_meta_columns(seg_reader *r)
     return 0;
 }
 
+static int load_templates(seg_reader *r);
+
+/* The ranks of a dictionary column coded by the rows' templates (format.h,
+ * version 11: the listed rows from c), into tmp[j] for the j-th row with a
+ * value: a row not listed repeats the last rank of its template's rows
+ * before it, which must have one. 0, or -1 with the error set. */
+static int unpredict_ranks(seg_reader *r, const mcol *m, cursor *c, int64_t *tmp)
+{
+    uint64_t present = m->pub.present, nexc = get_varint(c);
+    if (c->bad || nexc > present)
+        return set_err(r, "segment meta column: %llu listed ranks of %llu",
+                       (unsigned long long)nexc, (unsigned long long)present);
+    if (load_templates(r) < 0)
+        return -1;
+    int64_t *gap = malloc((nexc ? nexc : 1) * sizeof *gap);
+    int64_t *val = malloc((nexc ? nexc : 1) * sizeof *val);
+    int64_t *last = malloc((r->info.templates ? r->info.templates : 1) * sizeof *last);
+    int rc = -1;
+    if (!gap || !val || !last) {
+        set_err(r, "out of memory");
+        goto out;
+    }
+    if (intcol_decode(c, gap, nexc) < 0 || intcol_decode(c, val, nexc) < 0) {
+        set_err(r, "segment meta column: listed ranks malformed");
+        goto out;
+    }
+    for (uint32_t t = 0; t < r->info.templates; t++)
+        last[t] = -1;
+    uint64_t k = 0, next = nexc ? (uint64_t)gap[0] : UINT64_MAX;
+    for (uint64_t i = 0, j = 0; i < r->info.events; i++) {
+        if (!m->has[i])
+            continue;
+        uint32_t t = r->tpl_rank[i];
+        if (j == next) {
+            if (val[k] < 0) {
+                set_err(r, "segment meta column: listed rank out of range");
+                goto out;
+            }
+            last[t] = val[k++];
+            /* gaps are non-negative and the next index stays below present */
+            next = k < nexc
+                       ? (gap[k] < 0 || (uint64_t)gap[k] >= present - j ? UINT64_MAX - 1
+                                                                        : j + 1 + (uint64_t)gap[k])
+                       : UINT64_MAX;
+        } else if (last[t] < 0) {
+            set_err(r, "segment meta column: row %llu repeats a value its template has not had",
+                    (unsigned long long)i);
+            goto out;
+        }
+        tmp[j++] = last[t];
+    }
+    if (k != nexc) {
+        set_err(r, "segment meta column: %llu of %llu listed ranks fall on no row",
+                (unsigned long long)(nexc - k), (unsigned long long)nexc);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(gap);
+    free(val);
+    free(last);
+    return rc;
+}
+
 /* Decode one meta column's body: presence, then the values of the rows
  * that have one (numbers, or a dictionary and ids into it). */
 static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
@@ -572,7 +636,17 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
             return rc == -2 ? set_err(r, "out of memory")
                             : set_err(r, "segment meta column dictionary malformed");
     }
-    if (intcol_decode(&c, tmp, present) < 0 || cursor_left(&c) != 0)
+    unsigned coding = SEG_RANKS_PLAIN;
+    if (m->pub.kind == SEG_META_COL_DICT && r->info.version >= SEG_VERSION_TEMPLATE_COLUMNS) {
+        coding = get_u8(&c);
+        if (c.bad || coding > SEG_RANKS_BY_TEMPLATE)
+            return set_err(r, "segment meta column: unknown coding of ranks %u", coding);
+    }
+    if (coding == SEG_RANKS_BY_TEMPLATE ? unpredict_ranks(r, m, &c, tmp) < 0
+                                        : intcol_decode(&c, tmp, present) < 0)
+        return coding == SEG_RANKS_BY_TEMPLATE ? -1
+                                               : set_err(r, "segment meta column values malformed");
+    if (cursor_left(&c) != 0)
         return set_err(r, "segment meta column values malformed");
     if (m->pub.kind == SEG_META_COL_DICT || hex) {
         m->id = calloc(n, sizeof *m->id);
@@ -1029,8 +1103,6 @@ static void reset_meta(dblock *b)
     b->order = NULL;
     b->meta_index = -1;
 }
-
-static int load_templates(seg_reader *r);
 
 /* Locate and check the variable lines of block k's rows stored as
  * variables (version 10: the rest of the frame in c, per such row its

@@ -338,3 +338,74 @@ void seg_tpl_free(seg_tpl *t)
     free(t->touched);
     memset(t, 0, sizeof *t);
 }
+
+int seg_tplpred_init(seg_tplpred *p, uint32_t templates, uint64_t present)
+{
+    memset(p, 0, sizeof *p);
+    p->n = templates;
+    p->max = present / SEG_RANKS_EXCEPTION_SHARE;
+    p->last = malloc((templates ? templates : 1) * sizeof *p->last);
+    if (!p->last)
+        return -1;
+    for (uint32_t t = 0; t < templates; t++)
+        p->last[t] = -1;
+    return 0;
+}
+
+int seg_tplpred_add(seg_tplpred *p, uint32_t tpl, int64_t v)
+{
+    uint64_t j = p->seen++;
+    if (p->last[tpl] == v || p->hopeless)
+        return 0;
+    p->last[tpl] = v;
+    if (p->nexc == p->max) { /* plain ranks will be smaller: stop keeping */
+        p->hopeless = 1;
+        free(p->pos);
+        free(p->val);
+        p->pos = NULL;
+        p->val = NULL;
+        return 0;
+    }
+    if (p->nexc == p->cap) {
+        uint64_t cap = p->cap ? p->cap * 2 : 256;
+        uint64_t *np = realloc(p->pos, cap * sizeof *np);
+        if (np)
+            p->pos = np;
+        int64_t *nv = realloc(p->val, cap * sizeof *nv);
+        if (nv)
+            p->val = nv;
+        if (!np || !nv)
+            return -1;
+        p->cap = cap;
+    }
+    p->pos[p->nexc] = j;
+    p->val[p->nexc++] = v;
+    return 0;
+}
+
+void seg_tplpred_free(seg_tplpred *p)
+{
+    free(p->last);
+    free(p->pos);
+    free(p->val);
+    memset(p, 0, sizeof *p);
+}
+
+int seg_put_dict_ranks(strbuf *out, const strbuf *plain, const seg_tplpred *p)
+{
+    strbuf pred = {0};
+    if (p && !p->hopeless) {
+        put_varint(&pred, p->nexc);
+        intcol_stream gs = {.out = &pred};
+        for (uint64_t k = 0; k < p->nexc; k++)
+            intcol_push(&gs, (int64_t)(p->pos[k] - (k ? p->pos[k - 1] + 1 : 0)));
+        intcol_flush(&gs);
+        intcol_encode(&pred, p->val, p->nexc);
+    }
+    int use = p && !p->hopeless && pred.len < plain->len;
+    put_u8(out, use ? SEG_RANKS_BY_TEMPLATE : SEG_RANKS_PLAIN);
+    sb_append(out, use ? pred.buf : plain->buf, use ? pred.len : plain->len);
+    int rc = pred.oom ? -1 : 0;
+    sb_free(&pred);
+    return rc;
+}

@@ -1037,7 +1037,7 @@ out:
  * when the key does not make a column (too many distinct strings) and -1
  * on OOM. */
 static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64_t present,
-                              int single, int64_t *tmp, strbuf *out)
+                              int single, const seg_tpl *tpl, int64_t *tmp, strbuf *out)
 {
     /* numbers, in tmp, while every value is a canonical integer */
     int numeric = 1;
@@ -1099,7 +1099,30 @@ static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64
     free(has);
     if (kind == (int)SEG_META_COL_DICT)
         seg_put_dict(out, sorted, vals.n);
-    intcol_encode(out, tmp, m);
+    if (numeric) {
+        intcol_encode(out, tmp, m);
+        goto out;
+    }
+    /* ranks, plain or predicted by the rows' templates (format.h) */
+    strbuf plain = {0};
+    seg_tplpred tp;
+    if (seg_tplpred_init(&tp, tpl->n, m) < 0) {
+        kind = -1;
+        goto out;
+    }
+    intcol_stream ps = {.out = &plain};
+    int oom = 0;
+    for (size_t i = 0, j = 0; i < w->n; i++)
+        if (first[i] != UINT64_MAX) {
+            intcol_push(&ps, tmp[j]);
+            oom |= seg_tplpred_add(&tp, tpl->row[i], tmp[j]) < 0;
+            j++;
+        }
+    intcol_flush(&ps);
+    if (oom || plain.oom || seg_put_dict_ranks(out, &plain, &tp) < 0)
+        kind = -1;
+    seg_tplpred_free(&tp);
+    sb_free(&plain);
 out:
     strtab_free(&vals);
     free(sorted);
@@ -1156,7 +1179,7 @@ static int write_meta_columns(build *b)
             b->ct.key[b->ct.n] = seg_writer_key(w, key);
             b->ct.digits[b->ct.n++] = hex[key].digits;
         } else {
-            kind = encode_meta_column(w, first, cand[c].rows, hex[key].single, tmp, &body);
+            kind = encode_meta_column(w, first, cand[c].rows, hex[key].single, &b->tpl, tmp, &body);
             if (kind == (int)SEG_META_COL_TERMS) {
                 b->ct.key[b->ct.n] = seg_writer_key(w, key);
                 b->ct.digits[b->ct.n++] = 0;
@@ -1990,9 +2013,10 @@ static int finish_build(seg_writer *w, char *err, size_t errlen)
     s = sec_begin(&b);
     seg_put_dict(b.out, b.keys_sorted, w->keys.n);
     sec_end(&b, SEC_META_KEYS, s);
-    /* the rows' templates before the blocks: these store a message as its
-     * template's variables, terms of whole templates refer to them */
-    if (write_meta_columns(&b) < 0 || gather_templates(&b, &b.tpl) < 0 ||
+    /* the rows' templates first: dictionary columns may follow them, blocks
+     * store a message as its template's variables, terms of whole templates
+     * refer to them */
+    if (gather_templates(&b, &b.tpl) < 0 || write_meta_columns(&b) < 0 ||
         write_blocks(&b, &nblocks) < 0 || write_index(&b, nblocks) < 0)
         goto fail;
 

@@ -1168,7 +1168,8 @@ static void check_indexes_rows(seg_reader *r, const char *what)
  * postings and the streamed term chunks, 6 with a hex id column, 7 with
  * the service and host columns holding their terms, 8 with terms stored as
  * row templates, 9 with the hex values as an Elias-Fano sequence, 10 with
- * messages as their templates' variables), is
+ * messages as their templates' variables, 11 with a dictionary column's
+ * ranks by template), is
  * still indexed as
  * its rows say (check_indexes_rows). This reads each version's term chunks
  * and inline lists. Each, merged alone into the current format (as after
@@ -1179,7 +1180,7 @@ static void test_every_version_indexes_its_rows(void **state)
     static const char *const seeds[] = {
         "hdfs_40",           "gen_corpus_30_v2",  "gen_corpus_30_v3",  "gen_corpus_60_v4",
         "gen_corpus_120_v5", "gen_corpus_120_v6", "gen_corpus_120_v7", "templates_160_v8",
-        "hexef_160_v9",      "variables_160_v10"};
+        "hexef_160_v9",      "variables_160_v10", "columns_160_v11"};
     const char *src = getenv("STRATA_SOURCE_DIR");
     for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
         char path[4096], err[256];
@@ -2121,6 +2122,126 @@ static void test_template_postings(void **state)
     corpus_free(evs, NULL, n);
 }
 
+/* ---- dictionary columns by template (format 11) ------------------------------------------ */
+
+/* Where, in buf, the ranks coding byte of the dictionary column of `key`
+ * is (0 when the key has no dictionary column). */
+static size_t ranks_coding_at(const uint8_t *buf, size_t len, const char *key)
+{
+    seg_reader *r = open_ok(buf, len, NULL);
+    uint64_t events = seg_get_info(r)->events;
+    uint32_t rank = UINT32_MAX;
+    for (uint32_t k = 0; k < seg_key_count(r); k++) {
+        strata_str name = seg_key_name(r, k);
+        if (name.len == strlen(key) && !memcmp(name.ptr, key, name.len))
+            rank = k;
+    }
+    seg_close(r);
+    size_t slen, at = section_of(buf, len, SEC_META_COLUMNS, &slen);
+    cursor c = cursor_make(buf + at, slen);
+    uint64_t n = get_varint(&c);
+    int64_t *tmp = malloc((events ? events : 1) * sizeof *tmp);
+    assert_non_null(tmp);
+    size_t found = 0;
+    for (uint64_t i = 0; i < n && !found; i++) {
+        uint64_t k = get_varint(&c);
+        unsigned kind = get_u8(&c);
+        get_varint(&c);
+        size_t blen;
+        const uint8_t *body = get_bytes(&c, SIZE_MAX, &blen);
+        assert_non_null(body);
+        if (k != rank || (kind != SEG_META_COL_DICT && kind != SEG_META_COL_TERMS))
+            continue;
+        cursor b = cursor_make(body, blen);
+        strata_str *vals = NULL;
+        uint32_t nv = 0;
+        char *arena = NULL;
+        if (kind == SEG_META_COL_TERMS) /* dictionary, presence */
+            assert_int_equal(fcdict_decode(&b, SEG_MAX_DICT_ENTRIES, 0, &vals, &nv, &arena), 0);
+        assert_int_equal(intcol_decode(&b, tmp, events), 0);
+        if (kind == SEG_META_COL_DICT) /* presence, dictionary */
+            assert_int_equal(fcdict_decode(&b, SEG_MAX_DICT_ENTRIES, 0, &vals, &nv, &arena), 0);
+        free(vals);
+        free(arena);
+        found = (size_t)(b.p - buf);
+    }
+    free(tmp);
+    return found;
+}
+
+/* A component that follows the message template is coded by template
+ * (the first row of each template listed, and the rows where it changes),
+ * a value drawn at random is not;
+ * both read back, merge into the union's bytes, and a coding or a list
+ * that does not add up is refused. */
+static void test_dict_ranks_by_template(void **state)
+{
+    (void)state;
+    const size_t n = 2000;
+    tev *evs = events_of(make_tpl_event, 11, n, NULL);
+    for (size_t i = 0; i < n; i++) {
+        tev *t = &evs[i];
+        char v[64];
+        int vn;
+        /* the component follows the template but in 1 of 40 rows */
+        if (i % 4 >= 2) {
+            vn = snprintf(v, sizeof v, "cache %s %u", i % 4 == 2 ? "hit" : "miss",
+                          test_rnd_below(100000));
+            t->ev.msg = kstr(t, v, (size_t)vn);
+            const char *comp = i % 40 == 3 ? "sshd" : i % 4 == 2 ? "cache.hit" : "cache.miss";
+            t->kv[0].value = kstr(t, comp, strlen(comp));
+        }
+        /* a second key, at random */
+        vn = snprintf(v, sizeof v, "zone-%u", test_rnd_below(300));
+        t->kv[1] = (strata_kv){kstr(t, "zone", 4), kstr(t, v, (size_t)vn), STRATA_VALUE_STRING};
+        t->ev.meta_count = 2;
+    }
+    tev **sorted = segment_order(evs, n);
+    size_t len;
+    uint8_t *buf = build(evs, n, 128, NULL, 0, &len);
+    size_t comp = ranks_coding_at(buf, len, "component");
+    size_t zone = ranks_coding_at(buf, len, "zone");
+    assert_true(comp > 0 && zone > 0);
+    assert_int_equal(buf[comp], SEG_RANKS_BY_TEMPLATE);
+    assert_int_equal(buf[zone], SEG_RANKS_PLAIN);
+    seg_reader *r = open_ok(buf, len, NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        strata_event got;
+        assert_int_equal(seg_row(r, i, &got), 0);
+        assert_event_eq(&sorted[i]->ev, &got);
+    }
+    const seg_column *col;
+    assert_int_equal(seg_meta_column(r, "component", 9, &col), 1);
+    assert_int_equal(col->present, n);
+    seg_close(r);
+    size_t cut[] = {0, 700, 1313, n};
+    check_parts_merge(evs, cut, 3, buf, len, NULL, "dictionary ranks by template");
+
+    /* an unknown coding */
+    uint8_t *bad = malloc(len);
+    assert_non_null(bad);
+    memcpy(bad, buf, len);
+    bad[comp] = 7;
+    reseal(bad, len, SEC_META_COLUMNS);
+    r = open_ok(bad, len, NULL);
+    strata_event got;
+    assert_int_equal(seg_row(r, 0, &got), -1);
+    assert_non_null(strstr(seg_error(r), "unknown coding of ranks 7"));
+    seg_close(r);
+    /* no row listed: the first row of a template has nothing to repeat */
+    memcpy(bad, buf, len);
+    assert_true(bad[comp + 1] > 0 && bad[comp + 1] < 0x80); /* the count, one byte here */
+    bad[comp + 1] = 0;
+    reseal(bad, len, SEC_META_COLUMNS);
+    r = open_ok(bad, len, NULL);
+    assert_int_equal(seg_row(r, 0, &got), -1);
+    assert_non_null(strstr(seg_error(r), "repeats a value its template has not had"));
+    seg_close(r);
+    free(bad);
+    free(buf);
+    corpus_free(evs, sorted, n);
+}
+
 /* ---- messages as variables (format 10) -------------------------------------------------- */
 
 /* Row i, in segment order: "Received block blk_<1000+i> of size <5000+i>"
@@ -2432,6 +2553,7 @@ int main(void)
         cmocka_unit_test(test_hex_ef_codec),
         cmocka_unit_test(test_template_postings),
         cmocka_unit_test(test_messages_as_variables),
+        cmocka_unit_test(test_dict_ranks_by_template),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
