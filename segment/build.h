@@ -230,6 +230,7 @@ typedef struct seg_tpl {
     uint32_t *cnt, *touched; /* seg_tpl_encode's scratch, by rank */
     int used;                /* a term refers to them: SEC_TEMPLATES stores them */
     int any_vars;            /* a row is stored as variables: likewise */
+    int columns;             /* a dictionary column's ranks follow them: likewise */
 } seg_tpl;
 /* 0, or -1 on OOM. */
 int seg_tpl_init(seg_tpl *t, uint64_t rows);
@@ -274,9 +275,9 @@ int seg_tplpred_add(seg_tplpred *p, uint32_t tpl, int64_t v);
 void seg_tplpred_free(seg_tplpred *p);
 /* Append a dictionary column's ranks (format.h, version 11): the coding
  * byte, then the intcol of the plain ranks, or the exceptions of p when
- * given and smaller, so that the writer and the merge choose alike. 0, or
- * -1 on OOM. */
-int seg_put_dict_ranks(strbuf *out, const strbuf *plain, const seg_tplpred *p);
+ * given and smaller (then t->columns is set: SEC_TEMPLATES must store the
+ * ranks), so that the writer and the merge choose alike. 0, or -1 on OOM. */
+int seg_put_dict_ranks(strbuf *out, const strbuf *plain, const seg_tplpred *p, seg_tpl *t);
 
 /* ---- rollup ----------------------------------------------------------------- */
 

@@ -256,7 +256,8 @@ enum {
  * SEG_TEMPLATE_VAR_BYTE): after the planes, a varint length and one zstd
  * frame of, per rank, varint text length + 1 (0: none stored), then the
  * texts in rank order. n is then the template count whenever a row is
- * stored as variables or a term refers to templates. A row block's message
+ * stored as variables, a term refers to templates or (version 11) a
+ * dictionary column's ranks follow them. A row block's message
  * frame holds, after the row count, per row a varint c: 0 for a message
  * stored as its variables, else the length + 1 of a message kept whole;
  * then the whole messages' bytes in row order; then for each row stored as

@@ -781,7 +781,7 @@ static int write_meta_columns(merge *m)
         put_varint(out, col->present);
         if (col->kind == SEG_META_COL_DICT) { /* the ranks' coding (format.h, version 11) */
             sb_reset(&ranks);
-            ranks.oom |= seg_put_dict_ranks(&ranks, &col->val, &col->pred) < 0;
+            ranks.oom |= seg_put_dict_ranks(&ranks, &col->val, &col->pred, &m->tpl) < 0;
         }
         const strbuf *vals = col->kind == SEG_META_COL_DICT ? &ranks : &col->val;
         put_varint(out, col->has.len + dict.len + vals->len);

@@ -1869,7 +1869,7 @@ static int load_template_texts(seg_reader *r, cursor *c, uint64_t n)
         r->tpl_toff[k] = (uint32_t)total;
         total += v ? v - 1 : 0;
     }
-    if (total != cursor_left(&t))
+    if (total != cursor_left(&t) || total > SEG_TEMPLATE_TEXT_MAX)
         return set_err(r, "segment row templates: %llu bytes of texts where the lengths say %llu",
                        (unsigned long long)cursor_left(&t), (unsigned long long)total);
     r->tpl_toff[n] = (uint32_t)total;

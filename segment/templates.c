@@ -266,7 +266,7 @@ unsigned seg_tpl_planes(uint32_t n)
 
 int seg_tpl_put(const seg_tpl *t, strbuf *out, int level)
 {
-    int stored = t->used || t->any_vars;
+    int stored = t->used || t->any_vars || t->columns;
     put_varint(out, stored ? t->n : 0);
     if (!stored)
         return out->oom ? -1 : 0;
@@ -391,7 +391,7 @@ void seg_tplpred_free(seg_tplpred *p)
     memset(p, 0, sizeof *p);
 }
 
-int seg_put_dict_ranks(strbuf *out, const strbuf *plain, const seg_tplpred *p)
+int seg_put_dict_ranks(strbuf *out, const strbuf *plain, const seg_tplpred *p, seg_tpl *t)
 {
     strbuf pred = {0};
     if (p && !p->hopeless) {
@@ -403,6 +403,7 @@ int seg_put_dict_ranks(strbuf *out, const strbuf *plain, const seg_tplpred *p)
         intcol_encode(&pred, p->val, p->nexc);
     }
     int use = p && !p->hopeless && pred.len < plain->len;
+    t->columns |= use; /* SEC_TEMPLATES must store the ranks */
     put_u8(out, use ? SEG_RANKS_BY_TEMPLATE : SEG_RANKS_PLAIN);
     sb_append(out, use ? pred.buf : plain->buf, use ? pred.len : plain->len);
     int rc = pred.oom ? -1 : 0;

@@ -1037,7 +1037,7 @@ out:
  * when the key does not make a column (too many distinct strings) and -1
  * on OOM. */
 static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64_t present,
-                              int single, const seg_tpl *tpl, int64_t *tmp, strbuf *out)
+                              int single, seg_tpl *tpl, int64_t *tmp, strbuf *out)
 {
     /* numbers, in tmp, while every value is a canonical integer */
     int numeric = 1;
@@ -1119,7 +1119,7 @@ static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64
             j++;
         }
     intcol_flush(&ps);
-    if (oom || plain.oom || seg_put_dict_ranks(out, &plain, &tp) < 0)
+    if (oom || plain.oom || seg_put_dict_ranks(out, &plain, &tp, tpl) < 0)
         kind = -1;
     seg_tplpred_free(&tp);
     sb_free(&plain);

@@ -2239,7 +2239,48 @@ static void test_dict_ranks_by_template(void **state)
     seg_close(r);
     free(bad);
     free(buf);
+
     corpus_free(evs, sorted, n);
+
+    /* every message kept whole (each holds the placeholder byte), no term
+     * of whole templates (numbers, random levels; the column holds its
+     * terms): SEC_TEMPLATES is stored for the column alone */
+    const size_t m = 400;
+    evs = calloc(m, sizeof *evs);
+    assert_non_null(evs);
+    for (size_t i = 0; i < m; i++) {
+        tev *t = &evs[i];
+        strata_event_init(&t->ev);
+        t->ev.ingest_ts_ns = t->ev.event_ts_ns = 1750000000000000000ll + (int64_t)i;
+        t->ev.level = (uint8_t)test_rnd_below(7);
+        t->ev.service = kstr(t, "svc", 3);
+        t->ev.host = kstr(t, "h", 1);
+        char v[64];
+        unsigned x = test_rnd_below(1000000), y = test_rnd_below(1000000);
+        int vn =
+            i % 2 ? snprintf(v, sizeof v, "\x11 %u", x) : snprintf(v, sizeof v, "\x11 %u-%u", x, y);
+        t->ev.msg = kstr(t, v, (size_t)vn);
+        const char *cv = i % 2 ? "alpha" : "beta";
+        t->kv[0] =
+            (strata_kv){kstr(t, "component", 9), kstr(t, cv, strlen(cv)), STRATA_VALUE_STRING};
+        t->ev.meta_count = 1;
+        t->ev.meta = t->kv;
+    }
+    sorted = segment_order(evs, m);
+    buf = build(evs, m, 128, NULL, 0, &len);
+    comp = ranks_coding_at(buf, len, "component");
+    assert_int_equal(buf[comp], SEG_RANKS_BY_TEMPLATE);
+    assert_int_equal(stored_templates(buf, len), 2);
+    r = open_ok(buf, len, NULL);
+    for (uint32_t i = 0; i < m; i++) {
+        assert_int_equal(seg_row(r, i, &got), 0);
+        assert_event_eq(&sorted[i]->ev, &got);
+    }
+    seg_close(r);
+    size_t cut2[] = {0, 150, m};
+    check_parts_merge(evs, cut2, 2, buf, len, NULL, "ranks by template, messages whole");
+    free(buf);
+    corpus_free(evs, sorted, m);
 }
 
 /* ---- messages as variables (format 10) -------------------------------------------------- */
