@@ -728,10 +728,9 @@ static int write_meta_columns(merge *m)
         col->vs.out = &col->val;
         if (col->kind != SEG_META_COL_DICT)
             continue;
-        oom = seg_tplpred_init(&col->pred, m->tpl.n, col->present) < 0;
         col->vrank = malloc((col->vals.n + 1) * sizeof *col->vrank);
         col->sorted = col->vrank ? seg_sort_strtab(&col->vals, col->vrank) : NULL;
-        oom = !col->sorted;
+        oom = !col->sorted || seg_tplpred_init(&col->pred, m->tpl.n, col->present) < 0;
         col->terms = col->single; /* the writer's rule: every value a term of itself */
         for (size_t j = 0; !oom && col->terms && j < col->vals.n; j++)
             col->terms = (uint8_t)seg_value_is_term(col->sorted[j].s, col->sorted[j].len);
