@@ -195,7 +195,7 @@ int seg_column_value(const char *rest, size_t n, unsigned digits);
  * token long (the empty name, which has no term, also qualifies). */
 int seg_name_is_term(const char *v, size_t n);
 
-/* ---- row templates (segment/templates.c, format version 8) ------------------- */
+/* ---- row templates (segment/templates.c, format versions 8, 10 and 11) ------- */
 
 /* A message's template: its text with every maximal run of ASCII letters
  * and digits that holds a digit (a variable) replaced by one
