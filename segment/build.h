@@ -30,8 +30,10 @@ typedef struct sref {
  * returns the refs (the caller frees) and fills rank[id] = position when
  * rank is not NULL. NULL on OOM. */
 sref *seg_sort_strtab(const strtab *t, uint32_t *rank);
-/* A sorted string dictionary, front-coded (SEC_SERVICE_DICT's layout). */
-void seg_put_dict(strbuf *out, const sref *s, size_t n);
+/* A sorted string dictionary (SEC_SERVICE_DICT's layout): the count, then
+ * the front-coded strings in one zstd frame at `level` (format.h, version
+ * 12). Out of memory sets out->oom. */
+void seg_put_dict(strbuf *out, const sref *s, size_t n, int level);
 
 /* ---- filters and postings -------------------------------------------------- */
 

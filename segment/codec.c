@@ -9,6 +9,8 @@
 
 #include "format.h"
 
+#include <zstd.h>
+
 void put_u8(strbuf *b, uint8_t v)
 {
     sb_append(b, &v, 1);
@@ -241,13 +243,14 @@ int intcol_decode(cursor *c, int64_t *out, size_t n)
     return 0;
 }
 
-int fcdict_decode(cursor *c, uint32_t max_count, int exact, strata_str **out, uint32_t *n,
-                  char **arena)
+/* The front-coded strings of a dictionary of `count` entries from c (see
+ * fcdict_decode). */
+static int fcdict_parse(cursor *c, uint64_t count, uint32_t max_count, int exact, strata_str **out,
+                        uint32_t *n, char **arena)
 {
     *out = NULL;
     *arena = NULL;
     *n = 0;
-    uint64_t count = get_varint(c);
     if (c->bad || count > max_count || count > cursor_left(c) / 2)
         return -1;
     /* first pass: the total size, each string bounded by SEG_MAX_STRING */
@@ -287,6 +290,38 @@ int fcdict_decode(cursor *c, uint32_t max_count, int exact, strata_str **out, ui
     }
     *n = (uint32_t)count;
     return 0;
+}
+
+int fcdict_decode(cursor *c, uint32_t max_count, int exact, strata_str **out, uint32_t *n,
+                  char **arena)
+{
+    uint64_t count = get_varint(c);
+    return fcdict_parse(c, count, max_count, exact, out, n, arena);
+}
+
+int fcdict_decode_z(cursor *c, uint32_t max_count, strata_str **out, uint32_t *n, char **arena)
+{
+    *out = NULL;
+    *arena = NULL;
+    *n = 0;
+    uint64_t count = get_varint(c);
+    size_t zlen;
+    const uint8_t *z = get_bytes(c, SIZE_MAX, &zlen);
+    if (!z || count > max_count)
+        return -1;
+    unsigned long long raw = ZSTD_getFrameContentSize(z, zlen);
+    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > SEG_MAX_DICT_RAW)
+        return -1;
+    uint8_t *buf = malloc(raw ? raw : 1);
+    if (!buf)
+        return -2;
+    int rc = -1;
+    if (ZSTD_decompress(buf, raw, z, zlen) == raw) {
+        cursor d = cursor_make(buf, raw);
+        rc = fcdict_parse(&d, count, max_count, 1, out, n, arena);
+    }
+    free(buf);
+    return rc;
 }
 
 int canonical_i64(const char *s, size_t n, int64_t *v)

@@ -184,5 +184,9 @@ size_t fmt_i64(char *buf, int64_t v);
  */
 int fcdict_decode(cursor *c, uint32_t max_count, int exact, strata_str **out, uint32_t *n,
                   char **arena);
+/* The same for a dictionary of format version 12 and later: varint count,
+ * then `bytes` of one zstd frame holding the front-coded strings (the
+ * strings of SEG_MAX_DICT_ENTRIES at most SEG_MAX_DICT_RAW bytes). */
+int fcdict_decode_z(cursor *c, uint32_t max_count, strata_str **out, uint32_t *n, char **arena);
 
 #endif /* STRATA_SEGMENT_CODEC_H */

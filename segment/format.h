@@ -32,8 +32,9 @@
  * Version 10 stores a message as its template's variables
  * (SEG_VERSION_TEMPLATE_TEXT below). Version 11 may code a dictionary
  * column's ranks by the rows' templates (SEG_VERSION_TEMPLATE_COLUMNS
- * below). Readers still read versions 1 to 10. */
-#define SEG_VERSION 11
+ * below). Version 12 compresses dictionaries (SEG_VERSION_DICT_ZSTD
+ * below). Readers still read versions 1 to 11. */
+#define SEG_VERSION 12
 #define SEG_MIN_VERSION 1
 #define SEG_HEADER_BYTES 16
 #define SEG_TABLE_ENTRY_BYTES 24
@@ -296,6 +297,14 @@ enum {
  * written). */
 #define SEG_RANKS_EXCEPTION_SHARE 2u
 
+/* Version 12: every front-coded dictionary (sections 6, 8 and 10, and the
+ * dictionaries of meta columns) is `varint count | bytes` of one zstd frame
+ * (the segment's level) holding the front-coded strings, where before the
+ * strings followed the count as they are. Sorted ids and names share more
+ * than their prefixes (gen_corpus, 1M events: the host dictionary 1.20 MB
+ * -> 0.10 MB, the user ids' 0.60 -> 0.01). */
+#define SEG_VERSION_DICT_ZSTD 12
+
 /* 128 bits: W3C trace ids and UUIDs without dashes; longer hex (sha256)
  * stays a string. */
 #define SEG_HEX_MAX_DIGITS 32u
@@ -313,6 +322,7 @@ enum {
 #define SEG_MAX_BLOCK_EVENTS 65536u      /* rows per block */
 #define SEG_MAX_BLOCK_RAW (256u << 20)   /* uncompressed block payload */
 #define SEG_MAX_DICT_ENTRIES (16u << 20) /* service/host/meta-key dictionary */
+#define SEG_MAX_DICT_RAW (1ull << 30)    /* a dictionary's front-coded bytes (v12) */
 #define SEG_MAX_STRING (16u << 20)       /* one msg / value / dictionary string */
 #define SEG_MAX_TERM 1024u               /* a namespaced term: "meta." + key + ":" + token */
 #define SEG_MAX_META_PER_ROW 1024u       /* as BATCH_MAX_META */

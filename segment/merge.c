@@ -394,7 +394,7 @@ static int read_row(merge *m, uint32_t src, uint32_t row, strata_event *ev, unsi
 static void put_union(merge *m, uint32_t id, const udict *u)
 {
     fo_sec_begin(&m->f);
-    seg_put_dict(&m->f.buf, u->sorted, u->t.n);
+    seg_put_dict(&m->f.buf, u->sorted, u->t.n, m->o.zstd_level);
     fo_sec_end(&m->f, id);
 }
 
@@ -768,7 +768,7 @@ static int write_meta_columns(merge *m)
         intcol_flush(&col->vs);
         sb_reset(&dict);
         if (col->kind == SEG_META_COL_DICT)
-            seg_put_dict(&dict, col->sorted, col->vals.n);
+            seg_put_dict(&dict, col->sorted, col->vals.n, m->o.zstd_level);
         if (col->kind == SEG_META_COL_HEX) { /* values first (format.h) */
             put_u8(&dict, col->digits);
             put_varint(&dict, col->nhexd);

@@ -346,12 +346,23 @@ static int load_intcol(seg_reader *r, uint32_t id, int64_t *out)
     return 0;
 }
 
+/* A front-coded dictionary at c (fcdict_decode; version 12 and later a
+ * zstd frame of it, fcdict_decode_z), at most SEG_MAX_DICT_ENTRIES. */
+static int dict_decode(const seg_reader *r, cursor *c, strata_str **out, uint32_t *n, char **arena)
+{
+    if (r->info.version >= SEG_VERSION_DICT_ZSTD)
+        return fcdict_decode_z(c, SEG_MAX_DICT_ENTRIES, out, n, arena);
+    return fcdict_decode(c, SEG_MAX_DICT_ENTRIES, 0, out, n, arena);
+}
+
 /* A dictionary section (fcdict_decode): the strings are rebuilt into one
  * allocation owned by the reader (*arena). */
 static int load_dict(seg_reader *r, uint32_t id, strata_str **out, uint32_t *n, char **arena)
 {
     cursor c = cursor_make(r->sec[id].p, r->sec[id].len);
-    int rc = fcdict_decode(&c, SEG_MAX_DICT_ENTRIES, 1, out, n, arena);
+    int rc = dict_decode(r, &c, out, n, arena);
+    if (rc == 0 && cursor_left(&c) != 0)
+        rc = -1;
     if (rc == -2)
         return set_err(r, "out of memory");
     if (rc < 0)
@@ -613,7 +624,7 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
         c = cursor_make(m->body + m->hex_end, m->body_len - m->hex_end);
     }
     if (m->terms) { /* its dictionary first */
-        int rc = fcdict_decode(&c, SEG_MAX_DICT_ENTRIES, 0, &m->values, &m->pub.nvalues, &m->arena);
+        int rc = dict_decode(r, &c, &m->values, &m->pub.nvalues, &m->arena);
         if (rc < 0 || m->pub.nvalues != m->nheld)
             return rc == -2 ? set_err(r, "out of memory")
                             : set_err(r, "segment meta column dictionary malformed");
@@ -631,7 +642,7 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
     if (present != m->pub.present)
         return set_err(r, "segment meta column: presence count mismatch");
     if (m->pub.kind == SEG_META_COL_DICT && !m->terms) {
-        int rc = fcdict_decode(&c, SEG_MAX_DICT_ENTRIES, 0, &m->values, &m->pub.nvalues, &m->arena);
+        int rc = dict_decode(r, &c, &m->values, &m->pub.nvalues, &m->arena);
         if (rc < 0)
             return rc == -2 ? set_err(r, "out of memory")
                             : set_err(r, "segment meta column dictionary malformed");

@@ -736,9 +736,9 @@ static int index_row(seg_writer *w)
 
 /* A sorted string dictionary, front-coded: count, then per string the bytes
  * shared with the previous one and the rest. */
-void seg_put_dict(strbuf *out, const sref *s, size_t n)
+void seg_put_dict(strbuf *out, const sref *s, size_t n, int level)
 {
-    put_varint(out, n);
+    strbuf fc = {0};
     for (size_t i = 0; i < n; i++) {
         size_t shared = 0;
         if (i) {
@@ -746,9 +746,20 @@ void seg_put_dict(strbuf *out, const sref *s, size_t n)
             while (shared < lim && s[i - 1].s[shared] == s[i].s[shared])
                 shared++;
         }
-        put_varint(out, shared);
-        put_bytes(out, s[i].s + shared, s[i].len - shared);
+        put_varint(&fc, shared);
+        put_bytes(&fc, s[i].s + shared, s[i].len - shared);
     }
+    size_t bound = ZSTD_compressBound(fc.len);
+    char *z = fc.oom ? NULL : malloc(bound);
+    size_t zn = z ? ZSTD_compress(z, bound, fc.buf ? fc.buf : "", fc.len, level) : 0;
+    if (!z || ZSTD_isError(zn)) {
+        out->oom = 1;
+    } else {
+        put_varint(out, n);
+        put_bytes(out, z, zn);
+    }
+    free(z);
+    sb_free(&fc);
 }
 
 /* One integer column computed by fn for every row. */
@@ -922,11 +933,11 @@ static int write_columns(build *b)
     put_col(b, SEC_LEVEL, tmp, NULL, col_level);
     put_col(b, SEC_FLAGS, tmp, NULL, col_flags);
     size_t s = sec_begin(b);
-    seg_put_dict(b->out, ss, w->services.n);
+    seg_put_dict(b->out, ss, w->services.n, w->o.zstd_level);
     sec_end(b, SEC_SERVICE_DICT, s);
     put_col(b, SEC_SERVICE, tmp, srank, col_service);
     s = sec_begin(b);
-    seg_put_dict(b->out, hs, w->hosts.n);
+    seg_put_dict(b->out, hs, w->hosts.n, w->o.zstd_level);
     sec_end(b, SEC_HOST_DICT, s);
     put_col(b, SEC_HOST, tmp, hrank, col_host);
     b->ct.flags = (uint16_t)(seg_names_flag(ss, w->services.n, SEG_FLAG_SERVICE_TERMS) |
@@ -1085,7 +1096,7 @@ static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64
         single = seg_value_is_term(sorted[j].s, sorted[j].len);
     if (!numeric && single) {
         kind = (int)SEG_META_COL_TERMS;
-        seg_put_dict(out, sorted, vals.n);
+        seg_put_dict(out, sorted, vals.n, w->o.zstd_level);
     }
     /* presence: 0/1 per row (frames of all-1 cost 3 bytes per 128 rows) */
     int64_t *has = malloc((w->n ? w->n : 1) * sizeof *has);
@@ -1098,7 +1109,7 @@ static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64
     intcol_encode(out, has, w->n);
     free(has);
     if (kind == (int)SEG_META_COL_DICT)
-        seg_put_dict(out, sorted, vals.n);
+        seg_put_dict(out, sorted, vals.n, w->o.zstd_level);
     if (numeric) {
         intcol_encode(out, tmp, m);
         goto out;
@@ -2011,7 +2022,7 @@ static int finish_build(seg_writer *w, char *err, size_t errlen)
         goto fail;
     }
     s = sec_begin(&b);
-    seg_put_dict(b.out, b.keys_sorted, w->keys.n);
+    seg_put_dict(b.out, b.keys_sorted, w->keys.n, w->o.zstd_level);
     sec_end(&b, SEC_META_KEYS, s);
     /* the rows' templates first: dictionary columns may follow them, blocks
      * store a message as its template's variables, terms of whole templates

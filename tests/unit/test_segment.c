@@ -1169,7 +1169,7 @@ static void check_indexes_rows(seg_reader *r, const char *what)
  * the service and host columns holding their terms, 8 with terms stored as
  * row templates, 9 with the hex values as an Elias-Fano sequence, 10 with
  * messages as their templates' variables, 11 with a dictionary column's
- * ranks by template), is
+ * ranks by template, 12 with its dictionaries in zstd frames), is
  * still indexed as
  * its rows say (check_indexes_rows). This reads each version's term chunks
  * and inline lists. Each, merged alone into the current format (as after
@@ -1180,7 +1180,7 @@ static void test_every_version_indexes_its_rows(void **state)
     static const char *const seeds[] = {
         "hdfs_40",           "gen_corpus_30_v2",  "gen_corpus_30_v3",  "gen_corpus_60_v4",
         "gen_corpus_120_v5", "gen_corpus_120_v6", "gen_corpus_120_v7", "templates_160_v8",
-        "hexef_160_v9",      "variables_160_v10", "columns_160_v11"};
+        "hexef_160_v9",      "variables_160_v10", "columns_160_v11",   "dicts_160_v12"};
     const char *src = getenv("STRATA_SOURCE_DIR");
     for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
         char path[4096], err[256];
@@ -2157,10 +2157,10 @@ static size_t ranks_coding_at(const uint8_t *buf, size_t len, const char *key)
         uint32_t nv = 0;
         char *arena = NULL;
         if (kind == SEG_META_COL_TERMS) /* dictionary, presence */
-            assert_int_equal(fcdict_decode(&b, SEG_MAX_DICT_ENTRIES, 0, &vals, &nv, &arena), 0);
+            assert_int_equal(fcdict_decode_z(&b, SEG_MAX_DICT_ENTRIES, &vals, &nv, &arena), 0);
         assert_int_equal(intcol_decode(&b, tmp, events), 0);
         if (kind == SEG_META_COL_DICT) /* presence, dictionary */
-            assert_int_equal(fcdict_decode(&b, SEG_MAX_DICT_ENTRIES, 0, &vals, &nv, &arena), 0);
+            assert_int_equal(fcdict_decode_z(&b, SEG_MAX_DICT_ENTRIES, &vals, &nv, &arena), 0);
         free(vals);
         free(arena);
         found = (size_t)(b.p - buf);
@@ -2567,6 +2567,76 @@ static void test_messages_as_variables(void **state)
     corpus_free(evs, sorted, n);
 }
 
+/* ---- compressed dictionaries (format 12) ------------------------------------------------- */
+
+/* The host dictionary is a zstd frame smaller than its front-coded bytes;
+ * a count that does not match its strings, or a cut frame, is refused at
+ * open with the section named. */
+static void test_dictionaries_compressed(void **state)
+{
+    (void)state;
+    const size_t n = 3000;
+    tev *evs = calloc(n, sizeof *evs);
+    assert_non_null(evs);
+    test_rnd_seed(12);
+    for (size_t i = 0; i < n; i++) {
+        tev *t = &evs[i];
+        strata_event_init(&t->ev);
+        t->ev.ingest_ts_ns = t->ev.event_ts_ns = 1750000000000000000ll + (int64_t)i;
+        char h[64];
+        int hn = snprintf(h, sizeof h, "ip-10-%u-%u-%u", test_rnd_below(4), test_rnd_below(8),
+                          test_rnd_below(250));
+        t->ev.host = kstr(t, h, (size_t)hn);
+        t->ev.service = kstr(t, "svc", 3);
+        t->ev.msg = kstr(t, "hello", 5);
+    }
+    tev **sorted = segment_order(evs, n);
+    size_t len;
+    uint8_t *buf = build(evs, n, 256, NULL, 0, &len);
+    seg_reader *r = open_ok(buf, len, NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        strata_event got;
+        assert_int_equal(seg_row(r, i, &got), 0);
+        assert_event_eq(&sorted[i]->ev, &got);
+    }
+    uint32_t hosts = seg_host_count(r);
+    assert_true(hosts > 1000);
+    seg_close(r);
+    size_t slen, at = section_of(buf, len, SEC_HOST_DICT, &slen);
+    cursor c = cursor_make(buf + at, slen);
+    assert_int_equal(get_varint(&c), hosts);
+    size_t zlen;
+    const uint8_t *z = get_bytes(&c, SIZE_MAX, &zlen);
+    assert_non_null(z);
+    assert_int_equal(cursor_left(&c), 0);
+    unsigned long long raw = ZSTD_getFrameContentSize(z, zlen);
+    assert_true(raw != ZSTD_CONTENTSIZE_ERROR && raw != ZSTD_CONTENTSIZE_UNKNOWN);
+    assert_true(zlen * 2 < raw); /* sorted ids share more than prefixes */
+
+    /* one host more than the frame holds */
+    strbuf body = {0};
+    put_varint(&body, hosts + 1);
+    put_bytes(&body, z, zlen);
+    size_t blen;
+    uint8_t *bad =
+        replace_section(buf, len, SEC_HOST_DICT, (const uint8_t *)body.buf, body.len, &blen);
+    char err[256];
+    assert_null(seg_open_mem(bad, blen, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "dictionary 8 malformed"));
+    free(bad);
+    /* the frame cut short */
+    sb_reset(&body);
+    put_varint(&body, hosts);
+    put_bytes(&body, z, zlen - 3);
+    bad = replace_section(buf, len, SEC_HOST_DICT, (const uint8_t *)body.buf, body.len, &blen);
+    assert_null(seg_open_mem(bad, blen, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "dictionary 8 malformed"));
+    free(bad);
+    sb_free(&body);
+    free(buf);
+    corpus_free(evs, sorted, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2595,6 +2665,7 @@ int main(void)
         cmocka_unit_test(test_template_postings),
         cmocka_unit_test(test_messages_as_variables),
         cmocka_unit_test(test_dict_ranks_by_template),
+        cmocka_unit_test(test_dictionaries_compressed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
