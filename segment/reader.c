@@ -1851,16 +1851,19 @@ static roaring_bitmap_t *entry_bitmap(seg_reader *r, const uint8_t *p, size_t le
 /* The texts part of SEC_TEMPLATES (version 10; format.h) from the cursor
  * into r->tpl_*: one frame, per rank a varint length + 1 (0: none), the
  * texts after. 0, or -1 (error set) when malformed. */
+/* Bytes of the varint of one text length (below 2^35). */
+#define TPL_LEN_VARINT_MAX 5u
+
 static int load_template_texts(seg_reader *r, cursor *c, uint64_t n)
 {
     size_t zlen;
     const uint8_t *z = get_bytes(c, SIZE_MAX, &zlen);
     unsigned long long raw = z ? ZSTD_getFrameContentSize(z, zlen) : ZSTD_CONTENTSIZE_ERROR;
-    /* at most the texts the writer keeps and a 5-byte varint each */
+    /* at most the texts the writer keeps and a length varint each */
     if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN ||
-        raw > SEG_TEMPLATE_TEXT_MAX + 5 * n)
+        raw > SEG_TEMPLATE_TEXT_MAX + TPL_LEN_VARINT_MAX * n)
         return set_err(r, "segment row templates: the texts are not a frame of at most %llu bytes",
-                       (unsigned long long)(SEG_TEMPLATE_TEXT_MAX + 5 * n));
+                       (unsigned long long)(SEG_TEMPLATE_TEXT_MAX + TPL_LEN_VARINT_MAX * n));
     r->tpl_buf = malloc(raw ? raw : 1);
     r->tpl_toff = malloc((n + 1) * sizeof *r->tpl_toff);
     r->tpl_nvar = malloc(n * sizeof *r->tpl_nvar);
