@@ -41,6 +41,30 @@ void seg_put_dict(strbuf *out, const sref *s, size_t n, int level);
 uint64_t seg_bloom_bits(uint64_t n, unsigned bpk);
 /* Set the k bits of hash h in a bloom of m bits. */
 void seg_bloom_set(uint8_t *bits, uint64_t m, unsigned k, uint64_t h);
+
+/* The common terms of the block filters (format 13, filters.c): each with
+ * its set of blocks, built term by term. Owns its arrays; free with
+ * seg_common_free. */
+typedef struct seg_common {
+    uint32_t blocks; /* row blocks of the segment */
+    size_t bytes;    /* per set: ceil(blocks / 8) */
+    uint64_t *hash;  /* per entry: the term's hash */
+    uint8_t *bits;   /* per entry: its set, bytes each */
+    size_t n, cap;
+} seg_common;
+/* Whether a term in in_blocks of the segment's blocks is common: its entry
+ * and set cost fewer bits than its blooms would (format.h). */
+int seg_common_is(uint64_t in_blocks, uint64_t blocks);
+void seg_common_init(seg_common *c, uint32_t blocks);
+/* A new entry for hash h with no block yet: its index, or -1 on OOM. */
+int64_t seg_common_add(seg_common *c, uint64_t h);
+/* Entry i's term is in block `block` (< blocks). */
+void seg_common_mark(seg_common *c, size_t i, uint32_t block);
+/* Append the table (filters.c's layout): entries by hash, equal sets
+ * stored once. The bytes depend only on the (hash, set) pairs, not on the
+ * order they were added in. 0, or -1 on OOM. */
+int seg_common_put(const seg_common *c, strbuf *out);
+void seg_common_free(seg_common *c);
 /* Append the SEC_POSTINGS entry (tag byte, then delta varints or a portable
  * roaring bitmap, whichever is smaller) of rows[n], ascending, to out.
  * rbuf and rcap are scratch the caller frees. 0, or -1 on OOM. */

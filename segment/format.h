@@ -33,8 +33,10 @@
  * (SEG_VERSION_TEMPLATE_TEXT below). Version 11 may code a dictionary
  * column's ranks by the rows' templates (SEG_VERSION_TEMPLATE_COLUMNS
  * below). Version 12 compresses dictionaries (SEG_VERSION_DICT_ZSTD
- * below). Readers still read versions 1 to 11. */
-#define SEG_VERSION 12
+ * below). Version 13 gives the terms of many blocks exact block sets
+ * instead of bloom bits (SEG_VERSION_COMMON_TERMS below). Readers read
+ * versions 1 to 13. */
+#define SEG_VERSION 13
 #define SEG_MIN_VERSION 1
 #define SEG_HEADER_BYTES 16
 #define SEG_TABLE_ENTRY_BYTES 24
@@ -74,7 +76,7 @@ enum {
     SEC_TERMS = 14,        /* zstd chunks of front-coded term blocks */
     SEC_POSTINGS = 15,     /* roaring portable bitmaps, in term order */
     SEC_BLOOM = 16,        /* u64 bits, u8 k, bytes */
-    SEC_BLOCK_BLOOMS = 17, /* per block: u64 off, u64 bits; then u8 k; then bytes */
+    SEC_BLOCK_BLOOMS = 17, /* u8 k, u32 blocks, offsets, (v13) common terms, bits */
     SEC_ROLLUP = 18,       /* (v2) counts per minute x service x level */
     SEC_META_COLUMNS = 19, /* (v4) typed columns of frequent meta keys */
     SEC_TEMPLATES = 20,    /* (v8) each row's template (SEG_VERSION_TEMPLATES) */
@@ -168,6 +170,19 @@ enum {
 #define SEG_BLOOM_K 7u
 #define SEG_BLOCK_BLOOM_BITS_PER_TERM 8u
 #define SEG_BLOCK_BLOOM_K 6u
+
+/* Version 13: the block filters' common terms. A term in many row blocks
+ * (a template's words, a busy service) costs SEG_BLOCK_BLOOM_BITS_PER_TERM
+ * bits in each of their blooms; one bit per block of the segment costs less
+ * once it is in more than an eighth of them. SEC_BLOCK_BLOOMS then lists
+ * such a term's hash with the set of blocks holding it, exactly, and leaves
+ * it out of the blooms; identical sets are stored once. On 1M gen_corpus
+ * events in 977 blocks, 7,900 terms hold 40% of the (term, block) pairs.
+ * A term is common when its entry (SEG_COMMON_ENTRY_BITS: u64 hash, u32
+ * set) and its set (one bit per block) cost fewer bits than its blooms:
+ * so a segment of few blocks has none. */
+#define SEG_VERSION_COMMON_TERMS 13
+#define SEG_COMMON_ENTRY_BITS 96u
 
 /* Meta columns (SEC_META_COLUMNS). A key becomes a column when at least
  * 1/SEG_META_COL_MIN_SHARE of the rows (and SEG_META_COL_MIN_ROWS) have a

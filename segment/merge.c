@@ -1005,7 +1005,8 @@ typedef struct tout {
     seg_termw tw;
     fout post;             /* the postings spool */
     fout pairs;            /* (term, block) pairs */
-    uint64_t *block_terms; /* per row block: distinct terms */
+    uint64_t *block_terms; /* per row block: distinct terms in its bloom */
+    seg_common common;     /* the terms of many blocks (format 13), instead */
     seg_ptab dups;         /* entries spooled, by the hash of their bytes: a term with the same
                               rows as an earlier one refers to its entry (equal rows, equal bytes) */
     strbuf entry, cmp;
@@ -1060,12 +1061,27 @@ static int put_entry(merge *m, tout *t, const char *term, size_t len, const uint
     return 0;
 }
 
-/* The blocks the term occurs in, for the block blooms. */
+/* The blocks the term occurs in, for the block filters: its entry among
+ * the common terms, or its (term, block) pairs for the blooms. */
 static int put_pairs(merge *m, tout *t, const char *term, size_t len, const uint32_t *rows,
                      uint32_t n)
 {
     uint64_t h = term_hash(term, len);
-    uint64_t last = UINT64_MAX;
+    uint64_t last = UINT64_MAX, in_blocks = 0;
+    for (uint32_t k = 0; k < n; k++)
+        if (rows[k] / m->per != last) {
+            last = rows[k] / m->per;
+            in_blocks++;
+        }
+    if (seg_common_is(in_blocks, m->blocks)) {
+        int64_t i = seg_common_add(&t->common, h);
+        if (i < 0)
+            return mfail(m, "out of memory building bloom filters");
+        for (uint32_t k = 0; k < n; k++)
+            seg_common_mark(&t->common, (size_t)i, (uint32_t)(rows[k] / m->per));
+        return 0;
+    }
+    last = UINT64_MAX;
     for (uint32_t k = 0; k < n; k++) {
         uint64_t b = rows[k] / m->per;
         if (b == last)
@@ -1218,7 +1234,7 @@ static int copy_spool(merge *m, fout *sp, uint32_t id)
 }
 
 /* SEC_BLOOM over every term and SEC_BLOCK_BLOOMS over each block's terms,
- * filled from the spooled (term, block) pairs. */
+ * filled from the common terms and the spooled (term, block) pairs. */
 static int write_blooms(merge *m, tout *t)
 {
     at_stage(m, "filters");
@@ -1245,10 +1261,13 @@ static int write_blooms(merge *m, tout *t)
         boff[k] = total;
         total += bits / 8;
     }
-    if (head.oom || !(bdata = calloc(total ? total : 1, 1))) {
+    if (head.oom || seg_common_put(&t->common, &head) < 0 ||
+        !(bdata = calloc(total ? total : 1, 1))) {
         mfail(m, "out of memory building bloom filters");
         goto out;
     }
+    for (size_t i = 0; i < t->common.n; i++)
+        seg_bloom_set(sbits, sm, SEG_BLOOM_K, t->common.hash[i]);
     for (uint64_t at = 0; at < t->pairs.off;) {
         size_t n = MERGE_PAIR_READ;
         if (t->pairs.off - at < n)
@@ -1313,6 +1332,7 @@ static int write_index(merge *m)
     t.post.fd = t.pairs.fd = -1;
     int rc = -1;
     t.block_terms = calloc(m->blocks + 1, sizeof *t.block_terms);
+    seg_common_init(&t.common, (uint32_t)m->blocks);
     t.post.fd = spool_open(m->path, "postings");
     t.pairs.fd = spool_open(m->path, "filters");
     if (!t.block_terms || t.post.fd < 0 || t.pairs.fd < 0) {
@@ -1337,6 +1357,7 @@ out:
     free(t.rbuf);
     free(t.dups.slot);
     free(t.block_terms);
+    seg_common_free(&t.common);
     return rc;
 }
 

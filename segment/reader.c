@@ -140,7 +140,8 @@ struct seg_reader {
     unsigned bloom_k;
     uint64_t bb_data_off; /* block bloom bits start, within SEC_BLOCK_BLOOMS */
     unsigned bb_k;
-    size_t block_entry; /* bytes per block index entry (by version) */
+    seg_common_view bb_common; /* (v13) the terms of many blocks, with their blocks */
+    size_t block_entry;        /* bytes per block index entry (by version) */
     mcol *mcols;
     uint32_t nmcols;
     uint64_t dict_terms; /* terms in SEC_TERMS (info.terms adds those of HEX columns) */
@@ -850,6 +851,13 @@ static int load_index(seg_reader *r)
         cursor_left(&c) < (size_t)n * 16)
         return set_err(r, "segment block filters malformed");
     r->bb_data_off = 5 + (uint64_t)n * 16;
+    if (r->info.version >= SEG_VERSION_COMMON_TERMS) {
+        int64_t used =
+            seg_common_parse(&r->bb_common, bb->p + r->bb_data_off, bb->len - r->bb_data_off, n);
+        if (used < 0)
+            return set_err(r, "segment block filters' common terms malformed");
+        r->bb_data_off += (uint64_t)used;
+    }
     uint64_t data_len = bb->len - r->bb_data_off;
     for (uint32_t k = 0; k < n; k++) {
         uint64_t off = get_u64(&c), bits = get_u64(&c);
@@ -2474,17 +2482,6 @@ int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, vo
     return 0;
 }
 
-int seg_bloom_test(const uint8_t *bits, uint64_t m, unsigned k, uint64_t h)
-{
-    uint64_t step = (h >> 33) | 1;
-    for (unsigned i = 0; i < k; i++) {
-        uint64_t pos = (h + i * step) % m;
-        if (!(bits[pos / 8] & (1u << (pos % 8))))
-            return 0;
-    }
-    return 1;
-}
-
 int seg_may_contain(const seg_reader *r, const char *term, size_t len)
 {
     return seg_bloom_test(r->sec[SEC_BLOOM].p + 9, r->bloom_m, r->bloom_k, term_hash(term, len));
@@ -2497,7 +2494,9 @@ int seg_block_may_contain(const seg_reader *r, uint32_t block, const char *term,
     const uint8_t *base = r->sec[SEC_BLOCK_BLOOMS].p;
     const uint8_t *e = base + 5 + (size_t)block * 16;
     uint64_t off = load_u64(e), bits = load_u64(e + 8);
-    return seg_bloom_test(base + r->bb_data_off + off, bits, r->bb_k, term_hash(term, len));
+    uint64_t h = term_hash(term, len);
+    return seg_common_has(&r->bb_common, h, block) ||
+           seg_bloom_test(base + r->bb_data_off + off, bits, r->bb_k, h);
 }
 
 /* ---- internals for the streaming merge (build.h) ------------------------------------------ */

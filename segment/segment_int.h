@@ -26,6 +26,24 @@ int seg_fsync_dir(const char *path, char *err, size_t errlen);
 /* Whether all k bits of hash h are set in a bloom of m bits. */
 int seg_bloom_test(const uint8_t *bits, uint64_t m, unsigned k, uint64_t h);
 
+/* The common terms of SEC_BLOCK_BLOOMS as stored (format 13, filters.c),
+ * pointing into the section. */
+typedef struct seg_common_view {
+    const uint8_t *hash; /* n x u64, ascending */
+    const uint8_t *set;  /* n x u32, each < nsets */
+    const uint8_t *sets; /* nsets x bytes */
+    uint32_t n, nsets;
+    size_t bytes; /* ceil(blocks / 8) */
+} seg_common_view;
+/* Read the table at p (left bytes there) of a segment of `blocks` blocks,
+ * checking that every entry can be looked up: the bytes it takes, or -1
+ * when it is malformed. */
+int64_t seg_common_parse(seg_common_view *v, const uint8_t *p, size_t left, uint32_t blocks);
+/* 1 when a term of hash h is listed with block `block` (< blocks) in its
+ * set, else 0: a term listed without the block may still share its hash
+ * with one in the block's bloom, so 0 is the bloom's to decide. */
+int seg_common_has(const seg_common_view *v, uint64_t h, uint32_t block);
+
 /* Fuzzing builds skip checksum checks so that the fuzzer reaches the
  * decoders behind them; every other build verifies every checksum. */
 #ifdef STRATA_FUZZING

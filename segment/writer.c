@@ -1415,35 +1415,6 @@ static size_t varint_len(uint64_t v)
     return n;
 }
 
-void seg_bloom_set(uint8_t *bits, uint64_t m, unsigned k, uint64_t h)
-{
-    uint64_t step = (h >> 33) | 1;
-    if (k && h > UINT64_MAX - (uint64_t)(k - 1) * step) { /* h + i * step wraps: as defined */
-        for (unsigned i = 0; i < k; i++) {
-            uint64_t pos = (h + i * step) % m;
-            bits[pos / 8] |= (uint8_t)(1u << (pos % 8));
-        }
-        return;
-    }
-    /* the same positions with two divisions instead of k: without wrapping,
-     * (h + i * step) % m steps by step % m modulo m */
-    uint64_t pos = h % m, inc = step % m;
-    for (unsigned i = 0; i < k; i++) {
-        bits[pos / 8] |= (uint8_t)(1u << (pos % 8));
-        pos += inc;
-        if (pos >= m)
-            pos -= m;
-    }
-}
-
-/* Bits for n keys at bpk bits each, a multiple of 64 and at least 64. */
-uint64_t seg_bloom_bits(uint64_t n, unsigned bpk)
-{
-    uint64_t m = n * bpk;
-    m = (m + 63) / 64 * 64;
-    return m < 64 ? 64 : m;
-}
-
 /* Append raw to out as one zstd frame with the builder's context; its
  * compressed length, or -1 with err ("out of memory compressing <what>"). */
 static int64_t termw_compress(seg_termw *t, const strbuf *raw, strbuf *out, const char *what,
@@ -1753,6 +1724,49 @@ static int gather_templates(build *b, seg_tpl *tpl)
     return seg_tpl_rank(tpl) < 0 ? fail(b, "out of memory building row templates") : 0;
 }
 
+/* blocks[t] = how many row blocks hold term t (every term with rows;
+ * last_block is scratch of one entry per term). */
+static void count_term_blocks(const seg_writer *w, uint32_t nblocks, uint32_t *last_block,
+                              uint32_t *blocks, size_t nids)
+{
+    size_t per = w->o.block_events;
+    memset(last_block, 0xff, (nids + 1) * sizeof *last_block);
+    memset(blocks, 0, (nids + 1) * sizeof *blocks);
+    for (uint32_t k = 0; k < nblocks; k++) {
+        size_t from = k * per, to = from + per < w->n ? from + per : w->n;
+        for (size_t r = from; r < to; r++) {
+            const uint32_t *t, *end;
+            if (r + ROW_PREFETCH_AHEAD < w->n)
+                for (t = row_terms(w, r + ROW_PREFETCH_AHEAD, &end); t < end; t++)
+                    __builtin_prefetch(&last_block[*t], 1);
+            for (t = row_terms(w, r, &end); t < end; t++)
+                if (last_block[*t] != k) {
+                    last_block[*t] = k;
+                    blocks[*t]++;
+                }
+        }
+    }
+}
+
+/* Turn per-term block counts into common entries (format 13): each common
+ * term gets one in c and common[t] its index, every other term UINT32_MAX.
+ * 0, or -1 on OOM. */
+static int pick_common(const windex *x, size_t nids, uint32_t nblocks, uint32_t *common,
+                       seg_common *c)
+{
+    for (size_t t = 0; t < nids; t++) {
+        if (!common[t] || !seg_common_is(common[t], nblocks)) {
+            common[t] = UINT32_MAX;
+            continue;
+        }
+        int64_t i = seg_common_add(c, x->terms.ent[t].hash);
+        if (i < 0)
+            return -1;
+        common[t] = (uint32_t)i;
+    }
+    return 0;
+}
+
 static int write_index(build *b, uint32_t nblocks)
 {
     seg_writer *w = b->w;
@@ -1766,6 +1780,8 @@ static int write_index(build *b, uint32_t nblocks)
     sref *sorted = scratch(w, SCR_SORT_REFS, (nids ? nids : 1) * sizeof *sorted);
     wref *words = scratch(w, SCR_SORT_WORDS, (nids ? nids : 1) * sizeof *words);
     strbuf blooms = {0};
+    seg_common cterms;
+    seg_common_init(&cterms, nblocks);
     char *rbuf = NULL;
     size_t rcap = 0;
     seg_ptab dups = {0};    /* postings written, by their rows (format 4: shared postings) */
@@ -1895,10 +1911,17 @@ static int write_index(build *b, uint32_t nblocks)
     sb_append(b->out, bits, m / 8);
     sec_end(b, SEC_BLOOM, s);
 
-    /* one bloom per row block over the distinct terms of its rows */
+    /* one bloom per row block over the distinct terms of its rows, but for
+     * the common terms (format 13), listed with their blocks */
     size_t per = w->o.block_events;
     hashes = scratch(w, SCR_HASHES, (x->nocc ? x->nocc : 1) * sizeof *hashes);
     if (!hashes) {
+        fail(b, "out of memory building bloom filters");
+        goto out;
+    }
+    uint32_t *common = df; /* per term: its blocks, then its common entry (or UINT32_MAX) */
+    count_term_blocks(w, nblocks, last_block, common, nids);
+    if (pick_common(x, nids, nblocks, common, &cterms) < 0) {
         fail(b, "out of memory building bloom filters");
         goto out;
     }
@@ -1920,7 +1943,10 @@ static int write_index(build *b, uint32_t nblocks)
             for (t = row_terms(w, r, &end); t < end; t++)
                 if (last_block[*t] != k) {
                     last_block[*t] = k;
-                    hashes[nh++] = x->terms.ent[*t].hash;
+                    if (common[*t] != UINT32_MAX)
+                        seg_common_mark(&cterms, common[*t], k);
+                    else
+                        hashes[nh++] = x->terms.ent[*t].hash;
                 }
         }
         uint64_t bm_bits = seg_bloom_bits(nh, SEG_BLOCK_BLOOM_BITS_PER_TERM);
@@ -1936,6 +1962,10 @@ static int write_index(build *b, uint32_t nblocks)
     }
     s = sec_begin(b);
     sb_append(b->out, blooms.buf, blooms.len);
+    if (seg_common_put(&cterms, b->out) < 0) {
+        fail(b, "out of memory building bloom filters");
+        goto out;
+    }
     sb_append(b->out, bdata->buf, bdata->len);
     sec_end(b, SEC_BLOCK_BLOOMS, s);
     if (bdata->oom || blooms.oom) {
@@ -1947,6 +1977,7 @@ out:
     free(dups.slot);
     free(rbuf);
     sb_free(&blooms);
+    seg_common_free(&cterms);
     return rc;
 }
 

@@ -19,6 +19,7 @@
 #include "eliasfano.h"
 #include "format.h"
 #include "segment.h"
+#include "segment_int.h"
 #include "strtab.h"
 
 /* ---- a deterministic random corpus -------------------------------------------- */
@@ -1160,6 +1161,16 @@ static void check_indexes_rows(seg_reader *r, const char *what)
         if (!roaring_bitmap_equals(got, b.terms[i].rows))
             fail_msg("%s: postings differ for %s", what, b.terms[i].t);
         roaring_bitmap_free(got);
+        /* the filters never rule out a block or segment holding the term */
+        if (!seg_may_contain(r, b.terms[i].t, b.terms[i].n))
+            fail_msg("%s: the segment filter rules out %s", what, b.terms[i].t);
+        roaring_uint32_iterator_t *it = roaring_create_iterator(b.terms[i].rows);
+        for (; it->has_value; roaring_advance_uint32_iterator(it))
+            if (!seg_block_may_contain(r, it->current_value / seg_get_info(r)->block_events,
+                                       b.terms[i].t, b.terms[i].n))
+                fail_msg("%s: block %u's filter rules out %s", what,
+                         it->current_value / seg_get_info(r)->block_events, b.terms[i].t);
+        roaring_free_uint32_iterator(it);
     }
     free_brute(&b);
 }
@@ -1169,18 +1180,19 @@ static void check_indexes_rows(seg_reader *r, const char *what)
  * the service and host columns holding their terms, 8 with terms stored as
  * row templates, 9 with the hex values as an Elias-Fano sequence, 10 with
  * messages as their templates' variables, 11 with a dictionary column's
- * ranks by template, 12 with its dictionaries in zstd frames), is
- * still indexed as
- * its rows say (check_indexes_rows). This reads each version's term chunks
- * and inline lists. Each, merged alone into the current format (as after
- * an upgrade), is still so. */
+ * ranks by template, 12 with its dictionaries in zstd frames, 13 with
+ * common terms in its block filters: 20 blocks of 8 rows), is still
+ * indexed as its rows say and passes its own filters (check_indexes_rows). This reads each
+ * version's term chunks and inline lists. Each, merged alone into the current format (as after an
+ * upgrade), is still so. */
 static void test_every_version_indexes_its_rows(void **state)
 {
     (void)state;
     static const char *const seeds[] = {
         "hdfs_40",           "gen_corpus_30_v2",  "gen_corpus_30_v3",  "gen_corpus_60_v4",
         "gen_corpus_120_v5", "gen_corpus_120_v6", "gen_corpus_120_v7", "templates_160_v8",
-        "hexef_160_v9",      "variables_160_v10", "columns_160_v11",   "dicts_160_v12"};
+        "hexef_160_v9",      "variables_160_v10", "columns_160_v11",   "dicts_160_v12",
+        "common_160_v13"};
     const char *src = getenv("STRATA_SOURCE_DIR");
     for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
         char path[4096], err[256];
@@ -1292,20 +1304,32 @@ static void check_merge_file(seg_reader **rs, size_t k, uint32_t block, const vo
 /* Segments of evs[cut[k] .. cut[k + 1]) for k < nparts, merged in memory
  * and streamed, give the bytes of uni, the segment of all of them; the
  * parts' readers are checked with check(r) first when it is given. */
+static void check_parts_merge_at(tev *evs, const size_t *cut, int nparts, const uint8_t *uni,
+                                 size_t ulen, void (*check)(seg_reader *r), const char *what,
+                                 uint32_t block);
+
 static void check_parts_merge(tev *evs, const size_t *cut, int nparts, const uint8_t *uni,
                               size_t ulen, void (*check)(seg_reader *r), const char *what)
+{
+    check_parts_merge_at(evs, cut, nparts, uni, ulen, check, what, 128);
+}
+
+/* check_parts_merge with blocks of `block` rows (uni too). */
+static void check_parts_merge_at(tev *evs, const size_t *cut, int nparts, const uint8_t *uni,
+                                 size_t ulen, void (*check)(seg_reader *r), const char *what,
+                                 uint32_t block)
 {
     uint8_t *parts[8];
     size_t plen[8];
     seg_reader *rs[8];
     assert_true(nparts <= 8);
     for (int k = 0; k < nparts; k++) {
-        parts[k] = build(evs + cut[k], cut[k + 1] - cut[k], 128, NULL, 0, &plen[k]);
+        parts[k] = build(evs + cut[k], cut[k + 1] - cut[k], block, NULL, 0, &plen[k]);
         rs[k] = open_ok(parts[k], plen[k], NULL);
         if (check)
             check(rs[k]);
     }
-    seg_writer_opts o = {.tenant = "acme", .block_events = 128};
+    seg_writer_opts o = {.tenant = "acme", .block_events = block};
     seg_writer *w = seg_writer_new(&o);
     char err[256];
     assert_int_equal(seg_merge(rs, (size_t)nparts, w, err, sizeof err), 0);
@@ -1315,7 +1339,7 @@ static void check_parts_merge(tev *evs, const size_t *cut, int nparts, const uin
     seg_writer_free(w);
     if (mlen != ulen || memcmp(merged, uni, ulen) != 0)
         fail_msg("%s: merged in memory differs from the union", what);
-    check_merge_file(rs, (size_t)nparts, 128, NULL, 0, what);
+    check_merge_file(rs, (size_t)nparts, block, NULL, 0, what);
     for (int k = 0; k < nparts; k++) {
         seg_close(rs[k]);
         free(parts[k]);
@@ -2637,6 +2661,100 @@ static void test_dictionaries_compressed(void **state)
     corpus_free(evs, sorted, n);
 }
 
+/* The common terms of a segment in memory (format 13): the table's view,
+ * and where it starts in the segment. */
+static size_t common_terms_of(const uint8_t *buf, size_t len, seg_common_view *v)
+{
+    size_t slen, at = section_of(buf, len, SEC_BLOCK_BLOOMS, &slen);
+    uint32_t blocks = load_u32(buf + at + 1);
+    size_t skip = 5 + (size_t)blocks * 16;
+    assert_true(seg_common_parse(v, buf + at + skip, slen - skip, blocks) > 0);
+    return at + skip;
+}
+
+/* Format 13: a term in many row blocks is listed with exactly the blocks
+ * holding it instead of being in their blooms, when that costs fewer bits
+ * (seg_common_is), and terms with the same blocks share one set. Every
+ * term still passes the filter of every block holding it; merges of parts
+ * give the union's bytes; a table that cannot be looked up is refused. */
+static void test_block_filters_common_terms(void **state)
+{
+    (void)state;
+    const size_t n = 2000;
+    const uint32_t block = 16; /* 125 blocks: a term in 28 of them is common */
+    tev **sorted;
+    tev *evs = corpus_make(31, n, 0, &sorted);
+    size_t len;
+    uint8_t *buf = build(evs, n, block, NULL, 0, &len);
+    seg_reader *r = open_ok(buf, len, NULL);
+    uint32_t blocks = seg_get_info(r)->blocks;
+    assert_int_equal(blocks, (n + block - 1) / block);
+    check_indexes_rows(r, "common terms");
+
+    seg_common_view v;
+    size_t table = common_terms_of(buf, len, &v);
+    brute b = {0};
+    for (uint32_t i = 0; i < n; i++) {
+        b.row = i;
+        seg_event_terms(&sorted[i]->ev, brute_add, &b);
+    }
+    size_t common = 0, rare = 0;
+    for (size_t i = 0; i < b.n; i++) {
+        uint8_t in[(2000 + 15) / 16] = {0};
+        uint32_t d = 0;
+        roaring_uint32_iterator_t *it = roaring_create_iterator(b.terms[i].rows);
+        for (; it->has_value; roaring_advance_uint32_iterator(it))
+            if (!in[it->current_value / block]) {
+                in[it->current_value / block] = 1;
+                d++;
+            }
+        roaring_free_uint32_iterator(it);
+        uint64_t h = term_hash(b.terms[i].t, b.terms[i].n);
+        int is = seg_common_is(d, blocks);
+        common += (size_t)is;
+        rare += (size_t)(!is && d > 1);
+        for (uint32_t k = 0; k < blocks; k++)
+            if (seg_common_has(&v, h, k) != (is && in[k]))
+                fail_msg("%s in block %u: listed %d, common %d, in it %d", b.terms[i].t, k,
+                         seg_common_has(&v, h, k), is, in[k]);
+    }
+    assert_int_equal(v.n, common);
+    assert_true(common >= 10 && rare >= 10); /* both kinds are exercised */
+    assert_true(v.nsets < v.n);              /* the services in every block share their set */
+    seg_close(r);
+    free_brute(&b);
+
+    size_t cut[] = {0, 700, 1300, n};
+    check_parts_merge_at(evs, cut, 3, buf, len, NULL, "common terms", block);
+
+    /* tables that cannot be looked up: unsorted hashes, a set out of range,
+     * more entries than bytes */
+    char err[256];
+    uint8_t *bad = malloc(len);
+    assert_non_null(bad);
+    memcpy(bad, buf, len);
+    uint8_t tmp[8];
+    memcpy(tmp, bad + table + 8, 8);
+    memcpy(bad + table + 8, bad + table + 16, 8);
+    memcpy(bad + table + 16, tmp, 8);
+    reseal(bad, len, SEC_BLOCK_BLOOMS);
+    assert_null(seg_open_mem(bad, len, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "common terms malformed"));
+    memcpy(bad, buf, len);
+    store_u32(bad + table + 8 + (size_t)v.n * 8, v.nsets);
+    reseal(bad, len, SEC_BLOCK_BLOOMS);
+    assert_null(seg_open_mem(bad, len, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "common terms malformed"));
+    memcpy(bad, buf, len);
+    store_u32(bad + table, 0xffffffffu);
+    reseal(bad, len, SEC_BLOCK_BLOOMS);
+    assert_null(seg_open_mem(bad, len, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "common terms malformed"));
+    free(bad);
+    free(buf);
+    corpus_free(evs, sorted, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2666,6 +2784,7 @@ int main(void)
         cmocka_unit_test(test_messages_as_variables),
         cmocka_unit_test(test_dict_ranks_by_template),
         cmocka_unit_test(test_dictionaries_compressed),
+        cmocka_unit_test(test_block_filters_common_terms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,212 @@
+/*
+ * segment/filters.c - the filters that let a search skip a segment or a row
+ * block without opening the index: the bloom filters of SEC_BLOOM and
+ * SEC_BLOCK_BLOOMS, and (format 13) the block filters' common terms, each
+ * listed with the exact set of blocks that hold it.
+ *
+ * The writer and the streaming merge both build the common terms here, so
+ * the same rows give the same bytes; the reader looks terms up here too.
+ * Layout (format.h, SEG_VERSION_COMMON_TERMS; docs/ARCHITECTURE.md):
+ *
+ *   u32 n | u32 sets | n x u64 hash (ascending) | n x u32 set | sets x
+ *   ceil(blocks / 8) bytes, bit b of a set (byte b / 8, bit b % 8) = block b
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "build.h"
+#include "codec.h"
+#include "segment_int.h"
+#include "strtab.h"
+
+/* ---- bloom filters ---------------------------------------------------------------------- */
+
+void seg_bloom_set(uint8_t *bits, uint64_t m, unsigned k, uint64_t h)
+{
+    uint64_t step = (h >> 33) | 1;
+    if (k && h > UINT64_MAX - (uint64_t)(k - 1) * step) { /* h + i * step wraps: as defined */
+        for (unsigned i = 0; i < k; i++) {
+            uint64_t pos = (h + i * step) % m;
+            bits[pos / 8] |= (uint8_t)(1u << (pos % 8));
+        }
+        return;
+    }
+    /* the same positions with two divisions instead of k: without wrapping,
+     * (h + i * step) % m steps by step % m modulo m */
+    uint64_t pos = h % m, inc = step % m;
+    for (unsigned i = 0; i < k; i++) {
+        bits[pos / 8] |= (uint8_t)(1u << (pos % 8));
+        pos += inc;
+        if (pos >= m)
+            pos -= m;
+    }
+}
+
+int seg_bloom_test(const uint8_t *bits, uint64_t m, unsigned k, uint64_t h)
+{
+    uint64_t step = (h >> 33) | 1;
+    for (unsigned i = 0; i < k; i++) {
+        uint64_t pos = (h + i * step) % m;
+        if (!(bits[pos / 8] & (1u << (pos % 8))))
+            return 0;
+    }
+    return 1;
+}
+
+/* Bits for n keys at bpk bits each, a multiple of 64 and at least 64. */
+uint64_t seg_bloom_bits(uint64_t n, unsigned bpk)
+{
+    uint64_t m = n * bpk;
+    m = (m + 63) / 64 * 64;
+    return m < 64 ? 64 : m;
+}
+
+/* ---- common terms: building ---------------------------------------------------------------- */
+
+int seg_common_is(uint64_t in_blocks, uint64_t blocks)
+{
+    return in_blocks * SEG_BLOCK_BLOOM_BITS_PER_TERM > blocks + SEG_COMMON_ENTRY_BITS;
+}
+
+void seg_common_init(seg_common *c, uint32_t blocks)
+{
+    memset(c, 0, sizeof *c);
+    c->blocks = blocks;
+    c->bytes = ((size_t)blocks + 7) / 8;
+}
+
+int64_t seg_common_add(seg_common *c, uint64_t h)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        uint64_t *nh = realloc(c->hash, cap * sizeof *nh);
+        if (!nh)
+            return -1;
+        c->hash = nh;
+        uint8_t *nb = realloc(c->bits, cap * (c->bytes ? c->bytes : 1));
+        if (!nb)
+            return -1;
+        c->bits = nb;
+        c->cap = cap;
+    }
+    memset(c->bits + c->n * c->bytes, 0, c->bytes);
+    c->hash[c->n] = h;
+    return (int64_t)c->n++;
+}
+
+void seg_common_mark(seg_common *c, size_t i, uint32_t block)
+{
+    c->bits[i * c->bytes + block / 8] |= (uint8_t)(1u << (block % 8));
+}
+
+/* An entry being sorted: its hash and its blocks (no qsort context in C11,
+ * and merges run beside the writer: no static either). */
+typedef struct centry {
+    uint64_t h;
+    const uint8_t *bits;
+    size_t bytes;
+} centry;
+
+/* By hash, then by blocks: two terms of one hash, however rare, still come
+ * out in one order whoever built them. */
+static int cmp_entry(const void *a, const void *b)
+{
+    const centry *x = a, *y = b;
+    if (x->h != y->h)
+        return x->h < y->h ? -1 : 1;
+    return memcmp(x->bits, y->bits, x->bytes);
+}
+
+int seg_common_put(const seg_common *c, strbuf *out)
+{
+    size_t n = c->n, cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    centry *e = malloc((n ? n : 1) * sizeof *e);
+    uint32_t *slot = calloc(cap, sizeof *slot); /* set id + 1 by its blocks' hash, 0 = free */
+    const uint8_t **first = malloc((n ? n : 1) * sizeof *first); /* per set: its blocks */
+    int rc = -1;
+    if (!e || !slot || !first)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        e[i] = (centry){c->hash[i], c->bits + i * c->bytes, c->bytes};
+    qsort(e, n, sizeof *e, cmp_entry);
+    uint32_t nsets = 0;
+    put_u32(out, (uint32_t)n);
+    size_t at_sets = out->len;
+    put_u32(out, 0); /* the set count, once known */
+    for (size_t i = 0; i < n; i++)
+        put_u64(out, e[i].h);
+    for (size_t i = 0; i < n; i++) {
+        size_t s = term_hash(e[i].bits, c->bytes) & (cap - 1);
+        while (slot[s] && memcmp(first[slot[s] - 1], e[i].bits, c->bytes))
+            s = (s + 1) & (cap - 1);
+        if (!slot[s]) {
+            first[nsets++] = e[i].bits;
+            slot[s] = nsets;
+        }
+        put_u32(out, slot[s] - 1);
+    }
+    for (uint32_t k = 0; k < nsets; k++)
+        sb_append(out, first[k], c->bytes);
+    if (!out->oom) {
+        store_u32((uint8_t *)out->buf + at_sets, nsets);
+        rc = 0;
+    }
+out:
+    free(e);
+    free(slot);
+    free(first);
+    return rc;
+}
+
+void seg_common_free(seg_common *c)
+{
+    free(c->hash);
+    free(c->bits);
+    memset(c, 0, sizeof *c);
+}
+
+/* ---- common terms: reading ----------------------------------------------------------------- */
+
+int64_t seg_common_parse(seg_common_view *v, const uint8_t *p, size_t left, uint32_t blocks)
+{
+    memset(v, 0, sizeof *v);
+    if (left < 8)
+        return -1;
+    uint64_t n = load_u32(p), nsets = load_u32(p + 4);
+    size_t bytes = ((size_t)blocks + 7) / 8;
+    left -= 8;
+    if (n > left / 12 || nsets > n || (bytes && nsets > (left - n * 12) / bytes))
+        return -1;
+    v->hash = p + 8;
+    v->set = v->hash + n * 8;
+    v->sets = v->set + n * 4;
+    v->n = (uint32_t)n;
+    v->nsets = (uint32_t)nsets;
+    v->bytes = bytes;
+    /* what a lookup relies on: ascending hashes (binary search), sets in range */
+    for (uint64_t i = 0; i < n; i++)
+        if ((i && load_u64(v->hash + (i - 1) * 8) > load_u64(v->hash + i * 8)) ||
+            load_u32(v->set + i * 4) >= nsets)
+            return -1;
+    return (int64_t)(8 + n * 12 + nsets * bytes);
+}
+
+int seg_common_has(const seg_common_view *v, uint64_t h, uint32_t block)
+{
+    uint32_t lo = 0, hi = v->n; /* the first entry with hash >= h */
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (load_u64(v->hash + (size_t)mid * 8) < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < v->n && load_u64(v->hash + (size_t)lo * 8) == h; lo++) {
+        const uint8_t *set = v->sets + (size_t)load_u32(v->set + (size_t)lo * 4) * v->bytes;
+        if (set[block / 8] & (1u << (block % 8)))
+            return 1;
+    }
+    return 0;
+}
