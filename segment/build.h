@@ -230,6 +230,13 @@ int seg_name_is_term(const char *v, size_t n);
  * share it; and its variables, one ' ' between two, appended to vars when
  * given (format.h, version 10: what a row block stores of the message). */
 void seg_template_split(const char *msg, size_t len, strbuf *mask, strbuf *vars);
+/* The kind of a variable (format.h, version 14: SEG_VAR_*). */
+unsigned seg_var_kind(const char *v, size_t n);
+/* A message's variables as version 14 stores them: each one's shape
+ * appended to shapes, and its bytes (a 0x-hex one's without "0x") to text,
+ * digits or hex by its kind, each of which may be NULL to skip. */
+void seg_template_streams(const char *msg, size_t len, strbuf *shapes, strbuf *text, strbuf *digits,
+                          strbuf *hex);
 /* A message's template key: the hash of its masked text (seg_template_split
  * into scratch, which the caller frees), which rows of one template share. */
 uint64_t seg_template_key(const char *msg, size_t len, strbuf *scratch);
@@ -247,6 +254,9 @@ typedef struct seg_tpl {
     uint32_t *size;  /* rows of each, likewise */
     uint64_t *toff;  /* its text's offset in `text` (UINT64_MAX: none), likewise */
     uint32_t *tlen;  /* its text's length, likewise */
+    uint64_t *soff;  /* (version 14) its first row's variable shapes in `shapes`, likewise */
+    uint32_t *slen;  /* their length, likewise */
+    strbuf shapes;   /* the shapes of the texts' rows */
     uint32_t n, cap; /* templates */
     strbuf text;     /* the texts of the templates: each key's first row's */
     strbuf mask;     /* seg_tpl_add's scratch */
@@ -332,18 +342,23 @@ void seg_rollup_free(seg_rollup_acc *a);
  * position in SEC_META_KEYS, order[] the writer's key ids by rank (n of
  * them), in_col[kv] is 1 for a meta value held by a meta column (indexed
  * by the writer's kv number); vars[row] is 1 for a row whose message is
- * stored as its variables (seg_tpl's vars, indexed by the writer's row). */
+ * stored as its variables (seg_tpl's vars, indexed by the writer's row),
+ * tpl_rank[row] its template's rank in tpl (version 14: the default
+ * shapes of its variables). */
 typedef struct seg_block_keys {
     const uint32_t *rank;
     const uint32_t *order;
     uint32_t n;
     const uint8_t *in_col;
     const uint8_t *vars;
+    const uint32_t *tpl_rank;
+    const seg_tpl *tpl;
 } seg_block_keys;
 
 /* Reusable buffers of seg_block_encode. */
 typedef struct seg_block_scratch {
     strbuf msgs, meta;
+    strbuf shapes, text, digits, hex, one; /* version 14's variable streams */
     uint32_t *key_count;
     size_t kc_cap;
 } seg_block_scratch;

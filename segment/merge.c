@@ -868,7 +868,13 @@ static int flush_block(merge *m, seg_writer *sw, uint32_t **lrank, size_t *lcap,
         *lcap = nl;
     }
     /* the staged rows are output rows blk * per on; seg_tpl_add saw them */
-    seg_block_keys keys = {*lrank, *order, nl, in_col, m->tpl.vars + (size_t)blk * m->per};
+    seg_block_keys keys = {*lrank,
+                           *order,
+                           nl,
+                           in_col,
+                           m->tpl.vars + (size_t)blk * m->per,
+                           m->tpl.row + (size_t)blk * m->per,
+                           &m->tpl};
     if (seg_block_encode(sw, 0, seg_writer_count(sw), &keys, cctx, scratch, &m->f.buf, entry,
                          fo_pos(&m->f) - m->f.sec_start, m->err, m->errlen) < 0)
         return -1;

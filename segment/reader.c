@@ -53,7 +53,13 @@ typedef struct dblock {
     const uint8_t **msg; /* the message, or (version 10, vars[i]) its variable line */
     uint32_t *msg_len;
     uint8_t *vars; /* (version 10) per row: 1 when stored as its variables */
-    char *text;    /* the last message rebuilt from its variables (row_message) */
+    /* (version 14) a row stored as variables: msg[i] its shapes, msg_len[i]
+     * its message's length, voff[3i..3i+2] where its bytes start in the
+     * text, digit and hex streams (at vtext, vdig, vhex); own shapes end
+     * by vshapes_end */
+    uint32_t *voff;
+    const uint8_t *vtext, *vdig, *vhex, *vshapes_end;
+    char *text; /* the last message rebuilt from its variables (row_message) */
     size_t textcap;
     uint32_t *kv_start; /* rows + 1 */
     strata_kv *kv;      /* all kvs of the block */
@@ -161,6 +167,10 @@ struct seg_reader {
     const char *tpl_text; /* where its texts start */
     uint32_t *tpl_toff, *tpl_nvar;
     uint8_t *tpl_has;
+    /* (version 14) the shapes of the variables of each text's first row:
+     * rank t's are tpl_shapes[tpl_soff[t] .. tpl_soff[t + 1]) */
+    const uint8_t *tpl_shapes;
+    uint32_t *tpl_soff;
     int tpl_state; /* 0 not decoded yet, 1 decoded, -1 corrupt */
     dblock blk;
     char err[256];
@@ -1064,6 +1074,7 @@ void seg_close(seg_reader *r)
     free(r->tpl_toff);
     free(r->tpl_nvar);
     free(r->tpl_has);
+    free(r->tpl_soff);
     for (uint32_t t = 0; r->tpl_bm && t < r->info.templates; t++)
         if (r->tpl_bm[t])
             roaring_bitmap_free(r->tpl_bm[t]);
@@ -1099,9 +1110,11 @@ static void reset_msgs(dblock *b)
     free(b->msg);
     free(b->msg_len);
     free(b->vars);
+    free(b->voff);
     b->msg = NULL;
     b->msg_len = NULL;
     b->vars = NULL;
+    b->voff = NULL;
     b->index = -1;
 }
 
@@ -1121,6 +1134,17 @@ static void reset_meta(dblock *b)
     b->next = NULL;
     b->order = NULL;
     b->meta_index = -1;
+}
+
+/* The next shape of a variable (format.h, version 14) from c: 1 with *kind
+ * and *len set, 0 when it is malformed (cut, empty, longer than
+ * SEG_MAX_STRING). */
+static int next_shape(cursor *c, unsigned *kind, uint64_t *len)
+{
+    uint64_t v = get_varint(c);
+    *kind = (unsigned)(v & 3);
+    *len = v >> 2;
+    return !c->bad && *len >= 1 && *len <= SEG_MAX_STRING;
 }
 
 /* Locate and check the variable lines of block k's rows stored as
@@ -1174,6 +1198,120 @@ static int scan_vars(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
     return 0;
 }
 
+/* Locate and check the variables of block k's rows stored as variables
+ * (version 14, format.h: the rest of the frame in c, three stream lengths,
+ * per such row its shapes, then the streams): per row its shapes go to
+ * b->msg[i], its message's length to b->msg_len[i] and where its bytes
+ * start to b->voff. Each row must have a shape per variable of its
+ * template, none empty, rebuild to at most SEG_MAX_STRING bytes, and the
+ * rows must use up the shapes and each stream exactly. 0, or -1 with the
+ * error set. */
+static int scan_streams(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
+{
+    dblock *b = &r->blk;
+    if (load_templates(r) < 0)
+        return -1;
+    uint64_t len[3];
+    for (int i = 0; i < 3; i++)
+        len[i] = get_varint(c);
+    size_t left = cursor_left(c);
+    if (c->bad || len[0] > left || len[1] > left - len[0] || len[2] > left - len[0] - len[1])
+        return set_err(r, "segment block %u: variable streams malformed", k);
+    b->vshapes_end = c->end - len[0] - len[1] - len[2];
+    b->vtext = b->vshapes_end;
+    b->vdig = b->vtext + len[0];
+    b->vhex = b->vdig + len[1];
+    b->voff = malloc((size_t)rows * 3 * sizeof *b->voff);
+    if (!b->voff)
+        return set_err(r, "out of memory");
+    cursor sc = cursor_make(c->p, (size_t)(b->vshapes_end - c->p));
+    const uint32_t *rank = r->tpl_rank + r->block_first[k];
+    uint64_t at[3] = {0, 0, 0};
+    for (uint32_t i = 0; i < rows; i++) {
+        if (!b->vars[i])
+            continue;
+        uint32_t t = rank[i];
+        if (!r->tpl_has[t])
+            return set_err(r, "segment block %u: row %u refers to template %u, which has no text",
+                           k, i, t);
+        unsigned flag = get_u8(&sc);
+        cursor shp = sc;
+        if (flag == SEG_SHAPES_DEFAULT)
+            shp = cursor_make(r->tpl_shapes + r->tpl_soff[t], r->tpl_soff[t + 1] - r->tpl_soff[t]);
+        else if (flag != SEG_SHAPES_OWN || sc.bad)
+            return set_err(r, "segment block %u: row %u has no shapes", k, i);
+        b->msg[i] = shp.p;
+        for (int s = 0; s < 3; s++)
+            b->voff[3 * (size_t)i + s] = (uint32_t)at[s];
+        uint64_t size = (uint64_t)(r->tpl_toff[t + 1] - r->tpl_toff[t]) - r->tpl_nvar[t];
+        for (uint32_t v = 0; v < r->tpl_nvar[t]; v++) {
+            unsigned kind;
+            uint64_t n;
+            if (!next_shape(&shp, &kind, &n))
+                return set_err(r, "segment block %u: row %u: the shape of variable %u is malformed",
+                               k, i, v);
+            at[kind == SEG_VAR_TEXT ? 0 : kind == SEG_VAR_DEC ? 1 : 2] += n;
+            size += n + (kind == SEG_VAR_0X ? 2 : 0);
+        }
+        if (size > SEG_MAX_STRING)
+            return set_err(r, "segment block %u: row %u rebuilds to %llu bytes", k, i,
+                           (unsigned long long)size);
+        if (at[0] > len[0] || at[1] > len[1] || at[2] > len[2])
+            return set_err(r, "segment block %u: row %u's variables run past their streams", k, i);
+        b->msg_len[i] = (uint32_t)size;
+        if (flag == SEG_SHAPES_OWN)
+            sc = shp;
+    }
+    if (cursor_left(&sc) || at[0] != len[0] || at[1] != len[1] || at[2] != len[2])
+        return set_err(r, "segment block %u: variable streams do not add up", k);
+    c->p = c->end; /* the streams end the frame */
+    return 0;
+}
+
+/* Row i's message of template t rebuilt from the variable streams
+ * (version 14) into b->text; scan_streams checked its shapes and sizes. */
+static const char *row_message_streams(seg_reader *r, uint32_t i, uint32_t t, uint32_t *len)
+{
+    dblock *b = &r->blk;
+    if ((size_t)b->msg_len[i] + 1 > b->textcap) {
+        char *nt = realloc(b->text, (size_t)b->msg_len[i] + 1);
+        if (!nt)
+            return NULL;
+        b->text = nt;
+        b->textcap = (size_t)b->msg_len[i] + 1;
+    }
+    const char *p = r->tpl_text + r->tpl_toff[t], *end = r->tpl_text + r->tpl_toff[t + 1];
+    const uint8_t *from[3] = {b->vtext + b->voff[3 * (size_t)i],
+                              b->vdig + b->voff[3 * (size_t)i + 1],
+                              b->vhex + b->voff[3 * (size_t)i + 2]};
+    /* own shapes end by the shapes' region, default ones by the texts' frame */
+    const uint8_t *lim =
+        b->msg[i] >= r->tpl_shapes && b->msg[i] <= r->tpl_shapes + r->tpl_soff[r->info.templates]
+            ? r->tpl_shapes + r->tpl_soff[r->info.templates]
+            : b->vshapes_end;
+    cursor shp = cursor_make(b->msg[i], (size_t)(lim - b->msg[i]));
+    char *o = b->text;
+    for (; p < end; p++) {
+        if (*p != SEG_TEMPLATE_VAR_BYTE) {
+            *o++ = *p;
+            continue;
+        }
+        unsigned kind;
+        uint64_t n;
+        next_shape(&shp, &kind, &n);
+        int s = kind == SEG_VAR_TEXT ? 0 : kind == SEG_VAR_DEC ? 1 : 2;
+        if (kind == SEG_VAR_0X) {
+            *o++ = '0';
+            *o++ = 'x';
+        }
+        memcpy(o, from[s], n);
+        o += n;
+        from[s] += n;
+    }
+    *len = (uint32_t)(o - b->text);
+    return b->text;
+}
+
 /* The message of row i of the decoded block: its bytes when kept whole,
  * else its template's text with the variables of its line filled in,
  * rebuilt into b->text (valid until the next call). scan_vars checked the
@@ -1187,6 +1325,8 @@ static const char *row_message(seg_reader *r, uint32_t i, uint32_t *len)
     }
     uint32_t t = r->tpl_rank[r->block_first[b->index] + i];
     const char *p = r->tpl_text + r->tpl_toff[t], *end = r->tpl_text + r->tpl_toff[t + 1];
+    if (b->voff)
+        return row_message_streams(r, i, t, len);
     const uint8_t *v = b->msg[i], *vend = v + b->msg_len[i];
     size_t need = (size_t)(end - p) + b->msg_len[i] + 1; /* + 1: never a NULL buffer */
     if (need > b->textcap) {
@@ -1248,7 +1388,10 @@ static int parse_msgs(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
             b->msg[i] = c->p;
             c->p += b->msg_len[i];
         }
-    return vars ? scan_vars(r, k, c, rows) : 0;
+    if (!vars)
+        return 0;
+    return r->info.version >= SEG_VERSION_VAR_STREAMS ? scan_streams(r, k, c, rows)
+                                                      : scan_vars(r, k, c, rows);
 }
 
 /* Mark the kvs of block k whose values its meta columns hold: in each
@@ -1358,14 +1501,38 @@ static int parse_meta(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
     return 0;
 }
 
+/* The content size of the zstd frames back to back in src (each must say
+ * its own), ZSTD_CONTENTSIZE_ERROR when they are not whole frames or say
+ * more than SEG_MAX_BLOCK_RAW together. */
+static unsigned long long frames_content_size(const uint8_t *src, size_t len)
+{
+    unsigned long long total = 0;
+    while (len) {
+        size_t n = ZSTD_findFrameCompressedSize(src, len);
+        if (ZSTD_isError(n) || n > len)
+            return ZSTD_CONTENTSIZE_ERROR;
+        unsigned long long raw = ZSTD_getFrameContentSize(src, n);
+        if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN ||
+            raw > SEG_MAX_BLOCK_RAW - total)
+            return ZSTD_CONTENTSIZE_ERROR;
+        total += raw;
+        src += n;
+        len -= n;
+    }
+    return total;
+}
+
 /* Check and decompress one frame of block k into *buf (grown as needed);
- * its size in *len. */
+ * its size in *len. A message frame of version 14 may be several zstd
+ * frames back to back (format.h): they decompress one after the other. */
 static int inflate_frame(seg_reader *r, uint32_t k, const uint8_t *src, uint32_t clen, uint32_t crc,
                          uint8_t **buf, size_t *cap, size_t *len)
 {
     if (SEG_VERIFY_CRC && crc32c(0, src, clen) != crc)
         return set_err(r, "segment block %u checksum mismatch (corrupt)", k);
-    unsigned long long raw = ZSTD_getFrameContentSize(src, clen);
+    unsigned long long raw = r->info.version >= SEG_VERSION_VAR_STREAMS
+                                 ? frames_content_size(src, clen)
+                                 : ZSTD_getFrameContentSize(src, clen);
     if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > SEG_MAX_BLOCK_RAW)
         return set_err(r, "segment block %u: bad compressed frame", k);
     if (raw > *cap || !*buf) {
@@ -1862,16 +2029,42 @@ static roaring_bitmap_t *entry_bitmap(seg_reader *r, const uint8_t *p, size_t le
 /* Bytes of the varint of one text length (below 2^35). */
 #define TPL_LEN_VARINT_MAX 5u
 
+/* The default shapes after the texts (version 14): for each rank with a
+ * text, its tpl_nvar shapes; they must end the frame. 0, or -1 (error set). */
+static int load_template_shapes(seg_reader *r, cursor *t, uint64_t n)
+{
+    r->tpl_soff = malloc((n + 1) * sizeof *r->tpl_soff);
+    if (!r->tpl_soff)
+        return set_err(r, "out of memory reading row templates");
+    r->tpl_shapes = t->p;
+    for (uint64_t k = 0; k < n; k++) {
+        r->tpl_soff[k] = (uint32_t)(t->p - r->tpl_shapes);
+        for (uint32_t v = 0; r->tpl_has[k] && v < r->tpl_nvar[k]; v++) {
+            unsigned kind;
+            uint64_t len;
+            if (!next_shape(t, &kind, &len))
+                return set_err(r,
+                               "segment row templates: the shapes of template %llu are malformed",
+                               (unsigned long long)k);
+        }
+    }
+    r->tpl_soff[n] = (uint32_t)(t->p - r->tpl_shapes);
+    return cursor_left(t) ? set_err(r, "segment row templates: bytes after the shapes") : 0;
+}
+
 static int load_template_texts(seg_reader *r, cursor *c, uint64_t n)
 {
     size_t zlen;
     const uint8_t *z = get_bytes(c, SIZE_MAX, &zlen);
     unsigned long long raw = z ? ZSTD_getFrameContentSize(z, zlen) : ZSTD_CONTENTSIZE_ERROR;
-    /* at most the texts the writer keeps and a length varint each */
-    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN ||
-        raw > SEG_TEMPLATE_TEXT_MAX + TPL_LEN_VARINT_MAX * n)
+    /* at most the texts, a length varint each and (version 14) a shape of
+     * at most SEG_SHAPE_VARINT_MAX bytes per variable (one text byte) */
+    uint64_t most = SEG_TEMPLATE_TEXT_MAX + TPL_LEN_VARINT_MAX * n;
+    if (r->info.version >= SEG_VERSION_VAR_STREAMS)
+        most += (uint64_t)SEG_SHAPE_VARINT_MAX * SEG_TEMPLATE_TEXT_MAX;
+    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > most)
         return set_err(r, "segment row templates: the texts are not a frame of at most %llu bytes",
-                       (unsigned long long)(SEG_TEMPLATE_TEXT_MAX + TPL_LEN_VARINT_MAX * n));
+                       (unsigned long long)most);
     r->tpl_buf = malloc(raw ? raw : 1);
     r->tpl_toff = malloc((n + 1) * sizeof *r->tpl_toff);
     r->tpl_nvar = malloc(n * sizeof *r->tpl_nvar);
@@ -1891,18 +2084,21 @@ static int load_template_texts(seg_reader *r, cursor *c, uint64_t n)
         r->tpl_toff[k] = (uint32_t)total;
         total += v ? v - 1 : 0;
     }
-    if (total != cursor_left(&t) || total > SEG_TEMPLATE_TEXT_MAX)
+    if (total > cursor_left(&t) || total > SEG_TEMPLATE_TEXT_MAX ||
+        (r->info.version < SEG_VERSION_VAR_STREAMS && total != cursor_left(&t)))
         return set_err(r, "segment row templates: %llu bytes of texts where the lengths say %llu",
                        (unsigned long long)cursor_left(&t), (unsigned long long)total);
     r->tpl_toff[n] = (uint32_t)total;
     r->tpl_text = (const char *)t.p;
+    t.p += total;
     for (uint64_t k = 0; k < n; k++) {
         uint32_t vars = 0;
         for (uint32_t i = r->tpl_toff[k]; i < r->tpl_toff[k + 1]; i++)
             vars += r->tpl_text[i] == SEG_TEMPLATE_VAR_BYTE;
         r->tpl_nvar[k] = vars;
     }
-    return 0;
+    /* before version 14 the texts end the frame (checked above) */
+    return r->info.version >= SEG_VERSION_VAR_STREAMS ? load_template_shapes(r, &t, n) : 0;
 }
 
 /* Decode SEC_TEMPLATES (once): each row's template, the texts (version
@@ -1987,7 +2183,8 @@ out:
         free(r->tpl_toff);
         free(r->tpl_nvar);
         free(r->tpl_has);
-        r->tpl_start = r->tpl_rows = r->tpl_toff = r->tpl_nvar = NULL;
+        free(r->tpl_soff);
+        r->tpl_start = r->tpl_rows = r->tpl_toff = r->tpl_nvar = r->tpl_soff = NULL;
         r->tpl_bm = NULL;
         r->tpl_buf = NULL;
         r->tpl_has = NULL;

@@ -37,38 +37,86 @@ static int is_alnum(unsigned char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
+/* The run of msg starting at *at, which moves past it: 1 when [*s, *e) is a
+ * variable (a maximal run of ASCII letters and digits holding a digit), 0
+ * when it is fixed text (a run of other bytes, or of letters alone), -1 at
+ * the end. */
+static int next_run(const char *msg, size_t len, size_t *at, size_t *s, size_t *e)
+{
+    size_t i = *at, j = i;
+    if (i >= len)
+        return -1;
+    *s = i;
+    if (!is_alnum((unsigned char)msg[i])) {
+        while (j < len && !is_alnum((unsigned char)msg[j]))
+            j++;
+        *at = *e = j;
+        return 0;
+    }
+    int digit = 0;
+    while (j < len && is_alnum((unsigned char)msg[j]))
+        digit |= msg[j++] <= '9';
+    *at = *e = j;
+    return digit;
+}
+
 void seg_template_split(const char *msg, size_t len, strbuf *mask, strbuf *vars)
 {
     /* a run of letters and digits without a digit is kept, one with a
      * digit is one SEG_TEMPLATE_VAR_BYTE; everything else is kept as it is */
-    size_t i = 0, nvars = 0;
-    while (i < len) {
-        size_t j = i;
-        if (!is_alnum((unsigned char)msg[i])) {
-            while (j < len && !is_alnum((unsigned char)msg[j]))
-                j++;
+    size_t at = 0, s, e, nvars = 0;
+    int kind;
+    while ((kind = next_run(msg, len, &at, &s, &e)) >= 0) {
+        if (!kind) {
             if (mask)
-                sb_append(mask, msg + i, j - i);
-            i = j;
+                sb_append(mask, msg + s, e - s);
             continue;
         }
-        int digit = 0;
-        while (j < len && is_alnum((unsigned char)msg[j]))
-            digit |= msg[j++] <= '9';
-        if (!digit) {
-            if (mask)
-                sb_append(mask, msg + i, j - i);
-        } else {
-            if (mask)
-                put_u8(mask, SEG_TEMPLATE_VAR_BYTE);
-            if (vars) {
-                if (nvars)
-                    put_u8(vars, ' ');
-                sb_append(vars, msg + i, j - i);
-            }
-            nvars++;
+        if (mask)
+            put_u8(mask, SEG_TEMPLATE_VAR_BYTE);
+        if (vars) {
+            if (nvars)
+                put_u8(vars, ' ');
+            sb_append(vars, msg + s, e - s);
         }
-        i = j;
+        nvars++;
+    }
+}
+
+unsigned seg_var_kind(const char *v, size_t n)
+{
+    int letter = 0, hex = 1;
+    for (size_t i = 0; i < n && hex; i++) {
+        char c = v[i];
+        if (c >= 'a' && c <= 'f')
+            letter = 1;
+        else if (c < '0' || c > '9')
+            hex = 0;
+    }
+    if (hex)
+        return letter ? SEG_VAR_HEX : SEG_VAR_DEC;
+    if (n < 3 || v[0] != '0' || v[1] != 'x')
+        return SEG_VAR_TEXT;
+    for (size_t i = 2; i < n; i++)
+        if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+            return SEG_VAR_TEXT;
+    return SEG_VAR_0X;
+}
+
+void seg_template_streams(const char *msg, size_t len, strbuf *shapes, strbuf *text, strbuf *digits,
+                          strbuf *hex)
+{
+    size_t at = 0, s, e;
+    int run;
+    while ((run = next_run(msg, len, &at, &s, &e)) >= 0) {
+        if (!run)
+            continue;
+        unsigned kind = seg_var_kind(msg + s, e - s);
+        size_t skip = kind == SEG_VAR_0X ? 2 : 0;
+        put_varint(shapes, (uint64_t)(e - s - skip) << 2 | kind);
+        strbuf *to = kind == SEG_VAR_TEXT ? text : kind == SEG_VAR_DEC ? digits : hex;
+        if (to)
+            sb_append(to, msg + s + skip, e - s - skip);
     }
 }
 
@@ -78,8 +126,10 @@ void seg_template_sample(const char *msg, size_t len, strbuf *out)
         sb_append(out, msg, len);
         return;
     }
-    seg_template_split(msg, len, NULL, out);
-    put_u8(out, '\n');
+    /* what the first zstd frame of a block holds of it (version 14): its
+     * shapes and its text variables; the digits have frames of their own */
+    put_u8(out, SEG_SHAPES_OWN);
+    seg_template_streams(msg, len, out, out, NULL, NULL);
 }
 
 /* The key of a masked text: XXH3 of it in pieces of KEY_CHUNK bytes, each
@@ -129,9 +179,15 @@ static int tpl_grow(seg_tpl *t)
     uint32_t *l = realloc(t->tlen, cap * sizeof *l);
     if (l)
         t->tlen = l;
+    uint64_t *so = realloc(t->soff, cap * sizeof *so);
+    if (so)
+        t->soff = so;
+    uint32_t *sl = realloc(t->slen, cap * sizeof *sl);
+    if (sl)
+        t->slen = sl;
     uint32_t nslot = cap * 2; /* load at most a half */
     uint32_t *slot = calloc(nslot, sizeof *slot);
-    if (!k || !s || !o || !l || !slot) {
+    if (!k || !s || !o || !l || !so || !sl || !slot) {
         free(slot);
         return -1;
     }
@@ -168,12 +224,17 @@ int seg_tpl_add(seg_tpl *t, const char *msg, size_t len)
         t->size[t->n] = 0;
         t->toff[t->n] = TPL_NO_TEXT;
         t->tlen[t->n] = 0;
-        /* the first row of a key gives its text, while the texts fit */
+        t->soff[t->n] = t->shapes.len;
+        t->slen[t->n] = 0;
+        /* the first row of a key gives its text and its variables' shapes
+         * (version 14), while the texts fit */
         if (plain && t->text.len + t->mask.len <= SEG_TEMPLATE_TEXT_MAX) {
             t->toff[t->n] = t->text.len;
             t->tlen[t->n] = (uint32_t)t->mask.len;
             sb_append(&t->text, t->mask.buf, t->mask.len);
-            if (t->text.oom)
+            seg_template_streams(msg, len, &t->shapes, NULL, NULL, NULL);
+            t->slen[t->n] = (uint32_t)(t->shapes.len - t->soff[t->n]);
+            if (t->text.oom || t->shapes.oom)
                 return -1;
         }
         t->slot[i] = ++t->n;
@@ -193,8 +254,8 @@ int seg_tpl_add(seg_tpl *t, const char *msg, size_t len)
 /* qsort order of (rows, key, id) triples: most rows first, then key. */
 typedef struct tpl_ord {
     uint32_t rows, id;
-    uint64_t key, toff;
-    uint32_t tlen;
+    uint64_t key, toff, soff;
+    uint32_t tlen, slen;
 } tpl_ord;
 static int tpl_ord_cmp(const void *a, const void *b)
 {
@@ -216,7 +277,8 @@ int seg_tpl_rank(seg_tpl *t)
         return -1;
     }
     for (uint32_t id = 0; id < t->n; id++)
-        o[id] = (tpl_ord){t->size[id], id, t->key[id], t->toff[id], t->tlen[id]};
+        o[id] = (tpl_ord){t->size[id], id,          t->key[id], t->toff[id],
+                          t->soff[id], t->tlen[id], t->slen[id]};
     qsort(o, t->n, sizeof *o, tpl_ord_cmp);
     for (uint32_t k = 0; k < t->n; k++) {
         rank[o[k].id] = k;
@@ -224,6 +286,8 @@ int seg_tpl_rank(seg_tpl *t)
         t->size[k] = o[k].rows;
         t->toff[k] = o[k].toff;
         t->tlen[k] = o[k].tlen;
+        t->soff[k] = o[k].soff;
+        t->slen[k] = o[k].slen;
     }
     for (uint64_t r = 0; r < t->rows; r++)
         t->row[r] = rank[t->row[r]];
@@ -236,7 +300,8 @@ int seg_tpl_rank(seg_tpl *t)
 
 /* The texts part of SEC_TEMPLATES (version 10): one zstd frame of, per
  * rank, varint text length + 1 (0: no text, its rows are kept whole), then
- * the texts in rank order. 0, or -1 on OOM. */
+ * the texts in rank order, then (version 14) the shapes of the variables of
+ * each text's row in rank order. 0, or -1 on OOM. */
 static int put_texts(const seg_tpl *t, strbuf *out, int level)
 {
     strbuf raw = {0};
@@ -245,6 +310,9 @@ static int put_texts(const seg_tpl *t, strbuf *out, int level)
     for (uint32_t k = 0; k < t->n; k++)
         if (t->toff[k] != TPL_NO_TEXT)
             sb_append(&raw, t->text.buf + t->toff[k], t->tlen[k]);
+    for (uint32_t k = 0; k < t->n; k++)
+        if (t->toff[k] != TPL_NO_TEXT)
+            sb_append(&raw, t->shapes.buf + t->soff[k], t->slen[k]);
     size_t bound = ZSTD_compressBound(raw.len);
     char *z = raw.oom ? NULL : malloc(bound);
     size_t zn = z ? ZSTD_compress(z, bound, raw.buf ? raw.buf : "", raw.len, level) : 0;
@@ -332,7 +400,10 @@ void seg_tpl_free(seg_tpl *t)
     free(t->vars);
     free(t->toff);
     free(t->tlen);
+    free(t->soff);
+    free(t->slen);
     sb_free(&t->text);
+    sb_free(&t->shapes);
     sb_free(&t->mask);
     free(t->cnt);
     free(t->touched);

@@ -23,7 +23,10 @@
  *    "Exact and approximate membership testers", 1978). e is that of the
  *    format's own blooms (segment/format.h), keys are the segment's terms
  *    for the segment bloom and each block's distinct terms for the block
- *    blooms.
+ *    blooms. A term in d of the B blocks needs no more than the exact set
+ *    of its blocks, log2 C(B, d) bits, which is less for a term in many
+ *    (what format 13's common terms store): the block bound takes the
+ *    smaller of the two per term.
  * Terms a column holds (format 6 and later: hex ids, service, host,
  * single-token meta values) keep no list of their own (their rows are the
  * column's), so they are left out of the postings bound and counted apart.
@@ -64,6 +67,9 @@ typedef struct ns_stat {
 typedef struct floor_acc {
     double n;             /* rows of the segment */
     uint32_t block_rows;  /* rows per block */
+    double blocks;        /* row blocks of the segment */
+    double block_bits;    /* per term the smaller of its blooms' bound and its exact set */
+    double block_e;       /* the block blooms' false positive rate */
     double per_term_bits; /* log2 C(n, df) summed over every term */
     double distinct_bits; /* the same over distinct row lists */
     double distinct_inline_bits;
@@ -140,13 +146,16 @@ static void take(floor_acc *a, const char *t, size_t len, const uint32_t *rows, 
         if (df <= SEG_INLINE_POSTINGS)
             a->distinct_inline_bits += bits;
     }
-    uint32_t last = UINT32_MAX; /* distinct blocks: the block bloom's keys */
+    uint32_t last = UINT32_MAX, d = 0; /* distinct blocks: the block bloom's keys */
     for (uint32_t i = 0; i < df; i++) {
         uint32_t b = rows[i] / a->block_rows;
         if (b != last)
-            a->block_keys++;
+            d++;
         last = b;
     }
+    a->block_keys += d;
+    double as_keys = d * log2(1.0 / a->block_e), as_set = log2_choose(a->blocks, d);
+    a->block_bits += as_set < as_keys ? as_set : as_keys;
     ns_stat *s = ns_of(a, t, len);
     s->terms++;
     s->once += df == 1;
@@ -200,7 +209,7 @@ static void print_json(const char *path, const seg_info *in, const floor_acc *a,
     double seg_e = bloom_fpr(SEG_BLOOM_BITS_PER_TERM, SEG_BLOOM_K);
     double blk_e = bloom_fpr(SEG_BLOCK_BLOOM_BITS_PER_TERM, SEG_BLOCK_BLOOM_K);
     double seg_bloom = (double)in->terms * log2(1.0 / seg_e) / 8;
-    double blk_bloom = (double)a->block_keys * log2(1.0 / blk_e) / 8;
+    double blk_bloom = a->block_bits / 8;
     printf("{\"segment\": \"%s\", \"events\": %llu, \"blocks\": %u, \"terms\": %llu, ", path,
            (unsigned long long)in->events, in->blocks, (unsigned long long)in->terms);
     printf("\"stored\": {\"columns\": %llu, \"rows\": %llu, \"terms\": %llu, \"postings\": %llu, "
@@ -257,7 +266,10 @@ int main(int argc, char **argv)
         return 1;
     }
     const seg_info *in = seg_get_info(r);
-    floor_acc a = {.n = (double)in->events, .block_rows = in->block_events ? in->block_events : 1};
+    floor_acc a = {.n = (double)in->events,
+                   .block_rows = in->block_events ? in->block_events : 1,
+                   .blocks = in->blocks,
+                   .block_e = bloom_fpr(SEG_BLOCK_BLOOM_BITS_PER_TERM, SEG_BLOCK_BLOOM_K)};
     size_t slots = 1024;
     while (slots < 2 * in->terms)
         slots *= 2;

@@ -1181,8 +1181,9 @@ static void check_indexes_rows(seg_reader *r, const char *what)
  * row templates, 9 with the hex values as an Elias-Fano sequence, 10 with
  * messages as their templates' variables, 11 with a dictionary column's
  * ranks by template, 12 with its dictionaries in zstd frames, 13 with
- * common terms in its block filters: 20 blocks of 8 rows), is still
- * indexed as its rows say and passes its own filters (check_indexes_rows). This reads each
+ * common terms in its block filters: 20 blocks of 8 rows, 14 with its
+ * variables in streams by kind), is still indexed as its rows say and
+ * passes its own filters (check_indexes_rows). This reads each
  * version's term chunks and inline lists. Each, merged alone into the current format (as after an
  * upgrade), is still so. */
 static void test_every_version_indexes_its_rows(void **state)
@@ -1192,7 +1193,7 @@ static void test_every_version_indexes_its_rows(void **state)
         "hdfs_40",           "gen_corpus_30_v2",  "gen_corpus_30_v3",  "gen_corpus_60_v4",
         "gen_corpus_120_v5", "gen_corpus_120_v6", "gen_corpus_120_v7", "templates_160_v8",
         "hexef_160_v9",      "variables_160_v10", "columns_160_v11",   "dicts_160_v12",
-        "common_160_v13"};
+        "common_160_v13",    "streams_160_v14"};
     const char *src = getenv("STRATA_SOURCE_DIR");
     for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
         char path[4096], err[256];
@@ -2297,7 +2298,8 @@ static void test_dict_ranks_by_template(void **state)
     assert_int_equal(stored_templates(buf, len), 2);
     r = open_ok(buf, len, NULL);
     for (uint32_t i = 0; i < m; i++) {
-        assert_int_equal(seg_row(r, i, &got), 0);
+        if (seg_row(r, i, &got) != 0)
+            fail_msg("row %u: %s", i, seg_error(r));
         assert_event_eq(&sorted[i]->ev, &got);
     }
     seg_close(r);
@@ -2307,7 +2309,7 @@ static void test_dict_ranks_by_template(void **state)
     corpus_free(evs, sorted, m);
 }
 
-/* ---- messages as variables (format 10) -------------------------------------------------- */
+/* ---- messages as variables (formats 10 and 14) ------------------------------------------- */
 
 /* Row i, in segment order: "Received block blk_<1000+i> of size <5000+i>"
  * mostly; every 10th has no digit, every 10th + 1 a byte 0x11 (kept
@@ -2344,8 +2346,12 @@ static void make_var_event(tev *t, int64_t base, uint32_t i)
     t->ev.msg = kstr(t, msg, (size_t)n);
 }
 
+/* Zstd frames in block 0's message frame of the last segment given to
+ * message_frame (format 14: one per non-empty stream part). */
+static unsigned message_zstd_frames;
+
 /* Block 0's message frame of a segment without a dictionary, decompressed
- * (malloc'd, *n bytes). */
+ * (malloc'd, *n bytes); from format 14 several zstd frames back to back. */
 static uint8_t *message_frame(const uint8_t *buf, size_t len, size_t *n)
 {
     size_t blen, ilen;
@@ -2354,8 +2360,16 @@ static uint8_t *message_frame(const uint8_t *buf, size_t len, size_t *n)
     const uint8_t *e = buf + index;
     const uint8_t *f = buf + blocks + load_u64(e + SEG_BE_OFFSET);
     uint32_t clen = load_u32(e + SEG_BE_CLEN);
-    unsigned long long raw = ZSTD_getFrameContentSize(f, clen);
-    assert_true(raw != ZSTD_CONTENTSIZE_ERROR && raw != ZSTD_CONTENTSIZE_UNKNOWN);
+    unsigned long long raw = 0;
+    message_zstd_frames = 0;
+    for (size_t at = 0; at < clen; message_zstd_frames++) {
+        size_t fl = ZSTD_findFrameCompressedSize(f + at, clen - at);
+        assert_false(ZSTD_isError(fl));
+        unsigned long long one = ZSTD_getFrameContentSize(f + at, fl);
+        assert_true(one != ZSTD_CONTENTSIZE_ERROR && one != ZSTD_CONTENTSIZE_UNKNOWN);
+        raw += one;
+        at += fl;
+    }
     uint8_t *out = malloc(raw ? raw : 1);
     assert_non_null(out);
     assert_int_equal(ZSTD_decompress(out, raw, f, clen), raw);
@@ -2523,10 +2537,12 @@ static void test_messages_as_variables(void **state)
     assert_int_equal(stored_templates(buf, len), 5);
 
     /* in the block, a row's code is 0 and only its variables are stored,
-     * except for the 0x11 rows (their length + 1, their text); row 4's
-     * variables are a line */
+     * except for the 0x11 rows (their length + 1, their text); then the
+     * three stream lengths, a shapes flag per row of variables and the
+     * streams (format 14): row 4's digits follow row 3's in the digits */
     size_t flen;
     uint8_t *f = message_frame(buf, len, &flen);
+    assert_int_equal(message_zstd_frames, 2); /* the rest, the digits (no hex digits) */
     cursor c = cursor_make(f, flen);
     assert_int_equal(get_varint(&c), n);
     for (uint32_t i = 0; i < n; i++)
@@ -2534,34 +2550,73 @@ static void test_messages_as_variables(void **state)
     assert_non_null(memmem(c.p, cursor_left(&c), "raw \x11 byte 1", 12));
     assert_null(memmem(f, flen, "Received", 8));
     assert_null(memmem(f, flen, "only words", 10));
-    const char *line4 = "\n1004 5004\n"; /* row 3's line ends just before */
-    uint8_t *at4 = memmem(c.p, cursor_left(&c), line4, strlen(line4));
-    assert_non_null(at4);
+    for (uint32_t i = 0; i < n; i++)
+        if (i % 10 == 1)
+            c.p += sorted[i]->ev.msg.len;
+    uint64_t xl = get_varint(&c), dl = get_varint(&c), hl = get_varint(&c);
+    assert_true(xl > 0 && dl > 0 && xl + dl + hl < cursor_left(&c));
+    const uint8_t *shapes = c.p, *digits = f + flen - hl - dl;
+    assert_non_null(memmem(digits, dl, "10045004", 8));
+    assert_null(memmem(digits, dl, "x", 1)); /* "x13y" is text */
+    assert_int_equal(hl, 0);
+    /* rows 0, 2, 3 and 4 have their templates' first rows' shapes */
+    for (int k = 0; k < 4; k++)
+        assert_int_equal(shapes[k], SEG_SHAPES_DEFAULT);
+    /* row 13's "héllo=91" has two digits where row 3's had "21": its own */
+    assert_non_null(memchr(shapes, SEG_SHAPES_OWN, (size_t)(digits - hl - xl - shapes)));
+    size_t at4 = (size_t)(shapes + 3 - f);
 
-    /* broken: row 4 with one variable where its template has two */
+    /* row 4 with its own shapes, the same as its template's: the same rows */
     size_t blen;
-    at4[5] = 'x';
-    uint8_t *bad = with_message_frame(buf, len, f, flen, &blen);
-    expect_row_error(bad, blen, "does not hold the 2 variables");
+    uint8_t *own = malloc(flen + 2);
+    assert_non_null(own);
+    memcpy(own, f, at4);
+    own[at4] = SEG_SHAPES_OWN;
+    own[at4 + 1] = own[at4 + 2] = 4 << 2 | SEG_VAR_DEC;
+    memcpy(own + at4 + 3, f + at4 + 1, flen - at4 - 1);
+    uint8_t *bad = with_message_frame(buf, len, own, flen + 2, &blen);
+    r = open_ok(bad, blen, NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        strata_event got;
+        assert_int_equal(seg_row(r, i, &got), 0);
+        assert_event_eq(&sorted[i]->ev, &got);
+    }
+    seg_close(r);
     free(bad);
-    at4[5] = ' ';
-    /* row 4 with its line cut: the frame ends in the middle of it */
-    bad = with_message_frame(buf, len, f, (size_t)(at4 - f) + 4, &blen);
-    expect_row_error(bad, blen, "variables of row");
+    /* broken: its second variable one digit short, so the digits do not add up */
+    own[at4 + 2] = 3 << 2 | SEG_VAR_DEC;
+    bad = with_message_frame(buf, len, own, flen + 2, &blen);
+    expect_row_error(bad, blen, "variable streams do not add up");
     free(bad);
-    /* a line too many */
-    uint8_t *more = malloc(flen + 3);
+    /* an empty variable */
+    own[at4 + 2] = 0 << 2 | SEG_VAR_DEC;
+    bad = with_message_frame(buf, len, own, flen + 2, &blen);
+    expect_row_error(bad, blen, "row 4: the shape of variable 1 is malformed");
+    free(bad);
+    free(own);
+    /* an unknown flag */
+    f[at4] = 2;
+    bad = with_message_frame(buf, len, f, flen, &blen);
+    expect_row_error(bad, blen, "row 4 has no shapes");
+    free(bad);
+    f[at4] = SEG_SHAPES_DEFAULT;
+    /* the frame cut short: the streams are longer than what is left */
+    bad = with_message_frame(buf, len, f, (size_t)(shapes - f) + 2, &blen);
+    expect_row_error(bad, blen, "variable streams malformed");
+    free(bad);
+    /* a byte too many: the shapes no longer end where the streams start */
+    uint8_t *more = malloc(flen + 1);
     assert_non_null(more);
     memcpy(more, f, flen);
-    memcpy(more + flen, "12\n", 3);
-    bad = with_message_frame(buf, len, more, flen + 3, &blen);
-    expect_row_error(bad, blen, "after the messages");
+    more[flen] = '7';
+    bad = with_message_frame(buf, len, more, flen + 1, &blen);
+    expect_row_error(bad, blen, "variable streams");
     free(bad);
     free(more);
     free(f);
 
-    /* broken texts: a length past the bytes, and a template without text
-     * that rows refer to */
+    /* broken texts: a byte past the shapes, a first length past the bytes,
+     * and a template without text that rows refer to */
     size_t tlen = 0;
     uint8_t *texts = template_texts(buf, len, &tlen);
     uint8_t *longer = malloc(tlen + 1);
@@ -2569,18 +2624,29 @@ static void test_messages_as_variables(void **state)
     memcpy(longer, texts, tlen);
     longer[tlen] = '!';
     bad = with_template_texts(buf, len, longer, tlen + 1, &blen);
+    expect_row_error(bad, blen, "bytes after the shapes");
+    free(bad);
+    memcpy(longer, texts, tlen);
+    longer[0] = 0x7f;
+    bad = with_template_texts(buf, len, longer, tlen, &blen);
     expect_row_error(bad, blen, "bytes of texts where the lengths say");
     free(bad);
-    /* rank 0 (the received lines, the most rows) loses its text */
+    /* rank 0 (the received lines, the most rows) loses its text and its
+     * two variables' shapes */
     cursor tc = cursor_make(texts, tlen);
-    uint64_t l0 = get_varint(&tc);
-    assert_true(l0 > 1 && tc.p == texts + 1);
+    uint64_t lens[5], total = 0;
+    for (int k = 0; k < 5; k++) {
+        lens[k] = get_varint(&tc);
+        total += lens[k] ? lens[k] - 1 : 0;
+    }
+    assert_true(lens[0] > 1);
     strbuf cut0 = {0};
     put_u8(&cut0, 0);
-    cursor rest = tc;
-    for (uint64_t k = 1; k < 5; k++)
-        put_varint(&cut0, get_varint(&rest));
-    sb_append(&cut0, rest.p + l0 - 1, cursor_left(&rest) - (l0 - 1));
+    for (int k = 1; k < 5; k++)
+        put_varint(&cut0, lens[k]);
+    sb_append(&cut0, tc.p + lens[0] - 1, total - (lens[0] - 1));
+    assert_int_equal(tc.p[total], 4 << 2 | SEG_VAR_DEC);
+    sb_append(&cut0, tc.p + total + 2, cursor_left(&tc) - total - 2);
     bad = with_template_texts(buf, len, (const uint8_t *)cut0.buf, cut0.len, &blen);
     expect_row_error(bad, blen, "which has no text");
     free(bad);
