@@ -12,6 +12,7 @@
 
 #include <zstd.h>
 
+#include "codec.h"
 #include "format.h"
 #include "segment.h"
 #include "strbuf.h"
@@ -89,6 +90,19 @@ int seg_ptab_add(seg_ptab *t, const seg_pent *e);
 /* The next entry with hash h: start with *i = SIZE_MAX; NULL after the last. */
 const seg_pent *seg_ptab_next(const seg_ptab *t, uint64_t h, size_t *i);
 
+/* ---- the host column (hostcol.c) ----------------------------------------------------------- */
+
+/* Append SEC_HOST's body (format.h, version 15) for rows whose service and
+ * host ranks are svc[i] and host[i] (nsvc services): by service or plain,
+ * whichever is smaller. 0, or -1 on OOM. */
+int seg_put_hosts(strbuf *out, const uint32_t *svc, const uint32_t *host, size_t n, uint32_t nsvc,
+                  int level);
+/* Read such a body at c into host[n], the rows' services being svc[n]
+ * (checked below nsvc) and every host below nhost; tmp is n values of
+ * scratch. 0, or -1 when it is malformed. */
+int seg_get_hosts(cursor *c, const uint32_t *svc, uint32_t nsvc, uint32_t nhost, uint32_t *host,
+                  size_t n, int64_t *tmp);
+
 /* ---- the term dictionary --------------------------------------------------------------- */
 
 /* Front-coded term blocks grouped into zstd chunks (SEC_TERMS) and the index
@@ -100,6 +114,7 @@ typedef struct seg_termw {
      * numbers streams, per block where it starts in them, and the first
      * row of each inline list (u32 each, bit-packed when the chunk ends) */
     strbuf text, nums, heads, frows;
+    size_t cuts[2]; /* (version 15) where the laid-out chunk's numbers and first rows start */
     uint32_t nfirst, maxfirst;
     uint64_t nterms;
     char prev[SEG_MAX_TERM];

@@ -402,7 +402,7 @@ static void put_union(merge *m, uint32_t id, const udict *u)
  * dictionary, in the writer's order; fills the row renumbering. */
 static int write_columns(merge *m)
 {
-    enum { C_INGEST, C_EVENT, C_LEVEL, C_FLAGS, C_SVC, C_HOST, C_N };
+    enum { C_INGEST, C_EVENT, C_LEVEL, C_FLAGS, C_SVC, C_N };
     strbuf b[C_N];
     intcol_stream s[C_N];
     memset(b, 0, sizeof b);
@@ -413,6 +413,15 @@ static int write_columns(merge *m)
     seg_rollup_acc roll = {0};
     int rc = -1;
     uint32_t src, row;
+    /* each row's service and host rank: the host column is coded by service
+     * (format 15), which needs them all */
+    uint32_t *sv = bigmem_malloc((m->rows ? m->rows : 1) * sizeof *sv);
+    uint32_t *hv = bigmem_malloc((m->rows ? m->rows : 1) * sizeof *hv);
+    strbuf hosts = {0};
+    if (!sv || !hv) {
+        mfail(m, "out of memory encoding columns");
+        goto out;
+    }
     at_stage(m, "columns");
     int64_t prev_i = 0, prev_e = 0;
     uint64_t o = 0;
@@ -427,7 +436,8 @@ static int write_columns(merge *m)
         intcol_push(&s[C_LEVEL], level);
         intcol_push(&s[C_FLAGS], seg_flags(r)[row]);
         intcol_push(&s[C_SVC], svc);
-        intcol_push(&s[C_HOST], m->host.map[src][seg_host_ids(r)[row]]);
+        sv[o] = svc;
+        hv[o] = m->host.map[src][seg_host_ids(r)[row]];
         if (seg_rollup_add(&roll, evt, svc, level) < 0) {
             mfail(m, "out of memory building the rollup");
             goto out;
@@ -461,7 +471,11 @@ static int write_columns(merge *m)
     put_union(m, SEC_SERVICE_DICT, &m->svc);
     fo_section(&m->f, SEC_SERVICE, b[C_SVC].buf, b[C_SVC].len);
     put_union(m, SEC_HOST_DICT, &m->host);
-    fo_section(&m->f, SEC_HOST, b[C_HOST].buf, b[C_HOST].len);
+    if (seg_put_hosts(&hosts, sv, hv, (size_t)o, m->svc.t.n, m->o.zstd_level) < 0) {
+        mfail(m, "out of memory encoding columns");
+        goto out;
+    }
+    fo_section(&m->f, SEC_HOST, hosts.buf, hosts.len);
     fo_sec_begin(&m->f);
     seg_rollup_put(&roll, &m->f.buf);
     fo_sec_end(&m->f, SEC_ROLLUP);
@@ -471,6 +485,9 @@ out:
     seg_rollup_free(&roll);
     for (int i = 0; i < C_N; i++)
         sb_free(&b[i]);
+    free(sv);
+    free(hv);
+    sb_free(&hosts);
     return rc;
 }
 

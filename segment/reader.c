@@ -423,6 +423,17 @@ static int load_columns(seg_reader *r)
     }
     static const uint32_t ids[] = {SEC_LEVEL, SEC_FLAGS, SEC_SERVICE, SEC_HOST};
     for (size_t k = 0; k < 4; k++) {
+        if (k == 3 && r->info.version >= SEG_VERSION_HOSTS_BY_SERVICE) {
+            /* coded by service or plain (segment/hostcol.c): after the services */
+            cursor c = cursor_make(r->sec[SEC_HOST].p, r->sec[SEC_HOST].len);
+            if (seg_get_hosts(&c, r->service, r->n_svc, r->n_host, r->host, r->info.events, tmp) <
+                    0 ||
+                cursor_left(&c)) {
+                set_err(r, "segment column %u malformed", SEC_HOST);
+                goto out;
+            }
+            break;
+        }
         if (load_intcol(r, ids[k], tmp) < 0)
             goto out;
         for (size_t i = 0; i < r->info.events; i++) {

@@ -800,11 +800,6 @@ static int64_t col_service(const wrow *r, const wrow *prev, const uint32_t *rank
     (void)prev;
     return rank[r->service];
 }
-static int64_t col_host(const wrow *r, const wrow *prev, const uint32_t *rank)
-{
-    (void)prev;
-    return rank[r->host];
-}
 
 static int cmp_rcell(const void *a, const void *b)
 {
@@ -939,7 +934,19 @@ static int write_columns(build *b)
     s = sec_begin(b);
     seg_put_dict(b->out, hs, w->hosts.n, w->o.zstd_level);
     sec_end(b, SEC_HOST_DICT, s);
-    put_col(b, SEC_HOST, tmp, hrank, col_host);
+    /* the host column by service or plain (format 15): the rows' ranks in
+     * tmp's room, services then hosts */
+    uint32_t *sv = (uint32_t *)(void *)tmp, *hv = sv + w->n;
+    for (size_t i = 0; i < w->n; i++) {
+        sv[i] = srank[w->rows[i].service];
+        hv[i] = hrank[w->rows[i].host];
+    }
+    s = sec_begin(b);
+    if (seg_put_hosts(b->out, sv, hv, w->n, w->services.n, w->o.zstd_level) < 0) {
+        fail(b, "out of memory writing columns");
+        goto out;
+    }
+    sec_end(b, SEC_HOST, s);
     b->ct.flags = (uint16_t)(seg_names_flag(ss, w->services.n, SEG_FLAG_SERVICE_TERMS) |
                              seg_names_flag(hs, w->hosts.n, SEG_FLAG_HOST_TERMS));
     rc = write_rollup(b, srank);
@@ -1481,21 +1488,33 @@ static size_t varint_len(uint64_t v)
 
 /* Append raw to out as one zstd frame with the builder's context; its
  * compressed length, or -1 with err ("out of memory compressing <what>"). */
-static int64_t termw_compress(seg_termw *t, const strbuf *raw, strbuf *out, const char *what,
-                              char *err, size_t errlen)
+static int64_t termw_compress(seg_termw *t, const strbuf *raw, const size_t *cuts, unsigned ncuts,
+                              strbuf *out, const char *what, char *err, size_t errlen)
 {
-    size_t bound = ZSTD_compressBound(raw->len);
-    if (raw->oom || sb_reserve(out, bound) < 0 || (!t->cctx && !(t->cctx = ZSTD_createCCtx()))) {
+    if (raw->oom || (!t->cctx && !(t->cctx = ZSTD_createCCtx()))) {
         snprintf(err, errlen, "out of memory compressing %s", what);
         return -1;
     }
-    size_t n = ZSTD_compressCCtx(t->cctx, out->buf + out->len, bound, raw->buf, raw->len, t->level);
-    if (ZSTD_isError(n)) {
-        snprintf(err, errlen, "zstd compressing %s: %s", what, ZSTD_getErrorName(n));
-        return -1;
+    size_t at = out->len, from = 0;
+    for (unsigned c = 0; c <= ncuts; c++) { /* each non-empty part a frame (format.h, v15) */
+        size_t to = c < ncuts ? cuts[c] : raw->len;
+        if (c && to == from)
+            continue;
+        size_t bound = ZSTD_compressBound(to - from);
+        if (sb_reserve(out, bound) < 0) {
+            snprintf(err, errlen, "out of memory compressing %s", what);
+            return -1;
+        }
+        size_t n = ZSTD_compressCCtx(t->cctx, out->buf + out->len, bound, raw->buf + from,
+                                     to - from, t->level);
+        if (ZSTD_isError(n)) {
+            snprintf(err, errlen, "zstd compressing %s: %s", what, ZSTD_getErrorName(n));
+            return -1;
+        }
+        out->len += n;
+        from = to;
     }
-    out->len += n;
-    return (int64_t)n;
+    return (int64_t)(out->len - at);
 }
 
 /* Bits needed for v (0 for 0). */
@@ -1505,7 +1524,10 @@ static unsigned bits_for(uint32_t v)
 }
 
 /* Lay the gathered chunk out in t->raw (format.h, version 5): header, the
- * blocks' starts, text, numbers, the first rows bit-packed LSB-first. */
+ * blocks' starts, text, numbers, the first rows bit-packed LSB-first. From
+ * version 15 it is compressed as three frames, cut where the numbers and
+ * the first rows start (t->cuts): random row numbers among the text's
+ * literals cost the text its entropy table. */
 static void termw_layout(seg_termw *t)
 {
     strbuf *raw = &t->raw;
@@ -1517,7 +1539,9 @@ static void termw_layout(seg_termw *t)
     put_u32(raw, (uint32_t)t->nums.len);
     sb_append(raw, t->heads.buf, t->heads.len);
     sb_append(raw, t->text.buf, t->text.len);
+    t->cuts[0] = raw->len;
     sb_append(raw, t->nums.buf, t->nums.len);
+    t->cuts[1] = raw->len;
     put_packed(raw, (const uint32_t *)(const void *)t->frows.buf, t->nfirst, w);
     raw->oom |= t->text.oom | t->nums.oom | t->heads.oom | t->frows.oom;
 }
@@ -1527,7 +1551,7 @@ static void termw_layout(seg_termw *t)
 static int termw_chunk(seg_termw *t, strbuf *out, uint64_t out_at, char *err, size_t errlen)
 {
     termw_layout(t);
-    int64_t clen = termw_compress(t, &t->raw, out, "terms", err, errlen);
+    int64_t clen = termw_compress(t, &t->raw, t->cuts, 2, out, "terms", err, errlen);
     if (clen < 0)
         return -1;
     put_u64(&t->chunks, out_at);
@@ -1615,7 +1639,7 @@ int seg_termw_index(seg_termw *t, strbuf *out, char *err, size_t errlen)
     sb_append(&idx, t->blocks.buf, t->blocks.len);
     sb_append(&idx, t->firsts.buf, t->firsts.len);
     idx.oom |= t->chunks.oom;
-    int64_t n = termw_compress(t, &idx, out, "the term index", err, errlen);
+    int64_t n = termw_compress(t, &idx, NULL, 0, out, "the term index", err, errlen);
     sb_free(&idx);
     return n < 0 ? -1 : 0;
 }

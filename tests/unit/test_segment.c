@@ -1182,8 +1182,9 @@ static void check_indexes_rows(seg_reader *r, const char *what)
  * messages as their templates' variables, 11 with a dictionary column's
  * ranks by template, 12 with its dictionaries in zstd frames, 13 with
  * common terms in its block filters: 20 blocks of 8 rows, 14 with its
- * variables in streams by kind), is still indexed as its rows say and
- * passes its own filters (check_indexes_rows). This reads each
+ * variables in streams by kind, 15 with its hosts coded by service), is
+ * still indexed as its rows say and passes its own filters
+ * (check_indexes_rows). This reads each
  * version's term chunks and inline lists. Each, merged alone into the current format (as after an
  * upgrade), is still so. */
 static void test_every_version_indexes_its_rows(void **state)
@@ -1193,7 +1194,7 @@ static void test_every_version_indexes_its_rows(void **state)
         "hdfs_40",           "gen_corpus_30_v2",  "gen_corpus_30_v3",  "gen_corpus_60_v4",
         "gen_corpus_120_v5", "gen_corpus_120_v6", "gen_corpus_120_v7", "templates_160_v8",
         "hexef_160_v9",      "variables_160_v10", "columns_160_v11",   "dicts_160_v12",
-        "common_160_v13",    "streams_160_v14"};
+        "common_160_v13",    "streams_160_v14",   "hosts_160_v15"};
     const char *src = getenv("STRATA_SOURCE_DIR");
     for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
         char path[4096], err[256];
@@ -2821,6 +2822,156 @@ static void test_block_filters_common_terms(void **state)
     corpus_free(evs, sorted, n);
 }
 
+/* ---- the host column by service (format 15) ---------------------------------------------- */
+
+/* Row i: service svc-<i % 40>, on one of the 30 hosts of its group of
+ * four services (ip-10-<group>-<k>), or with one_service every row of one
+ * service over all 300 hosts. */
+static void make_host_event(tev *t, int64_t base, uint32_t i, int one_service)
+{
+    memset(t, 0, sizeof *t);
+    strata_event_init(&t->ev);
+    t->ev.ingest_ts_ns = t->ev.event_ts_ns = base + (int64_t)i * 1000;
+    char sv[32], h[32];
+    uint32_t s = one_service ? 0 : i % 40;
+    int sn = snprintf(sv, sizeof sv, "svc-%u", s);
+    int hn = one_service
+                 ? snprintf(h, sizeof h, "ip-10-%u-%u", test_rnd_below(10), test_rnd_below(30))
+                 : snprintf(h, sizeof h, "ip-10-%u-%u", s / 4, test_rnd_below(30));
+    t->ev.service = kstr(t, sv, (size_t)sn);
+    t->ev.host = kstr(t, h, (size_t)hn);
+    t->ev.msg = kstr(t, "hello", 5);
+}
+
+static void make_host_by_service(tev *t, int64_t base, uint32_t i)
+{
+    make_host_event(t, base, i, 0);
+}
+
+static void make_host_one_service(tev *t, int64_t base, uint32_t i)
+{
+    make_host_event(t, base, i, 1);
+}
+
+/* Hosts that follow their service are coded by service, a single service's
+ * plain; both read back, merges of parts give the union's bytes, and a
+ * column that lies (an index past its service's hosts, a host past the
+ * dictionary, an unknown coding, lists that do not add up) is refused at
+ * open. */
+static void test_hosts_by_service(void **state)
+{
+    (void)state;
+    const size_t n = 3000;
+    tev **sorted;
+    tev *evs = events_of(make_host_one_service, 14, n, &sorted);
+    size_t len, slen;
+    uint8_t *buf = build(evs, n, 256, NULL, 0, &len);
+    assert_int_equal(buf[section_of(buf, len, SEC_HOST, &slen)], SEG_HOSTS_PLAIN);
+    seg_reader *r = open_ok(buf, len, NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        strata_event got;
+        assert_int_equal(seg_row(r, i, &got), 0);
+        assert_event_eq(&sorted[i]->ev, &got);
+    }
+    seg_close(r);
+    free(buf);
+    corpus_free(evs, sorted, n);
+
+    evs = events_of(make_host_by_service, 15, n, &sorted);
+    buf = build(evs, n, 128, NULL, 0, &len); /* check_parts_merge's blocks */
+    size_t at = section_of(buf, len, SEC_HOST, &slen);
+    assert_int_equal(buf[at], SEG_HOSTS_BY_SERVICE);
+    r = open_ok(buf, len, NULL);
+    assert_int_equal(seg_host_count(r), 300);
+    for (uint32_t i = 0; i < n; i++) {
+        strata_event got;
+        assert_int_equal(seg_row(r, i, &got), 0);
+        assert_event_eq(&sorted[i]->ev, &got);
+    }
+    check_indexes_rows(r, "hosts by service");
+    seg_close(r);
+    size_t cut[] = {0, 1000, 2200, n};
+    check_parts_merge(evs, cut, 3, buf, len, NULL, "hosts by service");
+
+    /* the body: coding, pairs, the lists' frame, the rows' indexes */
+    cursor c = cursor_make(buf + at + 1, slen - 1);
+    uint64_t pairs = get_varint(&c);
+    assert_true(pairs > 300 && pairs <= 1200); /* a host is shared by its group's 4 services */
+    size_t zlen;
+    const uint8_t *z = get_bytes(&c, SIZE_MAX, &zlen);
+    assert_non_null(z);
+    unsigned long long rawn = ZSTD_getFrameContentSize(z, zlen);
+    uint8_t *raw = malloc(rawn);
+    assert_non_null(raw);
+    assert_int_equal(ZSTD_decompress(raw, rawn, z, zlen), rawn);
+    const uint8_t *rows_at = c.p;
+    char err[256];
+    /* an index past its service's hosts: every row's index is below 30
+     * (5 bits), so an intcol of 300s does not fit */
+    strbuf body = {0};
+    put_u8(&body, SEG_HOSTS_BY_SERVICE);
+    put_varint(&body, pairs);
+    put_bytes(&body, z, zlen);
+    int64_t *big = malloc(n * sizeof *big);
+    assert_non_null(big);
+    for (size_t i = 0; i < n; i++)
+        big[i] = 300;
+    intcol_encode(&body, big, n);
+    size_t blen;
+    uint8_t *bad = replace_section(buf, len, SEC_HOST, (const uint8_t *)body.buf, body.len, &blen);
+    assert_null(seg_open_mem(bad, blen, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "segment column 9 malformed"));
+    free(bad);
+    /* an unknown coding */
+    sb_reset(&body);
+    put_u8(&body, 2);
+    sb_append(&body, buf + at + 1, slen - 1);
+    bad = replace_section(buf, len, SEC_HOST, (const uint8_t *)body.buf, body.len, &blen);
+    assert_null(seg_open_mem(bad, blen, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "segment column 9 malformed"));
+    free(bad);
+    /* one pair more than the lists hold */
+    sb_reset(&body);
+    put_u8(&body, SEG_HOSTS_BY_SERVICE);
+    put_varint(&body, pairs + 1);
+    put_bytes(&body, z, zlen);
+    sb_append(&body, rows_at, slen - (size_t)(rows_at - (buf + at)));
+    bad = replace_section(buf, len, SEC_HOST, (const uint8_t *)body.buf, body.len, &blen);
+    assert_null(seg_open_mem(bad, blen, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "segment column 9 malformed"));
+    free(bad);
+    /* a host past the dictionary: the first service's first host made 300 */
+    cursor lc = cursor_make(raw, rawn);
+    uint64_t k0 = get_varint(&lc);
+    assert_true(k0 > 0);
+    strbuf lists = {0};
+    put_varint(&lists, k0);
+    put_varint(&lists, 300);
+    get_varint(&lc);
+    sb_append(&lists, lc.p, cursor_left(&lc));
+    size_t zc = ZSTD_compressBound(lists.len);
+    uint8_t *zz = malloc(zc);
+    assert_non_null(zz);
+    size_t zn = ZSTD_compress(zz, zc, lists.buf, lists.len, 3);
+    assert_false(ZSTD_isError(zn));
+    sb_reset(&body);
+    put_u8(&body, SEG_HOSTS_BY_SERVICE);
+    put_varint(&body, pairs);
+    put_bytes(&body, zz, zn);
+    sb_append(&body, rows_at, slen - (size_t)(rows_at - (buf + at)));
+    bad = replace_section(buf, len, SEC_HOST, (const uint8_t *)body.buf, body.len, &blen);
+    assert_null(seg_open_mem(bad, blen, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "segment column 9 malformed"));
+    free(bad);
+    free(zz);
+    sb_free(&lists);
+    free(big);
+    sb_free(&body);
+    free(raw);
+    free(buf);
+    corpus_free(evs, sorted, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2851,6 +3002,7 @@ int main(void)
         cmocka_unit_test(test_dict_ranks_by_template),
         cmocka_unit_test(test_dictionaries_compressed),
         cmocka_unit_test(test_block_filters_common_terms),
+        cmocka_unit_test(test_hosts_by_service),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,225 @@
+/*
+ * segment/hostcol.c - the host column (SEC_HOST), from format 15 coded by
+ * service when that is smaller: a host serves few services, and a service
+ * runs on few of the segment's hosts, so a row's host is cheaper as its
+ * index among its service's hosts than as a rank among all of them.
+ *
+ * Body (format.h, SEG_VERSION_HOSTS_BY_SERVICE):
+ *   u8 SEG_HOSTS_PLAIN, intcol of each row's host rank; or
+ *   u8 SEG_HOSTS_BY_SERVICE, varint pairs, bytes: one zstd frame of, per
+ *   service rank in order, varint k then its k host ranks ascending as
+ *   varint gaps (the first rank itself, then rank - previous - 1), then the
+ *   intcol of each row's index among its service's hosts.
+ *
+ * The writer and the merge both call seg_put_hosts with the rows' ranks, so
+ * the same rows give the same bytes; the reader calls seg_get_hosts.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "build.h"
+#include "codec.h"
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The distinct (service, host) pairs of the rows: open addressing over
+ * pair + 1 (0 = free), each slot's value its position once sorted. Sized
+ * by the distinct pairs, not by the rows: a merge of many millions of rows
+ * holds a few hundred thousand. */
+typedef struct pairset {
+    uint64_t *key;
+    uint32_t *val;
+    size_t cap, n; /* cap: a power of two, at most half full */
+} pairset;
+
+static size_t ps_slot(const pairset *p, uint64_t k)
+{
+    size_t i = (size_t)((k * 0x9E3779B97F4A7C15ull) >> 20) & (p->cap - 1);
+    while (p->key[i] && p->key[i] != k)
+        i = (i + 1) & (p->cap - 1);
+    return i;
+}
+
+/* Add pair + 1; 0, or -1 on OOM. */
+static int ps_add(pairset *p, uint64_t k)
+{
+    if (2 * (p->n + 1) > p->cap) {
+        pairset q = {calloc(p->cap ? p->cap * 2 : 1024, sizeof *q.key), NULL,
+                     p->cap ? p->cap * 2 : 1024, 0};
+        if (!q.key)
+            return -1;
+        for (size_t i = 0; i < p->cap; i++)
+            if (p->key[i]) {
+                q.key[ps_slot(&q, p->key[i])] = p->key[i];
+                q.n++;
+            }
+        free(p->key);
+        *p = q;
+    }
+    size_t i = ps_slot(p, k);
+    if (!p->key[i]) {
+        p->key[i] = k;
+        p->n++;
+    }
+    return 0;
+}
+
+/* The by-service coding of the rows into out; 0, or -1 on OOM. */
+static int put_by_service(strbuf *out, const uint32_t *svc, const uint32_t *host, size_t n,
+                          uint32_t nsvc, int level)
+{
+    pairset ps = {0};
+    uint64_t *pair = NULL;
+    size_t *start = calloc((size_t)nsvc + 1, sizeof *start);
+    strbuf raw = {0};
+    char *z = NULL;
+    int rc = -1;
+    if (!start)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (ps_add(&ps, ((uint64_t)svc[i] << 32 | host[i]) + 1) < 0)
+            goto out;
+    /* the distinct pairs by service then host, each slot told its place */
+    size_t np = 0;
+    if (!(pair = malloc((ps.n ? ps.n : 1) * sizeof *pair)) ||
+        !(ps.val = malloc((ps.cap ? ps.cap : 1) * sizeof *ps.val)))
+        goto out;
+    for (size_t i = 0; i < ps.cap; i++)
+        if (ps.key[i])
+            pair[np++] = ps.key[i] - 1;
+    qsort(pair, np, sizeof *pair, cmp_u64);
+    for (size_t i = 0; i < np; i++) {
+        ps.val[ps_slot(&ps, pair[i] + 1)] = (uint32_t)i;
+        start[(pair[i] >> 32) + 1]++;
+    }
+    for (uint32_t s = 0; s < nsvc; s++)
+        start[s + 1] += start[s];
+    for (uint32_t s = 0; s < nsvc; s++) {
+        put_varint(&raw, start[s + 1] - start[s]);
+        for (size_t i = start[s]; i < start[s + 1]; i++) {
+            uint32_t h = (uint32_t)pair[i];
+            put_varint(&raw, i == start[s] ? h : h - (uint32_t)pair[i - 1] - 1);
+        }
+    }
+    size_t bound = ZSTD_compressBound(raw.len);
+    if (raw.oom || !(z = malloc(bound)))
+        goto out;
+    size_t zn = ZSTD_compress(z, bound, raw.buf ? raw.buf : "", raw.len, level);
+    if (ZSTD_isError(zn))
+        goto out;
+    put_u8(out, SEG_HOSTS_BY_SERVICE);
+    put_varint(out, np);
+    put_bytes(out, z, zn);
+    intcol_stream st = {out, {0}, 0};
+    for (size_t i = 0; i < n; i++) { /* the row's index among its service's hosts */
+        uint32_t at = ps.val[ps_slot(&ps, ((uint64_t)svc[i] << 32 | host[i]) + 1)];
+        intcol_push(&st, (int64_t)(at - start[svc[i]]));
+    }
+    intcol_flush(&st);
+    rc = out->oom ? -1 : 0;
+out:
+    free(ps.key);
+    free(ps.val);
+    free(pair);
+    free(start);
+    free(z);
+    sb_free(&raw);
+    return rc;
+}
+
+int seg_put_hosts(strbuf *out, const uint32_t *svc, const uint32_t *host, size_t n, uint32_t nsvc,
+                  int level)
+{
+    strbuf plain = {0}, by = {0};
+    put_u8(&plain, SEG_HOSTS_PLAIN);
+    intcol_stream st = {&plain, {0}, 0};
+    for (size_t i = 0; i < n; i++)
+        intcol_push(&st, host[i]);
+    intcol_flush(&st);
+    int rc = put_by_service(&by, svc, host, n, nsvc, level);
+    if (rc == 0 && !plain.oom) {
+        const strbuf *best = by.len < plain.len ? &by : &plain;
+        sb_append(out, best->buf, best->len);
+        rc = out->oom ? -1 : 0;
+    } else {
+        rc = -1;
+    }
+    sb_free(&plain);
+    sb_free(&by);
+    return rc;
+}
+
+/* The by-service coding at c into host[n]; 0, or -1 when malformed. */
+static int get_by_service(cursor *c, const uint32_t *svc, uint32_t nsvc, uint32_t nhost,
+                          uint32_t *host, size_t n, int64_t *tmp)
+{
+    uint64_t np = get_varint(c);
+    size_t zlen;
+    const uint8_t *z = get_bytes(c, SIZE_MAX, &zlen);
+    /* a pair per row at most, and a varint of at most 5 bytes per count and rank */
+    if (c->bad || !z || np > n || np > UINT32_MAX)
+        return -1;
+    unsigned long long rawn = ZSTD_getFrameContentSize(z, zlen);
+    if (rawn == ZSTD_CONTENTSIZE_ERROR || rawn == ZSTD_CONTENTSIZE_UNKNOWN ||
+        rawn > 5 * ((uint64_t)nsvc + np))
+        return -1;
+    uint8_t *raw = malloc(rawn ? rawn : 1);
+    uint32_t *list = malloc((np ? np : 1) * sizeof *list);
+    uint32_t *start = malloc(((size_t)nsvc + 1) * sizeof *start);
+    int rc = -1;
+    if (!raw || !list || !start || ZSTD_decompress(raw, rawn, z, zlen) != rawn)
+        goto out;
+    cursor l = cursor_make(raw, rawn);
+    uint64_t at = 0;
+    for (uint32_t s = 0; s < nsvc; s++) {
+        start[s] = (uint32_t)at;
+        uint64_t k = get_varint(&l);
+        if (l.bad || k > np - at)
+            goto out;
+        uint64_t prev = 0;
+        for (uint64_t i = 0; i < k; i++) {
+            uint64_t h = get_varint(&l) + (i ? prev + 1 : 0);
+            if (l.bad || h >= nhost)
+                goto out;
+            list[at++] = (uint32_t)h;
+            prev = h;
+        }
+    }
+    start[nsvc] = (uint32_t)at;
+    if (at != np || cursor_left(&l) || intcol_decode(c, tmp, n) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t s = svc[i];
+        if (s >= nsvc || tmp[i] < 0 || (uint64_t)tmp[i] >= start[s + 1] - start[s])
+            goto out;
+        host[i] = list[start[s] + (size_t)tmp[i]];
+    }
+    rc = 0;
+out:
+    free(raw);
+    free(list);
+    free(start);
+    return rc;
+}
+
+int seg_get_hosts(cursor *c, const uint32_t *svc, uint32_t nsvc, uint32_t nhost, uint32_t *host,
+                  size_t n, int64_t *tmp)
+{
+    unsigned coding = get_u8(c);
+    if (c->bad)
+        return -1;
+    if (coding == SEG_HOSTS_BY_SERVICE)
+        return get_by_service(c, svc, nsvc, nhost, host, n, tmp);
+    if (coding != SEG_HOSTS_PLAIN || intcol_decode(c, tmp, n) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (tmp[i] < 0 || tmp[i] >= nhost)
+            return -1;
+        host[i] = (uint32_t)tmp[i];
+    }
+    return 0;
+}
