@@ -40,6 +40,10 @@ typedef struct section {
 /* Room for one printed column value of a row: an integer or a HEX id. */
 #define ROW_COL_CHARS (CODEC_I64_CHARS > SEG_HEX_MAX_DIGITS ? CODEC_I64_CHARS : SEG_HEX_MAX_DIGITS)
 
+/* dblock.vars of a row stored as variables with shapes of its own (version
+ * 14): they end with the block's shapes, not with its template's. */
+#define VARS_OWN_SHAPES 2u
+
 /* A decoded row block: its messages and its meta, each decoded on demand
  * (version 3 stores them as two frames; before, one frame held both and
  * they are decoded together). */
@@ -52,7 +56,8 @@ typedef struct dblock {
     size_t mrawcap;
     const uint8_t **msg; /* the message, or (version 10, vars[i]) its variable line */
     uint32_t *msg_len;
-    uint8_t *vars; /* (version 10) per row: 1 when stored as its variables */
+    uint8_t *vars; /* (version 10) per row: 1 when stored as its variables (version
+                      14: VARS_OWN_SHAPES when with shapes of its own) */
     /* (version 14) a row stored as variables: msg[i] its shapes, msg_len[i]
      * its message's length, voff[3i..3i+2] where its bytes start in the
      * text, digit and hex streams (at vtext, vdig, vhex); own shapes end
@@ -1247,10 +1252,12 @@ static int scan_streams(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
                            k, i, t);
         unsigned flag = get_u8(&sc);
         cursor shp = sc;
+        if (sc.bad || (flag != SEG_SHAPES_DEFAULT && flag != SEG_SHAPES_OWN))
+            return set_err(r, "segment block %u: row %u has no shapes", k, i);
         if (flag == SEG_SHAPES_DEFAULT)
             shp = cursor_make(r->tpl_shapes + r->tpl_soff[t], r->tpl_soff[t + 1] - r->tpl_soff[t]);
-        else if (flag != SEG_SHAPES_OWN || sc.bad)
-            return set_err(r, "segment block %u: row %u has no shapes", k, i);
+        else
+            b->vars[i] = VARS_OWN_SHAPES;
         b->msg[i] = shp.p;
         for (int s = 0; s < 3; s++)
             b->voff[3 * (size_t)i + s] = (uint32_t)at[s];
@@ -1295,11 +1302,9 @@ static const char *row_message_streams(seg_reader *r, uint32_t i, uint32_t t, ui
     const uint8_t *from[3] = {b->vtext + b->voff[3 * (size_t)i],
                               b->vdig + b->voff[3 * (size_t)i + 1],
                               b->vhex + b->voff[3 * (size_t)i + 2]};
-    /* own shapes end by the shapes' region, default ones by the texts' frame */
+    /* own shapes end by the shapes' region, default ones with their template's */
     const uint8_t *lim =
-        b->msg[i] >= r->tpl_shapes && b->msg[i] <= r->tpl_shapes + r->tpl_soff[r->info.templates]
-            ? r->tpl_shapes + r->tpl_soff[r->info.templates]
-            : b->vshapes_end;
+        b->vars[i] == VARS_OWN_SHAPES ? b->vshapes_end : r->tpl_shapes + r->tpl_soff[t + 1];
     cursor shp = cursor_make(b->msg[i], (size_t)(lim - b->msg[i]));
     char *o = b->text;
     for (; p < end; p++) {
