@@ -1235,14 +1235,6 @@ out:
 
 /* ---- row blocks ---------------------------------------------------------------- */
 
-/* The uncompressed payloads of rows [from, to): see SEC_BLOCKS in
- * docs/ARCHITECTURE.md. s->msgs gets the row count, the codes, the whole
- * messages and the variable streams (cuts[0] and cuts[1]: where the digits
- * and the hex digits start); s->meta gets the meta: counts per row, (key
- * rank, type) per value, then value lengths and value bytes grouped by key
- * so that like sits next to like for zstd (values held by a meta column
- * have neither). Each becomes its own frame, so meta is read without
- * decompressing messages. */
 /* The variables of the rows [from, to) stored as variables, into the
  * streams of s (format.h, version 14): per row SEG_SHAPES_DEFAULT when its
  * shapes are its template's first row's, else SEG_SHAPES_OWN and its
@@ -1273,6 +1265,14 @@ static void var_streams(const seg_writer *w, const seg_block_keys *keys, size_t 
     s->shapes.oom |= s->one.oom | s->text.oom | s->digits.oom | s->hex.oom;
 }
 
+/* The uncompressed payloads of rows [from, to): see SEC_BLOCKS in
+ * docs/ARCHITECTURE.md. s->msgs gets the row count, the codes, the whole
+ * messages and the variable streams (cuts[0] and cuts[1]: where the digits
+ * and the hex digits start); s->meta gets the meta: counts per row, (key
+ * rank, type) per value, then value lengths and value bytes grouped by key
+ * so that like sits next to like for zstd (values held by a meta column
+ * have neither). Each becomes its own frame, so meta is read without
+ * decompressing messages. */
 static void block_payload(const seg_writer *w, const seg_block_keys *keys, size_t from, size_t to,
                           seg_block_scratch *s, size_t *cuts)
 {
@@ -1332,13 +1332,43 @@ static void block_payload(const seg_writer *w, const seg_block_keys *keys, size_
         }
 }
 
-/* Compress one payload as zstd at the end of out; its compressed length in
- * *clen. The payload is cut at each of the ncuts offsets (ascending) and
- * each non-empty part after the first becomes a frame of its own, so that
- * its literals get entropy tables of their own alphabet (a frame's blocks
- * share their statistics: zstd blocks ended by flushes inside one frame
- * saved 1.5 B/event on 1M gen_corpus events where frames saved 2.1).
- * 0, or -1 with err set. */
+/* Compress buf[0, len) onto the end of out as zstd frames, one per part
+ * between the ncuts offsets (ascending), empty parts but the first
+ * skipped: with the context's parameters (level and dictionary) when
+ * level is 0, else at `level`. A part of its own gets entropy tables of its
+ * own alphabet (a frame's blocks share their statistics: zstd blocks ended
+ * by flushes inside one frame saved 1.5 B/event on 1M gen_corpus events
+ * where frames saved 2.1). The bytes appended, or -1 with err set ("...
+ * compressing <what>"). */
+static int64_t compress_parts(ZSTD_CCtx *cctx, int level, const char *buf, size_t len,
+                              const size_t *cuts, unsigned ncuts, strbuf *out, const char *what,
+                              char *err, size_t errlen)
+{
+    size_t at = out->len, from = 0;
+    for (unsigned c = 0; c <= ncuts; c++) {
+        size_t to = c < ncuts ? cuts[c] : len;
+        if (c && to == from)
+            continue;
+        size_t bound = ZSTD_compressBound(to - from);
+        if (sb_reserve(out, bound) < 0) {
+            snprintf(err, errlen, "out of memory compressing %s", what);
+            return -1;
+        }
+        size_t n = level ? ZSTD_compressCCtx(cctx, out->buf + out->len, bound, buf + from,
+                                             to - from, level)
+                         : ZSTD_compress2(cctx, out->buf + out->len, bound, buf + from, to - from);
+        if (ZSTD_isError(n)) {
+            snprintf(err, errlen, "zstd compressing %s: %s", what, ZSTD_getErrorName(n));
+            return -1;
+        }
+        out->len += n;
+        from = to;
+    }
+    return (int64_t)(out->len - at);
+}
+
+/* Compress one payload of a row block (cut at cuts) onto out with the
+ * block context; its compressed length in *clen. 0, or -1 with err set. */
 static int put_frame(strbuf *out, ZSTD_CCtx *cctx, const strbuf *payload, const size_t *cuts,
                      unsigned ncuts, uint32_t *clen, char *err, size_t errlen)
 {
@@ -1346,25 +1376,11 @@ static int put_frame(strbuf *out, ZSTD_CCtx *cctx, const strbuf *payload, const 
         snprintf(err, errlen, "row block too large or out of memory");
         return -1;
     }
-    size_t at = out->len, from = 0;
-    for (unsigned c = 0; c <= ncuts; c++) {
-        size_t to = c < ncuts ? cuts[c] : payload->len;
-        if (c && to == from)
-            continue;
-        size_t bound = ZSTD_compressBound(to - from);
-        if (sb_reserve(out, bound) < 0) {
-            snprintf(err, errlen, "out of memory compressing rows");
-            return -1;
-        }
-        size_t n = ZSTD_compress2(cctx, out->buf + out->len, bound, payload->buf + from, to - from);
-        if (ZSTD_isError(n)) {
-            snprintf(err, errlen, "zstd: %s", ZSTD_getErrorName(n));
-            return -1;
-        }
-        out->len += n;
-        from = to;
-    }
-    *clen = (uint32_t)(out->len - at);
+    int64_t n =
+        compress_parts(cctx, 0, payload->buf, payload->len, cuts, ncuts, out, "rows", err, errlen);
+    if (n < 0)
+        return -1;
+    *clen = (uint32_t)n;
     return 0;
 }
 
@@ -1486,8 +1502,9 @@ static size_t varint_len(uint64_t v)
     return n;
 }
 
-/* Append raw to out as one zstd frame with the builder's context; its
- * compressed length, or -1 with err ("out of memory compressing <what>"). */
+/* Append raw to out as zstd frames (one per part between cuts, format.h
+ * version 15) with the builder's context at its level; their compressed
+ * length, or -1 with err ("out of memory compressing <what>"). */
 static int64_t termw_compress(seg_termw *t, const strbuf *raw, const size_t *cuts, unsigned ncuts,
                               strbuf *out, const char *what, char *err, size_t errlen)
 {
@@ -1495,26 +1512,9 @@ static int64_t termw_compress(seg_termw *t, const strbuf *raw, const size_t *cut
         snprintf(err, errlen, "out of memory compressing %s", what);
         return -1;
     }
-    size_t at = out->len, from = 0;
-    for (unsigned c = 0; c <= ncuts; c++) { /* each non-empty part a frame (format.h, v15) */
-        size_t to = c < ncuts ? cuts[c] : raw->len;
-        if (c && to == from)
-            continue;
-        size_t bound = ZSTD_compressBound(to - from);
-        if (sb_reserve(out, bound) < 0) {
-            snprintf(err, errlen, "out of memory compressing %s", what);
-            return -1;
-        }
-        size_t n = ZSTD_compressCCtx(t->cctx, out->buf + out->len, bound, raw->buf + from,
-                                     to - from, t->level);
-        if (ZSTD_isError(n)) {
-            snprintf(err, errlen, "zstd compressing %s: %s", what, ZSTD_getErrorName(n));
-            return -1;
-        }
-        out->len += n;
-        from = to;
-    }
-    return (int64_t)(out->len - at);
+    /* level 0 is zstd's default level, as ZSTD_compressCCtx takes it */
+    return compress_parts(t->cctx, t->level ? t->level : ZSTD_CLEVEL_DEFAULT, raw->buf, raw->len,
+                          cuts, ncuts, out, what, err, errlen);
 }
 
 /* Bits needed for v (0 for 0). */
