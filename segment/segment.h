@@ -266,7 +266,9 @@ int seg_merge(seg_reader *const *in, size_t n, seg_writer *w, char *err, size_t 
  * give for these options, but streaming (segment/merge.c): the inputs'
  * term dictionaries are merged instead of tokenizing every row again, and
  * no event is held beyond the row block being built (per row: 4 bytes of
- * renumbering, besides the ~26 bytes of columns the readers decode).
+ * renumbering, 8 more while the columns are written for the host column
+ * by service (format 15), besides the ~26 bytes of columns the readers
+ * decode).
  * Scratch files next to PATH are unlinked as soon as they are open. Each
  * reader may appear once (a reader caches one term chunk, which two term
  * cursors over it would fight over); open the same file twice instead.
