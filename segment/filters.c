@@ -139,7 +139,7 @@ int seg_common_put(const seg_common *c, strbuf *out)
         put_u64(out, e[i].h);
     for (size_t i = 0; i < n; i++) {
         size_t s = term_hash(e[i].bits, c->bytes) & (cap - 1);
-        while (slot[s] && memcmp(first[slot[s] - 1], e[i].bits, c->bytes))
+        while (slot[s] && memcmp(first[slot[s] - 1], e[i].bits, c->bytes) != 0)
             s = (s + 1) & (cap - 1);
         if (!slot[s]) {
             first[nsets++] = e[i].bits;

@@ -1305,6 +1305,10 @@ static int write_blooms(merge *m, tout *t)
             if (b & MERGE_FIRST_PAIR)
                 seg_bloom_set(sbits, sm, SEG_BLOOM_K, h);
             b &= ~MERGE_FIRST_PAIR;
+            if (b >= m->blocks) { /* the spool is ours, but a block past the end is no index */
+                mfail(m, "filter spool names block %u of %llu", b, (unsigned long long)m->blocks);
+                goto out;
+            }
             uint64_t bits = (b + 1 < m->blocks ? boff[b + 1] : total) - boff[b];
             seg_bloom_set(bdata + boff[b], bits * 8, SEG_BLOCK_BLOOM_K, h);
         }
