@@ -2504,6 +2504,16 @@ static void expect_row_error(const uint8_t *buf, size_t len, const char *want)
     seg_close(r);
 }
 
+/* Every row of r reads back as sorted[i] (the events in segment order). */
+static void expect_rows(seg_reader *r, tev **sorted, size_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        strata_event got;
+        assert_int_equal(seg_row(r, i, &got), 0);
+        assert_event_eq(&sorted[i]->ev, &got);
+    }
+}
+
 static void test_messages_as_variables(void **state)
 {
     (void)state;
@@ -2515,22 +2525,14 @@ static void test_messages_as_variables(void **state)
      * same bytes as built from the union */
     uint8_t *buf = build(evs, n, 128, NULL, 0, &len);
     seg_reader *r = open_ok(buf, len, NULL);
-    for (uint32_t i = 0; i < n; i++) {
-        strata_event got;
-        assert_int_equal(seg_row(r, i, &got), 0);
-        assert_event_eq(&sorted[i]->ev, &got);
-    }
+    expect_rows(r, sorted, n);
     seg_close(r);
     size_t cut[] = {0, 77, 250, n};
     check_parts_merge(evs, cut, 3, buf, len, NULL, "messages as variables");
     free(buf);
     buf = build(evs, n, 1024, NULL, 0, &len); /* one block */
     r = open_ok(buf, len, NULL);
-    for (uint32_t i = 0; i < n; i++) {
-        strata_event got;
-        assert_int_equal(seg_row(r, i, &got), 0);
-        assert_event_eq(&sorted[i]->ev, &got);
-    }
+    expect_rows(r, sorted, n);
     seg_close(r);
     /* 4 templates (the received lines, the words, the empty, the long
      * ones), and the 0x11 messages' own one, which has no text: its rows
@@ -2564,7 +2566,7 @@ static void test_messages_as_variables(void **state)
     for (int k = 0; k < 4; k++)
         assert_int_equal(shapes[k], SEG_SHAPES_DEFAULT);
     /* row 13's "héllo=91" has two digits where row 3's had "21": its own */
-    assert_non_null(memchr(shapes, SEG_SHAPES_OWN, (size_t)(digits - hl - xl - shapes)));
+    assert_non_null(memchr(shapes, SEG_SHAPES_OWN, (size_t)(digits - xl - shapes)));
     size_t at4 = (size_t)(shapes + 3 - f);
 
     /* row 4 with its own shapes, the same as its template's: the same rows */
@@ -2577,11 +2579,7 @@ static void test_messages_as_variables(void **state)
     memcpy(own + at4 + 3, f + at4 + 1, flen - at4 - 1);
     uint8_t *bad = with_message_frame(buf, len, own, flen + 2, &blen);
     r = open_ok(bad, blen, NULL);
-    for (uint32_t i = 0; i < n; i++) {
-        strata_event got;
-        assert_int_equal(seg_row(r, i, &got), 0);
-        assert_event_eq(&sorted[i]->ev, &got);
-    }
+    expect_rows(r, sorted, n);
     seg_close(r);
     free(bad);
     /* broken: its second variable one digit short, so the digits do not add up */
@@ -2685,11 +2683,7 @@ static void test_dictionaries_compressed(void **state)
     size_t len;
     uint8_t *buf = build(evs, n, 256, NULL, 0, &len);
     seg_reader *r = open_ok(buf, len, NULL);
-    for (uint32_t i = 0; i < n; i++) {
-        strata_event got;
-        assert_int_equal(seg_row(r, i, &got), 0);
-        assert_event_eq(&sorted[i]->ev, &got);
-    }
+    expect_rows(r, sorted, n);
     uint32_t hosts = seg_host_count(r);
     assert_true(hosts > 1000);
     seg_close(r);
@@ -2868,11 +2862,7 @@ static void test_hosts_by_service(void **state)
     uint8_t *buf = build(evs, n, 256, NULL, 0, &len);
     assert_int_equal(buf[section_of(buf, len, SEC_HOST, &slen)], SEG_HOSTS_PLAIN);
     seg_reader *r = open_ok(buf, len, NULL);
-    for (uint32_t i = 0; i < n; i++) {
-        strata_event got;
-        assert_int_equal(seg_row(r, i, &got), 0);
-        assert_event_eq(&sorted[i]->ev, &got);
-    }
+    expect_rows(r, sorted, n);
     seg_close(r);
     free(buf);
     corpus_free(evs, sorted, n);
@@ -2883,11 +2873,7 @@ static void test_hosts_by_service(void **state)
     assert_int_equal(buf[at], SEG_HOSTS_BY_SERVICE);
     r = open_ok(buf, len, NULL);
     assert_int_equal(seg_host_count(r), 300);
-    for (uint32_t i = 0; i < n; i++) {
-        strata_event got;
-        assert_int_equal(seg_row(r, i, &got), 0);
-        assert_event_eq(&sorted[i]->ev, &got);
-    }
+    expect_rows(r, sorted, n);
     check_indexes_rows(r, "hosts by service");
     seg_close(r);
     size_t cut[] = {0, 1000, 2200, n};
