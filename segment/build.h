@@ -374,6 +374,8 @@ typedef struct seg_block_keys {
 typedef struct seg_block_scratch {
     strbuf msgs, meta;
     strbuf shapes, text, digits, hex, one; /* version 14's variable streams */
+    int level;        /* zstd level of the blocks: set it before the first block */
+    ZSTD_CCtx *plain; /* (version 15) the digits' context, without the dictionary */
     uint32_t *key_count;
     size_t kc_cap;
 } seg_block_scratch;

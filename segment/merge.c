@@ -910,7 +910,7 @@ static int write_blocks(merge *m)
     seg_writer *sw = seg_writer_new_staging(&m->o);
     ZSTD_CDict *cdict = NULL;
     ZSTD_CCtx *cctx = seg_block_cctx(&m->o, &cdict);
-    seg_block_scratch scratch = {0};
+    seg_block_scratch scratch = {.level = m->o.zstd_level};
     int rc = -1;
     if (!index || !in_col || !sw || !cctx) {
         mfail(m, "out of memory compressing rows");

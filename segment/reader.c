@@ -1538,9 +1538,37 @@ static unsigned long long frames_content_size(const uint8_t *src, size_t len)
     return total;
 }
 
+/* Decompress the zstd frames back to back in src (version 14 and later)
+ * into buf, raw bytes in all (frames_content_size checked them), each with
+ * the dictionary its header names or with none: the digits of a block's
+ * message frame are compressed without one (format.h). 0, or -1 with the
+ * error set. */
+static int inflate_frames(seg_reader *r, uint32_t k, const uint8_t *src, size_t clen, uint8_t *buf,
+                          size_t raw, size_t *len)
+{
+    size_t at = 0;
+    while (clen) {
+        size_t n = ZSTD_findFrameCompressedSize(src, clen); /* checked by the caller */
+        unsigned id = ZSTD_getDictID_fromFrame(src, n);
+        if (id && (!r->ddict || id != r->info.dict_id))
+            return set_err(r, "segment block %u: a frame names zstd dictionary %u", k, id);
+        size_t got = id ? ZSTD_decompress_usingDDict(r->dctx, buf + at, raw - at, src, n, r->ddict)
+                        : ZSTD_decompressDCtx(r->dctx, buf + at, raw - at, src, n);
+        if (ZSTD_isError(got) || got != ZSTD_getFrameContentSize(src, n))
+            return set_err(r, "segment block %u: %s", k,
+                           ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
+        at += got;
+        src += n;
+        clen -= n;
+    }
+    *len = at;
+    return 0;
+}
+
 /* Check and decompress one frame of block k into *buf (grown as needed);
  * its size in *len. A message frame of version 14 may be several zstd
- * frames back to back (format.h): they decompress one after the other. */
+ * frames back to back (format.h): they decompress one after the other
+ * (inflate_frames). */
 static int inflate_frame(seg_reader *r, uint32_t k, const uint8_t *src, uint32_t clen, uint32_t crc,
                          uint8_t **buf, size_t *cap, size_t *len)
 {
@@ -1558,6 +1586,8 @@ static int inflate_frame(seg_reader *r, uint32_t k, const uint8_t *src, uint32_t
         *buf = nb;
         *cap = raw;
     }
+    if (r->info.version >= SEG_VERSION_VAR_STREAMS)
+        return inflate_frames(r, k, src, clen, *buf, raw, len);
     size_t got = r->ddict ? ZSTD_decompress_usingDDict(r->dctx, *buf, raw, src, clen, r->ddict)
                           : ZSTD_decompressDCtx(r->dctx, *buf, raw, src, clen);
     if (ZSTD_isError(got) || got != raw)
