@@ -252,7 +252,10 @@ int64_t seg_term_df(seg_reader *r, const char *term, size_t len);
  * blocks that can hold the prefix. Returns 0, or -1 on corruption. */
 typedef int (*seg_term_fn)(void *ud, const char *term, size_t len, uint32_t df);
 int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, void *ud);
-/* Bloom filters: 0 means certainly absent. */
+/* The filters, read without the index: 0 means certainly absent. The
+ * segment's is a bloom over every term; a block's a bloom over its terms
+ * but (format 13) those of many blocks, which are listed with exactly
+ * their blocks (segment/filters.c). */
 int seg_may_contain(const seg_reader *r, const char *term, size_t len);
 int seg_block_may_contain(const seg_reader *r, uint32_t block, const char *term, size_t len);
 
