@@ -1163,6 +1163,13 @@ static int next_shape(cursor *c, unsigned *kind, uint64_t *len)
     return !c->bad && *len >= 1 && *len <= SEG_MAX_STRING;
 }
 
+/* The error of row i of block k stored as variables of template t, which
+ * has no text to put them in: -1. */
+static int no_text(seg_reader *r, uint32_t k, uint32_t i, uint32_t t)
+{
+    return set_err(r, "segment block %u: row %u refers to template %u, which has no text", k, i, t);
+}
+
 /* Locate and check the variable lines of block k's rows stored as
  * variables (version 10: the rest of the frame in c, per such row its
  * variables, ' ' between two, then '\n'): each row's line goes to
@@ -1182,8 +1189,7 @@ static int scan_vars(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
             continue;
         uint32_t t = rank[i];
         if (!r->tpl_has[t])
-            return set_err(r, "segment block %u: row %u refers to template %u, which has no text",
-                           k, i, t);
+            return no_text(r, k, i, t);
         const uint8_t *line = c->p, *nl = memchr(c->p, '\n', cursor_left(c));
         if (!nl)
             return set_err(r, "segment block %u: the variables of row %u are cut", k, i);
@@ -1248,8 +1254,7 @@ static int scan_streams(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
             continue;
         uint32_t t = rank[i];
         if (!r->tpl_has[t])
-            return set_err(r, "segment block %u: row %u refers to template %u, which has no text",
-                           k, i, t);
+            return no_text(r, k, i, t);
         unsigned flag = get_u8(&sc);
         cursor shp = sc;
         if (sc.bad || (flag != SEG_SHAPES_DEFAULT && flag != SEG_SHAPES_OWN))
