@@ -11,6 +11,7 @@
 #include "test_util.h"
 
 #include <dirent.h>
+#include <zdict.h>
 #include <zstd.h>
 
 #include "build.h"
@@ -2413,21 +2414,37 @@ static uint8_t *replace_section(const uint8_t *buf, size_t len, uint32_t id, con
 
 /* The segment with block 0's message frame replaced by frame (one block,
  * no dictionary): SEC_BLOCKS and its index entry rewritten. */
+static uint8_t *with_message_zframes(const uint8_t *buf, size_t len, const uint8_t *zf, size_t z,
+                                     size_t *outlen);
+
 static uint8_t *with_message_frame(const uint8_t *buf, size_t len, const uint8_t *frame,
                                    size_t flen, size_t *outlen)
+{
+    size_t cap = ZSTD_compressBound(flen);
+    uint8_t *zf = malloc(cap);
+    assert_non_null(zf);
+    size_t z = ZSTD_compress(zf, cap, frame, flen, 3);
+    assert_false(ZSTD_isError(z));
+    uint8_t *out = with_message_zframes(buf, len, zf, z, outlen);
+    free(zf);
+    return out;
+}
+
+/* The same with block 0's message frame replaced by z compressed bytes
+ * (zstd frames back to back, as the caller made them). */
+static uint8_t *with_message_zframes(const uint8_t *buf, size_t len, const uint8_t *zf, size_t z,
+                                     size_t *outlen)
 {
     size_t blen, ilen;
     size_t blocks = section_of(buf, len, SEC_BLOCKS, &blen);
     size_t index = section_of(buf, len, SEC_BLOCK_INDEX, &ilen);
-    assert_int_equal(ilen, SEG_BLOCK_ENTRY_BYTES);
+    assert_int_equal(ilen, SEG_BLOCK_ENTRY_BYTES); /* one block */
     uint8_t entry[SEG_BLOCK_ENTRY_BYTES];
     memcpy(entry, buf + index, sizeof entry);
     uint32_t clen = load_u32(entry + SEG_BE_CLEN), mclen = load_u32(entry + SEG_BE_META_CLEN);
-    size_t cap = ZSTD_compressBound(flen) + mclen;
-    uint8_t *nb = malloc(cap);
+    uint8_t *nb = malloc(z + mclen);
     assert_non_null(nb);
-    size_t z = ZSTD_compress(nb, cap, frame, flen, 3);
-    assert_false(ZSTD_isError(z));
+    memcpy(nb, zf, z);
     memcpy(nb + z, buf + blocks + clen, mclen);
     store_u32(entry + SEG_BE_CLEN, (uint32_t)z);
     store_u32(entry + SEG_BE_CRC, crc32c(0, nb, z));
@@ -2958,6 +2975,116 @@ static void test_hosts_by_service(void **state)
     corpus_free(evs, sorted, n);
 }
 
+/* ---- digit frames without the dictionary (format 15) ------------------------------------- */
+
+/* A zstd dictionary trained on the samples of n events made with seed. */
+static size_t train_dict(uint64_t seed, size_t n, uint8_t *dict, size_t cap)
+{
+    test_rnd_seed(seed);
+    tev *evs = calloc(n, sizeof *evs);
+    assert_non_null(evs);
+    seg_writer *w = seg_writer_new(NULL);
+    for (size_t i = 0; i < n; i++) {
+        make_event(&evs[i], 0);
+        assert_int_equal(seg_writer_add(w, &evs[i].ev), 0);
+    }
+    uint8_t *samples;
+    size_t *sizes;
+    unsigned ns = seg_writer_samples(w, 2000, &samples, &sizes);
+    size_t dlen = seg_dict_train(samples, sizes, ns, dict, cap);
+    assert_true(dlen > 0);
+    free(samples);
+    free(sizes);
+    seg_writer_free(w);
+    corpus_free(evs, NULL, n);
+    return dlen;
+}
+
+/* A block's first frame names the segment's dictionary and its digit
+ * frames none; a reader reads each frame with the dictionary it names (the
+ * segment's also for the digits: the same rows) and refuses a frame that
+ * names another. */
+static void test_digit_frames_dictionary(void **state)
+{
+    (void)state;
+    static uint8_t dict[16384], other[16384];
+    size_t dlen = train_dict(99, 4000, dict, sizeof dict);
+    size_t olen = train_dict(7, 4000, other, sizeof other);
+    assert_int_not_equal(ZDICT_getDictID(dict, dlen), ZDICT_getDictID(other, olen));
+    const size_t n = 1000;
+    tev **sorted;
+    tev *evs = corpus_make(5, n, 0, &sorted);
+    size_t len;
+    uint8_t *buf = build(evs, n, 1024, dict, dlen, &len); /* one block */
+    seg_dicts *d = seg_dicts_new();
+    assert_int_equal(seg_dicts_add(d, dict, dlen), 0);
+    seg_reader *r = open_ok(buf, len, d);
+    unsigned id = seg_get_info(r)->dict_id;
+    assert_true(id != 0);
+    expect_rows(r, sorted, n);
+    seg_close(r);
+
+    /* the frames: the first with the dictionary, the digits' without */
+    size_t blen, ilen;
+    size_t blocks = section_of(buf, len, SEC_BLOCKS, &blen);
+    size_t index = section_of(buf, len, SEC_BLOCK_INDEX, &ilen);
+    const uint8_t *f = buf + blocks + load_u64(buf + index + SEG_BE_OFFSET);
+    size_t clen = load_u32(buf + index + SEG_BE_CLEN);
+    uint8_t *part[4];
+    size_t plen[4], k = 0;
+    ZSTD_DCtx *dc = ZSTD_createDCtx();
+    assert_non_null(dc);
+    for (size_t at = 0; at < clen; k++) {
+        assert_true(k < 4);
+        size_t fl = ZSTD_findFrameCompressedSize(f + at, clen - at);
+        assert_false(ZSTD_isError(fl));
+        assert_int_equal(ZSTD_getDictID_fromFrame(f + at, fl), k ? 0 : id);
+        plen[k] = ZSTD_getFrameContentSize(f + at, fl);
+        part[k] = malloc(plen[k]);
+        assert_non_null(part[k]);
+        assert_int_equal(ZSTD_decompress_usingDict(dc, part[k], plen[k], f + at, fl, dict, dlen),
+                         plen[k]);
+        at += fl;
+    }
+    ZSTD_freeDCtx(dc);
+    assert_true(k >= 2); /* make_event's " id%u" words are digits */
+
+    /* the digits compressed with the segment's dictionary, then another's */
+    const uint8_t *with[2] = {dict, other};
+    size_t wlen[2] = {dlen, olen};
+    for (int v = 0; v < 2; v++) {
+        strbuf z = {0};
+        ZSTD_CCtx *cc = ZSTD_createCCtx();
+        for (size_t j = 0; j < k; j++) {
+            size_t cap = ZSTD_compressBound(plen[j]);
+            assert_int_equal(sb_reserve(&z, cap), 0);
+            size_t zn = ZSTD_compress_usingDict(cc, z.buf + z.len, cap, part[j], plen[j],
+                                                j ? with[v] : dict, j ? wlen[v] : dlen, 3);
+            assert_false(ZSTD_isError(zn));
+            z.len += zn;
+        }
+        ZSTD_freeCCtx(cc);
+        size_t nlen;
+        uint8_t *nb = with_message_zframes(buf, len, (const uint8_t *)z.buf, z.len, &nlen);
+        r = open_ok(nb, nlen, d);
+        if (v == 0) {
+            expect_rows(r, sorted, n);
+        } else {
+            strata_event got;
+            assert_int_equal(seg_row(r, 0, &got), -1);
+            assert_non_null(strstr(seg_error(r), "names zstd dictionary"));
+        }
+        seg_close(r);
+        free(nb);
+        sb_free(&z);
+    }
+    for (size_t j = 0; j < k; j++)
+        free(part[j]);
+    seg_dicts_free(d);
+    free(buf);
+    corpus_free(evs, sorted, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2989,6 +3116,7 @@ int main(void)
         cmocka_unit_test(test_dictionaries_compressed),
         cmocka_unit_test(test_block_filters_common_terms),
         cmocka_unit_test(test_hosts_by_service),
+        cmocka_unit_test(test_digit_frames_dictionary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
