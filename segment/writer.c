@@ -1346,7 +1346,7 @@ static int64_t compress_parts(ZSTD_CCtx *cctx, int level, const char *buf, size_
 {
     size_t at = out->len, from = 0;
     for (unsigned c = 0; c <= ncuts; c++) {
-        size_t to = c < ncuts ? cuts[c] : len;
+        size_t to = cuts && c < ncuts ? cuts[c] : len;
         if (c && to == from)
             continue;
         size_t bound = ZSTD_compressBound(to - from);
