@@ -182,8 +182,9 @@ static int get_by_service(cursor *c, const uint32_t *svc, uint32_t nsvc, uint32_
             goto out;
         uint64_t prev = 0;
         for (uint64_t i = 0; i < k; i++) {
-            uint64_t h = get_varint(&l) + (i ? prev + 1 : 0);
-            if (l.bad || h >= nhost)
+            uint64_t gap = get_varint(&l); /* checked before adding: no wrap-around */
+            uint64_t h = gap + (i ? prev + 1 : 0);
+            if (l.bad || gap >= nhost || h >= nhost)
                 goto out;
             list[at++] = (uint32_t)h;
             prev = h;
