@@ -99,9 +99,9 @@ int seg_put_hosts(strbuf *out, const uint32_t *svc, const uint32_t *host, size_t
                   int level);
 /* Read such a body at c into host[n], the rows' services being svc[n]
  * (checked below nsvc) and every host below nhost; tmp is n values of
- * scratch. 0, or -1 when it is malformed. */
-int seg_get_hosts(cursor *c, const uint32_t *svc, uint32_t nsvc, uint32_t nhost, uint32_t *host,
-                  size_t n, int64_t *tmp);
+ * scratch. NULL, or what is malformed. */
+const char *seg_get_hosts(cursor *c, const uint32_t *svc, uint32_t nsvc, uint32_t nhost,
+                          uint32_t *host, size_t n, int64_t *tmp);
 
 /* ---- the term dictionary --------------------------------------------------------------- */
 

@@ -169,28 +169,41 @@ void seg_common_free(seg_common *c)
 
 /* ---- common terms: reading ----------------------------------------------------------------- */
 
-int64_t seg_common_parse(seg_common_view *v, const uint8_t *p, size_t left, uint32_t blocks)
+/* The table's header (u32 n, u32 sets) and one entry (u64 hash, u32 set). */
+#define COMMON_HEAD_BYTES 8u
+#define COMMON_ENTRY_BYTES 12u
+
+int64_t seg_common_parse(seg_common_view *v, const uint8_t *p, size_t left, uint32_t blocks,
+                         const char **why)
 {
     memset(v, 0, sizeof *v);
-    if (left < 8)
+    *why = "the header is cut";
+    if (left < COMMON_HEAD_BYTES)
         return -1;
     uint64_t n = load_u32(p), nsets = load_u32(p + 4);
     size_t bytes = ((size_t)blocks + 7) / 8;
-    left -= 8;
-    if (n > left / 12 || nsets > n || (bytes && nsets > (left - n * 12) / bytes))
+    left -= COMMON_HEAD_BYTES;
+    *why = "more entries or sets than the section holds";
+    if (n > left / COMMON_ENTRY_BYTES || nsets > n ||
+        (bytes && nsets > (left - n * COMMON_ENTRY_BYTES) / bytes))
         return -1;
-    v->hash = p + 8;
+    v->hash = p + COMMON_HEAD_BYTES;
     v->set = v->hash + n * 8;
     v->sets = v->set + n * 4;
     v->n = (uint32_t)n;
     v->nsets = (uint32_t)nsets;
     v->bytes = bytes;
     /* what a lookup relies on: ascending hashes (binary search), sets in range */
-    for (uint64_t i = 0; i < n; i++)
-        if ((i && load_u64(v->hash + (i - 1) * 8) > load_u64(v->hash + i * 8)) ||
-            load_u32(v->set + i * 4) >= nsets)
+    for (uint64_t i = 0; i < n; i++) {
+        *why = "hashes out of order";
+        if (i && load_u64(v->hash + (i - 1) * 8) > load_u64(v->hash + i * 8))
             return -1;
-    return (int64_t)(8 + n * 12 + nsets * bytes);
+        *why = "a set number past the sets";
+        if (load_u32(v->set + i * 4) >= nsets)
+            return -1;
+    }
+    *why = NULL;
+    return (int64_t)(COMMON_HEAD_BYTES + n * COMMON_ENTRY_BYTES + nsets * bytes);
 }
 
 int seg_common_has(const seg_common_view *v, uint64_t h, uint32_t block)

@@ -20,6 +20,11 @@
 #include "build.h"
 #include "codec.h"
 
+/* Bytes of the varint of a count or gap below 2^32. */
+#define HOSTCOL_VARINT_MAX 5u
+/* Slots of an empty pair set's first table. */
+#define PAIRSET_MIN_SLOTS 1024u
+
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -48,8 +53,8 @@ static size_t ps_slot(const pairset *p, uint64_t k)
 static int ps_add(pairset *p, uint64_t k)
 {
     if (2 * (p->n + 1) > p->cap) {
-        pairset q = {calloc(p->cap ? p->cap * 2 : 1024, sizeof *q.key), NULL,
-                     p->cap ? p->cap * 2 : 1024, 0};
+        size_t cap = p->cap ? p->cap * 2 : PAIRSET_MIN_SLOTS;
+        pairset q = {calloc(cap, sizeof *q.key), NULL, cap, 0};
         if (!q.key)
             return -1;
         for (size_t i = 0; i < p->cap; i++)
@@ -153,26 +158,30 @@ int seg_put_hosts(strbuf *out, const uint32_t *svc, const uint32_t *host, size_t
     return rc;
 }
 
-/* The by-service coding at c into host[n]; 0, or -1 when malformed. */
-static int get_by_service(cursor *c, const uint32_t *svc, uint32_t nsvc, uint32_t nhost,
-                          uint32_t *host, size_t n, int64_t *tmp)
+/* The by-service coding at c into host[n]; NULL, or what is malformed. */
+static const char *get_by_service(cursor *c, const uint32_t *svc, uint32_t nsvc, uint32_t nhost,
+                                  uint32_t *host, size_t n, int64_t *tmp)
 {
     uint64_t np = get_varint(c);
     size_t zlen;
     const uint8_t *z = get_bytes(c, SIZE_MAX, &zlen);
-    /* a pair per row at most, and a varint of at most 5 bytes per count and rank */
+    /* a pair per row at most, and a varint per count and rank */
     if (c->bad || !z || np > n || np > UINT32_MAX)
-        return -1;
+        return "more (service, host) pairs than rows, or the lists cut";
     unsigned long long rawn = ZSTD_getFrameContentSize(z, zlen);
     if (rawn == ZSTD_CONTENTSIZE_ERROR || rawn == ZSTD_CONTENTSIZE_UNKNOWN ||
-        rawn > 5 * ((uint64_t)nsvc + np))
-        return -1;
+        rawn > HOSTCOL_VARINT_MAX * ((uint64_t)nsvc + np))
+        return "the lists are not a frame of their size";
     uint8_t *raw = malloc(rawn ? rawn : 1);
     uint32_t *list = malloc((np ? np : 1) * sizeof *list);
     uint32_t *start = malloc(((size_t)nsvc + 1) * sizeof *start);
-    int rc = -1;
-    if (!raw || !list || !start || ZSTD_decompress(raw, rawn, z, zlen) != rawn)
+    const char *why = "out of memory";
+    if (!raw || !list || !start)
         goto out;
+    why = "the lists' frame does not decompress";
+    if (ZSTD_decompress(raw, rawn, z, zlen) != rawn)
+        goto out;
+    why = "a list runs past the pairs or names a host past the dictionary";
     cursor l = cursor_make(raw, rawn);
     uint64_t at = 0;
     for (uint32_t s = 0; s < nsvc; s++) {
@@ -191,36 +200,43 @@ static int get_by_service(cursor *c, const uint32_t *svc, uint32_t nsvc, uint32_
         }
     }
     start[nsvc] = (uint32_t)at;
-    if (at != np || cursor_left(&l) || intcol_decode(c, tmp, n) < 0)
+    why = "the lists do not hold the pairs exactly";
+    if (at != np || cursor_left(&l))
         goto out;
+    why = "the rows' indexes are malformed";
+    if (intcol_decode(c, tmp, n) < 0)
+        goto out;
+    why = "a row's index is past its service's hosts";
     for (size_t i = 0; i < n; i++) {
         uint32_t s = svc[i];
         if (s >= nsvc || tmp[i] < 0 || (uint64_t)tmp[i] >= start[s + 1] - start[s])
             goto out;
         host[i] = list[start[s] + (size_t)tmp[i]];
     }
-    rc = 0;
+    why = NULL;
 out:
     free(raw);
     free(list);
     free(start);
-    return rc;
+    return why;
 }
 
-int seg_get_hosts(cursor *c, const uint32_t *svc, uint32_t nsvc, uint32_t nhost, uint32_t *host,
-                  size_t n, int64_t *tmp)
+const char *seg_get_hosts(cursor *c, const uint32_t *svc, uint32_t nsvc, uint32_t nhost,
+                          uint32_t *host, size_t n, int64_t *tmp)
 {
     unsigned coding = get_u8(c);
     if (c->bad)
-        return -1;
+        return "empty";
     if (coding == SEG_HOSTS_BY_SERVICE)
         return get_by_service(c, svc, nsvc, nhost, host, n, tmp);
-    if (coding != SEG_HOSTS_PLAIN || intcol_decode(c, tmp, n) < 0)
-        return -1;
+    if (coding != SEG_HOSTS_PLAIN)
+        return "unknown coding";
+    if (intcol_decode(c, tmp, n) < 0)
+        return "the ranks are malformed";
     for (size_t i = 0; i < n; i++) {
         if (tmp[i] < 0 || tmp[i] >= nhost)
-            return -1;
+            return "a host rank past the dictionary";
         host[i] = (uint32_t)tmp[i];
     }
-    return 0;
+    return NULL;
 }

@@ -61,9 +61,9 @@ typedef struct dblock {
     /* (version 14) a row stored as variables: msg[i] its shapes, msg_len[i]
      * its message's length, voff[3i..3i+2] where its bytes start in the
      * text, digit and hex streams (at vtext, vdig, vhex); own shapes end
-     * by vshapes_end */
+     * where the text stream starts */
     uint32_t *voff;
-    const uint8_t *vtext, *vdig, *vhex, *vshapes_end;
+    const uint8_t *vtext, *vdig, *vhex;
     char *text; /* the last message rebuilt from its variables (row_message) */
     size_t textcap;
     uint32_t *kv_start; /* rows + 1 */
@@ -431,10 +431,11 @@ static int load_columns(seg_reader *r)
         if (k == 3 && r->info.version >= SEG_VERSION_HOSTS_BY_SERVICE) {
             /* coded by service or plain (segment/hostcol.c): after the services */
             cursor c = cursor_make(r->sec[SEC_HOST].p, r->sec[SEC_HOST].len);
-            if (seg_get_hosts(&c, r->service, r->n_svc, r->n_host, r->host, r->info.events, tmp) <
-                    0 ||
-                cursor_left(&c)) {
-                set_err(r, "segment column %u malformed", SEC_HOST);
+            const char *why =
+                seg_get_hosts(&c, r->service, r->n_svc, r->n_host, r->host, r->info.events, tmp);
+            if (why || cursor_left(&c)) {
+                set_err(r, "segment column %u malformed: %s", SEC_HOST,
+                        why ? why : "bytes after the column");
                 goto out;
             }
             break;
@@ -878,10 +879,11 @@ static int load_index(seg_reader *r)
         return set_err(r, "segment block filters malformed");
     r->bb_data_off = 5 + (uint64_t)n * 16;
     if (r->info.version >= SEG_VERSION_COMMON_TERMS) {
-        int64_t used =
-            seg_common_parse(&r->bb_common, bb->p + r->bb_data_off, bb->len - r->bb_data_off, n);
+        const char *why = NULL;
+        int64_t used = seg_common_parse(&r->bb_common, bb->p + r->bb_data_off,
+                                        bb->len - r->bb_data_off, n, &why);
         if (used < 0)
-            return set_err(r, "segment block filters' common terms malformed");
+            return set_err(r, "segment block filters' common terms malformed: %s", why);
         r->bb_data_off += (uint64_t)used;
     }
     uint64_t data_len = bb->len - r->bb_data_off;
@@ -1239,14 +1241,13 @@ static int scan_streams(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
     size_t left = cursor_left(c);
     if (c->bad || len[0] > left || len[1] > left - len[0] || len[2] > left - len[0] - len[1])
         return set_err(r, "segment block %u: variable streams malformed", k);
-    b->vshapes_end = c->end - len[0] - len[1] - len[2];
-    b->vtext = b->vshapes_end;
+    b->vtext = c->end - len[0] - len[1] - len[2]; /* the shapes end there */
     b->vdig = b->vtext + len[0];
     b->vhex = b->vdig + len[1];
     b->voff = malloc((size_t)rows * 3 * sizeof *b->voff);
     if (!b->voff)
         return set_err(r, "out of memory");
-    cursor sc = cursor_make(c->p, (size_t)(b->vshapes_end - c->p));
+    cursor sc = cursor_make(c->p, (size_t)(b->vtext - c->p));
     const uint32_t *rank = r->tpl_rank + r->block_first[k];
     uint64_t at[3] = {0, 0, 0};
     for (uint32_t i = 0; i < rows; i++) {
@@ -1309,7 +1310,7 @@ static const char *row_message_streams(seg_reader *r, uint32_t i, uint32_t t, ui
                               b->vhex + b->voff[3 * (size_t)i + 2]};
     /* own shapes end by the shapes' region, default ones with their template's */
     const uint8_t *lim =
-        b->vars[i] == VARS_OWN_SHAPES ? b->vshapes_end : r->tpl_shapes + r->tpl_soff[t + 1];
+        b->vars[i] == VARS_OWN_SHAPES ? b->vtext : r->tpl_shapes + r->tpl_soff[t + 1];
     cursor shp = cursor_make(b->msg[i], (size_t)(lim - b->msg[i]));
     char *o = b->text;
     for (; p < end; p++) {

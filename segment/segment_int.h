@@ -37,8 +37,9 @@ typedef struct seg_common_view {
 } seg_common_view;
 /* Read the table at p (left bytes there) of a segment of `blocks` blocks,
  * checking that every entry can be looked up: the bytes it takes, or -1
- * when it is malformed. */
-int64_t seg_common_parse(seg_common_view *v, const uint8_t *p, size_t left, uint32_t blocks);
+ * with *why saying what is malformed. */
+int64_t seg_common_parse(seg_common_view *v, const uint8_t *p, size_t left, uint32_t blocks,
+                         const char **why);
 /* 1 when a term of hash h is listed with block `block` (< blocks) in its
  * set, else 0: a term listed without the block may still share its hash
  * with one in the block's bloom, so 0 is the bloom's to decide. */
