@@ -38,10 +38,39 @@ void seg_put_dict(strbuf *out, const sref *s, size_t n, int level);
 
 /* ---- filters and postings -------------------------------------------------- */
 
-/* Bits for a bloom of n keys at bpk bits each (a multiple of 64, >= 64). */
-uint64_t seg_bloom_bits(uint64_t n, unsigned bpk);
-/* Set the k bits of hash h in a bloom of m bits. */
-void seg_bloom_set(uint8_t *bits, uint64_t m, unsigned k, uint64_t h);
+/* A binary fuse filter being built (format 16, fuse.c): parts added in
+ * order, each from all its keys, then the filter appended whole. The
+ * builder owns its scratch (about 36 bytes per key of the largest part)
+ * and the bytes built so far; free with seg_fuse_free. */
+typedef struct seg_fuse {
+    unsigned w, arity, part_log;
+    uint32_t parts_done;
+    strbuf head, bits;       /* the parts' headers and slots so far */
+    uint32_t *count, *alone; /* per slot: keys (<< 2 | XOR of their index), peel queue */
+    uint64_t *xhash;         /* per slot: XOR of its keys' hashes */
+    uint8_t *fp;             /* per slot: its fingerprint, before packing */
+    uint64_t *rev;           /* per key: its hash, in peeling order */
+    uint8_t *revi;           /* per key: which of its slots it was peeled from */
+    size_t slot_cap, key_cap;
+} seg_fuse;
+/* The key of the pair (a term of hash term_hash, block) in a block filter. */
+uint64_t seg_fuse_pair_key(uint64_t term_hash, uint32_t block);
+/* log2 of the parts a filter of n keys is split in (format.h). */
+unsigned seg_fuse_part_log(uint64_t n);
+/* The part a key belongs to: its top part_log bits. */
+uint32_t seg_fuse_part(uint64_t key, unsigned part_log);
+/* Start a filter of 2^part_log parts of w-bit fingerprints. */
+void seg_fuse_begin(seg_fuse *f, unsigned w, unsigned arity, unsigned part_log);
+/* Add the next part from its n keys (reordered, equal keys dropped).
+ * 0, or -1 on OOM. */
+int seg_fuse_add_part(seg_fuse *f, uint64_t *keys, size_t n);
+/* Append the whole filter to out: 0, or -1 on OOM or a part missing. */
+int seg_fuse_finish(seg_fuse *f, strbuf *out);
+/* The whole filter of n keys in memory (tmp: room for n more) appended to
+ * out: 0, or -1 on OOM. The bytes depend only on the set of keys. */
+int seg_fuse_put(seg_fuse *f, uint64_t *keys, uint64_t *tmp, size_t n, unsigned w, unsigned arity,
+                 strbuf *out);
+void seg_fuse_free(seg_fuse *f);
 
 /* The common terms of the block filters (format 13, filters.c): each with
  * its set of blocks, built term by term. Owns its arrays; free with

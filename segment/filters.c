@@ -1,8 +1,9 @@
 /*
  * segment/filters.c - the filters that let a search skip a segment or a row
- * block without opening the index: the bloom filters of SEC_BLOOM and
- * SEC_BLOCK_BLOOMS, and (format 13) the block filters' common terms, each
- * listed with the exact set of blocks that hold it.
+ * block without opening the index: reading the bloom filters of SEC_BLOOM
+ * and SEC_BLOCK_BLOOMS (formats 1 to 15; format 16's fuse filters are in
+ * fuse.c), and (format 13) the block filters' common terms, each listed
+ * with the exact set of blocks that hold it.
  *
  * The writer and the streaming merge both build the common terms here, so
  * the same rows give the same bytes; the reader looks terms up here too.
@@ -19,28 +20,7 @@
 #include "segment_int.h"
 #include "strtab.h"
 
-/* ---- bloom filters ---------------------------------------------------------------------- */
-
-void seg_bloom_set(uint8_t *bits, uint64_t m, unsigned k, uint64_t h)
-{
-    uint64_t step = (h >> 33) | 1;
-    if (k && h > UINT64_MAX - (uint64_t)(k - 1) * step) { /* h + i * step wraps: as defined */
-        for (unsigned i = 0; i < k; i++) {
-            uint64_t pos = (h + i * step) % m;
-            bits[pos / 8] |= (uint8_t)(1u << (pos % 8));
-        }
-        return;
-    }
-    /* the same positions with two divisions instead of k: without wrapping,
-     * (h + i * step) % m steps by step % m modulo m */
-    uint64_t pos = h % m, inc = step % m;
-    for (unsigned i = 0; i < k; i++) {
-        bits[pos / 8] |= (uint8_t)(1u << (pos % 8));
-        pos += inc;
-        if (pos >= m)
-            pos -= m;
-    }
-}
+/* ---- bloom filters (formats 1 to 15) ------------------------------------------------------ */
 
 int seg_bloom_test(const uint8_t *bits, uint64_t m, unsigned k, uint64_t h)
 {
@@ -53,19 +33,11 @@ int seg_bloom_test(const uint8_t *bits, uint64_t m, unsigned k, uint64_t h)
     return 1;
 }
 
-/* Bits for n keys at bpk bits each, a multiple of 64 and at least 64. */
-uint64_t seg_bloom_bits(uint64_t n, unsigned bpk)
-{
-    uint64_t m = n * bpk;
-    m = (m + 63) / 64 * 64;
-    return m < 64 ? 64 : m;
-}
-
 /* ---- common terms: building ---------------------------------------------------------------- */
 
 int seg_common_is(uint64_t in_blocks, uint64_t blocks)
 {
-    return in_blocks * SEG_BLOCK_BLOOM_BITS_PER_TERM > blocks + SEG_COMMON_ENTRY_BITS;
+    return in_blocks * SEG_BLOCK_FILTER_PAIR_EIGHTHS > (blocks + SEG_COMMON_ENTRY_BITS) * 8;
 }
 
 void seg_common_init(seg_common *c, uint32_t blocks)

@@ -20,12 +20,15 @@
  *             postings are found by the hash of their encoded bytes and
  *             checked against the spool;
  *   filters   each (term, block) pair is spooled while the terms are merged,
- *             then the segment and block blooms are filled from the spool.
+ *             its key counted by part; then each filter's parts are built
+ *             (fuse.c) in groups of at most MERGE_FUSE_KEYS keys, one pass
+ *             over the spool per group.
  *
  * Memory: 4 bytes per output row (the row renumbering), 5 (the templates;
  * 16 per row listed in a dictionary column coded by template), the encoded
- * columns, one row block, the term index (a 32nd of the terms), the bloom
- * filters, the largest term's rows and the distinct values of dictionary
+ * columns, one row block, the term index (a 32nd of the terms), the filters
+ * (their bits, 1 byte a term, and 64 MB of keys with about 28 bytes a key
+ * of the part being built), the largest term's rows and the distinct values of dictionary
  * candidates (8 bytes a value while counting by hash), instead of every
  * event, every (term, row) pair and the whole file. The readers hold their
  * decoded columns (about 26 bytes a row) and their mapped files. The
@@ -66,6 +69,14 @@
 #define MERGE_FIRST_PAIR 0x80000000u
 /* Pair spool reads: whole pairs only. */
 #define MERGE_PAIR_READ ((size_t)(MERGE_READ_BYTES / MERGE_PAIR_BYTES) * MERGE_PAIR_BYTES)
+/* The filters' keys are counted by their top SEG_FUSE_MAX_PART_LOG bits
+ * while they are spooled, so that each filter's parts are sized before
+ * they are read back. */
+#define MERGE_BUCKETS (1u << SEG_FUSE_MAX_PART_LOG)
+/* Keys read back from the spool at once: the parts of a filter are built
+ * in groups of at most this many keys (64 MB), one pass over the spool per
+ * group, so that the merge's memory does not grow with the segment. */
+#define MERGE_FUSE_KEYS (1u << 23)
 
 /* ---- files ---------------------------------------------------------------------------- */
 
@@ -1026,16 +1037,18 @@ static int tm_advance(merge *m, tmerge *t, uint32_t i)
 /* The state of writing terms: the term dictionary and the two spools. */
 typedef struct tout {
     seg_termw tw;
-    fout post;             /* the postings spool */
-    fout pairs;            /* (term, block) pairs */
-    uint64_t *block_terms; /* per row block: distinct terms in its bloom */
-    seg_common common;     /* the terms of many blocks (format 13), instead */
-    seg_ptab dups;         /* entries spooled, by the hash of their bytes: a term with the same
-                              rows as an earlier one refers to its entry (equal rows, equal bytes) */
+    fout post;           /* the postings spool */
+    fout pairs;          /* (term, block) pairs */
+    uint64_t *in_bucket; /* keys per bucket of their top bits: the segment filter's
+                            (MERGE_BUCKETS), then the block filter's (MERGE_BUCKETS) */
+    uint64_t npairs;     /* records in the pair spool */
+    seg_common common;   /* the terms of many blocks (format 13), instead */
+    seg_ptab dups;       /* entries spooled, by the hash of their bytes: a term with the same
+                            rows as an earlier one refers to its entry (equal rows, equal bytes) */
     strbuf entry, cmp;
     char *rbuf;
     size_t rcap;
-    uint64_t nterms; /* every term, those of HEX columns included (the bloom's keys) */
+    uint64_t nterms; /* every term, those of HEX columns included (the filter's keys) */
 } tout;
 
 /* Is the spooled entry at off the same bytes as t->entry? */
@@ -1085,7 +1098,7 @@ static int put_entry(merge *m, tout *t, const char *term, size_t len, const uint
 }
 
 /* The blocks the term occurs in, for the block filters: its entry among
- * the common terms, or its (term, block) pairs for the blooms. */
+ * the common terms, or its (term, block) pairs for the block filter. */
 static int put_pairs(merge *m, tout *t, const char *term, size_t len, const uint32_t *rows,
                      uint32_t n)
 {
@@ -1096,10 +1109,11 @@ static int put_pairs(merge *m, tout *t, const char *term, size_t len, const uint
             last = rows[k] / m->per;
             in_blocks++;
         }
+    t->in_bucket[seg_fuse_part(h, SEG_FUSE_MAX_PART_LOG)]++;
     if (seg_common_is(in_blocks, m->blocks)) {
         int64_t i = seg_common_add(&t->common, h);
         if (i < 0)
-            return mfail(m, "out of memory building bloom filters");
+            return mfail(m, "out of memory building the filters");
         for (uint32_t k = 0; k < n; k++)
             seg_common_mark(&t->common, (size_t)i, (uint32_t)(rows[k] / m->per));
         return 0;
@@ -1113,7 +1127,9 @@ static int put_pairs(merge *m, tout *t, const char *term, size_t len, const uint
         store_u32(rec, (uint32_t)b | (last == UINT64_MAX ? MERGE_FIRST_PAIR : 0));
         store_u64(rec + 4, h);
         sb_append(&t->pairs.buf, rec, sizeof rec);
-        t->block_terms[b]++;
+        t->in_bucket[MERGE_BUCKETS +
+                     seg_fuse_part(seg_fuse_pair_key(h, (uint32_t)b), SEG_FUSE_MAX_PART_LOG)]++;
+        t->npairs++;
         last = b;
     }
     if (fo_maybe_flush(&t->pairs) < 0)
@@ -1256,84 +1272,137 @@ static int copy_spool(merge *m, fout *sp, uint32_t id)
     return 0;
 }
 
-/* SEC_BLOOM over every term and SEC_BLOCK_BLOOMS over each block's terms,
- * filled from the common terms and the spooled (term, block) pairs. */
-static int write_blooms(merge *m, tout *t)
+/* Gather the keys of parts [p0, p1) of a filter split in 2^lg parts into
+ * keys, part after part from at[p - p0] on (advanced past each key): the
+ * segment filter's (pairs 0) are the common terms' hashes and each term's
+ * hash from its first spooled pair; the block filter's, every spooled
+ * pair's key. One pass over the pair spool. */
+static int gather_keys(merge *m, tout *t, int pairs, unsigned lg, uint32_t p0, uint32_t p1,
+                       uint64_t *keys, uint64_t *at, uint8_t *rbuf)
+{
+    for (size_t i = 0; !pairs && i < t->common.n; i++) {
+        uint32_t p = seg_fuse_part(t->common.hash[i], lg);
+        if (p >= p0 && p < p1)
+            keys[at[p - p0]++] = t->common.hash[i];
+    }
+    for (uint64_t off = 0; off < t->pairs.off;) {
+        size_t n = MERGE_PAIR_READ;
+        if (t->pairs.off - off < n)
+            n = (size_t)(t->pairs.off - off);
+        if (read_at(t->pairs.fd, rbuf, n, off) < 0)
+            return mfail(m, "cannot read back the filter spool: %s", strerror(errno));
+        for (size_t i = 0; i + MERGE_PAIR_BYTES <= n; i += MERGE_PAIR_BYTES) {
+            uint32_t b = load_u32(rbuf + i);
+            uint64_t h = load_u64(rbuf + i + 4);
+            if (!pairs && !(b & MERGE_FIRST_PAIR))
+                continue;
+            b &= ~MERGE_FIRST_PAIR;
+            if (b >= m->blocks) /* the spool is ours, but a block past the end is no index */
+                return mfail(m, "filter spool names block %u of %llu", b,
+                             (unsigned long long)m->blocks);
+            uint64_t key = pairs ? seg_fuse_pair_key(h, b) : h;
+            uint32_t p = seg_fuse_part(key, lg);
+            if (p >= p0 && p < p1)
+                keys[at[p - p0]++] = key;
+        }
+        off += n;
+    }
+    return 0;
+}
+
+/* Append one filter (the segment filter, or with pairs the block filter)
+ * to the open section, its parts built in groups of at most
+ * MERGE_FUSE_KEYS keys read back from the spool. */
+static int write_filter(merge *m, tout *t, seg_fuse *f, int pairs, uint8_t *rbuf)
+{
+    const uint64_t *bucket = t->in_bucket + (pairs ? MERGE_BUCKETS : 0);
+    unsigned lg = seg_fuse_part_log(pairs ? t->npairs : t->nterms);
+    uint32_t parts = 1u << lg, per = MERGE_BUCKETS >> lg; /* buckets per part */
+    uint64_t *in_part = calloc(parts, sizeof *in_part), *at = calloc(parts, sizeof *at);
+    uint64_t *keys = NULL;
+    size_t cap = 0;
+    int rc = -1;
+    if (!in_part || !at) {
+        mfail(m, "out of memory building the filters");
+        goto out;
+    }
+    for (uint32_t k = 0; k < MERGE_BUCKETS; k++)
+        in_part[k / per] += bucket[k];
+    seg_fuse_begin(f, pairs ? SEG_BLOCK_FILTER_WIDTH : SEG_FILTER_WIDTH, SEG_FUSE_ARITY, lg);
+    for (uint32_t p0 = 0, p1; p0 < parts; p0 = p1) {
+        uint64_t n = in_part[p0];
+        for (p1 = p0 + 1; p1 < parts && n + in_part[p1] <= MERGE_FUSE_KEYS; p1++)
+            n += in_part[p1];
+        if (n > cap) {
+            free(keys);
+            cap = n;
+            if (!(keys = malloc(cap * sizeof *keys))) {
+                mfail(m, "out of memory building the filters");
+                goto out;
+            }
+        }
+        for (uint64_t p = p0, from = 0; p < p1; from += in_part[p++])
+            at[p - p0] = from;
+        if (gather_keys(m, t, pairs, lg, p0, p1, keys, at, rbuf) < 0)
+            goto out;
+        for (uint64_t p = p0, from = 0; p < p1; from += in_part[p++]) {
+            if (at[p - p0] != from + in_part[p]) { /* counted and spooled disagree */
+                mfail(m, "filter spool holds %llu keys of part %llu, counted %llu",
+                      (unsigned long long)(at[p - p0] - from), (unsigned long long)p,
+                      (unsigned long long)in_part[p]);
+                goto out;
+            }
+            if (seg_fuse_add_part(f, keys + from, in_part[p]) < 0) {
+                mfail(m, "out of memory building the filters");
+                goto out;
+            }
+        }
+    }
+    if (seg_fuse_finish(f, &m->f.buf) < 0) {
+        mfail(m, "out of memory building the filters");
+        goto out;
+    }
+    rc = fo_maybe_flush(&m->f) < 0 ? mfail(m, "cannot write the filters: %s", strerror(errno)) : 0;
+out:
+    free(in_part);
+    free(at);
+    free(keys);
+    return rc;
+}
+
+/* SEC_BLOOM over every term and SEC_BLOCK_BLOOMS over each block's terms
+ * (format 16: binary fuse filters), from the common terms and the spooled
+ * (term, block) pairs. */
+static int write_filters(merge *m, tout *t)
 {
     at_stage(m, "filters");
     if (fo_flush(&t->pairs) < 0)
         return mfail(m, "cannot spool filters: %s", strerror(errno));
-    uint64_t sm = seg_bloom_bits(t->nterms, SEG_BLOOM_BITS_PER_TERM);
-    uint8_t *sbits = calloc(sm / 8, 1);
-    uint64_t *boff = malloc((m->blocks + 1) * sizeof *boff);
     uint8_t *rbuf = malloc(MERGE_PAIR_READ);
-    strbuf head = {0};
-    uint8_t *bdata = NULL;
+    seg_fuse f;
+    memset(&f, 0, sizeof f);
     int rc = -1;
-    if (!sbits || !boff || !rbuf) {
-        mfail(m, "out of memory building bloom filters");
+    if (!rbuf) {
+        mfail(m, "out of memory building the filters");
         goto out;
-    }
-    put_u8(&head, SEG_BLOCK_BLOOM_K);
-    put_u32(&head, (uint32_t)m->blocks);
-    uint64_t total = 0;
-    for (uint64_t k = 0; k < m->blocks; k++) {
-        uint64_t bits = seg_bloom_bits(t->block_terms[k], SEG_BLOCK_BLOOM_BITS_PER_TERM);
-        put_u64(&head, total);
-        put_u64(&head, bits);
-        boff[k] = total;
-        total += bits / 8;
-    }
-    if (head.oom || seg_common_put(&t->common, &head) < 0 ||
-        !(bdata = calloc(total ? total : 1, 1))) {
-        mfail(m, "out of memory building bloom filters");
-        goto out;
-    }
-    for (size_t i = 0; i < t->common.n; i++)
-        seg_bloom_set(sbits, sm, SEG_BLOOM_K, t->common.hash[i]);
-    for (uint64_t at = 0; at < t->pairs.off;) {
-        size_t n = MERGE_PAIR_READ;
-        if (t->pairs.off - at < n)
-            n = (size_t)(t->pairs.off - at);
-        if (read_at(t->pairs.fd, rbuf, n, at) < 0) {
-            mfail(m, "cannot read back the filter spool: %s", strerror(errno));
-            goto out;
-        }
-        for (size_t i = 0; i + MERGE_PAIR_BYTES <= n; i += MERGE_PAIR_BYTES) {
-            uint32_t b = load_u32(rbuf + i);
-            uint64_t h = load_u64(rbuf + i + 4);
-            if (b & MERGE_FIRST_PAIR)
-                seg_bloom_set(sbits, sm, SEG_BLOOM_K, h);
-            b &= ~MERGE_FIRST_PAIR;
-            if (b >= m->blocks) { /* the spool is ours, but a block past the end is no index */
-                mfail(m, "filter spool names block %u of %llu", b, (unsigned long long)m->blocks);
-                goto out;
-            }
-            uint64_t bits = (b + 1 < m->blocks ? boff[b + 1] : total) - boff[b];
-            seg_bloom_set(bdata + boff[b], bits * 8, SEG_BLOCK_BLOOM_K, h);
-        }
-        at += n;
     }
     fo_sec_begin(&m->f);
-    put_u64(&m->f.buf, sm);
-    put_u8(&m->f.buf, SEG_BLOOM_K);
-    sb_append(&m->f.buf, sbits, sm / 8);
+    if (write_filter(m, t, &f, 0, rbuf) < 0)
+        goto out;
     fo_sec_end(&m->f, SEC_BLOOM);
     fo_sec_begin(&m->f);
-    sb_append(&m->f.buf, head.buf, head.len);
-    for (uint64_t at = 0; at < total; at += MERGE_READ_BYTES) {
-        sb_append(&m->f.buf, bdata + at,
-                  total - at < MERGE_READ_BYTES ? total - at : MERGE_READ_BYTES);
-        fo_maybe_flush(&m->f);
+    put_u32(&m->f.buf, (uint32_t)m->blocks);
+    if (seg_common_put(&t->common, &m->f.buf) < 0) {
+        mfail(m, "out of memory building the filters");
+        goto out;
     }
+    if (write_filter(m, t, &f, 1, rbuf) < 0)
+        goto out;
     fo_sec_end(&m->f, SEC_BLOCK_BLOOMS);
-    rc = m->f.bad ? mfail(m, "cannot write bloom filters: %s", strerror(errno)) : 0;
+    rc = m->f.bad ? mfail(m, "cannot write the filters: %s", strerror(errno)) : 0;
 out:
-    free(sbits);
-    free(boff);
     free(rbuf);
-    free(bdata);
-    sb_free(&head);
+    seg_fuse_free(&f);
     return rc;
 }
 
@@ -1358,17 +1427,17 @@ static int write_index(merge *m)
     t.tw.level = m->o.zstd_level;
     t.post.fd = t.pairs.fd = -1;
     int rc = -1;
-    t.block_terms = calloc(m->blocks + 1, sizeof *t.block_terms);
+    t.in_bucket = calloc(2 * MERGE_BUCKETS, sizeof *t.in_bucket);
     seg_common_init(&t.common, (uint32_t)m->blocks);
     t.post.fd = spool_open(m->path, "postings");
     t.pairs.fd = spool_open(m->path, "filters");
-    if (!t.block_terms || t.post.fd < 0 || t.pairs.fd < 0) {
+    if (!t.in_bucket || t.post.fd < 0 || t.pairs.fd < 0) {
         mfail(m, "cannot open spool files next to %s: %s", m->path, strerror(errno));
         goto out;
     }
     if (merge_terms(m, &t) < 0 || write_term_index(m, &t) < 0 ||
         copy_spool(m, &t.post, SEC_POSTINGS) < 0 || write_templates(m) < 0 ||
-        write_blooms(m, &t) < 0)
+        write_filters(m, &t) < 0)
         goto out;
     rc = 0;
 out:
@@ -1383,7 +1452,7 @@ out:
     sb_free(&t.cmp);
     free(t.rbuf);
     free(t.dups.slot);
-    free(t.block_terms);
+    free(t.in_bucket);
     seg_common_free(&t.common);
     return rc;
 }

@@ -147,12 +147,13 @@ struct seg_reader {
     int64_t tchunk_idx; /* the decompressed term chunk cached in tchunk */
     uint8_t *tchunk;
     size_t tchunk_len, tchunk_cap;
-    uint64_t bloom_m;
+    uint64_t bloom_m; /* (before v16) the blooms */
     unsigned bloom_k;
     uint64_t bb_data_off; /* block bloom bits start, within SEC_BLOCK_BLOOMS */
     unsigned bb_k;
-    seg_common_view bb_common; /* (v13) the terms of many blocks, with their blocks */
-    size_t block_entry;        /* bytes per block index entry (by version) */
+    seg_fuse_view fuse_terms, fuse_pairs; /* (v16) the segment and block filters */
+    seg_common_view bb_common;            /* (v13) the terms of many blocks, with their blocks */
+    size_t block_entry;                   /* bytes per block index entry (by version) */
     mcol *mcols;
     uint32_t nmcols;
     uint64_t dict_terms; /* terms in SEC_TERMS (info.terms adds those of HEX columns) */
@@ -797,6 +798,32 @@ static int load_blocks(seg_reader *r)
     return 0;
 }
 
+/* Check SEC_BLOOM and SEC_BLOCK_BLOOMS of format 16: a fuse filter over
+ * the terms filling the one, the block count, the common terms and a fuse
+ * filter over the pairs filling the other. */
+static int load_fuse_filters(seg_reader *r)
+{
+    const section *bl = &r->sec[SEC_BLOOM], *bb = &r->sec[SEC_BLOCK_BLOOMS];
+    const char *why = NULL;
+    int64_t used = seg_fuse_parse(&r->fuse_terms, bl->p, bl->len, &why);
+    if (used >= 0 && (uint64_t)used != bl->len)
+        why = "bytes after the filter";
+    if (why)
+        return set_err(r, "segment filter malformed: %s", why);
+    if (bb->len < 4 || load_u32(bb->p) != r->info.blocks)
+        return set_err(r, "segment block filters malformed: not %u blocks", r->info.blocks);
+    used = seg_common_parse(&r->bb_common, bb->p + 4, bb->len - 4, r->info.blocks, &why);
+    if (used < 0)
+        return set_err(r, "segment block filters' common terms malformed: %s", why);
+    size_t at = 4 + (size_t)used;
+    used = seg_fuse_parse(&r->fuse_pairs, bb->p + at, bb->len - at, &why);
+    if (used >= 0 && (uint64_t)used != bb->len - at)
+        why = "bytes after the filter";
+    if (why)
+        return set_err(r, "segment block filter malformed: %s", why);
+    return 0;
+}
+
 /* The term index of a version 4 segment: one zstd frame, decompressed into
  * the reader (r->tindex) with its size bounded before allocating. */
 static int inflate_index(seg_reader *r, const uint8_t **p, size_t *len)
@@ -862,6 +889,8 @@ static int load_index(seg_reader *r)
     r->ntchunks = nc;
     r->tchunk_idx = -1;
 
+    if (r->info.version >= SEG_VERSION_FUSE)
+        return load_fuse_filters(r);
     const section *bl = &r->sec[SEC_BLOOM];
     c = cursor_make(bl->p, bl->len);
     r->bloom_m = get_u64(&c);
@@ -2733,6 +2762,8 @@ int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, vo
 
 int seg_may_contain(const seg_reader *r, const char *term, size_t len)
 {
+    if (r->info.version >= SEG_VERSION_FUSE)
+        return seg_fuse_has(&r->fuse_terms, term_hash(term, len));
     return seg_bloom_test(r->sec[SEC_BLOOM].p + 9, r->bloom_m, r->bloom_k, term_hash(term, len));
 }
 
@@ -2740,12 +2771,15 @@ int seg_block_may_contain(const seg_reader *r, uint32_t block, const char *term,
 {
     if (block >= r->info.blocks)
         return 0;
+    uint64_t h = term_hash(term, len);
+    if (seg_common_has(&r->bb_common, h, block))
+        return 1;
+    if (r->info.version >= SEG_VERSION_FUSE)
+        return seg_fuse_has(&r->fuse_pairs, seg_fuse_pair_key(h, block));
     const uint8_t *base = r->sec[SEC_BLOCK_BLOOMS].p;
     const uint8_t *e = base + 5 + (size_t)block * 16;
     uint64_t off = load_u64(e), bits = load_u64(e + 8);
-    uint64_t h = term_hash(term, len);
-    return seg_common_has(&r->bb_common, h, block) ||
-           seg_bloom_test(base + r->bb_data_off + off, bits, r->bb_k, h);
+    return seg_bloom_test(base + r->bb_data_off + off, bits, r->bb_k, h);
 }
 
 /* ---- internals for the streaming merge (build.h) ------------------------------------------ */

@@ -45,6 +45,21 @@ int64_t seg_common_parse(seg_common_view *v, const uint8_t *p, size_t left, uint
  * with one in the block's bloom, so 0 is the bloom's to decide. */
 int seg_common_has(const seg_common_view *v, uint64_t h, uint32_t block);
 
+/* A binary fuse filter as stored (format 16, fuse.c), pointing into its
+ * section. */
+typedef struct seg_fuse_view {
+    const uint8_t *head; /* per part: u64 seed, u8 seg_log, u32 seg_count, u64 offset */
+    const uint8_t *bits; /* the parts' slots */
+    unsigned w, arity, part_log;
+} seg_fuse_view;
+/* Read the filter at p (left bytes there), checking that every part lies
+ * within them: the bytes it takes, or -1 with *why saying what is
+ * malformed. */
+int64_t seg_fuse_parse(seg_fuse_view *v, const uint8_t *p, size_t left, const char **why);
+/* 0 when key is surely not in the filter's set, 1 when it may be (every
+ * key of the set, and others with probability 2^-w). */
+int seg_fuse_has(const seg_fuse_view *v, uint64_t key);
+
 /* Fuzzing builds skip checksum checks so that the fuzzer reaches the
  * decoders behind them; every other build verifies every checksum. */
 #ifdef STRATA_FUZZING

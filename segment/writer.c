@@ -80,8 +80,8 @@ enum {
     SCR_START,      /* a term's first (term, row) pair */
     SCR_POST,       /* (term, row) pairs by term */
     SCR_LAST_BLOCK, /* a term's last block seen */
-    SCR_HASHES,     /* one block's term hashes */
-    SCR_BLOOM,      /* the segment bloom */
+    SCR_HASHES,     /* the filters' keys: terms' hashes, then (term, block) pairs' */
+    SCR_FUSE_TMP,   /* the filters' keys sorted by part */
     SCR_ROW_TMP,    /* a value per row: columns */
     SCR_META_FIRST, /* a value per row: a meta key's first value */
     SCR_IN_COL,     /* per kv: in a meta column */
@@ -111,7 +111,7 @@ struct seg_writer {
     wscratch scr[SCR_COUNT_];
     strbuf out;      /* the file being assembled */
     strbuf postings; /* SEC_POSTINGS, while the term dictionary is written */
-    strbuf bdata;    /* the block blooms' bits */
+    seg_fuse fuse;   /* the filters' builder, its scratch kept */
 };
 
 /* Work array `id` with room for `bytes` (contents undefined), owned by the
@@ -318,7 +318,7 @@ void seg_writer_free(seg_writer *w)
         free(w->scr[i].p);
     sb_free(&w->out);
     sb_free(&w->postings);
-    sb_free(&w->bdata);
+    seg_fuse_free(&w->fuse);
     free(w);
 }
 
@@ -1884,7 +1884,6 @@ static int write_index(build *b, uint32_t nblocks)
     uint64_t *hashes = NULL;
     sref *sorted = scratch(w, SCR_SORT_REFS, (nids ? nids : 1) * sizeof *sorted);
     wref *words = scratch(w, SCR_SORT_WORDS, (nids ? nids : 1) * sizeof *words);
-    strbuf blooms = {0};
     seg_common cterms;
     seg_common_init(&cterms, nblocks);
     char *rbuf = NULL;
@@ -1999,45 +1998,37 @@ static int write_index(build *b, uint32_t nblocks)
     }
     sec_end(b, SEC_TEMPLATES, s);
 
-    /* the segment bloom filter over every term */
-    uint64_t m = seg_bloom_bits(nterms, SEG_BLOOM_BITS_PER_TERM);
-    uint8_t *bits = scratch(w, SCR_BLOOM, m / 8);
-    if (!bits) {
-        fail(b, "out of memory building bloom filters");
+    /* the segment filter over every term */
+    hashes = scratch(w, SCR_HASHES, (x->nocc ? x->nocc : 1) * sizeof *hashes);
+    uint64_t *tmp = scratch(w, SCR_FUSE_TMP, (x->nocc ? x->nocc : 1) * sizeof *tmp);
+    if (!hashes || !tmp) {
+        fail(b, "out of memory building the filters");
         goto out;
     }
-    memset(bits, 0, m / 8);
+    size_t nkeys = 0;
     for (size_t id = 0; id < nids; id++) /* in id order: the table is read straight through */
         if (df[id])
-            seg_bloom_set(bits, m, SEG_BLOOM_K, x->terms.ent[id].hash);
+            hashes[nkeys++] = x->terms.ent[id].hash;
     s = sec_begin(b);
-    put_u64(b->out, m);
-    put_u8(b->out, SEG_BLOOM_K);
-    sb_append(b->out, bits, m / 8);
-    sec_end(b, SEC_BLOOM, s);
-
-    /* one bloom per row block over the distinct terms of its rows, but for
-     * the common terms (format 13), listed with their blocks */
-    size_t per = w->o.block_events;
-    hashes = scratch(w, SCR_HASHES, (x->nocc ? x->nocc : 1) * sizeof *hashes);
-    if (!hashes) {
-        fail(b, "out of memory building bloom filters");
+    if (seg_fuse_put(&w->fuse, hashes, tmp, nkeys, SEG_FILTER_WIDTH, SEG_FUSE_ARITY, b->out) < 0) {
+        fail(b, "out of memory building the filters");
         goto out;
     }
+    sec_end(b, SEC_BLOOM, s);
+
+    /* the block filter over each block's distinct terms, but for the
+     * common terms (format 13), listed with their blocks */
+    size_t per = w->o.block_events;
     uint32_t *common = df; /* per term: its blocks, then its common entry (or UINT32_MAX) */
     count_term_blocks(w, nblocks, last_block, common, nids);
     if (pick_common(x, nids, nblocks, common, &cterms) < 0) {
-        fail(b, "out of memory building bloom filters");
+        fail(b, "out of memory building the filters");
         goto out;
     }
     memset(last_block, 0xff, (nids + 1) * sizeof *last_block);
-    put_u8(&blooms, SEG_BLOCK_BLOOM_K);
-    put_u32(&blooms, nblocks);
-    strbuf *bdata = &w->bdata;
-    sb_reset(bdata);
+    nkeys = 0;
     for (uint32_t k = 0; k < nblocks; k++) {
         size_t from = k * per, to = from + per < w->n ? from + per : w->n;
-        size_t nh = 0;
         for (size_t r = from; r < to; r++) {
             const uint32_t *t, *end;
             if (r + ROW_PREFETCH_AHEAD / 2 < w->n)
@@ -2051,37 +2042,23 @@ static int write_index(build *b, uint32_t nblocks)
                     if (common[*t] != UINT32_MAX)
                         seg_common_mark(&cterms, common[*t], k);
                     else
-                        hashes[nh++] = x->terms.ent[*t].hash;
+                        hashes[nkeys++] = seg_fuse_pair_key(x->terms.ent[*t].hash, k);
                 }
         }
-        uint64_t bm_bits = seg_bloom_bits(nh, SEG_BLOCK_BLOOM_BITS_PER_TERM);
-        put_u64(&blooms, bdata->len);
-        put_u64(&blooms, bm_bits);
-        size_t at = bdata->len;
-        if (sb_reserve(bdata, bm_bits / 8) < 0)
-            break;
-        memset(bdata->buf + at, 0, bm_bits / 8);
-        bdata->len += bm_bits / 8;
-        for (size_t i = 0; i < nh; i++)
-            seg_bloom_set((uint8_t *)bdata->buf + at, bm_bits, SEG_BLOCK_BLOOM_K, hashes[i]);
     }
     s = sec_begin(b);
-    sb_append(b->out, blooms.buf, blooms.len);
-    if (seg_common_put(&cterms, b->out) < 0) {
-        fail(b, "out of memory building bloom filters");
+    put_u32(b->out, nblocks);
+    if (seg_common_put(&cterms, b->out) < 0 ||
+        seg_fuse_put(&w->fuse, hashes, tmp, nkeys, SEG_BLOCK_FILTER_WIDTH, SEG_FUSE_ARITY, b->out) <
+            0) {
+        fail(b, "out of memory building the filters");
         goto out;
     }
-    sb_append(b->out, bdata->buf, bdata->len);
     sec_end(b, SEC_BLOCK_BLOOMS, s);
-    if (bdata->oom || blooms.oom) {
-        fail(b, "out of memory building bloom filters");
-        goto out;
-    }
     rc = 0;
 out:
     free(dups.slot);
     free(rbuf);
-    sb_free(&blooms);
     seg_common_free(&cterms);
     return rc;
 }

@@ -1398,51 +1398,162 @@ static void test_sort_strtab_order(void **state)
     strtab_free(&t);
 }
 
-/* The bloom's bits are part of the format: seg_bloom_set must set bit
- * (h + i * step) % m, step = (h >> 33) | 1, with the 64-bit sum wrapping,
- * for i < k: checked against that formula for sizes that are and are not
- * powers of two and hashes whose sum does and does not wrap. */
+/* The blooms of formats 1 to 15 are read as they were written: hash h is
+ * in when bit (h + i * step) % m is set for every i < k, step = (h >> 33)
+ * | 1, the 64-bit sum wrapping. Blooms set by that formula, for sizes that
+ * are and are not powers of two and hashes whose sum does and does not
+ * wrap, pass seg_bloom_test; with any one of those bits cleared they fail. */
 static void test_bloom_positions_as_defined(void **state)
 {
     (void)state;
     const uint64_t near_end[] = {UINT64_MAX, UINT64_MAX - 5, UINT64_MAX - (1ull << 33), 0, 1};
     uint64_t x = 0x9e3779b97f4a7c15ull;
-    /* small blooms: every bit compared */
     for (uint64_t m = 64; m <= 4096; m += 64 * 7) {
         for (int t = 0; t < 3000; t++) {
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
             uint64_t h = t < 5 ? near_end[t] : x;
             unsigned k = 1 + (unsigned)(t % 8);
-            uint8_t got[512] = {0}, want[512] = {0};
-            seg_bloom_set(got, m, k, h);
-            uint64_t step = (h >> 33) | 1;
+            uint8_t bits[512] = {0};
+            uint64_t step = (h >> 33) | 1, pos[8];
             for (unsigned i = 0; i < k; i++) {
-                uint64_t pos = (h + i * step) % m;
-                want[pos / 8] |= (uint8_t)(1u << (pos % 8));
+                pos[i] = (h + i * step) % m;
+                bits[pos[i] / 8] |= (uint8_t)(1u << (pos[i] % 8));
             }
-            assert_memory_equal(got, want, m / 8);
+            assert_true(seg_bloom_test(bits, m, k, h));
+            unsigned gone = (unsigned)(x % k);
+            bits[pos[gone] / 8] &= (uint8_t) ~(1u << (pos[gone] % 8));
+            assert_int_equal(seg_bloom_test(bits, m, k, h), 0);
         }
     }
-    /* a segment-sized one (10M terms' worth of bits): the defined bits set,
-     * and no others */
-    uint64_t m = seg_bloom_bits(1000003, SEG_BLOOM_BITS_PER_TERM);
-    uint8_t *bits = calloc(m / 8, 1);
-    assert_non_null(bits);
-    for (int t = 0; t < 2000; t++) {
+}
+
+/* Binary fuse filters (format 16): every key of a filter passes it, for
+ * sets of 0 to 200,000 keys, in one part or split in eight; keys not in it
+ * pass at about 2^-w; a filter's size is about 1.125 w bits a key; the
+ * same keys in another order, or some twice, give the same bytes; and a
+ * filter whose header or parts do not fit is refused with a reason. */
+static void test_fuse_filters(void **state)
+{
+    (void)state;
+    const size_t sizes[] = {0, 1, 2, 3, 10, 100, 1000, 200000};
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    seg_fuse f = {0};
+    for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
+        size_t n = sizes[si];
+        uint64_t *keys = malloc((n + 1) * 2 * sizeof *keys), *tmp = malloc((n + 1) * 2 * 8);
+        assert_true(keys && tmp);
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            keys[i] = x;
+        }
+        for (unsigned w = 6; w <= 8; w++) {
+            strbuf a = {0}, b = {0};
+            uint64_t *copy = malloc((n + 1) * 2 * sizeof *copy);
+            assert_non_null(copy);
+            memcpy(copy, keys, n * sizeof *keys);
+            assert_int_equal(seg_fuse_put(&f, copy, tmp, n, w, SEG_FUSE_ARITY, &a), 0);
+            /* reversed, with every third key twice: the same bytes */
+            size_t m = 0;
+            for (size_t i = n; i-- > 0;) {
+                copy[m++] = keys[i];
+                if (i % 3 == 0)
+                    copy[m++] = keys[i];
+            }
+            assert_int_equal(seg_fuse_put(&f, copy, tmp, m, w, SEG_FUSE_ARITY, &b), 0);
+            assert_int_equal(a.len, b.len);
+            assert_memory_equal(a.buf, b.buf, a.len);
+            free(copy);
+            seg_fuse_view v;
+            const char *why = "";
+            assert_int_equal(seg_fuse_parse(&v, (const uint8_t *)a.buf, a.len, &why),
+                             (int64_t)a.len);
+            assert_null(why);
+            for (size_t i = 0; i < n; i++)
+                if (!seg_fuse_has(&v, keys[i]))
+                    fail_msg("%zu keys, %u bits: key %zu missed", n, w, i);
+            size_t probes = 200000, pass = 0;
+            for (size_t i = 0; i < probes; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                pass += (size_t)seg_fuse_has(&v, x);
+            }
+            if (n == 0)
+                assert_int_equal(pass, 0);
+            if (n >= 1000) { /* 2^-w, within 25% */
+                double rate = (double)pass / (double)probes, want = 1.0 / (double)(1u << w);
+                if (rate < want * 0.75 || rate > want * 1.25)
+                    fail_msg("%zu keys, %u bits: %.5f pass, want %.5f", n, w, rate, want);
+            }
+            if (n == 200000) /* 1.125 w bits a key, plus the paper's margin at this size */
+                assert_true(a.len * 8.0 < n * w * 1.2 && a.len * 8.0 > n * w * 1.1);
+            sb_free(&a);
+            sb_free(&b);
+        }
+        free(keys);
+        free(tmp);
+    }
+
+    /* eight parts, added one by one: every key found in its part */
+    size_t n = 5000;
+    uint64_t *keys = malloc(n * sizeof *keys), *part = malloc(n * sizeof *part);
+    assert_true(keys && part);
+    for (size_t i = 0; i < n; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        uint64_t h = t < 5 ? near_end[t] : x;
-        uint64_t step = (h >> 33) | 1, pos[SEG_BLOOM_K];
-        seg_bloom_set(bits, m, SEG_BLOOM_K, h);
-        for (unsigned i = 0; i < SEG_BLOOM_K; i++) {
-            pos[i] = (h + i * step) % m;
-            assert_true(bits[pos[i] / 8] & (1u << (pos[i] % 8)));
-        }
-        for (unsigned i = 0; i < SEG_BLOOM_K; i++)
-            bits[pos[i] / 8] &= (uint8_t) ~(1u << (pos[i] % 8));
-        for (unsigned i = 0; i < SEG_BLOOM_K; i++) /* the neighbourhood is clean again */
-            assert_int_equal(bits[pos[i] / 8], 0);
+        keys[i] = x;
     }
-    free(bits);
+    seg_fuse_begin(&f, 7, SEG_FUSE_ARITY, 3);
+    for (uint32_t p = 0; p < 8; p++) {
+        size_t in = 0;
+        for (size_t i = 0; i < n; i++)
+            if (seg_fuse_part(keys[i], 3) == p)
+                part[in++] = keys[i];
+        assert_true(in > 400 && in < 850);
+        assert_int_equal(seg_fuse_add_part(&f, part, in), 0);
+    }
+    strbuf out = {0};
+    assert_int_equal(seg_fuse_finish(&f, &out), 0);
+    uint8_t *buf = (uint8_t *)out.buf;
+    seg_fuse_view v;
+    const char *why;
+    assert_int_equal(seg_fuse_parse(&v, buf, out.len, &why), (int64_t)out.len);
+    assert_int_equal(v.part_log, 3);
+    for (size_t i = 0; i < n; i++)
+        assert_true(seg_fuse_has(&v, keys[i]));
+
+    /* refused: each header field out of range, cut parts, a wrong offset */
+    struct {
+        size_t at;
+        uint8_t to;
+        const char *why;
+    } bad[] = {
+        {0, 0, "width"},
+        {0, 9, "width"},
+        {1, 5, "arity"},
+        {2, 13, "parts"},
+        {2, 12, "headers"},
+        {3 + 8, 19, "segment length"},
+        {3 + 21 + 13, 1, "offset"},
+        {3 + 9 + 3, 1, "past the section"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        uint8_t keep = buf[bad[i].at];
+        buf[bad[i].at] = bad[i].to;
+        assert_int_equal(seg_fuse_parse(&v, buf, out.len, &why), -1);
+        if (!strstr(why, bad[i].why))
+            fail_msg("byte %zu = %u: \"%s\", want \"%s\"", bad[i].at, bad[i].to, why, bad[i].why);
+        buf[bad[i].at] = keep;
+    }
+    assert_int_equal(seg_fuse_parse(&v, buf, out.len - 1, &why), -1);
+    assert_non_null(strstr(why, "past the section"));
+    assert_int_equal(seg_fuse_parse(&v, buf, 2, &why), -1);
+    assert_non_null(strstr(why, "cut"));
+    /* a part left out is the caller's bug, and refused */
+    seg_fuse_begin(&f, 7, SEG_FUSE_ARITY, 1);
+    assert_int_equal(seg_fuse_add_part(&f, keys, 10), 0);
+    assert_int_equal(seg_fuse_finish(&f, &out), -1);
+    sb_free(&out);
+    free(keys);
+    free(part);
+    seg_fuse_free(&f);
 }
 
 /* seg_event_terms callback: keep the first term (NUL-terminated) in ud. */
@@ -2753,8 +2864,8 @@ static void test_dictionaries_compressed(void **state)
 static size_t common_terms_of(const uint8_t *buf, size_t len, seg_common_view *v)
 {
     size_t slen, at = section_of(buf, len, SEC_BLOCK_BLOOMS, &slen);
-    uint32_t blocks = load_u32(buf + at + 1);
-    size_t skip = 5 + (size_t)blocks * 16;
+    uint32_t blocks = load_u32(buf + at);
+    size_t skip = 4; /* format 16: the block count, then the table */
     const char *why;
     assert_true(seg_common_parse(v, buf + at + skip, slen - skip, blocks, &why) > 0);
     return at + skip;
@@ -3101,6 +3212,7 @@ int main(void)
         cmocka_unit_test(test_sort_strtab_order),
         cmocka_unit_test(test_reset_writer_same_bytes),
         cmocka_unit_test(test_bloom_positions_as_defined),
+        cmocka_unit_test(test_fuse_filters),
         cmocka_unit_test(test_eliasfano_codec),
         cmocka_unit_test(test_postings_encoding_choice),
         cmocka_unit_test(test_column_terms),
