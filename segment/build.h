@@ -470,4 +470,17 @@ int seg_tcur_next(seg_tcur *c, const char **term, size_t *len, uint32_t *df);
 int seg_tcur_rows(seg_tcur *c, uint32_t *out);
 void seg_tcur_free(seg_tcur *c);
 
+/* ---- the level column (levelcol.c) ---------------------------------------------------------- */
+
+/* Append SEC_LEVEL's body (format.h, version 16) for rows of levels
+ * level[n], ranked templates t (seg_tpl_rank done): by template or plain,
+ * whichever is smaller, by template only when SEC_TEMPLATES stores the
+ * rows' templates anyway (then t->columns is set). 0, or -1 on OOM. */
+int seg_put_levels(strbuf *out, const uint8_t *level, size_t n, seg_tpl *t, int zlevel);
+/* Read such a body at c into level[n]; rank[n] are the rows' templates
+ * (each below ntpl), NULL when the segment stores none; tmp is n values of
+ * scratch. NULL, or what is malformed. */
+const char *seg_get_levels(cursor *c, const uint32_t *rank, uint32_t ntpl, uint8_t *level, size_t n,
+                           int64_t *tmp);
+
 #endif /* STRATA_SEGMENT_BUILD_H */

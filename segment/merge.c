@@ -365,6 +365,7 @@ typedef struct merge {
     uint64_t at_out;  /* pass 3 of the meta columns: the output row being encoded */
     seg_colterms ct;  /* the namespaces the output's columns hold (not in SEC_TERMS) */
     seg_tpl tpl;      /* each output row's template, gathered before the meta columns */
+    uint8_t *level;   /* each output row's level: coded by template (format 16) */
     fout f;
     const char *path;
     seg_merge_stage_fn stage; /* progress (may be NULL) */
@@ -413,7 +414,7 @@ static void put_union(merge *m, uint32_t id, const udict *u)
  * dictionary, in the writer's order; fills the row renumbering. */
 static int write_columns(merge *m)
 {
-    enum { C_INGEST, C_EVENT, C_LEVEL, C_FLAGS, C_SVC, C_N };
+    enum { C_INGEST, C_EVENT, C_FLAGS, C_SVC, C_N };
     strbuf b[C_N];
     intcol_stream s[C_N];
     memset(b, 0, sizeof b);
@@ -429,7 +430,8 @@ static int write_columns(merge *m)
     uint32_t *sv = bigmem_malloc((m->rows ? m->rows : 1) * sizeof *sv);
     uint32_t *hv = bigmem_malloc((m->rows ? m->rows : 1) * sizeof *hv);
     strbuf hosts = {0};
-    if (!sv || !hv) {
+    m->level = bigmem_malloc(m->rows ? m->rows : 1);
+    if (!sv || !hv || !m->level) {
         mfail(m, "out of memory encoding columns");
         goto out;
     }
@@ -444,7 +446,7 @@ static int write_columns(merge *m)
         uint32_t svc = m->svc.map[src][seg_service_ids(r)[row]];
         intcol_push(&s[C_INGEST], o ? (int64_t)((uint64_t)ing - (uint64_t)prev_i) : ing);
         intcol_push(&s[C_EVENT], o ? (int64_t)((uint64_t)evt - (uint64_t)prev_e) : evt);
-        intcol_push(&s[C_LEVEL], level);
+        m->level[o] = level;
         intcol_push(&s[C_FLAGS], seg_flags(r)[row]);
         intcol_push(&s[C_SVC], svc);
         sv[o] = svc;
@@ -474,7 +476,6 @@ static int write_columns(merge *m)
     }
     fo_section(&m->f, SEC_INGEST_TS, b[C_INGEST].buf, b[C_INGEST].len);
     fo_section(&m->f, SEC_EVENT_TS, b[C_EVENT].buf, b[C_EVENT].len);
-    fo_section(&m->f, SEC_LEVEL, b[C_LEVEL].buf, b[C_LEVEL].len);
     fo_section(&m->f, SEC_FLAGS, b[C_FLAGS].buf, b[C_FLAGS].len);
     m->tail.flags = (uint16_t)(seg_names_flag(m->svc.sorted, m->svc.t.n, SEG_FLAG_SERVICE_TERMS) |
                                seg_names_flag(m->host.sorted, m->host.t.n, SEG_FLAG_HOST_TERMS));
@@ -654,6 +655,20 @@ static int gather_templates(merge *m)
             return mfail(m, "out of memory building row templates");
     }
     return seg_tpl_rank(&m->tpl) < 0 ? mfail(m, "out of memory building row templates") : 0;
+}
+
+/* SEC_LEVEL (format 16), as the writer's: after the templates, by which
+ * it may be coded. */
+static int write_levels(merge *m)
+{
+    strbuf b = {0};
+    if (seg_put_levels(&b, m->level, m->rows, &m->tpl, m->o.zstd_level) < 0) {
+        sb_free(&b);
+        return mfail(m, "out of memory encoding the level column");
+    }
+    fo_section(&m->f, SEC_LEVEL, b.buf, b.len);
+    sb_free(&b);
+    return m->f.bad ? mfail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
 }
 
 /* Choose the meta columns as the writer would (format.h) and write
@@ -1463,6 +1478,7 @@ static void merge_free(merge *m)
 {
     mo_free(&m->mo);
     seg_tpl_free(&m->tpl);
+    free(m->level);
     ud_free(&m->svc);
     ud_free(&m->host);
     ud_free(&m->keys);
@@ -1543,7 +1559,7 @@ int seg_merge_file_staged(seg_reader *const *in, size_t n, const seg_writer_opts
     m.stage = stage;
     m.stage_ud = ud;
     if (write_columns(&m) < 0 || gather_templates(&m) < 0 || write_meta_columns(&m) < 0 ||
-        write_blocks(&m) < 0 || write_index(&m) < 0)
+        write_levels(&m) < 0 || write_blocks(&m) < 0 || write_index(&m) < 0)
         goto out;
     fo_flush(&m.f);
     m.tail.events = m.rows;

@@ -387,6 +387,25 @@ static int load_dict(seg_reader *r, uint32_t id, strata_str **out, uint32_t *n, 
     return 0;
 }
 
+static int load_templates(seg_reader *r);
+
+/* SEC_LEVEL of format 16 (segment/levelcol.c): plain, or coded by the
+ * rows' templates, which are then read first. */
+static int load_levels(seg_reader *r, int64_t *tmp)
+{
+    const section *sec = &r->sec[SEC_LEVEL];
+    int by_tpl = sec->len && sec->p[0] == SEG_LEVELS_BY_TEMPLATE && r->info.templates;
+    if (by_tpl && load_templates(r) < 0)
+        return -1;
+    cursor c = cursor_make(sec->p, sec->len);
+    const char *why = seg_get_levels(&c, by_tpl ? r->tpl_rank : NULL, r->info.templates, r->level,
+                                     r->info.events, tmp);
+    if (why || cursor_left(&c))
+        return set_err(r, "segment column %u malformed: %s", SEC_LEVEL,
+                       why ? why : "bytes after the column");
+    return 0;
+}
+
 static int load_columns(seg_reader *r)
 {
     size_t n = r->info.events ? r->info.events : 1;
@@ -429,6 +448,11 @@ static int load_columns(seg_reader *r)
     }
     static const uint32_t ids[] = {SEC_LEVEL, SEC_FLAGS, SEC_SERVICE, SEC_HOST};
     for (size_t k = 0; k < 4; k++) {
+        if (k == 0 && r->info.version >= SEG_VERSION_LEVELS_BY_TEMPLATE) {
+            if (load_levels(r, tmp) < 0)
+                goto out;
+            continue;
+        }
         if (k == 3 && r->info.version >= SEG_VERSION_HOSTS_BY_SERVICE) {
             /* coded by service or plain (segment/hostcol.c): after the services */
             cursor c = cursor_make(r->sec[SEC_HOST].p, r->sec[SEC_HOST].len);
@@ -559,8 +583,6 @@ static int load_meta_columns(seg_reader *r)
     r->nmcols = (uint32_t)n;
     return 0;
 }
-
-static int load_templates(seg_reader *r);
 
 /* The ranks of a dictionary column coded by the rows' templates (format.h,
  * version 11: the listed rows from c), into tmp[j] for the j-th row with a
@@ -1014,8 +1036,9 @@ static seg_reader *open_common(seg_reader *r, char *err, size_t errlen)
         set_err(r, "segment truncated (%zu bytes)", r->size);
         goto bad;
     }
-    if (load_table(r) < 0 || load_columns(r) < 0 || load_meta_columns(r) < 0 ||
-        load_rollup(r) < 0 || load_blocks(r) < 0 || load_index(r) < 0 || count_templates(r) < 0)
+    /* the templates counted first: the level column may be coded by them */
+    if (load_table(r) < 0 || count_templates(r) < 0 || load_columns(r) < 0 ||
+        load_meta_columns(r) < 0 || load_rollup(r) < 0 || load_blocks(r) < 0 || load_index(r) < 0)
         goto bad;
     setup_cns(r);
     const section *t = &r->sec[SEC_TENANT];

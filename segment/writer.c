@@ -785,11 +785,6 @@ static int64_t col_event(const wrow *r, const wrow *prev, const uint32_t *rank)
     (void)rank; /* rows are in ingest order, so event times mostly rise too */
     return prev ? (int64_t)((uint64_t)r->event - (uint64_t)prev->event) : r->event;
 }
-static int64_t col_level(const wrow *r, const wrow *prev, const uint32_t *rank)
-{
-    (void)prev, (void)rank;
-    return r->level;
-}
 static int64_t col_flags(const wrow *r, const wrow *prev, const uint32_t *rank)
 {
     (void)prev, (void)rank;
@@ -925,7 +920,6 @@ static int write_columns(build *b)
     }
     put_col(b, SEC_INGEST_TS, tmp, NULL, col_ingest);
     put_col(b, SEC_EVENT_TS, tmp, NULL, col_event);
-    put_col(b, SEC_LEVEL, tmp, NULL, col_level);
     put_col(b, SEC_FLAGS, tmp, NULL, col_flags);
     size_t s = sec_begin(b);
     seg_put_dict(b->out, ss, w->services.n, w->o.zstd_level);
@@ -1872,6 +1866,24 @@ static int pick_common(const windex *x, size_t nids, uint32_t nblocks, uint32_t 
     return 0;
 }
 
+/* SEC_LEVEL (format 16): after the templates, by which it may be coded. */
+static int write_levels(build *b)
+{
+    seg_writer *w = b->w;
+    uint8_t *level = malloc(w->n ? w->n : 1);
+    if (!level)
+        return fail(b, "out of memory writing the level column");
+    for (size_t i = 0; i < w->n; i++)
+        level[i] = w->rows[i].level;
+    size_t s = sec_begin(b);
+    int rc = seg_put_levels(b->out, level, w->n, &b->tpl, w->o.zstd_level);
+    free(level);
+    if (rc < 0)
+        return fail(b, "out of memory writing the level column");
+    sec_end(b, SEC_LEVEL, s);
+    return 0;
+}
+
 static int write_index(build *b, uint32_t nblocks)
 {
     seg_writer *w = b->w;
@@ -2140,7 +2152,7 @@ static int finish_build(seg_writer *w, char *err, size_t errlen)
     /* the rows' templates first: dictionary columns may follow them, blocks
      * store a message as its template's variables, terms of whole templates
      * refer to them */
-    if (gather_templates(&b, &b.tpl) < 0 || write_meta_columns(&b) < 0 ||
+    if (gather_templates(&b, &b.tpl) < 0 || write_meta_columns(&b) < 0 || write_levels(&b) < 0 ||
         write_blocks(&b, &nblocks) < 0 || write_index(&b, nblocks) < 0)
         goto fail;
 

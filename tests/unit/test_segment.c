@@ -1192,7 +1192,9 @@ static void check_indexes_rows(seg_reader *r, const char *what)
  * messages as their templates' variables, 11 with a dictionary column's
  * ranks by template, 12 with its dictionaries in zstd frames, 13 with
  * common terms in its block filters: 20 blocks of 8 rows, 14 with its
- * variables in streams by kind, 15 with its hosts coded by service), is
+ * variables in streams by kind, 15 with its hosts coded by service, 16
+ * with fuse filters over 20 blocks of 8 rows and its levels coded by
+ * template), is
  * still indexed as its rows say and passes its own filters
  * (check_indexes_rows). This reads each
  * version's term chunks and inline lists. Each, merged alone into the current format (as after an
@@ -1204,7 +1206,7 @@ static void test_every_version_indexes_its_rows(void **state)
         "hdfs_40",           "gen_corpus_30_v2",  "gen_corpus_30_v3",  "gen_corpus_60_v4",
         "gen_corpus_120_v5", "gen_corpus_120_v6", "gen_corpus_120_v7", "templates_160_v8",
         "hexef_160_v9",      "variables_160_v10", "columns_160_v11",   "dicts_160_v12",
-        "common_160_v13",    "streams_160_v14",   "hosts_160_v15"};
+        "common_160_v13",    "streams_160_v14",   "hosts_160_v15",     "fuse_160_v16"};
     const char *src = getenv("STRATA_SOURCE_DIR");
     for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
         char path[4096], err[256];
@@ -2207,6 +2209,9 @@ static void check_template_terms(seg_reader *r)
  * after merges (which equal the union, byte for byte); a segment where no
  * term refers to templates stores none; broken templates are reported on
  * first use, and terms stored as rows still read. */
+static uint8_t *replace_section(const uint8_t *buf, size_t len, uint32_t id, const uint8_t *body,
+                                size_t blen, size_t *out_len);
+
 static void test_template_postings(void **state)
 {
     (void)state;
@@ -2233,7 +2238,31 @@ static void test_template_postings(void **state)
     assert_true((bad[at] & 0x7f) != 0x7f); /* the varint's low digit: +1 */
     bad[at]++;
     reseal(bad, len, SEC_TEMPLATES);
-    r = open_ok(bad, len, NULL);
+    size_t llen, lat = section_of(bad, len, SEC_LEVEL, &llen), bad_len = len;
+    if (bad[lat] == SEG_LEVELS_BY_TEMPLATE) { /* the levels need the templates: no open */
+        char err[256];
+        assert_null(seg_open_mem(bad, len, NULL, err, sizeof err));
+        assert_non_null(strstr(err, "row templates"));
+        /* the levels plain: the segment opens, and what needs no template
+         * is served */
+        strbuf plain = {0};
+        put_u8(&plain, SEG_LEVELS_PLAIN);
+        int64_t lv[2000];
+        seg_reader *good = open_ok(buf, len, NULL);
+        for (size_t i = 0; i < n; i++) {
+            strata_event ev;
+            assert_int_equal(seg_row(good, (uint32_t)i, &ev), 0);
+            lv[i] = ev.level;
+        }
+        seg_close(good);
+        intcol_encode(&plain, lv, n);
+        uint8_t *fixed =
+            replace_section(bad, len, SEC_LEVEL, (const uint8_t *)plain.buf, plain.len, &bad_len);
+        sb_free(&plain);
+        free(bad);
+        bad = fixed;
+    }
+    r = open_ok(bad, bad_len, NULL);
     assert_null(seg_postings(r, "msg:received", 12));
     assert_non_null(strstr(seg_error(r), "row templates"));
     roaring_bitmap_t *bm = seg_postings(r, "msg:7abc", 8);
@@ -2630,10 +2659,17 @@ static uint8_t *template_texts(const uint8_t *buf, size_t len, size_t *n)
     return NULL;
 }
 
-/* Reading row 0 of buf fails with an error holding `want`. */
+/* Opening buf, or else reading its row 0, fails with an error holding
+ * `want`. */
 static void expect_row_error(const uint8_t *buf, size_t len, const char *want)
 {
-    seg_reader *r = open_ok(buf, len, NULL);
+    char err[256];
+    seg_reader *r = seg_open_mem(buf, len, NULL, err, sizeof err);
+    if (!r) { /* the templates are read at open when the levels follow them (format 16) */
+        if (!strstr(err, want))
+            fail_msg("open: \"%s\" does not say \"%s\"", err, want);
+        return;
+    }
     strata_event got;
     assert_int_equal(seg_row(r, 0, &got), -1);
     if (!strstr(seg_error(r), want))
@@ -2985,6 +3021,157 @@ static void make_host_one_service(tev *t, int64_t base, uint32_t i)
     make_host_event(t, base, i, 1);
 }
 
+/* ---- the level column by template (format 16) ----------------------------------------- */
+
+/* Row i: "disk <n> full" always an ERROR, "served <n> in <m> ms" always an
+ * INFO, "retry <n>" a WARN or an INFO at random: two templates of one
+ * level and one mixed. */
+static void make_level_event(tev *t, int64_t base, uint32_t i)
+{
+    memset(t, 0, sizeof *t);
+    strata_event_init(&t->ev);
+    t->ev.ingest_ts_ns = t->ev.event_ts_ns = base + (int64_t)i * 1000;
+    t->ev.service = kstr(t, "svc", 3);
+    t->ev.host = kstr(t, "h", 1);
+    char msg[64];
+    int n;
+    switch (i % 3) {
+    case 0:
+        n = snprintf(msg, sizeof msg, "disk %u full", test_rnd_below(100));
+        t->ev.level = STRATA_LEVEL_ERROR;
+        break;
+    case 1:
+        n = snprintf(msg, sizeof msg, "served %u in %u ms", test_rnd_below(1000),
+                     test_rnd_below(100));
+        t->ev.level = STRATA_LEVEL_INFO;
+        break;
+    default:
+        n = snprintf(msg, sizeof msg, "retry %u", test_rnd_below(10));
+        t->ev.level = test_rnd_below(2) ? STRATA_LEVEL_WARN : STRATA_LEVEL_INFO;
+        break;
+    }
+    t->ev.msg = kstr(t, msg, (size_t)n);
+}
+
+/* A level column by template of the given frame bytes. */
+static uint8_t *with_levels_frame(const uint8_t *buf, size_t len, const uint8_t *raw, size_t rlen,
+                                  size_t *blen)
+{
+    strbuf body = {0};
+    put_u8(&body, SEG_LEVELS_BY_TEMPLATE);
+    size_t bound = ZSTD_compressBound(rlen);
+    uint8_t *z = malloc(bound);
+    assert_non_null(z);
+    size_t zn = ZSTD_compress(z, bound, raw, rlen, 3);
+    assert_false(ZSTD_isError(zn));
+    put_bytes(&body, z, zn);
+    uint8_t *bad = replace_section(buf, len, SEC_LEVEL, (const uint8_t *)body.buf, body.len, blen);
+    free(z);
+    sb_free(&body);
+    return bad;
+}
+
+/* Format 16: the levels of a template whose rows all have one are stored
+ * once for it; the rows of mixed templates keep theirs. Rows read back,
+ * merges equal the union, the column is smaller than plain, and a column
+ * that does not add up is refused with its reason. */
+static void test_levels_by_template(void **state)
+{
+    (void)state;
+    const size_t n = 3000;
+    tev **sorted;
+    tev *evs = events_of(make_level_event, 16, n, &sorted);
+    size_t len, slen;
+    uint8_t *buf = build(evs, n, 128, NULL, 0, &len); /* check_parts_merge's blocks */
+    size_t at = section_of(buf, len, SEC_LEVEL, &slen);
+    assert_int_equal(buf[at], SEG_LEVELS_BY_TEMPLATE);
+    seg_reader *r = open_ok(buf, len, NULL);
+    expect_rows(r, sorted, n);
+    uint32_t ntpl = seg_get_info(r)->templates;
+    assert_int_equal(ntpl, 3);
+    seg_close(r);
+    size_t cut[] = {0, 1000, 2200, n};
+    check_parts_merge(evs, cut, 3, buf, len, NULL, "levels by template");
+
+    /* the frame: per template its level (two fixed, one mixed), then a
+     * level per row of the mixed one; smaller than the plain column */
+    cursor c = cursor_make(buf + at + 1, slen - 1);
+    size_t zlen;
+    const uint8_t *z = get_bytes(&c, SIZE_MAX, &zlen);
+    assert_non_null(z);
+    unsigned long long rawn = ZSTD_getFrameContentSize(z, zlen);
+    assert_int_equal(rawn, ntpl + n / 3);
+    uint8_t *raw = malloc(rawn);
+    assert_non_null(raw);
+    assert_int_equal(ZSTD_decompress(raw, rawn, z, zlen), rawn);
+    int fixed = 0, mixed = 0;
+    for (uint32_t k = 0; k < ntpl; k++) {
+        fixed += raw[k] == STRATA_LEVEL_ERROR || raw[k] == STRATA_LEVEL_INFO;
+        mixed += raw[k] == SEG_LEVEL_MIXED;
+    }
+    assert_int_equal(fixed, 2);
+    assert_int_equal(mixed, 1);
+    strbuf plain = {0};
+    int64_t *lv = malloc(n * sizeof *lv);
+    assert_non_null(lv);
+    for (size_t i = 0; i < n; i++)
+        lv[i] = sorted[i]->ev.level;
+    intcol_encode(&plain, lv, n);
+    assert_true(slen < plain.len);
+
+    /* refused: a level out of range in the table and in the rows, one level
+     * short, one too many, an unknown coding */
+    char err[256];
+    size_t blen;
+    struct {
+        size_t at; /* byte changed (SIZE_MAX: none) */
+        uint8_t to;
+        long grow; /* bytes added (+1) or cut (-1) at the end */
+        const char *why;
+    } bad[] = {
+        {0, 7, 0, "a template's level out of range"},
+        {ntpl, 9, 0, "a row's level out of range"},
+        {SIZE_MAX, 0, -1, "fewer levels than rows of mixed templates"},
+        {SIZE_MAX, 0, +1, "more levels than rows of mixed templates"},
+    };
+    uint8_t *edit = malloc(rawn + 1);
+    assert_non_null(edit);
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        memcpy(edit, raw, rawn);
+        edit[rawn] = STRATA_LEVEL_INFO;
+        if (bad[k].at != SIZE_MAX)
+            edit[bad[k].at] = bad[k].to;
+        uint8_t *b = with_levels_frame(buf, len, edit, (size_t)((long)rawn + bad[k].grow), &blen);
+        assert_null(seg_open_mem(b, blen, NULL, err, sizeof err));
+        if (!strstr(err, bad[k].why) || !strstr(err, "segment column 4 malformed"))
+            fail_msg("\"%s\" does not say \"%s\"", err, bad[k].why);
+        free(b);
+    }
+    strbuf body = {0};
+    put_u8(&body, 2);
+    sb_append(&body, buf + at + 1, slen - 1);
+    uint8_t *b = replace_section(buf, len, SEC_LEVEL, (const uint8_t *)body.buf, body.len, &blen);
+    assert_null(seg_open_mem(b, blen, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "unknown coding"));
+    free(b);
+    /* the plain column of the same levels reads the same rows */
+    sb_reset(&body);
+    put_u8(&body, SEG_LEVELS_PLAIN);
+    sb_append(&body, plain.buf, plain.len);
+    b = replace_section(buf, len, SEC_LEVEL, (const uint8_t *)body.buf, body.len, &blen);
+    r = open_ok(b, blen, NULL);
+    expect_rows(r, sorted, n);
+    seg_close(r);
+    free(b);
+    sb_free(&body);
+    sb_free(&plain);
+    free(edit);
+    free(lv);
+    free(raw);
+    free(buf);
+    corpus_free(evs, sorted, n);
+}
+
 /* Hosts that follow their service are coded by service, a single service's
  * plain; both read back, merges of parts give the union's bytes, and a
  * column that lies (an index past its service's hosts, a host past the
@@ -3223,6 +3410,7 @@ int main(void)
         cmocka_unit_test(test_dictionaries_compressed),
         cmocka_unit_test(test_block_filters_common_terms),
         cmocka_unit_test(test_hosts_by_service),
+        cmocka_unit_test(test_levels_by_template),
         cmocka_unit_test(test_digit_frames_dictionary),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
