@@ -167,9 +167,10 @@ enum {
 #define SEG_DEFAULT_ZSTD_LEVEL 3
 #define SEG_COMPACT_ZSTD_LEVEL 19
 
-/* Bloom filter sizing: bits per distinct term. 10 bits gives ~1% false
- * positives at k=7 for the segment filter; blocks use 8 bits (~2%, k=6)
- * because there are many more of them. */
+/* Bloom filter sizing of formats 1 to 15 (version 16 has fuse filters):
+ * bits per distinct term. 10 bits gives ~1% false positives at k=7 for the
+ * segment filter; blocks use 8 bits (~2%, k=6) because there are many more
+ * of them. */
 #define SEG_BLOOM_BITS_PER_TERM 10u
 #define SEG_BLOOM_K 7u
 #define SEG_BLOCK_BLOOM_BITS_PER_TERM 8u

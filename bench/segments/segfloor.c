@@ -69,7 +69,7 @@ typedef struct floor_acc {
     uint32_t block_rows;  /* rows per block */
     double blocks;        /* row blocks of the segment */
     double block_bits;    /* per term the smaller of its blooms' bound and its exact set */
-    double block_e;       /* the block blooms' false positive rate */
+    double block_e;       /* the block filters' false positive rate */
     double per_term_bits; /* log2 C(n, df) summed over every term */
     double distinct_bits; /* the same over distinct row lists */
     double distinct_inline_bits;
@@ -90,6 +90,20 @@ static double log2_choose(double n, double k)
 static double bloom_fpr(double b, double k)
 {
     return pow(1.0 - exp(-k / b), k);
+}
+
+/* The false positive rates of the segment's filters (segment, block):
+ * the fuse filters' 2^-w from format 16, the blooms' before. The bounds
+ * are for the rates the segment delivers. */
+static void filter_rates(const seg_info *in, double *seg_e, double *blk_e)
+{
+    if (in->version >= SEG_VERSION_FUSE) {
+        *seg_e = ldexp(1.0, -(int)SEG_FILTER_WIDTH);
+        *blk_e = ldexp(1.0, -(int)SEG_BLOCK_FILTER_WIDTH);
+    } else {
+        *seg_e = bloom_fpr(SEG_BLOOM_BITS_PER_TERM, SEG_BLOOM_K);
+        *blk_e = bloom_fpr(SEG_BLOCK_BLOOM_BITS_PER_TERM, SEG_BLOCK_BLOOM_K);
+    }
 }
 
 /* 1 when the list with hash h was seen before; else remember it. A 64-bit
@@ -206,8 +220,8 @@ static double template_bits(seg_reader *r)
 static void print_json(const char *path, const seg_info *in, const floor_acc *a, double tbits)
 {
     const seg_parts *p = &in->parts;
-    double seg_e = bloom_fpr(SEG_BLOOM_BITS_PER_TERM, SEG_BLOOM_K);
-    double blk_e = bloom_fpr(SEG_BLOCK_BLOOM_BITS_PER_TERM, SEG_BLOCK_BLOOM_K);
+    double seg_e, blk_e;
+    filter_rates(in, &seg_e, &blk_e);
     double seg_bloom = (double)in->terms * log2(1.0 / seg_e) / 8;
     double blk_bloom = a->block_bits / 8;
     printf("{\"segment\": \"%s\", \"events\": %llu, \"blocks\": %u, \"terms\": %llu, ", path,
@@ -268,8 +282,9 @@ int main(int argc, char **argv)
     const seg_info *in = seg_get_info(r);
     floor_acc a = {.n = (double)in->events,
                    .block_rows = in->block_events ? in->block_events : 1,
-                   .blocks = in->blocks,
-                   .block_e = bloom_fpr(SEG_BLOCK_BLOOM_BITS_PER_TERM, SEG_BLOCK_BLOOM_K)};
+                   .blocks = in->blocks};
+    double seg_e;
+    filter_rates(in, &seg_e, &a.block_e);
     size_t slots = 1024;
     while (slots < 2 * in->terms)
         slots *= 2;
