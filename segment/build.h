@@ -53,10 +53,15 @@ typedef struct seg_fuse {
     uint8_t *revi;           /* per key: which of its slots it was peeled from */
     size_t slot_cap, key_cap;
 } seg_fuse;
+/* Keys per part at most (seg_writer_opts.filter_part_keys by default):
+ * a part of 2^21 keys needs about 76 MB to build, and parts of more than
+ * 2^20 keys get the smallest array (1.075 n slots at arity 4). */
+#define SEG_FUSE_PART_KEYS (1u << 21)
 /* The key of the pair (a term of hash term_hash, block) in a block filter. */
 uint64_t seg_fuse_pair_key(uint64_t term_hash, uint32_t block);
-/* log2 of the parts a filter of n keys is split in (format.h). */
-unsigned seg_fuse_part_log(uint64_t n);
+/* log2 of the parts a filter of n keys is split in, so that each holds at
+ * most part_keys of them on average (format.h). */
+unsigned seg_fuse_part_log(uint64_t n, uint64_t part_keys);
 /* The part a key belongs to: its top part_log bits. */
 uint32_t seg_fuse_part(uint64_t key, unsigned part_log);
 /* Start a filter of 2^part_log parts of w-bit fingerprints. */
@@ -69,7 +74,7 @@ int seg_fuse_finish(seg_fuse *f, strbuf *out);
 /* The whole filter of n keys in memory (tmp: room for n more) appended to
  * out: 0, or -1 on OOM. The bytes depend only on the set of keys. */
 int seg_fuse_put(seg_fuse *f, uint64_t *keys, uint64_t *tmp, size_t n, unsigned w, unsigned arity,
-                 strbuf *out);
+                 uint64_t part_keys, strbuf *out);
 void seg_fuse_free(seg_fuse *f);
 
 /* The common terms of the block filters (format 13, filters.c): each with

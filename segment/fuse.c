@@ -37,10 +37,6 @@
 #define FUSE_PART_HEAD_BYTES 21u
 /* The filter's header: u8 w, u8 arity, u8 part_log. */
 #define FUSE_HEAD_BYTES 3u
-/* Keys per part at most (before parts are split in two): a part of 2^21
- * keys needs about 76 MB to build, and parts of more than 2^20 keys get the
- * smallest array (1.075 n slots at arity 4, 1.125 n at arity 3). */
-#define FUSE_PART_KEYS (1u << 21)
 /* Seeds tried at one array size before it grows by a segment: a seed
  * fails to peel rarely at these sizes (under 1% of parts past a few
  * hundred keys), so growing is for tiny parts' bad luck. */
@@ -77,10 +73,10 @@ uint64_t seg_fuse_pair_key(uint64_t term_hash, uint32_t block)
     return mix64(term_hash ^ ((uint64_t)block + 1) * 0x9e3779b97f4a7c15ull);
 }
 
-unsigned seg_fuse_part_log(uint64_t n)
+unsigned seg_fuse_part_log(uint64_t n, uint64_t part_keys)
 {
     unsigned lg = 0;
-    while (lg < SEG_FUSE_MAX_PART_LOG && (n >> lg) > FUSE_PART_KEYS)
+    while (lg < SEG_FUSE_MAX_PART_LOG && (n >> lg) > part_keys)
         lg++;
     return lg;
 }
@@ -318,9 +314,9 @@ int seg_fuse_finish(seg_fuse *f, strbuf *out)
 }
 
 int seg_fuse_put(seg_fuse *f, uint64_t *keys, uint64_t *tmp, size_t n, unsigned w, unsigned arity,
-                 strbuf *out)
+                 uint64_t part_keys, strbuf *out)
 {
-    unsigned lg = seg_fuse_part_log(n);
+    unsigned lg = seg_fuse_part_log(n, part_keys);
     size_t parts = (size_t)1 << lg;
     size_t *at = calloc(parts + 1, sizeof *at);
     if (!at)

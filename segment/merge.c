@@ -21,7 +21,7 @@
  *             checked against the spool;
  *   filters   each (term, block) pair is spooled while the terms are merged,
  *             its key counted by part; then each filter's parts are built
- *             (fuse.c) in groups of at most MERGE_FUSE_KEYS keys, one pass
+ *             (fuse.c) in groups of MERGE_FUSE_GROUP_PARTS parts, one pass
  *             over the spool per group.
  *
  * Memory: 4 bytes per output row (the row renumbering), 5 (the templates;
@@ -73,10 +73,11 @@
  * while they are spooled, so that each filter's parts are sized before
  * they are read back. */
 #define MERGE_BUCKETS (1u << SEG_FUSE_MAX_PART_LOG)
-/* Keys read back from the spool at once: the parts of a filter are built
- * in groups of at most this many keys (64 MB), one pass over the spool per
- * group, so that the merge's memory does not grow with the segment. */
-#define MERGE_FUSE_KEYS (1u << 23)
+/* Parts of a filter read back from the spool at once: the parts are built
+ * in groups of at most this many parts' keys (2^23 keys, 64 MB, at the
+ * default part size), one pass over the spool per group, so that the
+ * merge's memory does not grow with the segment. */
+#define MERGE_FUSE_GROUP_PARTS 4u
 
 /* ---- files ---------------------------------------------------------------------------- */
 
@@ -1287,19 +1288,31 @@ static int copy_spool(merge *m, fout *sp, uint32_t id)
     return 0;
 }
 
-/* Gather the keys of parts [p0, p1) of a filter split in 2^lg parts into
- * keys, part after part from at[p - p0] on (advanced past each key): the
- * segment filter's (pairs 0) are the common terms' hashes and each term's
- * hash from its first spooled pair; the block filter's, every spooled
- * pair's key. One pass over the pair spool. */
-static int gather_keys(merge *m, tout *t, int pairs, unsigned lg, uint32_t p0, uint32_t p1,
-                       uint64_t *keys, uint64_t *at, uint8_t *rbuf)
+/* Put key into its part's room in keys: at[p - p0] on (advanced), below
+ * stop[p - p0]; -1 past it (the spool holds more than was counted). */
+static int put_key(uint64_t *keys, uint64_t *at, const uint64_t *stop, uint32_t p0, uint32_t p1,
+                   unsigned lg, uint64_t key)
 {
-    for (size_t i = 0; !pairs && i < t->common.n; i++) {
-        uint32_t p = seg_fuse_part(t->common.hash[i], lg);
-        if (p >= p0 && p < p1)
-            keys[at[p - p0]++] = t->common.hash[i];
-    }
+    uint32_t p = seg_fuse_part(key, lg);
+    if (p < p0 || p >= p1)
+        return 0;
+    if (at[p - p0] >= stop[p - p0])
+        return -1;
+    keys[at[p - p0]++] = key;
+    return 0;
+}
+
+/* Gather the keys of parts [p0, p1) of a filter split in 2^lg parts into
+ * keys, part p from at[p - p0] on (advanced past each key) up to stop[p -
+ * p0]: the segment filter's (pairs 0) are the common terms' hashes and each
+ * term's hash from its first spooled pair; the block filter's, every
+ * spooled pair's key. One pass over the pair spool. */
+static int gather_keys(merge *m, tout *t, int pairs, unsigned lg, uint32_t p0, uint32_t p1,
+                       uint64_t *keys, uint64_t *at, const uint64_t *stop, uint8_t *rbuf)
+{
+    for (size_t i = 0; !pairs && i < t->common.n; i++)
+        if (put_key(keys, at, stop, p0, p1, lg, t->common.hash[i]) < 0)
+            return mfail(m, "filter spool holds more keys than counted");
     for (uint64_t off = 0; off < t->pairs.off;) {
         size_t n = MERGE_PAIR_READ;
         if (t->pairs.off - off < n)
@@ -1315,10 +1328,8 @@ static int gather_keys(merge *m, tout *t, int pairs, unsigned lg, uint32_t p0, u
             if (b >= m->blocks) /* the spool is ours, but a block past the end is no index */
                 return mfail(m, "filter spool names block %u of %llu", b,
                              (unsigned long long)m->blocks);
-            uint64_t key = pairs ? seg_fuse_pair_key(h, b) : h;
-            uint32_t p = seg_fuse_part(key, lg);
-            if (p >= p0 && p < p1)
-                keys[at[p - p0]++] = key;
+            if (put_key(keys, at, stop, p0, p1, lg, pairs ? seg_fuse_pair_key(h, b) : h) < 0)
+                return mfail(m, "filter spool holds more keys than counted");
         }
         off += n;
     }
@@ -1327,17 +1338,20 @@ static int gather_keys(merge *m, tout *t, int pairs, unsigned lg, uint32_t p0, u
 
 /* Append one filter (the segment filter, or with pairs the block filter)
  * to the open section, its parts built in groups of at most
- * MERGE_FUSE_KEYS keys read back from the spool. */
+ * MERGE_FUSE_GROUP_PARTS parts' keys read back from the spool. */
 static int write_filter(merge *m, tout *t, seg_fuse *f, int pairs, uint8_t *rbuf)
 {
     const uint64_t *bucket = t->in_bucket + (pairs ? MERGE_BUCKETS : 0);
-    unsigned lg = seg_fuse_part_log(pairs ? t->npairs : t->nterms);
+    uint64_t part_keys = m->o.filter_part_keys ? m->o.filter_part_keys : SEG_FUSE_PART_KEYS;
+    uint64_t group_keys = part_keys * MERGE_FUSE_GROUP_PARTS;
+    unsigned lg = seg_fuse_part_log(pairs ? t->npairs : t->nterms, part_keys);
     uint32_t parts = 1u << lg, per = MERGE_BUCKETS >> lg; /* buckets per part */
     uint64_t *in_part = calloc(parts, sizeof *in_part), *at = calloc(parts, sizeof *at);
+    uint64_t *stop = calloc(parts, sizeof *stop);
     uint64_t *keys = NULL;
     size_t cap = 0;
     int rc = -1;
-    if (!in_part || !at) {
+    if (!in_part || !at || !stop) {
         mfail(m, "out of memory building the filters");
         goto out;
     }
@@ -1346,7 +1360,7 @@ static int write_filter(merge *m, tout *t, seg_fuse *f, int pairs, uint8_t *rbuf
     seg_fuse_begin(f, pairs ? SEG_BLOCK_FILTER_WIDTH : SEG_FILTER_WIDTH, SEG_FUSE_ARITY, lg);
     for (uint32_t p0 = 0, p1; p0 < parts; p0 = p1) {
         uint64_t n = in_part[p0];
-        for (p1 = p0 + 1; p1 < parts && n + in_part[p1] <= MERGE_FUSE_KEYS; p1++)
+        for (p1 = p0 + 1; p1 < parts && n + in_part[p1] <= group_keys; p1++)
             n += in_part[p1];
         if (n > cap) {
             free(keys);
@@ -1356,12 +1370,14 @@ static int write_filter(merge *m, tout *t, seg_fuse *f, int pairs, uint8_t *rbuf
                 goto out;
             }
         }
-        for (uint64_t p = p0, from = 0; p < p1; from += in_part[p++])
+        for (uint64_t p = p0, from = 0; p < p1; from += in_part[p++]) {
             at[p - p0] = from;
-        if (gather_keys(m, t, pairs, lg, p0, p1, keys, at, rbuf) < 0)
+            stop[p - p0] = from + in_part[p];
+        }
+        if (gather_keys(m, t, pairs, lg, p0, p1, keys, at, stop, rbuf) < 0)
             goto out;
         for (uint64_t p = p0, from = 0; p < p1; from += in_part[p++]) {
-            if (at[p - p0] != from + in_part[p]) { /* counted and spooled disagree */
+            if (at[p - p0] != stop[p - p0]) { /* counted and spooled disagree */
                 mfail(m, "filter spool holds %llu keys of part %llu, counted %llu",
                       (unsigned long long)(at[p - p0] - from), (unsigned long long)p,
                       (unsigned long long)in_part[p]);
@@ -1381,6 +1397,7 @@ static int write_filter(merge *m, tout *t, seg_fuse *f, int pairs, uint8_t *rbuf
 out:
     free(in_part);
     free(at);
+    free(stop);
     free(keys);
     return rc;
 }

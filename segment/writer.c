@@ -2021,8 +2021,10 @@ static int write_index(build *b, uint32_t nblocks)
     for (size_t id = 0; id < nids; id++) /* in id order: the table is read straight through */
         if (df[id])
             hashes[nkeys++] = x->terms.ent[id].hash;
+    uint64_t part_keys = w->o.filter_part_keys ? w->o.filter_part_keys : SEG_FUSE_PART_KEYS;
     s = sec_begin(b);
-    if (seg_fuse_put(&w->fuse, hashes, tmp, nkeys, SEG_FILTER_WIDTH, SEG_FUSE_ARITY, b->out) < 0) {
+    if (seg_fuse_put(&w->fuse, hashes, tmp, nkeys, SEG_FILTER_WIDTH, SEG_FUSE_ARITY, part_keys,
+                     b->out) < 0) {
         fail(b, "out of memory building the filters");
         goto out;
     }
@@ -2061,8 +2063,8 @@ static int write_index(build *b, uint32_t nblocks)
     s = sec_begin(b);
     put_u32(b->out, nblocks);
     if (seg_common_put(&cterms, b->out) < 0 ||
-        seg_fuse_put(&w->fuse, hashes, tmp, nkeys, SEG_BLOCK_FILTER_WIDTH, SEG_FUSE_ARITY, b->out) <
-            0) {
+        seg_fuse_put(&w->fuse, hashes, tmp, nkeys, SEG_BLOCK_FILTER_WIDTH, SEG_FUSE_ARITY,
+                     part_keys, b->out) < 0) {
         fail(b, "out of memory building the filters");
         goto out;
     }

@@ -168,10 +168,18 @@ static void corpus_free(tev *evs, tev **sorted, size_t n)
     free(sorted);
 }
 
+/* Keys per fuse filter part for the writers the helpers below make (0:
+ * the default); test_filters_in_parts makes it small. */
+static uint32_t g_part_keys;
+
 static uint8_t *build(tev *evs, size_t n, uint32_t block, const void *dict, size_t dlen,
                       size_t *len)
 {
-    seg_writer_opts o = {.tenant = "acme", .block_events = block, .dict = dict, .dict_len = dlen};
+    seg_writer_opts o = {.tenant = "acme",
+                         .block_events = block,
+                         .dict = dict,
+                         .dict_len = dlen,
+                         .filter_part_keys = g_part_keys};
     seg_writer *w = seg_writer_new(&o);
     assert_non_null(w);
     for (size_t i = 0; i < n; i++)
@@ -1271,7 +1279,11 @@ static uint8_t *slurp(const char *path, size_t *len)
 static void check_merge_file(seg_reader **rs, size_t k, uint32_t block, const void *dict,
                              size_t dlen, const char *what)
 {
-    seg_writer_opts o = {.tenant = "acme", .block_events = block, .dict = dict, .dict_len = dlen};
+    seg_writer_opts o = {.tenant = "acme",
+                         .block_events = block,
+                         .dict = dict,
+                         .dict_len = dlen,
+                         .filter_part_keys = g_part_keys};
     seg_writer *w = seg_writer_new(&o);
     char err[256];
     if (seg_merge(rs, k, w, err, sizeof err) != 0)
@@ -1343,7 +1355,7 @@ static void check_parts_merge_at(tev *evs, const size_t *cut, int nparts, const 
         if (check)
             check(rs[k]);
     }
-    seg_writer_opts o = {.tenant = "acme", .block_events = block};
+    seg_writer_opts o = {.tenant = "acme", .block_events = block, .filter_part_keys = g_part_keys};
     seg_writer *w = seg_writer_new(&o);
     char err[256];
     assert_int_equal(seg_merge(rs, (size_t)nparts, w, err, sizeof err), 0);
@@ -1453,7 +1465,8 @@ static void test_fuse_filters(void **state)
             uint64_t *copy = malloc((n + 1) * 2 * sizeof *copy);
             assert_non_null(copy);
             memcpy(copy, keys, n * sizeof *keys);
-            assert_int_equal(seg_fuse_put(&f, copy, tmp, n, w, SEG_FUSE_ARITY, &a), 0);
+            assert_int_equal(
+                seg_fuse_put(&f, copy, tmp, n, w, SEG_FUSE_ARITY, SEG_FUSE_PART_KEYS, &a), 0);
             /* reversed, with every third key twice: the same bytes */
             size_t m = 0;
             for (size_t i = n; i-- > 0;) {
@@ -1461,7 +1474,8 @@ static void test_fuse_filters(void **state)
                 if (i % 3 == 0)
                     copy[m++] = keys[i];
             }
-            assert_int_equal(seg_fuse_put(&f, copy, tmp, m, w, SEG_FUSE_ARITY, &b), 0);
+            assert_int_equal(
+                seg_fuse_put(&f, copy, tmp, m, w, SEG_FUSE_ARITY, SEG_FUSE_PART_KEYS, &b), 0);
             assert_int_equal(a.len, b.len);
             assert_memory_equal(a.buf, b.buf, a.len);
             free(copy);
@@ -3021,6 +3035,42 @@ static void make_host_one_service(tev *t, int64_t base, uint32_t i)
     make_host_event(t, base, i, 1);
 }
 
+/* Filters of many parts (filter_part_keys 64 instead of 2^21): every term
+ * passes the segment filter and the filter of each block holding it, both
+ * filters have many parts, and the streaming merge, which builds the parts
+ * from its spool in groups of a few parts, one pass over the spool each,
+ * gives the writer's bytes. */
+static void test_filters_in_parts(void **state)
+{
+    (void)state;
+    const size_t n = 3000;
+    tev **sorted;
+    tev *evs = corpus_make(41, n, 0, &sorted);
+    g_part_keys = 64;
+    size_t len, slen;
+    uint8_t *buf = build(evs, n, 128, NULL, 0, &len); /* check_parts_merge's blocks */
+    seg_reader *r = open_ok(buf, len, NULL);
+    check_indexes_rows(r, "filters in parts");
+    seg_close(r);
+    seg_fuse_view v;
+    const char *why;
+    size_t at = section_of(buf, len, SEC_BLOOM, &slen);
+    assert_int_equal(seg_fuse_parse(&v, buf + at, slen, &why), (int64_t)slen);
+    assert_true(v.part_log >= 4);
+    at = section_of(buf, len, SEC_BLOCK_BLOOMS, &slen);
+    seg_common_view cv;
+    int64_t used = seg_common_parse(&cv, buf + at + 4, slen - 4, load_u32(buf + at), &why);
+    assert_true(used >= 0);
+    size_t left = slen - 4 - (size_t)used;
+    assert_int_equal(seg_fuse_parse(&v, buf + at + 4 + used, left, &why), (int64_t)left);
+    assert_true(v.part_log >= 4);
+    size_t cut[] = {0, 1000, 2200, n};
+    check_parts_merge(evs, cut, 3, buf, len, NULL, "filters in parts");
+    g_part_keys = 0;
+    free(buf);
+    corpus_free(evs, sorted, n);
+}
+
 /* ---- the level column by template (format 16) ----------------------------------------- */
 
 /* Row i: "disk <n> full" always an ERROR, "served <n> in <m> ms" always an
@@ -3400,6 +3450,7 @@ int main(void)
         cmocka_unit_test(test_reset_writer_same_bytes),
         cmocka_unit_test(test_bloom_positions_as_defined),
         cmocka_unit_test(test_fuse_filters),
+        cmocka_unit_test(test_filters_in_parts),
         cmocka_unit_test(test_eliasfano_codec),
         cmocka_unit_test(test_postings_encoding_choice),
         cmocka_unit_test(test_column_terms),
