@@ -2012,8 +2012,7 @@ static int write_index(build *b, uint32_t nblocks)
 
     /* the segment filter over every term */
     hashes = scratch(w, SCR_HASHES, (x->nocc ? x->nocc : 1) * sizeof *hashes);
-    uint64_t *tmp = scratch(w, SCR_FUSE_TMP, (x->nocc ? x->nocc : 1) * sizeof *tmp);
-    if (!hashes || !tmp) {
+    if (!hashes) {
         fail(b, "out of memory building the filters");
         goto out;
     }
@@ -2021,6 +2020,11 @@ static int write_index(build *b, uint32_t nblocks)
     for (size_t id = 0; id < nids; id++) /* in id order: the table is read straight through */
         if (df[id])
             hashes[nkeys++] = x->terms.ent[id].hash;
+    uint64_t *tmp = scratch(w, SCR_FUSE_TMP, (nkeys ? nkeys : 1) * sizeof *tmp);
+    if (!tmp) {
+        fail(b, "out of memory building the filters");
+        goto out;
+    }
     uint64_t part_keys = w->o.filter_part_keys ? w->o.filter_part_keys : SEG_FUSE_PART_KEYS;
     s = sec_begin(b);
     if (seg_fuse_put(&w->fuse, hashes, tmp, nkeys, SEG_FILTER_WIDTH, SEG_FUSE_ARITY, part_keys,
@@ -2059,6 +2063,10 @@ static int write_index(build *b, uint32_t nblocks)
                         hashes[nkeys++] = seg_fuse_pair_key(x->terms.ent[*t].hash, k);
                 }
         }
+    }
+    if (!(tmp = scratch(w, SCR_FUSE_TMP, (nkeys ? nkeys : 1) * sizeof *tmp))) {
+        fail(b, "out of memory building the filters");
+        goto out;
     }
     s = sec_begin(b);
     put_u32(b->out, nblocks);
