@@ -1459,7 +1459,7 @@ static int write_index(merge *m)
     t.tw.level = m->o.zstd_level;
     t.post.fd = t.pairs.fd = -1;
     int rc = -1;
-    t.in_bucket = calloc(2 * MERGE_BUCKETS, sizeof *t.in_bucket);
+    t.in_bucket = calloc((size_t)2 * MERGE_BUCKETS, sizeof *t.in_bucket);
     seg_common_init(&t.common, (uint32_t)m->blocks);
     t.post.fd = spool_open(m->path, "postings");
     t.pairs.fd = spool_open(m->path, "filters");
