@@ -41,6 +41,9 @@
  * fails to peel rarely at these sizes (under 1% of parts past a few
  * hundred keys), so growing is for tiny parts' bad luck. */
 #define FUSE_TRIES_PER_SIZE 8u
+/* Top hash bits the keys are sorted by before they are counted into their
+ * slots: at most 2^16 runs of keys, each landing in a few segments. */
+#define FUSE_SORT_BITS 16u
 /* The seeds: successive values of one mix, the same for every builder so
  * that the same keys give the same bytes. */
 #define FUSE_SEED_BASE 0x5ee6f17e5eedull
@@ -187,8 +190,29 @@ static int peel(seg_fuse *f, const uint64_t *keys, size_t n, uint64_t seed, unsi
     uint64_t pos[4];
     memset(f->count, 0, len * sizeof *f->count);
     memset(f->xhash, 0, len * sizeof *f->xhash);
+    /* the hashes in the order of their first slot (a counting sort by
+     * their top bits, into rev, counted in alone): each key's slots are
+     * then near the last key's, not anywhere in the array. The result does
+     * not depend on the order (counts and XORs). */
+    uint64_t segs = seg_count_len >> seg_log;
+    unsigned bits = 0;
+    while (bits < FUSE_SORT_BITS && (2ull << bits) <= segs)
+        bits++;
+    uint32_t *at = f->alone; /* 2^bits <= seg_count <= len */
+    memset(at, 0, ((size_t)1 << bits) * sizeof *at);
+    for (size_t i = 0; i < n; i++)
+        at[bits ? mix64(keys[i] + seed) >> (64 - bits) : 0]++;
+    for (uint32_t b = 0, sum = 0; b < 1u << bits; b++) {
+        uint32_t c = at[b];
+        at[b] = sum;
+        sum += c;
+    }
     for (size_t i = 0; i < n; i++) {
         uint64_t hash = mix64(keys[i] + seed);
+        f->rev[at[bits ? hash >> (64 - bits) : 0]++] = hash;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint64_t hash = f->rev[i];
         slots_of(hash, seg_log, seg_count_len, arity, pos);
         for (unsigned j = 0; j < arity; j++) {
             /* a slot's count in the bits above 2, the XOR of which of
@@ -233,19 +257,24 @@ static int cmp_u64(const void *a, const void *b)
 /* Append len w-bit values, least significant bit first. */
 static void pack(strbuf *out, const uint8_t *v, size_t len, unsigned w)
 {
+    size_t bytes = (len * w + 7) / 8;
+    if (sb_reserve(out, bytes) < 0)
+        return; /* out->oom is set */
+    uint8_t *p = (uint8_t *)out->buf + out->len;
     uint32_t acc = 0;
     unsigned nacc = 0;
     for (size_t i = 0; i < len; i++) {
         acc |= (uint32_t)v[i] << nacc;
         nacc += w;
         while (nacc >= 8) {
-            put_u8(out, (uint8_t)acc);
+            *p++ = (uint8_t)acc;
             acc >>= 8;
             nacc -= 8;
         }
     }
     if (nacc)
-        put_u8(out, (uint8_t)acc);
+        *p = (uint8_t)acc;
+    out->len += bytes;
 }
 
 int seg_fuse_add_part(seg_fuse *f, uint64_t *keys, size_t n)
