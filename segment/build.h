@@ -67,7 +67,7 @@ uint32_t seg_fuse_part(uint64_t key, unsigned part_log);
 /* Start a filter of 2^part_log parts of w-bit fingerprints. */
 void seg_fuse_begin(seg_fuse *f, unsigned w, unsigned arity, unsigned part_log);
 /* Add the next part from its n keys (reordered, equal keys dropped).
- * 0, or -1 on OOM. */
+ * 0, or -1 on OOM or a part past 2^32 slots (2^21 keys take 2.3M). */
 int seg_fuse_add_part(seg_fuse *f, uint64_t *keys, size_t n);
 /* Append the whole filter to out: 0, or -1 on OOM or a part missing. */
 int seg_fuse_finish(seg_fuse *f, strbuf *out);

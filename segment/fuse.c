@@ -288,8 +288,8 @@ int seg_fuse_add_part(seg_fuse *f, uint64_t *keys, size_t n)
         if (t && t % FUSE_TRIES_PER_SIZE == 0)
             seg_count++;
         size_t len = ((size_t)seg_count + arity - 1) << seg_log;
-        if (fuse_reserve(f, n, len) < 0)
-            return -1;
+        if (len > UINT32_MAX || fuse_reserve(f, n, len) < 0)
+            return -1; /* the peel queue holds 32-bit slots: parts stay far below */
         seed = mix64(FUSE_SEED_BASE + t);
         if (peel(f, keys, n, seed, seg_log, (uint64_t)seg_count << seg_log, len))
             break;
