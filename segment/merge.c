@@ -27,14 +27,15 @@
  * Memory: 4 bytes per output row (the row renumbering), 5 (the templates;
  * 16 per row listed in a dictionary column coded by template), the encoded
  * columns, one row block, the term index (a 32nd of the terms), the filters
- * (their bits, 1 byte a term, and 64 MB of keys with about 28 bytes a key
- * of the part being built), the largest term's rows and the distinct values of dictionary
- * candidates (8 bytes a value while counting by hash), instead of every
- * event, every (term, row) pair and the whole file. The readers hold their
- * decoded columns (about 26 bytes a row) and their mapped files. The
- * output is written to PATH.tmp, fsynced, renamed and its directory
- * fsynced; the spool files are unlinked as soon as they are opened, so a
- * crash leaves no more than PATH.tmp.
+ * (their bits, about 2.5 bytes a term on gen_corpus, up to 2^23 keys read
+ * back and about 28 bytes a key of the part being built), the largest
+ * term's rows and the distinct values of dictionary candidates (8 bytes a
+ * value while counting by hash), instead of every event, every (term, row)
+ * pair and the whole file. The readers hold their decoded columns (about
+ * 26 bytes a row) and their mapped files. The output is written to
+ * PATH.tmp, fsynced, renamed and its directory fsynced; the spool files
+ * are unlinked as soon as they are opened, so a crash leaves no more than
+ * PATH.tmp.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -1362,9 +1363,9 @@ static int write_filter(merge *m, tout *t, seg_fuse *f, int pairs, uint8_t *rbuf
         uint64_t n = in_part[p0];
         for (p1 = p0 + 1; p1 < parts && n + in_part[p1] <= group_keys; p1++)
             n += in_part[p1];
-        if (n > cap) {
+        if (n > cap || !keys) {
             free(keys);
-            cap = n;
+            cap = n ? n : 1;
             if (!(keys = malloc(cap * sizeof *keys))) {
                 mfail(m, "out of memory building the filters");
                 goto out;
