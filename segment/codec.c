@@ -243,6 +243,20 @@ int intcol_decode(cursor *c, int64_t *out, size_t n)
     return 0;
 }
 
+int put_zframe(strbuf *out, const void *raw, size_t len, int level)
+{
+    size_t bound = ZSTD_compressBound(len);
+    char *z = malloc(bound);
+    size_t zn = z ? ZSTD_compress(z, bound, raw ? raw : "", len, level) : 0;
+    int rc = z && !ZSTD_isError(zn) ? 0 : -1;
+    if (rc == 0)
+        put_bytes(out, z, zn);
+    else
+        out->oom = 1;
+    free(z);
+    return rc == 0 && !out->oom ? 0 : -1;
+}
+
 /* The front-coded strings of a dictionary of `count` entries from c (see
  * fcdict_decode). */
 static int fcdict_parse(cursor *c, uint64_t count, uint32_t max_count, int exact, strata_str **out,

@@ -184,6 +184,9 @@ size_t fmt_i64(char *buf, int64_t v);
  */
 int fcdict_decode(cursor *c, uint32_t max_count, int exact, strata_str **out, uint32_t *n,
                   char **arena);
+/* Append `bytes` of one zstd frame of raw[len] at level to out: 0, or -1
+ * on OOM or a compression error (out->oom is set either way). */
+int put_zframe(strbuf *out, const void *raw, size_t len, int level);
 /* The same for a dictionary of format version 12 and later: varint count,
  * then `bytes` of one zstd frame holding the front-coded strings (the
  * strings of SEG_MAX_DICT_ENTRIES at most SEG_MAX_DICT_RAW bytes). */

@@ -81,7 +81,6 @@ static int put_by_service(strbuf *out, const uint32_t *svc, const uint32_t *host
     uint64_t *pair = NULL;
     size_t *start = calloc((size_t)nsvc + 1, sizeof *start);
     strbuf raw = {0};
-    char *z = NULL;
     int rc = -1;
     if (!start)
         goto out;
@@ -110,15 +109,10 @@ static int put_by_service(strbuf *out, const uint32_t *svc, const uint32_t *host
             put_varint(&raw, i == start[s] ? h : h - (uint32_t)pair[i - 1] - 1);
         }
     }
-    size_t bound = ZSTD_compressBound(raw.len);
-    if (raw.oom || !(z = malloc(bound)))
-        goto out;
-    size_t zn = ZSTD_compress(z, bound, raw.buf ? raw.buf : "", raw.len, level);
-    if (ZSTD_isError(zn))
-        goto out;
     put_u8(out, SEG_HOSTS_BY_SERVICE);
     put_varint(out, np);
-    put_bytes(out, z, zn);
+    if (raw.oom || put_zframe(out, raw.buf, raw.len, level) < 0)
+        goto out;
     intcol_stream st = {out, {0}, 0};
     for (size_t i = 0; i < n; i++) { /* the row's index among its service's hosts */
         uint32_t at = ps.val[ps_slot(&ps, ((uint64_t)svc[i] << 32 | host[i]) + 1)];
@@ -131,7 +125,6 @@ out:
     free(ps.val);
     free(pair);
     free(start);
-    free(z);
     sb_free(&raw);
     return rc;
 }

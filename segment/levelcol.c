@@ -28,7 +28,6 @@ static int put_by_template(strbuf *out, const uint8_t *level, size_t n, const se
                            int zlevel)
 {
     strbuf raw = {0};
-    char *z = NULL;
     int rc = -1;
     if (sb_reserve(&raw, t->n) < 0)
         goto out;
@@ -42,17 +41,10 @@ static int put_by_template(strbuf *out, const uint8_t *level, size_t n, const se
     for (size_t i = 0; i < n; i++)
         if (((const uint8_t *)raw.buf)[t->row[i]] == SEG_LEVEL_MIXED)
             put_u8(&raw, level[i]);
-    size_t bound = ZSTD_compressBound(raw.len);
-    if (raw.oom || !(z = malloc(bound)))
-        goto out;
-    size_t zn = ZSTD_compress(z, bound, raw.buf, raw.len, zlevel);
-    if (ZSTD_isError(zn))
-        goto out;
     put_u8(out, SEG_LEVELS_BY_TEMPLATE);
-    put_bytes(out, z, zn);
-    rc = out->oom ? -1 : 0;
+    if (!raw.oom && put_zframe(out, raw.buf, raw.len, zlevel) == 0)
+        rc = 0;
 out:
-    free(z);
     sb_free(&raw);
     return rc;
 }

@@ -313,13 +313,7 @@ static int put_texts(const seg_tpl *t, strbuf *out, int level)
     for (uint32_t k = 0; k < t->n; k++)
         if (t->toff[k] != TPL_NO_TEXT)
             sb_append(&raw, t->shapes.buf + t->soff[k], t->slen[k]);
-    size_t bound = ZSTD_compressBound(raw.len);
-    char *z = raw.oom ? NULL : malloc(bound);
-    size_t zn = z ? ZSTD_compress(z, bound, raw.buf ? raw.buf : "", raw.len, level) : 0;
-    int rc = z && !ZSTD_isError(zn) ? 0 : -1;
-    if (rc == 0)
-        put_bytes(out, z, zn);
-    free(z);
+    int rc = raw.oom ? -1 : put_zframe(out, raw.buf, raw.len, level);
     sb_free(&raw);
     return rc;
 }

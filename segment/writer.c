@@ -749,16 +749,11 @@ void seg_put_dict(strbuf *out, const sref *s, size_t n, int level)
         put_varint(&fc, shared);
         put_bytes(&fc, s[i].s + shared, s[i].len - shared);
     }
-    size_t bound = ZSTD_compressBound(fc.len);
-    char *z = fc.oom ? NULL : malloc(bound);
-    size_t zn = z ? ZSTD_compress(z, bound, fc.buf ? fc.buf : "", fc.len, level) : 0;
-    if (!z || ZSTD_isError(zn)) {
+    put_varint(out, n);
+    if (fc.oom)
         out->oom = 1;
-    } else {
-        put_varint(out, n);
-        put_bytes(out, z, zn);
-    }
-    free(z);
+    else
+        put_zframe(out, fc.buf, fc.len, level); /* sets out->oom on failure */
     sb_free(&fc);
 }
 
