@@ -57,8 +57,15 @@ typedef struct seg_fuse {
  * a part of 2^21 keys needs about 76 MB to build, and parts of more than
  * 2^20 keys get the smallest array (1.075 n slots at arity 4). */
 #define SEG_FUSE_PART_KEYS (1u << 21)
+/* The most filter_part_keys may ask for: a part's slots (at most 1.125 a
+ * key, with its segments' rounding) stay far below 2^32, which the build's
+ * 32-bit slot numbers need. */
+#define SEG_FUSE_MAX_PART_KEYS (1u << 28)
 /* The key of the pair (a term of hash term_hash, block) in a block filter. */
 uint64_t seg_fuse_pair_key(uint64_t term_hash, uint32_t block);
+/* Keys per part for a writer's filter_part_keys: SEG_FUSE_PART_KEYS for 0,
+ * at most SEG_FUSE_MAX_PART_KEYS. */
+uint64_t seg_fuse_part_keys(uint32_t opt);
 /* log2 of the parts a filter of n keys is split in, so that each holds at
  * most part_keys of them on average (format.h). */
 unsigned seg_fuse_part_log(uint64_t n, uint64_t part_keys);

@@ -243,6 +243,28 @@ int intcol_decode(cursor *c, int64_t *out, size_t n)
     return 0;
 }
 
+int seg_cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+int seg_cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+int put_smaller(strbuf *out, const strbuf *a, const strbuf *b)
+{
+    if (a->oom || (b && b->oom))
+        return -1;
+    int use_b = b && b->len < a->len;
+    const strbuf *best = use_b ? b : a;
+    sb_append(out, best->buf, best->len);
+    return out->oom ? -1 : use_b;
+}
+
 int put_zframe(strbuf *out, const void *raw, size_t len, int level)
 {
     size_t bound = ZSTD_compressBound(len);

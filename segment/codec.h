@@ -184,6 +184,13 @@ size_t fmt_i64(char *buf, int64_t v);
  */
 int fcdict_decode(cursor *c, uint32_t max_count, int exact, strata_str **out, uint32_t *n,
                   char **arena);
+/* qsort comparators: uint64_t and uint32_t values, ascending. */
+int seg_cmp_u64(const void *a, const void *b);
+int seg_cmp_u32(const void *a, const void *b);
+/* Append the smaller of two codings of one thing, a on a tie or when b is
+ * NULL (not tried): 1 when b was appended, 0 when a, -1 when either or out
+ * ran out of memory. */
+int put_smaller(strbuf *out, const strbuf *a, const strbuf *b);
 /* Append `bytes` of one zstd frame of raw[len] at level to out: 0, or -1
  * on OOM or a compression error (out->oom is set either way). */
 int put_zframe(strbuf *out, const void *raw, size_t len, int level);

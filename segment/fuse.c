@@ -76,6 +76,13 @@ uint64_t seg_fuse_pair_key(uint64_t term_hash, uint32_t block)
     return mix64(term_hash ^ ((uint64_t)block + 1) * 0x9e3779b97f4a7c15ull);
 }
 
+uint64_t seg_fuse_part_keys(uint32_t opt)
+{
+    if (opt == 0)
+        return SEG_FUSE_PART_KEYS;
+    return opt > SEG_FUSE_MAX_PART_KEYS ? SEG_FUSE_MAX_PART_KEYS : opt;
+}
+
 unsigned seg_fuse_part_log(uint64_t n, uint64_t part_keys)
 {
     unsigned lg = 0;
@@ -248,12 +255,6 @@ static int peel(seg_fuse *f, const uint64_t *keys, size_t n, uint64_t seed, unsi
     return done == n;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Append len w-bit values, least significant bit first. */
 static void pack(strbuf *out, const uint8_t *v, size_t len, unsigned w)
 {
@@ -294,7 +295,7 @@ int seg_fuse_add_part(seg_fuse *f, uint64_t *keys, size_t n)
         if (peel(f, keys, n, seed, seg_log, (uint64_t)seg_count << seg_log, len))
             break;
         if (!sorted) { /* two equal keys never peel: keep one of each */
-            qsort(keys, n, sizeof *keys, cmp_u64);
+            qsort(keys, n, sizeof *keys, seg_cmp_u64);
             size_t u = 0;
             for (size_t i = 0; i < n; i++)
                 if (!u || keys[i] != keys[u - 1])

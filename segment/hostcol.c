@@ -25,12 +25,6 @@
 /* Slots of an empty pair set's first table. */
 #define PAIRSET_MIN_SLOTS 1024u
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* The distinct (service, host) pairs of the rows: open addressing over
  * pair + 1 (0 = free), each slot's value its position once sorted. Sized
  * by the distinct pairs, not by the rows: a merge of many millions of rows
@@ -95,7 +89,7 @@ static int put_by_service(strbuf *out, const uint32_t *svc, const uint32_t *host
     for (size_t i = 0; i < ps.cap; i++)
         if (ps.key[i])
             pair[np++] = ps.key[i] - 1;
-    qsort(pair, np, sizeof *pair, cmp_u64);
+    qsort(pair, np, sizeof *pair, seg_cmp_u64);
     for (size_t i = 0; i < np; i++) {
         ps.val[ps_slot(&ps, pair[i] + 1)] = (uint32_t)i;
         start[(pair[i] >> 32) + 1]++;
@@ -138,17 +132,11 @@ int seg_put_hosts(strbuf *out, const uint32_t *svc, const uint32_t *host, size_t
     for (size_t i = 0; i < n; i++)
         intcol_push(&st, host[i]);
     intcol_flush(&st);
-    int rc = put_by_service(&by, svc, host, n, nsvc, level);
-    if (rc == 0 && !plain.oom) {
-        const strbuf *best = by.len < plain.len ? &by : &plain;
-        sb_append(out, best->buf, best->len);
-        rc = out->oom ? -1 : 0;
-    } else {
-        rc = -1;
-    }
+    int rc =
+        put_by_service(&by, svc, host, n, nsvc, level) < 0 ? -1 : put_smaller(out, &plain, &by);
     sb_free(&plain);
     sb_free(&by);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 /* The by-service coding at c into host[n]; NULL, or what is malformed. */

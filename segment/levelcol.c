@@ -38,7 +38,7 @@ static int put_by_template(strbuf *out, const uint8_t *level, size_t n, const se
         uint8_t *l = &of[t->row[i]];
         *l = *l == LEVEL_UNSEEN || *l == level[i] ? level[i] : SEG_LEVEL_MIXED;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) /* raw.buf, not `of`: appending may move it */
         if (((const uint8_t *)raw.buf)[t->row[i]] == SEG_LEVEL_MIXED)
             put_u8(&raw, level[i]);
     put_u8(out, SEG_LEVELS_BY_TEMPLATE);
@@ -59,20 +59,15 @@ int seg_put_levels(strbuf *out, const uint8_t *level, size_t n, seg_tpl *t, int 
     intcol_flush(&st);
     /* only where SEC_TEMPLATES stores the rows' templates anyway: their
      * ranks would cost more than the levels */
-    int rc = 0, tried = t->n && (t->any_vars || t->columns);
-    if (tried)
-        rc = put_by_template(&by, level, n, t, zlevel);
-    if (rc == 0 && !plain.oom) {
-        int use = tried && by.len < plain.len;
-        t->columns |= use; /* SEC_TEMPLATES must store the ranks */
-        sb_append(out, use ? by.buf : plain.buf, use ? by.len : plain.len);
-        rc = out->oom ? -1 : 0;
-    } else {
-        rc = -1;
-    }
+    int tried = t->n && (t->any_vars || t->columns);
+    int rc = tried && put_by_template(&by, level, n, t, zlevel) < 0
+                 ? -1
+                 : put_smaller(out, &plain, tried ? &by : NULL);
+    if (rc > 0)
+        t->columns = 1; /* SEC_TEMPLATES must store the ranks */
     sb_free(&plain);
     sb_free(&by);
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 /* The by-template coding at c into level[n]; NULL, or what is malformed. */

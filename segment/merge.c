@@ -870,18 +870,6 @@ static void mark_in_col(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, vo
         in_col[at] = 1;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 /* Compress the staged rows as one block at the end of SEC_BLOCKS. */
 static int flush_block(merge *m, seg_writer *sw, uint32_t **lrank, size_t *lcap, uint32_t **order,
                        const uint8_t *in_col, ZSTD_CCtx *cctx, seg_block_scratch *scratch,
@@ -906,7 +894,7 @@ static int flush_block(merge *m, seg_writer *sw, uint32_t **lrank, size_t *lcap,
             return mfail(m, "out of memory staging rows");
         for (uint32_t id = 0; id < nl; id++)
             pairs[id] = (uint64_t)(*lrank)[id] << 32 | id;
-        qsort(pairs, nl, sizeof *pairs, cmp_u64);
+        qsort(pairs, nl, sizeof *pairs, seg_cmp_u64);
         for (uint32_t i = 0; i < nl; i++)
             (*order)[i] = (uint32_t)pairs[i];
         free(pairs);
@@ -1238,7 +1226,7 @@ static int merge_terms(merge *m, tout *t)
             }
         }
         if (!sorted)
-            qsort(rows, got, sizeof *rows, cmp_u32);
+            qsort(rows, got, sizeof *rows, seg_cmp_u32);
         if (put_term(m, t, term, len, rows, (uint32_t)got) < 0)
             goto out;
         for (size_t j = 0; j < k; j++)
@@ -1343,7 +1331,7 @@ static int gather_keys(merge *m, tout *t, int pairs, unsigned lg, uint32_t p0, u
 static int write_filter(merge *m, tout *t, seg_fuse *f, int pairs, uint8_t *rbuf)
 {
     const uint64_t *bucket = t->in_bucket + (pairs ? MERGE_BUCKETS : 0);
-    uint64_t part_keys = m->o.filter_part_keys ? m->o.filter_part_keys : SEG_FUSE_PART_KEYS;
+    uint64_t part_keys = seg_fuse_part_keys(m->o.filter_part_keys);
     uint64_t group_keys = part_keys * MERGE_FUSE_GROUP_PARTS;
     unsigned lg = seg_fuse_part_log(pairs ? t->npairs : t->nterms, part_keys);
     uint32_t parts = 1u << lg, per = MERGE_BUCKETS >> lg; /* buckets per part */

@@ -52,7 +52,8 @@ typedef struct seg_writer_opts {
     const void *dict;      /* optional trained zstd dictionary (not copied; must
                               outlive the writer) */
     size_t dict_len;
-    uint32_t filter_part_keys; /* keys per fuse filter part at most; 0 = SEG_FUSE_PART_KEYS
+    uint32_t filter_part_keys; /* keys per fuse filter part at most; 0 = SEG_FUSE_PART_KEYS,
+                                  at most SEG_FUSE_MAX_PART_KEYS
                                   (tests make it small to cover filters of many parts) */
 } seg_writer_opts;
 

@@ -353,12 +353,6 @@ int seg_tpl_put(const seg_tpl *t, strbuf *out, int level)
     return rc < 0 || put_texts(t, out, level) < 0 || out->oom ? -1 : 0;
 }
 
-static int cmp_u32(const void *a, const void *b)
-{
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
-}
-
 int seg_tpl_encode(seg_tpl *t, const uint32_t *rows, uint32_t n, strbuf *out, char **rbuf,
                    size_t *rcap)
 {
@@ -379,7 +373,7 @@ int seg_tpl_encode(seg_tpl *t, const uint32_t *rows, uint32_t n, strbuf *out, ch
     if (!whole || (uint64_t)k * SEG_TEMPLATE_MIN_ROWS > n)
         return 0;
     t->used = 1;
-    qsort(t->touched, k, sizeof *t->touched, cmp_u32);
+    qsort(t->touched, k, sizeof *t->touched, seg_cmp_u32);
     put_u8(out, SEG_POSTINGS_TEMPLATES);
     put_varint(out, k);
     return seg_postings_encode(t->touched, k, out, rbuf, rcap) < 0 || out->oom ? -1 : 1;

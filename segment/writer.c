@@ -2020,7 +2020,7 @@ static int write_index(build *b, uint32_t nblocks)
         fail(b, "out of memory building the filters");
         goto out;
     }
-    uint64_t part_keys = w->o.filter_part_keys ? w->o.filter_part_keys : SEG_FUSE_PART_KEYS;
+    uint64_t part_keys = seg_fuse_part_keys(w->o.filter_part_keys);
     s = sec_begin(b);
     if (seg_fuse_put(&w->fuse, hashes, tmp, nkeys, SEG_FILTER_WIDTH, SEG_FUSE_ARITY, part_keys,
                      b->out) < 0) {

@@ -1454,7 +1454,8 @@ static void test_fuse_filters(void **state)
     seg_fuse f = {0};
     for (size_t si = 0; si < sizeof sizes / sizeof *sizes; si++) {
         size_t n = sizes[si];
-        uint64_t *keys = malloc((n + 1) * 2 * sizeof *keys), *tmp = malloc((n + 1) * 2 * 8);
+        uint64_t *keys = malloc((n + 1) * 2 * sizeof *keys),
+                 *tmp = malloc((n + 1) * 2 * sizeof *tmp);
         assert_true(keys && tmp);
         for (size_t i = 0; i < n; i++) {
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
@@ -1535,7 +1536,9 @@ static void test_fuse_filters(void **state)
     for (size_t i = 0; i < n; i++)
         assert_true(seg_fuse_has(&v, keys[i]));
 
-    /* refused: each header field out of range, cut parts, a wrong offset */
+    /* refused: each header field out of range, cut parts, a wrong offset
+     * (the filter's 3 header bytes: w, arity, part_log; then per part 21:
+     * u64 seed, u8 seg_log at +8, u32 seg_count at +9, u64 offset at +13) */
     struct {
         size_t at;
         uint8_t to;
@@ -2261,7 +2264,8 @@ static void test_template_postings(void **state)
          * is served */
         strbuf plain = {0};
         put_u8(&plain, SEG_LEVELS_PLAIN);
-        int64_t lv[2000];
+        int64_t *lv = malloc(n * sizeof *lv);
+        assert_non_null(lv);
         seg_reader *good = open_ok(buf, len, NULL);
         for (size_t i = 0; i < n; i++) {
             strata_event ev;
@@ -2270,6 +2274,7 @@ static void test_template_postings(void **state)
         }
         seg_close(good);
         intcol_encode(&plain, lv, n);
+        free(lv);
         uint8_t *fixed =
             replace_section(bad, len, SEC_LEVEL, (const uint8_t *)plain.buf, plain.len, &bad_len);
         sb_free(&plain);
