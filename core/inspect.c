@@ -241,10 +241,8 @@ static int inspect_segment(const char *path, long rows, const char *prefix, int 
                path, in->version, in->tenant, (unsigned long long)in->events, in->blocks,
                (unsigned long long)in->terms, a, b, in->dict_id);
         if (in->templates)
-            printf("templates %u (%s)\n", in->templates,
-                   in->version >= SEG_VERSION_TEMPLATE_TEXT
-                       ? "blocks store a message's variables, its template the rest"
-                       : "terms of whole templates refer to them");
+            printf("templates %u (blocks store a message's variables, its template the rest)\n",
+                   in->templates);
         size_t cells;
         if (seg_rollup(r, &cells))
             printf("rollup    %zu cells (minute x service x level)\n", cells);

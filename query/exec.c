@@ -1,6 +1,6 @@
 /*
  * query/exec.c - a query's candidate rows in one segment, from the index
- * alone: bloom filters first (a term the segment cannot hold costs no index
+ * alone: the segment's filters first (a term the segment cannot hold costs no index
  * read), then postings algebra on roaring bitmaps.
  *
  * Each node yields a bitmap and whether it is exact. Exact nodes (words,
@@ -48,7 +48,7 @@ static roaring_bitmap_t *fail(const ectx *c, const char *what)
 }
 
 /* AND the postings of one term into *acc (the first term's postings when
- * *acc is NULL); a term the bloom filter rules out gives nothing. 0, or -1
+ * *acc is NULL); a term the segment's filter rules out gives nothing. 0, or -1
  * (*acc freed, err set) on a corrupt index or OOM. */
 static int and_term(const ectx *c, roaring_bitmap_t **acc, const char *t, size_t len)
 {

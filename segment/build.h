@@ -38,7 +38,7 @@ void seg_put_dict(strbuf *out, const sref *s, size_t n, int level);
 
 /* ---- filters and postings -------------------------------------------------- */
 
-/* A binary fuse filter being built (format 16, fuse.c): parts added in
+/* A binary fuse filter being built (fuse.c): parts added in
  * order, each from all its keys, then the filter appended whole. The
  * builder owns its scratch (about 36 bytes per key of the largest part)
  * and the bytes built so far; free with seg_fuse_free. */
@@ -84,7 +84,7 @@ int seg_fuse_put(seg_fuse *f, uint64_t *keys, uint64_t *tmp, size_t n, unsigned 
                  uint64_t part_keys, strbuf *out);
 void seg_fuse_free(seg_fuse *f);
 
-/* The common terms of the block filters (format 13, filters.c): each with
+/* The common terms of the block filters (filters.c): each with
  * its set of blocks, built term by term. Owns its arrays; free with
  * seg_common_free. */
 typedef struct seg_common {
@@ -95,7 +95,8 @@ typedef struct seg_common {
     size_t n, cap;
 } seg_common;
 /* Whether a term in in_blocks of the segment's blocks is common: its entry
- * and set cost fewer bits than its blooms would (format.h). */
+ * and set cost fewer bits than its pairs in the fuse filter would
+ * (format.h). */
 int seg_common_is(uint64_t in_blocks, uint64_t blocks);
 void seg_common_init(seg_common *c, uint32_t blocks);
 /* A new entry for hash h with no block yet: its index, or -1 on OOM. */
@@ -113,7 +114,7 @@ void seg_common_free(seg_common *c);
 int seg_postings_encode(const uint32_t *rows, uint32_t n, strbuf *out, char **rbuf, size_t *rcap);
 
 /* Postings entries already written, so that a term whose rows equal an
- * earlier term's refers to its entry (format 4). Open addressing by a
+ * earlier term's refers to its entry. Open addressing by a
  * 64-bit hash (never 0); callers check candidates themselves (the writer
  * by rows, the merge by encoded bytes). */
 typedef struct seg_pent {
@@ -133,7 +134,7 @@ const seg_pent *seg_ptab_next(const seg_ptab *t, uint64_t h, size_t *i);
 
 /* ---- the host column (hostcol.c) ----------------------------------------------------------- */
 
-/* Append SEC_HOST's body (format.h, version 15) for rows whose service and
+/* Append SEC_HOST's body (format.h) for rows whose service and
  * host ranks are svc[i] and host[i] (nsvc services): by service or plain,
  * whichever is smaller. 0, or -1 on OOM. */
 int seg_put_hosts(strbuf *out, const uint32_t *svc, const uint32_t *host, size_t n, uint32_t nsvc,
@@ -151,11 +152,11 @@ const char *seg_get_hosts(cursor *c, const uint32_t *svc, uint32_t nsvc, uint32_
  * set level, and free with seg_termw_free. */
 typedef struct seg_termw {
     strbuf raw, chunks, blocks, firsts;
-    /* the chunk being gathered (version 5 layout, format.h): its text and
+    /* the chunk being gathered (layout: format.h): its text and
      * numbers streams, per block where it starts in them, and the first
      * row of each inline list (u32 each, bit-packed when the chunk ends) */
     strbuf text, nums, heads, frows;
-    size_t cuts[2]; /* (version 15) where the laid-out chunk's numbers and first rows start */
+    size_t cuts[2]; /* where the laid-out chunk's numbers and first rows start */
     uint32_t nfirst, maxfirst;
     uint64_t nterms;
     char prev[SEG_MAX_TERM];
@@ -284,11 +285,11 @@ int seg_name_is_term(const char *v, size_t n);
  * SEG_TEMPLATE_VAR_BYTE, appended to mask when given, so that "Received
  * block blk_-1229765 of size 84859222" and the same line with other numbers
  * share it; and its variables, one ' ' between two, appended to vars when
- * given (format.h, version 10: what a row block stores of the message). */
+ * given (format.h: what a row block stores of the message). */
 void seg_template_split(const char *msg, size_t len, strbuf *mask, strbuf *vars);
-/* The kind of a variable (format.h, version 14: SEG_VAR_*). */
+/* The kind of a variable (format.h: SEG_VAR_*). */
 unsigned seg_var_kind(const char *v, size_t n);
-/* A message's variables as version 14 stores them: each one's shape
+/* A message's variables as a row block stores them: each one's shape
  * appended to shapes, and its bytes (a 0x-hex one's without "0x") to text,
  * digits or hex by its kind, each of which may be NULL to skip. */
 void seg_template_streams(const char *msg, size_t len, strbuf *shapes, strbuf *text, strbuf *digits,
@@ -310,7 +311,7 @@ typedef struct seg_tpl {
     uint32_t *size;  /* rows of each, likewise */
     uint64_t *toff;  /* its text's offset in `text` (UINT64_MAX: none), likewise */
     uint32_t *tlen;  /* its text's length, likewise */
-    uint64_t *soff;  /* (version 14) its first row's variable shapes in `shapes`, likewise */
+    uint64_t *soff;  /* its first row's variable shapes in `shapes`, likewise */
     uint32_t *slen;  /* their length, likewise */
     strbuf shapes;   /* the shapes of the texts' rows */
     uint32_t n, cap; /* templates */
@@ -345,8 +346,8 @@ int seg_tpl_encode(seg_tpl *t, const uint32_t *rows, uint32_t n, strbuf *out, ch
                    size_t *rcap);
 void seg_tpl_free(seg_tpl *t);
 
-/* A dictionary column's ranks predicted by the rows' templates (format.h,
- * version 11): the rows with a value whose rank is not the last rank of a
+/* A dictionary column's ranks predicted by the rows' templates
+ * (format.h): the rows with a value whose rank is not the last rank of a
  * row of their template (the exceptions: each template's first, and the
  * changes). seg_tplpred_init for `templates` templates and `present` rows
  * with a value (0, or -1 on OOM); seg_tplpred_add each such row's template
@@ -365,7 +366,7 @@ typedef struct seg_tplpred {
 int seg_tplpred_init(seg_tplpred *p, uint32_t templates, uint64_t present);
 int seg_tplpred_add(seg_tplpred *p, uint32_t tpl, int64_t v);
 void seg_tplpred_free(seg_tplpred *p);
-/* Append a dictionary column's ranks (format.h, version 11): the coding
+/* Append a dictionary column's ranks (format.h): the coding
  * byte, then the intcol of the plain ranks, or the exceptions of p when
  * given and smaller (then t->columns is set: SEC_TEMPLATES must store the
  * ranks), so that the writer and the merge choose alike. 0, or -1 on OOM. */
@@ -399,7 +400,7 @@ void seg_rollup_free(seg_rollup_acc *a);
  * them), in_col[kv] is 1 for a meta value held by a meta column (indexed
  * by the writer's kv number); vars[row] is 1 for a row whose message is
  * stored as its variables (seg_tpl's vars, indexed by the writer's row),
- * tpl_rank[row] its template's rank in tpl (version 14: the default
+ * tpl_rank[row] its template's rank in tpl (the default
  * shapes of its variables). */
 typedef struct seg_block_keys {
     const uint32_t *rank;
@@ -414,9 +415,9 @@ typedef struct seg_block_keys {
 /* Reusable buffers of seg_block_encode. */
 typedef struct seg_block_scratch {
     strbuf msgs, meta;
-    strbuf shapes, text, digits, hex, one; /* version 14's variable streams */
+    strbuf shapes, text, digits, hex, one; /* the variable streams */
     int level;        /* zstd level of the blocks: set it before the first block */
-    ZSTD_CCtx *plain; /* (version 15) the digits' context, without the dictionary */
+    ZSTD_CCtx *plain; /* the digits' context, without the dictionary */
     uint32_t *key_count;
     size_t kc_cap;
 } seg_block_scratch;
@@ -484,7 +485,7 @@ void seg_tcur_free(seg_tcur *c);
 
 /* ---- the level column (levelcol.c) ---------------------------------------------------------- */
 
-/* Append SEC_LEVEL's body (format.h, version 16) for rows of levels
+/* Append SEC_LEVEL's body (format.h) for rows of levels
  * level[n], ranked templates t (seg_tpl_rank done): by template or plain,
  * whichever is smaller, by template only when SEC_TEMPLATES stores the
  * rows' templates anyway (then t->columns is set). 0, or -1 on OOM. */

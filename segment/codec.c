@@ -280,7 +280,7 @@ int put_zframe(strbuf *out, const void *raw, size_t len, int level)
 }
 
 /* The front-coded strings of a dictionary of `count` entries from c (see
- * fcdict_decode). */
+ * fcdict_decode_z), which must hold exactly them when `exact` is set. */
 static int fcdict_parse(cursor *c, uint64_t count, uint32_t max_count, int exact, strata_str **out,
                         uint32_t *n, char **arena)
 {
@@ -326,13 +326,6 @@ static int fcdict_parse(cursor *c, uint64_t count, uint32_t max_count, int exact
     }
     *n = (uint32_t)count;
     return 0;
-}
-
-int fcdict_decode(cursor *c, uint32_t max_count, int exact, strata_str **out, uint32_t *n,
-                  char **arena)
-{
-    uint64_t count = get_varint(c);
-    return fcdict_parse(c, count, max_count, exact, out, n, arena);
 }
 
 int fcdict_decode_z(cursor *c, uint32_t max_count, strata_str **out, uint32_t *n, char **arena)

@@ -174,16 +174,6 @@ int canonical_i64(const char *s, size_t n, int64_t *v);
 #define CODEC_I64_CHARS 21
 size_t fmt_i64(char *buf, int64_t v);
 
-/*
- * Front-coded string dictionary: varint count, then per string varint
- * (bytes shared with the previous string) and put_bytes of the rest. Decode
- * rebuilds the strings into one allocation (*arena, the caller's to free,
- * as is *out). `max_count` bounds what a file may claim. Returns 0, -1 when
- * the bytes are malformed, -2 on OOM; the cursor must hold exactly the
- * dictionary when `exact` is set.
- */
-int fcdict_decode(cursor *c, uint32_t max_count, int exact, strata_str **out, uint32_t *n,
-                  char **arena);
 /* qsort comparators: uint64_t and uint32_t values, ascending. */
 int seg_cmp_u64(const void *a, const void *b);
 int seg_cmp_u32(const void *a, const void *b);
@@ -194,9 +184,14 @@ int put_smaller(strbuf *out, const strbuf *a, const strbuf *b);
 /* Append `bytes` of one zstd frame of raw[len] at level to out: 0, or -1
  * on OOM or a compression error (out->oom is set either way). */
 int put_zframe(strbuf *out, const void *raw, size_t len, int level);
-/* The same for a dictionary of format version 12 and later: varint count,
- * then `bytes` of one zstd frame holding the front-coded strings (the
- * strings of SEG_MAX_DICT_ENTRIES at most SEG_MAX_DICT_RAW bytes). */
+/*
+ * A dictionary: varint count, then `bytes` of one zstd frame holding the
+ * front-coded strings (per string varint bytes shared with the previous
+ * one and put_bytes of the rest; those of SEG_MAX_DICT_ENTRIES at most
+ * SEG_MAX_DICT_RAW bytes). Decode rebuilds the strings into one allocation
+ * (*arena, the caller's to free, as is *out). `max_count` bounds what a
+ * file may claim. Returns 0, -1 when the bytes are malformed, -2 on OOM.
+ */
 int fcdict_decode_z(cursor *c, uint32_t max_count, strata_str **out, uint32_t *n, char **arena);
 
 #endif /* STRATA_SEGMENT_CODEC_H */

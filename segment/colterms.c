@@ -1,9 +1,8 @@
 /*
  * segment/colterms.c - columns that hold their own terms (format.h: HEX
- * meta columns from version 6, service, host and dictionary meta columns
- * from version 7), the pieces the writer, the merge and the reader share:
- * which keys and values qualify, and how a value of hex digits is parsed,
- * packed two digits a byte and printed back.
+ * meta columns, service, host and dictionary meta columns), the pieces the writer, the merge and
+ * the reader share: which keys and values qualify, and how a value of hex digits is parsed, packed
+ * two digits a byte and printed back.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -175,7 +174,7 @@ void seg_hex_unpack(const uint8_t *p, size_t n, char *out)
         out[i] = digits[i % 2 ? p[i / 2] & 15 : p[i / 2] >> 4];
 }
 
-/* ---- HEX values as an Elias-Fano sequence (format 9) ------------------------------------ */
+/* ---- HEX values as an Elias-Fano sequence ------------------------------------ */
 
 unsigned seg_hex_ef_low_bits(uint64_t n, unsigned digits)
 {

@@ -1,13 +1,12 @@
 /*
- * segment/filters.c - the filters that let a search skip a segment or a row
- * block without opening the index: reading the bloom filters of SEC_BLOOM
- * and SEC_BLOCK_BLOOMS (formats 1 to 15; format 16's fuse filters are in
- * fuse.c), and (format 13) the block filters' common terms, each listed
- * with the exact set of blocks that hold it.
+ * segment/filters.c - the block filter's common terms (SEC_BLOCK_FILTER):
+ * the terms of many row blocks, each listed with the exact set of blocks
+ * that hold it, which let a search skip a block without opening the index
+ * (the fuse filters for every other term are in fuse.c).
  *
  * The writer and the streaming merge both build the common terms here, so
  * the same rows give the same bytes; the reader looks terms up here too.
- * Layout (format.h, SEG_VERSION_COMMON_TERMS; docs/ARCHITECTURE.md):
+ * Layout (format.h, SEG_COMMON_ENTRY_BITS; docs/ARCHITECTURE.md):
  *
  *   u32 n | u32 sets | n x u64 hash (ascending) | n x u32 set | sets x
  *   ceil(blocks / 8) bytes, bit b of a set (byte b / 8, bit b % 8) = block b
@@ -19,19 +18,6 @@
 #include "codec.h"
 #include "segment_int.h"
 #include "strtab.h"
-
-/* ---- bloom filters (formats 1 to 15) ------------------------------------------------------ */
-
-int seg_bloom_test(const uint8_t *bits, uint64_t m, unsigned k, uint64_t h)
-{
-    uint64_t step = (h >> 33) | 1;
-    for (unsigned i = 0; i < k; i++) {
-        uint64_t pos = (h + i * step) % m;
-        if (!(bits[pos / 8] & (1u << (pos % 8))))
-            return 0;
-    }
-    return 1;
-}
 
 /* ---- common terms: building ---------------------------------------------------------------- */
 

@@ -1,7 +1,7 @@
 /*
- * segment/format.h - the bytes of a segment file, version 1. The layout is
- * described byte by byte in docs/ARCHITECTURE.md ("Segment format"); every
- * limit here bounds what a reader accepts from a file.
+ * segment/format.h - the bytes of a segment file, format version 16. The
+ * layout is described byte by byte in docs/ARCHITECTURE.md ("Segment
+ * format"); every limit here bounds what a reader accepts from a file.
  *
  *   header   16 bytes: "STRATSEG", u16 version, u16 flags, u32 reserved
  *   sections the parts, each anywhere after the header, each with a CRC32C
@@ -15,33 +15,9 @@
 
 #define SEG_MAGIC "STRATSEG"
 #define SEG_MAGIC_LEN 8
-/* Version 2 added SEC_ROLLUP. Version 3 splits each row block into two
- * zstd frames, messages and meta, so that meta can be read without
- * decompressing a message byte (aggregates over meta.KEY). Version 4 adds
- * SEC_META_COLUMNS: the values of frequent meta keys move out of the row
- * blocks into typed columns (numbers bit-packed, strings by dictionary id),
- * so an aggregate over them decompresses no block at all. Version 5 lets a
- * postings entry be an Elias-Fano list (SEG_POSTINGS_EF): about a quarter
- * smaller than the varints or roaring arrays it replaces; and it lays each
- * term chunk out as streams (SEG_VERSION_TERM_STREAMS below). Version 6
- * adds hex id columns (SEG_META_COL_HEX below). Version 7 lets the service
- * and host columns and dictionary meta columns hold their terms too
- * (SEG_VERSION_COLUMN_TERMS below). Version 8 adds row templates
- * (SEC_TEMPLATES, SEG_VERSION_TEMPLATES below). Version 9 stores a HEX
- * column's values as an Elias-Fano sequence (SEG_VERSION_HEX_EF below).
- * Version 10 stores a message as its template's variables
- * (SEG_VERSION_TEMPLATE_TEXT below). Version 11 may code a dictionary
- * column's ranks by the rows' templates (SEG_VERSION_TEMPLATE_COLUMNS
- * below). Version 12 compresses dictionaries (SEG_VERSION_DICT_ZSTD
- * below). Version 13 gives the terms of many blocks exact block sets
- * instead of bloom bits (SEG_VERSION_COMMON_TERMS below). Version 14
- * stores a message's variables in streams by kind (SEG_VERSION_VAR_STREAMS
- * below). Version 15 may code the host column by service
- * (SEG_VERSION_HOSTS_BY_SERVICE below). Version 16 has binary fuse filters
- * instead of bloom filters (SEG_VERSION_FUSE below). Readers read versions
- * 1 to 16. */
+/* The one format version this build writes and reads; a reader refuses
+ * any other with both versions named. */
 #define SEG_VERSION 16
-#define SEG_MIN_VERSION 1
 #define SEG_HEADER_BYTES 16
 #define SEG_TABLE_ENTRY_BYTES 24
 
@@ -79,28 +55,26 @@ enum {
     SEC_TERM_INDEX = 13,   /* counts, chunk table, block table, first terms */
     SEC_TERMS = 14,        /* zstd chunks of front-coded term blocks */
     SEC_POSTINGS = 15,     /* roaring portable bitmaps, in term order */
-    SEC_BLOOM = 16,        /* u64 bits, u8 k, bytes */
-    SEC_BLOCK_BLOOMS = 17, /* u8 k, u32 blocks, offsets, (v13) common terms, bits */
-    SEC_ROLLUP = 18,       /* (v2) counts per minute x service x level */
-    SEC_META_COLUMNS = 19, /* (v4) typed columns of frequent meta keys */
-    SEC_TEMPLATES = 20,    /* (v8) each row's template (SEG_VERSION_TEMPLATES) */
+    SEC_TERM_FILTER = 16,  /* fuse filter over every term's hash */
+    SEC_BLOCK_FILTER = 17, /* u32 blocks, common terms, fuse filter over (term, block) */
+    SEC_ROLLUP = 18,       /* counts per minute x service x level */
+    SEC_META_COLUMNS = 19, /* typed columns of frequent meta keys */
+    SEC_TEMPLATES = 20,    /* each row's template, the templates' texts */
     SEC_COUNT_ = 21
 };
 
-/* Block index entry sizes. Versions 1-2: u64 offset, u32 compressed
- * length, u32 rows, u32 crc32c of one frame holding the whole payload.
- * Version 3: u64 offset, u32 message frame length, u32 rows, u32 its crc32c,
- * u32 meta frame length, u32 its crc32c; the meta frame follows the message
- * frame. */
-#define SEG_BLOCK_ENTRY_BYTES_V2 20
+/* A block index entry: u64 offset, u32 message frame length, u32 rows,
+ * u32 its crc32c, u32 meta frame length, u32 its crc32c; the meta frame
+ * follows the message frame, so that meta is read without decompressing a
+ * message byte (aggregates over meta.KEY). */
 #define SEG_BLOCK_ENTRY_BYTES 28
 /* Block index entry offsets. */
-#define SEG_BE_OFFSET 0     /* u64: the block's first frame, within SEC_BLOCKS */
-#define SEG_BE_CLEN 8       /* u32: (v3) message frame length; (v1-2) the frame's */
+#define SEG_BE_OFFSET 0     /* u64: the block's message frame, within SEC_BLOCKS */
+#define SEG_BE_CLEN 8       /* u32: message frame length */
 #define SEG_BE_ROWS 12      /* u32 */
-#define SEG_BE_CRC 16       /* u32: crc32c of that frame */
-#define SEG_BE_META_CLEN 20 /* u32: (v3) meta frame length */
-#define SEG_BE_META_CRC 24  /* u32: (v3) crc32c of the meta frame */
+#define SEG_BE_CRC 16       /* u32: crc32c of the message frame */
+#define SEG_BE_META_CLEN 20 /* u32: meta frame length */
+#define SEG_BE_META_CRC 24  /* u32: crc32c of the meta frame */
 
 /* Terms per front-coded block. 32 keeps a lookup to one binary search over
  * the sparse index plus at most 31 prefix-decoded terms. */
@@ -111,27 +85,27 @@ enum {
 #define SEG_TERM_BLOCKS_PER_CHUNK 16u
 /* Entry sizes in SEC_TERM_INDEX: a chunk (u64 offset, u32 compressed
  * length, u32 raw length) and a block (u32 offset of its first term in the
- * first-terms area, u32 offset in its chunk's raw bytes (version 5: in the
- * chunk's text stream), u64 postings base). */
+ * first-terms area, u32 offset in its chunk's text stream, u64 postings
+ * base). */
 #define SEG_TERM_CHUNK_ENTRY_BYTES 16u
 #define SEG_TERM_BLOCK_ENTRY_BYTES 16u
-/* From version 5 a chunk's raw bytes are three streams instead of one
- * record per term: the terms' suffix bytes, their numbers (shared prefix
- * and suffix lengths, df, inline rows after the first, postings lengths)
- * and the first row of every inline list bit-packed. Text next to text
- * compresses better, and a row number costs its bits instead
- * of a 3-byte varint (1M gen_corpus events: terms 32.3 -> 29.2 bytes
- * per event). The chunk starts with a header of SEG_TCHUNK_HEAD_BYTES and
- * then SEG_TCHUNK_BLOCK_BYTES per block of the chunk. */
-#define SEG_VERSION_TERM_STREAMS 5
+/* A chunk's raw bytes are three streams: the terms' suffix bytes, their
+ * numbers (shared prefix and suffix lengths, df, inline rows after the
+ * first, postings lengths) and the first row of every inline list
+ * bit-packed. Text next to text compresses better, and a row number costs
+ * its bits instead of a 3-byte varint. The chunk starts with a header of
+ * SEG_TCHUNK_HEAD_BYTES and then SEG_TCHUNK_BLOCK_BYTES per block of the
+ * chunk. It is stored as three zstd frames, cut where its numbers and its
+ * bit-packed first rows start, so that each stream gets entropy tables of
+ * its own; a reader decompresses them one after the other. */
 /* u8 row bits | u32 inline lists | u32 text length | u32 numbers length */
 #define SEG_TCHUNK_HEAD_BYTES 13u
 /* per block: u32 offset in the numbers stream | u32 index of its first inline list */
 #define SEG_TCHUNK_BLOCK_BYTES 8u
 /* The largest raw chunk a reader accepts. */
 #define SEG_MAX_TERM_CHUNK_RAW (64u << 20)
-/* From version 4 the term index (SEC_TERM_INDEX) is one zstd frame,
- * decompressed when the segment opens: its first terms share long
+/* The term index (SEC_TERM_INDEX) is one zstd frame, decompressed when
+ * the segment opens: its first terms share long
  * prefixes and its offsets grow slowly, so it shrinks to about a quarter.
  * The largest decompressed index a reader accepts (a 64M-row segment of
  * gen_corpus-like events would need about 400 MiB; merges stop at 8M). */
@@ -144,19 +118,17 @@ enum {
 
 /* Postings of more than SEG_INLINE_POSTINGS rows live in SEC_POSTINGS, each
  * as one tag byte and then either a CRoaring portable bitmap, the same
- * delta varints as inline lists or (from version 5) an Elias-Fano list
+ * delta varints as inline lists or an Elias-Fano list
  * (segment/eliasfano.h), whichever is smallest (short lists: varints;
  * lists spread over the segment: Elias-Fano; dense ones: roaring containers
  * and runs). Readers return a roaring bitmap whichever it is. */
 #define SEG_POSTINGS_ROARING 0
 #define SEG_POSTINGS_DELTA 1
 #define SEG_POSTINGS_EF 2
-#define SEG_POSTINGS_TEMPLATES 3 /* (v8) whole templates: SEG_VERSION_TEMPLATES */
-/* The first version whose postings may be Elias-Fano lists. */
-#define SEG_VERSION_EF 5
-/* From version 4, a term whose rows equal an earlier term's (the words of
- * one log template) stores no entry of its own: its length is written as 0
- * and followed by the earlier entry's offset and length. */
+#define SEG_POSTINGS_TEMPLATES 3 /* whole templates (SEC_TEMPLATES, below) */
+/* A term whose rows equal an earlier term's (the words of one log
+ * template) stores no entry of its own: its length is written as 0 and
+ * followed by the earlier entry's offset and length. */
 
 /* Rows per compressed block by default (measured in bench/segments: see
  * docs/BENCHMARKS.md; larger blocks compress better, smaller ones make a
@@ -167,29 +139,20 @@ enum {
 #define SEG_DEFAULT_ZSTD_LEVEL 3
 #define SEG_COMPACT_ZSTD_LEVEL 19
 
-/* Bloom filter sizing of formats 1 to 15 (version 16 has fuse filters):
- * bits per distinct term. 10 bits gives ~1% false positives at k=7 for the
- * segment filter; blocks use 8 bits (~2%, k=6) because there are many more
- * of them. */
-#define SEG_BLOOM_BITS_PER_TERM 10u
-#define SEG_BLOOM_K 7u
-#define SEG_BLOCK_BLOOM_BITS_PER_TERM 8u
-#define SEG_BLOCK_BLOOM_K 6u
-
-/* Version 13: the block filters' common terms. A term in many row blocks
- * (a template's words, a busy service) costs SEG_BLOCK_BLOOM_BITS_PER_TERM
- * bits in each of their blooms; one bit per block of the segment costs less
- * once it is in more than an eighth of them. SEC_BLOCK_BLOOMS then lists
- * such a term's hash with the set of blocks holding it, exactly, and leaves
- * it out of the blooms; identical sets are stored once. On 1M gen_corpus
- * events in 977 blocks, 7,900 terms hold 40% of the (term, block) pairs.
- * A term is common when its entry (SEG_COMMON_ENTRY_BITS: u64 hash, u32
- * set) and its set (one bit per block) cost fewer bits than its blooms:
- * so a segment of few blocks has none. */
-#define SEG_VERSION_COMMON_TERMS 13
+/* The block filter's common terms. A term in many row blocks (a
+ * template's words, a busy service) costs SEG_BLOCK_FILTER_PAIR_EIGHTHS
+ * eighths of a bit per block in the pairs' fuse filter; one bit per block
+ * of the segment costs less once it is in enough of them. SEC_BLOCK_FILTER
+ * then lists such a term's hash with the set of blocks holding it,
+ * exactly, and leaves it out of the fuse filter; identical sets are stored
+ * once. On 1M gen_corpus events in 977 blocks, 7,900 terms hold 40% of the
+ * (term, block) pairs. A term is common when its entry
+ * (SEG_COMMON_ENTRY_BITS: u64 hash, u32 set) and its set (one bit per
+ * block) cost fewer bits than its pairs: so a segment of few blocks has
+ * none. */
 #define SEG_COMMON_ENTRY_BITS 96u
 
-/* Version 14: a message's variables in streams by kind. A variable is
+/* A message's variables in streams by kind. A variable is
  * decimal (digits only), hex (lowercase hex digits with a letter a-f),
  * 0x-hex ("0x" then lowercase hex digits) or text (anything else); its
  * shape is varint(length << 2 | kind), the length of a 0x-hex one without
@@ -206,58 +169,49 @@ enum {
  * variable lines mixing them with letters, spaces and punctuation took 3.9
  * bits a byte (gen_corpus, 1M events: message frames 10.2 -> 7.9 B/event;
  * packing digits in binary was as small there but 15% to 92% larger on the
- * LogHub samples, whose repeated values zstd matches as text). */
-#define SEG_VERSION_VAR_STREAMS 14
+ * LogHub samples, whose repeated values zstd matches as text). The digit
+ * and hex digit frames are compressed without the segment's dictionary
+ * (trained on text, it cost random digits 0.6 B/event on gen_corpus and
+ * up to 2.6 on the LogHub samples): each frame is read with the dictionary
+ * its header names, or none. */
 #define SEG_VAR_TEXT 0u
 #define SEG_VAR_DEC 1u
 #define SEG_VAR_HEX 2u
 #define SEG_VAR_0X 3u
 #define SEG_SHAPES_DEFAULT 0u
 #define SEG_SHAPES_OWN 1u
-/* Version 15: the host column (SEC_HOST) starts with a u8 coding:
- * SEG_HOSTS_PLAIN, then the intcol of each row's host rank as before; or
+/* The host column (SEC_HOST) starts with a u8 coding:
+ * SEG_HOSTS_PLAIN, then the intcol of each row's host rank; or
  * SEG_HOSTS_BY_SERVICE, then varint pairs, bytes of one zstd frame holding
  * per service rank in order a varint count and its hosts' ranks ascending
  * as varint gaps (the first rank itself, then rank - previous - 1), then
  * the intcol of each row's index among its service's hosts. The writer and
  * the merge keep the smaller (segment/hostcol.c). A service runs on few of
  * the hosts: on gen_corpus the host has 18.1 bits of entropy and 9.3 given
- * the service (1M events: the column 2.40 -> 1.67 MB). Version 15 also
- * compresses each term chunk (SEC_TERMS) as three zstd frames, cut where
- * its numbers and its bit-packed first rows start, for the reason of
- * version 14 (1M gen_corpus events: 11.3 -> 10.8 MB); a reader of any
- * version decompresses a chunk's frames one after the other. And from
- * version 15 a row block's digit and hex digit frames are compressed
- * without the segment's dictionary (trained on text, it cost random
- * digits 0.6 B/event on gen_corpus and up to 2.6 on the LogHub samples):
- * each frame is read with the dictionary its header names, or none. */
-#define SEG_VERSION_HOSTS_BY_SERVICE 15
+ * the service (1M events: the column 2.40 -> 1.67 MB). */
 #define SEG_HOSTS_PLAIN 0u
 #define SEG_HOSTS_BY_SERVICE 1u
 
-/* Version 16: binary fuse filters instead of bloom filters (segment/fuse.c).
- * SEC_BLOOM holds one over every term's hash with SEG_FILTER_WIDTH-bit
- * fingerprints; SEC_BLOCK_BLOOMS holds u32 blocks, the common terms (as in
- * version 13), then one over the key (seg_fuse_pair_key) of every other
- * (term, block) pair with SEG_BLOCK_FILTER_WIDTH-bit fingerprints. A fuse
- * filter of w-bit fingerprints and arity 4 passes a key not in it with
- * probability 2^-w in about 1.075 w bits per key; a bloom needs 1.44 bits
- * per key for each bit of that rate. The blooms passed 0.8% (10 bits a
- * term) and 2.2% (8 bits a pair); these pass 0.78% in 7.5 bits a term and
- * 1.6% in 6.45 bits a pair (1M gen_corpus events: filters 9.61 -> 7.72 MB;
- * arity 3, 1.125 w bits, gave 8.07). A filter is split in 2^part_log parts
- * by its keys' top bits, 1-2M keys each, so that the merge builds one part
- * at a time. */
-#define SEG_VERSION_FUSE 16
+/* The filters are binary fuse filters (segment/fuse.c). SEC_TERM_FILTER
+ * holds one over every term's hash with SEG_FILTER_WIDTH-bit fingerprints;
+ * SEC_BLOCK_FILTER holds u32 blocks, the common terms (above), then one
+ * over the key (seg_fuse_pair_key) of every other (term, block) pair with
+ * SEG_BLOCK_FILTER_WIDTH-bit fingerprints. A fuse filter of w-bit
+ * fingerprints and arity 4 passes a key not in it with probability 2^-w in
+ * about 1.075 w bits per key, where a bloom filter needs 1.44 bits per key
+ * for each bit of that rate: 0.78% in 7.5 bits a term and 1.6% in 6.45 bits
+ * a pair (arity 3, 1.125 w bits, measured larger). A filter is split in
+ * 2^part_log parts by its keys' top bits, 1-2M keys each, so that the
+ * merge builds one part at a time. */
 #define SEG_FILTER_WIDTH 7u
 #define SEG_BLOCK_FILTER_WIDTH 6u
 #define SEG_FUSE_ARITY 4u
 /* What a (term, block) pair costs in the block filter, in eighths of a bit
- * (1.075 x SEG_BLOCK_FILTER_WIDTH): a term is common (version 13) when its
+ * (1.075 x SEG_BLOCK_FILTER_WIDTH): a term is common when its
  * entry and set cost less than its pairs. */
 #define SEG_BLOCK_FILTER_PAIR_EIGHTHS 52u
-/* Version 16 also starts the level column (SEC_LEVEL) with a u8 coding:
- * SEG_LEVELS_PLAIN, then the intcol of each row's level as before; or
+/* The level column (SEC_LEVEL) starts with a u8 coding:
+ * SEG_LEVELS_PLAIN, then the intcol of each row's level; or
  * SEG_LEVELS_BY_TEMPLATE, then the bytes of one zstd frame holding per
  * template rank (SEC_TEMPLATES) the level of all its rows, or
  * SEG_LEVEL_MIXED, then the level of each row of a mixed template in row
@@ -266,7 +220,6 @@ enum {
  * template; 849 of 2,484 templates have one level (1M events: the column
  * 0.38 -> 0.10 MB). The writer and the merge keep the smaller, and code by
  * template only when SEC_TEMPLATES stores the rows' templates anyway. */
-#define SEG_VERSION_LEVELS_BY_TEMPLATE 16
 #define SEG_LEVELS_PLAIN 0u
 #define SEG_LEVELS_BY_TEMPLATE 1u
 #define SEG_LEVEL_MIXED 0xffu
@@ -298,54 +251,49 @@ enum {
 #define SEG_MAX_META_COLUMNS 16u
 #define SEG_META_COL_NUMBER 1u
 #define SEG_META_COL_DICT 2u
-/* From version 6, a column whose every value of its key is a lowercase
- * hexadecimal string of one length (trace ids, span ids, hashes) is a HEX
- * column: its distinct values are stored once, sorted, two digits a byte,
- * and each row holds the ordinal of its value. Such a value is one token
+/* A column whose every value of its key is a lowercase hexadecimal
+ * string of one length (trace ids, span ids, hashes) is a HEX column: its
+ * distinct values are stored once, sorted (as an Elias-Fano sequence,
+ * below), and each row holds the ordinal of its value. Such a value is one token
  * equal to itself, so the column is also the term dictionary of its
  * namespace: "meta.KEY:" terms are not in SEC_TERMS, a lookup binary-
  * searches the values and finds the rows through the ordinals (inverted
- * once per reader). Before, a trace id was stored twice, zstd'd in its row
- * block and front-coded in the term dictionary with its row (gen_corpus:
- * 8.4 + 10.8 bytes per event); now 8 + 2.5. Eligible keys: every kv of the
+ * once per reader), so a trace id is stored once, not in its row block
+ * and again in the term dictionary. Eligible keys: every kv of the
  * key in the segment is a non-null string of SEG_HEX_MIN_DIGITS to
  * SEG_HEX_MAX_DIGITS digits [0-9a-f], all of one length, at most one per
  * row, and the key holds no ':' (so that no namespace is a prefix of
  * another's) and is short enough to be indexed (seg_key_holds_terms). */
-#define SEG_VERSION_HEX_COLUMNS 6
 #define SEG_META_COL_HEX 3u
-/* From version 9 a HEX column's sorted distinct values are an Elias-Fano
- * sequence instead of packed digits: with n values of b bits (4 per digit),
+/* A HEX column's sorted distinct values are an Elias-Fano sequence: with
+ * n values of b bits (4 per digit),
  * L = b - ceil(log2 n) low bits of each are kept as they are, and the rest
  * (below 2^ceil(log2 n)) in unary in a bit vector, bit (v >> L) + i set for
  * value i: about ceil(log2 n) - 2 bits less per value (1M 16-digit trace
- * ids: 5.75 instead of 8 bytes each). Readers decode it to packed digits on
- * first use, so lookups binary-search as before. */
-#define SEG_VERSION_HEX_EF 9
-/* From version 7 a column whose every value is one term of its namespace,
+ * ids: 5.75 instead of 8 bytes each, two digits a byte). Readers decode it
+ * to packed digits on first use, so that lookups binary-search them. */
+/* A column whose every value is one term of its namespace,
  * exactly as the value reads, holds those terms: the service column the
  * "service:" terms when every service name is its own term (lowercase, at
  * most a token's length), the host column the "host:" terms likewise (trailer
  * flags SEG_FLAG_SERVICE_TERMS, SEG_FLAG_HOST_TERMS), and a dictionary meta
  * column of kind SEG_META_COL_TERMS its "meta.KEY:" terms when every kv of
  * the key is a string, at most one per row, that tokenizes to exactly
- * itself (user ids, region names). As for HEX columns the terms leave
- * SEC_TERMS: a host or a user id was in the column's dictionary and again in
- * the term dictionary with its rows (gen_corpus: about 3 bytes per event
- * each). The readers find the rows through the column, inverted once. An
- * empty value is no term (the tokenizer yields none). */
-#define SEG_VERSION_COLUMN_TERMS 7
+ * itself (user ids, region names). As for HEX columns these terms are not
+ * in SEC_TERMS: a host or a user id is stored once, in the column's
+ * dictionary. The readers find the rows through the column, inverted once.
+ * An empty value is no term (the tokenizer yields none). */
 #define SEG_META_COL_TERMS 4u
 #define SEG_FLAG_SERVICE_TERMS 1u
 #define SEG_FLAG_HOST_TERMS 2u
 
-/* Version 8: row templates. A message's template is its text with every
+/* Row templates. A message's template is its text with every
  * maximal run of ASCII letters and digits that holds a digit made one
  * placeholder (seg_template_key in build.h: "Received block blk_-12 of
  * size 848" and "Received block blk_-97 of size 3" share one). Rows of the
  * same template key form a group, and SEC_TEMPLATES stores each row's
  * group by rank (templates ranked most rows first, then by key): varint n
- * (templates; 0 when no term refers to them); then, when n > 0, u8 planes (the bytes a rank below
+ * (templates; 0 when nothing refers to them); then, when n > 0, u8 planes (the bytes a rank below
  * n takes, 1-4) and per plane a varint length and one zstd frame of
  * `events` bytes, byte p of every row's rank (planes compress to about the
  * ranks' entropy: 1.09 B/event on gen_corpus against 1.05). A term of the
@@ -356,39 +304,37 @@ enum {
  * SEG_POSTINGS_TEMPLATES entry: the tag, varint k, then those k ranks
  * (ascending) as a postings entry of its own (tag and body, over 0..n-1).
  * The writer and the merge decide it the same way from the rows, so a
- * merge still equals a segment built from the union. */
-#define SEG_VERSION_TEMPLATES 8
+ * merge equals a segment built from the union. */
 /* Rows per template a term's templates must have on average for it to
  * refer to them: where every row is its own template (messages that vary
  * in words, not numbers) a list of templates is no shorter than the rows,
  * and costs a lookup the inversion. */
 #define SEG_TEMPLATE_MIN_ROWS 4u
-/* Version 10: messages as variables. SEC_TEMPLATES also stores the text of
+/* Messages as variables. SEC_TEMPLATES also stores the text of
  * each template (the message of its first row with each variable, a
  * maximal run of ASCII letters and digits that holds a digit, made one
  * SEG_TEMPLATE_VAR_BYTE): after the planes, a varint length and one zstd
  * frame of, per rank, varint text length + 1 (0: none stored), then the
- * texts in rank order. n is then the template count whenever a row is
- * stored as variables, a term refers to templates or (version 11) a
- * dictionary column's ranks follow them. A row block's message
+ * texts in rank order, then the default shapes of each text's variables
+ * (SEG_SHAPES_DEFAULT above). n is the template count whenever a row is
+ * stored as variables, a term refers to templates, a dictionary column's
+ * ranks or the levels follow them. A row block's message
  * frame holds, after the row count, per row a varint c: 0 for a message
  * stored as its variables, else the length + 1 of a message kept whole;
- * then the whole messages' bytes in row order; then for each row stored as
- * variables, in row order, its variables with one ' ' between two, and a
- * '\n'. A message is kept whole when it holds a SEG_TEMPLATE_VAR_BYTE, when
- * its key's first row gave another text (a hash collision), or when its
+ * then the whole messages' bytes in row order; then the variables of the
+ * rows stored as variables, in streams by kind (above). A message is kept whole when it holds a
+ * SEG_TEMPLATE_VAR_BYTE, when its key's first row gave another text (a hash collision), or when its
  * key's text did not fit SEG_TEMPLATE_TEXT_MAX. The fixed text of a line
  * was most of a block's bytes (gen_corpus, 1M events, zstd 19 with a
  * trained dictionary: message frames 14.6 -> 9.6 B/event). */
-#define SEG_VERSION_TEMPLATE_TEXT 10
 #define SEG_TEMPLATE_VAR_BYTE 0x11
 /* The template texts one segment stores, at most: a writer or a merge
  * holds them in memory, and a reader with the segment. Real logs have
  * thousands of templates of a few hundred bytes; a tenant whose every line
  * is its own template keeps the rest of its lines whole past this. */
 #define SEG_TEMPLATE_TEXT_MAX (16u << 20)
-/* Version 11: in a dictionary meta column (kinds 2 and 4) a u8 coding
- * precedes the ranks: SEG_RANKS_PLAIN, the intcol of each present row's
+/* In a dictionary meta column (kinds 2 and 4) a u8 coding precedes the
+ * ranks: SEG_RANKS_PLAIN, the intcol of each present row's
  * rank; or SEG_RANKS_BY_TEMPLATE, where a present row's rank is the last
  * rank of the rows of its template (SEC_TEMPLATES) before it, except for
  * the rows listed: varint count, the intcol of their gaps (their index
@@ -399,7 +345,6 @@ enum {
  * every row of a template) then costs a few bytes per template
  * (gen_corpus's component: 1.18 -> 0.05 B/event; its entropy given the
  * template is 0.02 bits). */
-#define SEG_VERSION_TEMPLATE_COLUMNS 11
 #define SEG_RANKS_PLAIN 0u
 #define SEG_RANKS_BY_TEMPLATE 1u
 /* At most one listed row in this many present rows: a listed row costs
@@ -409,13 +354,11 @@ enum {
  * written). */
 #define SEG_RANKS_EXCEPTION_SHARE 2u
 
-/* Version 12: every front-coded dictionary (sections 6, 8 and 10, and the
- * dictionaries of meta columns) is `varint count | bytes` of one zstd frame
- * (the segment's level) holding the front-coded strings, where before the
- * strings followed the count as they are. Sorted ids and names share more
- * than their prefixes (gen_corpus, 1M events: the host dictionary 1.20 MB
- * -> 0.10 MB, the user ids' 0.60 -> 0.01). */
-#define SEG_VERSION_DICT_ZSTD 12
+/* Every dictionary (sections 6, 8 and 10, and the dictionaries of meta
+ * columns) is `varint count | bytes` of one zstd frame (the segment's
+ * level) holding the front-coded strings: sorted ids and names share more
+ * than their prefixes (gen_corpus, 1M events: the host dictionary 0.10 MB
+ * where front coding alone gives 1.20 MB). */
 
 /* 128 bits: W3C trace ids and UUIDs without dashes; longer hex (sha256)
  * stays a string. */
@@ -434,11 +377,10 @@ enum {
 #define SEG_MAX_BLOCK_EVENTS 65536u      /* rows per block */
 #define SEG_MAX_BLOCK_RAW (256u << 20)   /* uncompressed block payload */
 #define SEG_MAX_DICT_ENTRIES (16u << 20) /* service/host/meta-key dictionary */
-#define SEG_MAX_DICT_RAW (1ull << 30)    /* a dictionary's front-coded bytes (v12) */
+#define SEG_MAX_DICT_RAW (1ull << 30)    /* a dictionary's front-coded bytes */
 #define SEG_MAX_STRING (16u << 20)       /* one msg / value / dictionary string */
 #define SEG_MAX_TERM 1024u               /* a namespaced term: "meta." + key + ":" + token */
 #define SEG_MAX_META_PER_ROW 1024u       /* as BATCH_MAX_META */
 #define SEG_MAX_META_KEYS 65536u         /* distinct meta keys in one segment */
-#define SEG_MAX_BLOOM_BITS (1ull << 36)  /* 8 GiB of bits: far past any real segment */
 
 #endif /* STRATA_SEGMENT_FORMAT_H */

@@ -1,7 +1,7 @@
 /*
- * segment/fuse.c - binary fuse filters (format 16): the segment filter
- * (SEC_BLOOM, over every term's hash) and the block filter (SEC_BLOCK_BLOOMS,
- * over every (term, block) pair but the common terms').
+ * segment/fuse.c - binary fuse filters: the segment filter
+ * (SEC_TERM_FILTER, over every term's hash) and the block filter
+ * (SEC_BLOCK_FILTER, over every (term, block) pair but the common terms').
  *
  * A binary fuse filter (Graf and Lemire, "Binary Fuse Filters: Fast and
  * Smaller Than Xor Filters", 2022) keeps a w-bit fingerprint in each slot of
@@ -16,7 +16,7 @@
  *
  * The keys are split into parts by their top bits, each part a filter of
  * its own, so that the streaming merge builds one part at a time in bounded
- * memory. Layout (format.h, SEG_VERSION_FUSE; docs/ARCHITECTURE.md):
+ * memory. Layout (format.h, SEG_FILTER_WIDTH; docs/ARCHITECTURE.md):
  *
  *   u8 w | u8 arity | u8 part_log | 2^part_log x (u64 seed | u8 seg_log |
  *   u32 seg_count | u64 offset) | each part's slots, w bits each, least

@@ -1,10 +1,10 @@
 /*
- * segment/hostcol.c - the host column (SEC_HOST), from format 15 coded by
- * service when that is smaller: a host serves few services, and a service
+ * segment/hostcol.c - the host column (SEC_HOST), coded by service when
+ * that is smaller: a host serves few services, and a service
  * runs on few of the segment's hosts, so a row's host is cheaper as its
  * index among its service's hosts than as a rank among all of them.
  *
- * Body (format.h, SEG_VERSION_HOSTS_BY_SERVICE):
+ * Body (format.h, SEG_HOSTS_BY_SERVICE):
  *   u8 SEG_HOSTS_PLAIN, intcol of each row's host rank; or
  *   u8 SEG_HOSTS_BY_SERVICE, varint pairs, bytes: one zstd frame of, per
  *   service rank in order, varint k then its k host ranks ascending as

@@ -1,10 +1,10 @@
 /*
- * segment/levelcol.c - the level column (SEC_LEVEL), from format 16 coded
- * by template when that is smaller: most log lines are written at one
+ * segment/levelcol.c - the level column (SEC_LEVEL), coded by template
+ * when that is smaller: most log lines are written at one
  * level (a template's "connection refused" is always a WARN), so a
  * template's rows need no level of their own when they all have the same.
  *
- * Body (format.h, SEG_VERSION_LEVELS_BY_TEMPLATE):
+ * Body (format.h, SEG_LEVELS_BY_TEMPLATE):
  *   u8 SEG_LEVELS_PLAIN, intcol of each row's level; or
  *   u8 SEG_LEVELS_BY_TEMPLATE, bytes: one zstd frame of, per template rank,
  *   the level of all its rows or SEG_LEVEL_MIXED, then the level of each

@@ -367,7 +367,7 @@ typedef struct merge {
     uint64_t at_out;  /* pass 3 of the meta columns: the output row being encoded */
     seg_colterms ct;  /* the namespaces the output's columns hold (not in SEC_TERMS) */
     seg_tpl tpl;      /* each output row's template, gathered before the meta columns */
-    uint8_t *level;   /* each output row's level: coded by template (format 16) */
+    uint8_t *level;   /* each output row's level: coded by template */
     fout f;
     const char *path;
     seg_merge_stage_fn stage; /* progress (may be NULL) */
@@ -428,7 +428,7 @@ static int write_columns(merge *m)
     int rc = -1;
     uint32_t src, row;
     /* each row's service and host rank: the host column is coded by service
-     * (format 15), which needs them all */
+     *, which needs them all */
     uint32_t *sv = bigmem_malloc((m->rows ? m->rows : 1) * sizeof *sv);
     uint32_t *hv = bigmem_malloc((m->rows ? m->rows : 1) * sizeof *hv);
     strbuf hosts = {0};
@@ -643,7 +643,7 @@ static void encode_value(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, v
  * before anything that depends on them: the meta columns whose ranks follow
  * the templates, the blocks that store a message as its variables, the
  * terms of whole templates. Reads every message once more than the blocks
- * do (version 10 inputs: their small variable frames). */
+ * do. */
 static int gather_templates(merge *m)
 {
     uint32_t src, row;
@@ -659,7 +659,7 @@ static int gather_templates(merge *m)
     return seg_tpl_rank(&m->tpl) < 0 ? mfail(m, "out of memory building row templates") : 0;
 }
 
-/* SEC_LEVEL (format 16), as the writer's: after the templates, by which
+/* SEC_LEVEL, as the writer's: after the templates, by which
  * it may be coded. */
 static int write_levels(merge *m)
 {
@@ -823,7 +823,7 @@ static int write_meta_columns(merge *m)
         put_varint(out, col->key);
         put_u8(out, (uint8_t)(col->terms ? SEG_META_COL_TERMS : (unsigned)col->kind));
         put_varint(out, col->present);
-        if (col->kind == SEG_META_COL_DICT) { /* the ranks' coding (format.h, version 11) */
+        if (col->kind == SEG_META_COL_DICT) { /* the ranks' coding (format.h) */
             sb_reset(&ranks);
             ranks.oom |= seg_put_dict_ranks(&ranks, &col->val, &col->pred, &m->tpl) < 0;
         }
@@ -1047,7 +1047,7 @@ typedef struct tout {
     uint64_t *in_bucket; /* keys per bucket of their top bits: the segment filter's
                             (MERGE_BUCKETS), then the block filter's (MERGE_BUCKETS) */
     uint64_t npairs;     /* records in the pair spool */
-    seg_common common;   /* the terms of many blocks (format 13), instead */
+    seg_common common;   /* the terms of many blocks, instead */
     seg_ptab dups;       /* entries spooled, by the hash of their bytes: a term with the same
                             rows as an earlier one refers to its entry (equal rows, equal bytes) */
     strbuf entry, cmp;
@@ -1391,8 +1391,8 @@ out:
     return rc;
 }
 
-/* SEC_BLOOM over every term and SEC_BLOCK_BLOOMS over each block's terms
- * (format 16: binary fuse filters), from the common terms and the spooled
+/* SEC_TERM_FILTER over every term and SEC_BLOCK_FILTER over each block's terms
+ * (binary fuse filters), from the common terms and the spooled
  * (term, block) pairs. */
 static int write_filters(merge *m, tout *t)
 {
@@ -1410,7 +1410,7 @@ static int write_filters(merge *m, tout *t)
     fo_sec_begin(&m->f);
     if (write_filter(m, t, &f, 0, rbuf) < 0)
         goto out;
-    fo_sec_end(&m->f, SEC_BLOOM);
+    fo_sec_end(&m->f, SEC_TERM_FILTER);
     fo_sec_begin(&m->f);
     put_u32(&m->f.buf, (uint32_t)m->blocks);
     if (seg_common_put(&t->common, &m->f.buf) < 0) {
@@ -1419,7 +1419,7 @@ static int write_filters(merge *m, tout *t)
     }
     if (write_filter(m, t, &f, 1, rbuf) < 0)
         goto out;
-    fo_sec_end(&m->f, SEC_BLOCK_BLOOMS);
+    fo_sec_end(&m->f, SEC_BLOCK_FILTER);
     rc = m->f.bad ? mfail(m, "cannot write the filters: %s", strerror(errno)) : 0;
 out:
     free(rbuf);

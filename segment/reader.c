@@ -40,25 +40,24 @@ typedef struct section {
 /* Room for one printed column value of a row: an integer or a HEX id. */
 #define ROW_COL_CHARS (CODEC_I64_CHARS > SEG_HEX_MAX_DIGITS ? CODEC_I64_CHARS : SEG_HEX_MAX_DIGITS)
 
-/* dblock.vars of a row stored as variables with shapes of its own (version
- * 14): they end with the block's shapes, not with its template's. */
+/* dblock.vars of a row stored as variables with shapes of its own: they
+ * end with the block's shapes, not with its template's. */
 #define VARS_OWN_SHAPES 2u
 
 /* A decoded row block: its messages and its meta, each decoded on demand
- * (version 3 stores them as two frames; before, one frame held both and
- * they are decoded together). */
+ * from its own frame. */
 typedef struct dblock {
     int64_t index;      /* block whose messages are decoded, -1 = none */
     int64_t meta_index; /* block whose meta is decoded, -1 = none */
-    uint8_t *raw;       /* decompressed message frame (versions 1-2: everything) */
+    uint8_t *raw;       /* decompressed message frame */
     size_t rawcap;
-    uint8_t *mraw; /* decompressed meta frame (version 3) */
+    uint8_t *mraw; /* decompressed meta frame */
     size_t mrawcap;
-    const uint8_t **msg; /* the message, or (version 10, vars[i]) its variable line */
+    const uint8_t **msg; /* the message, or (vars[i]) its variables' shapes */
     uint32_t *msg_len;
-    uint8_t *vars; /* (version 10) per row: 1 when stored as its variables (version
-                      14: VARS_OWN_SHAPES when with shapes of its own) */
-    /* (version 14) a row stored as variables: msg[i] its shapes, msg_len[i]
+    uint8_t *vars; /* per row: 1 when stored as its variables (VARS_OWN_SHAPES
+                      when with shapes of its own) */
+    /* a row stored as variables: msg[i] its shapes, msg_len[i]
      * its message's length, voff[3i..3i+2] where its bytes start in the
      * text, digit and hex streams (at vtext, vdig, vhex); own shapes end
      * where the text stream starts */
@@ -90,25 +89,25 @@ typedef struct mcol {
     uint32_t *id;
     strata_str *values;
     char *arena;
-    /* HEX (version 6): digits per value, the sorted packed values (in the
-     * file) and where presence starts in the body */
+    /* HEX: digits per value, the sorted packed values (decoded from the
+     * Elias-Fano sequence) and where presence starts in the body */
     uint8_t digits;
     const uint8_t *hex;
     size_t hex_end;
-    /* (version 9) the values' Elias-Fano sequence in the file, decoded into
+    /* the values' Elias-Fano sequence in the file, decoded into
      * hexbuf (what hex then points at) with the rest of the column */
     uint8_t ef_low_bits;
     const uint8_t *ef_low, *ef_high;
     size_t ef_low_len, ef_high_len;
     uint8_t *hexbuf;
-    /* TERMS (version 7): a dictionary (first in the body) holding its
+    /* TERMS: a dictionary (first in the body) holding its
      * key's terms; reported as SEG_META_COL_DICT */
     uint8_t terms;
     uint32_t nheld; /* HEX or TERMS: distinct values, whose terms it holds */
 } mcol;
 
 /* A namespace of terms a column holds (format.h): "service:" or "host:"
- * (version 7, flagged in the trailer) or "meta.KEY:" of a HEX or TERMS
+ * (flagged in the trailer) or "meta.KEY:" of a HEX or TERMS
  * meta column. Its terms are the column's distinct values (an empty one is
  * no term); the rows of value v, once inverted on first use, are
  * inv_rows[inv_start[v] .. inv_start[v + 1]). */
@@ -137,43 +136,38 @@ struct seg_reader {
     strata_str *svc_dict, *host_dict, *keys;
     char *arenas[3]; /* bytes of the three dictionaries */
     uint32_t n_svc, n_host, n_keys;
-    seg_rollup_cell *rollup; /* NULL in a version 1 segment */
+    seg_rollup_cell *rollup;
     size_t nrollup;
     uint32_t *block_first; /* first row of each block, nblocks + 1 */
     uint32_t ntblocks, ntchunks;
-    uint8_t *tindex; /* (v4) the decompressed term index, which the next three point into */
+    uint8_t *tindex; /* the decompressed term index, which the next three point into */
     const uint8_t *tchunks, *tblocks, *tfirsts; /* parts of SEC_TERM_INDEX */
     size_t tfirsts_len;
     int64_t tchunk_idx; /* the decompressed term chunk cached in tchunk */
     uint8_t *tchunk;
     size_t tchunk_len, tchunk_cap;
-    uint64_t bloom_m; /* (before v16) the blooms */
-    unsigned bloom_k;
-    uint64_t bb_data_off; /* block bloom bits start, within SEC_BLOCK_BLOOMS */
-    unsigned bb_k;
-    seg_fuse_view fuse_terms, fuse_pairs; /* (v16) the segment and block filters */
-    seg_common_view bb_common;            /* (v13) the terms of many blocks, with their blocks */
-    size_t block_entry;                   /* bytes per block index entry (by version) */
+    seg_fuse_view fuse_terms, fuse_pairs; /* the segment and block filters */
+    seg_common_view bb_common;            /* the terms of many blocks, with their blocks */
     mcol *mcols;
     uint32_t nmcols;
     uint64_t dict_terms; /* terms in SEC_TERMS (info.terms adds those of HEX columns) */
     cns cns[SEG_MAX_META_COLUMNS + 2]; /* namespaces columns hold, ascending */
     uint32_t ncns;
-    uint16_t tflags;  /* trailer flags (version 7: SEG_FLAG_*) */
+    uint16_t tflags;  /* trailer flags (SEG_FLAG_*) */
     uint8_t *key_col; /* per meta key rank: its column, or KEY_NO_COLUMN (NULL without columns) */
     int mcols_state;  /* 0 not decoded yet, 1 decoded, -1 corrupt */
-    /* row templates (version 8), inverted on first use: the rows of rank
+    /* row templates, inverted on first use: the rows of rank
      * t are tpl_rows[tpl_start[t] .. tpl_start[t + 1]) */
     uint32_t *tpl_start, *tpl_rows;
     uint32_t *tpl_rank;        /* each row's template */
     roaring_bitmap_t **tpl_bm; /* each template's rows as a bitmap, built on first use */
-    /* (version 10) the texts: rank t's is tpl_text[tpl_toff[t] ..
+    /* the texts: rank t's is tpl_text[tpl_toff[t] ..
      * tpl_toff[t + 1]) when tpl_has[t], with tpl_nvar[t] variables */
     char *tpl_buf;        /* the decompressed texts frame */
     const char *tpl_text; /* where its texts start */
     uint32_t *tpl_toff, *tpl_nvar;
     uint8_t *tpl_has;
-    /* (version 14) the shapes of the variables of each text's first row:
+    /* the shapes of the variables of each text's first row:
      * rank t's are tpl_shapes[tpl_soff[t] .. tpl_soff[t + 1]) */
     const uint8_t *tpl_shapes;
     uint32_t *tpl_soff;
@@ -295,9 +289,12 @@ static int load_table(seg_reader *r)
         memcmp(tr + SEG_TR_MAGIC, SEG_MAGIC, SEG_MAGIC_LEN) != 0)
         return set_err(r, "not a Strata segment (bad magic)");
     uint16_t hv = load_u16(r->base + 8), tv = load_u16(tr + SEG_TR_VERSION);
-    if (hv != tv || hv < SEG_MIN_VERSION || hv > SEG_VERSION)
-        return set_err(r, "segment format version %u; this build reads versions %d to %d", hv,
-                       SEG_MIN_VERSION, SEG_VERSION);
+    if (hv != tv)
+        return set_err(r, "segment header says format version %u, its trailer %u (corrupt)", hv,
+                       tv);
+    if (hv != SEG_VERSION)
+        return set_err(r, "segment format version %u; this build reads only version %d", hv,
+                       SEG_VERSION);
     if (SEG_VERIFY_CRC && crc32c(0, tr, SEG_TR_CRC) != load_u32(tr + SEG_TR_CRC))
         return set_err(r, "segment trailer checksum mismatch (corrupt or truncated)");
     uint64_t events = load_u64(tr + SEG_TR_EVENTS);
@@ -327,17 +324,9 @@ static int load_table(seg_reader *r)
         r->sec[id].len = len;
         r->sec[id].present = 1;
     }
-    /* the version each section appeared in */
-    for (uint32_t id = 1; id < SEC_COUNT_; id++) {
-        uint16_t since = id == SEC_ROLLUP         ? 2
-                         : id == SEC_META_COLUMNS ? 4
-                         : id == SEC_TEMPLATES    ? SEG_VERSION_TEMPLATES
-                                                  : 1;
-        if (!r->sec[id].present && tv >= since)
+    for (uint32_t id = 1; id < SEC_COUNT_; id++) /* every section, even when empty */
+        if (!r->sec[id].present)
             return set_err(r, "segment section %u missing", id);
-        if (r->sec[id].present && tv < since)
-            return set_err(r, "segment section %u unknown in version %u", id, tv);
-    }
     r->info.version = tv;
     r->info.events = events;
     r->info.min_ingest_ns = (int64_t)load_u64(tr + SEG_TR_MIN_INGEST);
@@ -346,11 +335,9 @@ static int load_table(seg_reader *r)
     r->info.max_event_ns = (int64_t)load_u64(tr + SEG_TR_MAX_EVENT);
     r->info.dict_id = load_u32(tr + SEG_TR_DICT_ID);
     r->info.blocks = load_u32(tr + SEG_TR_NBLOCKS);
-    if (hv >= SEG_VERSION_COLUMN_TERMS) {
-        r->tflags = load_u16(tr + SEG_TR_FLAGS);
-        if (r->tflags & ~(SEG_FLAG_SERVICE_TERMS | SEG_FLAG_HOST_TERMS))
-            return set_err(r, "segment trailer: unknown flags 0x%x", r->tflags);
-    }
+    r->tflags = load_u16(tr + SEG_TR_FLAGS);
+    if (r->tflags & ~(SEG_FLAG_SERVICE_TERMS | SEG_FLAG_HOST_TERMS))
+        return set_err(r, "segment trailer: unknown flags 0x%x", r->tflags);
     return 0;
 }
 
@@ -363,13 +350,11 @@ static int load_intcol(seg_reader *r, uint32_t id, int64_t *out)
     return 0;
 }
 
-/* A front-coded dictionary at c (fcdict_decode; version 12 and later a
- * zstd frame of it, fcdict_decode_z), at most SEG_MAX_DICT_ENTRIES. */
-static int dict_decode(const seg_reader *r, cursor *c, strata_str **out, uint32_t *n, char **arena)
+/* A dictionary at c: its count and one zstd frame of its front-coded
+ * strings (fcdict_decode_z), at most SEG_MAX_DICT_ENTRIES. */
+static int dict_decode(cursor *c, strata_str **out, uint32_t *n, char **arena)
 {
-    if (r->info.version >= SEG_VERSION_DICT_ZSTD)
-        return fcdict_decode_z(c, SEG_MAX_DICT_ENTRIES, out, n, arena);
-    return fcdict_decode(c, SEG_MAX_DICT_ENTRIES, 0, out, n, arena);
+    return fcdict_decode_z(c, SEG_MAX_DICT_ENTRIES, out, n, arena);
 }
 
 /* A dictionary section (fcdict_decode): the strings are rebuilt into one
@@ -377,7 +362,7 @@ static int dict_decode(const seg_reader *r, cursor *c, strata_str **out, uint32_
 static int load_dict(seg_reader *r, uint32_t id, strata_str **out, uint32_t *n, char **arena)
 {
     cursor c = cursor_make(r->sec[id].p, r->sec[id].len);
-    int rc = dict_decode(r, &c, out, n, arena);
+    int rc = dict_decode(&c, out, n, arena);
     if (rc == 0 && cursor_left(&c) != 0)
         rc = -1;
     if (rc == -2)
@@ -389,7 +374,7 @@ static int load_dict(seg_reader *r, uint32_t id, strata_str **out, uint32_t *n, 
 
 static int load_templates(seg_reader *r);
 
-/* SEC_LEVEL of format 16 (segment/levelcol.c): plain, or coded by the
+/* SEC_LEVEL (segment/levelcol.c): plain, or coded by the
  * rows' templates, which are then read first. */
 static int load_levels(seg_reader *r, int64_t *tmp)
 {
@@ -446,46 +431,32 @@ static int load_columns(seg_reader *r)
         set_err(r, "segment time range does not match its column");
         goto out;
     }
-    static const uint32_t ids[] = {SEC_LEVEL, SEC_FLAGS, SEC_SERVICE, SEC_HOST};
-    for (size_t k = 0; k < 4; k++) {
-        if (k == 0 && r->info.version >= SEG_VERSION_LEVELS_BY_TEMPLATE) {
-            if (load_levels(r, tmp) < 0)
-                goto out;
-            continue;
-        }
-        if (k == 3 && r->info.version >= SEG_VERSION_HOSTS_BY_SERVICE) {
-            /* coded by service or plain (segment/hostcol.c): after the services */
-            cursor c = cursor_make(r->sec[SEC_HOST].p, r->sec[SEC_HOST].len);
-            const char *why =
-                seg_get_hosts(&c, r->service, r->n_svc, r->n_host, r->host, r->info.events, tmp);
-            if (why || cursor_left(&c)) {
-                set_err(r, "segment column %u malformed: %s", SEC_HOST,
-                        why ? why : "bytes after the column");
-                goto out;
-            }
-            break;
-        }
+    if (load_levels(r, tmp) < 0)
+        goto out;
+    static const uint32_t ids[] = {SEC_FLAGS, SEC_SERVICE};
+    for (size_t k = 0; k < 2; k++) {
         if (load_intcol(r, ids[k], tmp) < 0)
             goto out;
         for (size_t i = 0; i < r->info.events; i++) {
             int64_t v = tmp[i];
-            int ok = v >= 0 && (k == 0   ? v <= STRATA_LEVEL_FATAL
-                                : k == 1 ? v <= 255
-                                : k == 2 ? v < r->n_svc
-                                         : v < r->n_host);
-            if (!ok) {
+            if (v < 0 || v > (k == 0 ? 255 : (int64_t)r->n_svc - 1)) {
                 set_err(r, "segment column %u has an out-of-range value", ids[k]);
                 goto out;
             }
             if (k == 0)
-                r->level[i] = (uint8_t)v;
-            else if (k == 1)
                 r->flags[i] = (uint8_t)v;
-            else if (k == 2)
-                r->service[i] = (uint32_t)v;
             else
-                r->host[i] = (uint32_t)v;
+                r->service[i] = (uint32_t)v;
         }
+    }
+    /* coded by service or plain (segment/hostcol.c): after the services */
+    cursor c = cursor_make(r->sec[SEC_HOST].p, r->sec[SEC_HOST].len);
+    const char *why =
+        seg_get_hosts(&c, r->service, r->n_svc, r->n_host, r->host, r->info.events, tmp);
+    if (why || cursor_left(&c)) {
+        set_err(r, "segment column %u malformed: %s", SEC_HOST,
+                why ? why : "bytes after the column");
+        goto out;
     }
     rc = 0;
 out:
@@ -506,26 +477,21 @@ static int load_hex_column(seg_reader *r, mcol *m)
     strata_str key = r->keys[m->key];
     if (c.bad || digits < SEG_HEX_MIN_DIGITS || digits > SEG_HEX_MAX_DIGITS ||
         nv > m->pub.present || (nv == 0) != (m->pub.present == 0) ||
-        (r->info.version < SEG_VERSION_HEX_EF && cursor_left(&c) / seg_hex_bytes(digits) < nv) ||
         !seg_key_holds_terms(key.ptr, key.len))
         return set_err(r, "segment hex column malformed");
     m->digits = (uint8_t)digits;
     m->nheld = (uint32_t)nv;
-    if (r->info.version >= SEG_VERSION_HEX_EF) { /* an Elias-Fano sequence, decoded on first use */
-        m->ef_low_bits = get_u8(&c);
-        m->ef_low = get_bytes(&c, SIZE_MAX, &m->ef_low_len);
-        m->ef_high = get_bytes(&c, SIZE_MAX, &m->ef_high_len);
-        if (c.bad || m->ef_low_bits != seg_hex_ef_low_bits(nv, digits))
-            return set_err(r, "segment hex column malformed");
-        m->hex_end = (size_t)(c.p - m->body);
-        return 0;
-    }
-    m->hex = c.p;
-    m->hex_end = (size_t)(c.p - m->body) + (size_t)nv * seg_hex_bytes(digits);
+    /* an Elias-Fano sequence, decoded on first use */
+    m->ef_low_bits = get_u8(&c);
+    m->ef_low = get_bytes(&c, SIZE_MAX, &m->ef_low_len);
+    m->ef_high = get_bytes(&c, SIZE_MAX, &m->ef_high_len);
+    if (c.bad || m->ef_low_bits != seg_hex_ef_low_bits(nv, digits))
+        return set_err(r, "segment hex column malformed");
+    m->hex_end = (size_t)(c.p - m->body);
     return 0;
 }
 
-/* A TERMS column (version 7): its dictionary comes first in the body, so
+/* A TERMS column: its dictionary comes first in the body, so
  * the count of its terms is read without decoding the column. Same rule on
  * the key as for HEX. */
 static int load_terms_column(seg_reader *r, mcol *m)
@@ -542,14 +508,12 @@ static int load_terms_column(seg_reader *r, mcol *m)
     return 0;
 }
 
-/* Locate the meta columns (SEC_META_COLUMNS, format version 4): their
+/* Locate the meta columns (SEC_META_COLUMNS): their
  * keys, kinds and bodies; the values are decoded on first use
  * (decode_meta_columns). */
 static int load_meta_columns(seg_reader *r)
 {
     const section *sec = &r->sec[SEC_META_COLUMNS];
-    if (!sec->present)
-        return 0;
     cursor c = cursor_make(sec->p, sec->len);
     uint64_t n = get_varint(&c);
     if (c.bad || n > SEG_MAX_META_COLUMNS)
@@ -565,8 +529,8 @@ static int load_meta_columns(seg_reader *r)
         mcol *m = &r->mcols[i];
         uint64_t key = get_varint(&c), kind = get_u8(&c), present = get_varint(&c);
         m->body = get_bytes(&c, sec->len, &m->body_len);
-        int hex = kind == SEG_META_COL_HEX && r->info.version >= SEG_VERSION_HEX_COLUMNS;
-        int terms = kind == SEG_META_COL_TERMS && r->info.version >= SEG_VERSION_COLUMN_TERMS;
+        int hex = kind == SEG_META_COL_HEX;
+        int terms = kind == SEG_META_COL_TERMS;
         if (c.bad || key >= r->n_keys || r->key_col[key] != KEY_NO_COLUMN ||
             (kind != SEG_META_COL_NUMBER && kind != SEG_META_COL_DICT && !hex && !terms) ||
             present > r->info.events)
@@ -585,7 +549,7 @@ static int load_meta_columns(seg_reader *r)
 }
 
 /* The ranks of a dictionary column coded by the rows' templates (format.h,
- * version 11: the listed rows from c), into tmp[j] for the j-th row with a
+ * the listed rows from c), into tmp[j] for the j-th row with a
  * value: a row not listed repeats the last rank of its template's rows
  * before it, which must have one. 0, or -1 with the error set. */
 static int unpredict_ranks(seg_reader *r, const mcol *m, cursor *c, int64_t *tmp)
@@ -653,7 +617,7 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
     size_t n = r->info.events ? r->info.events : 1;
     cursor c = cursor_make(m->body, m->body_len);
     int hex = m->pub.kind == SEG_META_COL_HEX;
-    if (hex && r->info.version >= SEG_VERSION_HEX_EF) {
+    if (hex) {
         m->hexbuf = bigmem_malloc(m->nheld ? (size_t)m->nheld * seg_hex_bytes(m->digits) : 1);
         if (!m->hexbuf)
             return set_err(r, "out of memory");
@@ -661,8 +625,6 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
                            m->nheld, m->digits, m->hexbuf) < 0)
             return set_err(r, "segment hex column values malformed");
         m->hex = m->hexbuf;
-    }
-    if (hex) {
         /* the values strictly ascending (a lookup binary-searches them) */
         size_t vb = seg_hex_bytes(m->digits);
         for (uint32_t v = 1; v < m->nheld; v++)
@@ -675,7 +637,7 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
         c = cursor_make(m->body + m->hex_end, m->body_len - m->hex_end);
     }
     if (m->terms) { /* its dictionary first */
-        int rc = dict_decode(r, &c, &m->values, &m->pub.nvalues, &m->arena);
+        int rc = dict_decode(&c, &m->values, &m->pub.nvalues, &m->arena);
         if (rc < 0 || m->pub.nvalues != m->nheld)
             return rc == -2 ? set_err(r, "out of memory")
                             : set_err(r, "segment meta column dictionary malformed");
@@ -693,13 +655,13 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
     if (present != m->pub.present)
         return set_err(r, "segment meta column: presence count mismatch");
     if (m->pub.kind == SEG_META_COL_DICT && !m->terms) {
-        int rc = dict_decode(r, &c, &m->values, &m->pub.nvalues, &m->arena);
+        int rc = dict_decode(&c, &m->values, &m->pub.nvalues, &m->arena);
         if (rc < 0)
             return rc == -2 ? set_err(r, "out of memory")
                             : set_err(r, "segment meta column dictionary malformed");
     }
     unsigned coding = SEG_RANKS_PLAIN;
-    if (m->pub.kind == SEG_META_COL_DICT && r->info.version >= SEG_VERSION_TEMPLATE_COLUMNS) {
+    if (m->pub.kind == SEG_META_COL_DICT) {
         coding = get_u8(&c);
         if (c.bad || coding > SEG_RANKS_BY_TEMPLATE)
             return set_err(r, "segment meta column: unknown coding of ranks %u", coding);
@@ -791,19 +753,17 @@ static int load_blocks(seg_reader *r)
 {
     const section *ix = &r->sec[SEC_BLOCK_INDEX];
     uint32_t nb = r->info.blocks;
-    r->block_entry = r->info.version >= 3 ? SEG_BLOCK_ENTRY_BYTES : SEG_BLOCK_ENTRY_BYTES_V2;
-    if (ix->len != (uint64_t)nb * r->block_entry || nb > r->info.events + 1)
+    if (ix->len != (uint64_t)nb * SEG_BLOCK_ENTRY_BYTES || nb > r->info.events + 1)
         return set_err(r, "segment block index malformed");
     r->block_first = malloc(((size_t)nb + 1) * sizeof *r->block_first);
     if (!r->block_first)
         return set_err(r, "out of memory");
     uint64_t rows = 0, maxrows = 0;
     for (uint32_t k = 0; k < nb; k++) {
-        const uint8_t *e = ix->p + (size_t)k * r->block_entry;
+        const uint8_t *e = ix->p + (size_t)k * SEG_BLOCK_ENTRY_BYTES;
         uint64_t off = load_u64(e + SEG_BE_OFFSET), clen = load_u32(e + SEG_BE_CLEN),
                  n = load_u32(e + SEG_BE_ROWS);
-        if (r->info.version >= 3) /* the meta frame follows the message frame */
-            clen += load_u32(e + SEG_BE_META_CLEN);
+        clen += load_u32(e + SEG_BE_META_CLEN); /* the meta frame follows the message frame */
         if (n == 0 || n > SEG_MAX_BLOCK_EVENTS || off > r->sec[SEC_BLOCKS].len ||
             clen > r->sec[SEC_BLOCKS].len - off)
             return set_err(r, "segment block %u out of bounds", k);
@@ -820,12 +780,12 @@ static int load_blocks(seg_reader *r)
     return 0;
 }
 
-/* Check SEC_BLOOM and SEC_BLOCK_BLOOMS of format 16: a fuse filter over
- * the terms filling the one, the block count, the common terms and a fuse
+/* Check SEC_TERM_FILTER and SEC_BLOCK_FILTER: a fuse filter over the
+ * terms filling the one, the block count, the common terms and a fuse
  * filter over the pairs filling the other. */
-static int load_fuse_filters(seg_reader *r)
+static int load_filters(seg_reader *r)
 {
-    const section *bl = &r->sec[SEC_BLOOM], *bb = &r->sec[SEC_BLOCK_BLOOMS];
+    const section *bl = &r->sec[SEC_TERM_FILTER], *bb = &r->sec[SEC_BLOCK_FILTER];
     const char *why = NULL;
     int64_t used = seg_fuse_parse(&r->fuse_terms, bl->p, bl->len, &why);
     if (used >= 0 && (uint64_t)used != bl->len)
@@ -846,8 +806,8 @@ static int load_fuse_filters(seg_reader *r)
     return 0;
 }
 
-/* The term index of a version 4 segment: one zstd frame, decompressed into
- * the reader (r->tindex) with its size bounded before allocating. */
+/* The term index: one zstd frame, decompressed into the reader
+ * (r->tindex) with its size bounded before allocating. */
 static int inflate_index(seg_reader *r, const uint8_t **p, size_t *len)
 {
     const section *ti = &r->sec[SEC_TERM_INDEX];
@@ -869,10 +829,9 @@ static int inflate_index(seg_reader *r, const uint8_t **p, size_t *len)
 
 static int load_index(seg_reader *r)
 {
-    const section *ti = &r->sec[SEC_TERM_INDEX];
-    const uint8_t *ip = ti->p;
-    size_t ilen = ti->len;
-    if (r->info.version >= 4 && inflate_index(r, &ip, &ilen) < 0)
+    const uint8_t *ip = NULL;
+    size_t ilen = 0;
+    if (inflate_index(r, &ip, &ilen) < 0)
         return -1;
     cursor c = cursor_make(ip, ilen);
     uint64_t nterms = get_u64(&c);
@@ -911,47 +870,13 @@ static int load_index(seg_reader *r)
     r->ntchunks = nc;
     r->tchunk_idx = -1;
 
-    if (r->info.version >= SEG_VERSION_FUSE)
-        return load_fuse_filters(r);
-    const section *bl = &r->sec[SEC_BLOOM];
-    c = cursor_make(bl->p, bl->len);
-    r->bloom_m = get_u64(&c);
-    r->bloom_k = get_u8(&c);
-    if (c.bad || r->bloom_m < 64 || r->bloom_m % 64 || r->bloom_m > SEG_MAX_BLOOM_BITS ||
-        cursor_left(&c) != r->bloom_m / 8 || r->bloom_k == 0 || r->bloom_k > 16)
-        return set_err(r, "segment bloom filter malformed");
-
-    const section *bb = &r->sec[SEC_BLOCK_BLOOMS];
-    c = cursor_make(bb->p, bb->len);
-    r->bb_k = get_u8(&c);
-    uint32_t n = get_u32(&c);
-    if (c.bad || n != r->info.blocks || r->bb_k == 0 || r->bb_k > 16 ||
-        cursor_left(&c) < (size_t)n * 16)
-        return set_err(r, "segment block filters malformed");
-    r->bb_data_off = 5 + (uint64_t)n * 16;
-    if (r->info.version >= SEG_VERSION_COMMON_TERMS) {
-        const char *why = NULL;
-        int64_t used = seg_common_parse(&r->bb_common, bb->p + r->bb_data_off,
-                                        bb->len - r->bb_data_off, n, &why);
-        if (used < 0)
-            return set_err(r, "segment block filters' common terms malformed: %s", why);
-        r->bb_data_off += (uint64_t)used;
-    }
-    uint64_t data_len = bb->len - r->bb_data_off;
-    for (uint32_t k = 0; k < n; k++) {
-        uint64_t off = get_u64(&c), bits = get_u64(&c);
-        if (bits < 64 || bits % 64 || off > data_len || bits / 8 > data_len - off)
-            return set_err(r, "segment block filter %u out of bounds", k);
-    }
-    return 0;
+    return load_filters(r);
 }
 
-/* Decode SEC_ROLLUP (version 2): cells strictly ordered, ids in range,
- * counts summing to the segment's events. */
+/* Decode SEC_ROLLUP: cells strictly ordered, ids in range, counts
+ * summing to the segment's events. */
 static int load_rollup(seg_reader *r)
 {
-    if (!r->sec[SEC_ROLLUP].present)
-        return 0;
     cursor c = cursor_make(r->sec[SEC_ROLLUP].p, r->sec[SEC_ROLLUP].len);
     uint64_t n = get_varint(&c);
     if (c.bad || n > r->info.events || n > cursor_left(&c) / 4 + 1)
@@ -993,12 +918,10 @@ const seg_rollup_cell *seg_rollup(const seg_reader *r, size_t *n)
     return r->rollup;
 }
 
-/* How many row templates SEC_TEMPLATES stores (version 8): its leading
- * count, checked against the rows; the rest is read on first use. */
+/* How many row templates SEC_TEMPLATES stores: its leading count,
+ * checked against the rows; the rest is read on first use. */
 static int count_templates(seg_reader *r)
 {
-    if (!r->sec[SEC_TEMPLATES].present)
-        return 0;
     cursor c = cursor_make(r->sec[SEC_TEMPLATES].p, r->sec[SEC_TEMPLATES].len);
     uint64_t n = get_varint(&c);
     if (c.bad || n > r->info.events)
@@ -1014,18 +937,15 @@ static void compute_parts(seg_reader *r)
                  r->sec[SEC_FLAGS].len + r->sec[SEC_SERVICE_DICT].len + r->sec[SEC_SERVICE].len +
                  r->sec[SEC_HOST_DICT].len + r->sec[SEC_HOST].len + r->sec[SEC_ROLLUP].len +
                  r->sec[SEC_META_COLUMNS].len;
-    /* from version 10 every row's message needs its template: the templates
-     * are part of the rows; before, only terms referred to them */
-    int tpl_rows = r->info.version >= SEG_VERSION_TEMPLATE_TEXT;
-    p->rows = r->sec[SEC_BLOCKS].len + r->sec[SEC_BLOCK_INDEX].len +
-              (tpl_rows ? r->sec[SEC_TEMPLATES].len : 0);
+    /* every row's message needs its template: the templates are part of the rows */
+    p->rows = r->sec[SEC_BLOCKS].len + r->sec[SEC_BLOCK_INDEX].len + r->sec[SEC_TEMPLATES].len;
     p->meta = 0;
-    for (uint32_t k = 0; r->info.version >= 3 && k < r->info.blocks; k++)
-        p->meta +=
-            load_u32(r->sec[SEC_BLOCK_INDEX].p + (size_t)k * r->block_entry + SEG_BE_META_CLEN);
+    for (uint32_t k = 0; k < r->info.blocks; k++)
+        p->meta += load_u32(r->sec[SEC_BLOCK_INDEX].p + (size_t)k * SEG_BLOCK_ENTRY_BYTES +
+                            SEG_BE_META_CLEN);
     p->terms = r->sec[SEC_TERMS].len + r->sec[SEC_TERM_INDEX].len;
-    p->postings = r->sec[SEC_POSTINGS].len + (tpl_rows ? 0 : r->sec[SEC_TEMPLATES].len);
-    p->filters = r->sec[SEC_BLOOM].len + r->sec[SEC_BLOCK_BLOOMS].len;
+    p->postings = r->sec[SEC_POSTINGS].len;
+    p->filters = r->sec[SEC_TERM_FILTER].len + r->sec[SEC_BLOCK_FILTER].len;
     p->total = r->size;
     p->other = p->total - p->columns - p->rows - p->terms - p->postings - p->filters;
 }
@@ -1206,7 +1126,7 @@ static void reset_meta(dblock *b)
     b->meta_index = -1;
 }
 
-/* The next shape of a variable (format.h, version 14) from c: 1 with *kind
+/* The next shape of a variable (format.h) from c: 1 with *kind
  * and *len set, 0 when it is malformed (cut, empty, longer than
  * SEG_MAX_STRING). */
 static int next_shape(cursor *c, unsigned *kind, uint64_t *len)
@@ -1224,58 +1144,8 @@ static int no_text(seg_reader *r, uint32_t k, uint32_t i, uint32_t t)
     return set_err(r, "segment block %u: row %u refers to template %u, which has no text", k, i, t);
 }
 
-/* Locate and check the variable lines of block k's rows stored as
- * variables (version 10: the rest of the frame in c, per such row its
- * variables, ' ' between two, then '\n'): each row's line goes to
- * b->msg[i] / b->msg_len[i] (without the '\n'), and must hold exactly its
- * template's variables, none empty, and rebuild to at most SEG_MAX_STRING
- * bytes. The messages are rebuilt from them row by row (row_message), so a
- * search that reads a few rows of a block rebuilds only those. 0, or -1
- * with the error set. */
-static int scan_vars(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
-{
-    dblock *b = &r->blk;
-    if (load_templates(r) < 0)
-        return -1;
-    const uint32_t *rank = r->tpl_rank + r->block_first[k];
-    for (uint32_t i = 0; i < rows; i++) {
-        if (!b->vars[i])
-            continue;
-        uint32_t t = rank[i];
-        if (!r->tpl_has[t])
-            return no_text(r, k, i, t);
-        const uint8_t *line = c->p, *nl = memchr(c->p, '\n', cursor_left(c));
-        if (!nl)
-            return set_err(r, "segment block %u: the variables of row %u are cut", k, i);
-        size_t len = (size_t)(nl - line);
-        /* n variables: n - 1 single spaces, nothing empty */
-        uint32_t vars = len > 0;
-        int empty = len > 0 && (line[0] == ' ' || line[len - 1] == ' ');
-        for (size_t j = 0; j < len; j++)
-            if (line[j] == ' ') {
-                vars++;
-                empty |= j + 1 < len && line[j + 1] == ' ';
-            }
-        if (vars != r->tpl_nvar[t])
-            return set_err(
-                r, "segment block %u: row %u does not hold the %u variables of its template", k, i,
-                r->tpl_nvar[t]);
-        if (empty)
-            return set_err(r, "segment block %u: row %u has an empty variable", k, i);
-        uint64_t size =
-            (uint64_t)(r->tpl_toff[t + 1] - r->tpl_toff[t]) - vars + len - (vars ? vars - 1 : 0);
-        if (size > SEG_MAX_STRING)
-            return set_err(r, "segment block %u: row %u rebuilds to %llu bytes", k, i,
-                           (unsigned long long)size);
-        b->msg[i] = line;
-        b->msg_len[i] = (uint32_t)len;
-        c->p = nl + 1;
-    }
-    return 0;
-}
-
 /* Locate and check the variables of block k's rows stored as variables
- * (version 14, format.h: the rest of the frame in c, three stream lengths,
+ * (format.h: the rest of the frame in c, three stream lengths,
  * per such row its shapes, then the streams): per row its shapes go to
  * b->msg[i], its message's length to b->msg_len[i] and where its bytes
  * start to b->voff. Each row must have a shape per variable of its
@@ -1344,11 +1214,18 @@ static int scan_streams(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
     return 0;
 }
 
-/* Row i's message of template t rebuilt from the variable streams
- * (version 14) into b->text; scan_streams checked its shapes and sizes. */
-static const char *row_message_streams(seg_reader *r, uint32_t i, uint32_t t, uint32_t *len)
+/* The message of row i of the decoded block: its bytes when kept whole,
+ * else its template's text with its variables filled in from the streams,
+ * rebuilt into b->text (valid until the next call). scan_streams checked
+ * its shapes and sizes. NULL on OOM. */
+static const char *row_message(seg_reader *r, uint32_t i, uint32_t *len)
 {
     dblock *b = &r->blk;
+    if (!b->vars || !b->vars[i]) {
+        *len = b->msg_len[i];
+        return (const char *)b->msg[i];
+    }
+    uint32_t t = r->tpl_rank[r->block_first[b->index] + i];
     if ((size_t)b->msg_len[i] + 1 > b->textcap) {
         char *nt = realloc(b->text, (size_t)b->msg_len[i] + 1);
         if (!nt)
@@ -1386,70 +1263,27 @@ static const char *row_message_streams(seg_reader *r, uint32_t i, uint32_t t, ui
     return b->text;
 }
 
-/* The message of row i of the decoded block: its bytes when kept whole,
- * else its template's text with the variables of its line filled in,
- * rebuilt into b->text (valid until the next call). scan_vars checked the
- * line. NULL on OOM. */
-static const char *row_message(seg_reader *r, uint32_t i, uint32_t *len)
-{
-    dblock *b = &r->blk;
-    if (!b->vars || !b->vars[i]) {
-        *len = b->msg_len[i];
-        return (const char *)b->msg[i];
-    }
-    uint32_t t = r->tpl_rank[r->block_first[b->index] + i];
-    const char *p = r->tpl_text + r->tpl_toff[t], *end = r->tpl_text + r->tpl_toff[t + 1];
-    if (b->voff)
-        return row_message_streams(r, i, t, len);
-    const uint8_t *v = b->msg[i], *vend = v + b->msg_len[i];
-    size_t need = (size_t)(end - p) + b->msg_len[i] + 1; /* + 1: never a NULL buffer */
-    if (need > b->textcap) {
-        char *nt = realloc(b->text, need);
-        if (!nt)
-            return NULL;
-        b->text = nt;
-        b->textcap = need;
-    }
-    char *o = b->text;
-    for (; p < end; p++) {
-        if (*p != SEG_TEMPLATE_VAR_BYTE) {
-            *o++ = *p;
-            continue;
-        }
-        const uint8_t *sp = memchr(v, ' ', (size_t)(vend - v));
-        const uint8_t *ve = sp ? sp : vend;
-        memcpy(o, v, (size_t)(ve - v));
-        o += ve - v;
-        v = sp ? sp + 1 : vend;
-    }
-    *len = (uint32_t)(o - b->text);
-    return b->text;
-}
-
 /* The messages of block k (layout: block_payload in writer.c,
- * docs/ARCHITECTURE.md): row count, lengths (version 10: 0 for a message
- * stored as variables, else length + 1), bytes (version 10: then the
- * variables). Every length is checked against what is left. */
+ * docs/ARCHITECTURE.md): row count, lengths (0 for a message stored as
+ * variables, else length + 1), the whole messages' bytes, then the
+ * variables. Every length is checked against what is left. */
 static int parse_msgs(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
 {
     dblock *b = &r->blk;
-    int v10 = r->info.version >= SEG_VERSION_TEMPLATE_TEXT;
     if (get_varint(c) != rows || c->bad)
         return set_err(r, "segment block %u: row count mismatch", k);
     b->msg_len = malloc(rows * sizeof *b->msg_len);
     b->msg = malloc(rows * sizeof *b->msg);
-    b->vars = v10 ? malloc(rows) : NULL;
-    if (!b->msg || !b->msg_len || (v10 && !b->vars))
+    b->vars = malloc(rows);
+    if (!b->msg || !b->msg_len || !b->vars)
         return set_err(r, "out of memory");
     uint64_t total = 0;
     uint32_t vars = 0;
     for (uint32_t i = 0; i < rows; i++) {
         uint64_t l = get_varint(c);
-        if (v10) {
-            b->vars[i] = l == 0;
-            vars += l == 0;
-            l -= l > 0;
-        }
+        b->vars[i] = l == 0;
+        vars += l == 0;
+        l -= l > 0;
         if (l > SEG_MAX_STRING)
             c->bad = 1;
         b->msg_len[i] = (uint32_t)l;
@@ -1458,14 +1292,13 @@ static int parse_msgs(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
     if (c->bad || total > cursor_left(c))
         return set_err(r, "segment block %u: message lengths malformed", k);
     for (uint32_t i = 0; i < rows; i++)
-        if (!v10 || !b->vars[i]) {
+        if (!b->vars[i]) {
             b->msg[i] = c->p;
             c->p += b->msg_len[i];
         }
     if (!vars)
         return 0;
-    return r->info.version >= SEG_VERSION_VAR_STREAMS ? scan_streams(r, k, c, rows)
-                                                      : scan_vars(r, k, c, rows);
+    return scan_streams(r, k, c, rows);
 }
 
 /* Mark the kvs of block k whose values its meta columns hold: in each
@@ -1596,9 +1429,8 @@ static unsigned long long frames_content_size(const uint8_t *src, size_t len)
     return total;
 }
 
-/* Decompress the zstd frames back to back in src (version 14 and later)
- * into buf, raw bytes in all (frames_content_size checked them), each with
- * the dictionary its header names or with none: the digits of a block's
+/* Decompress the zstd frames back to back in src into buf, raw bytes in all (frames_content_size
+ * checked them), each with the dictionary its header names or with none: the digits of a block's
  * message frame are compressed without one (format.h). 0, or -1 with the
  * error set. */
 static int inflate_frames(seg_reader *r, uint32_t k, const uint8_t *src, size_t clen, uint8_t *buf,
@@ -1624,17 +1456,14 @@ static int inflate_frames(seg_reader *r, uint32_t k, const uint8_t *src, size_t 
 }
 
 /* Check and decompress one frame of block k into *buf (grown as needed);
- * its size in *len. A message frame of version 14 may be several zstd
- * frames back to back (format.h): they decompress one after the other
- * (inflate_frames). */
+ * its size in *len. A message frame may be several zstd frames back to
+ * back (format.h): they decompress one after the other (inflate_frames). */
 static int inflate_frame(seg_reader *r, uint32_t k, const uint8_t *src, uint32_t clen, uint32_t crc,
                          uint8_t **buf, size_t *cap, size_t *len)
 {
     if (SEG_VERIFY_CRC && crc32c(0, src, clen) != crc)
         return set_err(r, "segment block %u checksum mismatch (corrupt)", k);
-    unsigned long long raw = r->info.version >= SEG_VERSION_VAR_STREAMS
-                                 ? frames_content_size(src, clen)
-                                 : ZSTD_getFrameContentSize(src, clen);
+    unsigned long long raw = frames_content_size(src, clen);
     if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > SEG_MAX_BLOCK_RAW)
         return set_err(r, "segment block %u: bad compressed frame", k);
     if (raw > *cap || !*buf) {
@@ -1644,46 +1473,22 @@ static int inflate_frame(seg_reader *r, uint32_t k, const uint8_t *src, uint32_t
         *buf = nb;
         *cap = raw;
     }
-    if (r->info.version >= SEG_VERSION_VAR_STREAMS)
-        return inflate_frames(r, k, src, clen, *buf, raw, len);
-    size_t got = r->ddict ? ZSTD_decompress_usingDDict(r->dctx, *buf, raw, src, clen, r->ddict)
-                          : ZSTD_decompressDCtx(r->dctx, *buf, raw, src, clen);
-    if (ZSTD_isError(got) || got != raw)
-        return set_err(r, "segment block %u: %s", k,
-                       ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
-    *len = got;
-    return 0;
+    return inflate_frames(r, k, src, clen, *buf, raw, len);
 }
 
 /* Decode block k's meta, and its messages too when `msgs` is set, into
- * r->blk (cached: the last block's parts stay). Versions 1-2 hold both in
- * one frame and always decode both. */
+ * r->blk (cached: the last block's parts stay). */
 static int load_block(seg_reader *r, uint32_t k, int msgs)
 {
     dblock *b = &r->blk;
-    int v3 = r->info.version >= 3;
     if (b->meta_index == (int64_t)k && (!msgs || b->index == (int64_t)k))
         return 0;
     if (r->info.dict_id && !r->ddict)
         return set_err(r, "segment needs zstd dictionary %u, which is not loaded", r->info.dict_id);
-    const uint8_t *e = r->sec[SEC_BLOCK_INDEX].p + (size_t)k * r->block_entry;
+    const uint8_t *e = r->sec[SEC_BLOCK_INDEX].p + (size_t)k * SEG_BLOCK_ENTRY_BYTES;
     const uint8_t *src = r->sec[SEC_BLOCKS].p + load_u64(e + SEG_BE_OFFSET);
     uint32_t clen = load_u32(e + SEG_BE_CLEN), rows = load_u32(e + SEG_BE_ROWS);
     size_t len = 0;
-    if (!v3) {
-        reset_msgs(b);
-        reset_meta(b);
-        if (inflate_frame(r, k, src, clen, load_u32(e + SEG_BE_CRC), &b->raw, &b->rawcap, &len) < 0)
-            return -1;
-        cursor c = cursor_make(b->raw, len);
-        if (parse_msgs(r, k, &c, rows) < 0 || parse_meta(r, k, &c, rows) < 0) {
-            reset_msgs(b);
-            reset_meta(b);
-            return -1;
-        }
-        b->index = b->meta_index = k;
-        return 0;
-    }
     if (b->meta_index != (int64_t)k) {
         reset_meta(b);
         if (inflate_frame(r, k, src + clen, load_u32(e + SEG_BE_META_CLEN),
@@ -1809,9 +1614,9 @@ typedef struct titer {
     uint32_t blk;    /* current block */
     uint32_t in_blk; /* terms read from it */
     uint64_t seen;   /* terms read overall up to the block start */
-    cursor c;        /* the terms' text; before version 5 also their numbers */
-    cursor nc;       /* version 5: the numbers stream */
-    /* version 5: the chunk's bit-packed first rows of inline lists */
+    cursor c;        /* the terms' text stream */
+    cursor nc;       /* the numbers stream */
+    /* the chunk's bit-packed first rows of inline lists */
     const uint8_t *frows;
     size_t frows_len;
     unsigned fbits;
@@ -1819,9 +1624,9 @@ typedef struct titer {
     char term[SEG_MAX_TERM];
     size_t tlen;
     uint32_t df;
-    uint32_t first;          /* version 5: an inline list's first row */
+    uint32_t first;          /* an inline list's first row */
     const uint8_t *rows;     /* inline postings (df <= SEG_INLINE_POSTINGS): */
-    const uint8_t *rows_end; /* their delta varints (v5: after the first) */
+    const uint8_t *rows_end; /* their delta varints after the first */
     uint64_t post_off;       /* roaring postings: offset, length within SEC_POSTINGS */
     uint64_t post_len;
     uint64_t next_post;
@@ -1852,7 +1657,7 @@ static int load_term_chunk(seg_reader *r, uint32_t k)
     return 0;
 }
 
-/* Version 5: set the iterator's three streams at block blk of the loaded
+/* Set the iterator's three streams at block blk of the loaded
  * chunk, whose text starts at off in the text stream. The header's lengths
  * must add up to the chunk exactly. 0 or -1. */
 static int titer_seek_streams(titer *it, seg_reader *r, uint32_t blk, uint32_t off)
@@ -1897,12 +1702,7 @@ static int titer_seek(titer *it, seg_reader *r, uint32_t blk)
     it->next_post = load_u64(e + 8);
     if (load_term_chunk(r, blk / SEG_TERM_BLOCKS_PER_CHUNK) < 0)
         return -1;
-    if (r->info.version >= SEG_VERSION_TERM_STREAMS)
-        return titer_seek_streams(it, r, blk, off);
-    if (off >= r->tchunk_len)
-        return set_err(r, "segment term block %u out of bounds", blk);
-    it->c = cursor_make(r->tchunk + off, r->tchunk_len - off);
-    return 0;
+    return titer_seek_streams(it, r, blk, off);
 }
 
 /* Next term: 1, 0 at the end, -1 when the bytes are malformed. */
@@ -1913,21 +1713,15 @@ static int titer_next(titer *it)
         return 0;
     if (it->in_blk == SEG_TERMS_PER_BLOCK && titer_seek(it, r, it->blk + 1) < 0)
         return -1;
-    int streams = r->info.version >= SEG_VERSION_TERM_STREAMS;
-    cursor *c = streams ? &it->nc : &it->c;
+    cursor *c = &it->nc;
     uint64_t shared = get_varint(c);
-    size_t slen;
-    const uint8_t *suffix;
-    if (streams) { /* the length with the numbers, the bytes in the text */
-        slen = (size_t)get_varint(c);
-        suffix = slen <= SEG_MAX_TERM && slen <= cursor_left(&it->c) ? it->c.p : NULL;
-        if (suffix)
-            it->c.p += slen;
-        else
-            c->bad = 1;
-    } else {
-        suffix = get_bytes(c, SEG_MAX_TERM, &slen);
-    }
+    /* the length with the numbers, the bytes in the text */
+    size_t slen = (size_t)get_varint(c);
+    const uint8_t *suffix = slen <= SEG_MAX_TERM && slen <= cursor_left(&it->c) ? it->c.p : NULL;
+    if (suffix)
+        it->c.p += slen;
+    else
+        c->bad = 1;
     if (c->bad || shared > it->tlen || (it->in_blk == 0 && shared) ||
         shared + slen > sizeof it->term)
         return set_err(r, "segment term %llu malformed", (unsigned long long)it->seen + it->in_blk);
@@ -1938,22 +1732,18 @@ static int titer_next(titer *it)
         return set_err(r, "segment term postings count malformed");
     it->df = (uint32_t)df;
     if (df <= SEG_INLINE_POSTINGS) {
-        uint64_t k = 0;
-        if (streams) {
-            if (it->fidx >= it->nfirst)
-                return set_err(r, "segment inline postings malformed");
-            it->first = get_packed(it->frows, it->frows_len, it->fidx++, it->fbits);
-            k = 1;
-        }
+        if (it->fidx >= it->nfirst)
+            return set_err(r, "segment inline postings malformed");
+        it->first = get_packed(it->frows, it->frows_len, it->fidx++, it->fbits);
         it->rows = c->p;
-        for (; k < df; k++)
+        for (uint64_t k = 1; k < df; k++)
             get_varint(c);
         if (c->bad)
             return set_err(r, "segment inline postings malformed");
         it->rows_end = c->p;
     } else {
         uint64_t len = get_varint(c);
-        if (len == 0 && r->info.version >= 4) {
+        if (len == 0) {
             /* the same rows as an earlier term: its entry, which must lie
              * before this block's next one */
             uint64_t off = get_varint(c);
@@ -2018,7 +1808,7 @@ static bool check_value(uint32_t v, void *ud)
 
 /* Decode n delta-varint rows into rows[n]: the first absolute, or, when
  * has_first, the first is `from` and the bytes hold the n - 1 deltas after
- * it (version 5 inline lists). Every row must be above the previous one and
+ * it (inline lists). Every row must be above the previous one and
  * below the segment's row count, and the bytes must be consumed exactly.
  * 0, or -1 (error set) when malformed. */
 static int decode_delta_from(seg_reader *r, const uint8_t *p, size_t len, uint32_t n, int has_first,
@@ -2047,8 +1837,7 @@ static int decode_delta_from(seg_reader *r, const uint8_t *p, size_t len, uint32
     return 0;
 }
 
-/* The same with the first row absolute (inline lists before version 5,
- * SEG_POSTINGS_DELTA entries). */
+/* The same with the first row absolute (SEG_POSTINGS_DELTA entries). */
 static int decode_delta(seg_reader *r, const uint8_t *p, size_t len, uint32_t n, uint32_t *rows)
 {
     return decode_delta_from(r, p, len, n, 0, 0, rows);
@@ -2059,9 +1848,7 @@ static int decode_delta(seg_reader *r, const uint8_t *p, size_t len, uint32_t n,
 static int decode_inline(const titer *it, uint32_t *rows)
 {
     size_t len = (size_t)(it->rows_end - it->rows);
-    if (it->r->info.version >= SEG_VERSION_TERM_STREAMS)
-        return decode_delta_from(it->r, it->rows, len, it->df, 1, it->first, rows);
-    return decode_delta(it->r, it->rows, len, it->df, rows);
+    return decode_delta_from(it->r, it->rows, len, it->df, 1, it->first, rows);
 }
 
 /* The same into a bitmap; NULL on OOM or malformed input. */
@@ -2071,11 +1858,11 @@ static roaring_bitmap_t *inline_rows(const titer *it)
     return decode_inline(it, rows) == 0 ? roaring_bitmap_of_ptr(it->df, rows) : NULL;
 }
 
-/* Decode an Elias-Fano entry (version 5 on) of n rows into rows[n]; 0, or
- * -1 (error set) when malformed or in an older version's file. */
+/* Decode an Elias-Fano entry of n rows into rows[n]; 0, or -1 (error
+ * set) when malformed. */
 static int decode_ef(seg_reader *r, const uint8_t *p, size_t len, uint32_t n, uint32_t *rows)
 {
-    if (r->info.version < SEG_VERSION_EF || ef_decode(p, len, n, r->info.events, rows) < 0)
+    if (ef_decode(p, len, n, r->info.events, rows) < 0)
         return set_err(r, "segment postings list malformed");
     return 0;
 }
@@ -2096,7 +1883,7 @@ static roaring_bitmap_t *entry_rows(seg_reader *r, const uint8_t *p, size_t len,
 }
 
 /* A postings entry of tag 0-2 (p[0], then its body) holding n values
- * below limit into a bitmap: the rows of a term, or (format 8) the
+ * below limit into a bitmap: the rows of a term, or the
  * templates of one. NULL on OOM or malformed input, the error set. */
 static roaring_bitmap_t *entry_bitmap(seg_reader *r, const uint8_t *p, size_t len, uint32_t n,
                                       uint32_t limit)
@@ -2125,15 +1912,12 @@ static roaring_bitmap_t *entry_bitmap(seg_reader *r, const uint8_t *p, size_t le
     return bm;
 }
 
-/* ---- row templates (format.h, version 8) ------------------------------------------------ */
+/* ---- row templates (format.h) --------------------------------------------------------- */
 
-/* The texts part of SEC_TEMPLATES (version 10; format.h) from the cursor
- * into r->tpl_*: one frame, per rank a varint length + 1 (0: none), the
- * texts after. 0, or -1 (error set) when malformed. */
 /* Bytes of the varint of one text length (below 2^35). */
 #define TPL_LEN_VARINT_MAX 5u
 
-/* The default shapes after the texts (version 14): for each rank with a
+/* The default shapes after the texts: for each rank with a
  * text, its tpl_nvar shapes; they must end the frame. 0, or -1 (error set). */
 static int load_template_shapes(seg_reader *r, cursor *t, uint64_t n)
 {
@@ -2156,16 +1940,18 @@ static int load_template_shapes(seg_reader *r, cursor *t, uint64_t n)
     return cursor_left(t) ? set_err(r, "segment row templates: bytes after the shapes") : 0;
 }
 
+/* The texts part of SEC_TEMPLATES (format.h) from the cursor into
+ * r->tpl_*: one frame, per rank a varint length + 1 (0: none), the texts,
+ * then the default shapes. 0, or -1 (error set) when malformed. */
 static int load_template_texts(seg_reader *r, cursor *c, uint64_t n)
 {
     size_t zlen;
     const uint8_t *z = get_bytes(c, SIZE_MAX, &zlen);
     unsigned long long raw = z ? ZSTD_getFrameContentSize(z, zlen) : ZSTD_CONTENTSIZE_ERROR;
-    /* at most the texts, a length varint each and (version 14) a shape of
-     * at most SEG_SHAPE_VARINT_MAX bytes per variable (one text byte) */
-    uint64_t most = SEG_TEMPLATE_TEXT_MAX + TPL_LEN_VARINT_MAX * n;
-    if (r->info.version >= SEG_VERSION_VAR_STREAMS)
-        most += (uint64_t)SEG_SHAPE_VARINT_MAX * SEG_TEMPLATE_TEXT_MAX;
+    /* at most the texts, a length varint each and a shape of at most
+     * SEG_SHAPE_VARINT_MAX bytes per variable (one text byte) */
+    uint64_t most = SEG_TEMPLATE_TEXT_MAX + TPL_LEN_VARINT_MAX * n +
+                    (uint64_t)SEG_SHAPE_VARINT_MAX * SEG_TEMPLATE_TEXT_MAX;
     if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > most)
         return set_err(r, "segment row templates: the texts are not a frame of at most %llu bytes",
                        (unsigned long long)most);
@@ -2188,8 +1974,7 @@ static int load_template_texts(seg_reader *r, cursor *c, uint64_t n)
         r->tpl_toff[k] = (uint32_t)total;
         total += v ? v - 1 : 0;
     }
-    if (total > cursor_left(&t) || total > SEG_TEMPLATE_TEXT_MAX ||
-        (r->info.version < SEG_VERSION_VAR_STREAMS && total != cursor_left(&t)))
+    if (total > cursor_left(&t) || total > SEG_TEMPLATE_TEXT_MAX)
         return set_err(r, "segment row templates: %llu bytes of texts where the lengths say %llu",
                        (unsigned long long)cursor_left(&t), (unsigned long long)total);
     r->tpl_toff[n] = (uint32_t)total;
@@ -2201,12 +1986,11 @@ static int load_template_texts(seg_reader *r, cursor *c, uint64_t n)
             vars += r->tpl_text[i] == SEG_TEMPLATE_VAR_BYTE;
         r->tpl_nvar[k] = vars;
     }
-    /* before version 14 the texts end the frame (checked above) */
-    return r->info.version >= SEG_VERSION_VAR_STREAMS ? load_template_shapes(r, &t, n) : 0;
+    return load_template_shapes(r, &t, n);
 }
 
-/* Decode SEC_TEMPLATES (once): each row's template, the texts (version
- * 10), and the inversion: the rows of each template, in row order. 0, or
+/* Decode SEC_TEMPLATES (once): each row's template, the texts, and the
+ * inversion: the rows of each template, in row order. 0, or
  * -1 (error set) when malformed: ranks out of range, a template without
  * rows, planes of the wrong count or size, texts that do not add up. */
 static int load_templates(seg_reader *r)
@@ -2245,11 +2029,10 @@ static int load_templates(seg_reader *r)
         for (uint64_t i = 0; i < rows; i++)
             rank[i] |= (uint32_t)plane[i] << (8 * p);
     }
-    if (r->info.version >= SEG_VERSION_TEMPLATE_TEXT && load_template_texts(r, &c, n) < 0)
+    if (load_template_texts(r, &c, n) < 0)
         goto out;
     if (cursor_left(&c) != 0) {
-        set_err(r, "segment row templates: bytes after the %s",
-                r->info.version >= SEG_VERSION_TEMPLATE_TEXT ? "texts" : "planes");
+        set_err(r, "segment row templates: bytes after the texts");
         goto out;
     }
     for (uint64_t i = 0; i < rows; i++) {
@@ -2303,10 +2086,6 @@ out:
  * df. */
 static roaring_bitmap_t *template_rows(seg_reader *r, const uint8_t *p, size_t len, uint32_t df)
 {
-    if (r->info.version < SEG_VERSION_TEMPLATES) {
-        set_err(r, "segment postings malformed");
-        return NULL;
-    }
     if (load_templates(r) < 0)
         return NULL;
     cursor c = cursor_make(p, len);
@@ -2367,7 +2146,7 @@ static roaring_bitmap_t *titer_postings(titer *it)
     return entry_bitmap(r, p, it->post_len, it->df, (uint32_t)r->info.events);
 }
 
-/* ---- terms held by columns (format.h, versions 6 and 7) ---------------------------------- */
+/* ---- terms held by columns (format.h) ---------------------------------- */
 
 /* Write c's namespace ("service:", "host:", "meta.KEY:") into out (room
  * for SEG_MAX_TERM, which the writer's rules guarantee); its length. */
@@ -2525,7 +2304,7 @@ static cns *cns_holding(seg_reader *r, const char *term, size_t len)
 }
 
 /* The place of term's value in c (which holds it): 1 with *v set, 0 when
- * the column lacks it (the bloom or the values say so), -1 on corruption. */
+ * the column lacks it (the filter or the values say so), -1 on corruption. */
 static int cns_find(seg_reader *r, cns *c, const char *term, size_t len, uint32_t *v)
 {
     char ns[SEG_MAX_TERM], buf[SEG_HEX_MAX_DIGITS];
@@ -2675,7 +2454,7 @@ static void setup_cns(seg_reader *r)
 }
 
 /* Position it at the term's entry: 1 when the segment holds the term, 0
- * when not (the bloom filter or the dictionary says so), -1 on corruption. */
+ * when not (the filter or the dictionary says so), -1 on corruption. */
 static int find_term(seg_reader *r, const char *term, size_t len, titer *it)
 {
     if (r->dict_terms == 0 || !seg_may_contain(r, term, len))
@@ -2785,9 +2564,7 @@ int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, vo
 
 int seg_may_contain(const seg_reader *r, const char *term, size_t len)
 {
-    if (r->info.version >= SEG_VERSION_FUSE)
-        return seg_fuse_has(&r->fuse_terms, term_hash(term, len));
-    return seg_bloom_test(r->sec[SEC_BLOOM].p + 9, r->bloom_m, r->bloom_k, term_hash(term, len));
+    return seg_fuse_has(&r->fuse_terms, term_hash(term, len));
 }
 
 int seg_block_may_contain(const seg_reader *r, uint32_t block, const char *term, size_t len)
@@ -2797,12 +2574,7 @@ int seg_block_may_contain(const seg_reader *r, uint32_t block, const char *term,
     uint64_t h = term_hash(term, len);
     if (seg_common_has(&r->bb_common, h, block))
         return 1;
-    if (r->info.version >= SEG_VERSION_FUSE)
-        return seg_fuse_has(&r->fuse_pairs, seg_fuse_pair_key(h, block));
-    const uint8_t *base = r->sec[SEC_BLOCK_BLOOMS].p;
-    const uint8_t *e = base + 5 + (size_t)block * 16;
-    uint64_t off = load_u64(e), bits = load_u64(e + 8);
-    return seg_bloom_test(base + r->bb_data_off + off, bits, r->bb_k, h);
+    return seg_fuse_has(&r->fuse_pairs, seg_fuse_pair_key(h, block));
 }
 
 /* ---- internals for the streaming merge (build.h) ------------------------------------------ */

@@ -121,7 +121,7 @@ int seg_writer_row_has(const seg_writer *w, size_t i, const uint32_t *ids, size_
 typedef struct seg_parts {
     uint64_t columns;  /* timestamps, level, flags, service, host + their dictionaries */
     uint64_t rows;     /* compressed msg + meta blocks and their index */
-    uint64_t meta;     /* of rows: the meta frames (format version 3; else 0) */
+    uint64_t meta;     /* of rows: the meta frames */
     uint64_t terms;    /* term dictionary and its sparse index */
     uint64_t postings; /* roaring bitmaps */
     uint64_t filters;  /* segment and block filters */
@@ -138,7 +138,7 @@ typedef struct seg_info {
     uint32_t block_events;
     uint64_t terms;
     uint32_t dict_id;   /* 0 = no dictionary */
-    uint32_t templates; /* row templates stored (format 8; 0 when no term refers to them) */
+    uint32_t templates; /* row templates stored (0 when nothing refers to them) */
     const char *tenant;
     seg_parts parts;
 } seg_info;
@@ -176,10 +176,9 @@ int seg_event_ts_stripes(seg_reader *r, const int64_t **newest_before,
 const uint32_t *seg_service_ids(const seg_reader *r);
 const uint32_t *seg_host_ids(const seg_reader *r);
 strata_str seg_service_name(const seg_reader *r, uint32_t id);
-/* The rollup (format version 2): event counts per minute of event time x
+/* The rollup: event counts per minute of event time x
  * service id x level, in (minute, service, level) order, minute = event
- * ns / SEG_ROLLUP_NS rounded down. NULL (and *n 0) for a version 1
- * segment. Valid until seg_close. */
+ * ns / SEG_ROLLUP_NS rounded down. Valid until seg_close. */
 typedef struct seg_rollup_cell {
     int64_t minute;
     uint32_t service;
@@ -198,9 +197,8 @@ strata_str seg_host_name(const seg_reader *r, uint32_t id);
 int seg_row(seg_reader *r, uint32_t row, strata_event *out);
 /* The same, decoding only some parts of the row (SEG_PART_* bits); the
  * others are left empty. Timestamps, level and flags are always filled.
- * From format version 3 on, a row without SEG_PART_MSG decompresses only
- * its block's meta frame, so aggregates over meta fields never touch
- * message bytes (older segments decode both); without SEG_PART_NAMES the
+ * A row without SEG_PART_MSG decompresses only its block's meta frame, so
+ * aggregates over meta fields never touch message bytes; without SEG_PART_NAMES the
  * service and host dictionaries are not touched either (a cache miss per
  * row when there are many hosts). */
 #define SEG_PART_MSG 1u
@@ -210,7 +208,7 @@ int seg_row(seg_reader *r, uint32_t row, strata_event *out);
 int seg_row_parts(seg_reader *r, uint32_t row, strata_event *out, unsigned parts);
 const char *seg_error(const seg_reader *r);
 
-/* A typed column of a frequent meta key (format version 4; format.h says
+/* A typed column of a frequent meta key (format.h says
  * which keys become columns). Each row's first non-null value of the key is
  * in it; seg_row puts it back into the row's meta, in its place. */
 typedef struct seg_column {
@@ -235,12 +233,11 @@ int seg_meta_column_info(const seg_reader *r, uint32_t i, strata_str *key, uint3
                          uint32_t *present);
 
 /* 1 when a column holds the term's namespace instead of the term
- * dictionary (format 6 and later: hex ids, service, host, single-token
+ * dictionary (hex ids, service, host, single-token
  * meta values; its rows are the column's, inverted), else 0. */
 int seg_term_in_column(seg_reader *r, const char *term, size_t len);
-/* 1 when the term's rows are stored as whole row templates (format 8,
- * format.h) rather than as rows, 0 when not (or no such term), -1 on
- * corruption (seg_error). */
+/* 1 when the term's rows are stored as whole row templates (format.h) rather than as rows, 0 when
+ * not (or no such term), -1 on corruption (seg_error). */
 int seg_term_from_templates(seg_reader *r, const char *term, size_t len);
 /* Rows containing the term (field-namespaced: "msg:timeout",
  * "service:payments", "meta.user_id:u_98765"), or an empty bitmap. NULL only
@@ -256,10 +253,10 @@ int64_t seg_term_df(seg_reader *r, const char *term, size_t len);
 typedef int (*seg_term_fn)(void *ud, const char *term, size_t len, uint32_t df);
 int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, void *ud);
 /* The filters, read without the index: 0 means certainly absent. The
- * segment's is over every term; a block's over its terms but (format 13)
+ * segment's is over every term; a block's over its terms but
  * those of many blocks, which are listed with exactly their blocks
- * (segment/filters.c). Binary fuse filters from format 16 (segment/fuse.c:
- * 0.78% and 1.6% of absent terms pass), blooms before. */
+ * (segment/filters.c). Both are binary fuse filters (segment/fuse.c:
+ * 2^-7 and 2^-6 of absent terms pass). */
 int seg_may_contain(const seg_reader *r, const char *term, size_t len);
 int seg_block_may_contain(const seg_reader *r, uint32_t block, const char *term, size_t len);
 
@@ -274,7 +271,7 @@ int seg_merge(seg_reader *const *in, size_t n, seg_writer *w, char *err, size_t 
  * term dictionaries are merged instead of tokenizing every row again, and
  * no event is held beyond the row block being built (per row: 4 bytes of
  * renumbering, 8 more while the columns are written for the host column
- * by service (format 15), besides the ~26 bytes of columns the readers
+ * by service, besides the ~26 bytes of columns the readers
  * decode).
  * Scratch files next to PATH are unlinked as soon as they are open. Each
  * reader may appear once (a reader caches one term chunk, which two term

@@ -23,10 +23,7 @@ int seg_write_all(int fd, const void *buf, size_t len);
 /* fsync the directory holding path, so a rename into it is durable. */
 int seg_fsync_dir(const char *path, char *err, size_t errlen);
 
-/* Whether all k bits of hash h are set in a bloom of m bits. */
-int seg_bloom_test(const uint8_t *bits, uint64_t m, unsigned k, uint64_t h);
-
-/* The common terms of SEC_BLOCK_BLOOMS as stored (format 13, filters.c),
+/* The common terms of SEC_BLOCK_FILTER as stored (filters.c),
  * pointing into the section. */
 typedef struct seg_common_view {
     const uint8_t *hash; /* n x u64, ascending */
@@ -42,10 +39,10 @@ int64_t seg_common_parse(seg_common_view *v, const uint8_t *p, size_t left, uint
                          const char **why);
 /* 1 when a term of hash h is listed with block `block` (< blocks) in its
  * set, else 0: a term listed without the block may still share its hash
- * with one in the block's bloom, so 0 is the bloom's to decide. */
+ * with one in the block's fuse filter, so 0 is the filter's to decide. */
 int seg_common_has(const seg_common_view *v, uint64_t h, uint32_t block);
 
-/* A binary fuse filter as stored (format 16, fuse.c), pointing into its
+/* A binary fuse filter as stored (fuse.c), pointing into its
  * section. */
 typedef struct seg_fuse_view {
     const uint8_t *head; /* per part: u64 seed, u8 seg_log, u32 seg_count, u64 offset */

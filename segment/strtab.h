@@ -91,7 +91,7 @@ static inline uint32_t strtab_len(const strtab *t, uint32_t id)
 void strtab_clear(strtab *t);
 void strtab_free(strtab *t);
 
-/* The hash all of Strata uses for terms (bloom filters included). */
+/* The hash all of Strata uses for terms (the filters included). */
 uint64_t term_hash(const void *s, size_t len);
 
 #endif /* STRATA_SEGMENT_STRTAB_H */

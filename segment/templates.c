@@ -126,7 +126,7 @@ void seg_template_sample(const char *msg, size_t len, strbuf *out)
         sb_append(out, msg, len);
         return;
     }
-    /* what the first zstd frame of a block holds of it (version 14): its
+    /* what the first zstd frame of a block holds of it: its
      * shapes and its text variables; the digits have frames of their own */
     put_u8(out, SEG_SHAPES_OWN);
     seg_template_streams(msg, len, out, out, NULL, NULL);
@@ -134,7 +134,7 @@ void seg_template_sample(const char *msg, size_t len, strbuf *out)
 
 /* The key of a masked text: XXH3 of it in pieces of KEY_CHUNK bytes, each
  * piece's hash seeding the next (the last piece holds 1 to KEY_CHUNK bytes,
- * none for an empty text), as format 8 defined it. */
+ * none for an empty text). */
 enum { KEY_CHUNK = 256 };
 static uint64_t mask_key(const char *m, size_t n)
 {
@@ -227,7 +227,7 @@ int seg_tpl_add(seg_tpl *t, const char *msg, size_t len)
         t->soff[t->n] = t->shapes.len;
         t->slen[t->n] = 0;
         /* the first row of a key gives its text and its variables' shapes
-         * (version 14), while the texts fit */
+         *, while the texts fit */
         if (plain && t->text.len + t->mask.len <= SEG_TEMPLATE_TEXT_MAX) {
             t->toff[t->n] = t->text.len;
             t->tlen[t->n] = (uint32_t)t->mask.len;
@@ -298,9 +298,9 @@ int seg_tpl_rank(seg_tpl *t)
     return 0;
 }
 
-/* The texts part of SEC_TEMPLATES (version 10): one zstd frame of, per
+/* The texts part of SEC_TEMPLATES: one zstd frame of, per
  * rank, varint text length + 1 (0: no text, its rows are kept whole), then
- * the texts in rank order, then (version 14) the shapes of the variables of
+ * the texts in rank order, then the shapes of the variables of
  * each text's row in rank order. 0, or -1 on OOM. */
 static int put_texts(const seg_tpl *t, strbuf *out, int level)
 {

@@ -923,7 +923,7 @@ static int write_columns(build *b)
     s = sec_begin(b);
     seg_put_dict(b->out, hs, w->hosts.n, w->o.zstd_level);
     sec_end(b, SEC_HOST_DICT, s);
-    /* the host column by service or plain (format 15): the rows' ranks in
+    /* the host column by service or plain: the rows' ranks in
      * tmp's room, services then hosts */
     uint32_t *sv = (uint32_t *)(void *)tmp, *hv = sv + w->n;
     for (size_t i = 0; i < w->n; i++) {
@@ -984,7 +984,7 @@ static void first_values(const seg_writer *w, uint32_t key, uint64_t *first)
 }
 
 /* A HEX column's body (format.h): u8 digits, varint distinct values, the
- * values sorted as an Elias-Fano sequence (format 9), presence, one
+ * values sorted as an Elias-Fano sequence, presence, one
  * ordinal per row with a value.
  * 0, or -1 on OOM. */
 static int encode_hex_column(const seg_writer *w, const uint64_t *first, uint64_t present,
@@ -1225,7 +1225,7 @@ out:
 /* ---- row blocks ---------------------------------------------------------------- */
 
 /* The variables of the rows [from, to) stored as variables, into the
- * streams of s (format.h, version 14): per row SEG_SHAPES_DEFAULT when its
+ * streams of s (format.h): per row SEG_SHAPES_DEFAULT when its
  * shapes are its template's first row's, else SEG_SHAPES_OWN and its
  * shapes; their bytes by kind. */
 static void var_streams(const seg_writer *w, const seg_block_keys *keys, size_t from, size_t to,
@@ -1267,7 +1267,7 @@ static void block_payload(const seg_writer *w, const seg_block_keys *keys, size_
 {
     strbuf *m = &s->msgs, *p = &s->meta;
     uint32_t *key_count = s->key_count;
-    /* messages (format.h, version 10): whole, or as their variables */
+    /* messages (format.h): whole, or as their variables */
     put_varint(m, to - from);
     for (size_t i = from; i < to; i++)
         put_varint(m, keys->vars[i] ? 0 : (uint64_t)w->rows[i].msg_len + 1);
@@ -1358,8 +1358,8 @@ static int64_t compress_parts(ZSTD_CCtx *cctx, int level, const char *buf, size_
 
 /* Compress one payload of a row block onto out: up to cuts[0] (all of it
  * without cuts) with the block context, its dictionary included; each
- * non-empty part after a cut with `plain`, no dictionary (format.h,
- * version 15: a dictionary trained on text cost random digits 0.6 B/event
+ * non-empty part after a cut with `plain`, no dictionary (format.h: a
+ * dictionary trained on text cost random digits 0.6 B/event
  * on gen_corpus and up to 2.6 B/event on the LogHub samples). Its
  * compressed length in *clen. 0, or -1 with err set. */
 static int put_frame(strbuf *out, ZSTD_CCtx *cctx, ZSTD_CCtx *plain, int level,
@@ -1495,7 +1495,7 @@ out:
     return rc;
 }
 
-/* ---- terms, postings, blooms ------------------------------------------------------ */
+/* ---- terms, postings, filters ------------------------------------------------------ */
 
 /* Bytes of v as a varint. */
 static size_t varint_len(uint64_t v)
@@ -1508,8 +1508,8 @@ static size_t varint_len(uint64_t v)
     return n;
 }
 
-/* Append raw to out as zstd frames (one per part between cuts, format.h
- * version 15) with the builder's context at its level; their compressed
+/* Append raw to out as zstd frames (one per part between cuts, format.h)
+ * with the builder's context at its level; their compressed
  * length, or -1 with err ("out of memory compressing <what>"). */
 static int64_t termw_compress(seg_termw *t, const strbuf *raw, const size_t *cuts, unsigned ncuts,
                               strbuf *out, const char *what, char *err, size_t errlen)
@@ -1529,9 +1529,9 @@ static unsigned bits_for(uint32_t v)
     return v ? 32u - (unsigned)__builtin_clz(v) : 0;
 }
 
-/* Lay the gathered chunk out in t->raw (format.h, version 5): header, the
- * blocks' starts, text, numbers, the first rows bit-packed LSB-first. From
- * version 15 it is compressed as three frames, cut where the numbers and
+/* Lay the gathered chunk out in t->raw (format.h): header, the
+ * blocks' starts, text, numbers, the first rows bit-packed LSB-first. It
+ * is compressed as three frames, cut where the numbers and
  * the first rows start (t->cuts): random row numbers among the text's
  * literals cost the text its entropy table. */
 static void termw_layout(seg_termw *t)
@@ -1804,7 +1804,7 @@ static const seg_pent *pdup_find(const seg_ptab *t, uint64_t h, const uint32_t *
  * term) pairs; a row has ~20 terms, so 4 rows keep ~40-80 loads in flight. */
 #define ROW_PREFETCH_AHEAD 4
 
-/* Each row's template (format.h, version 8), ranked, into tpl; 0, or -1
+/* Each row's template (format.h), ranked, into tpl; 0, or -1
  * with the error set. */
 static int gather_templates(build *b, seg_tpl *tpl)
 {
@@ -1842,7 +1842,7 @@ static void count_term_blocks(const seg_writer *w, uint32_t nblocks, uint32_t *l
     }
 }
 
-/* Turn per-term block counts into common entries (format 13): each common
+/* Turn per-term block counts into common entries: each common
  * term gets one in c and common[t] its index, every other term UINT32_MAX.
  * 0, or -1 on OOM. */
 static int pick_common(const windex *x, size_t nids, uint32_t nblocks, uint32_t *common,
@@ -1861,7 +1861,7 @@ static int pick_common(const windex *x, size_t nids, uint32_t nblocks, uint32_t 
     return 0;
 }
 
-/* SEC_LEVEL (format 16): after the templates, by which it may be coded. */
+/* SEC_LEVEL: after the templates, by which it may be coded. */
 static int write_levels(build *b)
 {
     seg_writer *w = b->w;
@@ -1895,7 +1895,7 @@ static int write_index(build *b, uint32_t nblocks)
     seg_common_init(&cterms, nblocks);
     char *rbuf = NULL;
     size_t rcap = 0;
-    seg_ptab dups = {0};    /* postings written, by their rows (format 4: shared postings) */
+    seg_ptab dups = {0};    /* postings written, by their rows (shared postings) */
     seg_tpl *tpl = &b->tpl; /* gathered before the blocks */
     int rc = -1;
     if (!df || !start || !post || !last_block || !sorted || !words) {
@@ -2027,10 +2027,10 @@ static int write_index(build *b, uint32_t nblocks)
         fail(b, "out of memory building the filters");
         goto out;
     }
-    sec_end(b, SEC_BLOOM, s);
+    sec_end(b, SEC_TERM_FILTER, s);
 
     /* the block filter over each block's distinct terms, but for the
-     * common terms (format 13), listed with their blocks */
+     * common terms, listed with their blocks */
     size_t per = w->o.block_events;
     uint32_t *common = df; /* per term: its blocks, then its common entry (or UINT32_MAX) */
     count_term_blocks(w, nblocks, last_block, common, nids);
@@ -2071,7 +2071,7 @@ static int write_index(build *b, uint32_t nblocks)
         fail(b, "out of memory building the filters");
         goto out;
     }
-    sec_end(b, SEC_BLOCK_BLOOMS, s);
+    sec_end(b, SEC_BLOCK_FILTER, s);
     rc = 0;
 out:
     free(dups.slot);

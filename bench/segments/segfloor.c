@@ -30,7 +30,7 @@
  * Terms a column holds (format 6 and later: hex ids, service, host,
  * single-token meta values) keep no list of their own (their rows are the
  * column's), so they are left out of the postings bound and counted apart.
- * So are terms stored as whole row templates (format 8): their rows are
+ * So are terms stored as whole row templates: their rows are
  * those of the rows' templates, whose column (each row's template) costs
  * at least its entropy, sum over templates of rows x log2(n / rows) bits.
  * The term dictionary's strings get no bound here: it is what they are.
@@ -87,23 +87,13 @@ static double log2_choose(double n, double k)
 }
 
 /* False positive rate of a bloom filter with b bits per key and k hashes. */
-static double bloom_fpr(double b, double k)
-{
-    return pow(1.0 - exp(-k / b), k);
-}
-
 /* The false positive rates of the segment's filters (segment, block):
- * the fuse filters' 2^-w from format 16, the blooms' before. The bounds
- * are for the rates the segment delivers. */
-static void filter_rates(const seg_info *in, double *seg_e, double *blk_e)
+ * the fuse filters' 2^-w. The bounds are for the rates the segment
+ * delivers. */
+static void filter_rates(double *seg_e, double *blk_e)
 {
-    if (in->version >= SEG_VERSION_FUSE) {
-        *seg_e = ldexp(1.0, -(int)SEG_FILTER_WIDTH);
-        *blk_e = ldexp(1.0, -(int)SEG_BLOCK_FILTER_WIDTH);
-    } else {
-        *seg_e = bloom_fpr(SEG_BLOOM_BITS_PER_TERM, SEG_BLOOM_K);
-        *blk_e = bloom_fpr(SEG_BLOCK_BLOOM_BITS_PER_TERM, SEG_BLOCK_BLOOM_K);
-    }
+    *seg_e = ldexp(1.0, -(int)SEG_FILTER_WIDTH);
+    *blk_e = ldexp(1.0, -(int)SEG_BLOCK_FILTER_WIDTH);
 }
 
 /* 1 when the list with hash h was seen before; else remember it. A 64-bit
@@ -221,7 +211,7 @@ static void print_json(const char *path, const seg_info *in, const floor_acc *a,
 {
     const seg_parts *p = &in->parts;
     double seg_e, blk_e;
-    filter_rates(in, &seg_e, &blk_e);
+    filter_rates(&seg_e, &blk_e);
     double seg_bloom = (double)in->terms * log2(1.0 / seg_e) / 8;
     double blk_bloom = a->block_bits / 8;
     printf("{\"segment\": \"%s\", \"events\": %llu, \"blocks\": %u, \"terms\": %llu, ", path,
@@ -284,7 +274,7 @@ int main(int argc, char **argv)
                    .block_rows = in->block_events ? in->block_events : 1,
                    .blocks = in->blocks};
     double seg_e;
-    filter_rates(in, &seg_e, &a.block_e);
+    filter_rates(&seg_e, &a.block_e);
     size_t slots = 1024;
     while (slots < 2 * in->terms)
         slots *= 2;

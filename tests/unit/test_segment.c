@@ -1122,43 +1122,37 @@ static void test_postings_encoding_choice(void **state)
     check_postings_tag(head_and_last, SEG_POSTINGS_DELTA);
 }
 
-/* Segments written by format versions 1 and 2 (the fuzz seeds) still open
- * and read: version 1 without a rollup; rows and meta-only reads agree. */
-static void test_reads_version_1(void **state)
+/* A segment of another format version is refused with both versions
+ * named, and one whose header and trailer disagree on it as corrupt. */
+static void test_refuses_other_versions(void **state)
 {
     (void)state;
-    const char *src = getenv("STRATA_SOURCE_DIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tests/fuzz/corpus/segment_reader/hdfs_40.sseg",
-             src ? src : "..");
-    char err[256];
-    seg_reader *r = seg_open(path, NULL, err, sizeof err);
-    if (!r)
-        fail_msg("%s: %s", path, err);
-    assert_int_equal(seg_get_info(r)->version, 1);
-    size_t n;
-    assert_null(seg_rollup(r, &n));
-    assert_int_equal(n, 0);
-    strata_event ev;
-    assert_int_equal(seg_row(r, 0, &ev), 0);
-    assert_true(ev.msg.len > 0);
-    seg_close(r);
-    snprintf(path, sizeof path, "%s/tests/fuzz/corpus/segment_reader/gen_corpus_30_v2.sseg",
-             src ? src : "..");
-    r = seg_open(path, NULL, err, sizeof err);
-    if (!r)
-        fail_msg("%s: %s", path, err);
-    assert_int_equal(seg_get_info(r)->version, 2);
-    assert_non_null(seg_rollup(r, &n));
-    for (uint32_t i = 0; i < seg_get_info(r)->events; i++) {
-        assert_int_equal(seg_row_parts(r, i, &ev, SEG_PART_META | SEG_PART_NAMES), 0);
-        uint32_t nmeta = ev.meta_count;
-        assert_true(nmeta > 0);
-        assert_int_equal(seg_row(r, i, &ev), 0);
-        assert_true(ev.msg.len > 0);
-        assert_int_equal(ev.meta_count, nmeta);
+    tev e;
+    test_rnd_seed(9);
+    make_event(&e, 10);
+    size_t len;
+    uint8_t *buf = build(&e, 1, 0, NULL, 0, &len);
+    uint8_t *tr = buf + len - SEG_TRAILER_BYTES;
+    char err[256], want[128];
+    for (int k = 0; k < 2; k++) {
+        uint16_t v = k == 0 ? SEG_VERSION - 1 : SEG_VERSION + 1;
+        store_u16(buf + 8, v);
+        store_u16(tr + SEG_TR_VERSION, v);
+        store_u32(tr + SEG_TR_CRC, crc32c(0, tr, SEG_TR_CRC));
+        assert_null(seg_open_mem(buf, len, NULL, err, sizeof err));
+        snprintf(want, sizeof want, "format version %u; this build reads only version %d", v,
+                 SEG_VERSION);
+        if (!strstr(err, want))
+            fail_msg("got '%s', want '%s'", err, want);
     }
-    seg_close(r);
+    store_u16(buf + 8, SEG_VERSION);
+    assert_null(seg_open_mem(buf, len, NULL, err, sizeof err));
+    assert_non_null(strstr(err, "header says format version"));
+    store_u16(tr + SEG_TR_VERSION, SEG_VERSION);
+    store_u32(tr + SEG_TR_CRC, crc32c(0, tr, SEG_TR_CRC));
+    seg_close(open_ok(buf, len, NULL));
+    free(buf);
+    free_event(&e);
 }
 
 /* The terms of r's rows, gathered by brute force, are r's terms, with the
@@ -1193,55 +1187,39 @@ static void check_indexes_rows(seg_reader *r, const char *what)
     free_brute(&b);
 }
 
-/* Every fuzz seed, one per format version (1 to 9; 5 with Elias-Fano
- * postings and the streamed term chunks, 6 with a hex id column, 7 with
- * the service and host columns holding their terms, 8 with terms stored as
- * row templates, 9 with the hex values as an Elias-Fano sequence, 10 with
- * messages as their templates' variables, 11 with a dictionary column's
- * ranks by template, 12 with its dictionaries in zstd frames, 13 with
- * common terms in its block filters: 20 blocks of 8 rows, 14 with its
- * variables in streams by kind, 15 with its hosts coded by service, 16
- * with fuse filters over 20 blocks of 8 rows and its levels coded by
- * template), is
- * still indexed as its rows say and passes its own filters
- * (check_indexes_rows). This reads each
- * version's term chunks and inline lists. Each, merged alone into the current format (as after an
- * upgrade), is still so. */
-static void test_every_version_indexes_its_rows(void **state)
+/* The segment kept in tests/data (160 rows in 20 blocks of 8: fuse
+ * filters, common terms in its block filter, hex and terms columns,
+ * messages as variables in streams by kind, hosts coded by service,
+ * levels coded by template) is read as its bytes were written: indexed as
+ * its rows say, passing its own filters (check_indexes_rows). Merged alone,
+ * it is still so. A change to the writer that would make the committed
+ * bytes unreadable fails here. */
+static void test_fixture_indexes_its_rows(void **state)
 {
     (void)state;
-    static const char *const seeds[] = {
-        "hdfs_40",           "gen_corpus_30_v2",  "gen_corpus_30_v3",  "gen_corpus_60_v4",
-        "gen_corpus_120_v5", "gen_corpus_120_v6", "gen_corpus_120_v7", "templates_160_v8",
-        "hexef_160_v9",      "variables_160_v10", "columns_160_v11",   "dicts_160_v12",
-        "common_160_v13",    "streams_160_v14",   "hosts_160_v15",     "fuse_160_v16"};
     const char *src = getenv("STRATA_SOURCE_DIR");
-    for (size_t k = 0; k < sizeof seeds / sizeof *seeds; k++) {
-        char path[4096], err[256];
-        snprintf(path, sizeof path, "%s/tests/fuzz/corpus/segment_reader/%s.sseg", src ? src : "..",
-                 seeds[k]);
-        seg_reader *r = seg_open(path, NULL, err, sizeof err);
-        if (!r)
-            fail_msg("%s: %s", path, err);
-        assert_int_equal(seg_get_info(r)->version, k + 1);
-        check_indexes_rows(r, seeds[k]);
-        /* compacted into the current format (as after an upgrade): the same */
-        seg_writer *w = seg_writer_new(&(seg_writer_opts){.tenant = "t", .block_events = 32});
-        assert_non_null(w);
-        if (seg_merge(&r, 1, w, err, sizeof err) != 0)
-            fail_msg("%s: merge: %s", seeds[k], err);
-        uint8_t *buf;
-        size_t len;
-        assert_int_equal(seg_writer_finish_mem(w, &buf, &len, err, sizeof err), 0);
-        seg_writer_free(w);
-        seg_reader *m = open_ok(buf, len, NULL);
-        assert_int_equal(seg_get_info(m)->version, SEG_VERSION);
-        assert_int_equal(seg_get_info(m)->terms, seg_get_info(r)->terms);
-        check_indexes_rows(m, seeds[k]);
-        seg_close(m);
-        free(buf);
-        seg_close(r);
-    }
+    char path[4096], err[256];
+    snprintf(path, sizeof path, "%s/tests/data/segments/fuse_160.sseg", src ? src : "..");
+    seg_reader *r = seg_open(path, NULL, err, sizeof err);
+    if (!r)
+        fail_msg("%s: %s", path, err);
+    assert_int_equal(seg_get_info(r)->version, SEG_VERSION);
+    assert_int_equal(seg_get_info(r)->events, 160);
+    check_indexes_rows(r, "fixture");
+    seg_writer *w = seg_writer_new(&(seg_writer_opts){.tenant = "t", .block_events = 32});
+    assert_non_null(w);
+    if (seg_merge(&r, 1, w, err, sizeof err) != 0)
+        fail_msg("merge: %s", err);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(seg_writer_finish_mem(w, &buf, &len, err, sizeof err), 0);
+    seg_writer_free(w);
+    seg_reader *m = open_ok(buf, len, NULL);
+    assert_int_equal(seg_get_info(m)->terms, seg_get_info(r)->terms);
+    check_indexes_rows(m, "fixture merged");
+    seg_close(m);
+    free(buf);
+    seg_close(r);
 }
 
 /* ---- the streaming merge ----------------------------------------------------------------- */
@@ -1410,35 +1388,6 @@ static void test_sort_strtab_order(void **state)
     free(r);
     free(rank);
     strtab_free(&t);
-}
-
-/* The blooms of formats 1 to 15 are read as they were written: hash h is
- * in when bit (h + i * step) % m is set for every i < k, step = (h >> 33)
- * | 1, the 64-bit sum wrapping. Blooms set by that formula, for sizes that
- * are and are not powers of two and hashes whose sum does and does not
- * wrap, pass seg_bloom_test; with any one of those bits cleared they fail. */
-static void test_bloom_positions_as_defined(void **state)
-{
-    (void)state;
-    const uint64_t near_end[] = {UINT64_MAX, UINT64_MAX - 5, UINT64_MAX - (1ull << 33), 0, 1};
-    uint64_t x = 0x9e3779b97f4a7c15ull;
-    for (uint64_t m = 64; m <= 4096; m += 64 * 7) {
-        for (int t = 0; t < 3000; t++) {
-            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-            uint64_t h = t < 5 ? near_end[t] : x;
-            unsigned k = 1 + (unsigned)(t % 8);
-            uint8_t bits[512] = {0};
-            uint64_t step = (h >> 33) | 1, pos[8];
-            for (unsigned i = 0; i < k; i++) {
-                pos[i] = (h + i * step) % m;
-                bits[pos[i] / 8] |= (uint8_t)(1u << (pos[i] % 8));
-            }
-            assert_true(seg_bloom_test(bits, m, k, h));
-            unsigned gone = (unsigned)(x % k);
-            bits[pos[gone] / 8] &= (uint8_t) ~(1u << (pos[gone] % 8));
-            assert_int_equal(seg_bloom_test(bits, m, k, h), 0);
-        }
-    }
 }
 
 /* Binary fuse filters (format 16): every key of a filter passes it, for
@@ -2918,7 +2867,7 @@ static void test_dictionaries_compressed(void **state)
  * and where it starts in the segment. */
 static size_t common_terms_of(const uint8_t *buf, size_t len, seg_common_view *v)
 {
-    size_t slen, at = section_of(buf, len, SEC_BLOCK_BLOOMS, &slen);
+    size_t slen, at = section_of(buf, len, SEC_BLOCK_FILTER, &slen);
     uint32_t blocks = load_u32(buf + at);
     size_t skip = 4; /* format 16: the block count, then the table */
     const char *why;
@@ -2991,17 +2940,17 @@ static void test_block_filters_common_terms(void **state)
     memcpy(tmp, bad + table + 8, 8);
     memcpy(bad + table + 8, bad + table + 16, 8);
     memcpy(bad + table + 16, tmp, 8);
-    reseal(bad, len, SEC_BLOCK_BLOOMS);
+    reseal(bad, len, SEC_BLOCK_FILTER);
     assert_null(seg_open_mem(bad, len, NULL, err, sizeof err));
     assert_non_null(strstr(err, "common terms malformed"));
     memcpy(bad, buf, len);
     store_u32(bad + table + 8 + (size_t)v.n * 8, v.nsets);
-    reseal(bad, len, SEC_BLOCK_BLOOMS);
+    reseal(bad, len, SEC_BLOCK_FILTER);
     assert_null(seg_open_mem(bad, len, NULL, err, sizeof err));
     assert_non_null(strstr(err, "common terms malformed"));
     memcpy(bad, buf, len);
     store_u32(bad + table, 0xffffffffu);
-    reseal(bad, len, SEC_BLOCK_BLOOMS);
+    reseal(bad, len, SEC_BLOCK_FILTER);
     assert_null(seg_open_mem(bad, len, NULL, err, sizeof err));
     assert_non_null(strstr(err, "common terms malformed"));
     free(bad);
@@ -3059,10 +3008,10 @@ static void test_filters_in_parts(void **state)
     seg_close(r);
     seg_fuse_view v;
     const char *why;
-    size_t at = section_of(buf, len, SEC_BLOOM, &slen);
+    size_t at = section_of(buf, len, SEC_TERM_FILTER, &slen);
     assert_int_equal(seg_fuse_parse(&v, buf + at, slen, &why), (int64_t)slen);
     assert_true(v.part_log >= 4);
-    at = section_of(buf, len, SEC_BLOCK_BLOOMS, &slen);
+    at = section_of(buf, len, SEC_BLOCK_FILTER, &slen);
     seg_common_view cv;
     int64_t used = seg_common_parse(&cv, buf + at + 4, slen - 4, load_u32(buf + at), &why);
     assert_true(used >= 0);
@@ -3446,14 +3395,13 @@ int main(void)
         cmocka_unit_test(test_meta_without_messages),
         cmocka_unit_test(test_file_roundtrip),
         cmocka_unit_test(test_rollup_counts),
-        cmocka_unit_test(test_reads_version_1),
-        cmocka_unit_test(test_every_version_indexes_its_rows),
+        cmocka_unit_test(test_refuses_other_versions),
+        cmocka_unit_test(test_fixture_indexes_its_rows),
         cmocka_unit_test(test_meta_columns),
         cmocka_unit_test(test_postings_shared),
         cmocka_unit_test(test_merge_file_streams),
         cmocka_unit_test(test_sort_strtab_order),
         cmocka_unit_test(test_reset_writer_same_bytes),
-        cmocka_unit_test(test_bloom_positions_as_defined),
         cmocka_unit_test(test_fuse_filters),
         cmocka_unit_test(test_filters_in_parts),
         cmocka_unit_test(test_eliasfano_codec),

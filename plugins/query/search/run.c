@@ -1,7 +1,7 @@
 /*
  * plugins/query/search/run.c - POST /v1/search, in the order of the brief:
  *   1. time pruning through the catalog (store_snapshot),
- *   2. bloom pruning and 3. postings algebra (q_segment),
+ *   2. filter pruning and 3. postings algebra (q_segment),
  *   4. verification of inexact candidates on decoded rows (q_match),
  *   5. top-k by time over the head and the segments, newest segments first,
  *      stopping once no remaining segment can beat the k-th result.
