@@ -1159,12 +1159,18 @@ static void load_pipelines(config *c, loader *ld, cfg_errors *err)
                     load_instance(c, p, section_kinds[s], sec->items[k], ld, err);
                 }
             }
-            int has_in = 0, has_out = 0;
+            int has_in = 0;
+            size_t n_out = 0;
             for (size_t k = 0; k < p->n; k++) {
                 has_in |= p->inst[k].kind == STRATA_KIND_INPUT;
-                has_out |= p->inst[k].kind == STRATA_KIND_OUTPUT;
+                n_out += p->inst[k].kind == STRATA_KIND_OUTPUT;
             }
-            if (has_in && !has_out)
+            if (n_out > PIPELINE_MAX_OUTPUTS)
+                cfg_errors_add(err, pm->file, pm->line, pm->col,
+                               "pipeline '%s' has %zu outputs; a pipeline routes to at most %d "
+                               "(PIPELINE_MAX_OUTPUTS): split it into pipelines",
+                               name, n_out, PIPELINE_MAX_OUTPUTS);
+            if (has_in && !n_out)
                 cfg_errors_add(err, pm->file, pm->line, pm->col,
                                "pipeline '%s' has inputs but no outputs: its events would go "
                                "nowhere (add an output, e.g. plugin: null)",

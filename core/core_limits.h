@@ -34,6 +34,13 @@
 
 /* ---- routes and backpressure ---------------------------------------------- */
 
+/* Outputs of one pipeline. Emit matches a batch's tag against each on the
+ * input's thread and a WAL pipeline keeps a checkpoint per output, both in
+ * arrays of this size; a config with more is refused at validation, since
+ * an output past the bound would get no events and its checkpoint would
+ * be pruned as stale. */
+#define PIPELINE_MAX_OUTPUTS 64
+
 /* Default per-output queue bound in events (queue_max_events). At 2M
  * events/s this is ~50 ms of buffering: enough to ride out scheduling jitter,
  * small enough that a stalled output pauses its inputs quickly. */

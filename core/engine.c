@@ -455,8 +455,6 @@ static int pause_input(engine *eng, instance *in)
     return STRATA_EAGAIN;
 }
 
-#define MAX_ROUTE_OUTPUTS 64
-
 int engine_emit(instance *in, batch_t *b, strata_ack_fn ack, void *arg)
 {
     engine *eng = in->eng;
@@ -476,9 +474,9 @@ int engine_emit(instance *in, batch_t *b, strata_ack_fn ack, void *arg)
         return in->stopped ? STRATA_ESTOPPING : pause_input(eng, in);
     }
     const char *tag = b->tag[0] ? b->tag : in->tag;
-    instance *outs[MAX_ROUTE_OUTPUTS];
+    instance *outs[PIPELINE_MAX_OUTPUTS];
     size_t nouts = 0;
-    for (size_t k = 0; k < p->n_out && nouts < MAX_ROUTE_OUTPUTS; k++)
+    for (size_t k = 0; k < p->n_out && nouts < PIPELINE_MAX_OUTPUTS; k++)
         if (route_match(p->outputs[k]->match, tag))
             outs[nouts++] = p->outputs[k];
     /* admission: the pipeline's WAL must be healthy and under its bound; or
@@ -1068,10 +1066,10 @@ static void on_maintain_timer(struct ev_loop *loop, ev_timer *w, int revents)
         pipeline *p = &g->pipes[i];
         if (!p->buf)
             continue;
-        const char *names[MAX_ROUTE_OUTPUTS];
-        uint64_t pos[MAX_ROUTE_OUTPUTS];
+        const char *names[PIPELINE_MAX_OUTPUTS];
+        uint64_t pos[PIPELINE_MAX_OUTPUTS];
         size_t n = 0;
-        for (size_t k = 0; k < p->n_out && n < MAX_ROUTE_OUTPUTS; k++) {
+        for (size_t k = 0; k < p->n_out && n < PIPELINE_MAX_OUTPUTS; k++) {
             names[n] = p->outputs[k]->name;
             pos[n++] = pipe_buffer_safe_next(p->outputs[k]);
         }

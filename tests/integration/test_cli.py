@@ -46,6 +46,25 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 2)
         self.assertIn("is not valid", err)
 
+    def test_more_outputs_than_a_pipeline_routes_is_refused(self):
+        """A pipeline of 65 outputs is refused with the limit named (routing
+        and WAL checkpoints hold 64: a 65th would get nothing and lose its
+        checkpoint); 64 are accepted."""
+        def cfg(n):
+            outs = "".join(f"      - {{plugin: null, name: o{k}}}\n" for k in range(n))
+            return self.write("pipelines:\n  - name: fan\n    inputs: [{plugin: dummy}]\n"
+                              "    outputs:\n" + outs)
+        rc, out, err = run("validate", cfg(64))
+        self.assertEqual(rc, 0, err)
+        bad = cfg(65)
+        rc, _, err = run("validate", bad)
+        self.assertEqual(rc, 2)
+        self.assertIn(f"{bad}:2:", err)
+        self.assertIn("pipeline 'fan' has 65 outputs; a pipeline routes to at most 64 "
+                      "(PIPELINE_MAX_OUTPUTS)", err)
+        rc, _, err = run("run", bad)
+        self.assertEqual(rc, 2)
+
     def test_wrong_abi_plugin_is_refused_by_name_and_versions(self):
         cfg = self.write(f"service: {{plugins_dir: '{TEST_PLUGINS}'}}\n"
                          "pipelines:\n  - name: p\n    inputs: [{plugin: dummy}]\n"
