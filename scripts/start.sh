@@ -8,7 +8,7 @@
 #   curl http://127.0.0.1:7070/metrics
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/scripts/bootstrap.sh"
+"$root/scripts/bootstrap.sh" run
 cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build "$root/build" -j"$(nproc)"
 exec "$root/build/strata" serve "$@"

@@ -7,10 +7,12 @@
 #   4. the integration tests again under valgrind (leaks fail them)
 #   5. each fuzz target for FUZZ_SECONDS (default 30)
 #   6. the benchmarks in smoke mode (they must run; speed is not judged)
-# Stops at the first failing stage. Needs scripts/bootstrap.sh first.
+# Stops at the first failing stage. Installs the test tools it lacks first
+# (scripts/bootstrap.sh test); the benchmark peers are .ci/run's to install.
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+scripts/bootstrap.sh test
 jobs=$(nproc)
 stage() { printf '\n==== %s ====\n' "$*"; }
 
