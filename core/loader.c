@@ -7,7 +7,9 @@
 
 #include <dirent.h>
 #include <dlfcn.h>
+#include <elf.h>
 #include <limits.h>
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -213,6 +215,99 @@ int loader_check_descriptor(const strata_plugin *d, const char *path, char *err,
     return 0;
 }
 
+/* Where a pointer of a loaded object's dynamic section points: the
+ * dynamic linker has relocated most of them to absolute addresses, some
+ * architectures leave them relative to the load address. */
+static const void *dyn_ptr(const struct link_map *m, ElfW(Addr) p)
+{
+    return (const void *)(p < m->l_addr ? m->l_addr + p : p);
+}
+
+/* How many symbols the GNU hash table at h covers (symbol indexes below
+ * the result): the end of the longest chain, or its first hashed index
+ * when no bucket holds one. */
+static size_t gnu_hash_symbols(const uint32_t *h)
+{
+    uint32_t nbuckets = h[0], symoffset = h[1], bloom_words = h[2];
+    const uint32_t *buckets = h + 4 + (size_t)bloom_words * (sizeof(ElfW(Addr)) / 4);
+    const uint32_t *chain = buckets + nbuckets;
+    size_t end = symoffset;
+    for (uint32_t b = 0; b < nbuckets; b++) {
+        uint32_t i = buckets[b];
+        if (i < symoffset)
+            continue;
+        while (!(chain[i - symoffset] & 1))
+            i++;
+        if ((size_t)i + 1 > end)
+            end = (size_t)i + 1;
+    }
+    return end;
+}
+
+/* The symbols a loaded plugin exports (defined, global or weak, visible):
+ * their count, and in *extra the name of one that is not the entry symbol
+ * (NULL when none). The host looks up only the entry; anything else a
+ * plugin exports can clash with the host's or another plugin's symbols
+ * (sdk/cmake/strata-plugin.map hides them). -1 when the dynamic section
+ * cannot be read. */
+static int count_exports(void *h, const char **extra)
+{
+    struct link_map *m = NULL;
+    *extra = NULL;
+    if (dlinfo(h, RTLD_DI_LINKMAP, &m) != 0 || !m || !m->l_ld)
+        return -1;
+    const ElfW(Sym) *syms = NULL;
+    const char *strs = NULL;
+    size_t nsyms = 0;
+    for (const ElfW(Dyn) *d = m->l_ld; d->d_tag != DT_NULL; d++) {
+        if (d->d_tag == DT_SYMTAB)
+            syms = dyn_ptr(m, d->d_un.d_ptr);
+        else if (d->d_tag == DT_STRTAB)
+            strs = dyn_ptr(m, d->d_un.d_ptr);
+        else if (d->d_tag == DT_HASH)
+            nsyms = ((const uint32_t *)dyn_ptr(m, d->d_un.d_ptr))[1];
+        else if (d->d_tag == DT_GNU_HASH && !nsyms)
+            nsyms = gnu_hash_symbols(dyn_ptr(m, d->d_un.d_ptr));
+    }
+    if (!syms || !strs)
+        return -1;
+    int n = 0;
+    for (size_t i = 1; i < nsyms; i++) {
+        const ElfW(Sym) *s = &syms[i];
+        int bind = ELF64_ST_BIND(s->st_info), vis = ELF64_ST_VISIBILITY(s->st_other);
+        if (s->st_shndx == SHN_UNDEF || (bind != STB_GLOBAL && bind != STB_WEAK) ||
+            (vis != STV_DEFAULT && vis != STV_PROTECTED))
+            continue;
+        n++;
+        if (strcmp(strs + s->st_name, STRATA_PLUGIN_ENTRY_SYMBOL) != 0 && !*extra)
+            *extra = strs + s->st_name;
+    }
+    return n;
+}
+
+/* Split a plugin file's name, strata_KIND_NAME.so, into its kind and name
+ * (name up to 64 bytes): 0, or -1 when it is not named so. */
+static int parse_file_name(const char *path, int *kind, char *name, size_t cap)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    if (strncmp(base, "strata_", 7) != 0 || len < 11 || strcmp(base + len - 3, ".so") != 0)
+        return -1;
+    for (int k = STRATA_KIND_INPUT; k <= STRATA_KIND_STORE; k++) {
+        const char *kn = kind_name(k);
+        size_t kl = strlen(kn), nl = len - 7 - kl - 1 - 3;
+        if (len > 7 + kl + 1 + 3 && strncmp(base + 7, kn, kl) == 0 && base[7 + kl] == '_' &&
+            nl < cap) {
+            memcpy(name, base + 7 + kl + 1, nl);
+            name[nl] = 0;
+            *kind = k;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 const loaded_plugin *loader_open(loader *ld, const char *path, char *err, size_t errlen)
 {
     char real[PATH_MAX];
@@ -241,6 +336,23 @@ const loaded_plugin *loader_open(loader *ld, const char *path, char *err, size_t
         dlclose(h);
         return NULL;
     }
+    /* a plugin is only ever what its file's name says: an impostor (filter
+     * 'ql' saying it is filter 'quota') must not stand in for another */
+    int fkind;
+    char fname[80];
+    if (parse_file_name(real, &fkind, fname, sizeof fname) != 0) {
+        snprintf(err, errlen, "%s: a plugin file is named strata_KIND_NAME.so (for %s '%s': %s)",
+                 real, kind_name((int)d->kind), d->name, plugin_file_name((int)d->kind, d->name));
+        dlclose(h);
+        return NULL;
+    }
+    if (fkind != (int)d->kind || strcmp(fname, d->name) != 0) {
+        snprintf(err, errlen,
+                 "%s: file is named for %s '%s' but the plugin says it is %s '%s'; not loaded",
+                 real, kind_name(fkind), fname, kind_name((int)d->kind), d->name);
+        dlclose(h);
+        return NULL;
+    }
     loaded_plugin *lp = calloc(1, sizeof *lp);
     if (!lp || !(lp->path = strdup(real))) {
         free(lp);
@@ -250,38 +362,49 @@ const loaded_plugin *loader_open(loader *ld, const char *path, char *err, size_t
     }
     lp->handle = h;
     lp->desc = d;
+    lp->exports = count_exports(h, &lp->extra_export);
+    if (lp->exports > 1)
+        log_warn("%s: the plugin exports %d symbols, %s among them; the host needs only %s()"
+                 " (link it with the SDK's strata-plugin.map)",
+                 real, lp->exports, lp->extra_export, STRATA_PLUGIN_ENTRY_SYMBOL);
     lp->next = ld->loaded;
     ld->loaded = lp;
     return lp;
 }
 
+const char *plugin_file_name(int kind, const char *name)
+{
+    static _Thread_local char file[128];
+    snprintf(file, sizeof file, "strata_%s_%s.so", kind_name(kind), name);
+    return file;
+}
+
 const loaded_plugin *loader_get(loader *ld, int kind, const char *name, char *err, size_t errlen)
 {
-    for (loaded_plugin *lp = ld->loaded; lp; lp = lp->next)
-        if ((int)lp->desc->kind == kind && strcmp(lp->desc->name, name) == 0)
-            return lp;
     if (!name_ok(name)) {
         snprintf(err, errlen, "plugin name '%s' is invalid (use [a-z0-9_])", name);
         return NULL;
     }
     char file[128];
-    snprintf(file, sizeof file, "strata_%s_%s.so", kind_name(kind), name);
+    snprintf(file, sizeof file, "%s", plugin_file_name(kind, name));
     for (size_t i = 0; i < ld->ndirs; i++) {
-        char p[PATH_MAX + 160];
+        char p[PATH_MAX + 160], first[PATH_MAX];
         snprintf(p, sizeof p, "%s/%s", ld->dirs[i], file);
-        struct stat st;
-        if (stat(p, &st) != 0)
+        if (!realpath(p, first))
             continue;
-        const loaded_plugin *lp = loader_open(ld, p, err, errlen);
-        if (!lp)
-            return NULL;
-        if ((int)lp->desc->kind != kind || strcmp(lp->desc->name, name) != 0) {
-            snprintf(err, errlen, "%s: file is named for %s '%s' but the plugin says it is %s '%s'",
-                     lp->path, kind_name(kind), name, kind_name((int)lp->desc->kind),
-                     lp->desc->name);
-            return NULL;
+        /* the first in search order is the plugin; another file of that
+         * name further on is an error, named, so that which code runs never
+         * depends on an order nobody looked at */
+        for (size_t j = i + 1; j < ld->ndirs; j++) {
+            char q[PATH_MAX + 160], other[PATH_MAX];
+            snprintf(q, sizeof q, "%s/%s", ld->dirs[j], file);
+            if (realpath(q, other) && strcmp(first, other) != 0) {
+                snprintf(err, errlen, "%s '%s' is in two files, %s and %s: remove one",
+                         kind_name(kind), name, first, other);
+                return NULL;
+            }
         }
-        return lp;
+        return loader_open(ld, first, err, errlen); /* the loaded one when already loaded */
     }
     size_t off = (size_t)snprintf(err, errlen, "unknown %s plugin '%s': no %s in", kind_name(kind),
                                   name, file);

@@ -17,9 +17,11 @@
 #include "strata/plugin.h"
 
 typedef struct loaded_plugin {
-    char *path;
+    char *path; /* the file, resolved; its name is strata_KIND_NAME.so of desc */
     void *handle;
     const strata_plugin *desc;
+    int exports;              /* symbols the file exports (1: the entry only; -1 unknown) */
+    const char *extra_export; /* one of them that is not the entry, or NULL */
     struct loaded_plugin *next;
 } loaded_plugin;
 
@@ -35,14 +37,22 @@ void loader_free(loader *ld);
 /* Put extra directories first (from service.plugins_dir); relative ones are
  * taken relative to base_dir. */
 int loader_prepend_dirs(loader *ld, char *const *dirs, size_t n, const char *base_dir);
-/* Find and load plugin `name` of `kind`. Returns NULL and fills err with a
- * sentence naming what was looked for and why it failed. */
+/* Find and load plugin `name` of `kind` from the first search directory
+ * holding strata_KIND_NAME.so. Returns NULL and fills err with a sentence
+ * naming what was looked for and why it failed, also when another
+ * directory holds a second file of that name. */
 const loaded_plugin *loader_get(loader *ld, int kind, const char *name, char *err, size_t errlen);
-/* Load one .so by path (used by loader_get and `strata plugins`). */
+/* Load one .so by path (used by loader_get and `strata plugins`). The
+ * file must be named strata_KIND_NAME.so for the plugin's own kind and
+ * name; a file that is not is refused and leaves nothing loaded. A plugin
+ * exporting more than its entry symbol is loaded with a warning. */
 const loaded_plugin *loader_open(loader *ld, const char *path, char *err, size_t errlen);
 /* Load every strata_*.so in the search dirs; errors are logged, not fatal.
  * Returns the number loaded. */
 int loader_scan(loader *ld);
+/* The file name of plugin `name` of `kind`: strata_KIND_NAME.so (a
+ * thread-local buffer, valid until the next call). */
+const char *plugin_file_name(int kind, const char *name);
 /* Check a descriptor against this host's ABI. 0, or -1 with err set. Does
  * not touch any field past abi_minor unless the versions match. */
 int loader_check_descriptor(const strata_plugin *d, const char *path, char *err, size_t errlen);

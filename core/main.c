@@ -4,6 +4,7 @@
  *   strata run CONFIG.yaml        run the pipelines until SIGTERM/SIGINT
  *   strata validate CONFIG.yaml   check a config completely, start nothing
  *   strata plugins [NAME] [--json] list plugins, or one plugin's config keys
+ *   strata plugins --check FILE  load one plugin file as the host would, say what it says
  *   strata inspect DATA_DIR | segment FILE   what is stored (core/inspect.c)
  *   strata search QUERY ...      search a server, or an NDJSON file (core/search_cli.c)
  *   strata --version
@@ -43,6 +44,7 @@ static void usage(FILE *f)
             "  strata run CONFIG.yaml           run the pipelines in CONFIG until SIGTERM\n"
             "  strata validate CONFIG.yaml      check CONFIG completely; start nothing\n"
             "  strata plugins [NAME] [--json]   list plugins, or NAME's config keys\n"
+            "  strata plugins --check FILE      load FILE as the host would and say what it says\n"
             "  strata inspect DATA_DIR          segments by tenant and level, bytes by part\n"
             "  strata inspect segment FILE [--rows N] [--terms PREFIX] [--json]\n"
             "  strata search QUERY [--from -1h] [--to now] [--service S] [--level L]\n"
@@ -190,6 +192,30 @@ static int cmd_plugins(const char *name, int json, loader *ld)
     return 0;
 }
 
+/* `strata plugins --check FILE`: load one plugin file as the host would
+ * and say what the loader says of it: 0 when it loads cleanly, 1 when it
+ * loads with a warning (it exports more than its entry), 2 when it is
+ * refused. */
+static int cmd_plugin_check(const char *path, loader *ld)
+{
+    char err[1024];
+    const loaded_plugin *lp = loader_open(ld, path, err, sizeof err);
+    if (!lp) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
+    const strata_plugin *d = lp->desc;
+    printf("%s: %s '%s' %s, ABI %u.%u, %u config keys\n", lp->path, kind_name((int)d->kind),
+           d->name, d->version ? d->version : "", d->abi_major, d->abi_minor, d->config_count);
+    if (lp->exports > 1) {
+        printf("warning: it exports %d symbols (%s among them); the host needs only %s()\n",
+               lp->exports, lp->extra_export, STRATA_PLUGIN_ENTRY_SYMBOL);
+        return 1;
+    }
+    printf("OK\n");
+    return 0;
+}
+
 /* `strata wal check DIR [--strict]`: every segment and record verified. */
 /* The WAL commands read a directory that must exist (a typo should not
  * look like an empty, healthy WAL). */
@@ -310,6 +336,8 @@ int main(int argc, char **argv)
         if (argc >= 6 && !strcmp(argv[4], "--from"))
             from = strtoull(argv[5], NULL, 10);
         rc = cmd_wal_dump(argv[3], from);
+    } else if (!strcmp(cmd, "plugins") && argc == 4 && !strcmp(argv[2], "--check")) {
+        rc = cmd_plugin_check(argv[3], ld);
     } else if (!strcmp(cmd, "plugins") && argc <= 4) {
         const char *name = NULL;
         int json = 0;

@@ -22,6 +22,36 @@ if [ "$exports" != "strata_plugin_entry" ]; then
     echo "FAIL: the plugin exports more than its entry symbol: $exports"
     exit 1
 fi
+"$work/prefix/bin/strata" plugins --check "$so" | grep -qx OK || {
+    echo "FAIL: strata plugins --check does not say OK"; "$work/prefix/bin/strata" plugins --check "$so"; exit 1; }
+
+# the guide and the examples are installed beside the headers
+for f in PLUGINS.md README.md examples/redact/redact.c; do
+    test -f "$work/prefix/share/doc/strata/sdk/$f" || { echo "FAIL: $f not installed"; exit 1; }
+done
+
+# the package version is the plugin ABI's: 1.<this minor> is found, 2.0 is not
+abi=$(sed -n 's/^#define STRATA_ABI_MAJOR \([0-9]*\)$/\1/p' "$src/sdk/include/strata/abi.h").$(sed -n 's/^#define STRATA_ABI_MINOR \([0-9]*\)$/\1/p' "$src/sdk/include/strata/abi.h")
+mkdir -p "$work/v2"
+printf 'cmake_minimum_required(VERSION 3.16)\nproject(v C)\nfind_package(Strata 2.0 REQUIRED)\n' > "$work/v2/CMakeLists.txt"
+if cmake -S "$work/v2" -B "$work/v2/b" -DCMAKE_PREFIX_PATH="$work/prefix" > "$work/v2.log" 2>&1; then
+    echo "FAIL: find_package(Strata 2.0) accepted an SDK of ABI $abi"; exit 1
+fi
+grep -q "$abi" "$work/v2.log" || { echo "FAIL: the refusal does not name version $abi"; cat "$work/v2.log"; exit 1; }
+
+# pkg-config: relocatable (the prefix is where the .pc file is, even after
+# the tree moves) and its flags build a plugin that exports its entry only
+mv "$work/prefix" "$work/moved"
+pc() { PKG_CONFIG_PATH="$work/moved/lib/pkgconfig" pkg-config "$@" strata-sdk; }
+test "$(pc --modversion)" = "$abi" || { echo "FAIL: pkg-config version $(pc --modversion), ABI $abi"; exit 1; }
+case "$(pc --cflags)" in *"$work/moved/"*include*) ;; *) echo "FAIL: cflags $(pc --cflags)"; exit 1 ;; esac
+# shellcheck disable=SC2046
+mkdir -p "$work/pc"
+cc -shared -fPIC -std=c11 -Wall -Werror $(pc --cflags) -o "$work/pc/strata_filter_redact.so" \
+   "$src/sdk/examples/redact/redact.c" $(pc --libs)
+exports=$(nm -D --defined-only "$work/pc/strata_filter_redact.so" | awk '$2 == "T" || $2 == "D" || $2 == "B" {print $3}')
+test "$exports" = "strata_plugin_entry" || { echo "FAIL: pkg-config build exports: $exports"; exit 1; }
+mv "$work/moved" "$work/prefix"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat > "$work/strata.yaml" <<YAML
