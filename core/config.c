@@ -641,7 +641,7 @@ static const cnode *map_get(const cnode *m, const char *key)
 }
 
 /* `serve:` holds credentials `strata serve` creates or confirms at start
- * (core/serve.c reads them); pipelines ignore it. Check its shape here so a
+ * (cli/serve.c reads them); pipelines ignore it. Check its shape here so a
  * typo is an error like anywhere else. */
 static void check_serve_section(const cnode *sv, cfg_errors *err)
 {

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "clock.h"
 #include "host_api.h"
 #include "http_server.h"
 #include "core_limits.h"
@@ -29,13 +30,6 @@
 #include "strbuf.h"
 
 /* ---- small helpers -------------------------------------------------------- */
-
-int64_t engine_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int engine_on_loop_thread(const engine *eng)
 {
@@ -1117,7 +1111,7 @@ static void on_retire_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
     engine *eng = w->data;
-    int64_t now = engine_now_ms();
+    int64_t now = clock_mono_ms();
     for (retiring **pp = &eng->retiring; *pp;) {
         retiring *r = *pp;
         if (retire_step(eng, r, now)) {
@@ -1143,7 +1137,7 @@ static void retire_graph(engine *eng, graph *old, graph *now)
         return;
     }
     r->g = old;
-    r->deadline_ms = engine_now_ms() + eng->grace_ms;
+    r->deadline_ms = clock_mono_ms() + eng->grace_ms;
     GRAPH_EACH(old, in, {
         if (!graph_contains(now, in)) {
             if (push_inst(&r->gone, &r->ngone, in) == 0 && in->kind == STRATA_KIND_INPUT)
@@ -1173,7 +1167,7 @@ engine *engine_new(struct ev_loop *loop, struct loader *ld, config *cfg, const c
     eng->data_dir = strdup(cfg->svc.data_dir);
     eng->grace_ms = cfg->svc.grace_ms;
     eng->buffer_max_bytes = cfg->svc.buffer_max_bytes;
-    eng->started_ms = engine_now_ms();
+    eng->started_ms = clock_mono_ms();
     if (!eng->config_path || !eng->data_dir) {
         free(eng->config_path);
         free(eng->data_dir);
@@ -1324,7 +1318,7 @@ static void on_shutdown_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
     engine *eng = w->data;
-    int64_t now = engine_now_ms();
+    int64_t now = clock_mono_ms();
     int late = now >= eng->shutdown_deadline_ms;
     graph *g = eng->current;
     int busy = eng->retiring != NULL;
@@ -1396,7 +1390,7 @@ void engine_shutdown(engine *eng)
         if (in->kind == STRATA_KIND_INPUT)
             instance_stop(in);
     })
-    eng->shutdown_deadline_ms = engine_now_ms() + eng->grace_ms;
+    eng->shutdown_deadline_ms = clock_mono_ms() + eng->grace_ms;
     ev_timer_init(&eng->shutdown_timer, on_shutdown_timer, 0.0, 0.01);
     eng->shutdown_timer.data = eng;
     ev_timer_start(eng->loop, &eng->shutdown_timer);
@@ -1621,7 +1615,7 @@ void engine_render_metrics(engine *eng, strbuf *sb)
               "# TYPE strata_log_suppressed_total counter\nstrata_log_suppressed_total %llu\n"
               "# HELP strata_uptime_seconds Seconds since start.\n"
               "# TYPE strata_uptime_seconds gauge\nstrata_uptime_seconds %.3f\n",
-              nret, log_suppressed(), (double)(engine_now_ms() - eng->started_ms) / 1000.0);
+              nret, log_suppressed(), (double)(clock_mono_ms() - eng->started_ms) / 1000.0);
 }
 
 static const char *cfg_type_name(uint32_t t)

@@ -202,7 +202,6 @@ void engine_shutdown(engine *eng);
 int engine_emit(instance *in, batch_t *b, strata_ack_fn ack, void *arg);
 int engine_post(engine *eng, void (*fn)(engine *, void *, int), void *arg, int status);
 int engine_on_loop_thread(const engine *eng);
-int64_t engine_now_ms(void);
 
 /* Instance resources (host_api.c registers, engine frees). */
 enum { RES_TIMER = 1, RES_IO, RES_THREAD, RES_METRIC, RES_ROUTE, RES_SERVICE };

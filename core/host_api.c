@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "batch.h"
+#include "clock.h"
 #include "engine.h"
 #include "http_server.h"
 #include "log.h"
@@ -574,9 +575,7 @@ static int h_buffer_position(strata_instance *inst, uint64_t *next)
 
 static int64_t h_now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    return clock_real_ns();
 }
 
 /* ---- the table ---------------------------------------------------------------------------- */

@@ -10,6 +10,7 @@
 #include <elf.h>
 #include <limits.h>
 #include <link.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,10 +216,25 @@ int loader_check_descriptor(const strata_plugin *d, const char *path, char *err,
     return 0;
 }
 
+/* The ELF types of this process's word size (ElfW spelled out). */
+#if UINTPTR_MAX > 0xffffffffu
+typedef Elf64_Addr elf_addr;
+typedef Elf64_Dyn elf_dyn;
+typedef Elf64_Sym elf_sym;
+#define ELF_BIND(i) ELF64_ST_BIND(i)
+#define ELF_VISIBILITY(o) ELF64_ST_VISIBILITY(o)
+#else
+typedef Elf32_Addr elf_addr;
+typedef Elf32_Dyn elf_dyn;
+typedef Elf32_Sym elf_sym;
+#define ELF_BIND(i) ELF32_ST_BIND(i)
+#define ELF_VISIBILITY(o) ELF32_ST_VISIBILITY(o)
+#endif
+
 /* Where a pointer of a loaded object's dynamic section points: the
  * dynamic linker has relocated most of them to absolute addresses, some
  * architectures leave them relative to the load address. */
-static const void *dyn_ptr(const struct link_map *m, ElfW(Addr) p)
+static const void *dyn_ptr(const struct link_map *m, elf_addr p)
 {
     return (const void *)(p < m->l_addr ? m->l_addr + p : p);
 }
@@ -229,7 +245,7 @@ static const void *dyn_ptr(const struct link_map *m, ElfW(Addr) p)
 static size_t gnu_hash_symbols(const uint32_t *h)
 {
     uint32_t nbuckets = h[0], symoffset = h[1], bloom_words = h[2];
-    const uint32_t *buckets = h + 4 + (size_t)bloom_words * (sizeof(ElfW(Addr)) / 4);
+    const uint32_t *buckets = h + 4 + (size_t)bloom_words * (sizeof(elf_addr) / 4);
     const uint32_t *chain = buckets + nbuckets;
     size_t end = symoffset;
     for (uint32_t b = 0; b < nbuckets; b++) {
@@ -256,10 +272,10 @@ static int count_exports(void *h, const char **extra)
     *extra = NULL;
     if (dlinfo(h, RTLD_DI_LINKMAP, &m) != 0 || !m || !m->l_ld)
         return -1;
-    const ElfW(Sym) *syms = NULL;
+    const elf_sym *syms = NULL;
     const char *strs = NULL;
     size_t nsyms = 0;
-    for (const ElfW(Dyn) *d = m->l_ld; d->d_tag != DT_NULL; d++) {
+    for (const elf_dyn *d = m->l_ld; d->d_tag != DT_NULL; d++) {
         if (d->d_tag == DT_SYMTAB)
             syms = dyn_ptr(m, d->d_un.d_ptr);
         else if (d->d_tag == DT_STRTAB)
@@ -273,8 +289,8 @@ static int count_exports(void *h, const char **extra)
         return -1;
     int n = 0;
     for (size_t i = 1; i < nsyms; i++) {
-        const ElfW(Sym) *s = &syms[i];
-        int bind = ELF64_ST_BIND(s->st_info), vis = ELF64_ST_VISIBILITY(s->st_other);
+        const elf_sym *s = &syms[i];
+        int bind = ELF_BIND(s->st_info), vis = ELF_VISIBILITY(s->st_other);
         if (s->st_shndx == SHN_UNDEF || (bind != STB_GLOBAL && bind != STB_WEAK) ||
             (vis != STV_DEFAULT && vis != STV_PROTECTED))
             continue;

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "core_limits.h"
 #include "engine.h"
 #include "log.h"
@@ -204,7 +205,7 @@ void *pipe_buffer_consume(void *arg)
     unsigned long long c0 = atomic_load(&o->committed_next);
     while (c0 < next && !atomic_compare_exchange_weak(&o->committed_next, &c0, next))
         ;
-    int64_t saved_ms = engine_now_ms();
+    int64_t saved_ms = clock_mono_ms();
     uint64_t saved = next;
     for (;;) {
         pthread_mutex_lock(&o->qlock);
@@ -213,10 +214,10 @@ void *pipe_buffer_consume(void *arg)
         if (abort_now)
             break;
         uint64_t safe = pipe_buffer_safe_next(o);
-        if (safe != saved && engine_now_ms() - saved_ms >= WAL_CHECKPOINT_MS) {
+        if (safe != saved && clock_mono_ms() - saved_ms >= WAL_CHECKPOINT_MS) {
             save_checkpoint(o, safe);
             saved = safe;
-            saved_ms = engine_now_ms();
+            saved_ms = clock_mono_ms();
         }
         if (next >= atomic_load(&pb->durable_next)) {
             if (stop)

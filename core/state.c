@@ -34,21 +34,6 @@ static int key_ok(const char *k)
     return 1;
 }
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int state_put(const char *data_dir, const char *pipeline, const char *instance, const char *key,
               const void *val, size_t len)
 {
@@ -87,7 +72,7 @@ int state_file_put(const char *dir_in, const char *key, const void *val, size_t 
     memcpy(h + 6, &zero, 2);
     memcpy(h + 8, &l32, 4);
     memcpy(h + 12, &crc, 4);
-    if (write_all(fd, h, sizeof h) || write_all(fd, val, len) || fsync(fd) != 0) {
+    if (fs_write_all(fd, h, sizeof h) || fs_write_all(fd, val, len) || fsync(fd) != 0) {
         close(fd);
         unlink(tmp);
         return STRATA_ERR;

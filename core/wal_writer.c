@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "crc32c.h"
 #include "fsutil.h"
 #include "log.h"
@@ -60,13 +61,6 @@ struct wal {
     off_t seg_size; /* durable end of the active segment */
     uint64_t next_seq;
 };
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int segs_push(wal *w, uint64_t first)
 {
@@ -260,7 +254,7 @@ int wal_healthy(wal *w)
 int wal_accepting(wal *w)
 {
     pthread_mutex_lock(&w->lock);
-    int ok = !w->closing && (w->healthy || now_ms() >= w->retry_at_ms);
+    int ok = !w->closing && (w->healthy || clock_mono_ms() >= w->retry_at_ms);
     pthread_mutex_unlock(&w->lock);
     return ok;
 }
@@ -281,7 +275,7 @@ int wal_append(wal *w, const void *data, size_t len, wal_done_fn done, void *arg
     int rc = STRATA_OK;
     if (w->closing)
         rc = STRATA_ESTOPPING;
-    else if (!w->healthy && now_ms() < w->retry_at_ms)
+    else if (!w->healthy && clock_mono_ms() < w->retry_at_ms)
         rc = STRATA_ERR;
     if (rc != STRATA_OK) {
         pthread_mutex_unlock(&w->lock);
@@ -428,7 +422,7 @@ static void *writer_main(void *arg)
                 log_error("WAL write or fsync failed (%s): refusing appends, retrying every %d ms",
                           strerror(-rc), WAL_RETRY_MS);
             w->healthy = 0;
-            w->retry_at_ms = now_ms() + WAL_RETRY_MS;
+            w->retry_at_ms = clock_mono_ms() + WAL_RETRY_MS;
             w->st.fsync_failures++;
         }
         pthread_mutex_unlock(&w->lock);

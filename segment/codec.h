@@ -3,7 +3,7 @@
  * from: little-endian fixed ints, LEB128 varints, zigzag, and a frame-of-
  * reference bit-packed integer column.
  *
- * Writers append to a strbuf (core/strbuf.h: growable, remembers OOM).
+ * Writers append to a strbuf (lib/strbuf.h: growable, remembers OOM).
  * Readers use a cursor over bytes they do not own; every read is bounds
  * checked and a failed read poisons the cursor (c->bad) so that a decoder can
  * check once at the end instead of after every field.

@@ -17,6 +17,7 @@
 #include <zdict.h>
 #include <zstd.h>
 
+#include "fsutil.h"
 #include "segment.h"
 #include "segment_int.h"
 
@@ -172,24 +173,8 @@ size_t seg_dict_train(const void *samples, const size_t *sizes, unsigned n, void
 
 int seg_fsync_dir(const char *path, char *err, size_t errlen)
 {
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        strcpy(dir, ".");
-    } else {
-        size_t n = (size_t)(slash - path);
-        if (n >= sizeof dir)
-            n = sizeof dir - 1;
-        memcpy(dir, path, n ? n : 1);
-        dir[n ? n : 1] = 0;
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) < 0) {
-        snprintf(err, errlen, "fsync %s: %s", dir, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    close(fd);
-    return 0;
+    if (fs_fsync_parent(path) == 0)
+        return 0;
+    snprintf(err, errlen, "fsync of the directory of %s: %s", path, strerror(errno));
+    return -1;
 }

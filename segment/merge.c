@@ -53,6 +53,7 @@
 #include "build.h"
 #include "codec.h"
 #include "crc32c.h"
+#include "fsutil.h"
 #include "format.h"
 #include "segment.h"
 #include "segment_int.h"
@@ -109,7 +110,7 @@ static int fo_flush(fout *f)
         return -1;
     if (f->in_sec)
         f->crc = crc32c(f->crc, f->buf.buf, f->buf.len);
-    if (seg_write_all(f->fd, f->buf.buf, f->buf.len) < 0) {
+    if (fs_write_all(f->fd, f->buf.buf, f->buf.len) < 0) {
         f->bad = 1;
         return -1;
     }

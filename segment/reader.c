@@ -642,7 +642,7 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
             return rc == -2 ? set_err(r, "out of memory")
                             : set_err(r, "segment meta column dictionary malformed");
     }
-    m->has = malloc(n);
+    m->has = calloc(n, 1); /* zeroed: no path reads an unset byte */
     if (!m->has || intcol_decode(&c, tmp, r->info.events) < 0)
         return m->has ? set_err(r, "segment meta column malformed") : set_err(r, "out of memory");
     uint64_t present = 0;

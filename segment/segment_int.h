@@ -17,9 +17,6 @@ static inline int seg_term_cmp(const char *a, size_t alen, const char *b, size_t
     return c ? c : (alen < blen ? -1 : alen > blen);
 }
 
-/* Write all of buf to fd (retrying short writes and EINTR); 0 or -1. */
-int seg_write_all(int fd, const void *buf, size_t len);
-
 /* fsync the directory holding path, so a rename into it is durable. */
 int seg_fsync_dir(const char *path, char *err, size_t errlen);
 

@@ -27,6 +27,7 @@
 #include "bigmem.h"
 #include "codec.h"
 #include "crc32c.h"
+#include "fsutil.h"
 #include "eliasfano.h"
 #include "format.h"
 #include "segment.h"
@@ -2213,21 +2214,6 @@ int seg_writer_finish_mem(seg_writer *w, uint8_t **out, size_t *len, char *err, 
     return 0;
 }
 
-int seg_write_all(int fd, const void *p, size_t len)
-{
-    const uint8_t *buf = p;
-    while (len) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int seg_write_file(const char *path, const uint8_t *buf, size_t len, char *err, size_t errlen)
 {
     char tmp[4096];
@@ -2236,7 +2222,7 @@ int seg_write_file(const char *path, const uint8_t *buf, size_t len, char *err, 
         return -1;
     }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || seg_write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
+    if (fd < 0 || fs_write_all(fd, buf, len) < 0 || fsync(fd) < 0) {
         snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
         if (fd >= 0)
             close(fd);

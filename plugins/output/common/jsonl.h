@@ -46,20 +46,6 @@ static inline int jsonl_format(const strata_host_api *h, const strata_batch *b, 
     return 0;
 }
 
-static inline int jsonl_write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static inline void jsonl_free(jsonl_buf *jb)
 {
     free(jb->buf);

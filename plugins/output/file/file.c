@@ -21,6 +21,7 @@
 #include <strata/strata.h>
 
 #include "../common/jsonl.h"
+#include "fsutil.h"
 
 static const strata_config_key file_keys[] = {
     {"path", STRATA_CFG_STRING, NULL, 1, "File to append to; created with mode 0640 if missing."},
@@ -138,7 +139,7 @@ static int file_flush(void *state, const strata_batch *b)
     if (jsonl_format(f->h, b, &f->jb) != 0)
         return STRATA_RETRY;
     off_t before = lseek(f->fd, 0, SEEK_END);
-    if (jsonl_write_all(f->fd, f->jb.buf, f->jb.len) != 0) {
+    if (fs_write_all(f->fd, f->jb.buf, f->jb.len) != 0) {
         int e = errno;
         /* never leave half a batch behind: a retry would duplicate it */
         if (before >= 0 && ftruncate(f->fd, before) != 0)

@@ -11,6 +11,7 @@
 #include <strata/strata.h>
 
 #include "../common/jsonl.h"
+#include "fsutil.h"
 
 static const strata_config_key stdout_keys[] = {
     {"format", STRATA_CFG_STRING, "json", 0, "Only json (one JSON object per line) for now."},
@@ -41,7 +42,7 @@ static int stdout_flush(void *state, const strata_batch *b)
     out_stdout *o = state;
     if (jsonl_format(o->h, b, &o->jb) != 0)
         return STRATA_RETRY;
-    if (jsonl_write_all(STDOUT_FILENO, o->jb.buf, o->jb.len) != 0)
+    if (fs_write_all(STDOUT_FILENO, o->jb.buf, o->jb.len) != 0)
         return errno == EAGAIN || errno == ENOSPC ? STRATA_RETRY : STRATA_ERR;
     return STRATA_OK;
 }

@@ -1,12 +1,12 @@
 /*
- * core/main.c - the `strata` command line.
+ * cli/main.c - the `strata` command line.
  *
  *   strata run CONFIG.yaml        run the pipelines until SIGTERM/SIGINT
  *   strata validate CONFIG.yaml   check a config completely, start nothing
  *   strata plugins [NAME] [--json] list plugins, or one plugin's config keys
  *   strata plugins --check FILE  load one plugin file as the host would, say what it says
- *   strata inspect DATA_DIR | segment FILE   what is stored (core/inspect.c)
- *   strata search QUERY ...      search a server, or an NDJSON file (core/search_cli.c)
+ *   strata inspect DATA_DIR | segment FILE   what is stored (cli/inspect.c)
+ *   strata search QUERY ...      search a server, or an NDJSON file (cli/search_cli.c)
  *   strata --version
  *
  * Thread: main (which becomes the loop thread).

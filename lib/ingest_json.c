@@ -1,5 +1,5 @@
 /*
- * plugins/input/http/ingest_json.c - decoder of /v1/ingest bodies (see
+ * lib/ingest_json.c - decoder of /v1/ingest bodies (see
  * ingest_json.h for the contract).
  *
  * Strings without escapes are not copied: events point into the body.

@@ -1,5 +1,6 @@
 /*
- * plugins/input/http/ingest_json.h - the decoder of /v1/ingest bodies.
+ * lib/ingest_json.h - the decoder of /v1/ingest bodies, a library: the http
+ * input, `strata search --file` and the benchmarks call it.
  *
  * A hand-written, single-pass (when "source" comes first) decoder for
  * exactly this schema, because it is the hottest path of the gateway:
@@ -22,8 +23,8 @@
  *
  * Thread: any; the decoder has no global state.
  */
-#ifndef STRATA_INGEST_JSON_H
-#define STRATA_INGEST_JSON_H
+#ifndef STRATA_LIB_INGEST_JSON_H
+#define STRATA_LIB_INGEST_JSON_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -79,4 +80,4 @@ int ingest_decode(const strata_host_api *h, strata_batch *out, const char *body,
                   int ndjson, const char *tenant, int64_t now_ns, const ingest_limits *lim,
                   ingest_result *res, char *err, size_t errlen);
 
-#endif /* STRATA_INGEST_JSON_H */
+#endif /* STRATA_LIB_INGEST_JSON_H */

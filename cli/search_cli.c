@@ -1,5 +1,5 @@
 /*
- * core/search_cli.c - `strata search QUERY`: a terminal client of
+ * cli/search_cli.c - `strata search QUERY`: a terminal client of
  * POST /v1/search (docs/QUERY.md), and a local scanner of NDJSON files.
  *
  *   strata search QUERY [--from -1h] [--to now] [--service S]... [--level L]...
@@ -32,6 +32,7 @@
 #include <yaml.h>
 
 #include "batch.h"
+#include "clock.h"
 #include "core_limits.h"
 #include "ingest_json.h"
 #include "query.h"
@@ -320,13 +321,6 @@ static int search_server(const cli_opts *o)
 
 /* ---- --file: the straightforward scan ---- */
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static int search_file(const cli_opts *o)
 {
     char err[512];
@@ -376,7 +370,7 @@ static int search_file(const cli_opts *o)
             continue;
         batch_t *b = batch_new("search");
         if (chunk.len && ingest_decode(&h, (strata_batch *)b, chunk.buf, chunk.len, 1, "local",
-                                       now_ns(), &lim, &res, err, sizeof err) != 0) {
+                                       clock_real_ns(), &lim, &res, err, sizeof err) != 0) {
             fprintf(stderr, "strata search: %s: %s\n", o->file, err);
             rc = 1;
         }

@@ -1,5 +1,5 @@
 /*
- * core/strbuf.h - a growable byte buffer for building responses and text.
+ * lib/strbuf.h - a growable byte buffer for building responses and text.
  *
  * Ownership: the struct is the caller's (usually on the stack); sb_free
  * releases its memory. Every append returns 0 or STRATA_ENOMEM, and after a
@@ -7,8 +7,8 @@
  * sequence of appends can be checked once at the end).
  * Thread: whoever owns it.
  */
-#ifndef STRATA_CORE_STRBUF_H
-#define STRATA_CORE_STRBUF_H
+#ifndef STRATA_LIB_STRBUF_H
+#define STRATA_LIB_STRBUF_H
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,4 +36,4 @@ void sb_reset(strbuf *sb);
 void sb_free(strbuf *sb);
 char *sb_steal(strbuf *sb); /* the buffer (caller frees), or NULL */
 
-#endif /* STRATA_CORE_STRBUF_H */
+#endif /* STRATA_LIB_STRBUF_H */

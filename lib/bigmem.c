@@ -1,5 +1,5 @@
 /*
- * core/bigmem.c - huge-page hints for large arrays (see bigmem.h).
+ * lib/bigmem.c - huge-page hints for large arrays (see bigmem.h).
  */
 #include "bigmem.h"
 

@@ -1,5 +1,5 @@
 /*
- * core/crc32c.c - CRC32C with the SSE4.2 instruction when the CPU has it
+ * lib/crc32c.c - CRC32C with the SSE4.2 instruction when the CPU has it
  * (about 10 GB/s: checksumming the WAL must not cost a core), else
  * slice-by-8 tables (about 1.5 GB/s). Chosen once, at first use.
  * Thread: any (pthread_once guards the set-up).

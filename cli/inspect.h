@@ -1,5 +1,5 @@
 /*
- * core/inspect.h - `strata inspect` (core/inspect.c).
+ * cli/inspect.h - `strata inspect` (cli/inspect.c).
  */
 #ifndef STRATA_CORE_INSPECT_H
 #define STRATA_CORE_INSPECT_H

@@ -1,10 +1,10 @@
 /*
- * core/crc32c.h - CRC32C (Castagnoli), the checksum of every on-disk record
+ * lib/crc32c.h - CRC32C (Castagnoli), the checksum of every on-disk record
  * (WAL records and segment headers, plugin state files).
  * Thread: any.
  */
-#ifndef STRATA_CORE_CRC32C_H
-#define STRATA_CORE_CRC32C_H
+#ifndef STRATA_LIB_CRC32C_H
+#define STRATA_LIB_CRC32C_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -12,4 +12,4 @@
 /* Continue a CRC32C over data; start with crc = 0. */
 uint32_t crc32c(uint32_t crc, const void *data, size_t len);
 
-#endif /* STRATA_CORE_CRC32C_H */
+#endif /* STRATA_LIB_CRC32C_H */

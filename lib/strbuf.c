@@ -1,5 +1,5 @@
 /*
- * core/strbuf.c - growable byte buffer (see strbuf.h).
+ * lib/strbuf.c - growable byte buffer (see strbuf.h).
  */
 #include "strbuf.h"
 

@@ -1,5 +1,5 @@
 /*
- * core/serve.c - `strata serve` (the one-command single node) and the
+ * cli/serve.c - `strata serve` (the one-command single node) and the
  * credential commands `strata tenant add|list`, `strata key add|list|revoke`.
  *
  * serve: the embedded conf.d/single-node.yaml is written to

@@ -1,5 +1,5 @@
 /*
- * core/bigmem.h - growable arrays of tens to hundreds of MiB (a segment
+ * lib/bigmem.h - growable arrays of tens to hundreds of MiB (a segment
  * writer's rows and term table, a finish's postings) backed by transparent
  * huge pages.
  *
@@ -22,8 +22,8 @@
  * it.
  * Thread: any.
  */
-#ifndef STRATA_CORE_BIGMEM_H
-#define STRATA_CORE_BIGMEM_H
+#ifndef STRATA_LIB_BIGMEM_H
+#define STRATA_LIB_BIGMEM_H
 
 #include <stddef.h>
 
@@ -46,4 +46,4 @@ void *bigmem_realloc(void *p, size_t old, size_t n);
 void *bigmem_malloc(size_t n);
 void *bigmem_calloc(size_t n, size_t size);
 
-#endif /* STRATA_CORE_BIGMEM_H */
+#endif /* STRATA_LIB_BIGMEM_H */

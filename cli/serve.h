@@ -1,5 +1,5 @@
 /*
- * core/serve.h - `strata serve`, `strata tenant`, `strata key` (serve.c).
+ * cli/serve.h - `strata serve`, `strata tenant`, `strata key` (serve.c).
  */
 #ifndef STRATA_CORE_SERVE_H
 #define STRATA_CORE_SERVE_H

@@ -1,5 +1,5 @@
 /*
- * core/search_cli.h - `strata search` (core/search_cli.c).
+ * cli/search_cli.h - `strata search` (cli/search_cli.c).
  */
 #ifndef STRATA_SEARCH_CLI_H
 #define STRATA_SEARCH_CLI_H

@@ -1,5 +1,5 @@
 /*
- * core/inspect.c - `strata inspect`: what is stored, and what it costs.
+ * cli/inspect.c - `strata inspect`: what is stored, and what it costs.
  *
  *   strata inspect DIR                       segments by tenant and level (DIR:
  *                                            the data dir or its index/ dir):

@@ -1,5 +1,5 @@
 /*
- * core/timefmt.c - RFC 3339 timestamps to and from Unix nanoseconds: one
+ * lib/timefmt.c - RFC 3339 timestamps to and from Unix nanoseconds: one
  * implementation for the ingest decoder, the event formatter, inspect and
  * the query frontends (part of strata_util, which plugins may link).
  */

@@ -1,8 +1,8 @@
 /*
- * core/timefmt.h - RFC 3339 timestamps to and from Unix nanoseconds.
+ * lib/timefmt.h - RFC 3339 timestamps to and from Unix nanoseconds.
  */
-#ifndef STRATA_TIMEFMT_H
-#define STRATA_TIMEFMT_H
+#ifndef STRATA_LIB_TIMEFMT_H
+#define STRATA_LIB_TIMEFMT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -16,4 +16,4 @@ int parse_rfc3339(const char *s, size_t n, int64_t *out_ns);
  * the shortest exact one. Returns the length written (buf >= 32 bytes). */
 size_t format_rfc3339(int64_t ns, char *buf, size_t cap);
 
-#endif /* STRATA_TIMEFMT_H */
+#endif /* STRATA_LIB_TIMEFMT_H */
