@@ -53,13 +53,6 @@ static const strata_config_key indexer_keys[] = {
 
 /* ---- helpers shared with compact.c ------------------------------------------------- */
 
-int64_t idx_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void idx_crash_point(const char *name)
 {
     const char *want = getenv("STRATA_INDEXER_CRASH");
@@ -394,7 +387,7 @@ static int indexer_flush(void *state, const strata_batch *b)
     }
     x->head_bytes = bytes;
     if (!x->head_first_ms && events)
-        x->head_first_ms = idx_now_ms();
+        x->head_first_ms = clock_mono_ms();
     if (bytes >= x->set.max_head_bytes)
         pthread_cond_signal(&x->wake);
     pthread_mutex_unlock(&x->lock);
@@ -589,7 +582,7 @@ static void sealer_main(void *arg)
     uint64_t pending_next = 0;
     pthread_mutex_lock(&x->lock);
     for (;;) {
-        int64_t now = idx_now_ms();
+        int64_t now = clock_mono_ms();
         int due = x->nhead && x->head_first_ms &&
                   (now - x->head_first_ms >= x->set.flush_interval_ms ||
                    x->head_bytes >= x->set.max_head_bytes || x->stopping);
@@ -617,9 +610,9 @@ static void sealer_main(void *arg)
             pthread_mutex_unlock(&x->lock);
             pthread_rwlock_unlock(&x->view_lock);
             h->metric_set(x->m_head_events, NULL, 0);
-            int64_t t0 = idx_now_ms();
+            int64_t t0 = clock_mono_ms();
             pending = build_head(x, x->sealing, n, &npending);
-            h->metric_observe(x->m_seal_seconds, NULL, (double)(idx_now_ms() - t0) / 1000.0);
+            h->metric_observe(x->m_seal_seconds, NULL, (double)(clock_mono_ms() - t0) / 1000.0);
         } else {
             pthread_mutex_unlock(&x->lock);
         }

@@ -13,6 +13,8 @@
 
 #include <strata/strata.h>
 
+#include "clock.h"
+
 #include "catalog.h"
 #include "segment.h"
 #include "view.h"
@@ -143,7 +145,6 @@ typedef struct indexer {
         *m_compactions;
 } indexer;
 
-int64_t idx_now_ms(void);
 /* Wait on x->wake (x->lock held) for at most ms. */
 void idx_wait(indexer *x, int64_t ms);
 /* SIGKILL ourselves when $STRATA_INDEXER_CRASH names this point (crash tests). */

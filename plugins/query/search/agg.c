@@ -1075,7 +1075,7 @@ static void merge_into(agg *a, agg *h)
 
 int aggregate_run(sctx *c, const sreq *r, strbuf *out)
 {
-    int64_t t0 = search_now_ms();
+    int64_t t0 = clock_mono_ms();
     agg a;
     memset(&a, 0, sizeof a);
     a.c = c;
@@ -1127,7 +1127,7 @@ int aggregate_run(sctx *c, const sreq *r, strbuf *out)
     } else if (a.oom) {
         status = json_error(out, 500, "out of memory");
     } else {
-        respond(&a, out, search_now_ms() - t0);
+        respond(&a, out, clock_mono_ms() - t0);
         if (out->oom)
             status = json_error(out, 500, "out of memory");
     }

@@ -17,13 +17,6 @@
 
 #include "search.h"
 
-int64_t search_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 typedef struct hit {
     skey k;
     char *json; /* the log object (malloc'd) */
@@ -178,7 +171,7 @@ const char *sctx_stop_reason(const sctx *c, uint64_t bytes)
 {
     if (atomic_load(c->cancelled))
         return "cancelled";
-    if (search_now_ms() > c->deadline_ms)
+    if (clock_mono_ms() > c->deadline_ms)
         return "timeout";
     if (bytes > c->lim->max_scan_bytes)
         return "max_scan_bytes";
@@ -386,7 +379,7 @@ static int cmp_hits_asc(const void *a, const void *b)
 
 int search_run(sctx *c, const sreq *r, strbuf *out)
 {
-    int64_t t0 = search_now_ms();
+    int64_t t0 = clock_mono_ms();
     run x;
     memset(&x, 0, sizeof x);
     x.c = c;
@@ -450,7 +443,7 @@ int search_run(sctx *c, const sreq *r, strbuf *out)
     sb_reset(out);
     sb_printf(out, "{\"hits\":%llu,\"hits_relation\":\"%s\",\"scanned\":%llu,\"took_ms\":%lld,",
               (unsigned long long)x.st.hits, x.st.hits_exact ? "eq" : "gte",
-              (unsigned long long)x.st.scanned, (long long)(search_now_ms() - t0));
+              (unsigned long long)x.st.scanned, (long long)(clock_mono_ms() - t0));
     sb_printf(out, "\"segments\":%llu,\"partial\":%s,", (unsigned long long)x.st.segments,
               x.st.partial ? "true" : "false");
     if (x.st.partial)

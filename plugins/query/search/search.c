@@ -144,7 +144,7 @@ static void job_done(void *arg)
     if (u && u->running)
         u->running--;
     const char *kind = j->r.kind == REQ_SEARCH ? "search" : "aggregate";
-    s->h->metric_observe(s->m_seconds, kind, (double)(search_now_ms() - j->started_ms) / 1000.0);
+    s->h->metric_observe(s->m_seconds, kind, (double)(clock_mono_ms() - j->started_ms) / 1000.0);
     respond_raw(s, j->req, j->status, j->out.buf ? j->out.buf : "{}");
     job_free(j);
 }
@@ -256,7 +256,7 @@ static void handle(strata_http_request *req, void *arg, int kind)
     j->user = user;
     if (STRATA_HOST_HAS(h, buffer_position) && h->buffer_position(s->inst, &j->wal_next) != 0)
         j->wal_next = 0;
-    j->started_ms = search_now_ms();
+    j->started_ms = clock_mono_ms();
     snprintf(j->tenant, sizeof j->tenant, "%s", tenant);
     pthread_mutex_lock(&s->qlock);
     if (s->queued >= SEARCH_MAX_QUEUE || s->stopping) {

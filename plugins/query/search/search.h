@@ -17,6 +17,8 @@
 
 #include <strata/strata.h>
 
+#include "clock.h"
+
 #include "catalog.h"
 #include "query.h"
 #include "segment.h"
@@ -199,7 +201,6 @@ typedef struct sctx {
 /* Run a search; the response body goes to out. Returns the HTTP status. */
 int search_run(sctx *c, const sreq *r, strbuf *out);
 int aggregate_run(sctx *c, const sreq *r, strbuf *out);
-int64_t search_now_ms(void);
 /* Why a run must stop now ("cancelled", "timeout", "max_scan_bytes" when
  * `bytes` decoded are past the limit), or NULL to go on. */
 const char *sctx_stop_reason(const sctx *c, uint64_t bytes);
