@@ -43,15 +43,17 @@ static void h_ready(strata_http_request *r, void *arg)
                          eng->shutting_down ? 40 : 35);
 }
 
+/* strata_http_connections: the HTTP server's open connections. */
+static void collect_http(void *ud, metrics_out *o)
+{
+    engine *eng = ud;
+    metrics_sample(o, "", (double)http_server_connections(eng->http));
+}
+
 static void h_metrics(strata_http_request *r, void *arg)
 {
-    engine *eng = arg;
+    (void)arg;
     strbuf sb = {0};
-    engine_render_metrics(eng, &sb);
-    sb_printf(&sb,
-              "# HELP strata_http_connections Open HTTP connections.\n"
-              "# TYPE strata_http_connections gauge\nstrata_http_connections %zu\n",
-              http_server_connections(eng->http));
     metrics_render(&sb);
     if (sb.oom) {
         sb_free(&sb);
@@ -101,5 +103,6 @@ int builtin_routes_register(engine *eng)
         if (http_route_add(eng->http, NULL, routes[i].method, routes[i].path, routes[i].fn, eng,
                            err, sizeof err) != 0)
             return -1;
-    return 0;
+    return metrics_host_family(STRATA_METRIC_GAUGE, "strata_http_connections",
+                               "Open HTTP connections.", collect_http, eng);
 }

@@ -506,7 +506,8 @@ int engine_emit(instance *in, batch_t *b, strata_ack_fn ack, void *arg)
         if (!route_match(f->match, tag))
             continue;
         strata_batch *out = b;
-        atomic_fetch_add(&f->events_in, b->count);
+        uint32_t before = b->count;
+        atomic_fetch_add(&f->events_in, before);
         pthread_mutex_lock(&f->lock);
         int rc = f->p->process(f->state, b, &out);
         pthread_mutex_unlock(&f->lock);
@@ -531,8 +532,10 @@ int engine_emit(instance *in, batch_t *b, strata_ack_fn ack, void *arg)
         if (out != b)
             batch_unref(b);
         b = out;
-        if (b)
-            atomic_fetch_add(&f->events_out, b->count);
+        uint32_t after = b ? b->count : 0;
+        atomic_fetch_add(&f->events_out, after);
+        if (after < before) /* the filter's decision: counted where operators look */
+            atomic_fetch_add(&f->events_dropped, before - after);
     }
     batch_unref(orig); /* the chain is through: drop the extra reference */
     atomic_fetch_add(&in->events_out, n);
@@ -1154,6 +1157,8 @@ static void retire_graph(engine *eng, graph *old, graph *now)
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents);
 
+static void unregister_metrics(engine *eng);
+
 engine *engine_new(struct ev_loop *loop, struct loader *ld, config *cfg, const char *path)
 {
     engine *eng = calloc(1, sizeof *eng);
@@ -1168,7 +1173,8 @@ engine *engine_new(struct ev_loop *loop, struct loader *ld, config *cfg, const c
     eng->grace_ms = cfg->svc.grace_ms;
     eng->buffer_max_bytes = cfg->svc.buffer_max_bytes;
     eng->started_ms = clock_mono_ms();
-    if (!eng->config_path || !eng->data_dir) {
+    if (!eng->config_path || !eng->data_dir || engine_register_metrics(eng) != 0) {
+        unregister_metrics(eng);
         free(eng->config_path);
         free(eng->data_dir);
         free(eng);
@@ -1445,6 +1451,8 @@ void engine_free(engine *eng)
     drain_messages(eng);
     buffers_close_unused(eng);
     metastore_close(eng->meta);
+    unregister_metrics(eng);
+    metrics_host_remove(eng); /* the builtin routes' */
     http_server_free(eng->http);
     ev_timer_stop(eng->loop, &eng->maintain_timer);
     ev_timer_stop(eng->loop, &eng->resume_timer);
@@ -1466,156 +1474,245 @@ void engine_free(engine *eng)
 
 /* ---- introspection ---------------------------------------------------------------------- */
 
-static void render_instance(strbuf *sb, const char *metric, const instance *in,
-                            unsigned long long v)
+/* Metrics of the engine: host families of the metrics module, whose
+ * series these collectors read from the instances' atomics and the WAL's
+ * stats when /metrics is rendered (the loop thread, which owns the graph). */
+
+/* Per instance: the counter or gauge `which` of each instance of the kinds
+ * in `kinds` (a bit per STRATA_KIND_*), with its pipeline, plugin and
+ * instance labels. */
+typedef struct inst_metric {
+    engine *eng;
+    int which;
+    unsigned kinds;
+} inst_metric;
+enum {
+    IM_IN,
+    IM_OUT,
+    IM_DROPPED,
+    IM_ERRORS,
+    IM_QEVENTS,
+    IM_QBYTES,
+    IM_PAUSED,
+    IM_CLAG,
+    IM_UNCOMMITTED
+};
+
+/* The value of metric `which` of instance in. */
+static double inst_value(const instance *in, int which)
 {
-    sb_printf(sb, "%s{%s} %llu\n", metric, in->metric_labels, v);
+    switch (which) {
+    case IM_IN: return (double)atomic_load(&in->events_in);
+    case IM_OUT: return (double)atomic_load(&in->events_out);
+    case IM_DROPPED: return (double)atomic_load(&in->events_dropped);
+    case IM_ERRORS: return (double)atomic_load(&in->errors);
+    case IM_QEVENTS: return (double)atomic_load(&in->q_events);
+    case IM_QBYTES: return (double)atomic_load(&in->q_bytes);
+    case IM_PAUSED: return (double)atomic_load(&in->paused);
+    case IM_CLAG: {
+        uint64_t d = atomic_load(&in->buf->durable_next), c = atomic_load(&in->consumer_next);
+        return c && d > c ? (double)(d - c) : 0;
+    }
+    default: { /* delivered to a deferred output, not yet committed by it */
+        uint64_t c = atomic_load(&in->consumer_next), k = atomic_load(&in->committed_next);
+        return atomic_load(&in->deferred) && c > k ? (double)(c - k) : 0;
+    }
+    }
 }
 
-/* WAL buffers: size on disk, records, commits, failures, torn bytes
- * repaired, last commit latency; and each WAL consumer's lag. */
-static void render_wal_metrics(engine *eng, strbuf *sb)
+static void collect_instances(void *ud, metrics_out *o)
 {
-    static const struct {
-        const char *name, *type, *help;
-    } fam[] = {
-        {"strata_wal_bytes", "gauge", "Bytes of WAL segments on disk."},
-        {"strata_wal_files", "gauge", "WAL segment files on disk."},
-        {"strata_wal_records_total", "counter", "Records appended to the WAL."},
-        {"strata_wal_commits_total", "counter", "Group commits (one write + fdatasync each)."},
-        {"strata_wal_write_failures_total", "counter", "Failed WAL writes or fsyncs."},
-        {"strata_wal_torn_bytes_total", "counter", "Torn-tail bytes truncated at open."},
-        {"strata_wal_last_commit_seconds", "gauge", "Duration of the last group commit."},
-    };
-    if (!eng->buffers)
+    const inst_metric *im = ud;
+    GRAPH_EACH(im->eng->current, in, {
+        if ((im->kinds & (1u << in->kind)) &&
+            (im->which < IM_CLAG || in->buf)) /* WAL families: outputs of a WAL pipeline */
+            metrics_sample(o, in->metric_labels, inst_value(in, im->which));
+    })
+}
+
+/* The WAL stats of every buffer, with its pipeline label: `which` indexes
+ * wal_families below. */
+typedef struct wal_metric {
+    engine *eng;
+    int which;
+} wal_metric;
+
+static double wal_value(const wal_stats *st, int which)
+{
+    switch (which) {
+    case 0: return (double)st->bytes;
+    case 1: return (double)st->files;
+    case 2: return (double)st->appended_records;
+    case 3: return (double)st->commits;
+    case 4: return (double)st->fsync_failures;
+    case 5: return (double)st->torn_bytes_truncated;
+    default: return (double)st->last_commit_us / 1e6;
+    }
+}
+
+static void collect_wal(void *ud, metrics_out *o)
+{
+    const wal_metric *wm = ud;
+    for (pipe_buffer *pb = wm->eng->buffers; pb; pb = pb->next) {
+        wal_stats st;
+        wal_get_stats(pb->w, &st);
+        strbuf l = {0};
+        metrics_label(&l, "pipeline", pb->pipeline);
+        if (!l.oom && wm->which < 7) {
+            metrics_sample(o, l.buf, wal_value(&st, wm->which));
+        } else if (!l.oom) { /* the commit latency histogram */
+            static const uint64_t bounds_us[WAL_COMMIT_BUCKETS] = WAL_COMMIT_BOUNDS_US;
+            double bounds[WAL_COMMIT_BUCKETS];
+            uint64_t cum[WAL_COMMIT_BUCKETS + 1], acc = 0;
+            for (size_t k = 0; k <= WAL_COMMIT_BUCKETS; k++) {
+                cum[k] = acc += st.commit_hist[k];
+                if (k < WAL_COMMIT_BUCKETS)
+                    bounds[k] = (double)bounds_us[k] / 1e6;
+            }
+            metrics_sample_histogram(o, l.buf, bounds, WAL_COMMIT_BUCKETS, cum,
+                                     (double)st.commit_us_sum / 1e6);
+        }
+        sb_free(&l);
+    }
+}
+
+/* The process-wide values: `which` indexes proc_families below. */
+typedef struct proc_metric {
+    engine *eng;
+    int which;
+} proc_metric;
+
+static void collect_process(void *ud, metrics_out *o)
+{
+    const proc_metric *pm = ud;
+    engine *eng = pm->eng;
+    switch (pm->which) {
+    case 0: metrics_sample(o, "", (double)atomic_load(&eng->buffered_bytes)); break;
+    case 1: metrics_sample(o, "", (double)eng->buffer_max_bytes); break;
+    case 2:
+        metrics_sample(o, "result=\"ok\"", (double)atomic_load(&eng->reloads_ok));
+        metrics_sample(o, "result=\"failed\"", (double)atomic_load(&eng->reloads_failed));
+        break;
+    case 3: {
+        size_t n = 0;
+        for (retiring *r = eng->retiring; r; r = r->next)
+            n++;
+        metrics_sample(o, "", (double)n);
+        break;
+    }
+    case 4: metrics_sample(o, "", (double)log_suppressed()); break;
+    default: metrics_sample(o, "", (double)(clock_mono_ms() - eng->started_ms) / 1000.0);
+    }
+}
+
+#define KINDS_ALL 0xffu
+#define KIND_BIT(k) (1u << (k))
+
+static const struct {
+    const char *name, *help;
+    int type, which;
+    unsigned kinds;
+} inst_families[] = {
+    {"strata_events_in_total", "Events received by the instance.", STRATA_METRIC_COUNTER, IM_IN,
+     KINDS_ALL},
+    {"strata_events_out_total", "Events the instance passed on or delivered.",
+     STRATA_METRIC_COUNTER, IM_OUT, KINDS_ALL},
+    {"strata_events_dropped_total",
+     "Events a limit, a failure or a filter's decision dropped at the instance.",
+     STRATA_METRIC_COUNTER, IM_DROPPED, KINDS_ALL},
+    {"strata_errors_total", "Errors of the instance (failed process/flush calls).",
+     STRATA_METRIC_COUNTER, IM_ERRORS, KINDS_ALL},
+    {"strata_queue_events", "Events waiting in an output's queue.", STRATA_METRIC_GAUGE, IM_QEVENTS,
+     KIND_BIT(STRATA_KIND_OUTPUT)},
+    {"strata_queue_bytes", "Bytes waiting in an output's queue.", STRATA_METRIC_GAUGE, IM_QBYTES,
+     KIND_BIT(STRATA_KIND_OUTPUT)},
+    {"strata_input_paused", "1 while backpressure pauses the input.", STRATA_METRIC_GAUGE,
+     IM_PAUSED, KIND_BIT(STRATA_KIND_INPUT)},
+    {"strata_wal_consumer_lag_records", "Durable WAL records an output has not consumed yet.",
+     STRATA_METRIC_GAUGE, IM_CLAG, KIND_BIT(STRATA_KIND_OUTPUT)},
+    {"strata_wal_uncommitted_records",
+     "WAL records delivered to a deferred output (flush returned STRATA_PENDING) that it has "
+     "not committed yet; the WAL keeps them.",
+     STRATA_METRIC_GAUGE, IM_UNCOMMITTED, KIND_BIT(STRATA_KIND_OUTPUT)},
+};
+static const struct {
+    const char *name, *help;
+    int type;
+} wal_families[] = {
+    {"strata_wal_bytes", "Bytes of WAL segments on disk.", STRATA_METRIC_GAUGE},
+    {"strata_wal_files", "WAL segment files on disk.", STRATA_METRIC_GAUGE},
+    {"strata_wal_records_total", "Records appended to the WAL.", STRATA_METRIC_COUNTER},
+    {"strata_wal_commits_total", "Group commits (one write + fdatasync each).",
+     STRATA_METRIC_COUNTER},
+    {"strata_wal_write_failures_total", "Failed WAL writes or fsyncs.", STRATA_METRIC_COUNTER},
+    {"strata_wal_torn_bytes_total", "Torn-tail bytes truncated at open.", STRATA_METRIC_COUNTER},
+    {"strata_wal_last_commit_seconds", "Duration of the last group commit.", STRATA_METRIC_GAUGE},
+    {"strata_wal_commit_seconds", "Group commit latency (write + fdatasync).",
+     STRATA_METRIC_HISTOGRAM},
+};
+static const struct {
+    const char *name, *help;
+    int type;
+} proc_families[] = {
+    {"strata_buffer_bytes", "Bytes queued in all routes of the process.", STRATA_METRIC_GAUGE},
+    {"strata_buffer_max_bytes", "The configured bound on strata_buffer_bytes.",
+     STRATA_METRIC_GAUGE},
+    {"strata_reloads_total", "Configuration reloads by result.", STRATA_METRIC_COUNTER},
+    {"strata_retiring_graphs", "Old pipelines still draining after a reload.", STRATA_METRIC_GAUGE},
+    {"strata_log_suppressed_total", "Own log lines held back by rate limiting.",
+     STRATA_METRIC_COUNTER},
+    {"strata_uptime_seconds", "Seconds since start.", STRATA_METRIC_GAUGE},
+};
+#define N_INST_FAMILIES (sizeof inst_families / sizeof *inst_families)
+#define N_WAL_FAMILIES (sizeof wal_families / sizeof *wal_families)
+#define N_PROC_FAMILIES (sizeof proc_families / sizeof *proc_families)
+
+/* The collectors' arguments, one block per engine. */
+struct engine_metrics {
+    inst_metric inst[N_INST_FAMILIES];
+    wal_metric wal[N_WAL_FAMILIES];
+    proc_metric proc[N_PROC_FAMILIES];
+};
+
+int engine_register_metrics(engine *eng)
+{
+    struct engine_metrics *em = calloc(1, sizeof *em);
+    if (!em)
+        return -1;
+    eng->metrics = em;
+    int rc = 0;
+    for (size_t i = 0; i < N_INST_FAMILIES; i++) {
+        em->inst[i] = (inst_metric){eng, inst_families[i].which, inst_families[i].kinds};
+        rc |= metrics_host_family(inst_families[i].type, inst_families[i].name,
+                                  inst_families[i].help, collect_instances, &em->inst[i]);
+    }
+    for (size_t i = 0; i < N_WAL_FAMILIES; i++) {
+        em->wal[i] = (wal_metric){eng, (int)i};
+        rc |= metrics_host_family(wal_families[i].type, wal_families[i].name, wal_families[i].help,
+                                  collect_wal, &em->wal[i]);
+    }
+    for (size_t i = 0; i < N_PROC_FAMILIES; i++) {
+        em->proc[i] = (proc_metric){eng, (int)i};
+        rc |= metrics_host_family(proc_families[i].type, proc_families[i].name,
+                                  proc_families[i].help, collect_process, &em->proc[i]);
+    }
+    return rc ? -1 : 0;
+}
+
+/* Remove the engine's collectors (engine_free). */
+static void unregister_metrics(engine *eng)
+{
+    struct engine_metrics *em = eng->metrics;
+    if (!em)
         return;
-    wal_stats st[64];
-    const char *names[64];
-    size_t nb = 0;
-    for (pipe_buffer *pb = eng->buffers; pb && nb < 64; pb = pb->next, nb++) {
-        wal_get_stats(pb->w, &st[nb]);
-        names[nb] = pb->pipeline;
-    }
-    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
-        sb_printf(sb, "# HELP %s %s\n# TYPE %s %s\n", fam[f].name, fam[f].help, fam[f].name,
-                  fam[f].type);
-        for (size_t i = 0; i < nb; i++) {
-            double v = f == 0   ? (double)st[i].bytes
-                       : f == 1 ? (double)st[i].files
-                       : f == 2 ? (double)st[i].appended_records
-                       : f == 3 ? (double)st[i].commits
-                       : f == 4 ? (double)st[i].fsync_failures
-                       : f == 5 ? (double)st[i].torn_bytes_truncated
-                                : (double)st[i].last_commit_us / 1e6;
-            sb_printf(sb, "%s{pipeline=\"", fam[f].name);
-            metrics_escape_label(sb, names[i]);
-            sb_printf(sb, f == 6 ? "\"} %.6f\n" : "\"} %.0f\n", v);
-        }
-    }
-    sb_puts(sb, "# HELP strata_wal_commit_seconds Group commit latency (write + fdatasync).\n"
-                "# TYPE strata_wal_commit_seconds histogram\n");
-    static const uint64_t bounds[WAL_COMMIT_BUCKETS] = WAL_COMMIT_BOUNDS_US;
-    for (size_t i = 0; i < nb; i++) {
-        uint64_t cum = 0;
-        for (size_t k = 0; k <= WAL_COMMIT_BUCKETS; k++) {
-            cum += st[i].commit_hist[k];
-            sb_puts(sb, "strata_wal_commit_seconds_bucket{pipeline=\"");
-            metrics_escape_label(sb, names[i]);
-            if (k < WAL_COMMIT_BUCKETS)
-                sb_printf(sb, "\",le=\"%g\"} %llu\n", (double)bounds[k] / 1e6,
-                          (unsigned long long)cum);
-            else
-                sb_printf(sb, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
-        }
-        sb_puts(sb, "strata_wal_commit_seconds_sum{pipeline=\"");
-        metrics_escape_label(sb, names[i]);
-        sb_printf(sb, "\"} %.6f\nstrata_wal_commit_seconds_count{pipeline=\"",
-                  (double)st[i].commit_us_sum / 1e6);
-        metrics_escape_label(sb, names[i]);
-        sb_printf(sb, "\"} %llu\n", (unsigned long long)cum);
-    }
-    sb_puts(sb, "# HELP strata_wal_consumer_lag_records Durable WAL records an output has not "
-                "consumed yet.\n# TYPE strata_wal_consumer_lag_records gauge\n");
-    GRAPH_EACH(eng->current, in, {
-        if (in->kind == STRATA_KIND_OUTPUT && in->buf) {
-            uint64_t d = atomic_load(&in->buf->durable_next);
-            uint64_t c = atomic_load(&in->consumer_next);
-            render_instance(sb, "strata_wal_consumer_lag_records", in,
-                            c && d > c ? (unsigned long long)(d - c) : 0);
-        }
-    })
-}
-
-void engine_render_metrics(engine *eng, strbuf *sb)
-{
-    static const struct {
-        const char *name, *help;
-        int field;
-    } counters[] = {
-        {"strata_events_in_total", "Events received by the instance.", 0},
-        {"strata_events_out_total", "Events the instance passed on or delivered.", 1},
-        {"strata_events_dropped_total", "Events a limit or failure forced the instance to drop.",
-         2},
-        {"strata_errors_total", "Errors of the instance (failed process/flush calls).", 3},
-    };
-    graph *g = eng->current;
-    for (size_t c = 0; c < 4; c++) {
-        sb_printf(sb, "# HELP %s %s\n# TYPE %s counter\n", counters[c].name, counters[c].help,
-                  counters[c].name);
-        GRAPH_EACH(g, in, {
-            unsigned long long v = c == 0   ? atomic_load(&in->events_in)
-                                   : c == 1 ? atomic_load(&in->events_out)
-                                   : c == 2 ? atomic_load(&in->events_dropped)
-                                            : atomic_load(&in->errors);
-            render_instance(sb, counters[c].name, in, v);
-        })
-    }
-    sb_puts(sb, "# HELP strata_queue_events Events waiting in an output's queue.\n"
-                "# TYPE strata_queue_events gauge\n");
-    GRAPH_EACH(g, in, {
-        if (in->kind == STRATA_KIND_OUTPUT)
-            render_instance(sb, "strata_queue_events", in,
-                            (unsigned long long)atomic_load(&in->q_events));
-    })
-    sb_puts(sb, "# HELP strata_queue_bytes Bytes waiting in an output's queue.\n"
-                "# TYPE strata_queue_bytes gauge\n");
-    GRAPH_EACH(g, in, {
-        if (in->kind == STRATA_KIND_OUTPUT)
-            render_instance(sb, "strata_queue_bytes", in,
-                            (unsigned long long)atomic_load(&in->q_bytes));
-    })
-    sb_puts(sb, "# HELP strata_input_paused 1 while backpressure pauses the input.\n"
-                "# TYPE strata_input_paused gauge\n");
-    GRAPH_EACH(g, in, {
-        if (in->kind == STRATA_KIND_INPUT)
-            render_instance(sb, "strata_input_paused", in,
-                            (unsigned long long)atomic_load(&in->paused));
-    })
-    render_wal_metrics(eng, sb);
-    sb_printf(sb,
-              "# HELP strata_buffer_bytes Bytes queued in all routes of the process.\n"
-              "# TYPE strata_buffer_bytes gauge\nstrata_buffer_bytes %lld\n"
-              "# HELP strata_buffer_max_bytes The configured bound on strata_buffer_bytes.\n"
-              "# TYPE strata_buffer_max_bytes gauge\nstrata_buffer_max_bytes %lld\n",
-              (long long)atomic_load(&eng->buffered_bytes), (long long)eng->buffer_max_bytes);
-    sb_printf(sb,
-              "# HELP strata_reloads_total Configuration reloads by result.\n"
-              "# TYPE strata_reloads_total counter\n"
-              "strata_reloads_total{result=\"ok\"} %llu\n"
-              "strata_reloads_total{result=\"failed\"} %llu\n",
-              (unsigned long long)atomic_load(&eng->reloads_ok),
-              (unsigned long long)atomic_load(&eng->reloads_failed));
-    size_t nret = 0;
-    for (retiring *r = eng->retiring; r; r = r->next)
-        nret++;
-    sb_printf(sb,
-              "# HELP strata_retiring_graphs Old pipelines still draining after a reload.\n"
-              "# TYPE strata_retiring_graphs gauge\nstrata_retiring_graphs %zu\n"
-              "# HELP strata_log_suppressed_total Own log lines held back by rate limiting.\n"
-              "# TYPE strata_log_suppressed_total counter\nstrata_log_suppressed_total %llu\n"
-              "# HELP strata_uptime_seconds Seconds since start.\n"
-              "# TYPE strata_uptime_seconds gauge\nstrata_uptime_seconds %.3f\n",
-              nret, log_suppressed(), (double)(clock_mono_ms() - eng->started_ms) / 1000.0);
+    for (size_t i = 0; i < N_INST_FAMILIES; i++)
+        metrics_host_remove(&em->inst[i]);
+    for (size_t i = 0; i < N_WAL_FAMILIES; i++)
+        metrics_host_remove(&em->wal[i]);
+    for (size_t i = 0; i < N_PROC_FAMILIES; i++)
+        metrics_host_remove(&em->proc[i]);
+    free(em);
+    eng->metrics = NULL;
 }
 
 static const char *cfg_type_name(uint32_t t)

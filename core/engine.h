@@ -165,6 +165,7 @@ typedef struct engine {
 
     /* reload */
     atomic_ullong reloads_ok, reloads_failed;
+    struct engine_metrics *metrics; /* the collectors' arguments (engine_register_metrics) */
     char *last_reload_error;
 
     /* services plugins export to each other (ABI 1.3), under svc_lock */
@@ -218,9 +219,11 @@ int route_match(const char *pattern, const char *tag);
 /* Does the output have room for a batch (events, bytes)? */
 int output_has_room(instance *out);
 
-/* Render engine metrics (instances, queues, reloads) in Prometheus text. */
+/* Register the engine's metrics (instances, queues, WAL buffers, reloads)
+ * as host families of the metrics module (core/metrics.h); engine_free
+ * removes them. 0, or -1 on OOM. */
+int engine_register_metrics(engine *eng);
 struct strbuf;
-void engine_render_metrics(engine *eng, struct strbuf *out);
 /* JSON describing the loaded plugins, their schemas and the instances. */
 void engine_render_plugins(engine *eng, struct strbuf *out);
 /* One plugin as JSON (also `strata plugins --json`). */

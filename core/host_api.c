@@ -136,6 +136,26 @@ static strata_metric *h_metric_new(strata_instance *inst, int type, const char *
 {
     char err[256];
     instance *in = INST(inst);
+    /* the host's names and labels are its own: a plugin's family of one of
+     * them would make /metrics invalid exposition (two families of one
+     * name, a label given twice) */
+    static const char *const host_labels[] = {"pipeline", "kind", "plugin",
+                                              "instance", "le",   "quantile"};
+    if (name && metrics_name_reserved(name)) {
+        log_write(LOG_ERROR, in->label,
+                  "metric_new: %s is reserved for the host's metrics; name the plugin's "
+                  "families strata_%s_... or without the strata_ prefix",
+                  name, in->p->name);
+        return NULL;
+    }
+    for (size_t k = 0; label_name && k < sizeof host_labels / sizeof *host_labels; k++)
+        if (strcmp(label_name, host_labels[k]) == 0) {
+            log_write(LOG_ERROR, in->label,
+                      "metric_new: %s: label '%s' is the host's (it adds pipeline, kind, "
+                      "plugin and instance; le and quantile are Prometheus')",
+                      name, label_name);
+            return NULL;
+        }
     strata_metric *m = metrics_new(type, name, help, in->metric_labels, label_name, buckets,
                                    nbuckets, err, sizeof err);
     if (!m) {

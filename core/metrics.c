@@ -24,11 +24,20 @@ struct series {
     struct series *next;
 };
 
+/* A host family's source of series (metrics_host_family). */
+struct collector {
+    metrics_collect_fn fn;
+    void *ud;
+    struct collector *next;
+};
+
 struct family {
     char *name;
     char *help;
     int type;
-    char *label_name; /* NULL: none */
+    int host;                     /* a host family: series from its collectors */
+    struct collector *collectors; /* host families only */
+    char *label_name;             /* NULL: none */
     double *bounds;
     uint32_t nbounds;
     int handles; /* live handles; the family is freed with the last one */
@@ -42,8 +51,24 @@ struct strata_metric {
     char *const_labels;
 };
 
+struct metrics_out {
+    strbuf *out;
+    const struct family *fam;
+};
+
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct family *families;
+
+/* Name prefixes the host keeps for its own families, present and to come:
+ * a plugin's family under one of them is refused, so that a plugin's
+ * "strata_events_in_total" can never make /metrics hold two families of
+ * one name (invalid exposition). A plugin names its families after itself
+ * ("strata_indexer_...") or without the strata_ prefix. */
+static const char *const HOST_PREFIXES[] = {
+    "strata_events_", "strata_errors_", "strata_queue_",   "strata_input_", "strata_output_",
+    "strata_wal_",    "strata_buffer_", "strata_reloads_", "strata_log_",   "strata_retiring_",
+    "strata_uptime_", "strata_http_",   "strata_process_", "strata_build_",
+};
 
 static int name_ok(const char *n)
 {
@@ -83,6 +108,11 @@ static void family_free(struct family *f)
         free(s);
         s = n;
     }
+    while (f->collectors) {
+        struct collector *c = f->collectors;
+        f->collectors = c->next;
+        free(c);
+    }
     pthread_mutex_destroy(&f->lock);
     free(f->name);
     free(f->help);
@@ -90,6 +120,8 @@ static void family_free(struct family *f)
     free(f->bounds);
     free(f);
 }
+
+static struct series *series_get(strata_metric *m, const char *lv);
 
 strata_metric *metrics_new(int type, const char *name, const char *help, const char *const_labels,
                            const char *label_name, const double *buckets, uint32_t nbuckets,
@@ -128,6 +160,13 @@ strata_metric *metrics_new(int type, const char *name, const char *help, const c
     struct family *f = families;
     while (f && strcmp(f->name, name) != 0)
         f = f->next;
+    if (f && f->host) {
+        pthread_mutex_unlock(&reg_lock);
+        snprintf(err, errlen, "metric %s is the host's own", name);
+        free(m->const_labels);
+        free(m);
+        return NULL;
+    }
     if (f) {
         int same_label = (!f->label_name && !label_name) ||
                          (f->label_name && label_name && !strcmp(f->label_name, label_name));
@@ -173,8 +212,105 @@ strata_metric *metrics_new(int type, const char *name, const char *help, const c
     }
     f->handles++;
     m->fam = f;
+    /* a family without a label has one series per handle: it shows at 0
+     * from registration, before the first event, as Prometheus expects */
+    if (!f->label_name) {
+        pthread_mutex_lock(&f->lock);
+        (void)series_get(m, NULL);
+        pthread_mutex_unlock(&f->lock);
+    }
     pthread_mutex_unlock(&reg_lock);
     return m;
+}
+
+int metrics_name_reserved(const char *name)
+{
+    for (size_t i = 0; i < sizeof HOST_PREFIXES / sizeof *HOST_PREFIXES; i++)
+        if (strncmp(name, HOST_PREFIXES[i], strlen(HOST_PREFIXES[i])) == 0)
+            return 1;
+    pthread_mutex_lock(&reg_lock);
+    int host = 0;
+    for (struct family *f = families; f && !host; f = f->next)
+        host = f->host && strcmp(f->name, name) == 0;
+    pthread_mutex_unlock(&reg_lock);
+    return host;
+}
+
+int metrics_host_family(int type, const char *name, const char *help, metrics_collect_fn fn,
+                        void *ud)
+{
+    struct collector *c = calloc(1, sizeof *c);
+    if (!c || !name_ok(name))
+        goto fail;
+    c->fn = fn;
+    c->ud = ud;
+    pthread_mutex_lock(&reg_lock);
+    struct family *f = families;
+    while (f && strcmp(f->name, name) != 0)
+        f = f->next;
+    if (f && (!f->host || f->type != type)) {
+        pthread_mutex_unlock(&reg_lock);
+        goto fail;
+    }
+    if (!f) {
+        f = calloc(1, sizeof *f);
+        if (!f || !(f->name = strdup(name)) || !(f->help = strdup(help))) {
+            if (f) {
+                free(f->name);
+                free(f);
+            }
+            pthread_mutex_unlock(&reg_lock);
+            goto fail;
+        }
+        pthread_mutex_init(&f->lock, NULL);
+        f->type = type;
+        f->host = 1;
+        f->next = families;
+        families = f;
+    }
+    struct collector **tail = &f->collectors; /* render in registration order */
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = c;
+    pthread_mutex_unlock(&reg_lock);
+    return 0;
+fail:
+    free(c);
+    return -1;
+}
+
+void metrics_host_remove(void *ud)
+{
+    pthread_mutex_lock(&reg_lock);
+    struct family **fp = &families;
+    while (*fp) {
+        struct family *f = *fp;
+        struct collector **cp = &f->collectors;
+        while (f->host && *cp) {
+            struct collector *c = *cp;
+            if (c->ud == ud) {
+                *cp = c->next;
+                free(c);
+            } else {
+                cp = &c->next;
+            }
+        }
+        if (f->host && !f->collectors) {
+            *fp = f->next;
+            family_free(f);
+        } else {
+            fp = &f->next;
+        }
+    }
+    pthread_mutex_unlock(&reg_lock);
+}
+
+int metrics_label(strbuf *labels, const char *k, const char *v)
+{
+    sb_printf(labels, "%s%s=\"", labels->len ? "," : "", k);
+    metrics_escape_label(labels, v ? v : "");
+    sb_puts(labels, "\"");
+    return labels->oom ? -1 : 0;
 }
 
 /* Find or create the series of handle m with label value lv; called with the
@@ -305,51 +441,81 @@ static void fmt_double(strbuf *out, double v)
         sb_printf(out, "%.17g", v);
 }
 
-int metrics_render(strbuf *out)
+void metrics_sample(metrics_out *o, const char *labels, double v)
+{
+    if (labels && labels[0])
+        sb_printf(o->out, "%s{%s} ", o->fam->name, labels);
+    else
+        sb_printf(o->out, "%s ", o->fam->name);
+    fmt_double(o->out, v);
+    sb_puts(o->out, "\n");
+}
+
+void metrics_sample_histogram(metrics_out *o, const char *labels, const double *bounds,
+                              uint32_t nbounds, const uint64_t *cum, double sum)
+{
+    const char *name = o->fam->name, *l = labels ? labels : "";
+    const char *sep = l[0] ? "," : "", *lo = l[0] ? "{" : "", *lc = l[0] ? "}" : "";
+    for (uint32_t i = 0; i < nbounds; i++) {
+        sb_printf(o->out, "%s_bucket{%s%sle=\"", name, l, sep);
+        fmt_double(o->out, bounds[i]);
+        sb_printf(o->out, "\"} %llu\n", (unsigned long long)cum[i]);
+    }
+    sb_printf(o->out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, l, sep,
+              (unsigned long long)cum[nbounds]);
+    sb_printf(o->out, "%s_sum%s%s%s ", name, lo, l, lc);
+    fmt_double(o->out, sum);
+    sb_printf(o->out, "\n%s_count%s%s%s %llu\n", name, lo, l, lc, (unsigned long long)cum[nbounds]);
+}
+
+/* The HELP and TYPE lines of family f. */
+static void render_head(strbuf *out, const struct family *f)
 {
     static const char *types[] = {"counter", "gauge", "histogram"};
-    pthread_mutex_lock(&reg_lock);
-    for (struct family *f = families; f; f = f->next) {
-        pthread_mutex_lock(&f->lock);
-        if (!f->series) {
-            pthread_mutex_unlock(&f->lock);
+    sb_printf(out, "# HELP %s ", f->name);
+    for (const char *p = f->help; *p; p++) {
+        if (*p == '\n')
+            sb_puts(out, "\\n");
+        else if (*p == '\\')
+            sb_puts(out, "\\\\");
+        else
+            sb_append(out, p, 1);
+    }
+    sb_printf(out, "\n# TYPE %s %s\n", f->name, types[f->type]);
+}
+
+/* The series a plugin family holds (the family lock held). */
+static void render_series(strbuf *out, const struct family *f)
+{
+    metrics_out o = {out, f};
+    for (struct series *s = f->series; s; s = s->next) {
+        if (f->type != STRATA_METRIC_HISTOGRAM) {
+            metrics_sample(&o, s->labels, s->value);
             continue;
         }
-        sb_printf(out, "# HELP %s ", f->name);
-        for (const char *p = f->help; *p; p++) {
-            if (*p == '\n')
-                sb_puts(out, "\\n");
-            else if (*p == '\\')
-                sb_puts(out, "\\\\");
-            else
-                sb_append(out, p, 1);
+        uint64_t cum[65], acc = 0; /* nbounds <= 64 (metrics_new) */
+        for (uint32_t i = 0; i < f->nbounds; i++)
+            cum[i] = acc += s->buckets[i];
+        cum[f->nbounds] = s->count;
+        metrics_sample_histogram(&o, s->labels, f->bounds, f->nbounds, cum, s->value);
+    }
+}
+
+int metrics_render(strbuf *out)
+{
+    pthread_mutex_lock(&reg_lock);
+    for (struct family *f = families; f; f = f->next) {
+        if (f->host) {
+            render_head(out, f);
+            metrics_out o = {out, f};
+            for (struct collector *c = f->collectors; c; c = c->next)
+                c->fn(c->ud, &o);
+            continue;
         }
-        sb_printf(out, "\n# TYPE %s %s\n", f->name, types[f->type]);
-        for (struct series *s = f->series; s; s = s->next) {
-            const char *sep = s->labels[0] ? "," : "";
-            if (f->type != STRATA_METRIC_HISTOGRAM) {
-                if (s->labels[0])
-                    sb_printf(out, "%s{%s} ", f->name, s->labels);
-                else
-                    sb_printf(out, "%s ", f->name);
-                fmt_double(out, s->value);
-                sb_puts(out, "\n");
-                continue;
-            }
-            uint64_t cum = 0;
-            for (uint32_t i = 0; i < f->nbounds; i++) {
-                cum += s->buckets[i];
-                sb_printf(out, "%s_bucket{%s%sle=\"", f->name, s->labels, sep);
-                fmt_double(out, f->bounds[i]);
-                sb_printf(out, "\"} %llu\n", (unsigned long long)cum);
-            }
-            sb_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", f->name, s->labels, sep,
-                      (unsigned long long)s->count);
-            const char *lo = s->labels[0] ? "{" : "", *lc = s->labels[0] ? "}" : "";
-            sb_printf(out, "%s_sum%s%s%s ", f->name, lo, s->labels, lc);
-            fmt_double(out, s->value);
-            sb_printf(out, "\n%s_count%s%s%s %llu\n", f->name, lo, s->labels, lc,
-                      (unsigned long long)s->count);
+        pthread_mutex_lock(&f->lock);
+        if (f->series) {
+            render_head(out, f);
+            render_series(out, f);
         }
         pthread_mutex_unlock(&f->lock);
     }

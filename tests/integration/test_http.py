@@ -24,6 +24,21 @@ pipelines:
 """
 
 
+# a plugin that tries to register the host's metric names and labels, fed
+# by a grep filter that drops every event
+RESERVED_CFG = """
+service: {http_listen: "127.0.0.1:{PORT}", data_dir: "{DIR}/data", plugins_dir: "{TEST_PLUGINS}"}
+pipelines:
+  - name: abuse
+    inputs:
+      - {plugin: dummy, name: gen, rate: 500}
+    filters:
+      - {plugin: grep, name: none, regex: "^no event says this$"}
+    outputs:
+      - {plugin: metricsabuse, name: abuser}
+"""
+
+
 def raw(port, data, read_until_close=True, timeout=5):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     try:
@@ -138,3 +153,35 @@ class HttpTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ReservedMetricsTest(unittest.TestCase):
+    """A plugin cannot register the host's metric families (strata_events_*,
+    strata_wal_*, ...) or its labels (pipeline, kind, plugin, instance; le
+    and quantile): /metrics stays valid exposition with one family of each
+    name. A plugin's family without a label shows at 0 before its first
+    event, and a filter's drops are counted as the filter's."""
+
+    def test_reserved_names_refused_and_exposition_valid(self):
+        s = Strata(RESERVED_CFG, name="reserved").wait_ready()
+        try:
+            wait_for(lambda: (s.counter("strata_events_dropped_total", instance="none") or 0) > 0)
+            self.assertEqual(s.counter("strata_events_out_total", instance="none"), 0)
+            self.assertEqual(s.counter("metricsabuse_refused", instance="abuser"), 6)
+            self.assertEqual(s.counter("metricsabuse_flushed_total", instance="abuser"), 0)
+            text = s.get("/metrics")[1]
+            for fam in ("strata_events_in_total", "strata_wal_bytes", "strata_uptime_seconds"):
+                self.assertEqual(text.count(f"# TYPE {fam} "), 1, fam)
+            self.assertNotIn("metricsabuse_a_total", text)
+            self.assertNotIn("metricsabuse_c", text)
+            promtool = shutil.which("promtool")
+            if promtool:
+                r = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                                   capture_output=True)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            log = s.logs()
+            self.assertIn("metric_new: strata_events_in_total is reserved for the host", log)
+            self.assertIn("label 'instance' is the host's", log)
+        finally:
+            self.assertEqual(s.stop(), 0)
+            s.cleanup()

@@ -162,11 +162,18 @@ class IndexerTest(unittest.TestCase):
     def test_settings_reload_in_place_and_one_indexer_per_directory(self):
         s = self.start(cfg(flush="5s", compact="false"))
         self.assertEqual(post(s, ["before reload"]), 202)
+        # delivered to the head, not yet committed: the WAL keeps its record
+        # and /metrics says so (consumer lag alone stays 0)
+        wait_for(lambda: s.counter("strata_wal_uncommitted_records", instance="index") == 1,
+                 timeout=10, what="one uncommitted WAL record")
+        self.assertEqual(s.counter("strata_wal_consumer_lag_records", instance="index"), 0)
         # a shorter flush interval applies in place, to the head already held
         s.write_config(cfg(flush="200ms", compact="false"))
         st, text, _ = s.request("POST", "/v1/admin/reload")
         self.assertEqual(st, 200, text)
         wait_for(lambda: indexed(s) == 1, timeout=10, what="sealed after the reload")
+        wait_for(lambda: s.counter("strata_wal_uncommitted_records", instance="index") == 0,
+                 timeout=10, what="the sealed record committed")
         # a second indexer on the same directory is refused; the first keeps going
         second = cfg(flush="200ms", compact="false") + (
             "  - name: other\n    inputs:\n      - {plugin: dummy, rate: 10}\n"

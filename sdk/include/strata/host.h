@@ -82,9 +82,14 @@ typedef struct strata_host_api {
 
     /* ---- metrics [any] ---------------------------------------------------
      * Families are registered in init [loop] and freed with the instance.
-     * The host adds labels pipeline, plugin and instance. label_name may be
-     * NULL (no extra label) or one label whose value is given per update,
-     * e.g. "tenant". buckets: ascending upper bounds for histograms. */
+     * The host adds labels pipeline, kind, plugin and instance. label_name
+     * may be NULL (no extra label: the series shows at 0 from registration)
+     * or one label whose value is given per update, e.g. "tenant".
+     * buckets: ascending upper bounds for histograms. NULL (with an error
+     * logged) for a name the host keeps (its families, and the prefixes
+     * strata_events_, strata_wal_, strata_queue_ ... of docs/ARCHITECTURE.md
+     * "Metrics"; name a plugin's strata_PLUGIN_... or without strata_), and
+     * for label names pipeline, kind, plugin, instance, le and quantile. */
     strata_metric *(*metric_new)(strata_instance *inst, int type, const char *name,
                                  const char *help, const char *label_name, const double *buckets,
                                  uint32_t nbuckets);
