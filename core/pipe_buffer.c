@@ -56,7 +56,25 @@ void pipe_buffer_close(pipe_buffer *pb)
 {
     if (!pb)
         return;
+    wal_stats st = {0};
+    if (pb->w)
+        wal_get_stats(pb->w, &st);
     wal_close(pb->w);
+    /* with no writer left: when every consumer has checkpointed past every
+     * record, the WAL keeps nothing but an empty segment at next_seq (a
+     * consumer that ever ran has a checkpoint: pipe_buffer_consume writes
+     * one at its start) */
+    uint64_t lowest = 0;
+    if (pb->w && st.next_seq > st.first_seq &&
+        wal_checkpoints_lowest(pb->dir, &lowest) == STRATA_OK && lowest >= st.next_seq) {
+        int64_t freed = wal_retire_consumed(pb->dir, st.next_seq);
+        if (freed < 0)
+            log_warn("pipeline '%s': cannot remove its consumed WAL segments: %s", pb->pipeline,
+                     strerror(errno));
+        else if (freed > 0)
+            log_info("pipeline '%s': every output consumed the WAL; %lld bytes of it removed",
+                     pb->pipeline, (long long)freed);
+    }
     pthread_mutex_destroy(&pb->lock);
     pthread_cond_destroy(&pb->cond);
     free(pb->pipeline);
@@ -191,7 +209,8 @@ void *pipe_buffer_consume(void *arg)
     instance *o = arg;
     pipe_buffer *pb = o->buf;
     uint64_t next = 0;
-    if (wal_checkpoint_get(pb->dir, o->name, &next) != STRATA_OK)
+    int had_checkpoint = wal_checkpoint_get(pb->dir, o->name, &next) == STRATA_OK;
+    if (!had_checkpoint)
         next = 1; /* a new consumer starts at the oldest retained record */
     char err[1024];
     wal_reader *r = wal_reader_open(pb->dir, next, err, sizeof err);
@@ -200,6 +219,10 @@ void *pipe_buffer_consume(void *arg)
         atomic_store(&o->worker_done, 1);
         return NULL;
     }
+    /* a consumer that ran has a checkpoint, even before it consumes: the
+     * WAL is only retired when every one of them has passed its records */
+    if (!had_checkpoint)
+        save_checkpoint(o, next);
     atomic_store(&o->consumer_next, next);
     /* a deferred output committed at most up to where we start */
     unsigned long long c0 = atomic_load(&o->committed_next);
@@ -255,9 +278,7 @@ void *pipe_buffer_consume(void *arg)
         }
         atomic_store(&o->consumer_next, next);
     }
-    uint64_t safe = pipe_buffer_safe_next(o);
-    if (safe != saved)
-        save_checkpoint(o, safe);
+    save_checkpoint(o, pipe_buffer_safe_next(o));
     wal_reader_close(r);
     atomic_store(&o->worker_done, 1);
     return NULL;

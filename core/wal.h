@@ -94,6 +94,19 @@ void wal_get_stats(wal *w, wal_stats *out);
  * has checkpointed past them). Returns the number of files deleted. */
 int wal_truncate_before(wal *w, uint64_t seq);
 
+/* The lowest checkpoint of every consumer in DIR/checkpoints: 0 with
+ * *lowest set, STRATA_ENOTFOUND when there is none, or an error (an
+ * unreadable checkpoint: nothing may then be assumed consumed). */
+int wal_checkpoints_lowest(const char *dir, uint64_t *lowest);
+/* On a closed WAL (no writer open on dir) whose records below next_seq
+ * every consumer has checkpointed past: leave one empty segment starting
+ * at next_seq, so that a cleanly stopped node keeps no consumed bytes and
+ * the next start goes on at next_seq (the checkpoints stay valid). The new
+ * segment is made durable before any old one is deleted: a crash in
+ * between leaves old segments that the next maintenance deletes. Returns
+ * the bytes freed, or -1 (errno set). */
+int64_t wal_retire_consumed(const char *dir, uint64_t next_seq);
+
 /* ---- reading (any thread, independent of the writer) ------------------ */
 
 typedef struct wal_reader wal_reader;

@@ -5,6 +5,7 @@
  * Thread: wal_append from any thread (under w->lock); the writer thread
  * owns the file descriptor and everything about the active segment.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -499,6 +500,82 @@ int wal_truncate_before(wal *w, uint64_t seq)
     if (deleted)
         wal_dir_sync(w->dir);
     return deleted;
+}
+
+int wal_checkpoints_lowest(const char *dir, uint64_t *lowest)
+{
+    char cdir[PATH_MAX];
+    snprintf(cdir, sizeof cdir, "%s/checkpoints", dir);
+    DIR *d = opendir(cdir);
+    if (!d)
+        return errno == ENOENT ? STRATA_ENOTFOUND : STRATA_ERR;
+    int rc = STRATA_ENOTFOUND;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp"))
+            continue;
+        uint64_t seq = 0;
+        if (wal_checkpoint_get(dir, e->d_name, &seq) != STRATA_OK) {
+            rc = STRATA_ERR;
+            break;
+        }
+        if (rc == STRATA_ENOTFOUND || seq < *lowest)
+            *lowest = seq;
+        rc = STRATA_OK;
+    }
+    closedir(d);
+    return rc;
+}
+
+int64_t wal_retire_consumed(const char *dir, uint64_t next_seq)
+{
+    wal_seg *segs;
+    size_t n;
+    if (wal_seg_list(dir, &segs, &n) != 0)
+        return -1;
+    int64_t freed = 0;
+    int have_empty = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (segs[i].first_seq == next_seq && stat(segs[i].path, &st) == 0 &&
+            st.st_size == WAL_HEADER_BYTES)
+            have_empty = 1;
+        if (segs[i].first_seq > next_seq) { /* records past what was asked: keep all */
+            free(segs);
+            errno = EINVAL;
+            return -1;
+        }
+    }
+    if (!have_empty) { /* the empty segment first, durable, then the old ones go */
+        char path[PATH_MAX];
+        wal_seg_path(dir, next_seq, path, sizeof path);
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+        uint8_t h[WAL_HEADER_BYTES];
+        wal_seg_header_encode(h, next_seq);
+        if (fd < 0 || fs_write_all(fd, h, sizeof h) != 0 || fdatasync(fd) != 0 ||
+            wal_dir_sync(dir) != 0) {
+            int e = errno;
+            if (fd >= 0)
+                close(fd);
+            free(segs);
+            errno = e;
+            return -1;
+        }
+        close(fd);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct stat st;
+        if (segs[i].first_seq == next_seq && have_empty)
+            continue;
+        if (segs[i].first_seq >= next_seq && !have_empty)
+            continue; /* the one just written replaced it */
+        if (stat(segs[i].path, &st) == 0 && unlink(segs[i].path) == 0)
+            freed += st.st_size;
+    }
+    free(segs);
+    if (wal_dir_sync(dir) != 0)
+        return -1;
+    return freed;
 }
 
 int wal_checkpoint_put(const char *dir, const char *consumer, uint64_t seq)

@@ -4,6 +4,7 @@ without replay, SIGKILL mid-delivery loses nothing, a stalled output holds
 back neither ingestion nor the other outputs, consumed segments are deleted
 and a removed output's checkpoint goes with it."""
 import collections
+import json
 import os
 import signal
 import subprocess
@@ -49,24 +50,52 @@ class WalPipelineTest(unittest.TestCase):
         s = self.start(cfg(DUMMY.replace("TOTAL", "50000"), FILE_OUT))
         wait_for(lambda: count_lines(s.path("out.jsonl")) >= 50000, what="first run")
         self.assertEqual(s.counter("strata_wal_records_total", pipeline="p"), 50)
-        self.assertEqual(s.stop(), 0)
-        ckpt = os.path.join(s.dir, "data/wal/p/checkpoints/out")
-        self.assertTrue(os.path.exists(ckpt))
-        # the WAL is readable by operators
-        r = subprocess.run([BIN, "wal", "check", os.path.join(s.dir, "data/wal/p")],
-                           capture_output=True, text=True)
+        # the WAL is readable by operators while it runs
+        wal_dir = os.path.join(s.dir, "data/wal/p")
+        r = subprocess.run([BIN, "wal", "check", wal_dir], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("50 records, 0 problems", r.stdout)
-        dump = subprocess.run([BIN, "wal", "dump", os.path.join(s.dir, "data/wal/p"), "--from", "50"],
+        dump = subprocess.run([BIN, "wal", "dump", wal_dir, "--from", "50"],
                               capture_output=True, text=True).stdout.splitlines()
         self.assertEqual(len(dump), 1000)
         self.assertIn('"seq":50,"event":{', dump[0])
+        self.assertEqual(s.stop(), 0)
+        ckpt = os.path.join(wal_dir, "checkpoints/out")
+        self.assertTrue(os.path.exists(ckpt))
+        # every output consumed everything: a clean stop leaves no WAL bytes
+        # but one empty segment that starts where the next record goes
+        segs = sorted(f for f in os.listdir(wal_dir) if f.endswith(".wal"))
+        self.assertEqual(segs, ["%020d.wal" % 51], segs)
+        self.assertEqual(os.path.getsize(os.path.join(wal_dir, segs[0])), 32)
+        self.assertIn("removed", s.logs())
+        r = subprocess.run([BIN, "wal", "check", wal_dir], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("0 records, 0 problems", r.stdout)
         # a second run continues from the checkpoint: nothing delivered twice
         t = self.rerun(s, cfg(DUMMY.replace("TOTAL", "20000"), FILE_OUT))
         wait_for(lambda: count_lines(s.path("out.jsonl")) >= 70000, what="second run")
         time.sleep(0.5)
+        self.assertEqual(t.counter("strata_wal_records_total", pipeline="p"), 20)
         self.assertEqual(t.stop(), 0)
         self.assertEqual(count_lines(s.path("out.jsonl")), 70000)
+        seqs = [json.loads(l)["seq"] for l in subprocess.run(
+            [BIN, "wal", "dump", wal_dir, "--from", "1"], capture_output=True,
+            text=True).stdout.splitlines()]
+        self.assertEqual(seqs, [], "the second clean stop retired the WAL too")
+
+    def test_wal_kept_while_an_output_has_not_consumed_it(self):
+        """An output that has not consumed every record (it refuses them all)
+        keeps the WAL through a clean stop; the next run delivers them."""
+        outputs = FILE_OUT + ("\n      - {plugin: flaky, name: stuck, always_fail: true,"
+                              " retry_limit: 1000000}")
+        text = cfg(DUMMY.replace("TOTAL", "3000"), outputs).replace(
+            "grace: 10s}", 'grace: 1s, plugins_dir: "{TEST_PLUGINS}"}')
+        s = self.start(text)
+        wait_for(lambda: count_lines(s.path("out.jsonl")) >= 3000, what="delivery to file")
+        self.assertEqual(s.stop(), 0)
+        wal_dir = os.path.join(s.dir, "data/wal/p")
+        r = subprocess.run([BIN, "wal", "check", wal_dir], capture_output=True, text=True)
+        self.assertIn("3 records, 0 problems", r.stdout)
 
     def test_file_output_cuts_a_line_torn_by_a_crash(self):
         # a SIGKILL can stop the kernel part way through a batch's write():
