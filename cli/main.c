@@ -165,6 +165,21 @@ static int cmd_plugins(const char *name, int json, loader *ld)
                               ck->default_value ? ck->default_value : "",
                               !ck->required && !ck->default_value ? "optional" : "",
                               ck->doc ? ck->doc : "");
+                    const strata_config_rule *rl;
+                    for (uint32_t r = 0; (rl = cfg_rule_at(d, r)); r++) {
+                        if (!rl->key || strcmp(rl->key, ck->name) != 0)
+                            continue;
+                        for (const char *const *a = rl->allowed; a && *a; a++)
+                            sb_printf(&sb, "%s%s", a == rl->allowed ? "        one of: " : ", ",
+                                      *a);
+                        if (rl->allowed)
+                            sb_puts(&sb, "\n");
+                        if (rl->min || rl->max)
+                            sb_printf(&sb, "        range: %s .. %s\n", rl->min ? rl->min : "",
+                                      rl->max ? rl->max : "");
+                        if (rl->check)
+                            sb_puts(&sb, "        checked by the plugin at validation\n");
+                    }
                 }
                 if (kind == STRATA_KIND_INPUT)
                     sb_puts(&sb, "    (common: name, tag)\n");

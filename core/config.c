@@ -482,6 +482,96 @@ static int set_scalar(cfg_value *v, const char *text)
     }
 }
 
+/* The rules table exists in descriptors of ABI 1.4 on, rules of the 1.4
+ * layout at least. */
+#define DESC_RULES_END (offsetof(strata_plugin, config_rule_size) + sizeof(uint32_t))
+#define RULE_MIN_SIZE (offsetof(strata_config_rule, check) + sizeof(strata_config_check_fn))
+
+const strata_config_rule *cfg_rule_at(const strata_plugin *d, uint32_t i)
+{
+    if (d->struct_size < DESC_RULES_END || !d->config_rules ||
+        d->config_rule_size < RULE_MIN_SIZE || i >= d->config_rule_count)
+        return NULL;
+    return (const void *)((const char *)d->config_rules + (size_t)i * d->config_rule_size);
+}
+
+/* The rule of key `name`, or NULL. */
+static const strata_config_rule *rule_of(const strata_plugin *d, const char *name)
+{
+    const strata_config_rule *r;
+    for (uint32_t i = 0; (r = cfg_rule_at(d, i)); i++)
+        if (r->key && strcmp(r->key, name) == 0)
+            return r;
+    return NULL;
+}
+
+int cfg_scalar_number(uint32_t type, const char *text, double *out)
+{
+    cfg_value v = {.type = type};
+    int rc = (type == STRATA_CFG_INT || type == STRATA_CFG_DOUBLE || type == STRATA_CFG_SIZE ||
+              type == STRATA_CFG_DURATION)
+                 ? set_scalar(&v, text)
+                 : -1;
+    free(v.str);
+    if (rc == 0)
+        *out = type == STRATA_CFG_DOUBLE ? v.dbl : (double)v.i64;
+    return rc;
+}
+
+/* An unquoted YAML null (`key:`, `~`, `null`): no value. */
+static int is_yaml_null(const cnode *n)
+{
+    if (n->type != CN_SCALAR || n->quoted)
+        return 0;
+    const char *s = n->value;
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
+}
+
+/* The rule of key ck (ABI 1.4) on one value (a scalar or a list item)
+ * already of its type: allowed values, bounds, the plugin's own check. An
+ * error at vn when one fails. */
+static void check_value(const strata_plugin *d, const strata_config_key *ck, const char *value,
+                        const cnode *vn, const char *what, cfg_errors *err)
+{
+    const strata_config_rule *rl = rule_of(d, ck->name);
+    if (!rl)
+        return;
+    if (rl->allowed) {
+        int ok = 0;
+        strbuf list = {0};
+        for (const char *const *a = rl->allowed; *a; a++) {
+            ok |= strcmp(*a, value) == 0;
+            sb_printf(&list, "%s%s", a == rl->allowed ? "" : ", ", *a);
+        }
+        if (!ok)
+            cfg_errors_add(err, vn->file, vn->line, vn->col,
+                           "key '%s' of %s must be one of %s; got '%s'", ck->name, what,
+                           list.buf ? list.buf : "(none)", value);
+        sb_free(&list);
+        if (!ok)
+            return;
+    }
+    double v, bound;
+    if ((rl->min || rl->max) && cfg_scalar_number(ck->type, value, &v) == 0) {
+        if (rl->min && cfg_scalar_number(ck->type, rl->min, &bound) == 0 && v < bound) {
+            cfg_errors_add(err, vn->file, vn->line, vn->col,
+                           "key '%s' of %s must be at least %s; got '%s'", ck->name, what, rl->min,
+                           value);
+            return;
+        }
+        if (rl->max && cfg_scalar_number(ck->type, rl->max, &bound) == 0 && v > bound) {
+            cfg_errors_add(err, vn->file, vn->line, vn->col,
+                           "key '%s' of %s must be at most %s; got '%s'", ck->name, what, rl->max,
+                           value);
+            return;
+        }
+    }
+    const char *why = rl->check ? rl->check(value) : NULL;
+    if (why)
+        cfg_errors_add(err, vn->file, vn->line, vn->col, "key '%s' of %s: %s (got '%s')", ck->name,
+                       what, why, value);
+}
+
 /* Resolve a plugin's schema from the instance mapping `m`, skipping the
  * common keys. Adds errors; returns the config (even partial) or NULL. */
 static struct strata_config *resolve_schema(const strata_plugin *d, const cnode *m,
@@ -528,7 +618,7 @@ static struct strata_config *resolve_schema(const strata_plugin *d, const cnode 
             continue;
         const cnode *vn = NULL;
         for (size_t i = 0; i < m->n; i++)
-            if (strcmp(m->keys[i], ck->name) == 0)
+            if (strcmp(m->keys[i], ck->name) == 0 && !is_yaml_null(m->items[i]))
                 vn = m->items[i];
         if (!vn) {
             if (ck->required) {
@@ -567,6 +657,7 @@ static struct strata_config *resolve_schema(const strata_plugin *d, const cnode 
                                    "items of '%s' must be scalars", ck->name);
                     break;
                 }
+                check_value(d, ck, vn->items[i]->value, vn->items[i], what, err);
                 if ((v->list[v->n] = strdup(vn->items[i]->value)))
                     v->n++;
             }
@@ -600,6 +691,8 @@ static struct strata_config *resolve_schema(const strata_plugin *d, const cnode 
                 cfg_errors_add(err, vn->file, vn->line, vn->col,
                                "key '%s' of %s must be a %s, got '%s'", ck->name, what,
                                type_name(ck->type), vn->value);
+            else
+                check_value(d, ck, vn->value, vn, what, err);
         }
     }
     return c;
@@ -949,6 +1042,14 @@ static const char *const output_common[] = {
     "plugin", "name", "match", "queue_max_events", "queue_max_bytes", "retry_limit", NULL};
 static const char *const plain_common[] = {"plugin", "name", NULL};
 
+const char *const *cfg_common_keys(int kind)
+{
+    return kind == STRATA_KIND_INPUT    ? input_common
+           : kind == STRATA_KIND_OUTPUT ? output_common
+           : kind == STRATA_KIND_FILTER ? route_common
+                                        : plain_common;
+}
+
 /* Validate one instance mapping of kind `kind` in pipeline p. */
 static void load_instance(config *c, pipeline_cfg *p, int kind, const cnode *m, loader *ld,
                           cfg_errors *err)
@@ -1033,10 +1134,7 @@ static void load_instance(config *c, pipeline_cfg *p, int kind, const cnode *m, 
     char what[3 * CFG_MAX_NAME];
     snprintf(what, sizeof what, "%s '%s' (plugin %s) in pipeline '%s'", kind_name(kind), ic->name,
              plugin, p->name);
-    const char *const *common = kind == STRATA_KIND_INPUT    ? input_common
-                                : kind == STRATA_KIND_OUTPUT ? output_common
-                                : kind == STRATA_KIND_FILTER ? route_common
-                                                             : plain_common;
+    const char *const *common = cfg_common_keys(kind);
     ic->cfg = resolve_schema(ic->lp->desc, m, common, what, err);
     strbuf fp = {0};
     sb_printf(&fp, "buffer=%d;plugin=%s;tag=%s;match=%s;qe=%lld;qb=%lld;rl=%lld;", p->buffer.type,

@@ -136,6 +136,17 @@ void cnode_free(cnode *n);
 
 /* Parse a SIZE ("64MiB") into bytes / a DURATION ("5s") into ms; 0 or -1. */
 int cfg_parse_size(const char *s, int64_t *out);
+/* The value of a scalar of an int, double, size (bytes) or duration (ms)
+ * key as a number: 0, or -1 when text is not one of its type. */
+int cfg_scalar_number(uint32_t type, const char *text, double *out);
+/* Rule i of the plugin's config_rules (ABI 1.4), or NULL past the last or
+ * when the descriptor has none. */
+struct strata_plugin;
+struct strata_config_rule;
+const struct strata_config_rule *cfg_rule_at(const struct strata_plugin *d, uint32_t i);
+/* The keys the host reads itself on an instance of `kind` (NULL-ended):
+ * a plugin may not declare them. */
+const char *const *cfg_common_keys(int kind);
 int cfg_parse_duration(const char *s, int64_t *out);
 
 const char *kind_name(int kind);

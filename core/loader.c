@@ -142,6 +142,44 @@ static int name_ok(const char *s)
     return 1;
 }
 
+/* The ABI 1.4 rules of a descriptor: each names a declared key, and its
+ * bounds are values of that key's type. 0, or -1 with err set. */
+static int check_rules(const strata_plugin *d, const char *path, char *err, size_t errlen)
+{
+    if (d->config_rule_count > 256) {
+        snprintf(err, errlen, "%s: plugin '%s' declares %u config rules; at most 256", path,
+                 d->name, d->config_rule_count);
+        return -1;
+    }
+    const strata_config_rule *r;
+    for (uint32_t i = 0; (r = cfg_rule_at(d, i)); i++) {
+        const strata_config_key *k = NULL;
+        for (uint32_t j = 0; r->key && j < d->config_count && !k; j++) {
+            const strata_config_key *c =
+                (const void *)((const char *)d->config + (size_t)j * d->config_key_size);
+            if (strcmp(c->name, r->key) == 0)
+                k = c;
+        }
+        if (!k) {
+            snprintf(err, errlen,
+                     "%s: plugin '%s' has a config rule for '%s', which it does not "
+                     "declare as a key",
+                     path, d->name, r->key ? r->key : "(null)");
+            return -1;
+        }
+        double b;
+        if ((r->min && cfg_scalar_number(k->type, r->min, &b) != 0) ||
+            (r->max && cfg_scalar_number(k->type, r->max, &b) != 0)) {
+            snprintf(err, errlen,
+                     "%s: plugin '%s' config key '%s' has a bound that is not a value of its "
+                     "type (min '%s', max '%s')",
+                     path, d->name, k->name, r->min ? r->min : "", r->max ? r->max : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int loader_check_descriptor(const strata_plugin *d, const char *path, char *err, size_t errlen)
 {
     if (!d) {
@@ -212,8 +250,16 @@ int loader_check_descriptor(const strata_plugin *d, const char *path, char *err,
                      d->name, i);
             return -1;
         }
+        for (const char *const *c = cfg_common_keys((int)d->kind); *c; c++)
+            if (strcmp(*c, k->name) == 0) {
+                snprintf(err, errlen,
+                         "%s: plugin '%s' declares config key '%s', which the host reads on "
+                         "every %s itself; rename it",
+                         path, d->name, k->name, kind_name((int)d->kind));
+                return -1;
+            }
     }
-    return 0;
+    return check_rules(d, path, err, errlen);
 }
 
 /* The ELF types of this process's word size (ElfW spelled out). */

@@ -46,6 +46,62 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 2)
         self.assertIn("is not valid", err)
 
+    def test_value_rules_are_checked_at_validation_with_file_and_line(self):
+        """Rules on values (ABI 1.4) fail `strata validate` at the value's
+        file and line: bounds, the built-in plugins' own checks (a grep
+        regex that does not compile), enums, list items; an unquoted YAML
+        null is no value (the default applies)."""
+        bad = self.write("pipelines:\n  - name: p\n    inputs:\n"
+                         "      - {plugin: dummy, rate: -1}\n"
+                         "      - {plugin: dummy, name: b, batch_size: 2000000, level: loud}\n"
+                         "    filters:\n"
+                         "      - {plugin: grep, regex: \"([\"}\n"
+                         "      - {plugin: grep, name: g2, regex: x, field: nope}\n"
+                         "    outputs: [{plugin: null}]\n")
+        rc, _, err = run("validate", bad)
+        self.assertEqual(rc, 2, err)
+        self.assertIn(f"{bad}:4:", err)
+        self.assertIn("key 'rate' of input 'dummy' (plugin dummy) in pipeline 'p' must be at least 0; "
+                      "got '-1'", err)
+        self.assertIn(f"{bad}:5:", err)
+        self.assertIn("must be at most 1000000; got '2000000'", err)
+        self.assertIn("must be TRACE, DEBUG, INFO, WARN, ERROR or FATAL (any case) (got 'loud')",
+                      err)
+        self.assertIn(f"{bad}:7:", err)
+        self.assertIn("key 'regex' of filter 'grep' (plugin grep) in pipeline 'p': not a valid regex "
+                      "at offset 2", err)
+        self.assertIn(f"{bad}:8:", err)
+        self.assertIn("pipeline 'p': must be msg, service, host, level, tenant or meta.KEY (got 'nope')", err)
+        null = self.write("pipelines:\n  - name: p\n    inputs:\n"
+                          "      - plugin: dummy\n        rate:\n        level: ~\n"
+                          "    outputs: [{plugin: null}]\n")
+        rc, out, err = run("validate", null)
+        self.assertEqual(rc, 0, err)
+        rules = self.write(f"service: {{plugins_dir: '{TEST_PLUGINS}'}}\n"
+                           "pipelines:\n  - name: p\n    inputs: [{plugin: dummy}]\n"
+                           "    outputs:\n"
+                           "      - {plugin: rules, mode: slow, depth: 11, window: 50ms,\n"
+                           "         tags: [red, pink], name_prefix: y-a}\n"
+                           "      - {plugin: rules, name: ok, mode: safe, depth: 10, window: 100ms,"
+                           " tags: [blue], name_prefix: x-a}\n")
+        rc, _, err = run("validate", rules)
+        self.assertEqual(rc, 2, err)
+        self.assertIn("in pipeline 'p' must be one of fast, safe; got 'slow'", err)
+        self.assertIn("must be at most 10; got '11'", err)
+        self.assertIn("must be at least 100ms; got '50ms'", err)
+        self.assertIn("must be one of red, green, blue; got 'pink'", err)
+        self.assertIn("in pipeline 'p': must start with 'x-' (got 'y-a')", err)
+        self.assertNotIn("output 'ok'", err)
+
+    def test_plugin_declaring_a_host_key_is_refused(self):
+        cfg = self.write(f"service: {{plugins_dir: '{TEST_PLUGINS}'}}\n"
+                         "pipelines:\n  - name: p\n    inputs: [{plugin: hostkey}]\n"
+                         "    outputs: [{plugin: null}]\n")
+        rc, _, err = run("validate", cfg)
+        self.assertEqual(rc, 2)
+        self.assertIn("plugin 'hostkey' declares config key 'tag', which the host reads on every "
+                      "input itself", err)
+
     def test_more_outputs_than_a_pipeline_routes_is_refused(self):
         """A pipeline of 65 outputs is refused with the limit named (routing
         and WAL checkpoints hold 64: a 65th would get nothing and lose its

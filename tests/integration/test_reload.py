@@ -90,11 +90,14 @@ class ReloadTest(unittest.TestCase):
         for needle in ("unknown key 'colour'", "key 'exclude'", "must be a boolean",
                        "unknown filter plugin 'nosuchfilter'"):
             self.assertIn(needle, body["error"])
-        # a bad regex is refused when the new instance initialises
+        # a bad regex is refused at validation (the grep plugin's rule), with
+        # the file and line of the value
         s.write_config(cfg("      - {plugin: grep, name: g, regex: '(unclosed'}", total=0))
         status, body = self.reload(s)
         self.assertEqual(status, 400)
-        self.assertIn("regex '(unclosed' is invalid", body["error"])
+        self.assertIn("strata.yaml:8:", body["error"])
+        self.assertIn("key 'regex' of filter 'g' (plugin grep) in pipeline 'p': not a valid "
+                      "regex at offset 9", body["error"])
         # and through SIGHUP
         s.write_config("pipelines: [")
         s.signal(signal.SIGHUP)

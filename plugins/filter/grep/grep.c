@@ -10,6 +10,7 @@
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,6 +24,42 @@ static const strata_config_key grep_keys[] = {
     {"field", STRATA_CFG_STRING, "msg", 0, "msg, service, host, level, tenant or meta.KEY."},
     {"exclude", STRATA_CFG_BOOL, "false", 0, "false: keep matching events; true: drop them."},
     {"ignore_case", STRATA_CFG_BOOL, "false", 0, "Match case-insensitively."},
+};
+
+/* The rule of `regex`: it compiles (so `strata validate` reports a bad
+ * pattern with its file and line, before anything runs). */
+static const char *check_regex(const char *re)
+{
+    static _Thread_local char why[300];
+    int err;
+    PCRE2_SIZE off;
+    pcre2_code *c =
+        pcre2_compile((PCRE2_SPTR)re, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &err, &off, NULL);
+    if (c) {
+        pcre2_code_free(c);
+        return NULL;
+    }
+    PCRE2_UCHAR msg[256];
+    pcre2_get_error_message(err, msg, sizeof msg);
+    snprintf(why, sizeof why, "not a valid regex at offset %zu: %s", (size_t)off, (char *)msg);
+    return why;
+}
+
+/* The rule of `field`: one of the event's fields, or meta.KEY. */
+static const char *check_field(const char *f)
+{
+    static const char *names[] = {"msg", "service", "host", "level", "tenant"};
+    for (int i = 0; i < 5; i++)
+        if (!strcmp(f, names[i]))
+            return NULL;
+    return !strncmp(f, "meta.", 5) && f[5]
+               ? NULL
+               : "must be msg, service, host, level, tenant or meta.KEY";
+}
+
+static const strata_config_rule grep_rules[] = {
+    {.key = "regex", .check = check_regex},
+    {.key = "field", .check = check_field},
 };
 
 typedef struct matcher {
@@ -212,6 +249,8 @@ static const strata_plugin grep_plugin = {
     .description = "Keeps or drops events whose field matches a regular expression.",
     .config = grep_keys,
     .config_count = sizeof grep_keys / sizeof grep_keys[0],
+    .config_rules = grep_rules,
+    .config_rule_count = sizeof grep_rules / sizeof grep_rules[0],
     .init = grep_init,
     .reconfigure = grep_reconfigure,
     .destroy = grep_destroy,

@@ -38,6 +38,21 @@ static const strata_config_key dummy_keys[] = {
     {"meta", STRATA_CFG_MAP, NULL, 0, "Extra meta key/values added to every event (strings)."},
 };
 
+/* The rule of `level`: a level name, in any case. */
+static const char *check_level(const char *v)
+{
+    return strata_level_parse(v, strlen(v)) < 0
+               ? "must be TRACE, DEBUG, INFO, WARN, ERROR or FATAL (any case)"
+               : NULL;
+}
+
+static const strata_config_rule dummy_rules[] = {
+    {.key = "rate", .min = "0"},
+    {.key = "total", .min = "0"},
+    {.key = "batch_size", .min = "1", .max = "1000000"}, /* BATCH_MAX_EVENTS */
+    {.key = "level", .check = check_level},
+};
+
 typedef struct dummy {
     strata_instance *inst;
     const strata_host_api *h;
@@ -269,6 +284,8 @@ static const strata_plugin dummy_plugin = {
     .description = "Generates events from a template at a configured rate.",
     .config = dummy_keys,
     .config_count = sizeof dummy_keys / sizeof dummy_keys[0],
+    .config_rules = dummy_rules,
+    .config_rule_count = sizeof dummy_rules / sizeof dummy_rules[0],
     .init = dummy_init,
     .start = dummy_start,
     .stop = dummy_stop,

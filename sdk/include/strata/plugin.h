@@ -75,6 +75,13 @@ typedef struct strata_plugin {
      * the output keeps the events itself and will confirm their durability
      * with output_commit(); any other code drops it. */
     int (*flush)(void *state, const strata_batch *b);
+
+    /* ---- ABI 1.4 ---- */
+    /* Rules on the values of config keys (strata/config.h), checked at
+     * validation with the file and line of a value that breaks one. */
+    const strata_config_rule *config_rules; /* config_rule_count rules; NULL: none */
+    uint32_t config_rule_count;
+    uint32_t config_rule_size; /* sizeof(strata_config_rule) as built */
 } strata_plugin;
 
 typedef const strata_plugin *(*strata_plugin_entry_fn)(void);
@@ -89,7 +96,8 @@ typedef const strata_plugin *(*strata_plugin_entry_fn)(void);
 /* Fill the fields every descriptor has the same way. */
 #define STRATA_PLUGIN_HEADER                                                                       \
     .struct_size = sizeof(strata_plugin), .abi_major = STRATA_ABI_MAJOR,                           \
-    .abi_minor = STRATA_ABI_MINOR, .config_key_size = sizeof(strata_config_key)
+    .abi_minor = STRATA_ABI_MINOR, .config_key_size = sizeof(strata_config_key),                   \
+    .config_rule_size = sizeof(strata_config_rule)
 
 #ifdef __cplusplus
 }
