@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "crc32c.h"
 #include "strata/abi.h"
 
@@ -74,9 +75,7 @@ void wal_seg_header_encode(uint8_t h[WAL_HEADER_BYTES], uint64_t first_seq)
     memset(h, 0, WAL_HEADER_BYTES);
     uint32_t magic = WAL_MAGIC;
     uint16_t ver = WAL_VERSION;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+    int64_t now = clock_real_ns();
     memcpy(h, &magic, 4);
     memcpy(h + 4, &ver, 2);
     memcpy(h + 8, &first_seq, 8);
