@@ -189,8 +189,8 @@ static roaring_bitmap_t *regex_rows(const ectx *c, const q_node *n)
  * length. */
 static size_t level_term(int l, char *term)
 {
-    int k = snprintf(term, Q_LEVEL_TERM_BUF, "level:%s", strata_level_name(l));
-    for (int i = 6; i < k; i++)
+    int k = snprintf(term, Q_LEVEL_TERM_BUF, SEG_NS_LEVEL "%s", strata_level_name(l));
+    for (int i = (int)SEG_NS_LEN(SEG_NS_LEVEL); i < k; i++)
         term[i] = (char)(term[i] + 32);
     return (size_t)k;
 }

@@ -296,11 +296,12 @@ static q_node *field_term(parser *p, size_t at, const char *name, size_t nlen, q
                     n->levels |= 1u << l;
             }
         }
-    } else if (nlen > 5 && memcmp(name, "meta.", 5) == 0) {
-        size_t klen = nlen - 5;
+    } else if (nlen > SEG_NS_LEN(SEG_NS_META) &&
+               memcmp(name, SEG_NS_META, SEG_NS_LEN(SEG_NS_META)) == 0) {
+        size_t klen = nlen - SEG_NS_LEN(SEG_NS_META);
         if (nlen + 1 > sizeof pbuf) {
             perr(p, at, "meta keys longer than %d bytes are stored but not indexed",
-                 (int)sizeof pbuf - 6);
+                 (int)(sizeof pbuf - SEG_NS_LEN(SEG_NS_META) - 1));
             free(val.p);
             return NULL;
         }
@@ -329,7 +330,7 @@ static q_node *field_term(parser *p, size_t at, const char *name, size_t nlen, q
         }
         if (n) {
             n->field = QF_META;
-            if (qstr_set(&n->key, name + 5, klen) < 0 ||
+            if (qstr_set(&n->key, name + SEG_NS_LEN(SEG_NS_META), klen) < 0 ||
                 (!n->prefix.p && qstr_set(&n->prefix, prefix.p, prefix.n) < 0)) {
                 perr(p, at, "out of memory");
                 n = NULL;
@@ -339,8 +340,8 @@ static q_node *field_term(parser *p, size_t at, const char *name, size_t nlen, q
         perr(p, at + nlen, "'%.*s' cannot be compared with '%s' (only level and meta.KEY can)",
              (int)nlen, name, cmp_name(cmp));
     } else if (nlen == 3) { /* msg */
-        prefix.p = "msg:";
-        prefix.n = 4;
+        prefix.p = SEG_NS_MSG;
+        prefix.n = SEG_NS_LEN(SEG_NS_MSG);
         if (!quoted && has_wildcard(val.p, val.n))
             n = (val.n == 1 && val.p[0] == '*') ? node(p, Q_ALL, at)
                                                 : wild_node(p, at, QF_MSG, &prefix, val.p, val.n);
@@ -348,10 +349,8 @@ static q_node *field_term(parser *p, size_t at, const char *name, size_t nlen, q
             n = text_node(p, at, QF_MSG, &prefix, val.p, val.n, quoted);
     } else { /* service, host: the whole value */
         q_field f = nlen == 7 ? QF_SERVICE : QF_HOST;
-        memcpy(pbuf, name, nlen);
-        pbuf[nlen] = ':';
-        prefix.p = pbuf;
-        prefix.n = nlen + 1;
+        prefix.p = f == QF_SERVICE ? SEG_NS_SERVICE : SEG_NS_HOST;
+        prefix.n = f == QF_SERVICE ? SEG_NS_LEN(SEG_NS_SERVICE) : SEG_NS_LEN(SEG_NS_HOST);
         char whole[TOK_MAX_BYTES];
         size_t wn = seg_whole_value(val.p, val.n, whole);
         if (!quoted && has_wildcard(val.p, val.n)) {
@@ -539,7 +538,8 @@ static q_node *regex_term(parser *p)
     n->re = re;
     char lit[TOK_MAX_BYTES];
     size_t ll = regex_literal(p->s + s, e - s, lit, sizeof lit);
-    if (ll && (qstr_set(&n->pattern, lit, ll) < 0 || qstr_set(&n->prefix, "msg:", 4) < 0)) {
+    if (ll && (qstr_set(&n->pattern, lit, ll) < 0 ||
+               qstr_set(&n->prefix, SEG_NS_MSG, SEG_NS_LEN(SEG_NS_MSG)) < 0)) {
         perr(p, at, "out of memory");
         return NULL;
     }
@@ -583,7 +583,7 @@ static q_node *parse_primary(parser *p)
         q_str v;
         if (read_quoted(p, &v) < 0)
             return NULL;
-        q_str prefix = {"msg:", 4};
+        q_str prefix = {SEG_NS_MSG, SEG_NS_LEN(SEG_NS_MSG)};
         q_node *n = text_node(p, at, QF_MSG, &prefix, v.p, v.n, 1);
         free(v.p);
         return n;
@@ -602,7 +602,7 @@ static q_node *parse_primary(parser *p)
     size_t s = p->pos;
     while (p->pos < p->n && !word_end(p->s[p->pos]))
         p->pos++;
-    q_str prefix = {"msg:", 4};
+    q_str prefix = {SEG_NS_MSG, SEG_NS_LEN(SEG_NS_MSG)};
     if (p->pos - s == 1 && p->s[s] == '*')
         return node(p, Q_ALL, at);
     if (has_wildcard(p->s + s, p->pos - s))
@@ -905,11 +905,11 @@ static void describe(const q_node *n, char **buf, size_t *len, size_t *cap)
         PUT(tmp);
         break;
     case Q_EXISTS:
-        snprintf(tmp, sizeof tmp, "meta.%s:*", n->key.p);
+        snprintf(tmp, sizeof tmp, SEG_NS_META "%s:*", n->key.p);
         PUT(tmp);
         break;
     case Q_NUM:
-        snprintf(tmp, sizeof tmp, "meta.%s%s%g", n->key.p, cmp_name(n->cmp), n->num);
+        snprintf(tmp, sizeof tmp, SEG_NS_META "%s%s%g", n->key.p, cmp_name(n->cmp), n->num);
         PUT(tmp);
         break;
     }

@@ -17,7 +17,8 @@
  * indexes nothing of the key and a column must not claim its namespace. */
 int seg_key_holds_terms(const char *key, size_t klen)
 {
-    return 5 + klen + 1 + TOK_MAX_BYTES <= SEG_MAX_TERM && !memchr(key, ':', klen);
+    return SEG_NS_LEN(SEG_NS_META) + klen + 1 + TOK_MAX_BYTES <= SEG_MAX_TERM &&
+           !memchr(key, ':', klen);
 }
 
 void seg_colcheck_init(seg_colcheck *h, const char *key, size_t klen)
@@ -97,16 +98,18 @@ int seg_column_value(const char *rest, size_t n, unsigned digits)
 
 int seg_colterms_has(const seg_colterms *ct, const char *t, size_t len)
 {
-    if ((ct->flags & SEG_FLAG_SERVICE_TERMS) && len >= 8 && !memcmp(t, "service:", 8))
+    const size_t svc = SEG_NS_LEN(SEG_NS_SERVICE), host = SEG_NS_LEN(SEG_NS_HOST);
+    const size_t meta = SEG_NS_LEN(SEG_NS_META);
+    if ((ct->flags & SEG_FLAG_SERVICE_TERMS) && len >= svc && !memcmp(t, SEG_NS_SERVICE, svc))
         return 1;
-    if ((ct->flags & SEG_FLAG_HOST_TERMS) && len >= 5 && !memcmp(t, "host:", 5))
+    if ((ct->flags & SEG_FLAG_HOST_TERMS) && len >= host && !memcmp(t, SEG_NS_HOST, host))
         return 1;
-    if (!ct->n || len < 5 || memcmp(t, "meta.", 5) != 0)
+    if (!ct->n || len < meta || memcmp(t, SEG_NS_META, meta) != 0)
         return 0;
     for (uint32_t i = 0; i < ct->n; i++) {
         size_t kl = ct->key[i].len;
-        if (len > 5 + kl && t[5 + kl] == ':' && !memcmp(t + 5, ct->key[i].ptr, kl) &&
-            seg_column_value(t + 5 + kl + 1, len - 5 - kl - 1, ct->digits[i]))
+        if (len > meta + kl && t[meta + kl] == ':' && !memcmp(t + meta, ct->key[i].ptr, kl) &&
+            seg_column_value(t + meta + kl + 1, len - meta - kl - 1, ct->digits[i]))
             return 1;
     }
     return 0;

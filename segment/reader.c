@@ -2153,7 +2153,9 @@ static roaring_bitmap_t *titer_postings(titer *it)
 static size_t cns_ns(const seg_reader *r, const cns *c, char *out)
 {
     /* by src: CNS_SERVICE, CNS_HOST, CNS_META */
-    static const strata_str fixed[] = {{"service:", 8}, {"host:", 5}, {"meta.", 5}};
+    static const strata_str fixed[] = {{SEG_NS_SERVICE, SEG_NS_LEN(SEG_NS_SERVICE)},
+                                       {SEG_NS_HOST, SEG_NS_LEN(SEG_NS_HOST)},
+                                       {SEG_NS_META, SEG_NS_LEN(SEG_NS_META)}};
     strata_str f = fixed[c->src];
     memcpy(out, f.ptr, f.len);
     if (c->src != CNS_META)

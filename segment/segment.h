@@ -220,6 +220,18 @@ typedef struct seg_column {
     const strata_str *values; /* DICT: the distinct values, sorted */
     uint32_t nvalues;
 } seg_column;
+/* The namespaces of terms (docs/TOKENIZER.md): every term of a segment is
+ * one of these followed by a token, and "meta." is followed by the key and
+ * ':' first ("meta.user_id:u_98765"). The field names of the query
+ * language and of the search API are the same words. */
+#define SEG_NS_MSG "msg:"
+#define SEG_NS_SERVICE "service:"
+#define SEG_NS_HOST "host:"
+#define SEG_NS_LEVEL "level:"
+#define SEG_NS_META "meta."
+/* The length of one of the namespace literals above. */
+#define SEG_NS_LEN(ns) (sizeof(ns) - 1)
+
 /* The column of meta key `key` (without "meta."): 1 with *out set (valid
  * until seg_close), 0 when the segment has no column for it (the values are
  * in the row blocks), -1 when the column is corrupt (seg_error). Decodes

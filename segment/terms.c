@@ -32,16 +32,20 @@ static void emit_token(void *ud, const char *tok, size_t len)
     c->fn(c->ud, c->buf, c->plen + len);
 }
 
-/* Set the "field:" prefix; 0, or -1 when it does not fit (a huge meta key:
- * such a key is stored but not indexed). */
-static int set_prefix(term_ctx *c, const char *a, size_t alen, const char *b, size_t blen)
+/* Set the namespace of the next terms: ns (SEG_NS_*), and for meta the key
+ * and ':' after it. 0, or -1 when it does not fit (a huge meta key: such a
+ * key is stored but not indexed). */
+static int set_prefix(term_ctx *c, const char *ns, size_t nslen, const char *key, size_t klen)
 {
-    if (alen + blen + 1 + TOK_MAX_BYTES > sizeof c->buf)
+    size_t plen = nslen + (key ? klen + 1 : 0);
+    if (plen + TOK_MAX_BYTES > sizeof c->buf)
         return -1;
-    memcpy(c->buf, a, alen);
-    memcpy(c->buf + alen, b, blen);
-    c->buf[alen + blen] = ':';
-    c->plen = alen + blen + 1;
+    memcpy(c->buf, ns, nslen);
+    if (key) {
+        memcpy(c->buf + nslen, key, klen);
+        c->buf[nslen + klen] = ':';
+    }
+    c->plen = plen;
     return 0;
 }
 
@@ -72,11 +76,11 @@ void seg_event_terms(const strata_event *ev, void (*fn)(void *ud, const char *t,
     term_ctx c;
     c.fn = fn;
     c.ud = ud;
-    set_prefix(&c, "msg", 3, "", 0);
+    set_prefix(&c, SEG_NS_MSG, SEG_NS_LEN(SEG_NS_MSG), NULL, 0);
     tokenize(ev->msg.ptr, ev->msg.len, emit_token, &c);
-    set_prefix(&c, "service", 7, "", 0);
+    set_prefix(&c, SEG_NS_SERVICE, SEG_NS_LEN(SEG_NS_SERVICE), NULL, 0);
     emit_whole(&c, ev->service);
-    set_prefix(&c, "host", 4, "", 0);
+    set_prefix(&c, SEG_NS_HOST, SEG_NS_LEN(SEG_NS_HOST), NULL, 0);
     emit_whole(&c, ev->host);
     if (ev->level >= STRATA_LEVEL_TRACE && ev->level <= STRATA_LEVEL_FATAL) {
         const char *name = strata_level_name(ev->level);
@@ -84,14 +88,14 @@ void seg_event_terms(const strata_event *ev, void (*fn)(void *ud, const char *t,
         size_t n = strlen(name);
         for (size_t i = 0; i < n; i++)
             low[i] = (char)(name[i] + 32);
-        set_prefix(&c, "level", 5, "", 0);
+        set_prefix(&c, SEG_NS_LEVEL, SEG_NS_LEN(SEG_NS_LEVEL), NULL, 0);
         emit_token(&c, low, n);
     }
     for (uint32_t i = 0; i < ev->meta_count; i++) {
         const strata_kv *kv = &ev->meta[i];
         if (kv->type == STRATA_VALUE_NULL)
             continue;
-        if (set_prefix(&c, "meta.", 5, kv->key.ptr, kv->key.len) < 0)
+        if (set_prefix(&c, SEG_NS_META, SEG_NS_LEN(SEG_NS_META), kv->key.ptr, kv->key.len) < 0)
             continue;
         tokenize(kv->value.ptr, kv->value.len, emit_token, &c);
     }
