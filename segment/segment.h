@@ -274,12 +274,11 @@ int seg_block_may_contain(const seg_reader *r, uint32_t block, const char *term,
 
 /* ---- merging -------------------------------------------------------------- */
 
-/* Add every row of the readers to w in ingest_ts order (ties: earlier reader
- * first). 0, or -1 with a message. */
-int seg_merge(seg_reader *const *in, size_t n, seg_writer *w, char *err, size_t errlen);
-/* The same merge written straight to a file (PATH.tmp, fsync, rename, fsync
- * of the directory), with the bytes seg_merge and seg_writer_finish would
- * give for these options, but streaming (segment/merge.c): the inputs'
+/* Merge the readers' rows in ingest_ts order (ties: earlier reader first)
+ * into one file (PATH.tmp, fsync, rename, fsync of the directory), with the
+ * bytes that adding every row to a seg_writer of these options and
+ * finishing it would give (tests/unit/test_segment.c holds that reference
+ * merge and compares), but streaming (segment/merge.c): the inputs'
  * term dictionaries are merged instead of tokenizing every row again, and
  * no event is held beyond the row block being built (per row: 4 bytes of
  * renumbering, 8 more while the columns are written for the host column

@@ -1,8 +1,8 @@
 /*
  * bench/segments/mergebench.c - time one compaction merge and measure its
  * peak memory, the streaming way (seg_merge_file, what the indexer runs)
- * or the old way (seg_merge into a writer, which tokenizes every row again
- * and assembles the file in memory). Driven by bench/segments/run; one
+ * or the old way (tests/unit/ref_merge.c: every row added to a writer, which
+ * tokenizes every row again and assembles the file in memory). Driven by bench/segments/run; one
  * process per merge, so that its peak memory (VmHWM) is the merge's own;
  * the resident memory as each part starts goes to stderr.
  *
@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ref_merge.h"
 #include "segment.h"
 
 /* A "Name: N kB" line of /proc/self/status (VmRSS: now, VmHWM: the peak
@@ -91,7 +92,7 @@ int main(int argc, char **argv)
         rc = seg_merge_file_staged(rs, n, &o, out, stage, NULL, err, sizeof err);
     } else {
         seg_writer *w = seg_writer_new(&o);
-        rc = w ? seg_merge(rs, n, w, err, sizeof err) : -1;
+        rc = w ? ref_merge(rs, n, w, err, sizeof err) : -1;
         if (rc == 0)
             rc = seg_writer_finish(w, out, err, sizeof err);
         seg_writer_free(w);

@@ -22,6 +22,7 @@
 #include "segment.h"
 #include "segment_int.h"
 #include "strtab.h"
+#include "ref_merge.h"
 
 /* ---- a deterministic random corpus -------------------------------------------- */
 
@@ -468,7 +469,7 @@ static void test_merge_equals_union(void **state)
     seg_writer_opts o = {.tenant = "acme", .block_events = 128};
     seg_writer *w = seg_writer_new(&o);
     char err[256];
-    assert_int_equal(seg_merge(rs, 3, w, err, sizeof err), 0);
+    assert_int_equal(ref_merge(rs, 3, w, err, sizeof err), 0);
     uint8_t *merged;
     size_t mlen;
     assert_int_equal(seg_writer_finish_mem(w, &merged, &mlen, err, sizeof err), 0);
@@ -899,7 +900,7 @@ static void test_meta_columns(void **state)
     seg_writer *w = seg_writer_new(NULL);
     assert_non_null(w);
     char err[256];
-    assert_int_equal(seg_merge(&r, 1, w, err, sizeof err), 0);
+    assert_int_equal(ref_merge(&r, 1, w, err, sizeof err), 0);
     uint8_t *mbuf;
     size_t mlen;
     assert_int_equal(seg_writer_finish_mem(w, &mbuf, &mlen, err, sizeof err), 0);
@@ -1208,7 +1209,7 @@ static void test_fixture_indexes_its_rows(void **state)
     check_indexes_rows(r, "fixture");
     seg_writer *w = seg_writer_new(&(seg_writer_opts){.tenant = "t", .block_events = 32});
     assert_non_null(w);
-    if (seg_merge(&r, 1, w, err, sizeof err) != 0)
+    if (ref_merge(&r, 1, w, err, sizeof err) != 0)
         fail_msg("merge: %s", err);
     uint8_t *buf;
     size_t len;
@@ -1252,7 +1253,7 @@ static uint8_t *slurp(const char *path, size_t *len)
     return buf;
 }
 
-/* seg_merge_file gives the bytes seg_merge + finish give, and the same
+/* seg_merge_file gives the bytes ref_merge + finish give, and the same
  * dictionary samples; it leaves nothing but its output. */
 static void check_merge_file(seg_reader **rs, size_t k, uint32_t block, const void *dict,
                              size_t dlen, const char *what)
@@ -1264,8 +1265,8 @@ static void check_merge_file(seg_reader **rs, size_t k, uint32_t block, const vo
                          .filter_part_keys = g_part_keys};
     seg_writer *w = seg_writer_new(&o);
     char err[256];
-    if (seg_merge(rs, k, w, err, sizeof err) != 0)
-        fail_msg("%s: seg_merge: %s", what, err);
+    if (ref_merge(rs, k, w, err, sizeof err) != 0)
+        fail_msg("%s: ref_merge: %s", what, err);
     uint8_t *wb, *mb;
     size_t *ws, *ms;
     unsigned wn = seg_writer_samples(w, 50, &wb, &ws);
@@ -1336,7 +1337,7 @@ static void check_parts_merge_at(tev *evs, const size_t *cut, int nparts, const 
     seg_writer_opts o = {.tenant = "acme", .block_events = block, .filter_part_keys = g_part_keys};
     seg_writer *w = seg_writer_new(&o);
     char err[256];
-    assert_int_equal(seg_merge(rs, (size_t)nparts, w, err, sizeof err), 0);
+    assert_int_equal(ref_merge(rs, (size_t)nparts, w, err, sizeof err), 0);
     uint8_t *merged;
     size_t mlen;
     assert_int_equal(seg_writer_finish_mem(w, &merged, &mlen, err, sizeof err), 0);
@@ -1632,7 +1633,7 @@ static void test_merge_file_streams(void **state)
         check_merge_file(rs + 3, 1, 64, NULL, 0, "an empty input alone");
         /* with a trained dictionary for the output */
         seg_writer *w = seg_writer_new(NULL);
-        assert_int_equal(seg_merge(rs, 4, w, err, sizeof err), 0);
+        assert_int_equal(ref_merge(rs, 4, w, err, sizeof err), 0);
         uint8_t *samples;
         size_t *sizes;
         unsigned ns = seg_writer_samples(w, 2000, &samples, &sizes);
