@@ -449,143 +449,114 @@ static int pause_input(engine *eng, instance *in)
     return STRATA_EAGAIN;
 }
 
-int engine_emit(instance *in, batch_t *b, strata_ack_fn ack, void *arg)
+/* The outputs of pipeline p whose match accepts tag, into outs (room for
+ * PIPELINE_MAX_OUTPUTS, which validation holds every pipeline to); how many. */
+static size_t route_outputs(const pipeline *p, const char *tag, instance **outs)
 {
-    engine *eng = in->eng;
-    if (!b)
-        return STRATA_EINVAL;
-    if (in->kind != STRATA_KIND_INPUT)
-        return STRATA_EINVAL;
-    if (eng->shutting_down && in->stopped)
-        return STRATA_ESTOPPING;
-    graph *g = graph_acquire(eng);
-    pipeline *p = g ? pipeline_of_input(g, in) : NULL;
-    if (!p) {
-        /* a new input started before its graph is installed, or a removed
-         * one: it will be resumed (or stopped) shortly */
-        if (g)
-            graph_release(eng, g);
-        return in->stopped ? STRATA_ESTOPPING : pause_input(eng, in);
-    }
-    const char *tag = b->tag[0] ? b->tag : in->tag;
-    instance *outs[PIPELINE_MAX_OUTPUTS];
-    size_t nouts = 0;
-    for (size_t k = 0; k < p->n_out && nouts < PIPELINE_MAX_OUTPUTS; k++)
+    size_t n = 0;
+    for (size_t k = 0; k < p->n_out && n < PIPELINE_MAX_OUTPUTS; k++)
         if (route_match(p->outputs[k]->match, tag))
-            outs[nouts++] = p->outputs[k];
-    /* admission: the pipeline's WAL must be healthy and under its bound; or
-     * every target queue must have room, and the process buffer too */
-    int full;
-    if (p->buf) {
-        full = !pipe_buffer_has_room(p->buf);
-    } else {
-        full = atomic_load(&eng->buffered_bytes) >= eng->buffer_max_bytes;
-        for (size_t k = 0; k < nouts && !full; k++)
-            full = !output_has_room(outs[k]);
-    }
-    if (full) {
-        graph_release(eng, g);
-        return pause_input(eng, in);
-    }
-    /* allocate before filters run, so a failure leaves the batch untouched
-     * with the caller (emit takes ownership only on STRATA_OK) */
-    ack_ctx *a = NULL;
-    if (nouts && !(a = calloc(1, sizeof *a))) {
-        graph_release(eng, g);
-        return STRATA_ENOMEM;
-    }
-    uint32_t n = b->count;
-    atomic_fetch_add(&in->events_in, n);
-    atomic_fetch_add(&in->batches_in, 1);
-    /* the input's own batch stays referenced until the chain is through, so
-     * a quota refusal can hand it back untouched (emit's contract) */
-    batch_t *orig = b;
-    batch_ref(orig);
-    for (size_t k = 0; k < p->n_f && b; k++) {
+            outs[n++] = p->outputs[k];
+    return n;
+}
+
+/* Admission: 1 when a batch for these outputs may enter. With a WAL the
+ * pipeline's buffer must be healthy and under its bound; without one every
+ * target queue must have room, and the process-wide buffer too. */
+static int admits(const engine *eng, const pipeline *p, instance *const *outs, size_t nouts)
+{
+    if (p->buf)
+        return pipe_buffer_has_room(p->buf);
+    if (atomic_load(&eng->buffered_bytes) >= eng->buffer_max_bytes)
+        return 0;
+    for (size_t k = 0; k < nouts; k++)
+        if (!output_has_room(outs[k]))
+            return 0;
+    return 1;
+}
+
+/* Run the pipeline's filters whose match accepts tag over *b, in order. On
+ * STRATA_OK *b is the batch that comes out (NULL or empty when the filters
+ * dropped everything; the chain owns it). On STRATA_EQUOTA the chain's
+ * batches are released and *b is untouched: the caller still holds its
+ * own reference to the input's batch and hands it back. A filter that
+ * fails otherwise passes its batch on unchanged and counts an error:
+ * losing events to a filter bug is worse than not filtering them. */
+static int run_filters(const pipeline *p, const char *tag, batch_t **b)
+{
+    batch_t *cur = *b;
+    batch_ref(cur); /* the chain's own reference */
+    for (size_t k = 0; k < p->n_f && cur; k++) {
         instance *f = p->filters[k];
         if (!route_match(f->match, tag))
             continue;
-        strata_batch *out = b;
-        uint32_t before = b->count;
+        strata_batch *out = cur;
+        uint32_t before = cur->count;
         atomic_fetch_add(&f->events_in, before);
         pthread_mutex_lock(&f->lock);
-        int rc = f->p->process(f->state, b, &out);
+        int rc = f->p->process(f->state, cur, &out);
         pthread_mutex_unlock(&f->lock);
         if (rc == STRATA_EQUOTA) {
-            if (out && out != b)
+            if (out && out != cur)
                 batch_unref(out);
-            batch_unref(b); /* the chain's reference; orig keeps the caller's */
-            free(a);
-            graph_release(eng, g);
-            atomic_fetch_sub(&in->events_in, n);
-            atomic_fetch_sub(&in->batches_in, 1);
+            batch_unref(cur);
             return STRATA_EQUOTA;
         }
         if (rc != STRATA_OK) {
-            /* a failing filter passes the batch on unchanged: losing events
-             * to a filter bug is worse than not filtering them */
             atomic_fetch_add(&f->errors, 1);
-            if (out && out != b)
+            if (out && out != cur)
                 batch_unref(out);
-            out = b;
+            out = cur;
         }
-        if (out != b)
-            batch_unref(b);
-        b = out;
-        uint32_t after = b ? b->count : 0;
+        if (out != cur)
+            batch_unref(cur);
+        cur = out;
+        uint32_t after = cur ? cur->count : 0;
         atomic_fetch_add(&f->events_out, after);
         if (after < before) /* the filter's decision: counted where operators look */
             atomic_fetch_add(&f->events_dropped, before - after);
     }
-    batch_unref(orig); /* the chain is through: drop the extra reference */
-    atomic_fetch_add(&in->events_out, n);
-    if (!b || !b->count || !nouts) {
-        /* filtered out entirely, or no output matched the tag */
-        free(a);
-        int status = STRATA_OK;
-        if (b && b->count && !nouts) {
-            atomic_fetch_add(&in->events_dropped, b->count);
-            log_write(LOG_WARN, in->label, "no output matches tag '%s'; %u events dropped", tag,
-                      b->count);
-            status = STRATA_EDROPPED;
-        }
-        batch_unref(b);
-        graph_release(eng, g);
-        if (ack) {
-            ack_ctx *done = calloc(1, sizeof *done);
-            if (done) {
-                done->inf.ack = ack;
-                done->inf.arg = arg;
-                done->input = in;
-                atomic_fetch_add(&in->inflight, 1);
-                if (engine_post(eng, ack_on_loop, done, status) != STRATA_OK) {
-                    atomic_fetch_sub(&in->inflight, 1);
-                    free(done);
-                }
-            }
-        }
-        return STRATA_OK;
-    }
-    a->inf.ack = ack;
-    a->inf.arg = arg;
-    a->input = in;
-    a->eng = eng;
-    atomic_init(&a->inf.pending, p->buf ? 1 : (int)nouts);
-    atomic_init(&a->inf.failed, 0);
+    *b = cur;
+    return STRATA_OK;
+}
+
+/* Acknowledge a batch that reaches no output (filtered out, or no route),
+ * on the loop thread as every acknowledgement is, with status. */
+static void ack_undelivered(engine *eng, instance *in, strata_ack_fn ack, void *arg, int status)
+{
+    if (!ack)
+        return;
+    ack_ctx *done = calloc(1, sizeof *done);
+    if (!done)
+        return;
+    done->inf.ack = ack;
+    done->inf.arg = arg;
+    done->input = in;
     atomic_fetch_add(&in->inflight, 1);
-    if (p->buf) {
-        /* durable buffer: acknowledged after the WAL fsync; the outputs
-         * read the WAL on their own */
-        uint32_t cnt = b->count;
-        if (pipe_buffer_append(p->buf, b, on_buffer_durable, a) != STRATA_OK) {
-            atomic_fetch_add(&in->events_dropped, cnt);
-            log_write(LOG_WARN, in->label, "the WAL refused a batch of %u events", cnt);
-            inflight_done(eng, &a->inf, 0);
-        }
-        batch_unref(b);
-        graph_release(eng, g);
-        return STRATA_OK;
+    if (engine_post(eng, ack_on_loop, done, status) != STRATA_OK) {
+        atomic_fetch_sub(&in->inflight, 1);
+        free(done);
     }
+}
+
+/* Hand b to the pipeline's WAL: a is acknowledged after the fsync, and the
+ * outputs read the WAL on their own. The caller keeps its reference to b. */
+static void deliver_to_wal(engine *eng, instance *in, pipeline *p, batch_t *b, ack_ctx *a)
+{
+    uint32_t cnt = b->count;
+    if (pipe_buffer_append(p->buf, b, on_buffer_durable, a) != STRATA_OK) {
+        atomic_fetch_add(&in->events_dropped, cnt);
+        log_write(LOG_WARN, in->label, "the WAL refused a batch of %u events", cnt);
+        inflight_done(eng, &a->inf, 0);
+    }
+}
+
+/* Push b onto every output's queue, each holding its own reference; a is
+ * acknowledged when every output has flushed it. The caller keeps its
+ * reference to b. */
+static void deliver_to_queues(engine *eng, batch_t *b, ack_ctx *a, instance *const *outs,
+                              size_t nouts)
+{
     size_t bytes = b->len;
     for (size_t k = 0; k < nouts; k++) {
         instance *o = outs[k];
@@ -614,7 +585,83 @@ int engine_emit(instance *in, batch_t *b, strata_ack_fn ack, void *arg)
         pthread_cond_signal(&o->qcond);
         pthread_mutex_unlock(&o->qlock);
     }
-    batch_unref(b);
+}
+
+/* An input's batch enters its pipeline (host API emit, any thread): route
+ * by tag, admit or pause the input, run the filters, then hand what is
+ * left to the WAL or to the output queues. Takes ownership of b only on
+ * STRATA_OK; on any other status the batch stays with the caller,
+ * untouched. ack (may be NULL) is called on the loop thread once the batch
+ * is durable or delivered, or dropped. */
+int engine_emit(instance *in, batch_t *b, strata_ack_fn ack, void *arg)
+{
+    engine *eng = in->eng;
+    if (!b)
+        return STRATA_EINVAL;
+    if (in->kind != STRATA_KIND_INPUT)
+        return STRATA_EINVAL;
+    if (eng->shutting_down && in->stopped)
+        return STRATA_ESTOPPING;
+    graph *g = graph_acquire(eng);
+    pipeline *p = g ? pipeline_of_input(g, in) : NULL;
+    if (!p) {
+        /* a new input started before its graph is installed, or a removed
+         * one: it will be resumed (or stopped) shortly */
+        if (g)
+            graph_release(eng, g);
+        return in->stopped ? STRATA_ESTOPPING : pause_input(eng, in);
+    }
+    const char *tag = b->tag[0] ? b->tag : in->tag;
+    instance *outs[PIPELINE_MAX_OUTPUTS];
+    size_t nouts = route_outputs(p, tag, outs);
+    if (!admits(eng, p, outs, nouts)) {
+        graph_release(eng, g);
+        return pause_input(eng, in);
+    }
+    /* allocate before filters run, so a failure leaves the batch untouched
+     * with the caller */
+    ack_ctx *a = NULL;
+    if (nouts && !(a = calloc(1, sizeof *a))) {
+        graph_release(eng, g);
+        return STRATA_ENOMEM;
+    }
+    uint32_t n = b->count;
+    batch_t *out = b;
+    if (run_filters(p, tag, &out) == STRATA_EQUOTA) {
+        free(a);
+        graph_release(eng, g);
+        return STRATA_EQUOTA;
+    }
+    atomic_fetch_add(&in->events_in, n);
+    atomic_fetch_add(&in->batches_in, 1);
+    atomic_fetch_add(&in->events_out, n);
+    batch_unref(b); /* ownership taken: the caller's reference */
+    if (!out || !out->count || !nouts) {
+        free(a);
+        int status = STRATA_OK;
+        if (out && out->count) {
+            atomic_fetch_add(&in->events_dropped, out->count);
+            log_write(LOG_WARN, in->label, "no output matches tag '%s'; %u events dropped", tag,
+                      out->count);
+            status = STRATA_EDROPPED;
+        }
+        batch_unref(out);
+        graph_release(eng, g);
+        ack_undelivered(eng, in, ack, arg, status);
+        return STRATA_OK;
+    }
+    a->inf.ack = ack;
+    a->inf.arg = arg;
+    a->input = in;
+    a->eng = eng;
+    atomic_init(&a->inf.pending, p->buf ? 1 : (int)nouts);
+    atomic_init(&a->inf.failed, 0);
+    atomic_fetch_add(&in->inflight, 1);
+    if (p->buf)
+        deliver_to_wal(eng, in, p, out, a);
+    else
+        deliver_to_queues(eng, out, a, outs, nouts);
+    batch_unref(out);
     graph_release(eng, g);
     return STRATA_OK;
 }
