@@ -23,6 +23,7 @@
 #include "batch.h"
 #include "engine.h"
 #include "http_server.h"
+#include "compact.h"
 #include "inspect.h"
 #include "search_cli.h"
 #include "loader.h"
@@ -41,11 +42,15 @@ static void usage(FILE *f)
     fprintf(f,
             "Strata %s - log pipelines, storage and search\n\n"
             "usage:\n"
+            "  strata serve [--data-dir DIR] [--listen ADDR] ...\n"
+            "                                   the single-node pipeline: ingest, index, search\n"
             "  strata run CONFIG.yaml           run the pipelines in CONFIG until SIGTERM\n"
             "  strata validate CONFIG.yaml      check CONFIG completely; start nothing\n"
             "  strata plugins [NAME] [--json]   list plugins, or NAME's config keys\n"
             "  strata plugins --check FILE      load FILE as the host would and say what it says\n"
             "  strata inspect DATA_DIR          segments by tenant and level, bytes by part\n"
+            "  strata compact DATA_DIR [--tenant T]\n"
+            "                                   merge a stopped node's segments to completion\n"
             "  strata inspect segment FILE [--rows N] [--terms PREFIX] [--json]\n"
             "  strata search QUERY [--from -1h] [--to now] [--service S] [--level L]\n"
             "                [--limit N] [--json] [--server URL] [--token T] [--file F]\n"
@@ -57,24 +62,9 @@ static void usage(FILE *f)
             STRATA_VERSION);
 }
 
-/* Load and validate; on failure print every error and return NULL. */
-static config *load_or_report(const char *path, loader *ld)
-{
-    cfg_errors errs = {0};
-    config *cfg = NULL;
-    if (config_load(path, ld, &cfg, &errs) != 0) {
-        char *text = cfg_errors_join(&errs);
-        fprintf(stderr, "strata: %s is not valid:\n%s", path, text ? text : "");
-        free(text);
-        cfg_errors_free(&errs);
-        return NULL;
-    }
-    return cfg;
-}
-
 static int cmd_validate(const char *path, loader *ld)
 {
-    config *cfg = load_or_report(path, ld);
+    config *cfg = config_load_or_print(path, ld, "strata");
     if (!cfg)
         return 2;
     size_t n = 0;
@@ -87,7 +77,7 @@ static int cmd_validate(const char *path, loader *ld)
 
 static int cmd_run(const char *path, loader *ld)
 {
-    config *cfg = load_or_report(path, ld);
+    config *cfg = config_load_or_print(path, ld, "strata");
     if (!cfg)
         return 2;
     int lvl = log_level_parse(cfg->svc.log_level);
@@ -336,6 +326,8 @@ int main(int argc, char **argv)
             rc = cmd_run(serve_cfg, ld);
     } else if (!strcmp(cmd, "search")) {
         rc = cmd_search(argc - 1, argv + 1);
+    } else if (!strcmp(cmd, "compact")) {
+        rc = cmd_compact(argc - 1, argv + 1, ld);
     } else if (!strcmp(cmd, "inspect")) {
         rc = cmd_inspect(argc - 1, argv + 1);
     } else if (!strcmp(cmd, "tenant")) {

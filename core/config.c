@@ -1340,3 +1340,17 @@ void config_free(config *c)
     free(c->path);
     free(c);
 }
+
+config *config_load_or_print(const char *path, struct loader *ld, const char *who)
+{
+    cfg_errors errs = {0};
+    config *cfg = NULL;
+    if (config_load(path, ld, &cfg, &errs) != 0) {
+        char *text = cfg_errors_join(&errs);
+        fprintf(stderr, "%s: %s is not valid:\n%s", who, path, text ? text : "");
+        free(text);
+        cfg_errors_free(&errs);
+        return NULL;
+    }
+    return cfg;
+}

@@ -127,6 +127,9 @@ typedef struct config {
 /* Parse and validate. `ld` resolves plugins (it learns service.plugins_dir
  * from the file first). Returns 0 with *out set, or -1 with errors in err. */
 int config_load(const char *path, struct loader *ld, config **out, cfg_errors *err);
+/* config_load for a command: on failure every error goes to stderr after
+ * "WHO: PATH is not valid:" and NULL is returned. */
+config *config_load_or_print(const char *path, struct loader *ld, const char *who);
 void config_free(config *c);
 /* Parse a YAML buffer into a node tree (used by config_load and the fuzzer).
  * Returns NULL and adds to err on failure. */

@@ -548,13 +548,12 @@ static void h_service_withdraw(strata_instance *inst, const char *name)
     }
 }
 
-static const void *h_service_acquire(strata_instance *inst, const char *name)
+const void *host_service_acquire(engine *eng, const char *name)
 {
     if (!name)
         return NULL;
     if (strcmp(name, STRATA_SEGMENT_SERVICE) == 0)
         return segment_api_table(); /* built in: static, nothing to count */
-    engine *eng = INST(inst)->eng;
     const void *api = NULL;
     pthread_mutex_lock(&eng->svc_lock);
     for (service *s = eng->services; s; s = s->next)
@@ -567,11 +566,10 @@ static const void *h_service_acquire(strata_instance *inst, const char *name)
     return api;
 }
 
-static void h_service_release(strata_instance *inst, const void *api)
+void host_service_release(engine *eng, const void *api)
 {
     if (api == segment_api_table())
         return; /* built in */
-    engine *eng = INST(inst)->eng;
     pthread_mutex_lock(&eng->svc_lock);
     for (service *s = eng->services; s; s = s->next)
         if (s->api == api && s->uses > 0) {
@@ -580,6 +578,16 @@ static void h_service_release(strata_instance *inst, const void *api)
         }
     pthread_cond_broadcast(&eng->svc_cond);
     pthread_mutex_unlock(&eng->svc_lock);
+}
+
+static const void *h_service_acquire(strata_instance *inst, const char *name)
+{
+    return host_service_acquire(INST(inst)->eng, name);
+}
+
+static void h_service_release(strata_instance *inst, const void *api)
+{
+    host_service_release(INST(inst)->eng, api);
 }
 
 static int h_buffer_position(strata_instance *inst, uint64_t *next)

@@ -7,11 +7,17 @@
 #include "strata/host.h"
 
 struct instance;
+struct engine;
 
 /* The table (static, lives for the process). */
 const strata_host_api *host_api_table(void);
 /* Release a resource the plugin left registered (engine.c calls this when
  * it destroys the instance). */
 void host_api_release_resource(struct instance *in, int type, void *ptr);
+/* A service plugins export (ABI 1.3), for the host's own commands (`strata
+ * compact` calls the indexer's admin service): as service_acquire and
+ * service_release, without an instance. */
+const void *host_service_acquire(struct engine *eng, const char *name);
+void host_service_release(struct engine *eng, const void *api);
 
 #endif /* STRATA_CORE_HOST_API_H */

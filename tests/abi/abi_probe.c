@@ -5,6 +5,7 @@
  * tests/abi/check_abi.sh: growing a table at its end is allowed, anything
  * else that breaks binary compatibility fails the test.
  */
+#include <strata/index_admin.h>
 #include <strata/segment.h>
 #include <strata/strata.h>
 
@@ -37,4 +38,13 @@ __attribute__((visibility("default"))) size_t
 strata_abi_probe_segment(const strata_segment_api *api, const strata_segment_info *info)
 {
     return (api ? sizeof *api : 0) + (info ? sizeof *info : 0);
+}
+
+/* The index admin service's table (strata/index_admin.h). */
+__attribute__((visibility("default"))) size_t
+strata_abi_probe_index_admin(const strata_index_admin_api *api, const strata_compact_result *res);
+__attribute__((visibility("default"))) size_t
+strata_abi_probe_index_admin(const strata_index_admin_api *api, const strata_compact_result *res)
+{
+    return (api ? sizeof *api : 0) + (res ? sizeof *res : 0);
 }

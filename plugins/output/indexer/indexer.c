@@ -973,6 +973,9 @@ static int indexer_init(strata_instance *inst, const strata_host_api *h, const s
     pthread_cond_init(&x->wake, NULL);
     pthread_cond_init(&x->room, NULL);
     pthread_cond_init(&x->fed, NULL);
+    pthread_cond_init(&x->jobs_cv, NULL);
+    x->admin = (strata_index_admin_api){
+        .struct_size = sizeof(strata_index_admin_api), .ctx = x, .compact = idx_compact_now};
     *state = x;
     return STRATA_OK;
 }
@@ -1029,7 +1032,15 @@ static int indexer_start(void *state)
             h->log(x->inst, STRATA_LOG_WARN,
                    "another indexer already serves searches in this process; this one's "
                    "in-memory head is not searchable until its segments are sealed");
+        if (h->service_export(x->inst, STRATA_INDEX_ADMIN_SERVICE, &x->admin) == STRATA_OK)
+            x->admin_exported = 1;
     }
+    /* compaction to completion over HTTP; a pipeline without the HTTP
+     * server (service.http_listen empty) has only the service */
+    int rc = h->http_route(x->inst, "POST", "/v1/admin/compact", idx_compact_http, x);
+    if (rc != STRATA_OK && rc != STRATA_ENOTFOUND)
+        h->log(x->inst, STRATA_LOG_WARN,
+               "POST /v1/admin/compact is served by another indexer of this process");
     return STRATA_OK;
 }
 
@@ -1050,7 +1061,13 @@ static void indexer_stop(void *state)
     x->sealer = NULL;
     if (x->compactor)
         x->h->thread_join(x->compactor);
+    pthread_mutex_lock(&x->lock);
     x->compactor = NULL;
+    pthread_mutex_unlock(&x->lock);
+    idx_compact_cancel_jobs(x); /* wakes compact() callers, who then release the service */
+    if (x->admin_exported)
+        x->h->service_withdraw(x->inst, STRATA_INDEX_ADMIN_SERVICE);
+    x->admin_exported = 0;
 }
 
 static void indexer_destroy(void *state)
@@ -1075,6 +1092,7 @@ static void indexer_destroy(void *state)
     pthread_cond_destroy(&x->wake);
     pthread_cond_destroy(&x->room);
     pthread_cond_destroy(&x->fed);
+    pthread_cond_destroy(&x->jobs_cv);
     free(x);
 }
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include <strata/index_admin.h>
 #include <strata/strata.h>
 
 #include "clock.h"
@@ -140,6 +141,14 @@ typedef struct indexer {
     size_t ndicts, dict_cap;
     seg_dicts *readers_dicts;
 
+    /* Compactions to completion asked for (compact.c): a FIFO under
+     * `lock`, run one at a time by the compactor thread; jobs_cv wakes
+     * their waiters. */
+    struct idx_compact_job *jobs, *jobs_tail;
+    pthread_cond_t jobs_cv;
+    strata_index_admin_api admin;
+    int admin_exported;
+
     strata_thread *sealer, *compactor;
     strata_metric *m_segments, *m_events, *m_skipped, *m_failed, *m_head_events, *m_seal_seconds,
         *m_compactions;
@@ -169,5 +178,13 @@ int idx_describe_file(indexer *x, const char *path, const char *rel, int level, 
 void idx_segment_path(const char *tenant, int level, int64_t min_ingest, char *out, size_t cap);
 /* The compactor thread (compact.c). */
 void idx_compactor_main(void *arg);
+/* Compaction to completion on request (compact.c): the admin service's
+ * compact (blocks; any thread but the loop), the route POST
+ * /v1/admin/compact [loop], and answering the jobs still queued when the
+ * compactor has stopped [loop, after the join]. */
+int idx_compact_now(void *ctx, const char *tenant, strata_compact_result *out, char *err,
+                    size_t errlen);
+void idx_compact_http(strata_http_request *req, void *arg);
+void idx_compact_cancel_jobs(indexer *x);
 
 #endif /* STRATA_INDEXER_H */
