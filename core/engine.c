@@ -85,6 +85,7 @@ static void drain_messages(engine *eng)
     }
 }
 
+/* libev's wake-up for messages posted from other threads: runs them on the loop. */
 static void on_msg_async(struct ev_loop *loop, ev_async *w, int revents)
 {
     (void)loop;
@@ -154,6 +155,7 @@ static void instance_free_resources(instance *in, int metrics)
 
 static void drain_messages(engine *eng);
 
+/* Free an instance's own memory (its plugin state is already destroyed). */
 static void instance_free(instance *in)
 {
     if (!in)
@@ -303,6 +305,7 @@ static void instance_finish(instance *in)
         output_signal(in, 1);
         pthread_join(in->worker, NULL);
         in->worker_started = 0;
+        pipe_buffer_save_final(in); /* what stop() committed */
     }
     instance_free(in);
 }
@@ -315,6 +318,7 @@ typedef struct ack_ctx {
     engine *eng;
 } ack_ctx;
 
+/* Call an input's ack for a finished batch on the loop thread, and free its context. */
 static void ack_on_loop(engine *eng, void *arg, int status)
 {
     (void)eng;
@@ -367,6 +371,8 @@ static int output_can_resume(instance *o)
            (double)atomic_load(&o->q_bytes) <= (double)o->max_bytes * ROUTE_RESUME_FRACTION;
 }
 
+/* Resume every paused input whose pipeline's outputs have drained below the resume threshold (and
+ * the process buffer too). */
 static void resume_inputs(engine *eng)
 {
     if (eng->shutting_down || !atomic_exchange(&eng->any_paused, 0))
@@ -396,6 +402,7 @@ static void resume_inputs(engine *eng)
     }
 }
 
+/* A worker's request to look for inputs to resume, run on the loop. */
 static void resume_on_loop(engine *eng, void *arg, int status)
 {
     (void)arg;
@@ -404,6 +411,7 @@ static void resume_on_loop(engine *eng, void *arg, int status)
     resume_inputs(eng);
 }
 
+/* Every 50 ms while an input is paused: look for inputs to resume. */
 static void on_resume_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -413,6 +421,7 @@ static void on_resume_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- emit ---------------------------------------------------------------------------- */
 
+/* The graph in use, referenced so a reload cannot free it under the caller. */
 static graph *graph_acquire(engine *eng)
 {
     pthread_mutex_lock(&eng->graph_lock);
@@ -423,6 +432,7 @@ static graph *graph_acquire(engine *eng)
     return g;
 }
 
+/* Drop a reference taken with graph_acquire. */
 static void graph_release(engine *eng, graph *g)
 {
     pthread_mutex_lock(&eng->graph_lock);
@@ -430,6 +440,7 @@ static void graph_release(engine *eng, graph *g)
     pthread_mutex_unlock(&eng->graph_lock);
 }
 
+/* The pipeline of graph g that input in feeds, or NULL. */
 static pipeline *pipeline_of_input(graph *g, const instance *in)
 {
     for (size_t i = 0; i < g->npipes; i++)
@@ -725,6 +736,8 @@ int output_deliver(instance *o, const batch_t *b)
     return rc;
 }
 
+/* One output's thread: pops batches from its queue and flushes them with retries until stopped and
+ * drained. */
 static void *output_worker(void *arg)
 {
     instance *o = arg;
@@ -773,6 +786,7 @@ static void *output_worker(void *arg)
 
 /* ---- graphs ---------------------------------------------------------------------------- */
 
+/* Free a graph's arrays (its instances are freed apart, as they may outlive it). */
 static void graph_free(graph *g)
 {
     if (!g)
@@ -824,6 +838,7 @@ static void graph_finish_all(graph *g)
         }
 }
 
+/* 1 when instance x is part of graph g. */
 static int graph_contains(graph *g, instance *x)
 {
     GRAPH_EACH(g, in, {
@@ -833,6 +848,7 @@ static int graph_contains(graph *g, instance *x)
     return 0;
 }
 
+/* The instance of graph g with this pipeline, kind and name, or NULL. */
 static instance *graph_find(graph *g, const char *pipe, int kind, const char *name)
 {
     GRAPH_EACH(g, in, {
@@ -860,6 +876,7 @@ typedef struct plan {
     size_t unchanged;
 } plan;
 
+/* Append an instance to a growing array; -1 on OOM. */
 static int push_inst(instance ***arr, size_t *n, instance *in)
 {
     instance **a = realloc(*arr, (*n + 1) * sizeof(instance *));
@@ -870,6 +887,7 @@ static int push_inst(instance ***arr, size_t *n, instance *in)
     return 0;
 }
 
+/* 1 when an instance's host keys (tag, match, queue bounds, retries) equal its new config's. */
 static int same_routing(const instance *in, const inst_cfg *ic)
 {
     return strcmp(in->tag, ic->tag) == 0 && strcmp(in->match, ic->match) == 0 &&
@@ -877,6 +895,7 @@ static int same_routing(const instance *in, const inst_cfg *ic)
            in->retry_limit == ic->retry_limit;
 }
 
+/* The open WAL buffer of a pipeline, or NULL. */
 static pipe_buffer *buffer_find(engine *eng, const char *pipe_name)
 {
     for (pipe_buffer *b = eng->buffers; b; b = b->next)
@@ -1071,6 +1090,7 @@ static void plan_commit_reconfigures(plan *pl)
 
 /* ---- WAL buffers ------------------------------------------------------------------------- */
 
+/* 1 when some pipeline of graph g writes to buffer pb. */
 static int graph_uses_buffer(const graph *g, const pipe_buffer *pb)
 {
     for (size_t i = 0; g && i < g->npipes; i++)
@@ -1157,6 +1177,8 @@ static int retire_step(engine *eng, retiring *r, int64_t now)
     return left == 0;
 }
 
+/* Step the graphs a reload replaced: each is freed once its removed instances are drained and
+ * stopped. */
 static void on_retire_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;
@@ -1449,6 +1471,8 @@ void engine_shutdown(engine *eng)
     ev_timer_start(eng->loop, &eng->shutdown_timer);
 }
 
+/* SIGHUP reloads the config; SIGTERM and SIGINT start a graceful shutdown, and a second one
+ * exits without draining. */
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)loop;
@@ -1567,6 +1591,7 @@ static double inst_value(const instance *in, int which)
     }
 }
 
+/* Metrics collector: one sample per instance of the family's kinds. */
 static void collect_instances(void *ud, metrics_out *o)
 {
     const inst_metric *im = ud;
@@ -1584,6 +1609,7 @@ typedef struct wal_metric {
     int which;
 } wal_metric;
 
+/* Field `which` of a WAL's stats, for the family of that index. */
 static double wal_value(const wal_stats *st, int which)
 {
     switch (which) {
@@ -1597,6 +1623,7 @@ static double wal_value(const wal_stats *st, int which)
     }
 }
 
+/* Metrics collector: one sample per WAL buffer, labelled with its pipeline. */
 static void collect_wal(void *ud, metrics_out *o)
 {
     const wal_metric *wm = ud;
@@ -1629,6 +1656,7 @@ typedef struct proc_metric {
     int which;
 } proc_metric;
 
+/* Metrics collector: the process-wide values (buffered bytes, reloads, uptime, ...). */
 static void collect_process(void *ud, metrics_out *o)
 {
     const proc_metric *pm = ud;
@@ -1762,6 +1790,7 @@ static void unregister_metrics(engine *eng)
     eng->metrics = NULL;
 }
 
+/* A config key type's name as /v1/plugins shows it. */
 static const char *cfg_type_name(uint32_t t)
 {
     static const char *n[] = {"?",    "string",   "int",  "double", "bool",

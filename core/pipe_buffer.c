@@ -52,6 +52,8 @@ pipe_buffer *pipe_buffer_open(const char *data_dir, const char *pipe_name, int64
     return pb;
 }
 
+/* Close a pipeline's WAL: stop its consumers, keep their checkpoints, and retire the consumed
+ * segments when every consumer is past them (NULL is fine). */
 void pipe_buffer_close(pipe_buffer *pb)
 {
     if (!pb)
@@ -195,10 +197,17 @@ uint64_t pipe_buffer_safe_next(instance *o)
     return c < next ? c : next;
 }
 
+/* Write an output's WAL checkpoint (the next sequence it needs), logging a failure. */
 static void save_checkpoint(instance *o, uint64_t next)
 {
     if (wal_checkpoint_put(o->buf->dir, o->name, next) != STRATA_OK)
         log_write(LOG_ERROR, o->label, "cannot write its WAL checkpoint in %s", o->buf->dir);
+}
+
+void pipe_buffer_save_final(instance *o)
+{
+    if (o->buf && o->kind == STRATA_KIND_OUTPUT && atomic_load(&o->consumer_next) > 0)
+        save_checkpoint(o, pipe_buffer_safe_next(o));
 }
 
 /* An output's worker when its pipeline has a WAL: read from the durable

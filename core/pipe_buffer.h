@@ -59,5 +59,9 @@ void *pipe_buffer_consume(void *output_instance);
 /* The WAL position an output no longer needs records before: where it has
  * consumed to, held back to what a deferred output (ABI 1.2) committed. */
 uint64_t pipe_buffer_safe_next(struct instance *o);
+/* Write an output's checkpoint once more after its stop() and its worker
+ * are done, so that what a deferred output commits in stop() counts (at a
+ * shutdown the worker drains, and writes its checkpoint, before stop()). */
+void pipe_buffer_save_final(struct instance *o);
 
 #endif /* STRATA_CORE_PIPE_BUFFER_H */
