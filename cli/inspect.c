@@ -55,11 +55,13 @@ static const char *kind_name(uint32_t kind)
                                         : "dictionary";
 }
 
+/* An event time in ns as RFC 3339. */
 static void fmt_time(int64_t ns, char *buf, size_t cap)
 {
     format_rfc3339(ns, buf, cap);
 }
 
+/* Add the byte counts of b's parts to a's. */
 static void parts_add(seg_parts *a, const seg_parts *b)
 {
     a->columns += b->columns;
@@ -84,6 +86,8 @@ static void level_of(const char *path, char *out, size_t cap)
     }
 }
 
+/* Open one segment file and add it to the report by tenant and level (a file that does not open is
+ * counted and named). */
 static void account(report *rp, const char *path)
 {
     char err[512];
@@ -124,6 +128,7 @@ static void account(report *rp, const char *path)
     seg_close(r);
 }
 
+/* Directory walk callback: account every .sseg file. */
 static void visit(void *ud, const char *path, const char *rel, const char *name)
 {
     (void)rel;
@@ -149,6 +154,7 @@ static void print_parts_row(const char *a, const char *b, uint64_t segs, uint64_
            (double)p->filters * per, (unsigned long long)p->total);
 }
 
+/* `strata inspect DATA_DIR`: segments by tenant and level with bytes per event by part. */
 static int inspect_dir(const char *root)
 {
     report rp = {0};
@@ -186,6 +192,7 @@ typedef struct term_print {
     uint64_t left; /* terms still to print */
 } term_print;
 
+/* seg_terms callback: one line per term with its document frequency. */
 static int print_term(void *ud, const char *t, size_t n, uint32_t df)
 {
     term_print *tp = ud;
@@ -193,6 +200,7 @@ static int print_term(void *ud, const char *t, size_t n, uint32_t df)
     return --tp->left == 0;
 }
 
+/* `strata inspect segment FILE`: its parts, meta columns, and on request rows or terms. */
 static int inspect_segment(const char *path, long rows, const char *prefix, int json)
 {
     seg_dicts *d = seg_dicts_new();

@@ -37,6 +37,7 @@
 #define STRATA_VERSION "0.0.0"
 #endif
 
+/* Print the commands to f. */
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -62,6 +63,8 @@ static void usage(FILE *f)
             STRATA_VERSION);
 }
 
+/* `strata validate CONFIG`: load and check it completely, print a summary or every error; start
+ * nothing. */
 static int cmd_validate(const char *path, loader *ld)
 {
     config *cfg = config_load_or_print(path, ld, "strata");
@@ -75,6 +78,7 @@ static int cmd_validate(const char *path, loader *ld)
     return 0;
 }
 
+/* `strata run CONFIG` (and serve's config): run the pipelines until SIGTERM; the exit code. */
 static int cmd_run(const char *path, loader *ld)
 {
     config *cfg = config_load_or_print(path, ld, "strata");
@@ -117,6 +121,7 @@ static int cmd_run(const char *path, loader *ld)
 static const char *type_names[] = {"?",    "string",   "int",  "double", "bool",
                                    "size", "duration", "list", "map"};
 
+/* `strata plugins [NAME] [--json]`: the plugins found, or one plugin's keys and rules. */
 static int cmd_plugins(const char *name, int json, loader *ld)
 {
     loader_scan(ld);
@@ -234,6 +239,7 @@ static int wal_dir_exists(const char *dir)
     return 0;
 }
 
+/* `strata wal check DIR [--strict]`: verify every record of a WAL; 1 when one is damaged. */
 static int cmd_wal_check(const char *dir, int strict)
 {
     if (!wal_dir_exists(dir))
@@ -297,6 +303,7 @@ static int cmd_wal_dump(const char *dir, uint64_t from)
     return bad ? 1 : 0;
 }
 
+/* Dispatch the command line. */
 int main(int argc, char **argv)
 {
     if (argc < 2) {

@@ -57,6 +57,7 @@ typedef struct cli_opts {
     const char *server, *token, *file;
 } cli_opts;
 
+/* Print how to call `strata search`; 2, the exit code of a usage error. */
 static int usage(void)
 {
     fprintf(stderr,
@@ -128,6 +129,7 @@ static void read_serve_credentials(char *tok, size_t cap)
 
 /* ---- printing ---- */
 
+/* The terminal colour of a level: red for ERROR and FATAL, yellow for WARN, dim below INFO. */
 static const char *level_colour(const char *l)
 {
     if (!strcmp(l, "ERROR") || !strcmp(l, "FATAL"))
@@ -177,12 +179,14 @@ static void print_log(const cJSON *log, int json, int colour)
 
 /* ---- the server ---- */
 
+/* libcurl write callback: append the response to a buffer (0, an error to curl, on OOM). */
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
 {
     strbuf *sb = ud;
     return sb_append(sb, p, size * n) < 0 ? 0 : size * n;
 }
 
+/* Add a field's values (one or a list) to the request's filters. */
 static void add_filter(cJSON *filters, const char *name, const char *const *v, int n)
 {
     if (!n)
@@ -192,6 +196,8 @@ static void add_filter(cJSON *filters, const char *name, const char *const *v, i
         cJSON_AddItemToArray(arr, cJSON_CreateString(v[i]));
 }
 
+/* Page through POST /v1/search of a server (URL and token from flags, environment or
+ * ~/.config/strata/cli.yaml) and print the hits. */
 static int search_server(const cli_opts *o)
 {
     char url[1024] = "", token[512] = "", cfg[1024];
@@ -321,6 +327,7 @@ static int search_server(const cli_opts *o)
 
 /* ---- --file: the straightforward scan ---- */
 
+/* Scan an NDJSON file with the same matcher the index uses and print the matches. */
 static int search_file(const cli_opts *o)
 {
     char err[512];

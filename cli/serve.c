@@ -29,12 +29,15 @@
 /* Most --ingest-key / --user-token flags on one command line. */
 #define SERVE_MAX_CREDS 64
 
+/* The data directory when --data-dir is not given: $STRATA_DATA_DIR, else ./strata-data. */
 static const char *data_dir_default(void)
 {
     const char *d = getenv("STRATA_DATA_DIR");
     return d && *d ? d : "./strata-data";
 }
 
+/* Open the tenant and credential store of a data directory (creating it); NULL with the reason
+ * printed. */
 static metastore *open_meta(const char *dir)
 {
     char err[512];
@@ -57,6 +60,7 @@ static const char *flag(int argc, char **argv, const char *name)
     return NULL;
 }
 
+/* `strata tenant list`: one line per tenant with its number of credentials. */
 static void print_tenant(const char *name, int creds, void *arg)
 {
     (void)arg;
@@ -164,12 +168,18 @@ static int ensure_cred(metastore *ms, const char *spec, const char *kind, const 
     return 0;
 }
 
+/* Create or confirm the TENANT=SECRET credentials a variable lists (comma-separated); 0, or 1 with
+ * the reason printed. */
 static int ensure_env_creds(metastore *ms, const char *var, const char *kind, const char *scopes)
 {
     const char *v = getenv(var);
     if (!v || !*v)
         return 0;
     char *copy = strdup(v), *save = NULL;
+    if (!copy) {
+        fprintf(stderr, "strata: out of memory reading %s\n", var);
+        return 1;
+    }
     int rc = 0;
     for (char *t = strtok_r(copy, ",", &save); t && rc == 0; t = strtok_r(NULL, ",", &save))
         rc = ensure_cred(ms, t, kind, scopes);

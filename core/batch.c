@@ -22,6 +22,7 @@
 #include "core_limits.h"
 #include "strbuf.h"
 
+/* Little-endian stores and loads of the wire encoding (this host is little-endian: memcpy). */
 static void put16(uint8_t *p, uint16_t v)
 {
     memcpy(p, &v, 2);
@@ -365,6 +366,8 @@ struct jw {
     size_t len;
 };
 
+/* Append n bytes to the JSON being formatted, as far as the caller's buffer goes (len keeps
+ * counting, as snprintf does). */
 static void jw_raw(struct jw *w, const char *s, size_t n)
 {
     if (w->len < w->cap) {

@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "strbuf.h"
 
+/* Answer with the JSON in sb, or 500 when building it ran out of memory. */
 static void send_json(strata_http_request *r, int status, strbuf *sb)
 {
     if (sb->oom)
@@ -25,12 +26,14 @@ static void send_json(strata_http_request *r, int status, strbuf *sb)
     sb_free(sb);
 }
 
+/* GET /health: 200 while the process runs. */
 static void h_health(strata_http_request *r, void *arg)
 {
     (void)arg;
     http_req_respond(r, 200, "application/json", "{\"status\":\"ok\"}", 15);
 }
 
+/* GET /ready: 200 once every pipeline has started, 503 while starting or stopping. */
 static void h_ready(strata_http_request *r, void *arg)
 {
     engine *eng = arg;
@@ -50,6 +53,7 @@ static void collect_http(void *ud, metrics_out *o)
     metrics_sample(o, "", (double)http_server_connections(eng->http));
 }
 
+/* GET /metrics: every metric in the Prometheus text format. */
 static void h_metrics(strata_http_request *r, void *arg)
 {
     (void)arg;
@@ -64,6 +68,7 @@ static void h_metrics(strata_http_request *r, void *arg)
     sb_free(&sb);
 }
 
+/* GET /v1/plugins: the plugins found, their config schemas and the running instances. */
 static void h_plugins(strata_http_request *r, void *arg)
 {
     strbuf sb = {0};
@@ -71,6 +76,7 @@ static void h_plugins(strata_http_request *r, void *arg)
     send_json(r, 200, &sb);
 }
 
+/* POST /v1/admin/reload: re-read the config; 200, or 400 with the reason. */
 static void h_reload(strata_http_request *r, void *arg)
 {
     engine *eng = arg;

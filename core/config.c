@@ -34,6 +34,7 @@
 
 static const char *const kind_names[] = {"", "input", "filter", "output", "query", "store"};
 
+/* A plugin kind's name as configs and messages spell it ("input", "filter", ...). */
 const char *kind_name(int kind)
 {
     return kind >= STRATA_KIND_INPUT && kind <= STRATA_KIND_STORE ? kind_names[kind] : "?";
@@ -49,6 +50,7 @@ int kind_parse(const char *s)
 
 /* ---- errors ------------------------------------------------------------ */
 
+/* Add one error with its file:line:column; errors past CFG_MAX_ERRORS are dropped. */
 void cfg_errors_add(cfg_errors *e, const char *file, int line, int col, const char *fmt, ...)
 {
     if (e->n >= CFG_MAX_ERRORS)
@@ -71,6 +73,7 @@ void cfg_errors_add(cfg_errors *e, const char *file, int line, int col, const ch
         e->n++;
 }
 
+/* Free the collected errors. */
 void cfg_errors_free(cfg_errors *e)
 {
     for (size_t i = 0; i < e->n; i++)
@@ -94,6 +97,7 @@ char *cfg_errors_join(const cfg_errors *e)
 
 /* ---- nodes --------------------------------------------------------------- */
 
+/* Free a parsed YAML node and its children (NULL is fine). */
 void cnode_free(cnode *n)
 {
     if (!n)
@@ -389,6 +393,7 @@ int cfg_parse_duration(const char *s, int64_t *out)
     return 0;
 }
 
+/* Parse a whole decimal integer; 0, or -1 when s is not one or out of range. */
 static int parse_int(const char *s, int64_t *out)
 {
     char *end;
@@ -400,6 +405,7 @@ static int parse_int(const char *s, int64_t *out)
     return 0;
 }
 
+/* Parse true/yes/on/1 or false/no/off/0 (any case); -1 for anything else. */
 static int parse_bool(const char *s, int *out)
 {
     static const char *t[] = {"true", "yes", "on", "1"}, *f[] = {"false", "no", "off", "0"};
@@ -412,6 +418,7 @@ static int parse_bool(const char *s, int *out)
     return -1;
 }
 
+/* A config type's name for error messages, with an example where the syntax matters. */
 static const char *type_name(uint32_t t)
 {
     static const char *names[] = {
@@ -422,6 +429,7 @@ static const char *type_name(uint32_t t)
 
 /* ---- resolved instance config ---------------------------------------------- */
 
+/* Free an instance's resolved config values. */
 void strata_config_free(struct strata_config *c)
 {
     if (!c)
@@ -487,6 +495,8 @@ static int set_scalar(cfg_value *v, const char *text)
 #define DESC_RULES_END (offsetof(strata_plugin, config_rule_size) + sizeof(uint32_t))
 #define RULE_MIN_SIZE (offsetof(strata_config_rule, check) + sizeof(strata_config_check_fn))
 
+/* Rule i of a plugin's descriptor, or NULL (no rules, a descriptor older than ABI 1.4, or past the
+ * end). */
 const strata_config_rule *cfg_rule_at(const strata_plugin *d, uint32_t i)
 {
     if (d->struct_size < DESC_RULES_END || !d->config_rules ||
@@ -723,6 +733,7 @@ static void fingerprint_cfg(strbuf *sb, const struct strata_config *c)
 
 /* ---- the document model ------------------------------------------------------ */
 
+/* The value of key in a YAML map node, or NULL. */
 static const cnode *map_get(const cnode *m, const char *key)
 {
     if (!m || m->type != CN_MAP)
@@ -778,6 +789,7 @@ static const char *map_scalar(const cnode *m, const char *key, cfg_errors *err)
     return v->value;
 }
 
+/* 1 for a pipeline or instance name: 1 to CFG_MAX_NAME of [A-Za-z0-9_.-]. */
 static int name_ok(const char *s)
 {
     if (!s || !*s || strlen(s) > CFG_MAX_NAME)
@@ -789,6 +801,7 @@ static int name_ok(const char *s)
     return 1;
 }
 
+/* The config's own copy of a file name (errors point at it), added on first use. */
 static const char *file_intern(config *c, const char *path)
 {
     for (size_t i = 0; i < c->nfiles; i++)
@@ -835,6 +848,7 @@ static char *read_file(const char *path, size_t *len, cfg_errors *err)
     return buf;
 }
 
+/* The directory part of path (".", when it has none). */
 static void dir_of(const char *path, char *out, size_t cap)
 {
     snprintf(out, cap, "%s", path);
@@ -1187,6 +1201,8 @@ static const char *const section_names[] = {"inputs", "filters", "outputs", "que
 static const int section_kinds[] = {STRATA_KIND_INPUT, STRATA_KIND_FILTER, STRATA_KIND_OUTPUT,
                                     STRATA_KIND_QUERY, STRATA_KIND_STORE};
 
+/* Build every pipeline of the config's files (after include:) into c, reporting errors with
+ * file:line. */
 static void load_pipelines(config *c, loader *ld, cfg_errors *err)
 {
     size_t total = 0;

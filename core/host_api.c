@@ -57,6 +57,7 @@ static void h_log(strata_instance *inst, int level, const char *fmt, ...)
 static void h_set_error(strata_instance *inst, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* host->log: one line in the process log, prefixed with the instance's label. */
 static void h_log(strata_instance *inst, int level, const char *fmt, ...)
 {
     va_list ap;
@@ -69,6 +70,7 @@ static void h_log(strata_instance *inst, int level, const char *fmt, ...)
     va_end(ap);
 }
 
+/* host->set_error: the message a failing init or start leaves for the host to report. */
 static void h_set_error(strata_instance *inst, const char *fmt, ...)
 {
     va_list ap;
@@ -79,18 +81,21 @@ static void h_set_error(strata_instance *inst, const char *fmt, ...)
 
 /* ---- config --------------------------------------------------------------- */
 
+/* host->cfg_str: a string key of the instance's config, or its declared default. */
 static const char *h_cfg_str(const strata_config *c, const char *key)
 {
     const cfg_value *v = strata_config_find(c, key);
     return v ? v->str : NULL;
 }
 
+/* host->cfg_int: an integer, size or duration key (sizes in bytes, durations in ms). */
 static int64_t h_cfg_int(const strata_config *c, const char *key)
 {
     const cfg_value *v = strata_config_find(c, key);
     return v ? v->i64 : 0;
 }
 
+/* host->cfg_double: a floating-point key. */
 static double h_cfg_double(const strata_config *c, const char *key)
 {
     const cfg_value *v = strata_config_find(c, key);
@@ -99,24 +104,28 @@ static double h_cfg_double(const strata_config *c, const char *key)
     return v->type == STRATA_CFG_DOUBLE ? v->dbl : (double)v->i64;
 }
 
+/* host->cfg_bool: a boolean key, 0 or 1. */
 static int h_cfg_bool(const strata_config *c, const char *key)
 {
     const cfg_value *v = strata_config_find(c, key);
     return v ? v->i64 != 0 : 0;
 }
 
+/* host->cfg_list_len: how many items a list key holds (0 when unset). */
 static uint32_t h_cfg_list_len(const strata_config *c, const char *key)
 {
     const cfg_value *v = strata_config_find(c, key);
     return v && (v->type == STRATA_CFG_LIST || v->type == STRATA_CFG_MAP) ? v->n : 0;
 }
 
+/* host->cfg_list_at: item i of a list key, or NULL past its end. */
 static const char *h_cfg_list_at(const strata_config *c, const char *key, uint32_t i)
 {
     const cfg_value *v = strata_config_find(c, key);
     return v && v->type == STRATA_CFG_LIST && i < v->n ? v->list[i] : NULL;
 }
 
+/* host->cfg_map_at: entry i of a map key as key and value, STRATA_ENOTFOUND past its end. */
 static int h_cfg_map_at(const strata_config *c, const char *key, uint32_t i, const char **k,
                         const char **val)
 {
@@ -130,6 +139,8 @@ static int h_cfg_map_at(const strata_config *c, const char *key, uint32_t i, con
 
 /* ---- metrics --------------------------------------------------------------- */
 
+/* host->metric_new: a counter, gauge or histogram of the instance's, refusing the host's reserved
+ * names and labels. */
 static strata_metric *h_metric_new(strata_instance *inst, int type, const char *name,
                                    const char *help, const char *label_name, const double *buckets,
                                    uint32_t nbuckets)
@@ -171,6 +182,7 @@ static strata_metric *h_metric_new(strata_instance *inst, int type, const char *
 
 /* ---- loop: timers, fds, calls ------------------------------------------------ */
 
+/* libev's callback for a plugin timer: calls the plugin's function on the loop. */
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -179,6 +191,7 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
     t->fn(t->arg);
 }
 
+/* host->timer_start: a libev timer owned by the instance (stopped and freed with it). */
 static strata_timer *h_timer_start(strata_instance *inst, double after, double repeat,
                                    strata_timer_fn fn, void *arg)
 {
@@ -200,12 +213,14 @@ static strata_timer *h_timer_start(strata_instance *inst, double after, double r
     return t;
 }
 
+/* Stop and free a timer; the instance's resource list has already let go of it. */
 static void timer_release(strata_timer *t)
 {
     ev_timer_stop(t->in->eng->loop, &t->w);
     free(t);
 }
 
+/* host->timer_stop: stop and free a timer (NULL is fine). */
 static void h_timer_stop(strata_timer *t)
 {
     if (!t)
@@ -214,6 +229,7 @@ static void h_timer_stop(strata_timer *t)
     timer_release(t);
 }
 
+/* libev's callback for a plugin's fd watch: calls the plugin's function with the events. */
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -222,6 +238,7 @@ static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
     io->fn(io->w.fd, ev, io->arg);
 }
 
+/* host->io_watch: watch fd for read/write readiness on the loop, owned by the instance. */
 static strata_io *h_io_watch(strata_instance *inst, int fd, int events, strata_io_fn fn, void *arg)
 {
     instance *in = INST(inst);
@@ -243,12 +260,14 @@ static strata_io *h_io_watch(strata_instance *inst, int fd, int events, strata_i
     return io;
 }
 
+/* Stop and free an fd watch; the instance's resource list has already let go of it. */
 static void io_release(strata_io *io)
 {
     ev_io_stop(io->in->eng->loop, &io->w);
     free(io);
 }
 
+/* host->io_stop: stop and free an fd watch (NULL is fine). */
 static void h_io_stop(strata_io *io)
 {
     if (!io)
@@ -262,6 +281,7 @@ typedef struct call_msg {
     void *arg;
 } call_msg;
 
+/* Run a plugin's call_on_loop function on the loop thread and free its message. */
 static void call_on_loop_cb(engine *eng, void *arg, int status)
 {
     (void)eng;
@@ -271,6 +291,7 @@ static void call_on_loop_cb(engine *eng, void *arg, int status)
     free(m);
 }
 
+/* host->call_on_loop: post fn(arg) to the loop thread from any thread. */
 static int h_call_on_loop(strata_instance *inst, strata_call_fn fn, void *arg)
 {
     call_msg *m = malloc(sizeof *m);
@@ -288,6 +309,7 @@ static int h_call_on_loop(strata_instance *inst, strata_call_fn fn, void *arg)
 
 /* ---- threads --------------------------------------------------------------------- */
 
+/* A plugin thread's body: names the thread, then runs the plugin's function. */
 static void *thread_main(void *arg)
 {
     strata_thread *t = arg;
@@ -296,6 +318,7 @@ static void *thread_main(void *arg)
     return NULL;
 }
 
+/* host->thread_start: a named worker thread the plugin joins with thread_join. */
 static strata_thread *h_thread_start(strata_instance *inst, const char *name, strata_thread_fn fn,
                                      void *arg)
 {
@@ -321,6 +344,7 @@ static strata_thread *h_thread_start(strata_instance *inst, const char *name, st
     return t;
 }
 
+/* host->thread_join: wait for a plugin thread to end and free its handle. */
 static void h_thread_join(strata_thread *t)
 {
     if (!t)
@@ -332,6 +356,7 @@ static void h_thread_join(strata_thread *t)
 
 /* ---- HTTP ------------------------------------------------------------------------ */
 
+/* host->http_route: route method and path on the shared HTTP server to the plugin [loop]. */
 static int h_http_route(strata_instance *inst, const char *method, const char *path,
                         strata_http_fn fn, void *arg)
 {
@@ -354,28 +379,34 @@ static int h_http_route(strata_instance *inst, const char *method, const char *p
 
 /* ---- batches ------------------------------------------------------------------------ */
 
+/* host->batch_new: an empty batch owned by the caller, tagged with tag or the instance's. */
 static strata_batch *h_batch_new(strata_instance *inst, const char *tag)
 {
     return batch_new(tag ? tag : (inst ? INST(inst)->tag : NULL));
 }
 
+/* host->batch_free: drop the caller's reference to a batch. */
 static void h_batch_free(strata_batch *b)
 {
     batch_unref(b);
 }
+/* host->batch_count: events in a batch. */
 static uint32_t h_batch_count(const strata_batch *b)
 {
     return b ? b->count : 0;
 }
+/* host->batch_bytes: the bytes of a batch's encoding. */
 static size_t h_batch_bytes(const strata_batch *b)
 {
     return b ? b->len : 0;
 }
+/* host->batch_tag: a batch's routing tag. */
 static const char *h_batch_tag(const strata_batch *b)
 {
     return b ? b->tag : "";
 }
 
+/* host->batch_encoded: a batch's wire encoding, borrowed from the batch. */
 static int h_batch_encoded(const strata_batch *b, const void **data, size_t *len)
 {
     if (!b || !data || !len)
@@ -385,6 +416,7 @@ static int h_batch_encoded(const strata_batch *b, const void **data, size_t *len
     return STRATA_OK;
 }
 
+/* host->batch_decode: decode and validate a wire encoding into a new batch. */
 static int h_batch_decode(strata_instance *inst, const void *data, size_t len, strata_batch **out)
 {
     char err[256];
@@ -394,6 +426,7 @@ static int h_batch_decode(strata_instance *inst, const void *data, size_t len, s
     return rc;
 }
 
+/* host->emit: hand an input's batch to its pipeline (engine_emit). */
 static int h_emit(strata_instance *inst, strata_batch *b, strata_ack_fn ack, void *arg)
 {
     return engine_emit(INST(inst), b, ack, arg);
@@ -401,31 +434,37 @@ static int h_emit(strata_instance *inst, strata_batch *b, strata_ack_fn ack, voi
 
 /* ---- state and identity ----------------------------------------------------------------- */
 
+/* host->state_put: store a small durable value under the instance's state directory. */
 static int h_state_put(strata_instance *inst, const char *key, const void *val, size_t len)
 {
     instance *in = INST(inst);
     return state_put(in->eng->data_dir, in->pipeline, in->name, key, val, len);
 }
 
+/* host->state_get: read back a value stored with state_put. */
 static int h_state_get(strata_instance *inst, const char *key, void *buf, size_t cap, size_t *len)
 {
     instance *in = INST(inst);
     return state_get(in->eng->data_dir, in->pipeline, in->name, key, buf, cap, len);
 }
 
+/* host->instance_name: the instance's name in its pipeline. */
 static const char *h_instance_name(const strata_instance *inst)
 {
     return INST(inst)->name;
 }
+/* host->pipeline_name: the name of the instance's pipeline. */
 static const char *h_pipeline_name(const strata_instance *inst)
 {
     return INST(inst)->pipeline;
 }
+/* host->data_dir: service.data_dir, where durable plugin state lives. */
 static const char *h_data_dir(const strata_instance *inst)
 {
     return INST(inst)->eng->data_dir;
 }
 
+/* host->auth_check: the tenant of a request's bearer credential if it has scope. */
 static int h_auth_check(strata_instance *inst, const strata_http_request *req, const char *scope,
                         char *tenant, size_t cap)
 {
@@ -441,6 +480,7 @@ static int h_auth_check(strata_instance *inst, const strata_http_request *req, c
     return metastore_auth(in->eng->meta, h, scope, tenant, cap);
 }
 
+/* host->batch_seq: the WAL sequence a batch was read from, 0 without a WAL. */
 static uint64_t h_batch_seq(const strata_batch *b)
 {
     return b ? b->seq : 0;
@@ -456,6 +496,7 @@ static void h_output_commit(strata_instance *inst, uint64_t next)
         ;
 }
 
+/* host->buffer_backlog: the pipeline WAL's fill and its slowest output's lag. */
 static int h_buffer_backlog(strata_instance *inst, double *fill, uint64_t *lag)
 {
     instance *in = INST(inst);
@@ -483,6 +524,7 @@ typedef struct service {
     struct service *next;
 } service;
 
+/* host->service_export: publish a table under a name for the process's plugins. */
 static int h_service_export(strata_instance *inst, const char *name, const void *api)
 {
     instance *in = INST(inst);
@@ -532,6 +574,7 @@ static void service_remove(engine *eng, service *s)
     free(s);
 }
 
+/* host->service_withdraw: unpublish a table, waiting until no caller holds it. */
 static void h_service_withdraw(strata_instance *inst, const char *name)
 {
     instance *in = INST(inst);
@@ -580,16 +623,22 @@ void host_service_release(engine *eng, const void *api)
     pthread_mutex_unlock(&eng->svc_lock);
 }
 
+/* host->service_acquire: the table published under name (host_service_acquire). */
 static const void *h_service_acquire(strata_instance *inst, const char *name)
 {
-    return host_service_acquire(INST(inst)->eng, name);
+    if (name && strcmp(name, STRATA_SEGMENT_SERVICE) == 0)
+        return segment_api_table(); /* built in: needs no instance */
+    return inst ? host_service_acquire(INST(inst)->eng, name) : NULL;
 }
 
+/* host->service_release: a caller is done with an acquired table. */
 static void h_service_release(strata_instance *inst, const void *api)
 {
-    host_service_release(INST(inst)->eng, api);
+    if (api != segment_api_table() && inst)
+        host_service_release(INST(inst)->eng, api);
 }
 
+/* host->buffer_position: every record below *next of the pipeline's WAL is acknowledged. */
 static int h_buffer_position(strata_instance *inst, uint64_t *next)
 {
     instance *in = INST(inst);
@@ -601,6 +650,7 @@ static int h_buffer_position(strata_instance *inst, uint64_t *next)
     return STRATA_ENOTFOUND;
 }
 
+/* host->now_ns: the wall clock in Unix ns. */
 static int64_t h_now_ns(void)
 {
     return clock_real_ns();

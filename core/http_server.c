@@ -102,6 +102,7 @@ static void conn_flush(conn *c);
 
 /* ---- requests --------------------------------------------------------------- */
 
+/* Free a request and everything it holds (NULL is fine). */
 static void req_free(strata_http_request *r)
 {
     if (!r)
@@ -164,6 +165,7 @@ int http_req_add_header(strata_http_request *r, const char *name, const char *va
     return r->resp_headers.oom ? STRATA_ENOMEM : STRATA_OK;
 }
 
+/* The reason phrase of an HTTP status code. */
 static const char *status_text(int s)
 {
     switch (s) {
@@ -237,6 +239,8 @@ int http_req_respond(strata_http_request *r, int status, const char *ctype, cons
     return STRATA_OK;
 }
 
+/* Start a chunked response (server-sent events and the like); STRATA_ESTOPPING when the client is
+ * gone. */
 int http_req_stream_start(strata_http_request *r, int status, const char *ctype)
 {
     conn *c = r->c;
@@ -287,6 +291,7 @@ int http_req_stream_end(strata_http_request *r)
 
 /* ---- parser callbacks ------------------------------------------------------------ */
 
+/* http-parser: a new request on the connection; the previous one is freed. */
 static int on_message_begin(http_parser *p)
 {
     conn *c = p->data;
@@ -301,6 +306,7 @@ static int on_message_begin(http_parser *p)
     return 0;
 }
 
+/* Count n more bytes of URL and headers against HTTP_MAX_HEADER_BYTES; -1 (431) past it. */
 static int header_budget(conn *c, size_t n)
 {
     c->req->header_bytes += n;
@@ -312,6 +318,7 @@ static int header_budget(conn *c, size_t n)
     return 0;
 }
 
+/* http-parser: a piece of the request URL. */
 static int on_url(http_parser *p, const char *at, size_t n)
 {
     conn *c = p->data;
@@ -320,6 +327,7 @@ static int on_url(http_parser *p, const char *at, size_t n)
     return sb_append(&c->req->url, at, n) ? -1 : 0;
 }
 
+/* http-parser: a piece of a header's name. */
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     conn *c = p->data;
@@ -350,6 +358,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     return 0;
 }
 
+/* http-parser: a piece of a header's value. */
 static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     conn *c = p->data;
@@ -368,6 +377,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     return 0;
 }
 
+/* http-parser: the headers are in; refuses a declared body over service.http_max_body (413). */
 static int on_headers_complete(http_parser *p)
 {
     conn *c = p->data;
@@ -385,6 +395,7 @@ static int on_headers_complete(http_parser *p)
     return r->path && r->query ? 0 : -1;
 }
 
+/* http-parser: a piece of the body, refused past service.http_max_body (413). */
 static int on_body(http_parser *p, const char *at, size_t n)
 {
     conn *c = p->data;
@@ -396,6 +407,7 @@ static int on_body(http_parser *p, const char *at, size_t n)
     return sb_append(&c->req->body, at, n) ? -1 : 0;
 }
 
+/* http-parser: the request is whole; parsing pauses until it is answered. */
 static int on_message_complete(http_parser *p)
 {
     conn *c = p->data;
@@ -407,6 +419,7 @@ static int on_message_complete(http_parser *p)
 
 /* ---- dispatch ---------------------------------------------------------------------- */
 
+/* Answer with status and {"error": msg}. */
 static void respond_error(strata_http_request *r, int status, const char *msg)
 {
     strbuf sb = {0};
@@ -417,6 +430,8 @@ static void respond_error(strata_http_request *r, int status, const char *msg)
     sb_free(&sb);
 }
 
+/* Hand a whole request to the route that matches it best (exact path, else the longest prefix), or
+ * answer 404 or 405. */
 static void dispatch(conn *c, strata_http_request *r)
 {
     http_server *s = c->srv;
@@ -504,6 +519,7 @@ static void conn_process(conn *c)
 
 /* ---- connection I/O -------------------------------------------------------------------- */
 
+/* Write what the connection has queued, watching for writability when the socket is full. */
 static void conn_flush(conn *c)
 {
     if (c->fd < 0)
@@ -541,6 +557,7 @@ static void conn_flush(conn *c)
     }
 }
 
+/* libev: the socket can take more of the response. */
 static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -548,6 +565,7 @@ static void write_cb(struct ev_loop *loop, ev_io *w, int revents)
     conn_flush(w->data);
 }
 
+/* libev: bytes to read: feed the parser, or discard them while lingering before close. */
 static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
@@ -588,6 +606,7 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
         conn_process(c);
 }
 
+/* libev: an idle or slow connection's deadline passed: close it. */
 static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)loop;
@@ -610,6 +629,7 @@ static void timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
     conn_close(c);
 }
 
+/* Close a connection; a request still with its handler is orphaned, not freed. */
 static void conn_close(conn *c)
 {
     if (c->fd < 0)
@@ -646,6 +666,7 @@ static void conn_close(conn *c)
         free(c);
 }
 
+/* libev: accept up to 64 pending connections per wake-up. */
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)revents;
@@ -806,6 +827,7 @@ int http_route_add(http_server *s, void *owner, const char *method, const char *
     return STRATA_OK;
 }
 
+/* Remove every route an instance registered (it is being destroyed). */
 void http_routes_remove_owner(http_server *s, void *owner)
 {
     size_t k = 0;
@@ -819,6 +841,7 @@ void http_routes_remove_owner(http_server *s, void *owner)
     s->nroutes = k;
 }
 
+/* Close the listener and every connection and free the server. */
 void http_server_free(http_server *s)
 {
     if (!s)

@@ -25,6 +25,7 @@
 /* The v1.0 config key ends with `doc`. */
 #define KEY_MIN_SIZE (offsetof(strata_config_key, doc) + sizeof(const char *))
 
+/* Add a plugin directory to the search path (at its front with `front`), once; -1 on OOM. */
 static int add_dir(loader *ld, const char *dir, int front)
 {
     if (!dir || !*dir)
@@ -132,6 +133,7 @@ int loader_prepend_dirs(loader *ld, char *const *dirs, size_t n, const char *bas
     return 0;
 }
 
+/* 1 for a plugin name: 1 to 64 of [a-z0-9_]. */
 static int name_ok(const char *s)
 {
     if (!s || !*s || strlen(s) > 64)

@@ -45,6 +45,7 @@ struct metastore {
     time_t loaded_at;
 };
 
+/* Run SQL without results; -1 with SQLite's message in err. */
 static int exec(metastore *ms, const char *sql, char *err, size_t errlen)
 {
     char *e = NULL;
@@ -56,6 +57,7 @@ static int exec(metastore *ms, const char *sql, char *err, size_t errlen)
     return 0;
 }
 
+/* The SHA-256 of a secret in hex: what the store keeps instead of the secret. */
 static void sha256_hex(const char *s, char out[65])
 {
     unsigned char md[32];
@@ -100,6 +102,7 @@ static int cache_reload(metastore *ms)
     return 0;
 }
 
+/* Open (creating the schema) the tenant and credential store at path; NULL with err. */
 metastore *metastore_open(const char *data_dir, char *err, size_t errlen)
 {
     metastore *ms = calloc(1, sizeof *ms);
@@ -167,6 +170,7 @@ void metastore_close(metastore *ms)
     free(ms);
 }
 
+/* 1 for a tenant name: 1 to 64 of [a-z0-9_-] (safe in paths, labels and JSON as is). */
 static int name_ok(const char *s)
 {
     size_t n = strlen(s);
@@ -225,6 +229,8 @@ int metastore_tenant_list(metastore *ms, void (*fn)(const char *name, int creds,
     return 0;
 }
 
+/* 1 when scopes suit the credential kind: ingest keys hold only "ingest", user tokens any of
+ * search, tail, alerts, admin. */
 static int scopes_ok(const char *kind, const char *scopes)
 {
     if (strcmp(kind, "ingest") == 0)
@@ -381,6 +387,7 @@ int metastore_key_count(metastore *ms)
     return n;
 }
 
+/* 1 when the comma-separated scopes hold scope as a whole item. */
 static int has_scope(const char *scopes, const char *scope)
 {
     size_t n = strlen(scope);

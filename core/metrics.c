@@ -70,6 +70,7 @@ static const char *const HOST_PREFIXES[] = {
     "strata_uptime_", "strata_http_",   "strata_process_", "strata_build_",
 };
 
+/* 1 for a valid Prometheus metric or label name: [a-zA-Z_:][a-zA-Z0-9_:]*. */
 static int name_ok(const char *n)
 {
     if (!n || !*n)
@@ -98,6 +99,7 @@ int metrics_escape_label(strbuf *out, const char *v)
     return out->oom ? -1 : 0;
 }
 
+/* Free a family and its series. */
 static void family_free(struct family *f)
 {
     struct series *s = f->series;
@@ -429,6 +431,8 @@ void metrics_free(strata_metric *m)
     free(m);
 }
 
+/* Append a sample value as the exposition format writes it (NaN, +Inf, -Inf, or the shortest exact
+ * decimal). */
 static void fmt_double(strbuf *out, double v)
 {
     if (isnan(v))

@@ -19,6 +19,8 @@ struct strata_segment {
     seg_dicts *d; /* the reader borrows them: freed after it */
 };
 
+/* strata.segment.v1 open: a read handle of a segment file, or an error saying what is wrong with
+ * it. */
 static int sa_open(const char *path, strata_segment **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -40,6 +42,7 @@ static int sa_open(const char *path, strata_segment **out, char *err, size_t err
     return STRATA_OK;
 }
 
+/* strata.segment.v1 close (NULL is fine). */
 static void sa_close(strata_segment *s)
 {
     if (!s)
@@ -49,6 +52,7 @@ static void sa_close(strata_segment *s)
     free(s);
 }
 
+/* strata.segment.v1 info: the segment's counts and time range. */
 static int sa_info(const strata_segment *s, strata_segment_info *out)
 {
     if (!out || out->struct_size < offsetof(strata_segment_info, tenant) + sizeof out->tenant)
@@ -66,6 +70,7 @@ static int sa_info(const strata_segment *s, strata_segment_info *out)
     return STRATA_OK;
 }
 
+/* strata.segment.v1 row: decode row i into an event that points into the handle. */
 static int sa_row(strata_segment *s, uint32_t row, strata_event *out)
 {
     if (row >= seg_get_info(s->r)->events)
@@ -96,6 +101,7 @@ static int sa_terms(strata_segment *s, const char *prefix, size_t len, strata_se
     return seg_terms(s->r, prefix, len, fn, ud) == 0 ? STRATA_OK : STRATA_EINVAL;
 }
 
+/* strata.segment.v1 error: the handle's last error. */
 static const char *sa_error(const strata_segment *s)
 {
     return seg_error(s->r);

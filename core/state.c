@@ -22,6 +22,7 @@
 #define STATE_VERSION 1
 #define STATE_HEADER 16
 
+/* 1 for a state key: 1 to STATE_MAX_KEY of [A-Za-z0-9._-], not starting with '.'. */
 static int key_ok(const char *k)
 {
     size_t n = strlen(k);

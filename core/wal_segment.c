@@ -20,6 +20,7 @@
 #include "crc32c.h"
 #include "strata/abi.h"
 
+/* Order WAL segments by their first sequence. */
 static int cmp_seg(const void *a, const void *b)
 {
     uint64_t x = ((const wal_seg *)a)->first_seq, y = ((const wal_seg *)b)->first_seq;
@@ -197,6 +198,7 @@ int wal_seg_read_record(int fd, off_t off, off_t size, uint64_t expect_seq, uint
     return WAL_REC_OK;
 }
 
+/* fsync a directory, so that a file created or renamed in it survives a crash; -1 with errno. */
 int wal_dir_sync(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -63,6 +63,7 @@ struct wal {
     uint64_t next_seq;
 };
 
+/* Remember a segment file by its first sequence; -1 on OOM. */
 static int segs_push(wal *w, uint64_t first)
 {
     uint64_t *s = realloc(w->segs, (w->nsegs + 1) * sizeof *s);
@@ -362,6 +363,8 @@ static int commit(wal *w, wal_req *reqs, size_t n, size_t bytes)
     return 0;
 }
 
+/* The WAL thread: group commit. Everything appended while the previous fsync ran is written with
+ * one pwritev and one fdatasync, then acknowledged. */
 static void *writer_main(void *arg)
 {
     wal *w = arg;

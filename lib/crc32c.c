@@ -15,6 +15,8 @@ static uint32_t table[8][256];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static int have_hw;
 
+/* Build the slicing-by-8 tables of the software CRC and see whether the CPU has SSE4.2 (once, by
+ * pthread_once). */
 static void init(void)
 {
     for (uint32_t i = 0; i < 256; i++) {
@@ -32,6 +34,8 @@ static void init(void)
 #endif
 }
 
+/* CRC32C in software, eight bytes at a time (slicing-by-8), where the CPU has no crc32
+ * instruction. */
 static uint32_t crc_sw(uint32_t crc, const uint8_t *p, size_t len)
 {
     while (len >= 8) {

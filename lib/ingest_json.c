@@ -74,12 +74,14 @@ static void ev_fail(event_acc *a, ingest_reason why, const char *fmt, ...)
     va_end(ap);
 }
 
+/* Skip JSON whitespace. */
 static void ws(parser *ps)
 {
     while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\n' || *ps->p == '\r' || *ps->p == '\t'))
         ps->p++;
 }
 
+/* Skip whitespace and consume c; -1 with a syntax error naming what was found instead. */
 static int expect(parser *ps, char c)
 {
     ws(ps);
@@ -123,6 +125,7 @@ static int utf8_ok(const unsigned char *s, size_t n)
     return 1;
 }
 
+/* Four hex digits of a \u escape into *out; -1 when they are not. */
 static int hex4(const char *p, uint32_t *out)
 {
     uint32_t v = 0;
@@ -142,6 +145,7 @@ static int hex4(const char *p, uint32_t *out)
     return 0;
 }
 
+/* Write code point cp as UTF-8 into o; its length (1 to 4 bytes). */
 static size_t put_utf8(char *o, uint32_t cp)
 {
     if (cp < 0x80) {
@@ -297,6 +301,7 @@ static int parse_number(parser *ps, strata_str *out, int *is_float)
     return 0;
 }
 
+/* Consume the literal word (true, false, null); -1 with a syntax error when it is not there. */
 static int literal(parser *ps, const char *word)
 {
     size_t n = strlen(word);
@@ -362,12 +367,14 @@ static int skip_value(parser *ps, uint32_t depth)
     return rc;
 }
 
+/* 1 when s is exactly the literal lit. */
 static int str_is(strata_str s, const char *lit)
 {
     size_t n = strlen(lit);
     return s.len == n && memcmp(s.ptr, lit, n) == 0;
 }
 
+/* The level a string names (TRACE..FATAL, any case, with the usual aliases), or -1. */
 static int level_from(strata_str s)
 {
     static const struct {
@@ -423,6 +430,7 @@ static int epoch_to_ns(strata_str num, int is_float, int64_t *out)
     return 0;
 }
 
+/* Add one meta key and value to the event being built, failing the event past max_meta_keys. */
 static void add_meta(parser *ps, event_acc *a, strata_str key, strata_str val, uint8_t type)
 {
     if (a->nmeta >= ps->lim->max_meta_keys || a->nmeta >= INGEST_META_CAP) {
@@ -683,6 +691,7 @@ static int finish_event(const strata_host_api *h, strata_batch *out, event_acc *
     return 0;
 }
 
+/* Refuse a request of more than max_events events (413). */
 static int too_many(parser *ps, ingest_result *res)
 {
     res->limit_status = 413;
@@ -692,6 +701,7 @@ static int too_many(parser *ps, ingest_result *res)
     return -1;
 }
 
+/* The body's "source" object (service, host for every event) or null. */
 static int parse_source(parser *ps, source *src)
 {
     ws(ps);

@@ -19,6 +19,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
+/* Exactly n decimal digits at s into *out; -1 when one is not a digit. */
 static int digits(const char *s, int n, int *out)
 {
     int v = 0;

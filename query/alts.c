@@ -83,6 +83,7 @@ static void and_sets(aset *a, const aset *b)
     *a = r;
 }
 
+/* a = a OR b over alternative term sets; past Q_MAX_ALTS, "any row" (all). */
 static void or_sets(aset *a, const aset *b)
 {
     if (a->all || b->all || a->n + b->n > Q_MAX_ALTS) {

@@ -32,6 +32,7 @@ typedef struct ectx {
     size_t errlen;
 } ectx;
 
+/* Every row of the segment (a node the index cannot narrow: the rows are checked one by one). */
 static roaring_bitmap_t *all_rows(const ectx *c)
 {
     roaring_bitmap_t *b = roaring_bitmap_create();
@@ -40,6 +41,7 @@ static roaring_bitmap_t *all_rows(const ectx *c)
     return b;
 }
 
+/* Record the first error of an execution; NULL for `return fail(...)`. */
 static roaring_bitmap_t *fail(const ectx *c, const char *what)
 {
     if (c->err && c->errlen && !c->err[0])
@@ -95,6 +97,9 @@ typedef struct expansion {
     int failed; /* 1 = more than Q_MAX_EXPANSIONS terms, 2 = index error */
 } expansion;
 
+/* seg_terms callback: collect a wildcard's matching terms, refusing more than the expansion bound.
+ * seg_terms callback: collect a wildcard's matching terms, refusing more than the expansion bound.
+ */
 static int expand_term(void *ud, const char *term, size_t len, uint32_t df)
 {
     expansion *x = ud;
@@ -195,6 +200,7 @@ static size_t level_term(int l, char *term)
     return (size_t)k;
 }
 
+/* The rows of a level node: from the level postings, or the level column when that reads less. */
 static roaring_bitmap_t *level_rows(const ectx *c, const q_node *n)
 {
     roaring_bitmap_t *acc = roaring_bitmap_create();
@@ -239,6 +245,8 @@ static roaring_bitmap_t *filter_levels(const ectx *c, roaring_bitmap_t *acc, uns
     return out ? out : fail(c, "out of memory");
 }
 
+/* The candidate rows of node n; *exact says whether every one matches (else each is checked
+ * against the event). */
 static roaring_bitmap_t *eval(const ectx *c, const q_node *n, int *exact)
 {
     *exact = 1;

@@ -32,6 +32,8 @@ struct q_scratch {
     uint64_t regex_aborts;
 };
 
+/* Scratch for matching events one at a time (the event's term set), owned by the caller; NULL on
+ * OOM. */
 q_scratch *q_scratch_new(void)
 {
     q_scratch *s = calloc(1, sizeof *s);
@@ -72,6 +74,7 @@ static uint64_t term_hash(const char *t, size_t n)
     return h ? h : 1;
 }
 
+/* Double the term set's slots and rehash; -1 on OOM. */
 static int set_grow(q_scratch *s)
 {
     size_t cap = s->cap * 2;
@@ -93,6 +96,8 @@ static int set_grow(q_scratch *s)
     return 0;
 }
 
+/* seg_event_terms callback: add one of the event's terms to the set (and its bytes, for
+ * wildcards). */
 static void add_term(void *ud, const char *t, size_t n)
 {
     q_scratch *s = ud;
@@ -119,6 +124,7 @@ static void add_term(void *ud, const char *t, size_t n)
         s->oom = 1;
 }
 
+/* 1 when the event being matched has the term. */
 static int has_term(const q_scratch *s, const char *t, size_t n)
 {
     uint64_t h = term_hash(t, n);
@@ -131,6 +137,7 @@ static int has_term(const q_scratch *s, const char *t, size_t n)
     return 0;
 }
 
+/* Tokenize the event into the term set once, on the first node that needs it. */
 static void build_terms(q_scratch *s, const strata_event *ev)
 {
     if (s->built)
@@ -169,6 +176,7 @@ int q_glob(const char *pat, size_t plen, const char *s, size_t slen)
     return p == plen;
 }
 
+/* 1 when some term of the event has the node's namespace and matches its wildcard pattern. */
 static int match_wild(q_scratch *s, const q_node *n)
 {
     const char *b = s->terms.buf;
@@ -185,6 +193,7 @@ static int match_wild(q_scratch *s, const q_node *n)
     return 0;
 }
 
+/* tokenize_words callback: record one base word of the message, for phrases. */
 static void add_word(void *ud, const char *t, size_t n)
 {
     q_scratch *s = ud;
@@ -243,6 +252,7 @@ int q_value_number(const strata_kv *kv, double *out)
     return 1;
 }
 
+/* Whether a cmp b holds for a comparison node. */
 static int cmp_true(q_cmp c, double a, double b)
 {
     switch (c) {
@@ -254,6 +264,7 @@ static int cmp_true(q_cmp c, double a, double b)
     }
 }
 
+/* Whether the event matches node n (the same answer the index gives). */
 static int eval(const q_node *n, const strata_event *ev, q_scratch *s)
 {
     switch (n->kind) {

@@ -33,6 +33,7 @@ typedef struct parser {
 } parser;
 
 static void perr(parser *p, size_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Record the first error with its column (1-based) and stop parsing; later errors are dropped. */
 static void perr(parser *p, size_t at, const char *fmt, ...)
 {
     if (p->failed)
@@ -49,6 +50,7 @@ static void perr(parser *p, size_t at, const char *fmt, ...)
     va_end(ap);
 }
 
+/* A new node of the query, or NULL (an error) past Q_MAX_NODES. */
 static q_node *node(parser *p, q_kind kind, size_t at)
 {
     if (p->q->nnodes >= Q_MAX_NODES) {
@@ -61,6 +63,7 @@ static q_node *node(parser *p, q_kind kind, size_t at)
     return n;
 }
 
+/* Copy n bytes into d as a NUL-terminated string; -1 on OOM. */
 static int qstr_set(q_str *d, const char *s, size_t n)
 {
     d->p = malloc(n + 1);
@@ -96,6 +99,8 @@ typedef struct collect {
     int oom;
 } collect;
 
+/* Tokenizer callback: add one token of a value, with the node's namespace, as a term the node
+ * needs. */
 static void collect_term(void *ud, const char *tok, size_t len)
 {
     collect *c = ud;
@@ -108,6 +113,7 @@ static void collect_term(void *ud, const char *tok, size_t len)
         c->oom = 1;
 }
 
+/* Tokenizer callback: add one base word of a phrase, in order. */
 static void collect_word(void *ud, const char *tok, size_t len)
 {
     collect *c = ud;
@@ -126,11 +132,13 @@ static void collect_word(void *ud, const char *tok, size_t len)
     c->n->nitems++;
 }
 
+/* 1 for the whitespace that separates query terms. */
 static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/* Move past whitespace. */
 static void skip_space(parser *p)
 {
     while (p->pos < p->n && is_space(p->s[p->pos]))
@@ -183,6 +191,7 @@ static int read_quoted(parser *p, q_str *out)
     return 0;
 }
 
+/* 1 when a word holds '*' or '?'. */
 static int has_wildcard(const char *s, size_t n)
 {
     return memchr(s, '*', n) || memchr(s, '?', n);
@@ -245,6 +254,7 @@ static q_node *text_node(parser *p, size_t at, q_field f, const q_str *prefix, c
     return n;
 }
 
+/* A comparison's operator as the query spells it. */
 static const char *cmp_name(q_cmp c)
 {
     static const char *const names[] = {":", "<", "<=", ">", ">="};
@@ -431,6 +441,7 @@ static int try_field(parser *p, q_node **out)
     return 1;
 }
 
+/* 1 for the bytes of a word a regex literal may keep (ASCII letters, digits, '_'). */
 static int is_word_byte(char c)
 {
     return isalnum((unsigned char)c) || c == '_';
@@ -548,6 +559,7 @@ static q_node *regex_term(parser *p)
 
 static q_node *parse_or(parser *p);
 
+/* A word, phrase, field, regex or parenthesised expression at the current position. */
 static q_node *parse_primary(parser *p)
 {
     skip_space(p);
@@ -610,6 +622,7 @@ static q_node *parse_primary(parser *p)
     return text_node(p, at, QF_MSG, &prefix, p->s + s, p->pos - s, 0);
 }
 
+/* An optional NOT (or '-') and the primary it negates. */
 static q_node *parse_not(parser *p)
 {
     skip_space(p);
@@ -672,6 +685,7 @@ static q_node *parse_binary(parser *p, q_kind kind)
     return left;
 }
 
+/* The lowest-binding level: ORs of ANDs. */
 static q_node *parse_or(parser *p)
 {
     return parse_binary(p, Q_OR);
@@ -845,6 +859,7 @@ int q_level_parse(const char *s, size_t len)
 
 /* ---- describe ------------------------------------------------------------- */
 
+/* Append a node's canonical form to *buf (what q_describe prints for tests and logs). */
 static void describe(const q_node *n, char **buf, size_t *len, size_t *cap)
 {
     char tmp[256];

@@ -32,6 +32,7 @@ static const char *const SCHEMA =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
     "INSERT OR IGNORE INTO meta VALUES('catalog_version', '1');";
 
+/* Put "catalog: what: SQLite's message" in err; returns -1 for `return fail(...)`. */
 static int fail(char *err, size_t errlen, sqlite3 *db, const char *what)
 {
     if (err && errlen)
@@ -79,6 +80,8 @@ uint64_t catalog_progress(catalog *c, const char *consumer)
     return v;
 }
 
+/* Insert one segment's row and set its id; -1 on a SQLite error (the caller's transaction rolls
+ * back). */
 static int insert_segment(catalog *c, cat_segment *s)
 {
     sqlite3_stmt *st = NULL;
@@ -165,6 +168,7 @@ rollback:
     return -1;
 }
 
+/* Copy a SQLite text column into a fixed buffer (NULL as ""). */
 static void copy_text(char *dst, size_t cap, const unsigned char *src)
 {
     snprintf(dst, cap, "%s", src ? (const char *)src : "");

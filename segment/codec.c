@@ -11,6 +11,7 @@
 
 #include <zstd.h>
 
+/* Append one byte. */
 void put_u8(strbuf *b, uint8_t v)
 {
     sb_append(b, &v, 1);
@@ -90,6 +91,7 @@ void put_packed(strbuf *b, const uint32_t *v, uint32_t n, unsigned bits)
         put_u8(b, (uint8_t)acc);
 }
 
+/* Read one byte; past the end the cursor turns bad and 0 is returned. */
 uint8_t get_u8(cursor *c)
 {
     if (cursor_left(c) < 1) {
@@ -152,6 +154,7 @@ const uint8_t *get_bytes(cursor *c, size_t max, size_t *n)
     return p;
 }
 
+/* The greatest common divisor, for columns whose deltas share a factor. */
 static uint64_t gcd64(uint64_t a, uint64_t b)
 {
     while (b) {
@@ -374,6 +377,7 @@ int canonical_i64(const char *s, size_t n, int64_t *v)
     return 1;
 }
 
+/* Write v in decimal into buf (room for CODEC_I64_CHARS); its length. */
 size_t fmt_i64(char *buf, int64_t v)
 {
     char t[CODEC_I64_CHARS];

@@ -67,6 +67,7 @@ typedef struct tokcount {
     int self;
 } tokcount;
 
+/* Tokenizer callback: count a value's tokens and note whether the first is the whole value. */
 static void count_token(void *ud, const char *t, size_t n)
 {
     tokcount *c = ud;
@@ -125,6 +126,7 @@ int seg_name_is_term(const char *v, size_t n)
     return 1;
 }
 
+/* The 128-bit number of up to 32 lowercase hex digits (the caller checked them). */
 seg_hex128 seg_hex_parse(const char *v, size_t n)
 {
     seg_hex128 x = {0, 0};
@@ -143,6 +145,7 @@ int seg_hex_cmp(seg_hex128 a, seg_hex128 b)
     return (a.lo > b.lo) - (a.lo < b.lo);
 }
 
+/* Order (hex value, row) pairs by value, then row. */
 static int cmp_hexrow(const void *x, const void *y)
 {
     const seg_hexrow *a = x, *b = y;
@@ -150,6 +153,7 @@ static int cmp_hexrow(const void *x, const void *y)
     return c ? c : (a->row > b->row) - (a->row < b->row);
 }
 
+/* Sort (hex value, row) pairs by value, then row. */
 void seg_hexrow_sort(seg_hexrow *a, size_t n)
 {
     qsort(a, n, sizeof *a, cmp_hexrow);

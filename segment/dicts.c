@@ -40,6 +40,7 @@ struct seg_dicts {
     size_t n, cap;
 };
 
+/* An empty set of zstd dictionaries for readers, owned by the caller; NULL on OOM. */
 seg_dicts *seg_dicts_new(void)
 {
     return calloc(1, sizeof(seg_dicts));
@@ -77,6 +78,7 @@ int seg_dicts_add(seg_dicts *s, const void *dict, size_t len)
 
 /* The decompression dictionary with this id, or NULL. */
 const ZSTD_DDict *seg_dicts_find(const seg_dicts *s, uint32_t id);
+/* The dictionary with this id, or NULL. */
 const ZSTD_DDict *seg_dicts_find(const seg_dicts *s, uint32_t id)
 {
     for (size_t i = 0; s && i < s->n; i++)
@@ -116,6 +118,7 @@ typedef struct load_ctx {
     int n;
 } load_ctx;
 
+/* Directory walk callback: add one .zdict file (at most SEG_MAX_DICT_BYTES) to the set. */
 static void load_one(void *ud, const char *path, const char *rel, const char *name)
 {
     (void)rel;

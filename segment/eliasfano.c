@@ -23,6 +23,7 @@ static size_t low_bytes(uint32_t n, unsigned l)
 {
     return ((uint64_t)n * l + 7) / 8;
 }
+/* Bytes of the unary high parts of n values up to last with l low bits each. */
 static size_t high_bytes(uint32_t last, uint32_t n, unsigned l)
 {
     return (((uint64_t)last >> l) + n + 7) / 8;

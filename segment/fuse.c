@@ -110,6 +110,7 @@ static void slots_of(uint64_t hash, unsigned seg_log, uint64_t seg_count_len, un
     pos[3] = (h0 + 3 * len) ^ ((hash >> 36) & mask); /* arity 4 only */
 }
 
+/* The w-bit fingerprint a fuse filter stores for a key's hash. */
 static unsigned fingerprint(uint64_t hash, unsigned w)
 {
     return (unsigned)((hash ^ (hash >> 32)) & ((1u << w) - 1));
@@ -368,6 +369,7 @@ int seg_fuse_put(seg_fuse *f, uint64_t *keys, uint64_t *tmp, size_t n, unsigned 
     return rc < 0 ? -1 : seg_fuse_finish(f, out);
 }
 
+/* Free a fuse filter builder's scratch. */
 void seg_fuse_free(seg_fuse *f)
 {
     free(f->count);

@@ -35,6 +35,7 @@ typedef struct pairset {
     size_t cap, n; /* cap: a power of two, at most half full */
 } pairset;
 
+/* The slot of key k in the open-addressed pair set, or the empty slot where it goes. */
 static size_t ps_slot(const pairset *p, uint64_t k)
 {
     size_t i = (size_t)((k * 0x9E3779B97F4A7C15ull) >> 20) & (p->cap - 1);

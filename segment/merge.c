@@ -97,11 +97,14 @@ typedef struct fout {
     int bad; /* a write failed or memory ran out */
 } fout;
 
+/* The file offset of the next byte appended. */
 static uint64_t fo_pos(const fout *f)
 {
     return f->off + f->buf.len;
 }
 
+/* Write the buffered bytes (CRC'd into the open section); -1 once a write failed or memory ran
+ * out. */
 static int fo_flush(fout *f)
 {
     if (f->buf.oom)
@@ -119,11 +122,13 @@ static int fo_flush(fout *f)
     return 0;
 }
 
+/* Flush once MERGE_FLUSH_BYTES are buffered; -1 once the file is bad. */
 static int fo_maybe_flush(fout *f)
 {
     return f->buf.len >= MERGE_FLUSH_BYTES || f->buf.oom ? fo_flush(f) : (f->bad ? -1 : 0);
 }
 
+/* Start a section at the current end of the file. */
 static void fo_sec_begin(fout *f)
 {
     fo_flush(f);
@@ -132,6 +137,7 @@ static void fo_sec_begin(fout *f)
     f->sec_start = fo_pos(f);
 }
 
+/* Close the open section: record its id, offset, length and CRC in the table. */
 static void fo_sec_end(fout *f, uint32_t id)
 {
     fo_flush(f);
@@ -222,6 +228,7 @@ static int mo_less(const void *ctx, uint32_t a, uint32_t b)
     return x < y || (x == y && a < b);
 }
 
+/* Rewind the merge order to the first row of every input. */
 static void mo_reset(morder *m)
 {
     m->nh = 0;
@@ -234,6 +241,7 @@ static void mo_reset(morder *m)
         heap_down(m->heap, m->nh, i, mo_less, m);
 }
 
+/* Set up the merge order over n inputs (their ingest columns); -1 on OOM. */
 static int mo_init(morder *m, seg_reader *const *in, size_t n)
 {
     memset(m, 0, sizeof *m);
@@ -266,6 +274,7 @@ static int mo_next(morder *m, uint32_t *src, uint32_t *row)
     return 1;
 }
 
+/* Free the merge order's arrays. */
 static void mo_free(morder *m)
 {
     free(m->ing);
@@ -317,6 +326,7 @@ static int ud_build(udict *u, seg_reader *const *in, size_t n,
     return 0;
 }
 
+/* Free a dictionary union and its per-input maps. */
 static void ud_free(udict *u)
 {
     for (size_t i = 0; u->map && i < u->n; i++)
@@ -379,6 +389,7 @@ typedef struct merge {
 } merge;
 
 static int mfail(merge *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Put a message in the merge's error buffer; returns -1 for `return mfail(...)`. */
 static int mfail(merge *m, const char *fmt, ...)
 {
     va_list ap;
@@ -389,6 +400,7 @@ static int mfail(merge *m, const char *fmt, ...)
     return -1;
 }
 
+/* Tell the caller that the merge reached part `name` (progress, crash tests). */
 static void at_stage(merge *m, const char *name)
 {
     if (m->stage)
@@ -918,6 +930,7 @@ static int flush_block(merge *m, seg_writer *sw, uint32_t **lrank, size_t *lcap,
     return 0;
 }
 
+/* Stage the merged rows a block at a time and write each compressed block and the block index. */
 static int write_blocks(merge *m)
 {
     uint8_t *index = malloc((m->blocks ? m->blocks : 1) * SEG_BLOCK_ENTRY_BYTES);
@@ -1016,6 +1029,7 @@ static int tm_less(const void *ctx, uint32_t a, uint32_t b)
     return c < 0 || (c == 0 && a < b);
 }
 
+/* Sift heap entry i up the term merge's heap. */
 static void tm_up(tmerge *t, size_t i)
 {
     while (i > 0 && tm_less(t, t->heap[i], t->heap[(i - 1) / 2])) {
@@ -1442,6 +1456,8 @@ static int write_templates(merge *m)
     return m->f.bad ? mfail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
 }
 
+/* Merge the inputs' term dictionaries into the output's terms, postings (renumbered rows),
+ * templates and filters. */
 static int write_index(merge *m)
 {
     tout t;
@@ -1481,6 +1497,7 @@ out:
 
 /* ---- the whole file -------------------------------------------------------------------------- */
 
+/* Free the merge state (the output file is closed or removed by the caller). */
 static void merge_free(merge *m)
 {
     mo_free(&m->mo);

@@ -180,6 +180,7 @@ static void setup_cns(seg_reader *r);
 
 static void *fail_null(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Put a message in err and return NULL, for open's failures before a reader exists. */
 static void *fail_null(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -191,6 +192,7 @@ static void *fail_null(char *err, size_t errlen, const char *fmt, ...)
 }
 
 static int set_err(seg_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Put a message in the reader's error (seg_error); returns -1 for `return set_err(...)`. */
 static int set_err(seg_reader *r, const char *fmt, ...)
 {
     va_list ap;
@@ -204,6 +206,7 @@ const char *seg_error(const seg_reader *r)
 {
     return r->err;
 }
+/* The reader's summary: counts, time range, parts' sizes (valid until seg_close). */
 const seg_info *seg_get_info(const seg_reader *r)
 {
     return &r->info;
@@ -391,6 +394,7 @@ static int load_levels(seg_reader *r, int64_t *tmp)
     return 0;
 }
 
+/* Decode the fixed columns (times, flags, level, service, host) at open; -1 on corruption. */
 static int load_columns(seg_reader *r)
 {
     size_t n = r->info.events ? r->info.events : 1;
@@ -708,7 +712,11 @@ static int decode_meta_columns(seg_reader *r)
     if (r->mcols_state)
         return r->mcols_state > 0 ? 0 : set_err(r, "segment meta columns are corrupt");
     int64_t *tmp = malloc((r->info.events ? r->info.events : 1) * sizeof *tmp);
-    int rc = tmp ? 0 : set_err(r, "out of memory");
+    if (!tmp) {
+        r->mcols_state = -1;
+        return set_err(r, "out of memory");
+    }
+    int rc = 0;
     for (uint32_t i = 0; rc == 0 && i < r->nmcols; i++)
         rc = decode_meta_column(r, &r->mcols[i], tmp);
     free(tmp);
@@ -749,6 +757,7 @@ int seg_meta_column_info(const seg_reader *r, uint32_t i, strata_str *key, uint3
     return 1;
 }
 
+/* Check and load the row block index at open; -1 on corruption. */
 static int load_blocks(seg_reader *r)
 {
     const section *ix = &r->sec[SEC_BLOCK_INDEX];
@@ -827,6 +836,7 @@ static int inflate_index(seg_reader *r, const uint8_t **p, size_t *len)
     return 0;
 }
 
+/* Inflate and check the sparse term index at open; -1 on corruption. */
 static int load_index(seg_reader *r)
 {
     const uint8_t *ip = NULL;
@@ -912,6 +922,7 @@ static int load_rollup(seg_reader *r)
     return 0;
 }
 
+/* The rollup cells (count per minute, service and level) as stored, with how many. */
 const seg_rollup_cell *seg_rollup(const seg_reader *r, size_t *n)
 {
     *n = r->nrollup;
@@ -930,6 +941,7 @@ static int count_templates(seg_reader *r)
     return 0;
 }
 
+/* Sum the sections' lengths into the parts `strata inspect` and the benchmarks report. */
 static void compute_parts(seg_reader *r)
 {
     seg_parts *p = &r->info.parts;
@@ -950,6 +962,8 @@ static void compute_parts(seg_reader *r)
     p->other = p->total - p->columns - p->rows - p->terms - p->postings - p->filters;
 }
 
+/* Check and load a mapped or in-memory segment: header, trailer, section table and CRCs, then the
+ * parts open needs. NULL with err when anything is wrong. */
 static seg_reader *open_common(seg_reader *r, char *err, size_t errlen)
 {
     if (r->size < SEG_HEADER_BYTES + SEG_TRAILER_BYTES) {
@@ -1033,6 +1047,7 @@ seg_reader *seg_open(const char *path, const seg_dicts *dicts, char *err, size_t
 static void reset_msgs(dblock *b);
 static void reset_meta(dblock *b);
 
+/* Unmap and free a reader and its caches (NULL is fine). */
 void seg_close(seg_reader *r)
 {
     if (!r)
@@ -1561,6 +1576,7 @@ static void columns_into_row(seg_reader *r, uint32_t row, uint32_t i)
     }
 }
 
+/* Decode row `row` into out, only the parts asked for (SEG_PART_*); -1 on corruption. */
 int seg_row_parts(seg_reader *r, uint32_t row, strata_event *out, unsigned parts)
 {
     if (row >= r->info.events)
@@ -1794,6 +1810,7 @@ typedef struct vctx {
     int bad;
 } vctx;
 
+/* CRoaring iterator: postings must rise strictly and stay below the row count. */
 static bool check_value(uint32_t v, void *ud)
 {
     vctx *x = ud;
@@ -2610,6 +2627,7 @@ struct seg_tcur {
     int cur_hex;           /* the term returned is the HEX stream's */
 };
 
+/* A cursor over the reader's terms in sorted order (used by the streaming merge). */
 seg_tcur *seg_tcur_new(seg_reader *r)
 {
     seg_tcur *c = calloc(1, sizeof *c);

@@ -21,6 +21,7 @@ uint64_t term_hash(const void *s, size_t len)
     return XXH3_64bits(s, len);
 }
 
+/* Double the hash slots (STRTAB_MIN_SLOTS at first) and rehash every string; -1 on OOM. */
 static int grow_slots(strtab *t)
 {
     size_t n = t->nslots ? t->nslots * 2 : STRTAB_MIN_SLOTS;
@@ -39,6 +40,7 @@ static int grow_slots(strtab *t)
     return 0;
 }
 
+/* The id of string s (hash h), or -1 with *slot the empty slot where it would go. */
 static int64_t probe(const strtab *t, const char *s, size_t len, uint64_t h, size_t *slot)
 {
     if (!t->nslots)

@@ -32,6 +32,7 @@
 /* toff of a template whose text is not stored. */
 #define TPL_NO_TEXT UINT64_MAX
 
+/* 1 for an ASCII letter or digit. */
 static int is_alnum(unsigned char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -136,6 +137,7 @@ void seg_template_sample(const char *msg, size_t len, strbuf *out)
  * piece's hash seeding the next (the last piece holds 1 to KEY_CHUNK bytes,
  * none for an empty text). */
 enum { KEY_CHUNK = 256 };
+/* The key of a masked text, as described above KEY_CHUNK. */
 static uint64_t mask_key(const char *m, size_t n)
 {
     uint64_t h = 0;
@@ -257,6 +259,7 @@ typedef struct tpl_ord {
     uint64_t key, toff, soff;
     uint32_t tlen, slen;
 } tpl_ord;
+/* Order templates by rows, most first (ties by id), to number the frequent ones first. */
 static int tpl_ord_cmp(const void *a, const void *b)
 {
     const tpl_ord *x = a, *y = b;
@@ -379,6 +382,7 @@ int seg_tpl_encode(seg_tpl *t, const uint32_t *rows, uint32_t n, strbuf *out, ch
     return seg_postings_encode(t->touched, k, out, rbuf, rcap) < 0 || out->oom ? -1 : 1;
 }
 
+/* Free a template table. */
 void seg_tpl_free(seg_tpl *t)
 {
     free(t->slot);

@@ -23,6 +23,8 @@ typedef struct term_ctx {
     size_t plen; /* length of the "field:" prefix in buf */
 } term_ctx;
 
+/* Tokenizer callback: pass the token on with the namespace in front (dropped when it does not fit
+ * a term). */
 static void emit_token(void *ud, const char *tok, size_t len)
 {
     term_ctx *c = ud;

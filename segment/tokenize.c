@@ -43,11 +43,13 @@ static const unsigned char WORD_ASCII[256] = {
     ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
 };
 
+/* 1 for an ASCII byte that belongs to words (letters, digits, '_'), from the table. */
 static int is_word_ascii(unsigned char c)
 {
     return WORD_ASCII[c];
 }
 
+/* 1 for the bytes that join words into a whole ('.', '-', ':'). */
 static int is_connector(unsigned char c)
 {
     return c == '.' || c == '-' || c == ':';
@@ -118,6 +120,7 @@ static void utf8_put2(char *out, uint32_t cp)
     out[1] = (char)(0x80 | (cp & 0x3f));
 }
 
+/* Emit a token already case-folded (empty ones are not tokens). */
 static void emit_lower(tokstate *t, const char *s, size_t n)
 {
     if (n)
@@ -136,10 +139,12 @@ static void end_joined(tokstate *t)
     t->joverflow = 0;
 }
 
+/* 1 for an ASCII capital. */
 static int is_upper(char c)
 {
     return c >= 'A' && c <= 'Z';
 }
+/* 1 for an ASCII small letter. */
 static int is_lower(char c)
 {
     return c >= 'a' && c <= 'z';

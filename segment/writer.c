@@ -84,6 +84,7 @@ static int cmp_from(const wref *x, const wref *y, size_t d)
     return x->len < y->len ? -1 : x->len > y->len;
 }
 
+/* qsort order of sort keys from their first byte (the fallback past the depth budget). */
 static int cmp_wref(const void *a, const void *b)
 {
     return cmp_from(a, b, 0);
@@ -213,6 +214,7 @@ typedef struct build {
 } build;
 
 static int fail(build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Put a message in the build's error buffer; returns -1 for `return fail(...)`. */
 static int fail(build *b, const char *fmt, ...)
 {
     va_list ap;
@@ -278,27 +280,32 @@ static int put_col(build *b, uint32_t id, int64_t *tmp, const uint32_t *rank,
     return 0;
 }
 
+/* The ingest_ts column's value for row r: the delta from the previous row. */
 static int64_t col_ingest(const wrow *r, const wrow *prev, const uint32_t *rank)
 {
     (void)rank;
     return prev ? (int64_t)((uint64_t)r->ingest - (uint64_t)prev->ingest) : r->ingest;
 }
+/* The event_ts column's value for row r: the delta from the previous row. */
 static int64_t col_event(const wrow *r, const wrow *prev, const uint32_t *rank)
 {
     (void)rank; /* rows are in ingest order, so event times mostly rise too */
     return prev ? (int64_t)((uint64_t)r->event - (uint64_t)prev->event) : r->event;
 }
+/* The flags column's value for row r. */
 static int64_t col_flags(const wrow *r, const wrow *prev, const uint32_t *rank)
 {
     (void)prev, (void)rank;
     return r->flags;
 }
+/* The service column's value for row r: its service's rank in sorted order. */
 static int64_t col_service(const wrow *r, const wrow *prev, const uint32_t *rank)
 {
     (void)prev;
     return rank[r->service];
 }
 
+/* Order rollup cells by minute, then service, then level. */
 static int cmp_rcell(const void *a, const void *b)
 {
     const seg_rcell *x = a, *y = b;
@@ -309,11 +316,13 @@ static int cmp_rcell(const void *a, const void *b)
     return (x->level > y->level) - (x->level < y->level);
 }
 
+/* The hash of a rollup cell's (minute, service, level). */
 static size_t rcell_hash(int64_t minute, uint32_t svc, uint8_t level)
 {
     return (size_t)(((uint64_t)minute * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)svc * 31u) ^ level);
 }
 
+/* The rollup minute of a time in ns (floor, so times before 1970 land right). */
 static int64_t minute_of(int64_t ns)
 {
     int64_t m = ns / SEG_ROLLUP_NS;
@@ -383,6 +392,9 @@ void seg_rollup_free(seg_rollup_acc *a)
     memset(a, 0, sizeof *a);
 }
 
+/* Write SEC_ROLLUP: the count per (minute, service, level), which aggregates read instead of rows.
+ * Write SEC_ROLLUP: the count per (minute, service, level), which aggregates read instead of rows.
+ */
 static int write_rollup(build *b, const uint32_t *srank)
 {
     seg_writer *w = b->w;
@@ -408,6 +420,8 @@ unsigned seg_names_flag(const sref *names, size_t n, unsigned flag)
     return flag;
 }
 
+/* Write the fixed columns (times, flags, service, host, level) with the service dictionary and the
+ * rollup. */
 static int write_columns(build *b)
 {
     seg_writer *w = b->w;
@@ -457,6 +471,7 @@ out:
 
 /* ---- meta columns ------------------------------------------------------------- */
 
+/* Order meta column candidates by rows with a value, most first, then by key. */
 static int cmp_mcand(const void *x, const void *y)
 {
     const seg_mcand *a = x, *b = y;
@@ -929,6 +944,7 @@ int seg_block_encode(const seg_writer *w, size_t from, size_t to, const seg_bloc
     return 0;
 }
 
+/* Free the buffers a row block's encoding keeps between blocks. */
 void seg_block_scratch_free(seg_block_scratch *s)
 {
     sb_free(&s->msgs);
@@ -961,6 +977,8 @@ ZSTD_CCtx *seg_block_cctx(const seg_writer_opts *o, ZSTD_CDict **cdict)
     return cctx;
 }
 
+/* Write SEC_BLOCKS and its index: the rows in blocks of block_events, each compressed with zstd
+ * (and the dictionary). */
 static int write_blocks(build *b, uint32_t *nblocks_out)
 {
     seg_writer *w = b->w;
@@ -1286,6 +1304,7 @@ const seg_pent *seg_ptab_next(const seg_ptab *t, uint64_t h, size_t *i)
     return NULL;
 }
 
+/* The hash of a row list (never 0, which marks an empty slot), to find postings shared by terms. */
 static uint64_t rows_hash(const uint32_t *rows, uint32_t n)
 {
     uint64_t h = term_hash(rows, (size_t)n * sizeof *rows);
@@ -1387,6 +1406,8 @@ static int write_levels(build *b)
     return 0;
 }
 
+/* Write the term dictionary, its index, the postings, the templates and both filters from the
+ * head's term index. */
 static int write_index(build *b, uint32_t nblocks)
 {
     seg_writer *w = b->w;
@@ -1621,6 +1642,7 @@ void seg_put_tail(strbuf *out, const uint8_t *table, uint32_t nsec, const seg_ta
     sb_append(out, tr, sizeof tr);
 }
 
+/* Free what finish allocated for one build (the writer's scratch stays). */
 static void build_free(build *b)
 {
     free(b->key_rank);

@@ -79,6 +79,7 @@ typedef struct grep {
     strata_kv *meta;
 } grep;
 
+/* Free a compiled matcher (its regex and field). */
 static void matcher_free(matcher *m)
 {
     pcre2_match_data_free(m->md);
@@ -151,6 +152,7 @@ static int grep_init(strata_instance *inst, const strata_host_api *h, const stra
     return STRATA_OK;
 }
 
+/* The plugin's reconfigure: a new regex, field and mode for the next batch. */
 static int grep_reconfigure(void *state, const strata_config *cfg)
 {
     grep *g = state;
@@ -163,6 +165,7 @@ static int grep_reconfigure(void *state, const strata_config *cfg)
     return STRATA_OK;
 }
 
+/* 1 when event i's field (msg, service, host or a meta key) matches the regex. */
 static int event_matches(grep *g, const strata_batch *b, uint32_t i)
 {
     strata_event ev;
@@ -192,6 +195,8 @@ static int event_matches(grep *g, const strata_batch *b, uint32_t i)
     return rc >= 0;
 }
 
+/* The plugin's process: keep or drop the matching events; the batch itself when every event is
+ * kept. */
 static int grep_process(void *state, strata_batch *in, strata_batch **out)
 {
     grep *g = state;
@@ -233,6 +238,7 @@ static int grep_process(void *state, strata_batch *in, strata_batch **out)
     return STRATA_OK;
 }
 
+/* The plugin's destroy: free the matcher. */
 static void grep_destroy(void *state)
 {
     grep *g = state;

@@ -46,6 +46,7 @@ typedef struct modify {
     strata_metric *skipped;
 } modify;
 
+/* 1 when two strings have the same bytes. */
 static int str_eq(strata_str a, strata_str b)
 {
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
@@ -76,6 +77,7 @@ static uint8_t infer_type(const char *v)
     return dot ? STRATA_VALUE_FLOAT : STRATA_VALUE_INT;
 }
 
+/* Free a rule set's arrays and bytes. */
 static void rules_free(rules *r)
 {
     free(r->add);
@@ -118,6 +120,7 @@ static int load_map(const strata_host_api *h, const strata_config *cfg, const ch
     return 0;
 }
 
+/* The bytes a map key's keys and values need, to size the rules' arena. */
 static size_t map_bytes(const strata_host_api *h, const strata_config *cfg, const char *key)
 {
     size_t n = 0;
@@ -129,6 +132,7 @@ static size_t map_bytes(const strata_host_api *h, const strata_config *cfg, cons
     return n;
 }
 
+/* Read the add, set, rename and remove rules from the config into r; -1 on OOM. */
 static int rules_load(const strata_host_api *h, const strata_config *cfg, rules *r)
 {
     memset(r, 0, sizeof *r);
@@ -179,6 +183,7 @@ static int modify_init(strata_instance *inst, const strata_host_api *h, const st
     return STRATA_OK;
 }
 
+/* The plugin's reconfigure: new rules replace the old ones for the next batch. */
 static int modify_reconfigure(void *state, const strata_config *cfg)
 {
     modify *m = state;
@@ -213,6 +218,8 @@ static int top_field(strata_event *ev, const rule *ru, int overwrite)
     return 1;
 }
 
+/* The plugin's process: a new batch with every event's meta rewritten by the rules (the batch
+ * itself when there are none). */
 static int modify_process(void *state, strata_batch *in, strata_batch **out)
 {
     modify *m = state;
@@ -290,6 +297,7 @@ static int modify_process(void *state, strata_batch *in, strata_batch **out)
     return STRATA_OK;
 }
 
+/* The plugin's destroy: free the rules. */
 static void modify_destroy(void *state)
 {
     modify *m = state;

@@ -44,6 +44,7 @@ typedef struct quota {
     strata_metric *rejected_events, *rejected_batches;
 } quota;
 
+/* Free the per-tenant overrides. */
 static void free_overrides(quota *q)
 {
     free(q->ov_name);
@@ -53,6 +54,8 @@ static void free_overrides(quota *q)
     q->nov = 0;
 }
 
+/* Read the rates, bursts and per-tenant overrides from the config; -1 with an error when one is
+ * out of range. */
 static int load(quota *q, const strata_config *cfg)
 {
     const strata_host_api *h = q->h;
@@ -125,11 +128,14 @@ static int quota_init(strata_instance *inst, const strata_host_api *h, const str
     return STRATA_OK;
 }
 
+/* The plugin's reconfigure: new rates apply from the next batch. */
 static int quota_reconfigure(void *state, const strata_config *cfg)
 {
     return load(state, cfg);
 }
 
+/* A tenant's token bucket, created full on first use; past QUOTA_MAX_TENANTS the least recently
+ * used is reused. */
 static bucket *find(quota *q, strata_str tenant, int64_t now)
 {
     uint32_t oldest = 0;
@@ -148,6 +154,8 @@ static bucket *find(quota *q, strata_str tenant, int64_t now)
     return b;
 }
 
+/* The plugin's process: take a batch's events and bytes from its tenant's buckets, or refuse it
+ * whole (STRATA_EQUOTA, 429 to the client). */
 static int quota_process(void *state, strata_batch *in, strata_batch **out)
 {
     quota *q = state;
@@ -189,6 +197,7 @@ static int quota_process(void *state, strata_batch *in, strata_batch **out)
     return STRATA_OK;
 }
 
+/* The plugin's destroy: free the buckets and overrides. */
 static void quota_destroy(void *state)
 {
     quota *q = state;

@@ -191,11 +191,14 @@ static int flush_pending(dummy *d)
     return 0;
 }
 
+/* Events still to emit (total: 0 means without end). */
 static int64_t remaining(dummy *d)
 {
     return d->total ? d->total - d->seq : INT64_MAX;
 }
 
+/* The timer: emit this tick's events (the rate's budget, or full batches), after any batch the
+ * pipeline refused. */
 static void tick(void *arg)
 {
     dummy *d = arg;
@@ -232,6 +235,7 @@ static void tick(void *arg)
     }
 }
 
+/* Start the timer unless it runs already or every event is out. */
 static void arm(dummy *d)
 {
     if (d->timer || remaining(d) <= 0)
@@ -241,6 +245,7 @@ static void arm(dummy *d)
     d->timer = d->h->timer_start(d->inst, 0.0, period, tick, d);
 }
 
+/* The plugin's start: arm the timer. */
 static int dummy_start(void *state)
 {
     dummy *d = state;
@@ -248,6 +253,7 @@ static int dummy_start(void *state)
     return d->timer || remaining(d) <= 0 ? STRATA_OK : STRATA_ENOMEM;
 }
 
+/* The plugin's resume: the pipeline has room again, re-arm. */
 static void dummy_resume(void *state)
 {
     dummy *d = state;
@@ -258,6 +264,7 @@ static void dummy_resume(void *state)
         arm(d);
 }
 
+/* The plugin's stop: stop the timer. */
 static void dummy_stop(void *state)
 {
     dummy *d = state;
@@ -265,6 +272,7 @@ static void dummy_stop(void *state)
     d->timer = NULL;
 }
 
+/* The plugin's destroy: free the state and any batch not emitted. */
 static void dummy_destroy(void *state)
 {
     dummy *d = state;

@@ -156,6 +156,7 @@ static const char *refusal_reason(int status, const char *body)
     }
 }
 
+/* Answer an ingest request (counted by status and refusal reason; Retry-After on 429 and 503). */
 static void respond(in_http *s, strata_http_request *req, int status, const char *body)
 {
     char st[8];
@@ -309,6 +310,8 @@ static int inflate_zstd(ZSTD_DStream *d, const void *in, size_t n, size_t cap, c
     return status;
 }
 
+/* The pipeline's acknowledgement: 202 with the backpressure hint once durable, 503 when nothing
+ * could be stored. */
 static void on_ack(int status, void *arg)
 {
     pending *p = arg;
@@ -370,6 +373,8 @@ static char *result_json(const ingest_result *res)
     return b;
 }
 
+/* POST /v1/ingest [loop]: authenticate, decode and validate the body, emit the batch; answered
+ * when it is durable. */
 static void handle_ingest(strata_http_request *req, void *arg)
 {
     in_http *s = arg;
@@ -500,6 +505,7 @@ static void handle_ingest(strata_http_request *req, void *arg)
     }
 }
 
+/* The plugin's start: register the ingest route. */
 static int http_start(void *state)
 {
     in_http *s = state;
@@ -512,6 +518,7 @@ static void http_resume(void *state)
     (void)state;
 }
 
+/* The plugin's destroy: free the state. */
 static void http_destroy(void *state)
 {
     in_http *s = state;

@@ -91,6 +91,7 @@ static int send_batch(in_stdin *s)
     return 0;
 }
 
+/* Add one line (without its newline or a trailing CR) as an event; a full batch is emitted. */
 static int add_line(in_stdin *s, const char *p, size_t n)
 {
     if (n && p[n - 1] == '\r')
@@ -115,6 +116,7 @@ static int add_line(in_stdin *s, const char *p, size_t n)
 
 static void on_readable(int fd, int revents, void *arg);
 
+/* Watch stdin for reading unless it is watched already or at its end. */
 static void watch(in_stdin *s)
 {
     if (!s->io && !s->eof)
@@ -153,6 +155,7 @@ static int drain_lines(in_stdin *s)
     return 0;
 }
 
+/* stdin is readable: read, split into lines, emit batches; pause while the pipeline is full. */
 static void on_readable(int fd, int revents, void *arg)
 {
     (void)revents;
@@ -177,6 +180,7 @@ static void on_readable(int fd, int revents, void *arg)
     send_batch(s); /* do not sit on a partial batch while input is slow */
 }
 
+/* The plugin's start: make stdin non-blocking and watch it. */
 static int stdin_start(void *state)
 {
     in_stdin *s = state;
@@ -187,6 +191,7 @@ static int stdin_start(void *state)
     return s->io || s->eof ? STRATA_OK : STRATA_ERR;
 }
 
+/* The plugin's resume: emit the refused batch and the lines buffered, then watch stdin again. */
 static void stdin_resume(void *state)
 {
     in_stdin *s = state;
@@ -199,6 +204,7 @@ static void stdin_resume(void *state)
     watch(s);
 }
 
+/* The plugin's stop: stop watching stdin. */
 static void stdin_stop(void *state)
 {
     in_stdin *s = state;
@@ -206,6 +212,7 @@ static void stdin_stop(void *state)
     s->io = NULL;
 }
 
+/* The plugin's destroy: free the state and any batch not emitted. */
 static void stdin_destroy(void *state)
 {
     in_stdin *s = state;

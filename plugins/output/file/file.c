@@ -74,6 +74,8 @@ static void cut_torn_tail(out_file *f, int fd, const char *path)
                   path, (long long)(st.st_size - keep), strerror(errno));
 }
 
+/* Open (creating) path for appending, cut a torn last line, and make it the output file in place of
+ * the old one; a STRATA_* error when it cannot be opened. */
 static int open_path(out_file *f, const char *path)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
@@ -118,6 +120,7 @@ static int file_init(strata_instance *inst, const strata_host_api *h, const stra
     return STRATA_OK;
 }
 
+/* The plugin's reconfigure: a new path is opened before the old file is closed. */
 static int file_reconfigure(void *state, const strata_config *cfg)
 {
     out_file *f = state;
@@ -133,6 +136,8 @@ static int file_reconfigure(void *state, const strata_config *cfg)
     return STRATA_OK;
 }
 
+/* The plugin's flush: append the batch as JSON lines (fdatasync with fsync: true); a failed write
+ * is cut back so a retry does not duplicate it. */
 static int file_flush(void *state, const strata_batch *b)
 {
     out_file *f = state;
@@ -154,6 +159,7 @@ static int file_flush(void *state, const strata_batch *b)
     return STRATA_OK;
 }
 
+/* The plugin's destroy: close the file. */
 static void file_destroy(void *state)
 {
     out_file *f = state;

@@ -380,6 +380,8 @@ int idx_compact_now(void *ctx, const char *tenant, strata_compact_result *out, c
     return rc;
 }
 
+/* POST /v1/admin/compact [loop]: queue a compaction of the token's tenant; answered when done (202
+ * at once with wait=false). */
 void idx_compact_http(strata_http_request *req, void *arg)
 {
     indexer *x = arg;

@@ -254,6 +254,7 @@ static void load_dicts(indexer *x)
 
 /* ---- orphans ------------------------------------------------------------------------------- */
 
+/* qsort order of C strings. */
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -281,6 +282,8 @@ static void check_orphan(void *ud, const char *path, const char *rel, const char
     }
 }
 
+/* At start, delete the segment files the catalog does not list (a crash between write and
+ * register, or after a compaction swap). */
 static void remove_orphans(indexer *x)
 {
     cat_segment *segs = NULL;
@@ -349,6 +352,8 @@ static seg_writer *head_for(indexer *x, strata_str tenant)
     return w;
 }
 
+/* The plugin's flush: add a WAL batch's events to their tenants' heads (replayed ones the catalog
+ * covers are skipped); PENDING until sealed. */
 static int indexer_flush(void *state, const strata_batch *b)
 {
     indexer *x = state;
@@ -573,6 +578,8 @@ static int persist(indexer *x, sealed *s, size_t n, uint64_t wal_next)
     return 0;
 }
 
+/* The sealer thread: seals heads into L0 segments when their flush interval or size bound is
+ * reached, registers them with the WAL position, then commits. */
 static void sealer_main(void *arg)
 {
     indexer *x = arg;
@@ -650,19 +657,23 @@ static void sealer_main(void *arg)
 /* ---- the view query plugins read (segment/view.h) ---------------------------------------------
  */
 
+/* strata.index.v1 dir: the index directory. */
 static const char *view_dir(void *ctx)
 {
     return ((indexer *)ctx)->root;
 }
+/* strata.index.v1 lock: freeze the catalog and the head for a query (shared). */
 static void view_lock(void *ctx)
 {
     pthread_rwlock_rdlock(&((indexer *)ctx)->view_lock);
 }
+/* strata.index.v1 unlock. */
 static void view_unlock(void *ctx)
 {
     pthread_rwlock_unlock(&((indexer *)ctx)->view_lock);
 }
 
+/* strata.index.v1 pipeline: the indexer's pipeline, whose WAL position searches wait on. */
 static const char *view_pipeline(void *ctx)
 {
     indexer *x = ctx;
@@ -816,6 +827,7 @@ static int64_t view_head_scan_terms(void *ctx, const char *tenant, const char *c
     return view_head_scan_any(ctx, tenant, terms, lens, &end, n ? 1 : 0, fn, ud);
 }
 
+/* strata.index.v1 head_scan: every event of a tenant's head. */
 static int64_t view_head_scan(void *ctx, const char *tenant, seg_view_event_fn fn, void *ud)
 {
     return view_head_scan_any(ctx, tenant, NULL, NULL, NULL, 0, fn, ud);
@@ -980,6 +992,8 @@ static int indexer_init(strata_instance *inst, const strata_host_api *h, const s
     return STRATA_OK;
 }
 
+/* The plugin's start: the catalog, orphans removed, the WAL position committed, the sealer and
+ * compactor threads, the services and the admin route. */
 static int indexer_start(void *state)
 {
     indexer *x = state;
@@ -1044,6 +1058,8 @@ static int indexer_start(void *state)
     return STRATA_OK;
 }
 
+/* The plugin's stop: withdraw the services, seal what the head holds and join the threads; answer
+ * compaction jobs still queued. */
 static void indexer_stop(void *state)
 {
     indexer *x = state;
@@ -1070,6 +1086,7 @@ static void indexer_stop(void *state)
     x->admin_exported = 0;
 }
 
+/* The plugin's destroy: free the heads, writers and dictionaries. */
 static void indexer_destroy(void *state)
 {
     indexer *x = state;

@@ -36,6 +36,7 @@ static int null_init(strata_instance *inst, const strata_host_api *h, const stra
     return STRATA_OK;
 }
 
+/* The plugin's reconfigure: nothing to change. */
 static int null_reconfigure(void *state, const strata_config *cfg)
 {
     out_null *o = state;
@@ -43,6 +44,8 @@ static int null_reconfigure(void *state, const strata_config *cfg)
     return STRATA_OK;
 }
 
+/* The plugin's flush: wait delay_ms when configured (a slow output for tests), count the batch
+ * and drop it. */
 static int null_flush(void *state, const strata_batch *b)
 {
     out_null *o = state;
@@ -55,6 +58,7 @@ static int null_flush(void *state, const strata_batch *b)
     return STRATA_OK;
 }
 
+/* The plugin's destroy: free the state. */
 static void null_destroy(void *state)
 {
     free(state);

@@ -37,6 +37,7 @@ static int stdout_init(strata_instance *inst, const strata_host_api *h, const st
     return STRATA_OK;
 }
 
+/* The plugin's flush: the batch as JSON lines on stdout. */
 static int stdout_flush(void *state, const strata_batch *b)
 {
     out_stdout *o = state;
@@ -47,6 +48,7 @@ static int stdout_flush(void *state, const strata_batch *b)
     return STRATA_OK;
 }
 
+/* The plugin's destroy: free the state. */
 static void stdout_destroy(void *state)
 {
     out_stdout *o = state;

@@ -56,6 +56,7 @@ typedef struct agg {
     q_scratch *scratch; /* this thread's matcher scratch */
 } agg;
 
+/* The slot of a's open-addressed table holding key (hash h), or the empty slot where it goes. */
 static size_t slot_of(const agg *a, uint64_t h, const char *key, size_t klen)
 {
     size_t i = h & (a->cap - 1);
@@ -65,6 +66,7 @@ static size_t slot_of(const agg *a, uint64_t h, const char *key, size_t klen)
     return i;
 }
 
+/* Double a's table (1,024 slots at first) and rehash its entries; -1 on OOM. */
 static int grow(agg *a)
 {
     size_t cap = a->cap ? a->cap * 2 : 1024;
@@ -111,6 +113,8 @@ static agg_entry *entry(agg *a, const char *key, size_t klen)
     return e;
 }
 
+/* The interval bucket of a timestamp (floor division, so times before 1970 land right); 0 without
+ * an interval. */
 static int64_t bucket_of(const sreq *r, int64_t ts)
 {
     if (!r->interval_ns)
@@ -127,12 +131,14 @@ typedef struct kbuf {
     size_t n;
 } kbuf;
 
+/* Start a group key with its bucket. */
 static void key_start(kbuf *k, int64_t bucket)
 {
     memcpy(k->b, &bucket, 8);
     k->n = 8;
 }
 
+/* Append one group value to a key: a present flag, then its length and bytes (at most 1 KiB). */
 static void key_add(kbuf *k, int present, const char *s, size_t len)
 {
     if (len > 1024)
@@ -195,6 +201,7 @@ static void distinct_add_hash(agg_entry *e, uint64_t h)
     e->ndistinct++;
 }
 
+/* Count a value towards count_distinct by its 64-bit hash. */
 static void distinct_add(agg_entry *e, const char *s, size_t n)
 {
     uint64_t h = XXH3_64bits(s, n);
@@ -217,6 +224,7 @@ static void sample_add(agg *a, agg_entry *e, double v)
     }
 }
 
+/* Add a number to an entry's count, sum, min, max and percentile samples. */
 static void number_add(agg *a, agg_entry *e, double v)
 {
     e->nnum++;
@@ -296,6 +304,7 @@ static void agg_event(agg *a, const strata_event *ev)
         number_add(a, e, v);
 }
 
+/* Aggregate one event of the indexer's head that lies in the range and matches the query. */
 static int head_event(void *ud, const strata_event *ev)
 {
     agg *a = ud;
@@ -328,6 +337,7 @@ typedef struct ient {
     int used;
 } ient;
 
+/* Hash a group key made of a bucket and dictionary ids. */
 static uint64_t ikey_hash(int64_t b, const uint32_t *id)
 {
     uint64_t h = (uint64_t)b * 0x9e3779b97f4a7c15ull;
@@ -442,6 +452,8 @@ static int segment_dense(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, i
     return 1;
 }
 
+/* Aggregate a segment's matching rows from its columns alone (never a row block), densely by
+ * dictionary ids where it can. */
 static int segment_columns(agg *a, seg_reader *rd, const roaring_bitmap_t *rows)
 {
     int failed = 0;
@@ -645,6 +657,7 @@ static int dict_distinct_init(dict_distinct *dd, const sreq *r, const colplan *p
     return 1;
 }
 
+/* Free a per-dictionary distinct counter's arrays. */
 static void dict_distinct_free(dict_distinct *dd)
 {
     free(dd->hash);
@@ -760,6 +773,7 @@ static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, in
     return rc;
 }
 
+/* Order result entries by bucket, then by key. */
 static int cmp_entries(const void *x, const void *y)
 {
     const agg_entry *a = x, *b = y;
@@ -809,6 +823,7 @@ static double select_kth(double *v, size_t n, size_t k)
     return v[k];
 }
 
+/* The name of metric m as requests and answers spell it. */
 static const char *metric_name(int m)
 {
     static const char *const names[] = {
@@ -846,6 +861,7 @@ static void put_value(strbuf *out, const sreq *r, agg_entry *e)
     sb_printf(out, "%.17g", v);
 }
 
+/* The name of group-by field g, as JSON. */
 static void group_name(strbuf *out, const sreq *r, int g)
 {
     if (r->group[g] == GB_SERVICE)
@@ -861,6 +877,7 @@ static void group_name(strbuf *out, const sreq *r, int g)
     }
 }
 
+/* Write the answer: buckets in order with their groups and metric values, and the totals. */
 static void respond(agg *a, strbuf *out, int64_t took)
 {
     const sreq *r = a->r;
@@ -934,6 +951,7 @@ static void respond(agg *a, strbuf *out, int64_t took)
     free(list);
 }
 
+/* Free an aggregation's table and what its entries hold. */
 static void agg_free(agg *a)
 {
     for (size_t i = 0; i < a->cap; i++) {
@@ -989,6 +1007,8 @@ typedef struct part {
     char err[512];
 } part;
 
+/* A worker's share of the segments: aggregate each, stopping on OOM, too many groups or a partial
+ * answer. */
 static void *part_main(void *arg)
 {
     part *p = arg;

@@ -26,6 +26,7 @@
 
 static int bad(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Put a message in err; returns -1 for `return bad(...)`. */
 static int bad(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -184,6 +185,8 @@ static int filters_text(const cJSON *f, strbuf *sb, char *err, size_t errlen)
     return 0;
 }
 
+/* Read "group_by" (service, host, level or meta.KEY; one or a list up to AGG_MAX_GROUPS) into the
+ * request. */
 static int parse_group_by(const cJSON *g, sreq *out, char *err, size_t errlen)
 {
     for (int i = 0; i < AGG_MAX_GROUPS; i++) { /* a repeated "group_by": the last one counts */
@@ -218,6 +221,7 @@ static int parse_group_by(const cJSON *g, sreq *out, char *err, size_t errlen)
     return 0;
 }
 
+/* Read "metric" (count, count_distinct, min, max, avg, p50, p95, p99) and the field it needs. */
 static int parse_metric(const cJSON *m, const cJSON *field, sreq *out, char *err, size_t errlen)
 {
     static const char *const names[] = {
@@ -412,6 +416,7 @@ out:
     return rc;
 }
 
+/* Free a parsed request (its query and group keys). */
 void request_free(sreq *r)
 {
     q_free(r->q);

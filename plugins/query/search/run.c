@@ -37,6 +37,7 @@ static int worse(const topk *t, const skey *a, const skey *b)
     return t->desc ? c < 0 : c > 0;
 }
 
+/* Restore the top-k heap below slot i (its root is the hit the next better one replaces). */
 static void sift_down(topk *t, size_t i)
 {
     for (;;) {
@@ -54,6 +55,7 @@ static void sift_down(topk *t, size_t i)
     }
 }
 
+/* Restore the top-k heap above slot i after an insert. */
 static void sift_up(topk *t, size_t i)
 {
     while (i > 0) {
@@ -139,6 +141,7 @@ static int may_pass_cursor(const run *x, int64_t ts, int64_t ingest)
     return after_cursor(x, &best);
 }
 
+/* 1 when an event time lies in the request's [from, to). */
 static int in_range(const sreq *r, int64_t ts)
 {
     return ts >= r->from_ns && ts < r->to_ns;
@@ -189,6 +192,7 @@ static int must_stop(run *x)
     return why != NULL;
 }
 
+/* An event's bytes as the max_bytes budget counts them (message, names and meta). */
 static uint64_t event_bytes(const strata_event *ev)
 {
     uint64_t b = ev->msg.len + ev->service.len + ev->host.len;
@@ -301,6 +305,7 @@ static int desc_order(const void *a, const void *b)
     const snap_seg *x = a, *y = b;
     return x->meta.max_event > y->meta.max_event ? -1 : x->meta.max_event < y->meta.max_event;
 }
+/* Order snapshot segments by their earliest event, for oldest-first searches. */
 static int asc_order(const void *a, const void *b)
 {
     const snap_seg *x = a, *y = b;
@@ -316,6 +321,7 @@ typedef struct rpart {
     char err[512];
 } rpart;
 
+/* A worker's share of a search's segments: collect each one's best hits into its own heap. */
 static void *rpart_main(void *arg)
 {
     rpart *p = arg;
@@ -368,10 +374,12 @@ static void merge_runs(run *x, run *h)
     h->top.n = 0;
 }
 
+/* Order hits newest first (the sort key, descending). */
 static int cmp_hits_desc(const void *a, const void *b)
 {
     return -skey_cmp(&((const hit *)a)->k, &((const hit *)b)->k);
 }
+/* Order hits oldest first. */
 static int cmp_hits_asc(const void *a, const void *b)
 {
     return skey_cmp(&((const hit *)a)->k, &((const hit *)b)->k);

@@ -93,6 +93,8 @@ struct srch {
 
 /* ---- users (loop thread) ---- */
 
+/* The concurrency slot of a user (a hash of its token), created when `create` and a slot is free;
+ * NULL when none. */
 static user_slot *user_find(srch *s, uint64_t user, int create)
 {
     user_slot *free_slot = NULL;
@@ -109,6 +111,7 @@ static user_slot *user_find(srch *s, uint64_t user, int create)
 
 /* ---- responding (loop thread) ---- */
 
+/* Answer a request with a JSON body, no-store, and Retry-After on 429 and 503. */
 static void respond_raw(srch *s, strata_http_request *req, int status, const char *body)
 {
     s->h->http_add_header(req, "Cache-Control", "no-store");
@@ -120,6 +123,7 @@ static void respond_raw(srch *s, strata_http_request *req, int status, const cha
     s->h->metric_add(s->m_requests, label, 1);
 }
 
+/* Answer with status and {"error": msg}. */
 static void respond_error(srch *s, strata_http_request *req, int status, const char *msg)
 {
     strbuf sb = {0};
@@ -128,6 +132,7 @@ static void respond_error(srch *s, strata_http_request *req, int status, const c
     sb_free(&sb);
 }
 
+/* Free a job: its parsed request and its answer (its HTTP request is answered already). */
 static void job_free(job *j)
 {
     request_free(&j->r);
@@ -149,6 +154,7 @@ static void job_done(void *arg)
     job_free(j);
 }
 
+/* The client went away: the job stops at its next check and answers nobody. */
 static void on_close(strata_http_request *req, void *arg)
 {
     (void)req;
@@ -157,6 +163,8 @@ static void on_close(strata_http_request *req, void *arg)
 
 /* ---- workers ---- */
 
+/* A search worker: takes queued jobs, runs each over the head and the segments, and posts the
+ * answer to the loop. */
 static void worker_main(void *arg)
 {
     worker *w = arg;
@@ -208,6 +216,8 @@ static void worker_main(void *arg)
 
 /* ---- the handler (loop thread) ---- */
 
+/* A search or aggregate request [loop]: authenticate, admit per user, parse, then queue the job
+ * for a worker. */
 static void handle(strata_http_request *req, void *arg, int kind)
 {
     srch *s = arg;
@@ -278,10 +288,12 @@ static void handle(strata_http_request *req, void *arg, int kind)
     pthread_mutex_unlock(&s->qlock);
 }
 
+/* Route POST /v1/search. */
 static void handle_search(strata_http_request *req, void *arg)
 {
     handle(req, arg, REQ_SEARCH);
 }
+/* Route POST /v1/aggregate. */
 static void handle_aggregate(strata_http_request *req, void *arg)
 {
     handle(req, arg, REQ_AGGREGATE);
@@ -289,6 +301,8 @@ static void handle_aggregate(strata_http_request *req, void *arg)
 
 /* ---- lifecycle ---- */
 
+/* Read the limits (workers, per-user concurrency, timeout, segments, bytes) from the config; -1
+ * with an error when one is out of range. */
 static int read_limits(srch *s, const strata_config *cfg)
 {
     const strata_host_api *h = s->h;
@@ -353,6 +367,7 @@ static int search_init(strata_instance *inst, const strata_host_api *h, const st
     return STRATA_OK;
 }
 
+/* The plugin's reconfigure: new limits apply to the next request. */
 static int search_reconfigure(void *state, const strata_config *cfg)
 {
     srch *s = state;
@@ -365,6 +380,7 @@ static int search_reconfigure(void *state, const strata_config *cfg)
     return STRATA_OK;
 }
 
+/* The plugin's start: the routes and the worker threads. */
 static int search_start(void *state)
 {
     srch *s = state;
@@ -385,6 +401,7 @@ static int search_start(void *state)
     return STRATA_OK;
 }
 
+/* The plugin's stop: queued jobs get 503, running ones are cancelled, the workers joined. */
 static void search_stop(void *state)
 {
     srch *s = state;
@@ -411,6 +428,7 @@ static void search_stop(void *state)
     }
 }
 
+/* The plugin's destroy: free what init allocated. */
 static void search_destroy(void *state)
 {
     srch *s = state;

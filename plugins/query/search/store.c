@@ -31,6 +31,7 @@ struct store_reader {
     int listed;          /* in the latest catalog listing */
 };
 
+/* Set up the search's cache of open segment readers over the index in dir; -1 on OOM. */
 int store_init(store *s, strata_instance *inst, const strata_host_api *h, const char *dir)
 {
     memset(s, 0, sizeof *s);
@@ -41,6 +42,7 @@ int store_init(store *s, strata_instance *inst, const strata_host_api *h, const 
     return 0;
 }
 
+/* Close a cached reader and free its entry. */
 static void reader_free(store_reader *sr)
 {
     seg_close(sr->r);
