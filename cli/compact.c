@@ -11,7 +11,6 @@
  */
 #include "compact.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +19,7 @@
 #include <ev.h>
 #include <strata/index_admin.h>
 
-#include "config.h"
+#include "boot.h"
 #include "engine.h"
 #include "host_api.h"
 #include "loader.h"
@@ -82,25 +81,17 @@ int cmd_compact(int argc, char **argv, loader *ld)
     int rc = cmd_serve(5, serve_argv, path, sizeof path);
     if (rc != 0)
         return rc;
-    config *cfg = config_load_or_print(path, ld, "strata compact");
-    if (!cfg)
-        return 2;
-    signal(SIGPIPE, SIG_IGN);
-    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
-    engine *eng = engine_new(loop, ld, cfg, path);
+    int code;
+    engine *eng = cli_engine_start(path, ld, "strata compact", &code);
     if (!eng) {
-        config_free(cfg);
-        return 1;
+        if (code == 1)
+            fprintf(stderr,
+                    "strata compact: cannot start %s (is a node running on it? then use "
+                    "POST /v1/admin/compact)\n",
+                    dir);
+        return code;
     }
-    if (engine_start(eng) != 0) {
-        fprintf(stderr,
-                "strata compact: cannot start %s (is a node running on it? then use "
-                "POST /v1/admin/compact)\n",
-                dir);
-        engine_free(eng);
-        ev_loop_destroy(loop);
-        return 1;
-    }
+    struct ev_loop *loop = eng->loop;
     rc = compact_on(eng, dir, tenant);
     engine_shutdown(eng);
     int stop = engine_run(eng);

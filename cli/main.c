@@ -12,7 +12,6 @@
  * Thread: main (which becomes the loop thread).
  */
 #include <ev.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +20,7 @@
 
 #include "config.h"
 #include "batch.h"
+#include "boot.h"
 #include "engine.h"
 #include "http_server.h"
 #include "compact.h"
@@ -81,28 +81,11 @@ static int cmd_validate(const char *path, loader *ld)
 /* `strata run CONFIG` (and serve's config): run the pipelines until SIGTERM; the exit code. */
 static int cmd_run(const char *path, loader *ld)
 {
-    config *cfg = config_load_or_print(path, ld, "strata");
-    if (!cfg)
-        return 2;
-    int lvl = log_level_parse(cfg->svc.log_level);
-    if (lvl >= 0)
-        log_set_level(lvl);
-    if (cfg->svc.log_file[0] && log_set_file(cfg->svc.log_file) != 0) {
-        fprintf(stderr, "strata: cannot open log_file %s\n", cfg->svc.log_file);
-        config_free(cfg);
-        return 2;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
-    engine *eng = engine_new(loop, ld, cfg, path);
-    if (!eng) {
-        config_free(cfg);
-        return 1;
-    }
-    if (engine_start(eng) != 0) {
-        engine_free(eng);
-        return 1;
-    }
+    int code;
+    engine *eng = cli_engine_start(path, ld, "strata", &code);
+    if (!eng)
+        return code;
+    struct ev_loop *loop = eng->loop;
     if (eng->http)
         log_info("Strata %s is running; try: curl http://%s/health  or  curl http://%s/metrics",
                  STRATA_VERSION, http_server_address(eng->http), http_server_address(eng->http));
