@@ -1,5 +1,5 @@
 /*
- * core/metastore.c - tenants and credentials in SQLite (see metastore.h).
+ * tenants/metastore.c - tenants and credentials in SQLite (see metastore.h).
  */
 #include "metastore.h"
 
@@ -11,8 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "log.h"
 
 /* Schema migrations, applied in order; schema_version records how many ran.
  * Append only: a released migration is never edited. */

@@ -1,5 +1,5 @@
 /*
- * core/metastore.h - tenants and credentials, in SQLite at DATA_DIR/meta.db.
+ * tenants/metastore.h - tenants and credentials, in SQLite at DATA_DIR/meta.db.
  *
  * Credentials are random 32-byte secrets shown once at creation; only their
  * SHA-256 is stored (the secrets are high-entropy, so a slow password hash
@@ -13,8 +13,8 @@
  * Thread: one connection per metastore handle, guarded by its own mutex;
  * auth lookups are served from an in-memory cache refreshed on change.
  */
-#ifndef STRATA_CORE_METASTORE_H
-#define STRATA_CORE_METASTORE_H
+#ifndef STRATA_TENANTS_METASTORE_H
+#define STRATA_TENANTS_METASTORE_H
 
 #include <stddef.h>
 
@@ -52,4 +52,4 @@ int metastore_key_count(metastore *ms);
  * 401 = missing or unknown credential, 403 = known but lacks the scope. */
 int metastore_auth(metastore *ms, const char *secret, const char *scope, char *tenant, size_t cap);
 
-#endif /* STRATA_CORE_METASTORE_H */
+#endif /* STRATA_TENANTS_METASTORE_H */
