@@ -71,7 +71,11 @@ int cmd_compact(int argc, char **argv, loader *ld)
         return usage();
     char catalog[4200];
     struct stat st;
-    snprintf(catalog, sizeof catalog, "%s/index/catalog.db", dir);
+    if ((size_t)snprintf(catalog, sizeof catalog, "%s/index/catalog.db", dir) >= sizeof catalog) {
+        fprintf(stderr, "strata compact: the path %.60s... is longer than %zu bytes\n", dir,
+                sizeof catalog - 20);
+        return 1;
+    }
     if (stat(catalog, &st) != 0) {
         fprintf(stderr, "strata compact: %s holds no index (no %s)\n", dir, catalog);
         return 1;

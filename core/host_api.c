@@ -597,6 +597,8 @@ const void *host_service_acquire(engine *eng, const char *name)
         return NULL;
     if (strcmp(name, STRATA_SEGMENT_SERVICE) == 0)
         return segment_api_table(); /* built in: static, nothing to count */
+    if (!eng)
+        return NULL;
     const void *api = NULL;
     pthread_mutex_lock(&eng->svc_lock);
     for (service *s = eng->services; s; s = s->next)
@@ -611,7 +613,7 @@ const void *host_service_acquire(engine *eng, const char *name)
 
 void host_service_release(engine *eng, const void *api)
 {
-    if (api == segment_api_table())
+    if (api == segment_api_table() || !eng)
         return; /* built in */
     pthread_mutex_lock(&eng->svc_lock);
     for (service *s = eng->services; s; s = s->next)
@@ -626,16 +628,13 @@ void host_service_release(engine *eng, const void *api)
 /* host->service_acquire: the table published under name (host_service_acquire). */
 static const void *h_service_acquire(strata_instance *inst, const char *name)
 {
-    if (name && strcmp(name, STRATA_SEGMENT_SERVICE) == 0)
-        return segment_api_table(); /* built in: needs no instance */
-    return inst ? host_service_acquire(INST(inst)->eng, name) : NULL;
+    return host_service_acquire(inst ? INST(inst)->eng : NULL, name);
 }
 
 /* host->service_release: a caller is done with an acquired table. */
 static void h_service_release(strata_instance *inst, const void *api)
 {
-    if (api != segment_api_table() && inst)
-        host_service_release(INST(inst)->eng, api);
+    host_service_release(inst ? INST(inst)->eng : NULL, api);
 }
 
 /* host->buffer_position: every record below *next of the pipeline's WAL is acknowledged. */

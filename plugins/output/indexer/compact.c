@@ -284,7 +284,7 @@ static void answer_job(void *arg)
                  (unsigned long long)j->res.segments_after, (unsigned long long)j->res.bytes_before,
                  (unsigned long long)j->res.bytes_after, (long long)j->res.took_ms);
     else {
-        status = j->status == STRATA_ESTOPPING ? 503 : 409;
+        status = 503; /* a job fails only when the indexer stops first */
         snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", j->err);
     }
     h->http_respond(j->req, status, "application/json", body, strlen(body));
@@ -314,17 +314,19 @@ static void finish_job(indexer *x, idx_compact_job *j)
     pthread_mutex_unlock(&x->lock);
 }
 
-/* Queue j for the compactor and wake it; STRATA_ERR with j untouched when
- * this indexer has no compactor (compaction: false). `lock` not held. */
+/* Queue j for the compactor and wake it. With j untouched: STRATA_ESTOPPING
+ * when the indexer is stopping, STRATA_ERR when it has no compactor
+ * (compaction: false). `lock` not held. */
 static int queue_job(indexer *x, idx_compact_job *j)
 {
     j->x = x;
     j->h = x->h;
     j->queued_ms = clock_mono_ms();
     pthread_mutex_lock(&x->lock);
-    if (!x->compactor || x->stopping) {
+    if (x->stopping || !x->compactor) {
+        int rc = x->stopping ? STRATA_ESTOPPING : STRATA_ERR;
         pthread_mutex_unlock(&x->lock);
-        return STRATA_ERR;
+        return rc;
     }
     if (x->jobs_tail)
         x->jobs_tail->next = j;
@@ -334,6 +336,24 @@ static int queue_job(indexer *x, idx_compact_job *j)
     pthread_cond_broadcast(&x->wake);
     pthread_mutex_unlock(&x->lock);
     return STRATA_OK;
+}
+
+/* Why queue_job refused a job (its return code). */
+static const char *refusal(int rc)
+{
+    return rc == STRATA_ESTOPPING ? "the indexer is stopping"
+                                  : "compaction is off for this indexer (compaction: false)";
+}
+
+/* 1 when the request's query string holds exactly the parameter `param`
+ * ("wait=false"), not merely text that contains it. */
+static int query_has(const char *q, const char *param)
+{
+    size_t n = strlen(param);
+    for (const char *p = q; (p = strstr(p, param)); p += n)
+        if ((p == q || p[-1] == '&') && (p[n] == 0 || p[n] == '&'))
+            return 1;
+    return 0;
 }
 
 /* Take the first queued job, or NULL. `lock` held. */
@@ -360,12 +380,11 @@ int idx_compact_now(void *ctx, const char *tenant, strata_compact_result *out, c
     }
     j->all = !tenant;
     snprintf(j->tenant, sizeof j->tenant, "%s", tenant ? tenant : "*");
-    if (queue_job(x, j) != STRATA_OK) {
+    int queued = queue_job(x, j);
+    if (queued != STRATA_OK) {
         free(j);
-        snprintf(err, errlen,
-                 "compaction is off for this indexer (compaction: false), or it is "
-                 "stopping");
-        return STRATA_ERR;
+        snprintf(err, errlen, "%s", refusal(queued));
+        return queued;
     }
     pthread_mutex_lock(&x->lock);
     while (!j->done)
@@ -405,14 +424,16 @@ void idx_compact_http(strata_http_request *req, void *arg)
     /* a tenant's admin compacts that tenant's segments */
     snprintf(j->tenant, sizeof j->tenant, "%s", tenant);
     const char *q = h->http_query(req);
-    int detached = strstr(q, "wait=false") != NULL;
+    int detached = query_has(q, "wait=false");
     j->detached = detached;
     j->req = detached ? NULL : req;
-    if (queue_job(x, j) != STRATA_OK) {
+    int queued = queue_job(x, j);
+    if (queued != STRATA_OK) {
         free(j);
-        const char *off =
-            "{\"error\":\"compaction is off for this indexer (compaction: false)\"}\n";
-        h->http_respond(req, 409, "application/json", off, strlen(off));
+        char body[160];
+        snprintf(body, sizeof body, "{\"error\":\"%s\"}\n", refusal(queued));
+        h->http_respond(req, queued == STRATA_ESTOPPING ? 503 : 409, "application/json", body,
+                        strlen(body));
         return;
     }
     if (detached) { /* j may be the compactor's to free already */
