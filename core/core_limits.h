@@ -115,6 +115,16 @@
 /* Call sites tracked for rate limiting (hash slots). */
 #define LOG_SITE_SLOTS 256
 
+/* ---- metrics ------------------------------------------------------------------- */
+
+/* Labels a plugin's family may add to the host's four: every series is
+ * rendered with all of them, so a family is a small table, not a record. */
+#define METRICS_MAX_LABELS STRATA_METRIC_MAX_LABELS
+/* Series of one family. A label whose values come from requests (a tenant,
+ * a status) must not let clients grow /metrics without bound; updates to a
+ * new series past this are dropped and logged. */
+#define METRICS_MAX_SERIES 10000u
+
 /* ---- durable state ----------------------------------------------------------- */
 
 #define STATE_MAX_KEY 64

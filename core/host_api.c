@@ -23,6 +23,7 @@
 #include "log.h"
 #include "metastore.h"
 #include "pipe_buffer.h"
+#include "core_limits.h"
 #include "metrics.h"
 #include "state.h"
 
@@ -139,11 +140,12 @@ static int h_cfg_map_at(const strata_config *c, const char *key, uint32_t i, con
 
 /* ---- metrics --------------------------------------------------------------- */
 
-/* host->metric_new: a counter, gauge or histogram of the instance's, refusing the host's reserved
- * names and labels. */
-static strata_metric *h_metric_new(strata_instance *inst, int type, const char *name,
-                                   const char *help, const char *label_name, const double *buckets,
-                                   uint32_t nbuckets)
+/* host->metric_new_labels: a counter, gauge or histogram of the instance's with nlabels labels,
+ * refusing the host's reserved names and labels. */
+static strata_metric *h_metric_new_labels(strata_instance *inst, int type, const char *name,
+                                          const char *help, const char *const *label_names,
+                                          uint32_t nlabels, const double *buckets,
+                                          uint32_t nbuckets)
 {
     char err[256];
     instance *in = INST(inst);
@@ -159,16 +161,17 @@ static strata_metric *h_metric_new(strata_instance *inst, int type, const char *
                   name, in->p->name);
         return NULL;
     }
-    for (size_t k = 0; label_name && k < sizeof host_labels / sizeof *host_labels; k++)
-        if (strcmp(label_name, host_labels[k]) == 0) {
-            log_write(LOG_ERROR, in->label,
-                      "metric_new: %s: label '%s' is the host's (it adds pipeline, kind, "
-                      "plugin and instance; le and quantile are Prometheus')",
-                      name, label_name);
-            return NULL;
-        }
-    strata_metric *m = metrics_new(type, name, help, in->metric_labels, label_name, buckets,
-                                   nbuckets, err, sizeof err);
+    for (uint32_t i = 0; label_names && i < nlabels && i <= METRICS_MAX_LABELS; i++)
+        for (size_t k = 0; label_names[i] && k < sizeof host_labels / sizeof *host_labels; k++)
+            if (strcmp(label_names[i], host_labels[k]) == 0) {
+                log_write(LOG_ERROR, in->label,
+                          "metric_new: %s: label '%s' is the host's (it adds pipeline, kind, "
+                          "plugin and instance; le and quantile are Prometheus')",
+                          name, label_names[i]);
+                return NULL;
+            }
+    strata_metric *m = metrics_new_labels(type, name, help, in->metric_labels, label_names, nlabels,
+                                          buckets, nbuckets, err, sizeof err);
     if (!m) {
         log_write(LOG_ERROR, in->label, "metric_new: %s", err);
         return NULL;
@@ -178,6 +181,15 @@ static strata_metric *h_metric_new(strata_instance *inst, int type, const char *
         return NULL;
     }
     return m;
+}
+
+/* host->metric_new: the same with no label or one. */
+static strata_metric *h_metric_new(strata_instance *inst, int type, const char *name,
+                                   const char *help, const char *label_name, const double *buckets,
+                                   uint32_t nbuckets)
+{
+    return h_metric_new_labels(inst, type, name, help, label_name ? &label_name : NULL,
+                               label_name ? 1 : 0, buckets, nbuckets);
 }
 
 /* ---- loop: timers, fds, calls ------------------------------------------------ */
@@ -675,6 +687,10 @@ static const strata_host_api table = {
     .metric_add = metrics_add,
     .metric_set = metrics_set,
     .metric_observe = metrics_observe,
+    .metric_new_labels = h_metric_new_labels,
+    .metric_add_labels = metrics_add_labels,
+    .metric_set_labels = metrics_set_labels,
+    .metric_observe_labels = metrics_observe_labels,
     .timer_start = h_timer_start,
     .timer_stop = h_timer_stop,
     .io_watch = h_io_watch,

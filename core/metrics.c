@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core_limits.h"
+#include "log.h"
 #include "strbuf.h"
 
 struct series {
@@ -37,12 +39,15 @@ struct family {
     int type;
     int host;                     /* a host family: series from its collectors */
     struct collector *collectors; /* host families only */
-    char *label_name;             /* NULL: none */
+    char **label_names;           /* nlabels names, in the order values are given */
+    uint32_t nlabels;
     double *bounds;
     uint32_t nbounds;
     int handles; /* live handles; the family is freed with the last one */
     pthread_mutex_t lock;
     struct series *series;
+    uint32_t nseries; /* at most METRICS_MAX_SERIES */
+    uint64_t lost;    /* updates dropped for a series past the cap */
     struct family *next;
 };
 
@@ -118,24 +123,72 @@ static void family_free(struct family *f)
     pthread_mutex_destroy(&f->lock);
     free(f->name);
     free(f->help);
-    free(f->label_name);
+    for (uint32_t i = 0; i < f->nlabels; i++)
+        free(f->label_names[i]);
+    free(f->label_names);
     free(f->bounds);
     free(f);
 }
 
-static struct series *series_get(strata_metric *m, const char *lv);
+static struct series *series_get(strata_metric *m, const char *const *lv);
+
+/* 1 when family f has exactly the n label names given, in that order. */
+static int same_labels(const struct family *f, const char *const *names, uint32_t n)
+{
+    if (f->nlabels != n)
+        return 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (strcmp(f->label_names[i], names[i]) != 0)
+            return 0;
+    return 1;
+}
+
+/* Copy n label names into f; 0, or -1 on OOM (f frees what was copied). */
+static int copy_labels(struct family *f, const char *const *names, uint32_t n)
+{
+    if (!n)
+        return 0;
+    if (!(f->label_names = calloc(n, sizeof *f->label_names)))
+        return -1;
+    for (; f->nlabels < n; f->nlabels++)
+        if (!(f->label_names[f->nlabels] = strdup(names[f->nlabels])))
+            return -1;
+    return 0;
+}
 
 strata_metric *metrics_new(int type, const char *name, const char *help, const char *const_labels,
                            const char *label_name, const double *buckets, uint32_t nbuckets,
                            char *err, size_t errlen)
 {
+    return metrics_new_labels(type, name, help, const_labels, label_name ? &label_name : NULL,
+                              label_name ? 1 : 0, buckets, nbuckets, err, errlen);
+}
+
+strata_metric *metrics_new_labels(int type, const char *name, const char *help,
+                                  const char *const_labels, const char *const *label_names,
+                                  uint32_t nlabels, const double *buckets, uint32_t nbuckets,
+                                  char *err, size_t errlen)
+{
     if (!name_ok(name)) {
         snprintf(err, errlen, "metric name '%s' is not a valid Prometheus name", name ? name : "");
         return NULL;
     }
-    if (label_name && !name_ok(label_name)) {
-        snprintf(err, errlen, "label name '%s' of metric %s is invalid", label_name, name);
+    if (nlabels > METRICS_MAX_LABELS || (nlabels && !label_names)) {
+        snprintf(err, errlen, "metric %s has %u labels; at most %d", name, nlabels,
+                 METRICS_MAX_LABELS);
         return NULL;
+    }
+    for (uint32_t i = 0; i < nlabels; i++) {
+        if (!name_ok(label_names[i]) || !strncmp(label_names[i], "__", 2)) {
+            snprintf(err, errlen, "label name '%s' of metric %s is invalid",
+                     label_names[i] ? label_names[i] : "", name);
+            return NULL;
+        }
+        for (uint32_t j = 0; j < i; j++)
+            if (!strcmp(label_names[i], label_names[j])) {
+                snprintf(err, errlen, "metric %s names label '%s' twice", name, label_names[i]);
+                return NULL;
+            }
     }
     if (type < STRATA_METRIC_COUNTER || type > STRATA_METRIC_HISTOGRAM) {
         snprintf(err, errlen, "metric %s has unknown type %d", name, type);
@@ -170,11 +223,9 @@ strata_metric *metrics_new(int type, const char *name, const char *help, const c
         return NULL;
     }
     if (f) {
-        int same_label = (!f->label_name && !label_name) ||
-                         (f->label_name && label_name && !strcmp(f->label_name, label_name));
-        if (f->type != type || !same_label) {
+        if (f->type != type || !same_labels(f, label_names, nlabels)) {
             pthread_mutex_unlock(&reg_lock);
-            snprintf(err, errlen, "metric %s already exists with another type or label", name);
+            snprintf(err, errlen, "metric %s already exists with another type or labels", name);
             free(m->const_labels);
             free(m);
             return NULL;
@@ -182,11 +233,10 @@ strata_metric *metrics_new(int type, const char *name, const char *help, const c
     } else {
         f = calloc(1, sizeof *f);
         if (!f || !(f->name = strdup(name)) || !(f->help = strdup(help ? help : name)) ||
-            (label_name && !(f->label_name = strdup(label_name)))) {
+            copy_labels(f, label_names, nlabels) < 0) {
             if (f) {
-                free(f->name);
-                free(f->help);
-                free(f);
+                pthread_mutex_init(&f->lock, NULL);
+                family_free(f);
             }
             pthread_mutex_unlock(&reg_lock);
             free(m->const_labels);
@@ -216,7 +266,7 @@ strata_metric *metrics_new(int type, const char *name, const char *help, const c
     m->fam = f;
     /* a family without a label has one series per handle: it shows at 0
      * from registration, before the first event, as Prometheus expects */
-    if (!f->label_name) {
+    if (!f->nlabels) {
         pthread_mutex_lock(&f->lock);
         (void)series_get(m, NULL);
         pthread_mutex_unlock(&f->lock);
@@ -315,20 +365,17 @@ int metrics_label(strbuf *labels, const char *k, const char *v)
     return labels->oom ? -1 : 0;
 }
 
-/* Find or create the series of handle m with label value lv; called with the
- * family lock held. Returns NULL on OOM (the update is then lost). */
-static struct series *series_get(strata_metric *m, const char *lv)
+/* Find or create the series of handle m with label values lv (one per
+ * label of the family, NULL ones rendered ""); called with the family lock
+ * held. Returns NULL on OOM or past METRICS_MAX_SERIES (the update is then
+ * lost and counted). */
+static struct series *series_get(strata_metric *m, const char *const *lv)
 {
     struct family *f = m->fam;
     strbuf key = {0};
     sb_puts(&key, m->const_labels);
-    if (f->label_name) {
-        if (key.len)
-            sb_puts(&key, ",");
-        sb_printf(&key, "%s=\"", f->label_name);
-        metrics_escape_label(&key, lv ? lv : "");
-        sb_puts(&key, "\"");
-    }
+    for (uint32_t i = 0; i < f->nlabels; i++)
+        metrics_label(&key, f->label_names[i], lv ? lv[i] : NULL);
     if (key.oom) {
         sb_free(&key);
         return NULL;
@@ -339,11 +386,17 @@ static struct series *series_get(strata_metric *m, const char *lv)
             sb_free(&key);
             return s;
         }
-    struct series *s = calloc(1, sizeof *s);
+    struct series *s = f->nseries < METRICS_MAX_SERIES ? calloc(1, sizeof *s) : NULL;
     if (!s) {
+        if (f->lost++ == 0 && f->nseries >= METRICS_MAX_SERIES)
+            log_write(LOG_WARN, "metrics",
+                      "%s has %u series, the most one family keeps; updates of new label "
+                      "values are dropped",
+                      f->name, f->nseries);
         sb_free(&key);
         return NULL;
     }
+    f->nseries++;
     s->labels = sb_steal(&key);
     s->owner = m->const_labels;
     if (f->nbounds && !(s->buckets = calloc(f->nbounds, sizeof(uint64_t)))) {
@@ -358,7 +411,25 @@ static struct series *series_get(strata_metric *m, const char *lv)
 
 void metrics_add(strata_metric *m, const char *lv, double v)
 {
-    if (!m)
+    const char *vals[METRICS_MAX_LABELS] = {lv}; /* the first label; any others "" */
+    metrics_add_labels(m, vals, v);
+}
+
+void metrics_set(strata_metric *m, const char *lv, double v)
+{
+    const char *vals[METRICS_MAX_LABELS] = {lv}; /* the first label; any others "" */
+    metrics_set_labels(m, vals, v);
+}
+
+void metrics_observe(strata_metric *m, const char *lv, double v)
+{
+    const char *vals[METRICS_MAX_LABELS] = {lv}; /* the first label; any others "" */
+    metrics_observe_labels(m, vals, v);
+}
+
+void metrics_add_labels(strata_metric *m, const char *const *lv, double v)
+{
+    if (!m || m->fam->type == STRATA_METRIC_HISTOGRAM) /* a histogram is observed */
         return;
     pthread_mutex_lock(&m->fam->lock);
     struct series *s = series_get(m, lv);
@@ -367,9 +438,9 @@ void metrics_add(strata_metric *m, const char *lv, double v)
     pthread_mutex_unlock(&m->fam->lock);
 }
 
-void metrics_set(strata_metric *m, const char *lv, double v)
+void metrics_set_labels(strata_metric *m, const char *const *lv, double v)
 {
-    if (!m)
+    if (!m || m->fam->type == STRATA_METRIC_HISTOGRAM) /* a histogram is observed */
         return;
     pthread_mutex_lock(&m->fam->lock);
     struct series *s = series_get(m, lv);
@@ -378,7 +449,7 @@ void metrics_set(strata_metric *m, const char *lv, double v)
     pthread_mutex_unlock(&m->fam->lock);
 }
 
-void metrics_observe(strata_metric *m, const char *lv, double v)
+void metrics_observe_labels(strata_metric *m, const char *const *lv, double v)
 {
     if (!m || m->fam->type != STRATA_METRIC_HISTOGRAM)
         return;
@@ -410,6 +481,7 @@ void metrics_free(strata_metric *m)
         struct series *s = *pp;
         if (s->owner == m->const_labels) {
             *pp = s->next;
+            f->nseries--;
             free(s->labels);
             free(s->buckets);
             free(s);

@@ -30,10 +30,21 @@ struct strbuf;
 strata_metric *metrics_new(int type, const char *name, const char *help, const char *const_labels,
                            const char *label_name, const double *buckets, uint32_t nbuckets,
                            char *err, size_t errlen);
+/* The same with nlabels label names (at most METRICS_MAX_LABELS, none
+ * twice); a family joined must have the same names in the same order. */
+strata_metric *metrics_new_labels(int type, const char *name, const char *help,
+                                  const char *const_labels, const char *const *label_names,
+                                  uint32_t nlabels, const double *buckets, uint32_t nbuckets,
+                                  char *err, size_t errlen);
 void metrics_free(strata_metric *m); /* removes this handle's series; NULL ok */
 void metrics_add(strata_metric *m, const char *label_value, double v);
 void metrics_set(strata_metric *m, const char *label_value, double v);
 void metrics_observe(strata_metric *m, const char *label_value, double v);
+/* Updates of a family of several labels: one value per label, in the
+ * order of its names (a NULL value is ""). */
+void metrics_add_labels(strata_metric *m, const char *const *label_values, double v);
+void metrics_set_labels(strata_metric *m, const char *const *label_values, double v);
+void metrics_observe_labels(strata_metric *m, const char *const *label_values, double v);
 /* ---- host families ---- */
 typedef struct metrics_out metrics_out;
 /* Append a family's series to o (metrics_sample, metrics_sample_histogram). */

@@ -49,7 +49,7 @@ typedef struct ingest_error {
     char reason[160];
 } ingest_error;
 
-/* Why an event was refused: the label of strata_ingest_rejected_by_reason_total. */
+/* Why an event was refused: the label of strata_ingest_rejected_events_total{reason}. */
 typedef enum ingest_reason {
     INGEST_R_SYNTAX = 0, /* not a JSON object, or a malformed NDJSON line */
     INGEST_R_MSG,        /* msg missing or not a string */

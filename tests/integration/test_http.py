@@ -167,13 +167,17 @@ class ReservedMetricsTest(unittest.TestCase):
         try:
             wait_for(lambda: (s.counter("strata_events_dropped_total", instance="none") or 0) > 0)
             self.assertEqual(s.counter("strata_events_out_total", instance="none"), 0)
-            self.assertEqual(s.counter("metricsabuse_refused", instance="abuser"), 6)
+            self.assertEqual(s.counter("metricsabuse_refused", instance="abuser"), 8)
             self.assertEqual(s.counter("metricsabuse_flushed_total", instance="abuser"), 0)
             text = s.get("/metrics")[1]
             for fam in ("strata_events_in_total", "strata_wal_bytes", "strata_uptime_seconds"):
                 self.assertEqual(text.count(f"# TYPE {fam} "), 1, fam)
             self.assertNotIn("metricsabuse_a_total", text)
             self.assertNotIn("metricsabuse_c", text)
+            self.assertNotIn("metricsabuse_d_total", text)
+            self.assertNotIn("metricsabuse_e_total", text)
+            self.assertEqual(s.counter("metricsabuse_two_total", instance="abuser", tenant="t1",
+                                       reason="because"), 2)
             promtool = shutil.which("promtool")
             if promtool:
                 r = subprocess.run([promtool, "check", "metrics"], input=text.encode(),

@@ -118,8 +118,9 @@ class IngestTest(unittest.TestCase):
     def test_bad_events_are_reported_good_ones_kept(self):
         reasons_seen = ("msg", "level", "timestamp", "meta")
 
-        def by_reason():
-            return {r: self.s.counter("strata_ingest_rejected_by_reason_total", reason=r) or 0
+        def by_reason():  # one family, labelled by tenant and reason
+            return {r: self.s.counter("strata_ingest_rejected_events_total", tenant="default",
+                                      reason=r) or 0
                     for r in reasons_seen}
 
         before = by_reason()

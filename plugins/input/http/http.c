@@ -61,8 +61,7 @@ typedef struct in_http {
     int auth;
     size_t max_body, max_decompressed;
     ingest_limits lim;
-    strata_metric *requests, *events, *rejected, *rejected_reason, *bytes, *refused, *batch_events,
-        *batch_bytes;
+    strata_metric *requests, *events, *rejected, *bytes, *refused, *batch_events, *batch_bytes;
     ZSTD_DStream *zds; /* reused across requests (creating one per request cost 2% of CPU) */
 } in_http;
 
@@ -111,14 +110,12 @@ static int http_init(strata_instance *inst, const strata_host_api *h, const stra
     s->events =
         h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_ingest_events_total",
                       "Events accepted (acknowledged durable) by tenant.", "tenant", NULL, 0);
-    s->rejected =
-        h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_ingest_rejected_events_total",
-                      "Events refused by per-event validation, by tenant.", "tenant", NULL, 0);
-    s->rejected_reason = h->metric_new(
-        inst, STRATA_METRIC_COUNTER, "strata_ingest_rejected_by_reason_total",
-        "Events refused by per-event validation, by reason (syntax, msg, too_large, encoding, "
-        "timestamp, level, meta).",
-        "reason", NULL, 0);
+    static const char *const rejected_labels[] = {"tenant", "reason"};
+    s->rejected = h->metric_new_labels(
+        inst, STRATA_METRIC_COUNTER, "strata_ingest_rejected_events_total",
+        "Events refused by per-event validation, by tenant and reason (syntax, msg, too_large, "
+        "encoding, timestamp, level, meta).",
+        rejected_labels, 2, NULL, 0);
     s->bytes =
         h->metric_new(inst, STRATA_METRIC_COUNTER, "strata_ingest_bytes_total",
                       "Decompressed request bytes acknowledged, by tenant.", "tenant", NULL, 0);
@@ -456,10 +453,10 @@ static void handle_ingest(strata_http_request *req, void *arg)
         return;
     }
     if (res->failed) {
-        h->metric_add(s->rejected, tenant, res->failed);
         for (int r = 0; r < INGEST_R_COUNT_; r++)
             if (res->by_reason[r])
-                h->metric_add(s->rejected_reason, ingest_reason_names[r], res->by_reason[r]);
+                h->metric_add_labels(s->rejected, (const char *[]){tenant, ingest_reason_names[r]},
+                                     res->by_reason[r]);
     }
     char *rj = result_json(res);
     uint32_t accepted = res->accepted;

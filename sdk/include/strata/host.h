@@ -36,6 +36,9 @@ typedef enum strata_metric_type {
     STRATA_METRIC_HISTOGRAM = 2
 } strata_metric_type;
 
+/* Labels a metric family may have besides the host's (ABI 1.5). */
+#define STRATA_METRIC_MAX_LABELS 8
+
 /* fd watcher event bits */
 #define STRATA_IO_READ 0x1
 #define STRATA_IO_WRITE 0x2
@@ -220,6 +223,21 @@ typedef struct strata_host_api {
      * search waits on it so a 202'd event is found (read your writes).
      * STRATA_ENOTFOUND without a WAL. [loop] */
     int (*buffer_position)(strata_instance *inst, uint64_t *next);
+
+    /* ---- added in ABI 1.5: metric families with several labels ----------
+     * As metric_new, with nlabels label names (0..STRATA_METRIC_MAX_LABELS,
+     * none twice, none of the host's); updates give one value per name, in
+     * that order. A family keeps at most 10,000 series: label values taken
+     * from requests cannot grow /metrics without bound (updates of new
+     * values past it are dropped, with a warning logged). metric_add and
+     * the others of 1.0 work on such a family too (the first label's value;
+     * the others ""). [any] */
+    strata_metric *(*metric_new_labels)(strata_instance *inst, int type, const char *name,
+                                        const char *help, const char *const *label_names,
+                                        uint32_t nlabels, const double *buckets, uint32_t nbuckets);
+    void (*metric_add_labels)(strata_metric *m, const char *const *label_values, double v);
+    void (*metric_set_labels)(strata_metric *m, const char *const *label_values, double v);
+    void (*metric_observe_labels)(strata_metric *m, const char *const *label_values, double v);
 } strata_host_api;
 
 /* True when the host table is new enough to contain `field`. */
