@@ -4,6 +4,7 @@
  *   strata run CONFIG.yaml        run the pipelines until SIGTERM/SIGINT
  *   strata validate CONFIG.yaml   check a config completely, start nothing
  *   strata plugins [NAME] [--json] list plugins, or one plugin's config keys
+ *   strata plugins --host          the service: keys and those of every instance
  *   strata plugins --check FILE  load one plugin file as the host would, say what it says
  *   strata inspect DATA_DIR | segment FILE   what is stored (cli/inspect.c)
  *   strata search QUERY ...      search a server, or an NDJSON file (cli/search_cli.c)
@@ -18,8 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "batch.h"
+#include "config.h"
+#include "config_keys.h"
 #include "boot.h"
 #include "engine.h"
 #include "http_server.h"
@@ -49,6 +51,8 @@ static void usage(FILE *f)
             "  strata validate CONFIG.yaml      check CONFIG completely; start nothing\n"
             "  strata plugins [NAME] [--json]   list plugins, or NAME's config keys\n"
             "  strata plugins --check FILE      load FILE as the host would and say what it says\n"
+            "  strata plugins --host            the keys the host reads: service: and every "
+            "instance's\n"
             "  strata inspect DATA_DIR          segments by tenant and level, bytes by part\n"
             "  strata compact DATA_DIR [--tenant T]\n"
             "                                   merge a stopped node's segments to completion\n"
@@ -104,6 +108,56 @@ static int cmd_run(const char *path, loader *ld)
 static const char *type_names[] = {"?",    "string",   "int",  "double", "bool",
                                    "size", "duration", "list", "map"};
 
+/* Append the config keys of descriptor d, each with its type, default and
+ * rules, as `strata plugins NAME` and `--host` print them. */
+static void print_keys(strbuf *sb, const strata_plugin *d)
+{
+    for (uint32_t k = 0; k < d->config_count; k++) {
+        const strata_config_key *ck =
+            (const void *)((const char *)d->config + (size_t)k * d->config_key_size);
+        sb_printf(sb, "    %-18s %-8s %s%s%s%s\n        %s\n", ck->name,
+                  ck->type <= STRATA_CFG_MAP ? type_names[ck->type] : "?",
+                  ck->required ? "required" : "", ck->default_value ? "default: " : "",
+                  ck->default_value ? ck->default_value : "",
+                  !ck->required && !ck->default_value ? "optional" : "", ck->doc ? ck->doc : "");
+        const strata_config_rule *rl;
+        for (uint32_t r = 0; (rl = cfg_rule_at(d, r)); r++) {
+            if (!rl->key || strcmp(rl->key, ck->name) != 0)
+                continue;
+            for (const char *const *a = rl->allowed; a && *a; a++)
+                sb_printf(sb, "%s%s", a == rl->allowed ? "        one of: " : ", ", *a);
+            if (rl->allowed)
+                sb_puts(sb, "\n");
+            if (rl->min || rl->max)
+                sb_printf(sb, "        range: %s .. %s\n", rl->min ? rl->min : "",
+                          rl->max ? rl->max : "");
+            if (rl->check)
+                sb_puts(sb, "        checked at validation\n");
+        }
+    }
+}
+
+/* `strata plugins --host`: the keys the host reads itself, the service:
+ * section's and those of every instance of each kind, from the tables
+ * config.c validates with (core/config_keys.c). */
+static int cmd_host_keys(void)
+{
+    strbuf sb = {0};
+    sb_puts(&sb, "service: (the service section)\n  config keys:\n");
+    print_keys(&sb, cfg_service_schema());
+    for (int kind = STRATA_KIND_INPUT; kind <= STRATA_KIND_STORE; kind++) {
+        if (kind == STRATA_KIND_STORE)
+            continue; /* a query's: printed once for both */
+        const strata_plugin *d = cfg_common_schema(kind);
+        sb_printf(&sb, "\nkeys of every %s:\n", d->name);
+        print_keys(&sb, d);
+    }
+    fputs(sb.buf ? sb.buf : "", stdout);
+    int oom = sb.oom;
+    sb_free(&sb);
+    return oom ? 1 : 0;
+}
+
 /* `strata plugins [NAME] [--json]`: the plugins found, or one plugin's keys and rules. */
 static int cmd_plugins(const char *name, int json, loader *ld)
 {
@@ -134,38 +188,12 @@ static int cmd_plugins(const char *name, int json, loader *ld)
                 sb_printf(&sb, "%s %s %s (ABI %u.%u)\n  %s\n  file: %s\n\n  config keys:\n",
                           kind_name(kind), d->name, d->version ? d->version : "", d->abi_major,
                           d->abi_minor, d->description ? d->description : "", lp->path);
-                for (uint32_t k = 0; k < d->config_count; k++) {
-                    const strata_config_key *ck =
-                        (const void *)((const char *)d->config + (size_t)k * d->config_key_size);
-                    sb_printf(&sb, "    %-18s %-8s %s%s%s%s\n        %s\n", ck->name,
-                              ck->type <= STRATA_CFG_MAP ? type_names[ck->type] : "?",
-                              ck->required ? "required" : "", ck->default_value ? "default: " : "",
-                              ck->default_value ? ck->default_value : "",
-                              !ck->required && !ck->default_value ? "optional" : "",
-                              ck->doc ? ck->doc : "");
-                    const strata_config_rule *rl;
-                    for (uint32_t r = 0; (rl = cfg_rule_at(d, r)); r++) {
-                        if (!rl->key || strcmp(rl->key, ck->name) != 0)
-                            continue;
-                        for (const char *const *a = rl->allowed; a && *a; a++)
-                            sb_printf(&sb, "%s%s", a == rl->allowed ? "        one of: " : ", ",
-                                      *a);
-                        if (rl->allowed)
-                            sb_puts(&sb, "\n");
-                        if (rl->min || rl->max)
-                            sb_printf(&sb, "        range: %s .. %s\n", rl->min ? rl->min : "",
-                                      rl->max ? rl->max : "");
-                        if (rl->check)
-                            sb_puts(&sb, "        checked by the plugin at validation\n");
-                    }
-                }
-                if (kind == STRATA_KIND_INPUT)
-                    sb_puts(&sb, "    (common: name, tag)\n");
-                else if (kind == STRATA_KIND_FILTER)
-                    sb_puts(&sb, "    (common: name, match)\n");
-                else if (kind == STRATA_KIND_OUTPUT)
-                    sb_puts(&sb, "    (common: name, match, queue_max_events, queue_max_bytes, "
-                                 "retry_limit)\n");
+                print_keys(&sb, d);
+                const strata_plugin *common = cfg_common_schema(kind);
+                sb_puts(&sb, "    (common:");
+                for (uint32_t k = 0; k < common->config_count; k++)
+                    sb_printf(&sb, "%s %s", k ? "," : "", common->config[k].name);
+                sb_puts(&sb, "; strata plugins --host)\n");
                 sb_puts(&sb, "\n");
             }
             found++;
@@ -333,6 +361,8 @@ int main(int argc, char **argv)
         if (argc >= 6 && !strcmp(argv[4], "--from"))
             from = strtoull(argv[5], NULL, 10);
         rc = cmd_wal_dump(argv[3], from);
+    } else if (!strcmp(cmd, "plugins") && argc == 3 && !strcmp(argv[2], "--host")) {
+        rc = cmd_host_keys();
     } else if (!strcmp(cmd, "plugins") && argc == 4 && !strcmp(argv[2], "--check")) {
         rc = cmd_plugin_check(argv[3], ld);
     } else if (!strcmp(cmd, "plugins") && argc <= 4) {

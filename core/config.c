@@ -11,6 +11,7 @@
  * Thread: the loop thread.
  */
 #include "config.h"
+#include "config_keys.h"
 
 #include <errno.h>
 #include <glob.h>
@@ -582,11 +583,15 @@ static void check_value(const strata_plugin *d, const strata_config_key *ck, con
                        what, why, value);
 }
 
-/* Resolve a plugin's schema from the instance mapping `m`, skipping the
- * common keys. Adds errors; returns the config (even partial) or NULL. */
+/* Resolve the keys of schema d from mapping `m`. A key of neither d nor
+ * `also` (the host's common keys of the kind, or NULL) is an error, but
+ * for host_pass: the pass over an instance's common keys, whose mapping
+ * also holds the plugin's keys and whose `plugin` was read before (its
+ * value may be `null`, the null output, which is no YAML null there).
+ * Adds errors; returns the config (even partial) or NULL. */
 static struct strata_config *resolve_schema(const strata_plugin *d, const cnode *m,
-                                            const char *const *common, const char *what,
-                                            cfg_errors *err)
+                                            const strata_plugin *also, int host_pass,
+                                            const char *what, cfg_errors *err)
 {
     struct strata_config *c = calloc(1, sizeof *c);
     if (!c)
@@ -597,10 +602,10 @@ static struct strata_config *resolve_schema(const strata_plugin *d, const cnode 
         return NULL;
     }
     /* unknown keys first: they are the commonest mistake */
-    for (size_t i = 0; i < m->n; i++) {
+    for (size_t i = 0; !host_pass && i < m->n; i++) {
         int known = 0;
-        for (const char *const *cm = common; *cm && !known; cm++)
-            known = strcmp(*cm, m->keys[i]) == 0;
+        for (uint32_t k = 0; also && k < also->config_count && !known; k++)
+            known = strcmp(also->config[k].name, m->keys[i]) == 0;
         for (uint32_t k = 0; k < d->config_count && !known; k++) {
             const strata_config_key *ck =
                 (const void *)((const char *)d->config + (size_t)k * d->config_key_size);
@@ -631,7 +636,7 @@ static struct strata_config *resolve_schema(const strata_plugin *d, const cnode 
             if (strcmp(m->keys[i], ck->name) == 0 && !is_yaml_null(m->items[i]))
                 vn = m->items[i];
         if (!vn) {
-            if (ck->required) {
+            if (ck->required && !host_pass) {
                 cfg_errors_add(err, m->file, m->line, m->col, "%s needs key '%s' (%s): %s", what,
                                ck->name, type_name(ck->type), ck->doc ? ck->doc : "");
                 continue;
@@ -948,11 +953,31 @@ static void load_file(config *c, const char *path, int depth, cfg_errors *err)
     }
 }
 
-static const char *const service_keys[] = {"log_level",        "log_file",      "http_listen",
-                                           "data_dir",         "plugins_dir",   "grace",
-                                           "buffer_max_bytes", "http_max_body", NULL};
+/* The text of a resolved string key (its default when unset). */
+static const char *cfg_text(const struct strata_config *c, const char *key)
+{
+    const cfg_value *v = strata_config_find(c, key);
+    return v && v->present && v->str ? v->str : NULL;
+}
 
-/* Read the `service:` sections (later files may not redefine a key). */
+/* The number of a resolved int, size or duration key, or dflt when unset. */
+static int64_t cfg_num(const struct strata_config *c, const char *key, int64_t dflt)
+{
+    const cfg_value *v = strata_config_find(c, key);
+    return v && v->present ? v->i64 : dflt;
+}
+
+/* Replace *dst with a copy of text when there is one. */
+static void set_text(char **dst, const char *text)
+{
+    if (!text)
+        return;
+    free(*dst);
+    *dst = strdup(text);
+}
+
+/* Read the `service:` section against its key table (config_keys.c): one
+ * section, in the top file or an included one. */
 static void load_service(config *c, cfg_errors *err)
 {
     service_cfg *s = &c->svc;
@@ -977,91 +1002,23 @@ static void load_service(config *c, cfg_errors *err)
                            "a second service section; keep one, in the top file");
             continue;
         }
-        for (size_t i = 0; i < m->n; i++) {
-            const char *k = m->keys[i];
-            const cnode *v = m->items[i];
-            int known = 0;
-            for (const char *const *sk = service_keys; *sk; sk++)
-                known |= strcmp(*sk, k) == 0;
-            if (!known) {
-                cfg_errors_add(err, v->file, v->line, v->col,
-                               "unknown service key '%s' (known: log_level, log_file, "
-                               "http_listen, data_dir, plugins_dir, grace, buffer_max_bytes, "
-                               "http_max_body)",
-                               k);
-                continue;
-            }
-            if (strcmp(k, "plugins_dir") == 0) {
-                size_t n = v->type == CN_SEQ ? v->n : 1;
-                s->plugins_dirs = calloc(n, sizeof(char *));
-                for (size_t j = 0; s->plugins_dirs && j < n; j++) {
-                    const cnode *it = v->type == CN_SEQ ? v->items[j] : v;
-                    if (it->type != CN_SCALAR) {
-                        cfg_errors_add(err, it->file, it->line, it->col,
-                                       "plugins_dir takes a path or a list of paths");
-                        break;
-                    }
-                    if ((s->plugins_dirs[s->n_plugins_dirs] = strdup(it->value)))
-                        s->n_plugins_dirs++;
-                }
-                continue;
-            }
-            if (v->type != CN_SCALAR) {
-                cfg_errors_add(err, v->file, v->line, v->col, "service key '%s' takes one value",
-                               k);
-                continue;
-            }
-            const char *val = v->value;
-            if (strcmp(k, "log_level") == 0) {
-                static const char *lv[] = {"error", "warn", "warning", "info", "debug"};
-                int ok = 0;
-                for (int j = 0; j < 5; j++)
-                    ok |= strcmp(lv[j], val) == 0;
-                if (!ok)
-                    cfg_errors_add(err, v->file, v->line, v->col,
-                                   "log_level must be error, warn, info or debug, got '%s'", val);
-                free(s->log_level);
-                s->log_level = strdup(val);
-            } else if (strcmp(k, "log_file") == 0) {
-                free(s->log_file);
-                s->log_file = strdup(val);
-            } else if (strcmp(k, "http_listen") == 0) {
-                if (*val && !strrchr(val, ':'))
-                    cfg_errors_add(err, v->file, v->line, v->col,
-                                   "http_listen must be host:port (or \"\" to disable), got '%s'",
-                                   val);
-                free(s->http_listen);
-                s->http_listen = strdup(val);
-            } else if (strcmp(k, "data_dir") == 0) {
-                free(s->data_dir);
-                s->data_dir = strdup(val);
-            } else if (strcmp(k, "grace") == 0) {
-                if (cfg_parse_duration(val, &s->grace_ms))
-                    cfg_errors_add(err, v->file, v->line, v->col,
-                                   "grace must be a duration such as 5s, got '%s'", val);
-            } else {
-                int64_t *dst =
-                    strcmp(k, "buffer_max_bytes") == 0 ? &s->buffer_max_bytes : &s->http_max_body;
-                if (cfg_parse_size(val, dst) || *dst <= 0)
-                    cfg_errors_add(err, v->file, v->line, v->col,
-                                   "%s must be a size such as 64MiB, got '%s'", k, val);
-            }
-        }
+        struct strata_config *sc = resolve_schema(cfg_service_schema(), m, NULL, 0, "service", err);
+        if (!sc)
+            continue;
+        set_text(&s->log_level, cfg_text(sc, "log_level"));
+        set_text(&s->log_file, cfg_text(sc, "log_file"));
+        set_text(&s->http_listen, cfg_text(sc, "http_listen"));
+        set_text(&s->data_dir, cfg_text(sc, "data_dir"));
+        s->grace_ms = cfg_num(sc, "grace", s->grace_ms);
+        s->buffer_max_bytes = cfg_num(sc, "buffer_max_bytes", s->buffer_max_bytes);
+        s->http_max_body = cfg_num(sc, "http_max_body", s->http_max_body);
+        const cfg_value *dirs = strata_config_find(sc, "plugins_dir");
+        if (dirs && dirs->n && (s->plugins_dirs = calloc(dirs->n, sizeof(char *))))
+            for (uint32_t j = 0; j < dirs->n; j++)
+                if ((s->plugins_dirs[s->n_plugins_dirs] = strdup(dirs->list[j])))
+                    s->n_plugins_dirs++;
+        strata_config_free(sc);
     }
-}
-
-static const char *const input_common[] = {"plugin", "name", "tag", NULL};
-static const char *const route_common[] = {"plugin", "name", "match", NULL};
-static const char *const output_common[] = {
-    "plugin", "name", "match", "queue_max_events", "queue_max_bytes", "retry_limit", NULL};
-static const char *const plain_common[] = {"plugin", "name", NULL};
-
-const char *const *cfg_common_keys(int kind)
-{
-    return kind == STRATA_KIND_INPUT    ? input_common
-           : kind == STRATA_KIND_OUTPUT ? output_common
-           : kind == STRATA_KIND_FILTER ? route_common
-                                        : plain_common;
 }
 
 /* Validate one instance mapping of kind `kind` in pipeline p. */
@@ -1112,32 +1069,25 @@ static void load_instance(config *c, pipeline_cfg *p, int kind, const cnode *m, 
             cfg_errors_add(err, m->file, m->line, m->col,
                            "two %ss named '%s' in pipeline '%s'; give one a different 'name'",
                            kind_name(kind), ic->name, p->name);
-    const char *tag = map_scalar(m, "tag", err);
-    const char *match = map_scalar(m, "match", err);
+    char what[3 * CFG_MAX_NAME];
+    snprintf(what, sizeof what, "%s '%s' (plugin %s) in pipeline '%s'", kind_name(kind), ic->name,
+             plugin, p->name);
+    /* the host's keys of every instance (config_keys.c), then the plugin's */
+    const strata_plugin *common = cfg_common_schema(kind);
+    struct strata_config *cc = resolve_schema(common, m, NULL, 1, what, err);
+    const char *tag = cc ? cfg_text(cc, "tag") : NULL;
+    const char *match = cc ? cfg_text(cc, "match") : NULL;
     char deftag[2 * CFG_MAX_NAME + 2];
     snprintf(deftag, sizeof deftag, "%s.%s", p->name, ic->name);
     ic->tag = strdup(kind == STRATA_KIND_INPUT ? (tag ? tag : deftag) : "");
     ic->match = strdup(match ? match : "*");
-    if ((tag && strlen(tag) > CFG_MAX_NAME) || (match && strlen(match) > CFG_MAX_NAME))
-        cfg_errors_add(err, m->file, m->line, m->col, "tag and match are at most %d bytes",
-                       CFG_MAX_NAME);
-    ic->queue_max_events = ROUTE_DEFAULT_MAX_EVENTS;
-    ic->queue_max_bytes = ROUTE_DEFAULT_MAX_BYTES;
-    ic->retry_limit = OUTPUT_DEFAULT_RETRY_LIMIT;
-    if (kind == STRATA_KIND_OUTPUT) {
-        const char *q = map_scalar(m, "queue_max_events", err);
-        if (q && (parse_int(q, &ic->queue_max_events) || ic->queue_max_events < 1))
-            cfg_errors_add(err, m->file, m->line, m->col,
-                           "queue_max_events must be a positive integer, got '%s'", q);
-        q = map_scalar(m, "queue_max_bytes", err);
-        if (q && (cfg_parse_size(q, &ic->queue_max_bytes) || ic->queue_max_bytes < 1))
-            cfg_errors_add(err, m->file, m->line, m->col,
-                           "queue_max_bytes must be a size such as 64MiB, got '%s'", q);
-        q = map_scalar(m, "retry_limit", err);
-        if (q && (parse_int(q, &ic->retry_limit) || ic->retry_limit < 0))
-            cfg_errors_add(err, m->file, m->line, m->col,
-                           "retry_limit must be an integer >= 0, got '%s'", q);
-    }
+    ic->queue_max_events =
+        cc ? cfg_num(cc, "queue_max_events", ROUTE_DEFAULT_MAX_EVENTS) : ROUTE_DEFAULT_MAX_EVENTS;
+    ic->queue_max_bytes =
+        cc ? cfg_num(cc, "queue_max_bytes", ROUTE_DEFAULT_MAX_BYTES) : ROUTE_DEFAULT_MAX_BYTES;
+    ic->retry_limit =
+        cc ? cfg_num(cc, "retry_limit", OUTPUT_DEFAULT_RETRY_LIMIT) : OUTPUT_DEFAULT_RETRY_LIMIT;
+    strata_config_free(cc);
     char lerr[1024];
     ic->lp = loader_get(ld, kind, plugin, lerr, sizeof lerr);
     if (!ic->lp) {
@@ -1145,11 +1095,7 @@ static void load_instance(config *c, pipeline_cfg *p, int kind, const cnode *m, 
         cfg_errors_add(err, pn->file, pn->line, pn->col, "%s", lerr);
         return;
     }
-    char what[3 * CFG_MAX_NAME];
-    snprintf(what, sizeof what, "%s '%s' (plugin %s) in pipeline '%s'", kind_name(kind), ic->name,
-             plugin, p->name);
-    const char *const *common = cfg_common_keys(kind);
-    ic->cfg = resolve_schema(ic->lp->desc, m, common, what, err);
+    ic->cfg = resolve_schema(ic->lp->desc, m, common, 0, what, err);
     strbuf fp = {0};
     sb_printf(&fp, "buffer=%d;plugin=%s;tag=%s;match=%s;qe=%lld;qb=%lld;rl=%lld;", p->buffer.type,
               plugin, ic->tag, ic->match, (long long)ic->queue_max_events,

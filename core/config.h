@@ -147,9 +147,6 @@ int cfg_scalar_number(uint32_t type, const char *text, double *out);
 struct strata_plugin;
 struct strata_config_rule;
 const struct strata_config_rule *cfg_rule_at(const struct strata_plugin *d, uint32_t i);
-/* The keys the host reads itself on an instance of `kind` (NULL-ended):
- * a plugin may not declare them. */
-const char *const *cfg_common_keys(int kind);
 int cfg_parse_duration(const char *s, int64_t *out);
 
 const char *kind_name(int kind);

@@ -46,9 +46,11 @@
  * small enough that a stalled output pauses its inputs quickly. */
 #define ROUTE_DEFAULT_MAX_EVENTS 100000
 /* Default per-output queue bound in bytes (queue_max_bytes). */
-#define ROUTE_DEFAULT_MAX_BYTES (64ll << 20)
+#define ROUTE_DEFAULT_MAX_BYTES_MIB 64
+#define ROUTE_DEFAULT_MAX_BYTES ((long long)ROUTE_DEFAULT_MAX_BYTES_MIB << 20)
 /* Default bound on all queued bytes in the process (service.buffer_max_bytes). */
-#define ENGINE_DEFAULT_BUFFER_MAX_BYTES (512ll << 20)
+#define ENGINE_DEFAULT_BUFFER_MAX_BYTES_MIB 512
+#define ENGINE_DEFAULT_BUFFER_MAX_BYTES ((long long)ENGINE_DEFAULT_BUFFER_MAX_BYTES_MIB << 20)
 /* Inputs resume when a full queue drains below this fraction of its bound:
  * hysteresis, so a queue at the edge does not flap pause/resume per batch. */
 #define ROUTE_RESUME_FRACTION 0.5
@@ -87,7 +89,8 @@
 
 /* Request body bound (service.http_max_body). Ingest bodies are batches of
  * up to 1,000 events; 16 MiB is ~30x that with room for uncompressed JSON. */
-#define HTTP_DEFAULT_MAX_BODY (16u << 20)
+#define HTTP_DEFAULT_MAX_BODY_MIB 16
+#define HTTP_DEFAULT_MAX_BODY ((unsigned)HTTP_DEFAULT_MAX_BODY_MIB << 20)
 /* Request line + headers. A client that needs more is broken or hostile. */
 #define HTTP_MAX_HEADER_BYTES (64u << 10)
 /* Headers kept per request. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_keys.h"
 #include "log.h"
 
 /* The v1.0 descriptor ends with `flush`; anything shorter is not v1. */
@@ -252,14 +253,13 @@ int loader_check_descriptor(const strata_plugin *d, const char *path, char *err,
                      d->name, i);
             return -1;
         }
-        for (const char *const *c = cfg_common_keys((int)d->kind); *c; c++)
-            if (strcmp(*c, k->name) == 0) {
-                snprintf(err, errlen,
-                         "%s: plugin '%s' declares config key '%s', which the host reads on "
-                         "every %s itself; rename it",
-                         path, d->name, k->name, kind_name((int)d->kind));
-                return -1;
-            }
+        if (cfg_is_common_key((int)d->kind, k->name)) {
+            snprintf(err, errlen,
+                     "%s: plugin '%s' declares config key '%s', which the host reads on "
+                     "every %s itself; rename it",
+                     path, d->name, k->name, kind_name((int)d->kind));
+            return -1;
+        }
     }
     return check_rules(d, path, err, errlen);
 }

@@ -148,6 +148,28 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("no plugin named 'nonesuch'", err)
 
+    def test_host_keys_are_printed_from_the_tables_that_validate_them(self):
+        rc, out, _ = run("plugins", "--host")
+        self.assertEqual(rc, 0)
+        self.assertRegex(out, r"(?m)^    http_listen +string +default: 127\.0\.0\.1:7070$")
+        self.assertRegex(out, r"(?m)^    grace +duration +default: 5000ms$")
+        self.assertIn("one of: error, warn, warning, info, debug", out)
+        output = out[out.index("keys of every output:"):]
+        self.assertRegex(output, r"(?m)^    queue_max_events +int +default: 100000$")
+        self.assertRegex(output, r"(?m)^    retry_limit +int +default: 5$")
+        # what it prints is what validation applies
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "bad.yaml")
+            with open(path, "w") as f:
+                f.write("service:\n  log_level: chatty\npipelines:\n  - name: p\n"
+                        "    inputs: [{plugin: dummy}]\n    outputs: [{plugin: null, retry_limit: -2}]\n")
+            rc, _, err = run("validate", path)
+            self.assertNotEqual(rc, 0)
+            self.assertIn("bad.yaml:2:14: key 'log_level' of service must be one of error, warn", err)
+            self.assertIn("bad.yaml:6:", err)
+            self.assertIn("key 'retry_limit' of output 'null' (plugin null) in pipeline 'p' must be "
+                          "at least 0; got '-2'", err)
+
     def test_plugin_search_path_from_environment(self):
         rc, out, _ = run("plugins", "flaky", env={"STRATA_PLUGIN_PATH": TEST_PLUGINS})
         self.assertEqual(rc, 0)

@@ -233,11 +233,26 @@ static void test_structure_errors(void **state)
     m = must_fail("top.yaml", "pipelinez: []\n");
     assert_contains(m, "unknown top-level key 'pipelinez'");
     free(m);
-    m = must_fail("svc.yaml", "service:\n  grace: forever\n  http_listen: nope\n  colour: red\n");
-    assert_contains(m, "svc.yaml:2:");
-    assert_contains(m, "grace must be a duration");
-    assert_contains(m, "http_listen must be host:port");
-    assert_contains(m, "unknown service key 'colour'");
+    /* service: keys are checked against their table (core/config_keys.c)
+     * like a plugin's: types, allowed values, bounds, checks, unknown keys */
+    m = must_fail("svc.yaml", "service:\n  grace: forever\n  http_listen: nope\n  colour: red\n"
+                              "  log_level: loud\n  http_max_body: 0\n");
+    assert_contains(m, "svc.yaml:2:10: key 'grace' of service must be a duration");
+    assert_contains(m, "svc.yaml:3:16: key 'http_listen' of service: must be host:port");
+    assert_contains(m, "unknown key 'colour' for service (it accepts: http_listen, data_dir,");
+    assert_contains(m,
+                    "key 'log_level' of service must be one of error, warn, warning, info, debug");
+    assert_contains(m, "key 'http_max_body' of service must be at least 1; got '0'");
+    free(m);
+    /* the common keys of an instance likewise */
+    m = must_fail("common.yaml", "pipelines:\n  - name: p\n    inputs:\n      - {plugin: dummy}\n"
+                                 "    outputs:\n      - {plugin: null, queue_max_events: 0, "
+                                 "retry_limit: -1, queue_max_bytes: lots}\n");
+    assert_contains(m, "key 'queue_max_events' of output 'null' (plugin null) in pipeline 'p' must "
+                       "be at least 1; got '0'");
+    assert_contains(m, "key 'retry_limit' of output 'null'");
+    assert_contains(m, "key 'queue_max_bytes' of output 'null' (plugin null) in pipeline 'p' must "
+                       "be a size");
     free(m);
     m = must_fail("empty.yaml", "");
     assert_contains(m, "no pipelines defined");
