@@ -441,13 +441,14 @@ static int try_field(parser *p, q_node **out)
     return 1;
 }
 
-/* 1 for the bytes of a word a regex literal may keep (ASCII letters, digits, '_'). */
+/* 1 for the bytes of a word a regex literal may keep (ASCII letters and
+ * digits: '_' joins words, so a run across it may lie in no token). */
 static int is_word_byte(char c)
 {
-    return isalnum((unsigned char)c) || c == '_';
+    return isalnum((unsigned char)c);
 }
 
-/* The longest run of word characters (ASCII letters, digits, '_') every
+/* The longest run of word characters (ASCII letters and digits) every
  * match of the regex must contain, lower-cased into out (at least
  * Q_REGEX_MIN_LITERAL bytes), or 0 when none is certain. Conservative:
  * only a pattern without alternation, only characters outside groups and

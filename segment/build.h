@@ -32,8 +32,8 @@ typedef struct sref {
  * rank is not NULL. NULL on OOM. */
 sref *seg_sort_strtab(const strtab *t, uint32_t *rank);
 /* A sorted string dictionary (SEC_SERVICE_DICT's layout): the count, then
- * the front-coded strings in one zstd frame at `level` (format.h, version
- * 12). Out of memory sets out->oom. */
+ * the front-coded strings in one zstd frame at `level` (format.h). Out of
+ * memory sets out->oom. */
 void seg_put_dict(strbuf *out, const sref *s, size_t n, int level);
 
 /* ---- filters and postings -------------------------------------------------- */
@@ -267,8 +267,21 @@ int seg_hex_ef_put(strbuf *out, const seg_hex128 *v, size_t n, unsigned digits);
  * caller checks the values ascending. */
 int seg_hex_ef_get(unsigned L, const uint8_t *low, size_t lowlen, const uint8_t *high,
                    size_t highlen, size_t n, unsigned digits, uint8_t *out);
-/* Whether a meta value tokenizes to exactly one token, itself. */
+/* Whether a meta value may be a value of a dictionary of terms (format.h):
+ * it is one of its own tokens (lowercase, words joined by single
+ * connectors or runs holding '_'), at most TOK_MAX_BYTES, without ':'. Its
+ * other tokens are the words it joins, substrings of it. */
 int seg_value_is_term(const char *v, size_t n);
+/* Called with the strtab id of each token of a value, in token order. */
+typedef void (*seg_held_fn)(void *ud, uint32_t id);
+/* Intern the tokens of value v (n bytes) into t, calling fn (may be NULL)
+ * with each one's id: the terms a dictionary of terms holds are its
+ * values' tokens. 0, or -1 on OOM. */
+struct strtab;
+int seg_held_intern(struct strtab *t, const char *v, size_t n, seg_held_fn fn, void *ud);
+/* How many distinct terms the n values of a dictionary of terms hold
+ * (what its column header counts), or -1 on OOM. */
+int64_t seg_held_count(const sref *vals, size_t n);
 /* Whether the rest of a "meta.KEY:" term (after the namespace) can be a
  * value of KEY's column: `digits` hex digits for a HEX column, else (TERMS,
  * digits 0) any token without ':'. A term of another key "KEY:x" has the

@@ -1,8 +1,9 @@
 /*
  * segment/colterms.c - columns that hold their own terms (format.h: HEX
  * meta columns, service, host and dictionary meta columns), the pieces the writer, the merge and
- * the reader share: which keys and values qualify, and how a value of hex digits is parsed, packed
- * two digits a byte and printed back.
+ * the reader share: which keys and values qualify, which terms a dictionary of terms holds (its
+ * values' tokens), and how a value of hex digits is parsed, packed two digits a byte and printed
+ * back.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "codec.h"
 #include "format.h"
 #include "segment.h"
+#include "strtab.h"
 #include "tokenize.h"
 
 /* "meta." + key + ":" + the longest token must fit a term, else terms.c
@@ -59,29 +61,68 @@ void seg_colcheck_see(seg_colcheck *h, uint64_t row, uint8_t type, const char *v
     h->digits = (uint8_t)len;
 }
 
-/* Counts the tokens of a value and whether the first is the whole value. */
-typedef struct tokcount {
+/* Whether a value is among its own tokens (tokenizer callback state). */
+typedef struct selfcheck {
     const char *v;
     size_t n;
-    unsigned tokens;
     int self;
-} tokcount;
+} selfcheck;
 
-/* Tokenizer callback: count a value's tokens and note whether the first is the whole value. */
-static void count_token(void *ud, const char *t, size_t n)
+/* Tokenizer callback: note a token equal to the whole value. */
+static void see_self(void *ud, const char *t, size_t n)
 {
-    tokcount *c = ud;
-    if (c->tokens++ == 0)
-        c->self = n == c->n && !memcmp(t, c->v, n);
+    selfcheck *c = ud;
+    c->self |= n == c->n && !memcmp(t, c->v, n);
 }
 
 int seg_value_is_term(const char *v, size_t n)
 {
-    tokcount c = {v, n, 0, 0};
-    if (n == 0 || n > TOK_MAX_BYTES)
+    selfcheck c = {v, n, 0};
+    if (n == 0 || n > TOK_MAX_BYTES || memchr(v, ':', n))
         return 0;
-    tokenize(v, n, count_token, &c);
-    return c.tokens == 1 && c.self;
+    tokenize(v, n, see_self, &c);
+    return c.self;
+}
+
+/* Tokenizer callback state of seg_held_intern. */
+typedef struct heldin {
+    strtab *t;
+    seg_held_fn fn;
+    void *ud;
+    int oom;
+} heldin;
+
+/* Tokenizer callback: intern one token of a value and report its id. */
+static void intern_token(void *ud, const char *tok, size_t n)
+{
+    heldin *h = ud;
+    int64_t id = h->oom ? -1 : strtab_intern(h->t, tok, n);
+    if (id < 0) {
+        h->oom = 1;
+        return;
+    }
+    if (h->fn)
+        h->fn(h->ud, (uint32_t)id);
+}
+
+int seg_held_intern(strtab *t, const char *v, size_t n, seg_held_fn fn, void *ud)
+{
+    heldin h = {t, fn, ud, 0};
+    tokenize(v, n, intern_token, &h);
+    return h.oom ? -1 : 0;
+}
+
+int64_t seg_held_count(const sref *vals, size_t n)
+{
+    strtab t = {0};
+    int64_t held = 0;
+    for (size_t i = 0; i < n && held >= 0; i++)
+        if (seg_held_intern(&t, vals[i].s, vals[i].len, NULL, NULL) < 0)
+            held = -1;
+    if (held == 0)
+        held = (int64_t)t.n;
+    strtab_free(&t);
+    return held;
 }
 
 int seg_column_value(const char *rest, size_t n, unsigned digits)

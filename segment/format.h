@@ -1,5 +1,5 @@
 /*
- * segment/format.h - the bytes of a segment file, format version 16. The
+ * segment/format.h - the bytes of a segment file, format version 17. The
  * layout is described byte by byte in docs/ARCHITECTURE.md ("Segment
  * format"); every limit here bounds what a reader accepts from a file.
  *
@@ -17,7 +17,7 @@
 #define SEG_MAGIC_LEN 8
 /* The one format version this build writes and reads; a reader refuses
  * any other with both versions named. */
-#define SEG_VERSION 16
+#define SEG_VERSION 17
 #define SEG_HEADER_BYTES 16
 #define SEG_TABLE_ENTRY_BYTES 24
 
@@ -379,8 +379,11 @@ enum {
 #define SEG_MAX_DICT_ENTRIES (16u << 20) /* service/host/meta-key dictionary */
 #define SEG_MAX_DICT_RAW (1ull << 30)    /* a dictionary's front-coded bytes */
 #define SEG_MAX_STRING (16u << 20)       /* one msg / value / dictionary string */
-#define SEG_MAX_TERM 1024u               /* a namespaced term: "meta." + key + ":" + token */
-#define SEG_MAX_META_PER_ROW 1024u       /* as BATCH_MAX_META */
-#define SEG_MAX_META_KEYS 65536u         /* distinct meta keys in one segment */
+/* Tokens of one value of a dictionary of terms: at most TOK_MAX_BYTES (64)
+ * bytes give at most 32 one-byte words and their whole. */
+#define SEG_MAX_TOKENS_PER_TERM 33u
+#define SEG_MAX_TERM 1024u         /* a namespaced term: "meta." + key + ":" + token */
+#define SEG_MAX_META_PER_ROW 1024u /* as BATCH_MAX_META */
+#define SEG_MAX_META_KEYS 65536u   /* distinct meta keys in one segment */
 
 #endif /* STRATA_SEGMENT_FORMAT_H */

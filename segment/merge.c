@@ -825,6 +825,13 @@ static int write_meta_columns(merge *m)
         intcol_flush(&col->hs);
         intcol_flush(&col->vs);
         sb_reset(&dict);
+        if (col->terms) { /* the count of terms it holds first (format.h) */
+            int64_t held = seg_held_count(col->sorted, col->vals.n);
+            if (held < 0)
+                dict.oom = 1;
+            else
+                put_varint(&dict, (uint64_t)held);
+        }
         if (col->kind == SEG_META_COL_DICT)
             seg_put_dict(&dict, col->sorted, col->vals.n, m->o.zstd_level);
         if (col->kind == SEG_META_COL_HEX) { /* values first (format.h) */

@@ -103,7 +103,14 @@ typedef struct mcol {
     /* TERMS: a dictionary (first in the body) holding its
      * key's terms; reported as SEG_META_COL_DICT */
     uint8_t terms;
-    uint32_t nheld; /* HEX or TERMS: distinct values, whose terms it holds */
+    uint32_t nheld; /* HEX: distinct values; TERMS: distinct terms (values' tokens) */
+    uint32_t ndict; /* TERMS: values in its dictionary */
+    /* TERMS, built on first use (held_terms): the terms it holds, sorted
+     * (interned in held_tab), and the ranks of value v's terms,
+     * val_terms[val_start[v] .. val_start[v + 1]) */
+    strtab held_tab;
+    sref *held;
+    uint32_t *val_start, *val_terms;
 } mcol;
 
 /* A namespace of terms a column holds (format.h): "service:" or "host:"
@@ -501,13 +508,15 @@ static int load_hex_column(seg_reader *r, mcol *m)
 static int load_terms_column(seg_reader *r, mcol *m)
 {
     cursor c = cursor_make(m->body, m->body_len);
-    uint64_t nv = get_varint(&c);
+    uint64_t held = get_varint(&c), nv = get_varint(&c);
     strata_str key = r->keys[m->key];
-    if (c.bad || nv > m->pub.present || (nv == 0) != (m->pub.present == 0) ||
-        !seg_key_holds_terms(key.ptr, key.len))
+    /* each value is a term of itself and gives at most SEG_MAX_TOKENS_PER_TERM */
+    if (c.bad || nv > m->pub.present || (nv == 0) != (m->pub.present == 0) || held < nv ||
+        held > nv * SEG_MAX_TOKENS_PER_TERM || !seg_key_holds_terms(key.ptr, key.len))
         return set_err(r, "segment terms column malformed");
     m->terms = 1;
-    m->nheld = (uint32_t)nv;
+    m->nheld = (uint32_t)held;
+    m->ndict = (uint32_t)nv;
     m->pub.kind = SEG_META_COL_DICT;
     return 0;
 }
@@ -640,9 +649,10 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
                     return set_err(r, "segment hex column: bad padding");
         c = cursor_make(m->body + m->hex_end, m->body_len - m->hex_end);
     }
-    if (m->terms) { /* its dictionary first */
+    if (m->terms) { /* the count of its terms, then its dictionary, first */
+        (void)get_varint(&c);
         int rc = dict_decode(&c, &m->values, &m->pub.nvalues, &m->arena);
-        if (rc < 0 || m->pub.nvalues != m->nheld)
+        if (rc < 0 || m->pub.nvalues != m->ndict)
             return rc == -2 ? set_err(r, "out of memory")
                             : set_err(r, "segment meta column dictionary malformed");
     }
@@ -1091,6 +1101,10 @@ void seg_close(seg_reader *r)
         free(r->mcols[i].values);
         free(r->mcols[i].arena);
         free(r->mcols[i].hexbuf);
+        strtab_free(&r->mcols[i].held_tab);
+        free(r->mcols[i].held);
+        free(r->mcols[i].val_start);
+        free(r->mcols[i].val_terms);
     }
     for (uint32_t i = 0; i < r->ncns; i++) {
         free(r->cns[i].inv_start);
@@ -2202,10 +2216,92 @@ static strata_str cns_value(const seg_reader *r, const cns *c, uint32_t v, char 
     if (c->src == CNS_HOST)
         return r->host_dict[v];
     const mcol *m = c->m;
+    if (m->terms)
+        return (strata_str){m->held[v].s, (uint32_t)m->held[v].len};
     if (!m->digits)
         return m->values[v];
     seg_hex_unpack(m->hex + (size_t)v * seg_hex_bytes(m->digits), m->digits, buf);
     return (strata_str){buf, m->digits};
+}
+
+/* seg_held_intern callback: record that the value being interned holds term id. */
+typedef struct heldpairs {
+    uint32_t *tok; /* token ids, value by value */
+    size_t n, cap;
+    uint32_t v;
+    int oom;
+} heldpairs;
+
+static void held_pair(void *ud, uint32_t id)
+{
+    heldpairs *p = ud;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 1024;
+        uint32_t *t = cap <= UINT32_MAX ? realloc(p->tok, cap * sizeof *t) : NULL;
+        if (!t) {
+            p->oom = 1;
+            return;
+        }
+        p->tok = t;
+        p->cap = cap;
+    }
+    p->tok[p->n++] = id;
+}
+
+/* The terms a TERMS column holds (format.h): its values' tokens, sorted,
+ * and for each value the ranks of its terms (a token a value gives twice
+ * is listed once). Their count must be the one its header gives. 0, or
+ * -1 with the error set. */
+static int held_terms(seg_reader *r, mcol *m)
+{
+    if (m->held)
+        return 0;
+    heldpairs p = {0};
+    uint32_t *rank = NULL;
+    int rc = -1;
+    m->val_start = calloc((size_t)m->ndict + 1, sizeof *m->val_start);
+    for (uint32_t v = 0; m->val_start && v < m->ndict && !p.oom; v++) {
+        p.v = v;
+        if (seg_held_intern(&m->held_tab, m->values[v].ptr, m->values[v].len, held_pair, &p) < 0)
+            p.oom = 1;
+        m->val_start[v + 1] = (uint32_t)p.n;
+    }
+    if (!m->val_start || p.oom || !(rank = malloc((m->held_tab.n + 1) * sizeof *rank)) ||
+        !(m->held = seg_sort_strtab(&m->held_tab, rank))) {
+        set_err(r, "out of memory");
+        goto out;
+    }
+    if (m->held_tab.n != m->nheld) {
+        set_err(r, "segment terms column: holds %u terms, its values give %zu", m->nheld,
+                m->held_tab.n);
+        goto out;
+    }
+    /* the pairs come value by value: keep each value's terms as ranks,
+     * without the repeats of one value */
+    uint32_t w = 0;
+    for (uint32_t v = 0; v < m->ndict; v++) {
+        uint32_t from = m->val_start[v], to = m->val_start[v + 1];
+        m->val_start[v] = w;
+        for (uint32_t i = from; i < to; i++) {
+            uint32_t t = rank[p.tok[i]], dup = 0;
+            for (uint32_t k = m->val_start[v]; k < w && !dup; k++)
+                dup = p.tok[k] == t;
+            if (!dup)
+                p.tok[w++] = t;
+        }
+    }
+    m->val_start[m->ndict] = w;
+    m->val_terms = p.tok;
+    p.tok = NULL;
+    rc = 0;
+out:
+    free(p.tok);
+    free(rank);
+    if (rc < 0) {
+        free(m->held);
+        m->held = NULL;
+    }
+    return rc;
 }
 
 /* Make c's values readable (a meta column decoded, HEX order checked
@@ -2216,6 +2312,8 @@ static int cns_ready(seg_reader *r, cns *c)
     if (c->checked)
         return 0;
     if (c->src == CNS_META && decode_meta_columns(r) < 0)
+        return -1;
+    if (c->src == CNS_META && c->m->terms && held_terms(r, c->m) < 0)
         return -1;
     if (c->src != CNS_META || !c->m->digits) {
         char a[SEG_HEX_MAX_DIGITS], b[SEG_HEX_MAX_DIGITS];
@@ -2234,15 +2332,69 @@ static int cns_ready(seg_reader *r, cns *c)
     return 0;
 }
 
+/* cns_invert for a TERMS column: the rows of each term it holds, those
+ * of every value giving the term, in one pass over the rows (so each
+ * term's rows ascend). 0, or -1 (a value no row has is corruption). */
+static int invert_held(seg_reader *r, cns *c)
+{
+    const mcol *m = c->m;
+    uint32_t *seen = calloc((size_t)m->ndict + 1, sizeof *seen);
+    uint32_t *st = calloc((size_t)m->nheld + 1, sizeof *st);
+    uint32_t *rows = NULL;
+    if (!seen || !st)
+        goto oom;
+    uint64_t total = 0;
+    for (uint64_t row = 0; row < r->info.events; row++)
+        if (m->has[row]) {
+            uint32_t v = m->id[row];
+            seen[v] = 1;
+            for (uint32_t k = m->val_start[v]; k < m->val_start[v + 1]; k++)
+                st[m->val_terms[k] + 1]++;
+            total += m->val_start[v + 1] - m->val_start[v];
+        }
+    for (uint32_t v = 0; v < m->ndict; v++)
+        if (!seen[v]) {
+            free(seen);
+            free(st);
+            char ns[SEG_MAX_TERM];
+            size_t nl = cns_ns(r, c, ns);
+            return set_err(r, "segment column holding \"%.*s\" terms: value %u has no row", (int)nl,
+                           ns, v);
+        }
+    if (total > UINT32_MAX || !(rows = malloc((total ? total : 1) * sizeof *rows)))
+        goto oom;
+    for (uint32_t t = 0; t < m->nheld; t++)
+        st[t + 1] += st[t];
+    for (uint64_t row = 0; row < r->info.events; row++) /* st[t]: next slot of t */
+        if (m->has[row])
+            for (uint32_t k = m->val_start[m->id[row]]; k < m->val_start[m->id[row] + 1]; k++)
+                rows[st[m->val_terms[k]]++] = (uint32_t)row;
+    for (uint32_t t = m->nheld; t > 0; t--) /* back to starts */
+        st[t] = st[t - 1];
+    st[0] = 0;
+    free(seen);
+    c->inv_start = st;
+    c->inv_rows = rows;
+    return 0;
+oom:
+    free(seen);
+    free(st);
+    free(rows);
+    return set_err(r, "out of memory");
+}
+
 /* Rows of every value of c (inv_start, inv_rows), built from the column
- * on first use and kept: a counting sort of the rows by their value. 0,
- * or -1 (a value no row has is corruption: its term would have no rows). */
+ * on first use and kept: a counting sort of the rows by their value (of a
+ * TERMS column, by the terms its values hold: invert_held). 0, or -1 (a
+ * value no row has is corruption: its term would have no rows). */
 static int cns_invert(seg_reader *r, cns *c)
 {
     if (c->inv_start)
         return 0;
     if (cns_ready(r, c) < 0)
         return -1;
+    if (c->src == CNS_META && c->m->terms)
+        return invert_held(r, c);
     const uint32_t *ids = c->src == CNS_SERVICE ? r->service
                           : c->src == CNS_HOST  ? r->host
                                                 : c->m->id;

@@ -25,34 +25,35 @@ typedef struct tokstate {
     size_t ncamel;
     char joined[TOK_MAX_BYTES];
     size_t jlen;
+    size_t jpend;   /* connector bytes at the end of `joined` awaiting a word */
     int jwords;     /* words in `joined` so far */
     int joverflow;  /* `joined` did not fit */
     int words_only; /* tokenize_words: base words only, no parts or wholes */
 } tokstate;
 
-/* 1 for the ASCII word bytes [A-Za-z0-9_]: a table, because the scan of a
+/* 1 for the ASCII word bytes [A-Za-z0-9]: a table, because the scan of a
  * word's bytes is the tokenizer's inner loop. */
 static const unsigned char WORD_ASCII[256] = {
     ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
-    ['8'] = 1, ['9'] = 1, ['_'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1,
-    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1,
-    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1,
-    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,
-    ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1,
-    ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1,
-    ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
+    ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
+    ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,
+    ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1,
+    ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
+    ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1,
+    ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1, ['Y'] = 1, ['Z'] = 1,
 };
 
-/* 1 for an ASCII byte that belongs to words (letters, digits, '_'), from the table. */
+/* 1 for an ASCII byte that belongs to words (letters and digits), from the table. */
 static int is_word_ascii(unsigned char c)
 {
     return WORD_ASCII[c];
 }
 
-/* 1 for the bytes that join words into a whole ('.', '-', ':'). */
+/* 1 for the bytes that join words into a whole ('.', '-', ':', '_'). */
 static int is_connector(unsigned char c)
 {
-    return c == '.' || c == '-' || c == ':';
+    return c == '.' || c == '-' || c == ':' || c == '_';
 }
 
 /* Decode one UTF-8 code point at s[0..n); returns its length and sets *cp, or
@@ -130,11 +131,11 @@ static void emit_lower(tokstate *t, const char *s, size_t n)
 /* End of the current joined whole: emit it if it joins two or more words. */
 static void end_joined(tokstate *t)
 {
-    if (t->jlen && is_connector((unsigned char)t->joined[t->jlen - 1]))
-        t->jlen--; /* a connector not followed by a word after all */
+    t->jlen -= t->jpend; /* connectors not followed by a word after all */
     if (t->jwords >= 2 && !t->joverflow && !t->words_only)
         emit_lower(t, t->joined, t->jlen);
     t->jlen = 0;
+    t->jpend = 0;
     t->jwords = 0;
     t->joverflow = 0;
 }
@@ -189,6 +190,7 @@ static void end_word(tokstate *t)
             start = end;
         }
     }
+    t->jpend = 0;
     if (!t->wcut && t->jlen + t->wlen <= sizeof t->joined) {
         memcpy(t->joined + t->jlen, low, t->wlen);
         t->jlen += t->wlen;
@@ -239,6 +241,7 @@ static void tokenize_mode(const char *s, size_t n, tok_emit_fn emit, void *ud, i
     t.wcut = 0;
     t.ncamel = 0;
     t.jlen = 0;
+    t.jpend = 0;
     t.jwords = 0;
     t.joverflow = 0;
     const unsigned char *u = (const unsigned char *)s;
@@ -256,17 +259,27 @@ static void tokenize_mode(const char *s, size_t n, tok_emit_fn emit, void *ud, i
             }
             int had_word = t.wlen > 0;
             end_word(&t);
-            /* a single connector between two words continues the whole */
-            if (had_word && is_connector(c) && i + 1 < n &&
-                (is_word_ascii(u[i + 1]) || u[i + 1] >= 0xc2) && !t.joverflow) {
-                if (t.jlen < sizeof t.joined)
-                    t.joined[t.jlen++] = (char)c;
-                else
-                    t.joverflow = 1;
+            if (!had_word || !is_connector(c)) {
+                end_joined(&t);
+                i++;
+                continue;
+            }
+            /* a run of connectors between two words continues the whole when
+             * it is one byte or holds '_' (blk_-695, a__b); a--b breaks it */
+            size_t j = i, under = 0;
+            while (j < n && is_connector(u[j]))
+                under |= u[j++] == '_';
+            int joins = (j - i == 1 || under) && j < n && (is_word_ascii(u[j]) || u[j] >= 0xc2);
+            if (joins && !t.joverflow && t.jlen + (j - i) <= sizeof t.joined) {
+                memcpy(t.joined + t.jlen, s + i, j - i);
+                t.jlen += j - i;
+                t.jpend = j - i;
+            } else if (joins) {
+                t.joverflow = 1;
             } else {
                 end_joined(&t);
             }
-            i++;
+            i = j;
             continue;
         }
         uint32_t cp = 0;

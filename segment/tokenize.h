@@ -4,8 +4,8 @@
  * found by all. docs/TOKENIZER.md is the user-facing description; the unit
  * test tests/unit/test_tokenize.c pins every rule below with an example.
  *
- * Rules (version 1):
- *  - A word is a maximal run of ASCII letters, digits and '_', and of non-ASCII
+ * Rules:
+ *  - A word is a maximal run of ASCII letters and digits, and of non-ASCII
  *    letters (any valid UTF-8 code point outside the punctuation, symbol and
  *    CJK ranges below). Everything else separates words.
  *  - Words are case-folded: ASCII, Latin-1, Greek and Cyrillic capitals map to
@@ -15,12 +15,14 @@
  *  - A CamelCase ASCII word also yields its parts: `NullPointerException` gives
  *    `nullpointerexception`, `null`, `pointer`, `exception`; `HTTPServer`
  *    gives `httpserver`, `http`, `server`.
- *  - Words joined by single '.', '-' or ':' also yield the joined whole, so
- *    exact identifiers stay findable: `10.0.3.42` gives `10`, `0`, `3`, `42`
- *    and `10.0.3.42`; `payment-service` gives `payment`, `service` and
- *    `payment-service`; `blk_-6952295868487656571` gives `blk_`,
- *    `6952295868487656571` and `blk_-6952295868487656571`.
- *  - `u_98765` is one word (underscore joins).
+ *  - Words joined by '.', '-', ':' or '_' also yield the joined whole, so
+ *    exact identifiers stay findable and so do their parts: `10.0.3.42`
+ *    gives `10`, `0`, `3`, `42` and `10.0.3.42`; `payment-service` gives
+ *    `payment`, `service` and `payment-service`; `u_98765` gives `u`,
+ *    `98765` and `u_98765`; `CARD_DECLINED` gives `card`, `declined` and
+ *    `card_declined`. A run of two or more connectors joins only when it
+ *    holds '_' (`blk_-6952295868487656571` gives `blk`,
+ *    `6952295868487656571` and the whole); `a--b` gives `a` and `b`.
  *  - Tokens longer than TOK_MAX_BYTES are cut at a character boundary; a
  *    joined whole longer than that is not emitted (its parts are).
  *  - Invalid UTF-8 bytes separate words; they never reach the index.

@@ -609,12 +609,19 @@ static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64
         for (size_t j = 0; j < m; j++)
             tmp[j] = rank[tmp[j]];
     }
-    /* a dictionary of single-token values holds its key's terms (format.h),
-     * and its dictionary comes first */
+    /* a dictionary of values that are terms of themselves holds its key's
+     * terms, theirs and their words' (format.h): their count, then the
+     * dictionary, come first */
     for (size_t j = 0; !numeric && single && j < vals.n; j++)
         single = seg_value_is_term(sorted[j].s, sorted[j].len);
     if (!numeric && single) {
+        int64_t held = seg_held_count(sorted, vals.n);
+        if (held < 0) {
+            kind = -1;
+            goto out;
+        }
         kind = (int)SEG_META_COL_TERMS;
+        put_varint(out, (uint64_t)held);
         seg_put_dict(out, sorted, vals.n, w->o.zstd_level);
     }
     /* presence: 0/1 per row (frames of all-1 cost 3 bytes per 128 rows) */

@@ -5,6 +5,7 @@
  * tests/abi/check_abi.sh: growing a table at its end is allowed, anything
  * else that breaks binary compatibility fails the test.
  */
+#include <strata/index.h>
 #include <strata/index_admin.h>
 #include <strata/segment.h>
 #include <strata/strata.h>
@@ -47,4 +48,11 @@ __attribute__((visibility("default"))) size_t
 strata_abi_probe_index_admin(const strata_index_admin_api *api, const strata_compact_result *res)
 {
     return (api ? sizeof *api : 0) + (res ? sizeof *res : 0);
+}
+
+/* The index view service's table (strata/index.h). */
+__attribute__((visibility("default"))) size_t strata_abi_probe_index(const strata_index_api *api);
+__attribute__((visibility("default"))) size_t strata_abi_probe_index(const strata_index_api *api)
+{
+    return api ? sizeof *api : 0;
 }

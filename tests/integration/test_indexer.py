@@ -62,7 +62,7 @@ def stored_msgs(s):
 
 
 # the segment format version the binary writes (segment/format.h)
-SEGMENT_FORMAT = 16
+SEGMENT_FORMAT = 17
 
 
 def inspect_json(path):

@@ -1698,9 +1698,10 @@ static void test_merge_file_streams(void **state)
  * that some repeat), span (8 digits, 50 values), x (9 digits: an odd count)
  * make HEX columns; "x:y" (a ':' in the key, its terms inside x's
  * namespace), dup (two in some rows), caps (some capitals) and w (one
- * value of another length) must not. user (single tokens) makes a
- * dictionary that holds its terms, region (several tokens a value) a plain
- * one; lowercase services and hosts (some empty) let their columns hold
+ * value of another length) must not. user (one token each) and region
+ * ("eu-west": a token of itself and its words) make dictionaries that hold
+ * their terms, zone ("Eu West": not a token of itself) a plain one;
+ * lowercase services and hosts (some empty) let their columns hold
  * theirs. */
 static void make_hex_event(tev *t, int64_t base, uint32_t i)
 {
@@ -1740,9 +1741,11 @@ static void make_hex_event(tev *t, int64_t base, uint32_t i)
         HEXKV("caps", i % 89 ? "%08x" : "%08X", (unsigned)test_rnd() | 0xa0000000u);
     HEXKV("w", i == 77 ? "%010llx" : "%012llx", (unsigned long long)test_rnd() & 0xffffffffffull);
     if (test_rnd_below(10) < 6) /* one token each: a dictionary that holds its terms */
-        HEXKV("user", "u_%u", test_rnd_below(40));
-    if (test_rnd_below(2)) /* "eu-west" is three tokens: a plain dictionary */
-        HEXKV("region", "%s", test_rnd_below(2) ? "eu-west" : "us-east");
+        HEXKV("user", "u%u", test_rnd_below(40));
+    if (test_rnd_below(2)) /* "eu-west" holds eu, west and eu-west */
+        HEXKV("region", "%s", test_rnd_below(2) ? "eu-west" : "us_east");
+    if (test_rnd_below(2)) /* not a token of itself: a plain dictionary */
+        HEXKV("zone", "%s", test_rnd_below(2) ? "Eu West" : "us east");
 #undef HEXKV
     shuffle_meta(t, n);
 }
@@ -2044,7 +2047,8 @@ static void test_column_terms(void **state)
     for (size_t k = 0; k < sizeof not_hex / sizeof *not_hex; k++)
         assert_false(is_hex_column(r, not_hex[k]));
     assert_int_equal(column_kind(r, "user"), SEG_META_COL_TERMS);
-    assert_int_equal(column_kind(r, "region"), SEG_META_COL_DICT);
+    assert_int_equal(column_kind(r, "region"), SEG_META_COL_TERMS);
+    assert_int_equal(column_kind(r, "zone"), SEG_META_COL_DICT);
     assert_int_equal(trailer_flags(buf, len), SEG_FLAG_SERVICE_TERMS | SEG_FLAG_HOST_TERMS);
     const seg_column *col;
     assert_int_equal(seg_meta_column(r, "trace_id", 8, &col), 0); /* read through rows */
@@ -2301,7 +2305,9 @@ static size_t ranks_coding_at(const uint8_t *buf, size_t len, const char *key)
         strata_str *vals = NULL;
         uint32_t nv = 0;
         char *arena = NULL;
-        if (kind == SEG_META_COL_TERMS) /* dictionary, presence */
+        if (kind == SEG_META_COL_TERMS) /* terms held, dictionary, presence */
+            get_varint(&b);
+        if (kind == SEG_META_COL_TERMS)
             assert_int_equal(fcdict_decode_z(&b, SEG_MAX_DICT_ENTRIES, &vals, &nv, &arena), 0);
         assert_int_equal(intcol_decode(&b, tmp, events), 0);
         if (kind == SEG_META_COL_DICT) /* presence, dictionary */

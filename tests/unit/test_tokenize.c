@@ -38,7 +38,7 @@ static void test_words_and_case(void **state)
     expect("Connection TIMEOUT to db", "connection|timeout|to|db");
     expect("  leading, trailing!  ", "leading|trailing");
     expect("", "");
-    expect("u_98765 logged in", "u_98765|logged|in");
+    expect("u_98765 logged in", "u|98765|u_98765|logged|in");
 }
 
 static void test_joined_identifiers(void **state)
@@ -46,7 +46,13 @@ static void test_joined_identifiers(void **state)
     (void)state;
     expect("from 10.0.3.42 port", "from|10|0|3|42|10.0.3.42|port");
     expect("payment-service", "payment|service|payment-service");
-    expect("blk_-6952295868487656571", "blk_|6952295868487656571|blk_-6952295868487656571");
+    expect("blk_-6952295868487656571", "blk|6952295868487656571|blk_-6952295868487656571");
+    /* '_' separates parts as '.', '-' and ':' do, keeping the whole: the
+     * brief's query `card declined` finds this message */
+    expect("Failed to charge card ending 4242: CARD_DECLINED",
+           "failed|to|charge|card|ending|4242|card|declined|card_declined");
+    expect("__init__ foo_ _bar a__b", "init|foo|bar|a|b|a__b");
+    expect("user_id=u_1", "user|id|user_id|u|1|u_1");
     expect("host:8080.", "host|8080|host:8080");
     /* two connectors in a row break the whole */
     expect("a--b", "a|b");
@@ -131,7 +137,8 @@ static void test_event_terms(void **state)
     toks k = {{0}, 0};
     seg_event_terms(&ev, add_term, &k);
     assert_string_equal(k.out, "msg:card|msg:declined|service:payments|host:ip-10-0-0-1|"
-                               "level:error|meta.user_id:u_98765|meta.latency_ms:512");
+                               "level:error|meta.user_id:u|meta.user_id:98765|meta.user_id:u_98765|"
+                               "meta.latency_ms:512");
 }
 
 int main(void)

@@ -654,7 +654,7 @@ static void sealer_main(void *arg)
     free(pending);
 }
 
-/* ---- the view query plugins read (segment/view.h) ---------------------------------------------
+/* ---- the view query plugins read (strata/index.h) ---------------------------------------------
  */
 
 /* strata.index.v1 dir: the index directory. */
@@ -761,9 +761,9 @@ static int row_wanted(const seg_writer *w, size_t i, const scan_alts *s)
  * head writer (in chunks under the head lock, since flush appends to it),
  * visiting only rows that hold every term of some alternative (all rows
  * when there are none). */
-static int64_t view_head_scan_any(void *ctx, const char *tenant, const char *const *terms,
-                                  const size_t *lens, const size_t *alt_end, size_t nalts,
-                                  seg_view_event_fn fn, void *ud)
+static int64_t view_head_scan(void *ctx, const char *tenant, const char *const *terms,
+                              const size_t *lens, const size_t *alt_end, size_t nalts,
+                              strata_index_event_fn fn, void *ud)
 {
     indexer *x = ctx;
     if (nalts > INDEXER_MAX_SCAN_ALTS)
@@ -817,20 +817,6 @@ static int64_t view_head_scan_any(void *ctx, const char *tenant, const char *con
     free(kv);
     free(s);
     return stopped ? -1 : seen;
-}
-
-/* One alternative: every one of terms[n]. */
-static int64_t view_head_scan_terms(void *ctx, const char *tenant, const char *const *terms,
-                                    const size_t *lens, size_t n, seg_view_event_fn fn, void *ud)
-{
-    size_t end = n;
-    return view_head_scan_any(ctx, tenant, terms, lens, &end, n ? 1 : 0, fn, ud);
-}
-
-/* strata.index.v1 head_scan: every event of a tenant's head. */
-static int64_t view_head_scan(void *ctx, const char *tenant, seg_view_event_fn fn, void *ud)
-{
-    return view_head_scan_any(ctx, tenant, NULL, NULL, NULL, 0, fn, ud);
 }
 
 /* ---- lifecycle ----------------------------------------------------------------------------------
@@ -972,16 +958,14 @@ static int indexer_init(strata_instance *inst, const strata_host_api *h, const s
     pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     pthread_rwlock_init(&x->view_lock, &ra);
     pthread_rwlockattr_destroy(&ra);
-    x->view = (seg_view_api){.struct_size = sizeof(seg_view_api),
-                             .ctx = x,
-                             .dir = view_dir,
-                             .lock = view_lock,
-                             .unlock = view_unlock,
-                             .head_scan = view_head_scan,
-                             .head_scan_terms = view_head_scan_terms,
-                             .head_scan_any = view_head_scan_any,
-                             .pipeline = view_pipeline,
-                             .wait_visible = view_wait_visible};
+    x->view = (strata_index_api){.struct_size = sizeof(strata_index_api),
+                                 .ctx = x,
+                                 .dir = view_dir,
+                                 .lock = view_lock,
+                                 .unlock = view_unlock,
+                                 .head_scan = view_head_scan,
+                                 .pipeline = view_pipeline,
+                                 .wait_visible = view_wait_visible};
     pthread_cond_init(&x->wake, NULL);
     pthread_cond_init(&x->room, NULL);
     pthread_cond_init(&x->fed, NULL);
@@ -1039,7 +1023,7 @@ static int indexer_start(void *state)
             h->log(x->inst, STRATA_LOG_WARN, "cannot start the compactor; segments stay at L0");
     }
     if (STRATA_HOST_HAS(h, service_export)) {
-        int rc = h->service_export(x->inst, SEG_VIEW_SERVICE, &x->view);
+        int rc = h->service_export(x->inst, STRATA_INDEX_SERVICE, &x->view);
         if (rc == STRATA_OK)
             x->view_exported = 1;
         else
@@ -1064,7 +1048,7 @@ static void indexer_stop(void *state)
 {
     indexer *x = state;
     if (x->view_exported) /* waits for queries reading the head */
-        x->h->service_withdraw(x->inst, SEG_VIEW_SERVICE);
+        x->h->service_withdraw(x->inst, STRATA_INDEX_SERVICE);
     x->view_exported = 0;
     pthread_mutex_lock(&x->lock);
     x->stopping = 1;

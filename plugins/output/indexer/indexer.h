@@ -18,7 +18,7 @@
 
 #include "catalog.h"
 #include "segment.h"
-#include "view.h"
+#include "strata/index.h"
 
 /* Tenants in one head. Beyond this a batch's extra tenants fail loudly;
  * a single node serving more tenants than this wants several indexers. */
@@ -127,7 +127,7 @@ typedef struct indexer {
      * scan the head; the sealer (head swap, registration) and the compactor
      * (swap) hold it exclusively. Order: view_lock, then lock. */
     pthread_rwlock_t view_lock;
-    seg_view_api view;
+    strata_index_api view;
     int view_exported;
     size_t head_bytes;
     int64_t head_first_ms;

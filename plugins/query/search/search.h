@@ -23,7 +23,7 @@
 #include "query.h"
 #include "segment.h"
 #include "strbuf.h"
-#include "view.h"
+#include "strata/index.h"
 
 /* Most logs one search returns (the brief's limit). */
 #define SEARCH_MAX_LIMIT 10000u
@@ -147,7 +147,7 @@ void store_free(store *s);
  * the index cannot be read; -2 with err when more than max_segments
  * overlap (nothing is opened or scanned then). */
 int store_snapshot(store *s, catalog **cat, const char *tenant, int64_t from, int64_t to,
-                   uint64_t max_segments, const query *q, seg_view_event_fn head_fn, void *ud,
+                   uint64_t max_segments, const query *q, strata_index_event_fn head_fn, void *ud,
                    snapshot *out, char *err, size_t errlen);
 /* Read your writes: before the next store_snapshot of this thread, wait
  * (at most wait_ms) until the indexer holds every WAL record below wal_next

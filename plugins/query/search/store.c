@@ -5,7 +5,7 @@
  * cached by catalog id and reused across queries (a reader serves one
  * thread at a time: its mutex). A snapshot lists the tenant's segments in
  * the catalog and opens the missing ones while the indexer's view is locked
- * (segment/view.h), then scans the indexer's head under the same lock: each
+ * (strata/index.h), then scans the indexer's head under the same lock: each
  * event is seen exactly once. Readers of segments that left the catalog
  * (compacted away) are closed once no query uses them; their mapping kept
  * them readable after the file was deleted.
@@ -159,37 +159,31 @@ void store_wait_visible(store *s, uint64_t wal_next, int64_t wait_ms)
 {
     if (!wal_next || wait_ms <= 0 || !STRATA_HOST_HAS(s->h, service_acquire))
         return;
-    const seg_view_api *view = s->h->service_acquire(s->inst, SEG_VIEW_SERVICE);
+    const strata_index_api *view = s->h->service_acquire(s->inst, STRATA_INDEX_SERVICE);
     if (!view)
         return;
-    if (view->struct_size >= offsetof(seg_view_api, wait_visible) + sizeof view->wait_visible &&
-        strcmp(view->dir(view->ctx), s->dir) == 0 &&
+    if (strcmp(view->dir(view->ctx), s->dir) == 0 &&
         strcmp(view->pipeline(view->ctx), s->h->pipeline_name(s->inst)) == 0)
         view->wait_visible(view->ctx, wal_next, wait_ms);
     s->h->service_release(s->inst, view);
 }
 
 /* Scan the head for q: only rows holding every term of one of q's
- * alternatives (q_required_alts) when the indexer has a head index, else
- * every row. */
-static void scan_head(const seg_view_api *view, const char *tenant, const query *q,
-                      seg_view_event_fn head_fn, void *ud)
+ * alternatives (q_required_alts); every row without q, or when the
+ * alternatives cannot be allocated (the same answer, more work). */
+static void scan_head(const strata_index_api *view, const char *tenant, const query *q,
+                      strata_index_event_fn head_fn, void *ud)
 {
-    if (q &&
-        view->struct_size >= offsetof(seg_view_api, head_scan_any) + sizeof view->head_scan_any) {
-        q_alts *a = malloc(sizeof *a);
-        if (a) {
-            q_required_alts(q, a);
-            view->head_scan_any(view->ctx, tenant, a->term, a->len, a->alt_end, a->n, head_fn, ud);
-            free(a);
-            return;
-        }
-    }
-    view->head_scan(view->ctx, tenant, head_fn, ud);
+    q_alts *a = q ? malloc(sizeof *a) : NULL;
+    if (a)
+        q_required_alts(q, a);
+    view->head_scan(view->ctx, tenant, a ? a->term : NULL, a ? a->len : NULL, a ? a->alt_end : NULL,
+                    a ? a->n : 0, head_fn, ud);
+    free(a);
 }
 
 int store_snapshot(store *s, catalog **cat, const char *tenant, int64_t from, int64_t to,
-                   uint64_t max_segments, const query *q, seg_view_event_fn head_fn, void *ud,
+                   uint64_t max_segments, const query *q, strata_index_event_fn head_fn, void *ud,
                    snapshot *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
@@ -202,9 +196,9 @@ int store_snapshot(store *s, catalog **cat, const char *tenant, int64_t from, in
         if (!*cat)
             return -1;
     }
-    const seg_view_api *view = NULL;
+    const strata_index_api *view = NULL;
     if (STRATA_HOST_HAS(s->h, service_acquire)) {
-        view = s->h->service_acquire(s->inst, SEG_VIEW_SERVICE);
+        view = s->h->service_acquire(s->inst, STRATA_INDEX_SERVICE);
         if (view && strcmp(view->dir(view->ctx), s->dir) != 0) {
             s->h->service_release(s->inst, view); /* an indexer of another directory */
             view = NULL;
