@@ -14,7 +14,7 @@ out=$(cppcheck --enable=warning,performance,portability --std=c11 --quiet --inli
       -I lib -I tenants -I core -I segment -I query -I sdk/include --suppress=missingIncludeSystem lib tenants core cli segment query plugins sdk/examples 2>&1)
 if [ -n "$out" ]; then echo "$out"; exit 1; fi
 echo "clang-tidy"
-out=$(clang-tidy -p "$bld" --quiet lib/*.c tenants/*.c core/*.c cli/*.c segment/*.c query/*.c plugins/*/*/*.c sdk/examples/redact/*.c sdk/examples/rollfile/*.c 2>&1 \
+out=$(clang-tidy -p "$bld" --quiet lib/*.c tenants/*.c core/*.c cli/*.c segment/*.c query/*.c plugins/*/*/*.c sdk/examples/redact/*.c sdk/examples/rollfile/*.c sdk/examples/savedsearch/*.c 2>&1 \
       | grep -E "(warning|error):" || true)
 if [ -n "$out" ]; then echo "$out"; exit 1; fi
 echo "lint clean"

@@ -7,6 +7,7 @@
  */
 #include <strata/index.h>
 #include <strata/index_admin.h>
+#include <strata/search.h>
 #include <strata/segment.h>
 #include <strata/strata.h>
 
@@ -55,4 +56,13 @@ __attribute__((visibility("default"))) size_t strata_abi_probe_index(const strat
 __attribute__((visibility("default"))) size_t strata_abi_probe_index(const strata_index_api *api)
 {
     return api ? sizeof *api : 0;
+}
+
+/* The search service's table (strata/search.h). */
+__attribute__((visibility("default"))) size_t
+strata_abi_probe_search(const strata_search_api *api, const strata_search_answer *answer);
+__attribute__((visibility("default"))) size_t
+strata_abi_probe_search(const strata_search_api *api, const strata_search_answer *answer)
+{
+    return (api ? sizeof *api : 0) + (answer ? sizeof *answer : 0);
 }

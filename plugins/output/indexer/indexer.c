@@ -681,7 +681,8 @@ static const char *view_pipeline(void *ctx)
 }
 
 /* Events below the larger of head_next and sealed_next are in the head or
- * in a registered segment. */
+ * in a registered segment; and every one below 1, since WAL sequences start
+ * at 1 (a search on a fresh node does not wait for a record nobody wrote). */
 static int view_wait_visible(void *ctx, uint64_t wal_next, int64_t timeout_ms)
 {
     indexer *x = ctx;
@@ -695,7 +696,8 @@ static int view_wait_visible(void *ctx, uint64_t wal_next, int64_t timeout_ms)
     }
     pthread_mutex_lock(&x->lock);
     int rc = 0;
-    while ((x->head_next > x->sealed_next ? x->head_next : x->sealed_next) < wal_next) {
+    while (wal_next > 1 &&
+           (x->head_next > x->sealed_next ? x->head_next : x->sealed_next) < wal_next) {
         if (x->stopping || pthread_cond_timedwait(&x->fed, &x->lock, &until) != 0) {
             rc = -1;
             break;

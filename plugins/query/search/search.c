@@ -21,6 +21,7 @@
 #include <xxhash.h>
 
 #include "search.h"
+#include "strata/search.h"
 
 static const strata_config_key search_keys[] = {
     {"dir", STRATA_CFG_STRING, "", 0,
@@ -48,9 +49,15 @@ static const strata_config_key search_keys[] = {
 
 typedef struct srch srch;
 
+/* A request to run: from the network (req) or from a plugin through the
+ * search service (done). */
 typedef struct job {
     srch *s;
-    strata_http_request *req;
+    strata_http_request *req;   /* the HTTP request answered, or NULL */
+    strata_search_done_fn done; /* the service caller's, when req is NULL */
+    void *done_ud;
+    int detached; /* the service caller cancelled: done is not called [loop] */
+    int failed;   /* answered before running (the body did not parse) */
     sreq r;
     char tenant[CAT_MAX_TENANT];
     uint64_t user;
@@ -89,6 +96,8 @@ struct srch {
     worker workers[SEARCH_MAX_WORKERS];
     user_slot users[SEARCH_MAX_USERS]; /* loop thread only */
     strata_metric *m_requests, *m_seconds, *m_rejected;
+    strata_search_api service; /* what STRATA_SEARCH_SERVICE exports */
+    int exported;
 };
 
 /* ---- users (loop thread) ---- */
@@ -145,13 +154,59 @@ static void job_done(void *arg)
 {
     job *j = arg;
     srch *s = j->s;
-    user_slot *u = user_find(s, j->user, 0);
-    if (u && u->running)
-        u->running--;
-    const char *kind = j->r.kind == REQ_SEARCH ? "search" : "aggregate";
-    s->h->metric_observe(s->m_seconds, kind, (double)(clock_mono_ms() - j->started_ms) / 1000.0);
-    respond_raw(s, j->req, j->status, j->out.buf ? j->out.buf : "{}");
+    if (!j->failed) {
+        const char *kind = j->r.kind == REQ_SEARCH ? "search" : "aggregate";
+        s->h->metric_observe(s->m_seconds, kind,
+                             (double)(clock_mono_ms() - j->started_ms) / 1000.0);
+    }
+    const char *body = j->out.buf ? j->out.buf : "{}";
+    if (j->req) {
+        user_slot *u = user_find(s, j->user, 0);
+        if (u && u->running)
+            u->running--;
+        respond_raw(s, j->req, j->status, body);
+    } else {
+        char label[16];
+        snprintf(label, sizeof label, "%d", j->status);
+        s->h->metric_add(s->m_requests, label, 1);
+        if (!j->detached) {
+            strata_search_answer a = {sizeof a, j->status, body, strlen(body)};
+            j->done(j->done_ud, &a);
+        }
+    }
     job_free(j);
+}
+
+/* Answer a job that will not run (the plugin stops) with status and {"error": msg}, at once. */
+static void job_refuse(srch *s, job *j, int status, const char *msg)
+{
+    if (j->req) {
+        respond_error(s, j->req, status, msg);
+        job_free(j);
+        return;
+    }
+    j->failed = 1;
+    j->status = json_error(&j->out, status, msg);
+    job_done(j);
+}
+
+/* Queue a job for a worker: 0, or -1 when the queue is full or the plugin stops. */
+static int job_enqueue(srch *s, job *j)
+{
+    pthread_mutex_lock(&s->qlock);
+    if (s->queued >= SEARCH_MAX_QUEUE || s->stopping) {
+        pthread_mutex_unlock(&s->qlock);
+        return -1;
+    }
+    if (s->qtail)
+        s->qtail->next = j;
+    else
+        s->qhead = j;
+    s->qtail = j;
+    s->queued++;
+    pthread_cond_signal(&s->qcond);
+    pthread_mutex_unlock(&s->qlock);
+    return 0;
 }
 
 /* The client went away: the job stops at its next check and answers nobody. */
@@ -184,7 +239,9 @@ static void worker_main(void *arg)
         s->queued--;
         w->current = j;
         pthread_mutex_unlock(&s->qlock);
-        if (!scratch) {
+        if (atomic_load(&j->cancelled)) { /* gone before it started: answers nobody */
+            j->status = json_error(&j->out, 503, "cancelled before it ran");
+        } else if (!scratch) {
             j->status = 500;
             sb_puts(&j->out, "{\"error\":\"out of memory\"}");
         } else {
@@ -268,24 +325,85 @@ static void handle(strata_http_request *req, void *arg, int kind)
         j->wal_next = 0;
     j->started_ms = clock_mono_ms();
     snprintf(j->tenant, sizeof j->tenant, "%s", tenant);
-    pthread_mutex_lock(&s->qlock);
-    if (s->queued >= SEARCH_MAX_QUEUE || s->stopping) {
-        pthread_mutex_unlock(&s->qlock);
+    /* the close callback is set before the job is visible to a worker, and
+     * cleared again when the queue refuses it */
+    h->http_on_close(req, on_close, j);
+    if (job_enqueue(s, j) < 0) {
+        h->http_on_close(req, NULL, NULL);
         job_free(j);
         h->metric_add(s->m_rejected, "queue", 1);
         respond_error(s, req, 503, "the search queue is full; retry shortly");
         return;
     }
     u->running++;
-    h->http_on_close(req, on_close, j);
-    if (s->qtail)
-        s->qtail->next = j;
-    else
-        s->qhead = j;
-    s->qtail = j;
-    s->queued++;
-    pthread_cond_signal(&s->qcond);
-    pthread_mutex_unlock(&s->qlock);
+}
+
+/* ---- the search service (strata/search.h) ---- */
+
+/* 1 for a tenant name as the tenant store makes them: 1 to 64 of [a-z0-9_-]. */
+static int tenant_name_ok(const char *t)
+{
+    size_t n = t ? strlen(t) : 0;
+    if (n == 0 || n > 64)
+        return 0;
+    for (; *t; t++)
+        if (!((*t >= 'a' && *t <= 'z') || (*t >= '0' && *t <= '9') || *t == '-' || *t == '_'))
+            return 0;
+    return 1;
+}
+
+/* service->submit [loop]: a plugin's request, parsed now and queued for a worker like an HTTP
+ * one; one that does not parse is answered 400 through done from the loop, never from inside
+ * submit. NULL when refused (done is never called then). */
+static strata_search_job *svc_submit(void *ctx, strata_search_kind kind, const char *tenant,
+                                     const char *body, size_t len, strata_search_done_fn done,
+                                     void *ud)
+{
+    srch *s = ctx;
+    const strata_host_api *h = s->h;
+    if (!done || (kind != STRATA_SEARCH_LOGS && kind != STRATA_SEARCH_AGGREGATE) ||
+        !tenant_name_ok(tenant) || (!body && len))
+        return NULL;
+    job *j = calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    j->s = s;
+    j->done = done;
+    j->done_ud = ud;
+    snprintf(j->tenant, sizeof j->tenant, "%s", tenant);
+    char err[512];
+    if (request_parse(kind == STRATA_SEARCH_LOGS ? REQ_SEARCH : REQ_AGGREGATE, body ? body : "",
+                      len, h->now_ns(), &j->r, err, sizeof err) < 0) {
+        h->metric_add(s->m_rejected, "invalid", 1);
+        j->failed = 1;
+        j->status = json_error(&j->out, 400, err);
+        if (h->call_on_loop(s->inst, job_done, j) != STRATA_OK) {
+            job_free(j);
+            return NULL;
+        }
+        return (strata_search_job *)j;
+    }
+    if (STRATA_HOST_HAS(h, buffer_position) && h->buffer_position(s->inst, &j->wal_next) != 0)
+        j->wal_next = 0;
+    j->started_ms = clock_mono_ms();
+    if (job_enqueue(s, j) < 0) {
+        h->metric_add(s->m_rejected, "queue", 1);
+        job_free(j);
+        return NULL;
+    }
+    return (strata_search_job *)j;
+}
+
+/* service->cancel [loop]: the job's done is not called; a running job stops at its next check.
+ * The job itself is freed when its answer reaches the loop, as any job. */
+static void svc_cancel(void *ctx, strata_search_job *sj)
+{
+    (void)ctx;
+    job *j = (job *)sj;
+    if (!j)
+        return;
+    j->detached = 1;
+    atomic_store(&j->cancelled, 1);
 }
 
 /* Route POST /v1/search. */
@@ -398,6 +516,13 @@ static int search_start(void *state)
         h->set_error(s->inst, "cannot register /v1/search and /v1/aggregate (taken?)");
         return STRATA_ERR;
     }
+    s->service = (strata_search_api){
+        .struct_size = sizeof s->service, .ctx = s, .submit = svc_submit, .cancel = svc_cancel};
+    if (h->service_export(s->inst, STRATA_SEARCH_SERVICE, &s->service) == STRATA_OK)
+        s->exported = 1;
+    else /* another search instance exports it: this one serves HTTP only */
+        h->log(s->inst, STRATA_LOG_WARN, "%s is exported by another instance",
+               STRATA_SEARCH_SERVICE);
     return STRATA_OK;
 }
 
@@ -405,6 +530,9 @@ static int search_start(void *state)
 static void search_stop(void *state)
 {
     srch *s = state;
+    if (s->exported) /* no new service jobs; waits for callers inside submit */
+        s->h->service_withdraw(s->inst, STRATA_SEARCH_SERVICE);
+    s->exported = 0;
     pthread_mutex_lock(&s->qlock);
     s->stopping = 1;
     job *q = s->qhead;
@@ -417,8 +545,7 @@ static void search_stop(void *state)
     pthread_mutex_unlock(&s->qlock);
     while (q) { /* queued, never started: told to come back */
         job *n = q->next;
-        respond_error(s, q->req, 503, "the server is stopping");
-        job_free(q);
+        job_refuse(s, q, 503, "the server is stopping");
         q = n;
     }
     for (int i = 0; i < s->nworkers; i++) {
