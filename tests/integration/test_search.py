@@ -573,6 +573,29 @@ class ErrorsAndLimitsTest(unittest.TestCase):
         finally:
             s.cleanup()
 
+    def test_without_an_indexer_of_its_directory_the_answer_says_so(self):
+        # the catalog is the indexer's: a search plugin with no indexer of
+        # its directory in the process answers 503 naming the directory
+        # instead of reading another process's files
+        conf = """
+service: {http_listen: "127.0.0.1:{PORT}", data_dir: "{DIR}/data"}
+pipelines:
+  - name: q
+    inputs: [{plugin: http}]
+    outputs: [{plugin: null}]
+    queries: [{plugin: search, dir: "{DIR}/elsewhere"}]
+"""
+        s = Strata(conf, name="search-noindexer")
+        try:
+            s.wait_ready()
+            for path in ("/v1/search", "/v1/aggregate"):
+                st, text, _ = s.request("POST", path, body=b'{"query":"x"}')
+                self.assertEqual(st, 503, text)
+                self.assertIn("no indexer of " + s.path("elsewhere"), json.loads(text)["error"])
+            self.assertEqual(s.stop(), 0)
+        finally:
+            s.cleanup()
+
     def test_limits(self):
         extra = ("workers: 2, max_concurrent_per_user: 1, timeout: 300ms, max_segments: 3")
         s = Strata(cfg(flush="100ms", extra=extra, compaction="false"), name="search-limits")

@@ -759,6 +759,42 @@ static int row_wanted(const seg_writer *w, size_t i, const scan_alts *s)
     return 0;
 }
 
+/* strata.index.v1 segments: the catalog's listing of a tenant, through the listing connection
+ * (a query thread's call may come from any thread; SQLite connections are used by one at a
+ * time). */
+static int64_t view_segments(void *ctx, const char *tenant, strata_index_segment_fn fn, void *ud)
+{
+    indexer *x = ctx;
+    cat_segment *segs = NULL;
+    size_t n = 0;
+    pthread_mutex_lock(&x->list_lock);
+    int rc = x->list_cat ? catalog_list(x->list_cat, tenant, -1, &segs, &n) : -1;
+    pthread_mutex_unlock(&x->list_lock);
+    if (rc < 0)
+        return -1;
+    int64_t listed = 0;
+    for (size_t i = 0; i < n; i++) {
+        const cat_segment *c = &segs[i];
+        strata_index_segment s = {.struct_size = sizeof s,
+                                  .id = c->id,
+                                  .tenant = c->tenant,
+                                  .level = c->level,
+                                  .path = c->path,
+                                  .events = c->events,
+                                  .bytes = c->bytes,
+                                  .min_ingest_ns = c->min_ingest,
+                                  .max_ingest_ns = c->max_ingest,
+                                  .min_event_ns = c->min_event,
+                                  .max_event_ns = c->max_event,
+                                  .dict_id = c->dict_id};
+        listed++;
+        if (fn(ud, &s))
+            break;
+    }
+    free(segs);
+    return listed;
+}
+
 /* Scan the sealing writer (read-only: no lock but the view's) and the live
  * head writer (in chunks under the head lock, since flush appends to it),
  * visiting only rows that hold every term of some alternative (all rows
@@ -966,11 +1002,13 @@ static int indexer_init(strata_instance *inst, const strata_host_api *h, const s
                                  .lock = view_lock,
                                  .unlock = view_unlock,
                                  .head_scan = view_head_scan,
+                                 .segments = view_segments,
                                  .pipeline = view_pipeline,
                                  .wait_visible = view_wait_visible};
     pthread_cond_init(&x->wake, NULL);
     pthread_cond_init(&x->room, NULL);
     pthread_cond_init(&x->fed, NULL);
+    pthread_mutex_init(&x->list_lock, NULL);
     pthread_cond_init(&x->jobs_cv, NULL);
     x->admin = (strata_index_admin_api){
         .struct_size = sizeof(strata_index_admin_api), .ctx = x, .compact = idx_compact_now};
@@ -1005,7 +1043,8 @@ static int indexer_start(void *state)
         return STRATA_ERR;
     }
     x->cat = catalog_open(path, err, sizeof err);
-    if (!x->cat) {
+    x->list_cat = x->cat ? catalog_open(path, err, sizeof err) : NULL;
+    if (!x->list_cat) {
         h->set_error(x->inst, "%s", err);
         return STRATA_ERR;
     }
@@ -1087,6 +1126,8 @@ static void indexer_destroy(void *state)
     free(x->dicts);
     seg_dicts_free(x->readers_dicts);
     catalog_close(x->cat);
+    catalog_close(x->list_cat);
+    pthread_mutex_destroy(&x->list_lock);
     if (x->lock_fd >= 0)
         close(x->lock_fd); /* releases the flock */
     pthread_mutex_destroy(&x->lock);

@@ -107,6 +107,10 @@ typedef struct indexer {
     int lock_fd; /* flock on root/LOCK: one indexer per directory */
 
     catalog *cat; /* the sealer's connection (start/stop on the loop) */
+    /* The connection strata.index.v1 segments() lists through, for any
+     * query thread, one listing at a time. */
+    catalog *list_cat;
+    pthread_mutex_t list_lock;
     pthread_mutex_t lock;
     pthread_cond_t wake; /* sealer: time to look */
     pthread_cond_t room; /* flush: the head has room again */

@@ -1105,8 +1105,8 @@ int aggregate_run(sctx *c, const sreq *r, strbuf *out)
     char err[512] = "";
     snapshot sn;
     store_wait_visible(c->st, c->wal_next, c->lim->wait_visible_ms);
-    int rc = store_snapshot(c->st, c->cat, c->tenant, r->from_ns, r->to_ns, c->lim->max_segments,
-                            r->q, head_event, &a, &sn, err, sizeof err);
+    int rc = store_snapshot(c->st, c->tenant, r->from_ns, r->to_ns, c->lim->max_segments, r->q,
+                            head_event, &a, &sn, err, sizeof err);
     if (rc < 0) {
         agg_free(&a);
         return json_error(out, rc == -2 ? 422 : 503, err);

@@ -1,6 +1,6 @@
 /*
  * plugins/query/search/run.c - POST /v1/search, in the order of the brief:
- *   1. time pruning through the catalog (store_snapshot),
+ *   1. time pruning through the indexer's listing (store_snapshot),
  *   2. filter pruning and 3. postings algebra (q_segment),
  *   4. verification of inexact candidates on decoded rows (q_match),
  *   5. top-k by time over the head and the segments, newest segments first,
@@ -328,7 +328,7 @@ static void *rpart_main(void *arg)
     run *x = p->x;
     const sreq *r = x->r;
     for (size_t i = p->start; i < p->sn->n && !x->oom; i += p->step) {
-        const cat_segment *m = &p->sn->segs[i].meta;
+        const seg_listing *m = &p->sn->segs[i].meta;
         int beyond = x->top.n == x->top.cap &&
                      (r->desc ? m->max_event < x->top.h[0].k.ts : m->min_event > x->top.h[0].k.ts);
         if (beyond && !q_is_exact(r->q) && !r->track_hits) {
@@ -401,8 +401,8 @@ int search_run(sctx *c, const sreq *r, strbuf *out)
     char err[512] = "";
     snapshot sn;
     store_wait_visible(c->st, c->wal_next, c->lim->wait_visible_ms);
-    int rc = store_snapshot(c->st, c->cat, c->tenant, r->from_ns, r->to_ns, c->lim->max_segments,
-                            r->q, head_event, &x, &sn, err, sizeof err);
+    int rc = store_snapshot(c->st, c->tenant, r->from_ns, r->to_ns, c->lim->max_segments, r->q,
+                            head_event, &x, &sn, err, sizeof err);
     if (rc < 0) {
         for (size_t i = 0; i < x.top.n; i++)
             free(x.top.h[i].json);

@@ -59,7 +59,7 @@ typedef struct job {
     int detached; /* the service caller cancelled: done is not called [loop] */
     int failed;   /* answered before running (the body did not parse) */
     sreq r;
-    char tenant[CAT_MAX_TENANT];
+    char tenant[SEARCH_MAX_TENANT];
     uint64_t user;
     atomic_int cancelled;
     uint64_t wal_next; /* the pipeline WAL position when the request arrived */
@@ -84,7 +84,7 @@ struct srch {
     strata_instance *inst;
     const strata_host_api *h;
     int auth;
-    char tenant[CAT_MAX_TENANT];
+    char tenant[SEARCH_MAX_TENANT];
     int nworkers;
     slimits lim;
     store st;
@@ -224,7 +224,6 @@ static void worker_main(void *arg)
 {
     worker *w = arg;
     srch *s = w->s;
-    catalog *cat = NULL;
     q_scratch *scratch = q_scratch_new();
     pthread_mutex_lock(&s->qlock);
     for (;;) {
@@ -246,7 +245,6 @@ static void worker_main(void *arg)
             sb_puts(&j->out, "{\"error\":\"out of memory\"}");
         } else {
             sctx c = {.st = &s->st,
-                      .cat = &cat,
                       .scratch = scratch,
                       .tenant = j->tenant,
                       .lim = &s->lim,
@@ -268,7 +266,6 @@ static void worker_main(void *arg)
     }
     pthread_mutex_unlock(&s->qlock);
     q_scratch_free(scratch);
-    catalog_close(cat);
 }
 
 /* ---- the handler (loop thread) ---- */
@@ -279,7 +276,7 @@ static void handle(strata_http_request *req, void *arg, int kind)
 {
     srch *s = arg;
     const strata_host_api *h = s->h;
-    char tenant[CAT_MAX_TENANT];
+    char tenant[SEARCH_MAX_TENANT];
     snprintf(tenant, sizeof tenant, "%s", s->tenant);
     uint64_t user = 0;
     if (s->auth) {

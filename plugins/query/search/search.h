@@ -2,8 +2,8 @@
  * plugins/query/search/search.h - state shared by the search plugin's files:
  *   search.c   the plugin: routes, the worker pool, per-user limits
  *   request.c  request bodies (JSON) to a parsed request
- *   store.c    the segments a query reads: catalog, reader cache, the
- *              indexer's view (head)
+ *   store.c    the segments a query reads: the indexer's listing and
+ *              head (strata.index.v1), the reader cache
  *   run.c      POST /v1/search: pruning, postings, verification, top-k
  *   agg.c      POST /v1/aggregate: buckets of counts and metrics
  *   out.c      events and errors as JSON
@@ -19,7 +19,6 @@
 
 #include "clock.h"
 
-#include "catalog.h"
 #include "query.h"
 #include "segment.h"
 #include "strbuf.h"
@@ -55,6 +54,10 @@
 #define SEARCH_MAX_BODY ((size_t)256 * 1024)
 /* Rows between two checks of the deadline, cancellation and bytes. */
 #define SEARCH_CHECK_EVERY 4096u
+/* Longest tenant name kept (the tenant store's are at most 64 bytes). */
+#define SEARCH_MAX_TENANT 128
+/* Longest segment path kept, relative to the index directory. */
+#define SEARCH_MAX_SEG_PATH 512
 /* Queries queued for a worker before new ones get 503. */
 #define SEARCH_MAX_QUEUE 256u
 /* Distinct users tracked for concurrency limits. */
@@ -120,15 +123,23 @@ typedef struct store {
     strata_instance *inst;
     char dir[3072]; /* the index directory */
     pthread_mutex_t lock;
-    store_reader **readers; /* the cache, sorted by catalog id */
+    store_reader **readers; /* the cache, sorted by segment id */
     size_t nreaders;
     seg_dicts **dicts; /* every dictionary set ever loaded (readers keep pointers) */
     size_t ndicts;
 } store;
 
-/* One query's snapshot: the segments it may read, in catalog order. */
+/* A listed segment, as a query keeps it (strata_index_segment's strings copied). */
+typedef struct seg_listing {
+    int64_t id;
+    int64_t min_event, max_event;
+    uint32_t dict_id;
+    char path[SEARCH_MAX_SEG_PATH];
+} seg_listing;
+
+/* One query's snapshot: the segments it may read, in the listing's order. */
 typedef struct snap_seg {
-    cat_segment meta;
+    seg_listing meta;
     store_reader *sr;
 } snap_seg;
 
@@ -139,16 +150,16 @@ typedef struct snapshot {
 
 int store_init(store *s, strata_instance *inst, const strata_host_api *h, const char *dir);
 void store_free(store *s);
-/* Freeze the index (the indexer's view when it runs in this process), list
- * the tenant's segments overlapping [from, to), open those not cached, and
- * call head_fn for each head event that may match q (those holding q's
- * required terms; every one when q is NULL); then unfreeze. `cat` is the calling
- * thread's catalog connection (opened on first use). 0; -1 with err when
- * the index cannot be read; -2 with err when more than max_segments
- * overlap (nothing is opened or scanned then). */
-int store_snapshot(store *s, catalog **cat, const char *tenant, int64_t from, int64_t to,
-                   uint64_t max_segments, const query *q, strata_index_event_fn head_fn, void *ud,
-                   snapshot *out, char *err, size_t errlen);
+/* Freeze the index through the indexer of this directory in this process
+ * (strata.index.v1), list the tenant's segments overlapping [from, to),
+ * open those not cached, and call head_fn for each head event that may
+ * match q (those holding q's required terms; every one when q is NULL);
+ * then unfreeze. 0; -1 with err when no such indexer runs or its index
+ * cannot be read; -2 with err when more than max_segments overlap (nothing
+ * is opened or scanned then). */
+int store_snapshot(store *s, const char *tenant, int64_t from, int64_t to, uint64_t max_segments,
+                   const query *q, strata_index_event_fn head_fn, void *ud, snapshot *out,
+                   char *err, size_t errlen);
 /* Read your writes: before the next store_snapshot of this thread, wait
  * (at most wait_ms) until the indexer holds every WAL record below wal_next
  * (the position when the request arrived). No-op without an indexer in
@@ -189,7 +200,6 @@ int skey_cmp(const skey *a, const skey *b);
 /* A query's context on a worker thread. */
 typedef struct sctx {
     store *st;
-    catalog **cat;
     q_scratch *scratch;
     const char *tenant;
     const slimits *lim;

@@ -2,17 +2,14 @@
  * plugins/query/search/store.c - the segments a query reads.
  *
  * Opening a segment verifies the checksums of its index, so readers are
- * cached by catalog id and reused across queries (a reader serves one
- * thread at a time: its mutex). A snapshot lists the tenant's segments in
- * the catalog and opens the missing ones while the indexer's view is locked
- * (strata/index.h), then scans the indexer's head under the same lock: each
- * event is seen exactly once. Readers of segments that left the catalog
- * (compacted away) are closed once no query uses them; their mapping kept
- * them readable after the file was deleted.
- *
- * Without an indexer in this process (a searcher next to an indexer
- * process) there is no head, and a segment deleted between the listing and
- * the open is skipped: it was compacted into a newer one, listed next time.
+ * cached by the indexer's segment id and reused across queries (a reader
+ * serves one thread at a time: its mutex). A snapshot lists the tenant's
+ * segments through the indexer's view (strata/index.h) and opens the
+ * missing ones while the view is locked, then scans the indexer's head
+ * under the same lock: each event is seen exactly once. Readers of
+ * segments that left the listing (compacted away) are closed once no
+ * query uses them; their mapping kept them readable after the file was
+ * deleted. The catalog is the indexer's: this plugin never opens it.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -28,7 +25,7 @@ struct store_reader {
     seg_reader *r;
     pthread_mutex_t use; /* one query at a time reads through r */
     int refs;            /* snapshots holding it */
-    int listed;          /* in the latest catalog listing */
+    int listed;          /* in the latest listing */
 };
 
 /* Set up the search's cache of open segment readers over the index in dir; -1 on OOM. */
@@ -99,9 +96,9 @@ static const seg_dicts *dicts_for(store *s, uint32_t dict_id)
     return d;
 }
 
-/* Open (or find) the reader of one catalog segment. Caller holds s->lock.
+/* Open (or find) the reader of one listed segment. Caller holds s->lock.
  * NULL when the file is gone (compacted away) or does not verify. */
-static store_reader *cache_get(store *s, const cat_segment *m, char *err, size_t errlen)
+static store_reader *cache_get(store *s, const seg_listing *m, char *err, size_t errlen)
 {
     int found;
     size_t at = cache_find(s, m->id, &found);
@@ -140,7 +137,7 @@ static store_reader *cache_get(store *s, const cat_segment *m, char *err, size_t
     return sr;
 }
 
-/* Close cached readers no snapshot holds and the catalog no longer lists.
+/* Close cached readers no snapshot holds and the listing no longer holds.
  * Caller holds s->lock. */
 static void cache_sweep(store *s)
 {
@@ -182,35 +179,66 @@ static void scan_head(const strata_index_api *view, const char *tenant, const qu
     free(a);
 }
 
-int store_snapshot(store *s, catalog **cat, const char *tenant, int64_t from, int64_t to,
-                   uint64_t max_segments, const query *q, strata_index_event_fn head_fn, void *ud,
-                   snapshot *out, char *err, size_t errlen)
+/* The segments of a listing, copied for a snapshot (growing as they come). */
+typedef struct listing {
+    seg_listing *segs;
+    size_t n, cap;
+    int oom;
+} listing;
+
+/* strata.index.v1 segments callback: keep one listed segment. */
+static int list_one(void *ud, const strata_index_segment *seg)
+{
+    listing *l = ud;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        seg_listing *v = realloc(l->segs, cap * sizeof *v);
+        if (!v) {
+            l->oom = 1;
+            return 1;
+        }
+        l->segs = v;
+        l->cap = cap;
+    }
+    seg_listing *m = &l->segs[l->n++];
+    m->id = seg->id;
+    m->min_event = seg->min_event_ns;
+    m->max_event = seg->max_event_ns;
+    m->dict_id = seg->dict_id;
+    snprintf(m->path, sizeof m->path, "%s", seg->path);
+    return 0;
+}
+
+int store_snapshot(store *s, const char *tenant, int64_t from, int64_t to, uint64_t max_segments,
+                   const query *q, strata_index_event_fn head_fn, void *ud, snapshot *out,
+                   char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (errlen)
         err[0] = 0;
-    if (!*cat) {
-        char path[3200];
-        snprintf(path, sizeof path, "%s/catalog.db", s->dir);
-        *cat = catalog_open(path, err, errlen);
-        if (!*cat)
-            return -1;
+    const strata_index_api *view = s->h->service_acquire(s->inst, STRATA_INDEX_SERVICE);
+    if (view && (strcmp(view->dir(view->ctx), s->dir) != 0 || !STRATA_INDEX_HAS(view, segments))) {
+        s->h->service_release(s->inst, view); /* an indexer of another directory, or older */
+        view = NULL;
     }
-    const strata_index_api *view = NULL;
-    if (STRATA_HOST_HAS(s->h, service_acquire)) {
-        view = s->h->service_acquire(s->inst, STRATA_INDEX_SERVICE);
-        if (view && strcmp(view->dir(view->ctx), s->dir) != 0) {
-            s->h->service_release(s->inst, view); /* an indexer of another directory */
-            view = NULL;
-        }
+    if (!view) {
+        snprintf(err, errlen,
+                 "no indexer of %s runs in this process (the search plugin reads the index "
+                 "through its indexer)",
+                 s->dir);
+        return -1;
     }
-    if (view)
-        view->lock(view->ctx);
-    cat_segment *segs = NULL;
-    size_t n = 0;
-    int rc = catalog_list(*cat, tenant, -1, &segs, &n);
+    view->lock(view->ctx);
+    listing l = {0};
+    int rc = view->segments(view->ctx, tenant, list_one, &l) < 0 ? -1 : 0;
     if (rc < 0)
         snprintf(err, errlen, "cannot read the segment catalog");
+    if (rc == 0 && l.oom) {
+        snprintf(err, errlen, "out of memory");
+        rc = -1;
+    }
+    const seg_listing *segs = l.segs;
+    size_t n = l.n;
     size_t overlap = 0;
     for (size_t i = 0; rc == 0 && i < n; i++)
         overlap += segs[i].max_event >= from && segs[i].min_event < to;
@@ -238,7 +266,7 @@ int store_snapshot(store *s, catalog **cat, const char *tenant, int64_t from, in
             if (found)
                 s->readers[at]->listed = 1;
             if (segs[i].max_event < from || segs[i].min_event >= to)
-                continue; /* time pruning: the catalog knows each segment's range */
+                continue; /* time pruning: the listing knows each segment's range */
             store_reader *sr = cache_get(s, &segs[i], err, errlen);
             if (!sr) {
                 if (err[0])
@@ -254,13 +282,11 @@ int store_snapshot(store *s, catalog **cat, const char *tenant, int64_t from, in
         cache_sweep(s);
         pthread_mutex_unlock(&s->lock);
     }
-    if (rc == 0 && view && head_fn)
+    if (rc == 0 && head_fn)
         scan_head(view, tenant, q, head_fn, ud);
-    if (view) {
-        view->unlock(view->ctx);
-        s->h->service_release(s->inst, view);
-    }
-    free(segs);
+    view->unlock(view->ctx);
+    s->h->service_release(s->inst, view);
+    free(l.segs);
     if (rc < 0 && out->segs)
         snapshot_free(s, out);
     return rc;

@@ -10,16 +10,19 @@
  *     const strata_index_api *ix = host->service_acquire(inst, STRATA_INDEX_SERVICE);
  *     if (ix) {
  *         ix->lock(ix->ctx);
- *         ... list the catalog under ix->dir(ix->ctx), open the segments
- *             (strata/segment.h), then ix->head_scan(...) ...
+ *         ... ix->segments(...) lists a tenant's segments; open them under
+ *             ix->dir(ix->ctx) (strata/segment.h), then ix->head_scan(...) ...
  *         ix->unlock(ix->ctx);
  *         host->service_release(inst, ix);
  *     }
  *
- * Consistency: an event is in exactly one of the catalog's segments or the
+ * The catalog (which segments exist) is the indexer's own: a reader learns
+ * it through segments(), never from the indexer's files.
+ *
+ * Consistency: an event is in exactly one of the listed segments or the
  * head. Between lock and unlock the indexer registers no new segment and
- * swaps no compaction, so a caller that lists the catalog, opens the
- * segments and scans the head inside that window sees every event once.
+ * swaps no compaction, so a caller that lists the segments, opens them and
+ * scans the head inside that window sees every event once.
  * Segment files opened inside the window stay readable after it (a
  * compaction unlinks the files it replaces, but an open mapping keeps
  * them).
@@ -45,6 +48,23 @@ extern "C" {
 /* Called for each head event; return non-zero to stop the scan. The event
  * and its strings are valid only during the call. */
 typedef int (*strata_index_event_fn)(void *ud, const strata_event *ev);
+
+/* One segment of the index, as segments() lists it. The strings are valid
+ * during the call only. */
+typedef struct strata_index_segment {
+    uint32_t struct_size; /* sizeof(strata_index_segment) of the exporter */
+    int64_t id;           /* stable while the segment exists; a merge gives a new one */
+    const char *tenant;
+    int level;        /* 0 for a flushed head, 1..3 for compactions */
+    const char *path; /* relative to dir() */
+    uint64_t events, bytes;
+    int64_t min_ingest_ns, max_ingest_ns; /* the gateway's clock */
+    int64_t min_event_ns, max_event_ns;   /* the events' own time */
+    uint32_t dict_id; /* its zstd dictionary (0: none), in dir()/dicts/TENANT/ */
+} strata_index_segment;
+
+/* Called for each listed segment; return non-zero to stop the listing. */
+typedef int (*strata_index_segment_fn)(void *ud, const strata_index_segment *seg);
 
 typedef struct strata_index_api {
     uint32_t struct_size; /* sizeof(strata_index_api) of the exporter */
@@ -73,6 +93,10 @@ typedef struct strata_index_api {
     int64_t (*head_scan)(void *ctx, const char *tenant, const char *const *terms,
                          const size_t *lens, const size_t *alt_end, size_t nalts,
                          strata_index_event_fn fn, void *ud);
+    /* List a tenant's segments (between lock and unlock), oldest first by
+     * ingest time. Returns the number listed, or -1 when the catalog
+     * cannot be read. [any] */
+    int64_t (*segments)(void *ctx, const char *tenant, strata_index_segment_fn fn, void *ud);
 } strata_index_api;
 
 /* True when the exporter's table is new enough to contain `field`. */

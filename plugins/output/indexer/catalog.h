@@ -1,7 +1,7 @@
 /*
- * segment/catalog.h - the segment catalog: which segments exist, per tenant
- * and level, and how far into the WAL the indexer has made events durable.
- * SQLite in DATA_DIR/index/catalog.db (WAL journal, synchronous=FULL).
+ * plugins/output/indexer/catalog.h - the indexer's segment catalog: which segments exist, per
+ * tenant and level, and how far into the WAL the indexer has made events durable. SQLite in
+ * DATA_DIR/index/catalog.db (WAL journal, synchronous=FULL).
  *
  * The catalog is the truth: a segment file not listed here is an orphan (a
  * crash between writing it and committing it, or after a compaction swap)
@@ -11,8 +11,8 @@
  *
  * One catalog handle per thread (SQLite connections are not shared).
  */
-#ifndef STRATA_SEGMENT_CATALOG_H
-#define STRATA_SEGMENT_CATALOG_H
+#ifndef STRATA_INDEXER_CATALOG_H
+#define STRATA_INDEXER_CATALOG_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -62,4 +62,4 @@ int catalog_meta_get(catalog *c, const char *key, char *buf, size_t cap);
 /* Tenants with at least one segment. *out is malloc'd (CAT_MAX_TENANT each). */
 int catalog_tenants(catalog *c, char (**out)[CAT_MAX_TENANT], size_t *n);
 
-#endif /* STRATA_SEGMENT_CATALOG_H */
+#endif /* STRATA_INDEXER_CATALOG_H */

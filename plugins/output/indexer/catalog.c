@@ -1,5 +1,5 @@
 /*
- * segment/catalog.c - the segment catalog in SQLite (see catalog.h).
+ * plugins/output/indexer/catalog.c - the indexer's segment catalog in SQLite (see catalog.h).
  */
 #include "catalog.h"
 
