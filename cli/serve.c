@@ -67,6 +67,7 @@ static void print_tenant(const char *name, int creds, void *arg)
     printf("%-24s %d credential%s\n", name, creds, creds == 1 ? "" : "s");
 }
 
+/* `strata key list`: one line per credential (tenant, prefix, kind, scopes, revoked). */
 static void print_key(const char *tenant, const char *prefix, const char *kind, const char *scopes,
                       int revoked, void *arg)
 {

@@ -23,6 +23,7 @@
 #include "strbuf.h"
 
 /* Little-endian stores and loads of the wire encoding (this host is little-endian: memcpy). */
+/* Little-endian stores and loads of the batch encoding (unaligned-safe). */
 static void put16(uint8_t *p, uint16_t v)
 {
     memcpy(p, &v, 2);

@@ -102,9 +102,9 @@ static const strata_config_key OUTPUT_KEYS[] = {
 };
 static const strata_config_key PLAIN_KEYS[] = {COMMON_PLUGIN, COMMON_NAME};
 
+_Static_assert(CFG_MAX_NAME == 128, "the messages below say 128");
 /* tag and match are at most CFG_MAX_NAME bytes (config.c checks a name's
  * characters and length with its own message). */
-_Static_assert(CFG_MAX_NAME == 128, "the messages below say 128");
 static const char *check_name_len(const char *v)
 {
     return strlen(v) > CFG_MAX_NAME ? "is longer than 128 bytes" : NULL;

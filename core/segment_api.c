@@ -78,6 +78,7 @@ static int sa_row(strata_segment *s, uint32_t row, strata_event *out)
     return seg_row(s->r, row, out) == 0 ? STRATA_OK : STRATA_EINVAL;
 }
 
+/* strata.segment.v1 postings: each row holding term, ascending, until fn says stop. */
 static int sa_postings(strata_segment *s, const char *term, size_t len, strata_segment_row_fn fn,
                        void *ud)
 {
@@ -95,6 +96,7 @@ static int sa_postings(strata_segment *s, const char *term, size_t len, strata_s
     return rc;
 }
 
+/* strata.segment.v1 terms: each term under prefix with its document frequency, sorted. */
 static int sa_terms(strata_segment *s, const char *prefix, size_t len, strata_segment_term_fn fn,
                     void *ud)
 {

@@ -743,6 +743,8 @@ static int parse_source(parser *ps, source *src)
     }
 }
 
+/* The "logs" array: each element validated and appended to out (or counted as failed in res);
+ * 0, or -1 when the array itself is malformed. */
 static int parse_logs(parser *ps, const strata_host_api *h, strata_batch *out, const source *src,
                       const char *tenant, int64_t now, ingest_result *res, event_acc *a)
 {

@@ -68,6 +68,7 @@ uint64_t q_scratch_regex_aborts(const q_scratch *s)
     return s->regex_aborts;
 }
 
+/* A term's 64-bit hash, never 0 (0 marks a free slot). */
 static uint64_t term_hash(const char *t, size_t n)
 {
     uint64_t h = XXH3_64bits(t, n);

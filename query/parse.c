@@ -206,6 +206,7 @@ static void fold_ascii(char *s, size_t n)
             s[i] = (char)(s[i] + 32);
 }
 
+/* A wildcard node for field f: the folded pattern v (vn bytes) and its literal prefix. */
 static q_node *wild_node(parser *p, size_t at, q_field f, const q_str *prefix, const char *v,
                          size_t vn)
 {

@@ -295,6 +295,7 @@ typedef struct udict {
     size_t n;       /* inputs */
 } udict;
 
+/* Build the union of one dictionary over the inputs (count and name read it); 0 or -1 on OOM. */
 static int ud_build(udict *u, seg_reader *const *in, size_t n,
                     uint32_t (*count)(const seg_reader *),
                     strata_str (*name)(const seg_reader *, uint32_t))

@@ -2224,7 +2224,7 @@ static strata_str cns_value(const seg_reader *r, const cns *c, uint32_t v, char 
     return (strata_str){buf, m->digits};
 }
 
-/* seg_held_intern callback: record that the value being interned holds term id. */
+/* The term ids of the values of a TERMS column, value by value, as seg_held_intern gives them. */
 typedef struct heldpairs {
     uint32_t *tok; /* token ids, value by value */
     size_t n, cap;
@@ -2232,6 +2232,7 @@ typedef struct heldpairs {
     int oom;
 } heldpairs;
 
+/* seg_held_intern callback: record that the value being interned holds term id. */
 static void held_pair(void *ud, uint32_t id)
 {
     heldpairs *p = ud;

@@ -88,6 +88,7 @@ static void matcher_free(matcher *m)
     memset(m, 0, sizeof *m);
 }
 
+/* The field and pattern of the config compiled into m; STRATA_OK, or an error set on inst. */
 static int matcher_load(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                         matcher *m)
 {
@@ -133,6 +134,7 @@ static int matcher_load(strata_instance *inst, const strata_host_api *h, const s
     return STRATA_OK;
 }
 
+/* The plugin's init: the matcher of the config. */
 static int grep_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                      void **state)
 {

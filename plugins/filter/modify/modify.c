@@ -98,6 +98,8 @@ static strata_str arena_put(char **cur, const char *s)
     return r;
 }
 
+/* A map key of the config as rules (key, value, its inferred type), strings copied into *cur;
+ * 0, or -1 on OOM. */
 static int load_map(const strata_host_api *h, const strata_config *cfg, const char *key, rule **out,
                     uint32_t *n, char **cur)
 {
@@ -160,6 +162,7 @@ static int rules_load(const strata_host_api *h, const strata_config *cfg, rules 
     return 0;
 }
 
+/* The plugin's init: the rules of the config and the skipped metric. */
 static int modify_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                        void **state)
 {

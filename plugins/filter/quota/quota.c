@@ -99,6 +99,7 @@ static int load(quota *q, const strata_config *cfg)
     return STRATA_OK;
 }
 
+/* The plugin's init: the per-tenant limits and the refusal metrics. */
 static int quota_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                       void **state)
 {

@@ -73,6 +73,7 @@ typedef struct dummy {
     int paused;
 } dummy;
 
+/* The plugin's init: the event it repeats, its rate and its total. */
 static int dummy_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                       void **state)
 {

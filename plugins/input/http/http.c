@@ -75,6 +75,7 @@ typedef struct pending {
     char *body; /* response body without lag_hint and the closing brace */
 } pending;
 
+/* The plugin's init: limits, auth, the decompressors and the metrics. */
 static int http_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                      void **state)
 {
@@ -259,6 +260,7 @@ static int inflate_gzip(const void *in, size_t n, size_t cap, char **out, size_t
     return 400;
 }
 
+/* A zstd body decompressed into *out, at most cap bytes; 0, or an HTTP status with msg. */
 static int inflate_zstd(ZSTD_DStream *d, const void *in, size_t n, size_t cap, char **out,
                         size_t *outlen, char *msg, size_t msglen)
 {

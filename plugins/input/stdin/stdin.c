@@ -42,6 +42,8 @@ typedef struct in_stdin {
     strata_metric *truncated;
 } in_stdin;
 
+/* The plugin's init: line and batch limits, and the service, host, level and tenant given to
+ * every line. */
 static int stdin_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                       void **state)
 {

@@ -97,6 +97,7 @@ static int open_path(out_file *f, const char *path)
     return STRATA_OK;
 }
 
+/* The plugin's init: the format (json), fsync, and the file opened for appending. */
 static int file_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                      void **state)
 {

@@ -942,6 +942,7 @@ static int indexer_reconfigure(void *state, const strata_config *cfg)
     return STRATA_OK;
 }
 
+/* The plugin's init: settings, locks and the services' tables (files open in start). */
 static int indexer_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                         void **state)
 {

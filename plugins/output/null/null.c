@@ -20,6 +20,7 @@ typedef struct out_null {
     strata_metric *events, *batches;
 } out_null;
 
+/* The plugin's init: its delay and metrics. */
 static int null_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                      void **state)
 {

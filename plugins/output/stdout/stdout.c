@@ -22,6 +22,7 @@ typedef struct out_stdout {
     jsonl_buf jb;
 } out_stdout;
 
+/* The plugin's init: the output format (json). */
 static int stdout_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                        void **state)
 {

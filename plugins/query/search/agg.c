@@ -690,6 +690,8 @@ static void dict_distinct_add(dict_distinct *dd, agg_entry *e, int64_t bucket, u
     distinct_add_hash(e, dd->hash[id]);
 }
 
+/* Aggregate a segment's candidate rows by decoding them (meta groups, numeric metrics,
+ * verified queries): only the parts of a row the request reads. 0, or -1 with err. */
 static int segment_rows(agg *a, seg_reader *rd, const roaring_bitmap_t *rows, int exact, char *err,
                         size_t errlen)
 {

@@ -443,6 +443,7 @@ static int read_limits(srch *s, const strata_config *cfg)
     return 0;
 }
 
+/* The plugin's init: limits, the store over the index directory, the metrics. */
 static int search_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                        void **state)
 {

@@ -26,6 +26,7 @@ typedef struct redact {
     strata_metric *masked;
 } redact;
 
+/* The plugin's init: min_digits, the mask and the metric. */
 static int redact_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                        void **state)
 {
@@ -73,6 +74,7 @@ static int mask_digits(redact *r, strata_str s)
     return n;
 }
 
+/* The filter: every run of at least min_digits digits in a message masked, the rest copied. */
 static int redact_process(void *state, strata_batch *in, strata_batch **out)
 {
     redact *r = state;
@@ -99,6 +101,7 @@ static int redact_process(void *state, strata_batch *in, strata_batch **out)
     return STRATA_OK;
 }
 
+/* The plugin's destroy: its state. */
 static void redact_destroy(void *state)
 {
     redact *r = state;

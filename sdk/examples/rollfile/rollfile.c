@@ -99,6 +99,7 @@ static int sync_dir(const roll *r)
     return rc;
 }
 
+/* The plugin's init: the directory, the limits and the metric (files open in start). */
 static int roll_init(strata_instance *inst, const strata_host_api *h, const strata_config *cfg,
                      void **state)
 {
