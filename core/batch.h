@@ -39,7 +39,10 @@ struct strata_batch {
 
 typedef struct strata_batch batch_t;
 
+/* A new empty batch with one reference (the caller's); NULL on OOM. */
 batch_t *batch_new(const char *tag);
+/* Take and drop a reference: each output holding a batch takes one; the
+ * last unref frees it. Any thread. */
 void batch_ref(batch_t *b);
 void batch_unref(batch_t *b);
 int batch_append(batch_t *b, const strata_event *ev);

@@ -64,7 +64,9 @@ struct strata_config {
     uint32_t n;
 };
 
+/* Free an instance's resolved values; NULL is fine. */
 void strata_config_free(struct strata_config *c);
+/* The resolved value of key (declared by the plugin or the host), or NULL. */
 const cfg_value *strata_config_find(const struct strata_config *c, const char *key);
 
 /* The configuration of one instance. */
@@ -149,6 +151,8 @@ struct strata_config_rule;
 const struct strata_config_rule *cfg_rule_at(const struct strata_plugin *d, uint32_t i);
 int cfg_parse_duration(const char *s, int64_t *out);
 
+/* A plugin kind's name ("input", "filter", "output", "query", "store") and
+ * back; kind_parse gives 0 for a name that is none of them. */
 const char *kind_name(int kind);
 int kind_parse(const char *s);
 

@@ -17,6 +17,8 @@
 
 typedef struct http_server http_server;
 
+/* Listen on listen_addr ("host:port") on loop, refusing bodies over
+ * max_body; NULL with err when the address cannot be bound. */
 http_server *http_server_new(struct ev_loop *loop, const char *listen_addr, size_t max_body,
                              char *err, size_t errlen);
 void http_server_free(http_server *s); /* closes connections; NULL ok */

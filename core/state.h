@@ -14,6 +14,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Store val (len bytes) under an instance's key, durably: STRATA_OK or an
+ * error code. Read it back with state_get into buf (cap bytes, *len the
+ * value's length): STRATA_OK, STRATA_ENOTFOUND, STRATA_ERANGE when cap is
+ * too small, STRATA_EINVAL when the file is damaged, STRATA_ERR on an I/O
+ * error. */
 int state_put(const char *data_dir, const char *pipeline, const char *instance, const char *key,
               const void *val, size_t len);
 int state_get(const char *data_dir, const char *pipeline, const char *instance, const char *key,

@@ -20,6 +20,8 @@ typedef struct strbuf {
     int oom;
 } strbuf;
 
+/* Append n bytes (kept NUL-terminated); 0, or STRATA_ENOMEM with sb->oom
+ * set, which stays set, so a writer may check oom once at the end. */
 int sb_append(strbuf *sb, const void *data, size_t n);
 /* Make room for n more bytes (plus the NUL) without changing len; for
  * writers that fill buf + len directly and then advance len. */

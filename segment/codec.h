@@ -51,6 +51,7 @@ static inline int64_t unzigzag(uint64_t v)
     return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
+/* Fixed-width little-endian integers appended to b. */
 void put_u8(strbuf *b, uint8_t v);
 void put_u16(strbuf *b, uint16_t v);
 void put_u32(strbuf *b, uint32_t v);
@@ -126,6 +127,8 @@ static inline uint32_t get_packed(const uint8_t *p, size_t len, uint64_t i, unsi
     return (uint32_t)((w >> (bit & 7)) & ((1ull << bits) - 1));
 }
 
+/* Read an integer at the cursor and advance; past the end they give 0 and
+ * set c->bad, so a parser checks once after a run of reads. */
 uint8_t get_u8(cursor *c);
 uint32_t get_u32(cursor *c);
 uint64_t get_u64(cursor *c);

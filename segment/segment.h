@@ -59,6 +59,7 @@ typedef struct seg_writer_opts {
 
 typedef struct seg_writer seg_writer;
 
+/* A new empty head with these options (copied); NULL on OOM. */
 seg_writer *seg_writer_new(const seg_writer_opts *opts);
 /* Copy one event into the writer; 0, or -1 on OOM or when the segment is
  * full (SEG_MAX_EVENTS, SEG_MAX_RAW_BYTES). */

@@ -23,6 +23,8 @@ typedef struct metastore metastore;
 /* Credentials' secret length in text: prefix (3) + 43 base64url chars. */
 #define MS_SECRET_MAX 64
 
+/* Open (creating the schema) DATA_DIR/meta.db; NULL with err. metastore_close
+ * closes it and frees the auth cache; NULL is fine. */
 metastore *metastore_open(const char *data_dir, char *err, size_t errlen);
 void metastore_close(metastore *ms);
 

@@ -148,6 +148,8 @@ typedef struct snapshot {
     size_t n;
 } snapshot;
 
+/* Set up the reader cache over the index in dir; store_free closes every
+ * cached reader and the dictionaries they used. */
 int store_init(store *s, strata_instance *inst, const strata_host_api *h, const char *dir);
 void store_free(store *s);
 /* Freeze the index through the indexer of this directory in this process
