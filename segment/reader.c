@@ -28,162 +28,7 @@
 #include "segment_int.h"
 #include "strtab.h"
 #include "build.h"
-
-const ZSTD_DDict *seg_dicts_find(const seg_dicts *s, uint32_t id);
-
-typedef struct section {
-    const uint8_t *p;
-    uint64_t len;
-    int present;
-} section;
-
-/* Room for one printed column value of a row: an integer or a HEX id. */
-#define ROW_COL_CHARS (CODEC_I64_CHARS > SEG_HEX_MAX_DIGITS ? CODEC_I64_CHARS : SEG_HEX_MAX_DIGITS)
-
-/* dblock.vars of a row stored as variables with shapes of its own: they
- * end with the block's shapes, not with its template's. */
-#define VARS_OWN_SHAPES 2u
-
-/* A decoded row block: its messages and its meta, each decoded on demand
- * from its own frame. */
-typedef struct dblock {
-    int64_t index;      /* block whose messages are decoded, -1 = none */
-    int64_t meta_index; /* block whose meta is decoded, -1 = none */
-    uint8_t *raw;       /* decompressed message frame */
-    size_t rawcap;
-    uint8_t *mraw; /* decompressed meta frame */
-    size_t mrawcap;
-    const uint8_t **msg; /* the message, or (vars[i]) its variables' shapes */
-    uint32_t *msg_len;
-    uint8_t *vars; /* per row: 1 when stored as its variables (VARS_OWN_SHAPES
-                      when with shapes of its own) */
-    /* a row stored as variables: msg[i] its shapes, msg_len[i]
-     * its message's length, voff[3i..3i+2] where its bytes start in the
-     * text, digit and hex streams (at vtext, vdig, vhex); own shapes end
-     * where the text stream starts */
-    uint32_t *voff;
-    const uint8_t *vtext, *vdig, *vhex;
-    char *text; /* the last message rebuilt from its variables (row_message) */
-    size_t textcap;
-    uint32_t *kv_start; /* rows + 1 */
-    strata_kv *kv;      /* all kvs of the block */
-    uint32_t *kv_key;   /* key id of each kv */
-    uint32_t *next;     /* per meta key: next kv slot while reading values */
-    uint32_t *order;    /* kvs grouped by key (the order values are stored in) */
-    uint8_t *from_col;  /* per kv: 1 when its value comes from a meta column */
-    /* the printed values of the last row's numeric meta columns: a
-     * column's value is put into a row's kv only when seg_row returns the
-     * row (columns_into_row) */
-    char numtxt[SEG_MAX_META_COLUMNS * ROW_COL_CHARS];
-} dblock;
-
-/* A meta column (SEC_META_COLUMNS): located at open, decoded on first use. */
-#define KEY_NO_COLUMN 0xFFu /* key_col of a key without one (SEG_MAX_META_COLUMNS < 255) */
-typedef struct mcol {
-    uint32_t key; /* rank in SEC_META_KEYS */
-    seg_column pub;
-    const uint8_t *body;
-    size_t body_len;
-    uint8_t *has;
-    int64_t *num;
-    uint32_t *id;
-    strata_str *values;
-    char *arena;
-    /* HEX: digits per value, the sorted packed values (decoded from the
-     * Elias-Fano sequence) and where presence starts in the body */
-    uint8_t digits;
-    const uint8_t *hex;
-    size_t hex_end;
-    /* the values' Elias-Fano sequence in the file, decoded into
-     * hexbuf (what hex then points at) with the rest of the column */
-    uint8_t ef_low_bits;
-    const uint8_t *ef_low, *ef_high;
-    size_t ef_low_len, ef_high_len;
-    uint8_t *hexbuf;
-    /* TERMS: a dictionary (first in the body) holding its
-     * key's terms; reported as SEG_META_COL_DICT */
-    uint8_t terms;
-    uint32_t nheld; /* HEX: distinct values; TERMS: distinct terms (values' tokens) */
-    uint32_t ndict; /* TERMS: values in its dictionary */
-    /* TERMS, built on first use (held_terms): the terms it holds, sorted
-     * (interned in held_tab), and the ranks of value v's terms,
-     * val_terms[val_start[v] .. val_start[v + 1]) */
-    strtab held_tab;
-    sref *held;
-    uint32_t *val_start, *val_terms;
-} mcol;
-
-/* A namespace of terms a column holds (format.h): "service:" or "host:"
- * (flagged in the trailer) or "meta.KEY:" of a HEX or TERMS
- * meta column. Its terms are the column's distinct values (an empty one is
- * no term); the rows of value v, once inverted on first use, are
- * inv_rows[inv_start[v] .. inv_start[v + 1]). */
-enum { CNS_SERVICE, CNS_HOST, CNS_META };
-typedef struct cns {
-    uint8_t src;
-    uint8_t checked; /* values found in strictly ascending order */
-    mcol *m;         /* CNS_META */
-    uint32_t *inv_start, *inv_rows;
-} cns;
-
-struct seg_reader {
-    const uint8_t *base;
-    size_t size;
-    int mapped;
-    const seg_dicts *dicts;
-    const ZSTD_DDict *ddict;
-    ZSTD_DCtx *dctx;
-    seg_info info;
-    char *tenant;
-    section sec[SEC_COUNT_];
-    int64_t *ingest, *event;
-    int64_t *ts_pmax, *ts_smin; /* seg_event_ts_stripes, computed on first use */
-    uint8_t *level, *flags;
-    uint32_t *service, *host;
-    strata_str *svc_dict, *host_dict, *keys;
-    char *arenas[3]; /* bytes of the three dictionaries */
-    uint32_t n_svc, n_host, n_keys;
-    seg_rollup_cell *rollup;
-    size_t nrollup;
-    uint32_t *block_first; /* first row of each block, nblocks + 1 */
-    uint32_t ntblocks, ntchunks;
-    uint8_t *tindex; /* the decompressed term index, which the next three point into */
-    const uint8_t *tchunks, *tblocks, *tfirsts; /* parts of SEC_TERM_INDEX */
-    size_t tfirsts_len;
-    int64_t tchunk_idx; /* the decompressed term chunk cached in tchunk */
-    uint8_t *tchunk;
-    size_t tchunk_len, tchunk_cap;
-    seg_fuse_view fuse_terms, fuse_pairs; /* the segment and block filters */
-    seg_common_view bb_common;            /* the terms of many blocks, with their blocks */
-    mcol *mcols;
-    uint32_t nmcols;
-    uint64_t dict_terms; /* terms in SEC_TERMS (info.terms adds those of HEX columns) */
-    cns cns[SEG_MAX_META_COLUMNS + 2]; /* namespaces columns hold, ascending */
-    uint32_t ncns;
-    uint16_t tflags;  /* trailer flags (SEG_FLAG_*) */
-    uint8_t *key_col; /* per meta key rank: its column, or KEY_NO_COLUMN (NULL without columns) */
-    int mcols_state;  /* 0 not decoded yet, 1 decoded, -1 corrupt */
-    /* row templates, inverted on first use: the rows of rank
-     * t are tpl_rows[tpl_start[t] .. tpl_start[t + 1]) */
-    uint32_t *tpl_start, *tpl_rows;
-    uint32_t *tpl_rank;        /* each row's template */
-    roaring_bitmap_t **tpl_bm; /* each template's rows as a bitmap, built on first use */
-    /* the texts: rank t's is tpl_text[tpl_toff[t] ..
-     * tpl_toff[t + 1]) when tpl_has[t], with tpl_nvar[t] variables */
-    char *tpl_buf;        /* the decompressed texts frame */
-    const char *tpl_text; /* where its texts start */
-    uint32_t *tpl_toff, *tpl_nvar;
-    uint8_t *tpl_has;
-    /* the shapes of the variables of each text's first row:
-     * rank t's are tpl_shapes[tpl_soff[t] .. tpl_soff[t + 1]) */
-    const uint8_t *tpl_shapes;
-    uint32_t *tpl_soff;
-    int tpl_state; /* 0 not decoded yet, 1 decoded, -1 corrupt */
-    dblock blk;
-    char err[256];
-};
-
-static void setup_cns(seg_reader *r);
+#include "reader_int.h"
 
 static void *fail_null(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -198,9 +43,8 @@ static void *fail_null(char *err, size_t errlen, const char *fmt, ...)
     return NULL;
 }
 
-static int set_err(seg_reader *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Put a message in the reader's error (seg_error); returns -1 for `return set_err(...)`. */
-static int set_err(seg_reader *r, const char *fmt, ...)
+/* Put a message in the reader's error (seg_error); returns -1 for `return seg_rd_fail(...)`. */
+int seg_rd_fail(seg_reader *r, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -234,7 +78,7 @@ int seg_event_ts_stripes(seg_reader *r, const int64_t **newest_before, const int
         if (!pmax || !smin) {
             free(pmax);
             free(smin);
-            return set_err(r, "out of memory");
+            return seg_rd_fail(r, "out of memory");
         }
         for (size_t s = 0; s < n; s++) { /* each stripe's newest and oldest */
             size_t from = s * SEG_TS_STRIPE_ROWS, to = from + SEG_TS_STRIPE_ROWS;
@@ -297,46 +141,46 @@ static int load_table(seg_reader *r)
     const uint8_t *tr = r->base + r->size - SEG_TRAILER_BYTES;
     if (memcmp(r->base, SEG_MAGIC, SEG_MAGIC_LEN) != 0 ||
         memcmp(tr + SEG_TR_MAGIC, SEG_MAGIC, SEG_MAGIC_LEN) != 0)
-        return set_err(r, "not a Strata segment (bad magic)");
+        return seg_rd_fail(r, "not a Strata segment (bad magic)");
     uint16_t hv = load_u16(r->base + 8), tv = load_u16(tr + SEG_TR_VERSION);
     if (hv != tv)
-        return set_err(r, "segment header says format version %u, its trailer %u (corrupt)", hv,
-                       tv);
+        return seg_rd_fail(r, "segment header says format version %u, its trailer %u (corrupt)", hv,
+                           tv);
     if (hv != SEG_VERSION)
-        return set_err(r, "segment format version %u; this build reads only version %d", hv,
-                       SEG_VERSION);
+        return seg_rd_fail(r, "segment format version %u; this build reads only version %d", hv,
+                           SEG_VERSION);
     if (SEG_VERIFY_CRC && crc32c(0, tr, SEG_TR_CRC) != load_u32(tr + SEG_TR_CRC))
-        return set_err(r, "segment trailer checksum mismatch (corrupt or truncated)");
+        return seg_rd_fail(r, "segment trailer checksum mismatch (corrupt or truncated)");
     uint64_t events = load_u64(tr + SEG_TR_EVENTS);
     uint64_t table_off = load_u64(tr + SEG_TR_TABLE_OFF);
     uint32_t nsec = load_u32(tr + SEG_TR_NSECTIONS);
     if (events > SEG_MAX_EVENTS)
-        return set_err(r, "segment claims %llu events (limit %u)", (unsigned long long)events,
-                       SEG_MAX_EVENTS);
+        return seg_rd_fail(r, "segment claims %llu events (limit %u)", (unsigned long long)events,
+                           SEG_MAX_EVENTS);
     if (nsec > SEG_MAX_SECTIONS || table_off < SEG_HEADER_BYTES ||
         table_off + (uint64_t)nsec * SEG_TABLE_ENTRY_BYTES != r->size - SEG_TRAILER_BYTES)
-        return set_err(r, "segment section table out of bounds");
+        return seg_rd_fail(r, "segment section table out of bounds");
     const uint8_t *table = r->base + table_off;
     if (SEG_VERIFY_CRC &&
         crc32c(0, table, (size_t)nsec * SEG_TABLE_ENTRY_BYTES) != load_u32(tr + SEG_TR_TABLE_CRC))
-        return set_err(r, "segment section table checksum mismatch");
+        return seg_rd_fail(r, "segment section table checksum mismatch");
     for (uint32_t i = 0; i < nsec; i++) {
         const uint8_t *e = table + (size_t)i * SEG_TABLE_ENTRY_BYTES;
         uint32_t id = load_u32(e);
         uint64_t off = load_u64(e + 8), len = load_u64(e + 16);
         if (id == 0 || id >= SEC_COUNT_ || r->sec[id].present)
-            return set_err(r, "segment section %u unknown or repeated", id);
+            return seg_rd_fail(r, "segment section %u unknown or repeated", id);
         if (off < SEG_HEADER_BYTES || off > table_off || len > table_off - off)
-            return set_err(r, "segment section %u out of bounds", id);
+            return seg_rd_fail(r, "segment section %u out of bounds", id);
         if (SEG_VERIFY_CRC && id != SEC_BLOCKS && crc32c(0, r->base + off, len) != load_u32(e + 4))
-            return set_err(r, "segment section %u checksum mismatch (corrupt)", id);
+            return seg_rd_fail(r, "segment section %u checksum mismatch (corrupt)", id);
         r->sec[id].p = r->base + off;
         r->sec[id].len = len;
         r->sec[id].present = 1;
     }
     for (uint32_t id = 1; id < SEC_COUNT_; id++) /* every section, even when empty */
         if (!r->sec[id].present)
-            return set_err(r, "segment section %u missing", id);
+            return seg_rd_fail(r, "segment section %u missing", id);
     r->info.version = tv;
     r->info.events = events;
     r->info.min_ingest_ns = (int64_t)load_u64(tr + SEG_TR_MIN_INGEST);
@@ -347,7 +191,7 @@ static int load_table(seg_reader *r)
     r->info.blocks = load_u32(tr + SEG_TR_NBLOCKS);
     r->tflags = load_u16(tr + SEG_TR_FLAGS);
     if (r->tflags & ~(SEG_FLAG_SERVICE_TERMS | SEG_FLAG_HOST_TERMS))
-        return set_err(r, "segment trailer: unknown flags 0x%x", r->tflags);
+        return seg_rd_fail(r, "segment trailer: unknown flags 0x%x", r->tflags);
     return 0;
 }
 
@@ -356,7 +200,7 @@ static int load_intcol(seg_reader *r, uint32_t id, int64_t *out)
 {
     cursor c = cursor_make(r->sec[id].p, r->sec[id].len);
     if (intcol_decode(&c, out, r->info.events) < 0 || cursor_left(&c) != 0)
-        return set_err(r, "segment column %u malformed", id);
+        return seg_rd_fail(r, "segment column %u malformed", id);
     return 0;
 }
 
@@ -376,13 +220,11 @@ static int load_dict(seg_reader *r, uint32_t id, strata_str **out, uint32_t *n, 
     if (rc == 0 && cursor_left(&c) != 0)
         rc = -1;
     if (rc == -2)
-        return set_err(r, "out of memory");
+        return seg_rd_fail(r, "out of memory");
     if (rc < 0)
-        return set_err(r, "segment dictionary %u malformed", id);
+        return seg_rd_fail(r, "segment dictionary %u malformed", id);
     return 0;
 }
-
-static int load_templates(seg_reader *r);
 
 /* SEC_LEVEL (segment/levelcol.c): plain, or coded by the
  * rows' templates, which are then read first. */
@@ -390,14 +232,14 @@ static int load_levels(seg_reader *r, int64_t *tmp)
 {
     const section *sec = &r->sec[SEC_LEVEL];
     int by_tpl = sec->len && sec->p[0] == SEG_LEVELS_BY_TEMPLATE && r->info.templates;
-    if (by_tpl && load_templates(r) < 0)
+    if (by_tpl && seg_rd_load_templates(r) < 0)
         return -1;
     cursor c = cursor_make(sec->p, sec->len);
     const char *why = seg_get_levels(&c, by_tpl ? r->tpl_rank : NULL, r->info.templates, r->level,
                                      r->info.events, tmp);
     if (why || cursor_left(&c))
-        return set_err(r, "segment column %u malformed: %s", SEC_LEVEL,
-                       why ? why : "bytes after the column");
+        return seg_rd_fail(r, "segment column %u malformed: %s", SEC_LEVEL,
+                           why ? why : "bytes after the column");
     return 0;
 }
 
@@ -414,7 +256,7 @@ static int load_columns(seg_reader *r)
     r->host = malloc(n * sizeof *r->host);
     int rc = -1;
     if (!tmp || !r->ingest || !r->event || !r->level || !r->flags || !r->service || !r->host) {
-        set_err(r, "out of memory");
+        seg_rd_fail(r, "out of memory");
         goto out;
     }
     if (load_dict(r, SEC_SERVICE_DICT, &r->svc_dict, &r->n_svc, &r->arenas[0]) < 0 ||
@@ -423,13 +265,13 @@ static int load_columns(seg_reader *r)
         load_intcol(r, SEC_INGEST_TS, r->ingest) < 0 || load_intcol(r, SEC_EVENT_TS, r->event) < 0)
         goto out;
     if (r->n_keys > SEG_MAX_META_KEYS) {
-        set_err(r, "segment has %u meta keys (limit %u)", r->n_keys, SEG_MAX_META_KEYS);
+        seg_rd_fail(r, "segment has %u meta keys (limit %u)", r->n_keys, SEG_MAX_META_KEYS);
         goto out;
     }
     uint64_t acc = 0, eacc = 0;
     for (size_t i = 0; i < r->info.events; i++) {
         if (i && r->ingest[i] < 0) {
-            set_err(r, "segment ingest_ts column not sorted");
+            seg_rd_fail(r, "segment ingest_ts column not sorted");
             goto out;
         }
         acc += (uint64_t)r->ingest[i];
@@ -439,7 +281,7 @@ static int load_columns(seg_reader *r)
     }
     if (r->info.events && (r->ingest[0] != r->info.min_ingest_ns ||
                            r->ingest[r->info.events - 1] != r->info.max_ingest_ns)) {
-        set_err(r, "segment time range does not match its column");
+        seg_rd_fail(r, "segment time range does not match its column");
         goto out;
     }
     if (load_levels(r, tmp) < 0)
@@ -451,7 +293,7 @@ static int load_columns(seg_reader *r)
         for (size_t i = 0; i < r->info.events; i++) {
             int64_t v = tmp[i];
             if (v < 0 || v > (k == 0 ? 255 : (int64_t)r->n_svc - 1)) {
-                set_err(r, "segment column %u has an out-of-range value", ids[k]);
+                seg_rd_fail(r, "segment column %u has an out-of-range value", ids[k]);
                 goto out;
             }
             if (k == 0)
@@ -465,8 +307,8 @@ static int load_columns(seg_reader *r)
     const char *why =
         seg_get_hosts(&c, r->service, r->n_svc, r->n_host, r->host, r->info.events, tmp);
     if (why || cursor_left(&c)) {
-        set_err(r, "segment column %u malformed: %s", SEC_HOST,
-                why ? why : "bytes after the column");
+        seg_rd_fail(r, "segment column %u malformed: %s", SEC_HOST,
+                    why ? why : "bytes after the column");
         goto out;
     }
     rc = 0;
@@ -489,7 +331,7 @@ static int load_hex_column(seg_reader *r, mcol *m)
     if (c.bad || digits < SEG_HEX_MIN_DIGITS || digits > SEG_HEX_MAX_DIGITS ||
         nv > m->pub.present || (nv == 0) != (m->pub.present == 0) ||
         !seg_key_holds_terms(key.ptr, key.len))
-        return set_err(r, "segment hex column malformed");
+        return seg_rd_fail(r, "segment hex column malformed");
     m->digits = (uint8_t)digits;
     m->nheld = (uint32_t)nv;
     /* an Elias-Fano sequence, decoded on first use */
@@ -497,7 +339,7 @@ static int load_hex_column(seg_reader *r, mcol *m)
     m->ef_low = get_bytes(&c, SIZE_MAX, &m->ef_low_len);
     m->ef_high = get_bytes(&c, SIZE_MAX, &m->ef_high_len);
     if (c.bad || m->ef_low_bits != seg_hex_ef_low_bits(nv, digits))
-        return set_err(r, "segment hex column malformed");
+        return seg_rd_fail(r, "segment hex column malformed");
     m->hex_end = (size_t)(c.p - m->body);
     return 0;
 }
@@ -513,7 +355,7 @@ static int load_terms_column(seg_reader *r, mcol *m)
     /* each value is a term of itself and gives at most SEG_MAX_TOKENS_PER_TERM */
     if (c.bad || nv > m->pub.present || (nv == 0) != (m->pub.present == 0) || held < nv ||
         held > nv * SEG_MAX_TOKENS_PER_TERM || !seg_key_holds_terms(key.ptr, key.len))
-        return set_err(r, "segment terms column malformed");
+        return seg_rd_fail(r, "segment terms column malformed");
     m->terms = 1;
     m->nheld = (uint32_t)held;
     m->ndict = (uint32_t)nv;
@@ -530,13 +372,13 @@ static int load_meta_columns(seg_reader *r)
     cursor c = cursor_make(sec->p, sec->len);
     uint64_t n = get_varint(&c);
     if (c.bad || n > SEG_MAX_META_COLUMNS)
-        return set_err(r, "segment meta columns: bad count");
+        return seg_rd_fail(r, "segment meta columns: bad count");
     if (!n)
         return 0;
     r->mcols = calloc(n, sizeof *r->mcols);
     r->key_col = malloc(r->n_keys ? r->n_keys : 1);
     if (!r->mcols || !r->key_col)
-        return set_err(r, "out of memory");
+        return seg_rd_fail(r, "out of memory");
     memset(r->key_col, KEY_NO_COLUMN, r->n_keys);
     for (uint32_t i = 0; i < n; i++) {
         mcol *m = &r->mcols[i];
@@ -547,7 +389,7 @@ static int load_meta_columns(seg_reader *r)
         if (c.bad || key >= r->n_keys || r->key_col[key] != KEY_NO_COLUMN ||
             (kind != SEG_META_COL_NUMBER && kind != SEG_META_COL_DICT && !hex && !terms) ||
             present > r->info.events)
-            return set_err(r, "segment meta column %u malformed", i);
+            return seg_rd_fail(r, "segment meta column %u malformed", i);
         m->key = (uint32_t)key;
         m->pub.kind = (uint32_t)kind;
         m->pub.present = (uint32_t)present;
@@ -556,7 +398,7 @@ static int load_meta_columns(seg_reader *r)
             return -1;
     }
     if (cursor_left(&c) != 0)
-        return set_err(r, "segment meta columns: trailing bytes");
+        return seg_rd_fail(r, "segment meta columns: trailing bytes");
     r->nmcols = (uint32_t)n;
     return 0;
 }
@@ -569,20 +411,20 @@ static int unpredict_ranks(seg_reader *r, const mcol *m, cursor *c, int64_t *tmp
 {
     uint64_t present = m->pub.present, nexc = get_varint(c);
     if (c->bad || nexc > present)
-        return set_err(r, "segment meta column: %llu listed ranks of %llu",
-                       (unsigned long long)nexc, (unsigned long long)present);
-    if (load_templates(r) < 0)
+        return seg_rd_fail(r, "segment meta column: %llu listed ranks of %llu",
+                           (unsigned long long)nexc, (unsigned long long)present);
+    if (seg_rd_load_templates(r) < 0)
         return -1;
     int64_t *gap = malloc((nexc ? nexc : 1) * sizeof *gap);
     int64_t *val = malloc((nexc ? nexc : 1) * sizeof *val);
     int64_t *last = malloc((r->info.templates ? r->info.templates : 1) * sizeof *last);
     int rc = -1;
     if (!gap || !val || !last) {
-        set_err(r, "out of memory");
+        seg_rd_fail(r, "out of memory");
         goto out;
     }
     if (intcol_decode(c, gap, nexc) < 0 || intcol_decode(c, val, nexc) < 0) {
-        set_err(r, "segment meta column: listed ranks malformed");
+        seg_rd_fail(r, "segment meta column: listed ranks malformed");
         goto out;
     }
     for (uint32_t t = 0; t < r->info.templates; t++)
@@ -594,7 +436,7 @@ static int unpredict_ranks(seg_reader *r, const mcol *m, cursor *c, int64_t *tmp
         uint32_t t = r->tpl_rank[i];
         if (j == next) {
             if (val[k] < 0) {
-                set_err(r, "segment meta column: listed rank out of range");
+                seg_rd_fail(r, "segment meta column: listed rank out of range");
                 goto out;
             }
             last[t] = val[k++];
@@ -604,15 +446,15 @@ static int unpredict_ranks(seg_reader *r, const mcol *m, cursor *c, int64_t *tmp
                                                                         : j + 1 + (uint64_t)gap[k])
                        : UINT64_MAX;
         } else if (last[t] < 0) {
-            set_err(r, "segment meta column: row %llu repeats a value its template has not had",
-                    (unsigned long long)i);
+            seg_rd_fail(r, "segment meta column: row %llu repeats a value its template has not had",
+                        (unsigned long long)i);
             goto out;
         }
         tmp[j++] = last[t];
     }
     if (k != nexc) {
-        set_err(r, "segment meta column: %llu of %llu listed ranks fall on no row",
-                (unsigned long long)(nexc - k), (unsigned long long)nexc);
+        seg_rd_fail(r, "segment meta column: %llu of %llu listed ranks fall on no row",
+                    (unsigned long long)(nexc - k), (unsigned long long)nexc);
         goto out;
     }
     rc = 0;
@@ -633,67 +475,69 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
     if (hex) {
         m->hexbuf = bigmem_malloc(m->nheld ? (size_t)m->nheld * seg_hex_bytes(m->digits) : 1);
         if (!m->hexbuf)
-            return set_err(r, "out of memory");
+            return seg_rd_fail(r, "out of memory");
         if (seg_hex_ef_get(m->ef_low_bits, m->ef_low, m->ef_low_len, m->ef_high, m->ef_high_len,
                            m->nheld, m->digits, m->hexbuf) < 0)
-            return set_err(r, "segment hex column values malformed");
+            return seg_rd_fail(r, "segment hex column values malformed");
         m->hex = m->hexbuf;
         /* the values strictly ascending (a lookup binary-searches them) */
         size_t vb = seg_hex_bytes(m->digits);
         for (uint32_t v = 1; v < m->nheld; v++)
             if (memcmp(m->hex + (size_t)(v - 1) * vb, m->hex + (size_t)v * vb, vb) >= 0)
-                return set_err(r, "segment hex column values out of order");
+                return seg_rd_fail(r, "segment hex column values out of order");
         if (m->digits % 2)
             for (uint32_t v = 0; v < m->nheld; v++)
                 if (m->hex[(size_t)v * vb + vb - 1] & 15)
-                    return set_err(r, "segment hex column: bad padding");
+                    return seg_rd_fail(r, "segment hex column: bad padding");
         c = cursor_make(m->body + m->hex_end, m->body_len - m->hex_end);
     }
     if (m->terms) { /* the count of its terms, then its dictionary, first */
         (void)get_varint(&c);
         int rc = dict_decode(&c, &m->values, &m->pub.nvalues, &m->arena);
         if (rc < 0 || m->pub.nvalues != m->ndict)
-            return rc == -2 ? set_err(r, "out of memory")
-                            : set_err(r, "segment meta column dictionary malformed");
+            return rc == -2 ? seg_rd_fail(r, "out of memory")
+                            : seg_rd_fail(r, "segment meta column dictionary malformed");
     }
     m->has = calloc(n, 1); /* zeroed: no path reads an unset byte */
     if (!m->has || intcol_decode(&c, tmp, r->info.events) < 0)
-        return m->has ? set_err(r, "segment meta column malformed") : set_err(r, "out of memory");
+        return m->has ? seg_rd_fail(r, "segment meta column malformed")
+                      : seg_rd_fail(r, "out of memory");
     uint64_t present = 0;
     for (size_t i = 0; i < r->info.events; i++) {
         if (tmp[i] != 0 && tmp[i] != 1)
-            return set_err(r, "segment meta column: bad presence");
+            return seg_rd_fail(r, "segment meta column: bad presence");
         m->has[i] = (uint8_t)tmp[i];
         present += (uint64_t)tmp[i];
     }
     if (present != m->pub.present)
-        return set_err(r, "segment meta column: presence count mismatch");
+        return seg_rd_fail(r, "segment meta column: presence count mismatch");
     if (m->pub.kind == SEG_META_COL_DICT && !m->terms) {
         int rc = dict_decode(&c, &m->values, &m->pub.nvalues, &m->arena);
         if (rc < 0)
-            return rc == -2 ? set_err(r, "out of memory")
-                            : set_err(r, "segment meta column dictionary malformed");
+            return rc == -2 ? seg_rd_fail(r, "out of memory")
+                            : seg_rd_fail(r, "segment meta column dictionary malformed");
     }
     unsigned coding = SEG_RANKS_PLAIN;
     if (m->pub.kind == SEG_META_COL_DICT) {
         coding = get_u8(&c);
         if (c.bad || coding > SEG_RANKS_BY_TEMPLATE)
-            return set_err(r, "segment meta column: unknown coding of ranks %u", coding);
+            return seg_rd_fail(r, "segment meta column: unknown coding of ranks %u", coding);
     }
     if (coding == SEG_RANKS_BY_TEMPLATE ? unpredict_ranks(r, m, &c, tmp) < 0
                                         : intcol_decode(&c, tmp, present) < 0)
-        return coding == SEG_RANKS_BY_TEMPLATE ? -1
-                                               : set_err(r, "segment meta column values malformed");
+        return coding == SEG_RANKS_BY_TEMPLATE
+                   ? -1
+                   : seg_rd_fail(r, "segment meta column values malformed");
     if (cursor_left(&c) != 0)
-        return set_err(r, "segment meta column values malformed");
+        return seg_rd_fail(r, "segment meta column values malformed");
     if (m->pub.kind == SEG_META_COL_DICT || hex) {
         m->id = calloc(n, sizeof *m->id);
         if (!m->id)
-            return set_err(r, "out of memory");
+            return seg_rd_fail(r, "out of memory");
     } else {
         m->num = calloc(n, sizeof *m->num);
         if (!m->num)
-            return set_err(r, "out of memory");
+            return seg_rd_fail(r, "out of memory");
     }
     size_t j = 0;
     for (size_t i = 0; i < r->info.events; i++) {
@@ -701,7 +545,7 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
             continue;
         if (m->id) {
             if (tmp[j] < 0 || tmp[j] >= (int64_t)(hex ? m->nheld : m->pub.nvalues))
-                return set_err(r, "segment meta column: value id out of range");
+                return seg_rd_fail(r, "segment meta column: value id out of range");
             m->id[i] = (uint32_t)tmp[j];
         } else {
             m->num[i] = tmp[j];
@@ -717,14 +561,14 @@ static int decode_meta_column(seg_reader *r, mcol *m, int64_t *tmp)
 
 /* Decode every meta column once; the outcome sticks (a corrupt column
  * fails every later read that needs it). */
-static int decode_meta_columns(seg_reader *r)
+int seg_rd_decode_meta_columns(seg_reader *r)
 {
     if (r->mcols_state)
-        return r->mcols_state > 0 ? 0 : set_err(r, "segment meta columns are corrupt");
+        return r->mcols_state > 0 ? 0 : seg_rd_fail(r, "segment meta columns are corrupt");
     int64_t *tmp = malloc((r->info.events ? r->info.events : 1) * sizeof *tmp);
     if (!tmp) {
         r->mcols_state = -1;
-        return set_err(r, "out of memory");
+        return seg_rd_fail(r, "out of memory");
     }
     int rc = 0;
     for (uint32_t i = 0; rc == 0 && i < r->nmcols; i++)
@@ -742,7 +586,7 @@ int seg_meta_column(seg_reader *r, const char *key, size_t len, const seg_column
         if (k.len == len && !memcmp(k.ptr, key, len)) {
             if (r->mcols[i].pub.kind == SEG_META_COL_HEX)
                 return 0; /* its values are read through rows (seg_row) */
-            if (decode_meta_columns(r) < 0)
+            if (seg_rd_decode_meta_columns(r) < 0)
                 return -1;
             *out = &r->mcols[i].pub;
             return 1;
@@ -773,10 +617,10 @@ static int load_blocks(seg_reader *r)
     const section *ix = &r->sec[SEC_BLOCK_INDEX];
     uint32_t nb = r->info.blocks;
     if (ix->len != (uint64_t)nb * SEG_BLOCK_ENTRY_BYTES || nb > r->info.events + 1)
-        return set_err(r, "segment block index malformed");
+        return seg_rd_fail(r, "segment block index malformed");
     r->block_first = malloc(((size_t)nb + 1) * sizeof *r->block_first);
     if (!r->block_first)
-        return set_err(r, "out of memory");
+        return seg_rd_fail(r, "out of memory");
     uint64_t rows = 0, maxrows = 0;
     for (uint32_t k = 0; k < nb; k++) {
         const uint8_t *e = ix->p + (size_t)k * SEG_BLOCK_ENTRY_BYTES;
@@ -785,15 +629,15 @@ static int load_blocks(seg_reader *r)
         clen += load_u32(e + SEG_BE_META_CLEN); /* the meta frame follows the message frame */
         if (n == 0 || n > SEG_MAX_BLOCK_EVENTS || off > r->sec[SEC_BLOCKS].len ||
             clen > r->sec[SEC_BLOCKS].len - off)
-            return set_err(r, "segment block %u out of bounds", k);
+            return seg_rd_fail(r, "segment block %u out of bounds", k);
         r->block_first[k] = (uint32_t)rows;
         rows += n;
         if (n > maxrows)
             maxrows = n;
     }
     if (rows != r->info.events)
-        return set_err(r, "segment blocks hold %llu rows, footer says %llu",
-                       (unsigned long long)rows, (unsigned long long)r->info.events);
+        return seg_rd_fail(r, "segment blocks hold %llu rows, footer says %llu",
+                           (unsigned long long)rows, (unsigned long long)r->info.events);
     r->block_first[nb] = (uint32_t)rows;
     r->info.block_events = (uint32_t)maxrows;
     return 0;
@@ -810,18 +654,18 @@ static int load_filters(seg_reader *r)
     if (used >= 0 && (uint64_t)used != bl->len)
         why = "bytes after the filter";
     if (why)
-        return set_err(r, "segment filter malformed: %s", why);
+        return seg_rd_fail(r, "segment filter malformed: %s", why);
     if (bb->len < 4 || load_u32(bb->p) != r->info.blocks)
-        return set_err(r, "segment block filters malformed: not %u blocks", r->info.blocks);
+        return seg_rd_fail(r, "segment block filters malformed: not %u blocks", r->info.blocks);
     used = seg_common_parse(&r->bb_common, bb->p + 4, bb->len - 4, r->info.blocks, &why);
     if (used < 0)
-        return set_err(r, "segment block filters' common terms malformed: %s", why);
+        return seg_rd_fail(r, "segment block filters' common terms malformed: %s", why);
     size_t at = 4 + (size_t)used;
     used = seg_fuse_parse(&r->fuse_pairs, bb->p + at, bb->len - at, &why);
     if (used >= 0 && (uint64_t)used != bb->len - at)
         why = "bytes after the filter";
     if (why)
-        return set_err(r, "segment block filter malformed: %s", why);
+        return seg_rd_fail(r, "segment block filter malformed: %s", why);
     return 0;
 }
 
@@ -833,14 +677,14 @@ static int inflate_index(seg_reader *r, const uint8_t **p, size_t *len)
     unsigned long long raw = ZSTD_getFrameContentSize(ti->p, ti->len);
     if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN ||
         raw > SEG_MAX_TERM_INDEX_RAW)
-        return set_err(r, "segment term index: bad compressed frame");
+        return seg_rd_fail(r, "segment term index: bad compressed frame");
     r->tindex = malloc(raw ? raw : 1);
     if (!r->tindex)
-        return set_err(r, "out of memory");
+        return seg_rd_fail(r, "out of memory");
     size_t got = ZSTD_decompress(r->tindex, raw, ti->p, ti->len);
     if (ZSTD_isError(got) || got != raw)
-        return set_err(r, "segment term index: %s",
-                       ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
+        return seg_rd_fail(r, "segment term index: %s",
+                           ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
     *p = r->tindex;
     *len = got;
     return 0;
@@ -862,7 +706,7 @@ static int load_index(seg_reader *r)
         nc != (nb + SEG_TERM_BLOCKS_PER_CHUNK - 1) / SEG_TERM_BLOCKS_PER_CHUNK ||
         cursor_left(&c) <
             (size_t)nc * SEG_TERM_CHUNK_ENTRY_BYTES + (size_t)nb * SEG_TERM_BLOCK_ENTRY_BYTES)
-        return set_err(r, "segment term index malformed");
+        return seg_rd_fail(r, "segment term index malformed");
     r->tchunks = c.p;
     r->tblocks = c.p + (size_t)nc * SEG_TERM_CHUNK_ENTRY_BYTES;
     r->tfirsts = r->tblocks + (size_t)nb * SEG_TERM_BLOCK_ENTRY_BYTES;
@@ -873,7 +717,7 @@ static int load_index(seg_reader *r)
         uint64_t off = load_u64(e), clen = load_u32(e + 8), raw = load_u32(e + 12);
         if (off > r->sec[SEC_TERMS].len || clen > r->sec[SEC_TERMS].len - off ||
             (k && off < prev_off) || raw == 0 || raw > SEG_MAX_TERM_CHUNK_RAW)
-            return set_err(r, "segment term chunk %u out of bounds", k);
+            return seg_rd_fail(r, "segment term chunk %u out of bounds", k);
         prev_off = off;
     }
     uint64_t prev_post = 0;
@@ -881,7 +725,7 @@ static int load_index(seg_reader *r)
         const uint8_t *e = r->tblocks + (size_t)k * SEG_TERM_BLOCK_ENTRY_BYTES;
         uint64_t first = load_u32(e), post = load_u64(e + 8);
         if (first >= r->tfirsts_len || post > r->sec[SEC_POSTINGS].len || post < prev_post)
-            return set_err(r, "segment term block %u out of bounds", k);
+            return seg_rd_fail(r, "segment term block %u out of bounds", k);
         prev_post = post;
     }
     r->dict_terms = nterms;
@@ -900,10 +744,10 @@ static int load_rollup(seg_reader *r)
     cursor c = cursor_make(r->sec[SEC_ROLLUP].p, r->sec[SEC_ROLLUP].len);
     uint64_t n = get_varint(&c);
     if (c.bad || n > r->info.events || n > cursor_left(&c) / 4 + 1)
-        return set_err(r, "segment rollup malformed");
+        return seg_rd_fail(r, "segment rollup malformed");
     r->rollup = malloc((n ? n : 1) * sizeof *r->rollup);
     if (!r->rollup)
-        return set_err(r, "out of memory");
+        return seg_rd_fail(r, "out of memory");
     int64_t minute = 0;
     uint64_t total = 0;
     for (uint64_t i = 0; i < n && !c.bad; i++) {
@@ -927,7 +771,7 @@ static int load_rollup(seg_reader *r)
         total += e->count;
     }
     if (c.bad || cursor_left(&c) != 0 || total != r->info.events)
-        return set_err(r, "segment rollup malformed");
+        return seg_rd_fail(r, "segment rollup malformed");
     r->nrollup = (size_t)n;
     return 0;
 }
@@ -946,7 +790,7 @@ static int count_templates(seg_reader *r)
     cursor c = cursor_make(r->sec[SEC_TEMPLATES].p, r->sec[SEC_TEMPLATES].len);
     uint64_t n = get_varint(&c);
     if (c.bad || n > r->info.events)
-        return set_err(r, "segment row templates malformed");
+        return seg_rd_fail(r, "segment row templates malformed");
     r->info.templates = (uint32_t)n;
     return 0;
 }
@@ -977,18 +821,18 @@ static void compute_parts(seg_reader *r)
 static seg_reader *open_common(seg_reader *r, char *err, size_t errlen)
 {
     if (r->size < SEG_HEADER_BYTES + SEG_TRAILER_BYTES) {
-        set_err(r, "segment truncated (%zu bytes)", r->size);
+        seg_rd_fail(r, "segment truncated (%zu bytes)", r->size);
         goto bad;
     }
     /* the templates counted first: the level column may be coded by them */
     if (load_table(r) < 0 || count_templates(r) < 0 || load_columns(r) < 0 ||
         load_meta_columns(r) < 0 || load_rollup(r) < 0 || load_blocks(r) < 0 || load_index(r) < 0)
         goto bad;
-    setup_cns(r);
+    seg_rd_setup_cns(r);
     const section *t = &r->sec[SEC_TENANT];
     r->tenant = malloc(t->len + 1);
     if (!r->tenant) {
-        set_err(r, "out of memory");
+        seg_rd_fail(r, "out of memory");
         goto bad;
     }
     memcpy(r->tenant, t->p, t->len);
@@ -1000,7 +844,7 @@ static seg_reader *open_common(seg_reader *r, char *err, size_t errlen)
         r->ddict = seg_dicts_find(r->dicts, r->info.dict_id);
     r->dctx = ZSTD_createDCtx();
     if (!r->dctx) {
-        set_err(r, "out of memory");
+        seg_rd_fail(r, "out of memory");
         goto bad;
     }
     r->blk.index = -1;
@@ -1155,22 +999,12 @@ static void reset_meta(dblock *b)
     b->meta_index = -1;
 }
 
-/* The next shape of a variable (format.h) from c: 1 with *kind
- * and *len set, 0 when it is malformed (cut, empty, longer than
- * SEG_MAX_STRING). */
-static int next_shape(cursor *c, unsigned *kind, uint64_t *len)
-{
-    uint64_t v = get_varint(c);
-    *kind = (unsigned)(v & 3);
-    *len = v >> 2;
-    return !c->bad && *len >= 1 && *len <= SEG_MAX_STRING;
-}
-
 /* The error of row i of block k stored as variables of template t, which
  * has no text to put them in: -1. */
 static int no_text(seg_reader *r, uint32_t k, uint32_t i, uint32_t t)
 {
-    return set_err(r, "segment block %u: row %u refers to template %u, which has no text", k, i, t);
+    return seg_rd_fail(r, "segment block %u: row %u refers to template %u, which has no text", k, i,
+                       t);
 }
 
 /* Locate and check the variables of block k's rows stored as variables
@@ -1184,20 +1018,20 @@ static int no_text(seg_reader *r, uint32_t k, uint32_t i, uint32_t t)
 static int scan_streams(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
 {
     dblock *b = &r->blk;
-    if (load_templates(r) < 0)
+    if (seg_rd_load_templates(r) < 0)
         return -1;
     uint64_t len[3];
     for (int i = 0; i < 3; i++)
         len[i] = get_varint(c);
     size_t left = cursor_left(c);
     if (c->bad || len[0] > left || len[1] > left - len[0] || len[2] > left - len[0] - len[1])
-        return set_err(r, "segment block %u: variable streams malformed", k);
+        return seg_rd_fail(r, "segment block %u: variable streams malformed", k);
     b->vtext = c->end - len[0] - len[1] - len[2]; /* the shapes end there */
     b->vdig = b->vtext + len[0];
     b->vhex = b->vdig + len[1];
     b->voff = malloc((size_t)rows * 3 * sizeof *b->voff);
     if (!b->voff)
-        return set_err(r, "out of memory");
+        return seg_rd_fail(r, "out of memory");
     cursor sc = cursor_make(c->p, (size_t)(b->vtext - c->p));
     const uint32_t *rank = r->tpl_rank + r->block_first[k];
     uint64_t at[3] = {0, 0, 0};
@@ -1210,7 +1044,7 @@ static int scan_streams(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
         unsigned flag = get_u8(&sc);
         cursor shp = sc;
         if (sc.bad || (flag != SEG_SHAPES_DEFAULT && flag != SEG_SHAPES_OWN))
-            return set_err(r, "segment block %u: row %u has no shapes", k, i);
+            return seg_rd_fail(r, "segment block %u: row %u has no shapes", k, i);
         if (flag == SEG_SHAPES_DEFAULT)
             shp = cursor_make(r->tpl_shapes + r->tpl_soff[t], r->tpl_soff[t + 1] - r->tpl_soff[t]);
         else
@@ -1222,23 +1056,24 @@ static int scan_streams(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
         for (uint32_t v = 0; v < r->tpl_nvar[t]; v++) {
             unsigned kind;
             uint64_t n;
-            if (!next_shape(&shp, &kind, &n))
-                return set_err(r, "segment block %u: row %u: the shape of variable %u is malformed",
-                               k, i, v);
+            if (!seg_rd_next_shape(&shp, &kind, &n))
+                return seg_rd_fail(
+                    r, "segment block %u: row %u: the shape of variable %u is malformed", k, i, v);
             at[kind == SEG_VAR_TEXT ? 0 : kind == SEG_VAR_DEC ? 1 : 2] += n;
             size += n + (kind == SEG_VAR_0X ? 2 : 0);
         }
         if (size > SEG_MAX_STRING)
-            return set_err(r, "segment block %u: row %u rebuilds to %llu bytes", k, i,
-                           (unsigned long long)size);
+            return seg_rd_fail(r, "segment block %u: row %u rebuilds to %llu bytes", k, i,
+                               (unsigned long long)size);
         if (at[0] > len[0] || at[1] > len[1] || at[2] > len[2])
-            return set_err(r, "segment block %u: row %u's variables run past their streams", k, i);
+            return seg_rd_fail(r, "segment block %u: row %u's variables run past their streams", k,
+                               i);
         b->msg_len[i] = (uint32_t)size;
         if (flag == SEG_SHAPES_OWN)
             sc = shp;
     }
     if (cursor_left(&sc) || at[0] != len[0] || at[1] != len[1] || at[2] != len[2])
-        return set_err(r, "segment block %u: variable streams do not add up", k);
+        return seg_rd_fail(r, "segment block %u: variable streams do not add up", k);
     c->p = c->end; /* the streams end the frame */
     return 0;
 }
@@ -1278,7 +1113,7 @@ static const char *row_message(seg_reader *r, uint32_t i, uint32_t *len)
         }
         unsigned kind;
         uint64_t n;
-        next_shape(&shp, &kind, &n);
+        seg_rd_next_shape(&shp, &kind, &n);
         int s = kind == SEG_VAR_TEXT ? 0 : kind == SEG_VAR_DEC ? 1 : 2;
         if (kind == SEG_VAR_0X) {
             *o++ = '0';
@@ -1300,12 +1135,12 @@ static int parse_msgs(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
 {
     dblock *b = &r->blk;
     if (get_varint(c) != rows || c->bad)
-        return set_err(r, "segment block %u: row count mismatch", k);
+        return seg_rd_fail(r, "segment block %u: row count mismatch", k);
     b->msg_len = malloc(rows * sizeof *b->msg_len);
     b->msg = malloc(rows * sizeof *b->msg);
     b->vars = malloc(rows);
     if (!b->msg || !b->msg_len || !b->vars)
-        return set_err(r, "out of memory");
+        return seg_rd_fail(r, "out of memory");
     uint64_t total = 0;
     uint32_t vars = 0;
     for (uint32_t i = 0; i < rows; i++) {
@@ -1319,7 +1154,7 @@ static int parse_msgs(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
         total += l;
     }
     if (c->bad || total > cursor_left(c))
-        return set_err(r, "segment block %u: message lengths malformed", k);
+        return seg_rd_fail(r, "segment block %u: message lengths malformed", k);
     for (uint32_t i = 0; i < rows; i++)
         if (!b->vars[i]) {
             b->msg[i] = c->p;
@@ -1353,13 +1188,13 @@ static int meta_from_columns(seg_reader *r, uint32_t k, uint32_t rows)
             b->from_col[j] = 1;
             if (!m->has[row] || (m->num && b->kv[j].type != STRATA_VALUE_INT) ||
                 ((m->digits || m->terms) && b->kv[j].type != STRATA_VALUE_STRING))
-                return set_err(r, "segment block %u: row %u disagrees with meta column %u", k, row,
-                               c);
+                return seg_rd_fail(r, "segment block %u: row %u disagrees with meta column %u", k,
+                                   row, c);
         }
         for (uint32_t c = 0; c < r->nmcols; c++)
             if (r->mcols[c].has[row] != used[c])
-                return set_err(r, "segment block %u: row %u lacks its meta column %u value", k, row,
-                               c);
+                return seg_rd_fail(r, "segment block %u: row %u lacks its meta column %u value", k,
+                                   row, c);
     }
     return 0;
 }
@@ -1371,7 +1206,7 @@ static int parse_meta(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
     dblock *b = &r->blk;
     b->kv_start = malloc((rows + 1) * sizeof *b->kv_start);
     if (!b->kv_start)
-        return set_err(r, "out of memory");
+        return seg_rd_fail(r, "out of memory");
     uint64_t nkv = 0;
     for (uint32_t i = 0; i < rows; i++) {
         uint64_t m = get_varint(c);
@@ -1384,8 +1219,8 @@ static int parse_meta(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
     /* each kv needs at least 2 bytes (key, type); values not in a column
      * 1 more (their length) */
     if (c->bad || nkv > cursor_left(c) / 2)
-        return set_err(r, "segment block %u: meta counts malformed", k);
-    if (r->nmcols && decode_meta_columns(r) < 0)
+        return seg_rd_fail(r, "segment block %u: meta counts malformed", k);
+    if (r->nmcols && seg_rd_decode_meta_columns(r) < 0)
         return -1;
     size_t n = nkv ? nkv : 1;
     b->kv = malloc(n * sizeof *b->kv);
@@ -1394,12 +1229,12 @@ static int parse_meta(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
     b->from_col = calloc(n, 1);
     b->next = calloc((size_t)r->n_keys + 1, sizeof *b->next);
     if (!b->kv || !b->kv_key || !b->order || !b->from_col || !b->next)
-        return set_err(r, "out of memory");
+        return seg_rd_fail(r, "out of memory");
     for (uint64_t i = 0; i < nkv; i++) {
         uint64_t key = get_varint(c);
         uint8_t type = get_u8(c);
         if (c->bad || key >= r->n_keys || type > STRATA_VALUE_NULL)
-            return set_err(r, "segment block %u: meta key or type malformed", k);
+            return seg_rd_fail(r, "segment block %u: meta key or type malformed", k);
         b->kv[i].key = r->keys[key];
         b->kv[i].type = type;
         b->kv_key[i] = (uint32_t)key;
@@ -1428,7 +1263,7 @@ static int parse_meta(seg_reader *r, uint32_t k, cursor *c, uint32_t rows)
         total += l;
     }
     if (c->bad || total != cursor_left(c))
-        return set_err(r, "segment block %u: meta values malformed", k);
+        return seg_rd_fail(r, "segment block %u: meta values malformed", k);
     for (uint64_t i = 0; i < nstored; i++) {
         strata_kv *kv = &b->kv[b->order[i]];
         kv->value.ptr = (const char *)c->p;
@@ -1470,12 +1305,12 @@ static int inflate_frames(seg_reader *r, uint32_t k, const uint8_t *src, size_t 
         size_t n = ZSTD_findFrameCompressedSize(src, clen); /* checked by the caller */
         unsigned id = ZSTD_getDictID_fromFrame(src, n);
         if (id && (!r->ddict || id != r->info.dict_id))
-            return set_err(r, "segment block %u: a frame names zstd dictionary %u", k, id);
+            return seg_rd_fail(r, "segment block %u: a frame names zstd dictionary %u", k, id);
         size_t got = id ? ZSTD_decompress_usingDDict(r->dctx, buf + at, raw - at, src, n, r->ddict)
                         : ZSTD_decompressDCtx(r->dctx, buf + at, raw - at, src, n);
         if (ZSTD_isError(got) || got != ZSTD_getFrameContentSize(src, n))
-            return set_err(r, "segment block %u: %s", k,
-                           ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
+            return seg_rd_fail(r, "segment block %u: %s", k,
+                               ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
         at += got;
         src += n;
         clen -= n;
@@ -1491,14 +1326,14 @@ static int inflate_frame(seg_reader *r, uint32_t k, const uint8_t *src, uint32_t
                          uint8_t **buf, size_t *cap, size_t *len)
 {
     if (SEG_VERIFY_CRC && crc32c(0, src, clen) != crc)
-        return set_err(r, "segment block %u checksum mismatch (corrupt)", k);
+        return seg_rd_fail(r, "segment block %u checksum mismatch (corrupt)", k);
     unsigned long long raw = frames_content_size(src, clen);
     if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > SEG_MAX_BLOCK_RAW)
-        return set_err(r, "segment block %u: bad compressed frame", k);
+        return seg_rd_fail(r, "segment block %u: bad compressed frame", k);
     if (raw > *cap || !*buf) {
         uint8_t *nb = realloc(*buf, raw ? raw : 1);
         if (!nb)
-            return set_err(r, "out of memory");
+            return seg_rd_fail(r, "out of memory");
         *buf = nb;
         *cap = raw;
     }
@@ -1513,7 +1348,8 @@ static int load_block(seg_reader *r, uint32_t k, int msgs)
     if (b->meta_index == (int64_t)k && (!msgs || b->index == (int64_t)k))
         return 0;
     if (r->info.dict_id && !r->ddict)
-        return set_err(r, "segment needs zstd dictionary %u, which is not loaded", r->info.dict_id);
+        return seg_rd_fail(r, "segment needs zstd dictionary %u, which is not loaded",
+                           r->info.dict_id);
     const uint8_t *e = r->sec[SEC_BLOCK_INDEX].p + (size_t)k * SEG_BLOCK_ENTRY_BYTES;
     const uint8_t *src = r->sec[SEC_BLOCKS].p + load_u64(e + SEG_BE_OFFSET);
     uint32_t clen = load_u32(e + SEG_BE_CLEN), rows = load_u32(e + SEG_BE_ROWS);
@@ -1541,8 +1377,8 @@ static int load_block(seg_reader *r, uint32_t k, int msgs)
         }
         if (cursor_left(&c) != 0) {
             reset_msgs(b);
-            return set_err(r, "segment block %u: %zu bytes after the messages in its frame", k,
-                           cursor_left(&c));
+            return seg_rd_fail(r, "segment block %u: %zu bytes after the messages in its frame", k,
+                               cursor_left(&c));
         }
         b->index = k;
     }
@@ -1594,8 +1430,8 @@ static void columns_into_row(seg_reader *r, uint32_t row, uint32_t i)
 int seg_row_parts(seg_reader *r, uint32_t row, strata_event *out, unsigned parts)
 {
     if (row >= r->info.events)
-        return set_err(r, "row %u past the end (%llu rows)", row,
-                       (unsigned long long)r->info.events);
+        return seg_rd_fail(r, "row %u past the end (%llu rows)", row,
+                           (unsigned long long)r->info.events);
     uint32_t k = block_of(r, row);
     /* meta is always decoded with the block: its frame is the small one */
     if (parts & (SEG_PART_MSG | SEG_PART_META) && load_block(r, k, parts & SEG_PART_MSG) < 0)
@@ -1618,7 +1454,7 @@ int seg_row_parts(seg_reader *r, uint32_t row, strata_event *out, unsigned parts
         uint32_t len;
         const char *msg = row_message(r, i, &len);
         if (!msg)
-            return set_err(r, "out of memory rebuilding a message");
+            return seg_rd_fail(r, "out of memory rebuilding a message");
         out->msg.ptr = msg;
         out->msg.len = len;
     }
@@ -1673,15 +1509,15 @@ static int load_term_chunk(seg_reader *r, uint32_t k)
     if (raw > r->tchunk_cap) {
         uint8_t *nb = realloc(r->tchunk, raw);
         if (!nb)
-            return set_err(r, "out of memory");
+            return seg_rd_fail(r, "out of memory");
         r->tchunk = nb;
         r->tchunk_cap = raw;
     }
     r->tchunk_idx = -1;
     size_t got = ZSTD_decompressDCtx(r->dctx, r->tchunk, raw, r->sec[SEC_TERMS].p + off, clen);
     if (ZSTD_isError(got) || got != raw)
-        return set_err(r, "segment term chunk %u: %s", k,
-                       ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
+        return seg_rd_fail(r, "segment term chunk %u: %s", k,
+                           ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
     r->tchunk_idx = k;
     r->tchunk_len = raw;
     return 0;
@@ -1700,7 +1536,7 @@ static int titer_seek_streams(titer *it, seg_reader *r, uint32_t blk, uint32_t o
     size_t len = r->tchunk_len,
            head = SEG_TCHUNK_HEAD_BYTES + (size_t)nblk * SEG_TCHUNK_BLOCK_BYTES;
     if (len < head)
-        return set_err(r, "segment term chunk %u malformed", chunk);
+        return seg_rd_fail(r, "segment term chunk %u malformed", chunk);
     unsigned bits = p[0];
     uint32_t nfirst = load_u32(p + 1), tl = load_u32(p + 5), nl = load_u32(p + 9);
     uint64_t fl = ((uint64_t)nfirst * bits + 7) / 8;
@@ -1708,7 +1544,7 @@ static int titer_seek_streams(titer *it, seg_reader *r, uint32_t blk, uint32_t o
     uint32_t noff = load_u32(b), fidx = load_u32(b + 4);
     if (bits > 32 || (uint64_t)head + tl + nl + fl != len || off >= tl || noff >= nl ||
         fidx > nfirst)
-        return set_err(r, "segment term chunk %u malformed", chunk);
+        return seg_rd_fail(r, "segment term chunk %u malformed", chunk);
     it->c = cursor_make(p + head + off, tl - off);
     it->nc = cursor_make(p + head + tl + noff, nl - noff);
     it->frows = p + head + tl + nl;
@@ -1754,22 +1590,23 @@ static int titer_next(titer *it)
         c->bad = 1;
     if (c->bad || shared > it->tlen || (it->in_blk == 0 && shared) ||
         shared + slen > sizeof it->term)
-        return set_err(r, "segment term %llu malformed", (unsigned long long)it->seen + it->in_blk);
+        return seg_rd_fail(r, "segment term %llu malformed",
+                           (unsigned long long)it->seen + it->in_blk);
     memcpy(it->term + shared, suffix, slen);
     it->tlen = shared + slen;
     uint64_t df = get_varint(c);
     if (c->bad || df == 0 || df > r->info.events)
-        return set_err(r, "segment term postings count malformed");
+        return seg_rd_fail(r, "segment term postings count malformed");
     it->df = (uint32_t)df;
     if (df <= SEG_INLINE_POSTINGS) {
         if (it->fidx >= it->nfirst)
-            return set_err(r, "segment inline postings malformed");
+            return seg_rd_fail(r, "segment inline postings malformed");
         it->first = get_packed(it->frows, it->frows_len, it->fidx++, it->fbits);
         it->rows = c->p;
         for (uint64_t k = 1; k < df; k++)
             get_varint(c);
         if (c->bad)
-            return set_err(r, "segment inline postings malformed");
+            return seg_rd_fail(r, "segment inline postings malformed");
         it->rows_end = c->p;
     } else {
         uint64_t len = get_varint(c);
@@ -1779,13 +1616,13 @@ static int titer_next(titer *it)
             uint64_t off = get_varint(c);
             len = get_varint(c);
             if (c->bad || len == 0 || off > it->next_post || len > it->next_post - off)
-                return set_err(r, "segment postings reference out of bounds");
+                return seg_rd_fail(r, "segment postings reference out of bounds");
             it->post_off = off;
             it->post_len = len;
         } else {
             if (c->bad || it->next_post > r->sec[SEC_POSTINGS].len ||
                 len > r->sec[SEC_POSTINGS].len - it->next_post)
-                return set_err(r, "segment postings out of bounds");
+                return seg_rd_fail(r, "segment postings out of bounds");
             it->post_off = it->next_post;
             it->post_len = len;
             it->next_post += len;
@@ -1807,7 +1644,7 @@ static int find_block(seg_reader *r, const char *key, size_t klen, uint32_t *out
         size_t n;
         const uint8_t *t = get_bytes(&c, SEG_MAX_TERM, &n);
         if (!t)
-            return set_err(r, "segment term block %u: first term malformed", mid);
+            return seg_rd_fail(r, "segment term block %u: first term malformed", mid);
         if (seg_term_cmp((const char *)t, n, key, klen) <= 0)
             lo = mid;
         else
@@ -1864,7 +1701,7 @@ static int decode_delta_from(seg_reader *r, const uint8_t *p, size_t len, uint32
         rows[i] = (uint32_t)acc;
     }
     if (c.bad || cursor_left(&c) != 0)
-        return set_err(r, "segment postings list malformed");
+        return seg_rd_fail(r, "segment postings list malformed");
     return 0;
 }
 
@@ -1894,7 +1731,7 @@ static roaring_bitmap_t *inline_rows(const titer *it)
 static int decode_ef(seg_reader *r, const uint8_t *p, size_t len, uint32_t n, uint32_t *rows)
 {
     if (ef_decode(p, len, n, r->info.events, rows) < 0)
-        return set_err(r, "segment postings list malformed");
+        return seg_rd_fail(r, "segment postings list malformed");
     return 0;
 }
 
@@ -1916,7 +1753,7 @@ static roaring_bitmap_t *entry_rows(seg_reader *r, const uint8_t *p, size_t len,
 /* A postings entry of tag 0-2 (p[0], then its body) holding n values
  * below limit into a bitmap: the rows of a term, or the
  * templates of one. NULL on OOM or malformed input, the error set. */
-static roaring_bitmap_t *entry_bitmap(seg_reader *r, const uint8_t *p, size_t len, uint32_t n,
+roaring_bitmap_t *seg_rd_entry_bitmap(seg_reader *r, const uint8_t *p, size_t len, uint32_t n,
                                       uint32_t limit)
 {
     roaring_bitmap_t *bm = NULL;
@@ -1927,7 +1764,7 @@ static roaring_bitmap_t *entry_bitmap(seg_reader *r, const uint8_t *p, size_t le
     else if (len >= 1 && p[0] == SEG_POSTINGS_ROARING)
         bm = roaring_bitmap_portable_deserialize_safe((const char *)p + 1, len - 1);
     if (!bm) {
-        set_err(r, "segment postings malformed");
+        seg_rd_fail(r, "segment postings malformed");
         return NULL;
     }
     /* a well-formed list from a hostile file could still be nonsense: the
@@ -1937,232 +1774,10 @@ static roaring_bitmap_t *entry_bitmap(seg_reader *r, const uint8_t *p, size_t le
     roaring_iterate(bm, check_value, &x);
     if (x.bad || x.n != n) {
         roaring_bitmap_free(bm);
-        set_err(r, "segment postings do not match the term dictionary");
+        seg_rd_fail(r, "segment postings do not match the term dictionary");
         return NULL;
     }
     return bm;
-}
-
-/* ---- row templates (format.h) --------------------------------------------------------- */
-
-/* Bytes of the varint of one text length (below 2^35). */
-#define TPL_LEN_VARINT_MAX 5u
-
-/* The default shapes after the texts: for each rank with a
- * text, its tpl_nvar shapes; they must end the frame. 0, or -1 (error set). */
-static int load_template_shapes(seg_reader *r, cursor *t, uint64_t n)
-{
-    r->tpl_soff = malloc((n + 1) * sizeof *r->tpl_soff);
-    if (!r->tpl_soff)
-        return set_err(r, "out of memory reading row templates");
-    r->tpl_shapes = t->p;
-    for (uint64_t k = 0; k < n; k++) {
-        r->tpl_soff[k] = (uint32_t)(t->p - r->tpl_shapes);
-        for (uint32_t v = 0; r->tpl_has[k] && v < r->tpl_nvar[k]; v++) {
-            unsigned kind;
-            uint64_t len;
-            if (!next_shape(t, &kind, &len))
-                return set_err(r,
-                               "segment row templates: the shapes of template %llu are malformed",
-                               (unsigned long long)k);
-        }
-    }
-    r->tpl_soff[n] = (uint32_t)(t->p - r->tpl_shapes);
-    return cursor_left(t) ? set_err(r, "segment row templates: bytes after the shapes") : 0;
-}
-
-/* The texts part of SEC_TEMPLATES (format.h) from the cursor into
- * r->tpl_*: one frame, per rank a varint length + 1 (0: none), the texts,
- * then the default shapes. 0, or -1 (error set) when malformed. */
-static int load_template_texts(seg_reader *r, cursor *c, uint64_t n)
-{
-    size_t zlen;
-    const uint8_t *z = get_bytes(c, SIZE_MAX, &zlen);
-    unsigned long long raw = z ? ZSTD_getFrameContentSize(z, zlen) : ZSTD_CONTENTSIZE_ERROR;
-    /* at most the texts, a length varint each and a shape of at most
-     * SEG_SHAPE_VARINT_MAX bytes per variable (one text byte) */
-    uint64_t most = SEG_TEMPLATE_TEXT_MAX + TPL_LEN_VARINT_MAX * n +
-                    (uint64_t)SEG_SHAPE_VARINT_MAX * SEG_TEMPLATE_TEXT_MAX;
-    if (raw == ZSTD_CONTENTSIZE_ERROR || raw == ZSTD_CONTENTSIZE_UNKNOWN || raw > most)
-        return set_err(r, "segment row templates: the texts are not a frame of at most %llu bytes",
-                       (unsigned long long)most);
-    r->tpl_buf = malloc(raw ? raw : 1);
-    r->tpl_toff = malloc((n + 1) * sizeof *r->tpl_toff);
-    r->tpl_nvar = malloc(n * sizeof *r->tpl_nvar);
-    r->tpl_has = malloc(n);
-    if (!r->tpl_buf || !r->tpl_toff || !r->tpl_nvar || !r->tpl_has)
-        return set_err(r, "out of memory reading row templates");
-    if (ZSTD_decompress(r->tpl_buf, raw, z, zlen) != raw)
-        return set_err(r, "segment row templates: the texts frame does not decompress");
-    cursor t = cursor_make(r->tpl_buf, raw);
-    uint64_t total = 0;
-    for (uint64_t k = 0; k < n; k++) {
-        uint64_t v = get_varint(&t);
-        if (t.bad || v > SEG_TEMPLATE_TEXT_MAX + 1)
-            return set_err(r, "segment row templates: the length of text %llu is malformed",
-                           (unsigned long long)k);
-        r->tpl_has[k] = v > 0;
-        r->tpl_toff[k] = (uint32_t)total;
-        total += v ? v - 1 : 0;
-    }
-    if (total > cursor_left(&t) || total > SEG_TEMPLATE_TEXT_MAX)
-        return set_err(r, "segment row templates: %llu bytes of texts where the lengths say %llu",
-                       (unsigned long long)cursor_left(&t), (unsigned long long)total);
-    r->tpl_toff[n] = (uint32_t)total;
-    r->tpl_text = (const char *)t.p;
-    t.p += total;
-    for (uint64_t k = 0; k < n; k++) {
-        uint32_t vars = 0;
-        for (uint32_t i = r->tpl_toff[k]; i < r->tpl_toff[k + 1]; i++)
-            vars += r->tpl_text[i] == SEG_TEMPLATE_VAR_BYTE;
-        r->tpl_nvar[k] = vars;
-    }
-    return load_template_shapes(r, &t, n);
-}
-
-/* Decode SEC_TEMPLATES (once): each row's template, the texts, and the
- * inversion: the rows of each template, in row order. 0, or
- * -1 (error set) when malformed: ranks out of range, a template without
- * rows, planes of the wrong count or size, texts that do not add up. */
-static int load_templates(seg_reader *r)
-{
-    if (r->tpl_state)
-        return r->tpl_state > 0 ? 0 : set_err(r, "segment row templates malformed");
-    r->tpl_state = -1;
-    uint64_t rows = r->info.events, n = r->info.templates; /* checked at open */
-    cursor c = cursor_make(r->sec[SEC_TEMPLATES].p, r->sec[SEC_TEMPLATES].len);
-    get_varint(&c); /* n */
-    if (!n)
-        return set_err(r, "segment refers to row templates it does not store");
-    unsigned planes = get_u8(&c);
-    if (planes != seg_tpl_planes((uint32_t)n))
-        return set_err(r, "segment row templates: %u byte planes for %llu templates", planes,
-                       (unsigned long long)n);
-    uint32_t *rank = calloc(rows ? rows : 1, sizeof *rank);
-    uint8_t *plane = malloc(rows ? rows : 1);
-    r->tpl_start = calloc(n + 1, sizeof *r->tpl_start);
-    r->tpl_rows = malloc((rows ? rows : 1) * sizeof *r->tpl_rows);
-    r->tpl_bm = calloc(n, sizeof(roaring_bitmap_t *));
-    int rc = -1;
-    if (!rank || !plane || !r->tpl_start || !r->tpl_rows || !r->tpl_bm) {
-        set_err(r, "out of memory reading row templates");
-        goto out;
-    }
-    for (unsigned p = 0; p < planes; p++) {
-        size_t got;
-        const uint8_t *z = get_bytes(&c, SIZE_MAX, &got);
-        if (!z || ZSTD_getFrameContentSize(z, got) != rows ||
-            ZSTD_decompress(plane, rows, z, got) != rows) {
-            set_err(r, "segment row templates: plane %u is not a frame of %llu bytes", p,
-                    (unsigned long long)rows);
-            goto out;
-        }
-        for (uint64_t i = 0; i < rows; i++)
-            rank[i] |= (uint32_t)plane[i] << (8 * p);
-    }
-    if (load_template_texts(r, &c, n) < 0)
-        goto out;
-    if (cursor_left(&c) != 0) {
-        set_err(r, "segment row templates: bytes after the texts");
-        goto out;
-    }
-    for (uint64_t i = 0; i < rows; i++) {
-        if (rank[i] >= n) {
-            set_err(r, "segment row templates: row %llu has template %u of %llu",
-                    (unsigned long long)i, rank[i], (unsigned long long)n);
-            goto out;
-        }
-        r->tpl_start[rank[i] + 1]++;
-    }
-    for (uint64_t t = 0; t < n; t++) {
-        if (!r->tpl_start[t + 1]) { /* the writer keeps no empty template */
-            set_err(r, "segment row templates: template %llu has no rows", (unsigned long long)t);
-            goto out;
-        }
-        r->tpl_start[t + 1] += r->tpl_start[t];
-    }
-    for (uint64_t i = 0; i < rows; i++)
-        r->tpl_rows[r->tpl_start[rank[i]]++] = (uint32_t)i;
-    for (uint64_t t = n; t > 0; t--) /* each start moved to the next's: move back */
-        r->tpl_start[t] = r->tpl_start[t - 1];
-    r->tpl_start[0] = 0;
-    r->tpl_rank = rank;
-    rank = NULL;
-    r->tpl_state = 1;
-    rc = 0;
-out:
-    free(rank);
-    free(plane);
-    if (rc < 0) {
-        free(r->tpl_start);
-        free(r->tpl_rows);
-        free(r->tpl_bm);
-        free(r->tpl_buf);
-        free(r->tpl_toff);
-        free(r->tpl_nvar);
-        free(r->tpl_has);
-        free(r->tpl_soff);
-        r->tpl_start = r->tpl_rows = r->tpl_toff = r->tpl_nvar = r->tpl_soff = NULL;
-        r->tpl_bm = NULL;
-        r->tpl_buf = NULL;
-        r->tpl_has = NULL;
-        r->tpl_text = NULL;
-    }
-    return rc;
-}
-
-/* A SEG_POSTINGS_TEMPLATES entry (after its tag) of a term of df rows into
- * a bitmap: the union of its templates' rows. NULL on OOM or when
- * malformed: templates out of range or not ascending, or rows other than
- * df. */
-static roaring_bitmap_t *template_rows(seg_reader *r, const uint8_t *p, size_t len, uint32_t df)
-{
-    if (load_templates(r) < 0)
-        return NULL;
-    cursor c = cursor_make(p, len);
-    uint64_t k = get_varint(&c);
-    if (c.bad || !k || k > r->info.templates || k > df) {
-        set_err(r, "segment postings malformed");
-        return NULL;
-    }
-    /* the templates: a list of k ranks below their count */
-    roaring_bitmap_t *tb = entry_bitmap(r, c.p, cursor_left(&c), (uint32_t)k, r->info.templates);
-    uint32_t *tl = tb ? malloc(k * sizeof *tl) : NULL;
-    if (tl)
-        roaring_bitmap_to_uint32_array(tb, tl);
-    if (tb) /* CRoaring 0.2 does not take NULL */
-        roaring_bitmap_free(tb);
-    if (!tl) {
-        if (tb)
-            set_err(r, "out of memory reading postings");
-        return NULL;
-    }
-    uint64_t total = 0;
-    for (uint64_t i = 0; i < k; i++)
-        total += r->tpl_start[tl[i] + 1] - r->tpl_start[tl[i]];
-    int ok = total == df;
-    /* the union of the templates' bitmaps, each built once per reader
-     * (adding the rows of many templates one by one to one bitmap cost 45
-     * ns a row: 3.4 ms for a word of 76,558 rows in 1M) */
-    const roaring_bitmap_t **bms = ok ? malloc(k * sizeof(const roaring_bitmap_t *)) : NULL;
-    roaring_bitmap_t *out = NULL;
-    for (uint64_t i = 0; bms && i < k; i++) {
-        uint32_t t = tl[i];
-        if (!r->tpl_bm[t])
-            r->tpl_bm[t] = roaring_bitmap_of_ptr(r->tpl_start[t + 1] - r->tpl_start[t],
-                                                 r->tpl_rows + r->tpl_start[t]);
-        if (!(bms[i] = r->tpl_bm[t]))
-            goto done;
-    }
-    if (bms)
-        out = k == 1 ? roaring_bitmap_copy(bms[0]) : roaring_bitmap_or_many((size_t)k, bms);
-done:
-    free(bms);
-    free(tl);
-    if (!out)
-        set_err(r, ok ? "out of memory reading postings"
-                      : "segment postings: a term's templates hold other than its rows");
-    return out;
 }
 
 /* The bitmap of the term the iterator is on; NULL on OOM or corruption. */
@@ -2173,456 +1788,8 @@ static roaring_bitmap_t *titer_postings(titer *it)
         return inline_rows(it);
     const uint8_t *p = r->sec[SEC_POSTINGS].p + it->post_off;
     if (it->post_len >= 1 && p[0] == SEG_POSTINGS_TEMPLATES)
-        return template_rows(r, p + 1, it->post_len - 1, it->df);
-    return entry_bitmap(r, p, it->post_len, it->df, (uint32_t)r->info.events);
-}
-
-/* ---- terms held by columns (format.h) ---------------------------------- */
-
-/* Write c's namespace ("service:", "host:", "meta.KEY:") into out (room
- * for SEG_MAX_TERM, which the writer's rules guarantee); its length. */
-static size_t cns_ns(const seg_reader *r, const cns *c, char *out)
-{
-    /* by src: CNS_SERVICE, CNS_HOST, CNS_META */
-    static const strata_str fixed[] = {{SEG_NS_SERVICE, SEG_NS_LEN(SEG_NS_SERVICE)},
-                                       {SEG_NS_HOST, SEG_NS_LEN(SEG_NS_HOST)},
-                                       {SEG_NS_META, SEG_NS_LEN(SEG_NS_META)}};
-    strata_str f = fixed[c->src];
-    memcpy(out, f.ptr, f.len);
-    if (c->src != CNS_META)
-        return f.len;
-    strata_str k = r->keys[c->m->key];
-    memcpy(out + f.len, k.ptr, k.len);
-    out[f.len + k.len] = ':';
-    return f.len + k.len + 1;
-}
-
-/* How many values c has (an empty one included). */
-static uint32_t cns_count(const seg_reader *r, const cns *c)
-{
-    if (c->src == CNS_SERVICE)
-        return r->n_svc;
-    if (c->src == CNS_HOST)
-        return r->n_host;
-    return c->m->nheld;
-}
-
-/* Value v of c (HEX values printed into buf, SEG_HEX_MAX_DIGITS bytes);
- * only after cns_ready. */
-static strata_str cns_value(const seg_reader *r, const cns *c, uint32_t v, char *buf)
-{
-    if (c->src == CNS_SERVICE)
-        return r->svc_dict[v];
-    if (c->src == CNS_HOST)
-        return r->host_dict[v];
-    const mcol *m = c->m;
-    if (m->terms)
-        return (strata_str){m->held[v].s, (uint32_t)m->held[v].len};
-    if (!m->digits)
-        return m->values[v];
-    seg_hex_unpack(m->hex + (size_t)v * seg_hex_bytes(m->digits), m->digits, buf);
-    return (strata_str){buf, m->digits};
-}
-
-/* The term ids of the values of a TERMS column, value by value, as seg_held_intern gives them. */
-typedef struct heldpairs {
-    uint32_t *tok; /* token ids, value by value */
-    size_t n, cap;
-    uint32_t v;
-    int oom;
-} heldpairs;
-
-/* seg_held_intern callback: record that the value being interned holds term id. */
-static void held_pair(void *ud, uint32_t id)
-{
-    heldpairs *p = ud;
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 1024;
-        uint32_t *t = cap <= UINT32_MAX ? realloc(p->tok, cap * sizeof *t) : NULL;
-        if (!t) {
-            p->oom = 1;
-            return;
-        }
-        p->tok = t;
-        p->cap = cap;
-    }
-    p->tok[p->n++] = id;
-}
-
-/* The terms a TERMS column holds (format.h): its values' tokens, sorted,
- * and for each value the ranks of its terms (a token a value gives twice
- * is listed once). Their count must be the one its header gives. 0, or
- * -1 with the error set. */
-static int held_terms(seg_reader *r, mcol *m)
-{
-    if (m->held)
-        return 0;
-    heldpairs p = {0};
-    uint32_t *rank = NULL;
-    int rc = -1;
-    m->val_start = calloc((size_t)m->ndict + 1, sizeof *m->val_start);
-    for (uint32_t v = 0; m->val_start && v < m->ndict && !p.oom; v++) {
-        p.v = v;
-        if (seg_held_intern(&m->held_tab, m->values[v].ptr, m->values[v].len, held_pair, &p) < 0)
-            p.oom = 1;
-        m->val_start[v + 1] = (uint32_t)p.n;
-    }
-    if (!m->val_start || p.oom || !(rank = malloc((m->held_tab.n + 1) * sizeof *rank)) ||
-        !(m->held = seg_sort_strtab(&m->held_tab, rank))) {
-        set_err(r, "out of memory");
-        goto out;
-    }
-    if (m->held_tab.n != m->nheld) {
-        set_err(r, "segment terms column: holds %u terms, its values give %zu", m->nheld,
-                m->held_tab.n);
-        goto out;
-    }
-    /* the pairs come value by value: keep each value's terms as ranks,
-     * without the repeats of one value */
-    uint32_t w = 0;
-    for (uint32_t v = 0; v < m->ndict; v++) {
-        uint32_t from = m->val_start[v], to = m->val_start[v + 1];
-        m->val_start[v] = w;
-        for (uint32_t i = from; i < to; i++) {
-            uint32_t t = rank[p.tok[i]], dup = 0;
-            for (uint32_t k = m->val_start[v]; k < w && !dup; k++)
-                dup = p.tok[k] == t;
-            if (!dup)
-                p.tok[w++] = t;
-        }
-    }
-    m->val_start[m->ndict] = w;
-    m->val_terms = p.tok;
-    p.tok = NULL;
-    rc = 0;
-out:
-    free(p.tok);
-    free(rank);
-    if (rc < 0) {
-        free(m->held);
-        m->held = NULL;
-    }
-    return rc;
-}
-
-/* Make c's values readable (a meta column decoded, HEX order checked
- * there) and check once that they ascend strictly: lookups binary-search
- * them. 0, or -1 on corruption. */
-static int cns_ready(seg_reader *r, cns *c)
-{
-    if (c->checked)
-        return 0;
-    if (c->src == CNS_META && decode_meta_columns(r) < 0)
-        return -1;
-    if (c->src == CNS_META && c->m->terms && held_terms(r, c->m) < 0)
-        return -1;
-    if (c->src != CNS_META || !c->m->digits) {
-        char a[SEG_HEX_MAX_DIGITS], b[SEG_HEX_MAX_DIGITS];
-        for (uint32_t v = 1; v < cns_count(r, c); v++) {
-            strata_str x = cns_value(r, c, v - 1, a), y = cns_value(r, c, v, b);
-            if (seg_term_cmp(x.ptr, x.len, y.ptr, y.len) >= 0) {
-                char ns[SEG_MAX_TERM];
-                size_t nl = cns_ns(r, c, ns);
-                return set_err(
-                    r, "segment column holding \"%.*s\" terms: values %u and %u out of order",
-                    (int)nl, ns, v - 1, v);
-            }
-        }
-    }
-    c->checked = 1;
-    return 0;
-}
-
-/* cns_invert for a TERMS column: the rows of each term it holds, those
- * of every value giving the term, in one pass over the rows (so each
- * term's rows ascend). 0, or -1 (a value no row has is corruption). */
-static int invert_held(seg_reader *r, cns *c)
-{
-    const mcol *m = c->m;
-    uint32_t *seen = calloc((size_t)m->ndict + 1, sizeof *seen);
-    uint32_t *st = calloc((size_t)m->nheld + 1, sizeof *st);
-    uint32_t *rows = NULL;
-    if (!seen || !st)
-        goto oom;
-    uint64_t total = 0;
-    for (uint64_t row = 0; row < r->info.events; row++)
-        if (m->has[row]) {
-            uint32_t v = m->id[row];
-            seen[v] = 1;
-            for (uint32_t k = m->val_start[v]; k < m->val_start[v + 1]; k++)
-                st[m->val_terms[k] + 1]++;
-            total += m->val_start[v + 1] - m->val_start[v];
-        }
-    for (uint32_t v = 0; v < m->ndict; v++)
-        if (!seen[v]) {
-            free(seen);
-            free(st);
-            char ns[SEG_MAX_TERM];
-            size_t nl = cns_ns(r, c, ns);
-            return set_err(r, "segment column holding \"%.*s\" terms: value %u has no row", (int)nl,
-                           ns, v);
-        }
-    if (total > UINT32_MAX || !(rows = malloc((total ? total : 1) * sizeof *rows)))
-        goto oom;
-    for (uint32_t t = 0; t < m->nheld; t++)
-        st[t + 1] += st[t];
-    for (uint64_t row = 0; row < r->info.events; row++) /* st[t]: next slot of t */
-        if (m->has[row])
-            for (uint32_t k = m->val_start[m->id[row]]; k < m->val_start[m->id[row] + 1]; k++)
-                rows[st[m->val_terms[k]]++] = (uint32_t)row;
-    for (uint32_t t = m->nheld; t > 0; t--) /* back to starts */
-        st[t] = st[t - 1];
-    st[0] = 0;
-    free(seen);
-    c->inv_start = st;
-    c->inv_rows = rows;
-    return 0;
-oom:
-    free(seen);
-    free(st);
-    free(rows);
-    return set_err(r, "out of memory");
-}
-
-/* Rows of every value of c (inv_start, inv_rows), built from the column
- * on first use and kept: a counting sort of the rows by their value (of a
- * TERMS column, by the terms its values hold: invert_held). 0, or -1 (a
- * value no row has is corruption: its term would have no rows). */
-static int cns_invert(seg_reader *r, cns *c)
-{
-    if (c->inv_start)
-        return 0;
-    if (cns_ready(r, c) < 0)
-        return -1;
-    if (c->src == CNS_META && c->m->terms)
-        return invert_held(r, c);
-    const uint32_t *ids = c->src == CNS_SERVICE ? r->service
-                          : c->src == CNS_HOST  ? r->host
-                                                : c->m->id;
-    const uint8_t *has = c->src == CNS_META ? c->m->has : NULL;
-    uint32_t nv = cns_count(r, c);
-    uint64_t present = c->src == CNS_META ? c->m->pub.present : r->info.events;
-    uint32_t *st = calloc((size_t)nv + 1, sizeof *st);
-    uint32_t *rows = malloc((present ? present : 1) * sizeof *rows);
-    if (!st || !rows) {
-        free(st);
-        free(rows);
-        return set_err(r, "out of memory");
-    }
-    for (uint64_t row = 0; row < r->info.events; row++)
-        if (!has || has[row])
-            st[ids[row] + 1]++;
-    for (uint32_t v = 0; v < nv; v++) {
-        if (!st[v + 1]) {
-            free(st);
-            free(rows);
-            char ns[SEG_MAX_TERM];
-            size_t nl = cns_ns(r, c, ns);
-            return set_err(r, "segment column holding \"%.*s\" terms: value %u has no row", (int)nl,
-                           ns, v);
-        }
-        st[v + 1] += st[v];
-    }
-    for (uint64_t row = 0; row < r->info.events; row++) /* st[v]: next slot of v */
-        if (!has || has[row])
-            rows[st[ids[row]]++] = (uint32_t)row;
-    for (uint32_t v = nv; v > 0; v--) /* back to starts */
-        st[v] = st[v - 1];
-    st[0] = 0;
-    c->inv_start = st;
-    c->inv_rows = rows;
-    return 0;
-}
-
-/* The value in term's place of column namespace c compared with (p, n):
- * the first n bytes (digits) of the value, a value shorter than n before. */
-static int cns_cmp(const seg_reader *r, const cns *c, uint32_t v, const char *p, size_t n)
-{
-    char buf[SEG_HEX_MAX_DIGITS];
-    strata_str x = cns_value(r, c, v, buf);
-    int k = memcmp(x.ptr, p, x.len < n ? x.len : n);
-    return k ? k : x.len < n ? -1 : 0;
-}
-
-/* The first value of c whose first n bytes are >= p (upper: > p). */
-static uint32_t cns_bound(const seg_reader *r, const cns *c, const char *p, size_t n, int upper)
-{
-    uint32_t lo = 0, hi = cns_count(r, c);
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        int k = cns_cmp(r, c, mid, p, n);
-        if (k < 0 || (upper && k == 0))
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-/* The column namespace that holds term (its namespace, then a value of
- * the column's shape), or NULL (if anywhere, the term is in the term
- * dictionary: a term of a key "KEY:x" shares KEY's namespace prefix). */
-static cns *cns_holding(seg_reader *r, const char *term, size_t len)
-{
-    for (uint32_t i = 0; i < r->ncns; i++) {
-        cns *c = &r->cns[i];
-        char ns[SEG_MAX_TERM];
-        size_t nl = cns_ns(r, c, ns);
-        if (len < nl || memcmp(term, ns, nl) != 0)
-            continue;
-        return c->src != CNS_META || seg_column_value(term + nl, len - nl, c->m->digits) ? c : NULL;
-    }
-    return NULL;
-}
-
-/* The place of term's value in c (which holds it): 1 with *v set, 0 when
- * the column lacks it (the filter or the values say so), -1 on corruption. */
-static int cns_find(seg_reader *r, cns *c, const char *term, size_t len, uint32_t *v)
-{
-    char ns[SEG_MAX_TERM], buf[SEG_HEX_MAX_DIGITS];
-    size_t nl = cns_ns(r, c, ns);
-    const char *d = term + nl;
-    size_t n = len - nl;
-    if (n == 0 || !seg_may_contain(r, term, len))
-        return 0;
-    if (cns_ready(r, c) < 0)
-        return -1;
-    uint32_t at = cns_bound(r, c, d, n, 0);
-    if (at >= cns_count(r, c) || cns_cmp(r, c, at, d, n) != 0 || cns_value(r, c, at, buf).len != n)
-        return 0;
-    *v = at;
-    return cns_invert(r, c) < 0 ? -1 : 1;
-}
-
-/* The terms the columns hold under a prefix, in term order: namespaces
- * ascending, values ascending within one (the empty value skipped). */
-typedef struct cstream {
-    seg_reader *r;
-    const char *prefix;
-    size_t plen;
-    uint32_t at;     /* position in r->cns */
-    uint32_t v, end; /* values left in the current namespace */
-    char term[SEG_MAX_TERM];
-    size_t tlen;
-    uint32_t df;
-    uint32_t val; /* the current term's value */
-    cns *c;       /* and namespace */
-    int release;  /* free a namespace's inversion when the stream leaves it */
-} cstream;
-
-/* The values of c under the stream's prefix: [*lo, *hi). 0 or -1. */
-static int cs_range(cstream *h, cns *c, uint32_t *lo, uint32_t *hi)
-{
-    char ns[SEG_MAX_TERM];
-    size_t nl = cns_ns(h->r, c, ns);
-    *lo = *hi = 0;
-    if (h->plen <= nl) {
-        if (!memcmp(h->prefix, ns, h->plen))
-            *hi = cns_count(h->r, c);
-        return *hi && cns_invert(h->r, c) < 0 ? -1 : 0;
-    }
-    const char *d = h->prefix + nl;
-    size_t n = h->plen - nl;
-    if (memcmp(h->prefix, ns, nl) != 0)
-        return 0;
-    if (cns_invert(h->r, c) < 0)
-        return -1;
-    *lo = cns_bound(h->r, c, d, n, 0);
-    *hi = cns_bound(h->r, c, d, n, 1);
-    return 0;
-}
-
-/* Step to the next term: 1, 0 at the end, -1 on corruption. */
-static int cs_next(cstream *h)
-{
-    seg_reader *r = h->r;
-    char buf[SEG_HEX_MAX_DIGITS];
-    for (;;) {
-        while (h->v >= h->end) {
-            if (h->c) {
-                if (h->release) { /* a merge reads each term once: one inversion at a time */
-                    free(h->c->inv_start);
-                    free(h->c->inv_rows);
-                    h->c->inv_start = h->c->inv_rows = NULL;
-                }
-                h->at++;
-            }
-            if (h->at >= r->ncns)
-                return 0;
-            h->c = &r->cns[h->at];
-            if (cs_range(h, h->c, &h->v, &h->end) < 0)
-                return -1;
-        }
-        strata_str x = cns_value(r, h->c, h->v, buf);
-        h->val = h->v++;
-        if (!x.len)
-            continue; /* an empty name is no term */
-        size_t nl = cns_ns(r, h->c, h->term);
-        memcpy(h->term + nl, x.ptr, x.len);
-        h->tlen = nl + x.len;
-        h->df = h->c->inv_start[h->val + 1] - h->c->inv_start[h->val];
-        return 1;
-    }
-}
-
-/* Start a stream over the column-held terms under prefix (kept by
- * pointer) and step to its first term: 1, 0 when there is none, -1 on
- * corruption. With release, each namespace's inversion is freed once the
- * stream is past it (a merge's single pass). */
-static int cs_start(cstream *h, seg_reader *r, const char *prefix, size_t plen, int release)
-{
-    h->release = release;
-    h->r = r;
-    h->prefix = prefix;
-    h->plen = plen;
-    h->at = 0;
-    h->v = h->end = 0;
-    h->c = NULL;
-    return cs_next(h);
-}
-
-/* Namespace a's string before b's. */
-static int cns_before(const seg_reader *r, const cns *a, const cns *b)
-{
-    char x[SEG_MAX_TERM], y[SEG_MAX_TERM];
-    size_t xl = cns_ns(r, a, x), yl = cns_ns(r, b, y);
-    return seg_term_cmp(x, xl, y, yl) < 0;
-}
-
-/* r->cns: the namespaces columns hold, ascending (the writer's rules make
- * none a prefix of another, so their terms never interleave); their terms
- * count among the segment's. */
-static void setup_cns(seg_reader *r)
-{
-    cns all[SEG_MAX_META_COLUMNS + 2];
-    uint32_t n = 0;
-    if (r->tflags & SEG_FLAG_SERVICE_TERMS)
-        all[n++] = (cns){.src = CNS_SERVICE};
-    if (r->tflags & SEG_FLAG_HOST_TERMS)
-        all[n++] = (cns){.src = CNS_HOST};
-    for (uint32_t i = 0; i < r->nmcols; i++)
-        if (r->mcols[i].digits || r->mcols[i].terms)
-            all[n++] = (cns){.src = CNS_META, .m = &r->mcols[i]};
-    for (uint32_t i = 0; i < n; i++) { /* insertion sort: at most 18 */
-        uint32_t j = i;
-        cns x = all[i];
-        while (j > 0 && cns_before(r, &x, &all[j - 1])) {
-            all[j] = all[j - 1];
-            j--;
-        }
-        all[j] = x;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        r->cns[i] = all[i];
-        uint32_t k = cns_count(r, &all[i]);
-        /* an empty service or host name (sorted first) is no term */
-        if (all[i].src == CNS_SERVICE && k && !r->svc_dict[0].len)
-            k--;
-        if (all[i].src == CNS_HOST && k && !r->host_dict[0].len)
-            k--;
-        r->info.terms += k;
-    }
-    r->ncns = n;
+        return seg_rd_template_rows(r, p + 1, it->post_len - 1, it->df);
+    return seg_rd_entry_bitmap(r, p, it->post_len, it->df, (uint32_t)r->info.events);
 }
 
 /* Position it at the term's entry: 1 when the segment holds the term, 0
@@ -2647,13 +1814,13 @@ static int find_term(seg_reader *r, const char *term, size_t len, titer *it)
 
 int seg_term_in_column(seg_reader *r, const char *term, size_t len)
 {
-    return cns_holding(r, term, len) != NULL;
+    return seg_rd_cns_holding(r, term, len) != NULL;
 }
 
 int seg_term_from_templates(seg_reader *r, const char *term, size_t len)
 {
     titer it;
-    if (cns_holding(r, term, len))
+    if (seg_rd_cns_holding(r, term, len))
         return 0;
     int found = find_term(r, term, len, &it);
     if (found <= 0 || it.df <= SEG_INLINE_POSTINGS)
@@ -2664,8 +1831,8 @@ int seg_term_from_templates(seg_reader *r, const char *term, size_t len)
 roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len)
 {
     uint32_t v;
-    cns *c = cns_holding(r, term, len);
-    int held = c ? cns_find(r, c, term, len, &v) : 0;
+    cns *c = seg_rd_cns_holding(r, term, len);
+    int held = c ? seg_rd_cns_find(r, c, term, len, &v) : 0;
     if (held < 0)
         return NULL;
     if (held) { /* else the dictionary may have it */
@@ -2683,8 +1850,8 @@ roaring_bitmap_t *seg_postings(seg_reader *r, const char *term, size_t len)
 int64_t seg_term_df(seg_reader *r, const char *term, size_t len)
 {
     uint32_t v;
-    cns *c = cns_holding(r, term, len);
-    int held = c ? cns_find(r, c, term, len, &v) : 0;
+    cns *c = seg_rd_cns_holding(r, term, len);
+    int held = c ? seg_rd_cns_find(r, c, term, len, &v) : 0;
     if (held)
         return held < 0 ? -1 : (int64_t)(c->inv_start[v + 1] - c->inv_start[v]);
     titer it;
@@ -2696,7 +1863,7 @@ int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, vo
 {
     /* two sorted streams merged: the term dictionary and the columns' terms */
     cstream hs;
-    int h = cs_start(&hs, r, prefix, plen, 0);
+    int h = seg_rd_cs_start(&hs, r, prefix, plen, 0);
     if (h < 0)
         return -1;
     if (r->dict_terms) {
@@ -2718,7 +1885,7 @@ int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, vo
             while (h == 1 && seg_term_cmp(hs.term, hs.tlen, it.term, it.tlen) < 0) {
                 if (fn(ud, hs.term, hs.tlen, hs.df))
                     return 0;
-                if ((h = cs_next(&hs)) < 0)
+                if ((h = seg_rd_cs_next(&hs)) < 0)
                     return -1;
             }
             if (fn(ud, it.term, it.tlen, it.df))
@@ -2728,7 +1895,7 @@ int seg_terms(seg_reader *r, const char *prefix, size_t plen, seg_term_fn fn, vo
     while (h == 1) {
         if (fn(ud, hs.term, hs.tlen, hs.df))
             return 0;
-        if ((h = cs_next(&hs)) < 0)
+        if ((h = seg_rd_cs_next(&hs)) < 0)
             return -1;
     }
     return 0;
@@ -2798,10 +1965,10 @@ int seg_tcur_next(seg_tcur *c, const char **term, size_t *len, uint32_t *df)
         if (r->dict_terms &&
             (titer_seek(&c->it, r, 0) < 0 || (c->dict_has = titer_next(&c->it)) < 0))
             return -1;
-        if ((c->hex_has = cs_start(&c->hs, r, "", 0, 1)) < 0)
+        if ((c->hex_has = seg_rd_cs_start(&c->hs, r, "", 0, 1)) < 0)
             return -1;
     } else if (c->cur_hex) {
-        if ((c->hex_has = cs_next(&c->hs)) < 0)
+        if ((c->hex_has = seg_rd_cs_next(&c->hs)) < 0)
             return -1;
     } else if (c->dict_has && (c->dict_has = titer_next(&c->it)) < 0) {
         return -1;
