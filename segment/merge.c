@@ -58,6 +58,7 @@
 #include "segment.h"
 #include "segment_int.h"
 #include "strtab.h"
+#include "merge_int.h"
 
 /* Output buffered before a write(): large enough that write() calls cost
  * nothing next to compression, small next to a segment. */
@@ -82,20 +83,6 @@
 #define MERGE_FUSE_GROUP_PARTS 4u
 
 /* ---- files ---------------------------------------------------------------------------- */
-
-/* An append-only file written through a buffer. For the output, the bytes
- * of the open section are CRC'd as they are flushed. */
-typedef struct fout {
-    int fd;
-    strbuf buf;   /* bytes not yet written */
-    uint64_t off; /* file offset of buf's first byte */
-    int in_sec;
-    uint32_t crc;
-    uint64_t sec_start;
-    uint8_t table[SEC_COUNT_ * SEG_TABLE_ENTRY_BYTES];
-    uint32_t nsec;
-    int bad; /* a write failed or memory ran out */
-} fout;
 
 /* The file offset of the next byte appended. */
 static uint64_t fo_pos(const fout *f)
@@ -129,7 +116,7 @@ static int fo_maybe_flush(fout *f)
 }
 
 /* Start a section at the current end of the file. */
-static void fo_sec_begin(fout *f)
+void seg_mg_sec_begin(fout *f)
 {
     fo_flush(f);
     f->in_sec = 1;
@@ -138,7 +125,7 @@ static void fo_sec_begin(fout *f)
 }
 
 /* Close the open section: record its id, offset, length and CRC in the table. */
-static void fo_sec_end(fout *f, uint32_t id)
+void seg_mg_sec_end(fout *f, uint32_t id)
 {
     fo_flush(f);
     f->in_sec = 0;
@@ -152,9 +139,9 @@ static void fo_sec_end(fout *f, uint32_t id)
 /* A whole section from one buffer. */
 static void fo_section(fout *f, uint32_t id, const void *p, size_t n)
 {
-    fo_sec_begin(f);
+    seg_mg_sec_begin(f);
     sb_append(&f->buf, p, n);
-    fo_sec_end(f, id);
+    seg_mg_sec_end(f, id);
 }
 
 /* A scratch file next to the output, unlinked at once: -1 on error. */
@@ -209,17 +196,6 @@ static void heap_down(uint32_t *heap, size_t nh, size_t i,
 
 /* ---- merge order ------------------------------------------------------------------------ */
 
-/* The inputs' rows in output order: by ingest_ts, ties to the earlier
- * input (each input is already in ingest order), with a binary heap of
- * inputs keyed by their next row. */
-typedef struct morder {
-    size_t n;
-    const int64_t **ing;
-    uint64_t *events, *pos;
-    uint32_t *heap;
-    size_t nh;
-} morder;
-
 /* Input a's next row goes before input b's. */
 static int mo_less(const void *ctx, uint32_t a, uint32_t b)
 {
@@ -229,7 +205,7 @@ static int mo_less(const void *ctx, uint32_t a, uint32_t b)
 }
 
 /* Rewind the merge order to the first row of every input. */
-static void mo_reset(morder *m)
+void seg_mg_order_reset(morder *m)
 {
     m->nh = 0;
     for (size_t i = 0; i < m->n; i++) {
@@ -256,12 +232,12 @@ static int mo_init(morder *m, seg_reader *const *in, size_t n)
         m->ing[i] = seg_ingest_ts(in[i]);
         m->events[i] = seg_get_info(in[i])->events;
     }
-    mo_reset(m);
+    seg_mg_order_reset(m);
     return 0;
 }
 
 /* The next row in output order: 1 with *src and *row set, 0 at the end. */
-static int mo_next(morder *m, uint32_t *src, uint32_t *row)
+int seg_mg_order_next(morder *m, uint32_t *src, uint32_t *row)
 {
     if (!m->nh)
         return 0;
@@ -284,16 +260,6 @@ static void mo_free(morder *m)
 }
 
 /* ---- dictionaries over all inputs ------------------------------------------------------- */
-
-/* The sorted union of one dictionary (services, hosts or meta keys) of
- * every input, and per input its ids renumbered to ranks in the union. */
-typedef struct udict {
-    strtab t;
-    sref *sorted;
-    uint32_t *rank; /* strtab id -> position in sorted */
-    uint32_t **map; /* per input: its id -> rank */
-    size_t n;       /* inputs */
-} udict;
 
 /* Build the union of one dictionary over the inputs (count and name read it); 0 or -1 on OOM. */
 static int ud_build(udict *u, seg_reader *const *in, size_t n,
@@ -340,58 +306,8 @@ static void ud_free(udict *u)
 
 /* ---- the merge state -------------------------------------------------------------------- */
 
-/* A meta column being chosen and built (the writer's rules, format.h). */
-typedef struct mcolb {
-    uint32_t key; /* rank in the union of meta keys */
-    uint64_t present;
-    int kind; /* SEG_META_COL_NUMBER, SEG_META_COL_DICT, SEG_META_COL_HEX, or 0: not a column */
-    uint8_t digits;   /* HEX: digits per value */
-    uint8_t single;   /* every kv of the key a string, one a row at most (colterms.c) */
-    uint8_t terms;    /* DICT: holds its key's terms (written as SEG_META_COL_TERMS) */
-    seg_hexrow *hexr; /* HEX, pass 2: every row's value and output row */
-    seg_hex128 *hexv; /* HEX: the distinct values, sorted */
-    uint32_t *ord;    /* HEX: per output row, its value's ordinal */
-    size_t nhexv, nhexd;
-    strtab vals;
-    sref *sorted;
-    uint32_t *vrank;
-    uint64_t *seen; /* pass 2a: hashes of the distinct values (0: empty) */
-    size_t seen_cap, nseen;
-    strbuf has, val;
-    intcol_stream hs, vs;
-    seg_tplpred pred; /* DICT: its ranks predicted by the rows' templates */
-    int oom;
-} mcolb;
-
-typedef struct merge {
-    seg_reader *const *in;
-    size_t n;
-    seg_writer_opts o;
-    uint64_t rows;   /* output rows */
-    uint32_t per;    /* rows per block */
-    uint64_t blocks; /* row blocks */
-    morder mo;
-    udict svc, host, keys;
-    uint32_t **remap; /* per input: its row -> output row */
-    mcolb cols[SEG_MAX_META_COLUMNS];
-    uint32_t ncols;
-    uint8_t *key_col; /* per union key rank: its column + 1, or 0 */
-    uint64_t at_out;  /* pass 3 of the meta columns: the output row being encoded */
-    seg_colterms ct;  /* the namespaces the output's columns hold (not in SEC_TERMS) */
-    seg_tpl tpl;      /* each output row's template, gathered before the meta columns */
-    uint8_t *level;   /* each output row's level: coded by template */
-    fout f;
-    const char *path;
-    seg_merge_stage_fn stage; /* progress (may be NULL) */
-    void *stage_ud;
-    seg_tail tail;
-    char *err;
-    size_t errlen;
-} merge;
-
-static int mfail(merge *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Put a message in the merge's error buffer; returns -1 for `return mfail(...)`. */
-static int mfail(merge *m, const char *fmt, ...)
+/* Put a message in the merge's error buffer; returns -1 for `return seg_mg_fail(...)`. */
+int seg_mg_fail(merge *m, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -402,17 +318,17 @@ static int mfail(merge *m, const char *fmt, ...)
 }
 
 /* Tell the caller that the merge reached part `name` (progress, crash tests). */
-static void at_stage(merge *m, const char *name)
+void seg_mg_stage(merge *m, const char *name)
 {
     if (m->stage)
         m->stage(m->stage_ud, name);
 }
 
 /* Row `row` of input src (the parts asked for), or -1 with the reader's error. */
-static int read_row(merge *m, uint32_t src, uint32_t row, strata_event *ev, unsigned parts)
+int seg_mg_read_row(merge *m, uint32_t src, uint32_t row, strata_event *ev, unsigned parts)
 {
     if (seg_row_parts(m->in[src], row, ev, parts) < 0)
-        return mfail(m, "%s", seg_error(m->in[src]));
+        return seg_mg_fail(m, "%s", seg_error(m->in[src]));
     return 0;
 }
 
@@ -421,9 +337,9 @@ static int read_row(merge *m, uint32_t src, uint32_t row, strata_event *ev, unsi
 /* The sorted dictionary of a union as a section. */
 static void put_union(merge *m, uint32_t id, const udict *u)
 {
-    fo_sec_begin(&m->f);
+    seg_mg_sec_begin(&m->f);
     seg_put_dict(&m->f.buf, u->sorted, u->t.n, m->o.zstd_level);
-    fo_sec_end(&m->f, id);
+    seg_mg_sec_end(&m->f, id);
 }
 
 /* Timestamps, level, flags, service and host, the rollup and the meta key
@@ -448,14 +364,14 @@ static int write_columns(merge *m)
     strbuf hosts = {0};
     m->level = bigmem_malloc(m->rows ? m->rows : 1);
     if (!sv || !hv || !m->level) {
-        mfail(m, "out of memory encoding columns");
+        seg_mg_fail(m, "out of memory encoding columns");
         goto out;
     }
-    at_stage(m, "columns");
+    seg_mg_stage(m, "columns");
     int64_t prev_i = 0, prev_e = 0;
     uint64_t o = 0;
-    mo_reset(&m->mo);
-    while (mo_next(&m->mo, &src, &row)) {
+    seg_mg_order_reset(&m->mo);
+    while (seg_mg_order_next(&m->mo, &src, &row)) {
         const seg_reader *r = m->in[src];
         int64_t ing = seg_ingest_ts(r)[row], evt = seg_event_ts(r)[row];
         uint8_t level = seg_levels(r)[row];
@@ -468,7 +384,7 @@ static int write_columns(merge *m)
         sv[o] = svc;
         hv[o] = m->host.map[src][seg_host_ids(r)[row]];
         if (seg_rollup_add(&roll, evt, svc, level) < 0) {
-            mfail(m, "out of memory building the rollup");
+            seg_mg_fail(m, "out of memory building the rollup");
             goto out;
         }
         if (o == 0 || ing < m->tail.min_ingest)
@@ -486,7 +402,7 @@ static int write_columns(merge *m)
     for (int i = 0; i < C_N; i++) {
         intcol_flush(&s[i]);
         if (b[i].oom) {
-            mfail(m, "out of memory encoding columns");
+            seg_mg_fail(m, "out of memory encoding columns");
             goto out;
         }
     }
@@ -500,15 +416,15 @@ static int write_columns(merge *m)
     fo_section(&m->f, SEC_SERVICE, b[C_SVC].buf, b[C_SVC].len);
     put_union(m, SEC_HOST_DICT, &m->host);
     if (seg_put_hosts(&hosts, sv, hv, (size_t)o, m->svc.t.n, m->o.zstd_level) < 0) {
-        mfail(m, "out of memory encoding columns");
+        seg_mg_fail(m, "out of memory encoding columns");
         goto out;
     }
     fo_section(&m->f, SEC_HOST, hosts.buf, hosts.len);
-    fo_sec_begin(&m->f);
+    seg_mg_sec_begin(&m->f);
     seg_rollup_put(&roll, &m->f.buf);
-    fo_sec_end(&m->f, SEC_ROLLUP);
+    seg_mg_sec_end(&m->f, SEC_ROLLUP);
     put_union(m, SEC_META_KEYS, &m->keys);
-    rc = m->f.bad ? mfail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
+    rc = m->f.bad ? seg_mg_fail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
 out:
     seg_rollup_free(&roll);
     for (int i = 0; i < C_N; i++)
@@ -517,140 +433,6 @@ out:
     free(hv);
     sb_free(&hosts);
     return rc;
-}
-
-/* ---- meta columns -------------------------------------------------------------------------- */
-
-/* Call fn for each column's first non-null value in the row just read
- * (ev, from input src): the writer's rule for what a column holds. */
-static void first_values(merge *m, uint32_t src, uint32_t row, const strata_event *ev,
-                         void (*fn)(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud),
-                         void *ud)
-{
-    const uint32_t *ranks = seg_row_key_ranks(m->in[src], row);
-    uint32_t seen = 0;
-    for (uint32_t k = 0; k < ev->meta_count; k++) {
-        if (ev->meta[k].type == STRATA_VALUE_NULL)
-            continue;
-        uint8_t c = m->key_col[m->keys.map[src][ranks[k]]];
-        if (!c || seen & (1u << (c - 1)))
-            continue;
-        seen |= 1u << (c - 1);
-        fn(m, &m->cols[c - 1], &ev->meta[k], k, ud);
-    }
-}
-
-/* Pass 2a: count a dictionary candidate's distinct values by their 64-bit
- * hashes, 8 bytes each. There are at least as many distinct values as
- * distinct hashes, so a candidate with too many hashes is certainly not a
- * column: unique ids (trace ids) are dropped here, before pass 2b would
- * keep half their values as strings. */
-static void count_hash(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud)
-{
-    (void)m, (void)at;
-    int *oom = ud;
-    if (c->kind != SEG_META_COL_DICT)
-        return;
-    if ((c->nseen + 1) * 2 > c->seen_cap) {
-        size_t cap = c->seen_cap ? c->seen_cap * 2 : 1024;
-        uint64_t *ns = calloc(cap, sizeof *ns);
-        if (!ns) {
-            *oom = 1;
-            return;
-        }
-        for (size_t i = 0; i < c->seen_cap; i++)
-            if (c->seen[i]) {
-                size_t j = c->seen[i] & (cap - 1);
-                while (ns[j])
-                    j = (j + 1) & (cap - 1);
-                ns[j] = c->seen[i];
-            }
-        free(c->seen);
-        c->seen = ns;
-        c->seen_cap = cap;
-    }
-    uint64_t h = term_hash(kv->value.ptr, kv->value.len);
-    h = h ? h : 1;
-    size_t i = h & (c->seen_cap - 1);
-    while (c->seen[i] && c->seen[i] != h)
-        i = (i + 1) & (c->seen_cap - 1);
-    if (c->seen[i])
-        return;
-    c->seen[i] = h;
-    if (++c->nseen * SEG_META_COL_MAX_DISTINCT_SHARE > c->present) {
-        c->kind = 0;
-        free(c->seen);
-        c->seen = NULL;
-        c->seen_cap = c->nseen = 0;
-    }
-}
-
-/* Pass 2b: the distinct values of a dictionary candidate left (dropped
- * past the writer's share: hashes may have collided). */
-static void collect_value(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud)
-{
-    (void)m, (void)at;
-    int *oom = ud;
-    if (c->kind != SEG_META_COL_DICT)
-        return;
-    if (strtab_intern(&c->vals, kv->value.ptr, kv->value.len) < 0)
-        *oom = 1;
-    else if (c->vals.n * SEG_META_COL_MAX_DISTINCT_SHARE > c->present) {
-        c->kind = 0;
-        strtab_free(&c->vals);
-    }
-}
-
-/* Pass 2c: a HEX column's value in this row (ud: the row's output row). */
-static void collect_hex(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud)
-{
-    (void)m, (void)at;
-    if (c->kind != SEG_META_COL_HEX || c->nhexv >= c->present)
-        return;
-    c->hexr[c->nhexv].v = seg_hex_parse(kv->value.ptr, c->digits);
-    c->hexr[c->nhexv++].row = *(const uint32_t *)ud;
-}
-
-/* Sort a HEX column's values, keep the distinct ones in hexv[0, nhexd) and
- * give each output row its value's ordinal. 0, or -1 on OOM. */
-static int order_hex(merge *m, mcolb *c)
-{
-    size_t n = c->nhexv;
-    c->hexv = malloc((n ? n : 1) * sizeof *c->hexv);
-    c->ord = bigmem_malloc((m->rows ? m->rows : 1) * sizeof *c->ord);
-    if (!c->hexv || !c->ord)
-        return -1;
-    seg_hexrow_sort(c->hexr, n);
-    size_t d = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!d || seg_hex_cmp(c->hexv[d - 1], c->hexr[i].v) != 0)
-            c->hexv[d++] = c->hexr[i].v;
-        c->ord[c->hexr[i].row] = (uint32_t)(d - 1);
-    }
-    free(c->hexr);
-    c->hexr = NULL;
-    c->nhexd = d;
-    return 0;
-}
-
-/* Pass 3: the row's value into its column. */
-static void encode_value(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud)
-{
-    (void)m, (void)at;
-    uint8_t *got = ud;
-    if (!c->kind)
-        return;
-    got[c - m->cols] = 1;
-    int64_t v = 0;
-    if (c->kind == SEG_META_COL_HEX)
-        v = c->ord[m->at_out];
-    else if (c->kind == SEG_META_COL_NUMBER)
-        canonical_i64(kv->value.ptr, kv->value.len, &v);
-    else {
-        v = c->vrank[strtab_find(&c->vals, kv->value.ptr, kv->value.len)];
-        c->oom |= seg_tplpred_add(&c->pred, m->tpl.row[m->at_out], v) < 0;
-    }
-    intcol_push(&c->vs, v);
 }
 
 /* Each output row's template, ranked (as the writer's gather_templates),
@@ -662,15 +444,15 @@ static int gather_templates(merge *m)
 {
     uint32_t src, row;
     strata_event ev;
-    at_stage(m, "templates");
-    mo_reset(&m->mo);
-    while (mo_next(&m->mo, &src, &row)) {
-        if (read_row(m, src, row, &ev, SEG_PART_MSG) < 0)
+    seg_mg_stage(m, "templates");
+    seg_mg_order_reset(&m->mo);
+    while (seg_mg_order_next(&m->mo, &src, &row)) {
+        if (seg_mg_read_row(m, src, row, &ev, SEG_PART_MSG) < 0)
             return -1;
         if (seg_tpl_add(&m->tpl, ev.msg.ptr, ev.msg.len) < 0)
-            return mfail(m, "out of memory building row templates");
+            return seg_mg_fail(m, "out of memory building row templates");
     }
-    return seg_tpl_rank(&m->tpl) < 0 ? mfail(m, "out of memory building row templates") : 0;
+    return seg_tpl_rank(&m->tpl) < 0 ? seg_mg_fail(m, "out of memory building row templates") : 0;
 }
 
 /* SEC_LEVEL, as the writer's: after the templates, by which
@@ -680,203 +462,11 @@ static int write_levels(merge *m)
     strbuf b = {0};
     if (seg_put_levels(&b, m->level, m->rows, &m->tpl, m->o.zstd_level) < 0) {
         sb_free(&b);
-        return mfail(m, "out of memory encoding the level column");
+        return seg_mg_fail(m, "out of memory encoding the level column");
     }
     fo_section(&m->f, SEC_LEVEL, b.buf, b.len);
     sb_free(&b);
-    return m->f.bad ? mfail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
-}
-
-/* Choose the meta columns as the writer would (format.h) and write
- * SEC_META_COLUMNS. */
-static int write_meta_columns(merge *m)
-{
-    uint32_t nkeys = (uint32_t)m->keys.t.n;
-    uint64_t *stamp = calloc(nkeys + 1, sizeof *stamp);
-    uint64_t *count = calloc(nkeys + 1, sizeof *count);
-    uint8_t *numeric = malloc(nkeys + 1);
-    seg_mcand *cand = malloc((nkeys + 1) * sizeof *cand);
-    seg_colcheck *hex = calloc(nkeys + 1, sizeof *hex);
-    int rc = -1;
-    strata_event ev;
-    if (!stamp || !count || !numeric || !cand || !hex) {
-        mfail(m, "out of memory choosing meta columns");
-        goto out;
-    }
-    memset(numeric, 1, nkeys + 1);
-    for (uint32_t k = 0; k < nkeys; k++)
-        seg_colcheck_init(&hex[k], m->keys.sorted[k].s, m->keys.sorted[k].len);
-    at_stage(m, "meta columns");
-    /* pass 1: rows with a non-null value per key; whether every first
-     * value is a canonical integer */
-    uint64_t seq = 0;
-    for (uint32_t i = 0; i < m->n; i++)
-        for (uint32_t row = 0; row < seg_get_info(m->in[i])->events; row++) {
-            if (read_row(m, i, row, &ev, SEG_PART_META) < 0)
-                goto out;
-            const uint32_t *ranks = seg_row_key_ranks(m->in[i], row);
-            seq++;
-            for (uint32_t k = 0; k < ev.meta_count; k++) {
-                uint32_t key = m->keys.map[i][ranks[k]];
-                const strata_kv *kv = &ev.meta[k];
-                seg_colcheck_see(&hex[key], seq, kv->type, kv->value.ptr, kv->value.len);
-                if (kv->type == STRATA_VALUE_NULL || stamp[key] == seq)
-                    continue;
-                stamp[key] = seq;
-                count[key]++;
-                int64_t v;
-                if (kv->type != STRATA_VALUE_INT ||
-                    !canonical_i64(kv->value.ptr, kv->value.len, &v))
-                    numeric[key] = 0;
-            }
-        }
-    size_t nc = seg_meta_col_pick(count, NULL, nkeys, m->rows, cand);
-    int dicts = 0, hexes = 0;
-    for (size_t c = 0; c < nc; c++) {
-        mcolb *col = &m->cols[c];
-        col->key = cand[c].key;
-        col->present = cand[c].rows;
-        col->kind = numeric[col->key]                          ? (int)SEG_META_COL_NUMBER
-                    : hex[col->key].ok && hex[col->key].digits ? (int)SEG_META_COL_HEX
-                                                               : (int)SEG_META_COL_DICT;
-        col->digits = hex[col->key].digits;
-        col->single = hex[col->key].single;
-        dicts |= col->kind == SEG_META_COL_DICT;
-        hexes |= col->kind == SEG_META_COL_HEX;
-        m->key_col[col->key] = (uint8_t)(c + 1);
-    }
-    m->ncols = (uint32_t)nc;
-    /* pass 2: distinct values of the dictionary candidates, first by hash
-     * (2a), then as strings for those still in the running (2b) */
-    int oom = 0;
-    for (int step = 0; step < 2 && dicts && !oom; step++) {
-        for (uint32_t i = 0; i < m->n && !oom; i++)
-            for (uint32_t row = 0; row < seg_get_info(m->in[i])->events && !oom; row++) {
-                if (read_row(m, i, row, &ev, SEG_PART_META) < 0)
-                    goto out;
-                first_values(m, i, row, &ev, step ? collect_value : count_hash, &oom);
-            }
-        dicts = 0;
-        for (uint32_t c = 0; c < m->ncols; c++) {
-            free(m->cols[c].seen);
-            m->cols[c].seen = NULL;
-            dicts |= m->cols[c].kind == SEG_META_COL_DICT;
-        }
-    }
-    /* pass 2c: the values of the HEX columns, sorted, each row's ordinal */
-    for (uint32_t c = 0; c < m->ncols && hexes && !oom; c++) {
-        mcolb *col = &m->cols[c];
-        if (col->kind != SEG_META_COL_HEX)
-            continue;
-        col->hexr = bigmem_malloc((col->present ? col->present : 1) * sizeof *col->hexr);
-        oom = !col->hexr;
-    }
-    for (uint32_t i = 0; i < m->n && hexes && !oom; i++)
-        for (uint32_t row = 0; row < seg_get_info(m->in[i])->events; row++) {
-            if (read_row(m, i, row, &ev, SEG_PART_META) < 0)
-                goto out;
-            uint32_t out_row = m->remap[i][row];
-            first_values(m, i, row, &ev, collect_hex, &out_row);
-        }
-    for (uint32_t c = 0; c < m->ncols && !oom; c++)
-        if (m->cols[c].kind == SEG_META_COL_HEX)
-            oom = order_hex(m, &m->cols[c]) < 0;
-    for (uint32_t c = 0; c < m->ncols && !oom; c++) {
-        mcolb *col = &m->cols[c];
-        col->hs.out = &col->has;
-        col->vs.out = &col->val;
-        if (col->kind != SEG_META_COL_DICT)
-            continue;
-        col->vrank = malloc((col->vals.n + 1) * sizeof *col->vrank);
-        col->sorted = col->vrank ? seg_sort_strtab(&col->vals, col->vrank) : NULL;
-        oom = !col->sorted || seg_tplpred_init(&col->pred, m->tpl.n, col->present) < 0;
-        col->terms = col->single; /* the writer's rule: every value a term of itself */
-        for (size_t j = 0; !oom && col->terms && j < col->vals.n; j++)
-            col->terms = (uint8_t)seg_value_is_term(col->sorted[j].s, col->sorted[j].len);
-    }
-    if (oom) {
-        mfail(m, "out of memory building meta columns");
-        goto out;
-    }
-    /* pass 3: presence and values in output order */
-    uint32_t src, row;
-    mo_reset(&m->mo);
-    m->at_out = 0;
-    while (mo_next(&m->mo, &src, &row)) {
-        if (read_row(m, src, row, &ev, SEG_PART_META) < 0)
-            goto out;
-        m->at_out = m->remap[src][row];
-        uint8_t got[SEG_MAX_META_COLUMNS] = {0};
-        first_values(m, src, row, &ev, encode_value, got);
-        for (uint32_t c = 0; c < m->ncols; c++)
-            if (m->cols[c].kind)
-                intcol_push(&m->cols[c].hs, got[c]);
-    }
-    strbuf *out = &m->f.buf;
-    fo_sec_begin(&m->f);
-    uint32_t ncols = 0;
-    for (uint32_t c = 0; c < m->ncols; c++)
-        ncols += m->cols[c].kind != 0;
-    put_varint(out, ncols);
-    strbuf dict = {0}, ranks = {0};
-    for (uint32_t c = 0; c < m->ncols; c++) {
-        mcolb *col = &m->cols[c];
-        if (!col->kind)
-            continue;
-        intcol_flush(&col->hs);
-        intcol_flush(&col->vs);
-        sb_reset(&dict);
-        if (col->terms) { /* the count of terms it holds first (format.h) */
-            int64_t held = seg_held_count(col->sorted, col->vals.n);
-            if (held < 0)
-                dict.oom = 1;
-            else
-                put_varint(&dict, (uint64_t)held);
-        }
-        if (col->kind == SEG_META_COL_DICT)
-            seg_put_dict(&dict, col->sorted, col->vals.n, m->o.zstd_level);
-        if (col->kind == SEG_META_COL_HEX) { /* values first (format.h) */
-            put_u8(&dict, col->digits);
-            put_varint(&dict, col->nhexd);
-            if (seg_hex_ef_put(&dict, col->hexv, col->nhexd, col->digits) < 0)
-                dict.oom = 1;
-        }
-        put_varint(out, col->key);
-        put_u8(out, (uint8_t)(col->terms ? SEG_META_COL_TERMS : (unsigned)col->kind));
-        put_varint(out, col->present);
-        if (col->kind == SEG_META_COL_DICT) { /* the ranks' coding (format.h) */
-            sb_reset(&ranks);
-            ranks.oom |= seg_put_dict_ranks(&ranks, &col->val, &col->pred, &m->tpl) < 0;
-        }
-        const strbuf *vals = col->kind == SEG_META_COL_DICT ? &ranks : &col->val;
-        put_varint(out, col->has.len + dict.len + vals->len);
-        int first = col->kind == SEG_META_COL_HEX || col->terms; /* values before presence */
-        if (first) {                                             /* and its terms leave SEC_TERMS */
-            const sref *k = &m->keys.sorted[col->key];
-            m->ct.key[m->ct.n] = (strata_str){k->s, (uint32_t)k->len};
-            m->ct.digits[m->ct.n++] = col->kind == SEG_META_COL_HEX ? col->digits : 0;
-            sb_append(out, dict.buf, dict.len);
-        }
-        sb_append(out, col->has.buf, col->has.len);
-        if (!first)
-            sb_append(out, dict.buf, dict.len);
-        sb_append(out, vals->buf, vals->len);
-        oom |= col->has.oom || col->val.oom || col->oom || dict.oom || ranks.oom;
-    }
-    sb_free(&dict);
-    sb_free(&ranks);
-    fo_sec_end(&m->f, SEC_META_COLUMNS);
-    if (oom || m->f.bad)
-        mfail(m, "cannot write meta columns: %s", oom ? "out of memory" : strerror(errno));
-    else
-        rc = 0;
-out:
-    free(stamp);
-    free(count);
-    free(numeric);
-    free(cand);
-    free(hex);
-    return rc;
+    return m->f.bad ? seg_mg_fail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
 }
 
 /* ---- row blocks ------------------------------------------------------------------------------ */
@@ -905,14 +495,14 @@ static int flush_block(merge *m, seg_writer *sw, uint32_t **lrank, size_t *lcap,
         if (o)
             *order = o;
         if (!r || !o)
-            return mfail(m, "out of memory staging rows");
+            return seg_mg_fail(m, "out of memory staging rows");
         for (uint32_t id = (uint32_t)*lcap; id < nl; id++) {
             strata_str k = seg_writer_key(sw, id);
             (*lrank)[id] = m->keys.rank[strtab_find(&m->keys.t, k.ptr, k.len)];
         }
         uint64_t *pairs = malloc(nl * sizeof *pairs);
         if (!pairs)
-            return mfail(m, "out of memory staging rows");
+            return seg_mg_fail(m, "out of memory staging rows");
         for (uint32_t id = 0; id < nl; id++)
             pairs[id] = (uint64_t)(*lrank)[id] << 32 | id;
         qsort(pairs, nl, sizeof *pairs, seg_cmp_u64);
@@ -934,7 +524,7 @@ static int flush_block(merge *m, seg_writer *sw, uint32_t **lrank, size_t *lcap,
         return -1;
     seg_writer_clear_rows(sw);
     if (fo_maybe_flush(&m->f) < 0)
-        return mfail(m, "cannot write the merged segment: %s", strerror(errno));
+        return seg_mg_fail(m, "cannot write the merged segment: %s", strerror(errno));
     return 0;
 }
 
@@ -951,17 +541,17 @@ static int write_blocks(merge *m)
     seg_block_scratch scratch = {.level = m->o.zstd_level};
     int rc = -1;
     if (!index || !in_col || !sw || !cctx) {
-        mfail(m, "out of memory compressing rows");
+        seg_mg_fail(m, "out of memory compressing rows");
         goto out;
     }
-    at_stage(m, "blocks");
-    fo_sec_begin(&m->f);
+    seg_mg_stage(m, "blocks");
+    seg_mg_sec_begin(&m->f);
     uint32_t src, row, k = 0;
     size_t nkv = 0;
     strata_event ev;
-    mo_reset(&m->mo);
-    while (mo_next(&m->mo, &src, &row)) {
-        if (read_row(m, src, row, &ev, SEG_PART_ALL) < 0)
+    seg_mg_order_reset(&m->mo);
+    while (seg_mg_order_next(&m->mo, &src, &row)) {
+        if (seg_mg_read_row(m, src, row, &ev, SEG_PART_ALL) < 0)
             goto out;
         if (nkv + ev.meta_count > in_cap) {
             size_t cap = in_cap * 2;
@@ -969,16 +559,16 @@ static int write_blocks(merge *m)
                 cap *= 2;
             uint8_t *nc = realloc(in_col, cap);
             if (!nc) {
-                mfail(m, "out of memory staging rows");
+                seg_mg_fail(m, "out of memory staging rows");
                 goto out;
             }
             in_col = nc;
             in_cap = cap;
         }
         memset(in_col + nkv, 0, ev.meta_count);
-        first_values(m, src, row, &ev, mark_in_col, in_col + nkv);
+        seg_mg_first_values(m, src, row, &ev, mark_in_col, in_col + nkv);
         if (seg_writer_add(sw, &ev) < 0) {
-            mfail(m, "out of memory staging rows");
+            seg_mg_fail(m, "out of memory staging rows");
             goto out;
         }
         nkv += ev.meta_count;
@@ -996,9 +586,9 @@ static int write_blocks(merge *m)
             goto out;
         k++;
     }
-    fo_sec_end(&m->f, SEC_BLOCKS);
+    seg_mg_sec_end(&m->f, SEC_BLOCKS);
     fo_section(&m->f, SEC_BLOCK_INDEX, index, (size_t)k * SEG_BLOCK_ENTRY_BYTES);
-    rc = m->f.bad ? mfail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
+    rc = m->f.bad ? seg_mg_fail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
 out:
     seg_block_scratch_free(&scratch);
     ZSTD_freeCCtx(cctx);
@@ -1054,7 +644,7 @@ static int tm_advance(merge *m, tmerge *t, uint32_t i)
     tsrc *s = &t->src[i];
     int got = seg_tcur_next(s->cur, &s->term, &s->len, &s->df);
     if (got < 0)
-        return mfail(m, "%s", seg_error(m->in[i]));
+        return seg_mg_fail(m, "%s", seg_error(m->in[i]));
     if (got) {
         t->heap[t->nh++] = i;
         tm_up(t, t->nh - 1);
@@ -1100,13 +690,13 @@ static int put_entry(merge *m, tout *t, const char *term, size_t len, const uint
                       fo_pos(&m->f) - m->f.sec_start, m->err, m->errlen) < 0)
         return -1;
     if (fo_maybe_flush(&m->f) < 0)
-        return mfail(m, "cannot write terms: %s", strerror(errno));
+        return seg_mg_fail(m, "cannot write terms: %s", strerror(errno));
     if (n > SEG_INLINE_POSTINGS) {
         sb_reset(&t->entry);
         int whole = seg_tpl_encode(&m->tpl, rows, n, &t->entry, &t->rbuf, &t->rcap);
         if (whole < 0 ||
             (!whole && seg_postings_encode(rows, n, &t->entry, &t->rbuf, &t->rcap) < 0))
-            return mfail(m, "out of memory building postings");
+            return seg_mg_fail(m, "out of memory building postings");
         uint64_t h = term_hash(t->entry.buf, t->entry.len);
         h = h ? h : 1;
         const seg_pent *dup = NULL;
@@ -1118,8 +708,8 @@ static int put_entry(merge *m, tout *t, const char *term, size_t len, const uint
             seg_pent e = {h, fo_pos(&t->post), t->entry.len, NULL, 0};
             sb_append(&t->post.buf, t->entry.buf, t->entry.len);
             if (seg_ptab_add(&t->dups, &e) < 0 || fo_maybe_flush(&t->post) < 0)
-                return mfail(m, "cannot spool postings: %s",
-                             t->post.bad ? strerror(errno) : "out of memory");
+                return seg_mg_fail(m, "cannot spool postings: %s",
+                                   t->post.bad ? strerror(errno) : "out of memory");
         }
     }
     return 0;
@@ -1141,7 +731,7 @@ static int put_pairs(merge *m, tout *t, const char *term, size_t len, const uint
     if (seg_common_is(in_blocks, m->blocks)) {
         int64_t i = seg_common_add(&t->common, h);
         if (i < 0)
-            return mfail(m, "out of memory building the filters");
+            return seg_mg_fail(m, "out of memory building the filters");
         for (uint32_t k = 0; k < n; k++)
             seg_common_mark(&t->common, (size_t)i, (uint32_t)(rows[k] / m->per));
         return 0;
@@ -1161,9 +751,9 @@ static int put_pairs(merge *m, tout *t, const char *term, size_t len, const uint
         last = b;
     }
     if (fo_maybe_flush(&t->pairs) < 0)
-        return mfail(m, "cannot spool filters: %s",
-                     t->pairs.bad ? strerror(errno) : "out of memory");
-    return t->tw.raw.oom ? mfail(m, "out of memory building terms") : 0;
+        return seg_mg_fail(m, "cannot spool filters: %s",
+                           t->pairs.bad ? strerror(errno) : "out of memory");
+    return t->tw.raw.oom ? seg_mg_fail(m, "out of memory building terms") : 0;
 }
 
 /* One term of the output with its rows (ascending). */
@@ -1186,17 +776,17 @@ static int merge_terms(merge *m, tout *t)
     size_t rcap = 0, tcap = 0;
     int rc = -1;
     if (!tm.src || !tm.heap || !(ins = calloc(m->n ? m->n : 1, sizeof *ins))) {
-        mfail(m, "out of memory merging terms");
+        seg_mg_fail(m, "out of memory merging terms");
         goto out;
     }
     for (uint32_t i = 0; i < m->n; i++)
         if (!(tm.src[i].cur = seg_tcur_new(m->in[i])) || tm_advance(m, &tm, i) < 0) {
             if (!tm.src[i].cur)
-                mfail(m, "out of memory merging terms");
+                seg_mg_fail(m, "out of memory merging terms");
             goto out;
         }
-    at_stage(m, "terms");
-    fo_sec_begin(&m->f);
+    seg_mg_stage(m, "terms");
+    seg_mg_sec_begin(&m->f);
     char term[SEG_MAX_TERM];
     while (tm.nh) {
         const tsrc *top = &tm.src[tm.heap[0]];
@@ -1217,7 +807,7 @@ static int merge_terms(merge *m, tout *t)
             size_t cap = total * 2;
             uint32_t *nr = realloc(rows, cap * sizeof *nr);
             if (!nr) {
-                mfail(m, "out of memory merging postings");
+                seg_mg_fail(m, "out of memory merging postings");
                 goto out;
             }
             rows = nr;
@@ -1230,14 +820,14 @@ static int merge_terms(merge *m, tout *t)
             if (s->df > tcap) {
                 uint32_t *nt = realloc(tmp, (size_t)s->df * 2 * sizeof *nt);
                 if (!nt) {
-                    mfail(m, "out of memory merging postings");
+                    seg_mg_fail(m, "out of memory merging postings");
                     goto out;
                 }
                 tmp = nt;
                 tcap = (size_t)s->df * 2;
             }
             if (seg_tcur_rows(s->cur, tmp) < 0) {
-                mfail(m, "%s", seg_error(m->in[ins[j]]));
+                seg_mg_fail(m, "%s", seg_error(m->in[ins[j]]));
                 goto out;
             }
             const uint32_t *map = m->remap[ins[j]];
@@ -1258,7 +848,7 @@ static int merge_terms(merge *m, tout *t)
     }
     if (seg_termw_finish(&t->tw, &m->f.buf, fo_pos(&m->f) - m->f.sec_start, m->err, m->errlen) < 0)
         goto out;
-    fo_sec_end(&m->f, SEC_TERMS);
+    seg_mg_sec_end(&m->f, SEC_TERMS);
     rc = 0;
 out:
     for (uint32_t i = 0; tm.src && i < m->n; i++)
@@ -1274,10 +864,10 @@ out:
 /* SEC_TERM_INDEX, from the term dictionary just written. */
 static int write_term_index(merge *m, tout *t)
 {
-    fo_sec_begin(&m->f);
+    seg_mg_sec_begin(&m->f);
     if (seg_termw_index(&t->tw, &m->f.buf, m->err, m->errlen) < 0)
         return -1;
-    fo_sec_end(&m->f, SEC_TERM_INDEX);
+    seg_mg_sec_end(&m->f, SEC_TERM_INDEX);
     return 0;
 }
 
@@ -1285,18 +875,18 @@ static int write_term_index(merge *m, tout *t)
 static int copy_spool(merge *m, fout *sp, uint32_t id)
 {
     if (fo_flush(sp) < 0)
-        return mfail(m, "cannot spool: %s", strerror(errno));
-    fo_sec_begin(&m->f);
+        return seg_mg_fail(m, "cannot spool: %s", strerror(errno));
+    seg_mg_sec_begin(&m->f);
     for (uint64_t at = 0; at < sp->off;) {
         size_t n = sp->off - at < MERGE_READ_BYTES ? (size_t)(sp->off - at) : MERGE_READ_BYTES;
         if (sb_reserve(&m->f.buf, n) < 0 || read_at(sp->fd, m->f.buf.buf + m->f.buf.len, n, at) < 0)
-            return mfail(m, "cannot read back the postings spool: %s", strerror(errno));
+            return seg_mg_fail(m, "cannot read back the postings spool: %s", strerror(errno));
         m->f.buf.len += n;
         at += n;
         if (fo_maybe_flush(&m->f) < 0)
-            return mfail(m, "cannot write postings: %s", strerror(errno));
+            return seg_mg_fail(m, "cannot write postings: %s", strerror(errno));
     }
-    fo_sec_end(&m->f, id);
+    seg_mg_sec_end(&m->f, id);
     return 0;
 }
 
@@ -1324,13 +914,13 @@ static int gather_keys(merge *m, tout *t, int pairs, unsigned lg, uint32_t p0, u
 {
     for (size_t i = 0; !pairs && i < t->common.n; i++)
         if (put_key(keys, at, stop, p0, p1, lg, t->common.hash[i]) < 0)
-            return mfail(m, "filter spool holds more keys than counted");
+            return seg_mg_fail(m, "filter spool holds more keys than counted");
     for (uint64_t off = 0; off < t->pairs.off;) {
         size_t n = MERGE_PAIR_READ;
         if (t->pairs.off - off < n)
             n = (size_t)(t->pairs.off - off);
         if (read_at(t->pairs.fd, rbuf, n, off) < 0)
-            return mfail(m, "cannot read back the filter spool: %s", strerror(errno));
+            return seg_mg_fail(m, "cannot read back the filter spool: %s", strerror(errno));
         for (size_t i = 0; i + MERGE_PAIR_BYTES <= n; i += MERGE_PAIR_BYTES) {
             uint32_t b = load_u32(rbuf + i);
             uint64_t h = load_u64(rbuf + i + 4);
@@ -1338,10 +928,10 @@ static int gather_keys(merge *m, tout *t, int pairs, unsigned lg, uint32_t p0, u
                 continue;
             b &= ~MERGE_FIRST_PAIR;
             if (b >= m->blocks) /* the spool is ours, but a block past the end is no index */
-                return mfail(m, "filter spool names block %u of %llu", b,
-                             (unsigned long long)m->blocks);
+                return seg_mg_fail(m, "filter spool names block %u of %llu", b,
+                                   (unsigned long long)m->blocks);
             if (put_key(keys, at, stop, p0, p1, lg, pairs ? seg_fuse_pair_key(h, b) : h) < 0)
-                return mfail(m, "filter spool holds more keys than counted");
+                return seg_mg_fail(m, "filter spool holds more keys than counted");
         }
         off += n;
     }
@@ -1364,7 +954,7 @@ static int write_filter(merge *m, tout *t, seg_fuse *f, int pairs, uint8_t *rbuf
     size_t cap = 0;
     int rc = -1;
     if (!in_part || !at || !stop) {
-        mfail(m, "out of memory building the filters");
+        seg_mg_fail(m, "out of memory building the filters");
         goto out;
     }
     for (uint32_t k = 0; k < MERGE_BUCKETS; k++)
@@ -1378,7 +968,7 @@ static int write_filter(merge *m, tout *t, seg_fuse *f, int pairs, uint8_t *rbuf
             free(keys);
             cap = n ? n : 1;
             if (!(keys = malloc(cap * sizeof *keys))) {
-                mfail(m, "out of memory building the filters");
+                seg_mg_fail(m, "out of memory building the filters");
                 goto out;
             }
         }
@@ -1390,22 +980,23 @@ static int write_filter(merge *m, tout *t, seg_fuse *f, int pairs, uint8_t *rbuf
             goto out;
         for (uint64_t p = p0, from = 0; p < p1; from += in_part[p++]) {
             if (at[p - p0] != stop[p - p0]) { /* counted and spooled disagree */
-                mfail(m, "filter spool holds %llu keys of part %llu, counted %llu",
-                      (unsigned long long)(at[p - p0] - from), (unsigned long long)p,
-                      (unsigned long long)in_part[p]);
+                seg_mg_fail(m, "filter spool holds %llu keys of part %llu, counted %llu",
+                            (unsigned long long)(at[p - p0] - from), (unsigned long long)p,
+                            (unsigned long long)in_part[p]);
                 goto out;
             }
             if (seg_fuse_add_part(f, keys + from, in_part[p]) < 0) {
-                mfail(m, "out of memory building the filters");
+                seg_mg_fail(m, "out of memory building the filters");
                 goto out;
             }
         }
     }
     if (seg_fuse_finish(f, &m->f.buf) < 0) {
-        mfail(m, "out of memory building the filters");
+        seg_mg_fail(m, "out of memory building the filters");
         goto out;
     }
-    rc = fo_maybe_flush(&m->f) < 0 ? mfail(m, "cannot write the filters: %s", strerror(errno)) : 0;
+    rc = fo_maybe_flush(&m->f) < 0 ? seg_mg_fail(m, "cannot write the filters: %s", strerror(errno))
+                                   : 0;
 out:
     free(in_part);
     free(at);
@@ -1419,31 +1010,31 @@ out:
  * (term, block) pairs. */
 static int write_filters(merge *m, tout *t)
 {
-    at_stage(m, "filters");
+    seg_mg_stage(m, "filters");
     if (fo_flush(&t->pairs) < 0)
-        return mfail(m, "cannot spool filters: %s", strerror(errno));
+        return seg_mg_fail(m, "cannot spool filters: %s", strerror(errno));
     uint8_t *rbuf = malloc(MERGE_PAIR_READ);
     seg_fuse f;
     memset(&f, 0, sizeof f);
     int rc = -1;
     if (!rbuf) {
-        mfail(m, "out of memory building the filters");
+        seg_mg_fail(m, "out of memory building the filters");
         goto out;
     }
-    fo_sec_begin(&m->f);
+    seg_mg_sec_begin(&m->f);
     if (write_filter(m, t, &f, 0, rbuf) < 0)
         goto out;
-    fo_sec_end(&m->f, SEC_TERM_FILTER);
-    fo_sec_begin(&m->f);
+    seg_mg_sec_end(&m->f, SEC_TERM_FILTER);
+    seg_mg_sec_begin(&m->f);
     put_u32(&m->f.buf, (uint32_t)m->blocks);
     if (seg_common_put(&t->common, &m->f.buf) < 0) {
-        mfail(m, "out of memory building the filters");
+        seg_mg_fail(m, "out of memory building the filters");
         goto out;
     }
     if (write_filter(m, t, &f, 1, rbuf) < 0)
         goto out;
-    fo_sec_end(&m->f, SEC_BLOCK_FILTER);
-    rc = m->f.bad ? mfail(m, "cannot write the filters: %s", strerror(errno)) : 0;
+    seg_mg_sec_end(&m->f, SEC_BLOCK_FILTER);
+    rc = m->f.bad ? seg_mg_fail(m, "cannot write the filters: %s", strerror(errno)) : 0;
 out:
     free(rbuf);
     seg_fuse_free(&f);
@@ -1457,11 +1048,11 @@ static int write_templates(merge *m)
     strbuf b = {0};
     if (seg_tpl_put(&m->tpl, &b, m->o.zstd_level) < 0) {
         sb_free(&b);
-        return mfail(m, "out of memory building row templates");
+        return seg_mg_fail(m, "out of memory building row templates");
     }
     fo_section(&m->f, SEC_TEMPLATES, b.buf, b.len);
     sb_free(&b);
-    return m->f.bad ? mfail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
+    return m->f.bad ? seg_mg_fail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
 }
 
 /* Merge the inputs' term dictionaries into the output's terms, postings (renumbered rows),
@@ -1478,7 +1069,7 @@ static int write_index(merge *m)
     t.post.fd = spool_open(m->path, "postings");
     t.pairs.fd = spool_open(m->path, "filters");
     if (!t.in_bucket || t.post.fd < 0 || t.pairs.fd < 0) {
-        mfail(m, "cannot open spool files next to %s: %s", m->path, strerror(errno));
+        seg_mg_fail(m, "cannot open spool files next to %s: %s", m->path, strerror(errno));
         goto out;
     }
     if (merge_terms(m, &t) < 0 || write_term_index(m, &t) < 0 ||
@@ -1561,12 +1152,12 @@ int seg_merge_file_staged(seg_reader *const *in, size_t n, const seg_writer_opts
     for (size_t i = 0; i < n; i++)
         m.rows += seg_get_info(in[i])->events;
     if (m.rows > SEG_MAX_EVENTS)
-        return mfail(&m, "a merge of %llu rows is over the segment limit of %u",
-                     (unsigned long long)m.rows, SEG_MAX_EVENTS);
+        return seg_mg_fail(&m, "a merge of %llu rows is over the segment limit of %u",
+                           (unsigned long long)m.rows, SEG_MAX_EVENTS);
     m.blocks = (m.rows + m.per - 1) / m.per;
     char tmp[4200];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-        return mfail(&m, "segment path too long");
+        return seg_mg_fail(&m, "segment path too long");
     int rc = -1;
     m.remap = calloc(n ? n : 1, sizeof *m.remap);
     m.key_col = NULL;
@@ -1582,7 +1173,7 @@ int seg_merge_file_staged(seg_reader *const *in, size_t n, const seg_writer_opts
         goto oom;
     m.f.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (m.f.fd < 0) {
-        mfail(&m, "%s: %s", tmp, strerror(errno));
+        seg_mg_fail(&m, "%s: %s", tmp, strerror(errno));
         goto out;
     }
     const char *tenant = m.o.tenant ? m.o.tenant : "";
@@ -1590,7 +1181,7 @@ int seg_merge_file_staged(seg_reader *const *in, size_t n, const seg_writer_opts
     fo_section(&m.f, SEC_TENANT, tenant, strlen(tenant));
     m.stage = stage;
     m.stage_ud = ud;
-    if (write_columns(&m) < 0 || gather_templates(&m) < 0 || write_meta_columns(&m) < 0 ||
+    if (write_columns(&m) < 0 || gather_templates(&m) < 0 || seg_mg_meta_columns(&m) < 0 ||
         write_levels(&m) < 0 || write_blocks(&m) < 0 || write_index(&m) < 0)
         goto out;
     fo_flush(&m.f);
@@ -1600,19 +1191,19 @@ int seg_merge_file_staged(seg_reader *const *in, size_t n, const seg_writer_opts
     m.tail.file_base = m.f.off;
     seg_put_tail(&m.f.buf, m.f.table, m.f.nsec, &m.tail);
     if (fo_flush(&m.f) < 0 || fsync(m.f.fd) < 0) {
-        mfail(&m, "%s: %s", tmp, strerror(errno));
+        seg_mg_fail(&m, "%s: %s", tmp, strerror(errno));
         goto out;
     }
     close(m.f.fd);
     m.f.fd = -1;
     if (rename(tmp, path) < 0) {
-        mfail(&m, "rename %s: %s", path, strerror(errno));
+        seg_mg_fail(&m, "rename %s: %s", path, strerror(errno));
         goto out;
     }
     rc = seg_fsync_dir(path, err, errlen);
     goto done;
 oom:
-    mfail(&m, "out of memory merging segments");
+    seg_mg_fail(&m, "out of memory merging segments");
 out:
     if (m.f.fd >= 0)
         close(m.f.fd);
@@ -1644,7 +1235,7 @@ unsigned seg_merge_samples(seg_reader *const *in, size_t n, unsigned max, uint8_
     /* rows i * step of the merged order, as seg_writer_samples picks them */
     uint64_t step = want ? rows / want : 1, o = 0;
     uint32_t src, row;
-    while (got < want && mo_next(&mo, &src, &row)) {
+    while (got < want && seg_mg_order_next(&mo, &src, &row)) {
         if (o++ != got * step)
             continue;
         strata_event ev;

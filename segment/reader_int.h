@@ -193,6 +193,18 @@ static inline int seg_rd_next_shape(cursor *c, unsigned *kind, uint64_t *len)
     return !c->bad && *len >= 1 && *len <= SEG_MAX_STRING;
 }
 
+/* A dictionary at c: its count and one zstd frame of its front-coded
+ * strings (fcdict_decode_z), at most SEG_MAX_DICT_ENTRIES. */
+static inline int seg_rd_dict_decode(cursor *c, strata_str **out, uint32_t *n, char **arena)
+{
+    return fcdict_decode_z(c, SEG_MAX_DICT_ENTRIES, out, n, arena);
+}
+
+/* ---- meta columns (metacol.c) ---- */
+
+/* Locate SEC_META_COLUMNS at open (each column's key, kind and body,
+ * checked); 0, or -1 with the error set. */
+int seg_rd_load_meta_columns(seg_reader *r);
 /* Decode the meta columns on first use (r->mcols_state): 0, or -1 with
  * the error set. */
 int seg_rd_decode_meta_columns(seg_reader *r);

@@ -33,11 +33,12 @@
 #include "strtab.h"
 #include "build.h"
 #include "head.h"
+#include "writer_int.h"
 
 /* Work array `id` with room for `bytes` (contents undefined), owned by the
  * writer: the last segment's when it is big enough, whose pages are mapped
  * already. NULL on OOM. */
-static void *scratch(seg_writer *w, int id, size_t bytes)
+void *seg_wr_scratch(seg_writer *w, int id, size_t bytes)
 {
     wscratch *s = &w->scr[id];
     if (!s->p || bytes > s->cap) {
@@ -199,23 +200,8 @@ sref *seg_sort_strtab(const strtab *t, uint32_t *rank)
 
 /* ---- the build state of finish ------------------------------------------------ */
 
-typedef struct build {
-    seg_writer *w;
-    strbuf *out; /* the file: the writer's w->out */
-    uint8_t table[SEC_COUNT_ * SEG_TABLE_ENTRY_BYTES];
-    uint32_t nsec;
-    uint32_t *key_rank; /* meta key id -> position in sorted order */
-    sref *keys_sorted;
-    uint8_t *in_col; /* per kv: 1 when its value is in a meta column */
-    seg_colterms ct; /* the namespaces columns hold: their terms stay out of SEC_TERMS */
-    seg_tpl tpl;     /* the rows' templates */
-    char *err;
-    size_t errlen;
-} build;
-
-static int fail(build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Put a message in the build's error buffer; returns -1 for `return fail(...)`. */
-static int fail(build *b, const char *fmt, ...)
+/* Put a message in the build's error buffer; returns -1 for `return seg_wr_fail(...)`. */
+int seg_wr_fail(build *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -225,14 +211,12 @@ static int fail(build *b, const char *fmt, ...)
     return -1;
 }
 
-/* Start a section at the current end of the file. */
-static size_t sec_begin(build *b)
+size_t seg_wr_sec_begin(build *b)
 {
     return b->out->len;
 }
 
-/* Close a section: record id, offset, length and CRC in the table. */
-static void sec_end(build *b, uint32_t id, size_t start)
+void seg_wr_sec_end(build *b, uint32_t id, size_t start)
 {
     uint8_t *e = b->table + (size_t)b->nsec++ * SEG_TABLE_ENTRY_BYTES;
     size_t len = b->out->len - start;
@@ -274,9 +258,9 @@ static int put_col(build *b, uint32_t id, int64_t *tmp, const uint32_t *rank,
     seg_writer *w = b->w;
     for (size_t i = 0; i < w->n; i++)
         tmp[i] = fn(&w->rows[i], i ? &w->rows[i - 1] : NULL, rank);
-    size_t s = sec_begin(b);
+    size_t s = seg_wr_sec_begin(b);
     intcol_encode(b->out, tmp, w->n);
-    sec_end(b, id, s);
+    seg_wr_sec_end(b, id, s);
     return 0;
 }
 
@@ -403,11 +387,11 @@ static int write_rollup(build *b, const uint32_t *srank)
         if (seg_rollup_add(&acc, w->rows[i].event, srank[w->rows[i].service], w->rows[i].level) <
             0) {
             seg_rollup_free(&acc);
-            return fail(b, "out of memory building the rollup");
+            return seg_wr_fail(b, "out of memory building the rollup");
         }
-    size_t s = sec_begin(b);
+    size_t s = seg_wr_sec_begin(b);
     seg_rollup_put(&acc, b->out);
-    sec_end(b, SEC_ROLLUP, s);
+    seg_wr_sec_end(b, SEC_ROLLUP, s);
     seg_rollup_free(&acc);
     return 0;
 }
@@ -425,26 +409,26 @@ unsigned seg_names_flag(const sref *names, size_t n, unsigned flag)
 static int write_columns(build *b)
 {
     seg_writer *w = b->w;
-    int64_t *tmp = scratch(w, SCR_ROW_TMP, (w->n ? w->n : 1) * sizeof *tmp);
+    int64_t *tmp = seg_wr_scratch(w, SCR_ROW_TMP, (w->n ? w->n : 1) * sizeof *tmp);
     uint32_t *srank = malloc((w->services.n + 1) * sizeof *srank);
     uint32_t *hrank = malloc((w->hosts.n + 1) * sizeof *hrank);
     sref *ss = seg_sort_strtab(&w->services, srank);
     sref *hs = seg_sort_strtab(&w->hosts, hrank);
     int rc = -1;
     if (!tmp || !srank || !hrank || !ss || !hs) {
-        fail(b, "out of memory writing columns");
+        seg_wr_fail(b, "out of memory writing columns");
         goto out;
     }
     put_col(b, SEC_INGEST_TS, tmp, NULL, col_ingest);
     put_col(b, SEC_EVENT_TS, tmp, NULL, col_event);
     put_col(b, SEC_FLAGS, tmp, NULL, col_flags);
-    size_t s = sec_begin(b);
+    size_t s = seg_wr_sec_begin(b);
     seg_put_dict(b->out, ss, w->services.n, w->o.zstd_level);
-    sec_end(b, SEC_SERVICE_DICT, s);
+    seg_wr_sec_end(b, SEC_SERVICE_DICT, s);
     put_col(b, SEC_SERVICE, tmp, srank, col_service);
-    s = sec_begin(b);
+    s = seg_wr_sec_begin(b);
     seg_put_dict(b->out, hs, w->hosts.n, w->o.zstd_level);
-    sec_end(b, SEC_HOST_DICT, s);
+    seg_wr_sec_end(b, SEC_HOST_DICT, s);
     /* the host column by service or plain: the rows' ranks in
      * tmp's room, services then hosts */
     uint32_t *sv = (uint32_t *)(void *)tmp, *hv = sv + w->n;
@@ -452,12 +436,12 @@ static int write_columns(build *b)
         sv[i] = srank[w->rows[i].service];
         hv[i] = hrank[w->rows[i].host];
     }
-    s = sec_begin(b);
+    s = seg_wr_sec_begin(b);
     if (seg_put_hosts(b->out, sv, hv, w->n, w->services.n, w->o.zstd_level) < 0) {
-        fail(b, "out of memory writing columns");
+        seg_wr_fail(b, "out of memory writing columns");
         goto out;
     }
-    sec_end(b, SEC_HOST, s);
+    seg_wr_sec_end(b, SEC_HOST, s);
     b->ct.flags = (uint16_t)(seg_names_flag(ss, w->services.n, SEG_FLAG_SERVICE_TERMS) |
                              seg_names_flag(hs, w->hosts.n, SEG_FLAG_HOST_TERMS));
     rc = write_rollup(b, srank);
@@ -466,289 +450,6 @@ out:
     free(hrank);
     free(ss);
     free(hs);
-    return rc;
-}
-
-/* ---- meta columns ------------------------------------------------------------- */
-
-/* Order meta column candidates by rows with a value, most first, then by key. */
-static int cmp_mcand(const void *x, const void *y)
-{
-    const seg_mcand *a = x, *b = y;
-    if (a->rows != b->rows)
-        return a->rows > b->rows ? -1 : 1;
-    return (a->key > b->key) - (a->key < b->key);
-}
-
-size_t seg_meta_col_pick(const uint64_t *count, const uint32_t *rank, uint32_t nkeys, uint64_t rows,
-                         seg_mcand *out)
-{
-    size_t nc = 0;
-    for (uint32_t key = 0; key < nkeys; key++)
-        if (count[key] >= SEG_META_COL_MIN_ROWS && count[key] * SEG_META_COL_MIN_SHARE >= rows)
-            out[nc++] = (seg_mcand){rank ? rank[key] : key, count[key]};
-    qsort(out, nc, sizeof *out, cmp_mcand); /* the most frequent first */
-    return nc > SEG_MAX_META_COLUMNS ? SEG_MAX_META_COLUMNS : nc;
-}
-
-/* Per row, the kv holding its first non-null value of `key`, or UINT64_MAX. */
-static void first_values(const seg_writer *w, uint32_t key, uint64_t *first)
-{
-    for (size_t i = 0; i < w->n; i++) {
-        first[i] = UINT64_MAX;
-        for (uint32_t k = 0; k < w->rows[i].kv_n; k++) {
-            const wkv *kv = &w->kvs[w->rows[i].kv_off + k];
-            if (kv->key == key && kv->type != STRATA_VALUE_NULL) {
-                first[i] = w->rows[i].kv_off + k;
-                break;
-            }
-        }
-    }
-}
-
-/* A HEX column's body (format.h): u8 digits, varint distinct values, the
- * values sorted as an Elias-Fano sequence, presence, one
- * ordinal per row with a value.
- * 0, or -1 on OOM. */
-static int encode_hex_column(const seg_writer *w, const uint64_t *first, uint64_t present,
-                             unsigned digits, int64_t *tmp, strbuf *out)
-{
-    seg_hexrow *hr = malloc((present ? present : 1) * sizeof *hr);
-    int64_t *has = malloc((w->n ? w->n : 1) * sizeof *has);
-    seg_hex128 *dv = NULL; /* the distinct values */
-    int rc = -1;
-    if (!hr || !has)
-        goto out;
-    size_t m = 0;
-    for (size_t i = 0; i < w->n; i++) {
-        has[i] = first[i] != UINT64_MAX;
-        if (has[i] && m < present) {
-            const wkv *kv = &w->kvs[first[i]];
-            hr[m++] = (seg_hexrow){seg_hex_parse(w->data.buf + kv->off, digits), (uint32_t)i};
-        }
-    }
-    seg_hexrow_sort(hr, m);
-    size_t nv = 0; /* ordinals by row into tmp (rows without a value keep theirs unused) */
-    for (size_t j = 0; j < m; j++) {
-        if (j && seg_hex_cmp(hr[j].v, hr[j - 1].v) != 0)
-            nv++;
-        tmp[hr[j].row] = (int64_t)nv;
-    }
-    put_u8(out, (uint8_t)digits);
-    put_varint(out, m ? nv + 1 : 0);
-    dv = malloc((m ? nv + 1 : 1) * sizeof *dv);
-    if (!dv)
-        goto out;
-    size_t d = 0;
-    for (size_t j = 0; j < m; j++)
-        if (!j || seg_hex_cmp(hr[j].v, hr[j - 1].v) != 0)
-            dv[d++] = hr[j].v;
-    if (seg_hex_ef_put(out, dv, d, digits) < 0)
-        goto out;
-    intcol_encode(out, has, w->n);
-    m = 0;
-    for (size_t i = 0; i < w->n; i++)
-        if (has[i])
-            tmp[m++] = tmp[i];
-    intcol_encode(out, tmp, m);
-    rc = 0;
-out:
-    free(dv);
-    free(hr);
-    free(has);
-    return rc;
-}
-
-/* Encode one column's body into out (layout: SEC_META_COLUMNS in
- * docs/ARCHITECTURE.md): presence, then the values of the rows that have
- * one. A dictionary whose values are each one token of itself, of a key
- * whose every kv is a string and at most one a row (single), holds its
- * terms (SEG_META_COL_TERMS, its dictionary first). Returns the kind, or 0
- * when the key does not make a column (too many distinct strings) and -1
- * on OOM. */
-static int encode_meta_column(const seg_writer *w, const uint64_t *first, uint64_t present,
-                              int single, seg_tpl *tpl, int64_t *tmp, strbuf *out)
-{
-    /* numbers, in tmp, while every value is a canonical integer */
-    int numeric = 1;
-    size_t m = 0;
-    for (size_t i = 0; i < w->n && numeric; i++) {
-        if (first[i] == UINT64_MAX)
-            continue;
-        const wkv *kv = &w->kvs[first[i]];
-        numeric = kv->type == STRATA_VALUE_INT &&
-                  canonical_i64(w->data.buf + kv->off, kv->len, &tmp[m++]);
-    }
-    strtab vals = {0};
-    sref *sorted = NULL;
-    uint32_t *rank = NULL;
-    int kind = numeric ? (int)SEG_META_COL_NUMBER : (int)SEG_META_COL_DICT;
-    if (!numeric) {
-        m = 0;
-        for (size_t i = 0; i < w->n; i++) {
-            if (first[i] == UINT64_MAX)
-                continue;
-            const wkv *kv = &w->kvs[first[i]];
-            int64_t id = strtab_intern(&vals, w->data.buf + kv->off, kv->len);
-            if (id < 0) {
-                kind = -1;
-                goto out;
-            }
-            tmp[m++] = id;
-            if (vals.n * SEG_META_COL_MAX_DISTINCT_SHARE > present) {
-                kind = 0;
-                goto out;
-            }
-        }
-        rank = malloc((vals.n + 1) * sizeof *rank);
-        sorted = rank ? seg_sort_strtab(&vals, rank) : NULL;
-        if (!sorted) {
-            kind = -1;
-            goto out;
-        }
-        for (size_t j = 0; j < m; j++)
-            tmp[j] = rank[tmp[j]];
-    }
-    /* a dictionary of values that are terms of themselves holds its key's
-     * terms, theirs and their words' (format.h): their count, then the
-     * dictionary, come first */
-    for (size_t j = 0; !numeric && single && j < vals.n; j++)
-        single = seg_value_is_term(sorted[j].s, sorted[j].len);
-    if (!numeric && single) {
-        int64_t held = seg_held_count(sorted, vals.n);
-        if (held < 0) {
-            kind = -1;
-            goto out;
-        }
-        kind = (int)SEG_META_COL_TERMS;
-        put_varint(out, (uint64_t)held);
-        seg_put_dict(out, sorted, vals.n, w->o.zstd_level);
-    }
-    /* presence: 0/1 per row (frames of all-1 cost 3 bytes per 128 rows) */
-    int64_t *has = malloc((w->n ? w->n : 1) * sizeof *has);
-    if (!has) {
-        kind = -1;
-        goto out;
-    }
-    for (size_t i = 0; i < w->n; i++)
-        has[i] = first[i] != UINT64_MAX;
-    intcol_encode(out, has, w->n);
-    free(has);
-    if (kind == (int)SEG_META_COL_DICT)
-        seg_put_dict(out, sorted, vals.n, w->o.zstd_level);
-    if (numeric) {
-        intcol_encode(out, tmp, m);
-        goto out;
-    }
-    /* ranks, plain or predicted by the rows' templates (format.h) */
-    strbuf plain = {0};
-    seg_tplpred tp;
-    if (seg_tplpred_init(&tp, tpl->n, m) < 0) {
-        kind = -1;
-        goto out;
-    }
-    intcol_stream ps = {.out = &plain};
-    int oom = 0;
-    for (size_t i = 0, j = 0; i < w->n; i++)
-        if (first[i] != UINT64_MAX) {
-            intcol_push(&ps, tmp[j]);
-            oom |= seg_tplpred_add(&tp, tpl->row[i], tmp[j]) < 0;
-            j++;
-        }
-    intcol_flush(&ps);
-    if (oom || plain.oom || seg_put_dict_ranks(out, &plain, &tp, tpl) < 0)
-        kind = -1;
-    seg_tplpred_free(&tp);
-    sb_free(&plain);
-out:
-    strtab_free(&vals);
-    free(sorted);
-    free(rank);
-    return kind;
-}
-
-/* SEC_META_COLUMNS: varint count, then per column varint key rank, u8
- * kind, varint rows with a value, varint body length, body. Marks the kvs
- * whose values the columns hold (b->in_col), which the row blocks skip. */
-static int write_meta_columns(build *b)
-{
-    seg_writer *w = b->w;
-    uint32_t nkeys = (uint32_t)w->keys.n;
-    b->in_col = scratch(w, SCR_IN_COL, w->nkv ? w->nkv : 1);
-    uint32_t *stamp = calloc(nkeys + 1, sizeof *stamp);
-    uint64_t *count = calloc(nkeys + 1, sizeof *count);
-    seg_mcand *cand = malloc((nkeys + 1) * sizeof *cand);
-    uint64_t *first = scratch(w, SCR_META_FIRST, (w->n ? w->n : 1) * sizeof *first);
-    int64_t *tmp = scratch(w, SCR_ROW_TMP, (w->n ? w->n : 1) * sizeof *tmp);
-    seg_colcheck *hex = malloc((nkeys + 1) * sizeof *hex);
-    strbuf cols = {0}, body = {0};
-    int rc = -1;
-    b->ct.n = 0;
-    if (!b->in_col || !stamp || !count || !cand || !first || !tmp || !hex) {
-        fail(b, "out of memory building meta columns");
-        goto out;
-    }
-    memset(b->in_col, 0, w->nkv);
-    for (uint32_t k = 0; k < nkeys; k++) {
-        strata_str key = seg_writer_key(w, k);
-        seg_colcheck_init(&hex[k], key.ptr, key.len);
-    }
-    for (size_t i = 0; i < w->n; i++) /* rows with a non-null value, per key */
-        for (uint32_t k = 0; k < w->rows[i].kv_n; k++) {
-            const wkv *kv = &w->kvs[w->rows[i].kv_off + k];
-            seg_colcheck_see(&hex[kv->key], i, kv->type, w->data.buf + kv->off, kv->len);
-            if (kv->type != STRATA_VALUE_NULL && stamp[kv->key] != i + 1) {
-                stamp[kv->key] = (uint32_t)(i + 1);
-                count[kv->key]++;
-            }
-        }
-    size_t nc = seg_meta_col_pick(count, b->key_rank, nkeys, w->n, cand);
-    uint32_t ncols = 0;
-    for (size_t c = 0; c < nc; c++) {
-        uint32_t key = b->keys_sorted[cand[c].key].id;
-        first_values(w, key, first);
-        sb_reset(&body);
-        int kind;
-        if (hex[key].ok && hex[key].digits) {
-            kind = encode_hex_column(w, first, cand[c].rows, hex[key].digits, tmp, &body) < 0
-                       ? -1
-                       : (int)SEG_META_COL_HEX;
-            b->ct.key[b->ct.n] = seg_writer_key(w, key);
-            b->ct.digits[b->ct.n++] = hex[key].digits;
-        } else {
-            kind = encode_meta_column(w, first, cand[c].rows, hex[key].single, &b->tpl, tmp, &body);
-            if (kind == (int)SEG_META_COL_TERMS) {
-                b->ct.key[b->ct.n] = seg_writer_key(w, key);
-                b->ct.digits[b->ct.n++] = 0;
-            }
-        }
-        if (kind < 0 || body.oom) {
-            fail(b, "out of memory building meta columns");
-            goto out;
-        }
-        if (kind == 0)
-            continue;
-        put_varint(&cols, cand[c].key);
-        put_u8(&cols, (uint8_t)kind);
-        put_varint(&cols, cand[c].rows);
-        put_bytes(&cols, body.buf, body.len);
-        for (size_t i = 0; i < w->n; i++)
-            if (first[i] != UINT64_MAX)
-                b->in_col[first[i]] = 1;
-        ncols++;
-    }
-    size_t s = sec_begin(b);
-    put_varint(b->out, ncols);
-    sb_append(b->out, cols.buf, cols.len);
-    sec_end(b, SEC_META_COLUMNS, s);
-    rc = cols.oom ? fail(b, "out of memory building meta columns") : 0;
-out:
-    free(stamp);
-    free(count);
-    free(cand);
-    free(hex);
-    sb_free(&cols);
-    sb_free(&body);
     return rc;
 }
 
@@ -999,13 +700,13 @@ static int write_blocks(build *b, uint32_t *nblocks_out)
     seg_block_scratch scratch = {.level = w->o.zstd_level};
     int rc = -1;
     if (!order || !index || !cctx) {
-        fail(b, "out of memory compressing rows");
+        seg_wr_fail(b, "out of memory compressing rows");
         goto out;
     }
     for (uint32_t r = 0; r < nkeys; r++)
         order[r] = b->keys_sorted[r].id;
     seg_block_keys keys = {b->key_rank, order, nkeys, b->in_col, b->tpl.vars, b->tpl.row, &b->tpl};
-    size_t s = sec_begin(b);
+    size_t s = seg_wr_sec_begin(b);
     for (size_t k = 0; k < nblocks; k++) {
         size_t from = k * per, to = from + per < w->n ? from + per : w->n;
         if (seg_block_encode(w, from, to, &keys, cctx, &scratch, b->out,
@@ -1013,10 +714,10 @@ static int write_blocks(build *b, uint32_t *nblocks_out)
                              b->errlen) < 0)
             goto out;
     }
-    sec_end(b, SEC_BLOCKS, s);
-    s = sec_begin(b);
+    seg_wr_sec_end(b, SEC_BLOCKS, s);
+    s = seg_wr_sec_begin(b);
     sb_append(b->out, index, nblocks * SEG_BLOCK_ENTRY_BYTES);
-    sec_end(b, SEC_BLOCK_INDEX, s);
+    seg_wr_sec_end(b, SEC_BLOCK_INDEX, s);
     *nblocks_out = (uint32_t)nblocks;
     rc = 0;
 out:
@@ -1344,12 +1045,12 @@ static int gather_templates(build *b, seg_tpl *tpl)
 {
     seg_writer *w = b->w;
     if (seg_tpl_init(tpl, w->n) < 0)
-        return fail(b, "out of memory building row templates");
+        return seg_wr_fail(b, "out of memory building row templates");
     for (size_t r = 0; r < w->n; r++)
         if (seg_tpl_add(tpl, w->data.buf ? w->data.buf + w->rows[r].msg_off : "",
                         w->rows[r].msg_len) < 0)
-            return fail(b, "out of memory building row templates");
-    return seg_tpl_rank(tpl) < 0 ? fail(b, "out of memory building row templates") : 0;
+            return seg_wr_fail(b, "out of memory building row templates");
+    return seg_tpl_rank(tpl) < 0 ? seg_wr_fail(b, "out of memory building row templates") : 0;
 }
 
 /* blocks[t] = how many row blocks hold term t (every term with rows;
@@ -1401,15 +1102,15 @@ static int write_levels(build *b)
     seg_writer *w = b->w;
     uint8_t *level = malloc(w->n ? w->n : 1);
     if (!level)
-        return fail(b, "out of memory writing the level column");
+        return seg_wr_fail(b, "out of memory writing the level column");
     for (size_t i = 0; i < w->n; i++)
         level[i] = w->rows[i].level;
-    size_t s = sec_begin(b);
+    size_t s = seg_wr_sec_begin(b);
     int rc = seg_put_levels(b->out, level, w->n, &b->tpl, w->o.zstd_level);
     free(level);
     if (rc < 0)
-        return fail(b, "out of memory writing the level column");
-    sec_end(b, SEC_LEVEL, s);
+        return seg_wr_fail(b, "out of memory writing the level column");
+    seg_wr_sec_end(b, SEC_LEVEL, s);
     return 0;
 }
 
@@ -1420,13 +1121,13 @@ static int write_index(build *b, uint32_t nblocks)
     seg_writer *w = b->w;
     const windex *x = &w->ix;
     size_t nids = x->terms.n; /* interned terms; those with rows are written */
-    uint32_t *df = scratch(w, SCR_DF, (nids + 1) * sizeof *df);
-    uint64_t *start = scratch(w, SCR_START, (nids + 1) * sizeof *start);
-    uint32_t *post = scratch(w, SCR_POST, (x->nocc ? x->nocc : 1) * sizeof *post);
-    uint32_t *last_block = scratch(w, SCR_LAST_BLOCK, (nids + 1) * sizeof *last_block);
+    uint32_t *df = seg_wr_scratch(w, SCR_DF, (nids + 1) * sizeof *df);
+    uint64_t *start = seg_wr_scratch(w, SCR_START, (nids + 1) * sizeof *start);
+    uint32_t *post = seg_wr_scratch(w, SCR_POST, (x->nocc ? x->nocc : 1) * sizeof *post);
+    uint32_t *last_block = seg_wr_scratch(w, SCR_LAST_BLOCK, (nids + 1) * sizeof *last_block);
     uint64_t *hashes = NULL;
-    sref *sorted = scratch(w, SCR_SORT_REFS, (nids ? nids : 1) * sizeof *sorted);
-    wref *words = scratch(w, SCR_SORT_WORDS, (nids ? nids : 1) * sizeof *words);
+    sref *sorted = seg_wr_scratch(w, SCR_SORT_REFS, (nids ? nids : 1) * sizeof *sorted);
+    wref *words = seg_wr_scratch(w, SCR_SORT_WORDS, (nids ? nids : 1) * sizeof *words);
     seg_common cterms;
     seg_common_init(&cterms, nblocks);
     char *rbuf = NULL;
@@ -1435,7 +1136,7 @@ static int write_index(build *b, uint32_t nblocks)
     seg_tpl *tpl = &b->tpl; /* gathered before the blocks */
     int rc = -1;
     if (!df || !start || !post || !last_block || !sorted || !words) {
-        fail(b, "out of memory building the index");
+        seg_wr_fail(b, "out of memory building the index");
         goto out;
     }
     memset(df, 0, (nids + 1) * sizeof *df);
@@ -1476,7 +1177,7 @@ static int write_index(build *b, uint32_t nblocks)
     strbuf *postings = &w->postings;
     sb_reset(postings);
     seg_termw tw = {.level = w->o.zstd_level};
-    size_t s = sec_begin(b);
+    size_t s = seg_wr_sec_begin(b);
     for (size_t i = 0; i < nterms; i++) {
         /* sorted order visits the term table, df and start at random: ask
          * for a term's lines well before it is written, its rows (which
@@ -1510,60 +1211,60 @@ static int write_index(build *b, uint32_t nblocks)
         uint64_t entry_off = postings->len;
         int whole = seg_tpl_encode(tpl, rows, n, postings, &rbuf, &rcap);
         if (whole < 0 || (!whole && seg_postings_encode(rows, n, postings, &rbuf, &rcap) < 0)) {
-            fail(b, "out of memory building postings");
+            seg_wr_fail(b, "out of memory building postings");
             goto term_fail;
         }
         seg_termw_ref(&tw, NULL, postings->len - entry_off);
         seg_pent e = {rh, entry_off, postings->len - entry_off, rows, n};
         if (seg_ptab_add(&dups, &e) < 0) {
-            fail(b, "out of memory building postings");
+            seg_wr_fail(b, "out of memory building postings");
             goto term_fail;
         }
     }
     if (seg_termw_finish(&tw, b->out, b->out->len - s, b->err, b->errlen) < 0)
         goto term_fail;
-    sec_end(b, SEC_TERMS, s);
-    s = sec_begin(b);
+    seg_wr_sec_end(b, SEC_TERMS, s);
+    s = seg_wr_sec_begin(b);
     if (seg_termw_index(&tw, b->out, b->err, b->errlen) < 0) {
     term_fail:
         seg_termw_free(&tw);
         goto out;
     }
     seg_termw_free(&tw);
-    sec_end(b, SEC_TERM_INDEX, s);
-    s = sec_begin(b);
+    seg_wr_sec_end(b, SEC_TERM_INDEX, s);
+    s = seg_wr_sec_begin(b);
     sb_append(b->out, postings->buf, postings->len);
-    sec_end(b, SEC_POSTINGS, s);
-    s = sec_begin(b);
+    seg_wr_sec_end(b, SEC_POSTINGS, s);
+    s = seg_wr_sec_begin(b);
     if (postings->oom || seg_tpl_put(tpl, b->out, w->o.zstd_level) < 0) {
-        fail(b, "out of memory building the index");
+        seg_wr_fail(b, "out of memory building the index");
         goto out;
     }
-    sec_end(b, SEC_TEMPLATES, s);
+    seg_wr_sec_end(b, SEC_TEMPLATES, s);
 
     /* the segment filter over every term */
-    hashes = scratch(w, SCR_HASHES, (x->nocc ? x->nocc : 1) * sizeof *hashes);
+    hashes = seg_wr_scratch(w, SCR_HASHES, (x->nocc ? x->nocc : 1) * sizeof *hashes);
     if (!hashes) {
-        fail(b, "out of memory building the filters");
+        seg_wr_fail(b, "out of memory building the filters");
         goto out;
     }
     size_t nkeys = 0;
     for (size_t id = 0; id < nids; id++) /* in id order: the table is read straight through */
         if (df[id])
             hashes[nkeys++] = x->terms.ent[id].hash;
-    uint64_t *tmp = scratch(w, SCR_FUSE_TMP, (nkeys ? nkeys : 1) * sizeof *tmp);
+    uint64_t *tmp = seg_wr_scratch(w, SCR_FUSE_TMP, (nkeys ? nkeys : 1) * sizeof *tmp);
     if (!tmp) {
-        fail(b, "out of memory building the filters");
+        seg_wr_fail(b, "out of memory building the filters");
         goto out;
     }
     uint64_t part_keys = seg_fuse_part_keys(w->o.filter_part_keys);
-    s = sec_begin(b);
+    s = seg_wr_sec_begin(b);
     if (seg_fuse_put(&w->fuse, hashes, tmp, nkeys, SEG_FILTER_WIDTH, SEG_FUSE_ARITY, part_keys,
                      b->out) < 0) {
-        fail(b, "out of memory building the filters");
+        seg_wr_fail(b, "out of memory building the filters");
         goto out;
     }
-    sec_end(b, SEC_TERM_FILTER, s);
+    seg_wr_sec_end(b, SEC_TERM_FILTER, s);
 
     /* the block filter over each block's distinct terms, but for the
      * common terms, listed with their blocks */
@@ -1571,7 +1272,7 @@ static int write_index(build *b, uint32_t nblocks)
     uint32_t *common = df; /* per term: its blocks, then its common entry (or UINT32_MAX) */
     count_term_blocks(w, nblocks, last_block, common, nids);
     if (pick_common(x, nids, nblocks, common, &cterms) < 0) {
-        fail(b, "out of memory building the filters");
+        seg_wr_fail(b, "out of memory building the filters");
         goto out;
     }
     memset(last_block, 0xff, (nids + 1) * sizeof *last_block);
@@ -1595,19 +1296,19 @@ static int write_index(build *b, uint32_t nblocks)
                 }
         }
     }
-    if (!(tmp = scratch(w, SCR_FUSE_TMP, (nkeys ? nkeys : 1) * sizeof *tmp))) {
-        fail(b, "out of memory building the filters");
+    if (!(tmp = seg_wr_scratch(w, SCR_FUSE_TMP, (nkeys ? nkeys : 1) * sizeof *tmp))) {
+        seg_wr_fail(b, "out of memory building the filters");
         goto out;
     }
-    s = sec_begin(b);
+    s = seg_wr_sec_begin(b);
     put_u32(b->out, nblocks);
     if (seg_common_put(&cterms, b->out) < 0 ||
         seg_fuse_put(&w->fuse, hashes, tmp, nkeys, SEG_BLOCK_FILTER_WIDTH, SEG_FUSE_ARITY,
                      part_keys, b->out) < 0) {
-        fail(b, "out of memory building the filters");
+        seg_wr_fail(b, "out of memory building the filters");
         goto out;
     }
-    sec_end(b, SEC_BLOCK_FILTER, s);
+    seg_wr_sec_end(b, SEC_BLOCK_FILTER, s);
     rc = 0;
 out:
     free(dups.slot);
@@ -1667,7 +1368,7 @@ static int finish_build(seg_writer *w, char *err, size_t errlen)
     b.err = err;
     b.errlen = errlen;
     if (w->finished) /* its bytes, if any, stay as they are */
-        return fail(&b, "segment writer already finished");
+        return seg_wr_fail(&b, "segment writer already finished");
     sb_reset(b.out);
     seg_writer_seal(w);
     w->finished = 1;
@@ -1675,9 +1376,9 @@ static int finish_build(seg_writer *w, char *err, size_t errlen)
     seg_put_header(b.out);
 
     uint32_t nblocks = 0;
-    size_t s = sec_begin(&b);
+    size_t s = seg_wr_sec_begin(&b);
     sb_append(b.out, w->tenant, strlen(w->tenant));
-    sec_end(&b, SEC_TENANT, s);
+    seg_wr_sec_end(&b, SEC_TENANT, s);
     if (write_columns(&b) < 0)
         goto fail;
     /* meta keys sorted, so that a segment's bytes do not depend on the
@@ -1685,16 +1386,16 @@ static int finish_build(seg_writer *w, char *err, size_t errlen)
     b.key_rank = malloc((w->keys.n + 1) * sizeof *b.key_rank);
     b.keys_sorted = seg_sort_strtab(&w->keys, b.key_rank);
     if (!b.key_rank || !b.keys_sorted) {
-        fail(&b, "out of memory");
+        seg_wr_fail(&b, "out of memory");
         goto fail;
     }
-    s = sec_begin(&b);
+    s = seg_wr_sec_begin(&b);
     seg_put_dict(b.out, b.keys_sorted, w->keys.n, w->o.zstd_level);
-    sec_end(&b, SEC_META_KEYS, s);
+    seg_wr_sec_end(&b, SEC_META_KEYS, s);
     /* the rows' templates first: dictionary columns may follow them, blocks
      * store a message as its template's variables, terms of whole templates
      * refer to them */
-    if (gather_templates(&b, &b.tpl) < 0 || write_meta_columns(&b) < 0 || write_levels(&b) < 0 ||
+    if (gather_templates(&b, &b.tpl) < 0 || seg_wr_meta_columns(&b) < 0 || write_levels(&b) < 0 ||
         write_blocks(&b, &nblocks) < 0 || write_index(&b, nblocks) < 0)
         goto fail;
 
@@ -1716,7 +1417,7 @@ static int finish_build(seg_writer *w, char *err, size_t errlen)
         nblocks, 0,     b.ct.flags};
     seg_put_tail(b.out, b.table, b.nsec, &t);
     if (b.out->oom) {
-        fail(&b, "out of memory assembling the segment");
+        seg_wr_fail(&b, "out of memory assembling the segment");
         goto fail;
     }
     build_free(&b);

@@ -1,0 +1,130 @@
+/*
+ * segment/merge_int.h - the streaming merge's state (merge.c), shared by the
+ * files that merge one part of a segment each. Not part of the library's
+ * API (segment.h is).
+ */
+#ifndef STRATA_SEGMENT_MERGE_INT_H
+#define STRATA_SEGMENT_MERGE_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "build.h"
+#include "codec.h"
+#include "format.h"
+#include "segment.h"
+#include "strbuf.h"
+#include "strtab.h"
+
+/* An append-only file written through a buffer. For the output, the bytes
+ * of the open section are CRC'd as they are flushed. */
+typedef struct fout {
+    int fd;
+    strbuf buf;   /* bytes not yet written */
+    uint64_t off; /* file offset of buf's first byte */
+    int in_sec;
+    uint32_t crc;
+    uint64_t sec_start;
+    uint8_t table[SEC_COUNT_ * SEG_TABLE_ENTRY_BYTES];
+    uint32_t nsec;
+    int bad; /* a write failed or memory ran out */
+} fout;
+
+/* The inputs' rows in output order: by ingest_ts, ties to the earlier
+ * input (each input is already in ingest order), with a binary heap of
+ * inputs keyed by their next row. */
+typedef struct morder {
+    size_t n;
+    const int64_t **ing;
+    uint64_t *events, *pos;
+    uint32_t *heap;
+    size_t nh;
+} morder;
+
+/* The sorted union of one dictionary (services, hosts or meta keys) of
+ * every input, and per input its ids renumbered to ranks in the union. */
+typedef struct udict {
+    strtab t;
+    sref *sorted;
+    uint32_t *rank; /* strtab id -> position in sorted */
+    uint32_t **map; /* per input: its id -> rank */
+    size_t n;       /* inputs */
+} udict;
+
+/* A meta column being chosen and built (the writer's rules, format.h). */
+typedef struct mcolb {
+    uint32_t key; /* rank in the union of meta keys */
+    uint64_t present;
+    int kind; /* SEG_META_COL_NUMBER, SEG_META_COL_DICT, SEG_META_COL_HEX, or 0: not a column */
+    uint8_t digits;   /* HEX: digits per value */
+    uint8_t single;   /* every kv of the key a string, one a row at most (colterms.c) */
+    uint8_t terms;    /* DICT: holds its key's terms (written as SEG_META_COL_TERMS) */
+    seg_hexrow *hexr; /* HEX, pass 2: every row's value and output row */
+    seg_hex128 *hexv; /* HEX: the distinct values, sorted */
+    uint32_t *ord;    /* HEX: per output row, its value's ordinal */
+    size_t nhexv, nhexd;
+    strtab vals;
+    sref *sorted;
+    uint32_t *vrank;
+    uint64_t *seen; /* pass 2a: hashes of the distinct values (0: empty) */
+    size_t seen_cap, nseen;
+    strbuf has, val;
+    intcol_stream hs, vs;
+    seg_tplpred pred; /* DICT: its ranks predicted by the rows' templates */
+    int oom;
+} mcolb;
+
+typedef struct merge {
+    seg_reader *const *in;
+    size_t n;
+    seg_writer_opts o;
+    uint64_t rows;   /* output rows */
+    uint32_t per;    /* rows per block */
+    uint64_t blocks; /* row blocks */
+    morder mo;
+    udict svc, host, keys;
+    uint32_t **remap; /* per input: its row -> output row */
+    mcolb cols[SEG_MAX_META_COLUMNS];
+    uint32_t ncols;
+    uint8_t *key_col; /* per union key rank: its column + 1, or 0 */
+    uint64_t at_out;  /* pass 3 of the meta columns: the output row being encoded */
+    seg_colterms ct;  /* the namespaces the output's columns hold (not in SEC_TERMS) */
+    seg_tpl tpl;      /* each output row's template, gathered before the meta columns */
+    uint8_t *level;   /* each output row's level: coded by template */
+    fout f;
+    const char *path;
+    seg_merge_stage_fn stage; /* progress (may be NULL) */
+    void *stage_ud;
+    seg_tail tail;
+    char *err;
+    size_t errlen;
+} merge;
+
+/* Put a message in the merge's error buffer; returns -1 for
+ * `return seg_mg_fail(...)`. */
+int seg_mg_fail(merge *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Tell the caller that the merge reached part `name` (progress, crash tests). */
+void seg_mg_stage(merge *m, const char *name);
+/* Row `row` of input src (the parts asked for), or -1 with the reader's error. */
+int seg_mg_read_row(merge *m, uint32_t src, uint32_t row, strata_event *ev, unsigned parts);
+/* The output file's sections: start one at the current end, and close it
+ * (id, offset, length and CRC into the table). */
+void seg_mg_sec_begin(fout *f);
+void seg_mg_sec_end(fout *f, uint32_t id);
+/* The rows in output order: back to the first, and the next one's input
+ * and row (1), or 0 past the last. */
+void seg_mg_order_reset(morder *m);
+int seg_mg_order_next(morder *m, uint32_t *src, uint32_t *row);
+
+/* ---- meta columns (metacol.c) ---- */
+
+/* Call fn for each column's first non-null value in the row just read (ev,
+ * row `row` of input src): the writer's rule for what a column holds. */
+void seg_mg_first_values(merge *m, uint32_t src, uint32_t row, const strata_event *ev,
+                         void (*fn)(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud),
+                         void *ud);
+/* SEC_META_COLUMNS of the merged rows, with the bytes the writer would give
+ * the same rows: 0, or -1 with the error set. */
+int seg_mg_meta_columns(merge *m);
+
+#endif /* STRATA_SEGMENT_MERGE_INT_H */

@@ -1,0 +1,50 @@
+/*
+ * segment/writer_int.h - the writer's build state (seg_writer_finish), shared
+ * by the files that write one part of a segment each. Not part of the
+ * library's API (segment.h is).
+ */
+#ifndef STRATA_SEGMENT_WRITER_INT_H
+#define STRATA_SEGMENT_WRITER_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "build.h"
+#include "format.h"
+#include "head.h"
+#include "strbuf.h"
+
+typedef struct build {
+    seg_writer *w;
+    strbuf *out; /* the file: the writer's w->out */
+    uint8_t table[SEC_COUNT_ * SEG_TABLE_ENTRY_BYTES];
+    uint32_t nsec;
+    uint32_t *key_rank; /* meta key id -> position in sorted order */
+    sref *keys_sorted;
+    uint8_t *in_col; /* per kv: 1 when its value is in a meta column */
+    seg_colterms ct; /* the namespaces columns hold: their terms stay out of SEC_TERMS */
+    seg_tpl tpl;     /* the rows' templates */
+    char *err;
+    size_t errlen;
+} build;
+
+/* Put a message in the build's error buffer; returns -1 for
+ * `return seg_wr_fail(...)`. */
+int seg_wr_fail(build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Start a section at the current end of the file (its offset), and close
+ * it: record id, offset, length and CRC in the table. */
+size_t seg_wr_sec_begin(build *b);
+void seg_wr_sec_end(build *b, uint32_t id, size_t start);
+/* Work array `id` (SCR_*) with room for `bytes` (contents undefined), owned
+ * by the writer: the last segment's when it is big enough, whose pages are
+ * mapped already. NULL on OOM. */
+void *seg_wr_scratch(seg_writer *w, int id, size_t bytes);
+
+/* ---- meta columns (metacol.c) ---- */
+
+/* SEC_META_COLUMNS: the frequent meta keys as typed columns (numbers, hex
+ * ids, dictionaries, dictionaries of terms), and which kvs they hold
+ * (b->in_col, which the row blocks skip). 0, or -1 with the error set. */
+int seg_wr_meta_columns(build *b);
+
+#endif /* STRATA_SEGMENT_WRITER_INT_H */
