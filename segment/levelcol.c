@@ -14,11 +14,15 @@
  * and templates, so the same rows give the same bytes; the reader calls
  * seg_get_levels.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "build.h"
 #include "codec.h"
+#include "merge_int.h"
+#include "reader_int.h"
+#include "writer_int.h"
 
 /* A template's level not yet seen (the writer's scratch, never stored). */
 #define LEVEL_UNSEEN 0xfeu
@@ -132,4 +136,59 @@ const char *seg_get_levels(cursor *c, const uint32_t *rank, uint32_t ntpl, uint8
         level[i] = (uint8_t)tmp[i];
     }
     return NULL;
+}
+
+/* ---- the writer, the merge and the reader ------------------------------------------------- */
+
+/* SEC_LEVEL: after the templates, by which it may be coded. */
+int seg_wr_levels(build *b)
+{
+    seg_writer *w = b->w;
+    uint8_t *level = malloc(w->n ? w->n : 1);
+    if (!level)
+        return seg_wr_fail(b, "out of memory writing the level column");
+    for (size_t i = 0; i < w->n; i++)
+        level[i] = w->rows[i].level;
+    size_t s = seg_wr_sec_begin(b);
+    int rc = seg_put_levels(b->out, level, w->n, &b->tpl, w->o.zstd_level);
+    free(level);
+    if (rc < 0)
+        return seg_wr_fail(b, "out of memory writing the level column");
+    seg_wr_sec_end(b, SEC_LEVEL, s);
+    return 0;
+}
+
+/* SEC_LEVEL, as the writer's: after the templates, by which
+ * it may be coded. */
+int seg_mg_levels(merge *m)
+{
+    strbuf b = {0};
+    if (seg_put_levels(&b, m->level, m->rows, &m->tpl, m->o.zstd_level) < 0) {
+        sb_free(&b);
+        return seg_mg_fail(m, "out of memory encoding the level column");
+    }
+    seg_mg_section(&m->f, SEC_LEVEL, b.buf, b.len);
+    sb_free(&b);
+    return m->f.bad ? seg_mg_fail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
+}
+
+const uint8_t *seg_levels(const seg_reader *r)
+{
+    return r->level;
+}
+/* SEC_LEVEL (segment/levelcol.c): plain, or coded by the
+ * rows' templates, which are then read first. */
+int seg_rd_load_levels(seg_reader *r, int64_t *tmp)
+{
+    const section *sec = &r->sec[SEC_LEVEL];
+    int by_tpl = sec->len && sec->p[0] == SEG_LEVELS_BY_TEMPLATE && r->info.templates;
+    if (by_tpl && seg_rd_load_templates(r) < 0)
+        return -1;
+    cursor c = cursor_make(sec->p, sec->len);
+    const char *why = seg_get_levels(&c, by_tpl ? r->tpl_rank : NULL, r->info.templates, r->level,
+                                     r->info.events, tmp);
+    if (why || cursor_left(&c))
+        return seg_rd_fail(r, "segment column %u malformed: %s", SEC_LEVEL,
+                           why ? why : "bytes after the column");
+    return 0;
 }

@@ -137,7 +137,7 @@ void seg_mg_sec_end(fout *f, uint32_t id)
 }
 
 /* A whole section from one buffer. */
-static void fo_section(fout *f, uint32_t id, const void *p, size_t n)
+void seg_mg_section(fout *f, uint32_t id, const void *p, size_t n)
 {
     seg_mg_sec_begin(f);
     sb_append(&f->buf, p, n);
@@ -334,141 +334,6 @@ int seg_mg_read_row(merge *m, uint32_t src, uint32_t row, strata_event *ev, unsi
 
 /* ---- columns ----------------------------------------------------------------------------- */
 
-/* The sorted dictionary of a union as a section. */
-static void put_union(merge *m, uint32_t id, const udict *u)
-{
-    seg_mg_sec_begin(&m->f);
-    seg_put_dict(&m->f.buf, u->sorted, u->t.n, m->o.zstd_level);
-    seg_mg_sec_end(&m->f, id);
-}
-
-/* Timestamps, level, flags, service and host, the rollup and the meta key
- * dictionary, in the writer's order; fills the row renumbering. */
-static int write_columns(merge *m)
-{
-    enum { C_INGEST, C_EVENT, C_FLAGS, C_SVC, C_N };
-    strbuf b[C_N];
-    intcol_stream s[C_N];
-    memset(b, 0, sizeof b);
-    for (int i = 0; i < C_N; i++) {
-        s[i].out = &b[i];
-        s[i].n = 0;
-    }
-    seg_rollup_acc roll = {0};
-    int rc = -1;
-    uint32_t src, row;
-    /* each row's service and host rank: the host column is coded by service
-     *, which needs them all */
-    uint32_t *sv = bigmem_malloc((m->rows ? m->rows : 1) * sizeof *sv);
-    uint32_t *hv = bigmem_malloc((m->rows ? m->rows : 1) * sizeof *hv);
-    strbuf hosts = {0};
-    m->level = bigmem_malloc(m->rows ? m->rows : 1);
-    if (!sv || !hv || !m->level) {
-        seg_mg_fail(m, "out of memory encoding columns");
-        goto out;
-    }
-    seg_mg_stage(m, "columns");
-    int64_t prev_i = 0, prev_e = 0;
-    uint64_t o = 0;
-    seg_mg_order_reset(&m->mo);
-    while (seg_mg_order_next(&m->mo, &src, &row)) {
-        const seg_reader *r = m->in[src];
-        int64_t ing = seg_ingest_ts(r)[row], evt = seg_event_ts(r)[row];
-        uint8_t level = seg_levels(r)[row];
-        uint32_t svc = m->svc.map[src][seg_service_ids(r)[row]];
-        intcol_push(&s[C_INGEST], o ? (int64_t)((uint64_t)ing - (uint64_t)prev_i) : ing);
-        intcol_push(&s[C_EVENT], o ? (int64_t)((uint64_t)evt - (uint64_t)prev_e) : evt);
-        m->level[o] = level;
-        intcol_push(&s[C_FLAGS], seg_flags(r)[row]);
-        intcol_push(&s[C_SVC], svc);
-        sv[o] = svc;
-        hv[o] = m->host.map[src][seg_host_ids(r)[row]];
-        if (seg_rollup_add(&roll, evt, svc, level) < 0) {
-            seg_mg_fail(m, "out of memory building the rollup");
-            goto out;
-        }
-        if (o == 0 || ing < m->tail.min_ingest)
-            m->tail.min_ingest = ing;
-        if (o == 0 || ing > m->tail.max_ingest)
-            m->tail.max_ingest = ing;
-        if (o == 0 || evt < m->tail.min_event)
-            m->tail.min_event = evt;
-        if (o == 0 || evt > m->tail.max_event)
-            m->tail.max_event = evt;
-        prev_i = ing;
-        prev_e = evt;
-        m->remap[src][row] = (uint32_t)o++;
-    }
-    for (int i = 0; i < C_N; i++) {
-        intcol_flush(&s[i]);
-        if (b[i].oom) {
-            seg_mg_fail(m, "out of memory encoding columns");
-            goto out;
-        }
-    }
-    fo_section(&m->f, SEC_INGEST_TS, b[C_INGEST].buf, b[C_INGEST].len);
-    fo_section(&m->f, SEC_EVENT_TS, b[C_EVENT].buf, b[C_EVENT].len);
-    fo_section(&m->f, SEC_FLAGS, b[C_FLAGS].buf, b[C_FLAGS].len);
-    m->tail.flags = (uint16_t)(seg_names_flag(m->svc.sorted, m->svc.t.n, SEG_FLAG_SERVICE_TERMS) |
-                               seg_names_flag(m->host.sorted, m->host.t.n, SEG_FLAG_HOST_TERMS));
-    m->ct.flags = m->tail.flags;
-    put_union(m, SEC_SERVICE_DICT, &m->svc);
-    fo_section(&m->f, SEC_SERVICE, b[C_SVC].buf, b[C_SVC].len);
-    put_union(m, SEC_HOST_DICT, &m->host);
-    if (seg_put_hosts(&hosts, sv, hv, (size_t)o, m->svc.t.n, m->o.zstd_level) < 0) {
-        seg_mg_fail(m, "out of memory encoding columns");
-        goto out;
-    }
-    fo_section(&m->f, SEC_HOST, hosts.buf, hosts.len);
-    seg_mg_sec_begin(&m->f);
-    seg_rollup_put(&roll, &m->f.buf);
-    seg_mg_sec_end(&m->f, SEC_ROLLUP);
-    put_union(m, SEC_META_KEYS, &m->keys);
-    rc = m->f.bad ? seg_mg_fail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
-out:
-    seg_rollup_free(&roll);
-    for (int i = 0; i < C_N; i++)
-        sb_free(&b[i]);
-    free(sv);
-    free(hv);
-    sb_free(&hosts);
-    return rc;
-}
-
-/* Each output row's template, ranked (as the writer's gather_templates),
- * before anything that depends on them: the meta columns whose ranks follow
- * the templates, the blocks that store a message as its variables, the
- * terms of whole templates. Reads every message once more than the blocks
- * do. */
-static int gather_templates(merge *m)
-{
-    uint32_t src, row;
-    strata_event ev;
-    seg_mg_stage(m, "templates");
-    seg_mg_order_reset(&m->mo);
-    while (seg_mg_order_next(&m->mo, &src, &row)) {
-        if (seg_mg_read_row(m, src, row, &ev, SEG_PART_MSG) < 0)
-            return -1;
-        if (seg_tpl_add(&m->tpl, ev.msg.ptr, ev.msg.len) < 0)
-            return seg_mg_fail(m, "out of memory building row templates");
-    }
-    return seg_tpl_rank(&m->tpl) < 0 ? seg_mg_fail(m, "out of memory building row templates") : 0;
-}
-
-/* SEC_LEVEL, as the writer's: after the templates, by which
- * it may be coded. */
-static int write_levels(merge *m)
-{
-    strbuf b = {0};
-    if (seg_put_levels(&b, m->level, m->rows, &m->tpl, m->o.zstd_level) < 0) {
-        sb_free(&b);
-        return seg_mg_fail(m, "out of memory encoding the level column");
-    }
-    fo_section(&m->f, SEC_LEVEL, b.buf, b.len);
-    sb_free(&b);
-    return m->f.bad ? seg_mg_fail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
-}
-
 /* ---- row blocks ------------------------------------------------------------------------------ */
 
 /* Mark the row's kvs (ud: its flags in the staged block) whose values a
@@ -587,7 +452,7 @@ static int write_blocks(merge *m)
         k++;
     }
     seg_mg_sec_end(&m->f, SEC_BLOCKS);
-    fo_section(&m->f, SEC_BLOCK_INDEX, index, (size_t)k * SEG_BLOCK_ENTRY_BYTES);
+    seg_mg_section(&m->f, SEC_BLOCK_INDEX, index, (size_t)k * SEG_BLOCK_ENTRY_BYTES);
     rc = m->f.bad ? seg_mg_fail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
 out:
     seg_block_scratch_free(&scratch);
@@ -1050,7 +915,7 @@ static int write_templates(merge *m)
         sb_free(&b);
         return seg_mg_fail(m, "out of memory building row templates");
     }
-    fo_section(&m->f, SEC_TEMPLATES, b.buf, b.len);
+    seg_mg_section(&m->f, SEC_TEMPLATES, b.buf, b.len);
     sb_free(&b);
     return m->f.bad ? seg_mg_fail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
 }
@@ -1178,11 +1043,11 @@ int seg_merge_file_staged(seg_reader *const *in, size_t n, const seg_writer_opts
     }
     const char *tenant = m.o.tenant ? m.o.tenant : "";
     seg_put_header(&m.f.buf);
-    fo_section(&m.f, SEC_TENANT, tenant, strlen(tenant));
+    seg_mg_section(&m.f, SEC_TENANT, tenant, strlen(tenant));
     m.stage = stage;
     m.stage_ud = ud;
-    if (write_columns(&m) < 0 || gather_templates(&m) < 0 || seg_mg_meta_columns(&m) < 0 ||
-        write_levels(&m) < 0 || write_blocks(&m) < 0 || write_index(&m) < 0)
+    if (seg_mg_columns(&m) < 0 || seg_mg_templates(&m) < 0 || seg_mg_meta_columns(&m) < 0 ||
+        seg_mg_levels(&m) < 0 || write_blocks(&m) < 0 || write_index(&m) < 0)
         goto out;
     fo_flush(&m.f);
     m.tail.events = m.rows;

@@ -111,10 +111,22 @@ int seg_mg_read_row(merge *m, uint32_t src, uint32_t row, strata_event *ev, unsi
  * (id, offset, length and CRC into the table). */
 void seg_mg_sec_begin(fout *f);
 void seg_mg_sec_end(fout *f, uint32_t id);
+/* A whole section of n bytes at p, appended. */
+void seg_mg_section(fout *f, uint32_t id, const void *p, size_t n);
 /* The rows in output order: back to the first, and the next one's input
  * and row (1), or 0 past the last. */
 void seg_mg_order_reset(morder *m);
 int seg_mg_order_next(morder *m, uint32_t *src, uint32_t *row);
+
+/* ---- columns (columns.c), levels (levelcol.c), templates (templates.c) ---- */
+
+/* The merged rows' columns (their names renumbered into the inputs' union)
+ * and rollup, the bytes the writer would give: 0, or -1 with the error set. */
+int seg_mg_columns(merge *m);
+/* The level column of the merged rows: 0 or -1. */
+int seg_mg_levels(merge *m);
+/* Each merged row's template into m->tpl: 0 or -1. */
+int seg_mg_templates(merge *m);
 
 /* ---- meta columns (metacol.c) ---- */
 

@@ -62,77 +62,6 @@ const seg_info *seg_get_info(const seg_reader *r)
 {
     return &r->info;
 }
-const int64_t *seg_ingest_ts(const seg_reader *r)
-{
-    return r->ingest;
-}
-const int64_t *seg_event_ts(const seg_reader *r)
-{
-    return r->event;
-}
-int seg_event_ts_stripes(seg_reader *r, const int64_t **newest_before, const int64_t **oldest_after)
-{
-    size_t n = (r->info.events + SEG_TS_STRIPE_ROWS - 1) / SEG_TS_STRIPE_ROWS;
-    if (!r->ts_pmax && n) {
-        int64_t *pmax = malloc(n * sizeof *pmax), *smin = malloc(n * sizeof *smin);
-        if (!pmax || !smin) {
-            free(pmax);
-            free(smin);
-            return seg_rd_fail(r, "out of memory");
-        }
-        for (size_t s = 0; s < n; s++) { /* each stripe's newest and oldest */
-            size_t from = s * SEG_TS_STRIPE_ROWS, to = from + SEG_TS_STRIPE_ROWS;
-            if (to > r->info.events)
-                to = r->info.events;
-            pmax[s] = smin[s] = r->event[from];
-            for (size_t i = from + 1; i < to; i++) {
-                pmax[s] = r->event[i] > pmax[s] ? r->event[i] : pmax[s];
-                smin[s] = r->event[i] < smin[s] ? r->event[i] : smin[s];
-            }
-        }
-        for (size_t s = 1; s < n; s++) /* newest up to stripe s */
-            pmax[s] = pmax[s] > pmax[s - 1] ? pmax[s] : pmax[s - 1];
-        for (size_t s = n - 1; s-- > 0;) /* oldest from stripe s on */
-            smin[s] = smin[s] < smin[s + 1] ? smin[s] : smin[s + 1];
-        r->ts_pmax = pmax;
-        r->ts_smin = smin;
-    }
-    *newest_before = r->ts_pmax;
-    *oldest_after = r->ts_smin;
-    return 0;
-}
-
-const uint8_t *seg_levels(const seg_reader *r)
-{
-    return r->level;
-}
-const uint32_t *seg_service_ids(const seg_reader *r)
-{
-    return r->service;
-}
-const uint32_t *seg_host_ids(const seg_reader *r)
-{
-    return r->host;
-}
-uint32_t seg_service_count(const seg_reader *r)
-{
-    return r->n_svc;
-}
-uint32_t seg_host_count(const seg_reader *r)
-{
-    return r->n_host;
-}
-strata_str seg_service_name(const seg_reader *r, uint32_t id)
-{
-    strata_str none = {"", 0};
-    return id < r->n_svc ? r->svc_dict[id] : none;
-}
-strata_str seg_host_name(const seg_reader *r, uint32_t id)
-{
-    strata_str none = {"", 0};
-    return id < r->n_host ? r->host_dict[id] : none;
-}
-
 /* ---- open --------------------------------------------------------------------- */
 
 /* Read the section table; 0 or -1 (r->err). */
@@ -193,121 +122,6 @@ static int load_table(seg_reader *r)
     if (r->tflags & ~(SEG_FLAG_SERVICE_TERMS | SEG_FLAG_HOST_TERMS))
         return seg_rd_fail(r, "segment trailer: unknown flags 0x%x", r->tflags);
     return 0;
-}
-
-/* Decode one intcol section of info.events values into out. */
-static int load_intcol(seg_reader *r, uint32_t id, int64_t *out)
-{
-    cursor c = cursor_make(r->sec[id].p, r->sec[id].len);
-    if (intcol_decode(&c, out, r->info.events) < 0 || cursor_left(&c) != 0)
-        return seg_rd_fail(r, "segment column %u malformed", id);
-    return 0;
-}
-
-/* A dictionary section (fcdict_decode): the strings are rebuilt into one
- * allocation owned by the reader (*arena). */
-static int load_dict(seg_reader *r, uint32_t id, strata_str **out, uint32_t *n, char **arena)
-{
-    cursor c = cursor_make(r->sec[id].p, r->sec[id].len);
-    int rc = seg_rd_dict_decode(&c, out, n, arena);
-    if (rc == 0 && cursor_left(&c) != 0)
-        rc = -1;
-    if (rc == -2)
-        return seg_rd_fail(r, "out of memory");
-    if (rc < 0)
-        return seg_rd_fail(r, "segment dictionary %u malformed", id);
-    return 0;
-}
-
-/* SEC_LEVEL (segment/levelcol.c): plain, or coded by the
- * rows' templates, which are then read first. */
-static int load_levels(seg_reader *r, int64_t *tmp)
-{
-    const section *sec = &r->sec[SEC_LEVEL];
-    int by_tpl = sec->len && sec->p[0] == SEG_LEVELS_BY_TEMPLATE && r->info.templates;
-    if (by_tpl && seg_rd_load_templates(r) < 0)
-        return -1;
-    cursor c = cursor_make(sec->p, sec->len);
-    const char *why = seg_get_levels(&c, by_tpl ? r->tpl_rank : NULL, r->info.templates, r->level,
-                                     r->info.events, tmp);
-    if (why || cursor_left(&c))
-        return seg_rd_fail(r, "segment column %u malformed: %s", SEC_LEVEL,
-                           why ? why : "bytes after the column");
-    return 0;
-}
-
-/* Decode the fixed columns (times, flags, level, service, host) at open; -1 on corruption. */
-static int load_columns(seg_reader *r)
-{
-    size_t n = r->info.events ? r->info.events : 1;
-    int64_t *tmp = malloc(n * sizeof *tmp);
-    r->ingest = malloc(n * sizeof *r->ingest);
-    r->event = malloc(n * sizeof *r->event);
-    r->level = malloc(n);
-    r->flags = malloc(n);
-    r->service = malloc(n * sizeof *r->service);
-    r->host = malloc(n * sizeof *r->host);
-    int rc = -1;
-    if (!tmp || !r->ingest || !r->event || !r->level || !r->flags || !r->service || !r->host) {
-        seg_rd_fail(r, "out of memory");
-        goto out;
-    }
-    if (load_dict(r, SEC_SERVICE_DICT, &r->svc_dict, &r->n_svc, &r->arenas[0]) < 0 ||
-        load_dict(r, SEC_HOST_DICT, &r->host_dict, &r->n_host, &r->arenas[1]) < 0 ||
-        load_dict(r, SEC_META_KEYS, &r->keys, &r->n_keys, &r->arenas[2]) < 0 ||
-        load_intcol(r, SEC_INGEST_TS, r->ingest) < 0 || load_intcol(r, SEC_EVENT_TS, r->event) < 0)
-        goto out;
-    if (r->n_keys > SEG_MAX_META_KEYS) {
-        seg_rd_fail(r, "segment has %u meta keys (limit %u)", r->n_keys, SEG_MAX_META_KEYS);
-        goto out;
-    }
-    uint64_t acc = 0, eacc = 0;
-    for (size_t i = 0; i < r->info.events; i++) {
-        if (i && r->ingest[i] < 0) {
-            seg_rd_fail(r, "segment ingest_ts column not sorted");
-            goto out;
-        }
-        acc += (uint64_t)r->ingest[i];
-        r->ingest[i] = (int64_t)acc;
-        eacc += (uint64_t)r->event[i];
-        r->event[i] = (int64_t)eacc;
-    }
-    if (r->info.events && (r->ingest[0] != r->info.min_ingest_ns ||
-                           r->ingest[r->info.events - 1] != r->info.max_ingest_ns)) {
-        seg_rd_fail(r, "segment time range does not match its column");
-        goto out;
-    }
-    if (load_levels(r, tmp) < 0)
-        goto out;
-    static const uint32_t ids[] = {SEC_FLAGS, SEC_SERVICE};
-    for (size_t k = 0; k < 2; k++) {
-        if (load_intcol(r, ids[k], tmp) < 0)
-            goto out;
-        for (size_t i = 0; i < r->info.events; i++) {
-            int64_t v = tmp[i];
-            if (v < 0 || v > (k == 0 ? 255 : (int64_t)r->n_svc - 1)) {
-                seg_rd_fail(r, "segment column %u has an out-of-range value", ids[k]);
-                goto out;
-            }
-            if (k == 0)
-                r->flags[i] = (uint8_t)v;
-            else
-                r->service[i] = (uint32_t)v;
-        }
-    }
-    /* coded by service or plain (segment/hostcol.c): after the services */
-    cursor c = cursor_make(r->sec[SEC_HOST].p, r->sec[SEC_HOST].len);
-    const char *why =
-        seg_get_hosts(&c, r->service, r->n_svc, r->n_host, r->host, r->info.events, tmp);
-    if (why || cursor_left(&c)) {
-        seg_rd_fail(r, "segment column %u malformed: %s", SEC_HOST,
-                    why ? why : "bytes after the column");
-        goto out;
-    }
-    rc = 0;
-out:
-    free(tmp);
-    return rc;
 }
 
 /* Check and load the row block index at open; -1 on corruption. */
@@ -436,52 +250,6 @@ static int load_index(seg_reader *r)
     return load_filters(r);
 }
 
-/* Decode SEC_ROLLUP: cells strictly ordered, ids in range, counts
- * summing to the segment's events. */
-static int load_rollup(seg_reader *r)
-{
-    cursor c = cursor_make(r->sec[SEC_ROLLUP].p, r->sec[SEC_ROLLUP].len);
-    uint64_t n = get_varint(&c);
-    if (c.bad || n > r->info.events || n > cursor_left(&c) / 4 + 1)
-        return seg_rd_fail(r, "segment rollup malformed");
-    r->rollup = malloc((n ? n : 1) * sizeof *r->rollup);
-    if (!r->rollup)
-        return seg_rd_fail(r, "out of memory");
-    int64_t minute = 0;
-    uint64_t total = 0;
-    for (uint64_t i = 0; i < n && !c.bad; i++) {
-        seg_rollup_cell *e = &r->rollup[i];
-        minute += unzigzag(get_varint(&c));
-        e->minute = minute;
-        uint64_t svc = get_varint(&c);
-        e->level = get_u8(&c);
-        e->count = get_varint(&c);
-        e->service = (uint32_t)svc;
-        if (svc >= r->n_svc || e->level > STRATA_LEVEL_FATAL || !e->count ||
-            e->count > r->info.events)
-            c.bad = 1;
-        if (i && !c.bad) { /* strictly increasing (minute, service, level) */
-            const seg_rollup_cell *p = &r->rollup[i - 1];
-            if (p->minute > e->minute ||
-                (p->minute == e->minute &&
-                 (p->service > e->service || (p->service == e->service && p->level >= e->level))))
-                c.bad = 1;
-        }
-        total += e->count;
-    }
-    if (c.bad || cursor_left(&c) != 0 || total != r->info.events)
-        return seg_rd_fail(r, "segment rollup malformed");
-    r->nrollup = (size_t)n;
-    return 0;
-}
-
-/* The rollup cells (count per minute, service and level) as stored, with how many. */
-const seg_rollup_cell *seg_rollup(const seg_reader *r, size_t *n)
-{
-    *n = r->nrollup;
-    return r->rollup;
-}
-
 /* How many row templates SEC_TEMPLATES stores: its leading count,
  * checked against the rows; the rest is read on first use. */
 static int count_templates(seg_reader *r)
@@ -524,8 +292,8 @@ static seg_reader *open_common(seg_reader *r, char *err, size_t errlen)
         goto bad;
     }
     /* the templates counted first: the level column may be coded by them */
-    if (load_table(r) < 0 || count_templates(r) < 0 || load_columns(r) < 0 ||
-        seg_rd_load_meta_columns(r) < 0 || load_rollup(r) < 0 || load_blocks(r) < 0 ||
+    if (load_table(r) < 0 || count_templates(r) < 0 || seg_rd_load_columns(r) < 0 ||
+        seg_rd_load_meta_columns(r) < 0 || seg_rd_load_rollup(r) < 0 || load_blocks(r) < 0 ||
         load_index(r) < 0)
         goto bad;
     seg_rd_setup_cns(r);

@@ -200,6 +200,23 @@ static inline int seg_rd_dict_decode(cursor *c, strata_str **out, uint32_t *n, c
     return fcdict_decode_z(c, SEG_MAX_DICT_ENTRIES, out, n, arena);
 }
 
+/* ---- columns (columns.c), levels (levelcol.c) ---- */
+
+/* Section id, a column of integers (intcol) of info.events values, into
+ * out: 0, or -1 with the error set. */
+int seg_rd_load_intcol(seg_reader *r, uint32_t id, int64_t *out);
+/* A dictionary section: the strings rebuilt into one allocation owned by
+ * the reader (*arena). 0, or -1 with the error set. */
+int seg_rd_load_dict(seg_reader *r, uint32_t id, strata_str **out, uint32_t *n, char **arena);
+/* Decode the columns at open (times, flags, levels, service and host with
+ * their dictionaries, the meta keys): 0, or -1 with the error set. */
+int seg_rd_load_columns(seg_reader *r);
+/* The level column into r->level (tmp: a scratch of info.events values): 0 or -1. */
+int seg_rd_load_levels(seg_reader *r, int64_t *tmp);
+/* The rollup section, checked (cells ascending, counts summing to the
+ * rows): 0, or -1 with the error set. */
+int seg_rd_load_rollup(seg_reader *r);
+
 /* ---- meta columns (metacol.c) ---- */
 
 /* Locate SEC_META_COLUMNS at open (each column's key, kind and body,

@@ -28,7 +28,9 @@
 #include "build.h"
 #include "codec.h"
 #include "format.h"
+#include "merge_int.h"
 #include "reader_int.h"
+#include "writer_int.h"
 
 /* toff of a template whose text is not stored. */
 #define TPL_NO_TEXT UINT64_MAX
@@ -473,6 +475,42 @@ int seg_put_dict_ranks(strbuf *out, const strbuf *plain, const seg_tplpred *p, s
     int rc = pred.oom ? -1 : 0;
     sb_free(&pred);
     return rc;
+}
+
+/* ---- gathering: each row's template, for the writer and the merge ---- */
+
+/* Each row's template (format.h), ranked, into tpl; 0, or -1
+ * with the error set. */
+int seg_wr_templates(build *b, seg_tpl *tpl)
+{
+    seg_writer *w = b->w;
+    if (seg_tpl_init(tpl, w->n) < 0)
+        return seg_wr_fail(b, "out of memory building row templates");
+    for (size_t r = 0; r < w->n; r++)
+        if (seg_tpl_add(tpl, w->data.buf ? w->data.buf + w->rows[r].msg_off : "",
+                        w->rows[r].msg_len) < 0)
+            return seg_wr_fail(b, "out of memory building row templates");
+    return seg_tpl_rank(tpl) < 0 ? seg_wr_fail(b, "out of memory building row templates") : 0;
+}
+
+/* Each output row's template, ranked (as the writer's gather_templates),
+ * before anything that depends on them: the meta columns whose ranks follow
+ * the templates, the blocks that store a message as its variables, the
+ * terms of whole templates. Reads every message once more than the blocks
+ * do. */
+int seg_mg_templates(merge *m)
+{
+    uint32_t src, row;
+    strata_event ev;
+    seg_mg_stage(m, "templates");
+    seg_mg_order_reset(&m->mo);
+    while (seg_mg_order_next(&m->mo, &src, &row)) {
+        if (seg_mg_read_row(m, src, row, &ev, SEG_PART_MSG) < 0)
+            return -1;
+        if (seg_tpl_add(&m->tpl, ev.msg.ptr, ev.msg.len) < 0)
+            return seg_mg_fail(m, "out of memory building row templates");
+    }
+    return seg_tpl_rank(&m->tpl) < 0 ? seg_mg_fail(m, "out of memory building row templates") : 0;
 }
 
 /* ---- reading: row templates (format.h) ---------------------------------------------------------

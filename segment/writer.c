@@ -251,208 +251,6 @@ void seg_put_dict(strbuf *out, const sref *s, size_t n, int level)
     sb_free(&fc);
 }
 
-/* One integer column computed by fn for every row. */
-static int put_col(build *b, uint32_t id, int64_t *tmp, const uint32_t *rank,
-                   int64_t (*fn)(const wrow *r, const wrow *prev, const uint32_t *rank))
-{
-    seg_writer *w = b->w;
-    for (size_t i = 0; i < w->n; i++)
-        tmp[i] = fn(&w->rows[i], i ? &w->rows[i - 1] : NULL, rank);
-    size_t s = seg_wr_sec_begin(b);
-    intcol_encode(b->out, tmp, w->n);
-    seg_wr_sec_end(b, id, s);
-    return 0;
-}
-
-/* The ingest_ts column's value for row r: the delta from the previous row. */
-static int64_t col_ingest(const wrow *r, const wrow *prev, const uint32_t *rank)
-{
-    (void)rank;
-    return prev ? (int64_t)((uint64_t)r->ingest - (uint64_t)prev->ingest) : r->ingest;
-}
-/* The event_ts column's value for row r: the delta from the previous row. */
-static int64_t col_event(const wrow *r, const wrow *prev, const uint32_t *rank)
-{
-    (void)rank; /* rows are in ingest order, so event times mostly rise too */
-    return prev ? (int64_t)((uint64_t)r->event - (uint64_t)prev->event) : r->event;
-}
-/* The flags column's value for row r. */
-static int64_t col_flags(const wrow *r, const wrow *prev, const uint32_t *rank)
-{
-    (void)prev, (void)rank;
-    return r->flags;
-}
-/* The service column's value for row r: its service's rank in sorted order. */
-static int64_t col_service(const wrow *r, const wrow *prev, const uint32_t *rank)
-{
-    (void)prev;
-    return rank[r->service];
-}
-
-/* Order rollup cells by minute, then service, then level. */
-static int cmp_rcell(const void *a, const void *b)
-{
-    const seg_rcell *x = a, *y = b;
-    if (x->minute != y->minute)
-        return x->minute < y->minute ? -1 : 1;
-    if (x->svc != y->svc)
-        return x->svc < y->svc ? -1 : 1;
-    return (x->level > y->level) - (x->level < y->level);
-}
-
-/* The hash of a rollup cell's (minute, service, level). */
-static size_t rcell_hash(int64_t minute, uint32_t svc, uint8_t level)
-{
-    return (size_t)(((uint64_t)minute * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)svc * 31u) ^ level);
-}
-
-/* The rollup minute of a time in ns (floor, so times before 1970 land right). */
-static int64_t minute_of(int64_t ns)
-{
-    int64_t m = ns / SEG_ROLLUP_NS;
-    return ns % SEG_ROLLUP_NS < 0 ? m - 1 : m;
-}
-
-/* Cells are gathered in a hash table (rows are in ingest order, so a
- * segment spans few minutes) and sorted once by seg_rollup_put. */
-int seg_rollup_add(seg_rollup_acc *a, int64_t event_ns, uint32_t svc, uint8_t level)
-{
-    seg_rcell k = {minute_of(event_ns), svc, level, 0};
-    if ((a->n + 1) * 2 > a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 256;
-        seg_rcell *nt = calloc(cap, sizeof *nt);
-        if (!nt)
-            return -1;
-        for (size_t j = 0; j < a->cap; j++) {
-            if (!a->t[j].count)
-                continue;
-            size_t h = rcell_hash(a->t[j].minute, a->t[j].svc, a->t[j].level) & (cap - 1);
-            while (nt[h].count)
-                h = (h + 1) & (cap - 1);
-            nt[h] = a->t[j];
-        }
-        free(a->t);
-        a->t = nt;
-        a->cap = cap;
-    }
-    size_t h = rcell_hash(k.minute, k.svc, k.level) & (a->cap - 1);
-    seg_rcell *t = a->t;
-    while (t[h].count && (t[h].minute != k.minute || t[h].svc != k.svc || t[h].level != k.level))
-        h = (h + 1) & (a->cap - 1);
-    if (!t[h].count) {
-        t[h] = k;
-        a->n++;
-    }
-    t[h].count++;
-    return 0;
-}
-
-/* SEC_ROLLUP: varint cells, then per cell in (minute, service, level)
- * order: varint zigzag(minute - previous minute), varint service rank,
- * u8 level, varint count. Leaves the table compacted and sorted. */
-void seg_rollup_put(seg_rollup_acc *a, strbuf *out)
-{
-    size_t m = 0;
-    for (size_t j = 0; j < a->cap; j++)
-        if (a->t[j].count)
-            a->t[m++] = a->t[j];
-    if (m)
-        qsort(a->t, m, sizeof *a->t, cmp_rcell);
-    put_varint(out, m);
-    int64_t prev = 0;
-    for (size_t j = 0; j < m; j++) {
-        put_varint(out, zigzag(a->t[j].minute - prev));
-        put_varint(out, a->t[j].svc);
-        put_u8(out, a->t[j].level);
-        put_varint(out, a->t[j].count);
-        prev = a->t[j].minute;
-    }
-    a->n = m;
-}
-
-void seg_rollup_free(seg_rollup_acc *a)
-{
-    free(a->t);
-    memset(a, 0, sizeof *a);
-}
-
-/* Write SEC_ROLLUP: the count per (minute, service, level), which aggregates read instead of rows.
- * Write SEC_ROLLUP: the count per (minute, service, level), which aggregates read instead of rows.
- */
-static int write_rollup(build *b, const uint32_t *srank)
-{
-    seg_writer *w = b->w;
-    seg_rollup_acc acc = {0};
-    for (size_t i = 0; i < w->n; i++)
-        if (seg_rollup_add(&acc, w->rows[i].event, srank[w->rows[i].service], w->rows[i].level) <
-            0) {
-            seg_rollup_free(&acc);
-            return seg_wr_fail(b, "out of memory building the rollup");
-        }
-    size_t s = seg_wr_sec_begin(b);
-    seg_rollup_put(&acc, b->out);
-    seg_wr_sec_end(b, SEC_ROLLUP, s);
-    seg_rollup_free(&acc);
-    return 0;
-}
-
-unsigned seg_names_flag(const sref *names, size_t n, unsigned flag)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!seg_name_is_term(names[i].s, names[i].len))
-            return 0;
-    return flag;
-}
-
-/* Write the fixed columns (times, flags, service, host, level) with the service dictionary and the
- * rollup. */
-static int write_columns(build *b)
-{
-    seg_writer *w = b->w;
-    int64_t *tmp = seg_wr_scratch(w, SCR_ROW_TMP, (w->n ? w->n : 1) * sizeof *tmp);
-    uint32_t *srank = malloc((w->services.n + 1) * sizeof *srank);
-    uint32_t *hrank = malloc((w->hosts.n + 1) * sizeof *hrank);
-    sref *ss = seg_sort_strtab(&w->services, srank);
-    sref *hs = seg_sort_strtab(&w->hosts, hrank);
-    int rc = -1;
-    if (!tmp || !srank || !hrank || !ss || !hs) {
-        seg_wr_fail(b, "out of memory writing columns");
-        goto out;
-    }
-    put_col(b, SEC_INGEST_TS, tmp, NULL, col_ingest);
-    put_col(b, SEC_EVENT_TS, tmp, NULL, col_event);
-    put_col(b, SEC_FLAGS, tmp, NULL, col_flags);
-    size_t s = seg_wr_sec_begin(b);
-    seg_put_dict(b->out, ss, w->services.n, w->o.zstd_level);
-    seg_wr_sec_end(b, SEC_SERVICE_DICT, s);
-    put_col(b, SEC_SERVICE, tmp, srank, col_service);
-    s = seg_wr_sec_begin(b);
-    seg_put_dict(b->out, hs, w->hosts.n, w->o.zstd_level);
-    seg_wr_sec_end(b, SEC_HOST_DICT, s);
-    /* the host column by service or plain: the rows' ranks in
-     * tmp's room, services then hosts */
-    uint32_t *sv = (uint32_t *)(void *)tmp, *hv = sv + w->n;
-    for (size_t i = 0; i < w->n; i++) {
-        sv[i] = srank[w->rows[i].service];
-        hv[i] = hrank[w->rows[i].host];
-    }
-    s = seg_wr_sec_begin(b);
-    if (seg_put_hosts(b->out, sv, hv, w->n, w->services.n, w->o.zstd_level) < 0) {
-        seg_wr_fail(b, "out of memory writing columns");
-        goto out;
-    }
-    seg_wr_sec_end(b, SEC_HOST, s);
-    b->ct.flags = (uint16_t)(seg_names_flag(ss, w->services.n, SEG_FLAG_SERVICE_TERMS) |
-                             seg_names_flag(hs, w->hosts.n, SEG_FLAG_HOST_TERMS));
-    rc = write_rollup(b, srank);
-out:
-    free(srank);
-    free(hrank);
-    free(ss);
-    free(hs);
-    return rc;
-}
-
 /* ---- row blocks ---------------------------------------------------------------- */
 
 /* The variables of the rows [from, to) stored as variables, into the
@@ -1039,20 +837,6 @@ static const seg_pent *pdup_find(const seg_ptab *t, uint64_t h, const uint32_t *
  * term) pairs; a row has ~20 terms, so 4 rows keep ~40-80 loads in flight. */
 #define ROW_PREFETCH_AHEAD 4
 
-/* Each row's template (format.h), ranked, into tpl; 0, or -1
- * with the error set. */
-static int gather_templates(build *b, seg_tpl *tpl)
-{
-    seg_writer *w = b->w;
-    if (seg_tpl_init(tpl, w->n) < 0)
-        return seg_wr_fail(b, "out of memory building row templates");
-    for (size_t r = 0; r < w->n; r++)
-        if (seg_tpl_add(tpl, w->data.buf ? w->data.buf + w->rows[r].msg_off : "",
-                        w->rows[r].msg_len) < 0)
-            return seg_wr_fail(b, "out of memory building row templates");
-    return seg_tpl_rank(tpl) < 0 ? seg_wr_fail(b, "out of memory building row templates") : 0;
-}
-
 /* blocks[t] = how many row blocks hold term t (every term with rows;
  * last_block is scratch of one entry per term). */
 static void count_term_blocks(const seg_writer *w, uint32_t nblocks, uint32_t *last_block,
@@ -1093,24 +877,6 @@ static int pick_common(const windex *x, size_t nids, uint32_t nblocks, uint32_t 
             return -1;
         common[t] = (uint32_t)i;
     }
-    return 0;
-}
-
-/* SEC_LEVEL: after the templates, by which it may be coded. */
-static int write_levels(build *b)
-{
-    seg_writer *w = b->w;
-    uint8_t *level = malloc(w->n ? w->n : 1);
-    if (!level)
-        return seg_wr_fail(b, "out of memory writing the level column");
-    for (size_t i = 0; i < w->n; i++)
-        level[i] = w->rows[i].level;
-    size_t s = seg_wr_sec_begin(b);
-    int rc = seg_put_levels(b->out, level, w->n, &b->tpl, w->o.zstd_level);
-    free(level);
-    if (rc < 0)
-        return seg_wr_fail(b, "out of memory writing the level column");
-    seg_wr_sec_end(b, SEC_LEVEL, s);
     return 0;
 }
 
@@ -1379,7 +1145,7 @@ static int finish_build(seg_writer *w, char *err, size_t errlen)
     size_t s = seg_wr_sec_begin(&b);
     sb_append(b.out, w->tenant, strlen(w->tenant));
     seg_wr_sec_end(&b, SEC_TENANT, s);
-    if (write_columns(&b) < 0)
+    if (seg_wr_columns(&b) < 0)
         goto fail;
     /* meta keys sorted, so that a segment's bytes do not depend on the
      * order its events arrived in (blocks refer to keys by sorted rank) */
@@ -1395,7 +1161,7 @@ static int finish_build(seg_writer *w, char *err, size_t errlen)
     /* the rows' templates first: dictionary columns may follow them, blocks
      * store a message as its template's variables, terms of whole templates
      * refer to them */
-    if (gather_templates(&b, &b.tpl) < 0 || seg_wr_meta_columns(&b) < 0 || write_levels(&b) < 0 ||
+    if (seg_wr_templates(&b, &b.tpl) < 0 || seg_wr_meta_columns(&b) < 0 || seg_wr_levels(&b) < 0 ||
         write_blocks(&b, &nblocks) < 0 || write_index(&b, nblocks) < 0)
         goto fail;
 

@@ -40,6 +40,17 @@ void seg_wr_sec_end(build *b, uint32_t id, size_t start);
  * mapped already. NULL on OOM. */
 void *seg_wr_scratch(seg_writer *w, int id, size_t bytes);
 
+/* ---- columns (columns.c), levels (levelcol.c), templates (templates.c) ---- */
+
+/* The columns of every row (times, flags, service and host ranks with their
+ * dictionaries) and the rollup: 0, or -1 with the error set. */
+int seg_wr_columns(build *b);
+/* The level column, coded by template when smaller: 0 or -1. */
+int seg_wr_levels(build *b);
+/* Each row's template into tpl (before the meta columns and row blocks
+ * that use them): 0 or -1. */
+int seg_wr_templates(build *b, seg_tpl *tpl);
+
 /* ---- meta columns (metacol.c) ---- */
 
 /* SEC_META_COLUMNS: the frequent meta keys as typed columns (numbers, hex
