@@ -85,7 +85,7 @@
 /* ---- files ---------------------------------------------------------------------------- */
 
 /* The file offset of the next byte appended. */
-static uint64_t fo_pos(const fout *f)
+uint64_t seg_mg_pos(const fout *f)
 {
     return f->off + f->buf.len;
 }
@@ -110,7 +110,7 @@ static int fo_flush(fout *f)
 }
 
 /* Flush once MERGE_FLUSH_BYTES are buffered; -1 once the file is bad. */
-static int fo_maybe_flush(fout *f)
+int seg_mg_maybe_flush(fout *f)
 {
     return f->buf.len >= MERGE_FLUSH_BYTES || f->buf.oom ? fo_flush(f) : (f->bad ? -1 : 0);
 }
@@ -121,7 +121,7 @@ void seg_mg_sec_begin(fout *f)
     fo_flush(f);
     f->in_sec = 1;
     f->crc = 0;
-    f->sec_start = fo_pos(f);
+    f->sec_start = seg_mg_pos(f);
 }
 
 /* Close the open section: record its id, offset, length and CRC in the table. */
@@ -133,7 +133,7 @@ void seg_mg_sec_end(fout *f, uint32_t id)
     store_u32(e, id);
     store_u32(e + 4, f->crc);
     store_u64(e + 8, f->sec_start);
-    store_u64(e + 16, fo_pos(f) - f->sec_start);
+    store_u64(e + 16, seg_mg_pos(f) - f->sec_start);
 }
 
 /* A whole section from one buffer. */
@@ -332,140 +332,6 @@ int seg_mg_read_row(merge *m, uint32_t src, uint32_t row, strata_event *ev, unsi
     return 0;
 }
 
-/* ---- columns ----------------------------------------------------------------------------- */
-
-/* ---- row blocks ------------------------------------------------------------------------------ */
-
-/* Mark the row's kvs (ud: its flags in the staged block) whose values a
- * meta column holds. */
-static void mark_in_col(merge *m, mcolb *c, const strata_kv *kv, uint64_t at, void *ud)
-{
-    (void)m, (void)kv;
-    uint8_t *in_col = ud;
-    if (c->kind)
-        in_col[at] = 1;
-}
-
-/* Compress the staged rows as one block at the end of SEC_BLOCKS. */
-static int flush_block(merge *m, seg_writer *sw, uint32_t **lrank, size_t *lcap, uint32_t **order,
-                       const uint8_t *in_col, ZSTD_CCtx *cctx, seg_block_scratch *scratch,
-                       uint32_t blk, uint8_t *entry)
-{
-    uint32_t nl = seg_writer_key_count(sw);
-    if (nl > *lcap) { /* new keys: rank them, and order the staging ids by rank again */
-        uint32_t *r = realloc(*lrank, nl * sizeof *r);
-        uint32_t *o = r ? realloc(*order, nl * sizeof *o) : NULL;
-        if (r)
-            *lrank = r;
-        if (o)
-            *order = o;
-        if (!r || !o)
-            return seg_mg_fail(m, "out of memory staging rows");
-        for (uint32_t id = (uint32_t)*lcap; id < nl; id++) {
-            strata_str k = seg_writer_key(sw, id);
-            (*lrank)[id] = m->keys.rank[strtab_find(&m->keys.t, k.ptr, k.len)];
-        }
-        uint64_t *pairs = malloc(nl * sizeof *pairs);
-        if (!pairs)
-            return seg_mg_fail(m, "out of memory staging rows");
-        for (uint32_t id = 0; id < nl; id++)
-            pairs[id] = (uint64_t)(*lrank)[id] << 32 | id;
-        qsort(pairs, nl, sizeof *pairs, seg_cmp_u64);
-        for (uint32_t i = 0; i < nl; i++)
-            (*order)[i] = (uint32_t)pairs[i];
-        free(pairs);
-        *lcap = nl;
-    }
-    /* the staged rows are output rows blk * per on; seg_tpl_add saw them */
-    seg_block_keys keys = {*lrank,
-                           *order,
-                           nl,
-                           in_col,
-                           m->tpl.vars + (size_t)blk * m->per,
-                           m->tpl.row + (size_t)blk * m->per,
-                           &m->tpl};
-    if (seg_block_encode(sw, 0, seg_writer_count(sw), &keys, cctx, scratch, &m->f.buf, entry,
-                         fo_pos(&m->f) - m->f.sec_start, m->err, m->errlen) < 0)
-        return -1;
-    seg_writer_clear_rows(sw);
-    if (fo_maybe_flush(&m->f) < 0)
-        return seg_mg_fail(m, "cannot write the merged segment: %s", strerror(errno));
-    return 0;
-}
-
-/* Stage the merged rows a block at a time and write each compressed block and the block index. */
-static int write_blocks(merge *m)
-{
-    uint8_t *index = malloc((m->blocks ? m->blocks : 1) * SEG_BLOCK_ENTRY_BYTES);
-    size_t in_cap = 4096, lcap = 0; /* kvs of one staged block, grown as needed */
-    uint8_t *in_col = malloc(in_cap);
-    uint32_t *lrank = NULL, *order = NULL;
-    seg_writer *sw = seg_writer_new_staging(&m->o);
-    ZSTD_CDict *cdict = NULL;
-    ZSTD_CCtx *cctx = seg_block_cctx(&m->o, &cdict);
-    seg_block_scratch scratch = {.level = m->o.zstd_level};
-    int rc = -1;
-    if (!index || !in_col || !sw || !cctx) {
-        seg_mg_fail(m, "out of memory compressing rows");
-        goto out;
-    }
-    seg_mg_stage(m, "blocks");
-    seg_mg_sec_begin(&m->f);
-    uint32_t src, row, k = 0;
-    size_t nkv = 0;
-    strata_event ev;
-    seg_mg_order_reset(&m->mo);
-    while (seg_mg_order_next(&m->mo, &src, &row)) {
-        if (seg_mg_read_row(m, src, row, &ev, SEG_PART_ALL) < 0)
-            goto out;
-        if (nkv + ev.meta_count > in_cap) {
-            size_t cap = in_cap * 2;
-            while (cap < nkv + ev.meta_count)
-                cap *= 2;
-            uint8_t *nc = realloc(in_col, cap);
-            if (!nc) {
-                seg_mg_fail(m, "out of memory staging rows");
-                goto out;
-            }
-            in_col = nc;
-            in_cap = cap;
-        }
-        memset(in_col + nkv, 0, ev.meta_count);
-        seg_mg_first_values(m, src, row, &ev, mark_in_col, in_col + nkv);
-        if (seg_writer_add(sw, &ev) < 0) {
-            seg_mg_fail(m, "out of memory staging rows");
-            goto out;
-        }
-        nkv += ev.meta_count;
-        if (seg_writer_count(sw) == m->per) {
-            if (flush_block(m, sw, &lrank, &lcap, &order, in_col, cctx, &scratch, k,
-                            index + (size_t)k * SEG_BLOCK_ENTRY_BYTES) < 0)
-                goto out;
-            k++;
-            nkv = 0;
-        }
-    }
-    if (seg_writer_count(sw)) {
-        if (flush_block(m, sw, &lrank, &lcap, &order, in_col, cctx, &scratch, k,
-                        index + (size_t)k * SEG_BLOCK_ENTRY_BYTES) < 0)
-            goto out;
-        k++;
-    }
-    seg_mg_sec_end(&m->f, SEC_BLOCKS);
-    seg_mg_section(&m->f, SEC_BLOCK_INDEX, index, (size_t)k * SEG_BLOCK_ENTRY_BYTES);
-    rc = m->f.bad ? seg_mg_fail(m, "cannot write the merged segment: %s", strerror(errno)) : 0;
-out:
-    seg_block_scratch_free(&scratch);
-    ZSTD_freeCCtx(cctx);
-    ZSTD_freeCDict(cdict);
-    seg_writer_free(sw);
-    free(index);
-    free(in_col);
-    free(lrank);
-    free(order);
-    return rc;
-}
-
 /* ---- terms, postings, filters ------------------------------------------------------------- */
 
 /* The k-way merge of the inputs' term dictionaries: a heap of cursors
@@ -551,10 +417,10 @@ static int same_entry(tout *t, const seg_pent *e)
 static int put_entry(merge *m, tout *t, const char *term, size_t len, const uint32_t *rows,
                      uint32_t n)
 {
-    if (seg_termw_add(&t->tw, term, len, rows, n, fo_pos(&t->post), &m->f.buf,
-                      fo_pos(&m->f) - m->f.sec_start, m->err, m->errlen) < 0)
+    if (seg_termw_add(&t->tw, term, len, rows, n, seg_mg_pos(&t->post), &m->f.buf,
+                      seg_mg_pos(&m->f) - m->f.sec_start, m->err, m->errlen) < 0)
         return -1;
-    if (fo_maybe_flush(&m->f) < 0)
+    if (seg_mg_maybe_flush(&m->f) < 0)
         return seg_mg_fail(m, "cannot write terms: %s", strerror(errno));
     if (n > SEG_INLINE_POSTINGS) {
         sb_reset(&t->entry);
@@ -570,9 +436,9 @@ static int put_entry(merge *m, tout *t, const char *term, size_t len, const uint
             ;
         seg_termw_ref(&t->tw, dup, t->entry.len);
         if (!dup) {
-            seg_pent e = {h, fo_pos(&t->post), t->entry.len, NULL, 0};
+            seg_pent e = {h, seg_mg_pos(&t->post), t->entry.len, NULL, 0};
             sb_append(&t->post.buf, t->entry.buf, t->entry.len);
-            if (seg_ptab_add(&t->dups, &e) < 0 || fo_maybe_flush(&t->post) < 0)
+            if (seg_ptab_add(&t->dups, &e) < 0 || seg_mg_maybe_flush(&t->post) < 0)
                 return seg_mg_fail(m, "cannot spool postings: %s",
                                    t->post.bad ? strerror(errno) : "out of memory");
         }
@@ -615,7 +481,7 @@ static int put_pairs(merge *m, tout *t, const char *term, size_t len, const uint
         t->npairs++;
         last = b;
     }
-    if (fo_maybe_flush(&t->pairs) < 0)
+    if (seg_mg_maybe_flush(&t->pairs) < 0)
         return seg_mg_fail(m, "cannot spool filters: %s",
                            t->pairs.bad ? strerror(errno) : "out of memory");
     return t->tw.raw.oom ? seg_mg_fail(m, "out of memory building terms") : 0;
@@ -711,7 +577,8 @@ static int merge_terms(merge *m, tout *t)
             if (tm_advance(m, &tm, ins[j]) < 0)
                 goto out;
     }
-    if (seg_termw_finish(&t->tw, &m->f.buf, fo_pos(&m->f) - m->f.sec_start, m->err, m->errlen) < 0)
+    if (seg_termw_finish(&t->tw, &m->f.buf, seg_mg_pos(&m->f) - m->f.sec_start, m->err, m->errlen) <
+        0)
         goto out;
     seg_mg_sec_end(&m->f, SEC_TERMS);
     rc = 0;
@@ -748,7 +615,7 @@ static int copy_spool(merge *m, fout *sp, uint32_t id)
             return seg_mg_fail(m, "cannot read back the postings spool: %s", strerror(errno));
         m->f.buf.len += n;
         at += n;
-        if (fo_maybe_flush(&m->f) < 0)
+        if (seg_mg_maybe_flush(&m->f) < 0)
             return seg_mg_fail(m, "cannot write postings: %s", strerror(errno));
     }
     seg_mg_sec_end(&m->f, id);
@@ -860,8 +727,9 @@ static int write_filter(merge *m, tout *t, seg_fuse *f, int pairs, uint8_t *rbuf
         seg_mg_fail(m, "out of memory building the filters");
         goto out;
     }
-    rc = fo_maybe_flush(&m->f) < 0 ? seg_mg_fail(m, "cannot write the filters: %s", strerror(errno))
-                                   : 0;
+    rc = seg_mg_maybe_flush(&m->f) < 0
+             ? seg_mg_fail(m, "cannot write the filters: %s", strerror(errno))
+             : 0;
 out:
     free(in_part);
     free(at);
@@ -1047,7 +915,7 @@ int seg_merge_file_staged(seg_reader *const *in, size_t n, const seg_writer_opts
     m.stage = stage;
     m.stage_ud = ud;
     if (seg_mg_columns(&m) < 0 || seg_mg_templates(&m) < 0 || seg_mg_meta_columns(&m) < 0 ||
-        seg_mg_levels(&m) < 0 || write_blocks(&m) < 0 || write_index(&m) < 0)
+        seg_mg_levels(&m) < 0 || seg_mg_blocks(&m) < 0 || write_index(&m) < 0)
         goto out;
     fo_flush(&m.f);
     m.tail.events = m.rows;

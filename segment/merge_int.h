@@ -111,6 +111,10 @@ int seg_mg_read_row(merge *m, uint32_t src, uint32_t row, strata_event *ev, unsi
  * (id, offset, length and CRC into the table). */
 void seg_mg_sec_begin(fout *f);
 void seg_mg_sec_end(fout *f, uint32_t id);
+/* The file offset of the next byte appended. */
+uint64_t seg_mg_pos(const fout *f);
+/* Write the buffer out once it holds MERGE_FLUSH_BYTES: 0, or -1 (f->bad). */
+int seg_mg_maybe_flush(fout *f);
 /* A whole section of n bytes at p, appended. */
 void seg_mg_section(fout *f, uint32_t id, const void *p, size_t n);
 /* The rows in output order: back to the first, and the next one's input
@@ -127,6 +131,12 @@ int seg_mg_columns(merge *m);
 int seg_mg_levels(merge *m);
 /* Each merged row's template into m->tpl: 0 or -1. */
 int seg_mg_templates(merge *m);
+
+/* ---- row blocks (blocks.c) ---- */
+
+/* The merged rows' blocks, staged a block at a time, the bytes the writer
+ * would give: 0, or -1 with the error set. */
+int seg_mg_blocks(merge *m);
 
 /* ---- meta columns (metacol.c) ---- */
 

@@ -217,6 +217,17 @@ int seg_rd_load_levels(seg_reader *r, int64_t *tmp);
  * rows): 0, or -1 with the error set. */
 int seg_rd_load_rollup(seg_reader *r);
 
+/* ---- row blocks (blocks.c) ---- */
+
+/* Check and load the row block index at open: 0, or -1 with the error set. */
+int seg_rd_load_blocks(seg_reader *r);
+/* The block holding row `row` (binary search over first rows). */
+uint32_t seg_rd_block_of(const seg_reader *r, uint32_t row);
+/* Forget a decoded block's messages or meta (at close, or before another
+ * block is decoded into the same buffers). */
+void seg_rd_reset_msgs(dblock *b);
+void seg_rd_reset_meta(dblock *b);
+
 /* ---- meta columns (metacol.c) ---- */
 
 /* Locate SEC_META_COLUMNS at open (each column's key, kind and body,

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <zstd.h>
+
 #include "build.h"
 #include "format.h"
 #include "head.h"
@@ -50,6 +52,22 @@ int seg_wr_levels(build *b);
 /* Each row's template into tpl (before the meta columns and row blocks
  * that use them): 0 or -1. */
 int seg_wr_templates(build *b, seg_tpl *tpl);
+
+/* ---- row blocks (blocks.c) ---- */
+
+/* Compress buf[0, len) onto the end of out as zstd frames, one per part
+ * between the ncuts offsets (ascending), empty parts but the first
+ * skipped: with the context's parameters (level and dictionary) when level
+ * is 0, else at `level`. The bytes appended, or -1 with err set ("...
+ * compressing <what>"). */
+int64_t seg_wr_compress_parts(ZSTD_CCtx *cctx, int level, const char *buf, size_t len,
+                              const size_t *cuts, unsigned ncuts, strbuf *out, const char *what,
+                              char *err, size_t errlen);
+
+/* SEC_BLOCKS and the block index: the rows a block at a time, their
+ * messages and meta each in a zstd frame; *nblocks_out the blocks written.
+ * 0, or -1 with the error set. */
+int seg_wr_blocks(build *b, uint32_t *nblocks_out);
 
 /* ---- meta columns (metacol.c) ---- */
 
