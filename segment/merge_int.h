@@ -100,6 +100,28 @@ typedef struct merge {
     size_t errlen;
 } merge;
 
+/* Output buffered before a write(): large enough that write() calls cost
+ * nothing next to compression, small next to a segment. */
+#define MERGE_FLUSH_BYTES (4u << 20)
+/* Spool reads: the unit in which postings are copied into the output and
+ * (term, block) pairs are read back. */
+#define MERGE_READ_BYTES (1u << 20)
+/* A spooled (term, block) pair: u32 block (top bit: the term's first pair),
+ * u64 term hash. */
+#define MERGE_PAIR_BYTES 12u
+#define MERGE_FIRST_PAIR 0x80000000u
+/* Pair spool reads: whole pairs only. */
+#define MERGE_PAIR_READ ((size_t)(MERGE_READ_BYTES / MERGE_PAIR_BYTES) * MERGE_PAIR_BYTES)
+/* The filters' keys are counted by their top SEG_FUSE_MAX_PART_LOG bits
+ * while they are spooled, so that each filter's parts are sized before
+ * they are read back. */
+#define MERGE_BUCKETS (1u << SEG_FUSE_MAX_PART_LOG)
+/* Parts of a filter read back from the spool at once: the parts are built
+ * in groups of at most this many parts' keys (2^23 keys, 64 MB, at the
+ * default part size), one pass over the spool per group, so that the
+ * merge's memory does not grow with the segment. */
+#define MERGE_FUSE_GROUP_PARTS 4u
+
 /* Put a message in the merge's error buffer; returns -1 for
  * `return seg_mg_fail(...)`. */
 int seg_mg_fail(merge *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -111,6 +133,12 @@ int seg_mg_read_row(merge *m, uint32_t src, uint32_t row, strata_event *ev, unsi
  * (id, offset, length and CRC into the table). */
 void seg_mg_sec_begin(fout *f);
 void seg_mg_sec_end(fout *f, uint32_t id);
+/* Write the buffered bytes out: 0, or -1 (f->bad). */
+int seg_mg_flush(fout *f);
+/* Restore a binary heap of input numbers below position i (heap[0] is the
+ * least by less). */
+void seg_mg_heap_down(uint32_t *heap, size_t nh, size_t i,
+                      int (*less)(const void *ctx, uint32_t a, uint32_t b), const void *ctx);
 /* The file offset of the next byte appended. */
 uint64_t seg_mg_pos(const fout *f);
 /* Write the buffer out once it holds MERGE_FLUSH_BYTES: 0, or -1 (f->bad). */
@@ -137,6 +165,12 @@ int seg_mg_templates(merge *m);
 /* The merged rows' blocks, staged a block at a time, the bytes the writer
  * would give: 0, or -1 with the error set. */
 int seg_mg_blocks(merge *m);
+
+/* ---- the term index (termindex.c) ---- */
+
+/* The merged term dictionary, postings and filters (and the templates'
+ * section), the bytes the writer would give: 0, or -1 with the error set. */
+int seg_mg_index(merge *m);
 
 /* ---- meta columns (metacol.c) ---- */
 

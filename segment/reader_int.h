@@ -228,6 +228,12 @@ uint32_t seg_rd_block_of(const seg_reader *r, uint32_t row);
 void seg_rd_reset_msgs(dblock *b);
 void seg_rd_reset_meta(dblock *b);
 
+/* ---- the term index (termindex.c) ---- */
+
+/* Check the term index and the filters at open: 0, or -1 with the error set. */
+int seg_rd_load_index(seg_reader *r);
+int seg_rd_load_filters(seg_reader *r);
+
 /* ---- meta columns (metacol.c) ---- */
 
 /* Locate SEC_META_COLUMNS at open (each column's key, kind and body,

@@ -15,6 +15,7 @@
 #include "format.h"
 #include "head.h"
 #include "strbuf.h"
+#include "strtab.h"
 
 typedef struct build {
     seg_writer *w;
@@ -29,6 +30,18 @@ typedef struct build {
     char *err;
     size_t errlen;
 } build;
+
+/* A string being sorted, with its bytes d..d+7 cached big-endian in w
+ * (zeros past its end), so that a partition compares words in the array
+ * instead of reading every string from the table at every byte. */
+typedef struct wref {
+    uint64_t w;
+    const char *s;
+    uint32_t len, id;
+} wref;
+/* Sort a table's strings into r (room for t->n), with a (as many sort
+ * keys) as work space; fills rank[id] = position when rank is not NULL. */
+void seg_wr_sort_strtab_into(const strtab *t, uint32_t *rank, sref *r, wref *a);
 
 /* Put a message in the build's error buffer; returns -1 for
  * `return seg_wr_fail(...)`. */
@@ -68,6 +81,12 @@ int64_t seg_wr_compress_parts(ZSTD_CCtx *cctx, int level, const char *buf, size_
  * messages and meta each in a zstd frame; *nblocks_out the blocks written.
  * 0, or -1 with the error set. */
 int seg_wr_blocks(build *b, uint32_t *nblocks_out);
+
+/* ---- the term index (termindex.c) ---- */
+
+/* SEC_TERMS, the term index, SEC_POSTINGS and the filters of the head's
+ * terms (those columns do not hold): 0, or -1 with the error set. */
+int seg_wr_index(build *b, uint32_t nblocks);
 
 /* ---- meta columns (metacol.c) ---- */
 
