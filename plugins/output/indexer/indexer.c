@@ -16,7 +16,7 @@
  * L1 -> L2 -> L3) with a stronger zstd level and a retrained dictionary
  * (compact.c). Files no longer (or not yet) in the catalog are deleted at
  * start. Layout under `dir` (default DATA_DIR/index):
- *   catalog.db                       the catalog (segment/catalog.h)
+ *   catalog.db                       the catalog (catalog.h, this folder)
  *   segments/<tenant>/L<n>/NAME.sseg segment files (segment/format.h)
  *   dicts/<tenant>/<id>.zdict        trained zstd dictionaries
  *
