@@ -6,11 +6,9 @@
  * Why: such arrays are filled once and then read in random order (a term
  * lookup per token, a counting sort by term). On 4 KiB pages every first
  * touch is a page fault and nearly every random read a TLB miss; on 2 MiB
- * pages there are 512 times fewer of both. Building a 1M-event gen_corpus
- * segment went from 66,000 to 93,000 events per CPU second, with 31,000
- * page faults instead of 109,000 for 300,000 events (docs/BENCHMARKS.md).
- * The kernel here runs THP in "madvise" mode, so a region gets huge pages
- * only when asked.
+ * pages there are 512 times fewer of both, which shows as a faster segment
+ * build (docs/BENCHMARKS.md). The kernel here runs THP in "madvise" mode, so a region gets huge
+ * pages only when asked.
  *
  * Blocks from BIGMEM_HINT_MIN_BYTES on are aligned to huge pages and
  * rounded up to whole ones (a huge page needs a 2 MiB-aligned range; malloc's

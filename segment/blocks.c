@@ -166,8 +166,7 @@ int64_t seg_wr_compress_parts(ZSTD_CCtx *cctx, int level, const char *buf, size_
 /* Compress one payload of a row block onto out: up to cuts[0] (all of it
  * without cuts) with the block context, its dictionary included; each
  * non-empty part after a cut with `plain`, no dictionary (format.h: a
- * dictionary trained on text cost random digits 0.6 B/event
- * on gen_corpus and up to 2.6 B/event on the LogHub samples). Its
+ * dictionary trained on text makes random digits larger). Its
  * compressed length in *clen. 0, or -1 with err set. */
 static int put_frame(strbuf *out, ZSTD_CCtx *cctx, ZSTD_CCtx *plain, int level,
                      const strbuf *payload, const size_t *cuts, unsigned ncuts, uint32_t *clen,

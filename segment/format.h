@@ -107,8 +107,9 @@ enum {
 /* The term index (SEC_TERM_INDEX) is one zstd frame, decompressed when
  * the segment opens: its first terms share long
  * prefixes and its offsets grow slowly, so it shrinks to about a quarter.
- * The largest decompressed index a reader accepts (a 64M-row segment of
- * gen_corpus-like events would need about 400 MiB; merges stop at 8M). */
+ * The largest decompressed index a reader accepts: well above what the
+ * largest merge (SEG_MAX_EVENTS rows) writes, small enough that a corrupt
+ * size cannot make a reader allocate without bound. */
 #define SEG_MAX_TERM_INDEX_RAW (512ull << 20)
 /* Postings of at most this many rows are stored inline in the term entry as
  * delta varints: a roaring bitmap costs 16+ bytes of headers even for one
@@ -145,7 +146,7 @@ enum {
  * of the segment costs less once it is in enough of them. SEC_BLOCK_FILTER
  * then lists such a term's hash with the set of blocks holding it,
  * exactly, and leaves it out of the fuse filter; identical sets are stored
- * once. On 1M gen_corpus events in 977 blocks, 7,900 terms hold 40% of the
+ * once: a few thousand terms of a large segment hold a large share of its
  * (term, block) pairs. A term is common when its entry
  * (SEG_COMMON_ENTRY_BITS: u64 hash, u32 set) and its set (one bit per
  * block) cost fewer bits than its pairs: so a segment of few blocks has
@@ -165,15 +166,12 @@ enum {
  * after the last's in row order. The payload is cut where the digits and
  * where the hex digits start, and each non-empty part is a zstd frame of
  * its own, so that each gets entropy tables of its own alphabet: random
- * digits cost 3.5 bits each there (their entropy is 3.32), where the
- * variable lines mixing them with letters, spaces and punctuation took 3.9
- * bits a byte (gen_corpus, 1M events: message frames 10.2 -> 7.9 B/event;
- * packing digits in binary was as small there but 15% to 92% larger on the
- * LogHub samples, whose repeated values zstd matches as text). The digit
- * and hex digit frames are compressed without the segment's dictionary
- * (trained on text, it cost random digits 0.6 B/event on gen_corpus and
- * up to 2.6 on the LogHub samples): each frame is read with the dictionary
- * its header names, or none. */
+ * digits then cost close to their entropy, where lines mixing them with
+ * letters, spaces and punctuation cost more. Digits stay text rather than
+ * binary because real logs repeat values, which zstd matches as text. The
+ * digit and hex digit frames are compressed without the segment's
+ * dictionary (trained on text, it makes random digits larger): each frame
+ * is read with the dictionary its header names, or none. */
 #define SEG_VAR_TEXT 0u
 #define SEG_VAR_DEC 1u
 #define SEG_VAR_HEX 2u
@@ -187,8 +185,8 @@ enum {
  * as varint gaps (the first rank itself, then rank - previous - 1), then
  * the intcol of each row's index among its service's hosts. The writer and
  * the merge keep the smaller (segment/hostcol.c). A service runs on few of
- * the hosts: on gen_corpus the host has 18.1 bits of entropy and 9.3 given
- * the service (1M events: the column 2.40 -> 1.67 MB). */
+ * the hosts, so a host given its service takes far fewer bits than a host
+ * among all of them. */
 #define SEG_HOSTS_PLAIN 0u
 #define SEG_HOSTS_BY_SERVICE 1u
 
@@ -215,10 +213,9 @@ enum {
  * SEG_LEVELS_BY_TEMPLATE, then the bytes of one zstd frame holding per
  * template rank (SEC_TEMPLATES) the level of all its rows, or
  * SEG_LEVEL_MIXED, then the level of each row of a mixed template in row
- * order (segment/levelcol.c). A log line is mostly written at one level:
- * on gen_corpus the level has 1.42 bits of entropy and 0.68 given the
- * template; 849 of 2,484 templates have one level (1M events: the column
- * 0.38 -> 0.10 MB). The writer and the merge keep the smaller, and code by
+ * order (segment/levelcol.c). A log line is mostly written at one level,
+ * so many templates have a single one and the level given the template
+ * takes few bits. The writer and the merge keep the smaller, and code by
  * template only when SEC_TEMPLATES stores the rows' templates anyway. */
 #define SEG_LEVELS_PLAIN 0u
 #define SEG_LEVELS_BY_TEMPLATE 1u
@@ -296,7 +293,7 @@ enum {
  * (templates; 0 when nothing refers to them); then, when n > 0, u8 planes (the bytes a rank below
  * n takes, 1-4) and per plane a varint length and one zstd frame of
  * `events` bytes, byte p of every row's rank (planes compress to about the
- * ranks' entropy: 1.09 B/event on gen_corpus against 1.05). A term of the
+ * ranks' entropy). A term of the
  * dictionary with more than SEG_INLINE_POSTINGS rows that are exactly the
  * rows of at most 1 / SEG_TEMPLATE_MIN_ROWS as many templates (the words of
  * a line's fixed text; a meta value that follows the line, such as its
@@ -325,8 +322,8 @@ enum {
  * rows stored as variables, in streams by kind (above). A message is kept whole when it holds a
  * SEG_TEMPLATE_VAR_BYTE, when its key's first row gave another text (a hash collision), or when its
  * key's text did not fit SEG_TEMPLATE_TEXT_MAX. The fixed text of a line
- * was most of a block's bytes (gen_corpus, 1M events, zstd 19 with a
- * trained dictionary: message frames 14.6 -> 9.6 B/event). */
+ * is most of a block's bytes, and stored once per template it leaves the
+ * blocks only the variables. */
 #define SEG_TEMPLATE_VAR_BYTE 0x11
 /* The template texts one segment stores, at most: a writer or a merge
  * holds them in memory, and a reader with the segment. Real logs have
@@ -342,9 +339,8 @@ enum {
  * from 0), the intcol of their ranks. A template's first row with a value
  * is always listed. The writer keeps whichever coding is smaller. A value
  * that follows the log line (the logger, the component: the same for
- * every row of a template) then costs a few bytes per template
- * (gen_corpus's component: 1.18 -> 0.05 B/event; its entropy given the
- * template is 0.02 bits). */
+ * every row of a template) then costs a few bytes per template instead of
+ * some per row. */
 #define SEG_RANKS_PLAIN 0u
 #define SEG_RANKS_BY_TEMPLATE 1u
 /* At most one listed row in this many present rows: a listed row costs
@@ -357,8 +353,7 @@ enum {
 /* Every dictionary (sections 6, 8 and 10, and the dictionaries of meta
  * columns) is `varint count | bytes` of one zstd frame (the segment's
  * level) holding the front-coded strings: sorted ids and names share more
- * than their prefixes (gen_corpus, 1M events: the host dictionary 0.10 MB
- * where front coding alone gives 1.20 MB). */
+ * than their prefixes, which zstd finds and front coding alone does not. */
 
 /* 128 bits: W3C trace ids and UUIDs without dashes; longer hex (sha256)
  * stays a string. */

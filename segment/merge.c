@@ -31,7 +31,7 @@
  * Memory: 4 bytes per output row (the row renumbering), 5 (the templates;
  * 16 per row listed in a dictionary column coded by template), the encoded
  * columns, one row block, the term index (a 32nd of the terms), the filters
- * (their bits, about 2.5 bytes a term on gen_corpus, up to 2^23 keys read
+ * (their bits, a few bytes a term, up to 2^23 keys read
  * back and about 28 bytes a key of the part being built), the largest
  * term's rows and the distinct values of dictionary candidates (8 bytes a
  * value while counting by hash), instead of every event, every (term, row)

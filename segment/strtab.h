@@ -22,8 +22,8 @@ typedef struct strtab_entry {
  * STRTAB_ALIGN: the id (u32), the length (u32), the bytes, then padding. A
  * probe goes from the slot straight to the record, whose header and (for
  * most terms) bytes share a cache line: two cache misses for a string seen
- * before, where slot -> entry -> bytes took three (interning 1M gen_corpus
- * events' ~20M terms is mostly waiting for those misses). */
+ * before, where slot -> entry -> bytes took three (interning a segment's
+ * terms is mostly waiting for those misses). */
 #define STRTAB_ALIGN 8u
 typedef struct strtab_rec {
     uint32_t id, len;

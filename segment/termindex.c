@@ -244,8 +244,8 @@ int seg_postings_encode(const uint32_t *rows, uint32_t n, strbuf *out, char **rb
     /* three ways, the smallest kept: delta varints (short lists), Elias-
      * Fano (lists spread over the segment: most), roaring (dense lists and
      * runs). When the best of the first two is below roaring's floor the
-     * bitmap is not even built (most lists: 0.24 -> 0.15 s for the
-     * postings of 1M gen_corpus events). */
+     * bitmap is not even built (most lists), which saves most of the time
+     * postings take. */
     size_t dsize = 0;
     for (uint32_t k = 0; k < n; k++)
         dsize += varint_len(k ? rows[k] - rows[k - 1] : rows[0]);
@@ -345,9 +345,8 @@ static const seg_pent *pdup_find(const seg_ptab *t, uint64_t h, const uint32_t *
 }
 
 /* Terms ahead of the one being written whose lines are prefetched: enough
- * to cover a memory latency of a few terms' work. With it, writing the term
- * dictionary of 1M gen_corpus events took 2.05 s instead of 2.7 s; 8, 16
- * and 32 measured alike. */
+ * to cover a memory latency of a few terms' work (values from 8 to 32
+ * measure alike). */
 #define WRITE_PREFETCH_AHEAD 16
 
 /* Rows ahead whose terms' lines are prefetched in the passes over (row,

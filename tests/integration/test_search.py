@@ -573,6 +573,35 @@ class ErrorsAndLimitsTest(unittest.TestCase):
         finally:
             s.cleanup()
 
+    def test_a_regex_past_its_budget_makes_the_answer_partial_not_wrong(self):
+        # /(a+)+b|!/ backtracks exponentially over a run of a's before it
+        # tries '!': past PCRE2's budget a row counts as not matching, so an
+        # answer that says hits 0 "eq" would be wrong; it must say partial
+        s = Strata(cfg(flush="200ms"), name="search-regex-budget")
+        try:
+            s.wait_ready()
+            ingest(s, [{"msg": "a" * 40 + "!", "service": "re"} for _ in range(20)] +
+                   [{"msg": "plain line", "service": "re"}])
+            wait_for(lambda: (s.counter("strata_indexer_events_total") or 0) >= 21, 60,
+                     what="sealed")
+            st, r = search(s, {"query": "/(a+)+b|!/", "track_hits": True})
+            self.assertEqual(st, 200, r)
+            self.assertTrue(r["partial"], r)
+            self.assertEqual(r["partial_reason"], "regex_budget", r)
+            self.assertEqual(r["hits_relation"], "gte", r)
+            st, text, _ = s.request("POST", "/v1/aggregate",
+                                    body=json.dumps({"query": "/(a+)+b|!/"}).encode())
+            self.assertEqual(st, 200, text)
+            a = json.loads(text)
+            self.assertTrue(a["partial"], a)
+            self.assertEqual(a["partial_reason"], "regex_budget", a)
+            # a regex within its budget stays exact
+            st, r = search(s, {"query": "/a!$/", "track_hits": True})
+            self.assertEqual((r["hits"], r["hits_relation"], r["partial"]), (20, "eq", False), r)
+            self.assertEqual(s.stop(), 0)
+        finally:
+            s.cleanup()
+
     def test_without_an_indexer_of_its_directory_the_answer_says_so(self):
         # the catalog is the indexer's: a search plugin with no indexer of
         # its directory in the process answers 503 naming the directory

@@ -41,22 +41,19 @@
 #define INDEXER_DICT_MIN_EVENTS 2000u
 /* Dictionary size and training samples. A dictionary holds the text of
  * log lines' templates, which blocks then refer to instead of repeating
- * it: on 1M gen_corpus events (1024-row blocks, zstd 19) message frames
- * took 18.0 B/event with the 22.8 KiB that 20,000 samples trained (at the
- * 100x training ratio, segment/dicts.c), 15.3 with 112 KiB (zstd's
- * default) and 14.6 with 256 KiB (100,000 samples; 512 KiB: 14.2).
- * Training on 250,000 samples (about 28 MB) takes about 3 s; the ratio
- * still keeps a small tenant's dictionary small. */
+ * it; a larger one than zstd's default keeps more templates and makes
+ * message frames smaller, with diminishing returns past this size, and
+ * this many samples train it in seconds. The training ratio
+ * (segment/dicts.c) still keeps a small tenant's dictionary small. */
 #define INDEXER_DICT_BYTES ((size_t)256 * 1024)
 #define INDEXER_DICT_SAMPLES 250000u
 /* Levels: L0 (flush) .. L3 (1 day). */
 #define INDEXER_LEVELS 4
 /* zstd level of the intermediate compaction levels (L1, L2); the last
  * level uses SEG_COMPACT_ZSTD_LEVEL (19). Rows spend an hour at most in
- * L1 and L2, and each merge compresses them all again: measured on 1M
- * gen_corpus events in ten L0 segments (bench/segments), level 9 merges in
- * 9.6 s of CPU into 110.5 MB, level 19 in 32.1 s into 108.6 MB (1.8%
- * smaller for 3.3 times the CPU), which pays only where rows stay. */
+ * L1 and L2, and each merge compresses them all again: level 19 is a few
+ * percent smaller for several times the CPU (bench/segments, the merge
+ * table), which pays only where rows stay. */
 #define INDEXER_MID_ZSTD_LEVEL 9
 /* Head rows a query reads per hold of the head lock: bounds how long a
  * search can stall ingestion (~1 ms of matching). */

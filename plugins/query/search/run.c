@@ -400,6 +400,9 @@ int search_run(sctx *c, const sreq *r, strbuf *out)
         return json_error(out, 500, "out of memory");
     char err[512] = "";
     snapshot sn;
+    /* this worker's scratch counts regex evaluations past their budget
+     * over its life: this query's are the growth from here */
+    uint64_t aborts0 = q_scratch_regex_aborts(c->scratch);
     store_wait_visible(c->st, c->wal_next, c->lim->wait_visible_ms);
     int rc = store_snapshot(c->st, c->tenant, r->from_ns, r->to_ns, c->lim->max_segments, r->q,
                             head_event, &x, &sn, err, sizeof err);
@@ -435,7 +438,13 @@ int search_run(sctx *c, const sreq *r, strbuf *out)
         merge_runs(&x, &x2);
     }
     free(x2.top.h);
+    uint64_t aborts = q_scratch_regex_aborts(c->scratch) - aborts0 +
+                      (c2.scratch ? q_scratch_regex_aborts(c2.scratch) : 0);
     q_scratch_free(c2.scratch);
+    if (aborts && !x.st.partial) { /* a row it gave up on may match: the answer is incomplete */
+        x.st.partial = 1;
+        x.st.partial_why = "regex_budget";
+    }
     if (p1.rc < 0 || (split && p2.rc < 0)) {
         const char *e = p1.rc < 0 ? p1.err : p2.err;
         status = json_error(out, strstr(e, "matches more than") ? 400 : 500, e);
