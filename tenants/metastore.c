@@ -295,16 +295,22 @@ int metastore_key_add(metastore *ms, const char *tenant, const char *kind, const
                  kind, scopes);
         return -1;
     }
-    unsigned char raw[32];
+    /* MS_SECRET_BYTES random bytes in base64url without padding: OpenSSL's
+     * base64 (4 characters per 3 bytes, '=' padded), '+' and '/' made URL-safe */
+    unsigned char raw[MS_SECRET_BYTES];
+    unsigned char text[4 * ((MS_SECRET_BYTES + 2) / 3) + 1];
     if (RAND_bytes(raw, sizeof raw) != 1 || cap < MS_SECRET_MAX) {
         snprintf(err, errlen, "cannot make a random secret");
         return -1;
     }
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    int n = EVP_EncodeBlock(text, raw, (int)sizeof raw);
+    while (n > 0 && text[n - 1] == '=')
+        n--;
     char *o = secret_out + snprintf(secret_out, cap, "%s", strcmp(kind, "ingest") ? "ut_" : "sk_");
-    for (size_t i = 0; i < 32; i++)
-        *o++ = b64[raw[i] & 63];
+    for (int i = 0; i < n; i++)
+        *o++ = text[i] == '+' ? '-' : text[i] == '/' ? '_' : (char)text[i];
     *o = 0;
+    OPENSSL_cleanse(raw, sizeof raw);
     return insert_key(ms, tenant, kind, scopes, secret_out, err, errlen);
 }
 

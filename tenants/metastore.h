@@ -20,7 +20,10 @@
 
 typedef struct metastore metastore;
 
-/* Credentials' secret length in text: prefix (3) + 43 base64url chars. */
+/* Random bytes in a credential's secret: 256 bits, written as 43
+ * base64url characters behind its 3-character prefix. */
+#define MS_SECRET_BYTES 32
+/* Room for a secret in text, its NUL included (3 + 43 + 1 fits). */
 #define MS_SECRET_MAX 64
 
 /* Open (creating the schema) DATA_DIR/meta.db; NULL with err. metastore_close

@@ -58,6 +58,15 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
         self.assertTrue(creds["ingest_key"].startswith("sk_"))
         self.assertTrue(creds["user_token"].startswith("ut_"))
+        # the secret is 32 random bytes (256 bits) in base64url, as the docs
+        # say: 43 characters of [A-Za-z0-9_-] behind the prefix
+        import base64
+        import re
+        for cred in (creds["ingest_key"], creds["user_token"]):
+            self.assertRegex(cred, r"^(sk|ut)_[A-Za-z0-9_-]{43}$")
+            self.assertEqual(len(base64.urlsafe_b64decode(cred[3:] + "=")), 32)
+        self.assertNotEqual(re.sub("^..._", "", creds["ingest_key"]),
+                            re.sub("^..._", "", creds["user_token"]))
         self.assertIn(creds["ingest_key"], s.logs())
         st, doc, hdrs = self.ingest(s, None, {"logs": [{"msg": "x"}]})
         self.assertEqual(st, 401)
