@@ -9,6 +9,7 @@
  */
 #include "ingest_json.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -93,36 +94,10 @@ static int expect(parser *ps, char c)
     return 0;
 }
 
-/* Valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF)? */
+/* Valid UTF-8 (lib/utf8.c: no overlongs, no surrogates, at most U+10FFFF)? */
 static int utf8_ok(const unsigned char *s, size_t n)
 {
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        if (c >= 0xc2 && c <= 0xdf)
-            len = 2;
-        else if (c >= 0xe0 && c <= 0xef)
-            len = 3;
-        else if (c >= 0xf0 && c <= 0xf4)
-            len = 4;
-        else
-            return 0;
-        if (i + len > n)
-            return 0;
-        for (size_t k = 1; k < len; k++)
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-        if ((c == 0xe0 && s[i + 1] < 0xa0) || (c == 0xed && s[i + 1] >= 0xa0) ||
-            (c == 0xf0 && s[i + 1] < 0x90) || (c == 0xf4 && s[i + 1] >= 0x90))
-            return 0;
-        i += len;
-    }
-    return 1;
+    return utf8_valid_prefix(s, n) == n;
 }
 
 /* Four hex digits of a \u escape into *out; -1 when they are not. */

@@ -8,6 +8,10 @@
 #include <string.h>
 
 #include "bigmem.h"
+#include "utf8.h"
+
+/* Input bytes escaped per reservation: the room reserved is 6 times this. */
+#define SB_JSON_CHUNK 4096u
 #include "strata/abi.h"
 
 /* Grow so that n more bytes plus a NUL fit (callers that write into
@@ -70,30 +74,57 @@ int sb_printf(strbuf *sb, const char *fmt, ...)
     return 0;
 }
 
-/* Append s as a JSON string literal. Control bytes are \u-escaped; other
- * bytes pass through (callers hand it text they produced or validated). */
-int sb_json_strn(strbuf *sb, const char *s, size_t n)
+char *json_escape_to(char *o, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    sb_append(sb, "\"", 1);
-    size_t run = 0; /* bytes copied as they are, in runs */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        sb_append(sb, s + run, i - run);
-        run = i + 1;
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            sb_append(sb, e, 2);
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+        } else if (c >= 0x80) {
+            size_t k = utf8_seq_len((const unsigned char *)s + i, n - i);
+            if (k) { /* a whole UTF-8 character, as it is */
+                memcpy(o, s + i, k);
+                o += k;
+                i += k - 1;
+            } else { /* not UTF-8: the replacement character, so the text stays JSON */
+                memcpy(o, "\\ufffd", 6);
+                o += 6;
+            }
+        } else if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
         } else if (c == '\n') {
-            sb_append(sb, "\\n", 2);
+            *o++ = '\\';
+            *o++ = 'n';
         } else {
-            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            sb_append(sb, e, 6);
+            memcpy(o, "\\u00", 4);
+            o[4] = hex[c >> 4];
+            o[5] = hex[c & 15];
+            o += 6;
         }
     }
-    sb_append(sb, s + run, n - run);
+    return o;
+}
+
+/* Append s as a JSON string literal (strbuf.h), escaped a chunk at a time
+ * into room reserved for the worst case (6 bytes a byte), each chunk ending
+ * at a character boundary. */
+int sb_json_strn(strbuf *sb, const char *s, size_t n)
+{
+    sb_append(sb, "\"", 1);
+    size_t i = 0;
+    while (i < n) {
+        size_t end = n - i > SB_JSON_CHUNK ? i + SB_JSON_CHUNK : n;
+        for (int back = 0; back < 3 && end < n && end > i + 1 && (s[end] & 0xc0) == 0x80; back++)
+            end--;
+        if (sb_reserve(sb, (end - i) * 6))
+            return STRATA_ENOMEM;
+        char *o = json_escape_to(sb->buf + sb->len, s + i, end - i);
+        sb->len = (size_t)(o - sb->buf);
+        sb->buf[sb->len] = 0;
+        i = end;
+    }
     return sb_append(sb, "\"", 1);
 }
 

@@ -28,8 +28,14 @@ int sb_append(strbuf *sb, const void *data, size_t n);
 int sb_reserve(strbuf *sb, size_t n);
 int sb_puts(strbuf *sb, const char *s);
 int sb_printf(strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int sb_json_str(strbuf *sb, const char *s);            /* s as a quoted JSON string */
-int sb_json_strn(strbuf *sb, const char *s, size_t n); /* n bytes of s, quoted */
+int sb_json_str(strbuf *sb, const char *s); /* s as a quoted JSON string */
+/* n bytes of s as a quoted JSON string: control characters, '"' and '\\'
+ * escaped, and each byte that is not part of valid UTF-8 written as
+ * \ufffd, so the result is valid JSON text whatever s holds. */
+int sb_json_strn(strbuf *sb, const char *s, size_t n);
+/* The same escaping (without the quotes) written at o, which has room for
+ * 6 bytes per byte of s; returns the new end. */
+char *json_escape_to(char *o, const char *s, size_t n);
 /* True when s (n bytes) is a JSON number, true or false, so it can be
  * written bare: a value mislabelled as a number is quoted instead of
  * producing invalid JSON. */

@@ -2,7 +2,9 @@
  * fuzz_ingest_json - any bytes as a /v1/ingest body, as JSON and as NDJSON:
  * the decoder must refuse or accept without crashing, looping or reading
  * out of bounds, and every event it accepts must be a well-formed batch
- * entry (read back and rendered as JSON).
+ * entry (read back and rendered as JSON). The bytes quoted as a JSON
+ * string, as error replies quote a client's input, must be valid UTF-8
+ * whatever they were (sb_json_strn replaces what is not).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +12,8 @@
 
 #include "batch.h"
 #include "ingest_json.h"
+#include "strbuf.h"
+#include "utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -33,5 +37,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         batch_unref(b);
     }
+    strbuf q = {0};
+    if (sb_json_strn(&q, (const char *)data, size) == 0 &&
+        utf8_valid_prefix((const unsigned char *)q.buf, q.len) != q.len)
+        abort();
+    sb_free(&q);
     return 0;
 }

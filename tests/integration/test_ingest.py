@@ -178,6 +178,16 @@ class IngestTest(unittest.TestCase):
         status, doc, _ = self.post(b'{"logs":[{"msg":"ok"},{"msg":"bad \xc3\x28"}]}')
         self.assertEqual((status, doc["accepted"], doc["failed"]), (202, 1, 1))
         self.assertIn("not valid UTF-8", doc["errors"][0]["reason"])
+        # a reason that quotes the client's bad bytes is still UTF-8 JSON:
+        # each byte that is not UTF-8 comes back as \ufffd, never raw
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.s.port, timeout=10)
+        c.request("POST", "/v1/ingest", body=b'{"logs":[{"msg":"x","level":"\xff\xfeloud"}]}',
+                  headers={"Content-Type": "application/json"})
+        raw = c.getresponse().read()
+        c.close()
+        doc = json.loads(raw.decode("utf-8"))  # strict: raw \xff would raise here
+        self.assertIn("\ufffd\ufffdloud", doc["errors"][0]["reason"])
 
     def test_limits_are_named(self):
         # a gzip bomb: 50 MB of zeros in ~50 KB; decompression stops at 2 MiB

@@ -550,6 +550,8 @@ class ErrorsAndLimitsTest(unittest.TestCase):
                  "time_range must be {"),
                 (json.dumps({"filters": {"service": {"a": 1}}}).encode(), "filters.service"),
                 (json.dumps({"query": "/a(b/"}).encode(), "invalid regex"),
+                (b'{"query": "ab\xff"}', "the body is not valid UTF-8 (byte 13)"),
+                (b'{"query": "a\\u0000b"}', "holds \\u0000"),
             ]
             for body, want in cases:
                 st, text, _ = s.request("POST", "/v1/search", body=body)

@@ -22,6 +22,7 @@
 #include <strata/strata.h>
 
 #include "ingest_json.h"
+#include "strbuf.h"
 
 /* Acknowledgement latency that turns lag_hint from normal to elevated, and
  * from elevated to critical: agents use it to batch more or shed DEBUG. */
@@ -167,20 +168,11 @@ static void respond(in_http *s, strata_http_request *req, int status, const char
     s->h->http_respond(req, status, "application/json", body, strlen(body));
 }
 
-/* Write s JSON-escaped at o (room for 6 bytes per input byte) and return
- * the new end. */
+/* Write s JSON-escaped at o (room for 6 bytes per input byte; lib/strbuf.h) and return the new
+ * end. */
 static char *json_escape(char *o, const char *s)
 {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            o += sprintf(o, "\\%c", c);
-        else if (c < 0x20)
-            o += sprintf(o, "\\u%04x", c);
-        else
-            *o++ = (char)c;
-    }
-    return o;
+    return json_escape_to(o, s, strlen(s));
 }
 
 /* {"error": msg} with msg JSON-escaped. */

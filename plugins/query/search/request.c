@@ -19,6 +19,7 @@
 
 #include "search.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 /* Shortest and longest aggregate interval (the brief: 1 s to 1 d). */
 #define AGG_MIN_INTERVAL_NS 1000000000ll
@@ -34,6 +35,22 @@ static int bad(char *err, size_t errlen, const char *fmt, ...)
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
     return -1;
+}
+
+/* The offset of a \u0000 escape in the JSON text (a backslash that is not
+ * itself escaped, then u0000), or len when there is none: cJSON decodes it
+ * into a NUL, which would end the string there without a word. */
+static size_t nul_escape_at(const char *s, size_t len)
+{
+    for (size_t i = 0; i + 6 <= len; i++) {
+        if (s[i] != '\\')
+            continue;
+        if (s[i + 1] == 'u' && s[i + 2] == '0' && s[i + 3] == '0' && s[i + 4] == '0' &&
+            s[i + 5] == '0')
+            return i;
+        i++; /* an escape of two characters or more: skip what it escapes */
+    }
+    return len;
 }
 
 int parse_duration_ns(const char *s, int64_t *out)
@@ -271,6 +288,15 @@ int request_parse(int kind, const char *body, size_t len, int64_t now_ns, sreq *
     out->to_ns = INT64_MAX;
     if (len > SEARCH_MAX_BODY)
         return bad(err, errlen, "the request body is %zu bytes; at most %zu", len, SEARCH_MAX_BODY);
+    size_t at = utf8_valid_prefix((const unsigned char *)body, len);
+    if (at < len)
+        return bad(err, errlen, "the body is not valid UTF-8 (byte %zu)", at);
+    if (memchr(body, 0, len))
+        return bad(err, errlen, "the body holds a NUL byte (byte %zu)",
+                   (size_t)((const char *)memchr(body, 0, len) - body));
+    if ((at = nul_escape_at(body, len)) < len)
+        return bad(err, errlen, "a string holds \\u0000 (byte %zu), which no field may contain",
+                   at);
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (!root)
         return bad(err, errlen, "the body is not valid JSON (near byte %ld)",
