@@ -352,7 +352,7 @@ static int search_file(const cli_opts *o)
     strata_host_api h = {0};
     h.struct_size = sizeof h;
     h.batch_append = batch_append;
-    ingest_limits lim = {CLI_FILE_CHUNK, 1u << 20, 1024, 1024, 32};
+    ingest_limits lim = {CLI_FILE_CHUNK, 1u << 20, 1024, 1024, 32, 1u << 20};
     static ingest_result res;
     q_scratch *s = q_scratch_new();
     strata_kv *meta = malloc(BATCH_MAX_META * sizeof *meta);

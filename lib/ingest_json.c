@@ -12,6 +12,7 @@
 #include "utf8.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -423,6 +424,25 @@ static void add_meta(parser *ps, event_acc *a, strata_str key, strata_str val, u
     a->nmeta++;
 }
 
+/* 1 when a JSON number (its text, valid JSON) is one comparisons and
+ * aggregates can use as it is: at most INGEST_MAX_NUMBER_CHARS characters,
+ * an integer within int64, a float that is finite as a double. */
+static int number_in_range(strata_str v, int is_float)
+{
+    if (v.len > INGEST_MAX_NUMBER_CHARS)
+        return 0;
+    char buf[INGEST_MAX_NUMBER_CHARS + 1];
+    memcpy(buf, v.ptr, v.len);
+    buf[v.len] = 0;
+    errno = 0;
+    if (is_float) {
+        double d = strtod(buf, NULL);
+        return isfinite(d) && !(errno == ERANGE && d != 0);
+    }
+    (void)strtoll(buf, NULL, 10);
+    return errno != ERANGE;
+}
+
 /* A scalar value for meta: its text and type; objects and arrays are a
  * per-event problem (skipped, syntax still checked). */
 static int meta_value(parser *ps, event_acc *a, strata_str key, uint32_t depth)
@@ -439,6 +459,9 @@ static int meta_value(parser *ps, event_acc *a, strata_str key, uint32_t depth)
         if (bad)
             ev_fail(a, INGEST_R_ENCODING, "meta.%.*s is not valid UTF-8",
                     (int)(key.len < 64 ? key.len : 64), key.ptr);
+        else if (v.len > ps->lim->max_value_bytes)
+            ev_fail(a, INGEST_R_TOO_LARGE, "meta.%.*s is %u bytes, over max_value_bytes (%u)",
+                    (int)(key.len < 64 ? key.len : 64), key.ptr, v.len, ps->lim->max_value_bytes);
         add_meta(ps, a, key, v, STRATA_VALUE_STRING);
         return 0;
     case '{':
@@ -465,6 +488,11 @@ static int meta_value(parser *ps, event_acc *a, strata_str key, uint32_t depth)
     default:
         if (parse_number(ps, &v, &is_float))
             return -1;
+        if (!number_in_range(v, is_float))
+            ev_fail(a, INGEST_R_META,
+                    "meta.%.*s is a number out of range (a 64-bit integer, or a finite double of "
+                    "at most %d characters)",
+                    (int)(key.len < 64 ? key.len : 64), key.ptr, INGEST_MAX_NUMBER_CHARS);
         add_meta(ps, a, key, v, is_float ? STRATA_VALUE_FLOAT : STRATA_VALUE_INT);
         return 0;
     }

@@ -35,13 +35,18 @@
 #define INGEST_SKEW_NS (30ll * 1000000000ll)
 /* Per-event errors reported in a response (the count is always exact). */
 #define INGEST_MAX_REPORTED_ERRORS 100
+/* Longest meta number, in characters: past any 64-bit integer or the 17
+ * significant digits of a double with its exponent, more digits only
+ * pretend to a precision comparisons and aggregates cannot use. */
+#define INGEST_MAX_NUMBER_CHARS 64
 
 typedef struct ingest_limits {
-    uint32_t max_events;    /* per body */
-    uint32_t max_msg_bytes; /* per msg, after unescaping */
-    uint32_t max_meta_keys; /* per event */
-    uint32_t max_key_bytes; /* per meta key */
-    uint32_t max_depth;     /* nesting of any value, anywhere */
+    uint32_t max_events;      /* per body */
+    uint32_t max_msg_bytes;   /* per msg, after unescaping */
+    uint32_t max_meta_keys;   /* per event */
+    uint32_t max_key_bytes;   /* per meta key */
+    uint32_t max_depth;       /* nesting of any value, anywhere */
+    uint32_t max_value_bytes; /* per meta string value, after unescaping */
 } ingest_limits;
 
 typedef struct ingest_error {

@@ -81,7 +81,7 @@ int main(int argc, char **argv)
     strata_host_api h = {0};
     h.struct_size = sizeof h;
     h.batch_append = batch_append;
-    ingest_limits lim = {1000, 256 * 1024, 64, 256, 16};
+    ingest_limits lim = {1000, 256 * 1024, 64, 256, 16, 32 * 1024};
     static ingest_result res;
     char err[256];
 

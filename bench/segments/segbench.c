@@ -148,7 +148,7 @@ int main(int argc, char **argv)
     strata_host_api h = {0};
     h.struct_size = sizeof h;
     h.batch_append = batch_append;
-    ingest_limits lim = {LINES_PER_CHUNK, 1u << 20, 256, 256, 16};
+    ingest_limits lim = {LINES_PER_CHUNK, 1u << 20, 256, 256, 16, 1u << 20};
     static ingest_result res;
     static uint8_t dict[DICT_BYTES];
     size_t dlen = 0;

@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static strata_host_api h;
     h.struct_size = sizeof h;
     h.batch_append = batch_append;
-    static const ingest_limits lim = {1000, 65536, 64, 256, 16};
+    static const ingest_limits lim = {1000, 65536, 64, 256, 16, 4096};
     static ingest_result res;
     static char json[1 << 16];
     for (int ndjson = 0; ndjson < 2; ndjson++) {

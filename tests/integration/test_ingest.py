@@ -20,7 +20,7 @@ pipelines:
     buffer: wal
     inputs:
       - {plugin: http, max_body: 1MiB, max_decompressed: 2MiB, max_events: 50, max_msg_bytes: 1KiB,
-         max_meta_keys: 8, max_depth: 6}
+         max_meta_keys: 8, max_depth: 6, max_value_bytes: 2KiB}
     outputs:
       - {plugin: file, name: out, path: "{DIR}/out.jsonl"}
 """
@@ -211,6 +211,18 @@ class IngestTest(unittest.TestCase):
         reasons = " ".join(e["reason"] for e in doc["errors"])
         self.assertIn("max_msg_bytes (1024)", reasons)
         self.assertIn("max_meta_keys (8)", reasons)
+        # meta values are bounded too, and numbers are ones comparisons can use
+        status, doc, _ = self.post(
+            b'{"logs":[{"msg":"big","meta":{"blob":"' + b"z" * 3000 + b'"}},'
+            b'{"msg":"inf","meta":{"n":1e309}},'
+            b'{"msg":"wide","meta":{"n":99999999999999999999}},'
+            b'{"msg":"long","meta":{"n":0.' + b"1" * 100 + b'}},'
+            b'{"msg":"fine","meta":{"n":-1.5e10,"i":9223372036854775807}}]}')
+        self.assertEqual((status, doc["accepted"], doc["failed"]), (202, 1, 4), doc)
+        by_index = {e["index"]: e["reason"] for e in doc["errors"]}
+        self.assertIn("meta.blob is 3000 bytes, over max_value_bytes (2048)", by_index[0])
+        for i in (1, 2, 3):
+            self.assertIn("meta.n is a number out of range", by_index[i])
 
     def test_bad_requests_never_lose_what_was_stored(self):
         before = self.events()

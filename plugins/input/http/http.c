@@ -52,6 +52,14 @@ static const strata_config_key http_keys[] = {
     {"max_meta_keys", STRATA_CFG_INT, "64", 0, "Most meta keys of one event."},
     {"max_key_bytes", STRATA_CFG_INT, "256", 0, "Longest meta key."},
     {"max_depth", STRATA_CFG_INT, "16", 0, "Deepest JSON nesting accepted anywhere in a body."},
+    {"max_value_bytes", STRATA_CFG_SIZE, "32KiB", 0,
+     "Longest meta string value of one event; a longer one refuses the event, naming the key."},
+};
+
+/* Bounds a config may give the per-value limit: below 16 bytes a trace id
+ * would not fit; past 16 MiB one value would be a body of its own. */
+static const strata_config_rule http_rules[] = {
+    {.key = "max_value_bytes", .min = "16", .max = "16MiB"},
 };
 
 typedef struct in_http {
@@ -100,6 +108,7 @@ static int http_init(strata_instance *inst, const strata_host_api *h, const stra
     s->lim.max_meta_keys = (uint32_t)h->cfg_int(cfg, "max_meta_keys");
     s->lim.max_key_bytes = (uint32_t)h->cfg_int(cfg, "max_key_bytes");
     s->lim.max_depth = (uint32_t)h->cfg_int(cfg, "max_depth");
+    s->lim.max_value_bytes = (uint32_t)h->cfg_int(cfg, "max_value_bytes");
     if (s->path[0] != '/' || !s->lim.max_events || s->lim.max_events > 1000000 ||
         !s->lim.max_msg_bytes || s->lim.max_depth < 3 || s->lim.max_depth > 256 ||
         !s->max_decompressed) {
@@ -525,6 +534,8 @@ static const strata_plugin http_plugin = {
     .description = "POST /v1/ingest: JSON or NDJSON, gzip or zstd; 202 once durable.",
     .config = http_keys,
     .config_count = sizeof http_keys / sizeof http_keys[0],
+    .config_rules = http_rules,
+    .config_rule_count = sizeof http_rules / sizeof http_rules[0],
     .init = http_init,
     .start = http_start,
     .destroy = http_destroy,
