@@ -88,8 +88,9 @@ char *json_escape_to(char *o, const char *s, size_t n)
                 o += k;
                 i += k - 1;
             } else { /* not UTF-8: the replacement character, so the text stays JSON */
-                memcpy(o, "\\ufffd", 6);
-                o += 6;
+                static const char repl[6] = {'\\', 'u', 'f', 'f', 'f', 'd'};
+                memcpy(o, repl, sizeof repl);
+                o += sizeof repl;
             }
         } else if (c == '"' || c == '\\') {
             *o++ = '\\';
@@ -98,7 +99,10 @@ char *json_escape_to(char *o, const char *s, size_t n)
             *o++ = '\\';
             *o++ = 'n';
         } else {
-            memcpy(o, "\\u00", 4);
+            o[0] = '\\';
+            o[1] = 'u';
+            o[2] = '0';
+            o[3] = '0';
             o[4] = hex[c >> 4];
             o[5] = hex[c & 15];
             o += 6;

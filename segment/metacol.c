@@ -278,6 +278,7 @@ int seg_wr_meta_columns(build *b)
         wr_first_values(w, key, first);
         sb_reset(&body);
         int kind;
+        // NOLINTNEXTLINE(clang-analyzer-core.uninitialized.Branch): hex is calloc'd for every key
         if (hex[key].ok && hex[key].digits) {
             kind = encode_hex_column(w, first, cand[c].rows, hex[key].digits, tmp, &body) < 0
                        ? -1

@@ -153,6 +153,7 @@ int seg_termw_add(seg_termw *t, const char *term, size_t len, const uint32_t *ro
     if (df <= SEG_INLINE_POSTINGS) {
         sb_append(&t->frows, &rows[0], sizeof rows[0]);
         t->nfirst++;
+        // NOLINTNEXTLINE(clang-analyzer-core.NullDereference): a term has df >= 1 rows
         if (rows[0] > t->maxfirst)
             t->maxfirst = rows[0];
         for (uint32_t k = 1; k < df; k++)
@@ -862,6 +863,8 @@ static int merge_terms(merge *m, tout *t)
                 uint32_t o = map[tmp[r]];
                 if (got && o <= rows[got - 1])
                     sorted = 0;
+                /* rows has room for the term's df */
+                // NOLINTNEXTLINE(clang-analyzer-core.NullDereference)
                 rows[got++] = o;
             }
         }
@@ -1717,6 +1720,7 @@ int seg_tcur_rows(seg_tcur *c, uint32_t *out)
 {
     if (c->cur_hex) {
         const cns *n = c->hs.c;
+        // NOLINTNEXTLINE(clang-analyzer-core.NonNullParamChecker): out has room for df rows
         memcpy(out, n->inv_rows + n->inv_start[c->hs.val], (size_t)c->hs.df * sizeof *out);
         return 0;
     }
