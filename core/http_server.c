@@ -80,6 +80,7 @@ struct conn {
     int processing; /* inside conn_process: a close is deferred to its end */
     int zombie;     /* closed while processing; conn_process frees it */
     int lingering;  /* response sent, write side shut: discard input until EOF */
+    int peer_eof;   /* the client shut its write side: answer what it sent, then close */
     conn *prev, *next;
 };
 
@@ -467,7 +468,7 @@ static void dispatch(conn *c, strata_http_request *r)
 /* Parse what is buffered and dispatch complete requests, one at a time. */
 static void conn_process(conn *c)
 {
-    if (c->fd >= 0 && !ev_is_active(&c->rio))
+    if (c->fd >= 0 && !c->peer_eof && !ev_is_active(&c->rio))
         ev_io_start(c->srv->loop, &c->rio); /* read_cb may have paused reading */
     c->processing = 1;
     while (c->fd >= 0 && !c->active && !c->close_after_write) {
@@ -510,6 +511,8 @@ static void conn_process(conn *c)
         free(c);
         return;
     }
+    if (c->peer_eof && !c->active) /* every request it sent is answered (or incomplete) */
+        c->close_after_write = 1;
     if (c->fd >= 0 && !c->active && !c->close_after_write && !ev_is_active(&c->timer)) {
         ev_timer_set(&c->timer, c->inlen ? HTTP_REQUEST_TIMEOUT_S : HTTP_IDLE_TIMEOUT_S, 0.0);
         ev_timer_start(c->srv->loop, &c->timer);
@@ -595,7 +598,18 @@ static void read_cb(struct ev_loop *loop, ev_io *w, int revents)
         c->incap = cap;
     }
     ssize_t n = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+    if (n == 0) {
+        /* a half-close (shutdown(SHUT_WR) after its request) is not a
+         * disconnect: the client still reads, so its requests are answered
+         * (a request already with a handler is not cancelled), then the
+         * connection closes */
+        c->peer_eof = 1;
+        ev_io_stop(c->srv->loop, &c->rio);
+        if (!c->active && !c->processing)
+            conn_process(c);
+        return;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
         conn_close(c);
         return;
     }

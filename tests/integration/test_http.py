@@ -130,6 +130,25 @@ class HttpTest(unittest.TestCase):
         statuses = re.findall(r"HTTP/1.1 (\d{3}) ", text)
         self.assertEqual(statuses, ["200", "404", "200"])
 
+    def test_a_half_closed_client_gets_its_answers(self):
+        # shutdown(SHUT_WR) after the requests: the client still reads, so
+        # every request it sent is answered, then the server closes
+        s = socket.create_connection(("127.0.0.1", self.s.port), timeout=5)
+        try:
+            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                      b"GET /v1/plugins HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.shutdown(socket.SHUT_WR)
+            chunks = []
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                chunks.append(b)
+        finally:
+            s.close()
+        text = b"".join(chunks).decode()
+        self.assertEqual(re.findall(r"HTTP/1.1 (\d{3}) ", text), ["200", "200"], text)
+
     def test_oversized_body_is_refused_with_413(self):
         status, body, _ = self.s.request("POST", "/v1/admin/reload", body=b"x" * 5000)
         self.assertEqual(status, 413)

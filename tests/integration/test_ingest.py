@@ -189,6 +189,29 @@ class IngestTest(unittest.TestCase):
         doc = json.loads(raw.decode("utf-8"))  # strict: raw \xff would raise here
         self.assertIn("\ufffd\ufffdloud", doc["errors"][0]["reason"])
 
+    def test_a_half_closed_client_gets_its_202(self):
+        # the request, then shutdown(SHUT_WR): the batch is stored, so the
+        # client must hear so, or a retry would store it twice
+        import socket
+        body = b'{"logs":[{"msg":"sent then half-closed"}]}'
+        c = socket.create_connection(("127.0.0.1", self.s.port), timeout=10)
+        try:
+            c.sendall(b"POST /v1/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            c.shutdown(socket.SHUT_WR)
+            data = b""
+            while True:
+                b = c.recv(65536)
+                if not b:
+                    break
+                data += b
+        finally:
+            c.close()
+        self.assertTrue(data.startswith(b"HTTP/1.1 202"), data)
+        self.assertIn(b'"accepted":1', data)
+        type(self).stored += 1
+        self.assertIn("sent then half-closed", [e["msg"] for e in self.events()])
+
     def test_limits_are_named(self):
         # a gzip bomb: 50 MB of zeros in ~50 KB; decompression stops at 2 MiB
         bomb = gzip.compress(b"0" * 50_000_000, 9)
