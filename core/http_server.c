@@ -389,6 +389,12 @@ static int on_headers_complete(http_parser *p)
         c->parse_why = "request body is larger than service.http_max_body";
         return -1;
     }
+    if ((p->http_major > 1 || (p->http_major == 1 && p->http_minor >= 1)) &&
+        !http_req_header(r, "Host")) {
+        c->parse_error = 400;
+        c->parse_why = "an HTTP/1.1 request needs a Host header (RFC 9112, section 3.2)";
+        return -1;
+    }
     const char *u = r->url.buf ? r->url.buf : "/";
     const char *q = strchr(u, '?');
     r->path = q ? strndup(u, (size_t)(q - u)) : strdup(u);

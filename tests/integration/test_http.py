@@ -163,6 +163,12 @@ class HttpTest(unittest.TestCase):
                      b"GET /health HTTP/1.1\r\nBad Header Line\r\n\r\n"):
             text = raw(self.s.port, junk)
             self.assertTrue(text.startswith("HTTP/1.1 400"), text)
+        # RFC 9112: an HTTP/1.1 request without Host is refused (1.0 needs none)
+        text = raw(self.s.port, b"GET /health HTTP/1.1\r\n\r\n")
+        self.assertTrue(text.startswith("HTTP/1.1 400"), text)
+        self.assertIn("needs a Host header", text)
+        text = raw(self.s.port, b"GET /health HTTP/1.0\r\n\r\n")
+        self.assertTrue(text.startswith("HTTP/1.1 200"), text)
         text = raw(self.s.port, b"GET /x HTTP/1.1\r\n" + b"X-Big: " + b"a" * 100000 + b"\r\n\r\n")
         self.assertRegex(text.split("\r\n")[0], r"HTTP/1.1 (431|400)")
         self.assertEqual(self.s.get("/health")[0], 200)
