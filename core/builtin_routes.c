@@ -10,9 +10,11 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "engine.h"
 #include "http_server.h"
+#include "metastore.h"
 #include "metrics.h"
 #include "strbuf.h"
 
@@ -76,10 +78,41 @@ static void h_plugins(strata_http_request *r, void *arg)
     send_json(r, 200, &sb);
 }
 
-/* POST /v1/admin/reload: re-read the config; 200, or 400 with the reason. */
+/* With service.admin_auth, whether r carries a credential with the admin scope; answers 401
+ * or 403 itself and returns 0 when not. */
+static int admin_allowed(engine *eng, strata_http_request *r)
+{
+    if (!eng->cfg->svc.admin_auth)
+        return 1;
+    const char *h = http_req_header(r, "Authorization");
+    int st = 401;
+    if (eng->meta && h && strncasecmp(h, "Bearer ", 7) == 0) {
+        char tenant[128];
+        h += 7;
+        while (*h == ' ')
+            h++;
+        st = metastore_auth(eng->meta, h, "admin", tenant, sizeof tenant);
+    }
+    if (st == 0)
+        return 1;
+    strbuf sb = {0};
+    sb_puts(&sb, st == 401 ? "{\"error\":\"missing or unknown token (Authorization: Bearer "
+                             "<token> with the admin scope; service.admin_auth is on)\"}"
+                           : "{\"error\":\"this token may not administer the node (it needs the "
+                             "admin scope)\"}");
+    if (st == 401)
+        http_req_add_header(r, "WWW-Authenticate", "Bearer");
+    send_json(r, st, &sb);
+    return 0;
+}
+
+/* POST /v1/admin/reload: re-read the config; 200, or 400 with the reason (401/403 first with
+ * service.admin_auth). */
 static void h_reload(strata_http_request *r, void *arg)
 {
     engine *eng = arg;
+    if (!admin_allowed(eng, r))
+        return;
     char *why = NULL;
     strbuf sb = {0};
     if (engine_reload(eng, &why) == 0) {

@@ -1012,6 +1012,7 @@ static void load_service(config *c, cfg_errors *err)
         s->grace_ms = cfg_num(sc, "grace", s->grace_ms);
         s->buffer_max_bytes = cfg_num(sc, "buffer_max_bytes", s->buffer_max_bytes);
         s->http_max_body = cfg_num(sc, "http_max_body", s->http_max_body);
+        s->admin_auth = cfg_num(sc, "admin_auth", 0) != 0;
         const cfg_value *dirs = strata_config_find(sc, "plugins_dir");
         if (dirs && dirs->n && (s->plugins_dirs = calloc(dirs->n, sizeof(char *))))
             for (uint32_t j = 0; j < dirs->n; j++)

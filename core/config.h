@@ -112,6 +112,7 @@ typedef struct service_cfg {
     int64_t grace_ms;
     int64_t buffer_max_bytes;
     int64_t http_max_body;
+    int admin_auth; /* the admin routes need a credential with the admin scope */
 } service_cfg;
 
 typedef struct config {

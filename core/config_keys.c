@@ -34,6 +34,8 @@ static const strata_config_key SERVICE_KEYS[] = {
      "bound on all batches queued in the process"},
     {"http_max_body", STRATA_CFG_SIZE, CFG_STR(HTTP_DEFAULT_MAX_BODY_MIB) "MiB", 0,
      "bound on one HTTP request body (413 past it)"},
+    {"admin_auth", STRATA_CFG_BOOL, "false", 0,
+     "POST /v1/admin/reload needs Authorization: Bearer <user token> with the admin scope"},
 };
 
 static const char *const LOG_LEVELS[] = {"error", "warn", "warning", "info", "debug", NULL};

@@ -7,7 +7,11 @@ import signal
 import time
 import unittest
 
-from harness import Strata, count_lines, read_jsonl, wait_for
+import os
+import subprocess
+import tempfile
+
+from harness import BIN, Strata, count_lines, read_jsonl, wait_for
 
 BASE = """
 service: {http_listen: "127.0.0.1:{PORT}", data_dir: "{DIR}/data", grace: 10s}
@@ -143,6 +147,46 @@ class ReloadTest(unittest.TestCase):
         n = count_lines(s.path("second.jsonl"))
         time.sleep(0.3)
         self.assertEqual(count_lines(s.path("second.jsonl")), n)  # it really stopped
+        self.assertEqual(s.stop(), 0)
+
+
+
+ADMIN_CFG = """
+service: {http_listen: "127.0.0.1:{PORT}", data_dir: "{DIR}/data", admin_auth: true}
+pipelines:
+  - name: p
+    inputs: [{plugin: dummy, rate: 10}]
+    outputs: [{plugin: null}]
+"""
+
+
+class AdminAuthTest(unittest.TestCase):
+    def test_reload_needs_the_admin_scope_when_admin_auth_is_on(self):
+        d = tempfile.mkdtemp(prefix="strata-it-admin-auth-")
+        data = os.path.join(d, "data")
+
+        def key(*args):
+            out = subprocess.run([BIN, "key", "add", "acme", "--kind", "user", "--data-dir", data]
+                                 + list(args), capture_output=True, text=True)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            return out.stdout.strip().split()[-1]
+        out = subprocess.run([BIN, "tenant", "add", "acme", "--data-dir", data],
+                             capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        user, admin = key(), key("--scopes", "admin")
+        s = Strata(ADMIN_CFG, name="admin-auth", dir=d)
+        self.addCleanup(s.cleanup)
+        s.wait_ready()
+        st, body, hdrs = s.request("POST", "/v1/admin/reload")
+        self.assertEqual(st, 401, body)
+        self.assertEqual(hdrs.get("WWW-Authenticate"), "Bearer")
+        self.assertIn("admin scope", json.loads(body)["error"])
+        st, body, _ = s.request("POST", "/v1/admin/reload",
+                                headers={"Authorization": "Bearer " + user})
+        self.assertEqual(st, 403, body)
+        st, body, _ = s.request("POST", "/v1/admin/reload",
+                                headers={"Authorization": "Bearer " + admin})
+        self.assertEqual((st, json.loads(body)), (200, {"reloaded": True}), body)
         self.assertEqual(s.stop(), 0)
 
 
