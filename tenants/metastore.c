@@ -2,6 +2,7 @@
  * tenants/metastore.c - tenants and credentials in SQLite (see metastore.h).
  */
 #include "metastore.h"
+#include "names.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -168,21 +169,9 @@ void metastore_close(metastore *ms)
     free(ms);
 }
 
-/* 1 for a tenant name: 1 to 64 of [a-z0-9_-] (safe in paths, labels and JSON as is). */
-static int name_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
-            return 0;
-    return 1;
-}
-
 int metastore_tenant_add(metastore *ms, const char *name, char *err, size_t errlen)
 {
-    if (!name_ok(name)) {
+    if (!tenant_name_ok(name)) {
         snprintf(err, errlen, "tenant name '%s' must be 1-64 of [a-z0-9_-]", name);
         return -1;
     }

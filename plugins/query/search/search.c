@@ -20,6 +20,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include "names.h"
 #include "search.h"
 #include "strata/search.h"
 
@@ -336,18 +337,6 @@ static void handle(strata_http_request *req, void *arg, int kind)
 }
 
 /* ---- the search service (strata/search.h) ---- */
-
-/* 1 for a tenant name as the tenant store makes them: 1 to 64 of [a-z0-9_-]. */
-static int tenant_name_ok(const char *t)
-{
-    size_t n = t ? strlen(t) : 0;
-    if (n == 0 || n > 64)
-        return 0;
-    for (; *t; t++)
-        if (!((*t >= 'a' && *t <= 'z') || (*t >= '0' && *t <= '9') || *t == '-' || *t == '_'))
-            return 0;
-    return 1;
-}
 
 /* service->submit [loop]: a plugin's request, parsed now and queued for a worker like an HTTP
  * one; one that does not parse is answered 400 through done from the loop, never from inside
