@@ -10,11 +10,10 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "engine.h"
+#include "host_api.h"
 #include "http_server.h"
-#include "metastore.h"
 #include "metrics.h"
 #include "strbuf.h"
 
@@ -84,15 +83,8 @@ static int admin_allowed(engine *eng, strata_http_request *r)
 {
     if (!eng->cfg->svc.admin_auth)
         return 1;
-    const char *h = http_req_header(r, "Authorization");
-    int st = 401;
-    if (eng->meta && h && strncasecmp(h, "Bearer ", 7) == 0) {
-        char tenant[128];
-        h += 7;
-        while (*h == ' ')
-            h++;
-        st = metastore_auth(eng->meta, h, "admin", tenant, sizeof tenant);
-    }
+    char tenant[128];
+    int st = host_auth_bearer(eng, r, "admin", tenant, sizeof tenant);
     if (st == 0)
         return 1;
     strbuf sb = {0};

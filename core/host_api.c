@@ -476,12 +476,10 @@ static const char *h_data_dir(const strata_instance *inst)
     return INST(inst)->eng->data_dir;
 }
 
-/* host->auth_check: the tenant of a request's bearer credential if it has scope. */
-static int h_auth_check(strata_instance *inst, const strata_http_request *req, const char *scope,
-                        char *tenant, size_t cap)
+int host_auth_bearer(engine *eng, const strata_http_request *req, const char *scope, char *tenant,
+                     size_t cap)
 {
-    instance *in = INST(inst);
-    if (!in->eng->meta || !req || !scope || !tenant || !cap)
+    if (!eng->meta || !req || !scope || !tenant || !cap)
         return 401;
     const char *h = http_req_header(req, "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7) != 0)
@@ -489,7 +487,14 @@ static int h_auth_check(strata_instance *inst, const strata_http_request *req, c
     h += 7;
     while (*h == ' ')
         h++;
-    return metastore_auth(in->eng->meta, h, scope, tenant, cap);
+    return metastore_auth(eng->meta, h, scope, tenant, cap);
+}
+
+/* host->auth_check: the tenant of a request's bearer credential if it has scope. */
+static int h_auth_check(strata_instance *inst, const strata_http_request *req, const char *scope,
+                        char *tenant, size_t cap)
+{
+    return host_auth_bearer(INST(inst)->eng, req, scope, tenant, cap);
 }
 
 /* host->batch_seq: the WAL sequence a batch was read from, 0 without a WAL. */

@@ -19,5 +19,10 @@ void host_api_release_resource(struct instance *in, int type, void *ptr);
  * service_release, without an instance. */
 const void *host_service_acquire(struct engine *eng, const char *name);
 void host_service_release(struct engine *eng, const void *api);
+/* The bearer credential of req checked for scope against the tenant store:
+ * 0 with its tenant copied out, 401 (missing or unknown) or 403 (no such
+ * scope). What host->auth_check and the core's admin routes answer. */
+int host_auth_bearer(struct engine *eng, const strata_http_request *req, const char *scope,
+                     char *tenant, size_t cap);
 
 #endif /* STRATA_CORE_HOST_API_H */

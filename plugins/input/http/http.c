@@ -177,13 +177,6 @@ static void respond(in_http *s, strata_http_request *req, int status, const char
     s->h->http_respond(req, status, "application/json", body, strlen(body));
 }
 
-/* Write s JSON-escaped at o (room for 6 bytes per input byte; lib/strbuf.h) and return the new
- * end. */
-static char *json_escape(char *o, const char *s)
-{
-    return json_escape_to(o, s, strlen(s));
-}
-
 /* {"error": msg} with msg JSON-escaped. */
 static void respond_error(in_http *s, strata_http_request *req, int status, const char *msg)
 {
@@ -193,7 +186,7 @@ static void respond_error(in_http *s, strata_http_request *req, int status, cons
         respond(s, req, 500, "{\"error\":\"out of memory\"}");
         return;
     }
-    char *o = json_escape(b + sprintf(b, "{\"error\":\""), msg);
+    char *o = json_escape_to(b + sprintf(b, "{\"error\":\""), msg, n);
     strcpy(o, "\"}");
     respond(s, req, status, b);
     free(b);
@@ -364,7 +357,7 @@ static char *result_json(const ingest_result *res)
         o += sprintf(o, ",\"errors\":[");
         for (uint32_t i = 0; i < res->nerrors; i++) {
             o += sprintf(o, "%s{\"index\":%u,\"reason\":\"", i ? "," : "", res->errors[i].index);
-            o = json_escape(o, res->errors[i].reason);
+            o = json_escape_to(o, res->errors[i].reason, strlen(res->errors[i].reason));
             o += sprintf(o, "\"}");
         }
         o += sprintf(o, "]");

@@ -291,9 +291,9 @@ int request_parse(int kind, const char *body, size_t len, int64_t now_ns, sreq *
     size_t at = utf8_valid_prefix((const unsigned char *)body, len);
     if (at < len)
         return bad(err, errlen, "the body is not valid UTF-8 (byte %zu)", at);
-    if (memchr(body, 0, len))
-        return bad(err, errlen, "the body holds a NUL byte (byte %zu)",
-                   (size_t)((const char *)memchr(body, 0, len) - body));
+    const char *nul = memchr(body, 0, len);
+    if (nul)
+        return bad(err, errlen, "the body holds a NUL byte (byte %zu)", (size_t)(nul - body));
     if ((at = nul_escape_at(body, len)) < len)
         return bad(err, errlen, "a string holds \\u0000 (byte %zu), which no field may contain",
                    at);
